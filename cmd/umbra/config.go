@@ -30,17 +30,19 @@ func newConfigCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "config", Short: "Work with configuration files"}
 	check := &cobra.Command{
 		Use:   "check [FILE]",
-		Short: "Validate a configuration file (FILE, else -c/--config) and the files it names; errors give file:line",
+		Short: "Validate a configuration file (FILE, else -c/--config, else $UMBRA_CONFIG) and the files it names; errors give file:line",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// The file is FILE or the global -c/--config (rt16e F3):
-			// one of them, or both naming the same file.
+			// one of them, or both naming the same file; neither given,
+			// $UMBRA_CONFIG, the flag's default as for every command
+			// (opsrt40 F5).
 			flagFile, _ := cmd.Flags().GetString("config")
 			switch {
-			case len(args) == 0 && flagFile == "":
-				return &exitError{code: exitUsage, err: errors.New("config check needs a file: umbra config check FILE, or -c/--config FILE")}
+			case len(args) == 0 && configNamed(cmd) == "":
+				return &exitError{code: exitUsage, err: errors.New("config check needs a file: umbra config check FILE, -c/--config FILE, or $UMBRA_CONFIG")}
 			case len(args) == 0:
-				args = []string{flagFile}
+				args = []string{configNamed(cmd)}
 			case flagFile != "" && !config.SameFile(flagFile, args[0]):
 				return &exitError{code: exitUsage, err: jsonsafe.Textf("config check was given two files: %s (argument) and %s (-c/--config); give one",
 					shown(args[0]), shown(flagFile))}

@@ -53,6 +53,17 @@ func newDKIMCmd() *cobra.Command {
 				}
 				return &exitError{code: exitFailure, err: shownErr(fmt.Errorf("dkim keygen --out %s: %s", out, why), out)}
 			}
+			// --bits is an RSA key size: given alone it asks for an RSA
+			// key of that size; given with --algorithm ed25519 it cannot
+			// mean what it says (an ed25519 key has no size) and is
+			// refused rather than ignored.
+			if cmd.Flags().Changed("bits") {
+				if !cmd.Flags().Changed("algorithm") {
+					algorithm = "rsa"
+				} else if algorithm == "ed25519" {
+					return &exitError{code: exitUsage, err: errors.New("--bits is an RSA key size: an ed25519 key has none; leave --bits out, or use --algorithm rsa")}
+				}
+			}
 			k, pemBytes, err := signing.GenerateKey(algorithm, bits)
 			if err != nil {
 				return &exitError{code: exitUsage, err: err}
@@ -84,8 +95,8 @@ func newDKIMCmd() *cobra.Command {
 			return nil
 		},
 	}
-	keygen.Flags().StringVar(&algorithm, "algorithm", "ed25519", "ed25519 or rsa")
-	intFlag(keygen.Flags(), &bits, "bits", 2048, "RSA key size (2048 to 4096)")
+	keygen.Flags().StringVar(&algorithm, "algorithm", "ed25519", "ed25519 or rsa (rsa when --bits is given)")
+	intFlag(keygen.Flags(), &bits, "bits", 2048, "RSA key size (2048 to 4096); given without --algorithm it makes an RSA key, with --algorithm ed25519 it is refused")
 	keygen.Flags().StringVar(&out, "out", ".", "directory the key file is written to")
 	cmd.AddCommand(keygen)
 	return cmd

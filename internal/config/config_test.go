@@ -289,7 +289,7 @@ func TestTopologyFiles(t *testing.T) {
 
 		// Topology validation is total (RT-12, issue 11): ranges,
 		// references and the graph, each at its line.
-		"rgc-negative-cost.yaml":         `rgc-negative-cost.yaml:8: routing group connector cost must be 1 to 100 (absent: 1)`,
+		"rgc-negative-cost.yaml":         `rgc-negative-cost.yaml:8: routing_group_connectors[0].cost: -5 is refused: a routing group connector's cost is 1 to 100; without the key the cost is 1`,
 		"rgc-no-bridgehead.yaml":         `rgc-no-bridgehead.yaml:6: routing group connector "to-rg1" joins the modern group and needs a bridgehead in source_servers`,
 		"unreachable-site.yaml":          `unreachable-site.yaml:4: site "c" cannot be reached from site "a" over site links`,
 		"unreachable-routing-group.yaml": `unreachable-routing-group.yaml:6: routing group "rg1" of legacy server "ex1" cannot be reached from the modern group`,

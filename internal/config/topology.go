@@ -8,6 +8,7 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"umbra/internal/mailaddr"
 
@@ -30,6 +31,11 @@ type Topology struct {
 	Source []byte `yaml:"-"` // the text parsed (ParseTopology)
 
 	doc *yaml.Node // the file's nodes, for ErrorAt's line numbers
+	// refusedVersion are the servers (by index) whose version is
+	// refused at its line (written 0, or out of range): a check that
+	// compares versions takes none of them for version 1 and blames no
+	// other server's line for it (topologyRules' hubOf).
+	refusedVersion map[int]bool
 }
 
 // ErrorAt is msg as an Error at the line of the setting at path (map
@@ -142,7 +148,15 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 			a.Domain = withoutFinalDot(a.Domain) // as the configuration's (defaults.go)
 		}
 	}
+	t.refusedVersion = map[int]bool{}
+	for i, s := range t.Servers {
+		if s.Version < 0 || s.Version > MaxTopoVersion {
+			t.refusedVersion[i] = true
+		}
+	}
+	empties := emptyTopoValues(t, zeros)
 	vs := append(dups, validateTopology(t)...)
+	vs = append(vs, apartFrom(doc, empties, vs)...)
 	if len(left.errs) > 0 {
 		// Values that do not decode were left out; the rest is
 		// validated as a whole file is, so that every error of the
@@ -154,6 +168,65 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 		return nil, err
 	}
 	return t, nil
+}
+
+// emptyTopoValues refuses every key of the topology written empty — ""
+// or a YAML null — and a server's version written 0 (opsrt40 F2, F3):
+// none is a setting of its own, and each read as the key left out (a
+// send connector's scope: "" made a site-scoped connector
+// organisation-wide, a server's site: "" had its site found by
+// address, version: 0 was version 1), silently. The costs and sizes
+// are zeroCosts' and zeroSizes'.
+func emptyTopoValues(t *Topology, zs []explicitZero) []violation {
+	var vs []violation
+	for _, z := range zs {
+		key := z.name[strings.LastIndexByte(z.name, '.')+1:]
+		switch {
+		case key == "version" && z.written == "0":
+			if i, ok := z.path[1].(int); ok {
+				t.refusedVersion[i] = true
+			}
+			vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: 0 is refused: a version is 1 to %d; without the key the version is 1", z.name, MaxTopoVersion)})
+			continue
+		case z.written != `""` && z.written != "an empty value",
+			key == "cost" || key == "umbra_cost" || key == "max_message_size":
+			continue
+		}
+		without := topoEmptyWithout[key]
+		if without == "" {
+			without = "write a value, or leave the key out"
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is empty: %s", z.name, z.written, without)})
+	}
+	return vs
+}
+
+// topoEmptyWithout says, for a topology key written empty, what to
+// write instead (emptyTopoValues).
+var topoEmptyWithout = map[string]string{
+	"scope":            "write organisation or site, or leave the key out",
+	"site":             "write the server's site, or leave the key out (its site is then the one whose subnets hold its address)",
+	"routing_group":    "write the legacy server's routing group, or leave the key out for a server of umbra's (the modern group)",
+	"enabled":          "write true or false, or leave the key out (enabled)",
+	"smart_hosts":      "list the smart hosts, or leave the key out (MX lookup)",
+	"source_addresses": "list the addresses, or leave the key out (only the host of address)",
+}
+
+// apartFrom is those of extra at a line no violation of vs is at: an
+// empty value another check already refuses at its line ("server needs
+// a name") is told once.
+func apartFrom(doc *yaml.Node, extra, vs []violation) []violation {
+	lines := map[int]bool{}
+	for _, v := range vs {
+		lines[lineOf(doc, v.path)] = true
+	}
+	var out []violation
+	for _, e := range extra {
+		if !lines[lineOf(doc, e.path)] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // canonicalTopologyNames writes every reference to a server of t (a
@@ -274,7 +347,7 @@ func validateTopology(t *Topology) []violation {
 			v.add(fmt.Sprintf("site link cost must be 1 to %d", MaxTopoLinkCost), "site_links", i, "cost")
 		}
 		if l.UmbraCost < 0 || l.UmbraCost > MaxTopoLinkCost {
-			v.add(fmt.Sprintf("site link umbra_cost must be 1 to %d (absent: cost applies)", MaxTopoLinkCost), "site_links", i, "umbra_cost")
+			v.add(costRefused(fmt.Sprintf("site_links[%d].umbra_cost", i), strconv.Itoa(l.UmbraCost)), "site_links", i, "umbra_cost")
 		}
 		if l.MaxMessageSize < 0 || l.MaxMessageSize > maxTopoSize {
 			v.add("site link max_message_size is out of range", "site_links", i, "max_message_size")
@@ -291,7 +364,7 @@ func validateTopology(t *Topology) []violation {
 		roles[s.Name] = s.Role
 		roleOf[s.Name] = append(roleOf[s.Name], []any{"servers", i, "role"})
 		if s.Version < 0 || s.Version > MaxTopoVersion {
-			v.add(fmt.Sprintf("server %q: version must be 1 to %d (0 or absent: 1)", s.Name, MaxTopoVersion), "servers", i, "version")
+			v.add(fmt.Sprintf("server %q: version must be 1 to %d (absent: 1)", s.Name, MaxTopoVersion), "servers", i, "version")
 		}
 		switch s.Role {
 		case "hub", "edge", "mailbox":
@@ -382,8 +455,8 @@ func validateTopology(t *Topology) []violation {
 			} else if !IsAddressSpace(mailaddr.DomainKey(a.Domain)) {
 				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", a.Domain), "send_connectors", i, "address_spaces", j, "domain")
 			}
-			if a.Cost < 0 || a.Cost > 100 {
-				v.add("address space cost must be between 0 and 100", "send_connectors", i, "address_spaces", j, "cost")
+			if a.Cost < 0 || a.Cost > MaxAddressSpaceCost {
+				v.add(costRefused(fmt.Sprintf("send_connectors[%d].address_spaces[%d].cost", i, j), strconv.Itoa(a.Cost)), "send_connectors", i, "address_spaces", j, "cost")
 			}
 		}
 		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
@@ -429,7 +502,7 @@ func validateTopology(t *Topology) []violation {
 		// Issue 11 defects 5 and 6: 0 (or absent) is the default 1; a
 		// negative cost once made routing loop.
 		if c.Cost < 0 || c.Cost > MaxTopoRGCCost {
-			v.add(fmt.Sprintf("routing group connector cost must be 1 to %d (absent: %d)", MaxTopoRGCCost, DefaultRGCCost), "routing_group_connectors", i, "cost")
+			v.add(costRefused(fmt.Sprintf("routing_group_connectors[%d].cost", i), strconv.Itoa(c.Cost)), "routing_group_connectors", i, "cost")
 		}
 		if c.MaxMessageSize < 0 || c.MaxMessageSize > maxTopoSize {
 			v.add("routing group connector max_message_size is out of range", "routing_group_connectors", i, "max_message_size")

@@ -147,8 +147,10 @@ func topologyRules(t *Topology, relational [][]any) []violation {
 		roles[s.Name] = s.Role
 	}
 	hubOf := func(site string, version int) bool {
-		for _, h := range t.Servers {
-			if h.Role == "hub" && topoServerSite(t, h) == site && (version == 0 || topoVersion(h.Version) == version) {
+		for j, h := range t.Servers {
+			// A hub whose version is refused at its line is of no known
+			// version: the mailbox server is not blamed for it.
+			if h.Role == "hub" && topoServerSite(t, h) == site && (version == 0 || t.refusedVersion[j] || topoVersion(h.Version) == version) {
 				return true
 			}
 		}

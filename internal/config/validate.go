@@ -420,8 +420,8 @@ func validate(c *Config) []violation {
 			} else if !IsAddressSpace(mailaddr.DomainKey(as.Domain)) {
 				v.add(fmt.Sprintf("address space %q is not a domain, *.domain or *", as.Domain), at("address_spaces", j, "domain")...)
 			}
-			if as.Cost < 0 || as.Cost > 100 {
-				v.add("address space cost must be between 0 and 100", at("address_spaces", j, "cost")...)
+			if as.Cost < 0 || as.Cost > MaxAddressSpaceCost {
+				v.add(costRefused(fmt.Sprintf("send_connectors[%d].address_spaces[%d].cost", i, j), strconv.Itoa(as.Cost)), at("address_spaces", j, "cost")...)
 			}
 		}
 		for j, h := range sc.SmartHosts {

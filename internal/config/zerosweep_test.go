@@ -178,6 +178,11 @@ func cloneNode(n *yaml.Node) *yaml.Node {
 // element it needs) and returns the line the key will have once the
 // document is marshalled again.
 func setZero(doc *yaml.Node, path []any) int {
+	return setValue(doc, path, yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0"})
+}
+
+// setValue is setZero with the value val.
+func setValue(doc *yaml.Node, path []any, val yaml.Node) int {
 	n := doc.Content[0]
 	var keyNode *yaml.Node
 	for i, p := range path {
@@ -207,7 +212,7 @@ func setZero(doc *yaml.Node, path []any) int {
 				n.Content = append(n.Content, keyNode, next)
 			}
 			if last {
-				*next = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: "0"}
+				*next = val
 			}
 			n = next
 		}
@@ -216,7 +221,7 @@ func setZero(doc *yaml.Node, path []any) int {
 	out, _ := yaml.Marshal(doc)
 	keyNode.HeadComment = ""
 	for i, l := range strings.Split(string(out), "\n") {
-		if strings.TrimSpace(l) == "# MARK" {
+		if t := strings.TrimSpace(l); t == "# MARK" || t == "- # MARK" {
 			return i + 1
 		}
 	}

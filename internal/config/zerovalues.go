@@ -203,16 +203,28 @@ func zeroCosts(zs []explicitZero) []violation {
 		if key != "cost" && key != "umbra_cost" || strings.HasPrefix(z.name, "site_links") && key == "cost" {
 			continue // a site link's cost has its own range check
 		}
-		without := "the cost is 0, before every written one"
-		switch {
-		case key == "umbra_cost":
-			without = "cost applies"
-		case strings.HasPrefix(z.name, "routing_group_connectors"):
-			without = fmt.Sprintf("the cost is %d", DefaultRGCCost)
-		}
-		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: a cost is 1 or more; without the key %s", z.name, z.written, without)})
+		vs = append(vs, violation{path: z.path, msg: costRefused(z.name, z.written)})
 	}
 	return vs
+}
+
+// MaxAddressSpaceCost is the highest cost of an address space.
+const MaxAddressSpaceCost = 100
+
+// costRefused is the one refusal of a cost written out of its range, 0
+// included (zeroCosts, and the range checks of validate and
+// validateTopology): the key's path, the value as written, the range,
+// and what leaving the key out gives (opsrt40 F6: a 0 and a -1 were
+// told two different ranges, one without the key).
+func costRefused(name, written string) string {
+	what, max, without := "an address space cost", MaxAddressSpaceCost, "the cost is 0, before every written one"
+	switch {
+	case strings.HasSuffix(name, ".umbra_cost"):
+		what, max, without = "a site link's umbra_cost", MaxTopoLinkCost, "cost applies"
+	case strings.HasPrefix(name, "routing_group_connectors"):
+		what, max, without = "a routing group connector's cost", MaxTopoRGCCost, fmt.Sprintf("the cost is %d", DefaultRGCCost)
+	}
+	return fmt.Sprintf("%s: %s is refused: %s is 1 to %d; without the key %s", name, written, what, max, without)
 }
 
 // zeroSizes refuses a zero written where umbra keeps it and the code

@@ -1439,7 +1439,8 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		for i := range m.Rcpts {
 			before[i] = m.Rcpts[i].Status
 		}
-		for _, i := range m.Pending() {
+		took := m.Pending()
+		for _, i := range took {
 			m.Rcpts[i].Status = Failed
 			// This server ends the recipient: no remote server answered
 			// this, so the DSN names no Remote-MTA (RFC 3464 §2.3.5) and
@@ -1501,7 +1502,15 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		}
 		return func(ev Events) {
 			q.log.Info("message "+how.note, "msg_id", id.String(), "ndr", dsn != nil)
-			ev.Event(how.event, m, nil, how.note)
+			// The event lists the recipients the removal took, not one
+			// delivered (or failed) before it: track --recipient for that
+			// one must not show its copy removed (opsrt40 F8).
+			shown := *m
+			shown.Rcpts = make([]Recipient, 0, len(took))
+			for _, i := range took {
+				shown.Rcpts = append(shown.Rcpts, m.Rcpts[i])
+			}
+			ev.Event(how.event, &shown, nil, how.note)
 			q.notifyGone(id)
 			if discardFor != "" {
 				q.dsig.signal(discardFor)

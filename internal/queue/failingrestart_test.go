@@ -78,6 +78,9 @@ func TestQ6FailingDestinationShownAfterRestart(t *testing.T) {
 			defer func() { cancel(); q.Wait() }()
 			q.Start(ctx)
 			waitFor(t, "the destination shown failing after the restart", func() bool { return find(q).State == "failing" })
+			// Still after the scheduler loop's first passes, whose first
+			// pruning of idle destinations runs at once (opsrt40 F7).
+			waitFor(t, "the scheduler loop's first passes", func() bool { q.Kick(); return q.loopPasses.Load() >= 2 })
 			d := find(q)
 			if d.Failures < 1 || d.LastError != c.reply || d.Queue != "mx:"+c.dest[len("mx/"):] {
 				t.Errorf("after the restart: %+v; want failing with its last error %q", d, c.reply)

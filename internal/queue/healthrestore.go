@@ -78,6 +78,9 @@ func (q *Manager) restoreHealth(ctx context.Context) {
 		s := q.sched
 		s.mu.Lock()
 		d := s.destFor(j.Dest, j.Queue, j.Max)
+		// Known from now: the loop's first pruning of destinations idle
+		// for an hour (at once) must not drop it as unused since ever.
+		d.lastUse = q.clk.Now()
 		if !d.failing() {
 			d.msgFails = f.n
 			d.lastErr, d.lastHop = f.lastErr, f.lastHop
@@ -99,4 +102,60 @@ func destFailure(reply string) bool {
 		return false
 	}
 	return MayHaveArrived(last) || feedback([]Result{{Outcome: Deferred, Reply: last}}) < 0
+}
+
+// restoreSuspended lists at the start the destination of each queue an
+// operator suspended that holds mail (opsrt40 F7): its mail is held,
+// never attempted, so no job would make its destination known, and
+// queue destinations and umbra_scheduler_destinations{state="suspended"}
+// missed it after a restart while queue list listed the queue
+// suspended. The destination is the one the planner gives a recipient
+// of the queue now (as restoreHealth finds a failing one); one planned
+// to another queue (the configuration changed) is not listed.
+func (q *Manager) restoreSuspended(ctx context.Context) {
+	p, ok := q.del.(Planner)
+	if !ok {
+		return
+	}
+	q.qmu.Lock()
+	var names []string
+	for name := range q.suspended {
+		if !strings.HasPrefix(name, "shadow:") {
+			names = append(names, name)
+		}
+	}
+	q.qmu.Unlock()
+	type held struct {
+		m    *Message
+		rcpt int
+	}
+	var found []held
+	_ = q.store.View(func(tx *Tx) error {
+		for _, name := range names {
+		ids:
+			for _, id := range tx.InQueue(name, restoreSample) {
+				m, err := tx.Get(id)
+				if err != nil || m == nil {
+					continue
+				}
+				for i, rc := range m.Rcpts {
+					if !rc.Status.Done() && rc.Queue == name {
+						found = append(found, held{m, i})
+						break ids
+					}
+				}
+			}
+		}
+		return nil
+	})
+	for _, h := range found {
+		jobs := p.Plan(ctx, h.m, []int{h.rcpt})
+		if len(jobs) == 0 || jobs[0].Dest == "" || jobs[0].Queue != h.m.Rcpts[h.rcpt].Queue {
+			continue
+		}
+		j := jobs[0]
+		q.sched.mu.Lock()
+		q.sched.destFor(j.Dest, j.Queue, j.Max).lastUse = q.clk.Now()
+		q.sched.mu.Unlock()
+	}
 }

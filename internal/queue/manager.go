@@ -460,8 +460,9 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	q.tasks.next = make([]time.Time, len(clients))
 	q.tasks.want = make([]time.Duration, len(clients))
 	q.tasks.mu.Unlock()
-	q.holdDamagedSpool() // spoolcheck.go: before anything is claimed
-	q.restoreHealth(ctx) // healthrestore.go: failing destinations shown as such after a restart
+	q.holdDamagedSpool()    // spoolcheck.go: before anything is claimed
+	q.restoreHealth(ctx)    // healthrestore.go: failing destinations shown as such after a restart
+	q.restoreSuspended(ctx) // healthrestore.go: a suspended queue's destination shown after a restart
 	q.wg.Add(1)
 	go func() {
 		defer q.wg.Done()

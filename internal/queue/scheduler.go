@@ -2272,7 +2272,16 @@ func (q *Manager) pruneDests(now time.Time) {
 	s := q.sched
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A suspended queue's destination stays while the queue is
+	// suspended: its mail is held, never attempted, and it is listed
+	// suspended as queue list lists the queue (restoreSuspended).
+	q.qmu.Lock()
+	suspended := maps.Clone(q.suspended)
+	q.qmu.Unlock()
 	for k, d := range s.dests {
+		if !d.task && suspended[d.queue] && !q.unnamed(d) {
+			continue
+		}
 		if d.busy == 0 && len(d.waiting) == 0 && (q.unnamed(d) || !d.dead(now) && now.Sub(d.lastUse) > time.Hour) {
 			delete(s.dests, k)
 		}

@@ -36,7 +36,9 @@ import (
 //     were is one — and ends where it would not. Where the connector
 //     that judged it still takes the address, it is that connector's
 //     credentials that end it: an account removed, given another
-//     password or flag, AUTH taken from the connector — the session
+//     password or flag, AUTH taken from the connector, AUTH left to
+//     TLS alone for a session that authenticated in clear
+//     (revokedInClear) — the session
 //     loses its authentication (logged) and goes on with the rights left
 //     to it; the first MAIL or RCPT those refuse is refused 530 5.7.0
 //     with that reason in place of their refusal, once (tellLoginLost;
@@ -160,6 +162,11 @@ var (
 	// (authNeedsTLS).
 	replyAuthCannotTLS = &gosmtp.SMTPError{Code: 454, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0},
 		Message: "Authentication unavailable: AUTH needs TLS here and this connection cannot start TLS; connect again, issue STARTTLS and authenticate"}
+	// replyAuthInClearTaken refuses the next MAIL or RCPT of a session
+	// that authenticated in clear (allow_insecure) on a connector a
+	// reload left offering AUTH only over TLS (revokedInClear).
+	replyAuthInClearTaken = &gosmtp.SMTPError{Code: 530, EnhancedCode: gosmtp.EnhancedCode{5, 7, 0},
+		Message: "Authentication required: a reload left this connection's receive connector offering AUTH only over TLS; the session continues unauthenticated"}
 	// replyAuthRevoked refuses the next MAIL or RCPT of a session whose
 	// account is no longer valid, for a change the credentials do not
 	// tell apart (revokedAccount).
@@ -483,6 +490,12 @@ func (s *session) revocation() string {
 	switch {
 	case cur.creds == nil || len(cur.cfg.Auth.Mechanisms) == 0:
 		return revokedAuthTaken
+	case !s.tlsActive() && !cur.cfg.Auth.AllowInsecure:
+		// A login made in clear where the connector allowed it
+		// (allow_insecure), which the connector in force offers AUTH
+		// to over TLS only: it would not authenticate this connection
+		// as it is (authsAt), so it ends as the other revocations do.
+		return revokedInClear
 	case s.authStamp == "" || cur.creds.stamp(s.user) != s.authStamp:
 		switch stampChange(s.authStamp, cur.creds.stamp(s.user)) {
 		case changedRemoved:
@@ -506,7 +519,10 @@ func (s *session) revocation() string {
 // The revocations a reload makes (revocation).
 const (
 	revokedAuthTaken = "a reload took AUTH from the receive connector that authenticated the session"
-	revokedAccount   = "a reload removed the account or changed its password or server flag"
+	// The session authenticated in clear (allow_insecure) and the
+	// connector now offers AUTH over TLS only.
+	revokedInClear = "a reload left the receive connector that authenticated the session in clear offering AUTH only over TLS"
+	revokedAccount = "a reload removed the account or changed its password or server flag"
 	// What a reload did to the account, told apart (stampChange).
 	revokedRemoved         = "a reload removed the account"
 	revokedPassword        = "a reload changed the account's password"
@@ -538,6 +554,8 @@ func replyRevoked(why string) *gosmtp.SMTPError {
 		return replyDirectoryRevoked
 	case revokedAuthTaken:
 		return replyAuthTaken
+	case revokedInClear:
+		return replyAuthInClearTaken
 	case revokedAccount:
 		return replyAuthRevoked
 	}
