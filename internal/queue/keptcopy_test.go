@@ -266,7 +266,7 @@ func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
 // fake clock: none before the bound marks the message; the one at the
 // bound does.
 func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
-	const floor = 10 * time.Second // delivery receiptTry: the copier's bound
+	const floor = 10 * time.Second             // delivery receiptTry: the copier's bound
 	stated := map[time.Duration]time.Duration{ // the README's table
 		1 * time.Second:  11 * time.Second,
 		3 * time.Second:  15 * time.Second,
@@ -291,7 +291,7 @@ func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
 			}
 			sid := orig.ShadowID
 			apart := max(interval, floor) // delivery keptApart
-			start := p.clk.Now()           // the rolled-back holder starts
+			start := p.clk.Now()          // the rolled-back holder starts
 			// The first probe after its start: at most one interval later.
 			p.clk.Advance(interval)
 			for {
