@@ -89,3 +89,37 @@ func TestFinishedElsewhereLoggedAtInfo(t *testing.T) {
 		}
 	}
 }
+
+// OPS (rt40 F2 sibling): a copy of a message whose original is still
+// queued here — a takeover's copy relayed back, a resubmit — merges into
+// the original, one line per recipient: the duplicate rule doing its
+// work, logged at INFO (tracking's duplicate-suppressed has it).
+func TestResubmittedCopyMergedLoggedAtInfo(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdef"
+	var logs lockedBuffer
+	pS := openTest(t)
+	qP := NewManager(pS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	o := msg(pS, "s@example.org", "b@x.example")
+	o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-a", org, clk.Now()
+	o.State, o.NextAttempt = Ready, clk.Now().Add(time.Hour)
+	if err := pS.Update(ctx, func(tx *Tx) error { return tx.PutNew(o, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	r := msg(pS, "s@example.org", "b@x.example")
+	r.OrgID, r.Arrived = org, clk.Now()
+	if err := qP.Submit(ctx, r, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := qP.Message(r.ID); err == nil {
+		t.Fatal("the copy was queued beside the original, not merged: the scenario needs the merge")
+	}
+	if w := warnLinesWith(logs.String(), "merged into the queued original"); len(w) != 0 {
+		t.Fatalf("a merged copy logged at WARN:\n%s", strings.Join(w, "\n"))
+	}
+	if !strings.Contains(logs.String(), `level=INFO msg="resubmitted copy merged into the queued original"`) {
+		t.Fatalf("the merge not logged at INFO:\n%s", logs.String())
+	}
+}

@@ -216,7 +216,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		rc := mr.rcpt
 		rc.Queue = QueueMerged
 		q.ev.Event("duplicate-suppressed", m, &rc, "merged into queued message "+mr.into.String()+" of the same org id")
-		q.log.Warn("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
+		q.log.Info("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
 			"into", mr.into.String(), "rcpt", rc.Addr)
 	}
 	for _, r := range doneHere {
