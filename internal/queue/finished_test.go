@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,9 @@ func TestFinishedRecipientsOfCopyComingBack(t *testing.T) {
 		}
 		return out
 	})
-	q := NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 24 * time.Hour})
+	var logs lockedBuffer
+	q := NewManager(s, d, ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}, MessageExpiration: 24 * time.Hour,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer func() { cancel(); q.Wait() }()
 	q.Start(ctx)
@@ -84,6 +87,14 @@ func TestFinishedRecipientsOfCopyComingBack(t *testing.T) {
 	}
 	if o := owed("hub-a"); len(o) != 1 || o[0] != "a-0001" {
 		t.Fatalf("owed to hub-a: %v, want the discard of its copy", o)
+	}
+	// The expected outcome of a copy coming back, one line per
+	// recipient: INFO, not WARN (rt40 F2 sibling; tracking has it).
+	if w := warnLinesWith(logs.String(), "copy of a message finished here"); len(w) != 0 {
+		t.Fatalf("a copy coming back logged at WARN:\n%s", strings.Join(w, "\n"))
+	}
+	if !strings.Contains(logs.String(), `level=INFO msg="copy of a message finished here`) {
+		t.Fatalf("the recipients done already not logged at INFO:\n%s", logs.String())
 	}
 
 	// hub-b's copy (org id alone): the recipient relayed out is done,

@@ -251,3 +251,66 @@ func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
 		t.Fatalf("hub-x asking hub-a's copy's id hears it kept: missing %q", missing)
 	}
 }
+
+// SR-6, SR-7 (rt40 F1 of an outside check): the README's bound on
+// making again the copies a rolled-back holder lost. With a
+// shadow_heartbeat_timeout of 5 s the primary's answers came 5 s apart,
+// the rule wants them at least 10 s apart (the copier's bound), and the
+// copies were made again ~12.5 s after the holder's start — not "within
+// two probe intervals" as the README said: a kill -9 of the primary in
+// between lost every message. The README now states the bound the
+// rule gives: the first probe after the holder's start (within one
+// interval I), then the first answer at least max(I, 10 s) after it,
+// the answers being I apart — I + ⌈max(I, 10 s)/I⌉·I: 2·I from 10 s
+// up, 15 s for 5 s (and 3 s), 16 s for 4 s. Answers every I with the
+// fake clock: none before the bound marks the message; the one at the
+// bound does.
+func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
+	const floor = 10 * time.Second             // delivery receiptTry: the copier's bound
+	stated := map[time.Duration]time.Duration{ // the README's table
+		1 * time.Second:  11 * time.Second,
+		3 * time.Second:  15 * time.Second,
+		4 * time.Second:  16 * time.Second,
+		5 * time.Second:  15 * time.Second,
+		10 * time.Second: 20 * time.Second,
+		30 * time.Second: 60 * time.Second,
+	}
+	for interval, bound := range stated {
+		t.Run(interval.String(), func(t *testing.T) {
+			p, _, _, _, _, stopS, stopP := partialSetup2(t)
+			defer stopP()
+			stopS()
+			var orig *Message
+			for _, pm := range messages(t, p.s) {
+				if pm.ShadowServer == "hub-a" && pm.ShadowID != "" {
+					orig = pm
+				}
+			}
+			if orig == nil {
+				t.Fatal("hub-b holds no record copied on hub-a")
+			}
+			sid := orig.ShadowID
+			apart := max(interval, floor) // delivery keptApart
+			start := p.clk.Now()          // the rolled-back holder starts
+			// The first probe after its start: at most one interval later.
+			p.clk.Advance(interval)
+			for {
+				since := p.clk.Now().Sub(start)
+				if since > bound {
+					t.Fatalf("interval %v: not marked %v after the holder's start; the README states %v", interval, since, bound)
+				}
+				marked, err := p.q.ShadowKeptAnswer("hub-a", []string{sid}, []string{sid}, apart)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(marked) > 0 {
+					if since != bound {
+						t.Fatalf("interval %v: marked %v after the holder's start; the README states %v: the table is not the rule's", interval, since, bound)
+					}
+					return
+				}
+				p.clk.Advance(interval)
+			}
+		})
+	}
+}

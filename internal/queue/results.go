@@ -389,7 +389,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 				dupDB[r.Rcpt] = r.Database
 				ev.Event("duplicate-suppressed", m, rc, r.detail())
-				q.log.Warn("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
+				q.log.Info("duplicate suppressed at final delivery", "msg_id", m.ID.String(), "org_id", m.OrgID, "rcpt", rc.Addr)
 			} else if _, ok := early[r.Rcpt]; !ok {
 				final = append(final, r.Rcpt)
 				finalDB[r.Rcpt] = r.Database

@@ -216,14 +216,14 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		rc := mr.rcpt
 		rc.Queue = QueueMerged
 		q.ev.Event("duplicate-suppressed", m, &rc, "merged into queued message "+mr.into.String()+" of the same org id")
-		q.log.Warn("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
+		q.log.Info("resubmitted copy merged into the queued original", "msg_id", m.ID.String(), "org_id", m.OrgID,
 			"into", mr.into.String(), "rcpt", rc.Addr)
 	}
 	for _, r := range doneHere {
 		rc := r
 		rc.Queue = QueueMerged
 		q.ev.Event("duplicate-suppressed", m, &rc, "done here already: a copy of a message of the same org id this server finished")
-		q.log.Warn("copy of a message finished here: recipient done already, not delivered again", "msg_id", m.ID.String(),
+		q.log.Info("copy of a message finished here: recipient done already, not delivered again", "msg_id", m.ID.String(),
 			"org_id", m.OrgID, "rcpt", rc.Addr, "shadow_server", m.ShadowServer)
 	}
 	if !stored {

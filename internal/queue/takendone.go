@@ -698,7 +698,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	for _, f := range out {
 		if f.Rcpt < 0 {
 			q.ev.Event("finished-elsewhere", f.Msg, nil, "delay DSN sent by "+server+", which took the copy over: not sent again here")
-			q.log.Warn("delay DSN sent by the shadow server that took the copy over: not sent again here",
+			q.log.Info("delay DSN sent by the shadow server that took the copy over: not sent again here",
 				"msg_id", f.Msg.ID.String(), "shadow_server", server)
 			continue
 		}
@@ -709,7 +709,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		what := "recipient finished by the shadow server that took the copy over: not delivered or reported again here"
 		if f.Kind == TakenHanded {
 			q.ev.Event("finished-elsewhere", f.Msg, r, handedByPredecessorText(server))
-			q.log.Warn("recipient handed to another transport server by the database this one was restored from: owned there, not taken over, delivered or reported here",
+			q.log.Info("recipient handed to another transport server by the database this one was restored from: owned there, not taken over, delivered or reported here",
 				"msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "holder", server)
 			continue
 		}
@@ -718,14 +718,14 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			// server it was handed to (rt38b F1: the WARN said finished).
 			what = "recipient left to the shadow server that took the copy over, which delivers it from there: not delivered or reported here"
 		}
-		q.log.Warn(what, "msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
+		q.log.Info(what, "msg_id", f.Msg.ID.String(), "rcpt", r.Addr, "shadow_server", server, "there", takenDoneWords[f.Kind])
 	}
 	q.heldTakenBack(server, heldHere)
 	for _, m := range dropped {
 		what := "failure DSN not sent: " + server + ", which took the copy of " + m.ReportOn.String() +
 			" over while this server was away, finished every recipient it reports (failed there and reported it, or got it through)"
 		q.ev.Event("finished-elsewhere", m, nil, what)
-		q.log.Warn("failure DSN not sent: the shadow server that took the copy over finished every recipient it reports",
+		q.log.Info("failure DSN not sent: the shadow server that took the copy over finished every recipient it reports",
 			"msg_id", m.ID.String(), "report_on", m.ReportOn.String(), "shadow_server", server)
 		ended = append(ended, m.ID)
 	}

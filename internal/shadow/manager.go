@@ -1240,7 +1240,7 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		// watch runs, the primary letting everything in meanwhile.
 		last, refused := standing[nameKey(p.Name)]
 		againRefused := refused && !last.After(now) && now.Sub(last) >= t.Timeout
-		if !(due(p, now, t.Timeout) || againRefused) || m.busy(p.Name) || m.refusedRecently(p.Name, now, t.Timeout) {
+		if !(due(p, now, t.Timeout) || deferredDue(p, now, t) || againRefused) || m.busy(p.Name) || m.refusedRecently(p.Name, now, t.Timeout) {
 			continue
 		}
 		// The bound is armed here, before the goroutine runs, so that a
@@ -1602,8 +1602,14 @@ type PrimaryStatus struct {
 // takeoverAt is when the heartbeat starts that takes p's copies over if
 // it fails too: one timeout after the later of its last contact and its
 // last failed heartbeat's start per failure still missing (due), or the
-// first heartbeat of that schedule at least timeout × retries after the
-// last contact of any kind (LastHeard), when that is later.
+// bound timeout × retries after the last contact of any kind
+// (LastHeard, takeoverBound), when that is later — the heartbeat the
+// bound makes due (deferredDue), not the next one of the timeout's
+// schedule. The one computation of the view and of the schedule: a
+// heartbeat starts no earlier than it (due only then), and no later
+// than one Step after it (rt40 F3: the view rounded the bound up to
+// that schedule while the heartbeats, started up to a Step late, fell
+// past it, and the copies were taken over 4 s before the time shown).
 func takeoverAt(p Primary, t Timing) time.Time {
 	last := p.LastTry
 	if p.LastContact.After(last) {
@@ -1612,12 +1618,37 @@ func takeoverAt(p Primary, t Timing) time.Time {
 	left := max(t.Retries-p.Failures, 1)
 	at := last.Add(time.Duration(left) * t.Timeout)
 	// The store defers the takeover until timeout × retries after the
-	// last contact of any kind: the first heartbeat past that bound.
-	if bound := p.LastHeard.Add(time.Duration(t.Retries) * t.Timeout); at.Before(bound) && t.Timeout > 0 {
-		k := (bound.Sub(last) + t.Timeout - 1) / t.Timeout
-		at = last.Add(k * t.Timeout)
+	// last contact of any kind; the heartbeat then falls due at it.
+	if bound, ok := takeoverBound(p, t); ok && at.Before(bound) {
+		at = bound
 	}
 	return at
+}
+
+// takeoverBound is timeout × retries after the last contact of any kind
+// with p (LastHeard): the store takes no copy over for failed heartbeats
+// before it (queue ShadowHeartbeatFailed: ErrTakeoverDeferred). ok is
+// false when no bound is set (a timeout of 0, nothing heard).
+func takeoverBound(p Primary, t Timing) (time.Time, bool) {
+	if t.Timeout <= 0 || p.LastHeard.IsZero() {
+		return time.Time{}, false
+	}
+	return p.LastHeard.Add(time.Duration(t.Retries) * t.Timeout), true
+}
+
+// deferredDue reports whether a heartbeat to p is due at now because its
+// failures reached the retry count before the takeover bound
+// (takeoverBound) and none started since the bound: the store deferred
+// the takeover to the first failure past the bound, and that heartbeat
+// starts at the bound, not a whole timeout after the deferred one — at
+// the time takeoverAt shows. One heartbeat at most: its start (LastTry)
+// is past the bound. A contact of any kind since moves the bound on.
+func deferredDue(p Primary, now time.Time, t Timing) bool {
+	if p.TakenOver || p.Failures < t.Retries || t.Retries <= 0 {
+		return false
+	}
+	bound, ok := takeoverBound(p, t)
+	return ok && !now.Before(bound) && p.LastTry.Before(bound) && !p.LastTry.After(now)
 }
 
 // Status lists the primaries being watched, by name, as the store holds

@@ -26,6 +26,10 @@ type fakeStore struct {
 	// asStored: failed heartbeats keep counting past a takeover, which
 	// takes nothing the second time (as the transport database does).
 	asStored bool
+	// bounded: no takeover before timeout × retries after the primary's
+	// LastHeard — the failure is counted and ErrTakeoverDeferred
+	// answered, as the transport database does.
+	bounded bool
 }
 
 func (f *fakeStore) Primaries() ([]Primary, error) {
@@ -93,13 +97,16 @@ func (f *fakeStore) PresentedDigest(name, digest string) (ContactResult, error) 
 	return ContactResult{OldDatabaseID: p.DatabaseID, TakenOver: 1}, nil
 }
 
-func (f *fakeStore) HeartbeatFailed(name string, started time.Time, _ time.Duration, retries int, reason string) (int, int, error) {
+func (f *fakeStore) HeartbeatFailed(name string, started time.Time, timeout time.Duration, retries int, reason string) (int, int, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := f.ps[name]
 	p.Failures++
 	p.LastTry = started
 	failures, taken := p.Failures, 0
+	if f.bounded && p.Failures >= retries && f.clk.Now().Sub(p.LastHeard) < time.Duration(retries)*timeout {
+		return failures, 0, ErrTakeoverDeferred
+	}
 	if f.asStored && p.Failures >= retries {
 		if !p.TakenOver {
 			f.takeovers = append(f.takeovers, fmt.Sprintf("%s: %d heartbeats failed", name, failures))
