@@ -5,7 +5,13 @@
 //   - Lookup (recipients.Directory): does an address exist? An entry
 //     found by recipient_filter is Known, none is Unknown, and a
 //     directory that cannot answer gives CannotDecide (the session's
-//     451 4.4.3, directory server failure) — never acceptance.
+//     451 4.4.3, directory server failure) — never acceptance. None is
+//     a search the directory answered with success (result 0) and no
+//     entry, only that: any other result (noSuchObject for a base_dn it
+//     does not hold, a referral) and an answer that is only a
+//     continuation reference to another server (not followed) cannot
+//     answer, for every search of the package (the account's too), and
+//     are never cached.
 //   - MailboxDatabase: which mailbox database holds a recipient (the
 //     entry's database_attribute). Routing asks it
 //     before the topology's recipient map; a directory that cannot answer

@@ -417,14 +417,23 @@ func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*
 		}
 		res, err := c.Search(req)
 		if err == nil {
+			if len(res.Entries) == 0 && len(res.Referrals) > 0 {
+				// The directory's answer is elsewhere (a continuation
+				// reference, RFC 4511 §4.5.3), on a server umbra does
+				// not ask: no entry here is no answer.
+				return nil, &ldap.Error{ResultCode: ldap.LDAPResultReferral, Err: fmt.Errorf(
+					"the directory answered only with a referral to %s, which umbra does not follow", strings.Join(res.Referrals, ", "))}
+			}
 			return res.Entries, nil
 		}
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) && res != nil && len(res.Entries) > 0 {
 			return res.Entries, nil
 		}
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return nil, nil
-		}
+		// Every other result the directory answered — noSuchObject for
+		// a base_dn it does not hold, a referral, insufficientAccess —
+		// is a search that failed, never one that found nothing: only
+		// success (0) with no entry is "not found"
+		// (TestSlapdErrorResultIsNoAnswer).
 		if !connectionLost(c, err) {
 			return nil, err
 		}
