@@ -177,7 +177,7 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 			return a, dnsError(name, srv, "no such host"+a.via(), false, true)
 		}
 		if len(a.RRs) == 0 {
-			return a, dnsError(name, srv, "no "+dns.TypeToString[qtype]+" record"+a.via(), false, true)
+			return a, dnsError(name, srv, "no "+dns.Type(qtype).String()+" record"+a.via(), false, true)
 		}
 		return a, nil
 	}
@@ -265,7 +265,7 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 				return r, srv, nil
 			}
 			// SERVFAIL, REFUSED, …: ask the next server
-			last = dnsError(name, srv, "server answered "+dns.RcodeToString[r.Rcode], true, false)
+			last = dnsError(name, srv, "server answered "+rcodeName(r.Rcode), true, false)
 		}
 	}
 	return nil, "", last
@@ -465,7 +465,7 @@ func cutRecord(r *dns.Msg) string {
 				continue
 			}
 			return fmt.Sprintf("malformed reply: %s record of %s cut short (RDLENGTH %d; its RDATA is %s, at least %d bytes)",
-				dns.TypeToString[h.Rrtype], h.Name, h.Rdlength, m.what, m.n)
+				dns.Type(h.Rrtype).String(), h.Name, h.Rdlength, m.what, m.n)
 		}
 	}
 	return ""
@@ -491,6 +491,17 @@ func sameQuestion(r, q *dns.Msg) bool {
 	an, aok := wireName(a.Name)
 	bn, bok := wireName(b.Name)
 	return aok && bok && an == bn
+}
+
+// rcodeName is a response code as the operator reads it: its name
+// (SERVFAIL, REFUSED, BADCOOKIE), or "RCODE n" for a code that has none
+// (12–15 and most extended codes are unassigned): never nothing
+// (TestEveryRcodeNamed).
+func rcodeName(rc int) string {
+	if s := dns.RcodeToString[rc]; s != "" {
+		return s
+	}
+	return fmt.Sprintf("RCODE %d", rc)
 }
 
 // resolvConf is the system's resolver configuration (a variable for tests).
