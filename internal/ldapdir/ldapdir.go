@@ -244,6 +244,9 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 		}
 		nc = tc
 	}
+	if !d.cfg.StartTLS {
+		nc = &replyFramer{Conn: nc}
+	}
 	c := ldap.NewConn(nc, u.Scheme == "ldaps")
 	c.Start()
 	c.SetTimeout(d.cfg.Timeout)
@@ -587,7 +590,7 @@ func (d *Directory) unavailable(parent context.Context, own time.Time, err error
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, timedOut{after: d.cfg.Timeout, err: err})
 	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	return fmt.Errorf("%w: %s", ErrUnavailable, ownWords(err))
 }
 
 // cutOff is a question the caller's context ended (cause) before the
