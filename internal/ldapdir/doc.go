@@ -105,9 +105,9 @@
 // is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
 // 2 GiB by default, is set once by the first New): a larger one is an
 // error at its header that drops the connection, not a buffer grown
-// with what the directory sends. Over ldap:// and ldaps:// each reply is
-// read whole by its outer length and checked before go-ldap sees it
-// (replyFramer): a malformed one is said so at once, never a wait for
+// with what the directory sends. Each reply (ldap://, ldaps://, and after
+// StartTLS, which umbra runs itself: startTLS) is read whole by its
+// outer length and checked before go-ldap sees it (replyFramer): a malformed one is said so at once, never a wait for
 // ldap.timeout; a reply's failures are worded as umbra's own (a closed
 // connection, a reply too large, a malformed one: ownWords), never as
 // go-ldap's "unable to read LDAP response packet". While a question waits on

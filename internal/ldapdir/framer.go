@@ -1,6 +1,7 @@
 package ldapdir
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -8,11 +9,11 @@ import (
 	"strings"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
+	"github.com/go-ldap/ldap/v3"
 )
 
 // replyFramer is the connection go-ldap reads the directory's replies
-// from (ldap:// and ldaps://; StartTLS swaps the connection under
-// go-ldap, so a StartTLS connection is read as go-ldap reads it). It
+// from (ldap://, ldaps://, and StartTLS's TLS connection: startTLS). It
 // hands go-ldap one whole LDAP message at a time, read by the outer
 // length and checked first: a message whose elements do not fit their
 // lengths, or that is not a message id and an operation, is the
@@ -134,4 +135,42 @@ func ownWords(err error) string {
 		rest = "reading the directory server's reply: " + rest
 	}
 	return msg[:i] + rest
+}
+
+// startTLS runs the StartTLS extended operation (RFC 4511 §4.14) on conn
+// — the request, its response read whole and checked (readMessage), the
+// TLS handshake — and returns the TLS connection, which the caller reads
+// through a replyFramer. go-ldap's StartTLS swaps the connection under
+// its own reader, where no framer can stand. A response other than
+// success is the directory's answer (an *ldap.Error); conn's deadline
+// bounds it all.
+func startTLS(conn net.Conn, cfg *tls.Config) (net.Conn, error) {
+	const id = 1
+	packet := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Request")
+	packet.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, int64(id), "MessageID"))
+	request := ber.Encode(ber.ClassApplication, ber.TypeConstructed, ldap.ApplicationExtendedRequest, nil, "Start TLS")
+	request.AppendChild(ber.NewString(ber.ClassContext, ber.TypePrimitive, 0, "1.3.6.1.4.1.1466.20037", "TLS Extended Command"))
+	packet.AppendChild(request)
+	if _, err := conn.Write(packet.Bytes()); err != nil {
+		return nil, err
+	}
+	msg, err := readMessage(conn)
+	if err != nil {
+		return nil, err
+	}
+	p, err := ber.DecodePacketErr(msg)
+	if err != nil {
+		return nil, malformed(err.Error())
+	}
+	if got, ok := p.Children[0].Value.(int64); !ok || got != id {
+		return nil, malformed(fmt.Sprintf("a reply to message %v, not to the StartTLS request (%d)", p.Children[0].Value, id))
+	}
+	if err := ldap.GetLDAPError(p); err != nil {
+		return nil, err
+	}
+	tc := tls.Client(conn, cfg)
+	if err := tc.Handshake(); err != nil {
+		return nil, fmt.Errorf("TLS handshake failed: %w", err)
+	}
+	return tc, nil
 }

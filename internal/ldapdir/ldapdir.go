@@ -244,18 +244,20 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 		}
 		nc = tc
 	}
-	if !d.cfg.StartTLS {
-		nc = &replyFramer{Conn: nc}
-	}
-	c := ldap.NewConn(nc, u.Scheme == "ldaps")
-	c.Start()
-	c.SetTimeout(d.cfg.Timeout)
 	if d.cfg.StartTLS {
-		if err := c.StartTLS(d.tls); err != nil {
-			c.Close()
+		// umbra's own StartTLS exchange (startTLS), not go-ldap's,
+		// which swaps the connection under it: the replies on the TLS
+		// connection are read through the framer as on any other.
+		tc, err := startTLS(raw, d.tls)
+		if err != nil {
+			raw.Close()
 			return nil, fmt.Errorf("starttls: %w", timedOut(err))
 		}
+		nc = tc
 	}
+	c := ldap.NewConn(&replyFramer{Conn: nc}, u.Scheme == "ldaps" || d.cfg.StartTLS)
+	c.Start()
+	c.SetTimeout(d.cfg.Timeout)
 	if bindDN != "" {
 		if err := c.Bind(bindDN, password); err != nil {
 			c.Close()
