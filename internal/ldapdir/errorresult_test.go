@@ -41,11 +41,11 @@ ref: ldap://127.0.0.125:39499/ou=elsewhere,` + slapdtest.Suffix + `
 		name, base, addr, words string
 		accounts                bool // the account paths fail too
 	}{
-		{"wrong base_dn", "ou=nowhere," + slapdtest.Suffix, "alice@example.org", "No Such Object", true},
-		{"base is a referral", "ou=elsewhere," + slapdtest.Suffix, "alice@example.org", "Referral", true},
+		{"wrong base_dn", "ou=nowhere," + slapdtest.Suffix, "alice@example.org", "the directory answered result 32 (No Such Object)", true},
+		{"base is a referral", "ou=elsewhere," + slapdtest.Suffix, "alice@example.org", "the directory answered result 10 (Referral)", true},
 		// nobody@ has no entry in the rest of the tree; ou=elsewhere's
 		// server may hold one (alice is found, so her AUTH is answered).
-		{"only a continuation reference", slapdtest.Suffix, "nobody@example.org", "referral", false},
+		{"only a continuation reference", slapdtest.Suffix, "nobody@example.org", "the directory answered result 10 (Referral): only a reference to ldap://127.0.0.125:39499/", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()

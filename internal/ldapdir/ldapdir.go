@@ -426,8 +426,8 @@ func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*
 				// The directory's answer is elsewhere (a continuation
 				// reference, RFC 4511 §4.5.3), on a server umbra does
 				// not ask: no entry here is no answer.
-				return nil, &ldap.Error{ResultCode: ldap.LDAPResultReferral, Err: fmt.Errorf(
-					"the directory answered only with a referral to %s, which umbra does not follow", strings.Join(res.Referrals, ", "))}
+				return nil, resultError{&ldap.Error{ResultCode: ldap.LDAPResultReferral, Err: fmt.Errorf(
+					"only a reference to %s, which umbra does not follow", strings.Join(res.Referrals, ", "))}}
 			}
 			return res.Entries, nil
 		}
@@ -440,7 +440,7 @@ func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*
 		// success (0) with no entry is "not found"
 		// (TestSlapdErrorResultIsNoAnswer).
 		if !connectionLost(c, err) {
-			return nil, err
+			return nil, answered(err)
 		}
 		d.drop(c)
 		if !reused || attempt > 0 || !time.Now().Before(deadline) {
@@ -612,6 +612,33 @@ func (e cutOff) Error() string {
 }
 
 func (e cutOff) Unwrap() []error { return []error{context.DeadlineExceeded, e.cause} }
+
+// resultError is a result the directory answered with, other than
+// success, in umbra's words: "the directory answered result 32 (No
+// Such Object)", and the directory's diagnostic message when it sent
+// one — not go-ldap's `LDAP Result Code 32 "No Such Object": ` with
+// nothing after it. It is the *ldap.Error (errors.As).
+type resultError struct{ le *ldap.Error }
+
+func (e resultError) Error() string {
+	msg := fmt.Sprintf("the directory answered result %d (%s)", e.le.ResultCode, ldap.LDAPResultCodeMap[e.le.ResultCode])
+	if e.le.Err != nil && e.le.Err.Error() != "" {
+		msg += ": " + e.le.Err.Error()
+	}
+	return msg
+}
+
+func (e resultError) Unwrap() error { return e.le }
+
+// answered words err as resultError when it is a result the directory
+// sent (directoryAnswered), and leaves it as it is otherwise.
+func answered(err error) error {
+	var le *ldap.Error
+	if directoryAnswered(err) && errors.As(err, &le) {
+		return resultError{le}
+	}
+	return err
+}
 
 // directoryAnswered reports whether err is a result the directory sent
 // (an LDAP result code of the protocol's, below go-ldap's own client
