@@ -125,6 +125,28 @@ func TestDKIMSignedEndToEnd(t *testing.T) {
 	if len(vs) != 1 || vs[0].Err == nil {
 		t.Fatal("an altered copy verifies")
 	}
+
+	// A message that is header fields alone (no empty line, no body) is
+	// stored with the empty line umbra puts there, so it leaves signed,
+	// never "message sent unsigned" (rt40 edge check F3).
+	c, err := gosmtp.Dial(listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.SendMail("a@example.org", []string{"b@remote.example"},
+		strings.NewReader("From: a@example.org\r\nTo: b@remote.example\r\nSubject: nosep e2e\r\n")); err != nil {
+		t.Fatalf("send the header section alone: %v", err)
+	}
+	c.Quit()
+	got = waitBody(t, d, sink, "nosep e2e")
+	if !strings.HasSuffix(got, "Subject: nosep e2e\r\n\r\n") {
+		t.Fatalf("the header section alone delivered without its empty line:\n%q", got)
+	}
+	vs, err = dkim.VerifyWithOptions(strings.NewReader(got), &dkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil || len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "example.org" {
+		t.Fatalf("the header section alone is not signed: %v %+v\n%s", err, vs, got)
+	}
 }
 
 // TestDKIMReload: SIGHUP reads the signing keys again — a key added

@@ -34,6 +34,7 @@ func TestRemoveAuthResults(t *testing.T) {
 		"Authentication-Results: other.example; spf=pass\r\n" +
 		"ARC-Authentication-Results: i=1; mx.example.com; dmarc=pass\r\n" +
 		"Authentication-Results: mx.example.com.evil; dmarc=pass\r\n" +
+		"Authentication-Results: mx.example.com/1; dkim=pass\r\n" +
 		"Subject: s\r\n\r\n" +
 		"Authentication-Results: mx.example.com; in the body\r\n"
 	out, n := RemoveAuthResults([]byte(msg), "", "mx.example.com")
@@ -43,7 +44,7 @@ func TestRemoveAuthResults(t *testing.T) {
 		"Authentication-Results: mx.example.com.evil; dmarc=pass\r\n" +
 		"Subject: s\r\n\r\n" +
 		"Authentication-Results: mx.example.com; in the body\r\n"
-	if n != 2 || string(out) != want {
+	if n != 3 || string(out) != want {
 		t.Fatalf("removed %d:\n%s", n, out)
 	}
 	if out, n := RemoveAuthResults([]byte(msg)); n != 0 || !bytes.Equal(out, []byte(msg)) {
@@ -110,9 +111,19 @@ func TestAuthservIDLookalikesRemoved(t *testing.T) {
 		"Authentication-Results: mx\\.corp.test; dkim=pass\r\n" +
 		"Authentication-Results: \u2003mx.corp.test; spf=pass\r\n" +
 		"Authentication-Results: other.test; spf=pass\r\n" +
+		// RFC 8601 §2.2: the id is a value (RFC 2045 token: no tspecial),
+		// its version after white space. One glued to it with "/" (or
+		// any tspecial) ends the token: a reader that parses the field
+		// takes the id before it (rt40 edge check).
+		"Authentication-Results: mx.corp.test/1; dkim=pass\r\n" +
+		"Authentication-Results: MX.corp.test,x; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.test=1; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.test:25; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.test.evil/1; dkim=pass\r\n" +
 		"Subject: s\r\n\r\nb\r\n"
 	out, n := RemoveAuthResults([]byte(msg), "mx.corp.test")
-	if n != 3 || string(out) != "Authentication-Results: other.test; spf=pass\r\nSubject: s\r\n\r\nb\r\n" {
+	if n != 7 || string(out) != "Authentication-Results: other.test; spf=pass\r\n"+
+		"Authentication-Results: mx.corp.test.evil/1; dkim=pass\r\nSubject: s\r\n\r\nb\r\n" {
 		t.Fatalf("removed %d:\n%q", n, out)
 	}
 }

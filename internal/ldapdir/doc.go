@@ -5,7 +5,13 @@
 //   - Lookup (recipients.Directory): does an address exist? An entry
 //     found by recipient_filter is Known, none is Unknown, and a
 //     directory that cannot answer gives CannotDecide (the session's
-//     451 4.4.3, directory server failure) — never acceptance.
+//     451 4.4.3, directory server failure) — never acceptance. None is
+//     a search the directory answered with success (result 0) and no
+//     entry, only that: any other result (noSuchObject for a base_dn it
+//     does not hold, a referral) and an answer that is only a
+//     continuation reference to another server (not followed) cannot
+//     answer, for every search of the package (the account's too), and
+//     are never cached.
 //   - MailboxDatabase: which mailbox database holds a recipient (the
 //     entry's database_attribute). Routing asks it
 //     before the topology's recipient map; a directory that cannot answer
@@ -99,7 +105,12 @@
 // is read up to MaxPacketBytes (8 MiB; go-asn1-ber's process-wide bound,
 // 2 GiB by default, is set once by the first New): a larger one is an
 // error at its header that drops the connection, not a buffer grown
-// with what the directory sends. While a question waits on
+// with what the directory sends. Each reply (ldap://, ldaps://, and after
+// StartTLS, which umbra runs itself: startTLS) is read whole by its
+// outer length and checked before go-ldap sees it (replyFramer): a malformed one is said so at once, never a wait for
+// ldap.timeout; a reply's failures are worded as umbra's own (a closed
+// connection, a reply too large, a malformed one: ownWords), never as
+// go-ldap's "unable to read LDAP response packet". While a question waits on
 // the directory (not its cache), Config.AwaitPeer marks the wait (a
 // delivery attempt's: queue.AwaitingPeer).
 //

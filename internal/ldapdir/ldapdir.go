@@ -244,15 +244,20 @@ func (d *Directory) dial(deadline time.Time, bindDN, password string) (*ldap.Con
 		}
 		nc = tc
 	}
-	c := ldap.NewConn(nc, u.Scheme == "ldaps")
-	c.Start()
-	c.SetTimeout(d.cfg.Timeout)
 	if d.cfg.StartTLS {
-		if err := c.StartTLS(d.tls); err != nil {
-			c.Close()
+		// umbra's own StartTLS exchange (startTLS), not go-ldap's,
+		// which swaps the connection under it: the replies on the TLS
+		// connection are read through the framer as on any other.
+		tc, err := startTLS(raw, d.tls)
+		if err != nil {
+			raw.Close()
 			return nil, fmt.Errorf("starttls: %w", timedOut(err))
 		}
+		nc = tc
 	}
+	c := ldap.NewConn(&replyFramer{Conn: nc}, u.Scheme == "ldaps" || d.cfg.StartTLS)
+	c.Start()
+	c.SetTimeout(d.cfg.Timeout)
 	if bindDN != "" {
 		if err := c.Bind(bindDN, password); err != nil {
 			c.Close()
@@ -417,16 +422,25 @@ func (d *Directory) searchOnce(deadline time.Time, req *ldap.SearchRequest) ([]*
 		}
 		res, err := c.Search(req)
 		if err == nil {
+			if len(res.Entries) == 0 && len(res.Referrals) > 0 {
+				// The directory's answer is elsewhere (a continuation
+				// reference, RFC 4511 §4.5.3), on a server umbra does
+				// not ask: no entry here is no answer.
+				return nil, resultError{&ldap.Error{ResultCode: ldap.LDAPResultReferral, Err: fmt.Errorf(
+					"only a reference to %s, which umbra does not follow", strings.Join(res.Referrals, ", "))}}
+			}
 			return res.Entries, nil
 		}
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) && res != nil && len(res.Entries) > 0 {
 			return res.Entries, nil
 		}
-		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
-			return nil, nil
-		}
+		// Every other result the directory answered — noSuchObject for
+		// a base_dn it does not hold, a referral, insufficientAccess —
+		// is a search that failed, never one that found nothing: only
+		// success (0) with no entry is "not found"
+		// (TestSlapdErrorResultIsNoAnswer).
 		if !connectionLost(c, err) {
-			return nil, err
+			return nil, answered(err)
 		}
 		d.drop(c)
 		if !reused || attempt > 0 || !time.Now().Before(deadline) {
@@ -578,7 +592,7 @@ func (d *Directory) unavailable(parent context.Context, own time.Time, err error
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, timedOut{after: d.cfg.Timeout, err: err})
 	}
-	return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	return fmt.Errorf("%w: %s", ErrUnavailable, ownWords(err))
 }
 
 // cutOff is a question the caller's context ended (cause) before the
@@ -598,6 +612,33 @@ func (e cutOff) Error() string {
 }
 
 func (e cutOff) Unwrap() []error { return []error{context.DeadlineExceeded, e.cause} }
+
+// resultError is a result the directory answered with, other than
+// success, in umbra's words: "the directory answered result 32 (No
+// Such Object)", and the directory's diagnostic message when it sent
+// one — not go-ldap's `LDAP Result Code 32 "No Such Object": ` with
+// nothing after it. It is the *ldap.Error (errors.As).
+type resultError struct{ le *ldap.Error }
+
+func (e resultError) Error() string {
+	msg := fmt.Sprintf("the directory answered result %d (%s)", e.le.ResultCode, ldap.LDAPResultCodeMap[e.le.ResultCode])
+	if e.le.Err != nil && e.le.Err.Error() != "" {
+		msg += ": " + e.le.Err.Error()
+	}
+	return msg
+}
+
+func (e resultError) Unwrap() error { return e.le }
+
+// answered words err as resultError when it is a result the directory
+// sent (directoryAnswered), and leaves it as it is otherwise.
+func answered(err error) error {
+	var le *ldap.Error
+	if directoryAnswered(err) && errors.As(err, &le) {
+		return resultError{le}
+	}
+	return err
+}
 
 // directoryAnswered reports whether err is a result the directory sent
 // (an LDAP result code of the protocol's, below go-ldap's own client

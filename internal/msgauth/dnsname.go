@@ -117,17 +117,31 @@ func truncateSPFName(name string) string {
 	return n
 }
 
+// spfName is the name SPF evaluation looks up for name, a macro's
+// expansion (RFC 7208 §7.3): shortened from the left to 253 characters
+// (truncateSPFName), then with each backslash written "\\". An
+// expansion is bytes, any of them allowed in a label — a sender's local
+// part brings "@", "'", a space, a quoted part's backslash — and the
+// resolver reads a name as text in which a backslash escapes the next
+// byte ("\@", "\065"): a backslash the expansion holds is a byte of
+// the name, never an escape, so it is escaped itself. Every other byte
+// is one the resolver sends as it is and compares on the wire, however
+// a reply spells it (TestSPFMacroOfLocalPartWithSpecialBytes).
+func spfName(name string) string {
+	return strings.ReplaceAll(truncateSPFName(name), `\`, `\\`)
+}
+
 func (s spfNames) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
-	return s.nameGuard.LookupMX(ctx, truncateSPFName(name))
+	return s.nameGuard.LookupMX(ctx, spfName(name))
 }
 
 func (s spfNames) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
 	if net.ParseIP(host) != nil {
 		return s.nameGuard.LookupIPAddr(ctx, host)
 	}
-	return s.nameGuard.LookupIPAddr(ctx, truncateSPFName(host))
+	return s.nameGuard.LookupIPAddr(ctx, spfName(host))
 }
 
 func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	return s.nameGuard.LookupTXT(ctx, truncateSPFName(name))
+	return s.nameGuard.LookupTXT(ctx, spfName(name))
 }

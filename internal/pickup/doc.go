@@ -13,7 +13,9 @@
 // to its empty line) is a field or a continuation as the receive side
 // reads them (header.FieldStart), else the file is refused: a next hop
 // must not end the header section earlier than this server's readers
-// (DKIM signing, trace work) do. Sender and recipients are queued in the
+// (DKIM signing, trace work) do. A file of header fields alone (no
+// empty line, no body) is queued with the empty line after them, as the
+// receive side puts it. Sender and recipients are queued in the
 // one canonical form RCPT stores (smtp.ParseRcptPath: a quoted local
 // part by its content, quoted again only where it needs it, a source
 // route dropped; mailaddr.Canonical: no final dot, the domain's ASCII

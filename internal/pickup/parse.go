@@ -28,7 +28,20 @@ func Parse(data []byte, key func(addr string) string) (Envelope, []byte, error) 
 	msg := crlf(data)
 	end := bytes.Index(msg, []byte("\r\n\r\n"))
 	if end < 0 {
-		return Envelope{}, nil, errors.New("no empty line after the header section")
+		// Header fields alone, no empty line, no body: the whole file
+		// is the header section, and the empty line is put after it,
+		// as the receive side puts it (its last line's CRLF first);
+		// a line in it that is no field is refused below as anywhere
+		// in a header section (TestPickupHeaderOnlyFileGetsEmptyLine).
+		msg = msg[:len(msg):len(msg)]
+		if len(msg) > 0 && !bytes.HasSuffix(msg, []byte("\r\n")) {
+			msg = append(msg, '\r', '\n')
+		}
+		msg = append(msg, '\r', '\n')
+		end = len(msg) - 4
+		if end < 0 {
+			return Envelope{}, nil, errors.New("an empty file")
+		}
 	}
 	head, body := msg[:end+2], msg[end+2:]
 	var env Envelope

@@ -99,10 +99,14 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 		return err
 	}
 	if !bytes.HasSuffix(hdr, []byte("\r\n\r\n")) {
-		if len(hdr) < limit {
+		switch {
+		case len(hdr) >= limit:
+			return fmt.Errorf("%w: header section longer than %d bytes", errRefused, limit)
+		case int64(len(hdr)) != body.Len():
 			return fmt.Errorf("%w: no empty line after the header section", errRefused)
 		}
-		return fmt.Errorf("%w: header section longer than %d bytes", errRefused, limit)
+		// The whole file is header fields: Parse puts the empty line
+		// after them, and the head replaces all of it.
 	}
 	env, kept, err := Parse(hdr, w.cfg.RcptKey) // kept: the header section as queued, with its empty line
 	if err != nil {

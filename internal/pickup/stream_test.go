@@ -273,3 +273,47 @@ func FuzzCRLFWriter(f *testing.F) {
 	f.Add([]byte("\r"), uint64(2))
 	f.Fuzz(func(t *testing.T, in []byte, seed uint64) { checkCRLFWriter(t, in, seed) })
 }
+
+// SMTP-5 (README: "mail umbra received never has one (it puts the
+// empty line there)"): a pickup file of header fields alone — no empty
+// line, no body; its last line with or without its line end — is
+// queued with the empty line after its last field, in memory and
+// spooled alike, as the receive side queues such a message; never
+// refused (.bad) nor queued without it (which the DKIM signer would
+// send unsigned).
+func TestPickupHeaderOnlyFileGetsEmptyLine(t *testing.T) {
+	st, mgr, _ := pickupStore(t)
+	for name, content := range map[string]string{
+		"lf":     "X-Receiver: a@example.test\nFrom: b@example.org\nSubject: nosep\n",
+		"crlf":   "X-Receiver: a@example.test\r\nFrom: b@example.org\r\nSubject: nosep\r\n",
+		"no-end": "X-Receiver: a@example.test\nFrom: b@example.org\nSubject: nosep",
+	} {
+		for _, spool := range []bool{false, true} {
+			dir := t.TempDir()
+			cfg := Config{Dir: dir, Hostname: "hub.test", Queue: mgr}
+			if spool {
+				cfg.Spool, cfg.SpoolThreshold, cfg.MaxHeaderSize = st.NewSpool, 16, 4096
+			}
+			w := New(cfg)
+			os.WriteFile(filepath.Join(dir, name+".eml"), []byte(content), 0o600)
+			ctx, cancel := context.WithCancel(context.Background())
+			w.Scan(ctx)
+			cancel()
+			w.wg.Wait()
+			queued, _ := filepath.Glob(filepath.Join(dir, "*.queued"))
+			if len(queued) != 1 {
+				bad, _ := filepath.Glob(filepath.Join(dir, "*"))
+				t.Fatalf("%s spool=%v: not queued (%v)", name, spool, bad)
+			}
+			base := strings.TrimSuffix(filepath.Base(queued[0]), ".queued")
+			id, err := queue.ParseID(base[strings.LastIndexByte(base, '.')+1:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := storedBody(t, st, id)
+			if !bytes.HasSuffix(got, []byte("From: b@example.org\r\nSubject: nosep\r\n\r\n")) {
+				t.Errorf("%s spool=%v: stored %q, want the fields and the empty line", name, spool, got)
+			}
+		}
+	}
+}

@@ -7,11 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/miekg/dns"
 
 	"umbra/internal/clock"
 	"umbra/internal/panicline"
@@ -118,7 +115,7 @@ func (c *Cache) Len() int {
 // with that response's Secure flag: a validated answer is never mixed
 // with records of an unvalidated one.
 func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
-	k := cacheKey{name: strings.ToLower(dns.Fqdn(name)), qtype: qtype}
+	k := cacheKey{name: nameKey(name), qtype: qtype} // one entry per name on the wire (nameKey)
 	e, f, shared := c.join(ctx, k, name)
 	if e != nil {
 		c.cfg.Metrics.cache("hit")

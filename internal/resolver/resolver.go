@@ -150,7 +150,7 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 	}
 	a := &Answer{Name: fqdn, Type: qtype, Secure: c.cfg.TrustAD}
 	target := fqdn
-	seen := map[string]bool{strings.ToLower(fqdn): true}
+	seen := map[string]bool{nameKey(fqdn): true}
 	for {
 		r, srv, err := c.exchange(ctx, name, target, qtype)
 		if err != nil {
@@ -177,7 +177,7 @@ func (c *Client) Lookup(ctx context.Context, name string, qtype uint16) (*Answer
 			return a, dnsError(name, srv, "no such host"+a.via(), false, true)
 		}
 		if len(a.RRs) == 0 {
-			return a, dnsError(name, srv, "no "+dns.TypeToString[qtype]+" record"+a.via(), false, true)
+			return a, dnsError(name, srv, "no "+dns.Type(qtype).String()+" record"+a.via(), false, true)
 		}
 		return a, nil
 	}
@@ -265,7 +265,7 @@ func (c *Client) exchange(ctx context.Context, name, fqdn string, qtype uint16) 
 				return r, srv, nil
 			}
 			// SERVFAIL, REFUSED, …: ask the next server
-			last = dnsError(name, srv, "server answered "+dns.RcodeToString[r.Rcode], true, false)
+			last = dnsError(name, srv, "server answered "+rcodeName(r.Rcode), true, false)
 		}
 	}
 	return nil, "", last
@@ -465,7 +465,7 @@ func cutRecord(r *dns.Msg) string {
 				continue
 			}
 			return fmt.Sprintf("malformed reply: %s record of %s cut short (RDLENGTH %d; its RDATA is %s, at least %d bytes)",
-				dns.TypeToString[h.Rrtype], h.Name, h.Rdlength, m.what, m.n)
+				dns.Type(h.Rrtype).String(), h.Name, h.Rdlength, m.what, m.n)
 		}
 	}
 	return ""
@@ -476,14 +476,32 @@ func cutRecord(r *dns.Msg) string {
 var afterDial func(ctx context.Context)
 
 // sameQuestion reports whether r's question section is q's one question:
-// the same name (without ASCII case: a server may echo a 0x20-encoded
-// name), type and class.
+// the same name on the wire (without ASCII case: a server may echo a
+// 0x20-encoded name; wireName, never the text, where the library
+// escapes in a reply's name bytes such as "@" the query held plain),
+// type and class.
 func sameQuestion(r, q *dns.Msg) bool {
 	if len(r.Question) != 1 || len(q.Question) != 1 {
 		return false
 	}
 	a, b := r.Question[0], q.Question[0]
-	return a.Qtype == b.Qtype && a.Qclass == b.Qclass && mailaddr.EqualFold(a.Name, b.Name)
+	if a.Qtype != b.Qtype || a.Qclass != b.Qclass {
+		return false
+	}
+	an, aok := wireName(a.Name)
+	bn, bok := wireName(b.Name)
+	return aok && bok && an == bn
+}
+
+// rcodeName is a response code as the operator reads it: its name
+// (SERVFAIL, REFUSED, BADCOOKIE), or "RCODE n" for a code that has none
+// (12–15 and most extended codes are unassigned): never nothing
+// (TestEveryRcodeNamed).
+func rcodeName(rc int) string {
+	if s := dns.RcodeToString[rc]; s != "" {
+		return s
+	}
+	return fmt.Sprintf("RCODE %d", rc)
 }
 
 // resolvConf is the system's resolver configuration (a variable for tests).
@@ -518,12 +536,12 @@ func answerRRs(r *dns.Msg, name string, qtype uint16, seen map[string]bool) ([]d
 	var out []dns.RR
 	var chain []string
 	ttl := uint32(0)
-	target := strings.ToLower(name)
+	target := nameKey(name)
 	for range maxCNAMEs + 1 { // bounded CNAME chain
 		next, nextName := "", ""
 		for _, rr := range r.Answer {
 			h := rr.Header()
-			if strings.ToLower(h.Name) != target {
+			if nameKey(h.Name) != target {
 				continue
 			}
 			if h.Rrtype == qtype {
@@ -532,7 +550,7 @@ func answerRRs(r *dns.Msg, name string, qtype uint16, seen map[string]bool) ([]d
 					ttl = h.Ttl
 				}
 			} else if cn, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-				next, nextName = strings.ToLower(cn.Target), cn.Target
+				next, nextName = nameKey(cn.Target), cn.Target
 			}
 		}
 		if len(out) > 0 || next == "" {
@@ -779,21 +797,50 @@ func sortMX(mx []*net.MX) {
 }
 
 // IsDomainName reports whether name (a final dot allowed) can be a
-// domain name: at most 253 characters before the final dot and non-empty
-// labels of at most 63 (RFC 1035 §2.3.4). The root (".") is one; "" is
+// domain name: at most 255 octets on the wire (253 characters of a name
+// without escapes, before the final dot) and non-empty labels of at
+// most 63 octets (RFC 1035 §2.3.4), counted as the wire holds them — a
+// label written "user2\@s20" is 9 octets. The root (".") is one; "" is
 // not. No record can exist at any other name.
 func IsDomainName(name string) bool {
-	if name == "." {
-		return true
-	}
-	name = strings.TrimSuffix(name, ".")
-	if name == "" || len(name) > 253 {
+	if name == "" {
 		return false
 	}
-	for l := range strings.SplitSeq(name, ".") {
-		if l == "" || len(l) > 63 {
-			return false
+	_, ok := wireName(name)
+	return ok
+}
+
+// wireName is name as the wire holds it (RFC 1035 §3.1: each label
+// after its length octet), with its ASCII letters in lower case — the
+// one form in which DNS names compare (RFC 4343: without ASCII case,
+// every other byte as it is). name is text as the DNS library writes
+// it: a dot ends a label, "\." and "\DDD" are one byte, and a byte the
+// library escapes when it writes a name it read ("user2\@s20", "o\'b",
+// "a\ b") is the same byte unescaped: a name compared as text would
+// differ from itself as a reply repeats it (TestNameWithSpecialBytesAnswered).
+// ok is false when name is no domain name (an empty label, a label over
+// 63 octets, over 255 octets in all).
+func wireName(name string) (string, bool) {
+	var buf [256]byte
+	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
+	if err != nil || n > 255 {
+		return "", false
+	}
+	b := buf[:n]
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' { // a length octet is at most 63, never a letter
+			b[i] = c + 'a' - 'A'
 		}
 	}
-	return true
+	return string(b), true
+}
+
+// nameKey is wireName's form of name, the key names are compared and
+// kept by; a name that is none keeps its text (in lower case), marked
+// so that it is never taken for a name's wire form.
+func nameKey(name string) string {
+	if w, ok := wireName(name); ok {
+		return w
+	}
+	return "\xff" + strings.ToLower(name)
 }

@@ -45,6 +45,11 @@ func TestOnlyUmbraWritesItsResults(t *testing.T) {
 		{"From changed after DMARC", func(m string) string {
 			return strings.Replace(m, "From: a@evil.test", "From: ceo@bank.test", 1)
 		}, []string{"From: ceo@bank.test"}, []string{"Authentication-Results: mx.corp.test"}},
+		// RFC 8601's authserv-id is a token: "/1" glued to it ends it,
+		// and a reader that parses the field takes it for umbra's.
+		{"umbra's id with a version glued on", func(m string) string {
+			return "Authentication-Results: mx.corp.test/1; dkim=pass header.d=bank.test\r\n" + m
+		}, []string{own}, []string{"mx.corp.test/1"}},
 		{"other servers' results stay", func(m string) string { return "Authentication-Results: other.test; spf=pass\r\n" + m },
 			[]string{own, "Authentication-Results: other.test; spf=pass\r\n"}, nil},
 	}

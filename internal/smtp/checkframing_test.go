@@ -18,7 +18,8 @@ func TestCheckSeesStoredBoundary(t *testing.T) {
 		{"Subject: s\r\nFrom ceo@example.org Thu Dec  3 00:00:00 2026\r\nFrom: a@sender.test\r\n",
 			"Subject: s\r\n\r\nFrom ceo@example.org Thu Dec  3 00:00:00 2026\r\nFrom: a@sender.test\r\n"},
 		{"Subject: s\r\nFrom: a@sender.test\r\n\r\nbody\r\n", "Subject: s\r\nFrom: a@sender.test\r\n\r\nbody\r\n"},
-		{"Subject: s\r\nFrom: a@sender.test\r\n", "Subject: s\r\nFrom: a@sender.test\r\n"},
+		// a header section alone gets its empty line too (TestHeaderOnlyMessageGetsEmptyLine)
+		{"Subject: s\r\nFrom: a@sender.test\r\n", "Subject: s\r\nFrom: a@sender.test\r\n\r\n"},
 	} {
 		var seen []byte
 		ck := &scripted{edit: func(t *Transaction) { seen = append([]byte(nil), t.Content...) }}

@@ -773,7 +773,8 @@
 //     keeps its bodies in memory.
 //   - Every check reads the header/body boundary umbra stores: before
 //     the checks run, a header section that ended at a line that is no
-//     field gets its empty line (sealHeadSection, both paths), so a
+//     field, or at the message's end (a header section alone), gets its
+//     empty line (sealHeadSection, both paths), so a
 //     check's Content has it; HeaderSectionLen is the same decision for
 //     a check that splits Content itself (message authentication). No
 //     reader takes a body line for a field (a From: below a line that

@@ -1488,7 +1488,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 		return nil, nil, perr
 	}
 	head = s.removeForgedResults(head, len(trace)) // before the checks, which add umbra's own
-	head = sealHeadSection(head, len(trace), len(body) > len(trace)+hlen)
+	head = sealHeadSection(head, len(trace))
 	body = withHeadSection(body, head, len(trace)+hlen)
 	content, rcpts, cerr := s.checkData(id, body[len(trace):])
 	if cerr != nil {
@@ -1502,11 +1502,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 	if len(content) != len(body)-len(trace) || &content[0] != &body[len(trace)] {
 		body = append([]byte(trace), content...)
 	}
-	var more int64
-	if s.replBody != nil {
-		more = s.replBody.size // content is the header section, the replacement follows in its file
-	}
-	body, m := s.message(id, body, len(trace), rcpts, more, eight)
+	body, m := s.message(id, body, len(trace), rcpts, eight)
 	return body, m, nil
 }
 
@@ -1854,11 +1850,11 @@ func (s *session) Logout() error {
 // and the origin judged before it. It returns the head as the firewall
 // left it.
 //
-// more is how many bytes of the message follow msg elsewhere (the spool
-// file of a spooled body; 0 when msg is the whole message). A header
-// section that ended at a line that is not a header field, not at an
-// empty line, gets the empty line here when a body follows: otherwise
-// the body's first lines — a forged organisation id or
+// msg is the whole message, or its header section when the rest follows
+// elsewhere (the spool file of a spooled body, a check's replacement
+// body). A header section that ended at a line that is not a header field, not at an
+// empty line, gets the empty line here (sealHeadSection; a section that
+// is the whole message too): otherwise the body's first lines — a forged organisation id or
 // Authentication-Results among them, which the firewall leaves alone as
 // body — would sit under the real header fields with nothing between,
 // and a reader would take them for header fields.
@@ -1866,7 +1862,7 @@ func (s *session) Logout() error {
 // eight says the content as received holds a byte above 127: the
 // message is then 8BITMIME whatever MAIL declared (BODY=7BIT, or no
 // BODY), decided here once, before the 250 (README, 8-bit mail).
-func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, more int64, eight bool) ([]byte, *queue.Message) {
+func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Recipient, eight bool) ([]byte, *queue.Message) {
 	// Only the header section is header work's (the in-memory path hands
 	// the whole message; a body line is never a header field).
 	n := trace + headerSectionLen(msg[trace:], len(msg))
@@ -1882,9 +1878,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		carried, notified, repeat = time.Time{}, false, false
 	}
 	msgID := headerValue(head[trace:], "Message-ID")
-	if (len(msg) > n || more > 0) && !endsWithEmptyLine(msg[trace:n]) {
-		head = append(head[:len(head):len(head)], '\r', '\n')
-	}
+	head = sealHeadSection(head, trace)
 	head = withHeadSection(msg, head, n)
 	return head, &queue.Message{OrgID: orgID, Internal: internal,
 		ShadowServer: s.shadowIfAny(), ShadowID: s.pendingShadowID,
@@ -1897,18 +1891,28 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 }
 
 // sealHeadSection puts the empty line after the header section head
-// (the trace field's trace bytes in front) when a body follows it and
-// the section ended at a line that is not a header field: every check
+// (the trace field's trace bytes in front) when it has none: when the
+// section ended at a line that is not a header field, and when it ended
+// at the end of the message (a header section alone, no body: the DKIM
+// signer, and a next hop, need the empty line as much; README "mail
+// umbra received never has one", TestHeaderOnlyMessageGetsEmptyLine).
+// A section whose last line lacks its CRLF (a BDAT message's last
+// bytes) gets the CRLF first. Every check
 // (message authentication's DMARC and DKIM, a milter) then reads the
 // header/body boundary umbra stores from the bytes themselves, and none
 // can take a body line — a From: below a line that is no field — for a
 // header field (rt21b M1), or a leading continuation line for part of
 // the header (L1). session.message does the same for the checks' edits.
-func sealHeadSection(head []byte, trace int, bodyFollows bool) []byte {
-	if !bodyFollows || endsWithEmptyLine(head[trace:]) {
+func sealHeadSection(head []byte, trace int) []byte {
+	section := head[trace:]
+	if endsWithEmptyLine(section) {
 		return head
 	}
-	return append(head[:len(head):len(head)], '\r', '\n')
+	head = head[:len(head):len(head)]
+	if len(section) > 0 && !bytes.HasSuffix(section, []byte("\r\n")) {
+		head = append(head, '\r', '\n')
+	}
+	return append(head, '\r', '\n')
 }
 
 // endsWithEmptyLine reports whether a header section ends with its empty

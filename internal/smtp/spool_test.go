@@ -631,7 +631,7 @@ func TestHeaderSectionEndsAtNonField(t *testing.T) {
 			{"Subject: a\r\n" + body, "Subject: a\r\n\r\n" + body},
 			{forged + "Return-Path: <y@example.org>\r\nSubject: a\r\n" + body, "Subject: a\r\n\r\n" + body},
 			{body, "\r\n" + body},
-			{"Subject: no body\r\n", "Subject: no body\r\n"},
+			{"Subject: no body\r\n", "Subject: no body\r\n\r\n"}, // a section alone gets it too (TestHeaderOnlyMessageGetsEmptyLine)
 		} {
 			d.cmd("MAIL FROM:<a@example.org>", "250")
 			d.cmd("RCPT TO:<b@example.test>", "250")

@@ -96,8 +96,9 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 	}
 	head = s.removeForgedResults(head, len(trace))
 	// The stored header/body boundary for the checks: the empty line
-	// where the header section ended at a line that is no field.
-	head = sealHeadSection(head, len(trace), sp.size > int64(skip))
+	// where the header section ended at a line that is no field, or at
+	// the end of the message.
+	head = sealHeadSection(head, len(trace))
 	// Durable before any commit names it; the checks read it from here.
 	file, err := sp.file.Finish()
 	if err != nil {
@@ -136,7 +137,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		s.trackDiscardSized(id, head[len(trace):], size-int64(len(trace)), len(rcpts) == 0 && !s.discard)
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
-	head, m := s.message(id, head, len(trace), rcpts, more, st.eight)
+	head, m := s.message(id, head, len(trace), rcpts, st.eight)
 	switch {
 	case replaced && s.replBody != nil:
 		return s.submitStored(m, s.replBody.withHead(head), s.replBody)
