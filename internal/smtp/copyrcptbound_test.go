@@ -90,3 +90,47 @@ func TestSR17CopyRecipientsBounded(t *testing.T) {
 		t.Fatalf("%d copies kept", len(q.copies))
 	}
 }
+
+// rr2avail40 (SMTP-2): max_recipients as a client meets it now that the
+// session holds it (recipientLimit) and not go-smtp: the 452 4.5.3 past
+// it in go-smtp's words, a refused RCPT not counted, the count afresh
+// after RSET, the limit the same in a BDAT transaction and for a user's
+// login, and LIMITS RCPTMAX= announced once.
+func TestSMTP2RecipientLimitAsClientSeesIt(t *testing.T) {
+	q := &fakeQueue{}
+	s := startWith(t, ServerConfig{Queue: q, Connectors: connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+    limits: {max_recipients: 2}
+`, copyBoundAddr(t), credsFile(t)))})
+	d := dial(t, s, "127.0.0.215")
+	d.expect("220")
+	if ehlo := d.cmd("EHLO c.test", "250"); strings.Count(ehlo, "LIMITS") != 1 || !strings.Contains(ehlo, "LIMITS RCPTMAX=2") {
+		t.Fatalf("EHLO:\n%s", ehlo)
+	}
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<x@elsewhere.org>", "5") // refused: not counted
+	d.cmd("RCPT TO:<u1@example.test>", "250")
+	d.cmd("RCPT TO:<u2@example.test>", "250")
+	d.cmd("RCPT TO:<u3@example.test>", "452 4.5.3 Maximum limit of 2 recipients reached")
+	d.cmd("RSET", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<u3@example.test>", "250")
+	d.cmd("RCPT TO:<u4@example.test>", "250")
+	d.cmd("RCPT TO:<u5@example.test>", "452 4.5.3")
+	d.send("BDAT 20 LAST\r\nSubject: b\r\n\r\nbody\r\n")
+	d.expect("250")
+	if q.count() != 1 || len(q.msgs[0].Rcpts) != 2 {
+		t.Fatalf("queued %d", q.count())
+	}
+	u := dial(t, s, "127.0.0.215")
+	u.expect("220")
+	u.cmd("EHLO c.test", "250")
+	u.cmd(authAlice, "235")
+	u.cmd("MAIL FROM:<a@example.org>", "250")
+	u.cmd("RCPT TO:<x1@elsewhere.org>", "250")
+	u.cmd("RCPT TO:<x2@elsewhere.org>", "250")
+	u.cmd("RCPT TO:<x3@elsewhere.org>", "452 4.5.3 Maximum limit of 2 recipients reached")
+}
