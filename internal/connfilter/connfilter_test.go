@@ -564,21 +564,63 @@ func TestHELODNSDownServerAddressMailStillChecked(t *testing.T) {
 	s.mail()
 	// A client that proved to be a transport server is not checked at
 	// MAIL: asked directly, as the session asks it after its AUTH.
-	var h smtp.MailCheck
+	var sc smtp.SessionCheck
 	for _, ck := range e.checks {
-		if mc, ok := ck.(smtp.MailCheck); ok {
-			h = mc
+		if c, ok := ck.(smtp.SessionCheck); ok {
+			sc = c
 		}
 	}
-	if h == nil {
+	if sc == nil {
+		t.Fatal("the HELO check keeps no session")
+	}
+	info := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("127.0.0.212"), Helo: "hub.fail.test", ServerAddress: true}
+	cs := sc.Open(context.Background(), info)
+	h, ok := cs.(smtp.MailCheck)
+	if !ok {
 		t.Fatal("the HELO check has no MAIL stage")
 	}
-	info := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("127.0.0.212"), Helo: "hub.fail.test", Server: true, ServerAddress: true}
+	if v := cs.(smtp.HeloCheck).Helo(context.Background(), info, info.Helo); v.Reply != nil {
+		t.Fatalf("the greeting at a server's address got %+v", v)
+	}
+	info.Server = true
 	if v := h.Mail(context.Background(), info, "a@sender.test", nil); v.Reply != nil || v.Discard {
 		t.Fatalf("a transport server's MAIL got %+v", v)
 	}
 	info.Server = false
 	if v := h.Mail(context.Background(), info, "a@sender.test", nil); v.Reply == nil || v.Reply.Code != 450 {
 		t.Fatalf("a non-server's MAIL at a server's address got %+v", v)
+	}
+}
+
+// rr2avail40 (EDGE, W-2): the checks a client at a server's address
+// passed at its greeting for its AUTH are asked at its MAIL whatever the
+// topology says by then: a reload of the topology that takes the address
+// from the server between the greeting and MAIL made the Mail stage see
+// a client at no server's address, judged at its HELO — and the checks
+// DNS never answered were skipped for good. And a session counts each
+// check's result once (umbra_helo_checks_total): the MAIL asking them
+// again counted the same DNS error once per MAIL.
+func TestHELODNSDownServerAddressTopologyDroppedMailChecked(t *testing.T) {
+	e := start(t, `    connection_filtering:
+      helo:
+        fcrdns: reject
+        must_resolve: reject
+`, "215.0.0.127.in-addr.arpa. 60 IN PTR hub.fail.test.")
+	e.dns.Fail("fail.test")
+	e.srv.SetServers(hubAt(netip.MustParseAddr("127.0.0.215")))
+	s := e.dial("127.0.0.215")
+	s.cmd("EHLO hub.fail.test", "250") // passed for its AUTH
+	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25")
+	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25")
+	e.srv.SetServers(nil) // the address is no server's any more
+	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25 Client host rejected: cannot confirm the reverse DNS of [127.0.0.215] now")
+	s.cmd("RCPT TO:<u@example.test>", "503")
+	for _, c := range []struct {
+		check, result string
+		want          float64
+	}{{"fcrdns", "error", 1}, {"must_resolve", "error", 1}} {
+		if v := counter(t, e.reg, "umbra_helo_checks_total", map[string]string{"check": c.check, "result": c.result}); v != c.want {
+			t.Errorf("umbra_helo_checks_total{check=%q,result=%q} = %v after one greeting and three MAILs, want %v", c.check, c.result, v, c.want)
+		}
 	}
 }

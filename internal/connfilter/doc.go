@@ -17,8 +17,15 @@
 //     listing; blocklists fail open. HELO checks whose DNS cannot be
 //     asked answer 450 when their action would refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server
-//     (ConnInfo.ServerAddress), which must reach its AUTH and its shadow
-//     session while the resolver is down.
+//     (ConnInfo.ServerAddress) at its greeting, which must reach its
+//     AUTH and its shadow session while the resolver is down. That pass
+//     is for AUTH alone: the session (heloSession) remembers it, and
+//     unless the client is a transport server by its MAIL the checks
+//     are asked again at each MAIL and answer as at a greeting, whatever
+//     the topology says of the address by then.
+//   - umbra_helo_checks_total counts each check's result once a
+//     session: the checks asked again at MAIL count only a result the
+//     session had not counted.
 //   - The score is the sum of the weights of the block lists that list
 //     the client less those of the allow lists that do; the action
 //     applies at or above the threshold. A listing on an exempt list, or

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -42,33 +43,77 @@ const (
 	errored = "error" // DNS could not be asked
 )
 
+// Open implements smtp.SessionCheck: a session's HELO checks remember
+// what its greeting passed for AUTH alone, which its MAIL asks again,
+// and which results it counted. Both are the session's: the topology
+// may take the client's address from its server after the greeting,
+// and that must not skip the checks DNS never answered.
+func (h *HELO) Open(context.Context, *smtp.ConnInfo) smtp.CheckSession {
+	return &heloSession{h: h, counted: map[[2]string]bool{}}
+}
+
+// heloSession is one session's HELO checks.
+type heloSession struct {
+	h *HELO
+	// mu guards the rest: the stages of a session run one at a time,
+	// but a reload's followChecks may hand the value to another list.
+	mu sync.Mutex
+	// forAuth: the session's last greeting passed a check DNS could
+	// not answer because the topology gave the client's address to a
+	// server (act) — for its AUTH, so its MAIL asks again (Mail).
+	forAuth bool
+	// counted: the check and result pairs the session counted in
+	// umbra_helo_checks_total; asked again at MAIL, a result already
+	// counted is not counted twice.
+	counted map[[2]string]bool
+}
+
+func (s *heloSession) Name() string { return s.h.Name() }
+func (s *heloSession) Reset()       {}
+func (s *heloSession) Close()       {}
+
 // Helo implements smtp.HeloCheck: syntax, then the client's reverse DNS,
 // then whether the name resolves; the first refusal answers.
-func (h *HELO) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Verdict {
+func (s *heloSession) Helo(ctx context.Context, c *smtp.ConnInfo, name string) smtp.Verdict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forAuth = false // every greeting is judged afresh
 	if c.Server {
 		return smtp.Verdict{}
 	}
-	return h.check(ctx, c, name, c.ServerAddress)
+	return s.h.check(ctx, s, c, name, c.ServerAddress)
 }
 
-// Mail implements smtp.MailCheck: a client at an address the topology
-// gives to a server whose HELO checks DNS could not answer passed its
-// greeting for its AUTH (act), not for its mail. That address proves
-// nothing before AUTH (anyone behind it may connect): unless the
-// session proved to be a transport server by its MAIL, the checks are
-// asked again and answer as they would have at its greeting — 450 while
-// DNS cannot answer, never a 5xx for that. Any other client was judged
-// at its HELO alone.
-func (h *HELO) Mail(ctx context.Context, c *smtp.ConnInfo, _ string, _ *gosmtp.MailOptions) smtp.Verdict {
-	if c.Server || !c.ServerAddress {
+// Mail implements smtp.MailCheck: a client whose greeting passed a check
+// DNS could not answer because the topology gave its address to a server
+// passed it for its AUTH (act), not for its mail. That address proves
+// nothing before AUTH (anyone behind it may connect): unless the session
+// proved to be a transport server by its MAIL, the checks are asked
+// again and answer as they would have at its greeting — 450 while DNS
+// cannot answer, never a 5xx for that — whatever the topology says of
+// the address by then. Any other client was judged at its HELO alone.
+func (s *heloSession) Mail(ctx context.Context, c *smtp.ConnInfo, _ string, _ *gosmtp.MailOptions) smtp.Verdict {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.Server || !s.forAuth {
 		return smtp.Verdict{}
 	}
-	return h.check(ctx, c, c.Helo, false)
+	return s.h.check(ctx, s, c, c.Helo, false)
 }
 
-// check runs the HELO checks on name; forAuth passes what DNS could not
-// answer (a client at a server's address, at its greeting).
-func (h *HELO) check(ctx context.Context, c *smtp.ConnInfo, name string, forAuth bool) smtp.Verdict {
+// count reports whether the session has yet to count result of check.
+func (s *heloSession) count(check, result string) bool {
+	k := [2]string{check, result}
+	if s.counted[k] {
+		return false
+	}
+	s.counted[k] = true
+	return true
+}
+
+// check runs the HELO checks on name for session s; forAuth passes what
+// DNS could not answer (a client at a server's address, at its greeting).
+func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name string, forAuth bool) smtp.Verdict {
 	ip := c.IP.Unmap()
 	shown := printable(name)
 	valid := ValidHELO(name)
@@ -77,7 +122,7 @@ func (h *HELO) check(ctx context.Context, c *smtp.ConnInfo, name string, forAuth
 		if !valid {
 			r = fail
 		}
-		if v, stop := h.act(c, forAuth, "syntax", h.cfg.Syntax, r, name, "",
+		if v, stop := h.act(s, c, forAuth, "syntax", h.cfg.Syntax, r, name, "",
 			refuse(501, 5, 5, 2, "<"+shown+">: HELO command rejected: not a host name or address literal"),
 			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: not a host name or address literal; try again later")); stop {
 			return v
@@ -87,7 +132,7 @@ func (h *HELO) check(ctx context.Context, c *smtp.ConnInfo, name string, forAuth
 		ctx, cancel := context.WithTimeout(ctx, h.opt.Timeout)
 		r, detail := h.fcrdns(ctx, ip)
 		cancel()
-		if v, stop := h.act(c, forAuth, "fcrdns", h.cfg.FCrDNS, r, name, detail,
+		if v, stop := h.act(s, c, forAuth, "fcrdns", h.cfg.FCrDNS, r, name, detail,
 			refuse(550, 5, 7, 25, "Client host rejected: the reverse DNS of ["+ip.String()+"] does not confirm it"),
 			refuse(450, 4, 7, 25, "Client host rejected: cannot confirm the reverse DNS of ["+ip.String()+"] now; try again later")); stop {
 			return v
@@ -100,7 +145,7 @@ func (h *HELO) check(ctx context.Context, c *smtp.ConnInfo, name string, forAuth
 			r, detail = classify(err), err.Error()
 		}
 		cancel()
-		if v, stop := h.act(c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
+		if v, stop := h.act(s, c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
 			refuse(550, 5, 7, 1, "<"+shown+">: HELO command rejected: host not found"),
 			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: cannot find the host now; try again later")); stop {
 			return v
@@ -109,10 +154,12 @@ func (h *HELO) check(ctx context.Context, c *smtp.ConnInfo, name string, forAuth
 	return smtp.Verdict{}
 }
 
-// act counts a check's result and turns it into a verdict by the
-// action: a DNS error never gets the permanent reply.
-func (h *HELO) act(c *smtp.ConnInfo, forAuth bool, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
-	h.opt.Metrics.heloResult(check, result)
+// act counts a check's result (once a session) and turns it into a
+// verdict by the action: a DNS error never gets the permanent reply.
+func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
+	if s.count(check, result) {
+		h.opt.Metrics.heloResult(check, result)
+	}
 	if result == pass {
 		return smtp.Verdict{}, false
 	}
@@ -134,6 +181,7 @@ func (h *HELO) act(c *smtp.ConnInfo, forAuth bool, check, action, result, name, 
 		// What DNS does answer still decides, and a client that is no
 		// transport server by its MAIL is asked again there (Mail).
 		h.opt.Log.Info("HELO check not answered: passed for a server's address", attrs...)
+		s.forAuth = true
 		return smtp.Verdict{}, false
 	case action == config.ActionReject && result == fail:
 		return perm, true

@@ -949,11 +949,15 @@ func (s *session) followChecks() {
 // the transaction answered 250 counts, a repeat too (rcptRepeats). It is
 // the session's limit, not go-smtp's (newGoSMTP gives go-smtp none): a
 // shadow copy's recipients are its primary's, as sent, taken under its
-// primary's limits, and are not limited here — a copy refused past this
-// server's limit went to no holder configured alike (rravail40).
+// primary's limits, and are not held to this one — a copy refused past
+// this server's limit went to no holder configured alike (rravail40) —
+// but to maxCopyRcpts, which any primary's copy meets.
 func (s *session) recipientLimit() error {
 	max := s.maxRecipients()
-	if max <= 0 || s.pendingCopyDB != "" || len(s.rcpt)+s.rcptRepeats < max {
+	if s.pendingCopyDB != "" {
+		max = s.maxCopyRcpts()
+	}
+	if max <= 0 || len(s.rcpt)+s.rcptRepeats < max {
 		return nil
 	}
 	return &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 5, 3}, Message: fmt.Sprintf("Maximum limit of %d recipients reached", max)}
@@ -968,4 +972,27 @@ func (s *session) maxRecipients() int {
 		return own
 	}
 	return max
+}
+
+// maxCopyRecipients is the least bound of a shadow copy's recipients
+// (maxCopyRcpts): the most a message may have after group expansion
+// (queue's bound).
+const maxCopyRecipients = 10000
+
+// maxCopyRcpts bounds a shadow copy's recipients, alone or in a batch
+// record: not the holder's max_recipients for a client (recipientLimit),
+// but the most any connector in force here, or the session's own, takes
+// from one, and never fewer than maxCopyRecipients — a primary
+// configured alike took no more, and a copy that names more than that
+// is no primary's (rr2avail40: with no bound, a shadow session's RCPTs
+// were kept without end, and a batch record named as many as its
+// payload held).
+func (s *session) maxCopyRcpts() int {
+	n := max(maxCopyRecipients, s.c.cfg.Limits.MaxRecipients)
+	if set := s.srv.rights.Load(); set != nil {
+		for _, c := range set.conns {
+			n = max(n, c.cfg.Limits.MaxRecipients)
+		}
+	}
+	return n
 }

@@ -367,8 +367,9 @@ func (s *session) keepBatch(payload []byte) error {
 	}
 	// A copy's recipients are its primary's, taken under its own
 	// limits: this connector's max_recipients does not bound a record
-	// (rravail40: one past it was refused as malformed), the payload does.
-	copies, err := parseCopyBatch(payload, s.pendingBatch, 0, s.shadowVersion() >= BatchMarkVersion)
+	// (rravail40: one past it was refused as malformed), maxCopyRcpts
+	// does, as it bounds a copy's RCPTs (rr2avail40).
+	copies, err := parseCopyBatch(payload, s.pendingBatch, s.maxCopyRcpts(), s.shadowVersion() >= BatchMarkVersion)
 	if err != nil {
 		reply := &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: replyText("Malformed shadow copy batch: " + err.Error())}
 		s.srv.refusals.log(s.log, "shadow copy batch refused", err.Error(), reply, s.ip, "primary", s.shadowServer)

@@ -522,7 +522,9 @@
 //     goes alone (CopyRecord). A copy's envelope (a copy on receipt's,
 //     each of a batch's: copyOfPrimary) is its primary's, accepted and
 //     validated there: it meets the session's rights, accept-xshadow,
-//     back pressure, the size and the address syntax, never this
+//     back pressure, the size, the address syntax and a bound on its
+//     recipients no primary's copy reaches (maxCopyRcpts: the most any
+//     connector here takes from a client, at least 10000), never this
 //     server's max_recipients (recipientLimit, keepBatch), nor this
 //     server's recipient validation (directory, recipients file, LDAP,
 //     callout) nor the edge checks of MAIL, RCPT and the body — so no
