@@ -265,7 +265,10 @@
 // server take the copy over and deliver it again), or after it pushed a
 // copy on receipt; and a primary still urgent stays so while copies are
 // held for it (Step): its watch session stays open until they are gone,
-// and a minute after. The queue keeps the urgency (Primary.UrgentUntil)
+// and a minute after — an urgency that ran out between two steps (the
+// process stopped, a stall, the clock stepped on) is renewed at the next
+// while copies are still held (rrwatch40: the session ended and none
+// opened again until the next hand-off). The queue keeps the urgency (Primary.UrgentUntil)
 // and has the scheduler step the Manager at once; Expedite marks one
 // directly. That urgency is memory, so the first step after the start —
 // and the next after a reload (WatchHeld) — makes urgent every primary
