@@ -283,8 +283,11 @@
 // (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
 // brings each discard as the primary commits it — no connection per
 // query, and a failed watch session is reopened at most once per
-// watchRetry, the pause doubling while the primary stays down up to the
-// heartbeat timeout (watchPause; the outage logged once, not per try) —
+// watchRetry, the pause doubling while the primary stays down up to
+// watchPauseMax, 4 s, or the heartbeat timeout if shorter (watchPause;
+// the outage logged once, not per try: rrwatch40, a pause of the
+// heartbeat timeout left the discards of what a primary back delivered
+// waiting that long) —
 // a refused one not before a heartbeat timeout (startWatch):
 // the refused watch ends, it does not hold its window. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to
