@@ -260,3 +260,64 @@ func TestRelayedCopyHeldAtRestartDiscardedOnWatchSession(t *testing.T) {
 		t.Errorf("rw-2 arrived %d times", n)
 	}
 }
+
+// SR-3 and SR-15 (rrwatch40, the reload half of watch40 item 1): hub-a
+// holds its copy of a message it relayed to hub-b when its configuration
+// is reloaded (SIGHUP, the heartbeat settings changed); hub-b delivers
+// only after that. The copy held stays watched across the reload (the
+// session the hand-off opened stays open; serve.go reload has every
+// primary copies are held for made urgent again, shadow WatchHeld): the
+// discard comes on a long poll of hub-b's — not at the next heartbeat
+// (300 s), nor with a new hand-off — and the message is delivered once.
+func TestRelayedCopyHeldAcrossReloadDiscardedOnWatchSession(t *testing.T) {
+	t.Parallel()
+	const ip = "127.0.0.217"
+	dir := t.TempDir()
+	a, b := addrInRange(t, ip, 45800, 50), addrInRange(t, ip, 45850, 50)
+	proxyAddr, sinkAddr := addrInRange(t, ip, 45900, 50), addrInRange(t, ip, 45950, 50)
+	proxy := startWatchProxy(t, proxyAddr, b)
+	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	translated(t, cfgB) // hub-a reaches it through the proxy
+	slowHeartbeats(t, cfgA)
+	hb := startUmbra(t, cfgB, b)
+	ha := startUmbra(t, cfgA, a)
+	ha.dumpLogIfFailed()
+	p := &shadowPair{}
+
+	// The sink is down: hub-b keeps the message, hub-a its copy.
+	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: rw-3\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("reply %q", r)
+	}
+	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 1 })
+	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
+		relays, ended, _ := proxy.counts()
+		return relays > 0 && ended == relays
+	})
+
+	// hub-a reloads with the copy held.
+	reloadDaemon(t, ha, func() { editConfig(t, cfgA, "shadow_heartbeat_timeout: 300s", "shadow_heartbeat_timeout: 299s") })
+	if s, _ := p.held(t, cfgA, "hub-b"); s != 1 {
+		t.Fatalf("hub-a holds %d copies for hub-b after its reload, want 1", s)
+	}
+	relays, _, polled := proxy.counts()
+	if polled != 0 {
+		t.Fatalf("%d long polls answered before hub-b could deliver", polled)
+	}
+
+	// hub-b delivers now; only a long poll open to it brings the discard.
+	sink := startRecorder(t, sinkAddr)
+	waitArrived(t, sink, []string{"rw-3"}, hb)
+	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 0 })
+	after, _, polled := proxy.counts()
+	if polled == 0 {
+		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
+	}
+	if after != relays {
+		t.Fatalf("%d relays after the reload: the discard came with a new hand-off", after-relays)
+	}
+	if n := sink.counts()["rw-3"]; n != 1 {
+		t.Errorf("rw-3 arrived %d times", n)
+	}
+}

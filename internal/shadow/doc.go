@@ -265,7 +265,10 @@
 // server take the copy over and deliver it again), or after it pushed a
 // copy on receipt; and a primary still urgent stays so while copies are
 // held for it (Step): its watch session stays open until they are gone,
-// and a minute after. The queue keeps the urgency (Primary.UrgentUntil)
+// and a minute after — an urgency that ran out between two steps (the
+// process stopped, a stall, the clock stepped on) is renewed at the next
+// while copies are still held (rrwatch40: the session ended and none
+// opened again until the next hand-off). The queue keeps the urgency (Primary.UrgentUntil)
 // and has the scheduler step the Manager at once; Expedite marks one
 // directly. That urgency is memory, so the first step after the start —
 // and the next after a reload (WatchHeld) — makes urgent every primary
@@ -280,8 +283,11 @@
 // (Watcher, watch.go; a task of WatchDest+primary) stays open to it and
 // brings each discard as the primary commits it — no connection per
 // query, and a failed watch session is reopened at most once per
-// watchRetry, the pause doubling while the primary stays down up to the
-// heartbeat timeout (watchPause; the outage logged once, not per try) —
+// watchRetry, the pause doubling while the primary stays down up to
+// watchPauseMax, 4 s, or the heartbeat timeout if shorter (watchPause;
+// the outage logged once, not per try: rrwatch40, a pause of the
+// heartbeat timeout left the discards of what a primary back delivered
+// waiting that long) —
 // a refused one not before a heartbeat timeout (startWatch):
 // the refused watch ends, it does not hold its window. A watch session's completed queries are contacts
 // (its XSHADOW reply is not); its failures are left to the heartbeats to

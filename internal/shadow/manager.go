@@ -1201,13 +1201,18 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 		if p.UrgentUntil.After(m.urgent[p.Name]) {
 			m.urgent[p.Name] = p.UrgentUntil // a sender waits, or a copy was handed on (the queue's record)
 		}
-		if until := m.urgent[p.Name]; !p.TakenOver && now.Before(until) && until.Before(now.Add(expediteFor)) {
+		if until := m.urgent[p.Name]; !p.TakenOver && !until.IsZero() && until.Before(now.Add(expediteFor)) {
 			// Copies are still held for a primary whose watch session
 			// runs: it stays open until their discards are in (and a
 			// minute after the last went), however long the primary
 			// keeps the mail — not a minute after the hand-off, with
 			// the discards of the copies it delivers later left to the
-			// heartbeats (rt39 F1). One session per primary.
+			// heartbeats (rt39 F1). One session per primary. An urgency
+			// that ran out since the last step (the process stopped, a
+			// stall, the clock stepped on) is renewed too: it is
+			// dropped below only for a primary no copy is held for any
+			// more, else the session ended and none opened again until
+			// the next hand-off (rrwatch40).
 			m.urgent[p.Name] = now.Add(expediteFor)
 		}
 	}

@@ -644,8 +644,17 @@ func TestRefusingPrimaryWithNewDatabaseTakenOver(t *testing.T) {
 			w.failErr = other
 			w.mu.Unlock()
 			try()
-			if tk := st.taken(); len(tk) != 1 || !strings.Contains(tk[0], "new transport database") {
-				t.Fatalf("a new database's digest: takeovers %v", tk)
+			// In the heartbeat's case the watch session copies held keep
+			// open (Step) is refused with the same digest: the queue
+			// takes the copies over once, this fake at each refusal.
+			tk := st.taken()
+			if len(tk) == 0 {
+				t.Fatal("a new database's digest: no takeover")
+			}
+			for _, s := range tk {
+				if !strings.Contains(s, "new transport database") {
+					t.Fatalf("a new database's digest: takeovers %v", tk)
+				}
 			}
 		})
 	}

@@ -37,21 +37,29 @@ type TaskFailer interface {
 // at most one new connection per second per primary, at any load. A
 // refused one is not retried before a heartbeat timeout (startWatch).
 // While the primary stays down the pause doubles after each failed try,
-// up to the heartbeat timeout (watchPause): the heartbeats judge the
-// outage, and a connection a second to a primary that is down until
-// the takeover told nothing more (watch40 item 2).
+// up to watchPauseMax or the heartbeat timeout if shorter (watchPause):
+// the heartbeats judge the outage (watch40 item 2).
 const watchRetry = time.Second
 
+// watchPauseMax bounds the pause between two tries of a watch session
+// to a primary that stays down. The try is what finds the primary back:
+// a heartbeat comes a timeout after the last (300 s by default), so a
+// pause that grew to the heartbeat timeout left the discards of what
+// the primary delivered once back waiting that long, and a kill -9 of
+// it in that window made this server take the copies over and deliver
+// them again (rrwatch40). A refused connection every 4 s is nothing.
+const watchPauseMax = 4 * time.Second
+
 // watchPause is the pause after the failed try that followed a pause of
-// last (0: the first failure of an outage), bounded by the heartbeat
-// timeout.
+// last (0: the first failure of an outage), bounded by watchPauseMax
+// and the heartbeat timeout.
 func watchPause(last, timeout time.Duration) time.Duration {
 	d := 2 * last
 	if d < watchRetry {
 		d = watchRetry
 	}
-	if d > timeout {
-		d = max(timeout, watchRetry)
+	if bound := max(min(timeout, watchPauseMax), watchRetry); d > bound {
+		d = bound
 	}
 	return d
 }
@@ -172,7 +180,7 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			timeout := m.Timing().Timeout
 			if !outage {
 				m.cfg.Log.Info("watch session to primary failing; retried with a growing pause, its heartbeats judge the outage",
-					"primary", name, "addr", addr, "err", err, "max_pause", max(timeout, watchRetry).String())
+					"primary", name, "addr", addr, "err", err, "max_pause", max(min(timeout, watchPauseMax), watchRetry).String())
 				outage = true
 			}
 			pause = watchPause(pause, timeout)
