@@ -1,7 +1,9 @@
 package smtp
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +152,24 @@ type HeldTeller interface {
 	TakenDoneHeldFor(dbID string, max int) ([]queue.TakenDone, func())
 }
 
+// logFromAnother logs an XQUERYTAKENDONE FROM= naming dbID, kept here
+// as other's: at WARN, then at DEBUG until anotherDatabaseLogEvery has
+// passed since the last WARN, which counts those not WARNed (paced per
+// server as logAnotherDatabase is; the query is answered, not refused,
+// so nothing is marked or counted as a refusal).
+func (s *session) logFromAnother(dbID, other string) {
+	warn, suppressed := s.srv.fromOthers.refused(s.shadowServer)
+	level := slog.LevelDebug
+	args := []any{"primary", s.shadowServer, "database_id", dbID, "known_as", other, "remote", s.ip.String()}
+	if warn {
+		level = slog.LevelWarn
+		if suppressed > 0 {
+			args = append(args, "since_last_warning", suppressed)
+		}
+	}
+	s.log.Log(context.Background(), level, "XQUERYTAKENDONE FROM= names another server's transport database: answered for the session's own only", args...)
+}
+
 // xqueryTakenDone answers XQUERYTAKENDONE <max> [HELD] (versions 15, 16).
 func (v *verbConn) xqueryTakenDone(arg string) string {
 	s := v.sess()
@@ -184,15 +204,15 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> [HELD], max a positive integer"
 	}
 	s.peerAnswered()
-	if s.shadowPeerDB == "" {
-		return "250 2.0.0 0 finished here"
-	}
 	if from != "" && from != s.shadowPeerDB {
 		// FROM= speaks for the database this server's own was restored
 		// from; one known here as another primary's (its live database)
 		// hears nothing of it: its notes would be forgotten once told
 		// (that primary, asking, would deliver them again), and its
 		// TAKEN and BUSY lines are its own (rt17e-F1, as XSHADOW DB=).
+		// Looked at before anything else, a session that presented no
+		// database id of its own too: the warning is the operator's
+		// only sign of it (verbs40 F1).
 		if do, ok := s.srv.queue.(DatabaseOwners); ok {
 			other, err := do.ShadowDatabaseOfAnother(s.shadowServer, from)
 			switch {
@@ -200,11 +220,13 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 				s.log.Error("checking the database id of XQUERYTAKENDONE FROM= failed", "primary", s.shadowServer, "err", err)
 				return "451 4.3.0 Database id not checked, try again later"
 			case other != "":
-				s.log.Warn("XQUERYTAKENDONE FROM= names another server's transport database: answered for the session's own only",
-					"primary", s.shadowServer, "database_id", from, "known_as", other)
+				s.logFromAnother(from, other)
 				from = ""
 			}
 		}
+	}
+	if s.shadowPeerDB == "" {
+		return "250 2.0.0 0 finished here"
 	}
 	list := tt.TakenDoneFor
 	if ht, ok := tt.(HeldTeller); ok && held {
