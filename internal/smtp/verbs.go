@@ -1067,7 +1067,7 @@ func (v *verbConn) xshadow(arg string) (out string) {
 	// The session is noted by its final reply: a refusal after the
 	// server was let in (another server's database id, a rolled-back
 	// holder) is a refusal of its sessions too.
-	s.xshadowDB = pdb
+	s.xshadowDB, s.refusalCause = pdb, ""
 	defer func() { s.noteShadowSession(id, out) }()
 	reply := s.startShadow(id)
 	s.codes = false
