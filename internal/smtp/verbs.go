@@ -688,6 +688,10 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	case strings.HasPrefix(kw, "AUTH ") && v.authNeedsTLS():
 		// AUTH is offered only after STARTTLS here — and not at all
 		// on a connection that cannot STARTTLS (authNeedsTLS).
+	case strings.HasPrefix(kw, "AUTH ") && !final && v.authenticated():
+		// RFC 4954 §4: after a successful AUTH a further one is
+		// refused 503; go-smtp lists AUTH whenever authentication is
+		// allowed, which offered the client a command it may not use.
 	case final:
 		v.ehlo = false
 		if v.startTLSConfig() != nil && !v.tlsOn.Load() {
@@ -737,6 +741,18 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		v.countReply(b)
 	}
 	return len(b), nil
+}
+
+// authenticated: the session is authenticated now (an account a reload
+// revoked is dropped first: its session may authenticate again,
+// authAgain).
+func (v *verbConn) authenticated() bool {
+	s := v.sess()
+	if s == nil {
+		return false
+	}
+	s.dropRevokedAuth()
+	return s.user != ""
 }
 
 // reply writes one of the layer's own replies (from the connection's
