@@ -326,10 +326,20 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 	}
 	if f.warned.CompareAndSwap(false, true) && r.refusalWarnDue(key, now) {
 		r.d.log.Warn("no copy on receipt on a shadow server whose sessions this server refuses: its shadow sessions here (discard queries, heartbeats) are refused, so a copy there could never be discarded; check the topology's address and source_addresses for it, its certificate or its server account; tried again for a copy once a minute (that copy ends nothing); only a session of it let in here ends this",
-			"shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))
+			r.refusalWarnArgs(f, "shadow_server", server, "session_name", name, "retry_at", f.retryAt().UTC().Format(time.RFC3339))...)
 	}
 	return fmt.Sprintf("the shadow sessions of %s (as %s) are refused here since %s (none let in since), so a copy there could never be discarded; one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
 		server, name, f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))
+}
+
+// refusalWarnArgs is args with the cause of f's last refused session
+// when it was told one (verbs40 F2): the WARN's advice (address,
+// certificate, account) is not that cause.
+func (r *ReceiptShadow) refusalWarnArgs(f *sessionRefusal, args ...any) []any {
+	if c := f.cause.Load(); c != nil {
+		args = append(args, "refused_because", *c)
+	}
+	return args
 }
 
 // ShadowSessionRefused implements smtp.SessionNoter: a shadow session
@@ -337,18 +347,41 @@ func (r *ReceiptShadow) refusedSinceLetIn(server, stated string) string {
 // time of the next try (a server refused at every heartbeat is still
 // tried once a minute).
 func (r *ReceiptShadow) ShadowSessionRefused(serverID string) {
+	r.sessionRefused(serverID, nil)
+}
+
+// ShadowSessionRefusedBecause implements smtp.RefusalCauseNoter: a
+// shadow session under serverID was refused here for cause (it
+// presented another server's database id), which shadow list shows
+// until a refusal of another cause or a session let in (verbs40 F2). Not
+// kept across a restart: a refusal read back at the start is shown with
+// the general causes.
+func (r *ReceiptShadow) ShadowSessionRefusedBecause(serverID, cause string) {
+	r.sessionRefused(serverID, &cause)
+}
+
+// The session side tells the cause it knows (package smtp noteShadowSession).
+var _ smtp.RefusalCauseNoter = (*ReceiptShadow)(nil)
+
+// sessionRefused notes a refused session of serverID, with its cause or
+// none (nil).
+func (r *ReceiptShadow) sessionRefused(serverID string, cause *string) {
 	now := r.clock()
 	k := mailaddr.NameKey(serverID)
 	if v, had := r.sessionRefusals.Load(k); had {
 		v.(*sessionRefusal).refusedAgain(now)
+		v.(*sessionRefusal).cause.Store(cause)
 		return
 	}
 	// A new refusal: the record in memory and the stored one change
 	// together (refusedMu), so a let-in racing it leaves both alike.
 	r.refusedMu.Lock()
 	defer r.refusedMu.Unlock()
-	if v, had := r.sessionRefusals.LoadOrStore(k, newSessionRefusal(now)); had {
+	f := newSessionRefusal(now)
+	f.cause.Store(cause)
+	if v, had := r.sessionRefusals.LoadOrStore(k, f); had {
 		v.(*sessionRefusal).refusedAgain(now)
+		v.(*sessionRefusal).cause.Store(cause)
 		return
 	}
 	r.noteRefusedHere(serverID, true)

@@ -54,6 +54,9 @@ type sessionRefusal struct {
 	tried   atomic.Int64 // unix nanoseconds: since, or its last try for a copy in its place
 	refused atomic.Int64 // unix nanoseconds: its last refused session noted
 	warned  atomic.Bool  // its WARN logged
+	// cause is the last refused session's cause when it was told one
+	// (ShadowSessionRefusedBecause), nil when it was not.
+	cause atomic.Pointer[string]
 }
 
 func newSessionRefusal(now time.Time) *sessionRefusal {
@@ -193,9 +196,13 @@ func (r *ReceiptShadow) RefusedHolders() []RefusedHolder {
 			return true // dropped by pruneRemoved: never shown refused
 		}
 		name := r.topologyName(k.(string))
+		cause := "its address, certificate, account or right, or the connector offers no shadow verbs: see the INFO \"shadow session refused\""
+		if c := f.cause.Load(); c != nil {
+			cause = *c // what the refusal said (verbs40 F2)
+		}
 		out = append(out, RefusedHolder{Server: name, Since: f.since, LastRefused: time.Unix(0, f.refused.Load()),
-			Why: fmt.Sprintf("its shadow sessions here are refused (its address, certificate, account or right, or the connector offers no shadow verbs: see the INFO \"shadow session refused\") since %s: the shadow copies this server makes (on receipt, through a receive connector with shadow_on_receipt, or made again) go to other servers; when one is to be made, one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
-				f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))})
+			Why: fmt.Sprintf("its shadow sessions here are refused (%s) since %s: the shadow copies this server makes (on receipt, through a receive connector with shadow_on_receipt, or made again) go to other servers; when one is to be made, one copy a minute is made there all the same, the next at %s: a session of it let in here ends this",
+				cause, f.since.UTC().Format(time.RFC3339), f.retryAt().UTC().Format(time.RFC3339))})
 		return true
 	})
 	return out

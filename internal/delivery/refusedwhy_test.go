@@ -36,3 +36,28 @@ func TestSR17RefusedHolderWhySaysWhenACopyGoesThere(t *testing.T) {
 		}
 	}
 }
+
+// verbs40 F2 (SR-17, OPS- shadow list): a refusal told with its cause
+// (ShadowSessionRefusedBecause: the session presented another server's
+// database id) is shown with it, not with the list of causes it is not
+// (address, certificate, account, right, verbs not offered); a refusal
+// of another cause after it is shown as before, the last one's.
+func TestSR17RefusedHolderWhyNamesTheCauseTold(t *testing.T) {
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.128:40500"}
+	d := &Deliverer{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
+	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})
+	r := NewReceiptShadow(d, "db-a")
+	const cause = "its last one presented the transport database id dbA, which this server knows as hub-a's"
+	r.ShadowSessionRefusedBecause("hub-b", cause)
+	hs := r.RefusedHolders()
+	if len(hs) != 1 {
+		t.Fatalf("refused holders: %+v", hs)
+	}
+	if why := hs[0].Why; !strings.Contains(why, cause) || strings.Contains(why, "its address, certificate, account or right") {
+		t.Fatalf("WHY %q: want the cause told, not the others", why)
+	}
+	r.ShadowSessionRefused("hub-b")
+	if why := r.RefusedHolders()[0].Why; strings.Contains(why, cause) || !strings.Contains(why, "its address, certificate, account or right") {
+		t.Fatalf("WHY after a refusal of no known cause %q: want the general one", why)
+	}
+}

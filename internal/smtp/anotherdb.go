@@ -140,6 +140,10 @@ func (s *session) logAnotherDatabase(msg, server, dbID, other string) {
 			h.Unresponsive(time.Now(), "contact refused here: database id "+dbID+" is "+other+"'s here", RefusedPeerKeyPrefix+s.topologyName(server))
 		}
 	}
+	// Told with the refusal of server's sessions it may be (shadow
+	// list's WHY: noteShadowSession).
+	s.refusalCause = "its last one presented the transport database id " + dbID + ", which this server knows as " + other +
+		"'s (a copy of that server's data directory? see the WARN \"" + msg + "\")"
 	warn, suppressed := s.srv.anotherDBs.refused(server)
 	level := slog.LevelDebug
 	args := []any{"shadow_server", server, "database_id", dbID, "known_as", other, "remote", s.ip.String()}

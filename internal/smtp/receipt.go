@@ -512,8 +512,8 @@ type SessionNoter interface {
 // any client stop the copies made on that server. A refusal for the
 // connection's address alone is told as such (AddressRefusalNoter).
 func (s *session) noteShadowSession(id, reply string) {
-	byAddress, presented := s.addrRefused, s.xshadowDB
-	s.addrRefused, s.xshadowDB = false, ""
+	byAddress, presented, cause := s.addrRefused, s.xshadowDB, s.refusalCause
+	s.addrRefused, s.xshadowDB, s.refusalCause = false, "", ""
 	h := s.srv.receipt.Load()
 	if h == nil || id == "" {
 		return
@@ -552,8 +552,25 @@ func (s *session) noteShadowSession(id, reply string) {
 		if !s.claimOwn(id) {
 			return // the address alone, and no judge of it: nothing noted
 		}
+		if cn, ok := n.(RefusalCauseNoter); ok && cause != "" {
+			cn.ShadowSessionRefusedBecause(id, cause)
+			return
+		}
 		n.ShadowSessionRefused(id)
 	}
+}
+
+// RefusalCauseNoter is a SessionNoter told the cause of a refusal when
+// the session knows one the receipt shadow's view would not name (the
+// session presented another server's database id: verbs40 F2), for
+// shadow list; it is a refusal of the server's sessions as
+// ShadowSessionRefused's. Such a refusal still marks the server: its
+// session is its own (its account, certificate or address), and a server
+// run on a copy of another's data directory presents that id in every
+// session, so its discard queries are refused and a copy there could
+// never be discarded; its next session let in ends it.
+type RefusalCauseNoter interface {
+	ShadowSessionRefusedBecause(serverID, cause string)
 }
 
 // AddressRefusalNoter is a SessionNoter told apart of a refusal whose

@@ -193,6 +193,10 @@ type Server struct {
 	// anotherDBs paces the WARN of sessions refused for presenting
 	// another server's database id (anotherdb.go).
 	anotherDBs *anotherDBLog
+	// fromOthers paces the WARN of XQUERYTAKENDONE FROM= naming another
+	// server's database id (shadowtakendone.go), as anotherDBs paces
+	// the refusals.
+	fromOthers *anotherDBLog
 
 	// addrRefusals paces the WARN of shadow sessions refused for coming
 	// from an address that is not the stated server's (shadowaddr.go).
@@ -326,6 +330,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.refusals = newRefusalLog(s.clk, s.log, config.DefaultRefusalLogBurst, config.DefaultRefusalLogInterval)
 	s.storage = newStorageLog(s.clk, s.log)
 	s.anotherDBs = newAnotherDBLog(s.clk)
+	s.fromOthers = newAnotherDBLog(s.clk)
 	s.addrRefusals = newAnotherDBLog(s.clk)
 	s.bindRefusals = newAnotherDBLog(s.clk)
 	if cfg.ShadowEnabled {

@@ -162,6 +162,11 @@ type session struct {
 	// trust is the named server's only with the id recorded for it
 	// (noteShadowSession, presentsHolderID).
 	xshadowDB string
+	// refusalCause is the cause of this XSHADOW's refusal when the
+	// session knows one the operator reads nowhere else in shadow list
+	// (another server's database id: logAnotherDatabase), "" else;
+	// told with the refusal (noteShadowSession, RefusalCauseNoter).
+	refusalCause string
 	// shadowPeerDB is the transport database id the peer presented in
 	// that XSHADOW (… MARK=<n> DB=<id>, version 7; MARK DB=<id>, 10), or
 	// "": it confirms the authenticated server as a primary of copies

@@ -1,7 +1,9 @@
 package smtp
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -150,6 +152,75 @@ type HeldTeller interface {
 	TakenDoneHeldFor(dbID string, max int) ([]queue.TakenDone, func())
 }
 
+// parseTakenDoneArgs reads XQUERYTAKENDONE's arguments at version:
+// "<max>" (15), "<max> HELD" (16), "<max> HELD BUSY" (21), "<max> HELD
+// BUSY FROM=<database-id>" (22); max decimal digits only, 1 to 10 of
+// them, above 0. The keywords are read in any case; ok false for
+// anything else, a form of a later version included.
+func parseTakenDoneArgs(arg string, version int) (max int, held, busy bool, from string, ok bool) {
+	f := strings.Fields(arg)
+	if len(f) == 0 || len(f) > 4 || !digitsOnly(f[0]) {
+		return 0, false, false, "", false
+	}
+	max, err := strconv.Atoi(f[0])
+	if err != nil || max <= 0 {
+		return 0, false, false, "", false
+	}
+	if len(f) > 1 {
+		if !strings.EqualFold(f[1], "HELD") || version < 16 {
+			return 0, false, false, "", false
+		}
+		held = true
+	}
+	if len(f) > 2 {
+		if !strings.EqualFold(f[2], "BUSY") || version < BusyVersion {
+			return 0, false, false, "", false
+		}
+		busy = true
+	}
+	if len(f) > 3 {
+		k, id, found := strings.Cut(f[3], "=")
+		if !found || !strings.EqualFold(k, "FROM") || !shadowid.Valid(id) || version < TakenOverVersion {
+			return 0, false, false, "", false
+		}
+		from = id
+	}
+	return max, held, busy, from, true
+}
+
+// takenDoneSyntax is XQUERYTAKENDONE's one syntax line at version: the
+// whole form it reads, whatever was wrong (verbs40 F3: a bad FROM= and a
+// bad max were answered with two lines, each of part of the form).
+func takenDoneSyntax(version int) string {
+	switch {
+	case version >= TakenOverVersion:
+		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> [HELD [BUSY [FROM=<database-id>]]], max a positive integer"
+	case version >= BusyVersion:
+		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> [HELD [BUSY]], max a positive integer"
+	case version >= 16:
+		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> [HELD], max a positive integer"
+	}
+	return "501 5.5.4 Syntax: XQUERYTAKENDONE <max>, max a positive integer"
+}
+
+// logFromAnother logs an XQUERYTAKENDONE FROM= naming dbID, kept here
+// as other's: at WARN, then at DEBUG until anotherDatabaseLogEvery has
+// passed since the last WARN, which counts those not WARNed (paced per
+// server as logAnotherDatabase is; the query is answered, not refused,
+// so nothing is marked or counted as a refusal).
+func (s *session) logFromAnother(dbID, other string) {
+	warn, suppressed := s.srv.fromOthers.refused(s.shadowServer)
+	level := slog.LevelDebug
+	args := []any{"primary", s.shadowServer, "database_id", dbID, "known_as", other, "remote", s.ip.String()}
+	if warn {
+		level = slog.LevelWarn
+		if suppressed > 0 {
+			args = append(args, "since_last_warning", suppressed)
+		}
+	}
+	s.log.Log(context.Background(), level, "XQUERYTAKENDONE FROM= names another server's transport database: answered for the session's own only", args...)
+}
+
 // xqueryTakenDone answers XQUERYTAKENDONE <max> [HELD] (versions 15, 16).
 func (v *verbConn) xqueryTakenDone(arg string) string {
 	s := v.sess()
@@ -163,36 +234,20 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	if !ok || s.shadowVersion() < 15 {
 		return "503 5.5.1 XQUERYTAKENDONE not available"
 	}
-	arg = strings.TrimSpace(arg)
-	from := "" // version 22: the database the client's was restored from
-	if f := strings.Fields(arg); len(f) == 4 && s.shadowVersion() >= TakenOverVersion {
-		if k, id, ok := strings.Cut(f[3], "="); ok && strings.EqualFold(k, "FROM") {
-			if !shadowid.Valid(id) {
-				return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> HELD BUSY FROM=<database-id>"
-			}
-			from, arg = id, strings.Join(f[:3], " ")
-		}
-	}
-	held, busy := false, false
-	if n, w, ok := strings.Cut(arg, " "); ok && strings.EqualFold(w, "HELD BUSY") && s.shadowVersion() >= BusyVersion {
-		arg, held, busy = n, true, true
-	} else if ok && strings.EqualFold(w, "HELD") && s.shadowVersion() >= 16 {
-		arg, held = n, true
-	}
-	max, err := strconv.Atoi(arg)
-	if err != nil || max <= 0 || !digitsOnly(arg) {
-		return "501 5.5.4 Syntax: XQUERYTAKENDONE <max> [HELD], max a positive integer"
+	max, held, busy, from, ok := parseTakenDoneArgs(arg, s.shadowVersion())
+	if !ok {
+		return takenDoneSyntax(s.shadowVersion())
 	}
 	s.peerAnswered()
-	if s.shadowPeerDB == "" {
-		return "250 2.0.0 0 finished here"
-	}
 	if from != "" && from != s.shadowPeerDB {
 		// FROM= speaks for the database this server's own was restored
 		// from; one known here as another primary's (its live database)
 		// hears nothing of it: its notes would be forgotten once told
 		// (that primary, asking, would deliver them again), and its
 		// TAKEN and BUSY lines are its own (rt17e-F1, as XSHADOW DB=).
+		// Looked at before anything else, a session that presented no
+		// database id of its own too: the warning is the operator's
+		// only sign of it (verbs40 F1).
 		if do, ok := s.srv.queue.(DatabaseOwners); ok {
 			other, err := do.ShadowDatabaseOfAnother(s.shadowServer, from)
 			switch {
@@ -200,11 +255,13 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 				s.log.Error("checking the database id of XQUERYTAKENDONE FROM= failed", "primary", s.shadowServer, "err", err)
 				return "451 4.3.0 Database id not checked, try again later"
 			case other != "":
-				s.log.Warn("XQUERYTAKENDONE FROM= names another server's transport database: answered for the session's own only",
-					"primary", s.shadowServer, "database_id", from, "known_as", other)
+				s.logFromAnother(from, other)
 				from = ""
 			}
 		}
+	}
+	if s.shadowPeerDB == "" {
+		return "250 2.0.0 0 finished here"
 	}
 	list := tt.TakenDoneFor
 	if ht, ok := tt.(HeldTeller); ok && held {

@@ -438,13 +438,13 @@ func (s *session) parseDiscardArgs(arg string) (max int, wait time.Duration, par
 		return 0, 0, false, false, false
 	}
 	max, err := strconv.Atoi(f[0])
-	if err != nil || max < 1 {
+	if err != nil || max < 1 || !digitsOnly(f[0]) { // digits only, as every shadow verb's number (verbs40 F3)
 		return 0, 0, false, false, false
 	}
 	if len(f) == 2 {
 		k, v, found := strings.Cut(f[1], "=")
 		n, err := strconv.Atoi(v)
-		if !found || !strings.EqualFold(k, "WAIT") || err != nil || n < 1 || n > maxDiscardWait || s.shadowVersion() < 2 {
+		if !found || !strings.EqualFold(k, "WAIT") || err != nil || !digitsOnly(v) || n < 1 || n > maxDiscardWait || s.shadowVersion() < 2 {
 			return 0, 0, false, false, false
 		}
 		wait = time.Duration(n) * time.Second

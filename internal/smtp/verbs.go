@@ -688,6 +688,10 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 	case strings.HasPrefix(kw, "AUTH ") && v.authNeedsTLS():
 		// AUTH is offered only after STARTTLS here — and not at all
 		// on a connection that cannot STARTTLS (authNeedsTLS).
+	case strings.HasPrefix(kw, "AUTH ") && !final && v.authenticated():
+		// RFC 4954 §4: after a successful AUTH a further one is
+		// refused 503; go-smtp lists AUTH whenever authentication is
+		// allowed, which offered the client a command it may not use.
 	case final:
 		v.ehlo = false
 		if v.startTLSConfig() != nil && !v.tlsOn.Load() {
@@ -740,6 +744,18 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		v.countReply(b)
 	}
 	return len(b), nil
+}
+
+// authenticated: the session is authenticated now (an account a reload
+// revoked is dropped first: its session may authenticate again,
+// authAgain).
+func (v *verbConn) authenticated() bool {
+	s := v.sess()
+	if s == nil {
+		return false
+	}
+	s.dropRevokedAuth()
+	return s.user != ""
 }
 
 // reply writes one of the layer's own replies (from the connection's
@@ -1044,10 +1060,9 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		return s.unofferedShadow(id) // a refusal of a holder's sessions too (shadowunoffered.go)
 	case s.busy.Load(): // the sequence before the syntax
 		return "503 5.5.1 XSHADOW not allowed during a mail transaction"
-	case marks != "" && s.shadowVersion() < 7:
-		return "501 5.5.4 Syntax: XSHADOW <server-id>"
-	case id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
-		return "501 5.5.4 Syntax: XSHADOW <server-id>"
+	case marks != "" && s.shadowVersion() < 7,
+		id == "" || len(id) > maxServerID || strings.ContainsAny(id, "\t"):
+		return xshadowSyntax(s.shadowVersion())
 	}
 	marks, named := s.cutName(marks)
 	marks, codes := s.cutCodes(marks)
@@ -1055,22 +1070,13 @@ func (v *verbConn) xshadow(arg string) (out string) {
 	if ok && pdb != "" && !hasMark && s.shadowVersion() < 10 {
 		ok = false // the database id alone is of version 10
 	}
-	if !ok && s.shadowVersion() >= NameVersion {
-		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES] [NAME]"
-	}
-	if !ok && s.shadowVersion() >= 18 {
-		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES]"
-	}
-	if !ok && s.shadowVersion() >= 10 {
-		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>]"
-	}
 	if !ok {
-		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
+		return xshadowSyntax(s.shadowVersion())
 	}
 	// The session is noted by its final reply: a refusal after the
 	// server was let in (another server's database id, a rolled-back
 	// holder) is a refusal of its sessions too.
-	s.xshadowDB = pdb
+	s.xshadowDB, s.refusalCause = pdb, ""
 	defer func() { s.noteShadowSession(id, out) }()
 	reply := s.startShadow(id)
 	s.codes = false
@@ -1128,6 +1134,22 @@ func (v *verbConn) xshadow(arg string) (out string) {
 	}
 	s.wantMark = true
 	return reply + " MARK=" + strconv.FormatUint(mk.ShadowHolderMark(id), 10)
+}
+
+// xshadowSyntax is XSHADOW's one syntax line at version: the whole form
+// that version reads, whatever was wrong (verbs40 F3).
+func xshadowSyntax(version int) string {
+	switch {
+	case version >= NameVersion:
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES] [NAME]"
+	case version >= 18:
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>] [CODES]"
+	case version >= 10:
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id> | MARK DB=<database-id>]"
+	case version >= 7:
+		return "501 5.5.4 Syntax: XSHADOW <server-id> [MARK | MARK=<n> DB=<database-id>]"
+	}
+	return "501 5.5.4 Syntax: XSHADOW <server-id>"
 }
 
 // DatabaseOwners is the part of the queue that knows which primary a
