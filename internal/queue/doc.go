@@ -933,7 +933,7 @@
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
 // any held one, and a later failure takes it over again. A contact with
 // another id (SR-7) or its digest, a push presenting another id,
-// Manager.Takeover, an expired copy, a rollback mark, a copy the primary
+// an expired copy, a rollback mark, a copy the primary
 // gave here and one whose database changed during its attempt record
 // the id too, marked never given back (takenindex.go: every takeover
 // names the database its copies were taken over under, for shadow list

@@ -30,7 +30,7 @@ import (
 // before it may take over a copy it holds for another primary
 // (ShadowHeartbeatFailed waits: RestoredAskPending) or send one taken
 // over by any other path — a new database or its digest, a rollback
-// mark, a copy pushed under a new database, a direct takeover, a copy
+// mark, a copy pushed under a new database, a copy
 // expired unconfirmed, or the replaced database's takeover the
 // backup holds: the claim keeps such a record of the backup's back
 // until the answers or the bound (restoredTakeoverHeld) — and X lists, after
@@ -242,7 +242,7 @@ type restoredAsk struct {
 // waits for the answers (RestoredAskPending) and until when: a record of
 // the backup (restoredHandedUpTo) with a recipient taken over from
 // another primary — by failed heartbeats, a new database, a rollback
-// mark, a copy pushed under a new database or a direct takeover alike, here or by the replaced database before the backup — which a
+// mark or a copy pushed under a new database alike, here or by the replaced database before the backup — which a
 // TAKEN line may yet settle as the server's the replaced database handed
 // it to. The record is noted under the lock the answers' end takes, so
 // that RestoredAsked makes it due again after this commit.
