@@ -47,7 +47,12 @@ type ReceiptShadow struct {
 	// restoredAnswered: the transport servers whose probe, this start,
 	// answered a restored database's questions whole (restoredask.go).
 	restoredAnswered sync.Map
-	store            RecopyStore // the holders' queue when it is one: refused copies made on the next candidate (recopy.go)
+	// askedFrom: lower-cased server name → true when its last probe
+	// asked with FROM= (a peer of shadow verbs 22 or later), so that
+	// its answer may list the TAKEN lines of the handed copies; only
+	// such an answer is kept across starts (restoredAnswer).
+	askedFrom sync.Map
+	store     RecopyStore // the holders' queue when it is one: refused copies made on the next candidate (recopy.go)
 
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn

@@ -826,6 +826,15 @@ const (
 // older peer nothing is asked.
 func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finished bool) {
 	rec, ok := r.holders.(TakenDoneRecorder)
+	// A database restored from a backup also asks about the copies
+	// taken over from the database it was restored from (version 22,
+	// queue takenover.go): those waiting there ("TAKEN") are the
+	// holder's to deliver, and their originals here are done.
+	from := ""
+	if p, ok := r.holders.(Predecessor); ok {
+		from = p.Predecessor()
+	}
+	r.askedFrom.Store(strings.ToLower(server), ok && from != "" && c.ShadowVersion >= smtp.TakenOverVersion)
 	if !ok || c.ShadowVersion < 15 {
 		return true, true
 	}
@@ -853,14 +862,6 @@ func (r *ReceiptShadow) askTakenDone(c *smtp.Client, server string) (goOn, finis
 			return false
 		}
 		return true
-	}
-	// A database restored from a backup also asks about the copies
-	// taken over from the database it was restored from (version 22,
-	// queue takenover.go): those waiting there ("TAKEN") are the
-	// holder's to deliver, and their originals here are done.
-	from := ""
-	if p, ok := r.holders.(Predecessor); ok {
-		from = p.Predecessor()
 	}
 	for range takenDoneRounds {
 		all, err := c.QueryTakenDone(takenDoneBatch, from)

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"slices"
+	"strings"
 
 	"umbra/internal/mailaddr"
 )
@@ -92,8 +93,15 @@ func (h Holders) restoredAnswer(server string) {
 	}
 	h.R.restoredAnswered.Store(mailaddr.NameKey(server), true)
 	// Kept, after the commits that applied its answer (the probe
-	// returned only then): a later start does not ask it again.
-	if ra, ok := h.Q.(RestoredAnswers); ok && slices.ContainsFunc(all, func(n string) bool { return mailaddr.NameKey(n) == mailaddr.NameKey(server) }) {
+	// returned only then): a later start does not ask it again. Not a
+	// server asked without FROM= (a release below shadow verbs 22): it
+	// lists no TAKEN line, and once upgraded it is asked again at the
+	// next start, where its answer may still settle copies not yet
+	// taken over.
+	if v, _ := h.R.askedFrom.Load(strings.ToLower(server)); v != true {
+		h.R.d.log.Info("a transport server asked without FROM= (a release before shadow verbs 22) answered; asked again at the next start",
+			"server", server)
+	} else if ra, ok := h.Q.(RestoredAnswers); ok && slices.ContainsFunc(all, func(n string) bool { return mailaddr.NameKey(n) == mailaddr.NameKey(server) }) {
 		if err := ra.RestoredAnsweredBy(server); err != nil {
 			h.R.d.log.Error("recording that a transport server answered which copies of the database this one was restored from it holds failed; asked again at the next start",
 				"server", server, "err", err)

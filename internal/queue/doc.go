@@ -940,7 +940,7 @@
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
 // any held one, and a later failure takes it over again. A contact with
 // another id (SR-7) or its digest, a push presenting another id,
-// Manager.Takeover, an expired copy, a rollback mark, a copy the primary
+// an expired copy, a rollback mark, a copy the primary
 // gave here and one whose database changed during its attempt record
 // the id too, marked never given back (takenindex.go: every takeover
 // names the database its copies were taken over under, for shadow list
@@ -2067,8 +2067,12 @@
 //     settle. A copy of the backup's taken over by any path waits in the
 //     claim (restoredTakeoverHeld: its next attempt set to the bound, in
 //     the claim's commit) and is made due when the answers are in; a
-//     crash in between leaves it due at a bound already passed, and the
-//     next start's claim keeps it back again while that start waits.
+//     crash in between leaves it due at the last start's bound at the
+//     latest, and the next start's claim keeps it back again while that
+//     start waits. The wait is a span of the monotonic clock from the
+//     start (a wall-clock step neither lengthens nor shortens it); the
+//     next attempt it stores is what is left of it on the wall clock of
+//     the claim, moved by a later step as every stored time is.
 //     Which servers answered whole is kept (meta restored_answered) in
 //     a commit of its own after the ones that applied the answer: a
 //     crash before it asks that server again, never drops an answer

@@ -30,7 +30,7 @@ import (
 // before it may take over a copy it holds for another primary
 // (ShadowHeartbeatFailed waits: RestoredAskPending) or send one taken
 // over by any other path — a new database or its digest, a rollback
-// mark, a copy pushed under a new database, a direct takeover, a copy
+// mark, a copy pushed under a new database, a copy
 // expired unconfirmed, or the replaced database's takeover the
 // backup holds: the claim keeps such a record of the backup's back
 // until the answers or the bound (restoredTakeoverHeld) — and X lists, after
@@ -226,9 +226,13 @@ func deliversHanded(m *Message) bool {
 // restoredAsk is the wait of a restored database's first takeover for
 // the answers of every transport server (RestoredAskPending).
 type restoredAsk struct {
-	mu    sync.Mutex
-	until time.Time // the bound; zero: no wait set (SetRestoredAskBound)
-	asked bool      // every server answered (RestoredAsked)
+	mu sync.Mutex
+	// until: the bound on the monotonic clock (Manager.mono), so that a
+	// step of the wall clock neither lengthens nor shortens the wait;
+	// set false: no wait (SetRestoredAskBound).
+	until time.Duration
+	set   bool
+	asked bool // every server answered (RestoredAsked)
 	// held: the records a claim kept back until the bound
 	// (restoredTakeoverHeld), made due again when the answers are in.
 	held map[ID]struct{}
@@ -238,7 +242,7 @@ type restoredAsk struct {
 // waits for the answers (RestoredAskPending) and until when: a record of
 // the backup (restoredHandedUpTo) with a recipient taken over from
 // another primary — by failed heartbeats, a new database, a rollback
-// mark, a copy pushed under a new database or a direct takeover alike, here or by the replaced database before the backup — which a
+// mark or a copy pushed under a new database alike, here or by the replaced database before the backup — which a
 // TAKEN line may yet settle as the server's the replaced database handed
 // it to. The record is noted under the lock the answers' end takes, so
 // that RestoredAsked makes it due again after this commit.
@@ -248,19 +252,33 @@ func (q *Manager) restoredTakeoverHeld(tx *Tx, m *Message) (time.Time, bool) {
 	}) {
 		return time.Time{}, false
 	}
-	if upTo, ok := tx.restoredHandedUpTo(); !ok || m.ID > upTo {
-		return time.Time{}, false
-	}
 	q.restoredAsk.mu.Lock()
 	defer q.restoredAsk.mu.Unlock()
-	if q.restoredAsk.asked || q.restoredAsk.until.IsZero() || !q.clk.Now().Before(q.restoredAsk.until) {
+	left := q.restoredAskLeft()
+	if left <= 0 {
+		return time.Time{}, false // no wait: no meta read in the claim's commit
+	}
+	if upTo, ok := tx.restoredHandedUpTo(); !ok || m.ID > upTo {
 		return time.Time{}, false
 	}
 	if q.restoredAsk.held == nil {
 		q.restoredAsk.held = map[ID]struct{}{}
 	}
 	q.restoredAsk.held[m.ID] = struct{}{}
-	return q.restoredAsk.until, true
+	// The bound on the wall clock as it reads now: a step of it before
+	// this claim is not carried into the next attempt, and one after is
+	// followed by the stored times (followClockStep).
+	return q.clk.Now().Add(left), true
+}
+
+// restoredAskLeft is how much of the wait is left (under
+// restoredAsk.mu): 0 when none was set, every server answered or the
+// bound passed.
+func (q *Manager) restoredAskLeft() time.Duration {
+	if q.restoredAsk.asked || !q.restoredAsk.set {
+		return 0
+	}
+	return max(q.restoredAsk.until-q.mono(), 0)
 }
 
 // releaseRestoredHeld makes the records a claim kept back for the
@@ -307,7 +325,7 @@ func (q *Manager) SetRestoredAskBound(d time.Duration, servers []string) {
 		return
 	}
 	q.restoredAsk.mu.Lock()
-	q.restoredAsk.until = q.clk.Now().Add(d)
+	q.restoredAsk.until, q.restoredAsk.set = q.mono()+d, true
 	q.restoredAsk.mu.Unlock()
 }
 
@@ -316,7 +334,7 @@ func (q *Manager) SetRestoredAskBound(d time.Duration, servers []string) {
 // said is settled here.
 func (q *Manager) RestoredAsked() {
 	q.restoredAsk.mu.Lock()
-	if !q.restoredAsk.asked && !q.restoredAsk.until.IsZero() {
+	if !q.restoredAsk.asked && q.restoredAsk.set {
 		q.log.Info("every transport server told which copies the database this one was restored from handed to it: takeovers go ahead")
 	}
 	q.restoredAsk.asked = true
@@ -334,7 +352,7 @@ func (q *Manager) RestoredAsked() {
 func (q *Manager) RestoredAskPending() bool {
 	q.restoredAsk.mu.Lock()
 	defer q.restoredAsk.mu.Unlock()
-	return !q.restoredAsk.asked && !q.restoredAsk.until.IsZero() && q.clk.Now().Before(q.restoredAsk.until)
+	return q.restoredAskLeft() > 0
 }
 
 // HandedHereBy lists, for server (the transport server a session is

@@ -174,3 +174,47 @@ func TestSR6RestoredHolderKeepsWhoAnsweredAcrossRestart(t *testing.T) {
 		t.Fatalf("a server added to the topology since: unanswered %v, want hub-d", got)
 	}
 }
+
+// SR-7, SR-6 after `umbra db restore` of a holder (rrrestored40): the
+// restored database's wait for the answers is a span of real time from
+// its start (the takeover bound), not a reading of the wall clock. A
+// step back of the wall clock kept the takeovers (and the primary's
+// originals, listed BUSY) waiting for the step's length past the bound,
+// a held copy's next attempt set to the bound's old wall time; a step
+// forward ended the wait before the bound, the copies taken over before
+// a server had answered.
+func TestSR7RestoredHolderWaitFollowsClockSteps(t *testing.T) {
+	for _, step := range []time.Duration{-24 * time.Hour, 24 * time.Hour} {
+		t.Run(step.String(), func(t *testing.T) {
+			var backup *Message
+			s := openRestored(t, func(s *Store) {
+				backup = msg(s, "a@example.org", "x@remote.example")
+				shadowHeld(t, s, backup, backup.ID.String()+"-"+primaryHash("hub-a")+"-000000000001")
+			})
+			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+			q.SetRestoredAskBound(30*time.Minute, []string{"hub-c"})
+			clk.Advance(10 * time.Minute)
+			clk.Jump(step)
+			if !q.RestoredAskPending() {
+				t.Fatalf("the wall clock stepped %v, 10 of 30 minutes passed: the wait ended before the bound", step)
+			}
+			m := &Message{ID: backup.ID, Rcpts: []Recipient{{Addr: "x@remote.example", Status: Pending, Primary: "hub-a", ShadowID: "1-a-1", Queue: "shadow:hub-a"}}}
+			var until time.Time
+			var held bool
+			if err := s.Update(context.Background(), func(tx *Tx) error {
+				until, held = q.restoredTakeoverHeld(tx, m)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if want := clk.Now().Add(20 * time.Minute); !held || !until.Equal(want) {
+				t.Fatalf("a taken-over copy of the backup's kept back %v until %v, want until %v (20 real minutes on)", held, until, want)
+			}
+			clk.Advance(21 * time.Minute)
+			if q.RestoredAskPending() {
+				t.Fatalf("the wall clock stepped %v, 31 of 30 minutes passed: still waiting", step)
+			}
+		})
+	}
+}

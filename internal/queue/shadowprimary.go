@@ -155,39 +155,6 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 	return n, err
 }
 
-// Takeover makes this server primary for every copy it shadows for
-// primary (SR-6, SR-7): the recipients go back to routing at once.
-func (q *Manager) Takeover(primary, reason string) (int, error) {
-	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
-	now := q.clk.Now()
-	var taken []*Message
-	var marked int
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		var err error
-		if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
-			return err
-		}
-		p, err := tx.Peer(primary)
-		if err != nil || p == nil {
-			return err
-		}
-		p.Failures, p.TakenOver = 0, true
-		return tx.PutPeer(p)
-	})
-	if err != nil {
-		return 0, err
-	}
-	for _, m := range taken {
-		q.ev.Event("takeover", m, nil, primary+": "+reason)
-	}
-	n := len(taken) + marked
-	if n > 0 {
-		q.Kick()
-		q.log.Warn("shadow copies taken over", "primary", primary, "messages", n, "reason", reason)
-	}
-	return n, nil
-}
-
 // QueueMerged is the queue named in the event of a recipient merged into
 // a queued copy of the same message (Submit).
 const QueueMerged = "merged"

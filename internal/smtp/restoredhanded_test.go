@@ -147,3 +147,49 @@ func TestQueryTakenDoneTellsHandedCopiesToEveryRestoredDatabase(t *testing.T) {
 		d.closed()
 	}
 }
+
+// SR-6 after `umbra db restore` of a holder (rrrestored40): the client
+// reads a reply of fewer than max lines as the end of the answer
+// (Client.QueryTakenDone's caller stops there, and a restored database
+// then keeps the server as answered for good, queue
+// RestoredAnsweredBy). A page of the handed copies shorter than the room
+// left (queue HandedHereBy keeps a record's recipients whole, so it may
+// stop short) must not end a reply while more copies follow: the reply
+// is filled, so that a short one is the end.
+func TestSR6QueryTakenDoneShortReplyIsTheEndOfTheHandedCopies(t *testing.T) {
+	const newDB, oldDB = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+	held := &heldNoteShadow{takenDoneShadow: &takenDoneShadow{pushShadow: &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}},
+		notes: map[string][]queue.TakenDone{}}}
+	busy := &busyShadow{delayNoteShadow: &delayNoteShadow{heldNoteShadow: held, delayed: map[string][]string{}}, busy: map[string][]string{}}
+	sh := &handedHereShadow{
+		takenOverShadow: &takenOverShadow{busyShadow: busy, waiting: map[string][]queue.TakenDone{}},
+		handed: []queue.TakenDone{
+			{ID: "000661F40795F8E2-6e841936-000000000001", Addr: "x@remote.example", Kind: queue.TakenOver},
+			{ID: "000661F40795F8E3-6e841936-000000000002", Addr: "z@remote.example", Kind: queue.TakenOver},
+			{ID: "000661F40795F8E4-6e841936-000000000003", Addr: "w@remote.example", Kind: queue.TakenOver},
+		},
+	}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB="+newDB, "250")
+	const max = 5
+	var all string
+	for range 4 {
+		got := d.cmd("XQUERYTAKENDONE 5 HELD BUSY FROM="+oldDB, "250")
+		all += got + "\n"
+		if n := strings.Count(got, " TAKEN"); n < max {
+			break // the client's reading: fewer than max lines is the end
+		}
+	}
+	for _, h := range sh.handed {
+		if !strings.Contains(all, h.Wire()) {
+			t.Fatalf("%q not told before a reply of fewer than %d lines ended the answer:\n%s", h.Wire(), max, all)
+		}
+	}
+	d.cmd("QUIT", "221")
+	d.closed()
+}

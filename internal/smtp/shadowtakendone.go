@@ -343,9 +343,20 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		// every other line; the client settles its own copy of each,
 		// never taking it over. No new version: a client of 22 that
 		// does not know them finds no original under their ids.
-		var handed []queue.TakenDone
-		handed, handedNext = ht.HandedHereBy(s.shadowServer, s.handedAfter, max-len(notes))
-		notes, handedTold = append(notes, handed...), true
+		// Pages until the reply is full or the list ends: a page may
+		// stop short of the room (a record's recipients are kept
+		// whole), and the client reads a reply of fewer than max lines
+		// as the end of the answer — a restored client then keeps this
+		// server as answered for good (rrrestored40).
+		handedNext = s.handedAfter
+		for len(notes) < max {
+			var handed []queue.TakenDone
+			handed, handedNext = ht.HandedHereBy(s.shadowServer, handedNext, max-len(notes))
+			notes, handedTold = append(notes, handed...), true
+			if handedNext == "" || len(handed) == 0 {
+				break
+			}
+		}
 	}
 	if len(notes) == 0 {
 		if handedTold && handedNext == "" {
