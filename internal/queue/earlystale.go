@@ -26,9 +26,14 @@ import "encoding/binary"
 //   - The push the discard was for: its commit at the primary came before
 //     the push began, the discard after the push was abandoned, and the
 //     mark presented with the discard (the XQUERYDISCARD reply's, read
-//     there after the discards it lists, and stored here before the
-//     commit that keeps them) after that. Its mark is at most the one
-//     recorded: not kept, as before.
+//     there when the query came — after the session's copies were
+//     committed, before the discards it lists are read: a copy committed
+//     after the listing is above it, rrearlymark40 — and stored here
+//     before the commit that keeps them) after that. Its mark is at most
+//     the one recorded: not kept, as before — unless the push was
+//     committed and abandoned, and its discard made, between the reading
+//     of the mark and the listing: kept then, a copy the primary no
+//     longer names (below), never one lost.
 //   - A copy whose commit at the primary came after the mark presented
 //     with the discard was read there: its mark is higher. The discard
 //     is stale: it is forgotten in the commit that keeps the copy, and
