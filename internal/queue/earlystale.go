@@ -26,9 +26,14 @@ import "encoding/binary"
 //   - The push the discard was for: its commit at the primary came before
 //     the push began, the discard after the push was abandoned, and the
 //     mark presented with the discard (the XQUERYDISCARD reply's, read
-//     there after the discards it lists, and stored here before the
-//     commit that keeps them) after that. Its mark is at most the one
-//     recorded: not kept, as before.
+//     there when the query came — after the session's copies were
+//     committed, before the discards it lists are read: a copy committed
+//     after the listing is above it, rrearlymark40 — and stored here
+//     before the commit that keeps them) after that. Its mark is at most
+//     the one recorded: not kept, as before — unless the push was
+//     committed and abandoned, and its discard made, between the reading
+//     of the mark and the listing: kept then, a copy the primary no
+//     longer names (below), never one lost.
 //   - A copy whose commit at the primary came after the mark presented
 //     with the discard was read there: its mark is higher. The discard
 //     is stale: it is forgotten in the commit that keeps the copy, and
@@ -59,11 +64,16 @@ import "encoding/binary"
 // without a mark, or a discard kept with none (a peer below shadow verb
 // version 7, or an entry of an earlier release), cannot be placed: the
 // discard applies, as it always did; a discard presented without a mark
-// (an answer to XQUERYHELD, a peer below 7) is kept under the mark
-// stored for the primary, as before. What remains open: a discard
-// pushed with XDISCARD in a session whose XSHADOW mark is older than
-// the discard — the abandoned push may then be kept, a copy the primary no longer names (a duplicate if the primary
-// is lost, asked about after an hour otherwise), never a copy lost.
+// (a peer below 7; XDISCARD from a primary whose shadow redundancy is
+// off, which makes no copies and presents no mark) is kept under the
+// mark stored for the primary, as before; an answer to XQUERYHELD keeps
+// none. What remains open: a discard pushed with XDISCARD in a session
+// whose XSHADOW mark is older than the discard, or listed by an
+// XQUERYDISCARD reply whose mark was read before the discard was made
+// (between the reading and the listing) — the abandoned push may then
+// be kept, a copy the primary no longer names (a duplicate if the
+// primary is lost, asked about after an hour otherwise), never a copy
+// lost.
 
 // takeEarlyForPush reports whether the early discard kept under id for
 // primary applies to a copy pushed now with mark (0 for none) by

@@ -771,8 +771,8 @@ func (q *Manager) shadowContact(primary, dbID string, discards []string, queried
 
 // DiscardMark is the rollback mark a primary presented with the discards
 // a session applies, and the database id it is of: the XQUERYDISCARD
-// reply's MARK= that listed them (read at the primary after the
-// discards it lists), or for XDISCARD the MARK=<n> DB=<id> of the push
+// reply's MARK= that listed them (read at the primary before the
+// discards it lists were read: a copy committed after is above it), or for XDISCARD the MARK=<n> DB=<id> of the push
 // session's XSHADOW (read before the discards it carries). The zero
 // value: none was presented. An early discard is kept under it
 // (AddEarlyDiscard, earlystale.go).

@@ -128,8 +128,9 @@ type Client struct {
 	MarkFloor func() (uint64, string)
 	// DiscardMark is the rollback mark the last discard query's reply
 	// presented (QueryDiscard, WaitDiscard; 0 for none): read at the
-	// primary after the discards it lists, the mark they were made
-	// under. The caller saves the batch with it: an early discard is
+	// primary before the discards it lists were read (a copy committed
+	// after the listing is above it), the mark they were made under.
+	// The caller saves the batch with it: an early discard is
 	// kept under it (queue AddEarlyDiscard), not under a higher mark a
 	// copy of another session stored meanwhile.
 	DiscardMark uint64

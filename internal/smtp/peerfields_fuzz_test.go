@@ -25,6 +25,8 @@ func FuzzPeerReplyFields(f *testing.F) {
 		"550-5.7.1 first\r\n550-5.7.1 second\r\n550 5.7.1 third\r\n",
 		"250-COPY 01 250 x\r\n250 ok\r\n", "250-COPY 1 99 x\r\n250 ok\r\n", "451 4.4.4.4 x\r\n", "554 5.x.1 y\r\n",
 		"250 MARK=00000000000000000000001\r\n",
+		"250-2.0.0 1 discard notifications\r\n250 a-1 MARK=9\r\n", // a mark on an entry line places nothing
+		"250-2.0.0 1 discard notifications MARK=7 MARK=x\r\n250 a-1\r\n",
 	} {
 		f.Add([]byte(s), uint8(2))
 	}
@@ -58,6 +60,23 @@ func FuzzPeerReplyFields(f *testing.F) {
 			ec := fmt.Sprintf("%d.%d.%d", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2])
 			if first, _, _ := strings.Cut(texts[0], " "); strings.TrimLeft(first, "+") != strings.TrimLeft(ec, "+") && !sameNumbers(first, se.EnhancedCode) {
 				t.Fatalf("enhanced code %s from %q", ec, texts[0])
+			}
+		}
+		// The mark an XQUERYDISCARD reply presents (rrearlymark40): the
+		// holder keeps an early discard under it. Read from the first
+		// line alone, only in a session that asked for marks, and 0 when
+		// it does not read as a mark; never one left from an earlier reply.
+		for _, asked := range []bool{false, true} {
+			c := &Client{markAsked: asked, DiscardMark: 99}
+			c.noteQueryMark(texts)
+			want := uint64(0)
+			if i := strings.LastIndex(texts[0], " MARK="); asked && i >= 0 {
+				if n, ok := parseMark(texts[0][i+1:]); ok {
+					want = n
+				}
+			}
+			if c.DiscardMark != want {
+				t.Fatalf("asked %v: reply %q read as discard mark %d, want %d", asked, texts, c.DiscardMark, want)
 			}
 		}
 		for _, l := range texts {

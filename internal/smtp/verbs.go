@@ -1342,15 +1342,20 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 			return r
 		}
 	}
-	ids, ack := s.discards(max, partial, takeover, delayed)
-	if wait == 0 {
-		s.peerAnswered()
-	}
 	mark := ""
 	if s.wantMark {
 		// Read after the session's messages were committed (their 250s
-		// came first): the mark proves them (marks.go).
+		// came first): the mark proves them (marks.go). And before the
+		// notifications are listed: the holder keeps an early one under
+		// it (queue AddEarlyDiscard) and lets it settle a copy whose
+		// mark is not above it — read after the listing, it covered a
+		// copy committed between the two, made after the discard, which
+		// the holder then did not keep (rrearlymark40).
 		mark = " MARK=" + strconv.FormatUint(s.srv.queue.(MarkKeeper).ShadowHolderMark(s.shadowServer), 10)
+	}
+	ids, ack := s.discards(max, partial, takeover, delayed)
+	if wait == 0 {
+		s.peerAnswered()
 	}
 	if len(ids) == 0 {
 		return "250 2.0.0 0 discard notifications" + mark
