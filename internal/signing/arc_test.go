@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/header"
 )
 
 // dkimpyScript verifies a message's DKIM signatures and ARC chain with
@@ -204,6 +206,46 @@ func TestDKIMVerifiesWithDkimpy(t *testing.T) {
 		}
 		if r := dkimpyVerify(t, z, bytes.Replace(out, []byte("Bob"), []byte("Rob"), 1)); len(r.DKIM) != 1 || r.DKIM[0] {
 			t.Fatalf("%s: dkimpy verifies an altered body: %+v", from, r)
+		}
+	}
+}
+
+// TestARCSealsOnlyWhatTheDoorWouldRemove (EDGE-1): the sealer attests
+// an Authentication-Results field as this server's only when the front
+// door reads its authserv-id as this server's too (header.AuthservID,
+// which removes a foreign field claiming it): a field the door leaves
+// as someone else's — "mx.umbra.test" with a no-break space and more
+// glued to it is one token to the door — is never sealed as umbra's
+// verdict, and the field umbra writes is.
+func TestARCSealsOnlyWhatTheDoorWouldRemove(t *testing.T) {
+	const own = "mx.umbra.test"
+	s, err := NewSigner(Options{ARC: &Sealer{Domain: "umbra.test", Selector: "arc1", Signer: testRSA(t), AuthServID: own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{
+		own,                      // umbra's own field
+		"MX.umbra.test.",         // the same name
+		own + "(umbra)",          // a comment ends the token
+		own + "\u00a0forged",     // a no-break space inside the token
+		own + "\u2003forged",     // an em space
+		own + "\u0085forged",     // NEL
+		own + "/1",               // glued to a tspecial: removed at the door, not umbra's verdict
+		own + ".example",         // another name
+		`"` + own + `"`,          // a quoted-string
+		"(c) " + own + "\u3000x", // ideographic space after a comment
+	} {
+		msg := []byte("Authentication-Results: " + id + "; spf=pass smtp.mailfrom=alice@example.org\r\n" + plain)
+		door := len(header.UmbraAuthResults(msg, own)) == 1
+		_, res, err := s.Sign(msg, "")
+		if err != nil {
+			t.Fatalf("%q: %v", id, err)
+		}
+		if sealed := res.ARC > 0; sealed && !door {
+			t.Errorf("%q: sealed as this server's verdict, though the front door leaves it as a foreign field", id)
+		}
+		if id == own && res.ARC == 0 {
+			t.Errorf("%q: umbra's own field was not sealed", id)
 		}
 	}
 }
