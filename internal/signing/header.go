@@ -101,17 +101,14 @@ func tags(v string) (map[string]string, bool) {
 }
 
 // authServID returns the authserv-id of an Authentication-Results value
-// (RFC 8601 §2.2: the first token, before an optional version and ";"),
-// with comments removed.
-func authServID(v string) string {
-	v = stripComments(v)
-	first, _, _ := strings.Cut(v, ";")
-	fs := strings.Fields(first)
-	if len(fs) == 0 {
-		return ""
-	}
-	return fs[0]
-}
+// as the front door reads it (header.AuthservID, RFC 8601 §2.2: the
+// first token or quoted-string after comments and white space). One
+// reading for both: a field whose id the door does not read as this
+// server's, and so leaves in place as a foreign one ("mx.umbra.test"
+// with a no-break space and more glued to it, one token to the door),
+// is never sealed as this server's verdict
+// (TestARCSealsOnlyWhatTheDoorWouldRemove).
+func authServID(v string) string { return header.AuthservID(v) }
 
 // stripComments removes RFC 5322 comments (nested, with quoted-pairs).
 func stripComments(v string) string {
