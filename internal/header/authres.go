@@ -125,10 +125,16 @@ func RemoveAuthResultsExcept(msg []byte, keep [][]byte, ids ...string) ([]byte, 
 // (RFC 2045 §5.1: it ends at a tspecial): "mx.corp.test/1",
 // "mx.corp.test:25" are umbra's id with something glued to it to a
 // reader that parses the token, so they are removed as umbra's
-// (TestAuthservIDLookalikesRemoved).
+// (TestAuthservIDLookalikesRemoved). A Unicode space ends it too, as
+// it does to a reader that splits on Unicode white space (Go's
+// strings.Fields, Python's str.split): "mx.corp.test", a no-break space
+// and more is umbra's id and a version to it
+// (TestAuthservIDUnicodeSpaceGlueRemoved).
 func claims(id string, ids []string) bool {
 	token := id
-	if i := strings.IndexAny(token, `<>@,:\/[]?=`); i >= 0 {
+	if i := strings.IndexFunc(token, func(r rune) bool {
+		return strings.ContainsRune(`<>@,:\/[]?=`, r) || unicode.IsSpace(r)
+	}); i >= 0 {
 		token = token[:i]
 	}
 	for _, x := range ids {
