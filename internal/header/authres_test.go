@@ -152,3 +152,22 @@ func TestAuthservIDUnicodeSpaceGlueRemoved(t *testing.T) {
 		t.Fatalf("found %d of umbra's, want 4", len(got))
 	}
 }
+
+// A reader that deletes comments before it reads the id (as umbra's own
+// ARC sealer did) takes "mx.corp(x).test" for umbra's id: such a field
+// is removed too. One that reads another name without its comments
+// stays.
+func TestAuthservIDCommentInsideRemoved(t *testing.T) {
+	msg := "Authentication-Results: mx.corp(x).test; dmarc=pass\r\n" +
+		"Authentication-Results: mx(a(b)).corp.test(c) 1; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp(x).test.evil; dkim=pass\r\n" +
+		"Authentication-Results: (mx.corp.test) other.test; spf=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	want := "Authentication-Results: mx.corp(x).test.evil; dkim=pass\r\n" +
+		"Authentication-Results: (mx.corp.test) other.test; spf=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	out, n := RemoveAuthResults([]byte(msg), "mx.corp.test")
+	if n != 2 || string(out) != want {
+		t.Fatalf("removed %d:\n%q", n, out)
+	}
+}

@@ -234,6 +234,8 @@ func TestARCSealsOnlyWhatTheDoorWouldRemove(t *testing.T) {
 		own + ".example",         // another name
 		`"` + own + `"`,          // a quoted-string
 		"(c) " + own + "\u3000x", // ideographic space after a comment
+		"mx.umbra(c).test",       // a comment ends the token: "mx.umbra" to the door
+		"mx.umbra.test(c)x",      // "mx.umbra.test" to the door
 	} {
 		msg := []byte("Authentication-Results: " + id + "; spf=pass smtp.mailfrom=alice@example.org\r\n" + plain)
 		door := len(header.UmbraAuthResults(msg, own)) == 1
