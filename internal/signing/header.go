@@ -100,15 +100,19 @@ func tags(v string) (map[string]string, bool) {
 	return out, true
 }
 
-// authServID returns the authserv-id of an Authentication-Results value
-// as the front door reads it (header.AuthservID, RFC 8601 §2.2: the
-// first token or quoted-string after comments and white space). One
-// reading for both: a field whose id the door does not read as this
-// server's, and so leaves in place as a foreign one ("mx.umbra.test"
-// with a no-break space and more glued to it, one token to the door),
-// is never sealed as this server's verdict
-// (TestARCSealsOnlyWhatTheDoorWouldRemove).
-func authServID(v string) string { return header.AuthservID(v) }
+// ownAuthServID reports whether the Authentication-Results value v is
+// this server's (own): its authserv-id, read as the front door reads
+// it (header.AuthservID, RFC 8601 §2.2: the first token or
+// quoted-string after comments and white space), is own, without ASCII
+// case and a final dot. Exactly that: a lookalike the door removes as a
+// forgery because a lenient reader might take it for umbra's
+// (header.SameAuthservID: "mx\.umbra.test", a Unicode space or a
+// tspecial glued on, a comment inside) is no verdict of this server's,
+// and is never sealed as one (TestARCSealsOnlyThisServersID).
+func ownAuthServID(v, own string) bool {
+	id := strings.TrimSuffix(header.AuthservID(v), ".")
+	return id != "" && strings.EqualFold(id, strings.TrimSuffix(own, "."))
+}
 
 // stripComments removes RFC 5322 comments (nested, with quoted-pairs).
 func stripComments(v string) string {
