@@ -81,7 +81,7 @@ func UmbraAuthResults(msg []byte, ids ...string) [][]byte {
 			continue
 		}
 		raw := msg[f.start:f.end]
-		if claims(AuthservID(string(raw[bytes.IndexByte(raw, ':')+1:])), ids) {
+		if claims(string(raw[bytes.IndexByte(raw, ':')+1:]), ids) {
 			out = append(out, raw)
 		}
 	}
@@ -99,8 +99,7 @@ func RemoveAuthResultsExcept(msg []byte, keep [][]byte, ids ...string) ([]byte, 
 			continue
 		}
 		raw := msg[f.start:f.end]
-		id := AuthservID(string(raw[bytes.IndexByte(raw, ':')+1:]))
-		if !claims(id, ids) {
+		if !claims(string(raw[bytes.IndexByte(raw, ':')+1:]), ids) {
 			continue
 		}
 		if k := indexBytes(keep, raw); k >= 0 {
@@ -120,19 +119,29 @@ func RemoveAuthResultsExcept(msg []byte, keep [][]byte, ids ...string) ([]byte, 
 	return append(out, msg[last:]...), n
 }
 
-// claims reports whether a field whose authserv-id reads id claims one
-// of ids, read both as AuthservID reads it and as RFC 8601 §2.2's token
+// claims reports whether a field whose value is v claims one of ids,
+// its authserv-id read as AuthservID reads it, as RFC 8601 §2.2's token
 // (RFC 2045 §5.1: it ends at a tspecial): "mx.corp.test/1",
 // "mx.corp.test:25" are umbra's id with something glued to it to a
 // reader that parses the token, so they are removed as umbra's
-// (TestAuthservIDLookalikesRemoved).
-func claims(id string, ids []string) bool {
+// (TestAuthservIDLookalikesRemoved). A Unicode space ends it too, as
+// it does to a reader that splits on Unicode white space (Go's
+// strings.Fields, Python's str.split): "mx.corp.test", a no-break space
+// and more is umbra's id and a version to it
+// (TestAuthservIDUnicodeSpaceGlueRemoved). And as a reader that
+// deletes comments before it reads the id: "mx.corp(x).test" is
+// umbra's id to it (TestAuthservIDCommentInsideRemoved).
+func claims(v string, ids []string) bool {
+	id := AuthservID(v)
+	bare := AuthservID(commentsDeleted(v))
 	token := id
-	if i := strings.IndexAny(token, `<>@,:\/[]?=`); i >= 0 {
+	if i := strings.IndexFunc(token, func(r rune) bool {
+		return strings.ContainsRune(`<>@,:\/[]?=`, r) || unicode.IsSpace(r)
+	}); i >= 0 {
 		token = token[:i]
 	}
 	for _, x := range ids {
-		if SameAuthservID(id, x) || SameAuthservID(token, x) {
+		if SameAuthservID(id, x) || SameAuthservID(token, x) || SameAuthservID(bare, x) {
 			return true
 		}
 	}

@@ -127,3 +127,47 @@ func TestAuthservIDLookalikesRemoved(t *testing.T) {
 		t.Fatalf("removed %d:\n%q", n, out)
 	}
 }
+
+// A lenient reader that splits on Unicode white space (Go's
+// strings.Fields, Python's str.split) takes "mx.corp.test", a no-break
+// space and more for umbra's id followed by a version: such a field is
+// removed like one glued with a tspecial. A foreign id that only starts
+// with umbra's name stays, with or without a space after it.
+func TestAuthservIDUnicodeSpaceGlueRemoved(t *testing.T) {
+	msg := "Authentication-Results: mx.corp.test\u00a0forged; dmarc=pass\r\n" +
+		"Authentication-Results: MX.corp.test.\u2003x; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.test\u0085x; spf=pass\r\n" +
+		"Authentication-Results: mx.corp.test\u3000x/1; spf=pass\r\n" +
+		"Authentication-Results: mx.corp.test.evil\u00a0x; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.testX\u00a0x; dkim=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	want := "Authentication-Results: mx.corp.test.evil\u00a0x; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp.testX\u00a0x; dkim=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	out, n := RemoveAuthResults([]byte(msg), "mx.corp.test")
+	if n != 4 || string(out) != want {
+		t.Fatalf("removed %d:\n%q", n, out)
+	}
+	if got := UmbraAuthResults([]byte(msg), "mx.corp.test"); len(got) != 4 {
+		t.Fatalf("found %d of umbra's, want 4", len(got))
+	}
+}
+
+// A reader that deletes comments before it reads the id (as umbra's own
+// ARC sealer did) takes "mx.corp(x).test" for umbra's id: such a field
+// is removed too. One that reads another name without its comments
+// stays.
+func TestAuthservIDCommentInsideRemoved(t *testing.T) {
+	msg := "Authentication-Results: mx.corp(x).test; dmarc=pass\r\n" +
+		"Authentication-Results: mx(a(b)).corp.test(c) 1; dkim=pass\r\n" +
+		"Authentication-Results: mx.corp(x).test.evil; dkim=pass\r\n" +
+		"Authentication-Results: (mx.corp.test) other.test; spf=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	want := "Authentication-Results: mx.corp(x).test.evil; dkim=pass\r\n" +
+		"Authentication-Results: (mx.corp.test) other.test; spf=pass\r\n" +
+		"Subject: s\r\n\r\nb\r\n"
+	out, n := RemoveAuthResults([]byte(msg), "mx.corp.test")
+	if n != 2 || string(out) != want {
+		t.Fatalf("removed %d:\n%q", n, out)
+	}
+}

@@ -127,7 +127,14 @@ func AddressPaths(msg []byte, name string) []string {
 // (parenthesised, nested, outside quoted strings, a backslash quoting
 // the next character), each replaced by a space. An unclosed comment
 // runs to the end.
-func withoutComments(v string) string {
+func withoutComments(v string) string { return dropComments(v, " ") }
+
+// commentsDeleted is v without its comments, nothing in their place:
+// "mx.corp(x).test" is "mx.corp.test", as a careless reader reads it.
+func commentsDeleted(v string) string { return dropComments(v, "") }
+
+// dropComments is v with each comment replaced by sep.
+func dropComments(v, sep string) string {
 	if !strings.Contains(v, "(") {
 		return v
 	}
@@ -147,7 +154,7 @@ func withoutComments(v string) string {
 			b.WriteByte(c)
 		case !quoted && c == '(':
 			if depth == 0 {
-				b.WriteByte(' ')
+				b.WriteString(sep)
 			}
 			depth++
 		case !quoted && depth > 0 && c == ')':

@@ -42,13 +42,14 @@ func newHostsFile(path string) *hostsFile {
 	return &hostsFile{path: path, now: time.Now}
 }
 
-// lookup returns the addresses listed for name (case-insensitive, a
-// trailing dot ignored), nil when none or when the file cannot be read.
+// lookup returns the addresses listed for name (without ASCII case, a
+// trailing dot ignored: hostsName), nil when none or when the file
+// cannot be read.
 func (h *hostsFile) lookup(name string) []net.IP {
 	if h == nil {
 		return nil
 	}
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	name = hostsName(name)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if now := h.now(); h.byName == nil || now.Sub(h.checked) >= hostsRecheck || now.Before(h.checked) {
@@ -104,7 +105,7 @@ func parseHosts(data []byte) map[string][]net.IP {
 			ip = v4
 		}
 		for _, n := range f[1:] {
-			n = strings.ToLower(strings.TrimSuffix(n, "."))
+			n = hostsName(n)
 			if n == "" || hasIP(out[n], ip) {
 				continue
 			}
@@ -112,6 +113,21 @@ func parseHosts(data []byte) map[string][]net.IP {
 		}
 	}
 	return out
+}
+
+// hostsName is the form a hosts file's name and a question's compare
+// in: a trailing dot gone, ASCII letters in lower case and every other
+// byte as it is (RFC 4343, as wireName compares DNS names). Unicode
+// case folding would make a name another's: U+212A (the Kelvin sign)
+// lowers to "k" (TestHostsFileFoldsASCIIOnly).
+func hostsName(n string) string {
+	b := []byte(strings.TrimSuffix(n, "."))
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 func hasIP(ips []net.IP, ip net.IP) bool {

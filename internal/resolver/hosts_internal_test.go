@@ -98,3 +98,26 @@ func TestHostsFileRereadSameSizeAndMtime(t *testing.T) {
 		t.Fatalf("a symlink swapped to a file with the same size and mtime is not read: %v", ips)
 	}
 }
+
+// Names in the hosts file compare as DNS names do, without ASCII case
+// only (RFC 4343): "KEEPER.corp.test" is keeper.corp.test, but a name
+// with the Kelvin sign (U+212A, which Unicode lowers to "k") is another
+// name, in a question as in the file — never the internal host's
+// address for a name that merely lowers to it.
+func TestHostsFileFoldsASCIIOnly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hosts")
+	os.WriteFile(path, []byte("10.0.0.1 keeper.corp.test\n10.0.0.2 \u212Aing.corp.test\n"), 0o600)
+	h := newHostsFile(path)
+	if ips := h.lookup("KEEPER.corp.test."); len(ips) != 1 || ips[0].String() != "10.0.0.1" {
+		t.Fatalf("the name in capitals: %v", ips)
+	}
+	if ips := h.lookup("\u212Aeeper.corp.test"); ips != nil {
+		t.Fatalf("a Kelvin-sign name answered with keeper's address: %v", ips)
+	}
+	if ips := h.lookup("king.corp.test"); ips != nil {
+		t.Fatalf("king answered with the Kelvin-sign name's address: %v", ips)
+	}
+	if ips := h.lookup("\u212Aing.corp.test"); len(ips) != 1 || ips[0].String() != "10.0.0.2" {
+		t.Fatalf("the Kelvin-sign name as written: %v", ips)
+	}
+}

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"umbra/internal/header"
 )
 
 // MaxARCInstance is the highest ARC instance (RFC 8617 §4.2.1): a
@@ -53,7 +51,7 @@ func (s *Signer) sealHashed(fields []field, msg, bodyHash []byte) (string, int, 
 	var ar *field
 	for i := range fields {
 		f := &fields[i]
-		if strings.EqualFold(f.Name, "Authentication-Results") && header.SameAuthservID(authServID(f.Value()), a.AuthServID) {
+		if strings.EqualFold(f.Name, "Authentication-Results") && ownAuthServID(f.Value(), a.AuthServID) {
 			ar = f // the topmost: the most recent result of this server
 			break
 		}

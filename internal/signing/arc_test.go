@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/header"
 )
 
 // dkimpyScript verifies a message's DKIM signatures and ARC chain with
@@ -204,6 +206,54 @@ func TestDKIMVerifiesWithDkimpy(t *testing.T) {
 		}
 		if r := dkimpyVerify(t, z, bytes.Replace(out, []byte("Bob"), []byte("Rob"), 1)); len(r.DKIM) != 1 || r.DKIM[0] {
 			t.Fatalf("%s: dkimpy verifies an altered body: %+v", from, r)
+		}
+	}
+}
+
+// TestARCSealsOnlyThisServersID (EDGE-1): the sealer attests an
+// Authentication-Results field as this server's verdict only when its
+// authserv-id, read as the front door reads it (header.AuthservID,
+// RFC 8601 §2.2), is this server's: the field umbra writes, and the same
+// id in another case, with a final dot, a comment after it or quoted.
+// A lookalike — one the door removes as a forgery because some lenient
+// reader would take it for umbra's (a Unicode space or a tspecial glued
+// on, a comment inside, a backslash), or another name — is no verdict of
+// this server's, and is never sealed as one: a copy that came by a
+// connector without the door's removal keeps it, unsealed.
+func TestARCSealsOnlyThisServersID(t *testing.T) {
+	const own = "mx.umbra.test"
+	s, err := NewSigner(Options{ARC: &Sealer{Domain: "umbra.test", Selector: "arc1", Signer: testRSA(t), AuthServID: own}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id   string
+		want bool
+	}{
+		{own, true},
+		{"MX.umbra.test.", true},
+		{own + " (umbra) 1", true},
+		{`"` + own + `"`, true},
+		{own + "\u00a0forged", false}, // a no-break space inside the token
+		{own + "\u2003forged", false}, // an em space
+		{own + "\u0085forged", false}, // NEL
+		{"(c) " + own + "\u3000x", false},
+		{own + "/1", false},
+		{"mx.umbra(c).test", false}, // "mx.umbra" and junk to the door
+		{"mx\\.umbra.test", false},
+		{own + ".example", false},
+		{"other.test", false},
+	} {
+		msg := []byte("Authentication-Results: " + c.id + "; spf=pass smtp.mailfrom=alice@example.org\r\n" + plain)
+		if c.want && len(header.UmbraAuthResults(msg, own)) != 1 {
+			t.Fatalf("%q: the front door does not read it as umbra's", c.id)
+		}
+		_, res, err := s.Sign(msg, "")
+		if err != nil {
+			t.Fatalf("%q: %v", c.id, err)
+		}
+		if sealed := res.ARC > 0; sealed != c.want {
+			t.Errorf("%q: sealed %v, want %v", c.id, sealed, c.want)
 		}
 	}
 }

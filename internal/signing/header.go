@@ -100,17 +100,18 @@ func tags(v string) (map[string]string, bool) {
 	return out, true
 }
 
-// authServID returns the authserv-id of an Authentication-Results value
-// (RFC 8601 §2.2: the first token, before an optional version and ";"),
-// with comments removed.
-func authServID(v string) string {
-	v = stripComments(v)
-	first, _, _ := strings.Cut(v, ";")
-	fs := strings.Fields(first)
-	if len(fs) == 0 {
-		return ""
-	}
-	return fs[0]
+// ownAuthServID reports whether the Authentication-Results value v is
+// this server's (own): its authserv-id, read as the front door reads
+// it (header.AuthservID, RFC 8601 §2.2: the first token or
+// quoted-string after comments and white space), is own, without ASCII
+// case and a final dot. Exactly that: a lookalike the door removes as a
+// forgery because a lenient reader might take it for umbra's
+// (header.SameAuthservID: "mx\.umbra.test", a Unicode space or a
+// tspecial glued on, a comment inside) is no verdict of this server's,
+// and is never sealed as one (TestARCSealsOnlyThisServersID).
+func ownAuthServID(v, own string) bool {
+	id := strings.TrimSuffix(header.AuthservID(v), ".")
+	return id != "" && strings.EqualFold(id, strings.TrimSuffix(own, "."))
 }
 
 // stripComments removes RFC 5322 comments (nested, with quoted-pairs).
