@@ -128,8 +128,14 @@ func (s *Server) auditBy(who, action string, m *queue.Message, queueName, result
 	e := tracking.Entry{Time: s.now().UTC(), Event: "admin", Action: action, Actor: who, Queue: queueName, Reply: result}
 	if m != nil {
 		e.ID, e.MessageID, e.OrgID, e.Sender, e.Size = m.ID.String(), m.MessageID, m.OrgID, m.From, m.Size
-		for _, rc := range m.Rcpts {
-			e.Recipients = append(e.Recipients, rc.Addr)
+		// The recipients the action takes: a message action (suspend,
+		// resume, retry, remove, a quarantine's release or delete) acts
+		// on those still pending, and track --recipient for one
+		// delivered or failed before it must not show an operator's
+		// action on its copy, as the queue's "remove" event lists only
+		// what the removal took (queue removeAction).
+		for _, i := range m.Pending() {
+			e.Recipients = append(e.Recipients, m.Rcpts[i].Addr)
 		}
 	}
 	a.Write(e)

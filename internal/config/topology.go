@@ -141,6 +141,9 @@ func ParseTopology(data []byte, file string) (*Topology, error) {
 	t.File, t.doc, t.Source = file, doc, data
 	var zeros []explicitZero
 	walkZeros(doc, reflect.ValueOf(t).Elem(), nil, "", &zeros)
+	// An empty value whose preset was kept is refused at its line by
+	// emptyTopoValues, once.
+	zeros = slices.DeleteFunc(zeros, func(z explicitZero) bool { return z.kept })
 	dups := append(append(zeroCosts(zeros), zeroSizes(zeros)...), canonicalTopologyNames(t)...)
 	for i := range t.SendConnectors {
 		for j := range t.SendConnectors[i].AddressSpaces {

@@ -42,6 +42,11 @@ type explicitZero struct {
 	path    []any         // for lineOf
 	name    string        // dotted, for the message
 	written string        // as written
+	// kept: written as an empty value (~, null) on a key whose preset
+	// (newWithPresets, a type's UnmarshalYAML) the decoder kept, so the
+	// field is not empty after decoding: the default, taken silently
+	// where "" is refused (rrops40).
+	kept bool
 }
 
 // explicitZeros walks the document alongside the decoded config and
@@ -88,6 +93,10 @@ func walkZeros(n *yaml.Node, v reflect.Value, path []any, name string, out *[]ex
 				*out = append(*out, explicitZero{field: f, path: p, name: fname, written: writtenValue(val)})
 				continue
 			}
+			if f.Kind() != reflect.Struct && isNull(val) {
+				*out = append(*out, explicitZero{field: f, path: p, name: fname, written: writtenValue(val), kept: true})
+				continue
+			}
 			walkZeros(val, f, p, fname, out)
 		}
 	case reflect.Slice:
@@ -120,6 +129,14 @@ func replacedZeros(zs []explicitZero) []violation {
 			z.name, z.written, why, formatValue(z.field))})
 	}
 	return vs
+}
+
+// isNull: n is an empty value (~, null, or nothing after the colon).
+func isNull(n *yaml.Node) bool {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 }
 
 func isEmptyValue(v reflect.Value) bool {
