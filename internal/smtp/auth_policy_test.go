@@ -51,6 +51,9 @@ func startWith(t *testing.T, cfg ServerConfig) *Server {
 	if cfg.Queue == nil {
 		cfg.Queue = &fakeQueue{}
 	}
+	if cfg.Log == nil {
+		cfg.Log = logUniqueKeys(t)
+	}
 	s, err := NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -874,7 +874,7 @@ func (s *session) lowerServer() {
 	if !s.server || s.serverNow() {
 		return
 	}
-	s.log.Warn("no longer a transport server under the configuration in force: the session keeps no servers' rights", "user", s.user)
+	s.log.Warn("no longer a transport server under the configuration in force: the session keeps no servers' rights") // s.log names the user after AUTH
 	if s.serverAccount && !s.anyTransport(s.user) {
 		s.serverAccount = false
 	}

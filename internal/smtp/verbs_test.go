@@ -64,7 +64,7 @@ func (f *fakeShadow) Discards(server string, max int) ([]string, func()) {
 
 func startShadowServer(t testing.TB, q Queue, sh ShadowVerbs, enabled bool, conns []config.ReceiveConnector) *Server {
 	t.Helper()
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: enabled})
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: enabled, Log: logUniqueKeys(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
