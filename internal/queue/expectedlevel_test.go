@@ -123,3 +123,60 @@ func TestResubmittedCopyMergedLoggedAtInfo(t *testing.T) {
 		t.Fatalf("the merge not logged at INFO:\n%s", logs.String())
 	}
 }
+
+// OPS (rrrcpt40 item 3, sibling of rt40 F2): a dumpster redelivery copy
+// delivered to a recipient that asked for success notices (NOTIFY=SUCCESS)
+// logged the WARN "no DSN for a dumpster redelivery copy", which the
+// README gives the operator to find copies that were not delivered: it
+// was delivered, and no success notice for a repair is the rule. A
+// success (or delay) notice not sent is INFO; a failure's stays WARN.
+func TestRedeliveryCopyNoSuccessDSNLoggedAtInfo(t *testing.T) {
+	for _, c := range []struct {
+		outcome Outcome
+		notify  Notify
+		kind    string
+		level   string
+	}{
+		{DeliveredOK, NotifySuccess, "delivered", "INFO"},
+		{FailedPerm, 0, "failed", "WARN"},
+	} {
+		t.Run(c.kind, func(t *testing.T) {
+			s := openTest(t)
+			var logs lockedBuffer
+			q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+				var out []Result
+				for _, i := range rcpts {
+					out = append(out, Result{Rcpt: i, Outcome: c.outcome, Reply: "250 2.0.0 ok"})
+					if c.outcome == FailedPerm {
+						out[len(out)-1].Reply = "550 5.1.1 no such user"
+					}
+				}
+				return out
+			}), ManagerConfig{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+			m := msg(s, "a@example.org", "bob@example.test")
+			m.Rcpts[0].Notify = c.notify
+			m.State, m.NextAttempt = Ready, time.Now()
+			if err := s.Update(context.Background(), func(tx *Tx) error {
+				if err := tx.PutNew(m, []byte(body)); err != nil {
+					return err
+				}
+				return tx.MarkRedelivery(m.ID, "r4/0001")
+			}); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer func() { cancel(); q.Wait() }()
+			q.Start(ctx)
+			waitFor(t, "the copy's line", func() bool { return strings.Contains(logs.String(), "no DSN for a dumpster redelivery copy") })
+			var got []string
+			for _, l := range strings.Split(logs.String(), "\n") {
+				if strings.Contains(l, "no DSN for a dumpster redelivery copy") {
+					got = append(got, l)
+				}
+			}
+			if len(got) != 1 || !strings.Contains(got[0], "level="+c.level) || !strings.Contains(got[0], "kind="+c.kind) || !strings.Contains(got[0], "request_id=r4") {
+				t.Fatalf("lines %q: want one at %s with kind=%s and the request", got, c.level, c.kind)
+			}
+		})
+	}
+}

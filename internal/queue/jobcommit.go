@@ -221,8 +221,7 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 						continue
 					}
 					if rm.Redelivered() { // no DSN of a dumpster redelivery copy (finish)
-						q.log.Warn("no DSN for a dumpster redelivery copy: the sender's message was delivered before",
-							"msg_id", rm.ID.String(), "org_id", rm.OrgID, "request_id", redeliveryRequest(rm.Scan), "kind", dsnKindName(d.kind), "recipients", len(d.rcpts))
+						q.logNoRedeliveryDSN(&rm, d.kind, len(d.rcpts))
 						continue
 					}
 					dm, db := q.newDSN(&rm, body, d.kind, d.rcpts, now, pol)

@@ -268,12 +268,14 @@ func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
 func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
 	const floor = 10 * time.Second             // delivery receiptTry: the copier's bound
 	stated := map[time.Duration]time.Duration{ // the README's table
-		1 * time.Second:  11 * time.Second,
-		3 * time.Second:  15 * time.Second,
-		4 * time.Second:  16 * time.Second,
-		5 * time.Second:  15 * time.Second,
-		10 * time.Second: 20 * time.Second,
-		30 * time.Second: 60 * time.Second,
+		1 * time.Second:   11 * time.Second,
+		2 * time.Second:   12 * time.Second, // deploy/demo
+		3 * time.Second:   15 * time.Second,
+		4 * time.Second:   16 * time.Second,
+		5 * time.Second:   15 * time.Second,
+		10 * time.Second:  20 * time.Second,
+		30 * time.Second:  60 * time.Second,
+		300 * time.Second: 600 * time.Second, // the default, configs/hub.yaml
 	}
 	for interval, bound := range stated {
 		t.Run(interval.String(), func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strings"
@@ -671,8 +672,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			continue
 		}
 		if m.Redelivered() {
-			q.log.Warn("no DSN for a dumpster redelivery copy: the sender's message was delivered before",
-				"msg_id", m.ID.String(), "org_id", m.OrgID, "request_id", redeliveryRequest(m.Scan), "kind", dsnKindName(d.kind), "recipients", len(want))
+			q.logNoRedeliveryDSN(m, d.kind, len(want))
 			continue
 		}
 		if d.kind == NotifyFailure && refusal == nil && m.From != "" { // a DSN made below reports them
@@ -1398,6 +1398,21 @@ func dsnEventTo(ev Events, dm *Message, kind Notify) {
 // dsnMessageID is the Message-ID of the DSN id made by host.
 func dsnMessageID(id ID, host string) string {
 	return "<" + id.String() + ".dsn@" + host + ">"
+}
+
+// logNoRedeliveryDSN says that a dumpster redelivery copy's DSN of kind
+// for n recipients is not sent (the sender's message was delivered
+// before). Only a failure is WARN: it names a copy that was not
+// delivered, for the operator to find (README, Dumpster); a success or
+// delay notice not sent is the rule for a repair, INFO (rrrcpt40: a
+// NOTIFY=SUCCESS recipient's delivered copy logged a WARN each).
+func (q *Manager) logNoRedeliveryDSN(m *Message, kind Notify, n int) {
+	level := slog.LevelInfo
+	if kind == NotifyFailure {
+		level = slog.LevelWarn
+	}
+	q.log.Log(context.Background(), level, "no DSN for a dumpster redelivery copy: the sender's message was delivered before",
+		"msg_id", m.ID.String(), "org_id", m.OrgID, "request_id", redeliveryRequest(m.Scan), "kind", dsnKindName(kind), "recipients", n)
 }
 
 func dsnKindName(k Notify) string {

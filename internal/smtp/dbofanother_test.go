@@ -268,3 +268,39 @@ func TestAnotherServersDatabaseCountedPacedAndReset(t *testing.T) {
 		t.Fatalf("without a topology: counted %v, want other: 1", got)
 	}
 }
+
+// rrrcpt40 item 4 (SR-7, W-2): a copy on receipt whose XSHADOWCOPY= id
+// is not the transport database id the session's XSHADOW presented
+// (DB=) is refused, nothing recorded: kept, it would set another id on
+// the primary's record — read as the primary returned with a new
+// database, every copy of it taken over while it delivers them itself,
+// and again at its next XSHADOW with its own id. The presented id is
+// accepted; a session whose XSHADOW presented none checks nothing.
+func TestCopyWithOtherThanPresentedDatabase(t *testing.T) {
+	q := &ownersQueue{markQueue: markQueue{mark: 5}, owners: map[string]string{}}
+	s := startShadowServer(t, q, newPartialShadow(), true, transportConnector(t, ""))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2 MARK DB=dbQ", "250")
+	if got := d.cmd("MAIL FROM:<s@x.test> XSHADOWCOPY=dbZ", "550 5.7.1"); !strings.Contains(got, "dbQ") || !strings.Contains(got, "nothing changed") {
+		t.Fatalf("reply %q: want the presented id named, nothing changed", got)
+	}
+	d.cmd("RCPT TO:<x@elsewhere.org>", "503")
+	d.cmd("RSET", "250")
+	d.cmd("MAIL FROM:<> XSHADOWCOPY=dbZ XSHADOWBATCH=1", "550 5.7.1")
+	d.cmd("RSET", "250")
+	d.cmd("MAIL FROM:<s@x.test> XSHADOWCOPY=dbQ", "250")
+	d.cmd("RSET", "250")
+	d.cmd("QUIT", "221")
+
+	d = dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO hub2.test", "250")
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "250")
+	d.cmd("MAIL FROM:<s@x.test> XSHADOWCOPY=dbZ", "250")
+	d.cmd("RSET", "250")
+	d.cmd("QUIT", "221")
+}

@@ -151,6 +151,23 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 		ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
 		return r
 	}
+	// Nor is a copy kept under another id than the one the session's
+	// XSHADOW presented (DB=, shadowPeerDB): the primary said there which
+	// database it runs on, and a copy under another id would set that
+	// id on its record here — read as the primary returned with a new
+	// database, every copy of it taken over while it delivers them
+	// itself (receiptcopy.go), and again at its next XSHADOW with its
+	// own id. A session whose XSHADOW presented none checks nothing.
+	if ss.shadowPeerDB != "" && db != ss.shadowPeerDB {
+		ss.pendingCopyDB, ss.pendingBatch, ss.pendingCopyMark = "", 0, 0
+		reply := &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1},
+			Message: "Database id " + db + " is not the one this session presented (" + ss.shadowPeerDB + "); nothing changed"}
+		// Paced as a copy with no organisation message id is (keepCopy):
+		// a peer's fault, one line per copy it pushes otherwise.
+		ss.srv.refusals.log(ss.log, "shadow copy refused", "database id not the one presented at XSHADOW", reply, ss.ip,
+			"primary", ss.shadowServer, "database_id", db, "presented", ss.shadowPeerDB)
+		return "550 5.7.1 " + reply.Message
+	}
 	if len(batches) > 0 {
 		arg := batches[0].value
 		n, err := strconv.Atoi(arg)
