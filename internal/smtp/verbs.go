@@ -1285,7 +1285,7 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 		k, n, ok1 := strings.Cut(f[0], "=")
 		d, id, ok2 := strings.Cut(f[1], "=")
 		v, err := strconv.ParseUint(n, 10, 64)
-		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !shadowid.Valid(id) {
+		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !markDigits(n) || !shadowid.Valid(id) {
 			return false, 0, false, "", false
 		}
 		return true, v, true, id, true
