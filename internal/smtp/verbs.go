@@ -1052,6 +1052,10 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		s.refreshRights()
 		s.dropRevokedAuth()
 		s.lowerServer()
+		// A cause is this XSHADOW's own: one a refused copy left
+		// (MAIL … XSHADOWCOPY=, logAnotherDatabase) is not told with a
+		// refusal of another cause (unofferedShadow: rrverbs40 F3).
+		s.refusalCause = ""
 	}
 	switch {
 	case s == nil:
