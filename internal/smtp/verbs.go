@@ -692,6 +692,10 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		// RFC 4954 §4: after a successful AUTH a further one is
 		// refused 503; go-smtp lists AUTH whenever authentication is
 		// allowed, which offered the client a command it may not use.
+		// Never the final line: go-smtp (v0.25.1 handleGreet) lists
+		// SIZE after AUTH in every EHLO reply; a final AUTH would be
+		// kept (the reply needs its last line), and
+		// TestSMTP8EHLOAfterAuthOffersNoAuth would fail.
 	case final:
 		v.ehlo = false
 		if v.startTLSConfig() != nil && !v.tlsOn.Load() {
