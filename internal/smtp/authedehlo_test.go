@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -30,4 +31,37 @@ func TestSMTP8EHLOAfterAuthOffersNoAuth(t *testing.T) {
 	d.cmd(authAlice, "503 5.5.1")
 	d.cmd("MAIL FROM:<alice@x.test>", "250") // still authenticated
 	d.cmd("QUIT", "221")
+}
+
+// SMTP-8 (RFC 4954 §4; rrverbs40): a session whose login a reload ended
+// is not authenticated: the EHLO it sends next offers AUTH again, and
+// the AUTH it offers is taken; logged in anew, the next EHLO offers none.
+func TestSMTP8EHLOAfterRevokedLoginOffersAuth(t *testing.T) {
+	addr, creds := freeAddr(t), credsFile(t)
+	conf := fmt.Sprintf(`
+  - name: sub
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+`, addr, creds)
+	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, connectors(t, conf))
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd(authAlice, "235")
+	if ehlo := d.cmd("EHLO c", "250"); offersKeyword(ehlo, "AUTH") {
+		t.Fatalf("AUTH offered while authenticated:\n%s", ehlo)
+	}
+	setPassword(t, creds, "alice", "newsecret")
+	if err := s.Reload(connectors(t, conf), testTable()); err != nil {
+		t.Fatal(err)
+	}
+	if ehlo := d.cmd("EHLO c", "250"); !offersKeyword(ehlo, "AUTH") {
+		t.Fatalf("AUTH not offered after a reload ended the login:\n%s", ehlo)
+	}
+	d.cmd(plainAuth("alice", "newsecret"), "235")
+	if ehlo := d.cmd("EHLO c", "250"); offersKeyword(ehlo, "AUTH") {
+		t.Fatalf("AUTH offered after the login anew:\n%s", ehlo)
+	}
 }

@@ -165,7 +165,7 @@ func parseCopyBatch(p []byte, n, maxRcpts int, marks bool) ([]batchCopy, error) 
 			}
 			v, ok := strings.CutPrefix(l, "MARK ")
 			mark, perr := strconv.ParseUint(v, 10, 64)
-			if !ok || perr != nil || mark == 0 || len(v) > maxMarkDigits || !allDigits(v) {
+			if !ok || perr != nil || mark == 0 || !markDigits(v) {
 				return nil, fmt.Errorf("copy %d: MARK line with a positive number expected", len(out)+1)
 			}
 			c.mark = mark
@@ -221,6 +221,9 @@ func allDigits(s string) bool {
 	return s != ""
 }
 
+// digitsOnly: s is a shadow verb's count (a max, a size, a number of
+// copies or seconds): decimal digits only, 1 to 10 of them. Never a
+// rollback mark's test: a mark is a uint64 (markDigits).
 func digitsOnly(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -229,6 +232,13 @@ func digitsOnly(s string) bool {
 	}
 	return s != "" && len(s) <= 10
 }
+
+// markDigits: s is a rollback mark as umbra writes one (a uint64 in
+// decimal, strconv.FormatUint): decimal digits only, 1 to maxMarkDigits
+// of them. A holder's counter is raised by one in each commit naming it
+// and passes ten digits in time; read with digitsOnly it was refused,
+// and with it the primary's sessions (rrverbs40 F1).
+func markDigits(s string) bool { return allDigits(s) && len(s) <= maxMarkDigits }
 
 // appendCopyRecord appends the record of one copy (see above): m's
 // envelope and the copy's parts, size octets in all (oneTripLen), and

@@ -327,16 +327,7 @@ func (c *Client) Shadow(serverID string) (string, error) {
 	}
 	cmd := "XSHADOW " + serverID
 	asked := peerShadowVersion(c) >= 7
-	if asked {
-		switch p := c.present; {
-		case p != nil && p.hasMark:
-			cmd += fmt.Sprintf(" MARK=%d DB=%s", p.mark, p.db)
-		case p != nil && peerShadowVersion(c) >= 10:
-			cmd += " MARK DB=" + p.db
-		default:
-			cmd += " MARK"
-		}
-	}
+	cmd += shadowMarkArgs(c.present, peerShadowVersion(c))
 	codes := peerShadowVersion(c) >= 18
 	if codes {
 		cmd += " CODES" // version 18: this client reads the codes (listed)
@@ -436,6 +427,23 @@ func (c *Client) PresentMark(mark uint64, dbID string) {
 // for its mark, as before.
 func (c *Client) PresentDatabase(dbID string) {
 	c.present = &presentedMark{db: dbID}
+}
+
+// shadowMarkArgs is what XSHADOW says of marks to a peer of version:
+// nothing below 7, else " MARK" asking for the peer's, " MARK=<n>
+// DB=<id>" presenting p's, or from 10 " MARK DB=<id>" presenting p's
+// database id alone (verbs.go parseMarkArgs reads them:
+// FuzzClientShadowArgsRead).
+func shadowMarkArgs(p *presentedMark, version int) string {
+	switch {
+	case version < 7:
+		return ""
+	case p != nil && p.hasMark:
+		return " MARK=" + strconv.FormatUint(p.mark, 10) + " DB=" + p.db
+	case p != nil && version >= 10:
+		return " MARK DB=" + p.db
+	}
+	return " MARK"
 }
 
 // parseMark reads "MARK=<n>".

@@ -186,7 +186,7 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 		switch {
 		case ss.shadowVersion() < 7:
 			return "503 5.5.1 XSHADOWMARK not offered"
-		case err != nil || !digitsOnly(arg) || n == 0:
+		case err != nil || !markDigits(arg) || n == 0:
 			return "501 5.5.4 XSHADOWMARK= needs a positive number"
 		}
 		mark = n

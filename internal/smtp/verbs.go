@@ -692,6 +692,10 @@ func (v *verbConn) writeEHLO(b []byte) (int, error) {
 		// RFC 4954 §4: after a successful AUTH a further one is
 		// refused 503; go-smtp lists AUTH whenever authentication is
 		// allowed, which offered the client a command it may not use.
+		// Never the final line: go-smtp (v0.25.1 handleGreet) lists
+		// SIZE after AUTH in every EHLO reply; a final AUTH would be
+		// kept (the reply needs its last line), and
+		// TestSMTP8EHLOAfterAuthOffersNoAuth would fail.
 	case final:
 		v.ehlo = false
 		if v.startTLSConfig() != nil && !v.tlsOn.Load() {
@@ -1052,6 +1056,10 @@ func (v *verbConn) xshadow(arg string) (out string) {
 		s.refreshRights()
 		s.dropRevokedAuth()
 		s.lowerServer()
+		// A cause is this XSHADOW's own: one a refused copy left
+		// (MAIL … XSHADOWCOPY=, logAnotherDatabase) is not told with a
+		// refusal of another cause (unofferedShadow: rrverbs40 F3).
+		s.refusalCause = ""
 	}
 	switch {
 	case s == nil:
@@ -1285,7 +1293,7 @@ func parseMarkArgs(arg string) (ask bool, mark uint64, hasMark bool, db string, 
 		k, n, ok1 := strings.Cut(f[0], "=")
 		d, id, ok2 := strings.Cut(f[1], "=")
 		v, err := strconv.ParseUint(n, 10, 64)
-		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !digitsOnly(n) || !shadowid.Valid(id) {
+		if !ok1 || !ok2 || !strings.EqualFold(k, "MARK") || !strings.EqualFold(d, "DB") || err != nil || !markDigits(n) || !shadowid.Valid(id) {
 			return false, 0, false, "", false
 		}
 		return true, v, true, id, true

@@ -46,7 +46,7 @@ func TestW2ShadowVerbsMalformedArgumentsOneSyntaxLine(t *testing.T) {
 		}
 		syntax[verb] = got
 	}
-	for _, a := range []string{"", "hub2 MARK=x DB=" + ownDB, "hub2 MARK=+5 DB=" + ownDB, "hub2 MARK=99999999999 DB=" + ownDB,
+	for _, a := range []string{"", "hub2 MARK=x DB=" + ownDB, "hub2 MARK=+5 DB=" + ownDB, "hub2 MARK=18446744073709551616 DB=" + ownDB, "hub2 MARK=000000000000000000001 DB=" + ownDB,
 		"hub2 MARK DB=", "hub2 MARK DB=a/b", "hub2 MARK=5", "hub2 MARK MARK", "hub2 DB=" + ownDB, "hub2 MARK DB=" + ownDB + " X"} {
 		refuse("XSHADOW", a)
 	}
