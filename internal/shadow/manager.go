@@ -1624,7 +1624,16 @@ func takeoverAt(p Primary, t Timing) time.Time {
 	at := last.Add(time.Duration(left) * t.Timeout)
 	// The store defers the takeover until timeout × retries after the
 	// last contact of any kind; the heartbeat then falls due at it.
-	if bound, ok := takeoverBound(p, t); ok && at.Before(bound) {
+	bound, ok := takeoverBound(p, t)
+	if ok && at.Before(bound) {
+		at = bound
+	}
+	if ok && t.Retries > 0 && p.Failures >= t.Retries && p.LastTry.Before(bound) {
+		// The retry count failed before the bound: the store deferred
+		// the takeover, and the heartbeat falls due at the bound itself
+		// (deferredDue), not a timeout after the last try (rt40 shadow2
+		// F1: the view moved to the later time and the takeover came a
+		// second before it).
 		at = bound
 	}
 	return at

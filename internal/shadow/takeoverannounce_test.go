@@ -46,7 +46,7 @@ func TestSR6TakeoverAtTheAnnouncedTime(t *testing.T) {
 			// The primary is killed: its watch session fails at once, and
 			// the view announces the takeover before any heartbeat failed.
 			m.rec.watchFailing("hub-b", errorString("watch session: connection refused"))
-			var announced time.Time
+			var announced, latest time.Time // the first time shown, and the last before the takeover
 			var taken time.Time
 			for i := 0; i < 1500 && taken.IsZero(); i++ {
 				if c.heard > 0 && clk.Now().Sub(t0) == c.heard-time.Second {
@@ -56,8 +56,11 @@ func TestSR6TakeoverAtTheAnnouncedTime(t *testing.T) {
 					st.mu.Unlock()
 				}
 				step(t, m, hb, clk, time.Second)
-				if ps := m.Status(); announced.IsZero() && len(ps) == 1 && !ps[0].TakeoverAt.IsZero() && clk.Now().Sub(t0) > c.heard {
-					announced = ps[0].TakeoverAt
+				if ps := m.Status(); len(ps) == 1 && !ps[0].TakeoverAt.IsZero() && clk.Now().Sub(t0) > c.heard {
+					if announced.IsZero() {
+						announced = ps[0].TakeoverAt
+					}
+					latest = ps[0].TakeoverAt
 				}
 				if tk := st.taken(); len(tk) > 0 {
 					if !strings.Contains(tk[0], "3 heartbeats failed") && !strings.Contains(tk[0], "4 heartbeats failed") {
@@ -69,9 +72,15 @@ func TestSR6TakeoverAtTheAnnouncedTime(t *testing.T) {
 			if taken.IsZero() || announced.IsZero() {
 				t.Fatalf("no takeover (%v) or no announced time (%v)", taken, announced)
 			}
-			if taken.Before(announced) || taken.Sub(announced) > time.Second {
-				t.Fatalf("taken over at %v, announced %v: want at it, or within the Step's second after it",
-					taken.Sub(t0), announced.Sub(t0))
+			// What the view shows at any moment holds, not only its first
+			// word (rt40 shadow2 F1: after the retry count failed, the view
+			// showed the next heartbeat's time, a timeout on, while the
+			// heartbeat at the bound took the copies over before it).
+			for _, at := range []time.Time{announced, latest} {
+				if taken.Before(at) || taken.Sub(at) > time.Second {
+					t.Fatalf("taken over at %v, announced %v (first %v): want at it, or within the Step's second after it",
+						taken.Sub(t0), at.Sub(t0), announced.Sub(t0))
+				}
 			}
 		})
 	}
