@@ -938,7 +938,11 @@
 // read, which nothing changes while it is in delivery, and committed
 // with the attempt's results; rt16a F1). The primary still holds the original (it was only cut off
 // or stopped): its discard or its XQUERYHELD answer settles the copy as
-// any held one, and a later failure takes it over again. A contact with
+// any held one, and a later failure takes it over again. The give-back
+// makes the primary urgent (markUrgent, as a hand-off does), so a watch
+// session fetches that discard as the primary commits it, not the next
+// heartbeat (finalshadow40: a kill -9 of the primary after it delivered
+// took the copy over again, a second delivery). A contact with
 // another id (SR-7) or its digest, a push presenting another id,
 // an expired copy, a rollback mark, a copy the primary
 // gave here and one whose database changed during its attempt record

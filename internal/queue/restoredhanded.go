@@ -247,8 +247,14 @@ type restoredAsk struct {
 // it to. The record is noted under the lock the answers' end takes, so
 // that RestoredAsked makes it due again after this commit.
 func (q *Manager) restoredTakeoverHeld(tx *Tx, m *Message) (time.Time, bool) {
+	// In any queue: a taken-over recipient an attempt held in its
+	// route's queue (a suspended queue, resumed since) is settled by a
+	// TAKEN line as one in the shadow queue is (settleHandedByPredecessor);
+	// only the latter was kept back, and the former was delivered here
+	// and by the server the replaced database handed it to
+	// (finalshadow40).
 	if !slices.ContainsFunc(m.Rcpts, func(r Recipient) bool {
-		return r.Status == Pending && r.Primary != "" && r.ShadowID != "" && strings.HasPrefix(r.Queue, "shadow:")
+		return r.Status == Pending && r.Primary != "" && r.ShadowID != ""
 	}) {
 		return time.Time{}, false
 	}

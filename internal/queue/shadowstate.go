@@ -892,6 +892,12 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 	if len(back) > 0 {
 		q.log.Info("taken-over copies given back to their primary: it answered again with the same transport database",
 			"primary", primary, "messages", len(back))
+		// Held copies again, whose discards the primary commits as it
+		// delivers its originals: fetched by a watch session, as after
+		// a hand-off (markShadowedUrgent), not at the next heartbeat — a
+		// kill -9 of the primary in between took them over again and
+		// they were delivered twice (finalshadow40).
+		q.markUrgent(primary)
 	}
 	for _, id := range heldBack {
 		// rt21a M1: the hold goes to the primary with the copy (a

@@ -159,7 +159,23 @@ func (t *Tx) restoredBusyFor(dbID string, max int, seen map[string]bool, out []T
 		if p.DatabaseID != dbID {
 			continue
 		}
-		for _, id := range t.InQueue("shadow:"+p.Primary, 1<<31-1) {
+		// The held copies are in the shadow queue; a taken-over one may
+		// wait in its route's queue (held there by an attempt, a
+		// redirect): the index of taken-over copies names it wherever it
+		// is (takenindex.go; finalshadow40: only the shadow queue was
+		// read, and such a copy was not told BUSY).
+		ids := t.InQueue("shadow:"+p.Primary, 1<<31-1)
+		listed := make(map[ID]bool, len(ids))
+		for _, id := range ids {
+			listed[id] = true
+		}
+		taken, _ := t.takenOverOf(p.Primary)
+		for _, id := range taken {
+			if !listed[id] {
+				ids = append(ids, id)
+			}
+		}
+		for _, id := range ids {
 			if id > upTo || len(out) >= max {
 				continue
 			}
