@@ -24,8 +24,8 @@ import (
 // So the commit of an attempt's results that finishes a recipient of a
 // taken-over copy (one whose entry in the index of taken-over copies
 // names the database it was taken over under, takenindex.go: every kind
-// of takeover — failed heartbeats, an expired copy, Manager.Takeover, a
-// rollback mark —; shadow29 item 1: only the first wrote notes, so a
+// of takeover — failed heartbeats, an expired copy, another database,
+// a rollback mark —; shadow29 item 1: only the first wrote notes, so a
 // primary back with its database after the others delivered its
 // original again) — delivered, relayed out of the organisation, or failed
 // (its DSN, when the sender asked for one, made in that commit) — and

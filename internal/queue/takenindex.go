@@ -38,8 +38,8 @@ import (
 // current id). Only a takeover for failed heartbeats may be given back
 // (ShadowHeartbeatFailed): the primary may come back with its queue —
 // until it presents a rollback mark of that id (keepTakenOverTx). A
-// takeover because the primary presented another database,
-// Manager.Takeover, an expired copy, a rollback mark, a copy the
+// takeover because the primary presented another database, an
+// expired copy, a rollback mark, a copy the
 // primary gave this server, one whose database changed while it was in
 // delivery: never. Empty: an entry an earlier release wrote, or made
 // again at Open (repairTakenIndex): under no known id, never given back.
