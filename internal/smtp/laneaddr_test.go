@@ -1,0 +1,51 @@
+package smtp
+
+import (
+	"fmt"
+	"net"
+	"testing"
+
+	"umbra/internal/config"
+)
+
+// freeAddrIn is a free port of [lo, hi) on ip, for tests that listen on
+// an address of their own rather than one the kernel picks.
+func freeAddrIn(t *testing.T, ip string, lo, hi int) string {
+	t.Helper()
+	for p := lo; p < hi; p++ {
+		a := fmt.Sprintf("%s:%d", ip, p)
+		if ln, err := net.Listen("tcp", a); err == nil {
+			ln.Close()
+			return a
+		}
+	}
+	t.Fatalf("no free port in %d-%d on %s", lo, hi-1, ip)
+	return ""
+}
+
+// transportConnectorAt is transportConnector bound to addr.
+func transportConnectorAt(t *testing.T, addr string) []config.ReceiveConnector {
+	t.Helper()
+	return connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
+`, addr, credsFile(t)))
+}
+
+// rt39Addr: the address of the rt39 tests, 127.0.0.171, ports 39500-39999.
+func rt39Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.171", 39500, 40000) }
+
+func rt39Connector(t *testing.T) []config.ReceiveConnector {
+	return transportConnectorAt(t, rt39Addr(t))
+}
+
+// verbs40Addr: the address of the verbs40 tests, 127.0.0.128, ports
+// 40500-40999.
+func verbs40Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.128", 40500, 41000) }
+
+func verbs40Connector(t *testing.T) []config.ReceiveConnector {
+	return transportConnectorAt(t, verbs40Addr(t))
+}
