@@ -2,28 +2,13 @@ package smtp
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"testing"
 )
 
 // opsAddr is a loopback address and port free a moment ago, for a
 // connector that a reload must find at the same binding (the address
 // 127.0.0.126, the port among 39500-39599).
-func opsAddr(t *testing.T) string {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		addr := fmt.Sprintf("127.0.0.126:%d", 39500+rand.IntN(100))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port in 39500-39599 on 127.0.0.126")
-	return ""
-}
+func opsAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.126", 39500, 39600) }
 
 // SMTP-8, OPS-1 (opsrt40 F1): an authentication made in clear text on a
 // connector that allowed it (auth.allow_insecure) stands after a reload

@@ -3,8 +3,6 @@ package smtp
 import (
 	"encoding/base64"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,20 +16,7 @@ import (
 // laneAddr is a loopback address and port free a moment ago, for a
 // connector that a reload must find at the same binding (the port among
 // 38100-38199, the address 127.0.0.131).
-func laneAddr(t *testing.T) string {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		addr := fmt.Sprintf("127.0.0.131:%d", 38100+rand.IntN(100))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port in 38100-38199 on 127.0.0.131")
-	return ""
-}
+func laneAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.131", 38100, 38200) }
 
 // writeCreds writes a credentials file of lines "name:password[:server]"
 // (the password hashed) into dir under name.

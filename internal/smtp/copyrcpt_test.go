@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,18 +31,7 @@ const (
 // tried from a random one on (the kernel's choice otherwise lands outside
 // them).
 func copyRcptAddr(t *testing.T) string {
-	t.Helper()
-	start := int(time.Now().UnixNano() % copyRcptPorts)
-	for i := range copyRcptPorts {
-		addr := net.JoinHostPort(copyRcptIP, strconv.Itoa(copyRcptPortFirst+(start+i)%copyRcptPorts))
-		ln, err := net.Listen("tcp", addr)
-		if err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in %d-%d on %s", copyRcptPortFirst, copyRcptPortFirst+copyRcptPorts-1, copyRcptIP)
-	return ""
+	return freeAddrIn(t, copyRcptIP, copyRcptPortFirst, copyRcptPortFirst+copyRcptPorts)
 }
 
 // downHop is a callout's verifier whose next hop is a server that is

@@ -2,27 +2,13 @@ package smtp
 
 import (
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // copyBoundAddr is a free TCP address on 127.0.0.215 in 45600-45649.
-func copyBoundAddr(t *testing.T) string {
-	t.Helper()
-	start := int(time.Now().UnixNano() % 50)
-	for i := range 50 {
-		addr := net.JoinHostPort("127.0.0.215", strconv.Itoa(45600+(start+i)%50))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port in 45600-45649 on 127.0.0.215")
-	return ""
-}
+func copyBoundAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.215", 45600, 45650) }
 
 // rr2avail40 (SR-17, SMTP-3): a shadow copy is not held to the holder's
 // max_recipients (TestSR17CopyKeptPastHolderMaxRecipients), but neither

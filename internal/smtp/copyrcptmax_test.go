@@ -2,29 +2,14 @@ package smtp
 
 import (
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"umbra/internal/orgid"
 )
 
 // rcptMaxAddr is a free TCP address on 127.0.0.212 in 45000-45049.
-func rcptMaxAddr(t *testing.T) string {
-	t.Helper()
-	start := int(time.Now().UnixNano() % 50)
-	for i := range 50 {
-		addr := net.JoinHostPort("127.0.0.212", strconv.Itoa(45000+(start+i)%50))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatal("no free port in 45000-45049 on 127.0.0.212")
-	return ""
-}
+func rcptMaxAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.212", 45000, 45050) }
 
 // rravail40 (SR-17, W-2): a shadow copy's recipients are its primary's,
 // as its primary took them under its own connector's max_recipients; the

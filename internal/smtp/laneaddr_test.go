@@ -2,18 +2,24 @@ package smtp
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"testing"
 
 	"umbra/internal/config"
 )
 
-// freeAddrIn is a free port of [lo, hi) on ip, for tests that listen on
-// an address of their own rather than one the kernel picks.
+// freeAddrIn is a port of [lo, hi) on ip free a moment ago, for tests
+// that listen on an address of their own rather than one the kernel
+// picks; tried from a random port on, so that test processes running at
+// once seldom race for the same one.
 func freeAddrIn(t *testing.T, ip string, lo, hi int) string {
 	t.Helper()
-	for p := lo; p < hi; p++ {
-		a := fmt.Sprintf("%s:%d", ip, p)
+	n := hi - lo
+	start := rand.IntN(n)
+	for i := range n {
+		a := net.JoinHostPort(ip, strconv.Itoa(lo+(start+i)%n))
 		if ln, err := net.Listen("tcp", a); err == nil {
 			ln.Close()
 			return a

@@ -3,28 +3,13 @@ package smtp
 import (
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"strings"
 	"testing"
 )
 
 // frontAddr is a free address on 127.0.0.124, ports 39000-39499: the
 // lane of the front door's tests of this file and its siblings.
-func frontAddr(t *testing.T) string {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		addr := fmt.Sprintf("127.0.0.124:%d", 39000+rand.IntN(500))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port in 39000-39499 on 127.0.0.124")
-	return ""
-}
+func frontAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.124", 39000, 39500) }
 
 const outsideLine = "session outside its connector's configuration now in force"
 

@@ -3,27 +3,12 @@ package smtp
 import (
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
-	"net"
 	"testing"
 )
 
 // rrFrontAddr is a free address on 127.0.0.215, ports 45500-45999: the
 // lane of this file's tests.
-func rrFrontAddr(t *testing.T) string {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		addr := fmt.Sprintf("127.0.0.215:%d", 45500+rand.IntN(500))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port in 45500-45999 on 127.0.0.215")
-	return ""
-}
+func rrFrontAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.215", 45500, 46000) }
 
 // SMTP-3 (rrfront38 F1): a requirement the session's connector had when
 // it connected is no reload's only while the session is where every

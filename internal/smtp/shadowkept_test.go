@@ -3,7 +3,6 @@ package smtp
 import (
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -51,24 +50,7 @@ func newTakenOverShadow() *takenOverShadow {
 // keptConnector is transportConnector bound to 127.0.0.120, on a free
 // port of 37000-37499.
 func keptConnector(t *testing.T) []config.ReceiveConnector {
-	t.Helper()
-	port := 0
-	for p := 37000; p < 37500 && port == 0; p++ {
-		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.120:%d", p)); err == nil {
-			ln.Close()
-			port = p
-		}
-	}
-	if port == 0 {
-		t.Fatal("no free port in 37000-37499 on 127.0.0.120")
-	}
-	return connectors(t, fmt.Sprintf(`
-  - name: transport
-    bindings: ["127.0.0.120:%d"]
-    remote_ranges: ["127.0.0.0/8"]
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
-    permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
-`, port, credsFile(t)))
+	return transportConnectorAt(t, freeAddrIn(t, "127.0.0.120", 37000, 37500))
 }
 
 // SR-6, SR-7 (version 23, a holder's database file copied back): a

@@ -2,28 +2,13 @@ package smtp
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"strings"
 	"testing"
 
 	"umbra/internal/routing"
 )
 
-func rr34Addr(t *testing.T) string {
-	t.Helper()
-	for i := 0; i < 200; i++ {
-		addr := fmt.Sprintf("127.0.0.216:%d", 45400+rand.IntN(100))
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		ln.Close()
-		return addr
-	}
-	t.Fatal("no free port in 45400-45499 on 127.0.0.216")
-	return ""
-}
+func rr34Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.216", 45400, 45500) }
 
 // SR-3, SMTP-8 (rr34 F1): a reload that takes accept-xshadow from the
 // session's own connector (its address not moved) ends the open shadow
