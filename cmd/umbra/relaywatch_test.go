@@ -150,6 +150,79 @@ func (p *watchProxy) counts() (relays, relaysEnded, polled int) {
 	return p.relays, p.relaysEnded, p.polled
 }
 
+// relayWatch is hub-a having relayed one message to hub-b (through a
+// watch proxy that counts relay sessions and long polls) and holding its
+// shadow copy there, with the outside sink down so that hub-b keeps the
+// message; hub-a's heartbeats come every 300 s, so only a watch
+// session's long poll brings the discard quickly.
+type relayWatch struct {
+	cfgA     string
+	ha, hb   *daemon
+	proxy    *watchProxy
+	sinkAddr string
+	subject  string
+	p        *shadowPair
+}
+
+// startRelayWatch starts the pair on ip, ports base … base+4×span, and
+// relays the message (Subject: subject) until hub-a holds its copy and
+// the relay session ended.
+func startRelayWatch(t *testing.T, ip string, base, span int, subject string) *relayWatch {
+	t.Helper()
+	dir := t.TempDir()
+	a, b := addrInRange(t, ip, base, span), addrInRange(t, ip, base+span, span)
+	proxyAddr, sinkAddr := addrInRange(t, ip, base+2*span, span), addrInRange(t, ip, base+3*span, span)
+	proxy := startWatchProxy(t, proxyAddr, b)
+	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
+	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
+	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
+	translated(t, cfgB) // hub-a reaches it through the proxy
+	slowHeartbeats(t, cfgA)
+	w := &relayWatch{cfgA: cfgA, proxy: proxy, sinkAddr: sinkAddr, subject: subject, p: &shadowPair{}}
+	w.hb = startUmbra(t, cfgB, b)
+	w.ha = startUmbra(t, cfgA, a)
+	w.ha.dumpLogIfFailed()
+
+	// The sink is down: hub-b keeps the message, hub-a its copy.
+	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: "+subject+"\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
+		t.Fatalf("reply %q", r)
+	}
+	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { return w.held(t) == 1 })
+	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
+		relays, ended, _ := proxy.counts()
+		return relays > 0 && ended == relays
+	})
+	return w
+}
+
+// held is the number of copies hub-a holds for hub-b.
+func (w *relayWatch) held(t *testing.T) int {
+	s, _ := w.p.held(t, w.cfgA, "hub-b")
+	return s
+}
+
+// deliverOnLongPoll lets hub-b deliver now (the sink comes up) and checks
+// that hub-a's copy was discarded by a long poll answered by hub-b, that
+// the message arrived once, and, when relays is not negative, that no
+// relay session came since (the discard did not come with a new
+// hand-off).
+func (w *relayWatch) deliverOnLongPoll(t *testing.T, relays int, since string) {
+	t.Helper()
+	sink := startRecorder(t, w.sinkAddr)
+	waitArrived(t, sink, []string{w.subject}, w.hb)
+	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { return w.held(t) == 0 })
+	after, _, polled := w.proxy.counts()
+	if polled == 0 {
+		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
+	}
+	if relays >= 0 && after != relays {
+		t.Fatalf("%d relays after the %s: the discard came with a new hand-off", after-relays, since)
+	}
+	if n := sink.counts()[w.subject]; n != 1 {
+		t.Errorf("%s arrived %d times", w.subject, n)
+	}
+}
+
 // SR-3 and SR-15 (rt39 F1): hub-a relays a message to hub-b in a shadow
 // session without any sender waiting (no delayed acknowledgement) and
 // keeps its shadow copy for hub-b. The relay session ends before hub-b
@@ -160,44 +233,11 @@ func (p *watchProxy) counts() (relays, relaysEnded, polled int) {
 // the copy over and deliver it a second time.
 func TestRelayedCopyDiscardedOnWatchSessionLongPoll(t *testing.T) {
 	t.Parallel()
-	const ip = "127.0.0.191"
-	dir := t.TempDir()
-	a, b := addrInRange(t, ip, 40500, 100), addrInRange(t, ip, 40600, 100)
-	proxyAddr, sinkAddr := addrInRange(t, ip, 40700, 100), addrInRange(t, ip, 40800, 100)
-	proxy := startWatchProxy(t, proxyAddr, b)
-	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
-	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	translated(t, cfgB) // hub-a reaches it through the proxy
-	slowHeartbeats(t, cfgA)
-	hb := startUmbra(t, cfgB, b)
-	ha := startUmbra(t, cfgA, a)
-	p := &shadowPair{}
-
-	// The sink is down: hub-b keeps the message, hub-a its copy.
-	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: rw-1\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
-		t.Fatalf("reply %q", r)
-	}
-	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 1 })
-	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
-		relays, ended, _ := proxy.counts()
-		return relays > 0 && ended == relays
-	})
-	if s, _ := p.held(t, cfgA, "hub-b"); s != 1 {
+	w := startRelayWatch(t, "127.0.0.191", 40500, 100, "rw-1")
+	if s := w.held(t); s != 1 {
 		t.Fatalf("hub-a holds %d copies for hub-b once the relay session ended, want 1 (hub-b could not deliver yet)", s)
 	}
-
-	// hub-b delivers now; only a long poll open to it brings the discard.
-	sink := startRecorder(t, sinkAddr)
-	waitArrived(t, sink, []string{"rw-1"}, hb)
-	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 0 })
-	if _, _, polled := proxy.counts(); polled == 0 {
-		ha.dumpLog()
-		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
-	}
-	if n := sink.counts()["rw-1"]; n != 1 {
-		t.Errorf("rw-1 arrived %d times", n)
-	}
+	w.deliverOnLongPoll(t, -1, "")
 }
 
 // SR-3 and SR-15 (watch40 item 1): hub-a holds its copy of a message it
@@ -209,56 +249,13 @@ func TestRelayedCopyDiscardedOnWatchSessionLongPoll(t *testing.T) {
 // kill -9 of hub-b made hub-a take the copy over and deliver it again.
 func TestRelayedCopyHeldAtRestartDiscardedOnWatchSession(t *testing.T) {
 	t.Parallel()
-	const ip = "127.0.0.124"
-	dir := t.TempDir()
-	a, b := addrInRange(t, ip, 38500, 100), addrInRange(t, ip, 38600, 100)
-	proxyAddr, sinkAddr := addrInRange(t, ip, 38700, 100), addrInRange(t, ip, 38800, 100)
-	proxy := startWatchProxy(t, proxyAddr, b)
-	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
-	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	translated(t, cfgB) // hub-a reaches it through the proxy
-	slowHeartbeats(t, cfgA)
-	hb := startUmbra(t, cfgB, b)
-	ha := startUmbra(t, cfgA, a)
-	p := &shadowPair{}
-
-	// The sink is down: hub-b keeps the message, hub-a its copy.
-	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: rw-2\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
-		t.Fatalf("reply %q", r)
-	}
-	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 1 })
-	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
-		relays, ended, _ := proxy.counts()
-		return relays > 0 && ended == relays
-	})
+	w := startRelayWatch(t, "127.0.0.124", 38500, 100, "rw-2")
 
 	// hub-a restarts with the copy held; no further hand-off to hub-b.
-	ha.kill()
-	ha = startUmbra(t, cfgA, a)
-	ha.dumpLogIfFailed()
-	if s, _ := p.held(t, cfgA, "hub-b"); s != 1 {
-		t.Fatalf("hub-a holds %d copies for hub-b after its restart, want 1", s)
-	}
-	relays, _, polled := proxy.counts()
-	if polled != 0 {
-		t.Fatalf("%d long polls answered before hub-b could deliver", polled)
-	}
-
-	// hub-b delivers now; only a long poll open to it brings the discard.
-	sink := startRecorder(t, sinkAddr)
-	waitArrived(t, sink, []string{"rw-2"}, hb)
-	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 0 })
-	after, _, polled := proxy.counts()
-	if polled == 0 {
-		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
-	}
-	if after != relays {
-		t.Fatalf("%d relays after the restart: the discard came with a new hand-off", after-relays)
-	}
-	if n := sink.counts()["rw-2"]; n != 1 {
-		t.Errorf("rw-2 arrived %d times", n)
-	}
+	w.ha.kill()
+	w.ha = startUmbra(t, w.cfgA, w.ha.smtp)
+	w.ha.dumpLogIfFailed()
+	w.heldOnceBeforeDelivery(t, "restart")
 }
 
 // SR-3 and SR-15 (rrwatch40, the reload half of watch40 item 1): hub-a
@@ -271,53 +268,24 @@ func TestRelayedCopyHeldAtRestartDiscardedOnWatchSession(t *testing.T) {
 // (300 s), nor with a new hand-off — and the message is delivered once.
 func TestRelayedCopyHeldAcrossReloadDiscardedOnWatchSession(t *testing.T) {
 	t.Parallel()
-	const ip = "127.0.0.217"
-	dir := t.TempDir()
-	a, b := addrInRange(t, ip, 45800, 50), addrInRange(t, ip, 45850, 50)
-	proxyAddr, sinkAddr := addrInRange(t, ip, 45900, 50), addrInRange(t, ip, 45950, 50)
-	proxy := startWatchProxy(t, proxyAddr, b)
-	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
-	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")
-	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	translated(t, cfgB) // hub-a reaches it through the proxy
-	slowHeartbeats(t, cfgA)
-	hb := startUmbra(t, cfgB, b)
-	ha := startUmbra(t, cfgA, a)
-	ha.dumpLogIfFailed()
-	p := &shadowPair{}
-
-	// The sink is down: hub-b keeps the message, hub-a its copy.
-	if r := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, "Subject: rw-3\r\n\r\nhello"); !strings.HasPrefix(r, "250 ") {
-		t.Fatalf("reply %q", r)
-	}
-	waitCond(t, "hub-a to hold its copy for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 1 })
-	waitCond(t, "the relay session to end", 30*time.Second, func() bool {
-		relays, ended, _ := proxy.counts()
-		return relays > 0 && ended == relays
-	})
+	w := startRelayWatch(t, "127.0.0.217", 45800, 50, "rw-3")
 
 	// hub-a reloads with the copy held.
-	reloadDaemon(t, ha, func() { editConfig(t, cfgA, "shadow_heartbeat_timeout: 300s", "shadow_heartbeat_timeout: 299s") })
-	if s, _ := p.held(t, cfgA, "hub-b"); s != 1 {
-		t.Fatalf("hub-a holds %d copies for hub-b after its reload, want 1", s)
+	reloadDaemon(t, w.ha, func() { editConfig(t, w.cfgA, "shadow_heartbeat_timeout: 300s", "shadow_heartbeat_timeout: 299s") })
+	w.heldOnceBeforeDelivery(t, "reload")
+}
+
+// heldOnceBeforeDelivery checks, after hub-a's restart or reload (since),
+// that it still holds its copy and no long poll was answered yet, then
+// lets hub-b deliver (deliverOnLongPoll) with no new relay session.
+func (w *relayWatch) heldOnceBeforeDelivery(t *testing.T, since string) {
+	t.Helper()
+	if s := w.held(t); s != 1 {
+		t.Fatalf("hub-a holds %d copies for hub-b after its %s, want 1", s, since)
 	}
-	relays, _, polled := proxy.counts()
+	relays, _, polled := w.proxy.counts()
 	if polled != 0 {
 		t.Fatalf("%d long polls answered before hub-b could deliver", polled)
 	}
-
-	// hub-b delivers now; only a long poll open to it brings the discard.
-	sink := startRecorder(t, sinkAddr)
-	waitArrived(t, sink, []string{"rw-3"}, hb)
-	waitCond(t, "hub-a's copy to be discarded", 30*time.Second, func() bool { s, _ := p.held(t, cfgA, "hub-b"); return s == 0 })
-	after, _, polled := proxy.counts()
-	if polled == 0 {
-		t.Fatal("the discard reached hub-a without a long poll answered by hub-b")
-	}
-	if after != relays {
-		t.Fatalf("%d relays after the reload: the discard came with a new hand-off", after-relays)
-	}
-	if n := sink.counts()["rw-3"]; n != 1 {
-		t.Errorf("rw-3 arrived %d times", n)
-	}
+	w.deliverOnLongPoll(t, relays, since)
 }
