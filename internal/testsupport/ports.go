@@ -3,8 +3,10 @@ package testsupport
 import (
 	"errors"
 	"fmt"
+	"math/rand"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -30,14 +32,57 @@ var reserved = struct {
 // FreeAddr returns a TCP address on ip whose port was free a moment ago:
 // for an address another process binds (a daemon under test). An
 // address this process listens on later is Reserve's.
+//
+// The port is below the kernel's ephemeral range, never one handed out
+// before by this process: no outgoing connection (a daemon's session to a
+// peer, which may last minutes) is given it as its local port, so only a
+// listener can take it between this call and the daemon's bind. A port
+// from the ephemeral range was taken so, and held past any retry (CI run
+// of 8bf2adad: TestCLIRedirectSuspendedQueue).
 func FreeAddr(t testing.TB, ip string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
+	lo, hi := freePortRange()
+	picked.mu.Lock()
+	defer picked.mu.Unlock()
+	for try := 0; try < 1000; try++ {
+		port := lo + picked.rand.Intn(hi-lo)
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		if picked.ports[addr] {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		picked.ports[addr] = true
+		return addr
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no free port on %s from %d to %d", ip, lo, hi)
+	return ""
+}
+
+// picked holds the addresses FreeAddr handed out, and its generator.
+var picked = struct {
+	mu    sync.Mutex
+	ports map[string]bool
+	rand  *rand.Rand
+}{ports: map[string]bool{}, rand: rand.New(rand.NewSource(time.Now().UnixNano() ^ int64(os.Getpid())))}
+
+// freePortRange returns the ports FreeAddr picks from: from 20000 (above
+// the ports of the interop peers, rspamd's 11332–11334 among them) to the
+// first of the kernel's ephemeral range.
+func freePortRange() (lo, hi int) {
+	lo, hi = 20000, 32768
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return lo, hi
+	}
+	var first, last int
+	if n, _ := fmt.Sscan(string(b), &first, &last); n == 2 && first > lo+1000 {
+		hi = first
+	}
+	return lo, hi
 }
 
 // Reserve returns a TCP address on ip (IPv4) that stays this test's

@@ -24,6 +24,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // Binaries.
@@ -149,10 +151,10 @@ access to * by dn.exact="cn=umbra,%[2]s" read by * none
 	if out, err := exec.Command(Slapadd, "-f", conf, "-l", ldifPath).CombinedOutput(); err != nil {
 		t.Fatalf("slapadd: %v\n%s", err, out)
 	}
-	s := &Server{t: t, dir: dir, conf: conf, addr: freeAddr(t, ip), CAPEM: caPEM}
+	s := &Server{t: t, dir: dir, conf: conf, addr: testsupport.FreeAddr(t, ip), CAPEM: caPEM}
 	s.URL = "ldap://" + s.addr
 	if withTLS {
-		s.ldapsAddr = freeAddr(t, ip)
+		s.ldapsAddr = testsupport.FreeAddr(t, ip)
 		s.LDAPSURL = "ldaps://" + s.ldapsAddr
 	}
 	s.Restart()
@@ -191,15 +193,6 @@ func (s *Server) Restart() {
 		time.Sleep(50 * time.Millisecond)
 	}
 	s.t.Fatalf("slapd did not start on %s:\n%s", s.addr, s.log.String())
-}
-
-func freeAddr(t testing.TB, ip string) string {
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // writeCertificates makes a CA and a certificate for ip signed by it
