@@ -2,10 +2,21 @@ package queue
 
 // settledEarly is a message whose recipients the discards of primaries
 // by, kept aside while it was in delivery, settled in a commit
-// (applyEarlyDiscards).
+// (applyEarlyDiscards), and the recipients partial discards kept aside
+// settled one by one.
 type settledEarly struct {
-	m  *Message
-	by []string
+	m       *Message
+	by      []string
+	partial []partialEarly
+}
+
+// partialEarly is a recipient a partial discard of primary kept aside
+// settled: tracked as partial discards applied at once are
+// (partialEvents), not as the discard of the whole copy, whose other
+// recipients stay held here.
+type partialEarly struct {
+	primary string
+	rc      Recipient
 }
 
 // claimSettledEarly takes from t the discards kept aside that it applied
@@ -49,6 +60,9 @@ func (q *Manager) trackSettledEarly(early []settledEarly) {
 	for _, e := range early {
 		for _, p := range e.by {
 			ev.Event("discard", e.m, nil, "shadow copy discarded by "+p)
+		}
+		for _, pe := range e.partial {
+			ev.Event("discard", e.m, &pe.rc, partialDiscardReply(pe.primary))
 		}
 	}
 	flush()

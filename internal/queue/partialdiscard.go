@@ -378,7 +378,13 @@ func (q *Manager) partialEvents(primary string, settled []partialSettled) {
 			ev.Event("discard", s.m, nil, "delay note from "+primary+": the delay DSN went from there; none is sent from here")
 			continue
 		}
-		ev.Event("discard", s.m, &s.rc, "partial discard notification from "+primary+": recipient finished there (delivered, reported or kept there)")
+		ev.Event("discard", s.m, &s.rc, partialDiscardReply(primary))
 	}
 	flush()
+}
+
+// partialDiscardReply is the tracked reply of a recipient primary's
+// partial discard settled.
+func partialDiscardReply(primary string) string {
+	return "partial discard notification from " + primary + ": recipient finished there (delivered, reported or kept there)"
 }

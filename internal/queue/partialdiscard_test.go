@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -399,5 +400,64 @@ func TestPartialDiscardClaimsNoDelivery(t *testing.T) {
 	sv := qS.StateView()
 	if a, b := RecipientOpen(sv.RecipientStatus(got, 0)), RecipientOpen(sv.RecipientStatus(got, 1)); a || !b {
 		t.Errorf("open here: a@ %v, b@ %v; want b@ alone", a, b)
+	}
+}
+
+// A partial discard kept aside while its copy was in delivery is tracked,
+// once the commit applied it, as the partial discard it is — one event
+// per recipient it settled, naming that recipient — not as the discard
+// of the whole copy: the other recipients are still held here for the
+// primary (CI of 8c9ab499, TestPartialDiscardNoRedelivery: the track
+// showed "shadow copy discarded by hub-b" for a copy still keeping one).
+func TestPartialDiscardKeptAsideTrackedAsPartial(t *testing.T) {
+	p, qS, sS, _, m, stopS, stopP := partialSetup2(t)
+	defer stopP()
+	stopS()
+	type event struct{ rcpt, reply string }
+	var mu sync.Mutex
+	var got []event
+	qS.ev = eventsFunc(func(name string, _ *Message, r *Recipient, reply string) {
+		if name != "discard" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		e := event{reply: reply}
+		if r != nil {
+			e.rcpt = r.Addr
+		}
+		got = append(got, e)
+	})
+	err := sS.Update(context.Background(), func(tx *Tx) error {
+		got, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		got.State = Active
+		return tx.Put(got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lines := p.fetchPartial(t, qS, "hub-b"); len(lines) != 1 {
+		t.Fatalf("notifications %q", lines)
+	}
+	err = sS.Update(context.Background(), func(tx *Tx) error {
+		got, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		if _, err := applyEarlyDiscards(tx, got, nil); err != nil {
+			return err
+		}
+		return tx.Put(got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0].rcpt != "a@c.example" || !strings.HasPrefix(got[0].reply, "partial discard notification from hub-b") {
+		t.Fatalf("events after the commit: %+v, want one partial discard of a@c.example", got)
 	}
 }

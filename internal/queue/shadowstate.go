@@ -1608,14 +1608,15 @@ func putLeaving(tx *Tx, m *Message) error {
 func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending bool, err error) {
 	early := map[[2]string]bool{}
 	var by []string // the primaries whose discards settled a recipient, tracked after the commit (SR-11)
+	var partial []partialEarly
 	settledBy := func(primary string) {
 		if !slices.Contains(by, primary) {
 			by = append(by, primary)
 		}
 	}
 	defer func() {
-		if err == nil && len(by) > 0 {
-			tx.settledEarly = append(tx.settledEarly, settledEarly{m: m, by: by})
+		if err == nil && (len(by) > 0 || len(partial) > 0) {
+			tx.settledEarly = append(tx.settledEarly, settledEarly{m: m, by: by, partial: partial})
 		}
 	}()
 	for i := range m.Rcpts {
@@ -1654,7 +1655,7 @@ func applyEarlyDiscards(tx *Tx, m *Message, spare map[int]bool) (settledPending 
 			}
 			settledPending = settledPending || rc.Status == Pending
 			rc.Status = Relayed
-			settledBy(rc.Primary)
+			partial = append(partial, partialEarly{primary: serverKey(rc.Primary), rc: *rc})
 		}
 	}
 	return settledPending, nil

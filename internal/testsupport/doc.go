@@ -5,8 +5,13 @@
 // a scripted transport server for shadow clients (StartHub).
 //
 // Invariants:
-//   - Only _test.go files import it (cmd/umbra's TestImportGraph holds
-//     that): nothing of it is in the umbra binary.
+//   - Only _test.go files and the test helper packages (slapdtest,
+//     dnstest, queuetest) import it, and the umbra binary depends on none
+//     of them (cmd/umbra's TestImportGraph holds both): nothing of it is
+//     in the binary.
+//   - A port FreeAddr picks lies below the kernel's ephemeral range, so
+//     no outgoing connection holds it as its local port before the
+//     daemon that was given it binds it.
 //   - It imports no umbra package: every package's tests may use it.
 //   - Everything it starts ends with the test (t.Cleanup): listeners are
 //     closed and every connection accepted is closed, so a hung peer
