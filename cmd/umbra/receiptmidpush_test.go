@@ -168,3 +168,42 @@ func TestShadowOnReceiptBatchResetCopiesElsewhere(t *testing.T) {
 	}
 	checkMidPushCopies(t, cfgA, metricsA, cfgB, ha, n)
 }
+
+// SR-17, SR-3 (midpush41, the ambiguous case with real daemons): hub-b
+// keeps hub-a's copy on receipt — its commit is done — and its session
+// is reset before the reply reaches hub-a (killed in between; the proxy
+// in front of hub-b cuts it), on the second session too. hub-a makes the
+// copy on hub-c within the receipt, its record naming hub-c alone, and
+// hub-b holds a copy hub-a does not name. hub-b, whose heartbeats reach
+// hub-a, fetches the copy's discard and drops it: within a few
+// heartbeats it holds nothing for hub-a. After hub-a's loss hub-c takes
+// the message over, and the sink gets it exactly once.
+func TestMidPushResetAfterCommitOrphanCopyDiscarded(t *testing.T) {
+	t.Parallel()
+	in := func() string { return addrInRange(t, midPushIP, 37000, 500) }
+	o := hungPeerOrgAt(t, in(), in(), in(), in(), in(), in())
+	p := &shadowPair{}
+	o.proxy.cut.Store(true)
+	reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: orphan\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-c") {
+		t.Fatalf("reply %q with hub-b's reply cut after its commit: want the copy on hub-c", reply)
+	}
+	if !strings.Contains(o.proxy.answers(), "Shadow copy kept as") {
+		t.Fatalf("hub-b did not keep the copy before its session was cut (answers %q): the test proves nothing", o.proxy.answers())
+	}
+	waitCond(t, "hub-b to drop the copy hub-a does not name", 30*time.Second, func() bool { s, k := p.held(t, o.cfgB, "hub-a"); return s == 0 && k == 0 })
+	time.Sleep(3 * time.Second) // a few heartbeats: still none
+	if s, k := p.held(t, o.cfgB, "hub-a"); s != 0 || k != 0 {
+		t.Fatalf("hub-b holds %d copies for hub-a (%d taken over); want none", s, k)
+	}
+	if s, _ := p.held(t, o.cfgC, "hub-a"); s != 1 {
+		t.Fatalf("hub-c holds %d copies for hub-a; want the message's", s)
+	}
+	o.ha.kill()
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, []string{"orphan"}, o.hc)
+	time.Sleep(3 * time.Second) // a second copy on its way would land now
+	if k := sink.counts()["orphan"]; k != 1 {
+		t.Errorf("the message arrived %d times, want once", k)
+	}
+}
