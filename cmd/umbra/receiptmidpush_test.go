@@ -14,6 +14,26 @@ import (
 // mid-push tests (ports 37000-37499: addrInRange).
 const midPushIP = "127.0.0.156"
 
+// midPushAddrs returns n distinct addresses on midPushIP whose ports
+// (37000-37499) were free a moment ago: addrInRange closes what it
+// tried, so two calls may give one port, and the second listener of a
+// fixture failed to bind.
+func midPushAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	seen := map[string]bool{}
+	var out []string
+	for try := 0; len(out) < n && try < 100*n; try++ {
+		if a := addrInRange(t, midPushIP, 37000, 500); !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	if len(out) < n {
+		t.Fatalf("%d distinct free addresses on %s, want %d", len(out), midPushIP, n)
+	}
+	return out
+}
+
 // midPushOrg is hub-a (site a), which copies on receipt prefer-remote
 // (reject_on_shadow_failure off), and in site b hub-b, a real umbra, and
 // hub-c, a scripted hub that ends each copy's session mid-way as
@@ -23,13 +43,13 @@ const midPushIP = "127.0.0.156"
 func midPushOrg(t *testing.T, script testsupport.HubScript) (a, cfgA, metricsA, cfgB string, hc *testsupport.Hub, ha *daemon) {
 	t.Helper()
 	dir := t.TempDir()
-	in := func() string { return addrInRange(t, midPushIP, 37000, 500) }
-	a, b, sink := in(), in(), in()
-	hc = testsupport.StartHub(t, in(), script)
+	addrs := midPushAddrs(t, 5)
+	a, b, sink := addrs[0], addrs[1], addrs[2]
+	hc = testsupport.StartHub(t, addrs[3], script)
 	topoPath := hubCInSiteBTopology(t, dir, a, b, hc.Addr(), sink, "hub-a", "hub-b")
 	cfgA, _ = orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
 	cfgB, _ = orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
-	metricsA = in()
+	metricsA = addrs[4]
 	editConfig(t, cfgA, `metrics_listen: ""`, "metrics_listen: "+metricsA)
 	startUmbra(t, cfgB, b).dumpLogIfFailed()
 	ha = startUmbra(t, cfgA, a)
@@ -180,8 +200,8 @@ func TestShadowOnReceiptBatchResetCopiesElsewhere(t *testing.T) {
 // the message over, and the sink gets it exactly once.
 func TestMidPushResetAfterCommitOrphanCopyDiscarded(t *testing.T) {
 	t.Parallel()
-	in := func() string { return addrInRange(t, midPushIP, 37000, 500) }
-	o := hungPeerOrgAt(t, in(), in(), in(), in(), in(), in())
+	in := midPushAddrs(t, 6)
+	o := hungPeerOrgAt(t, in[0], in[1], in[2], in[3], in[4], in[5])
 	p := &shadowPair{}
 	o.proxy.cut.Store(true)
 	reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: orphan\r\n\r\nhello")
