@@ -265,6 +265,16 @@
 // failure is (ReceiptShadow.dialFailed): a server judged a copied data
 // dir there is marked refused:NAME and a refused session recorded as
 // refused, never a server that failed (shadow26 item 5).
+// A copy whose session ended mid-way — a 421 (the server stopping), an
+// EOF or a reset (killed), at any step of the push, before or after the
+// data's end, alone or in a batch — and whose second try there failed
+// too is a failed try of that server as a refusal is: the receive
+// session has the next candidate make the copy (RecopyRefused), that
+// server counted against the budgets, and so does a copy made again
+// (Recopy) within the same pass (midpush41). The server may have stored
+// the copy (a session broken after its commit): the mark keeps it as
+// one that may hold it (queue MarkSingleCopy, RecopyPushing) and the
+// commit that names the next candidate owes it the copy's discard.
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps

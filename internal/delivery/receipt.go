@@ -675,7 +675,10 @@ func (l *receiptLink) Server() string { return l.srv.Name }
 
 // Push implements smtp.ReceiptLink: a session that broke (a reused one
 // the peer closed meanwhile) is replaced once by a new one to the same
-// server — the commit here already names it. The first try goes in a
+// server — the commit here already names it. When the second try fails
+// as well (a 421, an EOF, a reset: the server stopping or killed), the
+// receive side takes it as a failed try of the server and moves the
+// copy to the next candidate (smtp receipt.go, midpush41). The first try goes in a
 // batch with other sessions' copies to the server when it can
 // (receiptbatch.go); the second goes alone.
 //

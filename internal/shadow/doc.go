@@ -391,8 +391,9 @@
 // which is no candidate for copies on receipt, so an edge back with a
 // new database gets again the copies of an organisation of one hub,
 // rt32a F1; a server that refuses the copy — 452 4.3.1 from a
-// full disk — is a failed try, and the next candidate is tried in the
-// same pass; a message whose receive session is still making its copy
+// full disk —, does not answer it in time, or ends its session mid-push
+// (stopping or killed: midpush41) is a failed try, and the next candidate
+// is tried in the same pass; a message whose receive session is still making its copy
 // on receipt is left to it, rt20h-F1). A mark that cannot be cleared stays visible (shadow list,
 // message show with the latest refusal, a metric) and is tried again at
 // each pass. The same probe asks a server of version 12 which copies its

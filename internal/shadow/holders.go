@@ -39,7 +39,11 @@ import (
 // A server that refuses a copy (452 4.3.1 from a full disk) is a failed
 // try: Recopy moves on to the next candidate in the same call, and the
 // refusal marks that server for copies in destination health, which
-// its answered probes do not clear, so the next passes try it last.
+// its answered probes do not clear, so the next passes try it last. So
+// is a server that does not answer the push in time (hung), or whose
+// session ends mid-push (a 421 as it stops, an EOF or reset as it is
+// killed; midpush41): Recopy moves on in the same call, and that server,
+// which may have stored the copy, gets its discard.
 //
 // The probe also asks (shadow verbs 12, delivery askDropped) which copies
 // the server's operator removed (umbra message remove --force there):
