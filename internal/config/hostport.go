@@ -11,8 +11,9 @@ import (
 
 // CheckHostPort is the one check of a HOST[:PORT] that names a server
 // umbra sends to — a smart host (the configuration file's and the
-// topology's), a queue redirect's target (--to, the API's ?to=) and a
-// redirect queue's name: read by mailaddr.SplitHostPort, the port (when
+// topology's, and those route explain --topology FILE gives the admin
+// API's self-check), a queue redirect's target (--to, the API's ?to=)
+// and a redirect queue's name: read by mailaddr.SplitHostPort, the port (when
 // one is given) a number from 1 to 65535 written with digits only and
 // no leading zero (025, which reads 21 as an octal number, and 007
 // alike), the host a host name or an IP address (IsHost) other than the
