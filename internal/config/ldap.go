@@ -108,6 +108,9 @@ func validateLDAP(v *validator, c *Config) {
 	case u.Hostname() == "" || !IsHost(u.Hostname()):
 		v.add(fmt.Sprintf("ldap.url %q: bad host %q%s", l.URL, u.Hostname(), hostHint(u.Hostname())), "ldap", "url")
 		return
+	case mailaddr.NoZone(u.Hostname()) != nil: // a server umbra dials: checkDialAddress's rule
+		v.add(fmt.Sprintf("ldap.url %q: %v", l.URL, mailaddr.NoZone(u.Hostname())), "ldap", "url")
+		return
 	case UnspecifiedHost(u.Hostname()): // a server umbra dials: checkDialAddress's rule
 		v.add(fmt.Sprintf("ldap.url %q: %v", l.URL, errUnspecifiedHost), "ldap", "url")
 		return
