@@ -449,6 +449,9 @@ func validateTopology(t *Topology) []violation {
 	conns := map[string]bool{}
 	for i, c := range t.SendConnectors {
 		unique("send connector", c.Name, conns, "send_connectors", i)
+		if msg := ReservedConnectorName(c.Name); msg != "" {
+			v.add(fmt.Sprintf("send connector name %q %s", c.Name, msg), "send_connectors", i, "name")
+		}
 		if len(c.AddressSpaces) == 0 {
 			v.add(fmt.Sprintf("send connector %q needs address spaces", c.Name), "send_connectors", i)
 		}

@@ -403,6 +403,8 @@ func validate(c *Config) []violation {
 		names["s:"+sc.Name] = true
 		if msg := protocolTextProblem(sc.Name); msg != "" && sc.Name != "" {
 			v.add(fmt.Sprintf("send connector name %q %s: write printable ASCII", sc.Name, msg), at("name")...)
+		} else if msg := ReservedConnectorName(sc.Name); msg != "" {
+			v.add(fmt.Sprintf("send connector name %q %s", sc.Name, msg), at("name")...)
 		}
 		if msg := protocolTextProblem(sc.Auth.Username); msg != "" && sc.Auth.Username != "" {
 			// AUTH PLAIN's response separates its fields by NULs.
