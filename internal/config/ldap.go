@@ -120,6 +120,9 @@ func validateLDAP(v *validator, c *Config) {
 	case leadingZeroText(u.Port(), false) != "":
 		v.add(fmt.Sprintf("ldap.url %q: port %s", l.URL, leadingZeroText(u.Port(), false)), "ldap", "url")
 		return
+	case portLeadingZero(u.Port()) != nil: // 007 too: as a smart host's (CheckHostPort)
+		v.add(fmt.Sprintf("ldap.url %q: %v", l.URL, portLeadingZero(u.Port())), "ldap", "url")
+		return
 	case l.StartTLS && u.Scheme == "ldaps":
 		v.add("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already", "ldap", "start_tls")
 	}

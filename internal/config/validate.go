@@ -581,6 +581,9 @@ func checkDialAddress(s string) error {
 	if port == "0" || strings.TrimLeft(port, "0") == "" {
 		return fmt.Errorf("bad port %q: a port to connect to is 1 to 65535", port)
 	}
+	if err := portLeadingZero(port); err != nil { // 007 too: as a smart host's (CheckHostPort)
+		return err
+	}
 	if UnspecifiedHost(host) { // a listener's form: connecting to it reaches this machine itself
 		return errUnspecifiedHost
 	}
