@@ -64,3 +64,20 @@ send_connectors:
 		}
 	}
 }
+
+// The sibling in the topology: a site's queue is site:NAME and its
+// destination site:NAME/SERVERS, and queue suspend site:NAME/… reads
+// NAME up to the "/" — a site named "a/b" made its queue site:a/b read
+// as site a's, and refused as no queue. A "/" in a site's name is
+// refused at its line.
+func TestOPSSiteNameWithoutSlash(t *testing.T) {
+	_, err := ParseTopology([]byte(`sites: [{name: "east/1"}, {name: west}]
+site_links: [{name: l, sites: ["east/1", west], cost: 1}]
+servers:
+  - {name: hub.a.test, role: hub, site: "east/1", address: "127.0.0.1:25"}
+  - {name: hub.b.test, role: hub, site: west, address: "127.0.0.2:25"}
+`), "t.yaml")
+	if want := `t.yaml:1: site name "east/1" holds "/"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%v\nwant %q", err, want)
+	}
+}
