@@ -521,7 +521,9 @@ func (s *Server) SetSelfCheck(f func(ctx context.Context, connector, domain stri
 // SetSelfCheckHosts gives the API delivery's check of smart hosts given
 // for a send connector (GET /v1/selfcheck/{connector}/{domain}?hosts=given&smart_host=…;
 // route explain --topology FILE: FILE's smart hosts, this server's
-// bindings and resolver).
+// bindings and resolver). Each smart host given is checked first as the
+// configuration's are (checkSmartHost): one f is never asked about is
+// a 400 naming it.
 func (s *Server) SetSelfCheckHosts(f func(ctx context.Context, connector string, smartHosts []string, domain string) any) {
 	s.selfCheckHosts = f
 }
@@ -867,6 +869,12 @@ func (s *Server) routes() http.Handler {
 			if s.selfCheckHosts == nil {
 				fail(w, http.StatusNotFound, "no deliverer")
 				return
+			}
+			for _, h := range q["smart_host"] {
+				if err := checkSmartHost(h); err != nil {
+					failErr(w, http.StatusBadRequest, err) // never looked up nor connected to
+					return
+				}
 			}
 			reply(w, s.selfCheckHosts(r.Context(), r.PathValue("connector"), q["smart_host"], r.PathValue("domain")), nil)
 			return
