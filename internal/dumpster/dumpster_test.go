@@ -242,6 +242,22 @@ func (r *rig) waitCount(reason string, want int) int {
 	return r.obs.get(reason)
 }
 
+// waitKept waits (a bounded time) until the observer has heard want
+// copies kept and returns the count: it hears of a commit after it, so
+// the queue can be empty a moment before (a count past want stays).
+func (r *rig) waitKept(want int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.obs.mu.Lock()
+		n := r.obs.kept
+		r.obs.mu.Unlock()
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func (r *rig) copies(key string) int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
