@@ -102,7 +102,9 @@
 // session that ends by a panic here (LocalFault) or by its store
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,
-// TaskFailed). Its copies
+// TaskFailed), and is opened again after the pause a primary that is
+// down gets (watchPause), logged once per incident (stall41 item 2: it
+// was reopened every second). Its copies
 // are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the
