@@ -79,12 +79,13 @@ func (m *Manager) startWatch(name string) bool {
 		return true // the first step starts it, or it runs
 	}
 	now := m.cfg.Clock.Now()
-	if m.rec.refusedWithin(name, now, m.timing.Timeout) || m.rec.watchHeld(name, now, m.timing.Timeout) {
+	if m.rec.refusedSince(name, now, m.timing.Timeout, m.reloaded) || m.rec.watchHeld(name, now, m.timing.Timeout, m.reloaded) {
 		// The primary refuses this server's sessions, or a watch
 		// session was refused (by it, or by something else at its
 		// address): another waits a heartbeat timeout after the last
 		// refusal (one try per timeout, as the heartbeats), or until a
-		// session is let in.
+		// session is let in, or a reload (WatchHeld: it may have fixed
+		// what was refused).
 		return true
 	}
 	m.watching[name] = true
