@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // stallTick is how often the stall guard reads the clock at the most:
@@ -50,27 +51,10 @@ type stallGuard struct {
 	last time.Duration // monotonic reading of the last check: the latest noted, never taken back
 	busy bool          // a round runs: no attempt starts
 
-	logged   time.Duration // monotonic reading of the last WARN (warnDue)
-	warned   bool          // a WARN was written
-	unlogged int           // stalls since that WARN, not logged
-}
-
-// stallLogEvery paces the stall's WARN as the scheduler's other repeated
-// lines (claimLogEvery): the first of an incident at once, then at most
-// one a minute, with the count of stalls since the last line.
-const stallLogEvery = time.Minute
-
-// warnDue counts a stall noticed at now and returns the attributes of
-// its WARN, or nil when one was written less than stallLogEvery ago.
-// Under g.mu.
-func (g *stallGuard) warnDue(now, gap, bound time.Duration) []any {
-	g.unlogged++
-	if g.warned && now-g.logged < stallLogEvery {
-		return nil
-	}
-	attrs := []any{"stalled", gap.Round(10 * time.Millisecond), "bound", bound, "stalls_since_last_logged", g.unlogged}
-	g.logged, g.warned, g.unlogged = now, true, 0
-	return attrs
+	// warned paces the stall's WARN (panicline.Gate.Due): the first of
+	// an incident at once, then one a minute at most, saying how many
+	// stalls were left out since the last line.
+	warned panicline.Gate
 }
 
 // GuardStall makes the scheduler notice that the process did not run for
@@ -144,7 +128,12 @@ func (q *Manager) stallNoted(ctx context.Context, now time.Duration) bool {
 	g.last = now
 	if bound := g.bound(); !g.busy && gap > bound {
 		g.busy = true
-		warn = g.warnDue(now, gap, bound)
+		if left, ok := g.warned.Due(q.clk.Now()); ok {
+			warn = []any{"stalled", gap.Round(10 * time.Millisecond), "bound", bound}
+			if left > 0 {
+				warn = append(warn, "suppressed", left)
+			}
+		}
 		// From now on a job at its start check is parked, not started
 		// (parkForStall): set before the round's goroutine runs, so that
 		// a job that resumes first cannot slip past.

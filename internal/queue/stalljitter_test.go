@@ -89,10 +89,10 @@ func TestStallStaleReadingIsNoStall(t *testing.T) {
 	}
 }
 
-// SR-6, OPS- (stall41 item 1): the WARN of a stall is paced as the other
-// repeated lines of the scheduler (claimLogEvery): the first of an
-// incident at once, the next at most once a minute with the count of
-// stalls not logged in between — not one line per stall.
+// SR-6, OPS- (stall41 item 1): the WARN of a stall is paced as a
+// recovered panic's line is (panicline.Gate): the first of an incident
+// at once, the next at most once a minute with the count of stalls not
+// logged in between ("suppressed") — not one line per stall.
 func TestStallWarnPaced(t *testing.T) {
 	buf := &logBuf{}
 	log := slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -128,7 +128,7 @@ func TestStallWarnPaced(t *testing.T) {
 	if n := strings.Count(out, line); n != 2 {
 		t.Fatalf("%d WARN lines after a minute, want 2:\n%s", n, out)
 	}
-	if !strings.Contains(out, "stalls_since_last_logged=5") {
-		t.Fatalf("the second line does not count the stalls since the first (4 left out, and its own):\n%s", out)
+	if !strings.Contains(out, "suppressed=4") {
+		t.Fatalf("the second line does not count the 4 stalls left out since the first:\n%s", out)
 	}
 }
