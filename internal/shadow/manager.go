@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/mailaddr"
+	"umbra/internal/panicline"
 )
 
 // Primary is what the store keeps of one primary (SPEC SR-13): the
@@ -339,6 +340,9 @@ type Manager struct {
 	// reloaded is when WatchHeld was last called (a reload): a refusal
 	// before it holds no watch session (startWatch).
 	reloaded time.Time
+	// listLog paces the ERROR of a step whose listing of the primaries
+	// failed: a step comes every second at the shortest timeout.
+	listLog panicline.Gate
 	// watchDown is when the last try of a watch session failed, per
 	// primary whose watch waits out a pause (watch.go: watchPause);
 	// watchWake ends that pause — a step that finds a contact with the
@@ -1183,7 +1187,13 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	m.mu.Unlock()
 	primaries, err := m.cfg.Store.Primaries()
 	if err != nil {
-		m.cfg.Log.Error("listing shadow primaries failed", "err", err)
+		if left, ok := m.listLog.Due(m.cfg.Clock.Now()); ok {
+			attrs := []any{"err", err}
+			if left > 0 {
+				attrs = append(attrs, "suppressed", left)
+			}
+			m.cfg.Log.Error("listing shadow primaries failed", attrs...)
+		}
 		return every
 	}
 	now := m.cfg.Clock.Now()
@@ -1405,8 +1415,15 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if errors.As(err, &local) {
 		// This server's own fault (logged and counted where it was
 		// recovered): the primary may be alive and answering, so no
-		// failure is counted against it.
-		m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+		// failure is counted against it. WARNed as a refusal is, once
+		// a minute per primary: the next heartbeat comes a timeout
+		// later, a second at the shortest.
+		m.rec.mu.Lock()
+		due := m.rec.warnDue(p.Name, "heartbeat-fault", m.cfg.Clock.Now())
+		m.rec.mu.Unlock()
+		if due {
+			m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+		}
 		return err // the scheduler counts it neither a success nor a failure (queue tasks.go)
 	}
 	var saveErr *SaveError
