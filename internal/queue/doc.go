@@ -349,7 +349,11 @@
 // so a stall of the shortest takeover a holder can be set to — 1 s — is
 // noticed; a floor of two one-second ticks let a 1–2 s stall pass) or a
 // dispatch, whichever runs first, finds the
-// monotonic clock moved on by more than that delay since the last check,
+// monotonic clock moved on by more than that delay since the last check
+// (the latest reading noted: a reading older than it — a check whose
+// goroutine was descheduled under load between its reading and its
+// check — is no moment the process ran later, and never takes it back;
+// the WARN at most once a minute, counting the stalls since),
 // and starts the start's round (shadow.Holders.AskFirst, bounded by its
 // caller: 3 s); until it returns claimDue claims nothing, pump starts
 // no job and the loop waits for the round's kick (no pass for the mail

@@ -102,7 +102,14 @@
 // session that ends by a panic here (LocalFault) or by its store
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,
-// TaskFailed). Its copies
+// TaskFailed), and is opened again after the pause a primary that is
+// down gets (watchPause), logged once per incident (stall41 item 2: it
+// was reopened every second). The lines of the periodic loops that a
+// fault of this server's repeats at every turn — a heartbeat's local
+// fault (once a minute per primary, as refusals), the step's and the
+// holders' pass's failed listings (panicline.Gate.Due: once a minute,
+// the next line counting those left out) — are paced: at the shortest
+// timeout those loops come every second. Its copies
 // are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the
