@@ -36,7 +36,13 @@ type faultHop struct {
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
 	t.Helper()
-	h := &faultHop{ln: testsupport.Listen(t, "127.0.0.186:0"), greetHang: greetHang, taken: map[string][]string{}, closed: make(chan struct{})}
+	return startFaultHopAt(t, "127.0.0.186:0", greetHang)
+}
+
+// startFaultHopAt is startFaultHop listening on addr.
+func startFaultHopAt(t *testing.T, addr string, greetHang bool) *faultHop {
+	t.Helper()
+	h := &faultHop{ln: testsupport.Listen(t, addr), greetHang: greetHang, taken: map[string][]string{}, closed: make(chan struct{})}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { close(h.closed); h.ln.Close(); wg.Wait() })
 	go func() {

@@ -270,7 +270,13 @@
 // by the reserve's share at most, until that share is free of overdue
 // jobs (claimLimit, activeset.go), and the loop wakes when a running
 // job turns overdue while mail is due
-// (TestHungDestinationLendsTheReserveToOthers). A message claimed while
+// (TestHungDestinationLendsTheReserveToOthers). A job that waits for a
+// mailbox's turn (delivery mailboxturn.go: another LMTP transaction of
+// this server holds the recipient's mailbox) lends its message's slot
+// while it waits: one more claim each, at most max_active more
+// (WaitingTurn, turnwait.go), so a slow mailbox's backlog holds its own
+// destination's window and no other destination's mail
+// (TestQ6MailboxTurnWaitHoldsNoActiveSlot). A message claimed while
 // the set had room may wait in memory for a slot of its destination's
 // window; when due mail finds the set full, only work that can start
 // now keeps a slot: the jobs waiting behind a full window give their

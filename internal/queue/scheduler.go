@@ -748,6 +748,10 @@ type scheduler struct {
 	// nothing due.
 	dueBlocked bool
 
+	// turnWaits counts the jobs waiting for a mailbox's turn now: each
+	// lends its message's slot of the active set (turnwait.go).
+	turnWaits int
+
 	// waitDue is the earliest delay notice or expiry of a message with
 	// a job waiting for a window (zero: none), as the scan at waitScan
 	// found it or a job queued since lowered it (waitdue.go).
