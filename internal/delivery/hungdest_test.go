@@ -31,6 +31,7 @@ type faultHop struct {
 	taken     map[string][]string // recipient → bodies taken
 	order     []string            // the recipients taken, in order
 	conns     int
+	dotsHung  int // final dots of dhang… messages read and left unanswered
 	closed    chan struct{}
 }
 
@@ -140,6 +141,9 @@ func (h *faultHop) serve(c net.Conn) {
 			case len(rcpts) > 0 && strings.HasPrefix(rcpts[0], "ddrop"):
 				return // the connection drops after this message's data
 			case len(rcpts) > 0 && strings.HasPrefix(rcpts[0], "dhang"):
+				h.mu.Lock()
+				h.dotsHung++
+				h.mu.Unlock()
 				<-h.closed // no reply to this message's final dot
 				return
 			}
@@ -181,11 +185,18 @@ type faultRig struct {
 
 func startFaultRig(t *testing.T, hop *faultHop, maxConns int, cmdTimeout, dataTimeout, notice time.Duration) *faultRig {
 	t.Helper()
-	home := startFaultHop(t, false)
+	return startFaultRigOn(t, "127.0.0.186", "127.0.0.186:0", hop, maxConns, cmdTimeout, dataTimeout, notice)
+}
+
+// startFaultRigOn is startFaultRig with hop listening on ip and the
+// sender's next hop (home) on homeAddr.
+func startFaultRigOn(t *testing.T, ip, homeAddr string, hop *faultHop, maxConns int, cmdTimeout, dataTimeout, notice time.Duration) *faultRig {
+	t.Helper()
+	home := startFaultHopAt(t, homeAddr, false)
 	conn := config.SendConnector{Name: "remote", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
-		SmartHosts: []string{"127.0.0.186:" + hop.port()}, TLS: config.TLSNone, MaxConnections: maxConns}
+		SmartHosts: []string{ip + ":" + hop.port()}, TLS: config.TLSNone, MaxConnections: maxConns}
 	homeConn := config.SendConnector{Name: "home", AddressSpaces: []config.AddressSpace{{Domain: "example.org", Cost: 1}},
-		SmartHosts: []string{"127.0.0.186:" + home.port()}, TLS: config.TLSNone}
+		SmartHosts: []string{ip + ":" + home.port()}, TLS: config.TLSNone}
 	table := routing.NewTable(nil, []routing.Connector{
 		{Name: conn.Name, Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}},
 		{Name: homeConn.Name, Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "example.org", Cost: 1}}}})

@@ -444,7 +444,11 @@
 // has replied to yet (a delay notice beside its hung first attempt, its
 // job started: "no host of DEST has replied yet", never an empty
 // reason, Status 4.4.1 — no answer from host —, DEST the queue its job
-// was planned for, a.entered, when the record names none yet; sched32),
+// was planned for, a.entered, when the record names none yet; sched32
+// — and one whose next hop took its envelope and then stopped
+// answering in the message data is said so, "HOST stopped answering
+// during the message data: no reply for N s", Status 4.4.2:
+// InMessageData, datastall.go),
 // nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last

@@ -679,7 +679,11 @@ type attempt struct {
 	// — not those whose jobs still wait for a slot of their
 	// destination's window: the delay notice made beside a running job
 	// says which (noticecommit.go).
-	started   map[int]bool
+	started map[int]bool
+	// inData is the recipients whose transaction is in the message
+	// data now — the next hop accepted them, DATA went — with the host
+	// and since when (InMessageData; a delay notice meanwhile says so).
+	inData    map[int]dataPhase
 	left      int
 	ran       bool   // at least one job reached the deliverer
 	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
