@@ -1700,7 +1700,10 @@
 //     start — when every recovered message begins at once — counts
 //     again against at most one of them. The turn is bounded
 //     (SuspectTurn, 10 s): a suspect that hangs hands it on then, and
-//     only a kill while two suspects run past that bound counts both. A
+//     only a kill while two suspects run past that bound counts both; a
+//     suspect waiting for the turn lends its slot of the active set
+//     (turnwait.go), so mail that counted no crash is claimed beside
+//     the suspects (TestQ6SuspectWaitingForTurnHoldsNoActiveSlot). A
 //     stop umbra decides counts no crash: the drain cuts its attempts
 //     (stopReply), and the immediate stop of a second signal marks every
 //     slot in use stopped before the process ends (StopAtOnce: a pwrite

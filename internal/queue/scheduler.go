@@ -1514,7 +1514,13 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				// of the attempt runs any more (markPhase). A stall's
 				// give-back ends the wait (the job is parked at its
 				// check).
+				// Waiting for it is no wait on a peer but on another
+				// suspect: the message's slot of the active set is lent
+				// meanwhile (turnwait.go), so mail that counted no crash
+				// is claimed beside the suspects.
+				lent := q.lendSlot()
 				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
+				lent()
 				if f := q.suspects.acquired.Load(); f != nil {
 					(*f)(a)
 				}

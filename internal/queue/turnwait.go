@@ -16,7 +16,10 @@ import "context"
 // more claims (claimLimit), at most max_active more, so the active
 // set's memory stays bounded (twice max_active and the reserve's
 // share). The job keeps its session, one connection of its own
-// destination's window — that wait is its destination's alone.
+// destination's window — that wait is its destination's alone. A
+// suspect's job waiting for the suspects' turn lends its slot the same
+// way (runJob): it waits for another suspect's attempt, and mail that
+// counted no crash is never gated by the turn.
 
 // WaitingTurn tells the scheduler that the job ctx carries waits for a
 // mailbox's turn, until done is called; its message's slot of the
@@ -24,10 +27,18 @@ import "context"
 // manager (a test's direct Deliver) it does nothing.
 func WaitingTurn(ctx context.Context) (done func()) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
-	if j == nil || j.q == nil || j.q.sched == nil {
+	if j == nil || j.q == nil {
 		return func() {}
 	}
-	q := j.q
+	return j.q.lendSlot()
+}
+
+// lendSlot lends the slot of the active set of a job that waits on
+// this server's own serialisation — a mailbox's turn, the suspects'
+// turn (suspectgate.go: a suspect's job waits for another suspect's
+// attempt, not on a peer) — until the returned function is called
+// (once; again does nothing).
+func (q *Manager) lendSlot() (done func()) {
 	s := q.sched
 	s.mu.Lock()
 	s.turnWaits++
