@@ -6,56 +6,70 @@ import (
 	"time"
 )
 
-// SPEC Q-3 (delay DSN beside a running attempt): a next hop that took
-// the envelope (RCPT 250) and the whole message and then stopped
-// answering — its reply to the final dot never comes — was reported by
-// the delay notice made meanwhile as "no host … has replied yet (its
-// first attempt is under way)", Status 4.4.1: the host had replied to
-// everything up to the data. The notice says what happened, the way
-// the other phases are named: the next hop stopped answering during the
-// message data, for how long so far, Status 4.4.2 (the connection was
-// made and the transaction not finished), and no Diagnostic-Code: no
-// host gave that reply.
+// SPEC Q-3 (delay DSN beside a running attempt): a next hop that
+// answered the session's opening and then stopped answering inside a
+// transaction — at a RCPT, or after taking the whole message, its reply
+// to the final dot never coming — was reported by the delay notice
+// made meanwhile as "no host … has replied yet (its first attempt is
+// under way)", Status 4.4.1: the host had replied up to there. The
+// notice says what happened, the way the other phases are named: the
+// next hop stopped answering during the envelope or the message data,
+// for how long so far, Status 4.4.2 (the connection was made and the
+// transaction not finished), and no Diagnostic-Code: no host gave that
+// reply.
 func TestQ3DelayNoticeNamesStallInMessageData(t *testing.T) {
-	hop := startFaultHopAt(t, "127.0.0.159:38521", false)
-	r := startFaultRigOn(t, "127.0.0.159", "127.0.0.159:38522", hop, 0, 5*time.Second, 60*time.Second, 30*time.Second)
-	r.submit(t, "dhang@remote.test")
-	deadline := time.Now().Add(20 * time.Second) // a bound on the test, not a timing assertion
-	for {
-		hop.mu.Lock()
-		hung := hop.dotsHung
-		hop.mu.Unlock()
-		if hung == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the message's data never reached the next hop: %q", r.ev.events)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	var dsn string
-	for i := 0; i < 40 && dsn == ""; i++ {
-		r.clk.Advance(5 * time.Second) // the notice at 30 s, beside the stalled transaction
-		time.Sleep(20 * time.Millisecond)
-		for _, b := range r.home.got("sender@example.org") {
-			if strings.Contains(b, "Action: delayed") {
-				dsn = b
+	for _, tc := range []struct {
+		name, rcpt, want string
+		hung             func(h *faultHop) int
+		port             string
+	}{
+		{"after the final dot", "dhang@remote.test", "stopped answering during the message data: no reply for ",
+			func(h *faultHop) int { return h.dotsHung }, "3852"},
+		{"at its RCPT", "rhang@remote.test", "stopped answering during the envelope (MAIL, RCPT): no reply for ",
+			func(h *faultHop) int { return h.rcptsHung }, "3853"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hop := startFaultHopAt(t, "127.0.0.159:"+tc.port+"1", false)
+			r := startFaultRigOn(t, "127.0.0.159", "127.0.0.159:"+tc.port+"2", hop, 0, 60*time.Second, 60*time.Second, 30*time.Second)
+			r.submit(t, tc.rcpt)
+			deadline := time.Now().Add(20 * time.Second) // a bound on the test, not a timing assertion
+			for {
+				hop.mu.Lock()
+				hung := tc.hung(hop)
+				hop.mu.Unlock()
+				if hung == 1 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("the transaction never reached its stall: %q", r.ev.events)
+				}
+				time.Sleep(5 * time.Millisecond)
 			}
-		}
-	}
-	if dsn == "" {
-		t.Fatalf("no delay DSN beside the stalled transaction: %q", r.ev.events)
-	}
-	if strings.Contains(dsn, "has replied yet") {
-		t.Errorf("the notice says no host replied, of a host that took the envelope and the data:\n%s", dsn)
-	}
-	if !strings.Contains(dsn, "stopped answering during the message data") {
-		t.Errorf("the notice does not say the next hop stopped answering during the message data:\n%s", dsn)
-	}
-	if !strings.Contains(dsn, "Status: 4.4.2") {
-		t.Errorf("Status is not 4.4.2 (the transaction was not finished):\n%s", dsn)
-	}
-	if strings.Contains(dsn, "Diagnostic-Code:") {
-		t.Errorf("a Diagnostic-Code quotes a reply no host gave:\n%s", dsn)
+			var dsn string
+			for i := 0; i < 40 && dsn == ""; i++ {
+				r.clk.Advance(5 * time.Second) // the notice at 30 s, beside the stalled transaction
+				time.Sleep(20 * time.Millisecond)
+				for _, b := range r.home.got("sender@example.org") {
+					if strings.Contains(b, "Action: delayed") {
+						dsn = b
+					}
+				}
+			}
+			if dsn == "" {
+				t.Fatalf("no delay DSN beside the stalled transaction: %q", r.ev.events)
+			}
+			if strings.Contains(dsn, "has replied yet") {
+				t.Errorf("the notice says no host replied, of a host that answered up to the stall:\n%s", dsn)
+			}
+			if !strings.Contains(dsn, tc.rcpt+">: not delivered yet: its next hop "+tc.want) {
+				t.Errorf("the notice does not say %q:\n%s", tc.want, dsn)
+			}
+			if !strings.Contains(dsn, "Status: 4.4.2") {
+				t.Errorf("Status is not 4.4.2 (the transaction was not finished):\n%s", dsn)
+			}
+			if strings.Contains(dsn, "Diagnostic-Code:") {
+				t.Errorf("a Diagnostic-Code quotes a reply no host gave:\n%s", dsn)
+			}
+		})
 	}
 }

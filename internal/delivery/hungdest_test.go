@@ -21,7 +21,8 @@ import (
 // faultHop is the shared hung-destination fixture: a next hop on
 // loopback whose behaviour a recipient's local part picks — ddrop…
 // closes the connection after the message's final dot, dhang… never
-// answers the final dot (until the hop closes), anything else is taken
+// answers the final dot (until the hop closes), rhang… never answers
+// its RCPT (until the hop closes), anything else is taken
 // (250) — and which, while greetHang is set, accepts connections and
 // never greets. It records every message taken, with its body.
 type faultHop struct {
@@ -32,6 +33,7 @@ type faultHop struct {
 	order     []string            // the recipients taken, in order
 	conns     int
 	dotsHung  int // final dots of dhang… messages read and left unanswered
+	rcptsHung int // RCPTs of rhang… read and left unanswered
 	closed    chan struct{}
 }
 
@@ -123,6 +125,13 @@ func (h *faultHop) serve(c net.Conn) {
 		case strings.HasPrefix(cmd, "RCPT"):
 			to := strings.ToLower(strings.TrimSpace(line[len("RCPT TO:"):]))
 			rcpts = append(rcpts, strings.Trim(strings.Fields(to)[0], "<>"))
+			if strings.HasPrefix(rcpts[len(rcpts)-1], "rhang") {
+				h.mu.Lock()
+				h.rcptsHung++
+				h.mu.Unlock()
+				<-h.closed // no reply to this RCPT
+				return
+			}
 			say("250 2.1.5 ok")
 		case cmd == "DATA":
 			say("354 go ahead")

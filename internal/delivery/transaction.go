@@ -355,6 +355,8 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		// The recipients the next hop accepted are in the message data
 		// from the replies to the envelope until the transaction ends:
 		// a delay notice meanwhile says so (queue.InMessageData).
+		inEnvelope := queue.InEnvelope(ctx, rcpts, hop)
+		defer inEnvelope()
 		inData := func() {}
 		c.SetInData(func(replies []error) {
 			var acc []int
@@ -397,6 +399,8 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
 	defer envelope()
+	inEnvelope := queue.InEnvelope(ctx, rcpts, hop) // a delay notice meanwhile names the phase
+	defer inEnvelope()
 	if err := c.Mail(m.From, opts); err != nil {
 		return classifyAll(rcpts, hop, err)
 	}

@@ -445,10 +445,11 @@
 // job started: "no host of DEST has replied yet", never an empty
 // reason, Status 4.4.1 — no answer from host —, DEST the queue its job
 // was planned for, a.entered, when the record names none yet; sched32
-// — and one whose next hop took its envelope and then stopped
-// answering in the message data is said so, "HOST stopped answering
-// during the message data: no reply for N s", Status 4.4.2:
-// InMessageData, datastall.go),
+// — and one whose next hop answered the session's opening and then
+// stopped answering in its transaction is said so, "HOST stopped
+// answering during the envelope (MAIL, RCPT)" or "… during the message
+// data: no reply for N s", Status 4.4.2: InEnvelope, InMessageData,
+// datastall.go),
 // nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last

@@ -216,11 +216,11 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 				}
 			}
 			if p, ok := inData[i]; ok && rc.LastReply == "" && started[i] {
-				// Its host took the envelope and has not answered
-				// since the message data began: said so, not "no host
-				// has replied yet" (dataStallNote). The DSN's copy
-				// alone, as below.
-				rc.LastReply, rc.NextHop = dataStallNote(p.host, now.Sub(p.since)), p.host
+				// Its host answered the session's opening and has not
+				// answered since its transaction's envelope or data
+				// began: said so, not "no host has replied yet"
+				// (dataStallNote). The DSN's copy alone, as below.
+				rc.LastReply, rc.NextHop = dataStallNote(p.host, p.phase, now.Sub(p.since)), p.host
 			}
 			if rc.LastReply == "" && !started[i] {
 				// Its job waits for a slot of its destination's window:

@@ -680,9 +680,9 @@ type attempt struct {
 	// destination's window: the delay notice made beside a running job
 	// says which (noticecommit.go).
 	started map[int]bool
-	// inData is the recipients whose transaction is in the message
-	// data now — the next hop accepted them, DATA went — with the host
-	// and since when (InMessageData; a delay notice meanwhile says so).
+	// inData is the recipients whose transaction is in its envelope or
+	// the message data now, with the host and since when (InEnvelope,
+	// InMessageData; a delay notice meanwhile says so).
 	inData    map[int]dataPhase
 	left      int
 	ran       bool   // at least one job reached the deliverer
