@@ -1,9 +1,15 @@
 package delivery
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/queue"
 )
 
 // SPEC Q-3 (delay DSN beside a running attempt): a next hop that
@@ -71,5 +77,73 @@ func TestQ3DelayNoticeNamesStallInMessageData(t *testing.T) {
 				t.Errorf("a Diagnostic-Code quotes a reply no host gave:\n%s", dsn)
 			}
 		})
+	}
+}
+
+// The same over a pipelined transaction (an LMTP server offering
+// PIPELINING: MAIL, RCPT and DATA in one write, smtp.Client.SetInData):
+// a mailbox server that holds its reply to the final dot is reported as
+// stopped answering during the message data, not as no host replying.
+func TestQ3DelayNoticeNamesStallInPipelinedData(t *testing.T) {
+	lmtp := &turnLMTP{listen: "127.0.0.159:38541", gate: make(chan struct{}), gateAddr: "u@example.test"}
+	lmtpAddr := lmtp.start(t)
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(lmtp.gate)
+		}
+	}
+	defer release()
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: lmtpAddr})
+	store, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &expiryRig{store: store, d: d, t0: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), ev: &eventRecorder{}}
+	r.clk = clock.NewFake(r.t0)
+	r.q = queue.NewManager(store, d, queue.ManagerConfig{Hostname: "umbra.test", MaxActive: 8, Clock: r.clk, Events: r.ev,
+		RetrySchedule: []time.Duration{time.Minute}, MessageExpiration: time.Hour, DelayNotification: 30 * time.Second})
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.q.Start(r.ctx)
+	defer r.stop(release)
+	(&faultRig{expiryRig: r}).submit(t, "u@example.test")
+	deadline := time.Now().Add(20 * time.Second) // a bound on the test, not a timing assertion
+	for {
+		lmtp.mu.Lock()
+		busy := lmtp.inFlight["u@example.test"] == 1
+		lmtp.mu.Unlock()
+		if busy {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transaction did not begin: %q", r.ev.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var dsn string
+	for i := 0; i < 40 && dsn == ""; i++ {
+		r.clk.Advance(5 * time.Second) // the notice at 30 s, beside the held transaction
+		time.Sleep(20 * time.Millisecond)
+		store.View(func(tx *queue.Tx) error {
+			tx.ForEach(func(m *queue.Message, err error) bool {
+				if err == nil && m.Connector == "dsn" {
+					if b, err := r.q.Body(m.ID); err == nil && strings.Contains(string(b), "Action: delayed") {
+						dsn = string(b)
+					}
+				}
+				return true
+			})
+			return nil
+		})
+	}
+	if dsn == "" {
+		t.Fatalf("no delay DSN beside the held transaction: %q", r.ev.events)
+	}
+	if strings.Contains(dsn, "has replied yet") || !strings.Contains(dsn, "stopped answering during the message data: no reply for ") {
+		t.Errorf("the notice does not say the mailbox server stopped answering during the message data:\n%s", dsn)
+	}
+	if !strings.Contains(dsn, "Status: 4.4.2") || strings.Contains(dsn, "Diagnostic-Code:") {
+		t.Errorf("want Status 4.4.2 and no Diagnostic-Code:\n%s", dsn)
 	}
 }
