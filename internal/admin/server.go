@@ -91,8 +91,9 @@ type Redelivery struct {
 	Since       time.Time `json:"since"`
 	Started     time.Time `json:"started"`
 	Resubmitted int       `json:"resubmitted"`
-	// Skipped: copies not put back because their content is unreadable
-	// (a missing or cut spool file); each is logged with its message id.
+	// Skipped: copies not put back because they are unreadable (a
+	// missing or cut spool file, a record that does not decode or names
+	// no recipient); each is logged with its message id.
 	Skipped int `json:"skipped_unreadable"`
 	Cleared int `json:"duplicate_records_cleared"`
 	// Repeated: the request id was carried out before; nothing was done

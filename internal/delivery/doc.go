@@ -26,7 +26,11 @@
 // mailboxturn.go (one LMTP transaction at a time per recipient mailbox:
 // the only wait delivery does itself — a recipient whose mailbox is in
 // another of this server's LMTP transactions, bounded by that
-// transaction; it holds no mailbox's turn while it waits).
+// transaction; it holds no mailbox's turn while it waits, and lends its
+// message's slot of the active set: queue.WaitingTurn). A transaction
+// tells the queue when it is in its envelope and in the message data
+// (queue.InEnvelope, queue.InMessageData): a delay notice made while
+// its next hop stops answering there names the host and the phase.
 //
 // Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
 // sender and recipients in the one canonical form RCPT stores

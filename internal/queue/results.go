@@ -142,7 +142,7 @@ func ownNote(reply string) bool {
 // carrying none (deadReply; one that carries a host's reply is read
 // through realReply first).
 func umbraNote(reply string) bool {
-	return isDeadReply(reply) || reply == throttleReply || isStopReply(reply) || heldBy(reply) != ""
+	return isDeadReply(reply) || reply == throttleReply || isStopReply(reply) || heldBy(reply) != "" || isDataStallNote(reply)
 }
 
 // expiryCutKeeps is the reply and next hop a recipient keeps when the
