@@ -132,7 +132,12 @@
 // Shadow redundancy: relays inside the organisation, and send connectors
 // with send_xshadow, open a shadow session when the next hop offers
 // XSHADOW; its accepted recipients come back ShadowedOK (the queue keeps
-// the copy). After a transaction, at most once a second per connection,
+// the copy). Inside is every route of the topology (org.go) and every
+// send-connector hop relayLeavesOrganisation keeps inside — an
+// administrator's redirect, a smart host that is a server of the
+// topology (leave.go: shadowsTo) —, its primary named as the topology
+// names the server (shadowPrimary): a relay there without a session
+// would leave the message on that server's disk alone. After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
 // discard notifications are fetched and handed to the shadow recorder
