@@ -61,3 +61,40 @@ func TestOPSEmptyDumpsterIsAQueue(t *testing.T) {
 		}
 	}
 }
+
+// submission and unreachable are queues the queue actions take
+// while they are empty (a suspension ahead of maintenance, as the
+// README's queue suspend says): a suspension of submission holds new
+// mail before its first attempt, shown held in submission, and resume
+// releases it; unreachable is suspended and resumed alike. A name in
+// another letter case is no queue: the daemon names them in lower case.
+func TestOPSSuspendOfEmptySubmissionHoldsNewMail(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	listen, sinkAddr := freeAddr(t, "127.0.0.158"), freeAddr(t, "127.0.0.158")
+	cfg := relayConfig(t, dir, listen, sinkAddr)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+
+	for _, q := range []string{"submission", "unreachable"} {
+		if out, code := cli(t, cfg, "queue", "suspend", q); code != 0 {
+			t.Fatalf("queue suspend %s (empty): exit %d\n%s", q, code, out)
+		}
+	}
+	if code, stderr := cliErr(t, cfg, "queue", "suspend", "Unreachable"); code != exitNotFound {
+		t.Errorf("queue suspend Unreachable: exit %d, want %d\n%s", code, exitNotFound, stderr)
+	}
+	if ok, err := send(listen, "held in submission"); !ok {
+		t.Fatalf("send: %v", err)
+	}
+	out, code := cli(t, cfg, "message", "list", "--queue", "submission", "--state", "held")
+	if code != 0 || !strings.Contains(out, "b@remote.example") {
+		t.Fatalf("the message is not held in the suspended submission queue: exit %d\n%s", code, out)
+	}
+	if out, code := cli(t, cfg, "queue", "resume", "submission"); code != 0 || !strings.Contains(out, "1 message") {
+		t.Errorf("queue resume submission: exit %d\n%s", code, out)
+	}
+	if out, code := cli(t, cfg, "queue", "resume", "unreachable"); code != 0 {
+		t.Errorf("queue resume unreachable: exit %d\n%s", code, out)
+	}
+}

@@ -16,6 +16,9 @@ var reservedConnectorNames = map[string]string{
 	"routing":     "mail routing refused, failed with an NDR (its next hop)",
 	"directory":   "mail waiting for the directory to assign its mailbox database (its queue and next hop)",
 	"expansion":   "a group expanded into its members (its queue and next hop)",
+	"org":         "its relays to the topology's servers (umbra_outbound_sessions_total's destination)",
+	"mailbox":     "its LMTP sessions to the topology's mailbox servers (umbra_outbound_sessions_total's destination)",
+	"maildir":     "its own Maildir store (the next hop of mail delivered there)",
 }
 
 // ReservedConnectorName says why name cannot be a send connector's (in

@@ -81,3 +81,44 @@ servers:
 		t.Errorf("%v\nwant %q", err, want)
 	}
 }
+
+// OPS-5 (sibling of the names above): umbra_outbound_sessions_total's
+// destination is a send connector's name standing alone, and umbra
+// gives it "org" for its relays to the topology's servers and "mailbox"
+// for their LMTP sessions (delivery.outboundOrg, outboundMailbox), as
+// it gives "redirect" to an operator's redirect; "maildir" is the next
+// hop of this server's own Maildir store, where a connector's name
+// stands alone as the next hop of a message over its size limit. A send
+// connector named so, in any letter case, counted its sessions in the
+// topology's series (or showed a refusal as a Maildir's): refused at
+// its line as the others are, here and in the topology.
+func TestOPSSendConnectorNamesOfOwnDestinationsReserved(t *testing.T) {
+	for _, name := range []string{"org", "Org", "mailbox", "MAILBOX", "maildir"} {
+		_, err := Parse([]byte(fmt.Sprintf(`server: {name: a.example.test}
+receive_connectors:
+  - name: x
+    bindings: ["127.0.0.1:25"]
+send_connectors:
+  - name: out
+    address_spaces: [{domain: "*", cost: 1}]
+  - name: %q
+    address_spaces: [{domain: "example.org", cost: 1}]
+    smart_hosts: ["relay.example:25"]
+`, name)), "umbra.yaml")
+		want := fmt.Sprintf("umbra.yaml:8: send connector name %q is reserved", name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("configuration: send connector %q: %v, want %q", name, err, want)
+		}
+		_, err = ParseTopology([]byte(fmt.Sprintf(`sites: [{name: s1}]
+servers: [{name: hub.a.test, role: hub, site: s1, address: "127.0.0.1:25"}]
+send_connectors:
+  - name: %q
+    source_servers: [hub.a.test]
+    address_spaces: [{domain: "*", cost: 1}]
+`, name)), "t.yaml")
+		want = fmt.Sprintf("t.yaml:4: send connector name %q is reserved", name)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("topology: send connector %q: %v, want %q", name, err, want)
+		}
+	}
+}

@@ -136,3 +136,35 @@ func TestConsolePlainHTTPToldTLS(t *testing.T) {
 		t.Fatalf("GET /login over TLS: %d", res.StatusCode)
 	}
 }
+
+// TestConsoleHeaderCutMidLineLogged (OPS-5): a header the timeout cuts
+// in the middle of a line — the request line itself, or a field's name —
+// is answered by net/http as a malformed line (400: bufio hands the
+// partial line on without the timeout), and is logged as a header that
+// did not end in time, as one cut after a whole line is.
+func TestConsoleHeaderCutMidLineLogged(t *testing.T) {
+	logs := &lockedLog{}
+	ln := testsupport.Listen(t, testsupport.FreeAddr(t, "127.0.0.158"))
+	s := New(Config{Listener: ln, Certificate: selfSigned(t), Self: "hub1.example.org",
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), HeaderTimeout: 300 * time.Millisecond})
+	go s.Serve()
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	for _, sent := range []string{"GET /mess", "GET /messages HTTP/1.1\r\nHost: " + ln.Addr().String() + "\r\nX-Sl"} {
+		c, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(c, sent)
+		c.SetReadDeadline(time.Now().Add(30 * time.Second)) // a bound, not a timing
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if !strings.HasPrefix(string(b), "HTTP/1.1 400 ") {
+			t.Errorf("%q: answered %q, want net/http's 400", sent, b)
+		}
+	}
+	for end := time.Now().Add(30 * time.Second); strings.Count(logs.String(), "request header not complete") < 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("a header cut mid-line is not logged:\n%s", logs.String())
+		}
+	}
+}

@@ -18,7 +18,9 @@ import (
 )
 
 // A request whose header has not ended by the header timeout is closed
-// by net/http without a word: it writes no reply and logs nothing. The
+// by net/http without a log line: it writes no reply (or, when the
+// timeout cut a line of the header short, the 400 of a malformed line,
+// which bufio hands on without the timeout) and logs nothing. The
 // console logs it as it logs its other refused requests, paced: a
 // client that opens many such connections (each held for the timeout)
 // writes one WARN per headerTimeoutLogEvery, the others at DEBUG and
