@@ -6,7 +6,9 @@ import (
 	"strconv"
 	"testing"
 
+	"umbra/internal/config"
 	"umbra/internal/routing"
+	"umbra/internal/smtp"
 	"umbra/internal/testsupport"
 )
 
@@ -92,5 +94,42 @@ func TestRecopyBudgetCountsServersThatTookNoSession(t *testing.T) {
 	}
 	if _, ok := q.SingleCopyOf(m.ID); !ok {
 		t.Error("not marked held by this server only after the budget was spent")
+	}
+}
+
+// SR-17 (rrmidpush41), the receipt's side: the link Open returns names
+// the candidates it tried before its server that took no session
+// (smtp.ReceiptLinkTried), which the receive session passes as tried to
+// RecopyRefused when the link's push fails; a link whose server was the
+// first tried names none.
+func TestReceiptLinkNamesServersTriedBefore(t *testing.T) {
+	old := testsupport.StartHub(t, budgetAddr(t), testsupport.HubScript{EHLO: []string{"8BITMIME"}}) // no XSHADOW: an older version
+	cAddr, _ := copyPeer(t, budgetAddr(t, old.Addr()), "250 2.0.0 kept")
+	site := []*routing.Server{
+		{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: old.Addr()},
+		{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr},
+	}
+	r, _, _ := recopyWaitingBudget(t, "1", 2, *site[0], *site[1])
+	inRotation(t, r, site, "hub-b", "hub-c")
+	link, err := r.Open(context.Background(), config.ShadowOnReceiptRemoteOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Done(true)
+	lt, ok := link.(smtp.ReceiptLinkTried)
+	if !ok {
+		t.Fatalf("%T does not name the servers tried before it", link)
+	}
+	if got := lt.TriedBefore(); link.Server() != "hub-c" || len(got) != 1 || got[0] != "hub-b" {
+		t.Errorf("link to %s after %q; want hub-c after hub-b (no session: an older version)", link.Server(), got)
+	}
+	inRotation(t, r, site, "hub-c")
+	again, err := r.Open(context.Background(), config.ShadowOnReceiptRemoteOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Done(true)
+	if got := again.(smtp.ReceiptLinkTried).TriedBefore(); again.Server() != "hub-c" || len(got) != 0 {
+		t.Errorf("link to %s after %q; want hub-c, the first tried, after none", again.Server(), got)
 	}
 }
