@@ -284,6 +284,11 @@
 // the copy (a session broken after its commit): the mark keeps it as
 // one that may hold it (queue MarkSingleCopy, RecopyPushing) and the
 // commit that names the next candidate owes it the copy's discard.
+// The retry budgets count every server tried for one copy, one that
+// took no session too (down, of an older version, its SIZE below the
+// copy): Open's link and each turn of the recopy loop carry the
+// candidates passed before theirs (receiptLink.passed), which the copy
+// made again counts as tried (rrmidpush41).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps

@@ -1136,6 +1136,14 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			}
 			return "", err
 		}
+		// The candidates tried before link's server are tries of the
+		// budgets as much as a failed push is: the next turn of the
+		// loop does not plan them again, nor a server past the budget
+		// in their place (rrmidpush41).
+		for _, p := range link.passed {
+			tried[p] = true
+		}
+		failedTries = append(failedTries, link.passedWhy...)
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
 		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {

@@ -79,6 +79,16 @@ type ReceiptCopyConfirmer interface {
 	ReceiptCopyConfirmed(id queue.ID)
 }
 
+// ReceiptLinkTried is implemented by a ReceiptLink that knows the
+// candidates its Open tried before its server and that took no session
+// for the copy (down, of an older version, its SIZE below the copy):
+// each was a try of the retry budgets, as the link's server is when its
+// push fails, and a copy made again within the receipt (RecopyRefused)
+// is passed them as tried (delivery receiptLink).
+type ReceiptLinkTried interface {
+	TriedBefore() []string
+}
+
 // ReceiptRecopier is implemented by a ReceiptShadow that can make a
 // copy whose push failed after the commit — refused, not answered in
 // time, or its session ended mid-way — on the next candidate within the
@@ -872,7 +882,15 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 			default:
 				s.log.Info("shadow copy push failed mid-session: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "err", err)
 			}
-			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, []string{link.Server()})
+			// The servers Open tried before link's (no session for
+			// the copy) count against the budgets too: the copy is
+			// tried on no more servers in all than they allow, and on
+			// none of those again (rrmidpush41).
+			tried := []string{link.Server()}
+			if lt, ok := link.(ReceiptLinkTried); ok {
+				tried = append(lt.TriedBefore(), tried...)
+			}
+			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, tried)
 			if srv != "" {
 				again, err = srv, nil
 			} else if rerr != nil {

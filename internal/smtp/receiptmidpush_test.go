@@ -88,3 +88,46 @@ func TestShadowOnReceiptBrokenPushMovesOn(t *testing.T) {
 		})
 	}
 }
+
+// passedLink is a brokenLink whose Open tried hub-x before hub-b, which
+// took no session (ReceiptLinkTried).
+type passedLink struct{ brokenLink }
+
+func (l *passedLink) TriedBefore() []string { return []string{"hub-x"} }
+
+// passedReceipt opens passedLinks.
+type passedReceipt struct{ brokenReceipt }
+
+func (r *passedReceipt) Open(context.Context, string) (ReceiptLink, error) {
+	return &passedLink{brokenLink{err: r.err}}, nil
+}
+
+// SR-17 (rrmidpush41): max_retries_*_site_shadow bound the servers a
+// copy on receipt is tried on, those that took no session for it
+// included. A push that ended mid-way on hub-b, after Open had found
+// hub-x down, has the next candidate make the copy with both counted as
+// tried: hub-b alone was passed, so the copy made again planned hub-x
+// again (a second wait on a dead server, up to its bound) or a server
+// past the budget in its place.
+func TestShadowOnReceiptRecopyCountsServersOpenPassed(t *testing.T) {
+	q := &markingQueue{}
+	r := &passedReceipt{brokenReceipt{err: fmt.Errorf("reply to the end of the message: %w", syscall.ECONNRESET)}}
+	conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.198", 43000, 43300))
+	conns[0].ShadowOnReceipt = config.ShadowOnReceiptPreferRemote
+	s := receiptServerOn(t, q, conns, r, nil)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO client.example", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<b@example.test>", "250")
+	d.cmd("DATA", "354")
+	if got := d.cmd("Subject: hi\r\n\r\nhello\r\n.", "250"); !strings.Contains(got, "shadow copy on hub-c") {
+		t.Fatalf("reply %q; want the copy on hub-c, the next candidate", got)
+	}
+	r.mu.Lock()
+	calls := append([]string(nil), r.calls...)
+	r.mu.Unlock()
+	if len(calls) != 1 || calls[0] != "prefer-remote hub-x,hub-b" {
+		t.Errorf("made again %q; want once, by prefer-remote, hub-x and hub-b tried", calls)
+	}
+}
