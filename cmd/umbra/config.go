@@ -162,34 +162,11 @@ func newConfigCmd() *cobra.Command {
 				// server's (outgoingSourcesOutsideTopology).
 				resolveServerHosts(rtopo, nil, r, slog.New(slog.DiscardHandler), nil)
 			}
-			warnings := append(unusedSendConnectors(cfg, topo), heartbeatUnderThrottle(cfg, topo)...)
-			warnings = append(warnings, configSlips(cfg)...)
-			warnings = append(warnings, publishWarnings(cfg)...)
-			warnings = append(warnings, smartHostsThatAreTopologyServers(cfg, topo, rtopo)...)
-			warnings = append(warnings, config.ShadowListenerWarnings(cfg, topo)...) // its topology address offers no XSHADOW
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			warnings = append(warnings, smartHostsThatAreThisServer(ctx, cfg, r)...)
-			warnings = append(warnings, topologySmartHostsThatAreThisServer(ctx, cfg, topo, rtopo, r)...)
+			for _, w := range configWarnings(ctx, cfg, topo, rtopo, r) { // the list the daemon logs (configwarnings.go)
+				warn(w)
+			}
 			cancel()
-			for _, w := range warnings {
-				warn(w)
-			}
-			for _, w := range outgoingSourcesOutsideTopology(cfg, rtopo) {
-				fmt.Fprintln(cmd.ErrOrStderr(), w)
-			}
-			for _, w := range inertMXLimits(cfg) {
-				warn(w)
-			}
-			receiptWarnings, _ := receiptWithoutCandidates(cfg, rtopo) // its errors: checkConfig
-			receiptWarnings = append(receiptWarnings, madeAgainWithoutHub(cfg, rtopo)...)
-			for _, w := range receiptWarnings {
-				warn(w)
-			}
-			if ws, err := localStoreCheck(cfg); err == nil { // an error was reported above, by serverTopology
-				for _, w := range ws {
-					warn(w)
-				}
-			}
 			res.OK, res.Role, res.Server = true, cfg.Server.Role, cfg.Server.Name
 			res.ReceiveConnectors, res.SendConnectors = len(cfg.ReceiveConnectors), len(cfg.SendConnectors)
 			if wantJSON(cmd) {

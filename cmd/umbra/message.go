@@ -585,8 +585,26 @@ func bulkLines(out io.Writer, res admin.BulkResult) string {
 	if res.DryRun {
 		verb = "would " + res.Action
 	}
+	// A dry-run removal names what each message takes with it: the
+	// recipients still to deliver and their queues (rt41 F6).
+	takes := map[string][]admin.BulkRecipient{}
+	for _, tk := range res.Takes {
+		takes[tk.ID] = tk.Recipients
+	}
 	for _, id := range res.Done {
-		fmt.Fprintf(out, "%s: %s\n", id, verb)
+		rcpts := takes[id]
+		if len(rcpts) == 0 {
+			fmt.Fprintf(out, "%s: %s\n", id, verb)
+			continue
+		}
+		parts := make([]string, len(rcpts))
+		for i, rc := range rcpts {
+			parts[i] = fmt.Sprintf("%s (queue %s)", termSafe(rc.Address), termSafe(rc.Queue))
+		}
+		fmt.Fprintf(out, "%s: %s with its recipients %s\n", id, verb, strings.Join(parts, ", "))
+	}
+	if res.OtherQueues > 0 {
+		fmt.Fprintf(out, "a removal takes the whole message: %s in other queues than the one selected would go too\n", plural(res.OtherQueues, "recipient"))
 	}
 	for _, f := range res.Failed {
 		fmt.Fprintf(out, "%s: failed: %s\n", termSafe(f.ID), termSafe(f.Error))

@@ -222,8 +222,20 @@ exits 64, naming each refusal on standard error.`,
 					ex.Routes[i] = taken[j] // as the fan-out left them (a delayed hop)
 				}
 			}
-			for i := range ex.Routes {
-				ownStore(cfg, &ex.Routes[i])
+			// Routed as another server of the topology, the accepted
+			// domains, the store and RCPT's answers are still this
+			// server's settings: umbra reads no other server's
+			// configuration (rt41 F5). Said so, and no store of this
+			// server is named as that server's.
+			if tp != nil && mailaddr.NameKey(server) != mailaddr.NameKey(cfg.Server.Name) {
+				ex.SettingsOf = cfg.Server.Name
+				for i := range ex.Routes {
+					otherStore(server, cfg.Server.Name, &ex.Routes[i])
+				}
+			} else {
+				for i := range ex.Routes {
+					ownStore(cfg, &ex.Routes[i])
+				}
 			}
 			ex.TLS = explainTLS(daemon, why, cfg, tp, ex.Routes) // the outbound TLS policy and its source
 			var fileHosts func(string) []string
@@ -321,6 +333,11 @@ type routeExplanation struct {
 	// connector that are this server, and whether its mail loops back
 	// here (routeself.go; routed as this server only).
 	Self []routeSelf `json:"self,omitempty"`
+	// SettingsOf names this server when the route is explained as
+	// another server of the topology (--server): the accepted domains,
+	// the mailbox store and the rcpt: answers are this server's
+	// settings, the only configuration umbra reads (rt41 F5).
+	SettingsOf string `json:"settings_of,omitempty"`
 	// Recipients: what RCPT answers each recipient (rcptcheck.go), in
 	// the order of Routes.
 	Recipients []rcptCheck `json:"recipients"`
@@ -488,6 +505,10 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 	if ex.Topology == "" {
 		fmt.Fprintf(out, "(no topology: send connector choice of the configuration only)\n")
 	}
+	if ex.SettingsOf != "" {
+		fmt.Fprintf(out, "(--server %s: umbra knows its place in the topology, not its configuration: the accepted domains, the mailbox store and the rcpt: answers below are this server's (%s); %s's own may differ)\n",
+			ex.Server, ex.SettingsOf, ex.Server)
+	}
 	for i, r := range ex.Routes {
 		if i > 0 || ex.Topology == "" {
 			fmt.Fprintln(out)
@@ -526,7 +547,7 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			if j > 0 {
 				label = "else:       "
 			}
-			fmt.Fprintf(out, "  %s %s\n", label, describeHop(h))
+			fmt.Fprintf(out, "  %s %s\n", label, describeHopAs(h, ex))
 		}
 		for _, why := range r.Reasons {
 			fmt.Fprintf(out, "  - %s\n", why)
@@ -553,7 +574,7 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 			if c.Delayed {
 				how = " (to the fork site, not straight to the destinations)"
 			}
-			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(termSafeAll(c.Recipients), ", "), describeHop(c.NextHops[0]), how, fork)
+			fmt.Fprintf(out, "  copy %d: %s\n    next hop: %s%s; %s\n", i+1, strings.Join(termSafeAll(c.Recipients), ", "), describeHopAs(c.NextHops[0], ex), how, fork)
 		}
 	}
 	if len(ex.CopiesLeftOut) > 0 && len(ex.Routes) > 1 {
@@ -574,6 +595,15 @@ func printExplanation(out io.Writer, ex routeExplanation) {
 // refuses it.
 func rcptTakes(rcpt string) bool {
 	return !strings.HasPrefix(rcpt, "4") && !strings.HasPrefix(rcpt, "5")
+}
+
+// describeHopAs is describeHop for the server ex explains: another
+// server's own store is that server's, not this one's (SettingsOf).
+func describeHopAs(h routing.NextHop, ex routeExplanation) string {
+	if h.Kind == routing.HopMailbox && len(h.Servers) == 0 && ex.SettingsOf != "" {
+		return "deliver into " + ex.Server + "'s own mailbox store (not known here)"
+	}
+	return describeHop(h)
 }
 
 func describeHop(h routing.NextHop) string {
@@ -631,6 +661,23 @@ func ownStore(cfg *config.Config, r *routing.Route) {
 	default:
 		r.Reasons = append(r.Reasons, "this server has no mailbox store (mailbox:): the message waits")
 	}
+}
+
+// otherStore is ownStore for a route explained as another server of the
+// topology (--server): that server's store is in its configuration,
+// which umbra does not read, and the domain was found authoritative by
+// this server's accepted_domains (self), not by that server's.
+func otherStore(server, self string, r *routing.Route) {
+	if len(r.NextHops) == 0 || r.NextHops[0].Kind != routing.HopMailbox || len(r.NextHops[0].Servers) > 0 {
+		return
+	}
+	for i, why := range r.Reasons {
+		why = strings.Replace(why, " is authoritative on this server ", fmt.Sprintf(" is authoritative by this server's (%s) accepted_domains ", self), 1)
+		why = strings.Replace(why, "deliver into this server's own mailbox store (mailbox: of its configuration)",
+			fmt.Sprintf("deliver into %s's own mailbox store (mailbox: of its configuration)", server), 1)
+		r.Reasons[i] = why
+	}
+	r.Reasons = append(r.Reasons, fmt.Sprintf("%s's mailbox store and accepted domains are in its configuration, not known here", server))
 }
 
 // textBytesAll is each of vs by the one rule (jsonsafe.TextBytes), in a

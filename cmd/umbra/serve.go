@@ -375,17 +375,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	if ctopo != nil {
 		cfg.TopologySource = ctopo.Source // what route explain explains (admin GET /v1/config)
 	}
-	if ws, _ := localStoreCheck(cfg); len(ws) > 0 { // what config check warns about: where this server's own store is used
-		for _, w := range ws {
-			log.Warn("configuration", "warning", w)
-		}
-	}
-	for _, w := range selfSmartHostWarnings(cfg, ctopo, topo) { // a smart host that is this server: its mail loops back here
-		log.Warn("configuration", "warning", w)
-	}
-	for _, w := range config.ShadowListenerWarnings(cfg, ctopo) { // its topology address offers no XSHADOW: its peers would take its copies over
-		log.Warn("configuration", "warning", w)
-	}
 	topo = withDirectoryDatabases(topo, cfg, dir)
 	suspended := func(name string) bool { return mgr.IsSuspended(name) }
 	// The state the deliverer and the scheduler share is built first and
@@ -406,6 +395,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	dc.Resolver = dnsResolver
 	resolveServerHosts(topo, nil, dnsResolver, log, gd) // before the topology is shared: the servers listed by host name
+	// What config check warns of in this file, logged once here and at
+	// each reload that changes it (configwarnings.go).
+	warned := &warnedConfig{}
+	warned.log(log, configWarnings(context.Background(), cfg, ctopo, topo, noDNS{}))
 	// The scheduler's record of unanswering servers, shared with delivery.
 	health := queue.NewHealth()
 	dc.Health = health
@@ -881,7 +874,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 					return
 				}
 				systemd.Notify("RELOADING=1")
-				next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move)
+				next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move, warned)
 				if err == nil {
 					if next.BackPressure.Enabled != cfg.BackPressure.Enabled { // a restart would change it (reloadBackPressure keeps it)
 						pending = append(pending, "changed: back_pressure.enabled")
@@ -1226,7 +1219,7 @@ func duplicateWindow(cfg *config.Config) time.Duration {
 // setting only a restart applies): umbra_config_restart_would_fail.
 func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *queue.Manager,
 	suspended func(string) bool, shadows *shadow.Manager, log *slog.Logger, callout *recipients.Callout, edge *edgeChecks,
-	dir *ldapdir.Directory, moveSocket func(path string) error) (*config.Config, *recipients.Validator, []string, error) {
+	dir *ldapdir.Directory, moveSocket func(path string) error, warned *warnedConfig) (*config.Config, *recipients.Validator, []string, error) {
 	var next *config.Config
 	var err error
 	if cur.File == "" {
@@ -1380,9 +1373,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 			log.Info("admin socket moved", "from", cur.Server.AdminSocket, "admin_socket", socket)
 		}
 	}
-	for _, w := range selfSmartHostWarnings(next, ctopo, topo) { // as at start
-		log.Warn("configuration", "warning", w)
-	}
+	warned.log(log, configWarnings(context.Background(), next, ctopo, topo, noDNS{})) // as at start, when they changed
 	if len(restart) > 0 {
 		log.Warn("reloaded; these settings changed but apply only after a restart", "settings", restart)
 	} else {

@@ -361,6 +361,19 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 	return f, nil
 }
 
+// BulkTake is a message a dry-run removal would remove and the
+// recipients it would take with it.
+type BulkTake struct {
+	ID         string          `json:"id"`
+	Recipients []BulkRecipient `json:"recipients"`
+}
+
+// BulkRecipient is a recipient and the queue it waits in.
+type BulkRecipient struct {
+	Address string `json:"address"`
+	Queue   string `json:"queue"`
+}
+
 // BulkResult is the answer to an action on the messages a filter selects.
 //
 // One request does one batch: the messages selected, oldest first (by
@@ -403,6 +416,14 @@ type BulkResult struct {
 	// removed); they are in Matched. A filter's message gone by its turn
 	// is skipped instead (bulkGone): the filter named no id.
 	NotFound []string `json:"not_found,omitempty"`
+	// Takes lists, for a dry run of a removal, what each message it
+	// would remove takes with it: every recipient still to deliver, with
+	// the queue it waits in — a removal takes the whole message, also
+	// its recipients in other queues than the one a --queue filter
+	// names (rt41 F6), as the real removal's audit line lists them.
+	// OtherQueues counts those outside that queue.
+	Takes       []BulkTake `json:"takes,omitempty"`
+	OtherQueues int        `json:"other_queues,omitempty"`
 	// Unchanged lists, with the reason, the ids given that the action
 	// had nothing to do on (already suspended, not waiting for a retry:
 	// queue.SkipReason), also counted in Skipped; they are no failure.
@@ -793,6 +814,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		note string // given ids: what follows from a removal (removeNote)
 		// By filter: why a remove --ndr sends no DSN for it (noDSNReason).
 		noDSN string
+		// A dry run of a removal: the recipients it would take.
+		takes []BulkRecipient
 	}
 	var outcomes []outcome
 	var pending []int // indexes of ids to act on, in order
@@ -849,6 +872,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.
 			outcomes[i].err = s.settledRefusal(r.Context(), sv, action, m, force)
+			if action == "remove" {
+				for _, k := range m.Pending() {
+					outcomes[i].takes = append(outcomes[i].takes, BulkRecipient{Address: m.Rcpts[k].Addr, Queue: queue.RecipientQueue(&m.Rcpts[k])})
+				}
+			}
 			continue
 		}
 		if pending = append(pending, i); len(pending) >= bulkChunk {
@@ -886,6 +914,14 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			out.Done = append(out.Done, ids[i].String())
 			if o.note != "" {
 				out.Notes = append(out.Notes, BulkNote{ID: ids[i].String(), Note: o.note})
+			}
+			if len(o.takes) > 0 {
+				out.Takes = append(out.Takes, BulkTake{ID: ids[i].String(), Recipients: o.takes})
+				for _, rc := range o.takes {
+					if f.Queue != "" && rc.Queue != f.Queue {
+						out.OtherQueues++
+					}
+				}
 			}
 			if o.noDSN != "" {
 				if out.NoDSN == nil {

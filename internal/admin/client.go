@@ -599,6 +599,8 @@ func (sum *BulkResult) add(out BulkResult) batchCursor {
 	sum.NotFound = append(sum.NotFound, out.NotFound...)
 	sum.Unchanged = append(sum.Unchanged, out.Unchanged...)
 	sum.Notes = append(sum.Notes, out.Notes...)
+	sum.Takes = append(sum.Takes, out.Takes...)
+	sum.OtherQueues += out.OtherQueues
 	for why, n := range out.Skipped {
 		if sum.Skipped == nil {
 			sum.Skipped = map[string]int{}

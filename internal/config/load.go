@@ -247,17 +247,20 @@ func decodeAll(data []byte, file string, v any) (*yaml.Node, leftOut, error) {
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, leftOut{}, Errors{atTab(yamlError(file, err), data)}
+		return nil, leftOut{}, Errors{atAlias(atTab(yamlError(file, err), data), data)}
 	}
 	if e := secondDocument(data, file); e != nil {
 		return nil, leftOut{}, Errors{e}
 	}
 	if root.Kind == 0 {
-		return nil, leftOut{}, Errors{{File: file, Msg: "empty file"}}
+		return nil, leftOut{}, Errors{{File: file, Msg: noSettings}}
 	}
 	doc := &root
 	if doc.Kind == yaml.DocumentNode && len(doc.Content) == 1 {
 		doc = doc.Content[0]
+	}
+	if e := notASection(doc, file); e != nil {
+		return nil, leftOut{}, Errors{e}
 	}
 	fc := &fieldCheck{file: file, bad: map[*yaml.Node]bool{}}
 	fc.check(doc, reflect.TypeOf(v).Elem(), "", nil)
@@ -285,6 +288,85 @@ func decodeAll(data []byte, file string, v any) (*yaml.Node, leftOut, error) {
 		return nil, leftOut{}, left.errs
 	}
 	return rest, left, nil
+}
+
+// noSettings is the one error of a file that holds no settings: nothing,
+// only comments, or a YAML null.
+const noSettings = "empty file: it holds no settings (key: value lines, each section's key at the start of its line)"
+
+// notASection is the one error of a file whose top is not a section of
+// settings (rt41 F3): a list, a single value, a null. The field check
+// would name it after the file's empty path (": a section … is
+// expected") and the decoder once more in a Go type's words ("cannot
+// unmarshal !!seq into config.Config"); nothing in such a file is a
+// setting, so it is said once, at the line the value begins.
+func notASection(doc *yaml.Node, file string) *Error {
+	n := doc
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch {
+	case n.Kind == yaml.MappingNode:
+		return nil
+	case n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null":
+		return &Error{File: file, Msg: noSettings}
+	case n.Kind == yaml.SequenceNode:
+		return &Error{File: file, Line: doc.Line, Msg: "the file is a list: its settings are key: value lines, each section's key at the start of its line"}
+	default:
+		return &Error{File: file, Line: doc.Line, Msg: fmt.Sprintf("the file is a single value (%s): its settings are key: value lines, each section's key at the start of its line", written(n))}
+	}
+}
+
+var unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
+
+// atAlias says yaml.v3's refusal of an alias that names no anchor
+// ("unknown anchor 'nope' referenced", without a line: rt41 F2) in
+// umbra's words, at the line of the first such alias in the text: an
+// "*name" token outside quotes and comments. An anchor must be defined
+// (&name) before an alias repeats its value.
+func atAlias(e *Error, data []byte) *Error {
+	m := unknownAnchor.FindStringSubmatch(e.Msg)
+	if m == nil {
+		return e
+	}
+	name := m[1]
+	e.Msg = fmt.Sprintf("the alias *%s names no anchor: an alias repeats the value of an anchor (&%s) written before it in the file", name, name)
+	if e.Line == 0 {
+		e.Line = aliasLine(data, name)
+	}
+	return e
+}
+
+// aliasLine is the line of the first alias *name in data outside quoted
+// text and comments, 0 when none is found.
+func aliasLine(data []byte, name string) int {
+	nameEnd := func(r byte) bool { return strings.IndexByte(" \t\r,]}", r) >= 0 }
+	for i, l := range strings.Split(string(data), "\n") {
+		var quote byte
+		for j := 0; j < len(l); j++ {
+			c := l[j]
+			switch {
+			case quote != 0:
+				if c == quote {
+					quote = 0
+				} else if c == '\\' && quote == '"' {
+					j++
+				}
+			case c == '\'' || c == '"':
+				if j == 0 || strings.IndexByte(" \t[{,:-", l[j-1]) >= 0 {
+					quote = c
+				}
+			case c == '#' && (j == 0 || l[j-1] == ' ' || l[j-1] == '\t'):
+				j = len(l)
+			case c == '*' && (j == 0 || strings.IndexByte(" \t[{,:", l[j-1]) >= 0):
+				rest := l[j+1:]
+				if strings.HasPrefix(rest, name) && (len(rest) == len(name) || nameEnd(rest[len(name)])) {
+					return i + 1
+				}
+			}
+		}
+	}
+	return 0
 }
 
 // withoutNodes is a copy of the tree n without the nodes in bad: a

@@ -360,7 +360,8 @@ func (d *Deliverer) Reload(cfg Config) error {
 	if err != nil {
 		return err
 	}
-	d.st.Store(st)
+	prev := d.st.Swap(st)
+	d.forgetOutbound(prev, st)
 	d.knownOutbound(st)
 	d.mu.Lock()
 	idle := d.idle

@@ -32,23 +32,54 @@ func (d *Deliverer) SetOutbound(o OutboundObserver) {
 	d.knownOutbound(d.st.Load())
 }
 
+// OutboundForgetter is an OutboundObserver that drops a destination's
+// series (metrics.Outbound): a reload that removes a send connector
+// calls it, so that its counts are not exported until a restart.
+type OutboundForgetter interface {
+	Forget(destination string)
+}
+
+// outboundDestinations are the destinations of a configuration: its
+// send connectors, redirects, and with a topology its servers and send
+// connectors.
+func outboundDestinations(st *state) map[string]bool {
+	out := map[string]bool{"redirect": true}
+	for name := range st.conns {
+		out[name] = true
+	}
+	if st.cfg.Topology != nil {
+		out[outboundOrg], out[outboundMailbox] = true, true
+		for _, name := range st.cfg.Topology.ConnectorNames() {
+			out[name] = true // topoConnector: the topology's own
+		}
+	}
+	return out
+}
+
 // knownOutbound makes the observer export the destinations of a
-// configuration at zero: its send connectors, redirects, and with a
-// topology its servers and send connectors.
+// configuration at zero (outboundDestinations).
 func (d *Deliverer) knownOutbound(st *state) {
 	o := d.outbound
 	if o == nil {
 		return
 	}
-	for name := range st.conns {
+	for name := range outboundDestinations(st) {
 		o.Known(name)
 	}
-	o.Known("redirect")
-	if st.cfg.Topology != nil {
-		o.Known(outboundOrg)
-		o.Known(outboundMailbox)
-		for _, name := range st.cfg.Topology.ConnectorNames() {
-			o.Known(name) // topoConnector: the topology's own
+}
+
+// forgetOutbound drops the series of the destinations of prev that next
+// no longer has (a reload removed a send connector), where the observer
+// can.
+func (d *Deliverer) forgetOutbound(prev, next *state) {
+	f, ok := d.outbound.(OutboundForgetter)
+	if !ok || prev == nil {
+		return
+	}
+	now := outboundDestinations(next)
+	for name := range outboundDestinations(prev) {
+		if !now[name] {
+			f.Forget(name)
 		}
 	}
 }

@@ -47,6 +47,14 @@ func (o *Outbound) Known(destination string) {
 	}
 }
 
+// Forget drops a destination's series (a send connector a reload
+// removed): a removed connector is not exported at its last counts until
+// a restart.
+func (o *Outbound) Forget(destination string) {
+	o.sessions.DeletePartialMatch(prometheus.Labels{"destination": destination})
+	o.failures.DeletePartialMatch(prometheus.Labels{"destination": destination})
+}
+
 // Session counts an opened session with its TLS outcome.
 func (o *Outbound) Session(destination, tls string) {
 	o.sessions.WithLabelValues(destination, tls).Inc()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 )
@@ -98,10 +99,14 @@ func where(path []string, after []byte) string {
 }
 
 // shownKey is a key as an operator reads it: a message id for the
-// 8-byte keys of the message buckets, else hex.
+// 8-byte keys of the message buckets, a bucket's name (quoted) for the
+// keys of the root, whose names umbra chose, else hex.
 func shownKey(path []string, k []byte) string {
 	if len(k) == 8 && len(path) == 1 && (path[0] == string(bucketMessages) || path[0] == string(bucketBodies) || path[0] == string(bucketDamaged)) {
 		return "message " + ID(binary.BigEndian.Uint64(k)).String()
+	}
+	if len(path) == 0 && len(k) > 0 && bytes.IndexFunc(k, func(r rune) bool { return r < 'a' || r > 'z' }) < 0 {
+		return fmt.Sprintf("%q", k)
 	}
 	return fmt.Sprintf("%x", k)
 }
@@ -246,6 +251,12 @@ func (w *pageWalk) node(b []byte, id uint64, path []string, after, before []byte
 				return nil, why
 			}
 			last, min = sub, sub
+		case eflags&leafBucketFlag == 0 && len(path) == 0:
+			// The root holds buckets only (bbolt writes no value
+			// there): an entry without the bucket flag is one whose
+			// element was overwritten, and every reader of that bucket
+			// would meet no bucket (rt41 F7: a nil dereference).
+			return nil, fmt.Sprintf("%s: the entry %s is not marked as a bucket, and the root holds only buckets: its element's flags were overwritten", name, shownKey(path, key))
 		case eflags&leafBucketFlag != 0:
 			v := b[start+ksize : start+ksize+vsize]
 			if len(v) < 16 {
@@ -277,11 +288,16 @@ func (w *pageWalk) branchKey(b []byte, i int) []byte {
 }
 
 // damageText is what an operator is told of a panic r met reading the
-// database at path: the damage describeDamage names, with the panic's
-// text after it, or the text alone when the walk found nothing.
+// database at path: the damage describeDamage names, in umbra's words,
+// or when the walk found nothing, that a page the walk does not reach
+// (the free page list) or a value's bytes are damaged. The panic's own
+// words (a Go runtime error) are no reason an operator can act on
+// (rt41 F7): they go to the debug log only.
 func damageText(path string, r any) string {
+	slog.Debug("reading the transport database failed", "path", path, "panic", fmt.Sprint(r))
 	if d := describeDamage(path); d != "" {
-		return fmt.Sprintf("%s (reading it failed: %v)", d, r)
+		return d
 	}
-	return fmt.Sprintf("a page could not be read: %v", r)
+	return "a damaged page: reading the file failed, and the walk of its bucket pages from the root found no damaged one " +
+		"(the damage is in the free page list or in a stored value)"
 }
