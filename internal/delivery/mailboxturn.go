@@ -139,13 +139,21 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 			rcpts = left
 			continue
 		}
+		// Waiting for the turn runs none of umbra's code on the
+		// message: a crash meanwhile counts nothing against it
+		// (queue/peerwait.go; rt41 F1: a message behind another's slow
+		// final reply was parked in the poison queue after two kills).
+		waited := queue.AwaitingPeer(ctx)
 		select {
 		case <-free:
 		case <-queue.ExpiryReached(ctx):
+			waited()
 			return append(res, expiredUnsent(left)...)
 		case <-ctx.Done():
+			waited()
 			return append(res, deferAll(left, hop, mailboxBusyReply)...)
 		}
+		waited()
 		rcpts = left
 	}
 	return res
