@@ -104,8 +104,8 @@ func newDumpsterCmd() *cobra.Command {
 			"retry with it.\n" +
 			"\n" +
 			"Exit codes: 0 every copy of the window was resubmitted (or there were none); 5 the request is done\n" +
-			"but some copies were NOT resubmitted because their content is unreadable (a missing or cut spool\n" +
-			"file): the count is printed, and each copy's message id is in the daemon's log, \"dumpster copy not\n" +
+			"but some copies were NOT resubmitted because they are unreadable (a missing or cut spool file, a\n" +
+			"record that does not decode): the count is printed, and each copy's message id is in the daemon's log, \"dumpster copy not\n" +
 			"resubmitted\" with the request_id; a retry answers 5 again. 75 the request is stored and begun but\n" +
 			"not finished: the transport database could not be written (a full disk); the daemon finishes it at\n" +
 			"its next start, or repeat the command with the same --request-id (a new id resubmits the window's\n" +
@@ -185,9 +185,9 @@ func newDumpsterCmd() *cobra.Command {
 					out.RequestID, out.Database, out.Since.Local().Format(time.RFC3339Nano), verb, plural(out.Resubmitted, "message"), plural(out.Cleared, "duplicate record"))
 			}
 			if out.Skipped > 0 {
-				return &exitError{code: exitSkipped, err: fmt.Errorf("%s NOT resubmitted: %s content is unreadable (a missing or cut spool file); "+
+				return &exitError{code: exitSkipped, err: fmt.Errorf("%s NOT resubmitted: %s unreadable (a missing or cut spool file, a record that does not decode); "+
 					"each copy's message id is in the daemon's log: \"dumpster copy not resubmitted\" with request_id=%s",
-					nouns(out.Skipped, "copy", "copies"), map[bool]string{true: "its", false: "their"}[out.Skipped == 1], out.RequestID)}
+					nouns(out.Skipped, "copy", "copies"), map[bool]string{true: "it is", false: "they are"}[out.Skipped == 1], out.RequestID)}
 			}
 			return nil
 		},

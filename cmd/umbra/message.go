@@ -68,6 +68,12 @@ func newMessageCmd() *cobra.Command {
 				ms = ms[:limit]
 				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: stopped at the limit of %d messages; more match (narrow the filter or raise --limit)\n", limit)
 			}
+			if db, ok := strings.CutPrefix(f.Queue, "dumpster:"); ok {
+				// A queue the daemon took (a configured database's,
+				// empty or not): its copies are no queued messages.
+				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s keeps copies of delivered mail, not queued messages: umbra dumpster list --database %s lists them\n",
+					termSafe(f.Queue), termSafe(db))
+			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ms)
 			}

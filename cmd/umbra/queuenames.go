@@ -19,6 +19,11 @@ import (
 //     (configuration or topology);
 //   - mailbox:DB — DB is the configured mailbox database or one of the
 //     topology;
+//   - submission, unreachable — every server's, as poison is;
+//     directory while the directory assigns mailbox databases;
+//   - dumpster:DB — the same databases (umbra dumpster lists each, at
+//     0 when it keeps no copy); the message commands take it, the
+//     queue actions refuse it (queue.CheckQueueAction);
 //   - site:SITE[/…] — SITE is a site of the topology;
 //   - shadow:SERVER, legacy:… — a server of the topology (shadow:) or any
 //     well-formed list;
@@ -69,6 +74,34 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 			if topo != nil {
 				for _, d := range topo.MailboxDatabases {
 					valid = append(valid, "mailbox:"+d.Name)
+				}
+			}
+		case queue.QueueSubmission, "unreachable":
+			// Queues of every server too: mail before its first
+			// attempt, and mail no connector or route reaches, which
+			// waits there in retry (queue.DeliveryType).
+			if name == kind {
+				return nil
+			}
+			valid = append(valid, kind)
+		case "directory":
+			// Mail waiting for the directory to assign its mailbox
+			// database: a queue while the directory assigns them.
+			if cfg.Topology != "" && cfg.LDAP.DatabaseAttribute != "" {
+				if name == kind {
+					return nil
+				}
+				valid = append(valid, kind)
+			}
+		case "dumpster":
+			// The dumpster of each mailbox database the configuration
+			// names, as umbra dumpster lists it (at 0 when it keeps no
+			// copy): a queue found empty, not a typo. One keeping
+			// copies is a queue anyway (queue.Manager.Queues).
+			valid = append(valid, "dumpster:"+cfg.Mailbox.Database)
+			if topo != nil {
+				for _, d := range topo.MailboxDatabases {
+					valid = append(valid, "dumpster:"+d.Name)
 				}
 			}
 		case "site":
@@ -144,7 +177,7 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 }
 
 // queueKinds are the kinds of queue queueNameChecker knows.
-var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx", queue.QueuePoison, queue.QueueQuarantine, queue.QueueDamaged}
+var queueKinds = []string{"smarthost", "mailbox", "site", "shadow", "legacy", "redirect", "mx", "dumpster", queue.QueueSubmission, "unreachable", "directory", queue.QueuePoison, queue.QueueQuarantine, queue.QueueDamaged}
 
 // wellFormedDomain reports whether s is a domain name of two labels or
 // more, each of letters, digits and inner hyphens, at most 63 octets,

@@ -22,8 +22,14 @@ import (
 // and release forwards it and ends the hang: the stopped peer resumed,
 // reading what its sockets buffered — a push its sender gave up on
 // included.
+//
+// With cut set, an answer of target that carries a copy's reply
+// ("Shadow copy …") is not forwarded: both connections are reset
+// instead (a peer killed after the commit that kept the copy, before
+// its reply reached the sender).
 type hangingProxy struct {
 	hang atomic.Bool
+	cut  atomic.Bool
 	hold bool
 	mu   sync.Mutex
 	up   []net.Conn // the connections to target, closed when the test ends
@@ -74,6 +80,16 @@ func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 			p.mu.Lock() // a write after release comes after what release forwards
 			if back {
 				p.back.Write(buf[:n])
+			}
+			if back && p.cut.Load() && bytes.Contains(buf[:n], []byte("Shadow copy")) {
+				p.mu.Unlock()
+				for _, c := range []net.Conn{from, to} {
+					if tc, ok := c.(*net.TCPConn); ok {
+						tc.SetLinger(0) // the close sends a reset
+					}
+					c.Close()
+				}
+				return
 			}
 			var werr error
 			switch {
@@ -136,9 +152,16 @@ type hungPeerHubs struct {
 
 func hungPeerOrg(t *testing.T) *hungPeerHubs {
 	t.Helper()
+	return hungPeerOrgAt(t, freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2"), freeAddr(t, "127.0.0.3"), freeAddr(t, "127.0.0.4"),
+		reserveAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.1"))
+}
+
+// hungPeerOrgAt is hungPeerOrg with the addresses given: the hubs',
+// the proxy's in front of hub-b, the sink's and hub-a's metrics'.
+func hungPeerOrgAt(t *testing.T, a, b, c, proxyAddr, sink, metricsA string) *hungPeerHubs {
+	t.Helper()
 	dir := t.TempDir()
-	o := &hungPeerHubs{a: freeAddr(t, "127.0.0.1"), b: freeAddr(t, "127.0.0.2"), c: freeAddr(t, "127.0.0.3"), sink: reserveAddr(t, "127.0.0.1")}
-	proxyAddr := freeAddr(t, "127.0.0.4")
+	o := &hungPeerHubs{a: a, b: b, c: c, sink: sink}
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
 site_links: [{name: a-b, sites: [a, b], cost: 10}]
 servers:
@@ -153,7 +176,8 @@ send_connectors:
 		t.Fatal(err)
 	}
 	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, shadowOnReceipt("prefer-remote", false), "")
-	o.metricsA = withMetrics(t, o.cfgA)
+	o.metricsA = metricsA
+	editConfig(t, o.cfgA, `metrics_listen: ""`, "metrics_listen: "+metricsA)
 	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
 	raw, _ := os.ReadFile(o.cfgB) // hub-b is reached through the proxy
 	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,13 +203,5 @@ func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 // rt39FreeAddr is a free port of 39500-39999 on 127.0.0.171.
 func rt39FreeAddr(t *testing.T) string {
 	t.Helper()
-	for p := 39500; p < 40000; p++ {
-		a := fmt.Sprintf("127.0.0.171:%d", p)
-		if ln, err := net.Listen("tcp", a); err == nil {
-			ln.Close()
-			return a
-		}
-	}
-	t.Fatal("no free port in 39500-39999 on 127.0.0.171")
-	return ""
+	return addrInRange(t, "127.0.0.171", 39500, 500)
 }

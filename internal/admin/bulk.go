@@ -325,6 +325,17 @@ func checkRedirectTarget(to string) error {
 	return nil
 }
 
+// checkSmartHost checks a smart host given to the API (route explain
+// --topology FILE's, for the self-check) as the configuration's are
+// checked: config.CheckHostPort, in its words, before anything is
+// looked up.
+func checkSmartHost(h string) error {
+	if err := config.CheckHostPort(h); err != nil {
+		return jsonsafe.Textf("smart host %s: %s", queue.QuoteShown(h), jsonsafe.TextBytes(err.Error()))
+	}
+	return nil
+}
+
 // SetQueueNames gives the API the check of a queue name that holds no
 // message now (a suspension ahead of maintenance): check returns a
 // queue.UnknownNameError for a name the configuration cannot produce.

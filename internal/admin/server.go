@@ -91,8 +91,9 @@ type Redelivery struct {
 	Since       time.Time `json:"since"`
 	Started     time.Time `json:"started"`
 	Resubmitted int       `json:"resubmitted"`
-	// Skipped: copies not put back because their content is unreadable
-	// (a missing or cut spool file); each is logged with its message id.
+	// Skipped: copies not put back because they are unreadable (a
+	// missing or cut spool file, a record that does not decode or names
+	// no recipient); each is logged with its message id.
 	Skipped int `json:"skipped_unreadable"`
 	Cleared int `json:"duplicate_records_cleared"`
 	// Repeated: the request id was carried out before; nothing was done
@@ -521,7 +522,9 @@ func (s *Server) SetSelfCheck(f func(ctx context.Context, connector, domain stri
 // SetSelfCheckHosts gives the API delivery's check of smart hosts given
 // for a send connector (GET /v1/selfcheck/{connector}/{domain}?hosts=given&smart_host=…;
 // route explain --topology FILE: FILE's smart hosts, this server's
-// bindings and resolver).
+// bindings and resolver). Each smart host given is checked first as the
+// configuration's are (checkSmartHost): one f is never asked about is
+// a 400 naming it.
 func (s *Server) SetSelfCheckHosts(f func(ctx context.Context, connector string, smartHosts []string, domain string) any) {
 	s.selfCheckHosts = f
 }
@@ -867,6 +870,12 @@ func (s *Server) routes() http.Handler {
 			if s.selfCheckHosts == nil {
 				fail(w, http.StatusNotFound, "no deliverer")
 				return
+			}
+			for _, h := range q["smart_host"] {
+				if err := checkSmartHost(h); err != nil {
+					failErr(w, http.StatusBadRequest, err) // never looked up nor connected to
+					return
+				}
 			}
 			reply(w, s.selfCheckHosts(r.Context(), r.PathValue("connector"), q["smart_host"], r.PathValue("domain")), nil)
 			return

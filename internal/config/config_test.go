@@ -158,6 +158,9 @@ func TestBadConfigs(t *testing.T) {
 		// are one domain (dsn12).
 		"bad-idn.yaml": `bad-idn.yaml:4: accepted domain "xn--zz.example": invalid internationalized domain name label xn--zz`,
 		"dup-idn.yaml": `dup-idn.yaml:6: accepted domain "XN--BCHER-KVA.example" is listed twice`,
+		// A name umbra gives to its own next hops (an operator's
+		// redirect) is no send connector's.
+		"reserved-connector-name.yaml": `reserved-connector-name.yaml:7: send connector name "redirect" is reserved`,
 	}
 	files, _ := filepath.Glob("testdata/bad/*.yaml")
 	if len(files) != len(want) {

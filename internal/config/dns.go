@@ -108,6 +108,8 @@ func validateDNS(v *validator, d DNS) {
 			v.add(fmt.Sprintf("dns.servers: %q has no valid port", s), "dns", "servers", i)
 		} else if msg := leadingZeroText(port, false); msg != "" {
 			v.add(fmt.Sprintf("dns.servers: %q: port %s", s, msg), "dns", "servers", i)
+		} else if err := portLeadingZero(port); err != nil { // 007 too: as a smart host's (CheckHostPort)
+			v.add(fmt.Sprintf("dns.servers: %q: %v", s, err), "dns", "servers", i)
 		}
 		if d.TrustAD && !ip.IsLoopback() {
 			v.compare(fmt.Sprintf("dns.trust_ad: server %s is not on loopback; only a validating resolver on this host may be trusted for DNSSEC", s),

@@ -23,8 +23,9 @@
 //     differ (010) is refused naming both, in a whole number and alike
 //     in a size, a duration and a port, which their own parsers read in
 //     decimal (leadingZeroText). A HOST[:PORT] umbra sends to (a smart
-//     host, and outside the configuration a queue redirect's target and
-//     a redirect queue's name) has one check, CheckHostPort, in one
+//     host, and outside the configuration a queue redirect's target,
+//     a redirect queue's name and the smart hosts the admin API's
+//     self-check is given) has one check, CheckHostPort, in one
 //     wording: its port takes no leading zero at all. A size is whole bytes, or a whole
 //     number and a unit spelled exactly: KiB, MiB, GiB (1024-based), KB,
 //     MB, GB (1000-based), B (units.go sizeUnits; the README's "size

@@ -11,8 +11,9 @@ import (
 
 // CheckHostPort is the one check of a HOST[:PORT] that names a server
 // umbra sends to — a smart host (the configuration file's and the
-// topology's), a queue redirect's target (--to, the API's ?to=) and a
-// redirect queue's name: read by mailaddr.SplitHostPort, the port (when
+// topology's, and those route explain --topology FILE gives the admin
+// API's self-check), a queue redirect's target (--to, the API's ?to=)
+// and a redirect queue's name: read by mailaddr.SplitHostPort, the port (when
 // one is given) a number from 1 to 65535 written with digits only and
 // no leading zero (025, which reads 21 as an octal number, and 007
 // alike), the host a host name or an IP address (IsHost) other than the
@@ -31,15 +32,8 @@ func CheckHostPort(s string) error {
 		if !mailaddr.ValidPort(port) {
 			return errors.New("the port is not a number from 1 to 65535")
 		}
-		if port[0] == '0' {
-			// Digits only by now: numbers are shown, never other text.
-			// In the words of every other port (leadingZeroText), and
-			// refused also where octal and decimal agree (007): a port
-			// is written one way.
-			if msg := leadingZeroText(port, false); msg != "" {
-				return errors.New("the port " + msg)
-			}
-			return fmt.Errorf("the port %s has a leading zero: write %s", port, strings.TrimLeft(port, "0"))
+		if err := portLeadingZero(port); err != nil {
+			return err
 		}
 	}
 	if !IsHost(host) {
@@ -49,6 +43,24 @@ func CheckHostPort(s string) error {
 		return errors.New("the host " + UnspecifiedWords)
 	}
 	return nil
+}
+
+// portLeadingZero refuses a port (digits only, 1 to 65535) written with
+// a leading zero: in the words of every other number whose octal and
+// decimal readings differ (leadingZeroText), and also where they agree
+// (007): a port umbra connects to is written one way — a smart host's,
+// a redirect target's (CheckHostPort), mailbox.lmtp's, a milter's inet:,
+// a topology server's (checkDialAddress), a dns.servers entry's and
+// ldap.url's.
+func portLeadingZero(port string) error {
+	if len(port) < 2 || port[0] != '0' {
+		return nil
+	}
+	// Digits only by now: numbers are shown, never other text.
+	if msg := leadingZeroText(port, false); msg != "" {
+		return errors.New("the port " + msg)
+	}
+	return fmt.Errorf("the port %s has a leading zero: write %s", port, strings.TrimLeft(port, "0"))
 }
 
 // UnspecifiedWords say why the unspecified address is no next hop: the

@@ -108,6 +108,9 @@ func validateLDAP(v *validator, c *Config) {
 	case u.Hostname() == "" || !IsHost(u.Hostname()):
 		v.add(fmt.Sprintf("ldap.url %q: bad host %q%s", l.URL, u.Hostname(), hostHint(u.Hostname())), "ldap", "url")
 		return
+	case mailaddr.NoZone(u.Hostname()) != nil: // a server umbra dials: checkDialAddress's rule
+		v.add(fmt.Sprintf("ldap.url %q: %v", l.URL, mailaddr.NoZone(u.Hostname())), "ldap", "url")
+		return
 	case UnspecifiedHost(u.Hostname()): // a server umbra dials: checkDialAddress's rule
 		v.add(fmt.Sprintf("ldap.url %q: %v", l.URL, errUnspecifiedHost), "ldap", "url")
 		return
@@ -116,6 +119,9 @@ func validateLDAP(v *validator, c *Config) {
 		return
 	case leadingZeroText(u.Port(), false) != "":
 		v.add(fmt.Sprintf("ldap.url %q: port %s", l.URL, leadingZeroText(u.Port(), false)), "ldap", "url")
+		return
+	case portLeadingZero(u.Port()) != nil: // 007 too: as a smart host's (CheckHostPort)
+		v.add(fmt.Sprintf("ldap.url %q: %v", l.URL, portLeadingZero(u.Port())), "ldap", "url")
 		return
 	case l.StartTLS && u.Scheme == "ldaps":
 		v.add("ldap.start_tls is for ldap:// URLs; ldaps:// is TLS already", "ldap", "start_tls")

@@ -329,6 +329,11 @@ func validateTopology(t *Topology) []violation {
 	}
 	for i, s := range t.Sites {
 		unique("site", s.Name, sites, "sites", i)
+		if strings.Contains(s.Name, "/") {
+			// Its queue site:NAME and destination site:NAME/SERVERS are
+			// read up to the "/" (queue suspend site:NAME/…).
+			v.add(fmt.Sprintf(`site name %q holds "/": its queue site:NAME would read as another site's; choose a name without "/"`, s.Name), "sites", i, "name")
+		}
 		for j, p := range s.Subnets {
 			if _, err := ParseRange(p); err != nil {
 				v.add(fmt.Sprintf("subnet %q %s", p, rangeProblem(err, "a CIDR prefix")), "sites", i, "subnets", j)
@@ -449,6 +454,9 @@ func validateTopology(t *Topology) []violation {
 	conns := map[string]bool{}
 	for i, c := range t.SendConnectors {
 		unique("send connector", c.Name, conns, "send_connectors", i)
+		if msg := ReservedConnectorName(c.Name); msg != "" {
+			v.add(fmt.Sprintf("send connector name %q %s", c.Name, msg), "send_connectors", i, "name")
+		}
 		if len(c.AddressSpaces) == 0 {
 			v.add(fmt.Sprintf("send connector %q needs address spaces", c.Name), "send_connectors", i)
 		}

@@ -28,7 +28,8 @@ func TestOPS3UpgradeNotesNameTheNewRefusals(t *testing.T) {
 			sec = sec[:10+j]
 		}
 	}
-	for _, want := range []string{`banner: ""`, "max_connections: 0", "auth.mechanisms", "mailbox.maildir"} {
+	for _, want := range []string{`banner: ""`, "max_connections: 0", "auth.mechanisms", "mailbox.maildir",
+		`send connector name "redirect" is reserved`, `site name "east/1" holds "/"`, "the port 007 has a leading zero"} {
 		if !strings.Contains(sec, want) {
 			t.Errorf("README *Upgrades and rollback* does not mention %s, which this release newly refuses", want)
 		}

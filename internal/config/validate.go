@@ -403,6 +403,8 @@ func validate(c *Config) []violation {
 		names["s:"+sc.Name] = true
 		if msg := protocolTextProblem(sc.Name); msg != "" && sc.Name != "" {
 			v.add(fmt.Sprintf("send connector name %q %s: write printable ASCII", sc.Name, msg), at("name")...)
+		} else if msg := ReservedConnectorName(sc.Name); msg != "" {
+			v.add(fmt.Sprintf("send connector name %q %s", sc.Name, msg), at("name")...)
 		}
 		if msg := protocolTextProblem(sc.Auth.Username); msg != "" && sc.Auth.Username != "" {
 			// AUTH PLAIN's response separates its fields by NULs.
@@ -578,6 +580,9 @@ func checkDialAddress(s string) error {
 	}
 	if port == "0" || strings.TrimLeft(port, "0") == "" {
 		return fmt.Errorf("bad port %q: a port to connect to is 1 to 65535", port)
+	}
+	if err := portLeadingZero(port); err != nil { // 007 too: as a smart host's (CheckHostPort)
+		return err
 	}
 	if UnspecifiedHost(host) { // a listener's form: connecting to it reaches this machine itself
 		return errUnspecifiedHost

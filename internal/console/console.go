@@ -69,8 +69,12 @@ type Config struct {
 	// Self is this server's name.
 	Self        string
 	SessionIdle time.Duration
-	Clock       clock.Clock
-	Log         *slog.Logger
+	// HeaderTimeout is how long a request's header may take to arrive
+	// (0: 10 s); a connection whose header has not ended by then is
+	// closed, and the refusal logged (headerwatch.go).
+	HeaderTimeout time.Duration
+	Clock         clock.Clock
+	Log           *slog.Logger
 }
 
 // Server is the running console.
@@ -78,6 +82,7 @@ type Server struct {
 	cfg   Config
 	http  *http.Server
 	hosts map[string]bool
+	watch *headerWatch // requests whose header never ended (headerwatch.go)
 
 	mu        sync.Mutex
 	creds     *smtp.Credentials
@@ -177,6 +182,9 @@ func New(cfg Config) *Server {
 	if cfg.SessionIdle <= 0 {
 		cfg.SessionIdle = 30 * time.Minute
 	}
+	if cfg.HeaderTimeout <= 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
 	if cfg.Health == nil {
 		cfg.Health = NewHealth(cfg.Clock)
 	}
@@ -199,9 +207,11 @@ func New(cfg Config) *Server {
 	for _, h := range cfg.Hosts {
 		s.hosts[strings.ToLower(h)] = true
 	}
-	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: 10 * time.Second,
+	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: cfg.HeaderTimeout,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
+	s.watch = &headerWatch{clk: cfg.Clock, log: cfg.Log, timeout: cfg.HeaderTimeout}
+	s.http.ConnState = s.watch.state
 	return s
 }
 
@@ -210,8 +220,8 @@ func (s *Server) Addr() net.Addr { return s.cfg.Listener.Addr() }
 
 // Serve answers requests until Shutdown.
 func (s *Server) Serve() {
-	ln := tls.NewListener(s.cfg.Listener, &tls.Config{Certificates: []tls.Certificate{s.cfg.Certificate},
-		MinVersion: tls.VersionTLS12})
+	ln := &watchListener{Listener: tls.NewListener(s.cfg.Listener, &tls.Config{Certificates: []tls.Certificate{s.cfg.Certificate},
+		MinVersion: tls.VersionTLS12}), w: s.watch}
 	if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		s.cfg.Log.Error("console stopped", "err", err)
 	}
@@ -825,3 +835,7 @@ func safeNext(next string) string {
 	}
 	return next
 }
+
+// headerTimeoutLogEvery paces the WARN of requests whose header never
+// ended (headerwatch.go).
+const headerTimeoutLogEvery = time.Minute

@@ -66,6 +66,13 @@
 //     SameSite=Strict cookie.
 //   - A request whose Host header is not one of the console's names is
 //     refused (421): DNS rebinding cannot reach it.
+//   - Every request the console refuses is logged, and a header that
+//     has not ended by the header timeout too (net/http closes it
+//     without a log line), paced (headerwatch.go: the connections are
+//     watched above TLS, the handshake done by the console at their
+//     first read). net/http's own answers to a request it cannot read —
+//     400 for a malformed request line, 431 for a header over
+//     MaxHeaderBytes — reach no handler and are not logged.
 //   - Every POST needs an Origin (or Referer) of the console itself, and,
 //     once logged in, the session's CSRF token in the form; the login form
 //     carries a token bound to a cookie (no login CSRF).

@@ -227,8 +227,10 @@ type sendConnector struct {
 	// connector named in cfg (redirectConnector).
 	redirect bool
 	// borrows: the send connector whose settings a redirect borrows,
-	// "" for one no connector routes (cfg.Name "redirect" then, as a
-	// configured connector may be named too): its pool (groupID).
+	// "" for one no connector routes (cfg.Name "redirect" then, a name
+	// the configuration reserves for it: config.ReservedConnectorName;
+	// a file of an earlier release may have used it, so redirect, not
+	// the name, tells the two apart): its pool (groupID).
 	borrows string
 }
 

@@ -26,7 +26,11 @@
 // mailboxturn.go (one LMTP transaction at a time per recipient mailbox:
 // the only wait delivery does itself — a recipient whose mailbox is in
 // another of this server's LMTP transactions, bounded by that
-// transaction; it holds no mailbox's turn while it waits).
+// transaction; it holds no mailbox's turn while it waits, and lends its
+// message's slot of the active set: queue.WaitingTurn). A transaction
+// tells the queue when it is in its envelope and in the message data
+// (queue.InEnvelope, queue.InMessageData): a delay notice made while
+// its next hop stops answering there names the host and the phase.
 //
 // Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
 // sender and recipients in the one canonical form RCPT stores
@@ -128,7 +132,12 @@
 // Shadow redundancy: relays inside the organisation, and send connectors
 // with send_xshadow, open a shadow session when the next hop offers
 // XSHADOW; its accepted recipients come back ShadowedOK (the queue keeps
-// the copy). After a transaction, at most once a second per connection,
+// the copy). Inside is every route of the topology (org.go) and every
+// send-connector hop relayLeavesOrganisation keeps inside — an
+// administrator's redirect, a smart host that is a server of the
+// topology (leave.go: shadowsTo) —, its primary named as the topology
+// names the server (shadowPrimary): a relay there without a session
+// would leave the message on that server's disk alone. After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the
 // discard notifications are fetched and handed to the shadow recorder
@@ -265,6 +274,21 @@
 // failure is (ReceiptShadow.dialFailed): a server judged a copied data
 // dir there is marked refused:NAME and a refused session recorded as
 // refused, never a server that failed (shadow26 item 5).
+// A copy whose session ended mid-way — a 421 (the server stopping), an
+// EOF or a reset (killed), at any step of the push, before or after the
+// data's end, alone or in a batch — and whose second try there failed
+// too is a failed try of that server as a refusal is: the receive
+// session has the next candidate make the copy (RecopyRefused), that
+// server counted against the budgets, and so does a copy made again
+// (Recopy) within the same pass (midpush41). The server may have stored
+// the copy (a session broken after its commit): the mark keeps it as
+// one that may hold it (queue MarkSingleCopy, RecopyPushing) and the
+// commit that names the next candidate owes it the copy's discard.
+// The retry budgets count every server tried for one copy, one that
+// took no session too (down, of an older version, its SIZE below the
+// copy): Open's link and each turn of the recopy loop carry the
+// candidates passed before theirs (receiptLink.passed), which the copy
+// made again counts as tried (rrmidpush41).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps

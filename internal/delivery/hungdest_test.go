@@ -21,7 +21,8 @@ import (
 // faultHop is the shared hung-destination fixture: a next hop on
 // loopback whose behaviour a recipient's local part picks — ddrop…
 // closes the connection after the message's final dot, dhang… never
-// answers the final dot (until the hop closes), anything else is taken
+// answers the final dot (until the hop closes), rhang… never answers
+// its RCPT (until the hop closes), anything else is taken
 // (250) — and which, while greetHang is set, accepts connections and
 // never greets. It records every message taken, with its body.
 type faultHop struct {
@@ -31,12 +32,20 @@ type faultHop struct {
 	taken     map[string][]string // recipient → bodies taken
 	order     []string            // the recipients taken, in order
 	conns     int
+	dotsHung  int // final dots of dhang… messages read and left unanswered
+	rcptsHung int // RCPTs of rhang… read and left unanswered
 	closed    chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
 	t.Helper()
-	h := &faultHop{ln: testsupport.Listen(t, "127.0.0.186:0"), greetHang: greetHang, taken: map[string][]string{}, closed: make(chan struct{})}
+	return startFaultHopAt(t, "127.0.0.186:0", greetHang)
+}
+
+// startFaultHopAt is startFaultHop listening on addr.
+func startFaultHopAt(t *testing.T, addr string, greetHang bool) *faultHop {
+	t.Helper()
+	h := &faultHop{ln: testsupport.Listen(t, addr), greetHang: greetHang, taken: map[string][]string{}, closed: make(chan struct{})}
 	var wg sync.WaitGroup
 	t.Cleanup(func() { close(h.closed); h.ln.Close(); wg.Wait() })
 	go func() {
@@ -116,6 +125,13 @@ func (h *faultHop) serve(c net.Conn) {
 		case strings.HasPrefix(cmd, "RCPT"):
 			to := strings.ToLower(strings.TrimSpace(line[len("RCPT TO:"):]))
 			rcpts = append(rcpts, strings.Trim(strings.Fields(to)[0], "<>"))
+			if strings.HasPrefix(rcpts[len(rcpts)-1], "rhang") {
+				h.mu.Lock()
+				h.rcptsHung++
+				h.mu.Unlock()
+				<-h.closed // no reply to this RCPT
+				return
+			}
 			say("250 2.1.5 ok")
 		case cmd == "DATA":
 			say("354 go ahead")
@@ -134,6 +150,9 @@ func (h *faultHop) serve(c net.Conn) {
 			case len(rcpts) > 0 && strings.HasPrefix(rcpts[0], "ddrop"):
 				return // the connection drops after this message's data
 			case len(rcpts) > 0 && strings.HasPrefix(rcpts[0], "dhang"):
+				h.mu.Lock()
+				h.dotsHung++
+				h.mu.Unlock()
 				<-h.closed // no reply to this message's final dot
 				return
 			}
@@ -175,11 +194,18 @@ type faultRig struct {
 
 func startFaultRig(t *testing.T, hop *faultHop, maxConns int, cmdTimeout, dataTimeout, notice time.Duration) *faultRig {
 	t.Helper()
-	home := startFaultHop(t, false)
+	return startFaultRigOn(t, "127.0.0.186", "127.0.0.186:0", hop, maxConns, cmdTimeout, dataTimeout, notice)
+}
+
+// startFaultRigOn is startFaultRig with hop listening on ip and the
+// sender's next hop (home) on homeAddr.
+func startFaultRigOn(t *testing.T, ip, homeAddr string, hop *faultHop, maxConns int, cmdTimeout, dataTimeout, notice time.Duration) *faultRig {
+	t.Helper()
+	home := startFaultHopAt(t, homeAddr, false)
 	conn := config.SendConnector{Name: "remote", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
-		SmartHosts: []string{"127.0.0.186:" + hop.port()}, TLS: config.TLSNone, MaxConnections: maxConns}
+		SmartHosts: []string{ip + ":" + hop.port()}, TLS: config.TLSNone, MaxConnections: maxConns}
 	homeConn := config.SendConnector{Name: "home", AddressSpaces: []config.AddressSpace{{Domain: "example.org", Cost: 1}},
-		SmartHosts: []string{"127.0.0.186:" + home.port()}, TLS: config.TLSNone}
+		SmartHosts: []string{ip + ":" + home.port()}, TLS: config.TLSNone}
 	table := routing.NewTable(nil, []routing.Connector{
 		{Name: conn.Name, Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "*", Cost: 1}}},
 		{Name: homeConn.Name, Enabled: true, AddressSpaces: []routing.AddressSpace{{Domain: "example.org", Cost: 1}}}})

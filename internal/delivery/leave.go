@@ -72,3 +72,57 @@ func relayServer(st *state, g *group) string {
 	}
 	return server
 }
+
+// shadowsTo: a relay through g's send connector opens a shadow session
+// when the next hop offers XSHADOW (openShadow) — on a connector with
+// send_xshadow, and on every relay that stays inside the organisation
+// (relayLeavesOrganisation false): an administrator's redirect, and,
+// under a topology, a connector with a smart host that is a server of
+// it. Such a relay is one inside the organisation as a route of the
+// topology is (org.go), so the sending server keeps its copy until the
+// next hop's discard: without it a redirect to another hub, or a smart
+// host that is one, left the message on that hub's disk alone, and this
+// server told its own shadow server to discard at once (SR-10's
+// deliver-and-forget, meant for a next hop outside). A next hop that
+// offers no XSHADOW is relayed to as SR-10 says; one that is a hub or
+// edge of the topology is asked anyway and its refusal shown
+// (openShadow).
+func shadowsTo(st *state, g *group) bool {
+	return g.conn.cfg.SendXShadow || !relayLeavesOrganisation(st, g)
+}
+
+// shadowPrimary names next hop h of a relay through g as the primary of
+// its shadow session: the server of the topology h is (its address, as
+// dialled, or its name: routing.SmartHostServer), as a route of the
+// topology names it — so its copies, heartbeats, takeover and give-back
+// are the server's, whichever way the copy went to it (the rule by
+// which openShadow asks a hub that does not offer XSHADOW). A
+// send_xshadow connector's smart host keeps the name it is written
+// with, as its copies always were (the primary applies their discards
+// under either name). Else h's name.
+func shadowPrimary(st *state, g *group, h host) string {
+	tp := st.cfg.Topology
+	if tp == nil || g.conn.cfg.SendXShadow {
+		return h.name
+	}
+	if s := tp.SmartHostServer(h.addr, ""); s != "" {
+		return s
+	}
+	if s := tp.SmartHostServer(config.SmartHostAddr(h.name, g.conn.cfg.Port), ""); s != "" {
+		return s
+	}
+	return h.name
+}
+
+// shadowVia is the send connector the copies of a shadow session through
+// g are noted as having gone by (queue Recipient.PrimaryVia), which the
+// sessions to their primary then use (dialPrimary): g's own, or for an
+// administrator's redirect the configured connector whose settings it
+// borrows, "" when it borrows none (the organisation's own way) — never
+// the redirect's name, which is no configured connector.
+func shadowVia(g *group) string {
+	if g.conn.redirect {
+		return g.conn.borrows
+	}
+	return g.conn.cfg.Name
+}

@@ -26,7 +26,10 @@ import (
 // on in parallel, but the waiting job keeps its session, one connection of the
 // destination's window: a backlog to one mailbox can hold the whole
 // window in jobs waiting for its turn, and another mailbox's message
-// waits for a connection behind them (README, rt39 F5).
+// waits for a connection behind them (README, rt39 F5). That wait is
+// the destination's alone: a waiting job lends its message's slot of
+// the active set to other destinations' mail (queue.WaitingTurn;
+// TestQ6MailboxTurnWaitHoldsNoActiveSlot).
 //
 // A mailbox is its address, case folded, without a +detail (Dovecot's
 // recipient_delimiter maps u+x and u to one user): two addresses Dovecot
@@ -139,21 +142,28 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 			rcpts = left
 			continue
 		}
-		// Waiting for the turn runs none of umbra's code on the
-		// message: a crash meanwhile counts nothing against it
-		// (queue/peerwait.go; rt41 F1: a message behind another's slow
-		// final reply was parked in the poison queue after two kills).
+		// Waiting lends the message's slot of the active set to other
+		// destinations' mail (queue.WaitingTurn): a backlog to one
+		// mailbox holds its own destination's window, nothing more.
+		// And it runs none of umbra's code on the message: a crash
+		// meanwhile counts nothing against it (queue/peerwait.go; rt41
+		// F1: a message behind another's slow final reply was parked in
+		// the poison queue after two kills).
+		lent := queue.WaitingTurn(ctx)
 		waited := queue.AwaitingPeer(ctx)
 		select {
 		case <-free:
 		case <-queue.ExpiryReached(ctx):
 			waited()
+			lent()
 			return append(res, expiredUnsent(left)...)
 		case <-ctx.Done():
 			waited()
+			lent()
 			return append(res, deferAll(left, hop, mailboxBusyReply)...)
 		}
 		waited()
+		lent()
 		rcpts = left
 	}
 	return res

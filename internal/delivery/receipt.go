@@ -265,7 +265,9 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 	if f := formerCandidate(st, former); f != nil && !tried[f.Name] && !slices.ContainsFunc(plan, func(s *routing.Server) bool { return s.Name == f.Name }) {
 		plan = append(plan, f) // last: after the preference's, marked or not
 	}
-	var errs []string
+	// passed: the candidates tried before the link, each a try of the
+	// budgets (receiptLink.passed).
+	var errs, passed []string
 	sizeOnly, largest := 0, int64(0) // candidates that refused for their SIZE only, and the largest
 	for _, s := range plan {
 		if ctx.Err() != nil {
@@ -275,6 +277,7 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 		if err != nil {
 			why := r.dialFailed(ctx, st, s, err)
 			errs = append(errs, s.Name+": "+strings.TrimPrefix(why, "shadow copy on receipt: "))
+			passed = append(passed, s.Name)
 			continue
 		}
 		r.d.health.Responsive(s.Name, s.Address) // it answers; a refusal of copies stays marked (copiesKey)
@@ -286,9 +289,10 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 			sizeOnly, largest = sizeOnly+1, max(largest, int64(limit))
 			r.putIdle(s.Name, c, st)
 			errs = append(errs, s.Name+": "+reply)
+			passed = append(passed, s.Name)
 			continue
 		}
-		return &receiptLink{r: r, srv: s, c: c, st: st, verified: verify}, nil
+		return &receiptLink{r: r, srv: s, c: c, st: st, verified: verify, passed: passed, passedWhy: errs}, nil
 	}
 	if len(plan) == 0 {
 		return nil, &noCandidateError{pref: pref}
@@ -669,13 +673,26 @@ type receiptLink struct {
 	// verified: opened by OpenVerified (its sessions' certificates are
 	// verified, the one a second try dials too).
 	verified bool
+	// passed: the candidates of the plan tried before this one that
+	// took no session for the copy (down, of an older version, its SIZE
+	// below the copy), and passedWhy what each said. Each was a try of
+	// the retry budgets: a copy made again after this link's push
+	// failed counts them as tried, never plans them again (rrmidpush41).
+	passed, passedWhy []string
 }
 
 func (l *receiptLink) Server() string { return l.srv.Name }
 
+// TriedBefore implements smtp.ReceiptLinkTried: the candidates Open
+// tried before this link's server (passed).
+func (l *receiptLink) TriedBefore() []string { return slices.Clone(l.passed) }
+
 // Push implements smtp.ReceiptLink: a session that broke (a reused one
 // the peer closed meanwhile) is replaced once by a new one to the same
-// server — the commit here already names it. The first try goes in a
+// server — the commit here already names it. When the second try fails
+// as well (a 421, an EOF, a reset: the server stopping or killed), the
+// receive side takes it as a failed try of the server and moves the
+// copy to the next candidate (smtp receipt.go, midpush41). The first try goes in a
 // batch with other sessions' copies to the server when it can
 // (receiptbatch.go); the second goes alone.
 //

@@ -27,7 +27,8 @@ import (
 // batch was refused or not answered within receiptTry) fails the push of
 // every copy in it with a temporary error, and each session then makes
 // its second try alone on a new session (receiptLink.Push), as after any
-// broken push. A queued copy waits at most for the batch in flight and
+// broken push; when that fails too (the server stopping or killed), the
+// receive side moves the copy to the next candidate (midpush41). A queued copy waits at most for the batch in flight and
 // its own, each bounded by receiptTry — and only for the one in flight
 // when that batch was not answered within receiptTry (the server hangs):
 // every copy queued behind it is answered with that timeout too, never

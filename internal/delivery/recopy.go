@@ -1100,7 +1100,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		tried = map[string]bool{}
 	}
 	former := formerHolder(q, id)
-	var refusals []string
+	var failedTries []string
 	if u := r.unreachedHolder(q, id); u != "" {
 		// Taken as lost there because no probe reached it for the
 		// takeover bound: made elsewhere, never there again — a copy
@@ -1120,21 +1120,30 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		if strings.EqualFold(former, u) {
 			former = ""
 		}
-		refusals = append(refusals, u+": not tried, no probe reaches it (its copy was taken as lost there)")
+		failedTries = append(failedTries, u+": not tried, no probe reaches it (its copy was taken as lost there)")
 	}
 	for {
 		link, err := r.openPlan(ctx, pref, tried, m.RequireTLS, copyLimitSize(r.d.st.Load(), m, body), former) // a REQUIRETLS copy: verified TLS only; none over a server's SIZE
 		if err != nil {
-			if len(refusals) > 0 {
-				// Every candidate the budgets allow refused it, or
+			if len(failedTries) > 0 {
+				// Every candidate the budgets allow failed it
+				// (refused, hung, or its session broke mid-push), or
 				// the rest did not answer.
 				if noCandidate(err) {
-					return "", errors.New(strings.Join(refusals, "; "))
+					return "", errors.New(strings.Join(failedTries, "; "))
 				}
-				return "", fmt.Errorf("%s; %w", strings.Join(refusals, "; "), err)
+				return "", fmt.Errorf("%s; %w", strings.Join(failedTries, "; "), err)
 			}
 			return "", err
 		}
+		// The candidates tried before link's server are tries of the
+		// budgets as much as a failed push is: the next turn of the
+		// loop does not plan them again, nor a server past the budget
+		// in their place (rrmidpush41).
+		for _, p := range link.passed {
+			tried[p] = true
+		}
+		failedTries = append(failedTries, link.passedWhy...)
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
 		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {
@@ -1152,18 +1161,25 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		if !refusedCopy(err) {
 			// Not confirmed, but the server may store it all the same
 			// (a push abandoned at its bound, committed when the
-			// server runs again): RecopyPushing kept it in the mark,
-			// so it gets the copy's discard once the copy is made
-			// elsewhere (rt27 F7).
-			if !errors.Is(err, smtp.ErrCopyTimedOut) || ctx.Err() != nil {
+			// server runs again; a session broken after the data's
+			// end): RecopyPushing kept it in the mark, so it gets the
+			// copy's discard once the copy is made elsewhere (rt27 F7).
+			if ctx.Err() != nil {
 				return "", fmt.Errorf("%s: %w", srv, err)
 			}
-			// Not answered in time (hung: the push marked it): a
-			// failed try, as on receipt — the next candidate now, not
-			// at the next pass, whose probe of the hung server would
-			// wait for it a second time first (rt19f F4).
+			// A failed try, as on receipt — the next candidate now,
+			// not at the next pass: not answered in time (hung: the
+			// push marked it; the next pass's probe would wait for it
+			// a second time first, rt19f F4), or its session ended
+			// mid-way and the link's second session failed too (a
+			// 421, an EOF, a reset: the server stopping or killed,
+			// midpush41).
 			tried[srv] = true
-			refusals = append(refusals, srv+": not answered within "+receiptTry.String())
+			if errors.Is(err, smtp.ErrCopyTimedOut) {
+				failedTries = append(failedTries, srv+": not answered within "+receiptTry.String())
+			} else {
+				failedTries = append(failedTries, srv+": push failed: "+err.Error())
+			}
 			continue
 		}
 		// Refused: srv holds no copy; the next candidate is tried.
@@ -1171,9 +1187,9 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			r.d.log.Error("recording a refused shadow copy failed", "msg_id", id.String(), "shadow_server", srv, "err", rerr)
 		}
 		tried[srv] = true
-		refusals = append(refusals, srv+": "+smtp.Reply(err))
+		failedTries = append(failedTries, srv+": "+smtp.Reply(err))
 		if ctx.Err() != nil {
-			return "", errors.New(strings.Join(refusals, "; "))
+			return "", errors.New(strings.Join(failedTries, "; "))
 		}
 	}
 }

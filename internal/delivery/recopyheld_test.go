@@ -18,6 +18,13 @@ import (
 // (Ready) after an attempt. All is closed when the test ends.
 func recopyWaiting(t *testing.T, org string, servers ...routing.Server) (*ReceiptShadow, *queue.Manager, *queue.Message) {
 	t.Helper()
+	return recopyWaitingBudget(t, org, 4, servers...)
+}
+
+// recopyWaitingBudget is recopyWaiting with max_retries_remote_site_shadow
+// remote.
+func recopyWaitingBudget(t *testing.T, org string, remote int, servers ...routing.Server) (*ReceiptShadow, *queue.Manager, *queue.Message) {
+	t.Helper()
 	s, q := openQueue(t, clock.NewFake(time.Now()))
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites:   []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -28,7 +35,7 @@ func recopyWaiting(t *testing.T, org string, servers ...routing.Server) (*Receip
 		t.Fatal(err)
 	}
 	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 2,
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: remote, ShadowRetriesLocal: 2,
 		CommandTimeout: time.Hour, DataTimeout: time.Hour})
 	if err != nil {
 		t.Fatal(err)

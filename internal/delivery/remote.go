@@ -59,7 +59,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			meets, dt = d.pooledMeets(lctx, st, m, body, g, pc.c)
 			// As in org.go: a taken-over copy never goes on a session
 			// kept from a relay without a shadow session.
-			meets = meets && (!g.conn.cfg.SendXShadow || pc.c.ShadowDB != "" || !queue.TakenOverIn(m, g.rcpts))
+			meets = meets && (!shadowsTo(st, g) || pc.c.ShadowDB != "" || !queue.TakenOverIn(m, g.rcpts))
 			// A session to a host without SMTPUTF8 would fail the
 			// internationalised recipients there: the hosts decide (below).
 			meets = meets && len(utf8Elsewhere(pc.c, m, g.rcpts)) == 0
@@ -305,11 +305,12 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		if res := requireTLSRefusal(ctx, c, h.String(), m, g.rcpts); res != nil {
 			return res
 		}
-		if g.conn.cfg.SendXShadow {
+		primary := shadowPrimary(st, g, h)
+		if shadowsTo(st, g) {
 			// Relayed plainly (the second result), the results name the
 			// server by relayServer (delivery.go) when the connector's
 			// smart hosts are one server's.
-			why, p := d.openShadow(ctx, st, c, h.name, queue.TakenOverIn(m, g.rcpts))
+			why, p := d.openShadow(ctx, st, c, primary, queue.TakenOverIn(m, g.rcpts))
 			plain = p
 			if res := shadowOpeningCut(ctx, c, h.String(), g.rcpts); res != nil {
 				return res
@@ -323,7 +324,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				failedTemp = true
 				continue
 			}
-			c.Via = g.conn.cfg.Name
+			c.Via = shadowVia(g)
 			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
 				return res
 			}
@@ -349,10 +350,10 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// failed for now (the refusal below, as for content).
 			_, ascii := utf8Rcpts(m, g.rcpts)
 			res := d.transaction(ctx, st, c, h.String(), m, parts, ascii, false)
-			if plain && transportServerOf(st, h.name) {
+			if plain && transportServerOf(st, primary) {
 				for i := range res {
 					if res[i].Outcome == queue.RelayedOK {
-						res[i].RelayedTo = h.name
+						res[i].RelayedTo = primary
 					}
 				}
 			}
@@ -367,13 +368,13 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			continue
 		}
 		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
-		if plain && transportServerOf(st, h.name) {
+		if plain && transportServerOf(st, primary) {
 			// Relayed without a shadow session to a server of the
 			// topology: a taken-over copy's primary is told (queue
 			// takendone.go), as on the org path.
 			for i := range res {
 				if res[i].Outcome == queue.RelayedOK {
-					res[i].RelayedTo = h.name
+					res[i].RelayedTo = primary
 				}
 			}
 		}

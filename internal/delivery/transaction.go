@@ -352,8 +352,25 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			}
 			return nil
 		})
+		// The recipients the next hop accepted are in the message data
+		// from the replies to the envelope until the transaction ends:
+		// a delay notice meanwhile says so (queue.InMessageData).
+		inEnvelope := queue.InEnvelope(ctx, rcpts, hop)
+		defer inEnvelope()
+		inData := func() {}
+		c.SetInData(func(replies []error) {
+			var acc []int
+			for k, i := range rcpts {
+				if k < len(replies) && replies[k] == nil {
+					acc = append(acc, i)
+				}
+			}
+			inData = queue.InMessageData(ctx, acc, hop)
+		})
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
 		c.SetBeforeBody(nil)
+		c.SetInData(nil)
+		inData()
 		if errors.Is(p.Err, errExpiredUnsent) {
 			// The 354 came after the expiry: the connection was closed
 			// before the body (queue/expirycut.go).
@@ -382,6 +399,8 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
 	defer envelope()
+	inEnvelope := queue.InEnvelope(ctx, rcpts, hop) // a delay notice meanwhile names the phase
+	defer inEnvelope()
 	if err := c.Mail(m.From, opts); err != nil {
 		return classifyAll(rcpts, hop, err)
 	}
@@ -426,7 +445,9 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		n = len(accepted) // LMTP: one reply per accepted recipient
 	}
 	envelope()
+	inData := queue.InMessageData(ctx, indexes(accepted), hop) // DATA, the body, its final reply
 	replies, err := sendData(c, parts, tail, n)
+	inData()
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
 		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused

@@ -740,6 +740,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 			}
 			var keys []queue.DumpsterKey
 			var copies []*queue.Message
+			var undecoded []error // parallel to keys: why a copy's record did not decode
 			tx.DumpsterScan(r.Database, r.Since, func(e queue.DumpsterEntry) bool {
 				if e.Key.KeptAt.After(r.Started) {
 					return false
@@ -751,16 +752,30 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 					more = true
 					return false
 				}
-				keys, copies = append(keys, e.Key), append(copies, e.Message)
+				keys, copies, undecoded = append(keys, e.Key), append(copies, e.Message), append(undecoded, e.Err)
 				return true
 			})
 			now := d.clk.Now()
 			for i, k := range keys {
 				cp := copies[i]
-				if cp == nil || len(cp.Rcpts) == 0 { // undecodable or no recipient: nothing to resubmit (PutNew refuses it)
+				if cp == nil || len(cp.Rcpts) == 0 {
+					// Its record does not decode, or names no recipient:
+					// nothing can be made again from it (PutNew refuses
+					// it). It leaves the dumpster counted and named with
+					// the copies not resubmitted, as one without content:
+					// removed silently, the request's summary took the
+					// window as redelivered whole.
 					if _, err := tx.DumpsterDelete(k); err != nil {
 						return err
 					}
+					why := "its record names no recipient"
+					if cp == nil {
+						why = "its record does not decode"
+						if undecoded[i] != nil {
+							why += ": " + undecoded[i].Error()
+						}
+					}
+					skipped = append(skipped, skippedCopy{id: k.ID.String(), why: why})
 					continue
 				}
 				body, err := tx.DumpsterBodyOf(k) // a spooled copy names its file again: no read
@@ -818,7 +833,7 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 			d.ev.Event("resubmit", m, nil, "dumpster redelivery of copy "+was[i].String()+" for database "+req.Database+", request "+req.ID)
 		}
 		for _, c := range skipped {
-			d.log.Warn("dumpster copy not resubmitted: its content is unreadable; removed from the dumpster",
+			d.log.Warn("dumpster copy not resubmitted: it is unreadable; removed from the dumpster",
 				"request_id", req.ID, "database", req.Database, "msg_id", c.id, "org_id", c.org, "reason", c.why)
 		}
 		if single > 0 {
@@ -868,7 +883,8 @@ func (d *Dumpster) resumeRequests(ctx context.Context) {
 }
 
 // skippedCopy is a dumpster copy redelivery left out: its spool file is
-// missing or shorter than its record.
+// missing or shorter than its record, or its record does not decode or
+// names no recipient (org empty then: the record holds it).
 type skippedCopy struct{ id, org, why string }
 
 // Selection names dumpster copies (Remove). Every field given must

@@ -62,6 +62,7 @@ type rig struct {
 	d     *Dumpster
 	obs   *counts
 	logs  *lockedBuffer // the dumpster's and the manager's log lines
+	stop  func()        // ends the manager and closes the store (once)
 
 	mu        sync.Mutex
 	delivered map[string]int // Message-ID|rcpt → copies in the mailbox
@@ -83,7 +84,13 @@ type rig struct {
 
 func newRig(t *testing.T, cfg Config) *rig {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "queue.db")
+	return newRigAt(t, filepath.Join(t.TempDir(), "queue.db"), cfg)
+}
+
+// newRigAt is newRig on the transport database at path (a new one, or
+// one a stopped rig left: rig.stop).
+func newRigAt(t *testing.T, path string, cfg Config) *rig {
+	t.Helper()
 	store, err := queue.Open(path, queue.Options{UnsafeNoSync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -96,7 +103,8 @@ func newRig(t *testing.T, cfg Config) *rig {
 		DuplicateWindow: 30 * 24 * time.Hour, Log: log})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.mgr.Start(ctx)
-	t.Cleanup(func() { cancel(); r.mgr.Wait(); store.Close() })
+	r.stop = sync.OnceFunc(func() { cancel(); r.mgr.Wait(); store.Close() })
+	t.Cleanup(r.stop)
 	return r
 }
 
@@ -240,6 +248,22 @@ func (r *rig) waitCount(reason string, want int) int {
 		time.Sleep(2 * time.Millisecond)
 	}
 	return r.obs.get(reason)
+}
+
+// waitKept waits (a bounded time) until the observer has heard want
+// copies kept and returns the count: it hears of a commit after it, so
+// the queue can be empty a moment before (a count past want stays).
+func (r *rig) waitKept(want int) int {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r.obs.mu.Lock()
+		n := r.obs.kept
+		r.obs.mu.Unlock()
+		if n >= want || time.Now().After(deadline) {
+			return n
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 func (r *rig) copies(key string) int {

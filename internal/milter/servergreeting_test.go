@@ -6,29 +6,20 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"testing"
 	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
+	"umbra/internal/testsupport"
 )
 
 // freeAddr121 is a free TCP address on 127.0.0.121 with a port in first …
 // first+n-1.
 func freeAddr121(t *testing.T, first, n int) string {
 	t.Helper()
-	start := int(time.Now().UnixNano() % int64(n))
-	for i := range n {
-		addr := net.JoinHostPort("127.0.0.121", strconv.Itoa(first+(start+i)%n))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in %d-%d on 127.0.0.121", first, first+n-1)
-	return ""
+	return testsupport.AddrInRange(t, "127.0.0.121", first, n)
 }
 
 // avail40 (SR-17, W-2): a milter that is down, on_failure tempfail, on a
@@ -168,14 +159,5 @@ receive_connectors:
 // freeAddr212 is freeAddr121 on 127.0.0.212.
 func freeAddr212(t *testing.T, first, n int) string {
 	t.Helper()
-	start := int(time.Now().UnixNano() % int64(n))
-	for i := range n {
-		addr := net.JoinHostPort("127.0.0.212", strconv.Itoa(first+(start+i)%n))
-		if ln, err := net.Listen("tcp", addr); err == nil {
-			ln.Close()
-			return addr
-		}
-	}
-	t.Fatalf("no free port in %d-%d on 127.0.0.212", first, first+n-1)
-	return ""
+	return testsupport.AddrInRange(t, "127.0.0.212", first, n)
 }

@@ -27,16 +27,10 @@ type Gate struct {
 // false when a line was written less than Interval ago: the panic is
 // counted for the next line.
 func (g *Gate) Attrs(now time.Time, value any, stack []byte) (attrs []any, ok bool) {
-	g.mu.Lock()
-	if !g.last.IsZero() && now.Sub(g.last) < Interval {
-		g.suppressed++
-		g.mu.Unlock()
+	suppressed, ok := g.Due(now)
+	if !ok {
 		return nil, false
 	}
-	g.last = now
-	suppressed := g.suppressed
-	g.suppressed = 0
-	g.mu.Unlock()
 	if len(stack) > MaxStack {
 		stack = stack[:MaxStack]
 	}
@@ -45,4 +39,22 @@ func (g *Gate) Attrs(now time.Time, value any, stack []byte) (attrs []any, ok bo
 		attrs = append(attrs, "suppressed", suppressed)
 	}
 	return attrs, true
+}
+
+// Due is the Gate's rule for any line a loop may repeat (a stall of the
+// process, a store failing at every pass): it reports whether the line
+// of an event at now is due — none written less than Interval ago — and
+// how many events were left out since the last line written; ok false
+// counts this one for the next line.
+func (g *Gate) Due(now time.Time) (suppressed int, ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.last.IsZero() && now.Sub(g.last) < Interval {
+		g.suppressed++
+		return 0, false
+	}
+	g.last = now
+	suppressed = g.suppressed
+	g.suppressed = 0
+	return suppressed, true
 }

@@ -79,13 +79,16 @@ func (q *Manager) room() int {
 // share, however many hang. A claim in a lent slot for the hung
 // destination itself is turned away as busy (its reserve needed now:
 // it has an overdue job), so the lent slots go to the others' mail.
+// A job waiting for a mailbox's turn lends its message's slot too
+// (turnwait.go): one more claim each, at most max_active more.
 func (q *Manager) claimLimit(now time.Time) int {
 	share := max(q.cfg.MaxActive/destShare, 1)
 	s := q.sched
 	s.mu.Lock()
 	overdue, _ := s.overdue(now)
+	lent := s.lentForTurns(q.cfg.MaxActive)
 	s.mu.Unlock()
-	return min(q.cfg.MaxActive+share, max(q.cfg.MaxActive, overdue+share))
+	return min(q.cfg.MaxActive+share, max(q.cfg.MaxActive, overdue+share)) + lent
 }
 
 // claimRoom is the room for claims of due mail at now (claimLimit).

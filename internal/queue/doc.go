@@ -272,7 +272,13 @@
 // by the reserve's share at most, until that share is free of overdue
 // jobs (claimLimit, activeset.go), and the loop wakes when a running
 // job turns overdue while mail is due
-// (TestHungDestinationLendsTheReserveToOthers). A message claimed while
+// (TestHungDestinationLendsTheReserveToOthers). A job that waits for a
+// mailbox's turn (delivery mailboxturn.go: another LMTP transaction of
+// this server holds the recipient's mailbox) lends its message's slot
+// while it waits: one more claim each, at most max_active more
+// (WaitingTurn, turnwait.go), so a slow mailbox's backlog holds its own
+// destination's window and no other destination's mail
+// (TestQ6MailboxTurnWaitHoldsNoActiveSlot). A message claimed while
 // the set had room may wait in memory for a slot of its destination's
 // window; when due mail finds the set full, only work that can start
 // now keeps a slot: the jobs waiting behind a full window give their
@@ -351,7 +357,11 @@
 // so a stall of the shortest takeover a holder can be set to — 1 s — is
 // noticed; a floor of two one-second ticks let a 1–2 s stall pass) or a
 // dispatch, whichever runs first, finds the
-// monotonic clock moved on by more than that delay since the last check,
+// monotonic clock moved on by more than that delay since the last check
+// (the latest reading noted: a reading older than it — a check whose
+// goroutine was descheduled under load between its reading and its
+// check — is no moment the process ran later, and never takes it back;
+// the WARN at most once a minute, counting the stalls since),
 // and starts the start's round (shadow.Holders.AskFirst, bounded by its
 // caller: 3 s); until it returns claimDue claims nothing, pump starts
 // no job and the loop waits for the round's kick (no pass for the mail
@@ -440,7 +450,12 @@
 // has replied to yet (a delay notice beside its hung first attempt, its
 // job started: "no host of DEST has replied yet", never an empty
 // reason, Status 4.4.1 — no answer from host —, DEST the queue its job
-// was planned for, a.entered, when the record names none yet; sched32),
+// was planned for, a.entered, when the record names none yet; sched32
+// — and one whose next hop answered the session's opening and then
+// stopped answering in its transaction is said so, "HOST stopped
+// answering during the envelope (MAIL, RCPT)" or "… during the message
+// data: no reply for N s", Status 4.4.2: InEnvelope, InMessageData,
+// datastall.go),
 // nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
@@ -1695,7 +1710,10 @@
 //     start — when every recovered message begins at once — counts
 //     again against at most one of them. The turn is bounded
 //     (SuspectTurn, 10 s): a suspect that hangs hands it on then, and
-//     only a kill while two suspects run past that bound counts both. A
+//     only a kill while two suspects run past that bound counts both; a
+//     suspect waiting for the turn lends its slot of the active set
+//     (turnwait.go), so mail that counted no crash is claimed beside
+//     the suspects (TestQ6SuspectWaitingForTurnHoldsNoActiveSlot). A
 //     stop umbra decides counts no crash: the drain cuts its attempts
 //     (stopReply), and the immediate stop of a second signal marks every
 //     slot in use stopped before the process ends (StopAtOnce: a pwrite

@@ -260,6 +260,12 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 		return lead + "its destination" + dest + " failed to answer; no connection until its cool-down ends"
 	case isStopReply(reply):
 		return lead + "its last attempt was interrupted by a shutdown of this server"
+	case isDataStallNote(reply):
+		host := "its next hop"
+		if inside || (strings.HasPrefix(r.Queue, "mx:") && !in.hopInside(r)) {
+			host = r.NextHop
+		}
+		return lead + dataStallWords(reply, host)
 	case hostStoppedAnswering(reply):
 		return lead + stoppedWords(reply, r, inside, in)
 	case reply == "" && expired:

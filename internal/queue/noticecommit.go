@@ -163,6 +163,7 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	// (a.known), besides the results reported (a.results).
 	results := append(slices.Clone(a.results), a.known...)
 	started := maps.Clone(a.started)
+	inData := maps.Clone(a.inData)
 	a.mu.Unlock()
 	if !loaded {
 		return
@@ -213,6 +214,13 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 				if umbraNote(rc.LastReply) {
 					rc.LastReply = ""
 				}
+			}
+			if p, ok := inData[i]; ok && rc.LastReply == "" && started[i] {
+				// Its host answered the session's opening and has not
+				// answered since its transaction's envelope or data
+				// began: said so, not "no host has replied yet"
+				// (dataStallNote). The DSN's copy alone, as below.
+				rc.LastReply, rc.NextHop = dataStallNote(p.host, p.phase, now.Sub(p.since)), p.host
 			}
 			if rc.LastReply == "" && !started[i] {
 				// Its job waits for a slot of its destination's window:

@@ -142,7 +142,7 @@ func ownNote(reply string) bool {
 // carrying none (deadReply; one that carries a host's reply is read
 // through realReply first).
 func umbraNote(reply string) bool {
-	return isDeadReply(reply) || reply == throttleReply || isStopReply(reply) || heldBy(reply) != ""
+	return isDeadReply(reply) || reply == throttleReply || isStopReply(reply) || heldBy(reply) != "" || isDataStallNote(reply)
 }
 
 // expiryCutKeeps is the reply and next hop a recipient keeps when the
@@ -405,7 +405,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				ev.Event("send", m, rc, r.detail())
 			}
 		case ShadowedOK:
-			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia
+			// An administrator's redirect ends with the hand-over, as a
+			// give-back's does: a copy taken over later (its primary,
+			// the redirect's target, lost) takes its route from here,
+			// not the target that lost it.
+			rc.Status, rc.Primary, rc.PrimaryAddr, rc.ShadowID, rc.PrimaryVia, rc.Redirect = Shadowed, r.Primary, r.PrimaryAddr, r.ShadowID, r.PrimaryVia, ""
 			if _, ok := early[r.Rcpt]; !ok {
 				if !r.DSNPassed {
 					delivered = append(delivered, r.Rcpt)

@@ -679,7 +679,11 @@ type attempt struct {
 	// — not those whose jobs still wait for a slot of their
 	// destination's window: the delay notice made beside a running job
 	// says which (noticecommit.go).
-	started   map[int]bool
+	started map[int]bool
+	// inData is the recipients whose transaction is in its envelope or
+	// the message data now, with the host and since when (InEnvelope,
+	// InMessageData; a delay notice meanwhile says so).
+	inData    map[int]dataPhase
 	left      int
 	ran       bool   // at least one job reached the deliverer
 	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
@@ -747,6 +751,10 @@ type scheduler struct {
 	// the reserve applies (reserveNeeded) until a pass finds room or
 	// nothing due.
 	dueBlocked bool
+
+	// turnWaits counts the jobs waiting for a mailbox's turn now: each
+	// lends its message's slot of the active set (turnwait.go).
+	turnWaits int
 
 	// waitDue is the earliest delay notice or expiry of a message with
 	// a job waiting for a window (zero: none), as the scan at waitScan
@@ -1506,7 +1514,13 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				// of the attempt runs any more (markPhase). A stall's
 				// give-back ends the wait (the job is parked at its
 				// check).
+				// Waiting for it is no wait on a peer but on another
+				// suspect: the message's slot of the active set is lent
+				// meanwhile (turnwait.go), so mail that counted no crash
+				// is claimed beside the suspects.
+				lent := q.lendSlot()
 				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
+				lent()
 				if f := q.suspects.acquired.Load(); f != nil {
 					(*f)(a)
 				}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // stallTick is how often the stall guard reads the clock at the most:
@@ -47,8 +48,13 @@ type stallGuard struct {
 	round func(ctx context.Context) // bounded by itself
 
 	mu   sync.Mutex
-	last time.Duration // monotonic reading of the last check
+	last time.Duration // monotonic reading of the last check: the latest noted, never taken back
 	busy bool          // a round runs: no attempt starts
+
+	// warned paces the stall's WARN (panicline.Gate.Due): the first of
+	// an incident at once, then one a minute at most, saying how many
+	// stalls were left out since the last line.
+	warned panicline.Gate
 }
 
 // GuardStall makes the scheduler notice that the process did not run for
@@ -88,21 +94,46 @@ func (q *Manager) runStallGuard(ctx context.Context) {
 // guard's delay since the last check (of the ticker or of a dispatch,
 // whichever runs first after the process resumes).
 func (q *Manager) stallHeld(ctx context.Context) bool {
+	if q.stall == nil {
+		return false
+	}
+	return q.stallNoted(ctx, q.mono())
+}
+
+// stallNoted is stallHeld with the reading now taken.
+func (q *Manager) stallNoted(ctx context.Context, now time.Duration) bool {
 	g := q.stall
 	if g == nil || q.stopping(ctx) {
 		return false
 	}
-	now := q.mono()
+	var warn []any
+	defer func() {
+		if warn != nil {
+			// "may": the bound is the shortest a holder can be set to
+			// (serve.go stallAfter), not what the holders wait.
+			q.log.Warn("this server did not run for longer than a shadow server may wait before it takes copies over; new delivery attempts wait until the shadow servers are asked what they finished", warn...)
+		}
+	}()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if now <= g.last {
+		// Taken before a reading already noted: the goroutine that
+		// took it was descheduled before its check (under load), and
+		// the process ran meanwhile. Noting it would take last back
+		// and count that goroutine's delay in the next gap as time the
+		// process did not run (stall41 item 1).
+		return g.busy
+	}
 	gap := now - g.last
 	g.last = now
 	if bound := g.bound(); !g.busy && gap > bound {
 		g.busy = true
-		// "may": the bound is the shortest a holder can be set to
-		// (serve.go stallAfter), not what the holders wait.
-		q.log.Warn("this server did not run for longer than a shadow server may wait before it takes copies over; new delivery attempts wait until the shadow servers are asked what they finished",
-			"stalled", gap.Round(10*time.Millisecond), "bound", bound)
+		if left, ok := g.warned.Due(q.clk.Now()); ok {
+			warn = []any{"stalled", gap.Round(10 * time.Millisecond), "bound", bound}
+			if left > 0 {
+				warn = append(warn, "suppressed", left)
+			}
+		}
 		// From now on a job at its start check is parked, not started
 		// (parkForStall): set before the round's goroutine runs, so that
 		// a job that resumes first cannot slip past.
@@ -120,7 +151,7 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 				}
 				g.mu.Lock()
 				g.busy = false
-				g.last = q.mono() // the round's own time is no stall
+				g.last = max(g.last, q.mono()) // the round's own time is no stall
 				g.mu.Unlock()
 				q.startAfterRound(ctx)
 				q.Kick()

@@ -36,7 +36,8 @@ import (
 // runs, so a bystander suspect counts again only if its own attempt
 // was the one running, while a poisonous message still crashes the
 // server with the turn in hand and counts. Waiting for the turn runs
-// nothing on the message (no slot).
+// nothing on the message (no slot), and lends the message's slot of the
+// active set (turnwait.go: the wait is on another suspect, not a peer).
 //
 // The turn is bounded (ManagerConfig.SuspectTurn, default
 // DefaultSuspectTurn): a suspect waiting for it takes it over once the

@@ -102,7 +102,14 @@
 // session that ends by a panic here (LocalFault) or by its store
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,
-// TaskFailed). Its copies
+// TaskFailed), and is opened again after the pause a primary that is
+// down gets (watchPause), logged once per incident (stall41 item 2: it
+// was reopened every second). The lines of the periodic loops that a
+// fault of this server's repeats at every turn — a heartbeat's local
+// fault (once a minute per primary, as refusals), the step's and the
+// holders' pass's failed listings (panicline.Gate.Due: once a minute,
+// the next line counting those left out) — are paced: at the shortest
+// timeout those loops come every second. Its copies
 // are still taken over at their expiry.
 //
 // Judging a refusal (rt18 F4): a refusal is the primary's only when the
@@ -391,8 +398,9 @@
 // which is no candidate for copies on receipt, so an edge back with a
 // new database gets again the copies of an organisation of one hub,
 // rt32a F1; a server that refuses the copy — 452 4.3.1 from a
-// full disk — is a failed try, and the next candidate is tried in the
-// same pass; a message whose receive session is still making its copy
+// full disk —, does not answer it in time, or ends its session mid-push
+// (stopping or killed: midpush41) is a failed try, and the next candidate
+// is tried in the same pass; a message whose receive session is still making its copy
 // on receipt is left to it, rt20h-F1). A mark that cannot be cleared stays visible (shadow list,
 // message show with the latest refusal, a metric) and is tried again at
 // each pass. The same probe asks a server of version 12 which copies its

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // Holders is the primary's half of a shadow server's lost database (rt23
@@ -39,7 +40,11 @@ import (
 // A server that refuses a copy (452 4.3.1 from a full disk) is a failed
 // try: Recopy moves on to the next candidate in the same call, and the
 // refusal marks that server for copies in destination health, which
-// its answered probes do not clear, so the next passes try it last.
+// its answered probes do not clear, so the next passes try it last. So
+// is a server that does not answer the push in time (hung), or whose
+// session ends mid-push (a 421 as it stops, an EOF or reset as it is
+// killed; midpush41): Recopy moves on in the same call, and that server,
+// which may have stored the copy, gets its discard.
 //
 // The probe also asks (shadow verbs 12, delivery askDropped) which copies
 // the server's operator removed (umbra message remove --force there):
@@ -76,6 +81,10 @@ import (
 // bound, the copies they find lost.
 type Holders struct {
 	cfg HoldersConfig
+	// listLog, singleLog pace the ERRORs of a pass whose listings
+	// failed (panicline.Gate.Due): a pass comes every heartbeat
+	// timeout, a second at the shortest.
+	listLog, singleLog panicline.Gate
 
 	mu        sync.Mutex
 	lastCount int             // marks left after the last pass, for the log
@@ -484,7 +493,7 @@ func refusedWhy(replies []string) string {
 func (h *Holders) Pass(ctx context.Context) int {
 	holders, err := h.cfg.Store.Holders()
 	if err != nil {
-		h.cfg.Log.Error("listing the shadow servers of queued messages failed", "err", err)
+		h.logPaced(&h.listLog, "listing the shadow servers of queued messages failed", err)
 		return -1
 	}
 	names := make([]string, 0, len(holders))
@@ -540,7 +549,7 @@ func (h *Holders) Pass(ctx context.Context) int {
 	}
 	ids, err := h.cfg.Store.SingleCopies()
 	if err != nil {
-		h.cfg.Log.Error("listing the messages held by this server only failed", "err", err)
+		h.logPaced(&h.singleLog, "listing the messages held by this server only failed", err)
 		return -1
 	}
 	made, left := 0, 0
@@ -578,6 +587,20 @@ func (h *Holders) Pass(ctx context.Context) int {
 		h.cfg.Log.Info("every message held here has its shadow copy again")
 	}
 	return left
+}
+
+// logPaced writes msg at ERROR with err unless g wrote one less than a
+// minute ago; the next line says how many were left out.
+func (h *Holders) logPaced(g *panicline.Gate, msg string, err error) {
+	left, ok := g.Due(h.cfg.Clock.Now())
+	if !ok {
+		return
+	}
+	attrs := []any{"err", err}
+	if left > 0 {
+		attrs = append(attrs, "suppressed", left)
+	}
+	h.cfg.Log.Error(msg, attrs...)
 }
 
 // probeAll probes the servers names, up to probeConcurrency at once,

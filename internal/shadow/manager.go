@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/mailaddr"
+	"umbra/internal/panicline"
 )
 
 // Primary is what the store keeps of one primary (SPEC SR-13): the
@@ -336,6 +337,12 @@ type Manager struct {
 	// wait for the next hand-off to that primary, their discards for
 	// the next heartbeat (watch40 item 1).
 	watchHeld bool
+	// reloaded is when WatchHeld was last called (a reload): a refusal
+	// before it holds no watch session (startWatch).
+	reloaded time.Time
+	// listLog paces the ERROR of a step whose listing of the primaries
+	// failed: a step comes every second at the shortest timeout.
+	listLog panicline.Gate
 	// watchDown is when the last try of a watch session failed, per
 	// primary whose watch waits out a pause (watch.go: watchPause);
 	// watchWake ends that pause — a step that finds a contact with the
@@ -441,9 +448,16 @@ func (m *Manager) Expedite(primary string) {
 // copies are held for, as at the start (a configuration reload: the
 // topology a session was opened under may have changed, and a watch
 // session that ended with it is not reopened by a hand-off alone).
+//
+// A watch session refused before the reload is tried again at that step
+// too, not a heartbeat timeout after the refusal: the reload may have
+// fixed what was refused (this server's credentials, the topology a
+// session is opened under; stall41 item 3). A reload that fixed nothing
+// is refused once more, and that refusal holds the next try as before.
 func (m *Manager) WatchHeld() {
 	m.mu.Lock()
 	m.watchHeld = true
+	m.reloaded = m.cfg.Clock.Now()
 	m.mu.Unlock()
 }
 
@@ -771,17 +785,22 @@ func (r *Recorder) ownRefusal(primary string) (reply string, since time.Time, ok
 // refusedWithin reports whether primary refused a session less than d
 // before now and has not let this server in since.
 func (r *Recorder) refusedWithin(primary string, now time.Time, d time.Duration) bool {
+	return r.refusedSince(primary, now, d, time.Time{})
+}
+
+// refusedSince is refusedWithin for a refusal after since only.
+func (r *Recorder) refusedSince(primary string, now time.Time, d time.Duration, since time.Time) bool {
 	_, _, last, ok := r.Refusal(primary)
-	return ok && !last.After(now) && now.Sub(last) < d
+	return ok && last.After(since) && !last.After(now) && now.Sub(last) < d
 }
 
 // watchHeld reports whether a watch session to primary was refused less
-// than d before now, and no session let in since.
-func (r *Recorder) watchHeld(primary string, now time.Time, d time.Duration) bool {
+// than d before now and after since, and no session let in since.
+func (r *Recorder) watchHeld(primary string, now time.Time, d time.Duration, since time.Time) bool {
 	r.mu.Lock()
 	at, ok := r.watchRefused[primary]
 	r.mu.Unlock()
-	return ok && !at.After(now) && now.Sub(at) < d
+	return ok && at.After(since) && !at.After(now) && now.Sub(at) < d
 }
 
 // holdWatch records a refused watch session to primary (watchHeld).
@@ -1168,7 +1187,13 @@ func (m *Manager) Step(ctx context.Context) time.Duration {
 	m.mu.Unlock()
 	primaries, err := m.cfg.Store.Primaries()
 	if err != nil {
-		m.cfg.Log.Error("listing shadow primaries failed", "err", err)
+		if left, ok := m.listLog.Due(m.cfg.Clock.Now()); ok {
+			attrs := []any{"err", err}
+			if left > 0 {
+				attrs = append(attrs, "suppressed", left)
+			}
+			m.cfg.Log.Error("listing shadow primaries failed", attrs...)
+		}
 		return every
 	}
 	now := m.cfg.Clock.Now()
@@ -1390,8 +1415,15 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	if errors.As(err, &local) {
 		// This server's own fault (logged and counted where it was
 		// recovered): the primary may be alive and answering, so no
-		// failure is counted against it.
-		m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+		// failure is counted against it. WARNed as a refusal is, once
+		// a minute per primary: the next heartbeat comes a timeout
+		// later, a second at the shortest.
+		m.rec.mu.Lock()
+		due := m.rec.warnDue(p.Name, "heartbeat-fault", m.cfg.Clock.Now())
+		m.rec.mu.Unlock()
+		if due {
+			m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+		}
 		return err // the scheduler counts it neither a success nor a failure (queue tasks.go)
 	}
 	var saveErr *SaveError

@@ -36,7 +36,9 @@ type TaskFailer interface {
 // watchRetry is the pause before a failed watch session is opened again:
 // at most one new connection per second per primary, at any load. A
 // refused one is not retried before a heartbeat timeout (startWatch).
-// While the primary stays down the pause doubles after each failed try,
+// While the primary stays down, or a fault of this server's own ends
+// each session (a panic here, its store failing), the pause doubles
+// after each failed try,
 // up to watchPauseMax or the heartbeat timeout if shorter (watchPause):
 // the heartbeats judge the outage (watch40 item 2).
 const watchRetry = time.Second
@@ -77,12 +79,13 @@ func (m *Manager) startWatch(name string) bool {
 		return true // the first step starts it, or it runs
 	}
 	now := m.cfg.Clock.Now()
-	if m.rec.refusedWithin(name, now, m.timing.Timeout) || m.rec.watchHeld(name, now, m.timing.Timeout) {
+	if m.rec.refusedSince(name, now, m.timing.Timeout, m.reloaded) || m.rec.watchHeld(name, now, m.timing.Timeout, m.reloaded) {
 		// The primary refuses this server's sessions, or a watch
 		// session was refused (by it, or by something else at its
 		// address): another waits a heartbeat timeout after the last
 		// refusal (one try per timeout, as the heartbeats), or until a
-		// session is let in.
+		// session is let in, or a reload (WatchHeld: it may have fixed
+		// what was refused).
 		return true
 	}
 	m.watching[name] = true
@@ -121,8 +124,10 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 	}()
 	// pause is the last pause after a failure of the primary's (0: none
 	// since a session was let in); outage, whether this outage was logged.
-	var pause time.Duration
-	outage := false
+	// faultPause and fault are the same for sessions ended by a fault of
+	// this server's own: since the last session that ended otherwise.
+	var pause, faultPause time.Duration
+	outage, fault := false, false
 	for ctx.Err() == nil && m.stillUrgent(name) {
 		addr, ok := m.primaryAddr(name)
 		if !ok {
@@ -139,6 +144,13 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 				m.cfg.Log.Info("watch session to primary open again", "primary", name, "addr", addr)
 			}
 			pause, outage = 0, false
+		}
+		var local LocalFault
+		if err == nil || ctx.Err() != nil || !(errors.As(err, &local) || localSaveError(err)) {
+			if fault {
+				m.cfg.Log.Info("watch session to primary no longer ended by a fault of this server's", "primary", name, "addr", addr)
+			}
+			faultPause, fault = 0, false
 		}
 		if err == nil || ctx.Err() != nil {
 			continue
@@ -165,16 +177,29 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			m.rec.holdWatch(name, m.cfg.Clock.Now())
 			return
 		}
-		wait := watchRetry
-		var local LocalFault
+		var wait time.Duration
 		if errors.As(err, &local) || localSaveError(err) {
 			// This server's own fault (a panic, its store failing):
 			// nothing said of the primary, so neither the views nor the
-			// scheduler count it; the next session a retry later.
-			// Debug: the panic itself is logged at ERROR at most once a
-			// minute and counted where it was recovered; a retry a
-			// second later would repeat a WARN without bound.
-			m.cfg.Log.Debug("watch session ended by a fault of this server's; the primary is not marked failing", "primary", name, "err", err)
+			// scheduler count it. It backs off as for a primary that is
+			// down (watchPause): a fault that lasts would end every
+			// session the same way, and one a second was a connection
+			// to the primary a second for nothing (stall41 item 2).
+			// Logged once for the incident, and at most once a minute
+			// per primary (a fault that comes and goes); the panic
+			// itself is logged at ERROR where it was recovered.
+			if !fault {
+				m.rec.mu.Lock()
+				due := m.rec.warnDue(name, "watch-fault", m.cfg.Clock.Now())
+				m.rec.mu.Unlock()
+				if due {
+					m.cfg.Log.Warn("watch session ended by a fault of this server's; retried with a growing pause, the primary is not marked failing",
+						"primary", name, "err", err, "max_pause", max(min(m.Timing().Timeout, watchPauseMax), watchRetry).String())
+				}
+				fault = true
+			}
+			faultPause = watchPause(faultPause, m.Timing().Timeout)
+			wait = faultPause
 		} else {
 			m.watchFailed(name, err)
 			timeout := m.Timing().Timeout

@@ -33,7 +33,7 @@ func TestWatchSaveErrorIsNoFailureOfThePrimary(t *testing.T) {
 	m.Expedite("hub-b")
 	for i := 1; i <= 3; i++ {
 		waitUntil(t, "the retry timer", func() bool { return clk.Pending() >= 1 && w.connections() == i })
-		clk.Advance(watchRetry)
+		clk.Advance(watchPauseMax) // the fault's pause grows (watchPause)
 	}
 	if n := r.count(WatchDest + "hub-b"); n != 0 {
 		t.Fatalf("%d watch failures reported to the scheduler for this server's own store failing; want none", n)

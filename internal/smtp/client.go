@@ -148,6 +148,7 @@ type Client struct {
 	awaitReply func() (done func()) // SetAwaitReply
 	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
 	beforeBody func() error         // SetBeforeBody
+	inData     func(rcpts []error)  // SetInData
 	bodyMu     sync.Mutex           // orders beginBody and AbortUnlessBodyBegun
 	aborted    bool                 // AbortUnlessBodyBegun closed the session: no body begins
 }
@@ -198,6 +199,15 @@ func (c *Client) AbortUnlessBodyBegun(n int) bool {
 // nothing of a message whose expiry passed while the next hop answered
 // its envelope (queue.PastExpiry). nil clears it.
 func (c *Client) SetBeforeBody(f func() error) { c.beforeBody = f }
+
+// SetInData sets what a pipelined transaction (Pipeline) calls once
+// the replies to MAIL and every RCPT are read, MAIL accepted and a
+// recipient at least, before the reply to DATA is awaited: from then on
+// the transaction is in the message data. rcpts are the RCPT replies,
+// parallel to the recipients (nil: accepted). The queue reports a
+// recipient whose next hop stops answering there as such. nil clears
+// it.
+func (c *Client) SetInData(f func(rcpts []error)) { c.inData = f }
 
 // BodiesBegun is how many message bodies this session has begun to send
 // (each after a 354 to DATA). A transaction that leaves it unchanged

@@ -2,12 +2,10 @@ package smtp
 
 import (
 	"fmt"
-	"math/rand/v2"
-	"net"
-	"strconv"
 	"testing"
 
 	"umbra/internal/config"
+	"umbra/internal/testsupport"
 )
 
 // freeAddrIn is a port of [lo, hi) on ip free a moment ago, for tests
@@ -16,17 +14,7 @@ import (
 // once seldom race for the same one.
 func freeAddrIn(t *testing.T, ip string, lo, hi int) string {
 	t.Helper()
-	n := hi - lo
-	start := rand.IntN(n)
-	for i := range n {
-		a := net.JoinHostPort(ip, strconv.Itoa(lo+(start+i)%n))
-		if ln, err := net.Listen("tcp", a); err == nil {
-			ln.Close()
-			return a
-		}
-	}
-	t.Fatalf("no free port in %d-%d on %s", lo, hi-1, ip)
-	return ""
+	return testsupport.AddrInRange(t, ip, lo, hi-lo)
 }
 
 // transportConnectorAt is transportConnector bound to addr.

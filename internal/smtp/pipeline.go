@@ -186,6 +186,9 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		}
 		out.Rcpts = append(out.Rcpts, err)
 	}
+	if c.inData != nil && out.Mail == nil && accepted > 0 {
+		c.inData(out.Rcpts) // SetInData: the transaction is in the message data
+	}
 	next()
 	code, texts, err := readReplyCode(br)
 	if err != nil {

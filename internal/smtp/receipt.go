@@ -79,9 +79,20 @@ type ReceiptCopyConfirmer interface {
 	ReceiptCopyConfirmed(id queue.ID)
 }
 
+// ReceiptLinkTried is implemented by a ReceiptLink that knows the
+// candidates its Open tried before its server and that took no session
+// for the copy (down, of an older version, its SIZE below the copy):
+// each was a try of the retry budgets, as the link's server is when its
+// push fails, and a copy made again within the receipt (RecopyRefused)
+// is passed them as tried (delivery receiptLink).
+type ReceiptLinkTried interface {
+	TriedBefore() []string
+}
+
 // ReceiptRecopier is implemented by a ReceiptShadow that can make a
-// copy refused after the commit on the next candidate within the same
-// receipt (delivery.ReceiptShadow): the message marked held by this
+// copy whose push failed after the commit — refused, not answered in
+// time, or its session ended mid-way — on the next candidate within the
+// same receipt (delivery.ReceiptShadow): the message marked held by this
 // server only is copied again, by preference pref, to a server other
 // than those in tried (which count against the retry budgets), and its
 // record then names that server. It returns the server that keeps the
@@ -849,15 +860,37 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 			rc, _ = h.r.(ReceiptRecopier)
 		}
 		// So is a push the server did not answer in time (hung, rt43
-		// observation 1): it is not tried again on that server.
+		// observation 1): it is not tried again on that server. And so
+		// is a push whose session ended mid-way — a 421 (the server
+		// stopping), an EOF or a reset (killed) at any step, before or
+		// after the data's end, alone or in a batch — once the link's
+		// second session to that server failed too (receiptLink.Push):
+		// that server is going away, and a copy left for it alone was
+		// a message held by this server only while the other shadow
+		// servers answered (midpush41). The server may have stored the
+		// copy all the same (a session broken after its commit): the
+		// mark keeps it as one that may hold it (MarkSingleCopy with no
+		// reply), and the commit naming the next candidate owes it the
+		// copy's discard (queue ShadowRecopied), as for a hung one.
 		hung := errors.Is(err, ErrCopyTimedOut)
-		if rc != nil && marked && (refused != "" || hung) && s.srv.ctx.Err() == nil {
-			if hung {
+		if rc != nil && marked && s.srv.ctx.Err() == nil {
+			switch {
+			case hung:
 				s.log.Info("shadow copy not answered in time: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "err", err)
-			} else {
+			case refused != "":
 				s.log.Info("shadow copy refused: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "reply", refused)
+			default:
+				s.log.Info("shadow copy push failed mid-session: trying the next shadow server", "msg_id", m.ID.String(), "shadow_server", link.Server(), "err", err)
 			}
-			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, []string{link.Server()})
+			// The servers Open tried before link's (no session for
+			// the copy) count against the budgets too: the copy is
+			// tried on no more servers in all than they allow, and on
+			// none of those again (rrmidpush41).
+			tried := []string{link.Server()}
+			if lt, ok := link.(ReceiptLinkTried); ok {
+				tried = append(lt.TriedBefore(), tried...)
+			}
+			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, tried)
 			if srv != "" {
 				again, err = srv, nil
 			} else if rerr != nil {

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/shadowid"
@@ -188,13 +190,24 @@ func receiptServer(t *testing.T, q Queue, extra string, r ReceiptShadow) *Server
 // receiptServerSpool is receiptServer spooling bodies past 1 KiB to st.
 func receiptServerSpool(t *testing.T, q Queue, extra string, r ReceiptShadow, st *queue.Store) *Server {
 	t.Helper()
+	return receiptServerOn(t, q, transportConnector(t, "    max_acknowledgement_delay: 30s\n"+extra), r, st)
+}
+
+// receiptServerOn is receiptServerSpool with the connectors given, and
+// its log to log (nil: the default).
+func receiptServerOn(t *testing.T, q Queue, conns []config.ReceiveConnector, r ReceiptShadow, st *queue.Store, log ...*slog.Logger) *Server {
+	t.Helper()
 	var spool func() (*queue.SpoolFile, error)
 	if st != nil {
 		spool = st.NewSpool
 	}
 	sh := &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}
 	clk := clock.NewFake(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
-	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: transportConnector(t, "    max_acknowledgement_delay: 30s\n"+extra),
+	var logger *slog.Logger
+	if len(log) > 0 {
+		logger = log[0]
+	}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Log: logger,
 		Routing: testTable(), Queue: q, Shadow: sh, ShadowEnabled: true, Clock: clk, Spool: spool, SpoolThreshold: 1024})
 	if err != nil {
 		t.Fatal(err)

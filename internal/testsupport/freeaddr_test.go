@@ -1,6 +1,7 @@
 package testsupport
 
 import (
+	"math/rand"
 	"net"
 	"strconv"
 	"testing"
@@ -23,5 +24,15 @@ func TestFreeAddrBelowEphemeralRangeAndNotRepeated(t *testing.T) {
 			t.Fatalf("FreeAddr gave %s twice", a)
 		}
 		seen[a] = true
+	}
+}
+
+// Two picks of one range by a running test are two addresses, however
+// small the range: a fixture picks several before it binds any.
+func TestAddrInRangeNeverTheSameTwiceInATest(t *testing.T) {
+	first := 20000 + rand.Intn(10000)
+	a := AddrInRange(t, "127.0.0.1", first, 2)
+	if b := AddrInRange(t, "127.0.0.1", first, 2); b == a {
+		t.Fatalf("AddrInRange gave %s twice to a running test", a)
 	}
 }

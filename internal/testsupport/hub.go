@@ -8,8 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // HubScript says how a scripted hub (StartHub) answers a shadow client.
@@ -34,7 +36,26 @@ type HubScript struct {
 	// Size, when set, adds "SIZE <n>" to the EHLO reply, read at each
 	// EHLO (a limit changed by a reload while sessions stay open).
 	Size *atomic.Int64
+	// Fault, when set, ends every copy's session mid-way, the way and
+	// at the step it names (FaultMail421 …): a server stopping (421)
+	// or killed (EOF, reset) while a copy is pushed to it.
+	Fault string
+	// FaultDelay is waited before a fault after the data's end: copies
+	// of other sessions queue behind the one in flight meanwhile (a
+	// batch of several).
+	FaultDelay time.Duration
 }
+
+// The faults of a scripted hub (HubScript.Fault). After the data's end
+// means after the line of the lone dot of DATA or the octets of BDAT
+// … LAST: the hub may have stored the copy, the client cannot know.
+const (
+	FaultMail421  = "mail-421"  // 421 to MAIL, then the connection closed
+	FaultData421  = "data-421"  // 421 to DATA (or to BDAT … LAST, unread)
+	FaultDot421   = "dot-421"   // after the data's end, 421 and closed
+	FaultDotEOF   = "dot-eof"   // after the data's end, closed with no reply
+	FaultDotReset = "dot-reset" // after the data's end, reset (RST) with no reply
+)
 
 // Hub is a transport server on a loopback address that speaks just
 // enough SMTP for a shadow client, as its script says, and counts what
@@ -42,8 +63,47 @@ type HubScript struct {
 type Hub struct {
 	*Server
 	Mails     atomic.Int32 // MAIL commands read
-	Copies    atomic.Int32 // message data read to its end (DataReply set)
+	Copies    atomic.Int32 // message data read to its end (DataReply or Fault set)
 	TLSCopies atomic.Int32 // of them, read after STARTTLS
+	Faults    atomic.Int32 // sessions ended by the script's Fault
+	// Batched is the most copies one MAIL announced (XSHADOWBATCH=).
+	Batched atomic.Int32
+
+	mu   sync.Mutex
+	data []string // each copy's data read to its end, in order
+}
+
+// Data returns each copy's data the hub read to its end (DataReply or
+// Fault set), in order: DATA's lines as sent, BDAT's octets.
+func (h *Hub) Data() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.data)
+}
+
+func (h *Hub) read(data string, secure bool) {
+	h.Copies.Add(1)
+	if secure {
+		h.TLSCopies.Add(1)
+	}
+	h.mu.Lock()
+	h.data = append(h.data, data)
+	h.mu.Unlock()
+}
+
+// fault ends c the way s.Fault names after the data's end.
+func (h *Hub) fault(c net.Conn, s HubScript) {
+	h.Faults.Add(1)
+	time.Sleep(s.FaultDelay)
+	switch s.Fault {
+	case FaultDot421:
+		io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
+	case FaultDotReset:
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0) // the close sends a reset
+		}
+	}
+	c.Close()
 }
 
 // StartHub listens on addr (port 0 for any) until the test ends.
@@ -102,21 +162,51 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			io.WriteString(c, s.XShadow+"\r\n")
 		case strings.HasPrefix(cmd, "MAIL"):
 			h.Mails.Add(1)
+			if _, n, ok := strings.Cut(cmd, "XSHADOWBATCH="); ok {
+				k, _ := strconv.Atoi(strings.Fields(n)[0])
+				for b := h.Batched.Load(); int32(k) > b && !h.Batched.CompareAndSwap(b, int32(k)); b = h.Batched.Load() {
+				}
+			}
 			if s.HangAtMail {
 				io.Copy(io.Discard, r) // hung: never another reply
 				return
 			}
-			io.WriteString(c, "250 ok\r\n")
-		case cmd == "DATA" && s.DataReply != "":
-			io.WriteString(c, "354 go on\r\n")
-			if _, err := ReadData(r); err != nil {
+			if s.Fault == FaultMail421 {
+				h.Faults.Add(1)
+				io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
 				return
 			}
-			h.Copies.Add(1)
-			if secure {
-				h.TLSCopies.Add(1)
+			io.WriteString(c, "250 ok\r\n")
+		case (cmd == "DATA" || strings.HasPrefix(cmd, "BDAT ")) && s.Fault == FaultData421:
+			h.Faults.Add(1)
+			io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
+			return
+		case cmd == "DATA" && (s.DataReply != "" || s.Fault != ""):
+			io.WriteString(c, "354 go on\r\n")
+			data, err := ReadData(r)
+			if err != nil {
+				return
+			}
+			h.read(data, secure)
+			if s.Fault != "" {
+				h.fault(c, s)
+				return
 			}
 			io.WriteString(c, s.DataReply+"\r\n")
+		case strings.HasPrefix(cmd, "BDAT ") && s.Fault != "":
+			// One chunk, LAST (a copy pushed in one trip, a batch).
+			f := strings.Fields(cmd)
+			n, err := strconv.Atoi(f[1])
+			if err != nil || len(f) != 3 || f[2] != "LAST" {
+				return
+			}
+			b := make([]byte, n)
+			if _, err := io.ReadFull(r, b); err != nil {
+				return
+			}
+			h.read(string(b), secure)
+			h.fault(c, s)
+			return
 		case cmd == "QUIT":
 			io.WriteString(c, "221 bye\r\n")
 			return

@@ -167,3 +167,42 @@ func listen(addr string) (net.Listener, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// inUse holds the addresses AddrInRange handed to tests still running.
+var inUse = struct {
+	mu    sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// AddrInRange returns a TCP address on ip with a port in first …
+// first+n-1 that was free a moment ago, tried from a random one of them
+// on, for tests given a range of their own. It never hands out an
+// address it gave a test that is still running (a fixture picks several
+// before binding any: two picks gave one port, and the second bind
+// failed); the address is free for others again when that test ends.
+func AddrInRange(t testing.TB, ip string, first, n int) string {
+	t.Helper()
+	inUse.mu.Lock()
+	defer inUse.mu.Unlock()
+	start := rand.Intn(n) // the package generator: safe for concurrent use
+	for i := range n {
+		addr := net.JoinHostPort(ip, strconv.Itoa(first+(start+i)%n))
+		if inUse.addrs[addr] {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		inUse.addrs[addr] = true
+		t.Cleanup(func() {
+			inUse.mu.Lock()
+			delete(inUse.addrs, addr)
+			inUse.mu.Unlock()
+		})
+		return addr
+	}
+	t.Fatalf("no free port in %d-%d on %s", first, first+n-1, ip)
+	return ""
+}

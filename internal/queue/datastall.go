@@ -1,0 +1,102 @@
+package queue
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// A transaction stalled in the envelope or the message data.
+//
+// A next hop that accepted the envelope (RCPT 250) and then stopped
+// answering — no 354 to DATA, no progress in the body, no reply to the
+// final dot — keeps its attempt running up to command_timeout or
+// data_timeout (minutes). A delay notice made meanwhile reported its
+// recipients as "no host has replied yet", Status 4.4.1, of a host that
+// had replied to everything up to the data. The deliverer marks the
+// recipients of a transaction with its host (InEnvelope: MAIL and RCPT
+// went; InMessageData: the host accepted them and DATA went); a notice
+// made while they are in it says that the host stopped answering
+// during the envelope or the message data, and for how long so far, Status
+// 4.4.2 (the connection was made and the transaction not finished, RFC
+// 3463), with no Diagnostic-Code: no host gave that reply. The note is
+// the DSN's alone: the record never holds it.
+
+// dataPhase is where a recipient's transaction is: in phase (the
+// envelope, the message data) with host, since.
+type dataPhase struct {
+	host, phase string
+	since       time.Time
+}
+
+// The phases of a transaction a notice names.
+const (
+	phaseEnvelope = "the envelope (MAIL, RCPT)"
+	phaseData     = "the message data"
+)
+
+// InEnvelope marks rcpts of the job ctx carries as in the envelope of
+// a transaction with host (MAIL and their RCPT went, no reply settled
+// them yet), until done is called; InMessageData takes over for those
+// the host accepts. Outside a job of the manager it does nothing.
+func InEnvelope(ctx context.Context, rcpts []int, host string) (done func()) {
+	return inPhase(ctx, rcpts, host, phaseEnvelope)
+}
+
+// InMessageData marks rcpts of the job ctx carries as in the message
+// data of a transaction with host (the next hop accepted them and DATA
+// went), until done is called. Outside a job of the manager it does
+// nothing.
+func InMessageData(ctx context.Context, rcpts []int, host string) (done func()) {
+	return inPhase(ctx, rcpts, host, phaseData)
+}
+
+func inPhase(ctx context.Context, rcpts []int, host, phase string) (done func()) {
+	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
+	if j == nil || len(rcpts) == 0 {
+		return func() {}
+	}
+	a := j.a
+	p := dataPhase{host: host, phase: phase, since: j.q.clk.Now()}
+	a.mu.Lock()
+	if a.inData == nil {
+		a.inData = map[int]dataPhase{}
+	}
+	for _, i := range rcpts {
+		a.inData[i] = p
+	}
+	a.mu.Unlock()
+	return func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for _, i := range rcpts {
+			if a.inData[i] == p {
+				delete(a.inData, i)
+			}
+		}
+	}
+}
+
+// dataStallText is in every dataStallNote, after its host.
+const dataStallText = " stopped answering during "
+
+// dataStallNote is the reply a delay notice reports for a recipient
+// whose transaction with host has been in phase for d.
+func dataStallNote(host, phase string, d time.Duration) string {
+	return "451 4.4.2 " + host + dataStallText + phase + ": no reply for " + strconv.FormatInt(int64(d/time.Second), 10) + " s (the attempt is under way)"
+}
+
+// isDataStallNote reports whether reply is one dataStallNote made.
+func isDataStallNote(reply string) bool {
+	return strings.HasPrefix(reply, "451 4.4.2 ") && strings.Contains(reply, dataStallText) &&
+		strings.HasSuffix(reply, " s (the attempt is under way)")
+}
+
+// dataStallWords is what a DSN's text part says of a dataStallNote:
+// its words with host in place of the note's (an inside server is not
+// named to an outside sender: notAttempted).
+func dataStallWords(reply, host string) string {
+	_, rest, _ := strings.Cut(reply, dataStallText)
+	return host + dataStallText + rest
+}
