@@ -148,12 +148,13 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	if err != nil {
 		return deferAll(rcpts, queue.LMTPHop(st.cfg.Mailbox.LMTP), queue.LMTPGreetingFailed+smtp.Reply(err))
 	}
-	defer c.Close()
+	defer c.Close()  // a panic of the transaction too (endLMTP ends it otherwise; a second close does nothing)
 	c.SetHop("lmtp") // its own words about the session begin "lmtp: " (queue lmtpOwnTexts)
 	// umbra's own words about the session say "lmtp" (what a DSN may
 	// quote names no address of the organisation); the results name the
 	// server, as a relay's name its host (message show, tracking).
 	out := d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
+	endLMTP(ctx, c, out)
 	for k := range out {
 		if out[k].NextHop == "lmtp" {
 			out[k].NextHop = queue.LMTPHop(st.cfg.Mailbox.LMTP)
@@ -205,4 +206,22 @@ func maildirFailedReply(err error) string {
 		return reply + ": " + errno.Error()
 	}
 	return reply
+}
+
+// endLMTP ends a delivery's LMTP session: with QUIT, its reply awaited
+// briefly (smtp.Client.QuitBounded; the next hop's time), when the
+// server is still in step — closed with none when the session broke or
+// the expiry cut it (a reply that never came, a lost connection: 451
+// 4.4.2, as finishConn tells a pooled one), where a QUIT would only
+// wait for nothing (rt41 F4: every session was closed with no QUIT).
+func endLMTP(ctx context.Context, c *smtp.Client, res []queue.Result) {
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+			c.Close()
+			return
+		}
+	}
+	quit := queue.AwaitingPeer(ctx)
+	c.QuitBounded()
+	quit()
 }

@@ -145,16 +145,24 @@ func (d *Deliverer) lmtpInTurns(ctx context.Context, hop string, m *queue.Messag
 		// Waiting lends the message's slot of the active set to other
 		// destinations' mail (queue.WaitingTurn): a backlog to one
 		// mailbox holds its own destination's window, nothing more.
+		// And it runs none of umbra's code on the message: a crash
+		// meanwhile counts nothing against it (queue/peerwait.go; rt41
+		// F1: a message behind another's slow final reply was parked in
+		// the poison queue after two kills).
 		lent := queue.WaitingTurn(ctx)
+		waited := queue.AwaitingPeer(ctx)
 		select {
 		case <-free:
 		case <-queue.ExpiryReached(ctx):
+			waited()
 			lent()
 			return append(res, expiredUnsent(left)...)
 		case <-ctx.Done():
+			waited()
 			lent()
 			return append(res, deferAll(left, hop, mailboxBusyReply)...)
 		}
+		waited()
 		lent()
 		rcpts = left
 	}

@@ -340,7 +340,7 @@ func (d *Deliverer) endSession(c *smtp.Client) {
 		c.LastQuery = time.Time{}
 		d.queryDiscards(d.st.Load(), c, c.Hop())
 	}
-	c.Quit()
+	c.QuitBounded() // its reply awaited briefly, not a command timeout (rt41 F4)
 }
 
 // Heartbeat opens a session to a primary only to ask for its discard

@@ -46,7 +46,9 @@
 //     delay notice of an attempt a job of which still runs when it falls
 //     due, committed then; retry.go: the retry policy, requeue, poison;
 //     peerwait.go: which crashes count toward poison (only those while
-//     umbra's code ran on the message, as its slot says);
+//     umbra's code ran on the message, as its slot says; a wait — on the
+//     next hop, a mailbox's turn, the suspects' turn, a commit — never
+//     counts);
 //     suspectgate.go: messages that counted a crash run one at a time;
 //   - shadowadmin.go: operator actions refused on shadow copies and on
 //     queues nothing is delivered from; a record with nothing left is
@@ -1683,7 +1685,10 @@
 //     (complete, finish) until its
 //     results are handed to the store: not while it is queued behind its
 //     destination's window, nor while its results wait for their commit
-//     (point 4). Each attempt's slot in <data_dir>/peerwait.slots says
+//     (point 4), nor while a job waits for another message (its
+//     mailbox's LMTP turn: rt41 F1) or for the commit of the part of
+//     it that ended first (ReportGroup) — a wait is never umbra's code
+//     on the message. Each attempt's slot in <data_dir>/peerwait.slots says
 //     running, waiting or free, one pwrite per change of phase and no
 //     fsync (peerwait.go); each start makes it anew with O_EXCL
 //     (createFresh: a link planted at its name is unlinked, never

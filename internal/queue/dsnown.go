@@ -266,6 +266,8 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 			host = r.NextHop
 		}
 		return lead + dataStallWords(reply, host)
+	case hostStoppedAnswering(reply):
+		return lead + stoppedWords(reply, r, inside, in)
 	case reply == "" && expired:
 		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"
 	case reply == "":
@@ -304,7 +306,80 @@ func noHostReply(reply string, kind Notify) bool {
 	if _, last, ok := splitExpired(reply); ok {
 		reply = last
 	}
-	return reply == "" || expiredUnsent(reply) || reply == noResultReply
+	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply)
+}
+
+// Timeouts (rt41 F2). A recipient deferred because its host stopped
+// answering in the middle of the session — no reply to a command
+// (MAIL, RCPT, DATA, an opening step) within command_timeout, none to
+// the end of the message within data_timeout — holds umbra's own
+// words on that wait: "451 4.4.2 HOP: reply to MAIL: read tcp …: i/o
+// timeout", "451 4.4.2 greeting from HOP: … i/o timeout", "451 4.4.2
+// HOP: timed out after 10m0s waiting for the reply to the end of the
+// message". No host said anything: a DSN says in words what happened
+// (notAttempted: "HOST stopped answering: no reply to MAIL"), with no
+// Diagnostic-Code, and an expiry quotes no "last reply" — not the
+// status's reason, "connection with the next hop broken", which read
+// as if the host had dropped the connection. The Status stays 4.4.2
+// (RFC 3463 X.4.2: a connection established that could not complete
+// the transaction, time-outs named). The log and the tracking defer
+// line keep the whole text.
+
+// hostStopped parses such a deferral: the hop as it names it, and which
+// reply did not come; ok false for any other reply.
+func hostStopped(reply string) (hop, missing string, ok bool) {
+	rest, ok := strings.CutPrefix(reply, "451 4.4.2 ")
+	if !ok {
+		return "", "", false
+	}
+	if h, after, found := strings.Cut(rest, ": timed out after "); found {
+		wait, what, found := strings.Cut(after, " waiting for the ")
+		if !found || what != "reply to the end of the message" {
+			return "", "", false
+		}
+		return h, "no reply to the end of the message within " + wait, true
+	}
+	if !strings.HasSuffix(rest, ": i/o timeout") {
+		return "", "", false
+	}
+	head, after, _ := strings.Cut(rest, ": ")
+	if stage, h, found := strings.Cut(head, " from "); found {
+		// An opening step: "greeting from HOP", "reply to EHLO from HOP".
+		if stage == "greeting" {
+			return h, "no greeting", true
+		}
+		return h, "no " + stage, true
+	}
+	if cmd, found := strings.CutPrefix(after, "reply to "); found {
+		cmd, _, _ = strings.Cut(cmd, ": ")
+		return head, "no reply to " + cmd, true
+	}
+	return head, "no reply", true
+}
+
+// hostStoppedAnswering reports whether reply is umbra's deferral of a
+// host that stopped answering (hostStopped).
+func hostStoppedAnswering(reply string) bool {
+	_, _, ok := hostStopped(reply)
+	return ok
+}
+
+// stoppedWords is what a DSN says of r, whose reply is a host that
+// stopped answering: the host named as the reply names it to a sender
+// inside the organisation; to one outside only a host outside it, by
+// the name Remote-MTA gives (remoteMTA), else "its next hop".
+func stoppedWords(reply string, r Recipient, inside bool, in Inside) string {
+	hop, missing, _ := hostStopped(reply)
+	host := "its next hop"
+	switch {
+	case inside && hop != "":
+		host = hop
+	case !in.hopInside(r) && strings.Contains(r.NextHop, "["):
+		if h := remoteMTA(r.NextHop); h != "" {
+			host = h
+		}
+	}
+	return host + " stopped answering: " + missing
 }
 
 // ShownReply is what the operator reads of recipient i's last reply

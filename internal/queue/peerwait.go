@@ -32,7 +32,8 @@ import (
 // waits on the next hop (signing, loop checks, reading the spool,
 // dot-stuffing it and handing it to the socket), and the attempt's end (its results
 // applied, DSNs built) up to the moment its results are handed to the
-// store's commit. Nothing else counts:
+// store's commit. Nothing else counts — the rule: a wait is never
+// umbra's code on the message, whatever it waits for:
 //
 //   - a message claimed but queued behind its destination's concurrency
 //     window: no job of it has started;
@@ -49,6 +50,18 @@ import (
 //     mailbox database (ldapdir's AwaitPeer) — on every path (MX, smart host, a hub of the
 //     organisation, the LMTP mailbox server), while no other job of the
 //     attempt runs umbra's code (AwaitingPeer);
+//   - a job waiting for another message: for its mailbox's LMTP turn
+//     (delivery mailboxturn.go: another transaction of this server to
+//     the same mailbox is under way; rt41 F1, a message behind another's
+//     slow final reply was parked after two kills) — marked as a wait on
+//     the peer (AwaitingPeer), which it is at one remove; for the
+//     suspects' turn (suspectgate.go: the job starts after it); parked
+//     at its start check while a stall's round runs (stallguard.go: it
+//     left the attempt);
+//   - a job's part that ended while the rest of it goes on (a group of
+//     its recipients, one LMTP transaction while others wait for their
+//     mailbox's turn: ReportGroup) waiting for its commit (the DSNs it
+//     builds first are umbra's code, as the end's);
 //   - an attempt whose jobs are done and whose results wait for their
 //     commit (Store.UpdateDeferred may hold them up to
 //     transport.result_commit_delay): waiting is not the message's code,
@@ -722,7 +735,8 @@ func (q *Manager) jobLeftLocked(j *peerWaitJob) {
 }
 
 // AwaitingPeer tells the queue that the delivery of ctx's message now
-// waits on a remote peer (connecting, or its replies) and runs none of
+// waits on a remote peer (connecting, or its replies), or on another
+// message's transaction with it (a mailbox's turn), and runs none of
 // umbra's code on the message; call the returned function when the wait
 // ends (calling it again does nothing). A crash while every job of the
 // attempt waits this way does not count toward the poison queue. With a

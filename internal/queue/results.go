@@ -1255,7 +1255,7 @@ func (q *Manager) newDSN(m *Message, body Body, kind Notify, rcpts []int, now ti
 	dm := &Message{ID: q.store.NewID(now), State: Ready, Arrived: now, NextAttempt: now,
 		Connector: "dsn", Internal: true, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 	dm.MessageID, dm.ReportOn, dm.ReportOnMessageID = dsnMessageID(dm.ID, q.cfg.Hostname), m.ID, m.MessageID
-	db := BuildDSNBody(q.cfg.Hostname, m, body, kind, rcpts, now, m.OrgArrived().Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
+	db := BuildDSNBody(q.cfg.Hostname, q.deadNotBusy(m, rcpts, now), body, kind, rcpts, now, m.OrgArrived().Add(pol.MessageExpiration), dm.ID, q.cfg.BounceSizeLimit, pol.Inside)
 	dm.Size = int64(len(db))
 	dm.UTF8 = DSNNeedsSMTPUTF8(m) // 7-bit unless the sender's address is not ASCII (dsn7bit.go)
 	dm.RequireTLS = m.RequireTLS  // the DSN goes with REQUIRETLS too (RFC 8689 §5)

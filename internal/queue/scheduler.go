@@ -1637,6 +1637,13 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			}
 			a.known = append(a.known, res...)
 			a.mu.Unlock()
+			// Its commit, while the rest of the job goes on after it
+			// (another group, recipients waiting for their mailbox's
+			// turn): waiting for it runs none of umbra's code on the
+			// message, as the end's wait for its commit does not
+			// (peerwait.go); the DSNs it builds first are a section of
+			// umbra's code of their own (commitJob).
+			defer AwaitingPeer(jctx)()
 			q.commitJob(ctx, a, res)
 		})
 		res, panicked := q.deliver(gctx, a, body, jb.rcpts)
