@@ -36,6 +36,7 @@ type Fake struct {
 	mu     sync.Mutex
 	now    time.Time
 	mono   time.Duration // what Advance moved (Monotonic)
+	slept  time.Duration // what Suspend moved (Boottime: mono+slept)
 	timers []*fakeTimer
 }
 
@@ -92,6 +93,18 @@ func (f *Fake) Jump(d time.Duration) {
 	for _, t := range f.timers {
 		t.at = t.at.Add(d)
 	}
+}
+
+// Suspend is a suspend of the machine for d (a laptop's sleep, a
+// virtual machine paused and resumed): the wall clock and Boottime move
+// on by d, the monotonic clock does not, and timers keep their remaining
+// durations (Linux's CLOCK_MONOTONIC, which Go's timers run on, does not
+// count a suspend); none fires.
+func (f *Fake) Suspend(d time.Duration) {
+	f.Jump(d)
+	f.mu.Lock()
+	f.slept += d
+	f.mu.Unlock()
 }
 
 // Pending returns how many timers wait to fire; tests use it to know that

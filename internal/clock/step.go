@@ -14,6 +14,30 @@ var processStart = time.Now()
 // Monotonic is the time since the process started, on the monotonic clock.
 func (Real) Monotonic() time.Duration { return time.Since(processStart) }
 
+// Boottime is implemented by clocks that also keep the time the machine
+// was suspended, which the monotonic clock leaves out (Linux's
+// CLOCK_BOOTTIME for Real; Monotonic plus every Suspend for Fake): what
+// another machine saw pass while this one did not run.
+type Boottime interface {
+	Boottime() time.Duration
+}
+
+// Boottime is the time since the process started, a suspend of the
+// machine included (CLOCK_BOOTTIME; where there is none, Monotonic).
+func (r Real) Boottime() time.Duration {
+	if b, ok := boottime(); ok {
+		return b - bootStart
+	}
+	return r.Monotonic()
+}
+
+// Boottime is the sum of every Advance and every Suspend.
+func (f *Fake) Boottime() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mono + f.slept
+}
+
 // Monotonic is the sum of every Advance; Jump does not move it.
 func (f *Fake) Monotonic() time.Duration {
 	f.mu.Lock()

@@ -361,11 +361,17 @@
 // (the latest reading noted: a reading older than it — a check whose
 // goroutine was descheduled under load between its reading and its
 // check — is no moment the process ran later, and never takes it back;
-// the WARN at most once a minute, counting the stalls since),
+// the WARN at most once a minute, counting the stalls since; the
+// reading is the clock's with a suspend of the machine included,
+// clock.Boottime, which the holders on other machines count and the
+// monotonic clock leaves out; rrstall41 item 1),
 // and starts the start's round (shadow.Holders.AskFirst, bounded by its
 // caller: 3 s); until it returns claimDue claims nothing, pump starts
 // no job and the loop waits for the round's kick (no pass for the mail
-// that stays due). Before the round, every attempt none of whose jobs
+// that stays due). A stall while the round runs, or between its return
+// and its end, makes its end start the next round, the attempts still
+// held: the holders' answers may predate a takeover (rrstall41 item 1).
+// Before the round, every attempt none of whose jobs
 // started — waiting for a window, handed on to a worker short of its
 // start check (parked there), or waiting for the suspects' turn — is
 // given back as a stop gives back an unstarted job (giveBackUnstarted:

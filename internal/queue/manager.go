@@ -470,7 +470,7 @@ func (q *Manager) Start(ctx context.Context, clients ...Client) {
 	}()
 	if q.stall != nil {
 		q.stall.mu.Lock()
-		q.stall.last = q.mono() // the time before the start is no stall
+		q.stall.last = q.awake() // the time before the start is no stall
 		q.stall.mu.Unlock()
 		q.wg.Add(1)
 		go func() {

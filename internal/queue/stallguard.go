@@ -48,8 +48,11 @@ type stallGuard struct {
 	round func(ctx context.Context) // bounded by itself
 
 	mu   sync.Mutex
-	last time.Duration // monotonic reading of the last check: the latest noted, never taken back
+	last time.Duration // reading (awake) of the last check: the latest noted, never taken back
 	busy bool          // a round runs: no attempt starts
+	// again: a stall was noticed while the round ran (or at its end):
+	// the next round starts at its end, the attempts held until then.
+	again bool
 
 	// warned paces the stall's WARN (panicline.Gate.Due): the first of
 	// an incident at once, then one a minute at most, saying how many
@@ -62,7 +65,18 @@ type stallGuard struct {
 // (claimDue and pump hold until it returns; attempts running are not
 // touched). round bounds its own time. Call it before Start.
 func (q *Manager) GuardStall(after func() time.Duration, round func(ctx context.Context)) {
-	q.stall = &stallGuard{after: after, round: round, last: q.mono()}
+	q.stall = &stallGuard{after: after, round: round, last: q.awake()}
+}
+
+// awake is the stall guard's reading: the clock's time a suspend of the
+// machine included (clock.Boottime), else its monotonic reading. A
+// holder on another machine counts a suspend of this one as any stall
+// (rrstall41 item 1); Go's monotonic clock (CLOCK_MONOTONIC) does not.
+func (q *Manager) awake() time.Duration {
+	if b, ok := q.clk.(clock.Boottime); ok {
+		return b.Boottime()
+	}
+	return q.mono()
 }
 
 // mono is the clock's monotonic reading (the wall clock's where the
@@ -97,7 +111,7 @@ func (q *Manager) stallHeld(ctx context.Context) bool {
 	if q.stall == nil {
 		return false
 	}
-	return q.stallNoted(ctx, q.mono())
+	return q.stallNoted(ctx, q.awake())
 }
 
 // stallNoted is stallHeld with the reading now taken.
@@ -126,48 +140,82 @@ func (q *Manager) stallNoted(ctx context.Context, now time.Duration) bool {
 	}
 	gap := now - g.last
 	g.last = now
-	if bound := g.bound(); !g.busy && gap > bound {
-		g.busy = true
+	if bound := g.bound(); gap > bound {
 		if left, ok := g.warned.Due(q.clk.Now()); ok {
 			warn = []any{"stalled", gap.Round(10 * time.Millisecond), "bound", bound}
 			if left > 0 {
 				warn = append(warn, "suppressed", left)
 			}
 		}
-		// From now on a job at its start check is parked, not started
-		// (parkForStall): set before the round's goroutine runs, so that
-		// a job that resumes first cannot slip past.
-		q.sched.parking.Store(true)
-		q.suspects.wake()
-		q.wg.Add(1)
-		go func() {
-			defer q.wg.Done()
-			defer func() {
-				// A panic in the round ends it as a round that
-				// returned: attempts start again (panics.go).
-				if r := recover(); r != nil {
-					q.recovered(PanicStall, r)
-					q.unparkAll() // what the give-back did not take
-				}
-				g.mu.Lock()
-				g.busy = false
-				g.last = max(g.last, q.mono()) // the round's own time is no stall
-				g.mu.Unlock()
-				q.startAfterRound(ctx)
-				q.Kick()
-			}()
-			q.mayPanic(PanicStall)
-			// The give-back holds the scheduler's lock without a deferred
-			// unlock: a panic in it crashes (the recover above would block
-			// on that lock in unparkAll), as a scheduler section does.
-			func() {
-				defer q.crashOnPanic(PanicStall)
-				q.giveBackUnstarted(ctx)
-			}()
-			g.round(ctx)
-		}()
+		if g.busy {
+			// Stopped while the round ran: what the holders answered
+			// before may be out of date (a copy taken over since), so
+			// the round's end asks them again before any attempt
+			// starts (rrstall41 item 1).
+			g.again = true
+		} else {
+			q.stallRoundLocked(ctx)
+		}
 	}
 	return g.busy
+}
+
+// stallRoundLocked starts the stall's round (the give-back, then the
+// questions to the holders), g.mu held. At its end a stall noticed while
+// it ran (again) starts the next round at once, the held attempts still
+// held; otherwise they start.
+func (q *Manager) stallRoundLocked(ctx context.Context) {
+	g := q.stall
+	g.busy = true
+	// From now on a job at its start check is parked, not started
+	// (parkForStall): set before the round's goroutine runs, so that
+	// a job that resumes first cannot slip past.
+	q.sched.parking.Store(true)
+	q.suspects.wake()
+	q.wg.Add(1)
+	go func() {
+		defer q.wg.Done()
+		defer func() {
+			// A panic in the round ends it as a round that
+			// returned: attempts start again (panics.go).
+			if r := recover(); r != nil {
+				q.recovered(PanicStall, r)
+				q.unparkAll() // what the give-back did not take
+			}
+			g.mu.Lock()
+			// The round's end is a reading as any: the round's own
+			// time is no stall (the tick read the clock while it
+			// ran), but a stop after the holders answered — the
+			// round returned, the process stopped before this end —
+			// is one, noticed here first or by the tick (again).
+			if now := q.awake(); now > g.last {
+				if now-g.last > g.bound() {
+					g.again = true
+				}
+				g.last = now
+			}
+			if g.again && !q.stopping(ctx) {
+				g.again = false
+				q.stallRoundLocked(ctx)
+				g.mu.Unlock()
+				return
+			}
+			g.again = false
+			g.busy = false
+			g.mu.Unlock()
+			q.startAfterRound(ctx)
+			q.Kick()
+		}()
+		q.mayPanic(PanicStall)
+		// The give-back holds the scheduler's lock without a deferred
+		// unlock: a panic in it crashes (the recover above would block
+		// on that lock in unparkAll), as a scheduler section does.
+		func() {
+			defer q.crashOnPanic(PanicStall)
+			q.giveBackUnstarted(ctx)
+		}()
+		g.round(ctx)
+	}()
 }
 
 // stallSettle bounds how long a stall's give-back waits for the jobs

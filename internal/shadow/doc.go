@@ -103,8 +103,9 @@
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,
 // TaskFailed), and is opened again after the pause a primary that is
-// down gets (watchPause), logged once per incident (stall41 item 2: it
-// was reopened every second). The lines of the periodic loops that a
+// down gets (watchPause) — or at the next step after a contact with the
+// primary, which shows the fault cleared (rrstall41 item 2) — logged
+// once per incident (stall41 item 2: it was reopened every second). The lines of the periodic loops that a
 // fault of this server's repeats at every turn — a heartbeat's local
 // fault (once a minute per primary, as refusals), the step's and the
 // holders' pass's failed listings (panicline.Gate.Due: once a minute,

@@ -210,10 +210,14 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 			}
 			pause = watchPause(pause, timeout)
 			wait = pause
-			m.mu.Lock()
-			m.watchDown[name] = m.cfg.Clock.Now() // a contact after it ends the pause (Step)
-			m.mu.Unlock()
 		}
+		// A contact after it ends the pause (Step): the primary is back,
+		// or this server's fault cleared (a heartbeat stored what it
+		// said; rrstall41 item 2) — the discards of what the primary
+		// delivers now would wait out the pause.
+		m.mu.Lock()
+		m.watchDown[name] = m.cfg.Clock.Now()
+		m.mu.Unlock()
 		t := m.cfg.Clock.NewTimer(wait)
 		select {
 		case <-ctx.Done():
