@@ -117,12 +117,7 @@ func boundReason(r string) string {
 // metrics umbra_quarantine_messages and umbra_quarantine_bytes).
 func (q *Manager) QuarantineStats() (n int, size int64) {
 	_ = q.store.View(func(tx *Tx) error {
-		for _, id := range tx.InQueue(QueueQuarantine, 1<<31-1) {
-			if m, err := tx.Get(id); err == nil {
-				n++
-				size += m.Size
-			}
-		}
+		n, size = quarantineTotals(tx)
 		return nil
 	})
 	return n, size
