@@ -1412,9 +1412,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		removeIn(held, tmp)
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == tmp {
-			// The copy could not be written (a full disk): the database
-			// is named, not its temporary copy (rt21c M1).
-			return "", fmt.Errorf("%w. The database is unchanged", GivenFileError("restore: writing", path, err))
+			// The copy could not be written (a full disk): the file
+			// named is the one written, the copy beside the database,
+			// and the database is said to be unchanged (rt41 F6).
+			return "", fmt.Errorf("%w. The database is unchanged", GivenFileError("restore: writing the backup's copy", tmp, err))
 		}
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
