@@ -377,10 +377,20 @@ func newDBCmd() *cobra.Command {
 			if movedTo != nil {
 				compactedAs, _, replacedErr = dirReplacedAfter("compaction", cfg.Server.DataDir, *movedTo, path, "")
 			}
+			// Written for a rollback to a release that may predate the
+			// quarantine: its records are of a format such a release
+			// refuses (README, Quarantine: Downgrade).
+			quarantined := 0
+			if schema != 0 && schema <= queue.QuarantineSchema {
+				quarantined, _ = queue.QuarantinedRecordsOf(compactedAs) // unreadable: the start says so; nothing to add here
+			}
 			if wantJSON(cmd) {
 				out := map[string]any{"file": shown(compactedAs), "bytes_before": before, "bytes_after": after}
 				if schema != 0 {
 					out["schema_version"] = schema
+				}
+				if quarantined > 0 {
+					out["quarantined_records"] = quarantined
 				}
 				if movedTo != nil {
 					out["data_dir_replaced"] = true
@@ -395,6 +405,12 @@ func newDBCmd() *cobra.Command {
 				// A rollback script tells it from a plain compaction.
 				fmt.Fprintf(cmd.OutOrStdout(), "written as schema version %d, which a release of that version reads; "+
 					"this release, started on it again, upgrades it at its start\n", schema)
+			}
+			if quarantined > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s of a format a release of schema version %d from before the "+
+					"quarantine cannot read: release or delete %s (umbra queue quarantine) with this release before running such a release\n",
+					plural(quarantined, "quarantined message"), pick(quarantined, "its record is", "their records are"), schema,
+					pick(quarantined, "it", "them"))
 			}
 			if replacedErr != nil {
 				return &exitError{code: exitFailure, err: replacedErr}
