@@ -184,6 +184,7 @@ func newDBCmd() *cobra.Command {
 			restoredSchema := 0
 			var lost []queue.NotInBackup
 			var known bool
+			fromFile := 0 // messages beyond the backup that come back from their pickup file
 			errLost := errors.New("messages left behind")
 			// The data directory replaced after the restore's rename
 			// (rt30c F3): done in the directory held, now at movedTo.
@@ -207,6 +208,10 @@ func newDBCmd() *cobra.Command {
 				BackupSchema: func(v int) { restoredSchema = v },
 				DirReplaced:  func(now string) { movedTo = &now },
 				Lost: func(l []queue.NotInBackup, k bool) error {
+					// A pickup message whose file is still in the
+					// directory comes back from it at the next start
+					// (given back as NAME.restored-ID.eml): not lost.
+					l, fromFile = fromPickupFiles(l, cfg.Pickup.Directory)
 					if lost, known = l, k; len(l) > 0 && !discard {
 						return errLost
 					}
@@ -219,7 +224,7 @@ func newDBCmd() *cobra.Command {
 					"that no shadow server keeps a copy of: after the restore nothing would deliver them (they would stay in the "+
 					"replaced file, queue.db.replaced-TIME). The database is unchanged. Start umbra on it and let those be "+
 					"delivered (or umbra message export them) before restoring, or restore with --discard-newer to leave "+
-					"them behind:\n%s", shown(path), plural(len(lost), "message"), shown(args[0]), lostLines(lost))}
+					"them behind%s:\n%s", shown(path), plural(len(lost), "message"), shown(args[0]), fromFileNote(fromFile), lostLines(lost))}
 			}
 			if errors.Is(err, queue.ErrInterrupted) {
 				return &exitError{code: exitInterrupted, err: shownErr(err, args[0])}
@@ -245,6 +250,7 @@ func newDBCmd() *cobra.Command {
 				if kept != "" {
 					out["replaced_kept_as"] = kept
 					out["replaced_readable"] = known
+					out["from_pickup_files"] = fromFile
 					var ids []string
 					for _, m := range lost {
 						ids = append(ids, m.ID.String())
@@ -277,6 +283,12 @@ func newDBCmd() *cobra.Command {
 				// Which case applied; a server with no topology has no
 				// shadow servers, and its summary names none (rt17a F5).
 				single := cfg.Topology == ""
+				if fromFile > 0 {
+					fmt.Fprintf(w, "%s the replaced database held beyond the backup %s back from %s in the pickup directory: "+
+						"the next start gives %s back as NAME.restored-ID.eml and submits %s again\n",
+						plural(fromFile, "message"), pick(fromFile, "comes", "come"), pick(fromFile, "its file", "their files"),
+						pick(fromFile, "it", "them"), pick(fromFile, "it", "them"))
+				}
 				switch {
 				case !known && single:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file)\n")
@@ -288,6 +300,8 @@ func newDBCmd() *cobra.Command {
 				case len(lost) > 0:
 					fmt.Fprintf(w, "%s the replaced database held beyond the backup, which no shadow server keeps, %s left in it and not delivered (--discard-newer):\n%s",
 						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
+				case single && fromFile > 0:
+					fmt.Fprintf(w, "the replaced database held no other message beyond the backup with recipients still to deliver: nothing is left behind\n")
 				case single:
 					fmt.Fprintf(w, "the replaced database held no message beyond the backup with recipients still to deliver: nothing is left behind\n")
 				default:
@@ -363,10 +377,20 @@ func newDBCmd() *cobra.Command {
 			if movedTo != nil {
 				compactedAs, _, replacedErr = dirReplacedAfter("compaction", cfg.Server.DataDir, *movedTo, path, "")
 			}
+			// Written for a rollback to a release that may predate the
+			// quarantine: its records are of a format such a release
+			// refuses (README, Quarantine: Downgrade).
+			quarantined := 0
+			if schema != 0 && schema <= queue.QuarantineSchema {
+				quarantined, _ = queue.QuarantinedRecordsOf(compactedAs) // unreadable: the start says so; nothing to add here
+			}
 			if wantJSON(cmd) {
 				out := map[string]any{"file": shown(compactedAs), "bytes_before": before, "bytes_after": after}
 				if schema != 0 {
 					out["schema_version"] = schema
+				}
+				if quarantined > 0 {
+					out["quarantined_records"] = quarantined
 				}
 				if movedTo != nil {
 					out["data_dir_replaced"] = true
@@ -381,6 +405,12 @@ func newDBCmd() *cobra.Command {
 				// A rollback script tells it from a plain compaction.
 				fmt.Fprintf(cmd.OutOrStdout(), "written as schema version %d, which a release of that version reads; "+
 					"this release, started on it again, upgrades it at its start\n", schema)
+			}
+			if quarantined > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s of a format a release of schema version %d from before the "+
+					"quarantine cannot read: release or delete %s (umbra queue quarantine) with this release before running such a release\n",
+					plural(quarantined, "quarantined message"), pick(quarantined, "its record is", "their records are"), schema,
+					pick(quarantined, "it", "them"))
 			}
 			if replacedErr != nil {
 				return &exitError{code: exitFailure, err: replacedErr}
@@ -647,6 +677,15 @@ func nouns(n int, one, many string) string {
 	return fmt.Sprintf("%d %s", n, many)
 }
 
+// pick is one when n is 1, many otherwise: the words of a sentence
+// about a count of n that agree with it.
+func pick(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // isAre is the verb of a count of n: "is" of one, "are" of others.
 func isAre(n int) string {
 	if n == 1 {
@@ -711,4 +750,39 @@ func configOf(cfg *config.Config) string {
 		return " of the embedded default configuration"
 	}
 	return " of " + cfg.File
+}
+
+// fromPickupFiles takes out of lost the messages of the pickup
+// directory dir whose NAME.<id>.queued file is still there: a start on
+// the restored database, which lacks them, gives each file back as
+// NAME.restored-ID.eml and submits it again (package pickup), so they
+// are not left behind. It returns the others and how many it took out.
+// A file that cannot be looked at (no pickup directory, an unreadable
+// one) leaves its message counted as left behind.
+func fromPickupFiles(lost []queue.NotInBackup, dir string) ([]queue.NotInBackup, int) {
+	if dir == "" {
+		return lost, 0
+	}
+	var rest []queue.NotInBackup
+	n := 0
+	for _, m := range lost {
+		if m.PickupFile != "" && filepath.Base(m.PickupFile) == m.PickupFile {
+			if fi, err := os.Lstat(filepath.Join(dir, queue.PickupQueuedName(m.PickupFile, m.ID))); err == nil && fi.Mode().IsRegular() {
+				n++
+				continue
+			}
+		}
+		rest = append(rest, m)
+	}
+	return rest, n
+}
+
+// fromFileNote is what the refusal of db restore adds of the messages
+// beyond the backup that come back from their pickup file.
+func fromFileNote(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%s beyond the backup %s back from %s in the pickup directory and %s not among them)",
+		plural(n, "more message"), pick(n, "comes", "come"), pick(n, "its file", "their files"), isAre(n))
 }

@@ -1465,10 +1465,13 @@
 // or its change done, never half.
 // The quarantine has a bound of its own (SetQuarantineBound, quarcap.go):
 // at or over it, Submit refuses a quarantined message with
-// ErrQuarantineFull before any write (the session answers 452 4.3.1), so
-// nothing acknowledged is lost; mail without a verdict is never refused
-// for it. The totals checked are cached, grown per quarantined commit and
-// recounted after a message left the quarantine: no scan per message.
+// ErrQuarantineFull and nothing is written (the session answers 452
+// 4.3.1), so nothing acknowledged is lost; mail without a verdict is
+// never refused for it. The check is made in the transaction that stores
+// the message (roomInTx), so concurrent sessions cannot overshoot the
+// bound. The totals checked are cached, grown by the commit hook of each
+// quarantined commit and recounted in such a transaction after a message
+// left the quarantine: no scan per message.
 //
 // # Life cycle: backup, restore, compaction, schema versions
 //

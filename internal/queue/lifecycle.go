@@ -650,6 +650,51 @@ func UpgradeNote(from int) string {
 	return "the upgrade from this version is one way; a rollback to a release of it needs a backup taken before the upgrade (umbra db restore)"
 }
 
+// QuarantineSchema is the schema version some of whose releases came
+// before the quarantine: its record format (recordVersionQuarantine)
+// was introduced while the schema was version 3, so a release of
+// version 3 may refuse a quarantined record as damaged; every release
+// of version 4 or later reads it.
+const QuarantineSchema = 3
+
+// QuarantinedRecordsOf counts the quarantined message records of the
+// database at path (umbra stopped): records of the format a release
+// before the quarantine cannot read (db compact --schema 3 names them).
+func QuarantinedRecordsOf(path string) (n int, err error) {
+	f, err := lockDB(path, false, time.Second)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkBoltFile(path); err != nil {
+		closeLocked(f)
+		return 0, err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			n, err = 0, fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
+	if err != nil {
+		return 0, inUse(path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketMessages)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(_, v []byte) error {
+			if len(v) > 0 && v[0]&^recordSummed == recordVersionQuarantine {
+				n++
+			}
+			return nil
+		})
+	})
+	return n, err
+}
+
 // SchemaVersion is the schema version this release writes.
 const SchemaVersion = schemaVersion
 
@@ -1412,9 +1457,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		removeIn(held, tmp)
 		var pe *fs.PathError
 		if errors.As(err, &pe) && pe.Path == tmp {
-			// The copy could not be written (a full disk): the database
-			// is named, not its temporary copy (rt21c M1).
-			return "", fmt.Errorf("%w. The database is unchanged", GivenFileError("restore: writing", path, err))
+			// The copy could not be written (a full disk): the file
+			// named is the one written, the copy beside the database,
+			// and the database is said to be unchanged (rt41 F6).
+			return "", fmt.Errorf("%w. The database is unchanged", GivenFileError("restore: writing the backup's copy", tmp, err))
 		}
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}

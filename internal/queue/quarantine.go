@@ -117,12 +117,7 @@ func boundReason(r string) string {
 // metrics umbra_quarantine_messages and umbra_quarantine_bytes).
 func (q *Manager) QuarantineStats() (n int, size int64) {
 	_ = q.store.View(func(tx *Tx) error {
-		for _, id := range tx.InQueue(QueueQuarantine, 1<<31-1) {
-			if m, err := tx.Get(id); err == nil {
-				n++
-				size += m.Size
-			}
-		}
+		n, size = quarantineTotals(tx)
 		return nil
 	})
 	return n, size
@@ -132,9 +127,11 @@ func (q *Manager) QuarantineStats() (n int, size int64) {
 // once, as a new message would have been; tracking notes the reason it
 // was held for.
 //
-// A message released before (by this process) answers
-// ErrAlreadyReleased, whether it is being delivered now or has left
-// the queue: releasing twice is not an error to retry.
+// A message released before answers ErrAlreadyReleased, whether it is
+// being delivered now or has left the queue: releasing twice is not an
+// error to retry. The record says so across restarts (Released); the
+// ids this process released say it of a message that has left (and the
+// tracking log, read by the admin API, of one that left before).
 func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	var released *Message
 	var reason string
@@ -148,7 +145,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 			}
 			return err
 		}
-		if m.State != Quarantined && q.released.has(id) {
+		if m.State != Quarantined && (m.Released || q.released.has(id)) {
 			return fmt.Errorf("%w: message %s is %s", ErrAlreadyReleased, id, m.State)
 		}
 		if m.State == Active {
@@ -163,7 +160,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		if single, err = tx.markReleasedSingle(m, HowQuarantined, q.clk.Now()); err != nil {
 			return err
 		}
-		m.Quarantine = ""
+		m.Quarantine, m.Released = "", true
 		m.State, m.NextAttempt = Ready, q.clk.Now()
 		released = m
 		return tx.Put(m)

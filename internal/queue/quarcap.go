@@ -19,10 +19,18 @@ var ErrQuarantineFull = errors.New("quarantine full")
 // when no release, deletion or expiry invalidated them.
 const quarCapRecount = time.Minute
 
-// quarCap holds the quarantine's bound and cached totals. Totals grow
-// with each quarantined submission and are recounted (one scan of the
-// quarantine) after a message left it, or after quarCapRecount: never a
-// scan per message.
+// quarCap holds the quarantine's bound and cached totals. The totals
+// are those of the committed database: grown by the commit that stores
+// a quarantined message (its transaction's commit hook, before the next
+// commit runs) and recounted (one scan of the quarantine) inside the
+// write transaction of a quarantined submission after a message left
+// the quarantine, or after quarCapRecount: never a scan per message.
+// The check that refuses is made in that same transaction (roomInTx),
+// against the totals plus what the transaction stored already, so
+// concurrent sessions cannot each find room before any of them is
+// stored: the bound is exact. A check before the transaction
+// (quarantineRoom) refuses early, on totals that can only be too high
+// (a leave not yet counted), never too low.
 type quarCap struct {
 	mu       sync.Mutex
 	maxBytes int64 // 0: no bound
@@ -52,46 +60,106 @@ func (q *Manager) QuarantineRefused() uint64 {
 	return q.qcap.refused
 }
 
-// quarantineRoom answers ErrQuarantineFull when the quarantine is at or
-// over its bound.
+// quarantineRoom answers ErrQuarantineFull when the cached totals are
+// at or over the bound: the early refusal, before anything is written.
+// Totals not known (or stale) refuse nothing here; roomInTx decides.
 func (q *Manager) quarantineRoom() error {
 	c := &q.qcap
 	c.mu.Lock()
-	if c.maxBytes == 0 && c.maxMsgs == 0 {
-		c.mu.Unlock()
+	defer c.mu.Unlock()
+	now := q.clk.Now()
+	if !c.fresh(now) || !c.over(0, 0) {
 		return nil
 	}
-	now := q.clk.Now()
-	if !c.valid || now.Sub(c.counted) >= quarCapRecount || now.Before(c.counted) {
-		c.mu.Unlock()
-		n, b := q.QuarantineStats() // outside the lock: a database read
-		c.mu.Lock()
-		c.n, c.bytes, c.valid, c.counted = n, b, true, now
+	q.refuseFull(now, c.n, c.bytes)
+	return ErrQuarantineFull
+}
+
+// fresh says whether the cached totals may be used at now. Called with
+// c.mu held.
+func (c *quarCap) fresh(now time.Time) bool {
+	return c.valid && now.Sub(c.counted) < quarCapRecount && !now.Before(c.counted)
+}
+
+// over says whether the totals plus n messages of b bytes are at or
+// over the bound. Called with c.mu held.
+func (c *quarCap) over(n int, b int64) bool {
+	return (c.maxBytes > 0 && c.bytes+b >= c.maxBytes) || (c.maxMsgs > 0 && c.n+n >= c.maxMsgs)
+}
+
+// refuseFull counts a refusal and warns at most once a minute. Called
+// with q.qcap.mu held.
+func (q *Manager) refuseFull(now time.Time, n int, b int64) {
+	c := &q.qcap
+	c.refused++
+	c.quiet++
+	if c.logged.IsZero() || now.Sub(c.logged) >= time.Minute || now.Before(c.logged) {
+		q.log.Warn("quarantine full: quarantined mail refused with 452 4.3.1", "messages", n, "bytes", b,
+			"max_messages", c.maxMsgs, "max_bytes", c.maxBytes, "refused", c.quiet)
+		c.logged, c.quiet = now, 0
 	}
-	defer c.mu.Unlock()
-	if (c.maxBytes > 0 && c.bytes >= c.maxBytes) || (c.maxMsgs > 0 && c.n >= c.maxMsgs) {
-		c.refused++
-		c.quiet++
-		if c.logged.IsZero() || now.Sub(c.logged) >= time.Minute || now.Before(c.logged) {
-			q.log.Warn("quarantine full: quarantined mail refused with 452 4.3.1", "messages", c.n, "bytes", c.bytes,
-				"max_messages", c.maxMsgs, "max_bytes", c.maxBytes, "refused", c.quiet)
-			c.logged, c.quiet = now, 0
+}
+
+// quarantineFull counts a refusal of roomInTx, once the submission's
+// commit answered it.
+func (q *Manager) quarantineFull() {
+	q.qcap.mu.Lock()
+	defer q.qcap.mu.Unlock()
+	q.refuseFull(q.clk.Now(), q.qcap.n, q.qcap.bytes)
+}
+
+// quarantineTotals counts the quarantined messages and their bytes as
+// tx sees them.
+func quarantineTotals(tx *Tx) (n int, size int64) {
+	for _, id := range tx.InQueue(QueueQuarantine, 1<<31-1) {
+		if m, err := tx.Get(id); err == nil {
+			n++
+			size += m.Size
 		}
-		return ErrQuarantineFull
 	}
+	return n, size
+}
+
+// roomInTx is the bound's check in the transaction that stores a
+// quarantined message of size bytes: ErrQuarantineFull when the
+// committed totals and what tx stored in the quarantine already are at
+// or over the bound; otherwise the message counts in tx, and the
+// totals grow by tx's messages when it commits. Commits run one at a
+// time and the hook runs before the next one, so every transaction
+// checks against every message committed before it.
+func (q *Manager) roomInTx(tx *Tx, size int64) error {
+	c := &q.qcap
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := q.clk.Now()
+	if !c.fresh(now) {
+		n, b := quarantineTotals(tx) // includes what tx stored already
+		c.n, c.bytes, c.valid, c.counted = n-tx.quarN, b-tx.quarBytes, true, now
+	}
+	if c.over(tx.quarN, tx.quarBytes) {
+		return ErrQuarantineFull // counted by the submission (quarantineFull): a batch that fails runs each writer again
+	}
+	if tx.quarN == 0 && tx.quarBytes == 0 {
+		tx.tx.OnCommit(func() { q.quarantineAdded(tx.quarN, tx.quarBytes) })
+	}
+	tx.quarN++
+	tx.quarBytes += size
 	return nil
 }
 
-// quarantineAdded counts a quarantined submission in the cached totals.
-func (q *Manager) quarantineAdded(size int64) {
+// quarantineAdded counts the quarantined messages a commit stored in
+// the cached totals.
+func (q *Manager) quarantineAdded(n int, size int64) {
 	q.qcap.mu.Lock()
 	defer q.qcap.mu.Unlock()
-	q.qcap.n++
+	q.qcap.n += n
 	q.qcap.bytes += size
 }
 
 // quarantineLeft invalidates the cached totals: a message left the
-// quarantine (release, deletion, expiry); the next check recounts.
+// quarantine (release, deletion, expiry); the next quarantined
+// submission recounts in its transaction. Until then the totals are
+// too high, which refuses early, never admits over the bound.
 func (q *Manager) quarantineLeft() {
 	q.qcap.mu.Lock()
 	defer q.qcap.mu.Unlock()

@@ -76,3 +76,63 @@ func TestQuarantineBound(t *testing.T) {
 		t.Fatalf("quarantine holds %d, want 3", n)
 	}
 }
+
+// The bound holds under concurrent sessions: the check and the
+// insertion are one commit, so quarantined messages submitted at once
+// cannot each find room before any of them is stored (rt41 F2:
+// max_messages 50 held 53 after 4 sessions, 59 after 16). The same for
+// the byte bound.
+func TestQuarantineBoundConcurrent(t *testing.T) {
+	for _, c := range []struct {
+		name            string
+		maxBytes        int64
+		maxMsgs, stored int
+	}{
+		{"max_messages", 0, 3, 3},
+		{"max_size", int64(3 * len(body)), 0, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t)
+			clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+			q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" }),
+				ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer func() { cancel(); q.Wait() }()
+			q.Start(ctx)
+			q.SetQuarantineBound(c.maxBytes, c.maxMsgs)
+			first := msg(s, "a@example.org", "x@example.net")
+			first.Quarantine = "spam score 14.2"
+			if err := q.Submit(ctx, first, []byte(body)); err != nil { // the totals counted before the burst
+				t.Fatal(err)
+			}
+			const sessions = 16
+			start := make(chan struct{})
+			errs := make(chan error, sessions)
+			for range sessions {
+				m := msg(s, "a@example.org", "x@example.net")
+				m.Quarantine = "spam score 14.2"
+				go func() {
+					<-start
+					errs <- q.Submit(ctx, m, []byte(body))
+				}()
+			}
+			close(start)
+			ok, full := 1, 0
+			for range sessions {
+				switch err := <-errs; {
+				case err == nil:
+					ok++
+				case errors.Is(err, ErrQuarantineFull):
+					full++
+				default:
+					t.Fatal(err)
+				}
+			}
+			n, _ := q.QuarantineStats()
+			if n != c.stored || ok != c.stored || uint64(full) != q.QuarantineRefused() {
+				t.Fatalf("bound %d messages / %d bytes: %d stored (%d accepted), %d refused (counted %d); want %d stored",
+					c.maxMsgs, c.maxBytes, n, ok, full, q.QuarantineRefused(), c.stored)
+			}
+		})
+	}
+}

@@ -290,6 +290,12 @@ type Message struct {
 	// carried on (Carried) with every copy relayed from here; older
 	// releases ignore the bit.
 	MayRepeat bool
+	// Released is stored (flag bit 2048): the message was released from
+	// quarantine (ReleaseQuarantined sets it in the commit that releases
+	// it). A later release of it — after a restart or kill -9 too, while
+	// it waits for delivery or is in it — answers ErrAlreadyReleased
+	// from the record. Older releases ignore the bit.
+	Released bool
 	// DamagedCopyOf is not stored in the record: on a damaged record set
 	// aside here (state Damaged) that was a shadow copy, the primary
 	// whose message it was a copy of (damaged.go), "" otherwise.
@@ -454,7 +460,7 @@ func (m *Message) encode() []byte {
 	e.str(m.ShadowServer)
 	e.str(m.ShadowID)
 	var flags uint64
-	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease, m.BodySummed, m.MayRepeat} {
+	for i, b := range []bool{m.RetFull, m.UTF8, m.EightBit, m.DelayNotified, m.ManualRetry, m.RequireTLS, m.Internal, m.RetHdrs, m.CopyOnRelease, m.BodySummed, m.MayRepeat, m.Released} {
 		if b {
 			flags |= 1 << i
 		}
@@ -528,6 +534,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.CopyOnRelease = flags&256 != 0                                   // likewise: an older release does not mark it at its release
 	m.BodySummed = flags&512 != 0                                      // likewise: an older release's body is unchecked
 	m.MayRepeat = flags&1024 != 0                                      // likewise: an older release keeps no copy it finds
+	m.Released = flags&2048 != 0                                       // likewise: an older release answers "not quarantined"
 	m.OrgEarlier = time.Duration(flags>>orgEarlierShift) * time.Second // likewise: an older release counts from its own receipt
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +39,18 @@ type NotInBackup struct {
 	// quarantined, marked held by this server only, or accepted with
 	// no shadow copy.
 	Why string
+	// PickupFile is, for a message submitted from the pickup directory,
+	// the name of its file there (NAME.eml): while its NAME.<id>.queued
+	// file is there, a start on the restored database gives it back
+	// and submits it again (PickupQueuedName; package pickup), so the
+	// message is not left behind.
+	PickupFile string
+}
+
+// PickupQueuedName is the name a pickup message's file (NAME.eml) has
+// in the pickup directory while its message is queued: NAME.<id>.queued.
+func PickupQueuedName(file string, id ID) string {
+	return strings.TrimSuffix(file, ".eml") + "." + id.String() + ".queued"
 }
 
 // LostByRestore lists the messages of the database at path that a
@@ -118,7 +131,11 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 			if len(pending) == 0 {
 				return nil // delivered, failed, or a shadow copy held for a primary
 			}
-			lost = append(lost, NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived, Why: t.lostWhy(m)})
+			nb := NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived, Why: t.lostWhy(m)}
+			if m.Connector == pickupConnector && m.Helo != "" {
+				nb.PickupFile = m.Helo
+			}
+			lost = append(lost, nb)
 			return nil
 		})
 	})

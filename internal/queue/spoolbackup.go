@@ -85,10 +85,14 @@ func (e *UnreadableBodiesError) Error() string {
 	if len(e.Bodies) > show {
 		more = fmt.Sprintf(" and %d more", len(e.Bodies)-show)
 	}
-	return fmt.Sprintf("%d message bodies are unreadable: %s%s. A backup without them would miss those bodies, so none was "+
+	count, them, those := fmt.Sprintf("%d message bodies are", len(e.Bodies)), "them", "those bodies"
+	if len(e.Bodies) == 1 { // a count's sentence agrees with it (rt33c F8)
+		count, them, those = "1 message body is", "it", "that body"
+	}
+	return fmt.Sprintf("%s unreadable: %s%s. A backup without %s would miss %s, so none was "+
 		"written: remove those messages (umbra message remove ID) and dumpster copies (umbra dumpster remove ID) "+
 		"or take the backup with --skip-unreadable, which records them without their body "+
-		"(restored, a message is held as poison and a dumpster copy is skipped by redelivery)", len(e.Bodies), strings.Join(parts, "; "), more)
+		"(restored, a message is held as poison and a dumpster copy is skipped by redelivery)", count, strings.Join(parts, "; "), more, them, those)
 }
 
 // describeRef names the owner of a spooled key for an operator.

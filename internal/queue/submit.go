@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 )
 
 // Submit makes a new message durable and schedules it; it returns once
@@ -149,6 +150,11 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 			}
 		}
 		if quarantined {
+			// The bound's exact check, in the commit that stores it
+			// (quarcap.go): concurrent sessions cannot overshoot it.
+			if err := q.roomInTx(tx, m.Size); err != nil {
+				return err
+			}
 			var err error
 			if settled, err = settleCopiesForQuarantine(tx, m); err != nil {
 				return err
@@ -192,6 +198,9 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	})
 	if err != nil {
 		m.Rcpts = all
+		if errors.Is(err, ErrQuarantineFull) {
+			q.quarantineFull()
+		}
 		if active {
 			q.release()
 		}
@@ -243,7 +252,6 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	}
 	if quarantined {
 		q.noteQuarantine(now, true)
-		q.quarantineAdded(m.Size)
 		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
 		q.ev.Event("quarantine", m, nil, m.Quarantine)
 		if m.ShadowServer != "" && m.ShadowID != "" {

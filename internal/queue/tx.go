@@ -67,6 +67,12 @@ type Tx struct {
 
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 
+	// quarN and quarBytes are the quarantined messages this transaction
+	// stored, and their bytes (roomInTx): the quarantine's bound counts
+	// them before the commit adds them to its totals.
+	quarN     int
+	quarBytes int64
+
 	// decoded counts the message records this transaction read (Get,
 	// ForEach): what a test proves a lookup reads (shadowidindex.go).
 	decoded int

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -552,20 +553,23 @@ func (h *Holders) Pass(ctx context.Context) int {
 		h.logPaced(&h.singleLog, "listing the messages held by this server only failed", err)
 		return -1
 	}
-	made, left := 0, 0
+	// failed: copies tried and not made (lastErr the last reason);
+	// later: marks beyond this pass's bound, not tried — no failure, the
+	// next passes make them.
+	made, failed, later := 0, 0, 0
 	var lastErr error
 	for i, id := range ids {
 		if ctx.Err() != nil {
 			return -1
 		}
 		if i >= maxRecopyPass {
-			left += len(ids) - i
+			later = len(ids) - i
 			break
 		}
 		srv, err := h.cfg.Copier.Recopy(ctx, id)
 		switch {
 		case err != nil:
-			left++
+			failed++
 			lastErr = err
 		case srv != "":
 			made++
@@ -577,13 +581,20 @@ func (h *Holders) Pass(ctx context.Context) int {
 	if made > 0 {
 		h.cfg.Log.Info("shadow copies made again", "messages", made)
 	}
+	left := failed + later
 	h.mu.Lock()
 	changed := left != h.lastCount
 	h.lastCount = left
 	h.mu.Unlock()
-	if changed && left > 0 {
-		h.cfg.Log.Warn("messages held by this server only: their shadow copies could not be made again", "messages", left, "err", lastErr)
-	} else if changed {
+	switch {
+	case changed && failed > 0:
+		h.cfg.Log.Warn("messages held by this server only: their shadow copies could not be made again", "messages", failed, "err", lastErr,
+			"not_tried_this_pass", later)
+	case changed && later > 0:
+		// Not a failure: a pass makes at most maxRecopyPass copies.
+		h.cfg.Log.Info("messages held by this server only: their shadow copies are made again by the next pass (at most "+
+			strconv.Itoa(maxRecopyPass)+" a pass)", "messages", later)
+	case changed:
 		h.cfg.Log.Info("every message held here has its shadow copy again")
 	}
 	return left
