@@ -36,7 +36,9 @@ func TestDelayedPushToHungHolderGetsItsDiscard(t *testing.T) {
 	waitCond(t, "hub-a to hand hub-b the discard of the unconfirmed push", 30*time.Second, func() bool {
 		return metricValue(t, o.metricsA, "umbra_shadow_discard_ids_handed_total") >= 1
 	})
-	time.Sleep(time.Second) // hub-b's commit of it (its next command acknowledges it)
+	waitCond(t, "hub-b to commit the discard (its next command acknowledges it)", 30*time.Second, func() bool {
+		return metricValue(t, o.metricsA, "umbra_shadow_discards_sent_total") >= 1
+	})
 	o.proxy.release()
 	// hub-b answers the push it read late (the one hub-a gave up on).
 	waitCond(t, "hub-b to answer the delayed push", 30*time.Second, func() bool {
@@ -93,9 +95,19 @@ func TestCopyPushedAfterStaleEarlyDiscardIsKept(t *testing.T) {
 	waitCond(t, "hub-a to hand hub-b the discard of the unconfirmed push", 30*time.Second, func() bool {
 		return metricValue(t, o.metricsA, "umbra_shadow_discard_ids_handed_total") >= 1
 	})
-	time.Sleep(time.Second)     // hub-b's commit of it
-	o.proxy.drop()              // the push never reaches hub-b
-	time.Sleep(3 * time.Second) // hub-a's passes find hub-b answering again
+	waitCond(t, "hub-b to commit the discard (its next command acknowledges it)", 30*time.Second, func() bool {
+		return metricValue(t, o.metricsA, "umbra_shadow_discards_sent_total") >= 1
+	})
+	probes := o.proxy.quits()
+	o.proxy.drop() // the push never reaches hub-b
+	// hub-a hears hub-b again: a probe through the proxy ran to its end
+	// (a probe opened during the hang waits out its own 10 s first).
+	waitCond(t, "a probe of hub-a's to reach hub-b again", 60*time.Second, func() bool {
+		return o.proxy.quits() > probes
+	})
+	if out, code := cli(t, o.cfgA, "shadow", "single"); code != 0 || !strings.HasPrefix(strings.TrimSpace(out), "none:") {
+		t.Fatalf("hub-a holds messages alone before hub-c's loss (exit %d):\n%s\nwant none: hub-b answers, and holds the first message's copy", code, out)
+	}
 	// hub-c loses its database.
 	o.hc.kill()
 	os.RemoveAll(o.dataC)

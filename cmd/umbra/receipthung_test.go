@@ -129,6 +129,12 @@ func (p *hangingProxy) release() {
 	p.hang.Store(false)
 }
 
+// quits counts the sessions target ended at a QUIT (its 221) so far, on
+// every connection: a probe that ran to its end.
+func (p *hangingProxy) quits() int {
+	return strings.Count("\n"+p.answers(), "\n221 ")
+}
+
 // answers is what target sent back so far, on every connection.
 func (p *hangingProxy) answers() string {
 	p.mu.Lock()
@@ -178,6 +184,14 @@ send_connectors:
 	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, shadowOnReceipt("prefer-remote", false), "")
 	o.metricsA = metricsA
 	editConfig(t, o.cfgA, `metrics_listen: ""`, "metrics_listen: "+metricsA)
+	// hub-a's takeover bound for its holders (60 s, not 3 s): a hang
+	// lasts the push's bound (10 s) and more, and a probe of hub-b opened
+	// during it stays unanswered for its own 10 s after the hang ends;
+	// with 3 s, hub-b's copies were taken as lost or not depending on
+	// when hub-a's probes fell (CI run 135). The tests here are about the
+	// pushes and discards to a hung holder; a holder silent for the
+	// bound is TestSR6HolderDownForTheTakeoverBoundIsShownLost's.
+	editConfig(t, o.cfgA, "shadow_heartbeat_retry_count: 3", "shadow_heartbeat_retry_count: 60")
 	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
 	raw, _ := os.ReadFile(o.cfgB) // hub-b is reached through the proxy
 	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)

@@ -297,6 +297,7 @@ func TestFailureDSNRemovedKeepsCopy(t *testing.T) {
 // written), so the shadow server is owed the full discard alone.
 func TestFailureDSNLeftAfterFullDiscardOwesNothing(t *testing.T) {
 	p, qS, m, sid := reportedSetup(t, 0, "f@c.example", "b@c.example")
+	p.dsnsDeferred(t)
 	p.allGo.Store(true) // b@ relayed; the DSN to s@ too (allGo)
 	p.clk.Advance(2 * time.Minute)
 	p.q.Kick()
