@@ -33,8 +33,9 @@ func leavesOrganisation(st *state, g *group) bool {
 // relayLeavesOrganisation: a relay through g's send connector reaches
 // no transport server of the organisation — it leaves it
 // (leavesOrganisation) and, under a topology, no smart host of the
-// connector is a server of it (routing.SmartHostServer, the rule config
-// check warns of such a smart host by; by MX, with no smart host, none
+// connector is a server of it (serverReached: routing.SmartHostServer,
+// the rule config check warns of such a smart host by, a name only at
+// the port of the server's address; by MX, with no smart host, none
 // is). Its RelayedOK results say so (queue.Result.LeftOrg): a shadow
 // server that took the copy over notes such a recipient for the
 // returning primary (rt20f F3), which could not have merged it into its
@@ -45,7 +46,7 @@ func relayLeavesOrganisation(st *state, g *group) bool {
 	}
 	if tp := st.cfg.Topology; tp != nil {
 		for _, h := range g.conn.cfg.SmartHosts {
-			if tp.SmartHostServer(config.SmartHostAddr(h, g.conn.cfg.Port), "") != "" {
+			if serverReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port)) != "" {
 				return false
 			}
 		}

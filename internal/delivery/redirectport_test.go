@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -79,5 +80,44 @@ func TestSR2RedirectToOtherPortOfHubHostIsNotTheHub(t *testing.T) {
 	rec.mu.Unlock()
 	if len(refused) != 0 {
 		t.Errorf("refusals recorded against hub-b.test: %q", refused)
+	}
+}
+
+// rt20f F3, SR-14: a send connector whose smart host is a hub's name at
+// another port than the hub's topology address reaches another service
+// of that host, outside the organisation: its relay's result says it
+// left it (Result.LeftOrg, the note a taken-over copy's returning
+// primary is owed) and names no server it went to (RelayedTo). It was
+// taken for the hub, by its name at any port.
+func TestRelayToOtherPortOfHubHostLeavesTheOrganisation(t *testing.T) {
+	other := startSink(t, "127.0.0.158:38241", false, nil) // another service on hub-b's host
+	_, port, _ := net.SplitHostPort(other.addr)
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.157:38240"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: "127.0.0.158:38242"}},
+		Connectors: []routing.SendConnector{
+			{Name: "other", AddressSpaces: []routing.AddressSpace{{Domain: "other.example", Cost: 1}}, SourceServers: []string{"hub-a"},
+				SmartHosts: []string{"hub-b:" + port}, Enabled: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := []config.SendConnector{{Name: "other", Port: 25, TLS: config.TLSNone}}
+	table := routing.NewTable(nil, []routing.Connector{{Name: "other", Enabled: true}})
+	d, err := New(Config{Hostname: "hub-a.test", Routing: table, Topology: topo, LocalServer: "hub-a", SendConnectors: conns,
+		Resolver: &fakeDNS{hosts: map[string][]string{"hub-b": {"127.0.0.158"}}}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("x@other.example")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 || res[0].Outcome != queue.RelayedOK || !res[0].LeftOrg || res[0].RelayedTo != "" {
+		t.Fatalf("%+v, want RelayedOK, LeftOrg, RelayedTo none: the service at hub-b's host's other port is not hub-b", res)
+	}
+	if got := other.received(); len(got) != 1 {
+		t.Fatalf("the other service got %d messages, want 1", len(got))
 	}
 }
