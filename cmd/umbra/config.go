@@ -576,7 +576,10 @@ func topologySmartHostConnectors(cfg *config.Config, ct *config.Topology, rt *ro
 // no lookup, by routing.SmartHostServer (the host with the connector's
 // port, config.SmartHostAddr, as delivery dials it, against each
 // server's address and name) — the rule delivery reads a relay through
-// a smart host as leaving the organisation by (rt20f F3). Each warning
+// a smart host as leaving the organisation by (rt20f F3), except that
+// delivery takes a server's name for the server only at the port of its
+// address (another port of its host is another service): a name at
+// another port is warned of here all the same. Each warning
 // is at the smart host's line (of the file that writes it).
 func smartHostsThatAreTopologyServers(cfg *config.Config, ct *config.Topology, rt *routing.Topology) []string {
 	if ct == nil || rt == nil {

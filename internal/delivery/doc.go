@@ -136,7 +136,9 @@
 // send-connector hop relayLeavesOrganisation keeps inside — an
 // administrator's redirect, a smart host that is a server of the
 // topology (leave.go: shadowsTo) —, its primary named as the topology
-// names the server (shadowPrimary): a relay there without a session
+// names the server (shadowPrimary; by its name only at its topology
+// address's port: another port of its host is another service,
+// serverReached): a relay there without a session
 // would leave the message on that server's disk alone. After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the

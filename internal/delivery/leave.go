@@ -1,9 +1,13 @@
 package delivery
 
 import (
+	"net"
+	"strconv"
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
+	"umbra/internal/routing"
 )
 
 // leavesOrganisation: a send connector's next hop (smart host or MX) is
@@ -29,8 +33,9 @@ func leavesOrganisation(st *state, g *group) bool {
 // relayLeavesOrganisation: a relay through g's send connector reaches
 // no transport server of the organisation — it leaves it
 // (leavesOrganisation) and, under a topology, no smart host of the
-// connector is a server of it (routing.SmartHostServer, the rule config
-// check warns of such a smart host by; by MX, with no smart host, none
+// connector is a server of it (serverReached: routing.SmartHostServer,
+// the rule config check warns of such a smart host by, a name only at
+// the port of the server's address; by MX, with no smart host, none
 // is). Its RelayedOK results say so (queue.Result.LeftOrg): a shadow
 // server that took the copy over notes such a recipient for the
 // returning primary (rt20f F3), which could not have merged it into its
@@ -41,7 +46,7 @@ func relayLeavesOrganisation(st *state, g *group) bool {
 	}
 	if tp := st.cfg.Topology; tp != nil {
 		for _, h := range g.conn.cfg.SmartHosts {
-			if tp.SmartHostServer(config.SmartHostAddr(h, g.conn.cfg.Port), "") != "" {
+			if serverReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port)) != "" {
 				return false
 			}
 		}
@@ -53,7 +58,7 @@ func relayLeavesOrganisation(st *state, g *group) bool {
 // g's send connector (or the administrator's redirect, whose connector's
 // smart host is the target) reaches without a shadow session, when it is
 // one server: every smart host of the connector is that server's address
-// or name (routing.SmartHostServer, the rule config check warns by). ""
+// or its name at that address's port (serverReached). ""
 // without a topology, by MX, or when the smart hosts are not all one
 // server's — the relay may then have reached any of them, the primary a
 // taken-over copy came from among them (queue.Result.RelayedTo).
@@ -64,7 +69,7 @@ func relayServer(st *state, g *group) string {
 	}
 	server := ""
 	for _, h := range g.conn.cfg.SmartHosts {
-		s := tp.SmartHostServer(config.SmartHostAddr(h, g.conn.cfg.Port), "")
+		s := serverReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port))
 		if s == "" || server != "" && !strings.EqualFold(s, server) {
 			return ""
 		}
@@ -99,7 +104,11 @@ func shadowsTo(st *state, g *group) bool {
 // which openShadow asks a hub that does not offer XSHADOW). A
 // send_xshadow connector's smart host keeps the name it is written
 // with, as its copies always were (the primary applies their discards
-// under either name). Else h's name.
+// under either name). Else h's name. By its name, h is the server only
+// at the port of the server's topology address: another port of its
+// host is another service (config.SmartHostNames), whose copies,
+// heartbeats and refusals are not the server's — such a host is named
+// by its address's host instead, never by the server's name.
 func shadowPrimary(st *state, g *group, h host) string {
 	tp := st.cfg.Topology
 	if tp == nil || g.conn.cfg.SendXShadow {
@@ -108,10 +117,39 @@ func shadowPrimary(st *state, g *group, h host) string {
 	if s := tp.SmartHostServer(h.addr, ""); s != "" {
 		return s
 	}
-	if s := tp.SmartHostServer(config.SmartHostAddr(h.name, g.conn.cfg.Port), ""); s != "" {
+	if s := serverReached(tp, net.JoinHostPort(h.name, dialledPort(h.addr))); s != "" {
 		return s
 	}
-	return h.name
+	if tp.SmartHostServer(h.name, "") == "" {
+		return h.name
+	}
+	if ip, _, err := mailaddr.SplitHostPort(h.addr); err == nil && ip != "" {
+		return ip
+	}
+	return h.addr
+}
+
+// serverReached names the server of the topology a host dialled at
+// hostport reaches (routing.SmartHostServer), "" when none: by its name
+// only at the port of the server's topology address, since another
+// port of its host is another service (config.SmartHostNames).
+func serverReached(tp *routing.Topology, hostport string) string {
+	s := tp.SmartHostServer(hostport, "")
+	if s == "" {
+		return ""
+	}
+	if a, _ := tp.ServerAddress(s); a != "" && dialledPort(a) != dialledPort(hostport) {
+		return ""
+	}
+	return s
+}
+
+// dialledPort is the port of hostport as dialled: its own, else SMTP's.
+func dialledPort(hostport string) string {
+	if _, p, err := mailaddr.SplitHostPort(hostport); err == nil && p != "" {
+		return p
+	}
+	return strconv.Itoa(config.DefaultSMTPPort)
 }
 
 // shadowVia is the send connector the copies of a shadow session through
