@@ -167,3 +167,101 @@ func TestQ6SuspectWithManyJobsLendsItsOneSlot(t *testing.T) {
 		t.Fatalf("claim limit %d with one message waiting for the suspects' turn, want %d (max_active and the one slot it lends)", got, want)
 	}
 }
+
+// The poison rule beside the lent slot (suspectgate.go, peerwait.go):
+// a suspect waiting for the suspects' turn lends its message's slot,
+// and a message that counted no crash is claimed into it. A kill -9
+// while the suspect holding the turn runs its own code (a poisonous
+// message) counts against that suspect alone: not against the suspect
+// that lent its slot (it runs nothing while it waits), nor against the
+// message claimed into the slot while it waits on its next hop.
+func TestQ6KillBesideLentSlotCountsOnlyTheRunningSuspect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := submitReady(t, s, 2)
+	if err := s.Update(context.Background(), func(tx *Tx) error {
+		for _, id := range ids {
+			m, err := tx.Get(id)
+			if err != nil {
+				return err
+			}
+			m.CrashCount = 1
+			if err := tx.Put(m); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	clk := clock.NewFake(time.Now().Add(time.Second))
+	var mu sync.Mutex
+	var running ID
+	inOwn := make(chan struct{}, 2)
+	atPeer := make(chan ID, 1)
+	release := make(chan struct{})
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, _ []byte, rcpts []int) []Result {
+		if m.CrashCount > 0 {
+			mu.Lock()
+			running = m.ID
+			mu.Unlock()
+			inOwn <- struct{}{}
+			select { // umbra's code on it, the turn in hand: where the kill comes
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil
+		}
+		defer AwaitingPeer(ctx)()
+		atPeer <- m.ID
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil
+	}), ManagerConfig{MaxActive: 2, PoisonThreshold: 5, Clock: clk})
+	if _, _, err := q.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { close(release); cancel(); q.Wait(); s.Close() }()
+	q.Start(ctx)
+	select {
+	case <-inOwn:
+	case <-time.After(20 * time.Second): // a bound on the test
+		t.Fatal("no suspect started")
+	}
+	other := msg(s, "a@example.org", "c@other.example")
+	if err := q.Submit(ctx, other, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case id := <-atPeer:
+		if id != other.ID {
+			t.Fatalf("%s at its peer, want %s", id, other.ID)
+		}
+	case <-time.After(20 * time.Second): // a bound on the test
+		t.Fatal("the message that counted no crash was not claimed beside the suspects")
+	}
+	// The running suspect's slot and the other's, waiting: the
+	// waiting suspect holds none.
+	waitFor(t, "two slots in use", func() bool { return len(slotPhases(t, path)) == 2 })
+	counts := crashCounts(t, crashCopy(t, path))
+	mu.Lock()
+	defer mu.Unlock()
+	for _, id := range ids {
+		want := 1 // the suspect that waited for the turn: not counted again
+		if id == running {
+			want = 2
+		}
+		if counts[id] != want {
+			t.Errorf("suspect %s (running %v): crash count %d, want %d", id, id == running, counts[id], want)
+		}
+	}
+	if counts[other.ID] != 0 {
+		t.Errorf("the message claimed into the lent slot, waiting on its peer: crash count %d, want 0", counts[other.ID])
+	}
+}
