@@ -118,12 +118,13 @@ func TestQ6SuspectWithManyJobsLendsItsOneSlot(t *testing.T) {
 	}
 	hung := msg(s, "a@example.org", "b@slow.example")
 	two := msg(s, "a@example.org", "c@one.example", "d@two.example")
-	for _, m := range []*Message{hung, two} {
+	put := func(m *Message) {
 		m.State, m.NextAttempt, m.CrashCount = Ready, time.Now(), 1
 		if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
 			t.Fatal(err)
 		}
 	}
+	put(hung) // first: it takes the turn
 	clk := clock.NewFake(time.Now().Add(time.Second))
 	reached := make(chan ID, 4)
 	release := make(chan struct{})
@@ -148,6 +149,8 @@ func TestQ6SuspectWithManyJobsLendsItsOneSlot(t *testing.T) {
 	case <-time.After(20 * time.Second): // a bound on the test
 		t.Fatal("no suspect reached its next hop")
 	}
+	put(two)
+	q.Kick()
 	// The other suspect's two jobs wait for the turn: each looks once
 	// (the turn's holder keeps it, the fake clock never reaches its
 	// bound) and lends as its wait begins.
@@ -246,9 +249,13 @@ func TestQ6KillBesideLentSlotCountsOnlyTheRunningSuspect(t *testing.T) {
 	case <-time.After(20 * time.Second): // a bound on the test
 		t.Fatal("the message that counted no crash was not claimed beside the suspects")
 	}
-	// The running suspect's slot and the other's, waiting: the
+	// The running suspect's slot and the other's, waiting once its
+	// attempt's start left (the start is umbra's code on it): the
 	// waiting suspect holds none.
-	waitFor(t, "two slots in use", func() bool { return len(slotPhases(t, path)) == 2 })
+	waitFor(t, "two slots in use, the other's waiting", func() bool {
+		p := slotPhases(t, path)
+		return len(p) == 2 && p[other.ID] == slotWaiting
+	})
 	counts := crashCounts(t, crashCopy(t, path))
 	mu.Lock()
 	defer mu.Unlock()
