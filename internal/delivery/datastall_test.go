@@ -147,3 +147,49 @@ func TestQ3DelayNoticeNamesStallInPipelinedData(t *testing.T) {
 		t.Errorf("want Status 4.4.2 and no Diagnostic-Code:\n%s", dsn)
 	}
 }
+
+// SPEC Q-3: the phase a delay notice names is the recipient's own. A
+// recipient whose RCPT the next hop refused for now (450) has left the
+// transaction: it is in no phase of it, while the others it accepted go
+// on into the message data. Its envelope mark stayed set until the
+// transaction ended, and a notice made while the next hop held its
+// reply to the final dot said that the host had stopped answering
+// during the envelope, of a recipient it had answered. It is not named
+// in that phase now; the accepted one still is, in the message data.
+func TestQ3DelayNoticeNamesNoPhaseForRefusedRecipient(t *testing.T) {
+	hop := startFaultHopAt(t, "127.0.0.156:37001", false)
+	r := startFaultRigOn(t, "127.0.0.156", "127.0.0.156:37002", hop, 0, 60*time.Second, 60*time.Second, 30*time.Second)
+	r.submit(t, "dhang@remote.test", "rrefuse@remote.test")
+	deadline := time.Now().Add(20 * time.Second) // a bound on the test, not a timing assertion
+	for {
+		hop.mu.Lock()
+		hung := hop.dotsHung
+		hop.mu.Unlock()
+		if hung == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the transaction never reached its stall: %q", r.ev.events)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var dsn string
+	for i := 0; i < 40 && dsn == ""; i++ {
+		r.clk.Advance(5 * time.Second) // the notice at 30 s, beside the stalled transaction
+		time.Sleep(20 * time.Millisecond)
+		for _, b := range r.home.got("sender@example.org") {
+			if strings.Contains(b, "Action: delayed") {
+				dsn = b
+			}
+		}
+	}
+	if dsn == "" {
+		t.Fatalf("no delay DSN beside the stalled transaction: %q", r.ev.events)
+	}
+	if !strings.Contains(dsn, "dhang@remote.test>: not delivered yet: its next hop stopped answering during the message data: no reply for ") {
+		t.Errorf("the accepted recipient is not named in the message data:\n%s", dsn)
+	}
+	if strings.Contains(dsn, "rrefuse@remote.test>: not delivered yet: its next hop stopped answering") {
+		t.Errorf("the recipient the next hop refused is named in a phase of the transaction it left:\n%s", dsn)
+	}
+}

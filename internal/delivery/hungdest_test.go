@@ -22,7 +22,8 @@ import (
 // loopback whose behaviour a recipient's local part picks — ddrop…
 // closes the connection after the message's final dot, dhang… never
 // answers the final dot (until the hop closes), rhang… never answers
-// its RCPT (until the hop closes), anything else is taken
+// its RCPT (until the hop closes), rrefuse… has its RCPT refused for
+// now (450), anything else is taken
 // (250) — and which, while greetHang is set, accepts connections and
 // never greets. It records every message taken, with its body.
 type faultHop struct {
@@ -125,6 +126,11 @@ func (h *faultHop) serve(c net.Conn) {
 		case strings.HasPrefix(cmd, "RCPT"):
 			to := strings.ToLower(strings.TrimSpace(line[len("RCPT TO:"):]))
 			rcpts = append(rcpts, strings.Trim(strings.Fields(to)[0], "<>"))
+			if strings.HasPrefix(rcpts[len(rcpts)-1], "rrefuse") {
+				rcpts = rcpts[:len(rcpts)-1]
+				say("450 4.2.1 mailbox busy, try later")
+				continue
+			}
 			if strings.HasPrefix(rcpts[len(rcpts)-1], "rhang") {
 				h.mu.Lock()
 				h.rcptsHung++
@@ -230,9 +236,12 @@ func startFaultRigOn(t *testing.T, ip, homeAddr string, hop *faultHop, maxConns 
 }
 
 // submit queues one message from sender@example.org to rcpt.
-func (r *faultRig) submit(t *testing.T, rcpt string) queue.ID {
+func (r *faultRig) submit(t *testing.T, rcpt string, more ...string) queue.ID {
 	t.Helper()
 	m := &queue.Message{ID: r.q.NewID(), From: "sender@example.org", Arrived: r.clk.Now(), Rcpts: []queue.Recipient{{Addr: rcpt}}}
+	for _, a := range more {
+		m.Rcpts = append(m.Rcpts, queue.Recipient{Addr: a})
+	}
 	if err := r.q.Submit(r.ctx, m, []byte("Subject: "+rcpt+"\r\n\r\nhello\r\n")); err != nil {
 		t.Fatal(err)
 	}

@@ -355,16 +355,23 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		// The recipients the next hop accepted are in the message data
 		// from the replies to the envelope until the transaction ends:
 		// a delay notice meanwhile says so (queue.InMessageData).
+		// Those it refused left the transaction with their replies:
+		// in no phase of it (queue.LeftTransaction).
 		inEnvelope := queue.InEnvelope(ctx, rcpts, hop)
 		defer inEnvelope()
 		inData := func() {}
+		defer func() { inData() }() // a panic in the pipeline leaves no mark behind
+		defer c.SetInData(nil)      // nor a pooled session calling this transaction's marks
 		c.SetInData(func(replies []error) {
-			var acc []int
+			var acc, refused []int
 			for k, i := range rcpts {
 				if k < len(replies) && replies[k] == nil {
 					acc = append(acc, i)
+				} else {
+					refused = append(refused, i)
 				}
 			}
+			queue.LeftTransaction(ctx, refused)
 			inData = queue.InMessageData(ctx, acc, hop)
 		})
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
@@ -413,6 +420,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			if tooManyRcpts(err) {
 				more.rcpts = append(more.rcpts, i)
 			}
+			queue.LeftTransaction(ctx, []int{i}) // answered: in no phase of the transaction the others go on with
 			res := classify(i, hop, err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
@@ -446,6 +454,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	envelope()
 	inData := queue.InMessageData(ctx, indexes(accepted), hop) // DATA, the body, its final reply
+	defer inData()                                             // a panic in sendData leaves no mark behind
 	replies, err := sendData(c, parts, tail, n)
 	inData()
 	var se *gosmtp.SMTPError

@@ -79,8 +79,10 @@ func (q *Manager) room() int {
 // share, however many hang. A claim in a lent slot for the hung
 // destination itself is turned away as busy (its reserve needed now:
 // it has an overdue job), so the lent slots go to the others' mail.
-// A job waiting for a mailbox's turn lends its message's slot too
-// (turnwait.go): one more claim each, at most max_active more.
+// A message with a job waiting for a mailbox's turn or the suspects'
+// turn lends its slot too (turnwait.go): one more claim per message —
+// its one slot, however many of its jobs wait —, at most max_active
+// more.
 func (q *Manager) claimLimit(now time.Time) int {
 	share := max(q.cfg.MaxActive/destShare, 1)
 	s := q.sched

@@ -52,6 +52,24 @@ func InMessageData(ctx context.Context, rcpts []int, host string) (done func()) 
 	return inPhase(ctx, rcpts, host, phaseData)
 }
 
+// LeftTransaction ends the marks of rcpts of the job ctx carries: the
+// next hop answered their RCPT with a refusal, and they are in no phase
+// of the transaction the others go on with — a notice does not say the
+// host stopped answering them. Outside a job of the manager it does
+// nothing.
+func LeftTransaction(ctx context.Context, rcpts []int) {
+	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
+	if j == nil || len(rcpts) == 0 {
+		return
+	}
+	a := j.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, i := range rcpts {
+		delete(a.inData, i)
+	}
+}
+
 func inPhase(ctx context.Context, rcpts []int, host, phase string) (done func()) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
 	if j == nil || len(rcpts) == 0 {

@@ -275,7 +275,8 @@
 // (TestHungDestinationLendsTheReserveToOthers). A job that waits for a
 // mailbox's turn (delivery mailboxturn.go: another LMTP transaction of
 // this server holds the recipient's mailbox) lends its message's slot
-// while it waits: one more claim each, at most max_active more
+// while it waits: one more claim per such message (one slot however
+// many of its jobs wait), at most max_active more
 // (WaitingTurn, turnwait.go), so a slow mailbox's backlog holds its own
 // destination's window and no other destination's mail
 // (TestQ6MailboxTurnWaitHoldsNoActiveSlot). A message claimed while

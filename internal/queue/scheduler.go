@@ -683,7 +683,11 @@ type attempt struct {
 	// inData is the recipients whose transaction is in its envelope or
 	// the message data now, with the host and since when (InEnvelope,
 	// InMessageData; a delay notice meanwhile says so).
-	inData    map[int]dataPhase
+	inData map[int]dataPhase
+	// turnLends is how many jobs of it wait for a turn now (under the
+	// scheduler's lock): the message lends its slot while one does
+	// (turnwait.go).
+	turnLends int
 	left      int
 	ran       bool   // at least one job reached the deliverer
 	stopped   bool   // a job of it was kept from starting by the stop (unstarted)
@@ -752,8 +756,9 @@ type scheduler struct {
 	// nothing due.
 	dueBlocked bool
 
-	// turnWaits counts the jobs waiting for a mailbox's turn now: each
-	// lends its message's slot of the active set (turnwait.go).
+	// turnWaits counts the messages with a job waiting for a mailbox's
+	// turn or the suspects' turn now: each lends its one slot of the
+	// active set, however many of its jobs wait (turnwait.go).
 	turnWaits int
 
 	// waitDue is the earliest delay notice or expiry of a message with
@@ -1517,10 +1522,10 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 				// Waiting for it is no wait on a peer but on another
 				// suspect: the message's slot of the active set is lent
 				// meanwhile (turnwait.go), so mail that counted no crash
-				// is claimed beside the suspects.
-				lent := q.lendSlot()
-				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load)
-				lent()
+				// is claimed beside the suspects — while the job waits
+				// only, not when it takes the turn at once.
+				turn = q.suspects.acquire(ctx, a, q.clk, q.cfg.SuspectTurn, q.sched.parking.Load,
+					func() func() { return q.lendSlot(a) })
 				if f := q.suspects.acquired.Load(); f != nil {
 					(*f)(a)
 				}

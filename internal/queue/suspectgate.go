@@ -73,8 +73,13 @@ type suspectGate struct {
 // another attempt for bound; false when ctx ended first (the job goes
 // on without it: it ends at once), or when parked says so (a stall's
 // give-back parks the job at its check: stallguard.go; wake ends the
-// waits for it to look).
-func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, bound time.Duration, parked func() bool) bool {
+// waits for it to look). lend, when not nil, is called once the job
+// must wait for the turn — not when it takes it at once — and what it
+// returns when the wait ends (the message's slot of the active set is
+// lent for the wait alone: turnwait.go).
+func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, bound time.Duration, parked func() bool, lend func() (done func())) bool {
+	lent := func() {}
+	defer func() { lent() }()
 	for {
 		if f := g.looking.Load(); f != nil {
 			(*f)(a)
@@ -102,6 +107,9 @@ func (g *suspectGate) acquire(ctx context.Context, a *attempt, clk clock.Clock, 
 		}
 		ch, since, left := g.changed, g.since, bound-now.Sub(g.since)
 		g.mu.Unlock()
+		if lend != nil {
+			lent, lend = lend(), nil // the wait begins: once per acquire
+		}
 		t := clk.NewTimer(left)
 		// The timer runs from when it was armed, not from the reading
 		// above: a clock that moved in between (a goroutine descheduled

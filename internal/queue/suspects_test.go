@@ -101,11 +101,13 @@ func TestSuspectTurnBoundedByTheClockNotByTheArming(t *testing.T) {
 	holder, waiter := &attempt{}, &attempt{}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn, never) {
+	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn, never, nil) {
 		t.Fatal("a free turn not taken")
 	}
 	got := make(chan bool, 1)
-	go func() { got <- g.acquire(ctx, waiter, armLate{clk, DefaultSuspectTurn}, DefaultSuspectTurn, never) }()
+	go func() {
+		got <- g.acquire(ctx, waiter, armLate{clk, DefaultSuspectTurn}, DefaultSuspectTurn, never, nil)
+	}()
 	select {
 	case ok := <-got:
 		if !ok || g.holder != waiter {
@@ -119,3 +121,42 @@ func TestSuspectTurnBoundedByTheClockNotByTheArming(t *testing.T) {
 // never is acquire's parked for a gate outside a manager: no stall
 // parks its jobs.
 func never() bool { return false }
+
+// Q-6, the bound of the active set: a suspect's job lends its message's
+// slot for its wait for the turn alone. It lent it around every
+// acquire, the turn free or its attempt's own too: the loop, kicked,
+// could claim a message into a slot lent for no wait, and the set held
+// one more message than its bound from then on.
+func TestSuspectLendsItsSlotOnlyWhileItWaits(t *testing.T) {
+	clk := clock.NewFake(time.Unix(1_000_000_000, 0))
+	var g suspectGate
+	holder, waiter := &attempt{}, &attempt{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var lends, returned atomic.Int32
+	lend := func() func() { lends.Add(1); return func() { returned.Add(1) } }
+	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn, never, lend) {
+		t.Fatal("a free turn not taken")
+	}
+	if !g.acquire(ctx, holder, clk, DefaultSuspectTurn, never, lend) {
+		t.Fatal("its attempt's own turn not taken")
+	}
+	if n := lends.Load(); n != 0 {
+		t.Fatalf("%d slots lent for a turn taken at once, want 0", n)
+	}
+	got := make(chan bool, 1)
+	go func() { got <- g.acquire(ctx, waiter, clk, DefaultSuspectTurn, never, lend) }()
+	waitFor(t, "the waiter lending its slot", func() bool { return lends.Load() == 1 })
+	g.release(holder)
+	select {
+	case ok := <-got:
+		if !ok {
+			t.Fatal("the turn given back not taken")
+		}
+	case <-time.After(30 * time.Second): // a bound on the test
+		t.Fatal("the waiter still waits for a turn given back")
+	}
+	if l, r := lends.Load(), returned.Load(); l != 1 || r != 1 {
+		t.Fatalf("lent %d, returned %d; want the one wait's slot lent and returned once", l, r)
+	}
+}
