@@ -27,7 +27,7 @@ func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology
 	ws = append(ws, config.ShadowListenerWarnings(cfg, ct)...) // its topology address offers no XSHADOW
 	ws = append(ws, smartHostsThatAreThisServer(ctx, cfg, r)...)
 	ws = append(ws, topologySmartHostsThatAreThisServer(ctx, cfg, ct, rt, r)...)
-	ws = append(ws, outgoingSourcesOutsideTopology(cfg, rt)...)
+	ws = append(ws, outgoingSourcesOutsideTopology(ctx, cfg, rt, r)...)
 	ws = append(ws, inertMXLimits(cfg)...)
 	receipt, _ := receiptWithoutCandidates(cfg, rt) // its errors refuse the file (checkConfig)
 	ws = append(ws, receipt...)

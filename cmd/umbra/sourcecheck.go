@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
 
 	"umbra/internal/config"
+	"umbra/internal/delivery"
 	"umbra/internal/mailaddr"
 	"umbra/internal/routing"
 )
@@ -23,7 +25,12 @@ import (
 // sent). At the line of the setting that chose it, or of server.name.
 // Nothing is said behind address translation, where the peer sees
 // another address anyway, nor with shadow redundancy off.
-func outgoingSourcesOutsideTopology(cfg *config.Config, topo *routing.Topology) []string {
+//
+// A server listed by host name is looked up with r, bounded by ctx, and
+// never by the system resolver: the daemon builds this warning with
+// noDNS at its start and at each reload (configwarnings.go), which no
+// lookup may delay, and says nothing of such a server.
+func outgoingSourcesOutsideTopology(ctx context.Context, cfg *config.Config, topo *routing.Topology, r delivery.Resolver) []string {
 	if topo == nil || cfg.Server.AddressTranslated || !cfg.Transport.ShadowRedundancyEnabled {
 		return nil
 	}
@@ -47,10 +54,18 @@ func outgoingSourcesOutsideTopology(cfg *config.Config, topo *routing.Topology) 
 		how := "is set to"
 		if src == "" {
 			path, how = []any{"server", "name"}, "is chosen by the system for it (no source_address is set):"
-			if _, _, err := net.SplitHostPort(s.Address); err != nil {
+			host, port, err := net.SplitHostPort(s.Address)
+			if err != nil {
 				continue
 			}
-			c, err := net.Dial("udp", s.Address) // a route lookup: UDP sends nothing until written to
+			if _, err := netip.ParseAddr(host); err != nil {
+				as, err := r.LookupHost(ctx, host)
+				if err != nil || len(as) == 0 {
+					continue // not resolved: nothing to say
+				}
+				host = as[0]
+			}
+			c, err := net.Dial("udp", net.JoinHostPort(host, port)) // a route lookup: UDP sends nothing until written to
 			if err != nil {
 				continue // no route from here: nothing to say
 			}

@@ -338,11 +338,22 @@ func atAlias(e *Error, data []byte) *Error {
 }
 
 // aliasLine is the line of the first alias *name in data outside quoted
-// text and comments, 0 when none is found.
+// text, comments and block scalars (| or >: the lines after one more
+// indented than its own), at the start of a value (not a word of a plain
+// one: "a *name"), 0 when none is found.
 func aliasLine(data []byte, name string) int {
 	nameEnd := func(r byte) bool { return strings.IndexByte(" \t\r,]}", r) >= 0 }
+	indent := func(l string) int { return len(l) - len(strings.TrimLeft(l, " ")) }
+	block := -1 // the indentation of the line that began a block scalar, -1: none
 	for i, l := range strings.Split(string(data), "\n") {
+		if block >= 0 {
+			if strings.TrimSpace(l) == "" || indent(l) > block {
+				continue
+			}
+			block = -1
+		}
 		var quote byte
+		code := len(l) // where a comment begins
 		for j := 0; j < len(l); j++ {
 			c := l[j]
 			switch {
@@ -357,17 +368,28 @@ func aliasLine(data []byte, name string) int {
 					quote = c
 				}
 			case c == '#' && (j == 0 || l[j-1] == ' ' || l[j-1] == '\t'):
-				j = len(l)
+				code, j = j, len(l)
 			case c == '*' && (j == 0 || strings.IndexByte(" \t[{,:", l[j-1]) >= 0):
+				before := strings.TrimRight(l[:j], " \t")
+				if before != "" && strings.IndexByte("[{,:-?", before[len(before)-1]) < 0 {
+					continue // a word of a plain value
+				}
 				rest := l[j+1:]
 				if strings.HasPrefix(rest, name) && (len(rest) == len(name) || nameEnd(rest[len(name)])) {
 					return i + 1
 				}
 			}
 		}
+		if quote == 0 && blockStart.MatchString(strings.TrimRight(l[:code], " \t\r")) {
+			block = indent(l)
+		}
 	}
 	return 0
 }
+
+// blockStart is a line whose value is a block scalar: it ends in | or >
+// with their indicators, after a key, a list's dash or alone.
+var blockStart = regexp.MustCompile(`(^|[\s:-])[|>][-+0-9]*$`)
 
 // withoutNodes is a copy of the tree n without the nodes in bad: a
 // mapping's key and value go together, a list's element alone. Aliases
