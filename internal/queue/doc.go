@@ -1470,9 +1470,13 @@
 // 4.3.1), so nothing acknowledged is lost; mail without a verdict is
 // never refused for it. The check is made in the transaction that stores
 // the message (roomInTx), so concurrent sessions cannot overshoot the
-// bound. The totals checked are cached, grown by the commit hook of each
-// quarantined commit and recounted in such a transaction after a message
-// left the quarantine: no scan per message.
+// bound; a refusal in a commit shared with other sessions fails that
+// commit, and each of its writers runs again alone (commit.go), so only
+// the refused session goes without its message. The totals checked are
+// cached, grown by the commit hook of each quarantined commit and
+// recounted in such a transaction after a message left the quarantine
+// or a minute after the last count: no scan per message, and none at
+// all while no bound is set.
 //
 // # Life cycle: backup, restore, compaction, schema versions
 //

@@ -131,6 +131,12 @@ func (q *Manager) roomInTx(tx *Tx, size int64) error {
 	c := &q.qcap
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.maxBytes == 0 && c.maxMsgs == 0 {
+		// No bound: nothing to check, nothing counted (no scan in the
+		// commit); a bound set later counts at its first check.
+		c.valid = false
+		return nil
+	}
 	now := q.clk.Now()
 	if !c.fresh(now) {
 		n, b := quarantineTotals(tx) // includes what tx stored already

@@ -136,3 +136,108 @@ func TestQuarantineBoundConcurrent(t *testing.T) {
 		})
 	}
 }
+
+// A refusal of the bound in a commit shared with other sessions fails
+// only the refused session: every session answered without error has
+// its message stored (clean or quarantined), every refused one stored
+// nothing, and the quarantine holds exactly its bound — through
+// releases between the bursts, whose leaves the totals follow (SMTP-
+// acknowledgement: no 250 without the commit; rrliferr41 point 1).
+func TestQuarantineBoundSharedCommitAcknowledged(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" }),
+		ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	const bound = 3
+	q.SetQuarantineBound(0, bound)
+	type sub struct {
+		m   *Message
+		err error
+	}
+	for round := range 4 {
+		const sessions = 12
+		start := make(chan struct{})
+		out := make(chan sub, 2*sessions)
+		for i := range 2 * sessions {
+			m := msg(s, "a@example.org", "x@example.net")
+			if i%2 == 0 {
+				m.Quarantine = "spam score 14.2"
+			}
+			go func() {
+				<-start
+				out <- sub{m, q.Submit(ctx, m, []byte(body))}
+			}()
+		}
+		close(start)
+		for range 2 * sessions {
+			r := <-out
+			got, gerr := q.Message(r.m.ID)
+			switch {
+			case r.err == nil && gerr != nil:
+				t.Fatalf("round %d: message %s answered as stored (quarantined %v) is not: %v", round, r.m.ID, r.m.Quarantine != "", gerr)
+			case r.err == nil && r.m.Quarantine != "":
+				if got.State != Quarantined {
+					t.Fatalf("round %d: quarantined message %s stored %s", round, r.m.ID, got.State)
+				}
+			case r.err == nil:
+			case r.m.Quarantine == "":
+				t.Fatalf("round %d: a message without a verdict refused: %v", round, r.err)
+			case !errors.Is(r.err, ErrQuarantineFull):
+				t.Fatalf("round %d: %v", round, r.err)
+			case gerr == nil:
+				t.Fatalf("round %d: message %s refused (%v) was stored: %s", round, r.m.ID, r.err, got.State)
+			}
+		}
+		if n, _ := q.QuarantineStats(); n != bound {
+			t.Fatalf("round %d: quarantine holds %d, want its bound %d", round, n, bound)
+		}
+		// A release of one in each round: the next burst fills the place.
+		var ids []ID
+		_ = s.View(func(tx *Tx) error { ids = tx.InQueue(QueueQuarantine, 10); return nil })
+		if err := q.ReleaseQuarantined(ctx, ids[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// With no bound the commit that stores a quarantined message counts
+// nothing: no scan of the quarantine inside the write transaction (once
+// a minute before, holding every session of that commit), as before the
+// check moved into the commit. A bound set later (reload) counts what
+// is held then and holds exactly.
+func TestQuarantineNoBoundCountsNothing(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" }),
+		ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.Start(ctx)
+	spam := func() *Message {
+		m := msg(s, "a@example.org", "x@example.net")
+		m.Quarantine = "spam score 14.2"
+		return m
+	}
+	for range 3 {
+		clk.Advance(2 * quarCapRecount) // totals stale at each submission
+		if err := q.Submit(ctx, spam(), []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+		q.qcap.mu.Lock()
+		counted := q.qcap.valid
+		q.qcap.mu.Unlock()
+		if counted {
+			t.Fatal("a quarantined submission with no bound counted the quarantine in its commit")
+		}
+	}
+	q.SetQuarantineBound(0, 4)
+	if err := q.Submit(ctx, spam(), []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Submit(ctx, spam(), []byte(body)); !errors.Is(err, ErrQuarantineFull) {
+		t.Fatalf("fifth quarantined message with a bound of 4 set after 3 were held: %v", err)
+	}
+}
