@@ -85,13 +85,13 @@ func slowReader(t *testing.T, step int, pause time.Duration, stallAfter int) (ad
 // then each write had its own; both failed here.
 func TestSlowSteadyReceiverGetsTheWholeBody(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n"), 4<<20/64) // 4 MiB
-	addr, got := slowReader(t, 32<<10, 50*time.Millisecond, 0)                                                   // ~6 s in all: 12 command timeouts
+	addr, got := slowReader(t, 32<<10, 50*time.Millisecond, 0)                                                   // ~6 s in all: 4 command timeouts
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, err := NewClient(context.Background(), nc, ClientOptions{LocalName: "hub.test", TLS: TLSNone,
-		CommandTimeout: 500 * time.Millisecond, DataTimeout: 500 * time.Millisecond})
+		CommandTimeout: 1500 * time.Millisecond, DataTimeout: 1500 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
