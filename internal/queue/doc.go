@@ -372,6 +372,10 @@
 // that stays due). A stall while the round runs, or between its return
 // and its end, makes its end start the next round, the attempts still
 // held: the holders' answers may predate a takeover (rrstall41 item 1).
+// A stall before its questions (the give-back's) does not: their answers
+// postdate it (stallAsking); nor does the round's own time while the
+// process runs, which the tick reads in quarters of the bound — else
+// each round on a busy machine could start the next (rr2stall41 item 1).
 // Before the round, every attempt none of whose jobs
 // started — waiting for a window, handed on to a worker short of its
 // start check (parked there), or waiting for the suspects' turn — is

@@ -84,7 +84,7 @@ func TestStallDuringRoundAsksHoldersAgain(t *testing.T) {
 		t.Fatal("no round after a stall of a minute")
 	}
 	clk.Advance(1500 * time.Millisecond) // stopped again, the round running
-	want := clk.Monotonic()
+	want := clk.Boottime()
 	waitFor(t, "the guard's tick read the clock after the second stall", func() bool { return stallLast(q) >= want })
 	expectSecondRound(t, d, began, release)
 }

@@ -214,8 +214,27 @@ func (q *Manager) stallRoundLocked(ctx context.Context) {
 			defer q.crashOnPanic(PanicStall)
 			q.giveBackUnstarted(ctx)
 		}()
+		q.stallAsking()
 		g.round(ctx)
 	}()
+}
+
+// stallAsking notes the clock as the round's questions to the holders
+// start: a stall before — the round's goroutine late to run, the
+// give-back waiting for the jobs to settle and committing — is one the
+// holders' answers postdate (what they took over meanwhile they say), so
+// it starts no second round; only a stall from here to the round's end
+// does (again). Counted, it asked them twice, and on a busy machine,
+// where the give-back is what runs late, each round could start the next
+// and no attempt ever started (rr2stall41 item 1).
+func (q *Manager) stallAsking() {
+	g := q.stall
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if now := q.awake(); now > g.last {
+		g.last = now
+	}
+	g.again = false
 }
 
 // stallSettle bounds how long a stall's give-back waits for the jobs

@@ -50,7 +50,7 @@ func guardRead(t *testing.T, q *Manager, clk *clock.Fake, d time.Duration) {
 	t.Helper()
 	pending := clk.Pending()
 	clk.Advance(d)
-	want := clk.Monotonic()
+	want := clk.Boottime()
 	waitFor(t, "the guard's tick read the clock", func() bool { return stallLast(q) >= want })
 	waitFor(t, "the guard's next tick armed", func() bool { return clk.Pending() == pending })
 }
@@ -72,7 +72,7 @@ func TestStallStaleReadingIsNoStall(t *testing.T) {
 	waitFor(t, "the guard's tick and the loop's wake armed", func() bool { return clk.Pending() >= 2 })
 	ctx := context.Background()
 
-	stale := clk.Monotonic() // a check's reading, its goroutine then descheduled
+	stale := clk.Boottime() // a check's reading, its goroutine then descheduled
 	guardRead(t, q, clk, 250*time.Millisecond)
 	guardRead(t, q, clk, 250*time.Millisecond)
 	guardRead(t, q, clk, 250*time.Millisecond)
@@ -80,7 +80,7 @@ func TestStallStaleReadingIsNoStall(t *testing.T) {
 	if q.stallNoted(ctx, stale) {
 		t.Fatal("a stale reading started a stall's round")
 	}
-	if got, want := stallLast(q), clk.Monotonic(); got != want {
+	if got, want := stallLast(q), clk.Boottime(); got != want {
 		t.Fatalf("the guard's last reading is %v after a stale check, want %v (the latest)", got, want)
 	}
 	guardRead(t, q, clk, 250*time.Millisecond) // the next tick, on time
