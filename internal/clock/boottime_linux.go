@@ -16,4 +16,4 @@ func boottime() (time.Duration, bool) {
 	return time.Duration(ts.Nano()), true
 }
 
-var bootStart, _ = boottime()
+var bootStart, bootOK = boottime()

@@ -8,4 +8,7 @@ import "time"
 // its Monotonic.
 func boottime() (time.Duration, bool) { return 0, false }
 
-var bootStart time.Duration
+var (
+	bootStart time.Duration
+	bootOK    bool
+)

@@ -1,6 +1,9 @@
 package clock
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Monotonic is implemented by clocks that keep a time steps of the wall
 // clock do not move (Go's monotonic clock for Real; what Advance moved
@@ -24,12 +27,23 @@ type Boottime interface {
 
 // Boottime is the time since the process started, a suspend of the
 // machine included (CLOCK_BOOTTIME; where there is none, Monotonic).
+// One clock for the life of the process: CLOCK_BOOTTIME only when it was
+// read at the start (bootOK), and a later failed read gives the last
+// good reading rather than Monotonic — a difference of readings of the
+// two would be meaningless.
 func (r Real) Boottime() time.Duration {
+	if !bootOK {
+		return r.Monotonic()
+	}
 	if b, ok := boottime(); ok {
+		lastBoot.Store(int64(b - bootStart))
 		return b - bootStart
 	}
-	return r.Monotonic()
+	return time.Duration(lastBoot.Load()) // bootOK and now failing: not seen on Linux ≥ 2.6.39
 }
+
+// lastBoot is Real.Boottime's last good reading.
+var lastBoot atomic.Int64
 
 // Boottime is the sum of every Advance and every Suspend.
 func (f *Fake) Boottime() time.Duration {
