@@ -661,26 +661,7 @@ const QuarantineSchema = 3
 // database at path (umbra stopped): records of the format a release
 // before the quarantine cannot read (db compact --schema 3 names them).
 func QuarantinedRecordsOf(path string) (n int, err error) {
-	f, err := lockDB(path, false, time.Second)
-	if err != nil {
-		return 0, err
-	}
-	if err := checkBoltFile(path); err != nil {
-		closeLocked(f)
-		return 0, err
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			n, err = 0, fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
-		}
-	}()
-	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
-	if err != nil {
-		return 0, inUse(path, err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
+	err = viewStopped(path, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMessages)
 		if b == nil {
 			return nil
@@ -692,7 +673,38 @@ func QuarantinedRecordsOf(path string) (n int, err error) {
 			return nil
 		})
 	})
-	return n, err
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// viewStopped runs fn in a read-only transaction of the database (or
+// backup) at path, umbra stopped: its lock taken first, its size checked
+// against its meta pages before bbolt maps it (checkBoltFile), and a
+// page fault or bbolt's panic on a bad page recovered as the error that
+// names the damage (as BackupOrigin does).
+func viewStopped(path string, fn func(tx *bolt.Tx) error) (err error) {
+	f, err := lockDB(path, false, time.Second) // before its meta pages are read (openlock.go)
+	if err != nil {
+		return err
+	}
+	if err := checkBoltFile(path); err != nil {
+		closeLocked(f)
+		return err
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
+		}
+	}()
+	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
+	if err != nil {
+		return inUse(path, err)
+	}
+	defer db.Close()
+	return db.View(fn)
 }
 
 // SchemaVersion is the schema version this release writes.
@@ -704,26 +716,7 @@ const SchemaVersion = schemaVersion
 // its meta pages before bbolt maps it (checkBoltFile), and a page fault
 // or bbolt's panic on a bad page is recovered (as BackupOrigin does).
 func SchemaOf(path string) (v int, err error) {
-	f, err := lockDB(path, false, time.Second) // before its meta pages are read (openlock.go)
-	if err != nil {
-		return 0, err
-	}
-	if err := checkBoltFile(path); err != nil {
-		closeLocked(f)
-		return 0, err
-	}
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if r := recover(); r != nil {
-			v, err = 0, fmt.Errorf("%s is damaged: %s", path, damageText(path, r))
-		}
-	}()
-	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
-	if err != nil {
-		return 0, inUse(path, err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
+	err = viewStopped(path, func(tx *bolt.Tx) error {
 		if meta := tx.Bucket(bucketMeta); meta != nil {
 			if b := meta.Get(keySchemaVersion); len(b) == 1 {
 				v = int(b[0])
@@ -731,7 +724,10 @@ func SchemaOf(path string) (v int, err error) {
 		}
 		return nil
 	})
-	return v, err
+	if err != nil {
+		return 0, err
+	}
+	return v, nil
 }
 
 // RestoredFrom is the database id of the database this one was restored
