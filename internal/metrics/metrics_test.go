@@ -41,7 +41,8 @@ func TestMetricsLintAndValues(t *testing.T) {
 	RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) {
 		return map[string]queue.DumpsterStat{"DB01": {Messages: 3, Bytes: 12000}}, nil
 	})
-	m.DumpsterKept("DB01", 4000)
+	m.DumpsterKept("DB01", 4000, false)
+	m.DumpsterKept("DB01", 4000, true)
 	m.DumpsterEvicted("DB01", "size", 2)
 	m.DumpsterResubmitted("DB01", 5)
 	m.Event("duplicate-suppressed", msg, &queue.Recipient{Queue: "mailbox:DB01"}, "250 duplicate")

@@ -173,6 +173,7 @@ func (m *Metrics) Known(connectors, databases []string) {
 	}
 	for _, db := range databases {
 		m.dumpKept.WithLabelValues(db)
+		m.dumpKeptAgain.WithLabelValues(db)
 		m.dumpResubmitted.WithLabelValues(db)
 		m.duplicates.WithLabelValues(db)
 		for _, r := range []string{"age", "size", "too_big"} {
