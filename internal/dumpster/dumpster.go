@@ -59,6 +59,10 @@ const (
 	ReasonTooBig = "too_big" // bigger than MaxSizePerDatabase: never kept
 	// ReasonRemoved: the operator removed it (Remove).
 	ReasonRemoved = "removed"
+	// ReasonUnreadable: a redelivery request found it unreadable (its
+	// record does not decode, names no recipient, or its spool file is
+	// gone or cut short) and dropped it, naming it in the log.
+	ReasonUnreadable = "unreadable"
 )
 
 type nopObserver struct{}
@@ -836,6 +840,9 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		}
 		for i, m := range moved {
 			d.ev.Event("resubmit", m, nil, "dumpster redelivery of copy "+was[i].String()+" for database "+req.Database+", request "+req.ID)
+		}
+		if len(skipped) > 0 {
+			d.obs.DumpsterEvicted(req.Database, ReasonUnreadable, len(skipped))
 		}
 		for _, c := range skipped {
 			d.log.Warn("dumpster copy not resubmitted: it is unreadable; removed from the dumpster",

@@ -101,7 +101,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		dumpKeptAgain: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_kept_again_total",
 			Help: "Copies of dumpster redelivery copies put into the transport dumpster (delivered again, or kept back after failing), each in place of the copy its request took out (umbra_dumpster_resubmitted_total), by mailbox database."}, []string{"database"}),
 		dumpEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_evictions_total",
-			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator)."},
+			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator, unreadable: found so by a redelivery request)."},
 			[]string{"database", "reason"}),
 		dumpResubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_resubmitted_total",
 			Help: "Dumpster copies put back in the queue by redelivery requests, by mailbox database."}, []string{"database"}),

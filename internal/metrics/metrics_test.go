@@ -64,7 +64,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 # HELP umbra_dumpster_bytes Bytes kept in the transport dumpster, by mailbox database.
 # TYPE umbra_dumpster_bytes gauge
 umbra_dumpster_bytes{database="DB01"} 12000
-# HELP umbra_dumpster_evictions_total Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator).
+# HELP umbra_dumpster_evictions_total Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator, unreadable: found so by a redelivery request).
 # TYPE umbra_dumpster_evictions_total counter
 umbra_dumpster_evictions_total{database="DB01",reason="size"} 2
 # HELP umbra_delivery_duplicates_suppressed_total Final deliveries not made because the message had reached that mailbox database before (SR-11).
