@@ -15,6 +15,7 @@ RACE_PKGS += ./internal/ldapdir/ ./internal/ratelimit/
 RACE_PKGS += ./internal/tlspolicy/
 RACE_PKGS += ./internal/milter/
 RACE_PKGS += ./internal/resolver/ ./internal/connfilter/ ./internal/msgauth/ ./internal/backpressure/
+RACE_PKGS += ./internal/httprefusal/
 
 .PHONY: all build run test vet race fuzz bench chaos chaos-receipt sim install demo clean
 

@@ -573,21 +573,20 @@ func topologySmartHostConnectors(cfg *config.Config, ct *config.Topology, rt *ro
 // mail out of the organisation; a server of the topology takes it as
 // the organisation's and routes it again, through this connector again,
 // until the hop limit bounces it (554 5.4.6). Compared as written, with
-// no lookup, by routing.SmartHostServer (the host with the connector's
+// no lookup, by delivery.ServerReached (the host with the connector's
 // port, config.SmartHostAddr, as delivery dials it, against each
-// server's address and name) — the rule delivery reads a relay through
-// a smart host as leaving the organisation by (rt20f F3), except that
-// delivery takes a server's name for the server only at the port of its
-// address (another port of its host is another service): a name at
-// another port is warned of here all the same. Each warning
-// is at the smart host's line (of the file that writes it).
+// server's address, and its name at the port of that address: another
+// port of its host is another service) — the very rule delivery reads a
+// relay through a smart host as leaving the organisation by (rt20f F3),
+// so a hub's name at another port is not warned of (OPS-42). Each
+// warning is at the smart host's line (of the file that writes it).
 func smartHostsThatAreTopologyServers(cfg *config.Config, ct *config.Topology, rt *routing.Topology) []string {
 	if ct == nil || rt == nil {
 		return nil
 	}
 	peers := func(sc config.SendConnector, warn func(j int, w string)) {
 		for j, h := range sc.SmartHosts {
-			name := rt.SmartHostServer(config.SmartHostAddr(h, sc.Port), cfg.Server.Name)
+			name := delivery.ServerReached(rt, config.SmartHostAddr(h, sc.Port), cfg.Server.Name)
 			if name == "" {
 				continue
 			}

@@ -588,8 +588,9 @@ func bulkLines(out io.Writer, res admin.BulkResult) string {
 	// A dry-run removal names what each message takes with it: the
 	// recipients still to deliver and their queues (rt41 F6).
 	takes := map[string][]admin.BulkRecipient{}
-	for _, tk := range res.Takes {
-		takes[tk.ID] = tk.Recipients
+	tk := map[string]int{} // how many more than those named (admin.TakesShown)
+	for _, t := range res.Takes {
+		takes[t.ID], tk[t.ID] = t.Recipients, t.More
 	}
 	for _, id := range res.Done {
 		rcpts := takes[id]
@@ -601,7 +602,11 @@ func bulkLines(out io.Writer, res admin.BulkResult) string {
 		for i, rc := range rcpts {
 			parts[i] = fmt.Sprintf("%s (queue %s)", termSafe(rc.Address), termSafe(rc.Queue))
 		}
-		fmt.Fprintf(out, "%s: %s with its recipients %s\n", id, verb, strings.Join(parts, ", "))
+		more := ""
+		if n := tk[id]; n > 0 {
+			more = fmt.Sprintf(" and %d more (%d in all)", n, n+len(rcpts))
+		}
+		fmt.Fprintf(out, "%s: %s with its recipients %s%s\n", id, verb, strings.Join(parts, ", "), more)
 	}
 	if res.OtherQueues > 0 {
 		fmt.Fprintf(out, "a removal takes the whole message: %s in other queues than the one selected would go too\n", plural(res.OtherQueues, "recipient"))

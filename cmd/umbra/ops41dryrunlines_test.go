@@ -27,3 +27,16 @@ func TestOPSDryRunRemoveLinesNameTheRecipients(t *testing.T) {
 		}
 	}
 }
+
+// OPS-42 item 2: a message whose recipients the answer names only in
+// part (admin.TakesShown of them) says how many more go with it.
+func TestOPS42DryRunRemoveLinesSayHowManyMore(t *testing.T) {
+	res := admin.BulkResult{Action: "remove", DryRun: true, Done: []string{"ID1"},
+		Takes: []admin.BulkTake{{ID: "ID1", Recipients: []admin.BulkRecipient{
+			{Address: "bob@example.net", Queue: "example.net"}}, More: 9999}}}
+	var b bytes.Buffer
+	bulkLines(&b, res)
+	if want := "ID1: would remove with its recipients bob@example.net (queue example.net) and 9999 more (10000 in all)\n"; !strings.Contains(b.String(), want) {
+		t.Errorf("dry run lines:\n%s\nwant %q", b.String(), want)
+	}
+}

@@ -127,8 +127,8 @@ func newQueueCmd() *cobra.Command {
 		},
 	})
 	for _, a := range []struct{ use, short string }{
-		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts)"},
-		{"resume", "Lift a suspension; says where its messages go: now, or when a dead destination's cool-down ends (a resume ends none)"},
+		{"suspend", "Stop delivering the recipients waiting in QUEUE (survives restarts; one already suspended is refused, exit 1)"},
+		{"resume", "Lift a suspension; says where its messages go: now, or when a dead destination's cool-down ends (a resume ends none); one not suspended is refused, exit 1"},
 		{"retry", "Attempt every waiting message of QUEUE now"},
 	} {
 		cmd.AddCommand(&cobra.Command{

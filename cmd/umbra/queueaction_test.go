@@ -50,6 +50,12 @@ func TestCLIQueueActionsSayWhatTheyDid(t *testing.T) {
 	if out, code := cli(t, cfg, "queue", "suspend", "smarthost:sink"); code != 0 {
 		t.Fatalf("suspend: exit %d %s", code, out)
 	}
+	// OPS-42 item 1: a second suspend has nothing to do and is refused,
+	// exit 1, as a second resume is below.
+	if code, stderr := cliErr(t, cfg, "queue", "suspend", "smarthost:sink"); code != exitFailure ||
+		!strings.Contains(stderr, "smarthost:sink is already suspended: nothing to suspend (umbra queue resume smarthost:sink releases it)") {
+		t.Errorf("a second suspend: exit %d %q, want 1, nothing to suspend", code, stderr)
+	}
 	code, stderr := cliErr(t, cfg, "queue", "retry", "smarthost:sink")
 	if code != exitFailure || !strings.Contains(stderr, "umbra queue resume smarthost:sink") {
 		t.Errorf("queue retry of a suspended queue: exit %d %q, want 1 naming the resume", code, stderr)

@@ -21,6 +21,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"umbra/internal/httprefusal"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -734,7 +735,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		gd.goRun("metrics", func() { metricsSrv.Serve(ln) })
+		// net/http's own 400 and 431 answers, logged (httprefusal).
+		mln := httprefusal.New("metrics", log, nil).Listener(ln)
+		gd.goRun("metrics", func() { metricsSrv.Serve(mln) })
 		metricsAddr = "http://" + ln.Addr().String() + "/metrics"
 	}
 

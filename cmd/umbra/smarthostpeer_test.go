@@ -12,9 +12,13 @@ import (
 // topology hands the organisation's mail back to its routing, which sends
 // it through the connector again, round and round until the hop limit
 // bounces it (554 5.4.6). config check (and start, and each reload) warns
-// at the smart host's line. A smart host written as a server's name (at
-// any port) is that server too (rt20f F3: the one rule by which a relay
-// leaves the organisation); this server's own name is other checks'.
+// at the smart host's line. A smart host written as a server's name at
+// the port of its topology address is that server too (rt20f F3: the
+// one rule by which a relay leaves the organisation); at another port
+// it is another service of that host, which delivery relays to as
+// outside the organisation, and not warned of (OPS-42 item 4: it was,
+// by a rule of config check's own); this server's own name is other
+// checks'.
 func TestSmartHostThatIsAnotherServerOfTheTopology(t *testing.T) {
 	ct, err := config.ParseTopology([]byte(`sites:
   - {name: A, subnets: ["127.0.1.0/24", "::1/128"]}
@@ -41,7 +45,7 @@ send_connectors:
   - name: mine
     address_spaces: [{domain: "y.test", cost: 1}]
     tls: none
-    smart_hosts: ["127.0.9.8", "[0:0::1]", "127.0.1.1:2525", "Hub-A.test.:587", "hub-d.test"]
+    smart_hosts: ["127.0.9.8", "[0:0::1]", "127.0.1.1:2525", "Hub-A.test.:587", "Hub-A.test.:2525", "hub-d.test"]
 `), "c.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +58,7 @@ send_connectors:
 	want := []string{
 		"c.yaml:7: warning: send connector mine: smart host [0:0::1] is the address of hub-e.test, a server of the topology",
 		"c.yaml:7: warning: send connector mine: smart host 127.0.1.1:2525 is the address of hub-a.test, a server of the topology",
-		"c.yaml:7: warning: send connector mine: smart host Hub-A.test.:587 is the name of hub-a.test, a server of the topology",
+		"c.yaml:7: warning: send connector mine: smart host Hub-A.test.:2525 is the name of hub-a.test, a server of the topology",
 		"t.yaml:11: warning: topology send connector out: smart host 127.0.1.1:2525 is the address of hub-a.test, a server of the topology",
 	}
 	if len(got) != len(want) {

@@ -366,7 +366,15 @@ func filterOf(v url.Values) (queue.MessageFilter, error) {
 type BulkTake struct {
 	ID         string          `json:"id"`
 	Recipients []BulkRecipient `json:"recipients"`
+	// More counts the recipients it takes beyond those named: at most
+	// TakesShown of a message are named, so a message of 10,000
+	// recipients answers in a few lines, its count exact.
+	More int `json:"more,omitempty"`
 }
+
+// TakesShown is how many of a message's recipients a dry run of a
+// removal names (BulkTake); More counts the rest.
+const TakesShown = 10
 
 // BulkRecipient is a recipient and the queue it waits in.
 type BulkRecipient struct {
@@ -814,8 +822,11 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		note string // given ids: what follows from a removal (removeNote)
 		// By filter: why a remove --ndr sends no DSN for it (noDSNReason).
 		noDSN string
-		// A dry run of a removal: the recipients it would take.
-		takes []BulkRecipient
+		// A dry run of a removal: the recipients it would take (the
+		// first TakesShown), how many more, and how many of all of
+		// them wait outside the queue a --queue filter names.
+		takes       []BulkRecipient
+		more, other int
 	}
 	var outcomes []outcome
 	var pending []int // indexes of ids to act on, in order
@@ -873,8 +884,17 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 			// predicts the refusals the action would answer.
 			outcomes[i].err = s.settledRefusal(r.Context(), sv, action, m, force)
 			if action == "remove" {
+				o := &outcomes[i]
 				for _, k := range m.Pending() {
-					outcomes[i].takes = append(outcomes[i].takes, BulkRecipient{Address: m.Rcpts[k].Addr, Queue: queue.RecipientQueue(&m.Rcpts[k])})
+					rc := BulkRecipient{Address: m.Rcpts[k].Addr, Queue: queue.RecipientQueue(&m.Rcpts[k])}
+					if f.Queue != "" && rc.Queue != f.Queue {
+						o.other++
+					}
+					if len(o.takes) < TakesShown {
+						o.takes = append(o.takes, rc)
+					} else {
+						o.more++
+					}
 				}
 			}
 			continue
@@ -916,12 +936,8 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 				out.Notes = append(out.Notes, BulkNote{ID: ids[i].String(), Note: o.note})
 			}
 			if len(o.takes) > 0 {
-				out.Takes = append(out.Takes, BulkTake{ID: ids[i].String(), Recipients: o.takes})
-				for _, rc := range o.takes {
-					if f.Queue != "" && rc.Queue != f.Queue {
-						out.OtherQueues++
-					}
-				}
+				out.Takes = append(out.Takes, BulkTake{ID: ids[i].String(), Recipients: o.takes, More: o.more})
+				out.OtherQueues += o.other
 			}
 			if o.noDSN != "" {
 				if out.NoDSN == nil {

@@ -11,6 +11,9 @@ import (
 // peerOf names the process at the other end of an admin socket
 // connection from the kernel's SO_PEERCRED: "uid=0(root) pid=123".
 func peerOf(c net.Conn) string {
+	if w, ok := c.(interface{ NetConn() net.Conn }); ok { // a watched connection (httprefusal)
+		c = w.NetConn()
+	}
 	uc, ok := c.(*net.UnixConn)
 	if !ok {
 		return "unknown"

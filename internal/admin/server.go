@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"umbra/internal/httprefusal"
 
 	"umbra/internal/backpressure"
 	"umbra/internal/config"
@@ -810,7 +811,9 @@ func (s *Server) Serve() {
 }
 
 func (s *Server) serveOn(ln net.Listener) {
-	err := s.http.Serve(ln)
+	// net/http's own answers to requests it could not read (400, 431)
+	// reach no handler and are logged nowhere: httprefusal logs them.
+	err := s.http.Serve(httprefusal.New("admin API", s.log, nil).Listener(ln))
 	s.lnMu.Lock()
 	moved := s.ln != ln // closed by Move: the API goes on at the new socket
 	s.lnMu.Unlock()

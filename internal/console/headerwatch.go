@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/httprefusal"
 )
 
 // A request whose header has not ended by the header timeout is closed
@@ -50,6 +51,11 @@ type headerWatch struct {
 	mu        sync.Mutex
 	warned    time.Time // the last WARN
 	notWarned int       // refusals at DEBUG since
+
+	// own logs net/http's own answers to requests it could not read (a
+	// malformed request 400, a header too large 431), which reach no
+	// handler and which net/http logs nowhere (watchedConn.Write).
+	own *httprefusal.Log
 }
 
 // watchListener hands net/http each TLS connection watched.
@@ -92,6 +98,13 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write is the TLS connection's; net/http's own refusal of a request it
+// could not read is logged (httprefusal).
+func (c *watchedConn) Write(p []byte) (int, error) {
+	c.w.own.Saw(p, hostOf(c.RemoteAddr()))
+	return c.Conn.Write(p)
+}
+
 // CloseWrite is the TLS connection's: net/http half-closes a connection
 // it ends (closeWriteAndWait).
 func (c *watchedConn) CloseWrite() error { return c.tc.CloseWrite() }
@@ -109,6 +122,7 @@ func (c *watchedConn) handshake() {
 	c.shakeErr = err
 	var re tls.RecordHeaderError
 	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+		c.w.own.Refused(hostOf(c.RemoteAddr()), http.StatusBadRequest, "Bad Request: a plain HTTP request to the HTTPS console")
 		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 		re.Conn.Close()
 		return

@@ -138,7 +138,7 @@
 // topology (leave.go: shadowsTo) —, its primary named as the topology
 // names the server (shadowPrimary; by its name only at its topology
 // address's port: another port of its host is another service,
-// serverReached): a relay there without a session
+// ServerReached): a relay there without a session
 // would leave the message on that server's disk alone. After a transaction, at most once a second per connection,
 // at the end of every shadow session (before the QUIT of a pooled
 // connection: idle expiry, reload, Close; SR-3), and in Heartbeat, the

@@ -33,7 +33,7 @@ func leavesOrganisation(st *state, g *group) bool {
 // relayLeavesOrganisation: a relay through g's send connector reaches
 // no transport server of the organisation — it leaves it
 // (leavesOrganisation) and, under a topology, no smart host of the
-// connector is a server of it (serverReached: routing.SmartHostServer,
+// connector is a server of it (ServerReached: routing.SmartHostServer,
 // the rule config check warns of such a smart host by, a name only at
 // the port of the server's address; by MX, with no smart host, none
 // is). Its RelayedOK results say so (queue.Result.LeftOrg): a shadow
@@ -46,7 +46,7 @@ func relayLeavesOrganisation(st *state, g *group) bool {
 	}
 	if tp := st.cfg.Topology; tp != nil {
 		for _, h := range g.conn.cfg.SmartHosts {
-			if serverReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port)) != "" {
+			if ServerReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port), "") != "" {
 				return false
 			}
 		}
@@ -58,7 +58,7 @@ func relayLeavesOrganisation(st *state, g *group) bool {
 // g's send connector (or the administrator's redirect, whose connector's
 // smart host is the target) reaches without a shadow session, when it is
 // one server: every smart host of the connector is that server's address
-// or its name at that address's port (serverReached). ""
+// or its name at that address's port (ServerReached). ""
 // without a topology, by MX, or when the smart hosts are not all one
 // server's — the relay may then have reached any of them, the primary a
 // taken-over copy came from among them (queue.Result.RelayedTo).
@@ -69,7 +69,7 @@ func relayServer(st *state, g *group) string {
 	}
 	server := ""
 	for _, h := range g.conn.cfg.SmartHosts {
-		s := serverReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port))
+		s := ServerReached(tp, config.SmartHostAddr(h, g.conn.cfg.Port), "")
 		if s == "" || server != "" && !strings.EqualFold(s, server) {
 			return ""
 		}
@@ -117,7 +117,7 @@ func shadowPrimary(st *state, g *group, h host) string {
 	if s := tp.SmartHostServer(h.addr, ""); s != "" {
 		return s
 	}
-	if s := serverReached(tp, net.JoinHostPort(h.name, dialledPort(h.addr))); s != "" {
+	if s := ServerReached(tp, net.JoinHostPort(h.name, dialledPort(h.addr)), ""); s != "" {
 		return s
 	}
 	if tp.SmartHostServer(h.name, "") == "" {
@@ -129,12 +129,16 @@ func shadowPrimary(st *state, g *group, h host) string {
 	return h.addr
 }
 
-// serverReached names the server of the topology a host dialled at
-// hostport reaches (routing.SmartHostServer), "" when none: by its name
-// only at the port of the server's topology address, since another
-// port of its host is another service (config.SmartHostNames).
-func serverReached(tp *routing.Topology, hostport string) string {
-	s := tp.SmartHostServer(hostport, "")
+// ServerReached names the server of the topology a host dialled at
+// hostport reaches (routing.SmartHostServer), "" when none and never
+// except (this server, whose own address other checks look at): by its
+// name only at the port of the server's topology address, since another
+// port of its host is another service (config.SmartHostNames). The one
+// rule for "a smart host that is a server of the organisation": a relay
+// through any other leaves it, and config check warns of a send
+// connector's smart host it names.
+func ServerReached(tp *routing.Topology, hostport, except string) string {
+	s := tp.SmartHostServer(hostport, except)
 	if s == "" {
 		return ""
 	}

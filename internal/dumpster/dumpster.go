@@ -43,7 +43,11 @@ type Config struct {
 // Observer hears what the dumpster did (metrics). Calls happen after the
 // commit that did it.
 type Observer interface {
-	DumpsterKept(database string, bytes int64)
+	// DumpsterKept hears of a copy kept: again for a copy of a
+	// dumpster redelivery copy (delivered again, or kept back after
+	// failing), which stands in for the copy its request took out of
+	// the dumpster (DumpsterResubmitted), not a new one.
+	DumpsterKept(database string, bytes int64, again bool)
 	DumpsterEvicted(database, reason string, n int)
 	DumpsterResubmitted(database string, n int)
 }
@@ -55,11 +59,15 @@ const (
 	ReasonTooBig = "too_big" // bigger than MaxSizePerDatabase: never kept
 	// ReasonRemoved: the operator removed it (Remove).
 	ReasonRemoved = "removed"
+	// ReasonUnreadable: a redelivery request found it unreadable (its
+	// record does not decode, names no recipient, or its spool file is
+	// gone or cut short) and dropped it, naming it in the log.
+	ReasonUnreadable = "unreadable"
 )
 
 type nopObserver struct{}
 
-func (nopObserver) DumpsterKept(string, int64)                           {}
+func (nopObserver) DumpsterKept(string, int64, bool)                     {}
 func (nopObserver) DumpsterEvicted(string, string, int)                  {}
 func (nopObserver) DumpsterResubmitted(string, int)                      {}
 func (nopEvents) Event(string, *queue.Message, *queue.Recipient, string) {}
@@ -191,8 +199,9 @@ func (d *Dumpster) keep(tx *queue.Tx, m *queue.Message, body queue.Body, databas
 		return nil, false, err
 	}
 	stillOver := tx.DumpsterStat(database).Bytes > cfg.MaxSizePerDatabase
+	again := m.Redelivered() // in place of the copy its request took out
 	return func() {
-		d.obs.DumpsterKept(database, size)
+		d.obs.DumpsterKept(database, size, again)
 		if evicted > 0 {
 			d.obs.DumpsterEvicted(database, ReasonSize, evicted)
 		}
@@ -831,6 +840,9 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 		}
 		for i, m := range moved {
 			d.ev.Event("resubmit", m, nil, "dumpster redelivery of copy "+was[i].String()+" for database "+req.Database+", request "+req.ID)
+		}
+		if len(skipped) > 0 {
+			d.obs.DumpsterEvicted(req.Database, ReasonUnreadable, len(skipped))
 		}
 		for _, c := range skipped {
 			d.log.Warn("dumpster copy not resubmitted: it is unreadable; removed from the dumpster",

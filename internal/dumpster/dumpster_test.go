@@ -23,13 +23,22 @@ var t0 = time.Date(2026, 11, 22, 8, 0, 0, 0, time.UTC)
 type counts struct {
 	mu          sync.Mutex
 	kept        int
+	keptAgain   int // of those kept, copies of redelivery copies (DumpsterKept again)
 	evicted     map[string]int
 	resubmitted int
 	// onResubmitted runs after each resubmission step's commit is heard of.
 	onResubmitted func()
 }
 
-func (c *counts) DumpsterKept(string, int64) { c.mu.Lock(); c.kept++; c.mu.Unlock() }
+func (c *counts) DumpsterKept(_ string, _ int64, again bool) {
+	c.mu.Lock()
+	if again {
+		c.keptAgain++
+	} else {
+		c.kept++
+	}
+	c.mu.Unlock()
+}
 func (c *counts) DumpsterEvicted(_, reason string, n int) {
 	c.mu.Lock()
 	c.evicted[reason] += n

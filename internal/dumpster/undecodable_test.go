@@ -80,4 +80,10 @@ func TestTD2RedeliveryCountsAndNamesUndecodableCopy(t *testing.T) {
 	if !strings.Contains(logs, "dumpster copy not resubmitted") || !strings.Contains(logs, "msg_id="+damaged) {
 		t.Fatalf("no log line names the copy %s:\n%s", damaged, logs)
 	}
+	// OPS-42 (item 3's sibling): the copy left the dumpster counted, as
+	// every other leave is — kept - resubmitted - evictions is what
+	// the dumpster holds.
+	if n := r2.obs.get(ReasonUnreadable); n != 1 {
+		t.Errorf("evictions %q: %d, want 1 (the copy not resubmitted)", ReasonUnreadable, n)
+	}
 }

@@ -35,6 +35,7 @@ type Metrics struct {
 	receipt       *receiptMetrics // shadow on receipt (receipt.go)
 
 	dumpKept        *prometheus.CounterVec
+	dumpKeptAgain   *prometheus.CounterVec
 	dumpEvicted     *prometheus.CounterVec
 	dumpResubmitted *prometheus.CounterVec
 	duplicates      *prometheus.CounterVec
@@ -96,9 +97,11 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Final replies given after max_acknowledgement_delay without the next hops' confirmation, by connector."},
 			[]string{"connector"}),
 		dumpKept: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_kept_total",
-			Help: "Copies of final deliveries put into the transport dumpster, by mailbox database."}, []string{"database"}),
+			Help: "New copies put into the transport dumpster (a first final delivery of the message into the database), by mailbox database."}, []string{"database"}),
+		dumpKeptAgain: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_kept_again_total",
+			Help: "Copies of dumpster redelivery copies put into the transport dumpster (delivered again, or kept back after failing), each in place of the copy its request took out (umbra_dumpster_resubmitted_total), by mailbox database."}, []string{"database"}),
 		dumpEvicted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_evictions_total",
-			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator)."},
+			Help: "Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator, unreadable: found so by a redelivery request)."},
 			[]string{"database", "reason"}),
 		dumpResubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dumpster_resubmitted_total",
 			Help: "Dumpster copies put back in the queue by redelivery requests, by mailbox database."}, []string{"database"}),
@@ -106,7 +109,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Final deliveries not made because the message had reached that mailbox database before (SR-11)."},
 			[]string{"database"}),
 	}
-	reg.MustRegister(m.dumpKept, m.dumpEvicted, m.dumpResubmitted, m.duplicates)
+	reg.MustRegister(m.dumpKept, m.dumpKeptAgain, m.dumpEvicted, m.dumpResubmitted, m.duplicates)
 	m.authFailures = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_auth_failures_total",
 		Help: "Refused AUTH attempts, by connector and reason (bad_credentials, identity_mismatch, locked_out)."},
 		[]string{"connector", "reason"})
@@ -224,7 +227,13 @@ func (m *Metrics) Command(connector, command string, code int) {
 }
 
 // DumpsterKept implements dumpster.Observer.
-func (m *Metrics) DumpsterKept(db string, bytes int64) { m.dumpKept.WithLabelValues(db).Inc() }
+func (m *Metrics) DumpsterKept(db string, bytes int64, again bool) {
+	if again {
+		m.dumpKeptAgain.WithLabelValues(db).Inc()
+		return
+	}
+	m.dumpKept.WithLabelValues(db).Inc()
+}
 
 // DumpsterEvicted implements dumpster.Observer.
 func (m *Metrics) DumpsterEvicted(db, reason string, n int) {

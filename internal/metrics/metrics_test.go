@@ -41,7 +41,8 @@ func TestMetricsLintAndValues(t *testing.T) {
 	RegisterDumpster(reg, func() (map[string]queue.DumpsterStat, error) {
 		return map[string]queue.DumpsterStat{"DB01": {Messages: 3, Bytes: 12000}}, nil
 	})
-	m.DumpsterKept("DB01", 4000)
+	m.DumpsterKept("DB01", 4000, false)
+	m.DumpsterKept("DB01", 4000, true)
 	m.DumpsterEvicted("DB01", "size", 2)
 	m.DumpsterResubmitted("DB01", 5)
 	m.Event("duplicate-suppressed", msg, &queue.Recipient{Queue: "mailbox:DB01"}, "250 duplicate")
@@ -63,7 +64,7 @@ func TestMetricsLintAndValues(t *testing.T) {
 # HELP umbra_dumpster_bytes Bytes kept in the transport dumpster, by mailbox database.
 # TYPE umbra_dumpster_bytes gauge
 umbra_dumpster_bytes{database="DB01"} 12000
-# HELP umbra_dumpster_evictions_total Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator).
+# HELP umbra_dumpster_evictions_total Dumpster copies dropped, by mailbox database and reason (age, size, too_big: never kept, removed: by the operator, unreadable: found so by a redelivery request).
 # TYPE umbra_dumpster_evictions_total counter
 umbra_dumpster_evictions_total{database="DB01",reason="size"} 2
 # HELP umbra_delivery_duplicates_suppressed_total Final deliveries not made because the message had reached that mailbox database before (SR-11).

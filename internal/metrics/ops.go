@@ -173,9 +173,10 @@ func (m *Metrics) Known(connectors, databases []string) {
 	}
 	for _, db := range databases {
 		m.dumpKept.WithLabelValues(db)
+		m.dumpKeptAgain.WithLabelValues(db)
 		m.dumpResubmitted.WithLabelValues(db)
 		m.duplicates.WithLabelValues(db)
-		for _, r := range []string{"age", "size", "too_big"} {
+		for _, r := range []string{"age", "size", "too_big", "unreadable"} {
 			m.dumpEvicted.WithLabelValues(db, r)
 		}
 		if m.ops != nil {

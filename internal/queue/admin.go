@@ -735,6 +735,15 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 func (q *Manager) SuspendQueue(ctx context.Context, name string) error {
 	q.suspendMu.Lock() // the stored mark and the one in memory change together
 	defer q.suspendMu.Unlock()
+	// A second suspend has nothing to do: refused, as a resume of a
+	// queue not suspended and a suspend of a suspended message are
+	// (ErrNotApplicable, exit 1), nothing changed and nothing logged.
+	q.qmu.Lock()
+	already := q.suspended[name]
+	q.qmu.Unlock()
+	if already {
+		return alreadySuspendedError(name)
+	}
 	// Messages claimed and waiting for a slot of the queue's
 	// destinations are taken out of the scheduler's queues (withdraw.go)
 	// and are Ready again in the suspension's commit: their next claim

@@ -170,7 +170,6 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 	}
 	q.released.add(id)
 	now := q.clk.Now()
-	q.noteQuarantine(now, false)
 	q.noteSubmitted(now) // it enters delivery as a new message would
 	q.log.Info("message released from quarantine", "msg_id", id.String(), "reason", reason)
 	if single {
@@ -187,26 +186,31 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 // names umbra's checks, which are no business of a possibly forged
 // sender.
 func (q *Manager) DeleteQuarantined(ctx context.Context, id ID, dsn bool) error {
-	err := q.removeMessage(ctx, id, dsn, removal{check: checkQuarantinedIdle,
+	return q.removeMessage(ctx, id, dsn, removal{check: checkQuarantinedIdle,
 		reply: "550 5.7.1 message held in quarantine and deleted by the administrator of " + q.cfg.Hostname,
 		event: "remove", note: "deleted from quarantine by the administrator"})
-	if err == nil {
-		q.noteQuarantine(q.clk.Now(), false)
-	}
-	return err
 }
 
-// noteQuarantine counts a message entering (in) or leaving the
-// quarantine in its IN/MIN and OUT/MIN (umbra queue list).
-func (q *Manager) noteQuarantine(now time.Time, in bool) {
+// noteQuarantine counts a message entering the quarantine in its
+// IN/MIN (umbra queue list). Leaving is counted by the commit that took
+// the record out, whichever it is (Tx.leftQuarantine, quarantineOut).
+func (q *Manager) noteQuarantine(now time.Time) {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
-	if r := q.rt(QueueQuarantine, now); in {
-		r.in.add(now)
-	} else {
+	q.rt(QueueQuarantine, now).in.add(now)
+}
+
+// quarantineOut counts n messages a commit took out of the quarantine
+// in its OUT/MIN, and invalidates the cached totals (quarantineLeft).
+func (q *Manager) quarantineOut(n int) {
+	now := q.clk.Now()
+	q.qmu.Lock()
+	r := q.rt(QueueQuarantine, now)
+	for range n {
 		r.out.add(now)
-		q.quarantineLeft()
 	}
+	q.qmu.Unlock()
+	q.quarantineLeft()
 }
 
 // SetQuarantine changes the quarantine's expiry settings (reload).
@@ -260,7 +264,6 @@ func (q *Manager) pruneQuarantine(now time.Time) int {
 		switch {
 		case err == nil:
 			n++
-			q.noteQuarantine(q.clk.Now(), false)
 		case errors.Is(err, ErrNotFound), errors.Is(err, ErrNotQuarantined), errors.Is(err, ErrBusy):
 			// released or deleted meanwhile
 		default:

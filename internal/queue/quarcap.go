@@ -16,7 +16,8 @@ import (
 var ErrQuarantineFull = errors.New("quarantine full")
 
 // quarCapRecount bounds how stale the cached quarantine totals may be
-// when no release, deletion or expiry invalidated them.
+// when no commit that took a record out of the quarantine invalidated
+// them (Tx.leftQuarantine).
 const quarCapRecount = time.Minute
 
 // quarCap holds the quarantine's bound and cached totals. The totals
@@ -163,7 +164,7 @@ func (q *Manager) quarantineAdded(n int, size int64) {
 }
 
 // quarantineLeft invalidates the cached totals: a message left the
-// quarantine (release, deletion, expiry); the next quarantined
+// quarantine (any commit that took its record out: quarantineOut); the next quarantined
 // submission recounts in its transaction. Until then the totals are
 // too high, which refuses early, never admits over the bound.
 func (q *Manager) quarantineLeft() {

@@ -524,6 +524,17 @@ func (e notSuspendedError) Error() string {
 
 func (e notSuspendedError) Is(target error) bool { return target == ErrNotApplicable }
 
+// alreadySuspendedError is the refusal of a suspend of a queue already
+// suspended: nothing to do, refused as the resume of a queue not
+// suspended is (ErrNotApplicable).
+type alreadySuspendedError string
+
+func (e alreadySuspendedError) Error() string {
+	return fmt.Sprintf("%s is already suspended: nothing to suspend (umbra queue resume %s releases it)", string(e), string(e))
+}
+
+func (e alreadySuspendedError) Is(target error) bool { return target == ErrNotApplicable }
+
 // heldEachError refuses a queue resume or retry of a queue that is not
 // suspended as a queue (for a retry: with nothing waiting) whose
 // messages are held one by one (message suspend): neither releases

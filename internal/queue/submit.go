@@ -251,7 +251,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		q.notifyGone(o.ID)
 	}
 	if quarantined {
-		q.noteQuarantine(now, true)
+		q.noteQuarantine(now)
 		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
 		q.ev.Event("quarantine", m, nil, m.Quarantine)
 		if m.ShadowServer != "" && m.ShadowID != "" {

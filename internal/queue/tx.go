@@ -72,6 +72,11 @@ type Tx struct {
 	// them before the commit adds them to its totals.
 	quarN     int
 	quarBytes int64
+	// quarLeft counts the records this transaction took out of the
+	// quarantine (Put of another state, Delete), whatever the writer:
+	// the manager's totals and OUT/MIN follow after the commit
+	// (leftQuarantine).
+	quarLeft int
 
 	// decoded counts the message records this transaction read (Get,
 	// ForEach): what a test proves a lookup reads (shadowidindex.go).
@@ -141,6 +146,9 @@ func (t *Tx) Put(m *Message) error {
 	}
 	if err := t.messages.Put(m.ID.Key(), m.encode()); err != nil {
 		return err
+	}
+	if old != nil && old.State == Quarantined && m.State != Quarantined {
+		t.leftQuarantine()
 	}
 	if err := t.indexTaken(old, m); err != nil { // takenindex.go
 		return err
@@ -244,6 +252,9 @@ func (t *Tx) Delete(id ID) error {
 		return err
 	} else if err := t.unindexShadowID(old); err != nil { // shadowidindex.go
 		return err
+	}
+	if err == nil && old.State == Quarantined {
+		t.leftQuarantine()
 	}
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
 		return err
@@ -753,4 +764,23 @@ func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 		}
 	}
 	return len(old), nil
+}
+
+// leftQuarantine counts a record this transaction took out of the
+// quarantine; the first one asks the commit to tell the manager over
+// the store (Manager.quarantineOut), which updates the quarantine's
+// cached totals and its OUT/MIN for every leave — a release, a deletion,
+// an expiry, or any other writer's — exactly once: a transaction rolled
+// back tells nothing.
+func (t *Tx) leftQuarantine() {
+	t.quarLeft++
+	if t.quarLeft > 1 || t.store == nil {
+		return
+	}
+	s := t.store
+	t.tx.OnCommit(func() {
+		if q := s.early.Load(); q != nil {
+			q.quarantineOut(t.quarLeft)
+		}
+	})
 }

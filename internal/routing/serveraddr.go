@@ -39,11 +39,14 @@ func (t *Topology) ServerWithAddress(hostport string) string {
 // the smart host an IP address that a server listed by host name
 // resolved to at load, at the same port: atHostPort), or its name (the
 // host, at any port); "" when it is none, and never
-// except (this server, whose own address other checks look at). The one
-// rule for "a smart host that is a server of the organisation": config
-// check warns of such a smart host (mail sent there comes back), and a
-// relay through any other leaves the organisation — a shadow server
-// notes it for the primary whose copy it took over (queue takendone.go).
+// except (this server, whose own address other checks look at).
+// delivery.ServerReached narrows a name to the port of the server's
+// address (another port of its host is another service): that is the
+// one rule for "a smart host that is a server of the organisation" —
+// config check warns of such a smart host (mail sent there comes back),
+// and a relay through any other leaves the organisation, which a shadow
+// server notes for the primary whose copy it took over (queue
+// takendone.go).
 func (t *Topology) SmartHostServer(hostport, except string) string {
 	host, _, err := mailaddr.SplitHostPort(hostport)
 	if err != nil {

@@ -1,0 +1,151 @@
+// Package httprefusal logs the answers net/http gives by itself to a
+// request it cannot read — 400 Bad Request (a malformed request line or
+// header), 431 Request Header Fields Too Large, 501 (an unsupported
+// transfer coding) — which reach no handler and which net/http logs
+// nowhere, not even to http.Server.ErrorLog: an operator saw nothing of
+// them. Such an answer is net/http's one write to the connection of a
+// fixed form (Own); a Listener's connections (or a server's own
+// connection wrapper, calling Saw) watch their writes for it, and a Log
+// writes one line per refusal, paced: one WARN per Every, the others at
+// DEBUG and counted on the next WARN (not_warned). The line names the
+// client and net/http's own status text, never a header or any other
+// byte of the request.
+package httprefusal
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// Every is how often a Log writes a WARN at most.
+const Every = time.Minute
+
+// errorHeaders is the header block net/http writes after the status
+// line of its own answers (net/http server.go, conn.serve); a handler's
+// answer always carries more (Date, Content-Length).
+const errorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// Own reports whether p, one write to a connection, is net/http's own
+// answer to a request it could not read, with its status code and the
+// status line's text after the code ("Bad Request", "Bad Request:
+// missing required Host header": net/http's words, never the request's).
+func Own(p []byte) (code int, why string, ok bool) {
+	rest, found := bytes.CutPrefix(p, []byte("HTTP/1.1 "))
+	if !found || len(rest) < 4 || rest[3] != ' ' {
+		return 0, "", false
+	}
+	code, err := strconv.Atoi(string(rest[:3]))
+	if err != nil || code < 400 || code > 599 {
+		return 0, "", false
+	}
+	line, after, found := bytes.Cut(rest[4:], []byte("\r\n"))
+	if !found || !bytes.HasPrefix(after, []byte(errorHeaders[2:])) {
+		return 0, "", false
+	}
+	return code, string(line), true
+}
+
+// Log writes the lines of one server's refusals (what names it: "console",
+// "admin API", "metrics").
+type Log struct {
+	what string
+	log  *slog.Logger
+	clk  clock.Clock
+
+	mu        sync.Mutex
+	warned    time.Time // the last WARN
+	notWarned int       // refusals at DEBUG since
+}
+
+// New returns the Log of the server what names, writing to log; clk
+// paces it (nil: the real clock).
+func New(what string, log *slog.Logger, clk clock.Clock) *Log {
+	if clk == nil {
+		clk = clock.Real{}
+	}
+	return &Log{what: what, log: log, clk: clk}
+}
+
+// Saw logs p, a write to the connection of client, when it is net/http's
+// own refusal (Own).
+func (l *Log) Saw(p []byte, client string) {
+	if code, why, ok := Own(p); ok {
+		l.Refused(client, code, why)
+	}
+}
+
+// Refused logs a request refused before any handler saw it: at WARN, or
+// at DEBUG within Every of the last WARN.
+func (l *Log) Refused(client string, code int, why string) {
+	now := l.clk.Now()
+	l.mu.Lock()
+	warn := l.warned.IsZero() || now.Sub(l.warned) >= Every
+	notWarned := l.notWarned
+	if warn {
+		l.warned, l.notWarned = now, 0
+	} else {
+		l.notWarned++
+	}
+	l.mu.Unlock()
+	msg := l.what + " request refused before it was read whole; connection closed"
+	args := []any{"client", client, "status", code, "reason", why}
+	if !warn {
+		l.log.Debug(msg, args...)
+		return
+	}
+	if notWarned > 0 {
+		args = append(args, "not_warned", notWarned)
+	}
+	l.log.Warn(msg, args...)
+}
+
+// Listener wraps ln: each connection it accepts is watched (Conn).
+func (l *Log) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, l: l} }
+
+type listener struct {
+	net.Listener
+	l *Log
+}
+
+func (ln *listener) Accept() (net.Conn, error) {
+	c, err := ln.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &Conn{Conn: c, l: ln.l}, nil
+}
+
+// Conn is a connection whose writes are watched for net/http's own
+// refusals. NetConn gives the connection it wraps.
+type Conn struct {
+	net.Conn
+	l *Log
+}
+
+func (c *Conn) Write(p []byte) (int, error) {
+	c.l.Saw(p, Client(c.RemoteAddr()))
+	return c.Conn.Write(p)
+}
+
+// NetConn is the connection c watches (a Unix socket's peer
+// credentials are read from it).
+func (c *Conn) NetConn() net.Conn { return c.Conn }
+
+// Client is how a line names the peer at a: its host, "local" for a
+// Unix socket's peer (which has no address).
+func Client(a net.Addr) string {
+	if _, unix := a.(*net.UnixAddr); unix || a == nil {
+		return "local"
+	}
+	host, _, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	return host
+}
