@@ -221,7 +221,5 @@ func endLMTP(ctx context.Context, c *smtp.Client, res []queue.Result) {
 			return
 		}
 	}
-	quit := queue.AwaitingPeer(ctx)
-	c.QuitBounded()
-	quit()
+	quit(ctx, c)
 }

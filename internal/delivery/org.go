@@ -316,7 +316,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 				if why != "" {
 					hand.drop()
-					c.Quit()
+					quit(ctx, c)
 					d.log.Info(skippedWhy(why), "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
 					lastErr, lastHop = why, names[k]
 					continue

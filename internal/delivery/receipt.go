@@ -489,14 +489,14 @@ func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Serve
 			continue
 		}
 		if copySizeRefusal(c, s.Name, size) != "" {
-			r.endApart(c, c.Quit)
+			r.endApart(c, c.QuitBounded)
 			continue
 		}
 		if why := r.sessionsRefusedHere(s.Name, c.ShadowName); why != "" {
 			// Its sessions here were refused since this one was
 			// opened (or the topology changed by a reload): as at a
 			// new session's XSHADOW reply, no copy there.
-			r.endApart(c, c.Quit)
+			r.endApart(c, c.QuitBounded)
 			if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
 				rr.HolderRefused()
 			}
@@ -551,7 +551,7 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		copied = r.sessionsRefusedHere(s.Name, c.ShadowName)
 	}
 	if copied != "" {
-		c.Quit()
+		quit(ctx, c)
 		if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
 			rr.HolderRefused()
 		}
@@ -566,7 +566,7 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		h.Responsive(refusedKey(s.Name))
 	}
 	if c.ShadowVersion < 3 {
-		c.Quit()
+		quit(ctx, c)
 		return nil, smtp.ErrNoCopies
 	}
 	c.SetHop(s.Name)
@@ -601,7 +601,7 @@ func (r *ReceiptShadow) takeIdle(name string, verify bool, st *state) *smtp.Clie
 		kept := list[:0]
 		for _, rc := range list {
 			if rc.st != st {
-				r.endApart(rc.c, rc.c.Quit)
+				r.endApart(rc.c, rc.c.QuitBounded)
 				continue
 			}
 			kept = append(kept, rc)
@@ -619,7 +619,7 @@ func (r *ReceiptShadow) takeIdle(name string, verify bool, st *state) *smtp.Clie
 			continue
 		}
 		if rc.st != st {
-			r.endApart(rc.c, rc.c.Quit)
+			r.endApart(rc.c, rc.c.QuitBounded)
 			continue
 		}
 		kept = append(kept, rc)
@@ -646,23 +646,40 @@ func (r *ReceiptShadow) putIdle(name string, c *smtp.Client, st *state) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.idle[name]) >= maxIdleReceipt || st != r.d.st.Load() {
-		r.endApart(c, c.Quit)
+		r.endApart(c, c.QuitBounded)
 		return
 	}
 	r.idle[name] = append(r.idle[name], &receiptConn{c: c, used: time.Now(), st: st})
 }
 
-// Close ends every idle shadow session.
+// Close ends every idle shadow session, all at once, each with its
+// bounded QUIT (smtp.Client.QuitBounded), and returns when they are
+// closed: serve closes it at the stop, which a shadow server that never
+// answers a QUIT held for the command timeout per idle session, one
+// after the other (up to maxIdleReceipt a server). A panic is recovered
+// as endApart's is, the connection closed.
 func (r *ReceiptShadow) Close() {
 	r.mu.Lock()
 	idle := r.idle
 	r.idle = map[string][]*receiptConn{}
 	r.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, list := range idle {
 		for _, rc := range list {
-			rc.c.Quit()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					if x := recover(); x != nil {
+						r.d.recovered(PanicShadow, x, "next_hop", rc.c.Hop())
+						rc.c.Close()
+					}
+				}()
+				rc.c.QuitBounded()
+			}()
 		}
 	}
+	wg.Wait()
 }
 
 type receiptLink struct {

@@ -575,7 +575,11 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 				r.askKept(c, s.Name)
 			}
 			if goOn {
-				c.Quit() // the server forgets the copies told: they are recorded
+				// The server forgets the copies told once it reads the
+				// QUIT: they are recorded here already, so a QUIT it
+				// never answers (read or not: unknown) loses nothing —
+				// it tells them again at worst.
+				quit(ctx, c)
 			} else {
 				c.Close() // no command after them: the server tells them again
 			}

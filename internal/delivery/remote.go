@@ -319,7 +319,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				// Refused (one way or the other): the next host.
 				d.log.Info(strings.Replace(skippedWhy(why), "next hop server", "next hop host", 1), "msg_id", m.ID.String(), "next_hop", h.String(), "reply", why)
 				hand.drop()
-				c.Quit()
+				quit(ctx, c)
 				lastErr, lastHost = why, h.String()
 				failedTemp = true
 				continue
@@ -813,7 +813,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			if err != nil {
 				digest := c.PeerDatabaseDigest() // the EHLO after STARTTLS: the channel XSHADOW would have used
 				if !expired {
-					c.Quit() // still in step after a refusal or a login not attempted (a broken reply closed it)
+					quit(ctx, c) // in step after a refusal or a login not attempted; a broken reply gets none (QuitBounded)
 				}
 				c.Close()
 				return nil, answered{&authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}}

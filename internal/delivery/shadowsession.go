@@ -448,7 +448,7 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, sav
 			break
 		}
 	}
-	c.Quit()
+	quit(ctx, c) // the batches are saved: an unanswered QUIT loses none
 	return nil
 }
 

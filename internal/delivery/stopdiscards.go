@@ -137,11 +137,11 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 		return 0, err
 	}
 	if err := d.answeredAsFormer(st, q, name, c.ShadowDB, c.ShadowName); err != nil {
-		c.Quit()
+		quit(ctx, c)
 		return 0, err
 	}
 	if c.ShadowVersion < 13 {
-		c.Quit()
+		quit(ctx, c)
 		return 0, smtp.ErrNoPush
 	}
 	list := q.DiscardsPartial
@@ -164,7 +164,7 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 			break
 		}
 	}
-	c.Quit()
+	quit(ctx, c) // bounded: the stop waits for it
 	return n, ctx.Err()
 }
 

@@ -361,10 +361,7 @@ func requireTLSRefusal(ctx context.Context, c *smtp.Client, hop string, m *queue
 	if ok, _ := c.Extension("REQUIRETLS"); ok {
 		return nil
 	}
-	quit := queue.AwaitingPeer(ctx) // QUIT's reply: the next hop's time
-	c.Quit()
-	quit()
-	c.Close()
+	quit(ctx, c) // bounded, the next hop's time
 	return failAll(rcpts, hop, "550 5.7.10 REQUIRETLS: "+hop+" does not support REQUIRETLS")
 }
 

@@ -135,7 +135,7 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	var opts *gosmtp.MailOptions
 	if strings.ContainsFunc(rcpt, func(r rune) bool { return r >= 0x80 }) {
 		if ok, _ := c.Extension("SMTPUTF8"); !ok {
-			c.Quit()
+			quit(ctx, c)
 			return recipients.Unknown, queue.ReplyRcptNeedsSMTPUTF8, recipients.ErrNextHopNoSMTPUTF8
 		}
 		opts = &gosmtp.MailOptions{UTF8: true}
@@ -147,8 +147,13 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 		return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("MAIL FROM:<> refused: %s", smtp.Reply(err))
 	}
 	reply, err := c.RcptReply(rcpt, nil) // the hop's own 2yz: 251 and 252 are known too, and recorded so
-	c.Reset()
-	c.Quit()
+	if err == nil || isReply(err) {
+		// In step: RSET and QUIT end the check (a RSET that fails out
+		// of step leaves the QUIT unsent: QuitBounded). A RCPT whose
+		// reply never came gets neither: the deferred Close ends it.
+		c.Reset()
+		quit(ctx, c)
+	}
 	switch {
 	case err == nil:
 		return recipients.Known, reply, nil

@@ -98,7 +98,7 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 	if err := save(db, c.DiscardMark, ids, true); err != nil {
 		return err
 	}
-	c.Quit()
+	quit(ctx, c) // the batches are saved: an unanswered QUIT loses none
 	return nil
 }
 
@@ -218,7 +218,7 @@ func (d *Deliverer) Reconcile(ctx context.Context, primary, addr string, ids []s
 	if err != nil {
 		return err
 	}
-	c.Quit()
+	quit(ctx, c) // the answers are saved: an unanswered QUIT loses none
 	return nil
 }
 

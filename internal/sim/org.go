@@ -195,6 +195,7 @@ func (o *Org) Send(hub *Node, from, simID, msgID string, rcpts []string, wait bo
 	o.ackMu.Lock()
 	o.maxAckWait = max(o.maxAckWait, time.Since(sent))
 	o.ackMu.Unlock()
+	c.CommandTimeout = 2 * time.Second // a QUIT's reply awaited briefly, as umbra's own clients do (smtp.Client.QuitBounded); the deferred Close ends the rest
 	c.Quit()
 	return ok
 }

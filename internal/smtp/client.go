@@ -151,6 +151,11 @@ type Client struct {
 	inData     func(rcpts []error)  // SetInData
 	bodyMu     sync.Mutex           // orders beginBody and AbortUnlessBodyBegun
 	aborted    bool                 // AbortUnlessBodyBegun closed the session: no body begins
+	// badReply: a reply to a command go-smtp sent could not be taken
+	// (badReply: malformed, past a bound); the session is out of step
+	// (QuitBounded). A break of the connection is noted below it
+	// (replyLimitConn.broken).
+	badReply bool
 }
 
 // errAborted is a transaction's error when AbortUnlessBodyBegun closed
@@ -523,6 +528,7 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	if badReply(err) {
+		c.badReply = true
 		err = replyTo("MAIL", err)
 	}
 	return err
@@ -573,6 +579,7 @@ func (c *Client) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 		return err
 	}
 	if badReply(err) {
+		c.badReply = true
 		err = replyTo("RCPT", err)
 	}
 	return err
@@ -1544,15 +1551,12 @@ func Permanent(err error) bool {
 // connection must take a session that ends at its next command for a
 // connection that was gone (delivery's reuse).
 func (c *Client) Alive() bool {
-	if c.sc.br != nil && c.sc.br.Buffered() > 0 {
+	if c.outOfStep() {
 		// The server spoke unasked and its words were read ahead with
 		// the last reply (a 421 behind the 250 to DATA, its close not
-		// seen yet): the session is out of step.
-		return false
-	}
-	if rl, ok := c.sc.Conn.(*replyLimitConn); ok && rl.outOfStep() {
-		// A reply was cut at its deadline or past a bound, or the
-		// server sent part of a line unasked (replylimit.go).
+		// seen yet); a reply was cut at its deadline or past a bound,
+		// never came, or came malformed; the server sent part of a
+		// line unasked (replylimit.go): the session is out of step.
 		return false
 	}
 	nc := c.conn

@@ -81,6 +81,12 @@ type replyLimitConn struct {
 	// pend is the error of a read that also ended the last line held
 	// (none held unfinished): returned once those lines are handed on.
 	pend error
+	// broken is the first read or write of the connection that failed
+	// (a deadline, a close, a reset): the reply a reader waited for
+	// never came whole, or a command went out in part. The session is
+	// out of step from then on (outOfStep): nothing more is said on it,
+	// a QUIT neither (QuitBounded).
+	broken error
 }
 
 // ErrReplyUnfinished is the error of a reply whose line the next hop did
@@ -115,7 +121,19 @@ func newReplyLimitConn(c net.Conn) *replyLimitConn { return &replyLimitConn{Conn
 // outOfStep: a read of it failed inside a line or past a bound, or it
 // holds octets of a line the readers above have not been given — what
 // the next hop sends next is not the reply to a next command.
-func (r *replyLimitConn) outOfStep() bool { return r.err != nil || len(r.held) > 0 }
+// A read or a write that failed (broken) puts it out of step too: a
+// timeout while a reply was awaited leaves that reply to come later, in
+// the place of the next command's.
+func (r *replyLimitConn) outOfStep() bool { return r.err != nil || r.broken != nil || len(r.held) > 0 }
+
+// Write is the connection's, a failure noted (broken).
+func (r *replyLimitConn) Write(b []byte) (int, error) {
+	n, err := r.Conn.Write(b)
+	if err != nil && r.broken == nil {
+		r.broken = err
+	}
+	return n, err
+}
 
 func (r *replyLimitConn) Read(b []byte) (int, error) {
 	if len(b) == 0 {
@@ -134,6 +152,9 @@ func (r *replyLimitConn) Read(b []byte) (int, error) {
 		}
 		n, err := r.Conn.Read(r.buf)
 		r.take(r.buf[:n])
+		if err != nil && r.broken == nil {
+			r.broken = err
+		}
 		if err != nil && r.err == nil {
 			switch {
 			case len(r.held) > r.ready:

@@ -27,6 +27,10 @@ type HubScript struct {
 	// and answers nothing more (a disk that stalled, a stopped process
 	// behind its socket).
 	HangAtMail bool
+	// HangAtQuit: a QUIT is read and never answered; the hub waits for
+	// the client to close the connection (a server that hangs at the
+	// end of a session).
+	HangAtQuit bool
 	// DataReply, when set, is the reply to each message's data after
 	// DATA's "354" (a full disk: "452 4.3.1 …"); when "" DATA is
 	// answered 250 like any command.
@@ -68,6 +72,9 @@ type Hub struct {
 	Faults    atomic.Int32 // sessions ended by the script's Fault
 	// Batched is the most copies one MAIL announced (XSHADOWBATCH=).
 	Batched atomic.Int32
+	// Quits is the QUIT commands read; Ended the sessions over (the
+	// client closed the connection, or the hub ended it).
+	Quits, Ended atomic.Int32
 
 	mu   sync.Mutex
 	data []string // each copy's data read to its end, in order
@@ -125,6 +132,7 @@ func StartHub(t testing.TB, addr string, s HubScript) *Hub {
 }
 
 func (h *Hub) serve(c net.Conn, s HubScript) {
+	defer h.Ended.Add(1)
 	defer c.Close()
 	r := bufio.NewReader(c)
 	io.WriteString(c, "220 peer.test\r\n")
@@ -208,6 +216,11 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			h.fault(c, s)
 			return
 		case cmd == "QUIT":
+			h.Quits.Add(1)
+			if s.HangAtQuit {
+				io.Copy(io.Discard, r) // never a reply: until the client closes
+				return
+			}
 			io.WriteString(c, "221 bye\r\n")
 			return
 		default:
