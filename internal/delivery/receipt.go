@@ -262,7 +262,8 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 		add(same, st.cfg.ShadowRetriesLocal)
 	}
 	plan = healthyFirst(marked, plan)
-	if f := formerCandidate(st, former); f != nil && !tried[f.Name] && !slices.ContainsFunc(plan, func(s *routing.Server) bool { return s.Name == f.Name }) {
+	if f := formerCandidate(st, former); f != nil && !tried[f.Name] && !slices.ContainsFunc(plan, func(s *routing.Server) bool { return s.Name == f.Name }) &&
+		formerWithinBudget(st, f, plan, tried) {
 		plan = append(plan, f) // last: after the preference's, marked or not
 	}
 	// passed: the candidates tried before the link, each a try of the
@@ -304,6 +305,35 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 		return nil, &smtp.CopyTooLargeError{Limit: largest, Size: size, Err: err}
 	}
 	return nil, err
+}
+
+// formerWithinBudget reports whether the former holder f is a try the
+// retry budget of its kind still allows (receipt42 item 3): the budget
+// of this site's servers for one of this site, of the other sites' for
+// one of another, counting the servers tried already (tried) and the
+// plan's of that kind. Appended past a spent budget it was one try over
+// it — on a pass after the copy failed there, the server it failed on.
+func formerWithinBudget(st *state, f *routing.Server, plan []*routing.Server, tried map[string]bool) bool {
+	site := ""
+	if me, ok := st.cfg.Topology.Server(st.cfg.LocalServer); ok {
+		site = me.Site
+	}
+	budget := st.cfg.ShadowRetriesRemote
+	if f.Site == site {
+		budget = st.cfg.ShadowRetriesLocal
+	}
+	counted := map[*routing.Server]bool{} // once each: tried may hold one server under two spellings (recopy)
+	for name, t := range tried {
+		if s, ok := st.cfg.Topology.Server(name); ok && t && (s.Site == site) == (f.Site == site) {
+			counted[s] = true
+		}
+	}
+	for _, s := range plan {
+		if (s.Site == site) == (f.Site == site) {
+			counted[s] = true
+		}
+	}
+	return len(counted) < budget
 }
 
 // formerCandidate is the server named former as a candidate for a copy
