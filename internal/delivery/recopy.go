@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -1070,7 +1071,60 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 	// The message's first delivery attempt starts at its commit and
 	// may be under way: the copy is made all the same, and the record
 	// names it after the attempt (queue.ShadowRecopied, rt18b F1).
-	return r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
+	srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
+	if srv != "" {
+		r.handMayHoldDiscards(ctx, id, srv)
+	}
+	return srv, err
+}
+
+// receiptDiscardPush bounds, before the sender's 250, the hand-over of
+// the discards owed to the servers that may hold a copy on receipt
+// (handMayHoldDiscards), all at once.
+var receiptDiscardPush = 2 * time.Second // a var for the tests
+
+// handMayHoldDiscards hands, before the receive session's 250, the
+// discards owed to every server that may hold message id's copy — a
+// push to it that got no reply once the copy was sent (the session
+// broke, was reset, or hung) — now that holder keeps the confirmed one
+// (receipt42 item 1). The commit naming holder wrote them (queue
+// nameCopyHolder, discardUnconfirmedInDelivery); left for those servers
+// to fetch at their next contact, this server lost for good before it
+// left two holders that both took the message over and delivered it.
+// Each goes as a stop hands them (pushDiscards: XDISCARD, shadow verbs
+// 13), within receiptDiscardPush; one not reached in time (down, hung)
+// still fetches it at its next contact, as before. A server that never
+// stored the copy keeps the discard as an early one, dropped with its
+// expiry (smtp receiptcopy.go).
+func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, holder string) {
+	up, ok := r.store.(interface {
+		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
+	})
+	owed, ok2 := r.store.(OwedDiscards)
+	st := r.d.st.Load()
+	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, receiptDiscardPush)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, u := range up.UnconfirmedPushes(id) {
+		s, known := st.cfg.Topology.Server(u.Server)
+		if !u.DiscardOwed || !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
+			n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, owed)
+			if err != nil {
+				r.d.log.Info("discard of an unconfirmed shadow copy not handed before the reply: the shadow server fetches it at its next contact",
+					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // recopy is Recopy, the servers in tried refused already.
