@@ -996,8 +996,9 @@ type RecopyStore interface {
 	// RecopyPushing raises the rollback mark for the server a copy is
 	// about to be pushed to (queue marks.go), before the push, withdraws
 	// a discard of that copy it has not fetched yet, and keeps server as
-	// one that may hold the copy, whatever the push's outcome: an
-	// unconfirmed push needs no commit of its own (queue holders.go).
+	// one that may hold the copy: an unconfirmed push needs no commit of
+	// its own (queue holders.go). A push the server answered takes it
+	// out again when it held nothing before (keptNothingStore).
 	RecopyPushing(id queue.ID, server string) (uint64, error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
@@ -1154,6 +1155,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		tried = map[string]bool{}
 	}
 	former := formerHolder(q, id)
+	named := m.ShadowServer // the record's holder, which may keep a copy whatever a push to it answers
 	var failedTries []string
 	if u := r.unreachedHolder(q, id); u != "" {
 		// Taken as lost there because no probe reached it for the
@@ -1200,6 +1202,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		failedTries = append(failedTries, link.passedWhy...)
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
+		heldBefore := mayHoldBefore(q, id, srv, named)
 		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {
 			link.Done(true)
 			return "", err
@@ -1211,6 +1214,16 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 				return "", err
 			}
 			return srv, nil
+		}
+		if !link.MayHold() && !heldBefore {
+			// It answered every try (a refusal, a 421 at any step):
+			// it kept nothing, and is no server that may hold the
+			// copy (receipt42 item 2) — RecopyPushing kept it as one.
+			if kn, ok := q.(keptNothingStore); ok {
+				if kerr := kn.RecopyKeptNothing(id, srv); kerr != nil {
+					r.d.log.Error("recording a shadow server that kept nothing of a copy failed", "msg_id", id.String(), "shadow_server", srv, "err", kerr)
+				}
+			}
 		}
 		if !refusedCopy(err) {
 			// Not confirmed, but the server may store it all the same
@@ -1246,6 +1259,35 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			return "", errors.New(strings.Join(failedTries, "; "))
 		}
 	}
+}
+
+// keptNothingStore is a RecopyStore that takes a server that answered a
+// push of a copy made again out of those that may hold it
+// (queue.Manager.RecopyKeptNothing).
+type keptNothingStore interface {
+	RecopyKeptNothing(id queue.ID, server string) error
+}
+
+// mayHoldBefore reports whether server may hold a copy of message id
+// before a push to it: the record names it (named), or a push to it was
+// unconfirmed or its discard of the copy is owed (queue
+// UnconfirmedPushes). A store that cannot tell: it may.
+func mayHoldBefore(q RecopyStore, id queue.ID, server, named string) bool {
+	if named != "" && mailaddr.NameKey(named) == mailaddr.NameKey(server) {
+		return true
+	}
+	up, ok := q.(interface {
+		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
+	})
+	if !ok {
+		return true
+	}
+	for _, u := range up.UnconfirmedPushes(id) {
+		if mailaddr.NameKey(u.Server) == mailaddr.NameKey(server) {
+			return true
+		}
+	}
+	return false
 }
 
 // SingleMarks is a RecopyStore that reads a message's mark of held by
