@@ -53,3 +53,51 @@ func TestSR17OrphanCopyDiscardedBeforeThe250(t *testing.T) {
 		t.Errorf("the message arrived %d times, want once", k)
 	}
 }
+
+// SR-17, SR-3 (receipt42 item 1, every candidate failing): hub-b keeps
+// hub-a's copy on receipt and its reply is cut (it may hold the copy),
+// and hub-c, the next candidate, is down: the sender's 250 says no
+// shadow copy. hub-b is kept as one that may hold the copy: once hub-a
+// delivers the message, hub-b gets the copy's discard and holds nothing
+// for hub-a within a few heartbeats; the message arrives once.
+func TestSR17MayHoldCopyDiscardedAfterDeliveryWhenNoCandidateConfirmed(t *testing.T) {
+	t.Parallel()
+	seen := map[string]bool{}
+	var in []string
+	for try := 0; len(in) < 6 && try < 600; try++ {
+		if a := addrInRange(t, receipt42IP, 38000, 1000); !seen[a] {
+			seen[a] = true
+			in = append(in, a)
+		}
+	}
+	if len(in) < 6 {
+		t.Fatalf("%d distinct free addresses on %s, want 6", len(in), receipt42IP)
+	}
+	o := hungPeerOrgAt(t, in[0], in[1], in[2], in[3], in[4], in[5])
+	p := &shadowPair{}
+	o.hc.kill()
+	o.proxy.cut.Store(true)
+	reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: allfail42\r\n\r\nhello")
+	if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "no shadow copy") {
+		t.Fatalf("reply %q with hub-b's reply cut and hub-c down: want the message held by hub-a only", reply)
+	}
+	if !strings.Contains(o.proxy.answers(), "Shadow copy kept as") {
+		t.Fatalf("hub-b did not keep the copy before its session was cut (answers %q): the test proves nothing", o.proxy.answers())
+	}
+	if s, _ := p.held(t, o.cfgB, "hub-a"); s != 1 {
+		t.Fatalf("hub-b holds %d copies for hub-a before the delivery; want the one it kept", s)
+	}
+	sink := startRecorder(t, o.sink)
+	if out, code := cli(t, o.cfgA, "queue", "flush"); code != 0 {
+		t.Fatalf("queue flush: %d %s", code, out)
+	}
+	waitArrived(t, sink, []string{"allfail42"}, o.ha)
+	waitCond(t, "hub-b to drop the copy of the delivered message", 30*time.Second, func() bool { s, k := p.held(t, o.cfgB, "hub-a"); return s == 0 && k == 0 })
+	time.Sleep(3 * time.Second) // a few heartbeats: still none, and no second delivery
+	if s, k := p.held(t, o.cfgB, "hub-a"); s != 0 || k != 0 {
+		t.Errorf("hub-b holds %d copies for hub-a (%d taken over) after the delivery; want none", s, k)
+	}
+	if k := sink.counts()["allfail42"]; k != 1 {
+		t.Errorf("the message arrived %d times, want once", k)
+	}
+}
