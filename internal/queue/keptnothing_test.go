@@ -62,3 +62,47 @@ func TestSR17RecopyKeptNothingOwesNoDiscard(t *testing.T) {
 		}
 	}
 }
+
+// SR-17, SR-7 (receipt42 item 1: a takeover treats them as holders): a
+// server a copy was pushed to without confirmation may hold it, and may
+// take it over while this server is down: it is one of the holders the
+// start asks what they took over and finished (ShadowHolders, probed by
+// the holders' pass), as the server the record names is. It was not
+// listed: a returning server delivered its original while that server
+// had delivered its taken-over copy.
+func TestSR17MayHoldServerIsAHolderToAsk(t *testing.T) {
+	s := openTest(t)
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	ctx := context.Background()
+	m := receiptCopy(s, "x@b.example")
+	m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		o, err := tx.Get(m.ID)
+		if err != nil {
+			return err
+		}
+		o.State = Ready
+		return tx.Put(o)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// hub-b's push broke after the data (it may hold the copy), and so
+	// did hub-d's within the receipt.
+	if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.RecopyPushing(m.ID, "hub-d"); err != nil {
+		t.Fatal(err)
+	}
+	held, err := q.ShadowHolders()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if held["hub-b"] != 1 || held["hub-d"] != 1 {
+		t.Errorf("holders %v; want hub-b (the record's) and hub-d (may hold the copy) once each", held)
+	}
+}
