@@ -2,135 +2,134 @@ package delivery
 
 import (
 	"context"
-	"strings"
+	"net"
+	"strconv"
 	"testing"
-	"time"
 
-	"umbra/internal/clock"
-	"umbra/internal/queue"
+	"umbra/internal/config"
 	"umbra/internal/routing"
+	"umbra/internal/smtp"
 	"umbra/internal/testsupport"
 )
 
-// receipt42IP is the loopback address of the receipt42 tests (ports
-// 38000-38999).
-const receipt42IP = "127.0.0.131"
+// budgetIP is the loopback address of the retry-budget tests (ports
+// 43000-43299: budgetAddr).
+const budgetIP = "127.0.0.198"
 
-// SR-17 (receipt42 item 3): the former holder of a copy made again is a
-// try of its kind's retry budget like any candidate. hub-a's copy of a
-// message was on hub-b and failed there (the mark names it); the budget
-// of the other sites' servers is one try. The pass tries hub-c (hub-b
-// is marked: it failed), which is down — the budget is spent. hub-b,
-// the former holder, was then tried too, one try over the budget.
-func TestSR17FormerHolderCountsAgainstTheBudget(t *testing.T) {
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 38000, 500), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
-	down := testsupport.AddrInRange(t, receipt42IP, 38500, 500) // nothing listens: connection refused
-	_, q := openQueue(t, clock.NewFake(time.Now()))
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: receipt42IP + ":25"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: down}},
-	})
-	if err != nil {
-		t.Fatal(err)
+// budgetAddr returns an address on budgetIP whose port (43000-43299)
+// was free a moment ago and is not one of taken.
+func budgetAddr(t *testing.T, taken ...string) string {
+	t.Helper()
+	for p := 43000; p < 43300; p++ {
+		a := net.JoinHostPort(budgetIP, strconv.Itoa(p))
+		skip := false
+		for _, x := range taken {
+			skip = skip || x == a
+		}
+		if skip {
+			continue
+		}
+		if ln, err := net.Listen("tcp", a); err == nil {
+			ln.Close()
+			return a
+		}
 	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 1, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
+	t.Fatal("no free port in 43000-43299 on " + budgetIP)
+	return ""
+}
+
+// inRotation sets r's rotation so that the next copy's candidates in
+// site b (the servers of site b given, in the topology's order) are
+// tried in the order names gives.
+func inRotation(t *testing.T, r *ReceiptShadow, site []*routing.Server, names ...string) {
+	t.Helper()
+	for i := uint64(0); i < 16; i++ {
+		plan := receiptTries(r.marked(r.clock()), site, i+1, len(site))
+		ok := len(plan) >= len(names)
+		for k := 0; ok && k < len(names); k++ {
+			ok = plan[k].Name == names[k]
+		}
+		if ok {
+			r.next.Store(i)
+			return
+		}
 	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
-	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "9", From: "a@example.org",
-		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
-	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
-		t.Fatal(err)
+	t.Fatalf("no turn puts %v first", names)
+}
+
+// SR-17 (rrmidpush41): max_retries_remote_site_shadow is the number of
+// servers a copy is tried on, and a server that took no session for it
+// (down, or of an older version) is one of them, as one whose push
+// failed is. A copy made again (Recopy) with a budget of 2 whose first
+// candidate took no session and whose second ended the push mid-way
+// (reset after the data's end, midpush41) has spent its budget: no
+// third server is tried in that pass — nor the first again. The loop
+// counted only the servers whose push failed: each turn planned anew
+// from the servers that took no session, so a copy was tried on more
+// servers than the budget (the third here, or the first twice), each
+// try up to its 10 s bound.
+func TestRecopyBudgetCountsServersThatTookNoSession(t *testing.T) {
+	old := testsupport.StartHub(t, budgetAddr(t), testsupport.HubScript{EHLO: []string{"8BITMIME"}}) // no XSHADOW: an older version
+	reset := testsupport.StartHub(t, budgetAddr(t, old.Addr()), testsupport.HubScript{Fault: testsupport.FaultDotReset})
+	dAddr, dCopies := copyPeer(t, budgetAddr(t, old.Addr(), reset.Addr()), "250 2.0.0 kept")
+	site := []*routing.Server{
+		{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: old.Addr()},
+		{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: reset.Addr()},
+		{Name: "hub-d", Role: routing.RoleHub, Site: "b", Address: dAddr},
 	}
-	if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil {
-		t.Fatal(err)
-	}
-	d.health.Unresponsive(time.Now(), "shadow copy on receipt: push failed", "hub-b", bHub.Addr())
+	r, q, m := recopyWaitingBudget(t, "1", 2, *site[0], *site[1], *site[2])
+	inRotation(t, r, site, "hub-b", "hub-c")
 	srv, err := r.Recopy(context.Background(), q, m.ID, nil)
 	if srv != "" || err == nil {
-		t.Errorf("made again on %q (%v); want no copy: the one try of the budget went to hub-c", srv, err)
+		t.Errorf("made again on %q (%v); want no copy this pass: hub-b and hub-c spent the budget of 2", srv, err)
 	}
-	if n := bHub.Count(); n != 0 {
-		t.Errorf("hub-b, the former holder, got %d sessions past the budget of one try", n)
+	if reset.Faults.Load() == 0 {
+		t.Fatalf("hub-c's push was not tried (%d sessions): the test proves nothing", reset.Count())
+	}
+	if n := old.Count(); n != 1 {
+		t.Errorf("hub-b was tried on %d sessions; want 1", n)
+	}
+	if n := dCopies.Load(); n != 0 {
+		t.Errorf("hub-d kept %d copies; want none: a third server over the budget of 2", n)
+	}
+	if _, ok := q.SingleCopyOf(m.ID); !ok {
+		t.Error("not marked held by this server only after the budget was spent")
 	}
 }
 
-// SR-17 (receipt42 item 2, the made-again pass): a push to a candidate
-// that answered it — a 421 at MAIL, at DATA or to the data's end, or a
-// refusal — left nothing there, so the candidate is not kept as one
-// that may hold the copy: once hub-c keeps it, hub-b is owed no discard
-// and no view names it as an unconfirmed push. A push that got no reply
-// after the data (an EOF) may have left the copy: hub-b is owed its
-// discard. Every failed push was kept as one that may hold it.
-func TestSR17AnsweredPushMadeAgainHoldsNothing(t *testing.T) {
-	for _, c := range []struct {
-		fault, reply string
-		mayHold      bool
-	}{
-		{testsupport.FaultMail421, "", false},
-		{testsupport.FaultData421, "", false},
-		{testsupport.FaultDot421, "", false},
-		{"", "452 4.3.1 Insufficient system storage", false},
-		{testsupport.FaultDotEOF, "", true},
-	} {
-		t.Run(c.fault+c.reply[:min(3, len(c.reply))], func(t *testing.T) {
-			bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 38000, 500), testsupport.HubScript{Fault: c.fault, DataReply: c.reply})
-			cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 38500, 500), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
-			_, q := openQueue(t, clock.NewFake(time.Now()))
-			topo, err := routing.NewTopology(routing.TopologyInput{
-				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-				Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: receipt42IP + ":25"},
-					{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
-					{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-				Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-				CommandTimeout: time.Hour, DataTimeout: time.Hour})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(d.Close)
-			r := NewReceiptShadow(d, "db-a")
-			t.Cleanup(r.Close)
-			m := &queue.Message{OrgID: strings.Repeat("0", 31) + "a", From: "a@example.org",
-				Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
-			if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
-				t.Fatal(err)
-			}
-			// Its copy lost on hub-x (no server of the topology); hub-c is
-			// marked, so hub-b is tried first.
-			if err := q.MarkSingleCopy(m.ID, "hub-x", ""); err != nil {
-				t.Fatal(err)
-			}
-			d.health.Unresponsive(time.Now(), "failed heartbeat", "hub-c", cHub.Addr())
-			srv, err := r.Recopy(context.Background(), q, m.ID, nil)
-			if srv != "hub-c" || err != nil {
-				t.Fatalf("made again on %q (%v); want hub-c after hub-b failed", srv, err)
-			}
-			if bHub.Count() == 0 {
-				t.Fatal("hub-b had no session: the test proves nothing")
-			}
-			var owed bool
-			for _, u := range q.UnconfirmedPushes(m.ID) {
-				if u.Server == "hub-b" {
-					owed = true
-				}
-			}
-			if owed != c.mayHold {
-				t.Errorf("unconfirmed pushes %+v: hub-b among them %v, want %v", q.UnconfirmedPushes(m.ID), owed, c.mayHold)
-			}
-		})
+// SR-17 (rrmidpush41), the receipt's side: the link Open returns names
+// the candidates it tried before its server that took no session
+// (smtp.ReceiptLinkTried), which the receive session passes as tried to
+// RecopyRefused when the link's push fails; a link whose server was the
+// first tried names none.
+func TestReceiptLinkNamesServersTriedBefore(t *testing.T) {
+	old := testsupport.StartHub(t, budgetAddr(t), testsupport.HubScript{EHLO: []string{"8BITMIME"}}) // no XSHADOW: an older version
+	cAddr, _ := copyPeer(t, budgetAddr(t, old.Addr()), "250 2.0.0 kept")
+	site := []*routing.Server{
+		{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: old.Addr()},
+		{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr},
+	}
+	r, _, _ := recopyWaitingBudget(t, "1", 2, *site[0], *site[1])
+	inRotation(t, r, site, "hub-b", "hub-c")
+	link, err := r.Open(context.Background(), config.ShadowOnReceiptRemoteOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Done(true)
+	lt, ok := link.(smtp.ReceiptLinkTried)
+	if !ok {
+		t.Fatalf("%T does not name the servers tried before it", link)
+	}
+	if got := lt.TriedBefore(); link.Server() != "hub-c" || len(got) != 1 || got[0] != "hub-b" {
+		t.Errorf("link to %s after %q; want hub-c after hub-b (no session: an older version)", link.Server(), got)
+	}
+	inRotation(t, r, site, "hub-c")
+	again, err := r.Open(context.Background(), config.ShadowOnReceiptRemoteOnly)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Done(true)
+	if got := again.(smtp.ReceiptLinkTried).TriedBefore(); again.Server() != "hub-c" || len(got) != 0 {
+		t.Errorf("link to %s after %q; want hub-c, the first tried, after none", again.Server(), got)
 	}
 }
