@@ -1082,7 +1082,7 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 // receiptDiscardPush bounds, before the sender's 250, the hand-over of
 // the discards owed to the servers that may hold a copy on receipt
 // (handMayHoldDiscards), all at once.
-var receiptDiscardPush = 2 * time.Second // a var for the tests
+const receiptDiscardPush = 2 * time.Second
 
 // handMayHoldDiscards hands, before the receive session's 250, the
 // discards owed to every server that may hold message id's copy — a
