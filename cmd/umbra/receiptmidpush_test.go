@@ -106,7 +106,8 @@ func checkMidPushCopies(t *testing.T, cfgA, metricsA, cfgB string, ha *daemon, n
 // hub-b only, and hub-c's copy must never be delivered while hub-a
 // lives. hub-a owes hub-c the copy's discard (its XQUERYDISCARD lists
 // the org id), and answers hub-c's XQUERYHELD for it "done" (its record
-// names another holder).
+// names another holder). A reply to any step (the 421s) says hub-c kept
+// nothing: it is owed no discard (receipt42 item 2).
 func TestShadowOnReceiptMidPushFailureCopiesElsewhere(t *testing.T) {
 	for _, fault := range []string{testsupport.FaultMail421, testsupport.FaultData421,
 		testsupport.FaultDot421, testsupport.FaultDotEOF, testsupport.FaultDotReset} {
@@ -123,7 +124,17 @@ func TestShadowOnReceiptMidPushFailureCopiesElsewhere(t *testing.T) {
 				t.Fatalf("no copy was pushed to hub-c (%d sessions): the test proves nothing", hc.Count())
 			}
 			checkMidPushCopies(t, cfgA, metricsA, cfgB, ha, n)
-			if fault == testsupport.FaultMail421 || fault == testsupport.FaultData421 {
+			if fault == testsupport.FaultMail421 || fault == testsupport.FaultData421 || fault == testsupport.FaultDot421 {
+				// A reply — at MAIL, at DATA, or to the data's end —
+				// says hub-c kept nothing (receipt42 item 2): it is
+				// no server that may hold the copy, owed no discard.
+				s := rawDial(t, a)
+				s.cmd("EHLO hub-c", "250")
+				s.cmd("XSHADOW hub-c", "250")
+				if got := s.cmd("XQUERYDISCARD 100", "250"); len(got) != 1 {
+					t.Errorf("discards owed to hub-c, which answered %s and kept nothing: %q; want none", fault, got)
+				}
+				s.cmd("QUIT", "221")
 				return
 			}
 			// The ambiguous case: hub-c read each copy whole.

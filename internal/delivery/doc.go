@@ -282,15 +282,26 @@
 // too is a failed try of that server as a refusal is: the receive
 // session has the next candidate make the copy (RecopyRefused), that
 // server counted against the budgets, and so does a copy made again
-// (Recopy) within the same pass (midpush41). The server may have stored
-// the copy (a session broken after its commit): the mark keeps it as
-// one that may hold it (queue MarkSingleCopy, RecopyPushing) and the
-// commit that names the next candidate owes it the copy's discard.
+// (Recopy) within the same pass (midpush41). A server that got no reply
+// read from it once the copy was sent (a session broken or reset after
+// its commit, a push past its bound) may have stored the copy: the mark
+// keeps it as one that may hold it (queue MarkSingleCopy, RecopyPushing)
+// and the commit that names the next candidate owes it the copy's
+// discard, which the receive session hands it before its 250
+// (handMayHoldDiscards, XDISCARD within receiptDiscardPush): a primary
+// lost at once after the 250 leaves one holder, not two (receipt42 item
+// 1). A server that answered every try — a refusal, or a 421 at MAIL,
+// RCPT, DATA or the data's end — kept nothing (receiptLink.MayHold): it
+// is marked with its reply, not kept as one that may hold the copy, and
+// owed no discard (receipt42 item 2; RecopyKeptNothing for a copy made
+// again, unless it may hold one from before: mayHoldBefore).
 // The retry budgets count every server tried for one copy, one that
 // took no session too (down, of an older version, its SIZE below the
 // copy): Open's link and each turn of the recopy loop carry the
 // candidates passed before theirs (receiptLink.passed), which the copy
-// made again counts as tried (rrmidpush41).
+// made again counts as tried (rrmidpush41); so is the former holder a
+// pass adds after the preference's candidates, within the budget of its
+// kind (formerWithinBudget, receipt42 item 3).
 // A copy the server refuses (a reply to it other than 421: 452 4.3.1
 // from a full disk) gets no second try there: the server is marked in
 // destination health for copies (copies:NAME, which only a copy it keeps

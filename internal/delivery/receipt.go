@@ -262,7 +262,8 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 		add(same, st.cfg.ShadowRetriesLocal)
 	}
 	plan = healthyFirst(marked, plan)
-	if f := formerCandidate(st, former); f != nil && !tried[f.Name] && !slices.ContainsFunc(plan, func(s *routing.Server) bool { return s.Name == f.Name }) {
+	if f := formerCandidate(st, former); f != nil && !tried[f.Name] && !slices.ContainsFunc(plan, func(s *routing.Server) bool { return s.Name == f.Name }) &&
+		formerWithinBudget(st, f, plan, tried) {
 		plan = append(plan, f) // last: after the preference's, marked or not
 	}
 	// passed: the candidates tried before the link, each a try of the
@@ -304,6 +305,35 @@ func (r *ReceiptShadow) openPlan(ctx context.Context, pref string, tried map[str
 		return nil, &smtp.CopyTooLargeError{Limit: largest, Size: size, Err: err}
 	}
 	return nil, err
+}
+
+// formerWithinBudget reports whether the former holder f is a try the
+// retry budget of its kind still allows (receipt42 item 3): the budget
+// of this site's servers for one of this site, of the other sites' for
+// one of another, counting the servers tried already (tried) and the
+// plan's of that kind. Appended past a spent budget it was one try over
+// it — on a pass after the copy failed there, the server it failed on.
+func formerWithinBudget(st *state, f *routing.Server, plan []*routing.Server, tried map[string]bool) bool {
+	site := ""
+	if me, ok := st.cfg.Topology.Server(st.cfg.LocalServer); ok {
+		site = me.Site
+	}
+	budget := st.cfg.ShadowRetriesRemote
+	if f.Site == site {
+		budget = st.cfg.ShadowRetriesLocal
+	}
+	counted := map[*routing.Server]bool{} // once each: tried may hold one server under two spellings (recopy)
+	for name, t := range tried {
+		if s, ok := st.cfg.Topology.Server(name); ok && t && (s.Site == site) == (f.Site == site) {
+			counted[s] = true
+		}
+	}
+	for _, s := range plan {
+		if (s.Site == site) == (f.Site == site) {
+			counted[s] = true
+		}
+	}
+	return len(counted) < budget
 }
 
 // formerCandidate is the server named former as a candidate for a copy
@@ -696,6 +726,30 @@ type receiptLink struct {
 	// the retry budgets: a copy made again after this link's push
 	// failed counts them as tried, never plans them again (rrmidpush41).
 	passed, passedWhy []string
+	// mayHold: a try of this link's push failed with no reply after
+	// the copy was sent (a session that broke or hung: mayHoldAfter),
+	// so the server may have stored the copy (MayHold).
+	mayHold bool
+}
+
+// MayHold implements smtp.ReceiptLinkMayHold: a try of the push failed
+// with no reply (the session broke, was reset, or hung past receiptTry),
+// so the server may have stored the copy and is owed its discard. A
+// push every try of which the server answered — a refusal, or a 421 at
+// MAIL, RCPT, DATA or the data's end — left nothing there (receipt42
+// item 2).
+func (l *receiptLink) MayHold() bool { return l.mayHold }
+
+var _ smtp.ReceiptLinkMayHold = (*receiptLink)(nil)
+
+// mayHoldAfter reports whether a try of a push that failed with err may
+// have left the copy stored on the server: no reply to read (EOF, reset,
+// the try's bound). A reply — to MAIL, a RCPT, DATA or BDAT, or to the
+// data's end, whatever its code — says the server kept nothing; so does
+// a session of a version that keeps no copies (nothing sent).
+func mayHoldAfter(err error) bool {
+	var se *gosmtp.SMTPError
+	return err != nil && !errors.As(err, &se) && !errors.Is(err, smtp.ErrNoCopies)
 }
 
 func (l *receiptLink) Server() string { return l.srv.Name }
@@ -746,6 +800,7 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 		own.c = c
 		err = own.Push(ctx, m, body)
 		own.Done(err == nil)
+		l.mayHold = l.mayHold || own.mayHold
 		return err
 	}
 	if l.c == nil {
@@ -796,6 +851,7 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 	if err == nil || refusedCopy(err) {
 		return err // a reply: the session is sound, the server refused
 	}
+	l.mayHold = l.mayHold || mayHoldAfter(err) // a second try's reply does not undo it
 	if errors.Is(err, smtp.ErrCopyTimedOut) {
 		// Hung (rt43 observation 1): a new session to it would hang as
 		// well; the next candidate takes the copy (smtp receipt.go).
@@ -818,7 +874,9 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		return &redialError{first: err, again: derr}
 	}
 	l.c, l.st = c, st
-	return l.push(ctx, m, body)
+	err = l.push(ctx, m, body)
+	l.mayHold = l.mayHold || mayHoldAfter(err)
+	return err
 }
 
 func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Body) error {

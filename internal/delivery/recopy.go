@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -999,8 +1000,9 @@ type RecopyStore interface {
 	// RecopyPushing raises the rollback mark for the server a copy is
 	// about to be pushed to (queue marks.go), before the push, withdraws
 	// a discard of that copy it has not fetched yet, and keeps server as
-	// one that may hold the copy, whatever the push's outcome: an
-	// unconfirmed push needs no commit of its own (queue holders.go).
+	// one that may hold the copy: an unconfirmed push needs no commit of
+	// its own (queue holders.go). A push the server answered takes it
+	// out again when it held nothing before (keptNothingStore).
 	RecopyPushing(id queue.ID, server string) (uint64, error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
@@ -1074,7 +1076,60 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 	// The message's first delivery attempt starts at its commit and
 	// may be under way: the copy is made all the same, and the record
 	// names it after the attempt (queue.ShadowRecopied, rt18b F1).
-	return r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
+	srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
+	if srv != "" {
+		r.handMayHoldDiscards(ctx, id, srv)
+	}
+	return srv, err
+}
+
+// receiptDiscardPush bounds, before the sender's 250, the hand-over of
+// the discards owed to the servers that may hold a copy on receipt
+// (handMayHoldDiscards), all at once.
+const receiptDiscardPush = 2 * time.Second
+
+// handMayHoldDiscards hands, before the receive session's 250, the
+// discards owed to every server that may hold message id's copy — a
+// push to it that got no reply once the copy was sent (the session
+// broke, was reset, or hung) — now that holder keeps the confirmed one
+// (receipt42 item 1). The commit naming holder wrote them (queue
+// nameCopyHolder, discardUnconfirmedInDelivery); left for those servers
+// to fetch at their next contact, this server lost for good before it
+// left two holders that both took the message over and delivered it.
+// Each goes as a stop hands them (pushDiscards: XDISCARD, shadow verbs
+// 13), within receiptDiscardPush; one not reached in time (down, hung)
+// still fetches it at its next contact, as before. A server that never
+// stored the copy keeps the discard as an early one, dropped with its
+// expiry (smtp receiptcopy.go).
+func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, holder string) {
+	up, ok := r.store.(interface {
+		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
+	})
+	owed, ok2 := r.store.(OwedDiscards)
+	st := r.d.st.Load()
+	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, receiptDiscardPush)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, u := range up.UnconfirmedPushes(id) {
+		s, known := st.cfg.Topology.Server(u.Server)
+		if !u.DiscardOwed || !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer r.d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
+			n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, owed)
+			if err != nil {
+				r.d.log.Info("discard of an unconfirmed shadow copy not handed before the reply: the shadow server fetches it at its next contact",
+					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // recopy is Recopy, the servers in tried refused already.
@@ -1104,6 +1159,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		tried = map[string]bool{}
 	}
 	former := formerHolder(q, id)
+	named := m.ShadowServer // the record's holder, which may keep a copy whatever a push to it answers
 	var failedTries []string
 	if u := r.unreachedHolder(q, id); u != "" {
 		// Taken as lost there because no probe reached it for the
@@ -1150,6 +1206,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		failedTries = append(failedTries, link.passedWhy...)
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
+		heldBefore := mayHoldBefore(q, id, srv, named)
 		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {
 			link.Done(true)
 			return "", err
@@ -1161,6 +1218,16 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 				return "", err
 			}
 			return srv, nil
+		}
+		if !link.MayHold() && !heldBefore {
+			// It answered every try (a refusal, a 421 at any step):
+			// it kept nothing, and is no server that may hold the
+			// copy (receipt42 item 2) — RecopyPushing kept it as one.
+			if kn, ok := q.(keptNothingStore); ok {
+				if kerr := kn.RecopyKeptNothing(id, srv); kerr != nil {
+					r.d.log.Error("recording a shadow server that kept nothing of a copy failed", "msg_id", id.String(), "shadow_server", srv, "err", kerr)
+				}
+			}
 		}
 		if !refusedCopy(err) {
 			// Not confirmed, but the server may store it all the same
@@ -1196,6 +1263,35 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			return "", errors.New(strings.Join(failedTries, "; "))
 		}
 	}
+}
+
+// keptNothingStore is a RecopyStore that takes a server that answered a
+// push of a copy made again out of those that may hold it
+// (queue.Manager.RecopyKeptNothing).
+type keptNothingStore interface {
+	RecopyKeptNothing(id queue.ID, server string) error
+}
+
+// mayHoldBefore reports whether server may hold a copy of message id
+// before a push to it: the record names it (named), or a push to it was
+// unconfirmed or its discard of the copy is owed (queue
+// UnconfirmedPushes). A store that cannot tell: it may.
+func mayHoldBefore(q RecopyStore, id queue.ID, server, named string) bool {
+	if named != "" && mailaddr.NameKey(named) == mailaddr.NameKey(server) {
+		return true
+	}
+	up, ok := q.(interface {
+		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
+	})
+	if !ok {
+		return true
+	}
+	for _, u := range up.UnconfirmedPushes(id) {
+		if mailaddr.NameKey(u.Server) == mailaddr.NameKey(server) {
+			return true
+		}
+	}
+	return false
 }
 
 // SingleMarks is a RecopyStore that reads a message's mark of held by

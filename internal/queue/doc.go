@@ -2174,7 +2174,11 @@
 //     after a crash both are written or neither, and a neither is found
 //     again at the next session with that server. The holder of such a
 //     copy, which the record names only after the attempt, is probed
-//     as a record's holder is (ShadowHolders, heldholders.go), and a
+//     as a record's holder is (ShadowHolders, heldholders.go) — and so
+//     is every server a mark keeps as one a copy was pushed to without
+//     confirmation: it may take its copy over while this server is
+//     down, so the start and the holders' pass ask it what it finished
+//     (receipt42 item 1) —, and a
 //     removal of that copy told by its holder marks the message in the
 //     commit that records the answer (dropHeldOn): the loss is found
 //     during the attempt, not after it. That commit comes
@@ -2272,17 +2276,21 @@
 //     marks the message held by this server only, the named server kept
 //     as one that may hold the copy, and the copy is made again (rt55
 //     F4); a confirmed push's note goes with the next commit, so a crash
-//     in between costs only a copy made again. A push the server refused with a reply to the copy
-//     (452 4.3.1 from a full disk, any 4xx or 5xx but 421) was not stored
-//     there: a shadow server answers 250 only after the commit that
-//     keeps the copy, and any other reply ends the copy's transaction
-//     with nothing kept. So the mark keeps the refusal for the views
-//     (MarkSingleCopy's refused, RecopyRefused) and not that server
-//     among those that may hold the copy: it gets no discard — but for
-//     a copy made again, whose push is preceded by a commit
-//     (RecopyPushing) that keeps the server among them (whatever the
-//     outcome, or a crash before it, it gets the discard: an earlier
-//     push may have left a copy there) and withdraws the discard of that
+//     in between costs only a copy made again. A push the server answered with a reply at
+//     any step (452 4.3.1 from a full disk, any 4xx or 5xx, a 421 at
+//     MAIL, RCPT, DATA or the data's end included: receipt42 item 2)
+//     was not stored there: a shadow server answers 250 only after the
+//     commit that keeps the copy, and any other reply ends the copy's
+//     transaction with nothing kept. So the mark keeps the reply for the
+//     views (MarkSingleCopy's refused, RecopyRefused) and not that
+//     server among those that may hold the copy: it gets no discard —
+//     but for a copy made again, whose push is preceded by a commit
+//     (RecopyPushing) that keeps the server among them (a crash before
+//     the outcome leaves it there: it gets the discard, which it answers
+//     "no copy held"; after an answered push RecopyKeptNothing takes it
+//     out again, unless it may hold a copy from before — the record's
+//     holder, an earlier unconfirmed push, a discard owed: delivery
+//     mayHoldBefore) and withdraws the discard of that
 //     copy owed to it and not fetched yet (fetched after the push
 //     stored the new copy, it would drop it) — under the org id, and,
 //     when that server is the one the record names and its copy there

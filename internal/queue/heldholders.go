@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"encoding/binary"
+	"slices"
 	"time"
 )
 
@@ -23,21 +24,30 @@ import (
 
 // addHeldHolders adds to out, per server, the messages still needing a
 // copy whose copy made again in delivery that server holds and whose
-// record names another server (or none).
+// record names another server (or none) — and those a copy was pushed to
+// without confirmation (a mark's pushed list: the server may hold the
+// copy, receipt42 item 1). Such a server may take its copy over while
+// this server is down, as a confirmed holder does: it is probed, and
+// the start asks it what it took over and finished (XQUERYTAKENDONE),
+// as every holder. Each server once per message.
 func (t *Tx) addHeldHolders(out map[string]int) error {
 	return t.tx.Bucket(bucketSingle).ForEach(func(k, v []byte) error {
-		h := singleHeld(v)
-		if h == "" || len(k) != 8 {
+		_, _, pushed, ok := singleMark(v)
+		if !ok || len(k) != 8 || len(pushed) == 0 {
 			return nil
 		}
 		m, err := t.Get(ID(binary.BigEndian.Uint64(k)))
 		if err != nil || !needsCopyMarked(m) {
 			return nil // gone, or settled: the mark is stale
 		}
-		if needsCopy(m) && sameServer(m.ShadowServer, h) {
-			return nil // counted by its record
+		var seen []string
+		for _, p := range pushed { // the held one among them (heldPrefix)
+			if needsCopy(m) && sameServer(m.ShadowServer, p) || slices.ContainsFunc(seen, func(s string) bool { return sameServer(s, p) }) {
+				continue // counted by its record, or already
+			}
+			seen = append(seen, p)
+			out[p]++
 		}
-		out[h]++
 		return nil
 	})
 }

@@ -728,6 +728,46 @@ func (q *Manager) RecopyRefused(id ID, server, reply string) error {
 	})
 }
 
+// RecopyKeptNothing records that server kept nothing of the copy of
+// message id pushed to it again: it answered the push (a refusal, or a
+// 421 at MAIL, RCPT, DATA or the data's end), so it is no server that
+// may hold the copy (receipt42 item 2). RecopyPushing kept it in the
+// mark as one, whatever the outcome; it goes from the mark's list, so
+// no discard is written for it and no view names it. The caller calls
+// it only for a server that held no copy of the message before that
+// push (not the record's holder, not an earlier unconfirmed push, no
+// discard of the copy owed to it): such a one still may. A crash
+// before this commit leaves it in the list: a discard it answers "no
+// copy held".
+func (q *Manager) RecopyKeptNothing(id ID, server string) error {
+	return q.store.Update(context.Background(), func(tx *Tx) error {
+		return tx.dropPushed(id, server)
+	})
+}
+
+// dropPushed takes server out of message id's mark's list of servers a
+// copy was pushed to without confirmation; the holder of a copy made
+// again in delivery (heldPrefix) stays. Nothing without a mark.
+func (t *Tx) dropPushed(id ID, server string) error {
+	v := t.tx.Bucket(bucketSingle).Get(id.Key())
+	_, since, _, ok := singleMark(v)
+	if !ok {
+		return nil
+	}
+	parts := strings.Split(string(v[8:]), pushedSep)
+	var kept []string
+	for _, p := range parts[1:] {
+		if !strings.HasPrefix(p, heldPrefix) && sameServer(p, server) {
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if len(kept) == len(parts)-1 {
+		return nil
+	}
+	return t.markSingleKind(id, parts[0], since, kept)
+}
+
 // RecopyPushing is the commit before message id's copy is pushed again
 // to server: it raises server's rollback mark (marks.go) and returns it,
 // and, for a message still marked held by this server only, withdraws a

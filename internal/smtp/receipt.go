@@ -89,6 +89,28 @@ type ReceiptLinkTried interface {
 	TriedBefore() []string
 }
 
+// ReceiptLinkMayHold is implemented by a ReceiptLink that knows whether
+// its failed push may have left the copy stored on its server: a try
+// that got no reply once the copy was sent (the session broke, was
+// reset, or hung past its bound). A push every try of which the server
+// answered (any reply, a 421 included, at MAIL, RCPT, DATA or the
+// data's end) left nothing there: the server is not kept as one that
+// may hold the copy, nor owed its discard (receipt42 item 2). Without
+// it, a reply is taken so and any other failure as one that may hold
+// (linkMayHold).
+type ReceiptLinkMayHold interface {
+	MayHold() bool
+}
+
+// linkMayHold reports whether link's push, which failed with err, may
+// have left the copy on its server (ReceiptLinkMayHold).
+func linkMayHold(link ReceiptLink, err error) bool {
+	if lh, ok := link.(ReceiptLinkMayHold); ok {
+		return lh.MayHold()
+	}
+	return !isReply(err)
+}
+
 // ReceiptRecopier is implemented by a ReceiptShadow that can make a
 // copy whose push failed after the commit — refused, not answered in
 // time, or its session ended mid-way — on the next candidate within the
@@ -845,9 +867,17 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		// not imply the copy and it is made again when a shadow server
 		// answers (queue holders.go).
 		refused := refusedReply(err)
+		// What the mark keeps: the server's answer when it kept
+		// nothing — a refusal, or a 421 at any step (receipt42 item
+		// 2) —, "" when it may hold the copy (no reply once the copy
+		// was sent): only then is it owed the copy's discard.
+		keptNothing := refused
+		if keptNothing == "" && !linkMayHold(link, err) {
+			keptNothing = noCopyReason(err)
+		}
 		marked := false
 		if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
-			if merr := mk.MarkSingleCopy(m.ID, link.Server(), refused); merr != nil {
+			if merr := mk.MarkSingleCopy(m.ID, link.Server(), keptNothing); merr != nil {
 				s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
 			} else {
 				marked = true
@@ -926,6 +956,16 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		msg += ", shadow copy on " + link.Server()
 	}
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+}
+
+// noCopyReason is what a mark keeps of a failed push that left no copy
+// on the server (receiptLink.MayHold false): its reply, or the error
+// when the session ended before the copy was sent.
+func noCopyReason(err error) string {
+	if isReply(err) {
+		return Reply(err)
+	}
+	return err.Error()
 }
 
 // refusedReply is the shadow server's reply when err is its refusal of

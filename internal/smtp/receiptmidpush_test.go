@@ -38,9 +38,10 @@ func (r *brokenReceipt) Open(context.Context, string) (ReceiptLink, error) {
 // SR-17 (midpush41), the receive side: a push whose session ended
 // mid-way — a 421 as the server stops, an EOF or a reset as it is
 // killed, a batch that failed whole — is a failed try of that server as
-// a refusal is: the message is marked held by this server only with no
-// reply (the server may hold the copy: MarkSingleCopy keeps it as one
-// that may), and the next candidate takes the copy within the receipt,
+// a refusal is: the message is marked held by this server only, with no
+// reply when none came (the server may hold the copy: MarkSingleCopy
+// keeps it as one that may), with the 421 when it answered so (it kept
+// nothing, receipt42 item 2), and the next candidate takes the copy within the receipt,
 // the failed server counted (tried); the 250 names the next server.
 // The log says a mid-session failure, never a refusal. It was accepted
 // ", no shadow copy" while another shadow server answered.
@@ -48,11 +49,12 @@ func TestShadowOnReceiptBrokenPushMovesOn(t *testing.T) {
 	for _, c := range []struct {
 		name string
 		err  error
+		mark string // what the mark keeps: "" for a server that may hold the copy
 	}{
-		{"421", &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}},
-		{"eof", fmt.Errorf("reply to the end of the message: %w", io.EOF)},
-		{"reset", fmt.Errorf("reply to the end of the message: %w", syscall.ECONNRESET)},
-		{"batch", fmt.Errorf("shadow copy batch of 3 failed: %w; again: %w", io.ErrUnexpectedEOF, syscall.ECONNREFUSED)},
+		{"421", &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}, "421 4.3.2 Service shutting down"},
+		{"eof", fmt.Errorf("reply to the end of the message: %w", io.EOF), ""},
+		{"reset", fmt.Errorf("reply to the end of the message: %w", syscall.ECONNRESET), ""},
+		{"batch", fmt.Errorf("shadow copy batch of 3 failed: %w; again: %w", io.ErrUnexpectedEOF, syscall.ECONNREFUSED), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &syncBuffer{}
@@ -73,8 +75,8 @@ func TestShadowOnReceiptBrokenPushMovesOn(t *testing.T) {
 			q.mu.Lock()
 			marks := append([]string(nil), q.marks...)
 			q.mu.Unlock()
-			if len(marks) != 1 || marks[0] != "hub-b " {
-				t.Errorf("marks %q; want hub-b with no reply (it may hold the copy)", marks)
+			if len(marks) != 1 || marks[0] != "hub-b "+c.mark {
+				t.Errorf("marks %q; want hub-b with %q (no reply: it may hold the copy; a reply, a 421 too: it kept nothing, receipt42 item 2)", marks, c.mark)
 			}
 			r.mu.Lock()
 			calls := append([]string(nil), r.calls...)
