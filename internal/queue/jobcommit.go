@@ -152,6 +152,14 @@ func applyJob(rc *Recipient, r Result) {
 // a.cmu orders it before the attempt's end (complete), which then
 // leaves out what it wrote (a.early).
 func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
+	q.commitJobWaiting(ctx, nil, a, res)
+}
+
+// commitJobWaiting is commitJob for a part of a job still running (a
+// group's report): its wait for the commit, from the hand-off to the
+// store to its return, is a wait of wctx's job or strand
+// (AwaitingPeer); nil for none.
+func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []Result) {
 	a.cmu.Lock()
 	defer a.cmu.Unlock()
 	if a.ending {
@@ -396,7 +404,13 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		wrote = true
 		return nil
 	}
-	if err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit); err != nil {
+	waited := func() {}
+	if wctx != nil {
+		waited = AwaitingPeer(wctx)
+	}
+	err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit)
+	waited()
+	if err != nil {
 		// The attempt's end commits them with the rest, as before.
 		q.log.Warn("committing a delivery job's results failed; they are committed when the attempt ends", "msg_id", m.ID.String(), "err", err)
 		return
