@@ -452,20 +452,26 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		return body
 	}
 	groups, order, results := st.group(ctx, m, rcpts, limitSize(st, m, body), false, d.hopDown)
+	// mu guards results once a group runs on a goroutine of its own:
+	// every append after that, a held group's too, is under it.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	groupsRun := false
 	for _, k := range order {
 		g := groups[k]
 		if st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
+			mu.Lock()
 			for _, i := range g.rcpts {
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Held, Queue: g.queue,
 					Reply: queue.HeldReply(g.queue)})
 			}
+			mu.Unlock()
 			continue
 		}
 		if res := hopLimit(st, stored, g); res != nil { // the id line is no Received field
+			mu.Lock()
 			results = append(results, res...)
+			mu.Unlock()
 			continue
 		}
 		kept := false // the group's results are among results (under mu)
