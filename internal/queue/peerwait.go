@@ -49,7 +49,11 @@ import (
 //     callout, or routing asking the directory for a recipient's
 //     mailbox database (ldapdir's AwaitPeer) — on every path (MX, smart host, a hub of the
 //     organisation, the LMTP mailbox server), while no other job of the
-//     attempt runs umbra's code (AwaitingPeer);
+//     attempt runs umbra's code (AwaitingPeer), nor another group of the
+//     same job: Deliver's groups of one job, one session each, run on
+//     strands of it (Strand) whose waits are their own, the job itself
+//     waiting for them — one group's wait never hides another's code
+//     (rrdelivrt41);
 //   - a job waiting for another message: for its mailbox's LMTP turn
 //     (delivery mailboxturn.go: another transaction of this server to
 //     the same mailbox is under way; rt41 F1, a message behind another's
@@ -60,8 +64,11 @@ import (
 //     left the attempt);
 //   - a job's part that ended while the rest of it goes on (a group of
 //     its recipients, one LMTP transaction while others wait for their
-//     mailbox's turn: ReportGroup) waiting for its commit (the DSNs it
-//     builds first are umbra's code, as the end's);
+//     mailbox's turn: ReportGroup) waiting for its commit, from the
+//     hand-off to the store to the commit's return — a wait of that
+//     group's strand (or of the job, for the LMTP transaction) alone;
+//     what the report does before (the results picked, the DSNs built)
+//     and after (its events) is umbra's code, as the end's is;
 //   - an attempt whose jobs are done and whose results wait for their
 //     commit (Store.UpdateDeferred may hold them up to
 //     transport.result_commit_delay): waiting is not the message's code,
@@ -74,7 +81,8 @@ import (
 // without fsync. An attempt takes a slot when umbra's processing of it
 // begins and writes "running" (one pwrite into the page cache); each
 // change of phase is one more pwrite of the slot ("waiting" while every
-// running job of the attempt waits on a peer, "running" again); when no
+// running job of the attempt, and every strand of one, waits on a peer,
+// "running" again); when no
 // part of the attempt runs any more, the slot is written "free" and
 // handed to the next attempt. A slot is the message id, the phase byte
 // and a CRC-32C of both. A file per attempt, as an older release kept,
