@@ -156,11 +156,24 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 }
 
 // commitJobWaiting is commitJob for a part of a job still running (a
-// group's report): its wait for the commit, from the hand-off to the
-// store to its return, is a wait of wctx's job or strand
-// (AwaitingPeer); nil for none.
+// group's report): its waits — for another part's commit under way
+// (a.cmu), and for its own from the hand-off to the store to its
+// return — are waits of wctx's job or strand (AwaitingPeer); nil for
+// none.
 func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []Result) {
-	a.cmu.Lock()
+	if !a.cmu.TryLock() {
+		// Another part's commit (another group's, a delay notice's) is
+		// under way, its results perhaps set aside for up to
+		// result_commit_delay: waiting for it is a wait of this part
+		// too, not umbra's code (as the end's wait for the lock is:
+		// endJobs).
+		waited := func() {}
+		if wctx != nil {
+			waited = AwaitingPeer(wctx)
+		}
+		a.cmu.Lock()
+		waited()
+	}
 	defer a.cmu.Unlock()
 	if a.ending {
 		return // the attempt's end commits these results with the rest

@@ -65,7 +65,8 @@ import (
 //   - a job's part that ended while the rest of it goes on (a group of
 //     its recipients, one LMTP transaction while others wait for their
 //     mailbox's turn: ReportGroup) waiting for its commit, from the
-//     hand-off to the store to the commit's return — a wait of that
+//     hand-off to the store to the commit's return, and for another
+//     part's commit under way before it (jobcommit.go) — a wait of that
 //     group's strand (or of the job, for the LMTP transaction) alone;
 //     what the report does before (the results picked, the DSNs built)
 //     and after (its events) is umbra's code, as the end's is;

@@ -149,6 +149,83 @@ func TestCrashWhileOtherGroupRunsCounts(t *testing.T) {
 	}
 }
 
+// SR-7: a group whose results are reported while another group's
+// commit is under way — set aside for result_commit_delay — waits for
+// that commit before its own (the attempt's commit lock, a.cmu): a wait,
+// not umbra's code on the message. With the job waiting for its groups
+// and the first group for its commit, a kill -9 then counts no crash
+// (rrdelivrt41 narrowed the report's mark to the hand-off to the store,
+// and the wait for the lock before it counted as running).
+func TestCrashWhileGroupWaitsForAnotherGroupsCommitDoesNotCount(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{DeferLimit: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := msg(s, "a@example.org", "b@slow.example", "c@other.example")
+	m.State, m.NextAttempt = Ready, time.Now()
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan *attempt, 1)
+	proceed := make(chan struct{})
+	firstAside := make(chan struct{}) // the test saw the first group's results set aside
+	reporting := make(chan struct{})  // the second group reports now
+	q := NewManager(s, DelivererFunc(func(ctx context.Context, m *Message, _ []byte, rcpts []int) []Result {
+		if !startLeftBefore(ctx, started, proceed) {
+			return nil
+		}
+		res := make([]Result, len(rcpts))
+		for i, r := range rcpts {
+			res[i] = Result{Rcpt: r, Outcome: RelayedOK, Queue: "mx:slow.example", Reply: "250 ok"}
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		g1, end1 := Strand(ctx)
+		go func() { // the first group: its commit set aside, the lock held
+			defer wg.Done()
+			defer end1()
+			ReportGroup(g1, res[:1])
+		}()
+		g2, end2 := Strand(ctx)
+		go func() { // the second: reports once the first's commit is set aside
+			defer wg.Done()
+			defer end2()
+			select {
+			case <-firstAside:
+			case <-ctx.Done():
+				return
+			}
+			close(reporting)
+			ReportGroup(g2, res[1:])
+		}()
+		waited := AwaitingPeer(ctx) // the job waits for its groups
+		wg.Wait()
+		waited()
+		return res
+	}), ManagerConfig{})
+	if _, _, err := q.Recover(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); s.Flush(); q.Wait(); s.Close() }()
+	q.Start(ctx)
+	waitStartLeft(t, started, proceed)
+	waitFor(t, "the first group's results set aside", func() bool { return s.asideN.Load() == 1 })
+	close(firstAside)
+	select {
+	case <-reporting:
+	case <-time.After(10 * time.Second): // a bound on the test
+		t.Fatal("timed out waiting for the second group's report")
+	}
+	// From its report to the lock the second group runs umbra's code;
+	// then it only waits, as long as the first group's commit is set
+	// aside (an hour): a kill must then count none.
+	waitFor(t, "no crash counted while the second group waits for the first's commit", func() bool {
+		return s.asideN.Load() == 1 && crashCounts(t, crashCopy(t, path))[m.ID] == 0
+	})
+}
+
 // startLeftBefore, called first by a test's deliverer, hands the test
 // its job's attempt (to started) and returns once the test lets it go
 // on (proceed closed: waitStartLeft), false when the job was stopped
