@@ -452,23 +452,31 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 		return body
 	}
 	groups, order, results := st.group(ctx, m, rcpts, limitSize(st, m, body), false, d.hopDown)
+	// mu guards results once a group runs on a goroutine of its own:
+	// every append after that, a held group's too, is under it.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	groupsRun := false
 	for _, k := range order {
 		g := groups[k]
 		if st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
+			mu.Lock()
 			for _, i := range g.rcpts {
 				results = append(results, queue.Result{Rcpt: i, Outcome: queue.Held, Queue: g.queue,
 					Reply: queue.HeldReply(g.queue)})
 			}
+			mu.Unlock()
 			continue
 		}
 		if res := hopLimit(st, stored, g); res != nil { // the id line is no Received field
+			mu.Lock()
 			results = append(results, res...)
+			mu.Unlock()
 			continue
 		}
 		kept := false // the group's results are among results (under mu)
-		one := func() {
+		// ctx: the job's, or its strand's for a group of several.
+		one := func(ctx context.Context) {
 			deliver := func(g *group) (res []queue.Result) {
 				// A panic here is umbra's defect: it ends this group's
 				// attempt only, deferred (panics.go), never the daemon
@@ -534,12 +542,19 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 		}
 		if len(order) == 1 { // the scheduler's jobs: one destination each
-			one()
+			one(ctx)
 			continue
 		}
+		// Each group of several on a strand of the job (queue.Strand):
+		// its waits on its next hop and for its report's commit are its
+		// own, not the job's — another group meanwhile runs umbra's code
+		// on the message, and a crash then counts (rrdelivrt41).
+		sctx, ended := queue.Strand(ctx)
+		groupsRun = true
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer ended()
 			// A panic around the group's delivery (its results'
 			// bookkeeping, its report) — deliver recovers its own — on
 			// this goroutine of its own, outside the queue manager's
@@ -556,10 +571,16 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 					mu.Unlock()
 				}
 			}()
-			one()
+			one(sctx)
 		}()
 	}
-	wg.Wait()
+	if groupsRun {
+		// The job itself runs nothing while its groups do: it waits
+		// for them, each marked as its strand runs or waits.
+		waited := queue.AwaitingPeer(ctx)
+		wg.Wait()
+		waited()
+	}
 	return results
 }
 

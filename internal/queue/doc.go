@@ -1705,8 +1705,14 @@
 //     destination's window, nor while its results wait for their commit
 //     (point 4), nor while a job waits for another message (its
 //     mailbox's LMTP turn: rt41 F1) or for the commit of the part of
-//     it that ended first (ReportGroup) — a wait is never umbra's code
-//     on the message. Each attempt's slot in <data_dir>/peerwait.slots says
+//     it that ended first (ReportGroup: from the hand-off to the store
+//     to its return, and for another part's commit under way before
+//     it) — a wait is never umbra's code on the message. A
+//     job of several groups (Deliver's, one session each) waits only
+//     while every group of it does: each group runs on a strand of the
+//     job (Strand) whose waits are its own, the job waiting for them,
+//     so one group's wait never hides another's code (rrdelivrt41).
+//     Each attempt's slot in <data_dir>/peerwait.slots says
 //     running, waiting or free, one pwrite per change of phase and no
 //     fsync (peerwait.go); each start makes it anew with O_EXCL
 //     (createFresh: a link planted at its name is unlinked, never

@@ -23,6 +23,13 @@ type groupReportKey struct{}
 // WithGroupReport gives a job's context the function that commits a
 // group's results (the scheduler's; a test's that records them).
 func WithGroupReport(ctx context.Context, f func([]Result)) context.Context {
+	return withGroupReport(ctx, func(_ context.Context, res []Result) { f(res) })
+}
+
+// withGroupReport is WithGroupReport for a function that is given the
+// reporting group's context: its strand's (Strand), whose wait for the
+// commit is that group's alone.
+func withGroupReport(ctx context.Context, f func(context.Context, []Result)) context.Context {
 	return context.WithValue(ctx, groupReportKey{}, f)
 }
 
@@ -33,7 +40,7 @@ func WithGroupReport(ctx context.Context, f func([]Result)) context.Context {
 // its results all the same. A context of no job (a test's, a probe's)
 // ignores it.
 func ReportGroup(ctx context.Context, res []Result) {
-	if f, ok := ctx.Value(groupReportKey{}).(func([]Result)); ok && len(res) > 0 {
-		f(res)
+	if f, ok := ctx.Value(groupReportKey{}).(func(context.Context, []Result)); ok && len(res) > 0 {
+		f(ctx, res)
 	}
 }

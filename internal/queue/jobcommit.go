@@ -152,7 +152,28 @@ func applyJob(rc *Recipient, r Result) {
 // a.cmu orders it before the attempt's end (complete), which then
 // leaves out what it wrote (a.early).
 func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
-	a.cmu.Lock()
+	q.commitJobWaiting(ctx, nil, a, res)
+}
+
+// commitJobWaiting is commitJob for a part of a job still running (a
+// group's report): its waits — for another part's commit under way
+// (a.cmu), and for its own from the hand-off to the store to its
+// return — are waits of wctx's job or strand (AwaitingPeer); nil for
+// none.
+func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []Result) {
+	if !a.cmu.TryLock() {
+		// Another part's commit (another group's, a delay notice's) is
+		// under way, its results perhaps set aside for up to
+		// result_commit_delay: waiting for it is a wait of this part
+		// too, not umbra's code (as the end's wait for the lock is:
+		// endJobs).
+		waited := func() {}
+		if wctx != nil {
+			waited = AwaitingPeer(wctx)
+		}
+		a.cmu.Lock()
+		waited()
+	}
 	defer a.cmu.Unlock()
 	if a.ending {
 		return // the attempt's end commits these results with the rest
@@ -396,7 +417,13 @@ func (q *Manager) commitJob(ctx context.Context, a *attempt, res []Result) {
 		wrote = true
 		return nil
 	}
-	if err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit); err != nil {
+	waited := func() {}
+	if wctx != nil {
+		waited = AwaitingPeer(wctx)
+	}
+	err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit)
+	waited()
+	if err != nil {
 		// The attempt's end commits them with the rest, as before.
 		q.log.Warn("committing a delivery job's results failed; they are committed when the attempt ends", "msg_id", m.ID.String(), "err", err)
 		return

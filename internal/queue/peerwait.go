@@ -49,7 +49,11 @@ import (
 //     callout, or routing asking the directory for a recipient's
 //     mailbox database (ldapdir's AwaitPeer) — on every path (MX, smart host, a hub of the
 //     organisation, the LMTP mailbox server), while no other job of the
-//     attempt runs umbra's code (AwaitingPeer);
+//     attempt runs umbra's code (AwaitingPeer), nor another group of the
+//     same job: Deliver's groups of one job, one session each, run on
+//     strands of it (Strand) whose waits are their own, the job itself
+//     waiting for them — one group's wait never hides another's code
+//     (rrdelivrt41);
 //   - a job waiting for another message: for its mailbox's LMTP turn
 //     (delivery mailboxturn.go: another transaction of this server to
 //     the same mailbox is under way; rt41 F1, a message behind another's
@@ -60,8 +64,12 @@ import (
 //     left the attempt);
 //   - a job's part that ended while the rest of it goes on (a group of
 //     its recipients, one LMTP transaction while others wait for their
-//     mailbox's turn: ReportGroup) waiting for its commit (the DSNs it
-//     builds first are umbra's code, as the end's);
+//     mailbox's turn: ReportGroup) waiting for its commit, from the
+//     hand-off to the store to the commit's return, and for another
+//     part's commit under way before it (jobcommit.go) — a wait of that
+//     group's strand (or of the job, for the LMTP transaction) alone;
+//     what the report does before (the results picked, the DSNs built)
+//     and after (its events) is umbra's code, as the end's is;
 //   - an attempt whose jobs are done and whose results wait for their
 //     commit (Store.UpdateDeferred may hold them up to
 //     transport.result_commit_delay): waiting is not the message's code,
@@ -74,7 +82,8 @@ import (
 // without fsync. An attempt takes a slot when umbra's processing of it
 // begins and writes "running" (one pwrite into the page cache); each
 // change of phase is one more pwrite of the slot ("waiting" while every
-// running job of the attempt waits on a peer, "running" again); when no
+// running job of the attempt, and every strand of one, waits on a peer,
+// "running" again); when no
 // part of the attempt runs any more, the slot is written "free" and
 // handed to the next attempt. A slot is the message id, the phase byte
 // and a CRC-32C of both. A file per attempt, as an older release kept,
@@ -140,6 +149,11 @@ type peerWaitJob struct {
 	a       *attempt
 	waiting int // this job's waits not ended, nested (a.mu): the job waits while it is above 0
 	left    bool
+	// strand: a goroutine of the job beside others of it (Strand), its
+	// waits its own; strands, a job's strands not ended (a.mu), which
+	// its leaving ends.
+	strand  bool
+	strands []*peerWaitJob
 }
 
 // peerDir is the old marker directory, beside the spool directory; ""
@@ -723,15 +737,75 @@ func (q *Manager) jobLeftLocked(j *peerWaitJob) {
 		return
 	}
 	a := j.a
+	for _, s := range j.strands {
+		q.strandLeftLocked(s) // a strand the job left behind (a panic unwound it)
+	}
+	j.strands = nil
 	if j.waiting > 0 {
 		a.peer--
 		a.own++
 		j.waiting = 0
 	}
 	a.own--
-	a.jobs--
+	if !j.strand {
+		a.jobs--
+	}
 	j.left = true
 	q.markPhase(a)
+}
+
+// strandLeftLocked ends a strand of a job (Strand) with what it still
+// waits for; calling it again does nothing. Called with a.mu held.
+func (q *Manager) strandLeftLocked(s *peerWaitJob) {
+	if s.left {
+		return
+	}
+	a := s.a
+	if s.waiting > 0 {
+		a.peer--
+		a.own++
+		s.waiting = 0
+	}
+	a.own--
+	s.left = true
+	q.markPhase(a)
+}
+
+// Strand starts a strand of ctx's job: a goroutine that runs beside
+// others of the job (Deliver's groups, one session each), whose waits
+// on a peer (AwaitingPeer with the returned context) are its own. A
+// job's waits were counted for the job as a whole, so one group's wait
+// (a slow reply, its results' deferred commit) marked the job waiting
+// while another group ran umbra's code on the message: a crash there
+// counted nothing, and a message that crashes the daemon in it was
+// never parked (rrdelivrt41). A strand runs umbra's code from now until
+// it waits; the job itself, while its strands run, waits for them
+// (AwaitingPeer around its wait). Call the returned function when the
+// strand ends (calling it again does nothing); the job's leaving ends
+// a strand it left behind. With a context that is not a job's it
+// returns ctx and does nothing.
+func Strand(ctx context.Context) (context.Context, func()) {
+	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
+	if j == nil {
+		return ctx, func() {}
+	}
+	a := j.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if j.left || j.strand {
+		// A goroutine the job left behind; or a strand's own strands,
+		// which stay the strand's (its waits nest).
+		return ctx, func() {}
+	}
+	s := &peerWaitJob{q: j.q, a: a, strand: true}
+	j.strands = append(j.strands, s)
+	a.own++
+	j.q.markPhase(a)
+	return context.WithValue(ctx, peerWaitKey{}, s), func() {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		j.q.strandLeftLocked(s)
+	}
 }
 
 // AwaitingPeer tells the queue that the delivery of ctx's message now

@@ -1635,7 +1635,7 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 		q.armNotice(ctx, a)
 		// A group of the job that ends before the others has its
 		// results committed then (groupreport.go).
-		gctx := WithGroupReport(jctx, func(res []Result) {
+		gctx := withGroupReport(jctx, func(rctx context.Context, res []Result) {
 			a.mu.Lock()
 			if jb.retry {
 				a.retriedLocked(res)
@@ -1646,10 +1646,11 @@ func (q *Manager) runJob(ctx context.Context, jb *job) {
 			// (another group, recipients waiting for their mailbox's
 			// turn): waiting for it runs none of umbra's code on the
 			// message, as the end's wait for its commit does not
-			// (peerwait.go); the DSNs it builds first are a section of
-			// umbra's code of their own (commitJob).
-			defer AwaitingPeer(jctx)()
-			q.commitJob(ctx, a, res)
+			// (peerwait.go) — a wait of the reporting group's strand
+			// alone (rctx), from the hand-off to the store to its
+			// return; what commitJob does before and after is umbra's
+			// code, as the end's is (rrdelivrt41).
+			q.commitJobWaiting(ctx, rctx, a, res)
 		})
 		res, panicked := q.deliver(gctx, a, body, jb.rcpts)
 		if jctx.Err() != nil {
