@@ -59,3 +59,26 @@ send_connectors:
 		}
 	}
 }
+
+// SMTP-2, OPS-3 (rt42-front F2): auth.allow_insecure: true beside
+// tls.required: true does nothing — tls.required wins, no AUTH is offered
+// before STARTTLS — so it is refused at its line, as the auth settings of
+// a connector that offers no AUTH are (authOffSettings): an operator who
+// wrote it believed logins in clear would be taken.
+func TestAllowInsecureWithTLSRequiredRefused(t *testing.T) {
+	_, err := Parse([]byte(`server: {name: mx.example.test}
+receive_connectors:
+  - name: in
+    bindings: ["127.0.0.134:43003"]
+    tls: {cert_file: c.pem, key_file: k.pem, required: true}
+    auth:
+      mechanisms: [PLAIN]
+      credentials_file: creds
+      allow_insecure: true
+    permissions: {authenticated: [submit]}
+`), "t.yaml")
+	want := "t.yaml:9: receive_connectors[0].auth.allow_insecure is set but receive_connectors[0].tls.required is true, so this connector takes no AUTH before STARTTLS"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("allow_insecure beside tls.required: %v, want %q", err, want)
+	}
+}

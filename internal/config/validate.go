@@ -298,6 +298,15 @@ func validate(c *Config) []violation {
 				"let servers in by one of those", settingName(at("permissions", "servers"))),
 				[][]any{at("auth", "mechanisms"), at("tls", "client_ca_file"), at("externally_secured")}, at("permissions", "servers")...)
 		}
+		if rc.Auth.AllowInsecure && rc.TLS.Required && len(rc.Auth.Mechanisms) > 0 {
+			// tls.required wins (package smtp): allow_insecure would take
+			// no login in clear, and an operator who wrote it believed
+			// it would — refused at its line, as the auth settings of a
+			// connector offering no AUTH are (authOffSettings).
+			v.compare(fmt.Sprintf("%s is set but %s is true, so this connector takes no AUTH before STARTTLS and allow_insecure does nothing; remove the key",
+				settingName(at("auth", "allow_insecure")), settingName(at("tls", "required"))),
+				[][]any{at("tls", "required")}, at("auth", "allow_insecure")...)
+		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
 		}

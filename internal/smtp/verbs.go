@@ -958,8 +958,12 @@ func (v *verbConn) startTLS(arg string) {
 	case v.tlsOn.Load():
 		v.reply("503 5.5.1 TLS already active")
 		return
-	case v.sess() != nil && v.sess().user != "":
-		// go-smtp cannot forget a completed AUTH.
+	case v.sess() != nil && v.sess().user != "" && !v.sess().dropRevokedAuth():
+		// go-smtp cannot forget a completed AUTH. One a reload revoked
+		// (a login made in clear on a connector that now offers AUTH
+		// over TLS only, or requires TLS) is ended here as at MAIL:
+		// STARTTLS is the way on for such a session, and the client
+		// authenticates again under TLS (authAgain).
 		v.reply(replyTLSAfterAuth)
 		return
 	case v.r.Buffered() > 0:
