@@ -160,3 +160,37 @@ func TestRelayAtSizeLimitBetweenHubs(t *testing.T) {
 	}()
 	waitArrived(t, sink, []string{"relay-at-limit"}, hb)
 }
+
+// SMTP-5, RT-7 (rt42-front F1): a message of header fields alone (no
+// empty line, no body) sent at exactly the limit is relayed between the hubs and delivered: the empty
+// line hub-a puts after its header section is umbra's, not counted as
+// the sender's (delivery sealedLen), as its Received field is not — else
+// hub-a held 20002 bytes to hub-b's SIZE of 20000 and bounced a message
+// it had accepted.
+func TestHeaderOnlyRelayAtSizeLimitBetweenHubs(t *testing.T) {
+	p := newShadowPair(t)
+	for _, cfg := range []string{p.cfgA, p.cfgB} {
+		editConfig(t, cfg, "limits: {max_connections_per_source: 500}", "limits: {max_connections_per_source: 500, max_message_size: 20000}")
+	}
+	sink := startRecorder(t, p.sink)
+	hb := startUmbra(t, p.cfgB, p.b)
+	ha := startUmbra(t, p.cfgA, p.a)
+	defer func() {
+		if t.Failed() {
+			ha.dumpLog()
+		}
+	}()
+	const n = 20000
+	fields := "Subject: fields-alone-at-limit\r\n"
+	for len(fields)+80 < n {
+		fields += "X-Pad: " + strings.Repeat("p", 71) + "\r\n"
+	}
+	fields += "X-End: " + strings.Repeat("e", n-len(fields)-9) + "\r\n"
+	if len(fields) != n {
+		t.Fatalf("message of %d bytes, want %d", len(fields), n)
+	}
+	if reply := sendFrom(t, "127.0.0.9", p.a, strings.TrimSuffix(fields, "\r\n")); !strings.HasPrefix(reply, "250") {
+		t.Fatalf("at the limit: %q", reply)
+	}
+	waitArrived(t, sink, []string{"fields-alone-at-limit"}, hb)
+}

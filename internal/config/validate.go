@@ -298,6 +298,15 @@ func validate(c *Config) []violation {
 				"let servers in by one of those", settingName(at("permissions", "servers"))),
 				[][]any{at("auth", "mechanisms"), at("tls", "client_ca_file"), at("externally_secured")}, at("permissions", "servers")...)
 		}
+		if rc.Auth.AllowInsecure && rc.TLS.Required && len(rc.Auth.Mechanisms) > 0 {
+			// tls.required wins (package smtp): allow_insecure would take
+			// no login in clear, and an operator who wrote it believed
+			// it would — refused at its line, as the auth settings of a
+			// connector offering no AUTH are (authOffSettings).
+			v.compare(fmt.Sprintf("%s is set but %s is true, so this connector takes no AUTH before STARTTLS and allow_insecure does nothing; remove the key",
+				settingName(at("auth", "allow_insecure")), settingName(at("tls", "required"))),
+				[][]any{at("tls", "required")}, at("auth", "allow_insecure")...)
+		}
 		if len(rc.Auth.Mechanisms) > 0 && !rc.Auth.AllowInsecure && rc.TLS.CertFile == "" {
 			v.add("auth without TLS needs auth.allow_insecure: true (credentials would cross the network in clear)", at("auth")...)
 		}
@@ -338,7 +347,7 @@ func validate(c *Config) []violation {
 			{"max_transaction_time", int64(l.MaxTransactionTime)}, {"max_data_time", int64(l.MaxDataTime)},
 		} {
 			if f.val < 0 {
-				v.add(fmt.Sprintf("limits.%s must be positive", f.name), at("limits", f.name)...)
+				v.add(settingName(at("limits", f.name))+" must be positive", at("limits", f.name)...)
 			}
 		}
 		messageSizeTooSmall(v, settingName(at("limits", "max_message_size")), l.MaxMessageSize, at("limits", "max_message_size")...)
@@ -356,12 +365,12 @@ func validate(c *Config) []violation {
 					settingName(at("limits", "min_data_rate")), l.MinDataRate, MinDataRateFloor), at("limits", "min_data_rate")...)
 		}
 		if l.MaxLineLength > 0 && l.MaxLineLength < 1000 {
-			v.add("limits.max_line_length must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
+			v.add(settingName(at("limits", "max_line_length"))+" must be at least 1000 (RFC 5321 allows 1000-octet lines)", at("limits", "max_line_length")...)
 		}
 		if l.MaxLineLength > MaxLineLengthBound {
 			// Each session holds a line whole until it ends or passes the
 			// bound: past 1 MiB the bound is no protection.
-			v.add(fmt.Sprintf("limits.max_line_length must be at most %d (a line is held in memory whole before it is judged)", MaxLineLengthBound),
+			v.add(fmt.Sprintf("%s must be at most %d (a line is held in memory whole before it is judged)", settingName(at("limits", "max_line_length")), MaxLineLengthBound),
 				at("limits", "max_line_length")...)
 		}
 		if rc.BareNewlines != BareNewlinesReject && rc.BareNewlines != BareNewlinesNormalize {
@@ -374,7 +383,7 @@ func validate(c *Config) []violation {
 			v.add(fmt.Sprintf("message_authentication.authserv_id %q differs from dkim.arc.authserv_id %q: ARC sealing would ignore this connector's verdicts", m.AuthservID, c.DKIM.ARC.AuthServID), at("message_authentication", "authserv_id")...)
 		}
 		if rc.MaxAcknowledgementDelay < 0 {
-			v.add("max_acknowledgement_delay must not be negative", at("max_acknowledgement_delay")...)
+			v.add(settingName(at("max_acknowledgement_delay"))+" must not be negative", at("max_acknowledgement_delay")...)
 		} else if d := time.Duration(rc.MaxAcknowledgementDelay); d > MaxAcknowledgementDelayLimit {
 			// Past this the sender has given up on its reply (RFC 5321
 			// 4.5.3.2.6: 10 minutes for the reply to the data) and sends
@@ -433,7 +442,7 @@ func validate(c *Config) []violation {
 		}
 		connectorDuplicates(v, c.doc, sc.Name, sc.AddressSpaces, sc.SmartHosts, sc.Port, at)
 		if sc.Port < 1 || sc.Port > 65535 {
-			v.add("port must be between 1 and 65535", at("port")...)
+			v.add(settingName(at("port"))+" must be between 1 and 65535", at("port")...)
 		}
 		if msg := checkSourceAddress(sc.SourceAddress); msg != "" {
 			v.add("source_address "+msg, at("source_address")...)
@@ -449,15 +458,18 @@ func validate(c *Config) []violation {
 		if sc.Auth.Username != "" && sc.TLS != TLSRequired && sc.TLS != TLSVerify {
 			v.compare("auth to a smart host needs tls: required or verify", [][]any{at("tls")}, at("auth")...)
 		}
-		if sc.MaxMessageSize < 0 || sc.MaxConnections < 0 {
-			v.add("limits must be positive", at()...)
+		if sc.MaxMessageSize < 0 {
+			v.add(settingName(at("max_message_size"))+" must be positive", at("max_message_size")...)
+		}
+		if sc.MaxConnections < 0 {
+			v.add(settingName(at("max_connections"))+" must be positive", at("max_connections")...)
 		}
 		messageSizeTooSmall(v, settingName(at("max_message_size")), sc.MaxMessageSize, at("max_message_size")...)
 		if sc.MXAddressLimit < 0 {
-			v.add("mx_address_limit must not be negative (0: no bound)", at("mx_address_limit")...)
+			v.add(settingName(at("mx_address_limit"))+" must not be negative (0: no bound)", at("mx_address_limit")...)
 		}
 		if sc.MXSessionLimit < 0 {
-			v.add("mx_session_limit must not be negative (0: no bound)", at("mx_session_limit")...)
+			v.add(settingName(at("mx_session_limit"))+" must not be negative (0: no bound)", at("mx_session_limit")...)
 		}
 	}
 

@@ -19,7 +19,7 @@ func TestPlanGroupsMixedDomains(t *testing.T) {
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{Database: "db1"}, mxConnector("25"), partner, small)
 	m := message("a1@x.example", "a2@X.Example", "b1@b.example", "l1@example.test", "a3@x.example",
 		"b2@b.example", "l2@EXAMPLE.test", "g1@big.example", "g2@big.example", "a4@x.example")
-	m.Size = 10 + maxOwnTrace + 1 // over small's limit even without the most a trace field of umbra's can be (planSize)
+	m.Size = 10 + maxOwnTrace + maxSealed + 1 // over small's limit even without the most umbra's own bytes can be (planSize)
 	type job struct {
 		Dest, Queue string
 		Rcpts       []int

@@ -358,9 +358,12 @@ func formerCandidate(st *state, former string) *routing.Server {
 // max_message_size, which it holds the sender's message to and lets the
 // organisation's servers exceed by the header fields umbra's hops add
 // (smtp transportsize.go) — so umbra's trace fields are not counted
+// nor the empty line umbra put after a header section that had none
 // (limitSize), nor the organisation id lines the push puts in front.
 func copyLimitSize(st *state, m *queue.Message, body queue.Body) int64 {
-	return body.Len() - int64(traceLen(body.Head(), fromOrg(st, m)))
+	head := body.Head()
+	n := traceLen(head, fromOrg(st, m))
+	return body.Len() - int64(n) - int64(sealedLen(head[n:], int64(len(head)) == body.Len()))
 }
 
 // copySizeRefusal is hopSizeRefusal for a shadow copy of size bytes

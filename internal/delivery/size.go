@@ -91,11 +91,37 @@ func fromOrg(st *state, m *queue.Message) bool {
 }
 
 // limitSize is the size of m held to configured size limits: the stored
-// body's (m.Size) without umbra's trace fields (traceLen), found in head
-// (the stored body, or its part in memory).
+// body's (m.Size) without umbra's trace fields (traceLen) nor the empty
+// line umbra put after a header section that had none (sealedLen), found
+// in head (the stored body, or its part in memory).
 func limitSize(st *state, m *queue.Message, head []byte) int64 {
-	return m.Size - int64(traceLen(head, fromOrg(st, m)))
+	n := traceLen(head, fromOrg(st, m))
+	return m.Size - int64(n) - int64(sealedLen(head[n:], int64(len(head)) == m.Size))
 }
+
+// sealedLen is the length of the empty line the receiving session puts
+// after a header section that has none (package smtp, sealHeadSection),
+// where content — the stored body after umbra's trace fields — shows it:
+// content that is a header section alone ending with its empty line
+// (whole: content is all of the body), or content that starts with the
+// empty line (no header section: the message's first line was no
+// field). That line is umbra's, as its trace field is, so a message its
+// sender sent at exactly a limit passes it. A sender that wrote that
+// empty line itself is not told apart: its message is held to a limit
+// two bytes short of its own size, which no receive connector of the
+// same limit let through at more than that limit.
+func sealedLen(content []byte, whole bool) int {
+	switch {
+	case bytes.HasPrefix(content, []byte("\r\n")):
+		return 2
+	case whole && bytes.HasSuffix(content, []byte("\r\n\r\n")) && bytes.Index(content, []byte("\r\n\r\n")) == len(content)-4:
+		return 2
+	}
+	return 0
+}
+
+// maxSealed is the most sealedLen takes off.
+const maxSealed = 2
 
 // planSize is limitSize when the body is not at hand (Plan): the most
 // the trace fields can be is taken off, so that Plan never answers a
@@ -103,9 +129,9 @@ func limitSize(st *state, m *queue.Message, head []byte) int64 {
 // body, decides exactly (a recipient Plan gave a destination may still
 // fail there for its size, without a connection).
 func planSize(st *state, m *queue.Message) int64 {
-	most := int64(maxOwnTrace)
+	most := int64(maxOwnTrace + maxSealed)
 	if fromOrg(st, m) {
-		most = orgTraceAllowance
+		most = orgTraceAllowance + maxSealed
 	}
 	return max(m.Size-most, 0)
 }

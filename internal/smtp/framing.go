@@ -468,6 +468,10 @@ func (v *verbConn) fillCommand() error {
 			break // no transaction: go-smtp's 503, before any parameter check
 		}
 		ml := parseMailLine(line) // its parameters read once (mailline.go)
+		if ml.strayBracket() {
+			v.reply(replyLines(replyBadRcpt)...)
+			return nil
+		}
 		if r := v.rcptParams(ml.params); r != "" {
 			v.reply(r)
 			return nil
@@ -512,6 +516,9 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		s.forgetShadowParams()
 	}
 	ml := parseMailLine(line)
+	if ml.strayBracket() {
+		return nil, replyLines(replyBadSender)[0]
+	}
 	if v.helloOnly && len(ml.params) > 0 {
 		return nil, replyMailParamsNeedEHLO
 	}

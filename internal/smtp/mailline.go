@@ -95,6 +95,30 @@ func pathSpan(s []byte) (start, end int) {
 // the line holds no complete path.
 func (ml *mailLine) pathBytes() []byte { return ml.head[ml.path:] }
 
+// strayBracket reports whether the line's path, written without angle
+// brackets, holds one outside a quoted local part ("alice@example.test>",
+// "a<b@example.test"): a malformed path, refused as such (501 5.1.3 or
+// 5.1.7, replyBadRcpt and replyBadSender) — go-smtp would read the stray
+// ">" as a parameter it does not know and answer 555.
+func (ml *mailLine) strayBracket() bool {
+	p := ml.pathBytes()
+	if len(p) == 0 || p[0] == '<' {
+		return false
+	}
+	quoted := false
+	for i := 0; i < len(p); i++ {
+		switch c := p[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case (c == '<' || c == '>') && !quoted:
+			return true
+		}
+	}
+	return false
+}
+
 // setPath replaces the line's path (only the path: the command before it
 // stays as the client wrote it, for go-smtp to read as it would have).
 func (ml *mailLine) setPath(p string) {

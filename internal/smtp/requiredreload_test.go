@@ -27,9 +27,9 @@ func TestSMTP3RequirementPutBackByReloadNarrowsOpenTransaction(t *testing.T) {
     bindings: [%q]
     remote_ranges: ["127.0.0.0/8"]
     tls: {cert_file: %q, key_file: %q%s}
-    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true%s}
+    auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: %v%s}
     permissions: {anonymous: [%s], authenticated: [submit, relay]}
-`, addr, cert, key, tlsExtra, creds, authExtra, anonymous)
+`, addr, cert, key, tlsExtra, creds, tlsExtra == "", authExtra, anonymous)
 	}
 	for _, tc := range []struct{ name, tlsExtra, authExtra string }{
 		{"tls.required", ", required: true", ""},

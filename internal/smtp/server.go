@@ -359,6 +359,15 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 func (s *Server) buildConnectors(cfgs []config.ReceiveConnector, old []*connector, reload bool) ([]*connector, error) {
 	var out []*connector
 	for i, rc := range cfgs { // i: the connector's index in receive_connectors, for a config.FileError
+		if rc.TLS.Required {
+			// tls.required wins over auth.allow_insecure (which the
+			// configuration refuses beside it): no AUTH is offered or
+			// taken before STARTTLS, and a login made in clear before a
+			// reload required TLS is revoked as one the connector now
+			// offers over TLS only (revokedInClear) — never a password
+			// taken in clear where the operator required TLS.
+			rc.Auth.AllowInsecure = false
+		}
 		c := &connector{cfg: rc, clk: s.clk, obs: s.obs, log: s.log, panics: s.panics}
 		c.shadowOff = func() bool { return !s.offersShadow(c) }
 		c.inForce = func() *connector { return s.connectorInForce(c) }

@@ -39,7 +39,7 @@ func TestShadowVerbsNotOfferedAre502InEveryState(t *testing.T) {
 		if greet == "EHLO c.test" {
 			// Their MAIL parameters are unknown ones here.
 			for _, p := range []string{"XSHADOW=abc", "XSHADOWCOPY=abc", "XSHADOWMARK=1", "XSHADOWBATCH=1"} {
-				d.cmd("MAIL FROM:<a@example.org> "+p, "555 5.5.4 MAIL FROM parameter not recognized")
+				d.cmd("MAIL FROM:<a@example.org> "+p, "555 5.5.4 MAIL FROM parameter "+strings.SplitN(p, "=", 2)[0]+" not recognized")
 			}
 		}
 		d.cmd("QUIT", "221")

@@ -958,8 +958,12 @@ func (v *verbConn) startTLS(arg string) {
 	case v.tlsOn.Load():
 		v.reply("503 5.5.1 TLS already active")
 		return
-	case v.sess() != nil && v.sess().user != "":
-		// go-smtp cannot forget a completed AUTH.
+	case v.sess() != nil && v.sess().user != "" && !v.sess().dropRevokedAuth():
+		// go-smtp cannot forget a completed AUTH. One a reload revoked
+		// (a login made in clear on a connector that now offers AUTH
+		// over TLS only, or requires TLS) is ended here as at MAIL:
+		// STARTTLS is the way on for such a session, and the client
+		// authenticates again under TLS (authAgain).
 		v.reply(replyTLSAfterAuth)
 		return
 	case v.r.Buffered() > 0:
@@ -1467,17 +1471,33 @@ func knownParam(key string, mail, shadowVerbs bool) bool {
 // (with the code fixReplyCode gives it): a RCPT extension go-smtp knows
 // but umbra does not enable is "not implemented", any other keyword "not
 // recognized".
-func unknownParam(key string, mail bool) string {
+func unknownParam(p mailParam, mail bool) string {
 	if !mail {
-		switch key {
+		switch p.key {
 		case "RRVS", "MT-PRIORITY":
-			return "555 5.5.4 " + key + " is not implemented"
+			return "555 5.5.4 " + p.key + " is not implemented"
 		case "BY":
 			return "555 5.5.4 DELIVERBY is not implemented"
 		}
-		return "555 5.5.4 RCPT TO parameter not recognized"
+		return "555 5.5.4 RCPT TO parameter " + namedParam(p.name) + " not recognized"
 	}
-	return "555 5.5.4 MAIL FROM parameter not recognized"
+	return "555 5.5.4 MAIL FROM parameter " + namedParam(p.name) + " not recognized"
+}
+
+// maxNamedParam bounds the bytes of a keyword a refusal names: a line
+// may be as long as the connector's max_line_length, a reply line not
+// (RFC 5321 §4.5.3.1.5, 512 octets).
+const maxNamedParam = 64
+
+// namedParam is a parameter keyword as a reply names it: as the client
+// wrote it, ASCII letters upper-cased, in printable ASCII (echoText) and
+// at most maxNamedParam of its bytes, "..." marking a cut.
+func namedParam(name string) string {
+	cut := ""
+	if len(name) > maxNamedParam {
+		name, cut = name[:maxNamedParam], "..."
+	}
+	return string(echoText(upperASCII(name))) + cut
 }
 
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
@@ -1504,7 +1524,7 @@ const maxEnvID = 100
 func checkParams(ps []mailParam, mail, shadowVerbs bool) string {
 	for _, p := range ps {
 		if !knownParam(p.key, mail, shadowVerbs) {
-			return unknownParam(p.key, mail)
+			return unknownParam(p, mail)
 		}
 	}
 	var seen map[string]bool // nil: one parameter cannot be given twice
