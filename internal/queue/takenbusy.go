@@ -35,7 +35,9 @@ import (
 // is then neither listed nor noted.
 //
 // The primary keeps each original such a line names (its record names
-// the holder and the copy, as a note's would; and a failure DSN here
+// the holder and the copy, as a note's would — or, under its org id,
+// the holder is the one it is kept back for, or one its copy was pushed
+// to before a copy was made again elsewhere: formerHolder; and a failure DSN here
 // that carries that copy's discard, which a note of the attempt may
 // drop, rt22a M1 — rr35) out of delivery, in one
 // commit (ShadowCopiesBusy), in bucket takenbusy:
