@@ -673,8 +673,10 @@ type SingleCopyView struct {
 	// "quarantined" (discarded by this server's hold or quarantine, made
 	// again since the release), "taken-over" (TakenOver), "rolled back"
 	// (missing on its holder, whose database file was copied back from
-	// an older copy: queue keptcopy.go); "" for a copy lost with its
-	// holder's database, or none made.
+	// an older copy: queue keptcopy.go), "push cut" (a stop cut the push
+	// of the copy on receipt short: Lost may store it, queue
+	// pushcrash.go); "" for a copy lost with its holder's database, or
+	// none made.
 	How string `json:"how,omitempty"`
 	// HolderUnreached: Lost has not been reached by a probe since this
 	// server's start: it may hold the copy still, and may have taken it

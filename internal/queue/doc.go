@@ -2091,7 +2091,13 @@
 //     (named again), or was finished (noted in that attempt's commit):
 //     the primary ends the entry only on a complete answer, after
 //     applying its notes, so an original is released only once its copy
-//     is given back or done there. Unanswered, the entry ends at the
+//     is given back or done there. The holder reads its copies in
+//     delivery before its notes (package smtp), so a commit of the
+//     attempt landing while it answers leaves the copy named by one of
+//     the two; and the server the entry names keeps speaking for the
+//     original under its org id when a copy was made again elsewhere
+//     since (Tx.formerHolder: a push a stop cut short, made again), so
+//     the answer that lists it still names it. Unanswered, the entry ends at the
 //     claim once its bound (data_timeout + 2 command timeouts, or two
 //     heartbeat timeouts, the probes' interval, if longer) passed:
 //     delivered, a duplicate at worst.

@@ -79,6 +79,11 @@ const (
 	// kind wrote the mark with none: it reads as a copy lost, as it did.
 	HowHeld        = "held"
 	HowQuarantined = "quarantined"
+	// HowPushCut: a stop cut the push of the copy on receipt short
+	// before its outcome was recorded (pushcrash.go): the server may
+	// well store it — it may have answered 250, and taken it over since
+	// — and it gets the copy's discard when the copy is made elsewhere.
+	HowPushCut = "push cut"
 )
 
 // howSep ends, in a mark's value, the server its copy was on and starts
@@ -1260,6 +1265,9 @@ func (sc SingleCopy) String() string {
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was removed by the administrator of %s", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	case HowUnreachable:
 		return unreachableText(sc)
+	case HowPushCut:
+		return fmt.Sprintf("held by this server only since %s: a stop cut the push of its shadow copy to %s short before its outcome was recorded (%s may store it, and gets its discard when the copy is made elsewhere)",
+			sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)
 	case HowDamaged:
 		return fmt.Sprintf("held by this server only since %s: a shadow copy on %s was damaged and set aside there (which one is unknown)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	case HowRolledBack:

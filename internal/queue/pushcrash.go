@@ -78,7 +78,13 @@ func markCutPushesTx(tx *Tx, now time.Time) (int, error) {
 		if err != nil || !needsCopy(m) || !sameServer(m.ShadowServer, e.server) {
 			continue // gone, done, or its copy named elsewhere since
 		}
-		if err := tx.addPushed(e.id, e.server, now); err != nil {
+		if !tx.markedSingle(e.id) {
+			// Said as what befell it, not a copy lost (HowPushCut): the
+			// server may store it, and may have taken it over since.
+			if err := tx.markSingleKind(e.id, e.server+howSep+HowPushCut, now, []string{e.server}); err != nil {
+				return 0, err
+			}
+		} else if err := tx.addPushed(e.id, e.server, now); err != nil {
 			return 0, err
 		}
 		n++

@@ -35,7 +35,9 @@ import (
 // is then neither listed nor noted.
 //
 // The primary keeps each original such a line names (its record names
-// the holder and the copy, as a note's would; and a failure DSN here
+// the holder and the copy, as a note's would — or, under its org id,
+// the holder is the one it is kept back for, or one its copy was pushed
+// to before a copy was made again elsewhere: formerHolder; and a failure DSN here
 // that carries that copy's discard, which a note of the attempt may
 // drop, rt22a M1 — rr35) out of delivery, in one
 // commit (ShadowCopiesBusy), in bucket takenbusy:
@@ -195,6 +197,43 @@ func (t *Tx) restoredBusyFor(dbID string, max int, seen map[string]bool, out []T
 	return out
 }
 
+// formerHolder reports whether server (or a name of its database,
+// aliases) may keep the copy of m pushed under its org id though m's
+// record names another holder now (rt42-shadowrcpt F1): m is kept back
+// for server's copy in delivery there (its takenbusy entry names
+// server); or a copy was pushed there without confirmation (its
+// single-copy mark lists server: a push a stop cut short, pushcrash.go)
+// — and, made again elsewhere since, server is owed that copy's discard
+// and has not fetched it. Such a server may have taken that copy over
+// while this one was away and be delivering it, or have finished it:
+// its BUSY line keeps m back and its notes finish m's recipients, as
+// for the holder the record names (ShadowCopiesBusy,
+// ShadowFinishedElsewhere). Without it, the copy made again on another
+// server made the answers of the one that took the first copy over
+// speak of no original: the original was released and delivered here
+// too.
+func (t *Tx) formerHolder(m *Message, server string, aliases map[string]bool) bool {
+	if m.OrgID == "" || !needsCopyMarked(m) {
+		return false
+	}
+	key := serverKey(server)
+	is := func(name string) bool { k := serverKey(name); return k != "" && (k == key || aliases[k]) }
+	if _, holder, ok := t.takenBusyUntil(m.ID); ok && is(holder) {
+		return true
+	}
+	if _, _, pushed, ok := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key())); ok && slices.ContainsFunc(pushed, is) {
+		return true
+	}
+	if b := t.tx.Bucket(bucketDiscards); b != nil {
+		for _, name := range t.holderNamesTx(server) {
+			if b.Get(discardKey(name, m.OrgID)) != nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // takenBusyUntil is the entry of m's id in bucket takenbusy, if any.
 func (t *Tx) takenBusyUntil(id ID) (until time.Time, server string, ok bool) {
 	b := t.tx.Bucket(bucketTakenBusy)
@@ -267,7 +306,7 @@ func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, h
 			} else {
 				isNamed = holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
 				hc := serverKey(tx.heldCopy(m.ID))
-				held = !isNamed && id == m.OrgID && needsCopyMarked(m) && (hc == key || aliases[hc])
+				held = !isNamed && id == m.OrgID && needsCopyMarked(m) && (hc == key || aliases[hc] || tx.formerHolder(m, server, aliases))
 			}
 			if !isNamed && !held {
 				return nil

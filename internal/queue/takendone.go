@@ -450,7 +450,7 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 			}
 			named := holdsCopyOnAny(m, server, aliases) && m.ShadowID == id
 			hc := serverKey(tx.heldCopy(m.ID))
-			held := !named && id == m.OrgID && needsCopyMarked(m) && (hc == serverKey(server) || aliases[hc])
+			held := !named && id == m.OrgID && needsCopyMarked(m) && (hc == serverKey(server) || aliases[hc] || tx.formerHolder(m, server, aliases))
 			if !named && !held {
 				return
 			}

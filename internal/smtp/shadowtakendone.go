@@ -289,25 +289,41 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 	if ht, ok := tt.(HeldTeller); ok && held {
 		list = ht.TakenDoneHeldFor
 	}
+	// The copies in delivery here (and those handed on) are read before
+	// the notes: the commit of an attempt's results that ends a copy's
+	// delivery writes its note, and landing between two reads it made
+	// the copy neither in delivery (read after it) nor noted (read
+	// before it) — the client released its original and delivered it
+	// again (rt42-shadowrcpt F1). Read in this order, a copy is told
+	// BUSY, or its note is read after that commit (both at worst: the
+	// client applies the notes first).
+	if s.busyToldDB != s.shadowPeerDB {
+		s.busyTold, s.busyToldDB = nil, s.shadowPeerDB
+	}
+	var inDelivery, handed []queue.TakenDone
+	bt, busyTeller := tt.(BusyTeller)
+	if busyTeller && busy {
+		inDelivery = bt.TakenBusyFor(s.shadowPeerDB, max+len(s.busyTold))
+		if ht, ok := tt.(HandedTeller); ok {
+			handed = ht.TakenHandedFor(s.shadowPeerDB, max+len(s.busyTold))
+		}
+	}
 	notes, ack := list(s.shadowPeerDB, max)
 	nBusy := 0
 	var busyNow []string
-	if bt, ok := tt.(BusyTeller); ok && busy && len(notes) < max {
+	if busyTeller && busy && len(notes) < max {
 		// Not forgotten once told, so the ones this session told already
 		// are passed over: the next round lists the next ones, and a
 		// reply with fewer than max lines says every one was told.
-		if s.busyToldDB != s.shadowPeerDB {
-			s.busyTold, s.busyToldDB = nil, s.shadowPeerDB
-		}
 		room := max - len(notes)
-		for _, n := range bt.TakenBusyFor(s.shadowPeerDB, room+len(s.busyTold)) {
+		for _, n := range inDelivery {
 			if !s.busyTold[n.ID] && len(busyNow) < room {
 				notes, busyNow = append(notes, n), append(busyNow, n.ID)
 			}
 		}
 		nBusy = len(busyNow)
-		if ht, ok := tt.(HandedTeller); ok && len(notes) < max {
-			notes, busyNow = s.untoldTaken(notes, busyNow, ht.TakenHandedFor(s.shadowPeerDB, max-len(notes)+len(s.busyTold)), max)
+		if len(notes) < max {
+			notes, busyNow = s.untoldTaken(notes, busyNow, handed, max)
 		}
 	}
 	if ot, ok := tt.(TakenOverTeller); ok && from != "" && from != s.shadowPeerDB && len(notes) < max {
@@ -319,6 +335,8 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 		if ht, ok := ot.(HandedTeller); ok {
 			waiting = append(waiting, ht.TakenHandedFor(from, max+len(s.busyTold))...)
 		}
+		// Its copies in delivery before its notes, as the session's own.
+		oldBusy := ot.TakenBusyFor(from, max+len(s.busyTold))
 		old, oldAck := ot.TakenDoneHeldFor(from, max-len(notes))
 		notes = append(notes, old...)
 		if oldAck != nil {
@@ -330,11 +348,8 @@ func (v *verbConn) xqueryTakenDone(arg string) string {
 			}
 		}
 		room := max - len(notes)
-		if s.busyToldDB != s.shadowPeerDB {
-			s.busyTold, s.busyToldDB = nil, s.shadowPeerDB
-		}
 		told := s.busyTold
-		for _, n := range append(waiting, ot.TakenBusyFor(from, room+len(told))...) {
+		for _, n := range append(waiting, oldBusy...) {
 			key := n.ID
 			if n.Kind == queue.TakenOver {
 				key = n.ID + " " + n.Addr

@@ -100,3 +100,65 @@ func TestQueryTakenDoneBusyVerb(t *testing.T) {
 		t.Fatalf("client against a server of 20: version %d, %v", c.ShadowVersion, err)
 	}
 }
+
+// commitBetweenShadow is a busyShadow whose attempt of the copy "c-3"
+// commits right after the first read of a question (notes or copies in
+// delivery): the copy leaves the list of those in delivery and its notes
+// are there, as the queue's commit of the attempt's results does in
+// between two reads of one answer.
+type commitBetweenShadow struct {
+	*busyShadow
+	db        string
+	committed bool
+}
+
+func (d *commitBetweenShadow) commit() {
+	if d.committed {
+		return
+	}
+	d.committed = true
+	d.mu.Lock()
+	d.notes[d.db] = append(d.notes[d.db], queue.TakenDone{ID: "c-3", Addr: "y@remote.example", Kind: queue.TakenDelivered})
+	d.mu.Unlock()
+	d.busy[d.db] = nil
+}
+
+func (d *commitBetweenShadow) TakenDoneHeldFor(dbID string, max int) ([]queue.TakenDone, func()) {
+	defer d.commit()
+	return d.busyShadow.TakenDoneHeldFor(dbID, max)
+}
+
+func (d *commitBetweenShadow) TakenBusyFor(dbID string, max int) []queue.TakenDone {
+	defer d.commit()
+	return d.busyShadow.TakenBusyFor(dbID, max)
+}
+
+// rt42-shadowrcpt F1 (SR-6, SR-8): one answer to XQUERYTAKENDONE … BUSY
+// reads the notes and the copies in delivery apart, and the commit of a
+// taken-over copy's delivery may land between the two reads. Read notes
+// first, the copy was in delivery then (no note yet) and committed by
+// the time the copies in delivery were read (no BUSY line): the answer
+// said neither, and the returning primary released its original and
+// delivered it again. The copies in delivery are read first: a copy is
+// then told BUSY, or its note is read after its commit — never neither.
+func TestQueryTakenDoneBusyNeverNeitherAcrossACommit(t *testing.T) {
+	const db = "0123456789abcdef0123456789abcdef"
+	held := &heldNoteShadow{takenDoneShadow: &takenDoneShadow{pushShadow: &pushShadow{droppedShadow: &droppedShadow{handBackShadow: &handBackShadow{partialShadow: newPartialShadow(),
+		given: map[string][]string{}}, dropped: map[string][]string{}}},
+		notes: map[string][]queue.TakenDone{db: {{ID: "a-1", Addr: "x@remote.example", Kind: queue.TakenDelivered}}}}}
+	sh := &commitBetweenShadow{busyShadow: &busyShadow{delayNoteShadow: &delayNoteShadow{heldNoteShadow: held, delayed: map[string][]string{}},
+		busy: map[string][]string{db: {"c-3"}}}, db: db}
+	s := startShadowServer(t, &markQueue{mark: 1}, sh, true, transportConnector(t, ""))
+	c := clientFor(t, s)
+	c.PresentDatabase(db)
+	if _, err := c.Shadow("hub2"); err != nil {
+		t.Fatal(err)
+	}
+	notes, err := c.QueryTakenDone(10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(notes, func(n queue.TakenDone) bool { return n.ID == "c-3" }) {
+		t.Fatalf("the answer %+v says nothing of c-3, committed between its reads: the primary would deliver its original again", notes)
+	}
+}
