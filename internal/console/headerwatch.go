@@ -83,6 +83,7 @@ type watchedConn struct {
 	shakeErr error
 	timedOut atomic.Bool  // a read hit its deadline since the last request (StateIdle clears it)
 	got      atomic.Int64 // bytes of requests read
+	refusal  httprefusal.Watch
 }
 
 func (c *watchedConn) Read(p []byte) (int, error) {
@@ -92,6 +93,7 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.tc.Read(p)
 	c.got.Add(int64(n))
+	c.refusal.Read(n)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		c.timedOut.Store(true)
 	}
@@ -101,7 +103,7 @@ func (c *watchedConn) Read(p []byte) (int, error) {
 // Write is the TLS connection's; net/http's own refusal of a request it
 // could not read is logged (httprefusal).
 func (c *watchedConn) Write(p []byte) (int, error) {
-	c.w.own.Saw(p, hostOf(c.RemoteAddr()))
+	c.refusal.Write(c.w.own, p, hostOf(c.RemoteAddr()))
 	return c.Conn.Write(p)
 }
 

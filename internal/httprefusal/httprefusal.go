@@ -4,8 +4,10 @@
 // transfer coding) — which reach no handler and which net/http logs
 // nowhere, not even to http.Server.ErrorLog: an operator saw nothing of
 // them. Such an answer is net/http's one write to the connection of a
-// fixed form (Own); a Listener's connections (or a server's own
-// connection wrapper, calling Saw) watch their writes for it, and a Log
+// fixed form, whole (Own), made right after reading the request it
+// refuses; a Listener's connections (or a server's own connection
+// wrapper, with a Watch) look at the first write after each read that
+// brought bytes for it, and a Log
 // writes one line per refusal, paced: one WARN per Every, the others at
 // DEBUG and counted on the next WARN (not_warned). The line names the
 // client and net/http's own status text, never a header or any other
@@ -18,6 +20,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"umbra/internal/clock"
@@ -31,10 +34,20 @@ const Every = time.Minute
 // answer always carries more (Date, Content-Length).
 const errorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
 
+// unsupportedTE is the body of net/http's 501 to a transfer coding it
+// does not know; its other answers repeat the status line's code and
+// text as their body.
+const unsupportedTE = "Unsupported transfer encoding"
+
 // Own reports whether p, one write to a connection, is net/http's own
 // answer to a request it could not read, with its status code and the
 // status line's text after the code ("Bad Request", "Bad Request:
 // missing required Host header": net/http's words, never the request's).
+// The write must be that answer whole — status line, net/http's header
+// block, and its body (the code and text again, or the 501's fixed
+// words) ending the write: a handler's body holding those bytes (a
+// message shown or exported) is written with more around it or after
+// other writes, never as one such write after a read (Conn, Watch).
 func Own(p []byte) (code int, why string, ok bool) {
 	rest, found := bytes.CutPrefix(p, []byte("HTTP/1.1 "))
 	if !found || len(rest) < 4 || rest[3] != ' ' {
@@ -45,7 +58,11 @@ func Own(p []byte) (code int, why string, ok bool) {
 		return 0, "", false
 	}
 	line, after, found := bytes.Cut(rest[4:], []byte("\r\n"))
-	if !found || !bytes.HasPrefix(after, []byte(errorHeaders[2:])) {
+	if !found {
+		return 0, "", false
+	}
+	body, found := bytes.CutPrefix(after, []byte(errorHeaders[2:]))
+	if !found || !(string(body) == string(rest[:4])+string(line) || code == 501 && string(body) == unsupportedTE) {
 		return 0, "", false
 	}
 	return code, string(line), true
@@ -73,10 +90,37 @@ func New(what string, log *slog.Logger, clk clock.Clock) *Log {
 }
 
 // Saw logs p, a write to the connection of client, when it is net/http's
-// own refusal (Own).
+// own refusal (Own). A connection's writes are given through a Watch,
+// which passes only the write a refusal can be.
 func (l *Log) Saw(p []byte, client string) {
 	if code, why, ok := Own(p); ok {
 		l.Refused(client, code, why)
+	}
+}
+
+// Watch follows one connection for its Log: net/http writes its refusal
+// as the first write after the read that brought the request's bytes
+// (nothing written between), so only such a write is looked at. Every
+// other write — a handler's body after its header or a flush, however
+// net/http splits it — is passed by, whatever its bytes. Its methods
+// are safe for net/http's reader and writer at once (a background read
+// runs while a handler writes).
+type Watch struct {
+	read atomic.Bool // a read brought bytes since the last write
+}
+
+// Read notes a read of n bytes from the connection.
+func (w *Watch) Read(n int) {
+	if n > 0 {
+		w.read.Store(true)
+	}
+}
+
+// Write gives p, a write to the connection of client, to l when it is
+// the first since a read (Saw).
+func (w *Watch) Write(l *Log, p []byte, client string) {
+	if w.read.Swap(false) {
+		l.Saw(p, client)
 	}
 }
 
@@ -122,14 +166,21 @@ func (ln *listener) Accept() (net.Conn, error) {
 }
 
 // Conn is a connection whose writes are watched for net/http's own
-// refusals. NetConn gives the connection it wraps.
+// refusals (Watch). NetConn gives the connection it wraps.
 type Conn struct {
 	net.Conn
 	l *Log
+	w Watch
+}
+
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.w.Read(n)
+	return n, err
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
-	c.l.Saw(p, Client(c.RemoteAddr()))
+	c.w.Write(c.l, p, Client(c.RemoteAddr()))
 	return c.Conn.Write(p)
 }
 

@@ -24,3 +24,25 @@ func TestOPS42OwnTellsNetHTTPsAnswerFromAHandlers(t *testing.T) {
 		}
 	}
 }
+
+// OPS-42 item 5 (rr42a): net/http's answer is one write, whole: its
+// fixed header block followed by anything but its own body (the status
+// line's code and text again, or the 501's fixed words) is a handler's.
+func TestOPS42OwnIsTheWholeWrite(t *testing.T) {
+	const h = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+	for _, c := range []struct {
+		in string
+		ok bool
+	}{
+		{"HTTP/1.1 501 Not Implemented" + h + "Unsupported transfer encoding", true},
+		{"HTTP/1.1 400 Bad Request" + h + "400 Bad Request and more of a message", false},
+		{"HTTP/1.1 400 Bad Request" + h + "400 Bad Reques", false},
+		{"HTTP/1.1 400 Bad Request" + h + "431 Request Header Fields Too Large", false},
+		{"HTTP/1.1 400 Bad Request" + h + "Unsupported transfer encoding", false},
+		{"HTTP/1.1 400 Bad Request" + h, false},
+	} {
+		if _, _, ok := Own([]byte(c.in)); ok != c.ok {
+			t.Errorf("Own(%q) = %v, want %v", c.in, ok, c.ok)
+		}
+	}
+}

@@ -193,7 +193,7 @@ func (q *Manager) DeleteQuarantined(ctx context.Context, id ID, dsn bool) error 
 
 // noteQuarantine counts a message entering the quarantine in its
 // IN/MIN (umbra queue list). Leaving is counted by the commit that took
-// the record out, whichever it is (Tx.leftQuarantine, quarantineOut).
+// the record out, whichever it is (Tx.quarantineMoved, quarantineOut).
 func (q *Manager) noteQuarantine(now time.Time) {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
@@ -201,7 +201,8 @@ func (q *Manager) noteQuarantine(now time.Time) {
 }
 
 // quarantineOut counts n messages a commit took out of the quarantine
-// in its OUT/MIN, and invalidates the cached totals (quarantineLeft).
+// in its OUT/MIN (none: it only changed what the cached totals count),
+// and invalidates the cached totals (quarantineLeft).
 func (q *Manager) quarantineOut(n int) {
 	now := q.clk.Now()
 	q.qmu.Lock()

@@ -17,7 +17,7 @@ var ErrQuarantineFull = errors.New("quarantine full")
 
 // quarCapRecount bounds how stale the cached quarantine totals may be
 // when no commit that took a record out of the quarantine invalidated
-// them (Tx.leftQuarantine).
+// them (Tx.quarantineMoved).
 const quarCapRecount = time.Minute
 
 // quarCap holds the quarantine's bound and cached totals. The totals

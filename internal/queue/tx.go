@@ -72,11 +72,15 @@ type Tx struct {
 	// them before the commit adds them to its totals.
 	quarN     int
 	quarBytes int64
-	// quarLeft counts the records this transaction took out of the
-	// quarantine (Put of another state, Delete), whatever the writer:
-	// the manager's totals and OUT/MIN follow after the commit
-	// (leftQuarantine).
-	quarLeft int
+	// quarLeft holds the records this transaction took out of the
+	// quarantine (Put of another state, Delete), whatever the writer,
+	// and did not put back; quarNew counts the new records it stored
+	// quarantined (roomInTx counted quarN of them); quarHook says the
+	// commit tells the manager (quarantineMoved).
+	quarLeft  map[ID]bool
+	quarNew   int
+	quarStale bool // a change roomInTx did not count (quarantineMoved)
+	quarHook  bool
 
 	// decoded counts the message records this transaction read (Get,
 	// ForEach): what a test proves a lookup reads (shadowidindex.go).
@@ -147,9 +151,7 @@ func (t *Tx) Put(m *Message) error {
 	if err := t.messages.Put(m.ID.Key(), m.encode()); err != nil {
 		return err
 	}
-	if old != nil && old.State == Quarantined && m.State != Quarantined {
-		t.leftQuarantine()
-	}
+	t.quarantineMoved(old, m)
 	if err := t.indexTaken(old, m); err != nil { // takenindex.go
 		return err
 	}
@@ -253,8 +255,8 @@ func (t *Tx) Delete(id ID) error {
 	} else if err := t.unindexShadowID(old); err != nil { // shadowidindex.go
 		return err
 	}
-	if err == nil && old.State == Quarantined {
-		t.leftQuarantine()
+	if err == nil {
+		t.quarantineMoved(old, nil)
 	}
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
 		return err
@@ -766,21 +768,45 @@ func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 	return len(old), nil
 }
 
-// leftQuarantine counts a record this transaction took out of the
-// quarantine; the first one asks the commit to tell the manager over
-// the store (Manager.quarantineOut), which updates the quarantine's
-// cached totals and its OUT/MIN for every leave — a release, a deletion,
-// an expiry, or any other writer's — exactly once: a transaction rolled
-// back tells nothing.
-func (t *Tx) leftQuarantine() {
-	t.quarLeft++
-	if t.quarLeft > 1 || t.store == nil {
+// quarantineMoved notes what a Put (m the record written) or a Delete
+// (m nil) of the record old (nil: none) did to the quarantine. The
+// commit then tells the manager over the store (Manager.quarantineOut):
+// the records out of the quarantine at the commit that were in it
+// before count once each in its OUT/MIN — one taken out and put back in
+// the same transaction left nothing — and the quarantine's cached
+// totals are recounted when anything changed them that a submission's
+// bound check (roomInTx) did not count: a record leaving, one entering
+// from another state, a quarantined record's size changed, a new
+// quarantined record stored past the ones roomInTx counted. A
+// transaction rolled back tells nothing.
+func (t *Tx) quarantineMoved(old, m *Message) {
+	wasIn := old != nil && old.State == Quarantined
+	isIn := m != nil && m.State == Quarantined
+	switch {
+	case wasIn && !isIn:
+		if t.quarLeft == nil {
+			t.quarLeft = map[ID]bool{}
+		}
+		t.quarLeft[old.ID] = true
+		t.quarStale = true
+	case !wasIn && isIn && old != nil:
+		delete(t.quarLeft, m.ID) // back in, or in from another state
+		t.quarStale = true
+	case !wasIn && isIn:
+		t.quarNew++ // a new record: counted if roomInTx counted it (quarN)
+	case wasIn && isIn && old.Size != m.Size:
+		t.quarStale = true
+	default:
 		return
 	}
+	if t.quarHook || t.store == nil {
+		return
+	}
+	t.quarHook = true
 	s := t.store
 	t.tx.OnCommit(func() {
-		if q := s.early.Load(); q != nil {
-			q.quarantineOut(t.quarLeft)
+		if q := s.early.Load(); q != nil && (t.quarStale || t.quarNew > t.quarN) {
+			q.quarantineOut(len(t.quarLeft))
 		}
 	})
 }
