@@ -77,7 +77,9 @@ dkim:
 		}
 		return string(out)
 	}
-	lineOf := func(text, s string) string { return strconv.Itoa(1 + strings.Count(text[:strings.Index(text, s)], "\n")) }
+	lineOf := func(text, s string) string {
+		return strconv.Itoa(1 + strings.Count(text[:strings.Index(text, s)], "\n"))
+	}
 	signing := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:` + lineOf(text, "  - name: to-hubs") +
 		`: warning: send connector "to-hubs" carries the organisation's own domain corp\.test, and without a topology a send connector counts as leaving the organisation: ` +
 		`the mail it hands on is DKIM-signed \(mail that originated inside\) and ARC-sealed \(mail this server authenticated\)`)
