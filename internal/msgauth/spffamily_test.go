@@ -16,7 +16,8 @@ import (
 // one naming ::ffff:a.b.c.d). A v4-mapped client address (a dual-stack
 // socket's IPv4 client) is an IPv4 client. An ip4 mechanism naming an
 // IPv6 address, or an ip6 one naming an IPv4 address, is a syntax error
-// (permerror).
+// (permerror). The a and mx mechanisms compare an IPv4 client with A
+// records only.
 func TestSPFMechanismFamily(t *testing.T) {
 	cases := []struct {
 		name, record, client, want string
@@ -38,7 +39,26 @@ func TestSPFMechanismFamily(t *testing.T) {
 		{"ip4-names-mapped", "v=spf1 ip4:::ffff:127.0.0.211 -all", "127.0.0.211", "permerror"},
 		{"ip6-names-v4", "v=spf1 ip6:0.0.0.0/0 -all", "127.0.0.211", "permerror"},
 	}
-	var zone []string
+	// The a and mx mechanisms ask A records for an IPv4 client (RFC 7208
+	// §5.3, §5.4): an AAAA record holding ::ffff:a.b.c.d is none of them.
+	cases = append(cases, []struct{ name, record, client, want string }{
+		{"a-mapped-aaaa", "v=spf1 a:mapped.host.test -all", "127.0.0.211", "fail"},
+		{"a-mapped-aaaa-cidr", "v=spf1 a:mapped.host.test/24 -all", "127.0.0.211", "fail"},
+		{"a-both", "v=spf1 a:both.host.test -all", "127.0.0.211", "pass"},
+		{"a-v4", "v=spf1 a:v4.host.test -all", "127.0.0.211", "pass"},
+		{"mx-mapped-aaaa", "v=spf1 mx:mxmapped.test -all", "127.0.0.211", "fail"},
+		{"mx-v4", "v=spf1 mx:mxv4.test -all", "127.0.0.211", "pass"},
+		{"a-v6", "v=spf1 a:v6.host.test -all", "2001:db8::1", "pass"},
+	}...)
+	zone := []string{
+		`mapped.host.test. 300 IN AAAA ::ffff:127.0.0.211`,
+		`both.host.test. 300 IN A 127.0.0.211`,
+		`both.host.test. 300 IN AAAA ::ffff:127.0.0.211`,
+		`v4.host.test. 300 IN A 127.0.0.211`,
+		`v6.host.test. 300 IN AAAA 2001:db8::1`,
+		`mxmapped.test. 300 IN MX 10 mapped.host.test.`,
+		`mxv4.test. 300 IN MX 10 v4.host.test.`,
+	}
 	for _, c := range cases {
 		zone = append(zone, zoneTXT(c.name+".test", c.record))
 	}
