@@ -4,10 +4,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
-
-	"github.com/miekg/dns"
 
 	"umbra/internal/mailaddr"
 	"umbra/internal/resolver"
@@ -156,49 +153,8 @@ func (s spfNames) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, 
 	if err != nil || !s.v4 {
 		return addrs, err
 	}
-	return s.withoutMappedAAAA(ctx, host, addrs)
-}
-
-// withoutMappedAAAA is addrs, an IPv4 client's A and AAAA lookup of
-// host, without the AAAA records that hold a v4-mapped address
-// (::ffff:a.b.c.d): the library compares it with the client's as the
-// IPv4 address a.b.c.d, while RFC 7208 §5.3, §5.4 and §5.7 ask A
-// records for an IPv4 client — an AAAA record is never one of them. As
-// many as the AAAA answer holds are left out, the last first (addrs has
-// the A records first), so an A record of the same address stays. An
-// AAAA answer that cannot be had leaves addrs as they are; none left is
-// the A lookup's denial.
-func (s spfNames) withoutMappedAAAA(ctx context.Context, host string, addrs []net.IPAddr) ([]net.IPAddr, error) {
-	mapped := 0
-	for _, a := range addrs {
-		if len(a.IP) == net.IPv6len && a.IP.To4() != nil {
-			mapped++
-		}
-	}
-	if mapped == 0 {
-		return addrs, nil
-	}
-	ans, err := s.nameGuard.Lookup(ctx, host, dns.TypeAAAA)
-	if err != nil || ans == nil {
-		return addrs, nil
-	}
-	out := slices.Clone(addrs)
-	for _, rr := range ans.RRs {
-		aaaa, ok := rr.(*dns.AAAA)
-		if !ok || aaaa.AAAA.To4() == nil {
-			continue
-		}
-		for i := len(out) - 1; i >= 0; i-- {
-			if out[i].IP.Equal(aaaa.AAAA) {
-				out = slices.Delete(out, i, i+1)
-				break
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, &net.DNSError{Err: "no A record", Name: host, IsNotFound: true}
-	}
-	return out, nil
+	// RFC 7208 §5.3, §5.4, §5.7: A records for an IPv4 client.
+	return resolver.ForIPv4Client(ctx, s.nameGuard, host, addrs)
 }
 
 func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) {
