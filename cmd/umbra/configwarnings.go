@@ -23,6 +23,8 @@ func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology
 	ws := append(unusedSendConnectors(cfg, ct), heartbeatUnderThrottle(cfg, ct)...)
 	ws = append(ws, configSlips(cfg)...)
 	ws = append(ws, publishWarnings(cfg)...)
+	ws = append(ws, signingToOwnServers(cfg, ct)...)
+	ws = append(ws, requireTLSDSNsUndeliverable(cfg, ct)...)
 	ws = append(ws, smartHostsThatAreTopologyServers(cfg, ct, rt)...)
 	ws = append(ws, config.ShadowListenerWarnings(cfg, ct)...) // its topology address offers no XSHADOW
 	ws = append(ws, smartHostsThatAreThisServer(ctx, cfg, r)...)

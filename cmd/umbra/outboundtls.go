@@ -206,21 +206,39 @@ func publishCertificate(p config.MTASTSPublish) (tls.Certificate, error) {
 		[]any{"outbound_tls", "mta_sts_publish", "key_file"})
 }
 
-// publication is the MTA-STS policy cfg publishes: for its
-// authoritative domains.
+// publication is the MTA-STS policy cfg publishes: for the
+// organisation's domains this server receives for, its authoritative
+// and internal_relay accepted domains. An edge holds no authoritative
+// domain (it has no mailbox store: its domains are internal_relay, the
+// hubs hold the mailboxes), yet it is the server the domain's MX, and
+// so mta-sts.<domain>, names. An external_relay domain is another
+// organisation's, relayed for it: its policy is that organisation's to
+// publish, never this server's.
 func publication(cfg *config.Config) tlspolicy.Publication {
 	p := cfg.OutboundTLS.Publish
 	pub := tlspolicy.Publication{Mode: p.Mode, MX: p.MX, MaxAge: p.MaxAge.D()}
 	for _, d := range cfg.AcceptedDomains {
-		if d.Type == config.DomainAuthoritative {
+		if d.Type == config.DomainAuthoritative || d.Type == config.DomainInternalRelay {
 			pub.Domains = append(pub.Domains, d.Domain)
 		}
 	}
 	return pub
 }
 
-// publishCoverage warns, at cert_file's line, of the authoritative
-// domains whose policy host (mta-sts.<domain>) cert does not name: every
+// publishNothing warns, at mta_sts_publish.listen's line, when the
+// policy would be published for no domain: every fetch would be
+// answered 404 while the start's log says the policy is published.
+func publishNothing(cfg *config.Config) []string {
+	if len(publication(cfg).Domains) > 0 {
+		return nil
+	}
+	return []string{warnAt(cfg, []any{"outbound_tls", "mta_sts_publish", "listen"},
+		"outbound_tls.mta_sts_publish publishes the policy of no domain: no accepted domain is authoritative or internal_relay "+
+			"(an external_relay domain's policy is its own organisation's to publish); every policy fetch is answered 404")}
+}
+
+// publishCoverage warns, at cert_file's line, of the published
+// domains (publication) whose policy host (mta-sts.<domain>) cert does not name: every
 // sender's fetch of their policy would fail. A warning, not an error:
 // no mail is lost by it (senders keep a cached policy, else apply none,
 // RFC 8461 §5), and refusing would keep a server from starting, or a
@@ -243,15 +261,17 @@ func publishWarnings(cfg *config.Config) []string {
 	if cfg.OutboundTLS.Publish.Listen == "" {
 		return nil
 	}
+	ws := publishNothing(cfg)
 	cert, err := publishCertificate(cfg.OutboundTLS.Publish)
 	if err != nil {
-		return nil
+		return ws
 	}
-	return publishCoverage(cfg, cert)
+	return append(ws, publishCoverage(cfg, cert)...)
 }
 
 // publishMTASTS serves this server's MTA-STS policy for its
-// authoritative domains (outbound_tls.mta_sts_publish); nil when off.
+// authoritative and internal_relay domains (publication;
+// outbound_tls.mta_sts_publish); nil when off.
 // A reload replaces its domains and certificate (reloadPublication).
 func publishMTASTS(cfg *config.Config, log *slog.Logger) (*tlspolicy.Live, *http.Server, error) {
 	p := cfg.OutboundTLS.Publish
@@ -277,7 +297,7 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*tlspolicy.Live, *http
 	return live, srv, nil
 }
 
-// reloadPublication serves next's authoritative domains with the
+// reloadPublication serves next's published domains (publication) with the
 // certificate its files now hold (renewed in place: the new one), and
 // warns again of the policy hosts it does not name. The settings of
 // outbound_tls themselves apply at a restart (next holds the running

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -165,13 +166,13 @@ func validateLDAP(v *validator, c *Config) {
 	// Passwords given to AUTH are sent to the directory in the bind:
 	// never in clear text beyond this host.
 	if l.AccountFilter != "" && u.Scheme == "ldap" && !l.StartTLS && !loopbackHost(u.Hostname()) {
-		v.compare("ldap.account_filter sends passwords to the directory: use ldaps:// or start_tls (clear text only to a loopback address)",
+		v.compare("ldap.account_filter sends passwords to the directory: use ldaps:// or start_tls "+clearTextOnlyToLoopback(u.Hostname()),
 			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "account_filter")
 	}
 	// The service account's bind is a login too (umbra as the client):
 	// its password, like a smart host's, never goes in clear text.
 	if l.BindDN != "" && u.Scheme == "ldap" && !l.StartTLS && !loopbackHost(u.Hostname()) {
-		v.compare("ldap.bind_dn sends the service account's password to the directory: use ldaps:// or start_tls (clear text only to a loopback address)",
+		v.compare("ldap.bind_dn sends the service account's password to the directory: use ldaps:// or start_tls "+clearTextOnlyToLoopback(u.Hostname()),
 			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "bind_dn")
 	}
 	if l.Timeout <= 0 || l.PositiveTTL < 0 || l.NegativeTTL < 0 || l.CacheSize < 0 {
@@ -182,6 +183,18 @@ func validateLDAP(v *validator, c *Config) {
 			v.compare("auth.ldap needs ldap.account_filter", [][]any{{"ldap", "account_filter"}}, "receive_connectors", i, "auth", "ldap")
 		}
 	}
+}
+
+// clearTextOnlyToLoopback is the refusal's rule for an ldap:// URL's
+// host (loopbackHost): a host name other than localhost is never taken
+// as loopback, whatever dns.hosts_file maps it to — that file is read
+// again while umbra runs, and which names it holds is no part of the
+// configuration checked.
+func clearTextOnlyToLoopback(host string) string {
+	if _, err := netip.ParseAddr(host); err == nil {
+		return "(clear text only to localhost or a literal loopback address)"
+	}
+	return fmt.Sprintf("(clear text only to localhost or a literal loopback address: a host name such as %s is never taken as one, whatever dns.hosts_file maps it to)", host)
 }
 
 func validAttr(s string) bool {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -97,5 +98,29 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x"}
 `), 0o600)
 	if _, err := Load(p); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A host name is never taken as a loopback address for clear-text
+// ldap:// (rt42-edge minor): only localhost and a literal loopback
+// address are, whatever dns.hosts_file maps a name to — that file is
+// read again while umbra runs, and the check is the configuration's.
+// The refusal says so, at bind_dn's line (account_filter's the same).
+func TestLDAPClearTextHostNameNeverLoopback(t *testing.T) {
+	dir := t.TempDir()
+	hosts := filepath.Join(dir, "hosts")
+	os.WriteFile(hosts, []byte("127.0.0.1 dir.lan\n"), 0o600)
+	for _, key := range []string{"bind_dn", "account_filter"} {
+		setting := map[string]string{"bind_dn": "  bind_dn: cn=u\n  bind_password_file: pw\n", "account_filter": "  account_filter: (uid=%s)\n"}[key]
+		y := ldapBase + "dns:\n  hosts_file: " + hosts + "\nldap:\n  url: ldap://dir.lan\n  base_dn: dc=x\n" + setting
+		p := filepath.Join(dir, "umbra.yaml")
+		os.WriteFile(p, []byte(y), 0o600)
+		_, err := Load(p)
+		line := 1 + strings.Count(y[:strings.Index(y, "  "+key+":")], "\n")
+		want := fmt.Sprintf("umbra.yaml:%d: ldap.%s sends", line, key)
+		if err == nil || !strings.Contains(err.Error(), want) ||
+			!strings.Contains(err.Error(), "only to localhost or a literal loopback address: a host name such as dir.lan is never taken as one, whatever dns.hosts_file maps it to") {
+			t.Errorf("%s: error %v, want %q and the loopback rule", key, err, want)
+		}
 	}
 }

@@ -624,3 +624,22 @@ func TestHELODNSDownServerAddressTopologyDroppedMailChecked(t *testing.T) {
 		}
 	}
 }
+
+// Forward-confirmed reverse DNS of an IPv4 client is confirmed by the
+// PTR name's A records only: an AAAA record holding ::ffff:a.b.c.d is
+// no address of the IPv4 client a.b.c.d (rt42-edge F3's sibling; SPF's
+// a and mx the same). A name with both an A record and such an AAAA
+// record of the client confirms it.
+func TestHELOFCrDNSIPv4ClientByARecordsOnly(t *testing.T) {
+	filter := `    connection_filtering:
+      helo:
+        fcrdns: reject
+`
+	e := start(t, filter, "137.0.0.127.in-addr.arpa. 60 IN PTR mapped.client.test.",
+		"mapped.client.test. 60 IN AAAA ::ffff:127.0.0.137")
+	e.dial("127.0.0.137").cmd("EHLO mapped.client.test", "550 5.7.25 Client host rejected: the reverse DNS of [127.0.0.137] does not confirm it")
+	e = start(t, filter, "137.0.0.127.in-addr.arpa. 60 IN PTR both.client.test.",
+		"both.client.test. 60 IN A 127.0.0.137",
+		"both.client.test. 60 IN AAAA ::ffff:127.0.0.137")
+	e.dial("127.0.0.137").cmd("EHLO both.client.test", "250")
+}

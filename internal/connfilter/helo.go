@@ -12,6 +12,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/mailaddr"
+	"umbra/internal/resolver"
 	"umbra/internal/smtp"
 )
 
@@ -203,6 +204,11 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 			break
 		}
 		addrs, err := h.opt.Resolver.LookupIPAddr(ctx, n)
+		if err == nil && ip.Is4() {
+			// A records confirm an IPv4 client: an AAAA record
+			// holding ::ffff:a.b.c.d is none.
+			addrs, err = resolver.ForIPv4Client(ctx, h.opt.Resolver, n, addrs)
+		}
 		if err != nil {
 			if classify(err) == errored {
 				sawErr = err.Error()

@@ -3,6 +3,7 @@ package msgauth
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -98,7 +99,15 @@ func (g nameGuard) Lookup(ctx context.Context, name string, qtype uint16) (*reso
 // removing successive labels (and their following dots) until the total
 // length does not exceed 253 characters". A name without macros is its
 // own expansion; one of at most 253 characters is unchanged.
-type spfNames struct{ nameGuard }
+//
+// It also gives the library each SPF record as it applies to the
+// client's address family (spfRecordFor): the library compares an ip4 or
+// ip6 mechanism's address with the client's whatever their families,
+// and an IPv4 client matched ip6:::ffff:a.b.c.d and ip6:::ffff:0:0/96.
+type spfNames struct {
+	nameGuard
+	v4 bool // the client is an IPv4 client (a v4-mapped address unmapped)
+}
 
 // truncateSPFName applies RFC 7208 §7.3 to name.
 func truncateSPFName(name string) string {
@@ -139,9 +148,67 @@ func (s spfNames) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, 
 	if net.ParseIP(host) != nil {
 		return s.nameGuard.LookupIPAddr(ctx, host)
 	}
-	return s.nameGuard.LookupIPAddr(ctx, spfName(host))
+	host = spfName(host)
+	addrs, err := s.nameGuard.LookupIPAddr(ctx, host)
+	if err != nil || !s.v4 {
+		return addrs, err
+	}
+	// RFC 7208 §5.3, §5.4, §5.7: A records for an IPv4 client.
+	return resolver.ForIPv4Client(ctx, s.nameGuard, host, addrs)
 }
 
 func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) {
-	return s.nameGuard.LookupTXT(ctx, spfName(name))
+	txts, err := s.nameGuard.LookupTXT(ctx, spfName(name))
+	for i, t := range txts {
+		txts[i] = spfRecordFor(t, s.v4)
+	}
+	return txts, err
+}
+
+// spfRecordFor is the SPF record txt as it applies to an IPv4 client
+// (v4) or an IPv6 one, RFC 7208 §5.6: "ip4" mechanisms match only
+// IPv4 clients and "ip6" ones only IPv6 clients, and an ip4-network
+// is written as a dotted quad, an ip6-network as an IPv6 address.
+//   - An ip6 mechanism, for an IPv4 client, is left out: it cannot
+//     match, whatever address it names (::ffff:a.b.c.d included, the
+//     test suite's cidr6-ip4 and cidr6-0-ip4), and it asks nothing.
+//   - An ip4 mechanism naming an IPv6 address, or an ip6 one naming
+//     an IPv4 address, is a syntax error: it is given to the library
+//     as a value it refuses (permerror), never compared.
+//
+// An ip4 mechanism already never matches an IPv6 client (the client's
+// address is unmapped, checkSPF), so it is kept. Text that is no SPF
+// record (an exp= explanation) is returned as it is. Terms are split
+// on single spaces as the library splits them; a term left out is an
+// empty one, which the library skips.
+func spfRecordFor(txt string, v4 bool) string {
+	if len(txt) < 6 || !strings.EqualFold(txt[:6], "v=spf1") || len(txt) > 6 && txt[6] != ' ' {
+		return txt
+	}
+	terms := strings.Split(txt, " ")
+	for i, term := range terms {
+		q := ""
+		if term != "" && strings.IndexByte("+-~?", term[0]) >= 0 {
+			q, term = term[:1], term[1:]
+		}
+		if len(term) < 4 {
+			continue
+		}
+		mech := strings.ToLower(term[:4])
+		if mech != "ip4:" && mech != "ip6:" {
+			continue
+		}
+		a, _, _ := strings.Cut(term[4:], "/")
+		addr, err := netip.ParseAddr(a)
+		if err != nil || addr.Zone() != "" {
+			continue // the library refuses it (permerror)
+		}
+		switch {
+		case mech == "ip4:" && !addr.Is4(), mech == "ip6:" && !addr.Is6():
+			terms[i] = q + mech + "wrong-family" // the library: "invalid ipX value"
+		case mech == "ip6:" && v4:
+			terms[i] = ""
+		}
+	}
+	return strings.Join(terms, " ")
 }

@@ -46,8 +46,11 @@ func checkSPF(ctx context.Context, r resolver.Resolver, ip netip.Addr, helo, ide
 		return res
 	}
 	res.domain, identity = ascii, local+"@"+ascii
-	v, err := spf.CheckHostWithSender(net.IP(ip.Unmap().AsSlice()), helo, identity,
-		spf.WithContext(ctx), spf.WithResolver(spfNames{nameGuard{r}})) // RFC 7208 §7.3 (dnsname.go)
+	// A v4-mapped address (a dual-stack socket's IPv4 client) is an
+	// IPv4 client: RFC 7208 §5.6 matches it with ip4, never with ip6.
+	ip = ip.Unmap()
+	v, err := spf.CheckHostWithSender(net.IP(ip.AsSlice()), helo, identity,
+		spf.WithContext(ctx), spf.WithResolver(spfNames{nameGuard{r}, ip.Is4()})) // RFC 7208 §5.6, §7.3 (dnsname.go)
 	res.value = string(v)
 	if err != nil && v != spf.Pass && !isSPFMatch(err) {
 		res.reason = err.Error()

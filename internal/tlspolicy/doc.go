@@ -76,7 +76,8 @@
 //   - No transaction is held across DNS or HTTPS: the store is written
 //     after the fetch returns.
 //   - The policy this server publishes (publish.go) is served for
-//     mta-sts.<domain> of each authoritative domain; Live holds its
+//     mta-sts.<domain> of each domain it is given (the caller gives the
+//     authoritative and internal_relay ones); Live holds its
 //     domains and certificate, replaced whole by a reload (Set), and
 //     Uncovered names the policy hosts a certificate does not name (the
 //     caller warns: senders' fetches for them fail).

@@ -77,7 +77,7 @@ func (p Publication) Uncovered(cert tls.Certificate) []string {
 }
 
 // Live is a running publication whose domains and certificate a reload
-// replaces (Set) while it serves: an authoritative domain added is
+// replaces (Set) while it serves: a domain added is
 // served, a certificate renewed in its file is presented.
 type Live struct {
 	cur atomic.Pointer[liveState]
