@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -200,4 +201,23 @@ func pickupPaused(m *backpressure.Monitor) func() bool {
 		return nil
 	}
 	return func() bool { return m.State().Level == backpressure.High }
+}
+
+// spaceReserveCheck is how often the daemon looks whether a space
+// reserve given up on a full disk can be made again.
+const spaceReserveCheck = 10 * time.Second
+
+// restoreSpaceReserve makes the space reserve again (queue
+// spacereserve.go) once the file system has room, until ctx ends.
+func restoreSpaceReserve(ctx context.Context, store *queue.Store) {
+	t := time.NewTicker(spaceReserveCheck)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			store.RestoreSpaceReserve()
+		}
+	}
 }

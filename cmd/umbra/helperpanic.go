@@ -46,7 +46,7 @@ var helperRestart = time.Second
 // daemon's helpers (serve.go, gcfloor.go, ratelimit.go, serverhosts.go),
 // each exported at zero from the start, as the README lists them.
 var helperParts = []string{"metrics", "backpressure", "callout_prune", "callout_learn", "dumpster", "outbound_tls",
-	"holders", "owed_discards", "pickup", "reload", "stop_at_once", "gc_floor", "rate_save", "server_hosts"}
+	"holders", "owed_discards", "pickup", "reload", "stop_at_once", "gc_floor", "rate_save", "server_hosts", "space_reserve"}
 
 // newGuard registers umbra_helper_panics_total on reg (nil: not
 // registered, still counted) and logs to log (nil: counted only).

@@ -57,7 +57,7 @@ var (
 	// transportRestart are the transport keys read at start.
 	transportRestart = []string{"max_active", "result_commit_delay", "poison_threshold", "initial_destination_concurrency",
 		"dead_destination_cool_down", "shadow_redundancy_enabled", "max_hop_count", "bounce_size_limit",
-		"spool_threshold", "max_header_size", "body_memory_limit"}
+		"spool_threshold", "max_header_size", "body_memory_limit", "space_reserve"}
 )
 
 // yamlField is the field of struct v whose yaml name is key.

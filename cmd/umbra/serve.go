@@ -270,6 +270,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	})
 	registerRetention(reg, store.DuplicateRecords)
 	store.SetSpoolLogger(log.With("component", "spool"))
+	store.StartSpaceReserve(int64(cfg.Transport.SpaceReserve), log.With("component", "spacereserve")) // queue/spacereserve.go
 	registerSpoolMetrics(reg, store)
 	if err := store.SetServer(cfg.Server.Name); err != nil { // backups record whose database they are
 		return fmt.Errorf("transport database: %w", err)
@@ -779,6 +780,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// nil: the system clock
 		go gd.loop(runCtx, "backpressure", func() { pressure.Run(runCtx, nil, cfg.BackPressure.CheckInterval.D()) })
 	}
+	go gd.loop(runCtx, "space_reserve", func() { restoreSpaceReserve(runCtx, store) }) // queue/spacereserve.go
 	go gd.loop(runCtx, "callout_prune", func() { pruneCallout(runCtx, callout, log.With("component", "recipients")) })
 	go gd.loop(runCtx, "callout_learn", func() { learner.run(runCtx, callout, log.With("component", "recipients")) })
 	dumpDone := make(chan struct{})

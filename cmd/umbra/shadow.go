@@ -66,6 +66,11 @@ func newShadowCmd() *cobra.Command {
 				case v.Unreachable != "":
 					// Heartbeats fail: counted towards the takeover.
 					why = takeoverText(v.TakeoverAt, v.TakeoverBy, time.Now()) + ": " + v.Unreachable
+					if v.TakeoverWaiting != "" {
+						// Its commit failed (a full disk): not "due" at a
+						// time past (rt42 F3).
+						why = "takeover waiting: " + v.TakeoverWaiting + ": " + v.Unreachable
+					}
 				}
 				// The oldest of its shadow queue: "-" when that is empty
 				// (every copy taken over waits elsewhere), not a 0s that

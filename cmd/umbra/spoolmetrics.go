@@ -23,6 +23,17 @@ func registerSpoolMetrics(reg prometheus.Registerer, store *queue.Store) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_spool_unlink_pending",
 			Help: "Spool files no message names whose removal failed, retried every minute and at the next start."},
 			func() float64 { return float64(store.SpoolUnlinkPending()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_space_reserve_bytes",
+			Help: "Bytes of the space reserve file in data_dir (0 while it is given up on a full disk, or none is kept)."},
+			func() float64 {
+				if held, size := store.SpaceReserveHeld(); held {
+					return float64(size)
+				}
+				return 0
+			}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "umbra_space_reserve_used_total",
+			Help: "Times the space reserve was given up on a full disk for a commit that frees room or keeps mail (a takeover, delivery results, discards)."},
+			func() float64 { return float64(store.SpaceReserveUsed()) }),
 	)
 }
 

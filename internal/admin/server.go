@@ -584,6 +584,10 @@ type ShadowView struct {
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
 	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
+	// TakeoverWaiting: the last failed heartbeat could not be recorded
+	// (a full disk: "no space left in data_dir"), so the takeover waits
+	// for room, whatever TakeoverAt says.
+	TakeoverWaiting string `json:"takeover_waiting,omitempty"`
 	// TakenOverWhy: why copies of the primary were taken over (failed
 	// heartbeats: their count and the last one's error), while it is
 	// marked taken over and refuses nothing.
@@ -744,6 +748,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 				v.LastContact, v.FailedHeartbeats, v.DatabaseID = st.LastContact, st.Failures, st.DatabaseID
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
+				v.TakeoverWaiting = st.TakeoverWaiting
 				v.TakenOverWhy, v.ExpiryKept = st.TakenOverWhy, st.ExpiryKept
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record

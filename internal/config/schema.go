@@ -204,7 +204,13 @@ type Transport struct {
 	// is read; MaxHeaderSize bounds the header section kept in memory
 	// (spool.go).
 	SpoolThreshold Size `yaml:"spool_threshold"`
-	MaxHeaderSize  Size `yaml:"max_header_size"`
+	// SpaceReserve is the size of the space reserve umbra keeps in
+	// data_dir (queue/spacereserve.go): given up on a full disk for the
+	// commits that free room or keep mail (a takeover, delivery results,
+	// discards). 0: DefaultSpaceReserve; at most 1/16 of the file
+	// system's size.
+	SpaceReserve  Size `yaml:"space_reserve"`
+	MaxHeaderSize Size `yaml:"max_header_size"`
 	// BodyMemoryLimit caps the bytes of received bodies held in memory
 	// across every session (spool.go).
 	BodyMemoryLimit Size `yaml:"body_memory_limit"`

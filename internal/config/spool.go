@@ -29,7 +29,16 @@ func applySpoolDefaults(t *Transport) {
 	if t.MaxHeaderSize == 0 {
 		t.MaxHeaderSize = DefaultMaxHeaderSize
 	}
+	if t.SpaceReserve == 0 {
+		t.SpaceReserve = DefaultSpaceReserve
+	}
 }
+
+// DefaultSpaceReserve is 16 MiB (capped at 1/16 of the data file
+// system's size where it is used): room for the commits that free room
+// on a full disk — a takeover of many copies, the results of many
+// attempts (queue/spacereserve.go).
+const DefaultSpaceReserve = 16 << 20
 
 // DefaultBodyMemoryCeiling is the most transport.body_memory_limit is by
 // default: what 1,024 sessions each holding a body of the default

@@ -1903,7 +1903,14 @@
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
 //     never a loss, the event "repeat" (one per recipient still to
-//     deliver, with its queue: repeatEvents). The commit of a requeue, a hold or a
+//     deliver, with its queue: repeatEvents). The retried commit goes
+//     through UpdateFreeing (spacereserve.go): on a full disk it may give
+//     up the space reserve, a file in data_dir nothing else writes into,
+//     and is tried once more — the reserve changes which commits find
+//     room, never what a commit writes or when it is durable, so this
+//     argument holds with it or without it (a crash between the file's
+//     removal and the commit leaves the commit undone, as any crash
+//     before a commit does). The commit of a requeue, a hold or a
 //     move to poison, and the results' commit of an attempt that answered a
 //     waiting sender's refusal (which handed nothing on, and whose sender
 //     was told no refusal), are not retried as such: the manager

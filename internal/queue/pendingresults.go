@@ -153,7 +153,9 @@ func (q *Manager) retryPendingResults(force bool) {
 	var lastErr error
 	for _, p := range ps {
 		// Each alone: one that fails does not hold back the others.
-		err := q.store.Update(context.Background(), p.commit)
+		// Through the space reserve on a full disk (spacereserve.go):
+		// the results free the message's room, or keep its outcome.
+		err := q.store.UpdateFreeing(context.Background(), "the delivery results of "+p.m.ID.String(), p.commit)
 		q.pending.mu.Lock()
 		if err != nil {
 			p.failures++

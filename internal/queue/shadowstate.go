@@ -799,7 +799,9 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 	var heldBack []ID // of back, messages an operator's hold held here
 	var settled []partialSettled
 	var left map[string]int // recipients the discards settled, by queue (applyDiscardsTx)
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
+	// Discards and takeovers free room or keep mail: through the space
+	// reserve on a full disk (spacereserve.go).
+	err := q.store.UpdateFreeing(context.Background(), "the contact of primary "+primary, func(tx *Tx) error {
 		res, taken, gone, back, settled, given, left = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0], map[string]int{}
 		heldBack = heldBack[:0]
 		if !sameOnly { // sameOnly records only the stored id
@@ -959,7 +961,7 @@ func (q *Manager) ShadowPresentedDigest(primary, digest string) (ContactResult, 
 	now := q.clk.Now()
 	var res ContactResult
 	var taken []*Message
-	err := q.store.Update(context.Background(), func(tx *Tx) error {
+	err := q.store.UpdateFreeing(context.Background(), "the takeover of primary "+primary, func(tx *Tx) error {
 		res, taken = ContactResult{}, taken[:0]
 		p, d, err := differs(tx)
 		if err != nil || !d {
@@ -1060,7 +1062,10 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 	now := q.clk.Now()
 	var taken []*Message
 	answered, deferred, already, disowned := false, false, false, false
-	err = q.store.Update(context.Background(), func(tx *Tx) error {
+	// The takeover is what lets the copies be delivered, which frees
+	// room: through the space reserve on a full disk (spacereserve.go,
+	// rt42 F2).
+	err = q.store.UpdateFreeing(context.Background(), "the failed heartbeat of primary "+primary, func(tx *Tx) error {
 		taken, takenN, answered, deferred, already, disowned = taken[:0], 0, false, false, false, false
 		p, err := tx.Peer(primary)
 		if err != nil {

@@ -106,6 +106,8 @@ type Store struct {
 
 	fault commitFault // commitfault.go: a commit failure tests inject
 
+	reserve *spaceReserve // spacereserve.go: nil until StartSpaceReserve
+
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }

@@ -176,7 +176,15 @@
 // ErrTakeoverDeferred; F0: a primary dead just after its push, with no
 // failure counted, was taken over 6.3 s after it with 5 s × 2). A live
 // primary whose database really changed presents its new digest and is
-// taken over at once, as before. What is given up: a primary of an
+// taken over at once, as before. On a full disk the commit that counts
+// a failed heartbeat and takes the copies over may give up the space
+// reserve (queue spacereserve.go) and is tried once more: a holder whose
+// only mail is copies can free room only by delivering them, which needs
+// the takeover (rt42 F2). Where it still fails nothing is counted or
+// taken over — the next failed heartbeat tries again, the log says so
+// once per episode (then once a minute), and Status says the takeover
+// waits (TakeoverWaiting), never that it is due at a time past.
+// What is given up: a primary of an
 // earlier release (no XSHADOWDB) that refuses this server's login is
 // taken over after the retry count, though it still holds its mail;
 // messages both then deliver are suppressed at final delivery where an

@@ -86,6 +86,10 @@ type Holders struct {
 	// failed (panicline.Gate.Due): a pass comes every heartbeat
 	// timeout, a second at the shortest.
 	listLog, singleLog panicline.Gate
+	// answeredLog, lostLog pace the ERRORs of a pass whose record of a
+	// holder answering again, or taken as lost, failed (a full disk):
+	// the pass tries it again each time (rt42 F3, sibling).
+	answeredLog, lostLog panicline.Gate
 
 	mu        sync.Mutex
 	lastCount int             // marks left after the last pass, for the log
@@ -601,13 +605,14 @@ func (h *Holders) Pass(ctx context.Context) int {
 }
 
 // logPaced writes msg at ERROR with err unless g wrote one less than a
-// minute ago; the next line says how many were left out.
-func (h *Holders) logPaced(g *panicline.Gate, msg string, err error) {
+// minute ago; the next line says how many were left out. attrs go
+// before err.
+func (h *Holders) logPaced(g *panicline.Gate, msg string, err error, attrs ...any) {
 	left, ok := g.Due(h.cfg.Clock.Now())
 	if !ok {
 		return
 	}
-	attrs := []any{"err", err}
+	attrs = append(attrs, "err", err)
 	if left > 0 {
 		attrs = append(attrs, "suppressed", left)
 	}
@@ -763,13 +768,13 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 	h.mu.Unlock()
 	for _, n := range back {
 		if _, err := us.HolderAnswered(n); err != nil {
-			h.cfg.Log.Error("recording that a shadow server answers again failed", "shadow_server", n, "err", err)
+			h.logPaced(&h.answeredLog, "recording that a shadow server answers again failed", err, "shadow_server", n)
 		}
 	}
 	for i, n := range lost {
 		m, err := us.HolderUnreachable(n, since[i])
 		if err != nil {
-			h.cfg.Log.Error("taking the copies on an unreachable shadow server as lost failed", "shadow_server", n, "err", err)
+			h.logPaced(&h.lostLog, "taking the copies on an unreachable shadow server as lost failed", err, "shadow_server", n)
 			continue
 		}
 		h.mu.Lock()

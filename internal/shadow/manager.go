@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"umbra/internal/clock"
@@ -343,6 +344,14 @@ type Manager struct {
 	// listLog paces the ERROR of a step whose listing of the primaries
 	// failed: a step comes every second at the shortest timeout.
 	listLog panicline.Gate
+	// recordLog paces the ERROR of a failed heartbeat that could not be
+	// recorded (a full disk: the takeover's commit; rt42 F3): one line
+	// at once per episode, then at most one a minute with suppressed=N.
+	// Under mu. recordFailing is, per primary, the error of its last
+	// failed heartbeat that could not be recorded, until one is (Status:
+	// the takeover waits, not "due"). Memory only.
+	recordLog     panicline.Gate
+	recordFailing map[string]string
 	// watchDown is when the last try of a watch session failed, per
 	// primary whose watch waits out a pause (watch.go: watchPause);
 	// watchWake ends that pause — a step that finds a contact with the
@@ -396,7 +405,8 @@ func New(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, flight: map[string]time.Time{}, urgent: map[string]time.Time{},
 		watching: map[string]bool{}, reconciled: map[string]time.Time{}, reconciling: map[string]bool{}, cursor: map[string]uint64{},
 		restoredAsked: map[string]time.Time{}, refusedAt: map[string]time.Time{}, refusalWarned: map[string]warnedRefusal{}, failedWhy: map[string]string{},
-		watchHeld: true, watchDown: map[string]time.Time{}, watchWake: map[string]chan struct{}{}}
+		recordFailing: map[string]string{},
+		watchHeld:     true, watchDown: map[string]time.Time{}, watchWake: map[string]chan struct{}{}}
 	if m.rec = cfg.Recorder; m.rec == nil {
 		m.rec = NewRecorder(cfg.Store, cfg.Observer, cfg.Log)
 		m.rec.clk = cfg.Clock
@@ -1531,6 +1541,12 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	m.failedWhy[p.Name] = err.Error()
 	m.mu.Unlock()
 	failures, taken, serr := m.cfg.Store.HeartbeatFailed(p.Name, started, timeout, retries, err.Error())
+	if serr != nil && !errors.Is(serr, ErrAnsweredSince) && !errors.Is(serr, ErrTakenOverAlready) &&
+		!errors.Is(serr, ErrDisowned) && !errors.Is(serr, ErrTakeoverDeferred) {
+		m.recordFailed(p, serr)
+		return err
+	}
+	m.recordedAgain(p)
 	if errors.Is(serr, ErrAnsweredSince) {
 		m.mu.Lock()
 		delete(m.failedWhy, p.Name)
@@ -1559,10 +1575,6 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			"primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "bound", timeout*time.Duration(retries), "err", err)
 		return err
 	}
-	if serr != nil {
-		m.cfg.Log.Error("recording a failed heartbeat failed", "primary", p.Name, "err", serr)
-		return err
-	}
 	if failures >= retries && taken > 0 {
 		m.cfg.Observer.Takeover(taken)
 		m.cfg.Log.Warn("took over shadow copies", "primary", p.Name, "messages", taken,
@@ -1580,6 +1592,60 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	m.cfg.Log.Warn("heartbeat failed", "primary", p.Name, "addr", p.Addr, "failures", failures, "of", retries, "err", err)
 	return err
+}
+
+// recordFailed notes a failed heartbeat that could not be recorded
+// (serr: the store's commit, which takes the copies over at the retry
+// count — on a full disk it fails at every heartbeat): logged at ERROR
+// once, then at most once a minute with suppressed=N (rt42 F3: twice a
+// second before), and shown by Status as a takeover that waits.
+func (m *Manager) recordFailed(p Primary, serr error) {
+	m.mu.Lock()
+	m.recordFailing[p.Name] = recordFailure(serr)
+	left, ok := m.recordLog.Due(m.cfg.Clock.Now())
+	m.mu.Unlock()
+	if !ok {
+		return
+	}
+	attrs := []any{"primary", p.Name, "err", serr}
+	if left > 0 {
+		attrs = append(attrs, "suppressed", left)
+	}
+	m.cfg.Log.Error("recording a failed heartbeat failed; its copies are not taken over until it is recorded", attrs...)
+}
+
+// recordedAgain ends p's episode of failed heartbeats that could not be
+// recorded, if one is open: the next failure to record logs at once.
+func (m *Manager) recordedAgain(p Primary) {
+	m.mu.Lock()
+	why, open := m.recordFailing[p.Name]
+	delete(m.recordFailing, p.Name)
+	if open && len(m.recordFailing) == 0 {
+		m.recordLog = panicline.Gate{}
+	}
+	m.mu.Unlock()
+	if open {
+		m.cfg.Log.Info("failed heartbeats are recorded again", "primary", p.Name, "was", why)
+	}
+}
+
+// recordFailure is what Status says of a failed heartbeat that could
+// not be recorded: in words for a full disk.
+func recordFailure(err error) string {
+	if noRoom(err) {
+		return "no space left in data_dir"
+	}
+	return "the failed heartbeat could not be recorded: " + err.Error()
+}
+
+// noRoom says whether err is a write refused for want of room (a full
+// disk, a quota) — also where only its text is left.
+func noRoom(err error) bool {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return true
+	}
+	msg := err.Error()
+	return strings.Contains(msg, syscall.ENOSPC.Error()) || strings.Contains(msg, syscall.EDQUOT.Error())
 }
 
 // logStillUnreachable logs a failed heartbeat to a primary whose copies
@@ -1623,6 +1689,11 @@ type PrimaryStatus struct {
 	Unreachable string    `json:"unreachable,omitempty"`
 	TakeoverAt  time.Time `json:"takeover_at,omitzero"`
 	TakeoverBy  time.Time `json:"takeover_by,omitzero"`
+	// TakeoverWaiting, while the last failed heartbeat could not be
+	// recorded (the commit that takes the copies over failed: a full
+	// disk, "no space left in data_dir"): why the takeover waits,
+	// whatever TakeoverAt says. Memory only.
+	TakeoverWaiting string `json:"takeover_waiting,omitempty"`
 	// TakenOverWhy, once its copies were taken over for failed heartbeats
 	// (TakenOver) and while the primary refuses nothing: the count of
 	// failed heartbeats and the last one's error (memory: its count alone
@@ -1742,6 +1813,9 @@ func (m *Manager) Status() []PrimaryStatus {
 			}
 			st.TakeoverAt = takeoverAt(p, t)
 			st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
+			m.mu.Lock()
+			st.TakeoverWaiting = m.recordFailing[p.Name]
+			m.mu.Unlock()
 		}
 		disowned := false
 		if dr, ok := m.cfg.Store.(DisownReader); ok && !p.TakenOver {
@@ -1760,7 +1834,7 @@ func (m *Manager) Status() []PrimaryStatus {
 					st.Refused = reply
 				}
 				st.Refused += "; " + why
-				st.Unreachable, st.TakeoverAt, st.TakeoverBy = "", time.Time{}, time.Time{}
+				st.Unreachable, st.TakeoverAt, st.TakeoverBy, st.TakeoverWaiting = "", time.Time{}, time.Time{}, ""
 				disowned = true
 			}
 		}
