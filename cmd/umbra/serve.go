@@ -529,6 +529,14 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	if shadows != nil {
 		adm.SetShadows(shadows.Status)
+		adm.SetServerKnown(func(name string) bool { // shadow list marks a primary a reload dropped
+			t := del.RunningConfig().Topology
+			if t == nil {
+				return true
+			}
+			_, ok := t.Server(name)
+			return ok
+		})
 		metrics.RegisterShadowStates(reg, func() ([]metrics.PrimaryState, error) {
 			vs, err := adm.ShadowViews() // the view shadow list shows
 			out := make([]metrics.PrimaryState, 0, len(vs))
@@ -636,6 +644,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	}
 	front.Store(srv)
 	registerBodyMemoryMetrics(reg, srv)
+	// A server a reload dropped from the topology is let in, by the
+	// record of what is held of it here, for its own copies' verbs.
+	srv.SetHeldServers(heldServers{mgr})
 	if topo != nil {
 		srv.SetServers(topo) // server ids of shadow sessions are bound to the topology
 		mgr.SetServers(topo) // and copies kept under a connector's host name to the server they reached

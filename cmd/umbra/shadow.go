@@ -82,8 +82,14 @@ func newShadowCmd() *cobra.Command {
 				// Every text field passes termSafe once: a refusal or a
 				// heartbeat's error is the peer's text, and a tab or
 				// newline in it would shift the columns.
+				state := v.State
+				if v.NotInTopology {
+					// A reload dropped it from the topology: what is
+					// held of it is still answered to it (departed42).
+					state += ", not in topology"
+				}
 				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", termSafe(v.Primary), v.Copies, v.TakenOverCopies, oldest, last,
-					v.FailedHeartbeats, termSafe(v.State), termSafe(v.DatabaseShown()), termSafe(why))
+					v.FailedHeartbeats, termSafe(state), termSafe(v.DatabaseShown()), termSafe(why))
 			}
 			if err := w.Flush(); err != nil {
 				return err

@@ -175,15 +175,16 @@ type Server struct {
 	// (batches.go); guarded by bulkMu.
 	selections map[string]*selection
 	// stopped: tokens of selections stopped by their client (batches.go), answered 410.
-	stopped   map[string]time.Time
-	q         Queue
-	track     Tracker                       // nil when tracking is off
-	shadows   func() []shadow.PrimaryStatus // nil when shadow redundancy is off
-	unreached func() map[string]time.Time   // holders no probe reached since the start (SetHoldersUnreached)
-	dump      Dumpster
-	db        Backuper                  // nil: no backups
-	pressure  func() backpressure.State // nil: back pressure off
-	status    Status
+	stopped     map[string]time.Time
+	q           Queue
+	track       Tracker                       // nil when tracking is off
+	shadows     func() []shadow.PrimaryStatus // nil when shadow redundancy is off
+	serverKnown func(name string) bool        // the topology in force names name (SetServerKnown)
+	unreached   func() map[string]time.Time   // holders no probe reached since the start (SetHoldersUnreached)
+	dump        Dumpster
+	db          Backuper                  // nil: no backups
+	pressure    func() backpressure.State // nil: back pressure off
+	status      Status
 	// reload gives the state of the last reload (nil: not given;
 	// SetReload).
 	reload func() ReloadState
@@ -455,6 +456,11 @@ func (s *Server) SetReload(reload func() ReloadState) { s.reload = reload }
 // SetShadows gives the API the shadow manager's view of its primaries.
 func (s *Server) SetShadows(status func() []shadow.PrimaryStatus) { s.shadows = status }
 
+// SetServerKnown gives the test of a server name against the topology in
+// force (nil: every name known): ShadowViews marks a primary it does not
+// know NotInTopology.
+func (s *Server) SetServerKnown(f func(name string) bool) { s.serverKnown = f }
+
 // SetHoldersUnreached gives the holders no probe reached since this
 // server's start (shadow.Holders.Unreached): shadow single and message
 // show say of the messages whose copy is on one that it may have taken
@@ -539,7 +545,12 @@ func (s *Server) SetRedirectCheck(f func(ctx context.Context, to string) string)
 
 // ShadowView is one primary this server holds shadow copies for.
 type ShadowView struct {
-	Primary          string        `json:"primary"`
+	Primary string `json:"primary"`
+	// NotInTopology: the topology in force does not name the primary
+	// (a reload dropped it, departed42): what is held of it is kept and
+	// answered to it (its discards, what was taken over), but it gets
+	// no new copy here. shadow list marks its STATE.
+	NotInTopology    bool          `json:"not_in_topology,omitempty"`
 	Copies           int           `json:"copies"`
 	OldestAge        time.Duration `json:"oldest_age_ns"`
 	LastContact      time.Time     `json:"last_contact,omitzero"`
@@ -794,6 +805,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		if v.State == "healthy" && v.Unreachable != "" {
 			v.State = "unreachable" // no heartbeat failed yet, its watch sessions do
 		}
+		v.NotInTopology = s.serverKnown != nil && !s.serverKnown(v.Primary)
 	}
 	return out, nil
 }

@@ -146,3 +146,28 @@ func TestShadowViewsSayTheRollback(t *testing.T) {
 		t.Fatalf("hub-a, not rolled back: why %q", a.TakenOverWhy)
 	}
 }
+
+// departed42 (SR-13, rt42-shadow F2): a primary whose copies are held
+// here and whom the topology in force no longer names is marked so
+// (shadow list's STATE says "not in topology"); the others are not.
+func TestShadowViewsMarkAPrimaryNotInTopology(t *testing.T) {
+	s := &Server{q: shadowQueue{&fakeQueue{}}}
+	s.SetShadows(func() []shadow.PrimaryStatus {
+		return []shadow.PrimaryStatus{{Name: "hub-a"}, {Name: "hub-b"}, {Name: "hub-c", TakenOver: true}}
+	})
+	s.SetServerKnown(func(name string) bool { return name != "hub-c" })
+	vs, err := s.ShadowViews()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, v := range vs {
+		if want := v.Primary == "hub-c"; v.NotInTopology != want {
+			t.Errorf("%s: NotInTopology %v, want %v", v.Primary, v.NotInTopology, want)
+		}
+		seen++
+	}
+	if seen != 3 {
+		t.Fatalf("%d rows, want 3 (hub-c's kept while its copies are held)", seen)
+	}
+}

@@ -616,16 +616,18 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		return "", &probeRefusedError{name: s.Name, ref: ref}
 	}
 	if errors.Is(err, smtp.ErrNoShadow) {
-		// It answers, but offers no XSHADOW to this server: the
-		// topology's address for it is likely a connector of it
-		// without the shadow verbs for transport servers (its
-		// internet connector: rt27a F4) — its peers' heartbeats there
+		// It answers, but offers no XSHADOW to this server: the peer's
+		// topology may not list this server (a reload mid-rollout,
+		// with nothing of this server held there: departed42), or the
+		// topology's address for it is a connector of it without the
+		// shadow verbs for transport servers (its internet connector:
+		// rt27a F4) — its peers' heartbeats there
 		// fail and they take its copies over while it runs. As loud
 		// as a refusal, once per state; still a failed session for
 		// destination health, below.
 		key := strings.ToLower(s.Name)
 		if prev, ok := r.probeRefusals.Swap(key, err.Error()); !ok || prev != err.Error() {
-			r.d.log.Warn("shadow server's probe failed: peer does not offer XSHADOW to this server (is the topology's address for it a connector without the shadow verbs?): copies of messages held here stay there, unconfirmed",
+			r.d.log.Warn("shadow server's probe failed: peer does not offer XSHADOW to this server (the peer may not list this server in its topology, or the topology's address for it is a connector without the shadow verbs): copies of messages held here stay there, unconfirmed",
 				"shadow_server", s.Name, "addr", s.Address)
 		}
 	}

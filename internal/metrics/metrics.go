@@ -79,7 +79,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		heartbeats: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_heartbeats_total",
 			Help: "Heartbeat sessions to primaries, by result (ok, failed; a heartbeat the primary refused is neither: umbra_shadow_refused_sessions_total)."}, []string{"result"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_refused_sessions_total",
-			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454; never a 421), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy), receipt (a shadow server refused this server's session for copies on receipt), probe (a shadow server refused this server's probe of the copies it keeps), contact (this server refused a primary's session: it presented a transport database id kept here as another server's), holder (this server made no copy on receipt on a shadow server that presented a transport database id kept here as another server's and stated a name of its own, not that server's, or that server's name while the topology lists it at another address: a copied data dir; or that stated a name that is no transport server of the topology, whose sessions are refused here). A refusal by something at a primary's address that does not present its database digest is counted as a failed heartbeat instead."}, []string{"session"}),
+			Help: "Shadow sessions a primary or next hop answered with a refusal (a 5xx, or a reply refusing this server's login: 535, a lockout's 454; never a 421), by session: heartbeat, watch, reconcile, relay (a relay that went on without a shadow copy), receipt (a shadow server refused this server's session for copies on receipt), probe (a shadow server refused this server's probe of the copies it keeps), contact (this server refused a primary's session: it presented a transport database id kept here as another server's), holder (this server made no copy on receipt on a shadow server that presented a transport database id kept here as another server's and stated a name of its own, not that server's, or that server's name while the topology lists it at another address: a copied data dir; or that stated a name that is no transport server of the topology, whose sessions are refused here), topology (this server refused a shadow session stating a server its topology does not name, or no longer names, and of which nothing is held here: copies, takeovers, notes owed). A refusal by something at a primary's address that does not present its database digest is counted as a failed heartbeat instead."}, []string{"session"}),
 		takeovers: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_takeovers_total",
 			Help: "Primaries whose shadow copies were taken over (failed heartbeats or a new database)."}),
 		resubmitted: prometheus.NewCounter(prometheus.CounterOpts{Name: "umbra_shadow_resubmitted_messages_total",
@@ -191,7 +191,7 @@ func (m *Metrics) Heartbeat(ok bool) {
 
 // ShadowSessions are the kinds of shadow sessions a refusal is counted
 // for (shadow.Sessions; the relay's is package delivery's).
-var ShadowSessions = []string{"heartbeat", "watch", "reconcile", "relay", "probe", "contact", "holder"}
+var ShadowSessions = []string{"heartbeat", "watch", "reconcile", "relay", "probe", "contact", "holder", "topology"}
 
 // Refused implements shadow.Observer: a session a primary refused.
 func (m *Metrics) Refused(session string) { m.refused.WithLabelValues(session).Inc() }
@@ -435,6 +435,9 @@ func (m *Metrics) SessionPanic(connector string) {
 func (m *Metrics) AnotherDatabaseRefused(server string) {
 	m.anotherDB.WithLabelValues(server).Inc()
 }
+
+// ShadowTopologyRefused implements smtp.ShadowTopologyObserver.
+func (m *Metrics) ShadowTopologyRefused() { m.refused.WithLabelValues("topology").Inc() }
 
 // ShadowAddressRefused implements smtp.ShadowAddressObserver. server is
 // a transport server of the topology or "other" (a bounded set).

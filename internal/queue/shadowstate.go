@@ -446,7 +446,10 @@ func (q *Manager) ShadowPeers() ([]ShadowPeer, error) {
 				// Not watched. The record is kept a while: a contact made
 				// before the commit of a first copy holds the database id
 				// that copy is compared against.
-				if now.Sub(p.LastContact) > peerGrace && now.Sub(p.LastTry) > peerGrace {
+				// Nor while notes of what this server took over are owed to
+				// it (heldservers.go): a primary its topology no longer
+				// names is let in by this record to ask for them.
+				if now.Sub(p.LastContact) > peerGrace && now.Sub(p.LastTry) > peerGrace && !tx.heldNotesFor(p.DatabaseID) {
 					stale = append(stale, p.Primary)
 				}
 				continue

@@ -651,6 +651,46 @@
 // taken over, as for a new database, logged and counted. With a peer of
 // version 6 or below, no marks: the behaviour of before.
 //
+// A primary the topology no longer names (departed42, rt42-shadow F1;
+// a reload mid-rollout). The topology decides which servers get new
+// copies; it never decides the fate of copies already held. Each place
+// where membership could gate a decision for what is held, and what it
+// does:
+//
+//   - heartbeats, watch sessions and the takeover: driven by the
+//     store's record of the primary (name, the address its heartbeats
+//     go to, database id), not by the topology — a dropped primary is
+//     watched and, its heartbeats failing, taken over as any;
+//   - give-back: a contact with the stored id gives the taken-over
+//     copies still waiting back (takenindex.go), whatever the topology;
+//   - discards: applied by the primary's name (ApplyDiscards), whether
+//     fetched by this server's sessions or pushed by the primary's;
+//   - the primary's own sessions here (its start's probe, which asks
+//     XQUERYTAKENDONE before its first delivery, its discard queries
+//     and pushes, XQUERYHELD): package smtp lets a session on the
+//     connector's trust that states a name the topology does not know
+//     in by the store's record of it (queue heldservers.go, smtp
+//     departed.go) — from the record's address only, and only while
+//     copies of it are held here, taken-done notes made under its
+//     database are owed to it (the record is kept for them) or within
+//     the ten minutes after; such a session hands no new copy and no
+//     message under a shadow id (550 5.7.1). Before, it was refused
+//     ("not a server of the organisation", or XSHADOW not offered to
+//     its address), heard nothing of what was taken over and delivered
+//     here, and delivered it again;
+//   - shadow list marks the primary "not in topology" (admin
+//     ShadowView.NotInTopology); its row stays while copies are held;
+//   - the other direction, a holder the primary's topology dropped: the
+//     primary makes no copy there any more (no candidate of Recopy) and
+//     pushes the discards it owes it to the address the copies were
+//     made at (queue holderaddrs; README "Copies held by a server
+//     removed from the topology").
+//
+// A session stating a name the topology does not know and of which
+// nothing is held is refused as before, WARNed once a minute per name
+// ("not in this server's topology") and counted (refused sessions,
+// session "topology").
+//
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary
 // counts as a failed heartbeat, and a refusing one never does; heartbeats and polls run concurrently, one
@@ -660,7 +700,8 @@
 // holds its own window and delays no other; takeover
 // happens timeout × retries (+ one command timeout) after the last
 // contact or push; a primary without shadow copies is not watched (the store drops
-// its record ten minutes after the last contact). The heartbeat
+// its record ten minutes after the last contact, not while taken-done
+// notes made under its database are owed to it). The heartbeat
 // settings can change on a running manager (SetTiming, configuration
 // reload).
 package shadow

@@ -28,6 +28,11 @@ func (s *session) advertiseNow() bool {
 		return false
 	case s.server && s.trustedServer():
 		return s.has(config.RightAcceptXShadow)
+	case s.server && s.departedAddress():
+		// A server the topology dropped, whose copies or notes are held
+		// here, may be connecting: its XSHADOW is bound by the held
+		// record (bindServerID, departed.go).
+		return s.has(config.RightAcceptXShadow)
 	case s.user != "":
 		return false // logged in with an account that is not a server's
 	}

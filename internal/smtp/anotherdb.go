@@ -41,9 +41,10 @@ type DatabaseRefusalObserver interface {
 // the topology does not know by its source, which the peer chooses: at
 // most maxLogKeys entries, the keys past them sharing one (refused).
 type anotherDBLog struct {
-	clk clock.Clock
-	mu  sync.Mutex
-	by  map[string]*anotherDBEntry
+	clk   clock.Clock
+	every time.Duration // the pace per key; anotherDatabaseLogEvery unless set
+	mu    sync.Mutex
+	by    map[string]*anotherDBEntry
 }
 
 type anotherDBEntry struct {
@@ -53,7 +54,7 @@ type anotherDBEntry struct {
 }
 
 func newAnotherDBLog(clk clock.Clock) *anotherDBLog {
-	return &anotherDBLog{clk: clk, by: map[string]*anotherDBEntry{}}
+	return &anotherDBLog{clk: clk, every: anotherDatabaseLogEvery, by: map[string]*anotherDBEntry{}}
 }
 
 // refused notes a refusal of server and reports whether it is WARNed,
@@ -83,7 +84,7 @@ func (l *anotherDBLog) refused(server string) (warn bool, suppressed int) {
 		}
 	}
 	e.total++
-	if !e.warned.IsZero() && now.Sub(e.warned) < anotherDatabaseLogEvery {
+	if !e.warned.IsZero() && now.Sub(e.warned) < l.every {
 		e.suppressed++
 		return false, 0
 	}
@@ -99,7 +100,7 @@ const overflowKey = "\x00*"
 // refused since. Only their count for accepted's INFO line goes.
 func (l *anotherDBLog) sweepLocked(now time.Time) {
 	for k, e := range l.by {
-		if e.suppressed == 0 && now.Sub(e.warned) >= anotherDatabaseLogEvery {
+		if e.suppressed == 0 && now.Sub(e.warned) >= l.every {
 			delete(l.by, k)
 		}
 	}

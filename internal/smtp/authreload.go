@@ -797,6 +797,12 @@ func (s *session) shadowStanding() string {
 	} else if d := s.srv.servers.Load(); d != nil {
 		known, at := d.d.ServerAt(s.shadowServer, s.ip)
 		switch {
+		case s.shadowDeparted && !known:
+			// Let in by the held record of it (departed.go): it stands
+			// while the record names it at this address.
+			if held, here := s.srv.heldServerAt(s.shadowServer, s.ip); !held || !here {
+				why = "server " + s.shadowServer + " is not in this server's topology and nothing of it is held here any more"
+			}
 		case !known || !d.d.Transport(s.shadowServer):
 			why = "server " + s.shadowServer + " is no longer a transport server of the organisation"
 		case byTrust && !at:

@@ -15,9 +15,10 @@ import (
 // rt39 F3: a primary this server's topology no longer lists (reloaded
 // without it) repeats its shadow session at every heartbeat, each
 // refused "not a server of the organisation". The WARN was written at
-// every refusal (17 lines in 34 s); it is paced as the other repeated
-// shadow refusals are: one per anotherDatabaseLogEvery per source, the
-// refusals between at DEBUG and counted on the next WARN.
+// every refusal (17 lines in 34 s); it is paced: once a minute per
+// stated name (departed42: the server turned away is named once a
+// minute, "not in this server's topology"), the refusals between at
+// DEBUG and counted on the next WARN.
 func TestShadowSessionOfUnknownServerWarnedPaced(t *testing.T) {
 	logs := &syncBuffer{}
 	clk := clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
@@ -51,13 +52,13 @@ func TestShadowSessionOfUnknownServerWarnedPaced(t *testing.T) {
 	warns := func() []string { return logs.lines("level=WARN") }
 
 	refuse(5)
-	if w := warns(); len(w) != 1 || !strings.Contains(w[0], "server_id=h1") || !strings.Contains(w[0], "not a server of the organisation") {
+	if w := warns(); len(w) != 1 || !strings.Contains(w[0], "server_id=h1") || !strings.Contains(w[0], "not a server of the organisation") || !strings.Contains(w[0], "not in this server's topology") {
 		t.Fatalf("after 5 refused sessions: WARNs %q, want 1 naming h1 and the reason", w)
 	}
 	if d := logs.lines("level=DEBUG msg=\"shadow session refused\""); len(d) != 4 {
 		t.Fatalf("the refusals after the WARN: %d DEBUG lines, want 4", len(d))
 	}
-	clk.Advance(anotherDatabaseLogEvery + time.Second)
+	clk.Advance(time.Minute + time.Second) // departed42: once a minute per stated name
 	refuse(1)
 	if w := warns(); len(w) != 2 || !strings.Contains(w[1], "refused_since_last_warning=4") {
 		t.Fatalf("after the interval: WARNs %q, want a second one counting the 4 refusals not logged since", w)

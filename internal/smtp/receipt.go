@@ -171,6 +171,8 @@ func (v *verbConn) copyParams(ml *mailLine) string {
 	switch {
 	case ss == nil || ss.shadowServer == "":
 		return "503 5.5.1 XSHADOWCOPY parameter outside a shadow session"
+	case ss.shadowDeparted:
+		return ss.departedVerbRefusal("a new shadow copy") // departed.go
 	case ss.shadowVersion() < 3:
 		return "503 5.5.1 XSHADOWCOPY not offered"
 	case ss.pendingShadowID != "":

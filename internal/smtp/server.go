@@ -205,6 +205,10 @@ type Server struct {
 	// bindRefusals paces the WARN of shadow sessions refused for a server
 	// id the topology does not bind to the connection (bindServerID).
 	bindRefusals *anotherDBLog
+	// topoRefusals paces the WARN of shadow sessions refused because the
+	// server they state is not in the topology and nothing of it is held
+	// here: once a minute per stated name (departed.go).
+	topoRefusals *anotherDBLog
 
 	hostname string
 	queue    Queue
@@ -219,6 +223,7 @@ type Server struct {
 	obs        Observer
 	routing    atomic.Pointer[routing.Table]
 	servers    atomic.Pointer[serverDirectory]
+	held       atomic.Pointer[heldServers]          // what is held of other servers (departed.go)
 	receipt    atomic.Pointer[receiptHolder]        // shadow on receipt (receipt.go)
 	peerHealth atomic.Pointer[peerHealthHolder]     // destination health of other servers (SetPeerHealth)
 	ender      atomic.Pointer[refusalEnderHolder]   // the shadow view's refusals of servers' contacts (SetRefusalEnder)
@@ -333,6 +338,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.fromOthers = newAnotherDBLog(s.clk)
 	s.addrRefusals = newAnotherDBLog(s.clk)
 	s.bindRefusals = newAnotherDBLog(s.clk)
+	s.topoRefusals = newAnotherDBLog(s.clk)
+	s.topoRefusals.every = time.Minute
 	if cfg.ShadowEnabled {
 		s.shadow = cfg.Shadow
 	}

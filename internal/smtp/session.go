@@ -153,6 +153,10 @@ type session struct {
 	// session is then a shadow session (W-2). pendingShadowID is the
 	// XSHADOW= parameter of the current MAIL (W-3).
 	shadowServer string
+	// shadowDeparted: the shadow session's server is not in the topology
+	// in force; it was let in by the held record of it (departed.go),
+	// for the verbs of what is its own here.
+	shadowDeparted bool
 	// addrRefused: the last XSHADOW was refused for the connection's
 	// address alone, its credential (account, certificate) valid
 	// (addressedServerID; noteShadowSession).
@@ -388,7 +392,7 @@ func (s *session) shadowVerbRefusal(verb string) string {
 // connector or a certificate made a server's — a plain account's login
 // included — is bound by its certificate's names or the topology.
 func (s *session) startShadow(serverID string) string {
-	s.addrRefused = false
+	s.addrRefused, s.shadowDeparted = false, false
 	switch {
 	case !s.server || !s.has(config.RightAcceptXShadow):
 		s.srv.refusals.log(s.log, "shadow session refused", "not a transport server with accept-xshadow", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)
@@ -434,9 +438,21 @@ func (s *session) bindServerID(serverID string) string {
 	}
 	switch known, ok := d.d.ServerAt(serverID, s.ip); {
 	case !known:
-		// Keyed by the source, not the stated name: any name may come.
-		// An IPv6 source by its /64 (sourceKey): its host has all of it.
-		s.bindRefused("unknown\x00"+sourceKey(s.ip), serverID, "server id is not a server of the organisation")
+		switch held, at := s.srv.heldServerAt(serverID, s.ip); {
+		case held && at:
+			// A server the topology no longer names, from the address
+			// the record of what is held of it here names (departed.go).
+			s.shadowDeparted = true
+			return ""
+		case held:
+			s.addrRefused = true
+			s.bindRefused("address\x00"+serverID, serverID, "server is not in this server's topology, and the connection is not from the address the record of its copies held here names")
+			return "550 5.7.1 Server id does not match the connection's address: " + s.ip.String() +
+				" is not the address of that server's copies held here (it is not in this server's topology)"
+		}
+		// Paced per stated name (a minute), the names past the log's
+		// bound sharing one entry: any name may come (departed.go).
+		s.topologyRefused(serverID)
 		return "550 5.7.1 Server id is not a server of the organisation"
 	case !ok:
 		// The address is the only cause: told apart (noteShadowSession),
@@ -484,6 +500,9 @@ func (s *session) transportServerID(serverID string) string {
 	d := s.srv.servers.Load()
 	if d == nil {
 		return ""
+	}
+	if s.shadowDeparted {
+		return "" // known by what is held of it (departed.go); only transport servers' copies are held
 	}
 	if known, _ := d.d.ServerAt(serverID, s.ip); !known || !d.d.Transport(serverID) {
 		s.srv.refusals.log(s.log, "shadow session refused", "server id is not a transport server of the topology", fixedReply("550 5.7.1"), s.ip, "server_id", serverID)

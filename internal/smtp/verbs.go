@@ -1404,6 +1404,8 @@ func (v *verbConn) mailShadowParam(ml *mailLine) string {
 		return "501 5.5.4 XSHADOW= given more than once"
 	case ss == nil || ss.shadowServer == "":
 		return "503 5.5.1 XSHADOW parameter outside a shadow session"
+	case ss.shadowDeparted:
+		return ss.departedVerbRefusal("a message under a shadow id") // departed.go
 	case !shadowid.Valid(id):
 		return "501 5.5.4 XSHADOW= needs an id of " + shadowid.Syntax
 	}

@@ -1,0 +1,150 @@
+package smtp
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/routing"
+)
+
+// fakeHeld is a record of held servers: name → address ("host:port").
+type fakeHeld map[string]string
+
+func (f fakeHeld) HeldServerAt(name string, ip netip.Addr) (known, ok bool) {
+	addr, held := f[name]
+	if !held {
+		return false, false
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	return true, err == nil && ap.Addr() == ip
+}
+
+func (f fakeHeld) IsHeldServerAddress(ip netip.Addr) bool {
+	for _, a := range f {
+		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Addr() == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// topologyRefusedCounter counts ShadowTopologyRefused.
+type topologyRefusedCounter struct {
+	nopObserver
+	n atomic.Int64
+}
+
+func (o *topologyRefusedCounter) ShadowTopologyRefused() { o.n.Add(1) }
+
+// departedServer is a server with an externally secured connector on
+// 127.0.0.139 (no AUTH: XSHADOW is offered by the address alone) whose
+// topology lists hub2 at 192.0.2.2 only.
+func departedServer(t *testing.T, held HeldServers) (*Server, *syncBuffer, *topologyRefusedCounter, *clock.Fake) {
+	t.Helper()
+	logs := &syncBuffer{}
+	obs := &topologyRefusedCounter{}
+	clk := clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
+	conns := connectors(t, `
+  - name: org
+    bindings: ["`+freeAddrIn(t, "127.0.0.139", 39500, 40000)+`"]
+    remote_ranges: ["127.0.0.0/8"]
+    externally_secured: true
+    permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
+`)
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(),
+		Queue: &fakeQueue{}, Shadow: &fakeShadow{notes: map[string][]string{"hub-b": {"n1"}}}, ShadowEnabled: true,
+		Observer: obs, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: []routing.Server{{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "192.0.2.2:25"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.SetServers(topo)
+	if held != nil {
+		s.SetHeldServers(held)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	s.Serve()
+	t.Cleanup(func() { ctx, cancel := contextWithTimeout(5 * time.Second); defer cancel(); s.Shutdown(ctx) })
+	return s, logs, obs, clk
+}
+
+// departed42 (SR-6, rt42-shadow F1): a primary this server's topology
+// no longer names, of which copies or notes are held here, is offered
+// XSHADOW at the address the held record names and let in by it — for
+// the verbs of what is its own here (discard queries), not for new
+// copies or messages under a shadow id.
+func TestSR6DepartedPrimaryLetInByItsHeldRecord(t *testing.T) {
+	s, logs, obs, _ := departedServer(t, fakeHeld{"hub-b": "127.0.0.139:39999"})
+	d := dial(t, s, "127.0.0.139")
+	d.expect("220")
+	if ehlo := d.cmd("EHLO hub-b", "250"); !offersKeyword(ehlo, "XSHADOW") {
+		t.Fatalf("XSHADOW not offered at the held record's address:\n%s", ehlo)
+	}
+	d.cmd("XSHADOW hub-x", "550 5.7.1 Server id is not a server of the organisation") // no record names it
+	d.cmd("XSHADOW hub-b", "250 db-0123456789abcdef")
+	d.cmd("XQUERYDISCARD 5", "250 n1")
+	d.cmd("MAIL FROM:<> XSHADOWCOPY=db-00000000000000000001", "550 5.7.1")
+	d.cmd("MAIL FROM:<a@example.org> XSHADOW=s-1", "550 5.7.1")
+	d.cmd("QUIT", "221")
+	if w := logs.lines("level=WARN"); len(w) != 1 || !strings.Contains(w[0], "server_id=hub-x") || !strings.Contains(w[0], "not in this server's topology") {
+		t.Fatalf("WARNs %q, want one naming hub-x as not in this server's topology", w)
+	}
+	if n := obs.n.Load(); n != 1 {
+		t.Fatalf("%d topology refusals counted, want 1 (hub-x's)", n)
+	}
+}
+
+// The held record binds the address: a session stating a held server's
+// name from another address is refused, and without a record the
+// address gets no XSHADOW at all (never opened to an address no held
+// record names).
+func TestSR6DepartedPrimaryBoundToItsRecordsAddress(t *testing.T) {
+	s, _, _, _ := departedServer(t, fakeHeld{"hub-b": "192.0.2.9:25"})
+	d := dial(t, s, "127.0.0.139")
+	d.expect("220")
+	if ehlo := d.cmd("EHLO hub-b", "250"); offersKeyword(ehlo, "XSHADOW") {
+		t.Fatalf("XSHADOW offered to an address no held record names:\n%s", ehlo)
+	}
+	d.cmd("XSHADOW hub-b", "550 5.7.1")
+	d.cmd("QUIT", "221")
+}
+
+// A session turned away for a name the topology does not know, and of
+// which nothing is held, is WARNed once a minute per name, the others
+// at DEBUG and counted on the next WARN; each is counted.
+func TestShadowSessionNotInTopologyWarnedOncePerMinute(t *testing.T) {
+	s, logs, obs, clk := departedServer(t, fakeHeld{})
+	refuse := func(name string) {
+		t.Helper()
+		d := dial(t, s, "127.0.0.139")
+		d.expect("220")
+		d.cmd("EHLO "+name, "250")
+		d.cmd("XSHADOW "+name, "550 5.7.1")
+		d.cmd("QUIT", "221")
+	}
+	refuse("hub-c")
+	refuse("hub-c")
+	refuse("hub-d")
+	if w := logs.lines("level=WARN"); len(w) != 2 {
+		t.Fatalf("WARNs %q, want one each for hub-c and hub-d", w)
+	}
+	clk.Advance(time.Minute + time.Second)
+	refuse("hub-c")
+	if w := logs.lines("level=WARN"); len(w) != 3 || !strings.Contains(w[2], "server_id=hub-c") || !strings.Contains(w[2], "refused_since_last_warning=1") {
+		t.Fatalf("WARNs %q, want a third for hub-c a minute on, counting the one not WARNed", w)
+	}
+	if n := obs.n.Load(); n != 4 {
+		t.Fatalf("%d topology refusals counted, want 4", n)
+	}
+}
