@@ -348,7 +348,7 @@ func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []
 			}
 		}
 		var back []func()
-		if err := q.keepOwn(a, func() (err error) {
+		if err := q.keepOwn(keptBack(&pm, failedHere, a), func() (err error) {
 			back, err = q.keepBack(tx, &pm, body, failedHere, now)
 			return err
 		}); err != nil {

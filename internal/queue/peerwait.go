@@ -688,6 +688,16 @@ func (q *Manager) leaveOwn(a *attempt) {
 	a.mu.Unlock()
 }
 
+// keptBack is a, when keepBack keeps a copy of m again for failed
+// (a redelivery copy's failures), else nil: a commit that keeps none
+// pays no pwrite of keepOwn.
+func keptBack(m *Message, failed []int, a *attempt) *attempt {
+	if !m.Redelivered() || len(failed) == 0 {
+		return nil
+	}
+	return a
+}
+
 // keepOwn runs f, a dumpster copy kept inside a commit's function
 // (Keeper.Keep, keepBack: they read the message and its body), as a
 // section of umbra's code on a's message: the store runs that function

@@ -855,7 +855,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// A redelivery copy's recipients failed (refused, expired): their
 		// dumpster copy is kept again (keepback.go).
 		var back []func()
-		if err := q.keepOwn(inAttempt, func() (err error) {
+		if err := q.keepOwn(keptBack(m, failed, inAttempt), func() (err error) {
 			back, err = q.keepBack(tx, m, body, failed, now)
 			return err
 		}); err != nil {
