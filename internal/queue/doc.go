@@ -1701,7 +1701,10 @@
 //     are umbra's code) or on the directory (a mailbox database asked
 //     of LDAP, bounded by ldap.timeout), and the attempt's end
 //     (complete, finish) until its
-//     results are handed to the store: not while it is queued behind its
+//     results are handed to the store, and in the store's commit of
+//     them (the end's, a ReportGroup's) its dumpster copy kept (keepOwn:
+//     Keeper.Keep reads the message and its body; rrstrand42): not
+//     while it is queued behind its
 //     destination's window, nor while its results wait for their commit
 //     (point 4), nor while a job waits for another message (its
 //     mailbox's LMTP turn: rt41 F1) or for the commit of the part of

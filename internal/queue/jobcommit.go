@@ -328,7 +328,11 @@ func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []
 				}
 			}
 			if q.cfg.Dumpster != nil {
-				after, err := q.cfg.Dumpster.Keep(tx, &pm, body, db, perDB[db], now)
+				var after func()
+				err := q.keepOwn(a, func() (err error) {
+					after, err = q.cfg.Dumpster.Keep(tx, &pm, body, db, perDB[db], now)
+					return err
+				})
 				if err != nil {
 					return fmt.Errorf("dumpster: %w", err)
 				}
@@ -343,11 +347,14 @@ func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []
 				failedHere = append(failedHere, r.Rcpt)
 			}
 		}
-		if back, err := q.keepBack(tx, &pm, body, failedHere, now); err != nil {
+		var back []func()
+		if err := q.keepOwn(keptBack(&pm, failedHere, a), func() (err error) {
+			back, err = q.keepBack(tx, &pm, body, failedHere, now)
 			return err
-		} else {
-			afters = append(afters, back...)
+		}); err != nil {
+			return err
 		}
+		afters = append(afters, back...)
 		if err := tx.noteHanded(&pm, prev, now); err != nil { // takenhanded.go; before the write, as noteTakenDone
 			return err
 		}

@@ -688,6 +688,33 @@ func (q *Manager) leaveOwn(a *attempt) {
 	a.mu.Unlock()
 }
 
+// keptBack is a, when keepBack keeps a copy of m again for failed
+// (a redelivery copy's failures), else nil: a commit that keeps none
+// pays no pwrite of keepOwn.
+func keptBack(m *Message, failed []int, a *attempt) *attempt {
+	if !m.Redelivered() || len(failed) == 0 {
+		return nil
+	}
+	return a
+}
+
+// keepOwn runs f, a dumpster copy kept inside a commit's function
+// (Keeper.Keep, keepBack: they read the message and its body), as a
+// section of umbra's code on a's message: the store runs that function
+// once the wait for the commit is over, and a crash in the copy counts
+// — inside the report's wait (jobcommit.go), or after the end's
+// hand-off (finish), a message whose dumpster copy crashes the daemon
+// was never counted, never parked (rrstrand42). Only a commit that
+// keeps a copy pays its two pwrites. A nil a runs f alone.
+func (q *Manager) keepOwn(a *attempt, f func() error) error {
+	if a == nil {
+		return f()
+	}
+	q.enterOwn(a)
+	defer q.leaveOwn(a)
+	return f()
+}
+
 // withJob starts a job of a: it counts as running umbra's code until it
 // calls AwaitingPeer, from now (before the body is loaded), and ctx
 // carries it to the deliverer.

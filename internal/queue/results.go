@@ -792,6 +792,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// primary delivered its original again. What the run decides it
 	// reads from the transaction, which a failed try left as it was.
 	restore := rerunnable(m) // shadowadmin.go
+	// The attempt this end commits (complete: still registered until it
+	// returns), whose dumpster copies kept in the commit are umbra's
+	// code on the message (keepOwn).
+	var inAttempt *attempt
+	if v, ok := q.inDelivery.Load(m.ID); ok {
+		inAttempt, _ = v.(*attempt)
+	}
 	commit := func(tx *Tx) error {
 		restore()
 		// A failure DSN made to carry its original's discard while it was
@@ -832,7 +839,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				}
 			}
 			if q.cfg.Dumpster != nil {
-				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, perDB[db], now)
+				var after func()
+				err := q.keepOwn(inAttempt, func() (err error) {
+					after, err = q.cfg.Dumpster.Keep(tx, m, body, db, perDB[db], now)
+					return err
+				})
 				if err != nil {
 					return fmt.Errorf("dumpster: %w", err)
 				}
@@ -843,11 +854,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		// A redelivery copy's recipients failed (refused, expired): their
 		// dumpster copy is kept again (keepback.go).
-		if back, err := q.keepBack(tx, m, body, failed, now); err != nil {
+		var back []func()
+		if err := q.keepOwn(keptBack(m, failed, inAttempt), func() (err error) {
+			back, err = q.keepBack(tx, m, body, failed, now)
 			return err
-		} else {
-			afters = append(afters, back...)
+		}); err != nil {
+			return err
 		}
+		afters = append(afters, back...)
 		// A copy the mailbox store had already, of a message a redelivery
 		// request took from the dumpster or attempted again after an
 		// attempt whose results were lost (this server's own write,
@@ -905,7 +919,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				if q.cfg.Dumpster == nil {
 					continue
 				}
-				after, err := q.cfg.Dumpster.Keep(tx, m, body, db, own, now)
+				var after func()
+				err := q.keepOwn(inAttempt, func() (err error) {
+					after, err = q.cfg.Dumpster.Keep(tx, m, body, db, own, now)
+					return err
+				})
 				if err != nil {
 					return fmt.Errorf("dumpster: %w", err)
 				}
