@@ -197,7 +197,7 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 	for _, tc := range victims {
 		wg.Go(func() {
 			if s := tc.sess.Load(); s != nil {
-				s.holdCommits(10 * time.Second)
+				s.holdCommits(drainCommitWait)
 			}
 			tc.SetWriteDeadline(time.Now().Add(time.Second))
 			if tc.vc != nil {

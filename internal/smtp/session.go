@@ -1936,6 +1936,10 @@ func (s *session) holdCommits(wait time.Duration) {
 	}
 }
 
+// drainCommitWait bounds how long a stop that forces a session closed
+// waits for the commit of the message at its end of data (holdCommits).
+var drainCommitWait = 10 * time.Second // a var for the tests
+
 // testHookMailDraining runs in a MAIL the drain refuses where the
 // drain's own look at the session may come: before the session claims
 // its last reply and after (claimed) (tests only).
