@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,20 @@ func TestSR17OrphanCopyDiscardedBeforeThe250(t *testing.T) {
 	}
 	if !strings.Contains(o.proxy.answers(), "Shadow copy kept as") {
 		t.Fatalf("hub-b did not keep the copy before its session was cut (answers %q): the test proves nothing", o.proxy.answers())
+	}
+	// The promise is the hand-over before the 250 when hub-b answers
+	// within 2 s (README, shadow redundancy); hub-a logs one it gave
+	// up on before its 250, and hub-b then fetches the discard at its
+	// next contact — which a primary killed for good never has: that is
+	// the documented case of "What can still go twice", not this test's.
+	// So is one passed over because hub-b's push had just hung (its
+	// 10 s bound ran out on a loaded machine). A hand-over that failed
+	// any other way (refused, a broken session) is a defect all the same.
+	if line := handOverGivenUp(t, o.ha); line != "" {
+		if !strings.Contains(line, "deadline exceeded") && !strings.Contains(line, "i/o timeout") && !strings.Contains(line, "hung lately") {
+			t.Fatalf("hub-a did not hand hub-b the discard for another reason than its 2 s: %s", line)
+		}
+		t.Skipf("hub-a's hand-over of hub-b's discard ran out of its 2 s (a loaded machine): the documented fallback, the once-only delivery is not promised then: %s", line)
 	}
 	if s, k := p.held(t, o.cfgB, "hub-a"); s != 0 || k != 0 {
 		t.Errorf("hub-b holds %d copies for hub-a (%d taken over) once hub-a answered; want none", s, k)
@@ -100,4 +115,21 @@ func TestSR17MayHoldCopyDiscardedAfterDeliveryWhenNoCandidateConfirmed(t *testin
 	if k := sink.counts()["allfail42"]; k != 1 {
 		t.Errorf("the message arrived %d times, want once", k)
 	}
+}
+
+// handOverGivenUp is the line of d's log that says a discard owed to a
+// server that may hold a copy on receipt was not handed before the
+// sender's reply (delivery handMayHoldDiscards), "" when there is none.
+func handOverGivenUp(t *testing.T, d *daemon) string {
+	t.Helper()
+	b, err := os.ReadFile(d.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, "not handed before the reply") {
+			return l
+		}
+	}
+	return ""
 }

@@ -13,6 +13,7 @@ import (
 	gosmtp "github.com/emersion/go-smtp"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
@@ -53,6 +54,12 @@ type ReceiptShadow struct {
 	// such an answer is kept across starts (restoredAnswer).
 	askedFrom sync.Map
 	store     RecopyStore // the holders' queue when it is one: refused copies made on the next candidate (recopy.go)
+	// hungAt: mailaddr.NameKey of a shadow server → time.Time its
+	// last push of a copy, or hand-over of discards before a 250, ran
+	// out of its bound, until a push to it is confirmed: the discards
+	// owed to it are not handed before a 250 meanwhile
+	// (handMayHoldDiscards, hungLately).
+	hungAt sync.Map
 
 	mu      sync.Mutex
 	idle    map[string][]*receiptConn
@@ -824,6 +831,7 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 		// dial's failure is (dialFailed), nothing more.
 	case err == nil:
 		h.Responsive(copiesKey(l.srv.Name))
+		l.r.hungAt.Delete(mailaddr.NameKey(l.srv.Name))
 		l.r.copyMadeOn(l.srv.Name, l.c.ShadowName)
 	case refusedCopy(err):
 		h.Unresponsive(time.Now(), "shadow copy refused: "+smtp.Reply(err), copiesKey(l.srv.Name))
@@ -857,7 +865,10 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 	l.mayHold = l.mayHold || mayHoldAfter(err) // a second try's reply does not undo it
 	if errors.Is(err, smtp.ErrCopyTimedOut) {
 		// Hung (rt43 observation 1): a new session to it would hang as
-		// well; the next candidate takes the copy (smtp receipt.go).
+		// well; the next candidate takes the copy (smtp receipt.go),
+		// and the discards owed to it are not handed before the 250
+		// (hungLately).
+		l.r.hungAt.Store(mailaddr.NameKey(l.srv.Name), l.r.clock())
 		l.c.Close()
 		l.c = nil
 		return err

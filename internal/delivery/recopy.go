@@ -1102,7 +1102,10 @@ const receiptDiscardPush = 2 * time.Second
 // 13), within receiptDiscardPush; one not reached in time (down, hung)
 // still fetches it at its next contact, as before. A server that never
 // stored the copy keeps the discard as an early one, dropped with its
-// expiry (smtp receiptcopy.go).
+// expiry (smtp receiptcopy.go). A server whose push or hand-over ran
+// out of its bound lately (hungLately) is not tried: a session to it
+// would hang the 2 s as well, on every receipt it hung (rrreceipt42);
+// it fetches the discard at its next contact.
 func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, holder string) {
 	up, ok := r.store.(interface {
 		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
@@ -1120,18 +1123,40 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, ho
 		if !u.DiscardOwed || !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
 			continue
 		}
+		if r.hungLately(s.Name) {
+			r.d.log.Info("discard of an unconfirmed shadow copy not handed before the reply: the shadow server hung lately, it fetches it at its next contact",
+				"msg_id", id.String(), "shadow_server", s.Name)
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer r.d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
 			n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, owed)
 			if err != nil {
+				if ctx.Err() != nil {
+					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock()) // ran out of the 2 s: the next receipts do not wait for it
+				}
 				r.d.log.Info("discard of an unconfirmed shadow copy not handed before the reply: the shadow server fetches it at its next contact",
 					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// hungPassedOver bounds how long a server whose push (or discard hand-over)
+// ran out of its bound is passed over by handMayHoldDiscards, a push to
+// it confirmed ending it sooner: a server back from a stall is handed
+// its discards before the 250 again within it.
+const hungPassedOver = time.Minute
+
+// hungLately reports whether server's last push of a copy on receipt,
+// or hand-over of discards before a 250, ran out of its bound within
+// hungPassedOver, with no push to it confirmed since (hungAt).
+func (r *ReceiptShadow) hungLately(server string) bool {
+	v, ok := r.hungAt.Load(mailaddr.NameKey(server))
+	return ok && r.clock().Sub(v.(time.Time)) < hungPassedOver
 }
 
 // recopy is Recopy, the servers in tried refused already.

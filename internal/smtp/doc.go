@@ -601,6 +601,12 @@
 //     When its context ends every session still open gets 421 4.3.2 and
 //     its close, a session inside a body too: the drain's bound holds
 //     for any number of sessions in any state (rt16c F1). A session
+//     whose data's commit is under way gets it once the commit's reply
+//     is written, waited for up to drainCommitWait (holdCommits); one
+//     still committing after that gets the close alone, never a 421
+//     that says its data was not kept while the commit may land — a
+//     primary takes a push answered so as one that kept nothing, owed no
+//     discard (rrreceipt42, TestSR17DrainAfterCommitBoundWritesNo421). A session
 //     inside a STARTTLS handshake (which runs without the connection's
 //     write lock, marked as under way) gets no 421, only the close: the
 //     drain never waits for a handshake (rt16e F2).

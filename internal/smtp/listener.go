@@ -196,11 +196,19 @@ func (l *connLimits) closeIdle(force, keepShadow bool) int {
 	var wg sync.WaitGroup
 	for _, tc := range victims {
 		wg.Go(func() {
+			held := true
 			if s := tc.sess.Load(); s != nil {
-				s.holdCommits(10 * time.Second)
+				held = s.holdCommits(drainCommitWait)
 			}
 			tc.SetWriteDeadline(time.Now().Add(time.Second))
-			if tc.vc != nil {
+			if !held {
+				// A commit still under way may land: no 421, which
+				// would say its data was not kept. The client, with
+				// no reply to its data, takes it as possibly kept (a
+				// primary's copy: unconfirmed, its discard owed).
+				tc.ending.Store(true)
+				drainEnded(tc, "")
+			} else if tc.vc != nil {
 				if r := "421 4.3.2 Service shutting down, try again later"; tc.vc.sayLast(r) == nil {
 					tc.vc.observeReply(noCommand, 421) // between commands (cmdcount.go)
 					drainEnded(tc, r)

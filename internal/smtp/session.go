@@ -1947,13 +1947,26 @@ func endsWithEmptyLine(section []byte) bool {
 
 // holdCommits makes the session store nothing more, after a message
 // being stored now got its reply (bounded by wait): the 421 the server
-// then writes never stands for a message that was queued.
-func (s *session) holdCommits(wait time.Duration) {
+// then writes never stands for a message that was queued. It reports
+// whether the session stores nothing more; false: a commit is still
+// under way past wait (a stalled disk) and may land — the caller writes
+// no 421 then (closeIdle): a reply to the data's end that says nothing
+// was kept would be false, and a primary takes a push so answered as one
+// that kept nothing, owed no discard (rrreceipt42).
+func (s *session) holdCommits(wait time.Duration) bool {
 	deadline := time.Now().Add(wait)
-	for !s.commit.CompareAndSwap(0, 2) && s.commit.Load() != 2 && time.Now().Before(deadline) {
+	for !s.commit.CompareAndSwap(0, 2) && s.commit.Load() != 2 {
+		if !time.Now().Before(deadline) {
+			return false
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	return true
 }
+
+// drainCommitWait bounds how long a stop that forces a session closed
+// waits for the commit of the message at its end of data (holdCommits).
+var drainCommitWait = 10 * time.Second // a var for the tests
 
 // testHookMailDraining runs in a MAIL the drain refuses where the
 // drain's own look at the session may come: before the session claims
