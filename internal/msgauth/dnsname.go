@@ -175,6 +175,10 @@ func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) 
 //   - An ip4 mechanism naming an IPv6 address, or an ip6 one naming
 //     an IPv4 address, is a syntax error: it is given to the library
 //     as a value it refuses (permerror), never compared.
+//   - A mechanism the library refuses (ip6:::1/129, ip6:::1//64) is
+//     kept as it is, for either client: a syntax error is a permerror
+//     whoever asks (RFC 7208 §4.6), so only an ip6 mechanism the
+//     library takes is left out for an IPv4 client.
 //
 // An ip4 mechanism already never matches an IPv6 client (the client's
 // address is unmapped, checkSPF), so it is kept. Text that is no SPF
@@ -198,6 +202,9 @@ func spfRecordFor(txt string, v4 bool) string {
 		if mech != "ip4:" && mech != "ip6:" {
 			continue
 		}
+		if !spfIPTermValid(term[4:]) {
+			continue // the library refuses it (permerror), for every client
+		}
 		a, _, _ := strings.Cut(term[4:], "/")
 		addr, err := netip.ParseAddr(a)
 		if err != nil || addr.Zone() != "" {
@@ -211,4 +218,16 @@ func spfRecordFor(txt string, v4 bool) string {
 		}
 	}
 	return strings.Join(terms, " ")
+}
+
+// spfIPTermValid reports whether the library takes v, the value of an
+// ip4 or ip6 mechanism, as it parses it (spf's ipField): a network when
+// it holds a slash (net.ParseCIDR), an address when it does not
+// (net.ParseIP). A value it refuses is its permerror.
+func spfIPTermValid(v string) bool {
+	if strings.Contains(v, "/") {
+		_, _, err := net.ParseCIDR(v)
+		return err == nil
+	}
+	return net.ParseIP(v) != nil
 }
