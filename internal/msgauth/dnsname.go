@@ -178,7 +178,9 @@ func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) 
 //   - A mechanism the library refuses (ip6:::1/129, ip6:::1//64) is
 //     kept as it is, for either client: a syntax error is a permerror
 //     whoever asks (RFC 7208 §4.6), so only an ip6 mechanism the
-//     library takes is left out for an IPv4 client.
+//     library takes is left out for an IPv4 client. A cidr-length with
+//     a leading zero (ip4:1.2.3.4/032), which the library takes, is
+//     given to it as one it refuses.
 //
 // An ip4 mechanism already never matches an IPv6 client (the client's
 // address is unmapped, checkSPF), so it is kept. Text that is no SPF
@@ -203,6 +205,11 @@ func spfRecordFor(txt string, v4 bool) string {
 			continue
 		}
 		if !spfIPTermValid(term[4:]) {
+			if a, l, ok := strings.Cut(term[4:], "/"); ok && len(l) > 1 && l[0] == '0' {
+				// RFC 7208 §5.6: a cidr-length has no leading zero
+				// (the test suite's cidr4-032); the library takes one.
+				terms[i] = q + mech + a + "/leading-zero" // "invalid mask"
+			}
 			continue // the library refuses it (permerror), for every client
 		}
 		a, _, _ := strings.Cut(term[4:], "/")
@@ -220,14 +227,15 @@ func spfRecordFor(txt string, v4 bool) string {
 	return strings.Join(terms, " ")
 }
 
-// spfIPTermValid reports whether the library takes v, the value of an
-// ip4 or ip6 mechanism, as it parses it (spf's ipField): a network when
-// it holds a slash (net.ParseCIDR), an address when it does not
-// (net.ParseIP). A value it refuses is its permerror.
+// spfIPTermValid reports whether v, the value of an ip4 or ip6
+// mechanism, is valid: the library takes it as it parses it (spf's
+// ipField: a network when it holds a slash, net.ParseCIDR, an address
+// when it does not, net.ParseIP), and a cidr-length has no leading zero
+// (RFC 7208 §5.6). A value the library refuses is its permerror.
 func spfIPTermValid(v string) bool {
-	if strings.Contains(v, "/") {
+	if _, l, ok := strings.Cut(v, "/"); ok {
 		_, _, err := net.ParseCIDR(v)
-		return err == nil
+		return err == nil && (len(l) == 1 || l[0] != '0')
 	}
 	return net.ParseIP(v) != nil
 }

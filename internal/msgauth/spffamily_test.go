@@ -114,3 +114,37 @@ func TestSPFMechanismFamilySyntax(t *testing.T) {
 		}
 	}
 }
+
+// TestSPFMechanismCIDRLeadingZero: RFC 7208 §5.6's ip4-cidr-length and
+// ip6-cidr-length are "0" or a number without a leading zero: the test
+// suite's cidr4-032 (ip4:1.2.3.4/032) is a permerror, though
+// net.ParseCIDR, and so the SPF library, takes 032 as 32.
+func TestSPFMechanismCIDRLeadingZero(t *testing.T) {
+	cases := []struct {
+		name, record, client, want string
+	}{
+		{"cidr4-032", "v=spf1 ip4:127.0.0.211/032 -all", "127.0.0.211", "permerror"},
+		{"cidr4-00", "v=spf1 ip4:0.0.0.0/00 -all", "127.0.0.211", "permerror"},
+		{"cidr4-032-v6client", "v=spf1 ip4:127.0.0.211/032 -all", "2001:db8::1", "permerror"},
+		{"cidr6-0128", "v=spf1 ip6:2001:db8::1/0128 -all", "2001:db8::1", "permerror"},
+		{"cidr6-0128-ip4", "v=spf1 ip6:2001:db8::1/0128 ip4:127.0.0.211 -all", "127.0.0.211", "permerror"},
+		{"cidr4-0", "v=spf1 ip4:0.0.0.0/0 -all", "127.0.0.211", "pass"},
+		{"cidr4-32", "v=spf1 ip4:127.0.0.211/32 -all", "127.0.0.211", "pass"},
+		{"cidr6-0", "v=spf1 ip6:::/0 -all", "2001:db8::1", "pass"},
+	}
+	var zone []string
+	for _, c := range cases {
+		zone = append(zone, zoneTXT(c.name+".test", c.record))
+	}
+	dns := dnstest.Start(t, zone...)
+	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		r := checkSPF(context.Background(), res, netip.MustParseAddr(c.client), "client.test", "a@"+c.name+".test")
+		if r.value != c.want {
+			t.Errorf("%s: client %s, %q: %s (%s), want %s", c.name, c.client, c.record, r.value, r.reason, c.want)
+		}
+	}
+}
