@@ -180,7 +180,8 @@ func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) 
 //     whoever asks (RFC 7208 §4.6), so only an ip6 mechanism the
 //     library takes is left out for an IPv4 client. A cidr-length with
 //     a leading zero (ip4:1.2.3.4/032), which the library takes, is
-//     given to it as one it refuses.
+//     given to it as one it refuses; so is an a or mx mechanism's
+//     (a/024, mx:example.com//064).
 //
 // An ip4 mechanism already never matches an IPv6 client (the client's
 // address is unmapped, checkSPF), so it is kept. Text that is no SPF
@@ -196,6 +197,12 @@ func spfRecordFor(txt string, v4 bool) string {
 		q := ""
 		if term != "" && strings.IndexByte("+-~?", term[0]) >= 0 {
 			q, term = term[:1], term[1:]
+		}
+		if m, cidr, ok := strings.Cut(term, "/"); ok && spfAOrMX(m) && cidrLeadingZero(cidr) {
+			// The a and mx dual-cidr-length alike (RFC 7208 §5.3,
+			// §5.4): a/024 is a syntax error the library takes.
+			terms[i] = q + m + "/leading-zero" // "invalid mask"
+			continue
 		}
 		if len(term) < 4 {
 			continue
@@ -238,4 +245,23 @@ func spfIPTermValid(v string) bool {
 		return err == nil && (len(l) == 1 || l[0] != '0')
 	}
 	return net.ParseIP(v) != nil
+}
+
+// spfAOrMX reports whether m, a term up to its first slash without its
+// qualifier, is an a or mx mechanism (a, a:domain, mx, mx:domain).
+func spfAOrMX(m string) bool {
+	m = strings.ToLower(m)
+	return m == "a" || m == "mx" || strings.HasPrefix(m, "a:") || strings.HasPrefix(m, "mx:")
+}
+
+// cidrLeadingZero reports whether cidr, what follows a mechanism's
+// first slash (24, /64, 24//64), holds a cidr-length with a leading
+// zero, which RFC 7208 §5.6's ABNF refuses.
+func cidrLeadingZero(cidr string) bool {
+	for _, l := range strings.Split(cidr, "/") {
+		if len(l) > 1 && l[0] == '0' {
+			return true
+		}
+	}
+	return false
 }

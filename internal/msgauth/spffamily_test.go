@@ -118,7 +118,8 @@ func TestSPFMechanismFamilySyntax(t *testing.T) {
 // TestSPFMechanismCIDRLeadingZero: RFC 7208 §5.6's ip4-cidr-length and
 // ip6-cidr-length are "0" or a number without a leading zero: the test
 // suite's cidr4-032 (ip4:1.2.3.4/032) is a permerror, though
-// net.ParseCIDR, and so the SPF library, takes 032 as 32.
+// net.ParseCIDR, and so the SPF library, takes 032 as 32. The a and mx
+// mechanisms' dual-cidr-length alike (RFC 7208 §5.3, §5.4).
 func TestSPFMechanismCIDRLeadingZero(t *testing.T) {
 	cases := []struct {
 		name, record, client, want string
@@ -131,8 +132,16 @@ func TestSPFMechanismCIDRLeadingZero(t *testing.T) {
 		{"cidr4-0", "v=spf1 ip4:0.0.0.0/0 -all", "127.0.0.211", "pass"},
 		{"cidr4-32", "v=spf1 ip4:127.0.0.211/32 -all", "127.0.0.211", "pass"},
 		{"cidr6-0", "v=spf1 ip6:::/0 -all", "2001:db8::1", "pass"},
+		{"a-cidr4-032", "v=spf1 a:v4.host.test/032 -all", "127.0.0.211", "permerror"},
+		{"a-cidr6-064", "v=spf1 -a:v4.host.test//064 ip4:127.0.0.211 -all", "127.0.0.211", "permerror"},
+		{"mx-cidr4-024", "v=spf1 mx:mxv4.test/024 -all", "127.0.0.211", "permerror"},
+		{"a-cidr4-24", "v=spf1 a:v4.host.test/24 -all", "127.0.0.211", "pass"},
+		{"mx-cidr4-0", "v=spf1 mx:mxv4.test/0//0 -all", "127.0.0.211", "pass"},
 	}
-	var zone []string
+	zone := []string{
+		`v4.host.test. 300 IN A 127.0.0.211`,
+		`mxv4.test. 300 IN MX 10 v4.host.test.`,
+	}
 	for _, c := range cases {
 		zone = append(zone, zoneTXT(c.name+".test", c.record))
 	}
