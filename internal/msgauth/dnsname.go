@@ -175,6 +175,13 @@ func (s spfNames) LookupTXT(ctx context.Context, name string) ([]string, error) 
 //   - An ip4 mechanism naming an IPv6 address, or an ip6 one naming
 //     an IPv4 address, is a syntax error: it is given to the library
 //     as a value it refuses (permerror), never compared.
+//   - A mechanism the library refuses (ip6:::1/129, ip6:::1//64) is
+//     kept as it is, for either client: a syntax error is a permerror
+//     whoever asks (RFC 7208 §4.6), so only an ip6 mechanism the
+//     library takes is left out for an IPv4 client. A cidr-length with
+//     a leading zero (ip4:1.2.3.4/032), which the library takes, is
+//     given to it as one it refuses; so is an a or mx mechanism's
+//     (a/024, mx:example.com//064).
 //
 // An ip4 mechanism already never matches an IPv6 client (the client's
 // address is unmapped, checkSPF), so it is kept. Text that is no SPF
@@ -191,12 +198,26 @@ func spfRecordFor(txt string, v4 bool) string {
 		if term != "" && strings.IndexByte("+-~?", term[0]) >= 0 {
 			q, term = term[:1], term[1:]
 		}
+		if m, cidr, ok := strings.Cut(term, "/"); ok && spfAOrMX(m) && cidrLeadingZero(cidr) {
+			// The a and mx dual-cidr-length alike (RFC 7208 §5.3,
+			// §5.4): a/024 is a syntax error the library takes.
+			terms[i] = q + m + "/leading-zero" // "invalid mask"
+			continue
+		}
 		if len(term) < 4 {
 			continue
 		}
 		mech := strings.ToLower(term[:4])
 		if mech != "ip4:" && mech != "ip6:" {
 			continue
+		}
+		if !spfIPTermValid(term[4:]) {
+			if a, l, ok := strings.Cut(term[4:], "/"); ok && len(l) > 1 && l[0] == '0' {
+				// RFC 7208 §5.6: a cidr-length has no leading zero
+				// (the test suite's cidr4-032); the library takes one.
+				terms[i] = q + mech + a + "/leading-zero" // "invalid mask"
+			}
+			continue // the library refuses it (permerror), for every client
 		}
 		a, _, _ := strings.Cut(term[4:], "/")
 		addr, err := netip.ParseAddr(a)
@@ -211,4 +232,36 @@ func spfRecordFor(txt string, v4 bool) string {
 		}
 	}
 	return strings.Join(terms, " ")
+}
+
+// spfIPTermValid reports whether v, the value of an ip4 or ip6
+// mechanism, is valid: the library takes it as it parses it (spf's
+// ipField: a network when it holds a slash, net.ParseCIDR, an address
+// when it does not, net.ParseIP), and a cidr-length has no leading zero
+// (RFC 7208 §5.6). A value the library refuses is its permerror.
+func spfIPTermValid(v string) bool {
+	if _, l, ok := strings.Cut(v, "/"); ok {
+		_, _, err := net.ParseCIDR(v)
+		return err == nil && (len(l) == 1 || l[0] != '0')
+	}
+	return net.ParseIP(v) != nil
+}
+
+// spfAOrMX reports whether m, a term up to its first slash without its
+// qualifier, is an a or mx mechanism (a, a:domain, mx, mx:domain).
+func spfAOrMX(m string) bool {
+	m = strings.ToLower(m)
+	return m == "a" || m == "mx" || strings.HasPrefix(m, "a:") || strings.HasPrefix(m, "mx:")
+}
+
+// cidrLeadingZero reports whether cidr, what follows a mechanism's
+// first slash (24, /64, 24//64), holds a cidr-length with a leading
+// zero, which RFC 7208 §5.6's ABNF refuses.
+func cidrLeadingZero(cidr string) bool {
+	for _, l := range strings.Split(cidr, "/") {
+		if len(l) > 1 && l[0] == '0' {
+			return true
+		}
+	}
+	return false
 }
