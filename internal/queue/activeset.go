@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"umbra/internal/clock"
@@ -307,7 +308,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 				// An original whose copy is in delivery on the shadow
 				// server that took it over waits for that server's
 				// answer, whatever made it due (takenbusy.go).
-				if until, holder, ok := tx.takenBusyUntil(id); ok {
+				if until, holders, ok := tx.takenBusyUntil(id); ok {
 					if until.After(now) {
 						m.NextAttempt = until
 						if err := tx.Put(m); err != nil {
@@ -318,7 +319,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 					if err := tx.dropTakenBusy(id); err != nil {
 						return err
 					}
-					busyEnded = append(busyEnded, busyEnd{id, holder})
+					busyEnded = append(busyEnded, busyEnd{id, strings.Join(holders, ", ")})
 				}
 				// A copy a restored database took over waits for every
 				// transport server's answer about the copies its

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,10 +64,10 @@ func busyRecopiedPrimary(t *testing.T, clk *clock.Fake) (*Manager, *Store, *Mess
 func originalKeptBack(t *testing.T, q *Manager, s *Store, id ID, holder string) bool {
 	t.Helper()
 	var until time.Time
-	var server string
+	var holders []string
 	var ok bool
-	_ = s.View(func(tx *Tx) error { until, server, ok = tx.takenBusyUntil(id); return nil })
-	if !ok || server != serverKey(holder) {
+	_ = s.View(func(tx *Tx) error { until, holders, ok = tx.takenBusyUntil(id); return nil })
+	if !ok || !slices.Contains(holders, serverKey(holder)) {
 		return false
 	}
 	m, err := q.Message(id)
@@ -144,5 +145,47 @@ func TestSRBusyOriginalCopiedAgainBeforeTheAnswerIsKeptBack(t *testing.T) {
 	}
 	if got, err := q.Message(m.ID); err == nil && len(got.Pending()) > 0 {
 		t.Fatalf("the original still has %d recipients pending: delivered here too", len(got.Pending()))
+	}
+}
+
+// rrbusy42 F1 (SR-6, SR-8, SR-11): two servers may each hold a copy of
+// the original and each have taken it over while this one was away —
+// hub-b the copy a stop cut the push of short (formerHolder), hub-a the
+// copy made again there. Both deliver: hub-a's BUSY line keeps the
+// original back, then hub-b's. The entry named one holder, so hub-b's
+// line took it over from hub-a, and hub-b's next complete answer without
+// the line (its attempt deferred, its copy given back) released the
+// original while hub-a was still delivering it: delivered here too. The
+// original stays kept back until every server that said BUSY of it
+// answers without the line.
+func TestSRBusyOriginalKeptBackForEveryHolderThatSaidBusy(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	q, s, m := busyRecopiedPrimary(t, clk)
+	if err := q.ShadowRecopied(m.ID, "hub-a"); err != nil {
+		t.Fatal(err)
+	}
+	if kept, _, err := q.ShadowCopiesBusy("hub-a", []string{m.OrgID}, true, time.Hour); err != nil || len(kept) != 1 {
+		t.Fatalf("hub-a's answer (BUSY): kept back %d (%v), want the original", len(kept), err)
+	}
+	if _, _, err := q.ShadowCopiesBusy("hub-b", []string{m.OrgID}, true, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(2 * time.Second)
+	_, released, err := q.ShadowCopiesBusy("hub-b", nil, true, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(released) != 0 || !originalKeptBack(t, q, s, m.ID, "hub-a") {
+		t.Fatalf("hub-b's answer without the line: released %d, kept back for hub-a %v; want it still kept back for hub-a, which delivers",
+			len(released), originalKeptBack(t, q, s, m.ID, "hub-a"))
+	}
+	// hub-a's attempt deferred, its copy given back: its answer without
+	// the line releases the original, the last server that said BUSY.
+	clk.Advance(2 * time.Second)
+	if _, released, err := q.ShadowCopiesBusy("hub-a", nil, true, time.Hour); err != nil || len(released) != 1 {
+		t.Fatalf("hub-a's answer without the line released %d (%v), want the original", len(released), err)
+	}
+	if originalKeptBack(t, q, s, m.ID, "hub-a") || originalKeptBack(t, q, s, m.ID, "hub-b") {
+		t.Fatal("the original is still kept back after every holder answered without the line")
 	}
 }

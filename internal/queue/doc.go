@@ -2101,7 +2101,9 @@
 //     (named again), or was finished (noted in that attempt's commit):
 //     the primary ends the entry only on a complete answer, after
 //     applying its notes, so an original is released only once its copy
-//     is given back or done there. The holder reads its copies in
+//     is given back or done there — every copy: the entry lists each
+//     server that said BUSY of it, and each complete answer without the
+//     line takes only that server off. The holder reads its copies in
 //     delivery before its notes (package smtp), so a commit of the
 //     attempt landing while it answers leaves the copy named by one of
 //     the two; and the server the entry names keeps speaking for the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"time"
 
 	"umbra/internal/orgid"
@@ -42,8 +43,12 @@ import (
 // drop, rt22a M1 — rr35) out of delivery, in one
 // commit (ShadowCopiesBusy), in bucket takenbusy:
 //
-//	takenbusy  message id (8, BE) → until (8, BE) ‖ holder (serverKey)
+//	takenbusy  message id (8, BE) → until (8, BE) ‖ holder (serverKey) [‖ NUL ‖ holder …]
 //
+// (every server that said BUSY of it: the copy pushed before a stop cut
+// the push short and the copy made again elsewhere may both be taken
+// over and delivered; neither holder's answer ends the entry while the
+// other still names it, rrbusy42 F1)
 // and its record Ready with NextAttempt at until (no retry step used:
 // Attempts is not counted) and LastError saying why, for message show.
 // The claim (activeset.go) skips a record with an entry until then,
@@ -51,7 +56,8 @@ import (
 // Each later complete answer of that holder — its next probe, every
 // shadow_heartbeat_timeout — settles it: a note finishes the recipients
 // elsewhere (as today); BUSY again keeps it (until renewed); neither
-// (given back, or failed there after a deferral) ends the entry and
+// (given back, or failed there after a deferral) takes that holder off
+// the entry, and the last one off ends the entry and
 // makes the original due at once: it is delivered as today. An answer
 // cut short (a failed command, more batches than one probe reads)
 // changes no entry. An entry whose until passes with no answer (the
@@ -74,18 +80,26 @@ import (
 // TakenBusy is the wire word of a copy in delivery on its holder.
 const TakenBusy = 'B'
 
-// takenBusyRecord is the value of bucket takenbusy.
-func takenBusyValue(until time.Time, server string) []byte {
-	v := make([]byte, 8, 8+len(server))
+// takenBusyValue is the value of bucket takenbusy: until, then each
+// holder that said BUSY of the original's copy (serverKey), NUL between
+// them. Two servers may each hold a copy and have taken it over — the
+// one a stop cut the push of short and the one it was made again on
+// (formerHolder) — and each keeps the original back until its own
+// answer lists it no more (rrbusy42 F1: one holder named, the second's
+// line replaced the first's, and the second's answer without it
+// released the original while the first still delivered it). An entry
+// of one holder is written as before.
+func takenBusyValue(until time.Time, holders []string) []byte {
+	v := make([]byte, 8, 8+len(strings.Join(holders, "\x00")))
 	binary.BigEndian.PutUint64(v, uint64(nanos(until)))
-	return append(v, server...)
+	return append(v, strings.Join(holders, "\x00")...)
 }
 
-func parseTakenBusy(v []byte) (until time.Time, server string, ok bool) {
+func parseTakenBusy(v []byte) (until time.Time, holders []string, ok bool) {
 	if len(v) < 8 {
-		return time.Time{}, "", false
+		return time.Time{}, nil, false
 	}
-	return time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), string(v[8:]), true
+	return time.Unix(0, int64(binary.BigEndian.Uint64(v[:8]))), strings.Split(string(v[8:]), "\x00"), true
 }
 
 // TakenBusyFor lists, for the primary that presented dbID, up to max
@@ -218,7 +232,7 @@ func (t *Tx) formerHolder(m *Message, server string, aliases map[string]bool) bo
 	}
 	key := serverKey(server)
 	is := func(name string) bool { k := serverKey(name); return k != "" && (k == key || aliases[k]) }
-	if _, holder, ok := t.takenBusyUntil(m.ID); ok && is(holder) {
+	if _, holders, ok := t.takenBusyUntil(m.ID); ok && slices.ContainsFunc(holders, is) {
 		return true
 	}
 	if _, _, pushed, ok := singleMark(t.tx.Bucket(bucketSingle).Get(m.ID.Key())); ok && slices.ContainsFunc(pushed, is) {
@@ -235,10 +249,10 @@ func (t *Tx) formerHolder(m *Message, server string, aliases map[string]bool) bo
 }
 
 // takenBusyUntil is the entry of m's id in bucket takenbusy, if any.
-func (t *Tx) takenBusyUntil(id ID) (until time.Time, server string, ok bool) {
+func (t *Tx) takenBusyUntil(id ID) (until time.Time, holders []string, ok bool) {
 	b := t.tx.Bucket(bucketTakenBusy)
 	if b == nil {
-		return time.Time{}, "", false
+		return time.Time{}, nil, false
 	}
 	return parseTakenBusy(b.Get(id.Key()))
 }
@@ -343,8 +357,13 @@ func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, h
 			return keep(m)
 		}
 		keep = func(m *Message) error {
-			_, _, had := parseTakenBusy(b.Get(m.ID.Key()))
-			if err := b.Put(m.ID.Key(), takenBusyValue(until, key)); err != nil {
+			// Every holder that said BUSY of it stays on the entry, and
+			// the entry lasts until the latest renewal of any of them.
+			was, holders, had := parseTakenBusy(b.Get(m.ID.Key()))
+			if !slices.Contains(holders, key) {
+				holders = append(holders, key)
+			}
+			if err := b.Put(m.ID.Key(), takenBusyValue(maxTime(was, until), holders)); err != nil {
 				return err
 			}
 			if m.NextAttempt.Before(until) || m.LastError != takenBusyReason(server) {
@@ -379,10 +398,25 @@ func (q *Manager) ShadowCopiesBusy(server string, ids []string, complete bool, h
 			return nil
 		}
 		var ends []ID
+		left := map[ID][]byte{}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if _, s, ok := parseTakenBusy(v); len(k) == 8 && (!ok || s == key) && !named[ID(beUint64(k))] {
+			if len(k) != 8 || named[ID(beUint64(k))] {
+				continue
+			}
+			u, holders, ok := parseTakenBusy(v)
+			switch {
+			case !ok || (len(holders) == 1 && holders[0] == key):
 				ends = append(ends, ID(beUint64(k)))
+			case slices.Contains(holders, key):
+				// Another server that said BUSY of it has not answered
+				// without the line yet: still kept back for that one.
+				left[ID(beUint64(k))] = takenBusyValue(u, slices.DeleteFunc(holders, func(h string) bool { return h == key }))
+			}
+		}
+		for id, v := range left {
+			if err := b.Put(id.Key(), v); err != nil {
+				return err
 			}
 		}
 		for _, id := range ends {
@@ -443,7 +477,7 @@ func (q *Manager) takenBusyOf(key string) bool {
 			return nil
 		}
 		return b.ForEach(func(_, v []byte) error {
-			if _, s, ok := parseTakenBusy(v); !ok || s == key {
+			if _, holders, ok := parseTakenBusy(v); !ok || slices.Contains(holders, key) {
 				found = true
 			}
 			return nil
