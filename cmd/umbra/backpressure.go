@@ -110,7 +110,13 @@ func reloadBackPressure(m *backpressure.Monitor, srv *smtp.Server, cur, next *co
 // mail at MAIL. Spool files need no free-pages rule: a body's file is
 // removed when the last message naming it goes (and a failed removal
 // is retried every minute), which frees its space at once.
+//
+// The space reserve (queue/spacereserve.go) counts as used whether it is
+// whole or given up: while it is given up for a commit that frees room,
+// its room is that commit's, not new mail's, and a level lowered by its
+// release would take mail again into the room the commit's retry needs.
 func diskUsedPercent(dataDir string, store *queue.Store, disk backpressure.Disk) func() (float64, error) {
+	disk = reserveCounted{Disk: disk, dataDir: dataDir, store: store}
 	data := backpressure.DiskUsedPercent(dataDir, disk,
 		backpressure.Held{Path: filepath.Join(dataDir, "queue.db"), Free: store.FreeBytes})
 	spoolDir := filepath.Join(dataDir, leftover.SpoolDir)
@@ -201,6 +207,34 @@ func pickupPaused(m *backpressure.Monitor) func() bool {
 		return nil
 	}
 	return func() bool { return m.State().Level == backpressure.High }
+}
+
+// reserveCounted is disk with the bytes of a space reserve that is not
+// whole counted as used on the data directory's filesystem (and taken
+// from what is available there).
+type reserveCounted struct {
+	backpressure.Disk
+	dataDir string
+	store   *queue.Store
+}
+
+// Usage implements backpressure.Disk.
+func (d reserveCounted) Usage(path string) (used, avail uint64, err error) {
+	used, avail, err = d.Disk.Usage(path)
+	if err != nil {
+		return used, avail, err
+	}
+	held, size := d.store.SpaceReserveHeld()
+	if held || size <= 0 {
+		return used, avail, nil
+	}
+	pd, _, perr := d.Disk.File(path)
+	dd, _, derr := d.Disk.File(d.dataDir)
+	if perr != nil || derr != nil || pd != dd {
+		return used, avail, nil
+	}
+	missing := min(uint64(size), avail)
+	return used + missing, avail - missing, nil
 }
 
 // spaceReserveCheck is how often the daemon looks whether a space

@@ -383,6 +383,8 @@ func newWithPresets() *Config {
 			MaxDumpsterSizePerDatabase: Size(DefaultMaxDumpsterSize),
 			// 0 is meaningful: no bound.
 			Quarantine: Quarantine{MaxSize: Size(DefaultQuarantineMaxSize)},
+			// 0 is meaningful: no space reserve.
+			SpaceReserve: Size(DefaultSpaceReserve),
 		},
 		Tracking:     Tracking{Enabled: true},
 		BackPressure: backPressurePresets(),

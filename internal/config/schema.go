@@ -207,8 +207,9 @@ type Transport struct {
 	// SpaceReserve is the size of the space reserve umbra keeps in
 	// data_dir (queue/spacereserve.go): given up on a full disk for the
 	// commits that free room or keep mail (a takeover, delivery results,
-	// discards). 0: DefaultSpaceReserve; at most 1/16 of the file
-	// system's size.
+	// discards). Without the key DefaultSpaceReserve (newWithPresets);
+	// 0: no reserve (a file an earlier start left is removed); at most
+	// 1/16 of the file system's size.
 	SpaceReserve  Size `yaml:"space_reserve"`
 	MaxHeaderSize Size `yaml:"max_header_size"`
 	// BodyMemoryLimit caps the bytes of received bodies held in memory

@@ -29,9 +29,6 @@ func applySpoolDefaults(t *Transport) {
 	if t.MaxHeaderSize == 0 {
 		t.MaxHeaderSize = DefaultMaxHeaderSize
 	}
-	if t.SpaceReserve == 0 {
-		t.SpaceReserve = DefaultSpaceReserve
-	}
 }
 
 // DefaultSpaceReserve is 16 MiB (capped at 1/16 of the data file

@@ -70,3 +70,30 @@ func TestBodyMemoryLimitConfig(t *testing.T) {
 		t.Errorf("explicit: %d", got)
 	}
 }
+
+// transport.space_reserve: without the key 16MiB; a written 0 is a
+// setting of its own, no reserve (the README's zeros with a meaning),
+// kept as 0 — not refused, not replaced by the default — so an operator
+// can turn the reserve off.
+func TestSpaceReserveZeroTurnsItOff(t *testing.T) {
+	const head = "server:\n  name: a.example.test\ntransport:\n"
+	const tail = "receive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"
+	for keys, want := range map[string]Size{
+		"  max_hop_count: 60\n":   DefaultSpaceReserve,
+		"  space_reserve: 0\n":    0,
+		"  space_reserve: 1MiB\n": 1 << 20,
+	} {
+		f := filepath.Join(t.TempDir(), "umbra.yaml")
+		if err := os.WriteFile(f, []byte(head+keys+tail), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(f)
+		if err != nil {
+			t.Errorf("%q: %v", keys, err)
+			continue
+		}
+		if c.Transport.SpaceReserve != want {
+			t.Errorf("%q: space_reserve %d, want %d", keys, c.Transport.SpaceReserve, want)
+		}
+	}
+}

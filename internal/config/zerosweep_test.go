@@ -38,6 +38,7 @@ var meaningfulZeros = map[string]bool{
 	"transport.result_commit_delay":                   true, // commit at once
 	"transport.quarantine.max_size":                   true, // no bound
 	"transport.quarantine.max_messages":               true, // no bound
+	"transport.space_reserve":                         true, // no space reserve
 	"receive_connectors[0].max_acknowledgement_delay": true, // acknowledge at once
 	"send_connectors[0].mx_address_limit":             true, // no bound
 	"send_connectors[0].mx_session_limit":             true, // no bound

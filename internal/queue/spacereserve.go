@@ -34,7 +34,14 @@ import (
 // The reserve is made again (RestoreSpaceReserve) once the file system
 // has at least four times its size free. What it guarantees: with the
 // reserve whole, one such commit of up to its size in new pages goes
-// through on a full disk. It is no part of the crash argument (doc.go):
+// through on a full disk — unless another commit (new mail, a copy on
+// receipt, run by another goroutine) takes the room between the release
+// and the retry: bbolt lets one writer at a time, not a writer of
+// umbra's choosing, so such a commit may go first and the retry fail
+// again. Then the caller's retry stands as without a reserve; back
+// pressure counts the given-up reserve as used (cmd/umbra
+// backpressure.go), so it does not lower its level and take in the
+// mail that would race for that room. It is no part of the crash argument (doc.go):
 // a commit that fails even so fails as before, nothing is lost, and
 // the caller's retry stands; a crash while the file is half made leaves
 // a short file, which the next start makes afresh.

@@ -15,6 +15,23 @@ import (
 // is skipped where /proc/self/fd does not show the file.
 func BreakWrites(t testing.TB, path string) (restore func()) {
 	t.Helper()
+	return replaceWriter(t, path, path, syscall.O_RDONLY)
+}
+
+// FillDisk makes the writes to the database file at path fail as on a
+// full disk (ENOSPC): the process's read-write descriptor of it is
+// replaced (dup2) by one of /dev/full, so bbolt's writes and syncs fail
+// for want of room while its reads (the mapping) go on. The returned
+// func puts the original back. Skipped as BreakWrites is.
+func FillDisk(t testing.TB, path string) (restore func()) {
+	t.Helper()
+	return replaceWriter(t, path, "/dev/full", syscall.O_RDWR)
+}
+
+// replaceWriter puts a descriptor of with, opened with flag, in the
+// place of the process's read-write descriptor of path.
+func replaceWriter(t testing.TB, path, with string, flag int) (restore func()) {
+	t.Helper()
 	fd := -1
 	ents, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range ents {
@@ -37,7 +54,7 @@ func BreakWrites(t testing.TB, path string) (restore func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ro, err := syscall.Open(path, syscall.O_RDONLY, 0)
+	ro, err := syscall.Open(with, flag, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
