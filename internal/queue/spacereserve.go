@@ -9,8 +9,11 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"umbra/internal/panicline"
 )
 
 // The space reserve (rt42 F2). A server whose disk is full must still
@@ -63,6 +66,10 @@ type spaceReserve struct {
 	held bool // the file is there, whole
 
 	used atomic.Int64 // times released for a commit
+
+	// remakeLog paces the WARN of a reserve that cannot be made again
+	// while the file system has room: restore runs every ten seconds.
+	remakeLog panicline.Gate
 }
 
 // newSpaceReserve makes the reserve in dir, of size bytes (capped at
@@ -181,9 +188,12 @@ func (r *spaceReserve) restore() {
 		return
 	}
 	if err := r.make(); err != nil {
-		r.logf(slog.LevelWarn, "the space reserve could not be made again; tried again later", "err", err)
+		if left, ok := r.remakeLog.Due(time.Now()); ok {
+			r.logf(slog.LevelWarn, "the space reserve could not be made again; tried again later", "err", err, "suppressed", left)
+		}
 		return
 	}
+	r.remakeLog = panicline.Gate{}
 	r.logf(slog.LevelInfo, "the space reserve is made again")
 }
 

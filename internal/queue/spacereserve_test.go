@@ -1,10 +1,13 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -53,5 +56,33 @@ func TestSpaceReserveGivenUpOnlyForFreeingCommits(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() != 64<<10 {
 		t.Fatalf("the reserve made again: %v %v", fi, err)
+	}
+}
+
+// A reserve that cannot be made again while the file system has room (a
+// directory in its place here; EACCES or EROFS in life) is tried every
+// ten seconds: its WARN comes once, then at most once a minute with the
+// count of tries left out, not at every try.
+func TestSpaceReserveRemakeFailureWarnedPaced(t *testing.T) {
+	dir := t.TempDir()
+	var logged bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logged, nil))
+	r := newSpaceReserve(dir, 64<<10, log)
+	if !r.held {
+		t.Fatal("the reserve was not made at the start")
+	}
+	// Given up, then something that is no file takes its name.
+	if !r.release("a test", syscall.ENOSPC) {
+		t.Fatal("the reserve was not given up")
+	}
+	if err := os.MkdirAll(filepath.Join(r.path, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	logged.Reset()
+	for range 30 {
+		r.restore()
+	}
+	if n := strings.Count(logged.String(), "could not be made again"); n != 1 {
+		t.Fatalf("%d WARN lines for 30 failed tries, want 1:\n%s", n, logged.String())
 	}
 }
