@@ -22,11 +22,13 @@ const refitNote = "The report with the whole message was too large for the way b
 // finish moves the discard it carried to it, and the recipients of a
 // copy elsewhere that the first reported (moveReported: its departure
 // owes their partial discard). One made again returns no
-// whole message, so it is never made again. Where the refusal names the
+// whole message, so it is never made again for that. Where the refusal names the
 // limit and the size it held to it (routing's caps, the next hop's SIZE:
 // wayBackExcess), the header section returned is cut at a field
 // boundary so the DSN made again fits: a message of header fields alone
-// near the limit has a header section as large as the whole (dsnfit42).
+// near the limit has a header section as large as the whole (dsnfit42);
+// a DSN that returned the headers only from the first (RET=HDRS, no
+// RET, bounce_size_limit) is made again so too, each time smaller.
 // Only a refusal that names no limit (a remote's 552 after the data)
 // can refuse the DSN made again: then the bounce is lost (WARN,
 // bounce-lost).
@@ -123,11 +125,22 @@ func headersOnlyDSN(body []byte, most int64) ([]byte, bool) {
 	}
 	part := body[last+len(delim):]
 	var newHead string
+	// was: buildDSN's intro line; is: what the DSN made again says
+	// instead, the notes following; first: the note of a DSN that
+	// returned the whole message.
+	const whole, section = "It is attached below; the reasons follow.\r\n", "Its header section is attached below; the reasons follow.\r\n"
+	was, first := whole, refitNote+"\r\n"
 	switch {
 	case bytes.HasPrefix(part, []byte("Content-Type: message/rfc822\r\nContent-Description: Undelivered message\r\n\r\n")):
 		newHead = "Content-Type: text/rfc822-headers\r\nContent-Description: Undelivered message headers\r\n\r\n"
 	case bytes.HasPrefix(part, []byte("Content-Type: message/global\r\nContent-Description: Undelivered message\r\n\r\n")):
 		newHead = "Content-Type: message/global-headers\r\nContent-Description: Undelivered message headers\r\n\r\n"
+	case most > 0 && (bytes.HasPrefix(part, []byte("Content-Type: text/rfc822-headers\r\nContent-Description: Undelivered message headers\r\n\r\n")) ||
+		bytes.HasPrefix(part, []byte("Content-Type: message/global-headers\r\nContent-Description: Undelivered message headers\r\n\r\n"))):
+		// A DSN that returned the headers only (RET=HDRS, no RET, or
+		// over bounce_size_limit) of a message whose header section is
+		// most of it: only a cut to the limit named makes it smaller.
+		newHead, was, first = string(part[:bytes.Index(part, []byte("\r\n\r\n"))+4]), section, ""
 	default:
 		return nil, false
 	}
@@ -139,14 +152,12 @@ func headersOnlyDSN(body []byte, most int64) ([]byte, bool) {
 	returned = returned[:end]
 	h := headersOf(returned)
 	front := string(body[:last])
-	// The human-readable part is 7-bit ASCII here (a DSN that returns
-	// the whole message returns no 8-bit text): its intro line is as
-	// buildDSN wrote it.
-	const was = "It is attached below; the reasons follow.\r\n"
+	// The intro line is as buildDSN wrote it, in 7-bit ASCII; the notes
+	// are too.
 	build := func(h []byte, note string) []byte {
 		front := front
-		if i := strings.Index(front, was); i >= 0 {
-			front = front[:i] + "Its header section is attached below; the reasons follow.\r\n\r\n" + note + "\r\n" + front[i+len(was):]
+		if i := strings.Index(front, was); i >= 0 && note != "" {
+			front = front[:i] + section + "\r\n" + note + front[i+len(was):]
 		}
 		var b bytes.Buffer
 		b.WriteString(front)
@@ -159,11 +170,11 @@ func headersOnlyDSN(body []byte, most int64) ([]byte, bool) {
 		b.WriteString("\r\n--" + string(boundary) + "--\r\n")
 		return b.Bytes()
 	}
-	out := build(h, refitNote)
-	if most <= 0 || int64(len(out)) <= most {
+	out := build(h, first)
+	if first != "" && (most <= 0 || int64(len(out)) <= most) {
 		return out, true
 	}
-	note := refitNote + "\r\n" + refitCutNote
+	note := first + refitCutNote + "\r\n"
 	// frame: the DSN with no field returned, which still ends its empty
 	// section with a line break a section of whole fields brings itself.
 	frame := int64(len(build(nil, note)))
