@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -193,4 +195,44 @@ func TestHeaderOnlyRelayAtSizeLimitBetweenHubs(t *testing.T) {
 		t.Fatalf("at the limit: %q", reply)
 	}
 	waitArrived(t, sink, []string{"fields-alone-at-limit"}, hb)
+}
+
+// SMTP-7, RT-7 (dsnfit42): a message of header fields alone refused at
+// hub-a's planning by the send connector's cap (an edge with a lower
+// limit than the hubs') has a failure DSN that the same cap refuses on
+// the way back, and a header section as large as the whole: the DSN
+// made again with the headers only is cut at a field boundary to fit
+// the cap, reaches the sender, and no bounce is lost.
+func TestDSNOfHeaderFieldsAloneFitsConnectorCapBetweenHubs(t *testing.T) {
+	p := newShadowPair(t)
+	for _, cfg := range []string{p.cfgA, p.cfgB} {
+		editConfig(t, cfg, "limits: {max_connections_per_source: 500}", "limits: {max_connections_per_source: 500, max_message_size: 20000}")
+	}
+	editConfig(t, filepath.Join(p.dir, "topology.yaml"), "smart_hosts:", "max_message_size: 15000, smart_hosts:")
+	sink := startRecorder(t, p.sink)
+	hb := startUmbra(t, p.cfgB, p.b)
+	ha := startUmbra(t, p.cfgA, p.a)
+	ha.dumpLogIfFailed()
+	const n = 19000
+	fields := "Subject: fields-alone-over-cap\r\n"
+	for len(fields)+80 < n {
+		fields += "X-Pad: " + strings.Repeat("p", 71) + "\r\n"
+	}
+	if reply := sendFrom(t, "127.0.0.9", p.a, strings.TrimSuffix(fields, "\r\n")); !strings.HasPrefix(reply, "250") {
+		t.Fatalf("accepted by hub-a: %q", reply)
+	}
+	// The original never passes the cap; the DSN returns its first
+	// fields, its Subject among them, cut to the cap.
+	const dsn = "Undelivered Mail Returned to Sender"
+	waitArrived(t, sink, []string{dsn}, hb)
+	sink.mu.Lock()
+	got := sink.bodies[dsn]
+	sink.mu.Unlock()
+	if len(got) > 15000+2000 || !strings.Contains(got, "Subject: fields-alone-over-cap\r\n") || !strings.Contains(got, "it is cut at a field boundary") {
+		t.Fatalf("the DSN the sender got, %d bytes:\n%.2000s", len(got), got)
+	}
+	b, _ := os.ReadFile(ha.log)
+	if strings.Contains(string(b), "bounce lost") || !strings.Contains(string(b), "sent again with the headers only") {
+		t.Fatalf("hub-a's log says a bounce was lost, or no DSN was made again")
+	}
 }

@@ -256,13 +256,22 @@ func returnedContent(body []byte, full bool, limit int64, sevenBit bool) (conten
 	if limit <= 0 || int64(len(h)) <= limit {
 		return h, false, notes
 	}
+	return cutFields(h, limit), false, append(notes, fmt.Sprintf("The message's header section was larger than %d bytes; it is cut.", limit))
+}
+
+// cutFields is the header section h cut at the last field boundary
+// within limit bytes (a folded field is never split).
+func cutFields(h []byte, limit int64) []byte {
+	if int64(len(h)) <= limit {
+		return h
+	}
 	cut := 0
 	for i := 0; i+2 < len(h) && int64(i+2) <= limit; i++ {
 		if h[i] == '\r' && h[i+1] == '\n' && h[i+2] != ' ' && h[i+2] != '\t' {
 			cut = i + 2 // a new field starts at i+2
 		}
 	}
-	return h[:cut], false, append(notes, fmt.Sprintf("The message's header section was larger than %d bytes; it is cut.", limit))
+	return h[:cut]
 }
 
 // originalRecipient is the Original-Recipient field of an ORCPT kept as
