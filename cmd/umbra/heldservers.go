@@ -12,12 +12,12 @@ import (
 // topology while copies or notes of it are here.
 type heldServers struct{ q *queue.Manager }
 
-func (h heldServers) HeldServerAt(name string, ip netip.Addr) (known, ok bool) {
-	addr, held := h.q.HeldServer(name)
+func (h heldServers) HeldServerAt(name string, ip netip.Addr) (known, ok bool, dbID string) {
+	addr, dbID, held := h.q.HeldServer(name)
 	if !held {
-		return false, false
+		return false, false, ""
 	}
-	return true, queue.HeldAddrIs(addr, ip)
+	return true, queue.HeldAddrIs(addr, ip), dbID
 }
 
 func (h heldServers) IsHeldServerAddress(ip netip.Addr) bool {

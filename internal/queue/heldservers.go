@@ -17,19 +17,23 @@ import (
 // keeps it for them: heldNotesFor), and peerGrace after.
 
 // HeldServer reports the address ("host:port") the record of primary
-// names, ok false when there is none, or when the copies went through a
-// send connector ("host:port via CONNECTOR": a server outside the
-// organisation opens no shadow session here).
-func (q *Manager) HeldServer(primary string) (addr string, ok bool) {
+// names and the transport database id it records for it, ok false when
+// there is none, or when the copies went through a send connector
+// ("host:port via CONNECTOR": a server outside the organisation opens
+// no shadow session here). The id is what a session at that address
+// must present to speak as the primary (smtp departed.go): the address
+// alone may be another host's by now.
+func (q *Manager) HeldServer(primary string) (addr, dbID string, ok bool) {
 	_ = q.store.View(func(tx *Tx) error {
 		p, err := tx.Peer(primary)
 		if err != nil || p == nil {
 			return err
 		}
 		addr, ok = heldAddr(p.Addr)
+		dbID = p.DatabaseID
 		return nil
 	})
-	return addr, ok
+	return addr, dbID, ok
 }
 
 // HeldServerAddresses lists the addresses the held records name

@@ -36,11 +36,11 @@ func TestSR13HeldRecordKeptWhileTakenDoneNotesOwed(t *testing.T) {
 	if _, err := q.ShadowPeers(); err != nil { // the pass that drops stale records
 		t.Fatal(err)
 	}
-	addr, ok := q.HeldServer("hub-b")
-	if !ok || !HeldAddrIs(addr, netip.MustParseAddr("127.0.0.139")) {
-		t.Errorf("hub-b, owed notes: held record %q, %v; want kept at 127.0.0.139:25", addr, ok)
+	addr, db, ok := q.HeldServer("hub-b")
+	if !ok || !HeldAddrIs(addr, netip.MustParseAddr("127.0.0.139")) || db != "db-owed" {
+		t.Errorf("hub-b, owed notes: held record %q %q, %v; want kept at 127.0.0.139:25 with db-owed", addr, db, ok)
 	}
-	if _, ok := q.HeldServer("hub-c"); ok {
+	if _, _, ok := q.HeldServer("hub-c"); ok {
 		t.Error("hub-c, nothing held or owed an hour on: its record kept")
 	}
 	if got := q.HeldServerAddresses(); len(got) != 1 || got[0] != "127.0.0.139:25" {

@@ -799,8 +799,9 @@ func (s *session) shadowStanding() string {
 		switch {
 		case s.shadowDeparted && !known:
 			// Let in by the held record of it (departed.go): it stands
-			// while the record names it at this address.
-			if held, here := s.srv.heldServerAt(s.shadowServer, s.ip); !held || !here {
+			// while the record names it at this address, with the
+			// database id the session presented.
+			if held, here, db := s.srv.heldServerAt(s.shadowServer, s.ip); !held || !here || db == "" || db != s.shadowPeerDB {
 				why = "server " + s.shadowServer + " is not in this server's topology and nothing of it is held here any more"
 			}
 		case !known || !d.d.Transport(s.shadowServer):

@@ -21,7 +21,12 @@ import (
 // the topology does not know is bound, as bindServerID binds a
 // topology server, to the address the held record of that server names
 // (HeldServers: the queue's record of the primary, where its
-// heartbeats go, kept while anything of it is held or owed here). Such
+// heartbeats go, kept while anything of it is held or owed here), and
+// only when it presents the transport database id that record keeps
+// (XSHADOW … DB=): the address is no proof alone — the departed server
+// may have been decommissioned and its address given to a client, which
+// on the connector's trust would otherwise discard its held copies.
+// Such
 // a session is a departed server's: it may speak the verbs of what is
 // its own here — discard queries and pushes, XQUERYHELD, XQUERYKEPT,
 // XQUERYDROPPED, XQUERYTAKENDONE — but hands no new copy and no message
@@ -38,9 +43,12 @@ import (
 // HeldServers answers for the servers this server holds something of
 // (copies held for them or taken over, notes owed), by the record the
 // queue keeps of each: known, name is such a server; ok, ip is the
-// address its record names (where its heartbeats go).
+// address its record names (where its heartbeats go); dbID, the
+// transport database id the record keeps for it ("" for none), which a
+// session at that address must present (XSHADOW … DB=) to be the
+// server: a departed server's address may be another host's by now.
 type HeldServers interface {
-	HeldServerAt(name string, ip netip.Addr) (known, ok bool)
+	HeldServerAt(name string, ip netip.Addr) (known, ok bool, dbID string)
 	// IsHeldServerAddress: ip is the address some held record names.
 	IsHeldServerAddress(ip netip.Addr) bool
 }
@@ -66,11 +74,11 @@ func (s *Server) SetHeldServers(h HeldServers) {
 	s.held.Store(&heldServers{h})
 }
 
-// heldServerAt asks the record of held servers; false, false without one.
-func (s *Server) heldServerAt(name string, ip netip.Addr) (known, ok bool) {
+// heldServerAt asks the record of held servers; false, false, "" without one.
+func (s *Server) heldServerAt(name string, ip netip.Addr) (known, ok bool, dbID string) {
 	h := s.held.Load()
 	if h == nil {
-		return false, false
+		return false, false, ""
 	}
 	return h.h.HeldServerAt(name, ip)
 }

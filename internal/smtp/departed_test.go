@@ -12,20 +12,23 @@ import (
 	"umbra/internal/routing"
 )
 
-// fakeHeld is a record of held servers: name → address ("host:port").
+// fakeHeld is a record of held servers: name → address ("host:port")
+// and, after a space, the database id it keeps (none: "").
 type fakeHeld map[string]string
 
-func (f fakeHeld) HeldServerAt(name string, ip netip.Addr) (known, ok bool) {
-	addr, held := f[name]
+func (f fakeHeld) HeldServerAt(name string, ip netip.Addr) (known, ok bool, dbID string) {
+	rec, held := f[name]
 	if !held {
-		return false, false
+		return false, false, ""
 	}
+	addr, dbID, _ := strings.Cut(rec, " ")
 	ap, err := netip.ParseAddrPort(addr)
-	return true, err == nil && ap.Addr() == ip
+	return true, err == nil && ap.Addr() == ip, dbID
 }
 
 func (f fakeHeld) IsHeldServerAddress(ip netip.Addr) bool {
-	for _, a := range f {
+	for _, rec := range f {
+		a, _, _ := strings.Cut(rec, " ")
 		if ap, err := netip.ParseAddrPort(a); err == nil && ap.Addr() == ip {
 			return true
 		}
@@ -46,18 +49,26 @@ func (o *topologyRefusedCounter) ShadowTopologyRefused() { o.n.Add(1) }
 // topology lists hub2 at 192.0.2.2 only.
 func departedServer(t *testing.T, held HeldServers) (*Server, *syncBuffer, *topologyRefusedCounter, *clock.Fake) {
 	t.Helper()
+	return departedServerOn(t, held, freeAddrIn(t, "127.0.0.139", 39500, 40000),
+		&fakeQueue{}, &fakeShadow{notes: map[string][]string{"hub-b": {"n1"}}})
+}
+
+// departedServerOn is departedServer bound to addr, with q and sh (a
+// queue keeping marks and a shadow of version 10 read DB= of XSHADOW).
+func departedServerOn(t *testing.T, held HeldServers, addr string, q Queue, sh ShadowVerbs) (*Server, *syncBuffer, *topologyRefusedCounter, *clock.Fake) {
+	t.Helper()
 	logs := &syncBuffer{}
 	obs := &topologyRefusedCounter{}
 	clk := clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
 	conns := connectors(t, `
   - name: org
-    bindings: ["`+freeAddrIn(t, "127.0.0.139", 39500, 40000)+`"]
+    bindings: ["`+addr+`"]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
 `)
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(),
-		Queue: &fakeQueue{}, Shadow: &fakeShadow{notes: map[string][]string{"hub-b": {"n1"}}}, ShadowEnabled: true,
+		Queue: q, Shadow: sh, ShadowEnabled: true,
 		Observer: obs, Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), Clock: clk})
 	if err != nil {
 		t.Fatal(err)
@@ -85,14 +96,16 @@ func departedServer(t *testing.T, held HeldServers) (*Server, *syncBuffer, *topo
 // the verbs of what is its own here (discard queries), not for new
 // copies or messages under a shadow id.
 func TestSR6DepartedPrimaryLetInByItsHeldRecord(t *testing.T) {
-	s, logs, obs, _ := departedServer(t, fakeHeld{"hub-b": "127.0.0.139:39999"})
+	sh := newPartialShadow()
+	sh.notes["hub-b"] = []string{"n1"}
+	s, logs, obs, _ := departedServerOn(t, fakeHeld{"hub-b": "127.0.0.139:39999 db-b"}, freeAddrIn(t, "127.0.0.139", 39500, 40000), &markQueue{mark: 5}, sh)
 	d := dial(t, s, "127.0.0.139")
 	d.expect("220")
 	if ehlo := d.cmd("EHLO hub-b", "250"); !offersKeyword(ehlo, "XSHADOW") {
 		t.Fatalf("XSHADOW not offered at the held record's address:\n%s", ehlo)
 	}
 	d.cmd("XSHADOW hub-x", "550 5.7.1 Server id is not a server of the organisation") // no record names it
-	d.cmd("XSHADOW hub-b", "250 db-0123456789abcdef")
+	d.cmd("XSHADOW hub-b MARK DB=db-b", "250 db-0123456789abcdef")
 	d.cmd("XQUERYDISCARD 5", "250 n1")
 	d.cmd("MAIL FROM:<> XSHADOWCOPY=db-00000000000000000001", "550 5.7.1")
 	d.cmd("MAIL FROM:<a@example.org> XSHADOW=s-1", "550 5.7.1")
@@ -147,4 +160,34 @@ func TestShadowSessionNotInTopologyWarnedOncePerMinute(t *testing.T) {
 	if n := obs.n.Load(); n != 4 {
 		t.Fatalf("%d topology refusals counted, want 4", n)
 	}
+}
+
+// rrdeparted42 (SR-6, SR-13): the address of a server the topology
+// dropped is no proof that a session from it is that server's — the
+// server may be decommissioned and its address given to another host, a
+// client on the externally secured connector. Such a session would
+// fetch and acknowledge (drop) the departed server's discards and claim
+// its copies done: a copy discarded by a non-server, lost if the primary
+// then dies. So the held record binds the database id too: a session at
+// the record's address is the departed server's only when its XSHADOW
+// presents the transport database id the record keeps (DB=); one
+// presenting another id, or none, or stating a server whose record keeps
+// no id, is refused and opens no shadow session.
+func TestSR6DepartedPrimaryMustPresentItsHeldDatabaseID(t *testing.T) {
+	sh := newPartialShadow()
+	sh.notes["hub-b"] = []string{"n1"}
+	held := fakeHeld{"hub-b": "127.0.0.147:25 db-b", "hub-e": "127.0.0.147:25"}
+	s, _, _, _ := departedServerOn(t, held, freeAddrIn(t, "127.0.0.147", 40000, 40500), &markQueue{mark: 5}, sh)
+	d := dial(t, s, "127.0.0.147")
+	d.expect("220")
+	d.cmd("EHLO client.example", "250")
+	for _, c := range []string{"XSHADOW hub-b", "XSHADOW hub-b MARK", "XSHADOW hub-b MARK DB=db-other", "XSHADOW hub-e MARK DB=db-e", "XSHADOW hub-e"} {
+		d.cmd(c, "550 5.7.1")
+		d.cmd("XQUERYDISCARD 5", "5") // no shadow session: nothing fetched
+	}
+	d.cmd("XSHADOW hub-b MARK DB=db-b", "250")
+	if got := d.cmd("XQUERYDISCARD 5", "250"); !strings.Contains(got, "n1") {
+		t.Fatalf("XQUERYDISCARD %q: the departed server presenting its database id not answered", got)
+	}
+	d.cmd("QUIT", "221")
 }

@@ -438,7 +438,15 @@ func (s *session) bindServerID(serverID string) string {
 	}
 	switch known, ok := d.d.ServerAt(serverID, s.ip); {
 	case !known:
-		switch held, at := s.srv.heldServerAt(serverID, s.ip); {
+		switch held, at, dbID := s.srv.heldServerAt(serverID, s.ip); {
+		case held && at && (dbID == "" || s.xshadowDB != dbID):
+			// The address alone is no proof: a departed server's may
+			// be another host's by now (decommissioned, reused), and
+			// on the connector's trust it would drop the held copies'
+			// discards. The database id the record keeps is presented
+			// by the server that runs it (departed.go).
+			s.bindRefused("database\x00"+serverID, serverID, "server is not in this server's topology, and the session did not present the transport database id the record of its copies held here keeps")
+			return "550 5.7.1 Server id not bound: it is not in this server's topology, and only a session presenting the transport database id of that server's copies held here (XSHADOW <server-id> MARK DB=<database-id>) is let in"
 		case held && at:
 			// A server the topology no longer names, from the address
 			// the record of what is held of it here names (departed.go).
