@@ -2,7 +2,6 @@ package queue
 
 import (
 	"bytes"
-	"net/netip"
 	"strings"
 )
 
@@ -60,22 +59,6 @@ func heldAddr(addr string) (string, bool) {
 		return "", false
 	}
 	return addr, true
-}
-
-// HeldAddrIs reports whether ip is the host of a held record's address
-// addr ("host:port" with an IP literal; a host name is not resolved
-// here: it matches nothing).
-func HeldAddrIs(addr string, ip netip.Addr) bool {
-	if _, ok := heldAddr(addr); !ok {
-		return false
-	}
-	host := addr
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
-		host = addr[:i]
-	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.Unmap() == ip.Unmap()
 }
 
 // heldNotesFor: taken-done notes made under database id dbID are kept

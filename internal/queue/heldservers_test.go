@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -37,7 +36,7 @@ func TestSR13HeldRecordKeptWhileTakenDoneNotesOwed(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, db, ok := q.HeldServer("hub-b")
-	if !ok || !HeldAddrIs(addr, netip.MustParseAddr("127.0.0.139")) || db != "db-owed" {
+	if !ok || addr != "127.0.0.139:25" || db != "db-owed" {
 		t.Errorf("hub-b, owed notes: held record %q %q, %v; want kept at 127.0.0.139:25 with db-owed", addr, db, ok)
 	}
 	if _, _, ok := q.HeldServer("hub-c"); ok {
@@ -45,9 +44,6 @@ func TestSR13HeldRecordKeptWhileTakenDoneNotesOwed(t *testing.T) {
 	}
 	if got := q.HeldServerAddresses(); len(got) != 1 || got[0] != "127.0.0.139:25" {
 		t.Errorf("held addresses %q, want [127.0.0.139:25]", got)
-	}
-	if HeldAddrIs("127.0.0.139:25 via out", netip.MustParseAddr("127.0.0.139")) {
-		t.Error("a record through a send connector names an address of a server")
 	}
 	if _, ok := heldAddr("127.0.0.139:25 via out"); ok {
 		t.Error("a record through a send connector taken as a server's own")
