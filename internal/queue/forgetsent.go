@@ -3,6 +3,7 @@ package queue
 import (
 	"bytes"
 	"context"
+	"maps"
 	"sync"
 	"sync/atomic"
 )
@@ -31,14 +32,20 @@ type sentNote struct {
 // sent) is not owed: the peer has it.
 func (q *Manager) owed(server string, max int, partial, delay bool) (lines []string, notes []sentNote) {
 	q.commitAside()
-	aside := q.forgetting.len() // entries read past to fill max
+	// The forgettings under way are read before the store: one that
+	// ends (its commit lands) after this read ended before the View
+	// below began, so the View no longer holds its entry — read the
+	// other way round, an entry the View still held could be found no
+	// longer under way and be sent again after its acknowledgement.
+	forgetting := q.forgetting.snapshot()
+	aside := len(forgetting) // entries read past to fill max
 	_ = q.store.View(func(tx *Tx) error {
 		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too
 		for _, name := range names {
 			for _, id := range tx.Discards(name, max-len(lines)+aside) {
 				k := discardKey(name, id)
 				v := tx.tx.Bucket(bucketDiscards).Get(k)
-				if q.forgetting.under(false, k, v) || len(lines) == max {
+				if forgetting.under(false, k, v) || len(lines) == max {
 					continue
 				}
 				lines = append(lines, id)
@@ -52,7 +59,7 @@ func (q *Manager) owed(server string, max int, partial, delay bool) (lines []str
 			for _, p := range tx.partialNotes(name, max-len(lines)+aside, delay) {
 				k := partialKey(name, p.ID, p.Addr)
 				v := tx.tx.Bucket(bucketPartial).Get(k)
-				if q.forgetting.under(true, k, v) || len(lines) == max {
+				if forgetting.under(true, k, v) || len(lines) == max {
 					continue
 				}
 				lines = append(lines, p.Wire())
@@ -146,14 +153,26 @@ func (f *forgetting) end(notes []sentNote) {
 	f.n.Store(int64(len(f.m)))
 }
 
-// under reports whether the entry key holding val is being forgotten.
-func (f *forgetting) under(partial bool, key, val []byte) bool {
-	if f.n.Load() == 0 || val == nil {
-		return false
+// forgettingNow is the forgettings under way at one moment (snapshot).
+type forgettingNow map[forgetKey][]byte
+
+// snapshot is the forgettings under way now (nil: none).
+func (f *forgetting) snapshot() forgettingNow {
+	if f.n.Load() == 0 {
+		return nil
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	v, ok := f.m[forgetKey{partial, string(key)}]
+	return maps.Clone(f.m)
+}
+
+// under reports whether the entry key holding val was being forgotten
+// when the snapshot was taken.
+func (s forgettingNow) under(partial bool, key, val []byte) bool {
+	if len(s) == 0 || val == nil {
+		return false
+	}
+	v, ok := s[forgetKey{partial, string(key)}]
 	return ok && bytes.Equal(v, val)
 }
 
