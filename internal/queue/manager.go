@@ -94,6 +94,11 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
+	// notTopologyWarned: the names and ids a session presented under a
+	// name that is no server of the topology, warned of once each
+	// (ShadowHolderSeenStated).
+	notTopologyWarned sync.Map
+
 	// retryNext: per message, the next attempt an operator's retry
 	// replaced (keepRetryNext), until the attempt it made due ends.
 	retryNext      sync.Map
