@@ -26,9 +26,8 @@ import (
 // (XSHADOW … DB=): the address is no proof alone — the departed server
 // may have been decommissioned and its address given to a client, which
 // on the connector's trust would otherwise discard its held copies.
-// Such
-// a session is a departed server's: it may speak the verbs of what is
-// its own here — discard queries and pushes, XQUERYHELD, XQUERYKEPT,
+// Such a session is a departed server's: it may speak the verbs of what
+// is its own here — discard queries and pushes, XQUERYHELD, XQUERYKEPT,
 // XQUERYDROPPED, XQUERYTAKENDONE — but hands no new copy and no message
 // under a shadow id (XSHADOWCOPY=, XSHADOWBATCH=, XSHADOW= refused 550
 // 5.7.1: the topology decides which servers this one keeps copies for,
