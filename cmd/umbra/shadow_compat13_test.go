@@ -160,9 +160,16 @@ func stopPushWith(t *testing.T, binA, binB string) {
 			t.Fatalf("the next hop got %s %d times, want once", subj, n)
 		}
 	}
-	log, _ := os.ReadFile(hb.log)
-	if !strings.Contains(string(log), "discard notifications handed to the shadow server") {
+	// The stop hands over what is still owed; the holder's own query
+	// (its watch session's heartbeat) may have fetched the discards in
+	// the drain first, which leaves the stop nothing to hand over (CI
+	// run 145): either says the discards came, as
+	// TestStopPushesOwedDiscards reads it.
+	logB, _ := os.ReadFile(hb.log)
+	logA, _ := os.ReadFile(ha.log)
+	if !strings.Contains(string(logB), "discard notifications handed to the shadow server") &&
+		!strings.Contains(string(logA), "shadow copy discarded by hub-b") {
 		hb.dumpLog()
-		t.Errorf("hub-b's log does not say it handed its discards over")
+		t.Errorf("neither hub-b's log says it handed its discards over nor hub-a's that hub-b's discard came")
 	}
 }

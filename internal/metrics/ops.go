@@ -3,6 +3,7 @@ package metrics
 import (
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,12 +22,66 @@ type Ops struct {
 	latency      *prometheus.HistogramVec
 	destinations *prometheus.CounterVec
 	tls          *prometheus.CounterVec
-	reloads      *prometheus.CounterVec
-	reloadOK     prometheus.Gauge
-	reloadTime   prometheus.Gauge
-	// restartFail: the file last reloaded has a part the running
-	// daemon did not take that a restart would refuse or change.
-	restartFail prometheus.Gauge
+	reloads      *reloadCollector
+}
+
+// reloadCollector is the reload series as one collector: the count of
+// reloads by result, the last one's success and time, and whether the
+// file last reloaded has a part the running daemon did not take that a
+// restart would refuse or change. Written and read under one lock, so a
+// scrape that counts a reload shows that reload's result: an alert (or a
+// test) that joins the count and the gauges never reads a reload counted
+// beside the gauges of the one before it, as separate collectors,
+// gathered in parallel, allowed.
+type reloadCollector struct {
+	count, ok, time, restartFail *prometheus.Desc
+
+	mu          sync.Mutex
+	oks, fails  float64
+	lastOK      bool
+	lastSuccess time.Time
+	restart     bool
+}
+
+func newReloadCollector() *reloadCollector {
+	return &reloadCollector{
+		count: prometheus.NewDesc("umbra_config_reloads_total",
+			"Configuration reloads (SIGHUP), by result (ok, failed).", []string{"result"}, nil),
+		ok: prometheus.NewDesc("umbra_config_last_reload_successful",
+			"1 if the last configuration reload succeeded (or none was tried), 0 if it failed.", nil, nil),
+		time: prometheus.NewDesc("umbra_config_last_reload_success_timestamp_seconds",
+			"When the configuration was last loaded successfully (start or reload).", nil, nil),
+		restartFail: prometheus.NewDesc("umbra_config_restart_would_fail",
+			"1 while the configuration file last reloaded has a part the running daemon did not take that a restart would refuse or change "+
+				"(a part only a restart applies refused, a setting only a restart applies changed, or the reload failed); 0 after a start, and after a reload with none.", nil, nil),
+		lastOK:      true,
+		lastSuccess: time.Now(),
+	}
+}
+
+func (c *reloadCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.count
+	ch <- c.ok
+	ch <- c.time
+	ch <- c.restartFail
+}
+
+func (c *reloadCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	oks, fails, lastOK, at, restart := c.oks, c.fails, c.lastOK, c.lastSuccess, c.restart
+	c.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(c.count, prometheus.CounterValue, oks, "ok")
+	ch <- prometheus.MustNewConstMetric(c.count, prometheus.CounterValue, fails, "failed")
+	ch <- prometheus.MustNewConstMetric(c.ok, prometheus.GaugeValue, b2f(lastOK))
+	ch <- prometheus.MustNewConstMetric(c.time, prometheus.GaugeValue, float64(at.Unix()))
+	ch <- prometheus.MustNewConstMetric(c.restartFail, prometheus.GaugeValue, b2f(restart))
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // eventNames are the message events a fresh server shows at zero.
@@ -54,22 +109,9 @@ func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
 			[]string{"destination", "result"}),
 		tls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_tls_sessions_total",
 			Help: "Inbound sessions that negotiated TLS, by connector and protocol version."}, []string{"connector", "version"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_config_reloads_total",
-			Help: "Configuration reloads (SIGHUP), by result (ok, failed)."}, []string{"result"}),
-		reloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_last_reload_successful",
-			Help: "1 if the last configuration reload succeeded (or none was tried), 0 if it failed."}),
-		reloadTime: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_last_reload_success_timestamp_seconds",
-			Help: "When the configuration was last loaded successfully (start or reload)."}),
-		restartFail: prometheus.NewGauge(prometheus.GaugeOpts{Name: "umbra_config_restart_would_fail",
-			Help: "1 while the configuration file last reloaded has a part the running daemon did not take that a restart would refuse or change " +
-				"(a part only a restart applies refused, a setting only a restart applies changed, or the reload failed); 0 after a start, and after a reload with none."}),
+		reloads: newReloadCollector(),
 	}
-	reg.MustRegister(build, o.latency, o.destinations, o.tls, o.reloads, o.reloadOK, o.reloadTime, o.restartFail)
-	o.reloadOK.Set(1)
-	o.reloadTime.Set(float64(time.Now().Unix()))
-	for _, r := range []string{"ok", "failed"} {
-		o.reloads.WithLabelValues(r)
-	}
+	reg.MustRegister(build, o.latency, o.destinations, o.tls, o.reloads)
 	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site"} {
 		o.latency.WithLabelValues(typ)
 	}
@@ -83,19 +125,17 @@ func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
 // refuse or change. A failed reload is such a part too: what refused
 // the reload refuses the start.
 func (o *Ops) Reload(err error, pending bool) {
-	if err != nil || pending {
-		o.restartFail.Set(1)
-	} else {
-		o.restartFail.Set(0)
-	}
+	c := o.reloads
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.restart = err != nil || pending
+	c.lastOK = err == nil
 	if err != nil {
-		o.reloads.WithLabelValues("failed").Inc()
-		o.reloadOK.Set(0)
+		c.fails++
 		return
 	}
-	o.reloads.WithLabelValues("ok").Inc()
-	o.reloadOK.Set(1)
-	o.reloadTime.Set(float64(time.Now().Unix()))
+	c.oks++
+	c.lastSuccess = time.Now()
 }
 
 // TLS implements the smtp package's optional TLS observer. version is

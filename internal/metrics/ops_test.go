@@ -39,18 +39,24 @@ func TestOpsMetrics(t *testing.T) {
 	if n := testutil.ToFloat64(o.destinations.WithLabelValues("smarthost:edge", "deferred")); n != 1 {
 		t.Errorf("deferred at edge: %v", n)
 	}
-	if got := testutil.ToFloat64(o.reloadOK); got != 0 {
+	if got := gathered(t, reg, "umbra_config_last_reload_successful"); got != 0 {
 		t.Errorf("last reload successful after a failure: %v", got)
 	}
-	if got := testutil.ToFloat64(o.restartFail); got != 1 {
+	if got := gathered(t, reg, "umbra_config_restart_would_fail"); got != 1 {
 		t.Errorf("restart would fail after a failed reload: %v", got)
 	}
+	if got := gathered(t, reg, "umbra_config_reloads_total"); got != 1 {
+		t.Errorf("reloads counted: %v, want 1", got)
+	}
 	o.Reload(nil, true) // a part only a restart applies refused or changed
-	if ok, fail := testutil.ToFloat64(o.reloadOK), testutil.ToFloat64(o.restartFail); ok != 1 || fail != 1 {
+	if ok, fail := gathered(t, reg, "umbra_config_last_reload_successful"), gathered(t, reg, "umbra_config_restart_would_fail"); ok != 1 || fail != 1 {
 		t.Errorf("a reload that left a part to a restart: successful %v, restart would fail %v; want 1, 1", ok, fail)
 	}
 	o.Reload(nil, false)
-	if got := testutil.ToFloat64(o.restartFail); got != 0 {
+	if got := gathered(t, reg, "umbra_config_reloads_total"); got != 3 {
+		t.Errorf("reloads counted: %v, want 3", got)
+	}
+	if got := gathered(t, reg, "umbra_config_restart_would_fail"); got != 0 {
 		t.Errorf("restart would fail after a reload that took the whole file: %v", got)
 	}
 	if got := testutil.ToFloat64(o.tls.WithLabelValues("default", "TLS 1.3")); got != 1 {
@@ -109,4 +115,28 @@ func TestKnownBackPressureAtZero(t *testing.T) {
 	if got := testutil.ToFloat64(m.bpRefused.WithLabelValues("org")); got != 0 {
 		t.Errorf("org: %v", got)
 	}
+}
+
+// gathered is the sum of the values of name's series in reg.
+func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.GetCounter() != nil:
+				sum += m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				sum += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
 }
