@@ -301,7 +301,15 @@ func TestShadowDiscardFlow(t *testing.T) {
 	acked := sendMany(p.a, "sr", 3, 1, nil)
 	waitArrived(t, sink, acked, b)
 	waitCond(t, "hub-a's shadow copies to be discarded", 45*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
-	out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+	// The discard events are written after the commit the queue listing
+	// already shows (TestShadowDiscardTrackedForEveryCopy reads them so).
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ = cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+		if strings.Count(out, `"event": "discard"`) == len(acked) || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, ev := range []string{`"event": "shadow"`, `"event": "discard"`} {
 		if !strings.Contains(out, ev) {
 			a.dumpLog()
