@@ -42,18 +42,9 @@ func TestNoTakeoverBeforeBoundAfterPrimaryProbe(t *testing.T) {
 	}
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copy", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
-	// Past the push and the first contact of the watch it started: a
-	// session of hub-b's at hub-a (a fixed 4 s sleep could end before
-	// it on a loaded machine).
-	waitCond(t, "hub-b's watch to contact hub-a", 30*time.Second, func() bool {
-		l, _ := os.ReadFile(ha.log)
-		for _, line := range strings.Split(string(l), "\n") {
-			if strings.Contains(line, `msg="shadow session"`) && strings.Contains(line, "shadow_server=hub-b") {
-				return true
-			}
-		}
-		return false
-	})
+	// Past the push and the first contact of the watch it started (a
+	// fixed 4 s sleep could end before it on a loaded machine).
+	waitWatchContact(t, ha)
 	probed := waitProbeEnd(t, hb.log)
 	ha.kill()
 	var taken time.Time
@@ -77,6 +68,33 @@ func TestNoTakeoverBeforeBoundAfterPrimaryProbe(t *testing.T) {
 	if got, bound := taken.Sub(probed), timeout*retries; got < bound {
 		t.Fatalf("taken over %v after the primary's probe, before timeout × retries (%v)", got, bound)
 	}
+}
+
+// waitWatchContact waits until hub-a's log (at debug) shows a session
+// of hub-b's there: a contact of the watch hub-b keeps on hub-a while it
+// holds copies of hub-a's.
+func waitWatchContact(t *testing.T, ha *daemon) {
+	t.Helper()
+	waitCond(t, "hub-b's watch to contact hub-a", 30*time.Second, func() bool {
+		l, _ := os.ReadFile(ha.log)
+		for _, line := range strings.Split(string(l), "\n") {
+			if strings.Contains(line, `msg="shadow session"`) && strings.Contains(line, "shadow_server=hub-b") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// logStamp is the time a daemon stamped on its log line.
+func logStamp(t *testing.T, line string) time.Time {
+	t.Helper()
+	stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+	at, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		t.Fatalf("no time on the log line %q: %v", line, err)
+	}
+	return at
 }
 
 // waitProbeEnd reads the log at path from its current end until a shadow
@@ -105,12 +123,7 @@ func waitProbeEnd(t *testing.T, path string) time.Time {
 		line, partial = partial+line, ""
 		switch {
 		case strings.Contains(line, "shadow session") && strings.Contains(line, "hub-a"):
-			stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
-			at, err := time.Parse(time.RFC3339Nano, stamp)
-			if err != nil {
-				t.Fatalf("no time on the log line %q: %v", line, err)
-			}
-			began = at
+			began = logStamp(t, line)
 		case !began.IsZero() && strings.Contains(line, "disconnect"):
 			return began
 		}
