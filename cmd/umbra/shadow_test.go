@@ -291,6 +291,24 @@ func waitCond(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// trackedWithin reads cfg's daemon's tracking log (umbra track with
+// args) until it holds want, 10 s at most, and returns the last reading
+// and whether it did: an event is written after the commit it tells of,
+// which a wait on the queue can see first.
+func trackedWithin(t *testing.T, cfg, want string, args ...string) (string, bool) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ = cli(t, cfg, append([]string{"track", "--json"}, args...)...)
+		if strings.Contains(out, want) {
+			return out, true
+		}
+		if time.Now().After(deadline) {
+			return out, false
+		}
+	}
+}
+
 // SR-2 … SR-5: A keeps a shadow copy of what it relayed to B until B,
 // having delivered it, hands A the discard notification.
 func TestShadowDiscardFlow(t *testing.T) {
