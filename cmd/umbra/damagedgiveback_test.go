@@ -88,7 +88,7 @@ func TestDamagedRecordGivenToCopyHolder(t *testing.T) {
 	if n := sink.counts()["dmgrec"]; n != 1 {
 		t.Fatalf("the message reached the outside %d times, want once", n)
 	}
-	if out, _ := cli(t, o.cfgA, "track", "--json", "--event", "giveback"); !strings.Contains(out, `"reply": "given to hub-b`) {
+	if out, ok := trackedWithin(t, o.cfgA, `"reply": "given to hub-b`, "--event", "giveback"); !ok {
 		t.Errorf("hub-a's tracking log has no giveback event naming hub-b: %s", out)
 	}
 }

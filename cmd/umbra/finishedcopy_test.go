@@ -83,7 +83,16 @@ func TestPrimaryDropsDoneRecipientsOfFinishedCopy(t *testing.T) {
 	if n := sink.counts()["finished"]; n != 2 {
 		t.Fatalf("after the chained copy with one new recipient: %d deliveries in all, want 2 (b once, c once)", n)
 	}
-	out, _ := cli(t, cfg, "track", "--json", "--event", "duplicate-suppressed")
+	// Each event is written after the commit the emptied queue already
+	// showed: read until there are two (10 s at most), then that there
+	// are no more.
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ = cli(t, cfg, "track", "--json", "--event", "duplicate-suppressed")
+		if strings.Count(out, `"event": "duplicate-suppressed"`) >= 2 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if strings.Count(out, `"event": "duplicate-suppressed"`) != 2 {
 		t.Errorf("want two duplicate-suppressed events (b@remote.example twice), got:\n%s", out)
 	}

@@ -245,6 +245,12 @@ func slotPhase(t *testing.T, dataDir string, id queue.ID) byte {
 	return 0
 }
 
+// logCount is how many times s occurs in the daemon's log now.
+func logCount(d *daemon, s string) int {
+	b, _ := os.ReadFile(d.log)
+	return strings.Count(string(b), s)
+}
+
 // waitLogCount waits until the daemon's log holds want lines with s.
 func waitLogCount(t *testing.T, d *daemon, s string, want int) {
 	t.Helper()

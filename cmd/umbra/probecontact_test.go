@@ -32,6 +32,7 @@ func TestNoTakeoverBeforeBoundAfterPrimaryProbe(t *testing.T) {
 	editConfig(t, cfgB, "shadow_heartbeat_timeout: 1s, shadow_heartbeat_retry_count: 3",
 		"shadow_heartbeat_timeout: 3s, shadow_heartbeat_retry_count: 2")
 	editConfig(t, cfgB, `metrics_listen: ""}`, `metrics_listen: "", log_level: debug}`)
+	editConfig(t, cfgA, `metrics_listen: ""}`, `metrics_listen: "", log_level: debug}`)
 	hb := startUmbra(t, cfgB, b)
 	hb.dumpLogIfFailed()
 	ha := startUmbra(t, cfgA, a)
@@ -41,8 +42,9 @@ func TestNoTakeoverBeforeBoundAfterPrimaryProbe(t *testing.T) {
 	}
 	p := &shadowPair{}
 	waitCond(t, "hub-b to hold the copy", 30*time.Second, func() bool { s, _ := p.held(t, cfgB, "hub-a"); return s == 1 })
-	// Past the push and the first contacts of the watch it started.
-	time.Sleep(4 * time.Second)
+	// Past the push and the first contact of the watch it started (a
+	// fixed 4 s sleep could end before it on a loaded machine).
+	waitWatchContact(t, ha)
 	probed := waitProbeEnd(t, hb.log)
 	ha.kill()
 	var taken time.Time
@@ -57,18 +59,48 @@ func TestNoTakeoverBeforeBoundAfterPrimaryProbe(t *testing.T) {
 		}
 		return !taken.IsZero()
 	})
-	// probed is when the test read the end of the probe in the log, a
-	// little after the session ended; 100 ms covers that gap, not a
-	// heartbeat's schedule.
+	// probed is the time hub-b stamped on the probe's "shadow session"
+	// line, before the session's contact is recorded: the bound counts
+	// from no earlier than that. (The time the test read the line, on a
+	// loaded machine, could be later than the contact by more than any
+	// margin.)
 	t.Logf("taken over %v after the probe", taken.Sub(probed))
-	if got, bound := taken.Sub(probed), timeout*retries; got < bound-100*time.Millisecond {
+	if got, bound := taken.Sub(probed), timeout*retries; got < bound {
 		t.Fatalf("taken over %v after the primary's probe, before timeout × retries (%v)", got, bound)
 	}
 }
 
+// waitWatchContact waits until hub-a's log (at debug) shows a session
+// of hub-b's there: a contact of the watch hub-b keeps on hub-a while it
+// holds copies of hub-a's.
+func waitWatchContact(t *testing.T, ha *daemon) {
+	t.Helper()
+	waitCond(t, "hub-b's watch to contact hub-a", 30*time.Second, func() bool {
+		l, _ := os.ReadFile(ha.log)
+		for _, line := range strings.Split(string(l), "\n") {
+			if strings.Contains(line, `msg="shadow session"`) && strings.Contains(line, "shadow_server=hub-b") {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// logStamp is the time a daemon stamped on its log line.
+func logStamp(t *testing.T, line string) time.Time {
+	t.Helper()
+	stamp, _, _ := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+	at, err := time.Parse(time.RFC3339Nano, stamp)
+	if err != nil {
+		t.Fatalf("no time on the log line %q: %v", line, err)
+	}
+	return at
+}
+
 // waitProbeEnd reads the log at path from its current end until a shadow
 // session of hub-a ("shadow session" … hub-a) is followed by a
-// "disconnect", and returns when it read that line.
+// "disconnect", and returns the time the daemon stamped on the session's
+// "shadow session" line.
 func waitProbeEnd(t *testing.T, path string) time.Time {
 	t.Helper()
 	f, err := os.Open(path)
@@ -78,7 +110,7 @@ func waitProbeEnd(t *testing.T, path string) time.Time {
 	defer f.Close()
 	f.Seek(0, 2)
 	r := bufio.NewReader(f)
-	shadow := false
+	var began time.Time
 	var partial string
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
@@ -91,9 +123,9 @@ func waitProbeEnd(t *testing.T, path string) time.Time {
 		line, partial = partial+line, ""
 		switch {
 		case strings.Contains(line, "shadow session") && strings.Contains(line, "hub-a"):
-			shadow = true
-		case shadow && strings.Contains(line, "disconnect"):
-			return time.Now()
+			began = logStamp(t, line)
+		case !began.IsZero() && strings.Contains(line, "disconnect"):
+			return began
 		}
 	}
 	t.Fatal("no probe session of hub-a ended at hub-b in 30 s")

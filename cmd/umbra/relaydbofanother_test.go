@@ -73,7 +73,11 @@ func TestRelayNextHopPresentingAnotherServersDatabase(t *testing.T) {
 		}
 		return false
 	})
-	time.Sleep(2 * time.Second) // retries: each must stay at hub-a
+	// Two more retries, each refused (a fixed 2 s sleep could end before
+	// them on a loaded machine, and pass with none): each must stay at
+	// hub-a.
+	const notRelayed = "Not relayed to hub-b: transport database id"
+	waitLogCount(t, a, notRelayed, logCount(a, notRelayed)+2)
 	if q := p.queued(t, p.cfgA); q["site:b"] != 1 || q["shadow:hub-b"] != 0 {
 		a.dumpLog()
 		t.Fatalf("hub-a's queues %v; want the message waiting for site b, no copy for hub-b", q)

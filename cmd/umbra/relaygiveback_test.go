@@ -58,7 +58,7 @@ func TestRelayToReturningPrimaryGivesTakenCopyBack(t *testing.T) {
 	if n := sink.counts()["relayback"]; n != 1 {
 		t.Fatalf("the message reached the outside %d times, want once", n)
 	}
-	if out, _ := cli(t, p.cfgA, "track", "--json", "--event", "giveback", "--sender", "a@example.org"); !strings.Contains(out, `"event": "giveback"`) {
+	if out, ok := trackedWithin(t, p.cfgA, `"event": "giveback"`, "--event", "giveback", "--sender", "a@example.org"); !ok {
 		t.Errorf("hub-a's tracking log has no giveback event for the copy: %s", out)
 	}
 }

@@ -64,10 +64,12 @@ func testRenamedShadowServer(t *testing.T, bothWays bool) {
 	if want := map[bool]int{false: 5, true: 7}[bothWays]; len(acked) != want {
 		t.Fatalf("%d of %d acknowledged", len(acked), want)
 	}
-	time.Sleep(2 * time.Second) // heartbeats and queries of the renamed pair
+	// A heartbeat of the renamed pair: hub-b's, answered by hub-a (a
+	// fixed 2 s sleep could end before it on a loaded machine).
+	waitLogCount(t, hb, refusedHeartbeat, 1)
 	sink := startRecorder(t, o.sink)
 	waitArrived(t, sink, acked, hb)
-	time.Sleep(3 * time.Second) // a second delivery, if any, comes now
+	quietAfterHeartbeat(t, hb, o.cfgB)
 	for s, n := range sink.counts() {
 		if n != 1 {
 			t.Errorf("%s arrived %d times", s, n)
@@ -79,6 +81,25 @@ func testRenamedShadowServer(t *testing.T, bothWays bool) {
 	if b, _ := os.ReadFile(ha.log); bothWays && !strings.Contains(string(b), "shadow server's transport database id not recorded: it is another server's") {
 		t.Errorf("hub-a did not refuse hub-b's database id under the name hub-b2")
 	}
+}
+
+// refusedHeartbeat is in the line hub-b logs when hub-a answers its
+// heartbeat with a refusal (at WARN, then "… again" at INFO).
+const refusedHeartbeat = "primary refused the heartbeat"
+
+// quietAfterHeartbeat waits, once every message arrived, until hub-b
+// (its configuration cfgB) either holds no copy of hub-a's (nothing is
+// left to take over) or had a heartbeat answered (the pass that would
+// take hub-a's copies over ran), and then 3 s more: a second delivery,
+// if any, comes by then.
+func quietAfterHeartbeat(t *testing.T, hb *daemon, cfgB string) {
+	t.Helper()
+	n, p := logCount(hb, refusedHeartbeat), &shadowPair{}
+	waitCond(t, "hub-b to hold no copy of hub-a's, or to have a heartbeat answered", 30*time.Second, func() bool {
+		s, w := p.held(t, cfgB, "hub-a")
+		return s == 0 && w == 0 || logCount(hb, refusedHeartbeat) > n
+	})
+	time.Sleep(3 * time.Second)
 }
 
 // renameInFile replaces every from in the file at path by to.
@@ -123,14 +144,17 @@ func TestShadowServerRenamedEverywhereIsNoRollback(t *testing.T) {
 		b, _ := os.ReadFile(ha.log)
 		return strings.Contains(string(b), "configuration reloaded")
 	})
-	time.Sleep(3 * time.Second) // hub-b2's heartbeats and queries to hub-a
+	// hub-b2's heartbeat to hub-a, answered (refused: its database is
+	// hub-b's there), before the messages after the rename; a fixed 3 s
+	// sleep could end before it on a loaded machine.
+	waitLogCount(t, hb, refusedHeartbeat, 1)
 	acked = append(acked, sendMany(o.a, "after", 2, 1, nil)...)
 	if len(acked) != 5 {
 		t.Fatalf("%d of 5 acknowledged", len(acked))
 	}
 	sink := startRecorder(t, o.sink)
 	waitArrived(t, sink, acked, hb)
-	time.Sleep(3 * time.Second) // a second delivery, if any, comes now
+	quietAfterHeartbeat(t, hb, o.cfgB)
 	for s, n := range sink.counts() {
 		if n != 1 {
 			t.Errorf("%s arrived %d times", s, n)

@@ -18,7 +18,9 @@ import (
 // stop (XDISCARD, shadow verbs 13) discards a copy here just as one
 // fetched by XQUERYDISCARD does, and the primary counts it as sent
 // (umbra_shadow_discards_sent_total, forgetSent): it must be counted as
-// received here too.
+// received here too. hub-a's own watch query may fetch the discard in
+// hub-b's drain before the stop pushes it; the count is then that
+// query's, and once as well.
 func TestOPS2PushedDiscardCountedAsReceived(t *testing.T) {
 	p := newShadowPair(t)
 	metricsA := freeAddr(t, "127.0.0.1")
@@ -62,15 +64,25 @@ func TestOPS2PushedDiscardCountedAsReceived(t *testing.T) {
 		hb.dumpLog()
 		t.Fatal("hub-b did not stop after SIGTERM")
 	}
-	waitCond(t, "hub-a to drop the copy hub-b's stop pushed the discard of", 10*time.Second, func() bool {
+	waitCond(t, "hub-a to drop the copy hub-b delivered in its drain", 10*time.Second, func() bool {
 		s, _ := p.held(t, p.cfgA, "hub-b")
 		return s == 0
 	})
+	// The discard came by the stop's push, or by hub-a's own query in
+	// the drain before it (CI run 145): it is counted once either way.
+	// Skipping the second case left the test checking nothing in most
+	// runs. The query's count comes after the commit the held count
+	// above already shows: wait for a count, then read it is one.
 	log, _ := os.ReadFile(hb.log)
+	how := "hub-b's stop pushed the discard"
 	if !strings.Contains(string(log), "discard notifications handed to the shadow server") {
-		t.Skip("hub-b's stop did not push (the discard went another way): nothing to check")
+		how = "hub-a's query fetched the discard in hub-b's drain (the stop had none to push)"
 	}
+	t.Log(how)
+	waitCond(t, "hub-a to count the discard received", 10*time.Second, func() bool {
+		return metricValue(t, metricsA, "umbra_shadow_discards_received_total") > before
+	})
 	if got := metricValue(t, metricsA, "umbra_shadow_discards_received_total"); got-before != 1 {
-		t.Fatalf("umbra_shadow_discards_received_total on hub-a went from %v to %v after hub-b's stop pushed the discard that dropped its one copy: want +1 (README: the copies discard notifications discarded here, each once)", before, got)
+		t.Fatalf("umbra_shadow_discards_received_total on hub-a went from %v to %v after %s, which dropped its one copy: want +1 (README: the copies discard notifications discarded here, each once)", before, got, how)
 	}
 }

@@ -291,6 +291,24 @@ func waitCond(t *testing.T, what string, d time.Duration, cond func() bool) {
 	}
 }
 
+// trackedWithin reads cfg's daemon's tracking log (umbra track with
+// args) until it holds want, 10 s at most, and returns the last reading
+// and whether it did: an event is written after the commit it tells of,
+// which a wait on the queue can see first.
+func trackedWithin(t *testing.T, cfg, want string, args ...string) (string, bool) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		out, _ = cli(t, cfg, append([]string{"track", "--json"}, args...)...)
+		if strings.Contains(out, want) {
+			return out, true
+		}
+		if time.Now().After(deadline) {
+			return out, false
+		}
+	}
+}
+
 // SR-2 … SR-5: A keeps a shadow copy of what it relayed to B until B,
 // having delivered it, hands A the discard notification.
 func TestShadowDiscardFlow(t *testing.T) {
@@ -301,7 +319,15 @@ func TestShadowDiscardFlow(t *testing.T) {
 	acked := sendMany(p.a, "sr", 3, 1, nil)
 	waitArrived(t, sink, acked, b)
 	waitCond(t, "hub-a's shadow copies to be discarded", 45*time.Second, func() bool { return len(p.queued(t, p.cfgA)) == 0 })
-	out, _ := cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+	// The discard events are written after the commit the queue listing
+	// already shows (TestShadowDiscardTrackedForEveryCopy reads them so).
+	var out string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, _ = cli(t, p.cfgA, "track", "--json", "--sender", "a@example.org")
+		if strings.Count(out, `"event": "discard"`) == len(acked) || time.Now().After(deadline) {
+			break
+		}
+	}
 	for _, ev := range []string{`"event": "shadow"`, `"event": "discard"`} {
 		if !strings.Contains(out, ev) {
 			a.dumpLog()
