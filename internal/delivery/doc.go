@@ -397,6 +397,14 @@
 // at the reload finishes with is ended, not pooled (rr ops39 F1: a
 // connector made tls: required had its next message sent in clear over
 // such a session, opened under tls: none).
+// No session is pooled, nor taken from a pool, with a transaction that
+// may be open at the next hop (smtp.Client.TransactionOpen: a MAIL taken
+// and no reply to the end of its data nor RSET since — a refused DATA
+// leaves the transaction open, RFC 5321 §4.1.1.4): finishConn and the
+// copies on receipt's putIdle end it with RSET (Client.Settle, bounded
+// at 2 s) or close the session, and Client.Alive says no to one left
+// open, whichever path forgot it (rt43-delivery F1: the next MAIL was
+// refused "503 nested MAIL command" and failed its message for good).
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

@@ -37,6 +37,13 @@ func (d *Deliverer) finishConn(st *state, key string, c *smtp.Client, res []queu
 			return
 		}
 	}
+	if !c.Settle() {
+		// A transaction the next hop may still hold open (a refused
+		// DATA) that RSET did not end: the next MAIL on this session
+		// would be refused as nested (rt43-delivery F1).
+		c.Close()
+		return
+	}
 	d.mu.Lock()
 	if st != d.st.Load() { // Reload stores its state before it takes the idle sessions (under d.mu)
 		d.mu.Unlock()

@@ -683,6 +683,10 @@ func (r *ReceiptShadow) takeIdle(name string, verify bool, st *state) *smtp.Clie
 // putIdle pools c, a session to name opened under st (receiptConn.st);
 // one opened under a configuration no longer in force is ended.
 func (r *ReceiptShadow) putIdle(name string, c *smtp.Client, st *state) {
+	if !c.Settle() { // a transaction left open that RSET did not end (pool.go finishConn)
+		c.Close()
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.idle[name]) >= maxIdleReceipt || st != r.d.st.Load() {

@@ -606,6 +606,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		conn.Close() // out of step: never used again
 		return nil, err
 	}
+	c.txnOpen = true // its MAIL goes with the group: a transaction until the BDAT's reply (or an RSET) ends it
 	if err := writeGroup(watch, head, records); err != nil {
 		return fail(err)
 	}
@@ -638,6 +639,9 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	}
 	if refused == nil && code/100 != 2 {
 		refused = parseSMTPError(code, strings.Join(texts, "\n"))
+	}
+	if refused == nil {
+		c.txnOpen = false // BDAT LAST taken: the transaction ended
 	}
 	if refused != nil {
 		// The peer's transaction may be open (its MAIL taken): RSET,

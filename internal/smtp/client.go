@@ -103,6 +103,13 @@ type Client struct {
 	// reply (version 20, NAME=: its server.name), set by Shadow; "" for
 	// a peer below 20, which states none.
 	ShadowName string
+	// txnOpen: a MAIL this session sent may have opened a transaction
+	// at the peer that neither an RSET nor a reply to the end of its
+	// data has closed — a DATA the peer refused leaves it open (RFC
+	// 5321 §4.1.1.4; Postfix keeps it, and answers the next MAIL "503
+	// nested MAIL command"). Such a session carries no other message
+	// (Alive; Settle ends the transaction first).
+	txnOpen bool
 	// smtputf8 is whether the transaction the last Mail opened uses
 	// SMTPUTF8 (its MailOptions.UTF8): the form of a utf-8 ORCPT
 	// follows it, never the next hop's EHLO (Rcpt).
@@ -526,6 +533,9 @@ func (c *Client) Mail(from string, opts *gosmtp.MailOptions) error {
 	c.sc.mailFrom, c.sc.body8, c.sc.bodySet = "", false, false
 	if err = c.notSent("MAIL", before, err); NotSent(err) {
 		return err
+	}
+	if err == nil || !isReply(err) {
+		c.txnOpen = true // taken, or no reply read: the peer may be in a transaction
 	}
 	if badReply(err) {
 		c.badReply = true
@@ -1551,6 +1561,11 @@ func Permanent(err error) bool {
 // connection must take a session that ends at its next command for a
 // connection that was gone (delivery's reuse).
 func (c *Client) Alive() bool {
+	if c.txnOpen {
+		// A transaction may be open at the peer (a refused DATA, an
+		// RSET that failed): the next MAIL would be refused as nested.
+		return false
+	}
 	if c.outOfStep() {
 		// The server spoke unasked and its words were read ahead with
 		// the last reply (a 421 behind the 250 to DATA, its close not

@@ -85,6 +85,7 @@ func (c *Client) finalReplies(br *bufio.Reader, watch *bodyWatch, wait *time.Dur
 		}
 		out = append(out, r)
 	}
+	c.txnOpen = false // a reply to the end of the data, whatever it says, ends the transaction
 	return out, nil
 }
 

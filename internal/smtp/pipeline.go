@@ -58,8 +58,36 @@ type Pipelined struct {
 // makes it greet again before the next MAIL: a round trip more).
 func (c *Client) Rset() error {
 	_, err := c.command("RSET")
+	if err == nil {
+		c.txnOpen = false
+	}
 	return err
 }
+
+// TransactionOpen reports whether a MAIL this session sent may have
+// opened a transaction at the peer that is not closed yet (txnOpen).
+func (c *Client) TransactionOpen() bool { return c.txnOpen }
+
+// Settle makes a session fit to carry the next message: a transaction
+// left open at the peer (a DATA refused, a MAIL taken and every
+// recipient refused) is ended with RSET. false: it could not be (the
+// RSET refused or unanswered), and the session must not be reused.
+// Every pool of sessions calls it before it keeps one.
+// The RSET's reply is awaited settleWait at most: a session whose peer
+// is slow to answer it is closed, not waited for in a delivery's slot.
+func (c *Client) Settle() bool {
+	if !c.txnOpen {
+		return true
+	}
+	if _, err := c.commandWithin("RSET", settleWait); err != nil {
+		return false
+	}
+	c.txnOpen = false
+	return true
+}
+
+// settleWait bounds Settle's RSET.
+const settleWait = 2 * time.Second
 
 // CanPipeline reports whether the server advertised PIPELINING.
 func (c *Client) CanPipeline() bool {
@@ -169,6 +197,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			return fail(err)
 		}
 		out.Mail = err
+		c.txnOpen = false // MAIL refused: no transaction (a settled session had none open before it)
 	}
 	accepted := 0
 	for k := range rcpts {

@@ -134,6 +134,9 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 	if br.Buffered() > 0 {
 		return fail(fmt.Errorf("%d unexpected bytes after the last reply", br.Buffered()))
 	}
+	if refused == nil {
+		c.txnOpen = false // BDAT LAST taken: the transaction ended
+	}
 	if refused != nil {
 		// A MAIL taken with every recipient refused leaves the
 		// transaction open at the peer (its BDAT was refused without

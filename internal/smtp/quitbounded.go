@@ -66,6 +66,9 @@ func (c *Client) outOfStep() bool {
 // session is then out of step (QuitBounded).
 func (c *Client) Reset() error {
 	err := c.Client.Reset()
+	if err == nil {
+		c.txnOpen = false
+	}
 	if badReply(err) {
 		c.badReply = true
 	}
