@@ -288,9 +288,10 @@
 // keeps it as one that may hold it (queue MarkSingleCopy, RecopyPushing)
 // and the commit that names the next candidate owes it the copy's
 // discard, which the receive session hands it before its 250
-// (handMayHoldDiscards, XDISCARD within receiptDiscardPush): a primary
-// lost at once after the 250 leaves one holder, not two (receipt42 item
-// 1) — save a server whose push or hand-over ran out of its bound lately
+// (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a
+// made-again pass once it made the copy (Recopy, rcpt43 item 1): a
+// primary lost at once after the 250 or the pass leaves one holder, not
+// two (receipt42 item 1) — save a server whose push or hand-over ran out of its bound lately
 // (hungLately: it would hang the 2 s on every receipt), which fetches it
 // at its next contact (rrreceipt42). One that answered "no copy held"
 // while its commit of the copy was still under way keeps the discard as
