@@ -1,9 +1,12 @@
 package main
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/testsupport"
 )
 
 // rcpt43IP is the loopback address of the rcpt43 daemons (ports
@@ -75,5 +78,42 @@ func TestSR17RecopyHandsUnconfirmedDiscards(t *testing.T) {
 	time.Sleep(3 * time.Second) // a second copy on its way would land now
 	if k := sink.counts()["recopy43"]; k != 1 {
 		t.Errorf("the message arrived %d times, want once", k)
+	}
+}
+
+// SR-17 (rcpt43 item 2): hub-c, a scripted hub, loses every copy's
+// session before any byte of its data could reach it — an EOF or a
+// reset at MAIL or RCPT, a reset at DATA before its 354 — on the
+// second session too. hub-b keeps the copy within the receipt. hub-c
+// cannot hold the copy: hub-a owes it no discard (its XQUERYDISCARD
+// lists none) and its mark named no server that may hold it. A cut
+// there had counted as one after the data: a discard owed for nothing,
+// and hub-c a possible holder of the copy.
+func TestSR17CutBeforeTheDataOwesNoDiscard(t *testing.T) {
+	for _, fault := range []string{testsupport.FaultMailEOF, testsupport.FaultMailReset, testsupport.FaultRcptEOF, testsupport.FaultDataReset} {
+		t.Run(fault, func(t *testing.T) {
+			a, cfgA, metricsA, cfgB, hc, ha := midPushOrgAt(t, testsupport.HubScript{Fault: fault}, rcpt43Addrs(t, 5))
+			const n = 2
+			for i := range n {
+				reply := rawSend(t, a, "a@example.org", []string{"b@remote.example"}, fmt.Sprintf("Subject: midpush-%d\r\n\r\nhello", i))
+				if !strings.HasPrefix(reply, "250") || !strings.Contains(reply, "shadow copy on hub-b") {
+					t.Fatalf("message %d: reply %q; want its copy on hub-b (hub-c lost the session before the data: %s)", i, reply, fault)
+				}
+			}
+			if hc.Faults.Load() == 0 {
+				t.Fatalf("no copy was pushed to hub-c (%d sessions): the test proves nothing", hc.Count())
+			}
+			if hc.Copies.Load() != 0 {
+				t.Fatalf("hub-c read %d copies' data: the test proves nothing", hc.Copies.Load())
+			}
+			checkMidPushCopies(t, cfgA, metricsA, cfgB, ha, n)
+			s := rawDial(t, a)
+			s.cmd("EHLO hub-c", "250")
+			s.cmd("XSHADOW hub-c", "250")
+			if got := s.cmd("XQUERYDISCARD 100", "250"); len(got) != 1 {
+				t.Errorf("discards owed to hub-c, which lost the session before the data (%s): %q; want none", fault, got)
+			}
+			s.cmd("QUIT", "221")
+		})
 	}
 }
