@@ -754,12 +754,38 @@ var _ smtp.ReceiptLinkMayHold = (*receiptLink)(nil)
 
 // mayHoldAfter reports whether a try of a push that failed with err may
 // have left the copy stored on the server: no reply to read (EOF, reset,
-// the try's bound). A reply — to MAIL, a RCPT, DATA or BDAT, or to the
-// data's end, whatever its code — says the server kept nothing; so does
-// a session of a version that keeps no copies (nothing sent).
+// the try's bound) once the copy's data may have reached it. A reply —
+// to MAIL, a RCPT, DATA or BDAT, or to the data's end, whatever its
+// code — says the server kept nothing; so does a session of a version
+// that keeps no copies (nothing sent), and a session lost before any
+// byte of the data was written (nothingHeldError: at MAIL, at RCPT, at
+// DATA before its 354; rcpt43 item 2).
 func mayHoldAfter(err error) bool {
 	var se *gosmtp.SMTPError
-	return err != nil && !errors.As(err, &se) && !errors.Is(err, smtp.ErrNoCopies)
+	var nh *nothingHeldError
+	return err != nil && !errors.As(err, &se) && !errors.Is(err, smtp.ErrNoCopies) && !errors.As(err, &nh)
+}
+
+// nothingHeldError is a failed try of a push after which the server
+// cannot hold the copy, though no reply of it says so: no byte of the
+// copy's data was written to it (smtp.Client.DataSent false: the
+// session was lost at MAIL, at RCPT, or at DATA before its 354; a copy
+// queued behind a batch that hung), or it answered the batch the copy
+// was in, refusing it whole. It is no server that may hold the copy
+// (mayHoldAfter), and it is owed no discard; the failure is what it was
+// otherwise (Unwrap: a timeout is still smtp.ErrCopyTimedOut).
+type nothingHeldError struct{ err error }
+
+func (e *nothingHeldError) Error() string { return e.err.Error() }
+func (e *nothingHeldError) Unwrap() error { return e.err }
+
+// unlessDataSent is err, from a push over c, as a nothingHeldError when
+// no byte of the copy's data was written (smtp.Client.DataSent).
+func unlessDataSent(c *smtp.Client, err error) error {
+	if err == nil || c.DataSent() {
+		return err
+	}
+	return &nothingHeldError{err}
 }
 
 func (l *receiptLink) Server() string { return l.srv.Name }
@@ -900,9 +926,9 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("shadow copy not pushed within %s: %w: %w", receiptTry, smtp.ErrCopyTimedOut, err)
+		err = fmt.Errorf("shadow copy not pushed within %s: %w: %w", receiptTry, smtp.ErrCopyTimedOut, err)
 	}
-	return err
+	return unlessDataSent(l.c, err)
 }
 
 func (l *receiptLink) Done(ok bool) {

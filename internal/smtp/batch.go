@@ -570,6 +570,7 @@ func (c *Client) PushBatch(records [][]byte, dbID string) ([]error, error) {
 // commits of the batch's copies raised (XSHADOWMARK=, to a peer of
 // version 7; 0: none).
 func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]error, error) {
+	c.dataSent = false
 	if !c.CanPushBatch() || c.ShadowDB == "" {
 		return nil, ErrNoCopies
 	}
@@ -606,6 +607,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		conn.Close() // out of step: never used again
 		return nil, err
 	}
+	c.dataSent = true // the copies' octets go in the envelope's write
 	if err := writeGroup(watch, head, records); err != nil {
 		return fail(err)
 	}

@@ -101,6 +101,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		conn.Close() // out of step: never used again
 		return err
 	}
+	c.dataSent = true // the copy's octets go in the envelope's write
 	if err := writeGroup(watch, group, parts); err != nil {
 		return fail(err)
 	}
