@@ -84,6 +84,12 @@ const (
 	// well store it — it may have answered 250, and taken it over since
 	// — and it gets the copy's discard when the copy is made elsewhere.
 	HowPushCut = "push cut"
+	// HowNoReply: the push of the copy on receipt got no reply from
+	// the server (its connection lost, or the try's bound run out,
+	// once the copy may have reached it: MarkSingleCopy with no
+	// reply): the server may store it, and gets its discard when the
+	// copy is made elsewhere.
+	HowNoReply = "no reply"
 )
 
 // howSep ends, in a mark's value, the server its copy was on and starts
