@@ -33,7 +33,7 @@ func TestSR17NoReplyMarkSaysNoReply(t *testing.T) {
 		t.Fatal("no mark")
 	}
 	text := sc.String()
-	if sc.How != HowNoReply || sc.Lost != "hub-b" || strings.Contains(text, "lost") || !strings.Contains(text, "no reply") {
+	if sc.How != HowNoReply || sc.Lost != "hub-b" || strings.Contains(text, "copy on hub-b was lost") || !strings.Contains(text, "no reply") {
 		t.Errorf("mark %+v reads %q; want what befell it said as no reply from hub-b, not a copy lost", sc, text)
 	}
 	if us := q.UnconfirmedPushes(m.ID); len(us) != 1 || us[0].Server != "hub-b" {
