@@ -2,11 +2,13 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/testsupport"
@@ -93,4 +95,69 @@ func TestSR17CutBeforeTheDataHoldsNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rcpt43Shadow is hub-a's copier of copies on receipt with the servers
+// given in site b (hub-a alone in site a), prefer-remote trying up to
+// four.
+func rcpt43Shadow(t *testing.T, servers ...routing.Server) *ReceiptShadow {
+	t.Helper()
+	in := routing.TopologyInput{
+		Sites:   []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links:   []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: append([]routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: rcpt43IP + ":25"}}, servers...),
+	}
+	topo, err := routing.NewTopology(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
+		CommandTimeout: time.Hour, DataTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return NewReceiptShadow(d, "db-a")
+}
+
+// SR-17 (rcpt43 item 5): a session a push in progress at the stop gives
+// back to the pool after the pool was closed (ReceiptShadow.Close) is
+// ended with its QUIT, not kept in a pool nobody closes any more.
+func TestSR17SessionPooledAfterCloseGetsItsQuit(t *testing.T) {
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 38000, 200), testsupport.HubScript{})
+	r := rcpt43Shadow(t, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: hub.Addr()})
+	link, err := r.Open(context.Background(), config.ShadowOnReceiptPreferRemote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Close() // the stop, while the push is under way
+	link.Done(true)
+	deadline := time.Now().Add(20 * time.Second)
+	for hub.Quits.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the session given back to the closed pool got no QUIT")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Close() // a second close ends nothing twice
+}
+
+// SR-17 (rcpt43 item 5): a session dial ends at once — its server keeps
+// no copies (XSHADOW below 3), or is judged a copied data dir — ends
+// with its QUIT off the receive session's path: four such servers whose
+// QUIT is never answered cost the sender no QUIT's 2 s each (8 s).
+func TestSR17DialQuitOffTheReceiptPath(t *testing.T) {
+	var servers []routing.Server
+	for i, n := range []string{"hub-b", "hub-c", "hub-d", "hub-e"} {
+		h := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 38000+50*i, 50), testsupport.HubScript{EHLO: []string{"XSHADOW 2", "8BITMIME"}, HangAtQuit: true})
+		servers = append(servers, routing.Server{Name: n, Role: routing.RoleHub, Site: "b", Address: h.Addr()})
+	}
+	r := rcpt43Shadow(t, servers...)
+	t.Cleanup(r.Close)
+	within(t, "Open over four servers that keep no copies", 5*time.Second, func() {
+		if _, err := r.Open(context.Background(), config.ShadowOnReceiptPreferRemote); !errors.Is(err, ErrNoShadowServer) {
+			t.Errorf("Open: %v; want no shadow server", err)
+		}
+	})
 }
