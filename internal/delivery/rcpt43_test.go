@@ -41,6 +41,9 @@ func TestSR17CutBeforeTheDataHoldsNothing(t *testing.T) {
 		{"pipelined-mail-reset", testsupport.FaultMailReset, pipelined, false},
 		{"pipelined-data-reset", testsupport.FaultDataReset, pipelined, false},
 		{"onetrip-mail-reset", testsupport.FaultMailReset, oneTrip, true},
+		// A batch (version 6) refused whole, by its reply: nothing of
+		// it kept; its copy alone on the second session is answered too.
+		{"batch-mail-421", testsupport.FaultMail421, []string{"XSHADOW 6", "8BITMIME", "PIPELINING", "CHUNKING"}, false},
 		{"dot-eof", testsupport.FaultDotEOF, nil, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -615,15 +615,23 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	replied := c.awaitingReply()
 	defer replied()
 	br := c.sc.replies()
-	var refused error
+	var refused, mailRefused error
 	for _, cmd := range []string{"MAIL", "RCPT"} {
 		watch.waitAtLeast(c.CommandTimeout) // each envelope reply its own (README, command_timeout), and data_timeout after the last progress
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
+			if mailRefused != nil {
+				// MAIL refused, then the session lost: nothing of the
+				// batch kept there (pushOneTrip, rcpt43 item 2).
+				return fail(errors.Join(mailRefused, err))
+			}
 			return fail(err)
 		}
 		if refused == nil {
 			refused = err
+		}
+		if cmd == "MAIL" {
+			mailRefused = err
 		}
 	}
 	watch.waitAtLeast(c.SubmissionTimeout) // the reply to the body: the copies made durable
@@ -632,6 +640,9 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		err = stray(code, texts)
 	}
 	if err != nil {
+		if mailRefused != nil {
+			return fail(errors.Join(mailRefused, replyTo("BDAT", err)))
+		}
 		return fail(replyTo("BDAT", err))
 	}
 	watch.stop() // every reply read: the RSET below has its own deadline
