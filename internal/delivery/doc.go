@@ -298,7 +298,9 @@
 // an early one that the copy's commit then takes, unless that copy was
 // pushed under a later mark than the discard was made under (queue
 // takeEarlyForPush). A server that answered every try — a refusal, or a 421 at MAIL,
-// RCPT, DATA or the data's end — kept nothing (receiptLink.MayHold): it
+// RCPT, DATA or the data's end — kept nothing (receiptLink.MayHold), and
+// so did one whose session was lost before any byte of the copy's data
+// was written (smtp.Client.DataSent; nothingHeldError, rcpt43 item 2): it
 // is marked with its reply, not kept as one that may hold the copy, and
 // owed no discard (receipt42 item 2; RecopyKeptNothing for a copy made
 // again, unless it may hold one from before: mayHoldBefore).
