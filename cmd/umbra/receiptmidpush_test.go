@@ -42,8 +42,14 @@ func midPushAddrs(t *testing.T, n int) []string {
 // hub-b's configuration, and hub-c.
 func midPushOrg(t *testing.T, script testsupport.HubScript) (a, cfgA, metricsA, cfgB string, hc *testsupport.Hub, ha *daemon) {
 	t.Helper()
+	return midPushOrgAt(t, script, midPushAddrs(t, 5))
+}
+
+// midPushOrgAt is midPushOrg on the five distinct addresses given:
+// hub-a's, hub-b's, the sink's, hub-c's and hub-a's metrics'.
+func midPushOrgAt(t *testing.T, script testsupport.HubScript, addrs []string) (a, cfgA, metricsA, cfgB string, hc *testsupport.Hub, ha *daemon) {
+	t.Helper()
 	dir := t.TempDir()
-	addrs := midPushAddrs(t, 5)
 	a, b, sink := addrs[0], addrs[1], addrs[2]
 	hc = testsupport.StartHub(t, addrs[3], script)
 	topoPath := hubCInSiteBTopology(t, dir, a, b, hc.Addr(), sink, "hub-a", "hub-b")

@@ -241,6 +241,7 @@ var singleHowText = map[string]string{
 	queue.HowRolledBack:  "missing there: its database file was rolled back",
 	queue.HowUnreachable: "unreachable since then, for longer than the takeover delay",
 	queue.HowPushCut:     "a stop cut its push there short: it may store it, and gets its discard when the copy is made elsewhere",
+	queue.HowNoReply:     "its push there got no reply (the connection lost, or the push's bound run out): it may store it, and gets its discard when the copy is made elsewhere",
 }
 
 // takeoverText forecasts the takeover of a primary whose heartbeats

@@ -288,16 +288,19 @@
 // keeps it as one that may hold it (queue MarkSingleCopy, RecopyPushing)
 // and the commit that names the next candidate owes it the copy's
 // discard, which the receive session hands it before its 250
-// (handMayHoldDiscards, XDISCARD within receiptDiscardPush): a primary
-// lost at once after the 250 leaves one holder, not two (receipt42 item
-// 1) — save a server whose push or hand-over ran out of its bound lately
+// (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a
+// made-again pass once it made the copy (Recopy, rcpt43 item 1): a
+// primary lost at once after the 250 or the pass leaves one holder, not
+// two (receipt42 item 1) — save a server whose push or hand-over ran out of its bound lately
 // (hungLately: it would hang the 2 s on every receipt), which fetches it
 // at its next contact (rrreceipt42). One that answered "no copy held"
 // while its commit of the copy was still under way keeps the discard as
 // an early one that the copy's commit then takes, unless that copy was
 // pushed under a later mark than the discard was made under (queue
 // takeEarlyForPush). A server that answered every try — a refusal, or a 421 at MAIL,
-// RCPT, DATA or the data's end — kept nothing (receiptLink.MayHold): it
+// RCPT, DATA or the data's end — kept nothing (receiptLink.MayHold), and
+// so did one whose session was lost before any byte of the copy's data
+// was written (smtp.Client.DataSent; nothingHeldError, rcpt43 item 2): it
 // is marked with its reply, not kept as one that may hold the copy, and
 // owed no discard (receipt42 item 2; RecopyKeptNothing for a copy made
 // again, unless it may hold one from before: mayHoldBefore).

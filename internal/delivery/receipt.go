@@ -61,8 +61,18 @@ type ReceiptShadow struct {
 	// (handMayHoldDiscards, hungLately).
 	hungAt sync.Map
 
-	mu      sync.Mutex
-	idle    map[string][]*receiptConn
+	mu   sync.Mutex
+	idle map[string][]*receiptConn
+	// closed: Close ran; a session given back since (a push under way
+	// at the stop) is ended, not pooled (putIdle).
+	closed bool
+	// endMu guards ending, the sessions endApart is ending (Close waits
+	// for them, each bounded by its QUIT's), and endDone, signalled when
+	// it drops to none. Not a WaitGroup: endApart may begin one while
+	// Close waits (a session taken from the pool at the stop).
+	endMu   sync.Mutex
+	ending  int
+	endDone *sync.Cond
 	batches map[string]*copyBatcher // by shadow server name (receiptbatch.go)
 	// receipts: messages whose copy on receipt a receive session is
 	// making (HoldRecopy, recopy.go), by the sessions holding each.
@@ -591,7 +601,10 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		copied = r.sessionsRefusedHere(s.Name, c.ShadowName)
 	}
 	if copied != "" {
-		quit(ctx, c)
+		// Its QUIT apart, off the receive session's path: a server
+		// that never answers it cost the sender its bound (rcpt43
+		// item 5).
+		r.endApart(c, c.QuitBounded)
 		if rr, ok := st.cfg.Shadows.(interface{ HolderRefused() }); ok {
 			rr.HolderRefused()
 		}
@@ -606,7 +619,7 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 		h.Responsive(refusedKey(s.Name))
 	}
 	if c.ShadowVersion < 3 {
-		quit(ctx, c)
+		r.endApart(c, c.QuitBounded) // as above
 		return nil, smtp.ErrNoCopies
 	}
 	c.SetHop(s.Name)
@@ -681,7 +694,9 @@ func (r *ReceiptShadow) takeIdle(name string, verify bool, st *state) *smtp.Clie
 }
 
 // putIdle pools c, a session to name opened under st (receiptConn.st);
-// one opened under a configuration no longer in force is ended.
+// one opened under a configuration no longer in force is ended, and so
+// is every one given back after Close (a push under way at the stop):
+// pooled then, it got no QUIT (rcpt43 item 5).
 func (r *ReceiptShadow) putIdle(name string, c *smtp.Client, st *state) {
 	if !c.Settle() { // a transaction left open that RSET did not end (pool.go finishConn)
 		c.Close()
@@ -689,7 +704,7 @@ func (r *ReceiptShadow) putIdle(name string, c *smtp.Client, st *state) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.idle[name]) >= maxIdleReceipt || st != r.d.st.Load() {
+	if r.closed || len(r.idle[name]) >= maxIdleReceipt || st != r.d.st.Load() {
 		r.endApart(c, c.QuitBounded)
 		return
 	}
@@ -701,12 +716,16 @@ func (r *ReceiptShadow) putIdle(name string, c *smtp.Client, st *state) {
 // closed: serve closes it at the stop, which a shadow server that never
 // answers a QUIT held for the command timeout per idle session, one
 // after the other (up to maxIdleReceipt a server). A panic is recovered
-// as endApart's is, the connection closed.
+// as endApart's is, the connection closed. A session given back after it
+// is ended at once (putIdle), and Close waits for the sessions endApart
+// is ending, each within its QUIT's bound.
 func (r *ReceiptShadow) Close() {
 	r.mu.Lock()
 	idle := r.idle
 	r.idle = map[string][]*receiptConn{}
+	r.closed = true
 	r.mu.Unlock()
+	defer r.endingWait()
 	var wg sync.WaitGroup
 	for _, list := range idle {
 		for _, rc := range list {
@@ -758,12 +777,38 @@ var _ smtp.ReceiptLinkMayHold = (*receiptLink)(nil)
 
 // mayHoldAfter reports whether a try of a push that failed with err may
 // have left the copy stored on the server: no reply to read (EOF, reset,
-// the try's bound). A reply — to MAIL, a RCPT, DATA or BDAT, or to the
-// data's end, whatever its code — says the server kept nothing; so does
-// a session of a version that keeps no copies (nothing sent).
+// the try's bound) once the copy's data may have reached it. A reply —
+// to MAIL, a RCPT, DATA or BDAT, or to the data's end, whatever its
+// code — says the server kept nothing; so does a session of a version
+// that keeps no copies (nothing sent), and a session lost before any
+// byte of the data was written (nothingHeldError: at MAIL, at RCPT, at
+// DATA before its 354; rcpt43 item 2).
 func mayHoldAfter(err error) bool {
 	var se *gosmtp.SMTPError
-	return err != nil && !errors.As(err, &se) && !errors.Is(err, smtp.ErrNoCopies)
+	var nh *nothingHeldError
+	return err != nil && !errors.As(err, &se) && !errors.Is(err, smtp.ErrNoCopies) && !errors.As(err, &nh)
+}
+
+// nothingHeldError is a failed try of a push after which the server
+// cannot hold the copy, though no reply of it says so: no byte of the
+// copy's data was written to it (smtp.Client.DataSent false: the
+// session was lost at MAIL, at RCPT, or at DATA before its 354; a copy
+// queued behind a batch that hung), or it answered the batch the copy
+// was in, refusing it whole. It is no server that may hold the copy
+// (mayHoldAfter), and it is owed no discard; the failure is what it was
+// otherwise (Unwrap: a timeout is still smtp.ErrCopyTimedOut).
+type nothingHeldError struct{ err error }
+
+func (e *nothingHeldError) Error() string { return e.err.Error() }
+func (e *nothingHeldError) Unwrap() error { return e.err }
+
+// unlessDataSent is err, from a push over c, as a nothingHeldError when
+// no byte of the copy's data was written (smtp.Client.DataSent).
+func unlessDataSent(c *smtp.Client, err error) error {
+	if err == nil || c.DataSent() {
+		return err
+	}
+	return &nothingHeldError{err}
 }
 
 func (l *receiptLink) Server() string { return l.srv.Name }
@@ -904,9 +949,9 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("shadow copy not pushed within %s: %w: %w", receiptTry, smtp.ErrCopyTimedOut, err)
+		err = fmt.Errorf("shadow copy not pushed within %s: %w: %w", receiptTry, smtp.ErrCopyTimedOut, err)
 	}
-	return err
+	return unlessDataSent(l.c, err)
 }
 
 func (l *receiptLink) Done(ok bool) {
@@ -933,13 +978,37 @@ func copiesKey(name string) string { return CopiesKeyPrefix + name }
 // server:copies:NAME).
 const CopiesKeyPrefix = "copies:"
 
-// endApart ends an idle session of copies on receipt (end: its QUIT or
-// its close) on a goroutine of its own, so that no receive session waits
-// for it. A panic there is umbra's defect: recovered, counted and
+// endingAdd counts d sessions more (fewer) under way in endApart.
+func (r *ReceiptShadow) endingAdd(d int) {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	r.ending += d
+	if r.ending == 0 && r.endDone != nil {
+		r.endDone.Broadcast()
+	}
+}
+
+// endingWait returns once no session is being ended by endApart.
+func (r *ReceiptShadow) endingWait() {
+	r.endMu.Lock()
+	defer r.endMu.Unlock()
+	if r.endDone == nil {
+		r.endDone = sync.NewCond(&r.endMu)
+	}
+	for r.ending > 0 {
+		r.endDone.Wait()
+	}
+}
+
+// endApart ends a session of copies on receipt (end: its QUIT or its
+// close) — an idle one, or one dial ends at once — on a goroutine of its
+// own, so that no receive session waits for it; Close waits for it. A panic there is umbra's defect: recovered, counted and
 // logged (panics.go, part shadow), the connection closed — never the
 // daemon's end, with every session it serves.
 func (r *ReceiptShadow) endApart(c *smtp.Client, end func() error) {
+	r.endingAdd(1)
 	go func() {
+		defer r.endingAdd(-1)
 		defer func() {
 			if x := recover(); x != nil {
 				r.d.recovered(PanicShadow, x, "next_hop", c.Hop())

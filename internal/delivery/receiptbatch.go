@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sync"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"umbra/internal/queue"
 	"umbra/internal/smtp"
 )
@@ -146,7 +148,8 @@ func (l *receiptLink) lead(ctx context.Context, b *copyBatcher, own *batchWaiter
 		// ends with this one's timeout; the receive side moves each
 		// to the next candidate, as for its own timed-out push.
 		for _, w := range b.queue {
-			w.done <- batchOutcome{err: fmt.Errorf("queued behind a batch to a hung shadow server: %w", err)}
+			// Nothing of theirs was written: they cannot be held there.
+			w.done <- batchOutcome{err: &nothingHeldError{fmt.Errorf("queued behind a batch to a hung shadow server: %w", err)}}
 		}
 		b.queue = b.queue[:0]
 	}
@@ -171,11 +174,16 @@ func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark ui
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
 	errs, err := l.c.PushBatchMarked(records, l.r.dbID, mark)
+	var se *gosmtp.SMTPError
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil, fmt.Errorf("shadow copy batch not pushed within %s: %w: %v", receiptTry, smtp.ErrCopyTimedOut, err)
+		return nil, unlessDataSent(l.c, fmt.Errorf("shadow copy batch not pushed within %s: %w: %v", receiptTry, smtp.ErrCopyTimedOut, err))
+	case err != nil && errors.As(err, &se):
+		// Refused whole (its reply): nothing of it kept there, and
+		// still no refusal of each copy (each is tried alone).
+		return nil, &nothingHeldError{fmt.Errorf("shadow copy batch of %d failed: %v", len(records), err)}
 	case err != nil:
-		return nil, fmt.Errorf("shadow copy batch of %d failed: %v", len(records), err)
+		return nil, unlessDataSent(l.c, fmt.Errorf("shadow copy batch of %d failed: %v", len(records), err))
 	}
 	return errs, nil
 }

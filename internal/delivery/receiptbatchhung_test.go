@@ -76,4 +76,10 @@ func TestReceiptCopiesQueuedBehindHungBatchNotSentToIt(t *testing.T) {
 	if n := mails.Load(); n != 1 {
 		t.Fatalf("the hung peer read %d MAIL commands; want 1 (the copy queued behind its batch sent to it again)", n)
 	}
+	// rcpt43 item 2: the batch's copy went to the peer with its data and
+	// may be held there; the one queued behind it never left here.
+	if !l1.(smtp.ReceiptLinkMayHold).MayHold() || l2.(smtp.ReceiptLinkMayHold).MayHold() {
+		t.Errorf("may hold: the batch's copy %v, the one queued behind %v; want true, false",
+			l1.(smtp.ReceiptLinkMayHold).MayHold(), l2.(smtp.ReceiptLinkMayHold).MayHold())
+	}
 }

@@ -1031,7 +1031,17 @@ func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	if r.receiptHeld(id) {
 		return "", nil
 	}
-	return r.recopy(ctx, q, id, prefOf, nil)
+	srv, err := r.recopy(ctx, q, id, prefOf, nil)
+	if srv != "" {
+		// The servers that may hold the copy from an unconfirmed push
+		// (this pass's, or an earlier one's, or the receipt's) are
+		// handed their discard now, as the receipt does before its
+		// 250 (rcpt43 item 1): left for them to fetch at their next
+		// contact, a primary lost right after the pass left two
+		// holders that both took the message over.
+		r.handMayHoldDiscards(ctx, q, id, srv, "after the copy was made again")
+	}
+	return srv, err
 }
 
 // HoldRecopy implements smtp.ReceiptRecopyHolder: the receive session
@@ -1080,7 +1090,7 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 	// names it after the attempt (queue.ShadowRecopied, rt18b F1).
 	srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
 	if srv != "" {
-		r.handMayHoldDiscards(ctx, id, srv)
+		r.handMayHoldDiscards(ctx, r.store, id, srv, "before the reply")
 	}
 	return srv, err
 }
@@ -1091,10 +1101,11 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 const receiptDiscardPush = 2 * time.Second
 
 // handMayHoldDiscards hands, before the receive session's 250, the
-// discards owed to every server that may hold message id's copy — a
+// discards q owes to every server that may hold message id's copy — a
 // push to it that got no reply once the copy was sent (the session
 // broke, was reset, or hung) — now that holder keeps the confirmed one
-// (receipt42 item 1). The commit naming holder wrote them (queue
+// (receipt42 item 1); and so does a made-again pass once it made the
+// copy (Recopy, rcpt43 item 1). when says which, for the log. The commit naming holder wrote them (queue
 // nameCopyHolder, discardUnconfirmedInDelivery); left for those servers
 // to fetch at their next contact, this server lost for good before it
 // left two holders that both took the message over and delivered it.
@@ -1106,11 +1117,11 @@ const receiptDiscardPush = 2 * time.Second
 // out of its bound lately (hungLately) is not tried: a session to it
 // would hang the 2 s as well, on every receipt it hung (rrreceipt42);
 // it fetches the discard at its next contact.
-func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, holder string) {
-	up, ok := r.store.(interface {
+func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, id queue.ID, holder, when string) {
+	up, ok := q.(interface {
 		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
 	})
-	owed, ok2 := r.store.(OwedDiscards)
+	owed, ok2 := q.(OwedDiscards)
 	st := r.d.st.Load()
 	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
 		return
@@ -1124,7 +1135,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, ho
 			continue
 		}
 		if r.hungLately(s.Name) {
-			r.d.log.Info("discard of an unconfirmed shadow copy not handed before the reply: the shadow server hung lately, it fetches it at its next contact",
+			r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server hung lately, it fetches it at its next contact",
 				"msg_id", id.String(), "shadow_server", s.Name)
 			continue
 		}
@@ -1137,7 +1148,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, id queue.ID, ho
 				if ctx.Err() != nil {
 					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock()) // ran out of the 2 s: the next receipts do not wait for it
 				}
-				r.d.log.Info("discard of an unconfirmed shadow copy not handed before the reply: the shadow server fetches it at its next contact",
+				r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server fetches it at its next contact",
 					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
 			}
 		}()

@@ -2305,7 +2305,13 @@
 //     MAIL, RCPT, DATA or the data's end included: receipt42 item 2)
 //     was not stored there: a shadow server answers 250 only after the
 //     commit that keeps the copy, and any other reply ends the copy's
-//     transaction with nothing kept. So the mark keeps the reply for the
+//     transaction with nothing kept. Nor was a push whose session was
+//     lost before any byte of the copy's data was written to it (an EOF
+//     or a reset at MAIL, at RCPT, or at DATA before its 354: smtp
+//     Client.DataSent, rcpt43 item 2): that server read no copy, so it
+//     can store none; a copy pushed in one trip or in a batch goes in
+//     the envelope's write and stays on the safe side whatever step was
+//     cut. So the mark keeps the reply for the
 //     views (MarkSingleCopy's refused, RecopyRefused) and not that
 //     server among those that may hold the copy: it gets no discard —
 //     but for a copy made again, whose push is preceded by a commit

@@ -84,6 +84,12 @@ const (
 	// well store it — it may have answered 250, and taken it over since
 	// — and it gets the copy's discard when the copy is made elsewhere.
 	HowPushCut = "push cut"
+	// HowNoReply: the push of the copy on receipt got no reply from
+	// the server (its connection lost, or the try's bound run out,
+	// once the copy may have reached it: MarkSingleCopy with no
+	// reply): the server may store it, and gets its discard when the
+	// copy is made elsewhere.
+	HowNoReply = "no reply"
 )
 
 // howSep ends, in a mark's value, the server its copy was on and starts
@@ -706,7 +712,8 @@ func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 // refused is server's reply when it refused the copy (452 4.3.1 from a
 // full disk): kept for the views (SingleCopy.Refused); a server that
 // answered no does not hold the copy. "" when the push failed without a
-// reply: server may hold it all the same (addPushed).
+// reply: server may hold it all the same (addPushed), and a mark made
+// by it says so (HowNoReply, rcpt43 item 4).
 func (q *Manager) MarkSingleCopy(id ID, server, refused string) error {
 	now := q.clk.Now()
 	return q.store.Update(context.Background(), func(tx *Tx) error {
@@ -720,6 +727,11 @@ func (q *Manager) MarkSingleCopy(id ID, server, refused string) error {
 			return err
 		}
 		if refused == "" {
+			if _, _, _, ok := singleMark(tx.tx.Bucket(bucketSingle).Get(id.Key())); !ok {
+				// Said as what befell it (HowNoReply), not a copy
+				// lost: the server may store it.
+				return tx.markSingleKind(id, server+howSep+HowNoReply, now, []string{server})
+			}
 			return tx.addPushed(id, server, now)
 		}
 		if _, _, _, ok := singleMark(tx.tx.Bucket(bucketSingle).Get(id.Key())); !ok {
@@ -1272,6 +1284,9 @@ func (sc SingleCopy) String() string {
 		return fmt.Sprintf("held by this server only since %s: its shadow copy was removed by the administrator of %s", sc.Since.UTC().Format(time.RFC3339), sc.Lost)
 	case HowUnreachable:
 		return unreachableText(sc)
+	case HowNoReply:
+		return fmt.Sprintf("held by this server only since %s: the push of its shadow copy to %s got no reply (its connection lost before the reply, or the push past its bound, once the copy may have reached it): %s may store it, and gets its discard when the copy is made elsewhere",
+			sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)
 	case HowPushCut:
 		return fmt.Sprintf("held by this server only since %s: a stop cut the push of its shadow copy to %s short before its outcome was recorded (%s may store it, and gets its discard when the copy is made elsewhere)",
 			sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)

@@ -149,7 +149,8 @@ import (
 //	          held by this server only, its copy on that server lost (the
 //	          server's new database id) or never made; after the server
 //	          name, 0x02 ‖ what befell the copy when known (removed,
-//	          damaged, taken-over, held, quarantined, push cut: SingleCopy.How;
+//	          damaged, taken-over, held, quarantined, push cut, no reply:
+//	          SingleCopy.How;
 //	          none, as an earlier release wrote every mark it did not
 //	          know more of, reads as lost); its copy is made
 //	          again and the entry goes (holders.go); meta key

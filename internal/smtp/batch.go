@@ -570,6 +570,7 @@ func (c *Client) PushBatch(records [][]byte, dbID string) ([]error, error) {
 // commits of the batch's copies raised (XSHADOWMARK=, to a peer of
 // version 7; 0: none).
 func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]error, error) {
+	c.dataSent = false
 	if !c.CanPushBatch() || c.ShadowDB == "" {
 		return nil, ErrNoCopies
 	}
@@ -606,7 +607,8 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		conn.Close() // out of step: never used again
 		return nil, err
 	}
-	c.txnOpen = true // its MAIL goes with the group: a transaction until the BDAT's reply (or an RSET) ends it
+	c.txnOpen = true  // its MAIL goes with the group: a transaction until the BDAT's reply (or an RSET) ends it
+	c.dataSent = true // the copies' octets go in the envelope's write
 	if err := writeGroup(watch, head, records); err != nil {
 		return fail(err)
 	}
@@ -614,15 +616,23 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 	replied := c.awaitingReply()
 	defer replied()
 	br := c.sc.replies()
-	var refused error
+	var refused, mailRefused error
 	for _, cmd := range []string{"MAIL", "RCPT"} {
 		watch.waitAtLeast(c.CommandTimeout) // each envelope reply its own (README, command_timeout), and data_timeout after the last progress
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
+			if mailRefused != nil {
+				// MAIL refused, then the session lost: nothing of the
+				// batch kept there (pushOneTrip, rcpt43 item 2).
+				return fail(errors.Join(mailRefused, err))
+			}
 			return fail(err)
 		}
 		if refused == nil {
 			refused = err
+		}
+		if cmd == "MAIL" {
+			mailRefused = err
 		}
 	}
 	watch.waitAtLeast(c.SubmissionTimeout) // the reply to the body: the copies made durable
@@ -631,6 +641,9 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		err = stray(code, texts)
 	}
 	if err != nil {
+		if mailRefused != nil {
+			return fail(errors.Join(mailRefused, replyTo("BDAT", err)))
+		}
 		return fail(replyTo("BDAT", err))
 	}
 	watch.stop() // every reply read: the RSET below has its own deadline

@@ -86,6 +86,10 @@ type Client struct {
 	sc   *shadowConn
 	TLS  bool
 	hop  string
+	// dataSent: a write carrying message data (DATA's body, BDAT's
+	// octets) began since the last push of a copy began (DataSent).
+	// Read and written by the goroutine that pushes only.
+	dataSent bool
 
 	// ShadowDB is the peer's database id once Shadow succeeded: the
 	// session is then a shadow session. LastQuery is when discards
@@ -1014,6 +1018,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		conn.Close()
 		return nil, errAborted // no byte of the body sent (AbortUnlessBodyBegun)
 	}
+	c.dataSent = true
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
 	defer watch.stop()
 	emit, flush := bodyWrites(watch, parts, tail)

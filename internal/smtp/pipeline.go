@@ -273,6 +273,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	if !c.beginBody() {
 		return fail(errAborted) // no byte of the body sent: closed by AbortUnlessBodyBegun
 	}
+	c.dataSent = true
 	envelope()                                 // writing the message is umbra's own work
 	watch := watchBody(conn, c.CommandTimeout) // bodywatch.go: progress, not a deadline per write
 	defer watch.stop()

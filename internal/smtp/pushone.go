@@ -101,6 +101,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		conn.Close() // out of step: never used again
 		return err
 	}
+	c.dataSent = true // the copy's octets go in the envelope's write
 	if err := writeGroup(watch, group, parts); err != nil {
 		return fail(err)
 	}
@@ -108,7 +109,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 	replied := c.awaitingReply()
 	defer replied()
 	br := c.sc.replies()
-	var refused error
+	var refused, mailRefused error
 	for k := 0; k < len(m.Rcpts)+2; k++ { // MAIL, each RCPT, BDAT
 		cmd := "RCPT"
 		switch k {
@@ -124,10 +125,20 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 		watch.waitAtLeast(wait) // and data_timeout after the peer last took a byte of the body
 		err := replyErr(br, cmd)
 		if err != nil && !isReply(err) {
+			if mailRefused != nil {
+				// MAIL was refused (a 421 as the server stops, then
+				// its close): no transaction there, nothing of the
+				// copy kept — the refusal says so, not the reply lost
+				// after it (rcpt43 item 2).
+				return fail(errors.Join(mailRefused, err))
+			}
 			return fail(err)
 		}
 		if refused == nil {
 			refused = err
+		}
+		if k == 0 {
+			mailRefused = err
 		}
 	}
 	watch.stop() // every reply read: the RSET below has its own deadline

@@ -372,9 +372,19 @@ func (c *Client) PushCopy(m *queue.Message, body []byte, dbID string) error {
 	return c.pushCopy(m, body, nil, int64(len(body)), dbID)
 }
 
+// DataSent reports whether the last push of a copy (PushCopy,
+// PushCopyBody, PushBatch) began a write carrying the copy's data —
+// DATA's body once its 354 was read, the octets of BDAT … LAST, which go
+// in one write with the envelope: the server may have stored the copy
+// when that push failed with no reply. false: the session was lost at
+// MAIL, at RCPT, or at DATA before its 354, and no byte of the copy can
+// have reached the server: it cannot hold it (rcpt43 item 2).
+func (c *Client) DataSent() bool { return c.dataSent }
+
 // pushCopy is PushCopy of a message of size bytes that starts with body
 // and goes on with what tail yields, when there is one (PushCopyBody).
 func (c *Client) pushCopy(m *queue.Message, body []byte, tail io.Reader, size int64, dbID string) error {
+	c.dataSent = false
 	if c.ShadowDB == "" || c.ShadowVersion < 3 {
 		return ErrNoCopies
 	}

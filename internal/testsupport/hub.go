@@ -59,7 +59,22 @@ const (
 	FaultDot421   = "dot-421"   // after the data's end, 421 and closed
 	FaultDotEOF   = "dot-eof"   // after the data's end, closed with no reply
 	FaultDotReset = "dot-reset" // after the data's end, reset (RST) with no reply
+	// Before the data: no byte of the copy reached the hub (rcpt43
+	// item 2), unless the client sent it with the command (BDAT … LAST
+	// in one write with the envelope).
+	FaultMailEOF   = "mail-eof"   // at MAIL, closed with no reply
+	FaultMailReset = "mail-reset" // at MAIL, reset (RST) with no reply
+	FaultRcptEOF   = "rcpt-eof"   // at RCPT, closed with no reply
+	FaultDataReset = "data-reset" // at DATA or BDAT, reset (RST) with no reply, nothing after it read
 )
+
+// cut ends c with no reply, by a reset when reset is set.
+func cut(c net.Conn, reset bool) {
+	if tc, ok := c.(*net.TCPConn); ok && reset {
+		tc.SetLinger(0) // the close sends a reset
+	}
+	c.Close()
+}
 
 // Hub is a transport server on a loopback address that speaks just
 // enough SMTP for a shadow client, as its script says, and counts what
@@ -184,7 +199,20 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 				io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
 				return
 			}
+			if s.Fault == FaultMailEOF || s.Fault == FaultMailReset {
+				h.Faults.Add(1)
+				cut(c, s.Fault == FaultMailReset)
+				return
+			}
 			io.WriteString(c, "250 ok\r\n")
+		case strings.HasPrefix(cmd, "RCPT") && s.Fault == FaultRcptEOF:
+			h.Faults.Add(1)
+			cut(c, false)
+			return
+		case (cmd == "DATA" || strings.HasPrefix(cmd, "BDAT ")) && s.Fault == FaultDataReset:
+			h.Faults.Add(1)
+			cut(c, true)
+			return
 		case (cmd == "DATA" || strings.HasPrefix(cmd, "BDAT ")) && s.Fault == FaultData421:
 			h.Faults.Add(1)
 			io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
