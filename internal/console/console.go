@@ -202,7 +202,9 @@ func New(cfg Config) *Server {
 	s.hosts[strings.ToLower(addr)] = true
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			s.hosts["localhost:"+port] = true
+			// localhost in either spelling (mailaddr.IsLocalhost): a
+			// browser sends the final dot as typed.
+			s.hosts["localhost:"+port], s.hosts["localhost.:"+port] = true, true
 		}
 	}
 	for _, h := range cfg.Hosts {
