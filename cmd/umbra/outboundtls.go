@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
+	"umbra/internal/httprefusal"
 	"umbra/internal/mailaddr"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
@@ -289,7 +290,7 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*tlspolicy.Live, *http
 	}
 	live := tlspolicy.NewLive(pub, cert)
 	srv := live.Server()
-	go srv.ServeTLS(ln, "", "")
+	go live.Serve(srv, ln, httprefusal.New(tlspolicy.PublishRefusals, log, nil)) // net/http's own refusals logged (OPS-43 item 2)
 	log.Info("publishing the MTA-STS policy", "listen", ln.Addr().String(), "mode", p.Mode, "domains", pub.Domains)
 	for _, w := range publishCoverage(cfg, cert) {
 		log.Warn("configuration", "warning", w)

@@ -213,7 +213,8 @@ func New(cfg Config) *Server {
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: cfg.HeaderTimeout,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
-	s.watch = &headerWatch{clk: cfg.Clock, log: cfg.Log, timeout: cfg.HeaderTimeout, own: httprefusal.New("console", cfg.Log, cfg.Clock)}
+	s.watch = &headerWatch{log: cfg.Log, timeout: cfg.HeaderTimeout, pace: httprefusal.NewPace(headerTimeoutLogEvery, cfg.Clock),
+		own: httprefusal.New("console", cfg.Log, cfg.Clock)}
 	s.http.ConnState = s.watch.state
 	return s
 }
