@@ -32,7 +32,7 @@ func TestOPS43PublishedMXNamingNoneOfThisServerWarned(t *testing.T) {
 		{"['*.e2e.test']", "enforce", false},
 		{"[HUB.E2E.TEST.]", "testing", false},
 	} {
-		text := "server:\n  name: hub.e2e.test\n  data_dir: data\naccepted_domains:\n  - domain: example.test\n    type: authoritative\n" +
+		text := "server:\n  name: hub.e2e.test\n  data_dir: data\naccepted_domains:\n  - domain: example.test\n    type: internal_relay\n    recipient_validation: off\n" +
 			"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.154:38425\"]\n" +
 			"outbound_tls:\n  mta_sts_publish:\n    listen: 127.0.0.154:38426\n    cert_file: c.pem\n    key_file: k.pem\n    mode: " + tc.mode +
 			"\n    mx: " + tc.mx + "\n"
@@ -43,7 +43,7 @@ func TestOPS43PublishedMXNamingNoneOfThisServerWarned(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.mx, err)
 		}
-		want := regexp.MustCompile(regexp.QuoteMeta(p) + `:15: warning: outbound_tls\.mta_sts_publish\.mx names none of this server's names \(server\.name hub\.e2e\.test\)`)
+		want := regexp.MustCompile(regexp.QuoteMeta(p) + `:17: warning: outbound_tls\.mta_sts_publish\.mx names none of this server's names \(server\.name hub\.e2e\.test\)`)
 		ws := strings.Join(publishWarnings(cfg), "\n")
 		if got := want.MatchString(ws); got != tc.warn {
 			t.Errorf("mx %s, mode %s: warned %v, want %v:\n%s", tc.mx, tc.mode, got, tc.warn, ws)
