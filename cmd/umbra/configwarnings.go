@@ -22,6 +22,7 @@ import (
 func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology, rt *routing.Topology, r delivery.Resolver) []string {
 	ws := append(unusedSendConnectors(cfg, ct), heartbeatUnderThrottle(cfg, ct)...)
 	ws = append(ws, configSlips(cfg)...)
+	ws = append(ws, cfg.EmptyFilesOff()...) // a file setting written "": what it turns off
 	ws = append(ws, publishWarnings(cfg)...)
 	ws = append(ws, signingToOwnServers(cfg, ct)...)
 	ws = append(ws, requireTLSDSNsUndeliverable(cfg, ct)...)

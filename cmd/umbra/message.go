@@ -82,7 +82,7 @@ func newMessageCmd() *cobra.Command {
 			for _, m := range ms {
 				// The recipients still open here, as mailq lists them:
 				// not one delivered, relayed, failed or finished by its
-				// primary (message show and --json give them all).
+				// primary (message show --all and --json give them all).
 				var rcpts []string
 				for _, r := range m.Recipients {
 					if queue.RecipientOpen(r.Status) {
@@ -113,16 +113,21 @@ func newMessageCmd() *cobra.Command {
 	list.Flags().StringVar(&olderThan, "older-than", "", "arrived at least this long ago (90m, 2h, 1d) or before an RFC 3339 time")
 	intFlag(list.Flags(), &f.Limit, "limit", 1000, "at most this many messages")
 
+	var showAll bool
 	show := &cobra.Command{
 		Use:   "show ID",
-		Short: "Show a message's envelope and every recipient's state",
+		Short: "Show a message's envelope and its recipients' states (the first 10 and how many more; --all: every one)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := adminClient(cmd)
 			if err != nil {
 				return err
 			}
-			m, err := c.Message(args[0])
+			get := c.Message // the first admin.RecipientsShown, the rest counted
+			if showAll {
+				get = c.MessageAll
+			}
+			m, err := get(args[0])
 			if err != nil {
 				return apiErr(err)
 			}
@@ -169,18 +174,10 @@ func newMessageCmd() *cobra.Command {
 			}
 			fmt.Fprintf(out, "subject:    %s\nmessage-id: %s\norg id:     %s\n", orDash(m.Subject), orDash(m.MessageID), orDash(m.OrgID))
 			printSpool(out, m.Spool) // messageexport.go
-			w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
-			for _, r := range m.Recipients {
-				hop := orDash(r.NextHop)
-				if r.NextHop == "" && r.Status == "active" {
-					hop = "(this attempt's: not known yet)"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Address), r.Status, orDash(r.Queue), hop, orDash(r.LastReply))
-			}
-			return w.Flush()
+			return printRecipients(out, m)
 		},
 	}
+	show.Flags().BoolVar(&showAll, "all", false, "list every recipient, not the first 10 and how many more")
 	var exportOut string
 	export := &cobra.Command{
 		Use:   "export ID",
@@ -229,7 +226,7 @@ func newMessageCmd() *cobra.Command {
 				}
 				return printJSON(cmd.OutOrStdout(), map[string]any{"id": args[0], "file": shown(exportOut), "bytes": n})
 			}
-			m, err := c.Message(args[0])
+			m, err := c.MessageAll(args[0]) // the envelope whole, as the export is
 			if err != nil {
 				return apiErr(err)
 			}
@@ -679,6 +676,30 @@ func skippedText(skipped map[string]int) string {
 	}
 	sort.Strings(reasons)
 	return fmt.Sprintf(", %d skipped (%s)", n, strings.Join(reasons, ", "))
+}
+
+// printRecipients is message show's recipient table: those the answer
+// names (the first admin.RecipientsShown without --all) and a line
+// counting the rest, with the command that lists them.
+func printRecipients(out io.Writer, m admin.MessageView) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "\nRECIPIENT\tSTATUS\tQUEUE\tNEXT HOP\tLAST REPLY")
+	for _, r := range m.Recipients {
+		hop := orDash(r.NextHop)
+		if r.NextHop == "" && r.Status == "active" {
+			hop = "(this attempt's: not known yet)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", termSafe(r.Address), r.Status, orDash(r.Queue), hop, orDash(r.LastReply))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if m.RecipientsMore > 0 {
+		_, err := fmt.Fprintf(out, "and %d more (%d in all; umbra message show --all %s lists every one)\n",
+			m.RecipientsMore, m.RecipientsMore+len(m.Recipients), m.ID)
+		return err
+	}
+	return nil
 }
 
 // copyLine is message show's "copy:" line: the server holding the copy,

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
+	"umbra/internal/httprefusal"
 	"umbra/internal/mailaddr"
 	"umbra/internal/metrics"
 	"umbra/internal/queue"
@@ -261,7 +262,7 @@ func publishWarnings(cfg *config.Config) []string {
 	if cfg.OutboundTLS.Publish.Listen == "" {
 		return nil
 	}
-	ws := publishNothing(cfg)
+	ws := append(publishNothing(cfg), publishMXNames(cfg)...)
 	cert, err := publishCertificate(cfg.OutboundTLS.Publish)
 	if err != nil {
 		return ws
@@ -289,7 +290,7 @@ func publishMTASTS(cfg *config.Config, log *slog.Logger) (*tlspolicy.Live, *http
 	}
 	live := tlspolicy.NewLive(pub, cert)
 	srv := live.Server()
-	go srv.ServeTLS(ln, "", "")
+	go live.Serve(srv, ln, httprefusal.New(tlspolicy.PublishRefusals, log, nil)) // net/http's own refusals logged (OPS-43 item 2)
 	log.Info("publishing the MTA-STS policy", "listen", ln.Addr().String(), "mode", p.Mode, "domains", pub.Domains)
 	for _, w := range publishCoverage(cfg, cert) {
 		log.Warn("configuration", "warning", w)
@@ -328,4 +329,40 @@ func (a tlsReportsAPI) PendingAny(ctx context.Context, day string) (any, error) 
 
 func (a tlsReportsAPI) SendDay(ctx context.Context, day string) (int, error) {
 	return a.c.SendDay(ctx, day)
+}
+
+// publishMXNames warns, at mta_sts_publish.mx's line, when the policy's
+// mx list names none of this server's names (server.name, the name it
+// answers as — its greeting, its EHLO —, which a domain's MX records
+// name; a topology names it so too): a sender holding the policy takes
+// this server for no MX of the domain — under enforce it sends it no
+// mail, under testing it reports every delivery as failing. Compared as
+// a sender compares (tlspolicy's MatchMX: exactly or by one *. label,
+// without letter case or final dot). Mode none binds nothing: no
+// warning. A warning, not an error: the policy may name the MX names
+// that a load balancer or another name of this host answers as.
+func publishMXNames(cfg *config.Config) []string {
+	p := cfg.OutboundTLS.Publish
+	if p.Listen == "" || p.Mode == tlspolicy.ModeNone || len(p.MX) == 0 || cfg.Server.Name == "" {
+		return nil
+	}
+	pol := tlspolicy.STSPolicy{MX: make([]string, len(p.MX))}
+	for i, mx := range p.MX {
+		if rest, ok := strings.CutPrefix(mx, "*."); ok {
+			pol.MX[i] = "*." + mailaddr.NameKey(rest)
+		} else {
+			pol.MX[i] = mailaddr.NameKey(mx)
+		}
+	}
+	if pol.MatchMX(cfg.Server.Name) {
+		return nil
+	}
+	what := "sends this server no mail for them"
+	if p.Mode == tlspolicy.ModeTesting {
+		what = "reports every delivery to this server as failing the policy"
+	}
+	return []string{warnAt(cfg, []any{"outbound_tls", "mta_sts_publish", "mx"},
+		"outbound_tls.mta_sts_publish.mx names none of this server's names (server.name %s): a sender holding the %s policy of its domains "+
+			"takes this server for no MX of theirs and %s; list the names the domains' MX records give this server",
+		cfg.Server.Name, p.Mode, what)}
 }

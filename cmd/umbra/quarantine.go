@@ -58,6 +58,7 @@ func newQuarantineCmd() *cobra.Command {
 		},
 	}
 	intFlag(list.Flags(), &limit, "limit", 1000, "at most this many messages, oldest first (a note on standard error says when more are quarantined)")
+	var showAll bool
 	show := &cobra.Command{
 		Use:   "show ID",
 		Short: "Show a quarantined message's envelope, reason and subject",
@@ -67,7 +68,11 @@ func newQuarantineCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			m, err := c.Message(args[0])
+			get := c.Message // the first admin.RecipientsShown, the rest counted
+			if showAll {
+				get = c.MessageAll
+			}
+			m, err := get(args[0])
 			var ae *admin.APIError
 			if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 				// No message of that id: said of the quarantine.
@@ -86,12 +91,16 @@ func newQuarantineCmd() *cobra.Command {
 			for _, r := range m.Recipients {
 				rcpts = append(rcpts, r.Address)
 			}
+			if m.RecipientsMore > 0 {
+				rcpts = append(rcpts, fmt.Sprintf("and %d more (%d in all; --all lists every one)", m.RecipientsMore, m.RecipientsMore+len(m.Recipients)))
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "id:         %s\nreason:     %s\nfrom:       %s\nrecipients: %s\nsize:       %d\narrived:    %s\nconnector:  %s %s\nsubject:    %s\nmessage-id: %s\n",
 				m.ID, termSafe(m.Quarantine), orDash(m.From), termSafe(strings.Join(rcpts, ", ")), m.Size, m.Arrived.Format(time.RFC3339),
 				termSafe(m.Connector), termSafe(m.ClientIP), orDash(m.Subject), orDash(m.MessageID))
 			return nil
 		},
 	}
+	show.Flags().BoolVar(&showAll, "all", false, "list every recipient, not the first 10 and how many more")
 	release := &cobra.Command{
 		Use:   "release ID...",
 		Short: "Schedule quarantined messages for delivery (tracking notes the quarantine)",

@@ -134,7 +134,15 @@ func (s *Server) auditBy(who, action string, m *queue.Message, queueName, result
 		// delivered or failed before it must not show an operator's
 		// action on its copy, as the queue's "remove" event lists only
 		// what the removal took (queue removeAction).
+		// The first RecipientsShown of them are named, the rest
+		// counted: the removal of a message of 50,000 recipients
+		// writes one short line (the queue's own "remove" event names
+		// each recipient it took).
 		for _, i := range m.Pending() {
+			if len(e.Recipients) == RecipientsShown {
+				e.RecipientsMore++
+				continue
+			}
 			e.Recipients = append(e.Recipients, m.Rcpts[i].Addr)
 		}
 	}
@@ -375,6 +383,12 @@ type BulkTake struct {
 // TakesShown is how many of a message's recipients a dry run of a
 // removal names (BulkTake); More counts the rest.
 const TakesShown = 10
+
+// RecipientsShown is how many of a message's recipients message show
+// (without --all) and an operator action's audit entry name; the rest
+// are counted (MessageView.RecipientsMore, tracking.Entry's
+// RecipientsMore), as a dry-run removal names TakesShown.
+const RecipientsShown = TakesShown
 
 // BulkRecipient is a recipient and the queue it waits in.
 type BulkRecipient struct {

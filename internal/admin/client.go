@@ -644,9 +644,18 @@ func (c *Client) batchMaxTime() time.Duration {
 // QueueActionProgress).
 func (c *Client) Flush() (int, error) { return c.QueueActionProgress("", "flush", "", nil) }
 
+// Message is a message's view, naming its first RecipientsShown
+// recipients and counting the rest (MessageView.RecipientsMore).
 func (c *Client) Message(id string) (MessageView, error) {
 	var m MessageView
 	return m, c.do("GET", "/v1/messages/"+url.PathEscape(id), nil, &m)
+}
+
+// MessageAll is Message naming every recipient (message show --all,
+// an export's envelope), not the first RecipientsShown.
+func (c *Client) MessageAll(id string) (MessageView, error) {
+	var m MessageView
+	return m, c.do("GET", "/v1/messages/"+url.PathEscape(id), url.Values{"recipients": {"all"}}, &m)
 }
 
 // MessageAction is suspend, resume, remove or retry.

@@ -221,7 +221,7 @@
 //	POST /v1/messages/suspend | resume | retry | remove?FILTER[&all=true][&dry_run=true][&ndr=true]
 //	     (or given=true: the ids in the first batch's body, one a line;
 //	     each batch answers done, unchanged, not_found and failed ids)
-//	GET  /v1/messages/{id}
+//	GET  /v1/messages/{id}[?recipients=all] (without: the first RecipientsShown recipients, the rest counted)
 //	GET  /v1/messages/{id}/eml
 //	POST /v1/messages/{id}/suspend | resume | retry[?dry_run=true]
 //	POST /v1/messages/{id}/remove[?ndr=true][&dry_run=true]

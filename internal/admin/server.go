@@ -1432,6 +1432,11 @@ func (s *Server) routes() http.Handler {
 				v.Subject = subjectOf(h)
 			}
 		}
+		if r.URL.Query().Get("recipients") != "all" && len(v.Recipients) > RecipientsShown {
+			// The first RecipientsShown, the rest counted (message
+			// show --all asks for them all).
+			v.Recipients, v.RecipientsMore = v.Recipients[:RecipientsShown], len(v.Recipients)-RecipientsShown
+		}
 		reply(w, v, nil)
 	})
 	mux.HandleFunc("GET /v1/messages/{id}/eml", func(w http.ResponseWriter, r *http.Request) {

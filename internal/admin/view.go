@@ -30,6 +30,12 @@ type MessageView struct {
 	LastError   string          `json:"last_error,omitempty"` // the one that still applies (queue.CurrentError)
 	Queues      []string        `json:"queues"`
 	Recipients  []RecipientView `json:"recipients"`
+	// RecipientsMore counts the recipients beyond those named: a single
+	// message's answer (message show) names the first RecipientsShown
+	// unless all are asked for (recipients=all, show --all), so a
+	// message of 50,000 recipients answers in a few lines, its count
+	// exact.
+	RecipientsMore int `json:"recipients_more,omitempty"`
 	// Quarantine: why an edge check holds the message (state quarantined).
 	Quarantine string `json:"quarantine,omitempty"`
 	// Held: why recipients wait without being attempted — the suspended

@@ -4,7 +4,8 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
-	"net/netip"
+
+	"umbra/internal/mailaddr"
 )
 
 // validateConsole checks the web console's settings: a listener that is
@@ -21,7 +22,7 @@ func validateConsole(v *validator, c *Config) {
 	}
 	if err != nil {
 		v.add(fmt.Sprintf("console.listen: %v", err), "console", "listen")
-	} else if !k.AllowRemote && !loopbackHost(host) {
+	} else if !k.AllowRemote && !mailaddr.LoopbackHost(host) {
 		v.compare(fmt.Sprintf("console.listen %q is not a loopback address; set console.allow_remote: true to serve the console beyond this host", k.Listen),
 			[][]any{{"console", "allow_remote"}}, "console", "listen")
 	}
@@ -40,14 +41,6 @@ func validateConsole(v *validator, c *Config) {
 	if k.SessionIdle < 0 {
 		v.add("console.session_idle must be positive", "console", "session_idle")
 	}
-}
-
-func loopbackHost(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	a, err := netip.ParseAddr(host)
-	return err == nil && a.IsLoopback()
 }
 
 // ConsoleCertificate is the certificate and key files the console serves

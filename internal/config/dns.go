@@ -111,7 +111,7 @@ func validateDNS(v *validator, d DNS) {
 		} else if err := portLeadingZero(port); err != nil { // 007 too: as a smart host's (CheckHostPort)
 			v.add(fmt.Sprintf("dns.servers: %q: %v", s, err), "dns", "servers", i)
 		}
-		if d.TrustAD && !ip.IsLoopback() {
+		if d.TrustAD && !mailaddr.LoopbackHost(host) { // ::ffff:127.0.0.1 too: the one rule
 			v.compare(fmt.Sprintf("dns.trust_ad: server %s is not on loopback; only a validating resolver on this host may be trusted for DNSSEC", s),
 				[][]any{{"dns", "trust_ad"}}, "dns", "servers", i)
 		}

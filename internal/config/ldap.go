@@ -165,13 +165,13 @@ func validateLDAP(v *validator, c *Config) {
 	}
 	// Passwords given to AUTH are sent to the directory in the bind:
 	// never in clear text beyond this host.
-	if l.AccountFilter != "" && u.Scheme == "ldap" && !l.StartTLS && !loopbackHost(u.Hostname()) {
+	if l.AccountFilter != "" && u.Scheme == "ldap" && !l.StartTLS && !mailaddr.LoopbackHost(u.Hostname()) {
 		v.compare("ldap.account_filter sends passwords to the directory: use ldaps:// or start_tls "+clearTextOnlyToLoopback(u.Hostname()),
 			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "account_filter")
 	}
 	// The service account's bind is a login too (umbra as the client):
 	// its password, like a smart host's, never goes in clear text.
-	if l.BindDN != "" && u.Scheme == "ldap" && !l.StartTLS && !loopbackHost(u.Hostname()) {
+	if l.BindDN != "" && u.Scheme == "ldap" && !l.StartTLS && !mailaddr.LoopbackHost(u.Hostname()) {
 		v.compare("ldap.bind_dn sends the service account's password to the directory: use ldaps:// or start_tls "+clearTextOnlyToLoopback(u.Hostname()),
 			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "bind_dn")
 	}
@@ -186,7 +186,7 @@ func validateLDAP(v *validator, c *Config) {
 }
 
 // clearTextOnlyToLoopback is the refusal's rule for an ldap:// URL's
-// host (loopbackHost): a host name other than localhost is never taken
+// host (mailaddr.LoopbackHost): a host name other than localhost is never taken
 // as loopback, whatever dns.hosts_file maps it to — that file is read
 // again while umbra runs, and which names it holds is no part of the
 // configuration checked.

@@ -170,7 +170,8 @@ func ipVersion(ip netip.Addr) string {
 }
 
 // listenersCollide: binding a and b (host:port) in one process fails.
-// Host names other than localhost are compared as written.
+// Host names other than localhost (mailaddr.IsLocalhost) are compared
+// as written.
 func listenersCollide(a, b string) bool {
 	ha, pa, err1 := net.SplitHostPort(a)
 	hb, pb, err2 := net.SplitHostPort(b)
@@ -196,7 +197,7 @@ func listenIP(h string) (netip.Addr, bool) {
 	if h == "" {
 		return netip.Addr{}, true
 	}
-	if strings.EqualFold(h, "localhost") {
+	if mailaddr.IsLocalhost(h) { // LOCALHOST and localhost. too (OPS-43 item 4)
 		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), true
 	}
 	ip, err := netip.ParseAddr(h)

@@ -128,6 +128,7 @@ func parse(data []byte, file string) (*Config, error) {
 	}
 	cfg.File, cfg.doc, cfg.Source = file, doc, data
 	zeros := explicitZeros(doc, cfg) // zerovalues.go: none may be replaced silently
+	cfg.keepEmptyFiles(zeros)        // emptyfiles.go: those that turn a feature off, said by config check
 	applyDefaults(cfg)
 	base := "."
 	if file != "" {

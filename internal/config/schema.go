@@ -69,6 +69,9 @@ type Config struct {
 	doc *yaml.Node
 	// pathFaults: the file settings LoadForCheck refused (PathFaults).
 	pathFaults [][]any
+	// emptyFiles: the file settings written empty that turn a feature
+	// off (EmptyFilesOff).
+	emptyFiles []explicitZero
 	// outboundTLSWritten is OutboundTLS before the defaults derived from
 	// the server section (TLS-RPT's from, organization, contact): what
 	// a reload compares (OutboundTLSChanged).

@@ -202,7 +202,9 @@ func New(cfg Config) *Server {
 	s.hosts[strings.ToLower(addr)] = true
 	if host, port, err := net.SplitHostPort(addr); err == nil {
 		if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
-			s.hosts["localhost:"+port] = true
+			// localhost in either spelling (mailaddr.IsLocalhost): a
+			// browser sends the final dot as typed.
+			s.hosts["localhost:"+port], s.hosts["localhost.:"+port] = true, true
 		}
 	}
 	for _, h := range cfg.Hosts {
@@ -211,7 +213,8 @@ func New(cfg Config) *Server {
 	s.http = &http.Server{Handler: s.routes(), ReadHeaderTimeout: cfg.HeaderTimeout,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 60 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(cfg.Log.Handler(), slog.LevelDebug)}
-	s.watch = &headerWatch{clk: cfg.Clock, log: cfg.Log, timeout: cfg.HeaderTimeout, own: httprefusal.New("console", cfg.Log, cfg.Clock)}
+	s.watch = &headerWatch{log: cfg.Log, timeout: cfg.HeaderTimeout, pace: httprefusal.NewPace(headerTimeoutLogEvery, cfg.Clock),
+		own: httprefusal.New("console", cfg.Log, cfg.Clock)}
 	s.http.ConnState = s.watch.state
 	return s
 }

@@ -14,7 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"umbra/internal/clock"
 	"umbra/internal/httprefusal"
 )
 
@@ -44,13 +43,10 @@ import (
 // net/http logged it; a plain-HTTP request gets net/http's answer to
 // it), and r.TLS is nil — the console reads no field of it.
 type headerWatch struct {
-	clk     clock.Clock
 	log     *slog.Logger
 	timeout time.Duration
 
-	mu        sync.Mutex
-	warned    time.Time // the last WARN
-	notWarned int       // refusals at DEBUG since
+	pace *httprefusal.Pace // its lines' pacing: httprefusal's rule
 
 	// own logs net/http's own answers to requests it could not read (a
 	// malformed request 400, a header too large 431), which reach no
@@ -164,26 +160,8 @@ func (w *headerWatch) state(c net.Conn, st http.ConnState) {
 // refused logs a request whose header did not end in time: at WARN,
 // or at DEBUG within headerTimeoutLogEvery of the last WARN.
 func (w *headerWatch) refused(client string, got int64) {
-	now := w.clk.Now()
-	w.mu.Lock()
-	warn := w.warned.IsZero() || now.Sub(w.warned) >= headerTimeoutLogEvery
-	notWarned := w.notWarned
-	if warn {
-		w.warned, w.notWarned = now, 0
-	} else {
-		w.notWarned++
-	}
-	w.mu.Unlock()
-	const msg = "console request refused: request header not complete within the header timeout; connection closed"
-	args := []any{"client", client, "timeout", w.timeout, "connection_bytes", got}
-	if !warn {
-		w.log.Debug(msg, args...)
-		return
-	}
-	if notWarned > 0 {
-		args = append(args, "not_warned", notWarned)
-	}
-	w.log.Warn(msg, args...)
+	w.pace.Log(w.log, "console request refused: request header not complete within the header timeout; connection closed",
+		"client", client, "timeout", w.timeout, "connection_bytes", got)
 }
 
 func hostOf(a net.Addr) string {

@@ -69,24 +69,63 @@ func Own(p []byte) (code int, why string, ok bool) {
 }
 
 // Log writes the lines of one server's refusals (what names it: "console",
-// "admin API", "metrics").
+// "admin API", "metrics", "MTA-STS policy").
 type Log struct {
 	what string
 	log  *slog.Logger
-	clk  clock.Clock
+	pace *Pace
+}
+
+// New returns the Log of the server what names, writing to log; clk
+// paces it (nil: the real clock).
+func New(what string, log *slog.Logger, clk clock.Clock) *Log {
+	return &Log{what: what, log: log, pace: NewPace(Every, clk)}
+}
+
+// Pace is the pacing of a kind of refusal's lines: one WARN per every,
+// the refusals in between at DEBUG and counted on the next WARN
+// (not_warned). One rule for every server's refused requests: net/http's
+// own answers (Log) and the console's headers cut off by their timeout.
+type Pace struct {
+	every time.Duration
+	clk   clock.Clock
 
 	mu        sync.Mutex
 	warned    time.Time // the last WARN
 	notWarned int       // refusals at DEBUG since
 }
 
-// New returns the Log of the server what names, writing to log; clk
-// paces it (nil: the real clock).
-func New(what string, log *slog.Logger, clk clock.Clock) *Log {
+// NewPace returns a Pace of one WARN per every; clk reads the time
+// (nil: the real clock).
+func NewPace(every time.Duration, clk clock.Clock) *Pace {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Log{what: what, log: log, clk: clk}
+	return &Pace{every: every, clk: clk}
+}
+
+// Log writes a refusal's line to log, msg and args: at WARN, with
+// not_warned when refusals went at DEBUG since the last WARN, or at
+// DEBUG within every of the last WARN.
+func (p *Pace) Log(log *slog.Logger, msg string, args ...any) {
+	now := p.clk.Now()
+	p.mu.Lock()
+	warn := p.warned.IsZero() || now.Sub(p.warned) >= p.every
+	notWarned := p.notWarned
+	if warn {
+		p.warned, p.notWarned = now, 0
+	} else {
+		p.notWarned++
+	}
+	p.mu.Unlock()
+	if !warn {
+		log.Debug(msg, args...)
+		return
+	}
+	if notWarned > 0 {
+		args = append(args, "not_warned", notWarned)
+	}
+	log.Warn(msg, args...)
 }
 
 // Saw logs p, a write to the connection of client, when it is net/http's
@@ -127,26 +166,7 @@ func (w *Watch) Write(l *Log, p []byte, client string) {
 // Refused logs a request refused before any handler saw it: at WARN, or
 // at DEBUG within Every of the last WARN.
 func (l *Log) Refused(client string, code int, why string) {
-	now := l.clk.Now()
-	l.mu.Lock()
-	warn := l.warned.IsZero() || now.Sub(l.warned) >= Every
-	notWarned := l.notWarned
-	if warn {
-		l.warned, l.notWarned = now, 0
-	} else {
-		l.notWarned++
-	}
-	l.mu.Unlock()
-	msg := l.what + " request refused before it was read whole; connection closed"
-	args := []any{"client", client, "status", code, "reason", why}
-	if !warn {
-		l.log.Debug(msg, args...)
-		return
-	}
-	if notWarned > 0 {
-		args = append(args, "not_warned", notWarned)
-	}
-	l.log.Warn(msg, args...)
+	l.pace.Log(l.log, l.what+" request refused before it was read whole; connection closed", "client", client, "status", code, "reason", why)
 }
 
 // Listener wraps ln: each connection it accepts is watched (Conn).

@@ -244,6 +244,8 @@ type Manager struct {
 	runtime   map[string]*queueRuntime // per-queue last error and rates (in memory)
 
 	qcap quarCap // the quarantine's bound (quarcap.go)
+	// qstats: the quarantine's totals for its gauges (QuarantineStats)
+	qstats quarStats
 }
 
 // NewManager returns a manager over store. Call Start to run it.

@@ -114,13 +114,56 @@ func boundReason(r string) string {
 }
 
 // QuarantineStats counts the quarantined messages and their bytes (the
-// metrics umbra_quarantine_messages and umbra_quarantine_bytes).
+// metrics umbra_quarantine_messages and umbra_quarantine_bytes, read at
+// every scrape). The totals are kept by the commits that change the
+// quarantine (Tx.quarantineMoved, quarantineCounted) over one scan,
+// made again at most once per quarCapRecount (a write that went by
+// another way than Put and Delete is counted by then): a scrape does
+// not read every quarantined record.
 func (q *Manager) QuarantineStats() (n int, size int64) {
+	st := &q.qstats
+	now := q.clk.Now()
+	st.mu.Lock()
+	if st.valid && now.Sub(st.counted) < quarCapRecount && !now.Before(st.counted) {
+		n, size = st.n, st.bytes
+		st.mu.Unlock()
+		return n, size
+	}
+	st.scans++
+	st.mu.Unlock()
+	var at int
 	_ = q.store.View(func(tx *Tx) error {
 		n, size = quarantineTotals(tx)
+		at = int(tx.tx.ID()) // the last commit the scan saw
 		return nil
 	})
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	// A commit after the scan's whose hook ran already (lastHook)
+	// changed the quarantine while the totals were not kept: they cannot
+	// be taken as known (the next read scans again). One whose hook
+	// runs from now on is counted (quarantineCounted); one the scan saw
+	// is not counted twice (base).
+	st.valid = st.lastHook <= at
+	if st.valid {
+		st.base, st.counted, st.n, st.bytes = at, now, n, size
+	}
 	return n, size
+}
+
+// quarantineCounted applies to the kept totals what the commit of write
+// transaction txid changed in the quarantine: dn messages and db bytes
+// more (fewer when negative). A commit the totals' scan saw (txid at or
+// below its base) is in them already.
+func (q *Manager) quarantineCounted(txid, dn int, db int64) {
+	st := &q.qstats
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.lastHook = max(st.lastHook, txid)
+	if st.valid && txid > st.base {
+		st.n += dn
+		st.bytes += db
+	}
 }
 
 // ReleaseQuarantined ends a message's quarantine: it is scheduled at
@@ -458,4 +501,30 @@ func settleCopiesForQuarantine(tx *Tx, m *Message) (gone []*Message, err error) 
 		return true, tx.Put(o)
 	})
 	return gone, err
+}
+
+// quarStats are QuarantineStats's totals: those of a scan of the
+// quarantine in the read transaction of bbolt id base (the last commit
+// it saw), plus what each later commit changed (quarantineCounted).
+// Hooks of commits run after their commit, outside its lock, so one may
+// run after a later read transaction began: base tells a commit the
+// scan saw from one it did not, and lastHook says a commit it did not
+// see was applied to nothing before its totals were kept.
+type quarStats struct {
+	mu       sync.Mutex
+	valid    bool
+	base     int       // the bbolt transaction id the scan read at
+	counted  time.Time // when
+	n        int
+	bytes    int64
+	lastHook int // the highest write transaction id whose commit changed the quarantine
+	scans    int // scans of the quarantine made (a test's count)
+}
+
+// quarantineScans is how many times QuarantineStats scanned the
+// quarantine.
+func (q *Manager) quarantineScans() int {
+	q.qstats.mu.Lock()
+	defer q.qstats.mu.Unlock()
+	return q.qstats.scans
 }

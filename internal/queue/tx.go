@@ -81,6 +81,10 @@ type Tx struct {
 	quarNew   int
 	quarStale bool // a change roomInTx did not count (quarantineMoved)
 	quarHook  bool
+	// quarDN and quarDB are what this transaction changed in the
+	// quarantine's totals, messages and bytes (Manager.quarantineCounted).
+	quarDN int
+	quarDB int64
 
 	// decoded counts the message records this transaction read (Get,
 	// ForEach): what a test proves a lookup reads (shadowidindex.go).
@@ -782,6 +786,14 @@ func (t *Tx) PruneSubmitKeys(cutoff time.Time, limit int) (int, error) {
 func (t *Tx) quarantineMoved(old, m *Message) {
 	wasIn := old != nil && old.State == Quarantined
 	isIn := m != nil && m.State == Quarantined
+	if wasIn {
+		t.quarDN--
+		t.quarDB -= old.Size
+	}
+	if isIn {
+		t.quarDN++
+		t.quarDB += m.Size
+	}
 	switch {
 	case wasIn && !isIn:
 		if t.quarLeft == nil {
@@ -804,8 +816,14 @@ func (t *Tx) quarantineMoved(old, m *Message) {
 	}
 	t.quarHook = true
 	s := t.store
+	txid := int(t.tx.ID()) // a write transaction's: the id it commits as
 	t.tx.OnCommit(func() {
-		if q := s.early.Load(); q != nil && (t.quarStale || t.quarNew > t.quarN) {
+		q := s.early.Load()
+		if q == nil {
+			return
+		}
+		q.quarantineCounted(txid, t.quarDN, t.quarDB) // QuarantineStats's totals
+		if t.quarStale || t.quarNew > t.quarN {
 			q.quarantineOut(len(t.quarLeft))
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"umbra/internal/httprefusal"
 	"umbra/internal/mailaddr"
 )
 
@@ -108,4 +109,26 @@ func (l *Live) Server() *http.Server {
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10,
 		TLSConfig: &tls.Config{MinVersion: tls.VersionTLS12,
 			GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.cur.Load().cert, nil }}}
+}
+
+// PublishRefusals names the publish server in the lines of its
+// refusals (httprefusal).
+const PublishRefusals = "MTA-STS policy"
+
+// Serve serves the live publication with srv (Server) on ln, a TCP
+// listener, until srv is shut down. TLS is taken here, below the
+// connections net/http reads, and each is watched by refusals: net/http
+// answers a request it cannot read (a malformed request line 400, a
+// header past MaxHeaderBytes 431) by itself, reaching no handler and
+// logging nothing; refusals logs it as the console, the admin socket and
+// the metrics server log theirs. Watched above TLS, where net/http's
+// answer is plain text (below it, only records go by). net/http then
+// sees no *tls.Conn: the handshake is done at the connection's first
+// read, under the header's read deadline, and HTTP/2 is not offered —
+// a policy fetch is one small request over HTTP/1.1, which every
+// MTA-STS sender speaks.
+func (l *Live) Serve(srv *http.Server, ln net.Listener, refusals *httprefusal.Log) error {
+	cfg := srv.TLSConfig.Clone()
+	cfg.NextProtos = []string{"http/1.1"}
+	return srv.Serve(refusals.Listener(tls.NewListener(ln, cfg)))
 }

@@ -47,6 +47,10 @@ func appendEntry(b []byte, e *Entry) (_ []byte, ok bool) {
 		}
 		b = append(b, ']')
 	}
+	if e.RecipientsMore != 0 {
+		b = append(b, `,"recipients_more":`...)
+		b = strconv.AppendInt(b, int64(e.RecipientsMore), 10)
+	}
 	if e.Size != 0 {
 		b = append(b, `,"size":`...)
 		b = strconv.AppendInt(b, e.Size, 10)

@@ -63,7 +63,7 @@ func FuzzAppendEntry(f *testing.F) {
 	f.Add(int64(1764536000123456789), "send", "a@example.org", "b@remote.example", "250 ok", int64(4096), 0.004)
 	f.Add(int64(0), "\x00\"\\", "\xff", "\u2028", "<&>", int64(-1), 1e-9)
 	f.Fuzz(func(t *testing.T, ns int64, event, sender, rcpt, reply string, size int64, delay float64) {
-		e := &Entry{Time: time.Unix(0, ns).UTC(), Event: event, ID: event + "1", Sender: sender, Recipients: []string{rcpt},
+		e := &Entry{Time: time.Unix(0, ns).UTC(), Event: event, ID: event + "1", Sender: sender, Recipients: []string{rcpt}, RecipientsMore: int(size % 100000),
 			Size: size, Reply: reply, NextHop: rcpt, Delay: delay, Actor: sender, Original: event, OriginalMessageID: reply}
 		checkEntry(t, e)
 	})

@@ -35,13 +35,17 @@ type Entry struct {
 	OrgID      string    `json:"org_id,omitempty"` // organisation message id (SR-14)
 	Sender     string    `json:"sender"`
 	Recipients []string  `json:"recipients,omitempty"`
-	Size       int64     `json:"size,omitempty"`
-	Connector  string    `json:"connector,omitempty"`
-	ClientIP   string    `json:"client_ip,omitempty"`
-	Helo       string    `json:"helo,omitempty"` // the client's EHLO/HELO name (receive)
-	Queue      string    `json:"queue,omitempty"`
-	NextHop    string    `json:"next_hop,omitempty"`
-	Reply      string    `json:"reply,omitempty"`
+	// RecipientsMore counts the recipients an entry does not name: an
+	// operator action's audit entry names at most a few of a message's
+	// recipients (admin.RecipientsShown) and counts the rest.
+	RecipientsMore int    `json:"recipients_more,omitempty"`
+	Size           int64  `json:"size,omitempty"`
+	Connector      string `json:"connector,omitempty"`
+	ClientIP       string `json:"client_ip,omitempty"`
+	Helo           string `json:"helo,omitempty"` // the client's EHLO/HELO name (receive)
+	Queue          string `json:"queue,omitempty"`
+	NextHop        string `json:"next_hop,omitempty"`
+	Reply          string `json:"reply,omitempty"`
 	// Delay is the time from arrival to this event, in seconds, on a
 	// recipient's event.
 	Delay float64 `json:"delay,omitempty"`
