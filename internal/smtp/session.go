@@ -1444,6 +1444,7 @@ func (s *session) data(r io.Reader) error {
 	if sp != nil {
 		return s.dataSpooled(id, trace, sp)
 	}
+	sent := int64(buf.Len() - len(trace)) // the message as its sender sent it (dot-unstuffed)
 	body, m, rerr := s.messageOf(id, trace, buf.Bytes(), s.vc != nil && s.vc.bodyDotted)
 	if m == nil {
 		return rerr
@@ -1451,8 +1452,11 @@ func (s *session) data(r io.Reader) error {
 	if s.replBody != nil {
 		// A check replaced the body with one in a spool file: body is
 		// the trace field and header section in front of it.
-		return s.submitStored(m, s.replBody.withHead(body), s.replBody)
+		full := s.replBody.withHead(body)
+		noteGrown(m, sent, full.Len()-int64(len(trace)))
+		return s.submitStored(m, full, s.replBody)
 	}
+	noteGrown(m, sent, int64(len(body)-len(trace)))
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
@@ -1920,6 +1924,24 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat,
 	}
+}
+
+// noteGrown records in m how many bytes the session's own work added to
+// the message its sender sent (sent bytes, dot-unstuffed: what the
+// receive connector's max_message_size held) to make the content it
+// stores (stored bytes, its trace field not included): the empty line
+// sealHeadSection puts after a header section that has none, with the
+// line break after a last header line sent without one, the CR
+// normalizeNewlines puts before each bare LF, umbra's
+// Authentication-Results field, a check's edits. Size limits hold the
+// message without them (package delivery, limitSize): a message sent at
+// exactly a receive connector's limit passes a send connector of the
+// same limit. Where the session's work took more away than it added (a
+// forged Authentication-Results or umbra header removed), nothing is
+// added: the limits hold the smaller of the message as sent and as
+// stored.
+func noteGrown(m *queue.Message, sent, stored int64) {
+	m.Grown, m.GrownKnown = max(stored-sent, 0), true
 }
 
 // sealHeadSection puts the empty line after the header section head
