@@ -36,3 +36,13 @@ func TestRecordKeepsGrownBytes(t *testing.T) {
 		}
 	}
 }
+
+// The bytes umbra's servers added travel with every copy relayed inside
+// the organisation (Carried: orgid.GrownHeader), so the next hub holds
+// its limits to the message as its sender sent it too.
+func TestCarriedNamesGrownBytes(t *testing.T) {
+	m := &Message{OrgID: "0123456789abcdef0123456789abcdef", Grown: 54, GrownKnown: true}
+	if r := m.Carried(); r.Grown != 54 {
+		t.Fatalf("carried %+v", r)
+	}
+}

@@ -456,7 +456,7 @@ func (m *Message) Carried() orgid.Record {
 	for i := 0; i < len(m.Rcpts) && !repeat; i++ {
 		repeat = takenOverRcpt(&m.Rcpts[i])
 	}
-	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat}
+	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat, Grown: m.Grown}
 }
 
 // encode writes m in umbra's record format: a version byte, then every

@@ -87,3 +87,49 @@ func TestSMTP5SessionRecordsBytesItAdds(t *testing.T) {
 		d.cmd("QUIT", "221")
 	}
 }
+
+// SMTP-5, SR-14 (README "What a size limit measures"): what the
+// organisation's earlier servers added to a message (X-Umbra-Grown,
+// written by delivery from the record in front of a copy relayed inside
+// the organisation) counts as umbra's at the next hub too — believed,
+// like the organisation's other header fields, from an authenticated
+// transport server of the organisation only: from anyone else the field
+// is removed and no byte of the message is taken for umbra's.
+func TestSMTP5CarriedGrowthBelievedFromServersOnly(t *testing.T) {
+	id := "0123456789abcdef0123456789abcdef"
+	msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Grown: 54\r\nSubject: relayed\r\n\r\nbody\r\n"
+	for _, c := range []struct {
+		name  string
+		auth  string
+		grown int64
+	}{
+		{"anonymous sender", "", 0},
+		{"server account", authHub2, 54},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := &fakeQueue{}
+			s := startServer(t, q, transportConnectorAt(t, freeAddrIn(t, "127.0.0.152", 38200, 38399))...)
+			d := dial(t, s, "127.0.0.152")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			if c.auth != "" {
+				d.cmd(c.auth, "235")
+			}
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<b@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.send(msg + ".\r\n")
+			d.expect("250")
+			if q.count() != 1 {
+				t.Fatalf("%d messages queued", q.count())
+			}
+			m, body := q.msgs[0], q.bodies[0]
+			if !m.GrownKnown || m.Grown != c.grown {
+				t.Errorf("umbra's bytes recorded %d (known %v), want %d", m.Grown, m.GrownKnown, c.grown)
+			}
+			if strings.Contains(string(body), "X-Umbra-Grown") {
+				t.Errorf("the field was stored:\n%s", body)
+			}
+		})
+	}
+}

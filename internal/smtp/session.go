@@ -1909,9 +1909,10 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	// the message (the firewall kept its id); the queue bounds the time.
 	carried, notified := orgid.Carried(head[trace:])
 	repeat := orgid.CarriedRepeat(head[trace:]) // a copy that may repeat a lost mailbox write (queue MayRepeat)
+	grown := orgid.CarriedGrown(head[trace:])   // what the organisation's earlier servers added (noteGrown adds this one's)
 	head, orgID := s.headerFirewall(head, trace)
 	if orgID == "" {
-		carried, notified, repeat = time.Time{}, false, false
+		carried, notified, repeat, grown = time.Time{}, false, false, 0
 	}
 	msgID := headerValue(head[trace:], "Message-ID")
 	head = sealHeadSection(head, trace)
@@ -1922,7 +1923,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat,
+		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat, Grown: grown,
 	}
 }
 
@@ -1939,9 +1940,11 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 // same limit. Where the session's work took more away than it added (a
 // forged Authentication-Results or umbra header removed), nothing is
 // added: the limits hold the smaller of the message as sent and as
-// stored.
+// stored. What the organisation's earlier servers added (m.Grown as
+// session.message read it from a transport server of the organisation,
+// orgid.GrownHeader) counts as umbra's too.
 func noteGrown(m *queue.Message, sent, stored int64) {
-	m.Grown, m.GrownKnown = max(stored-sent, 0), true
+	m.Grown, m.GrownKnown = m.Grown+max(stored-sent, 0), true
 }
 
 // sealHeadSection puts the empty line after the header section head
