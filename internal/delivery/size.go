@@ -15,7 +15,8 @@ import (
 // connector's — is a limit on the message as umbra received it from its
 // sender: the trace field umbra writes in front of every message it
 // receives (smtp session, pickup) is not counted, nor those of the
-// organisation's earlier hops (traceLen), so a message a sender sent at
+// organisation's earlier hops (traceLen), nor what the receiving
+// sessions added to the content (queue.Message.Grown), so a message a sender sent at
 // exactly a limit passes it at every hub (inclusive, RFC 1870). The next
 // hop's own SIZE (EHLO) is a limit on what umbra sends, which includes
 // that trace field and the organisation id line: MAIL carries SIZE= of
