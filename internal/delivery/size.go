@@ -105,13 +105,16 @@ func limitSize(st *state, m *queue.Message, head []byte) int64 {
 // after a last header line sent without one, a CR before each bare LF,
 // its Authentication-Results field, a check's edits). A record that
 // does not know Grown (written by an older release) has only the empty
-// line counted off, where the stored body shows it (sealedLen).
+// line counted off, where the stored body shows it (sealedLen). It is
+// never more than size (Grown as a hub of the organisation said it,
+// orgid.GrownHeader, is not checked against the body): a message is
+// never held to less than nothing.
 func ownBytes(st *state, m *queue.Message, head []byte, size int64) int64 {
 	n := traceLen(head, fromOrg(st, m))
 	if m.GrownKnown {
-		return int64(n) + m.Grown
+		return min(int64(n)+max(m.Grown, 0), size)
 	}
-	return int64(n + sealedLen(head[n:], int64(len(head)) == size))
+	return min(int64(n+sealedLen(head[n:], int64(len(head)) == size)), size)
 }
 
 // sealedLen is the length of the empty line the receiving session puts
@@ -147,7 +150,7 @@ const maxSealed = 2
 func planSize(st *state, m *queue.Message) int64 {
 	added := int64(maxSealed)
 	if m.GrownKnown {
-		added = m.Grown
+		added = max(m.Grown, 0)
 	}
 	most := maxOwnTrace + added
 	if fromOrg(st, m) {
