@@ -133,3 +133,35 @@ func TestSMTP5CarriedGrowthBelievedFromServersOnly(t *testing.T) {
 		})
 	}
 }
+
+// SMTP-5, SR-17: a shadow copy kept from a batch (version 6) records
+// the bytes umbra's servers added, as one pushed alone does: what the
+// primary said it added (X-Umbra-Grown) is held to limits as umbra's
+// when the copy is delivered after a takeover.
+func TestSMTP5BatchCopyKeepsGrownBytes(t *testing.T) {
+	q := &batchQueue{}
+	sh := &heldShadow{signalShadow: signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}}
+	peer := startShadowServer(t, q, sh, true, transportConnectorAt(t, freeAddrIn(t, "127.0.0.152", 38200, 38399)))
+	c, _ := shadowLogClient(t, peer)
+	body := []byte("Received: from x\r\n by y; now\r\nSubject: c\r\n\r\nbody\r\n")
+	m := batchMsg("a@example.org", "x@elsewhere.org")
+	m.Grown, m.GrownKnown = 54, true
+	rec, ok := c.CopyRecord(m, body)
+	if !ok {
+		t.Fatal("the copy cannot go in a batch")
+	}
+	if errs, err := c.PushBatch([][]byte{rec}, "dbA"); err != nil || errs[0] != nil {
+		t.Fatalf("batch: %v %v", err, errs)
+	}
+	if err := c.PushCopy(m, body, "dbA"); err != nil {
+		t.Fatal(err)
+	}
+	if len(q.copies) != 2 {
+		t.Fatalf("%d copies kept", len(q.copies))
+	}
+	for i, k := range q.copies {
+		if !k.m.GrownKnown || k.m.Grown != 54 {
+			t.Errorf("copy %d (batch: %v) kept with %d bytes of umbra's (known %v), want 54", i+1, i == 0, k.m.Grown, k.m.GrownKnown)
+		}
+	}
+}
