@@ -447,6 +447,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			}
 			r := m.Carried()
 			r.Repeat = false // a mark for the next hub of the organisation, not for a mailbox
+			r.Grown = 0      // likewise: the next hub's size limits
 			body = orgid.PrependRecord(r, stored)
 		})
 		return body

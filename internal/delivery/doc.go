@@ -644,8 +644,9 @@
 //     route explain shows too) and a message larger than the connector
 //     allows are Failed (the queue returns a DSN). A smart host without
 //     an address is Deferred: it is the operator's. Configured size limits hold the message as
-//     received, without the trace field umbra wrote in front of it; the
-//     next hop's SIZE holds what is sent (size.go). A refusal for a
+//     its sender sent it, without the trace field umbra wrote in front of it
+//     nor what the receiving sessions added (queue.Message.Grown; ownBytes);
+//     the next hop's SIZE holds what is sent (size.go). A refusal for a
 //     configured limit names the size held to it and the size stored
 //     (sizeSaid), which the log and message list give.
 //   - Concurrency per destination is the queue scheduler's: a window up

@@ -150,6 +150,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 	carried := m.Carried()
 	if len(g.hops) > 0 && !slices.ContainsFunc(g.hops, func(h routing.NextHop) bool { return h.Kind != routing.HopMailbox }) {
 		carried.Repeat = false // a mark for the next hub of the organisation, not for a mailbox server
+		carried.Grown = 0      // likewise: the next hub's size limits
 	}
 	parts := orgid.PartsRecord(carried, body) // the id (and origin) lines in front, the stored body not copied
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && idOnlyAtFinalDelivery(m) {

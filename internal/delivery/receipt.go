@@ -374,13 +374,11 @@ func formerCandidate(st *state, former string) *routing.Server {
 // a shadow server's SIZE: a transport server's SIZE is its
 // max_message_size, which it holds the sender's message to and lets the
 // organisation's servers exceed by the header fields umbra's hops add
-// (smtp transportsize.go) — so umbra's trace fields are not counted
-// nor the empty line umbra put after a header section that had none
-// (limitSize), nor the organisation id lines the push puts in front.
+// (smtp transportsize.go) — so umbra's own bytes are not counted
+// (ownBytes: its trace fields, what the receiving session added to the
+// content), nor the organisation id lines the push puts in front.
 func copyLimitSize(st *state, m *queue.Message, body queue.Body) int64 {
-	head := body.Head()
-	n := traceLen(head, fromOrg(st, m))
-	return body.Len() - int64(n) - int64(sealedLen(head[n:], int64(len(head)) == body.Len()))
+	return body.Len() - ownBytes(st, m, body.Head(), body.Len())
 }
 
 // copySizeRefusal is hopSizeRefusal for a shadow copy of size bytes

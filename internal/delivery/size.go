@@ -15,7 +15,8 @@ import (
 // connector's — is a limit on the message as umbra received it from its
 // sender: the trace field umbra writes in front of every message it
 // receives (smtp session, pickup) is not counted, nor those of the
-// organisation's earlier hops (traceLen), so a message a sender sent at
+// organisation's earlier hops (traceLen), nor what the receiving
+// sessions added to the content (queue.Message.Grown), so a message a sender sent at
 // exactly a limit passes it at every hub (inclusive, RFC 1870). The next
 // hop's own SIZE (EHLO) is a limit on what umbra sends, which includes
 // that trace field and the organisation id line: MAIL carries SIZE= of
@@ -91,12 +92,29 @@ func fromOrg(st *state, m *queue.Message) bool {
 }
 
 // limitSize is the size of m held to configured size limits: the stored
-// body's (m.Size) without umbra's trace fields (traceLen) nor the empty
-// line umbra put after a header section that had none (sealedLen), found
-// in head (the stored body, or its part in memory).
+// body's (m.Size) without umbra's own bytes (ownBytes), found in head
+// (the stored body, or its part in memory).
 func limitSize(st *state, m *queue.Message, head []byte) int64 {
+	return m.Size - ownBytes(st, m, head, m.Size)
+}
+
+// ownBytes is how much of m's stored body (size bytes, head its start)
+// umbra's servers wrote, not its sender: the trace fields (traceLen)
+// and what the receiving session added to the content (m.Grown: the
+// empty line after a header section that had none and the line break
+// after a last header line sent without one, a CR before each bare LF,
+// its Authentication-Results field, a check's edits). A record that
+// does not know Grown (written by an older release) has only the empty
+// line counted off, where the stored body shows it (sealedLen). It is
+// never more than size (Grown as a hub of the organisation said it,
+// orgid.GrownHeader, is not checked against the body): a message is
+// never held to less than nothing.
+func ownBytes(st *state, m *queue.Message, head []byte, size int64) int64 {
 	n := traceLen(head, fromOrg(st, m))
-	return m.Size - int64(n) - int64(sealedLen(head[n:], int64(len(head)) == m.Size))
+	if m.GrownKnown {
+		return min(int64(n)+max(m.Grown, 0), size)
+	}
+	return min(int64(n+sealedLen(head[n:], int64(len(head)) == size)), size)
 }
 
 // sealedLen is the length of the empty line the receiving session puts
@@ -124,14 +142,19 @@ func sealedLen(content []byte, whole bool) int {
 const maxSealed = 2
 
 // planSize is limitSize when the body is not at hand (Plan): the most
-// the trace fields can be is taken off, so that Plan never answers a
+// the trace fields can be is taken off (and what the receiving session
+// added, m.Grown, or the empty line it may have added), so that Plan never answers a
 // recipient for its size that Deliver would send; Deliver, with the
 // body, decides exactly (a recipient Plan gave a destination may still
 // fail there for its size, without a connection).
 func planSize(st *state, m *queue.Message) int64 {
-	most := int64(maxOwnTrace + maxSealed)
+	added := int64(maxSealed)
+	if m.GrownKnown {
+		added = max(m.Grown, 0)
+	}
+	most := maxOwnTrace + added
 	if fromOrg(st, m) {
-		most = orgTraceAllowance + maxSealed
+		most = orgTraceAllowance + added
 	}
 	return max(m.Size-most, 0)
 }

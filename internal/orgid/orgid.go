@@ -97,15 +97,42 @@ const (
 // X-Umbra- field and keeps what it kept before.
 const RepeatHeader = "X-Umbra-Repeat"
 
+// GrownHeader carries, inside the organisation, how many bytes of the
+// message umbra's servers added to it besides their trace fields
+// (queue.Message.Grown: an Authentication-Results field, a CR before
+// each bare LF, the empty line after a header section that had none),
+// so that the next hub holds its size limits to the message as its
+// sender sent it, not to what the organisation made of it. Like the
+// others it is umbra's own (Prefix): written by delivery from the
+// record, stripped on receipt, believed only with a kept id. A release
+// that does not know it strips it, and counts those bytes as the
+// sender's.
+const GrownHeader = "X-Umbra-Grown"
+
 // Record is what delivery writes from a queue record in front of every
 // copy it sends inside the organisation: the id, the origin, the
-// organisation's arrival time and whether the delay notice went.
+// organisation's arrival time, whether the delay notice went, and the
+// bytes umbra's servers added.
 type Record struct {
 	ID            string
 	Internal      bool
 	Arrived       time.Time // zero: not written
 	DelayNotified bool
-	Repeat        bool // RepeatHeader; only with an id
+	Repeat        bool  // RepeatHeader; only with an id
+	Grown         int64 // GrownHeader; only with an id, and above 0
+}
+
+// CarriedGrown reads how many bytes a transport server of the
+// organisation said umbra's servers added to the message (GrownHeader):
+// 0 when there is no well-formed field. As for Carried, only a
+// transport server's mail is asked.
+func CarriedGrown(msg []byte) int64 {
+	for _, v := range header.Values(msg, GrownHeader) {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 && n < 1<<40 {
+			return n
+		}
+	}
+	return 0
 }
 
 // Carried reads what a transport server of the organisation said about
@@ -159,6 +186,9 @@ func recordLines(r Record) string {
 	}
 	if r.ID != "" && r.Repeat {
 		l += RepeatHeader + ": yes\r\n"
+	}
+	if r.ID != "" && r.Grown > 0 {
+		l += GrownHeader + ": " + strconv.FormatInt(r.Grown, 10) + "\r\n"
 	}
 	return l
 }

@@ -180,3 +180,29 @@ func TestRepeatMarkRoundTrips(t *testing.T) {
 		t.Fatalf("written without an id:\n%s", got)
 	}
 }
+
+// SMTP-5 (README "What a size limit measures"): the bytes umbra's
+// servers added travel with a copy relayed inside the organisation, with
+// an id only and when there are any, and are read back as written; a
+// field not well formed reads as none.
+func TestGrownTravelsWithRecord(t *testing.T) {
+	id := "0123456789abcdef0123456789abcdef"
+	body := []byte("Subject: x\r\n\r\nhi\r\n")
+	out := PrependRecord(Record{ID: id, Grown: 54}, body)
+	if got := CarriedGrown(out); got != 54 {
+		t.Fatalf("carried %d from\n%s", got, out)
+	}
+	if stripped, _ := Strip(out); string(stripped) != string(body) {
+		t.Fatalf("Strip left\n%s", stripped)
+	}
+	for _, r := range []Record{{ID: id}, {Grown: 54}} {
+		if out := PrependRecord(r, body); strings.Contains(string(out), GrownHeader) {
+			t.Errorf("%+v wrote\n%s", r, out)
+		}
+	}
+	for _, v := range []string{"-4", "x", "99999999999999", ""} {
+		if got := CarriedGrown([]byte(GrownHeader + ": " + v + "\r\n\r\n")); got != 0 {
+			t.Errorf("%q read as %d", v, got)
+		}
+	}
+}

@@ -296,6 +296,18 @@ type Message struct {
 	// it waits for delivery or is in it — answers ErrAlreadyReleased
 	// from the record. Older releases ignore the bit.
 	Released bool
+	// Grown is stored (flag bit 4096 says it is known, GrownKnown; the
+	// bytes in the flags' bits from grownShift up): how many bytes the
+	// receiving session's own work added to the message its sender sent,
+	// apart from its trace field — the empty line it puts after a header
+	// section that has none (and the line break after a last header line
+	// sent without one), a CR before each bare LF (bare_newlines:
+	// normalize), its Authentication-Results field, a check's edits —,
+	// at most maxGrown (more is counted as the sender's). Size limits
+	// hold the message without them (package delivery, limitSize), as
+	// its sender sent it. Older releases ignore the bits.
+	Grown      int64
+	GrownKnown bool
 	// DamagedCopyOf is not stored in the record: on a damaged record set
 	// aside here (state Damaged) that was a shadow copy, the primary
 	// whose message it was a copy of (damaged.go), "" otherwise.
@@ -396,6 +408,16 @@ const (
 	maxOrgEarlierSeconds = 1<<(64-orgEarlierShift) - 1
 )
 
+// grownKnownBit says a record holds Grown, in the bits from grownShift
+// up to orgEarlierShift (an older release ignores them all); a record
+// without it was written by a release that did not count it.
+const (
+	grownKnownBit = 1 << 12
+	grownShift    = 13
+	// MaxGrown is the most Grown a record holds: 512 KiB less a byte.
+	MaxGrown = 1<<(orgEarlierShift-grownShift) - 1
+)
+
 // OrgArrived is when the organisation first received m: Arrived, or
 // earlier by what the umbra server it came from said (OrgEarlier).
 func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
@@ -434,7 +456,7 @@ func (m *Message) Carried() orgid.Record {
 	for i := 0; i < len(m.Rcpts) && !repeat; i++ {
 		repeat = takenOverRcpt(&m.Rcpts[i])
 	}
-	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat}
+	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat, Grown: m.Grown}
 }
 
 // encode writes m in umbra's record format: a version byte, then every
@@ -467,6 +489,9 @@ func (m *Message) encode() []byte {
 	}
 	if sec := uint64(m.OrgEarlier / time.Second); m.OrgEarlier > 0 {
 		flags |= min(sec, maxOrgEarlierSeconds) << orgEarlierShift
+	}
+	if m.GrownKnown {
+		flags |= grownKnownBit | uint64(min(max(m.Grown, 0), MaxGrown))<<grownShift
 	}
 	e.uint(flags)
 	e.uint(uint64(m.Attempts))
@@ -536,6 +561,9 @@ func decodeMessage(b []byte) (*Message, error) {
 	m.MayRepeat = flags&1024 != 0                                      // likewise: an older release keeps no copy it finds
 	m.Released = flags&2048 != 0                                       // likewise: an older release answers "not quarantined"
 	m.OrgEarlier = time.Duration(flags>>orgEarlierShift) * time.Second // likewise: an older release counts from its own receipt
+	if m.GrownKnown = flags&grownKnownBit != 0; m.GrownKnown {         // likewise: an older release counts umbra's bytes as the sender's
+		m.Grown = int64(flags>>grownShift) & MaxGrown
+	}
 	m.Attempts = int(d.small())
 	m.NextAttempt = d.time()
 	m.CrashCount = int(d.small())

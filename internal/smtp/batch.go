@@ -491,6 +491,7 @@ func (s *session) batchMessage(c batchCopy) (*queue.Message, []byte, *gosmtp.SMT
 		return nil, nil, reply
 	}
 	m.ShadowServer, m.ShadowID = "", ""
+	noteGrown(m, int64(len(c.body)), int64(len(body)-len(trace))) // the primary's additions (carried) and this session's, as data() records them
 	return m, body, nil
 }
 

@@ -739,7 +739,15 @@
 //     (trustedServer) may exceed max_message_size and max_header_size by
 //     transportAllowance, the header fields umbra's own hops add
 //     (transportsize.go; TestShadowCopyAtSizeLimit,
-//     TestRelayBetweenHubsAtSizeLimit).
+//     TestRelayBetweenHubsAtSizeLimit). What the session's own work adds
+//     to the content it stores beyond its Received field (the empty
+//     line sealHeadSection puts, the CRs normalizeNewlines puts, its
+//     Authentication-Results, a check's edits) is recorded with the
+//     message (noteGrown: queue.Message.Grown, stored content less the
+//     bytes sent, never below zero; plus what an earlier hub of the
+//     organisation said it added, orgid.GrownHeader), so that delivery
+//     holds configured limits to the bytes sent too
+//     (TestSMTP5SessionRecordsBytesItAdds).
 //   - The bodies all sessions hold in memory are capped together
 //     (transport.body_memory_limit, bodymem.go): a session reserves its
 //     body buffer from the server's budget before it allocates or grows

@@ -1444,6 +1444,7 @@ func (s *session) data(r io.Reader) error {
 	if sp != nil {
 		return s.dataSpooled(id, trace, sp)
 	}
+	sent := int64(buf.Len() - len(trace)) // the message as its sender sent it (dot-unstuffed)
 	body, m, rerr := s.messageOf(id, trace, buf.Bytes(), s.vc != nil && s.vc.bodyDotted)
 	if m == nil {
 		return rerr
@@ -1451,8 +1452,11 @@ func (s *session) data(r io.Reader) error {
 	if s.replBody != nil {
 		// A check replaced the body with one in a spool file: body is
 		// the trace field and header section in front of it.
-		return s.submitStored(m, s.replBody.withHead(body), s.replBody)
+		full := s.replBody.withHead(body)
+		noteGrown(m, sent, full.Len()-int64(len(trace)))
+		return s.submitStored(m, full, s.replBody)
 	}
+	noteGrown(m, sent, int64(len(body)-len(trace)))
 	if s.pendingCopyDB != "" {
 		return s.keepCopy(m, queue.MemBody(body), nil)
 	}
@@ -1905,9 +1909,10 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	// the message (the firewall kept its id); the queue bounds the time.
 	carried, notified := orgid.Carried(head[trace:])
 	repeat := orgid.CarriedRepeat(head[trace:]) // a copy that may repeat a lost mailbox write (queue MayRepeat)
+	grown := orgid.CarriedGrown(head[trace:])   // what the organisation's earlier servers added (noteGrown adds this one's)
 	head, orgID := s.headerFirewall(head, trace)
 	if orgID == "" {
-		carried, notified, repeat = time.Time{}, false, false
+		carried, notified, repeat, grown = time.Time{}, false, false, 0
 	}
 	msgID := headerValue(head[trace:], "Message-ID")
 	head = sealHeadSection(head, trace)
@@ -1918,8 +1923,28 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		EnvID: s.opts.EnvelopeID, RetFull: s.opts.Return == gosmtp.DSNReturnFull,
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
-		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat,
+		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat, Grown: grown,
 	}
+}
+
+// noteGrown records in m how many bytes the session's own work added to
+// the message its sender sent (sent bytes, dot-unstuffed: what the
+// receive connector's max_message_size held) to make the content it
+// stores (stored bytes, its trace field not included): the empty line
+// sealHeadSection puts after a header section that has none, with the
+// line break after a last header line sent without one, the CR
+// normalizeNewlines puts before each bare LF, umbra's
+// Authentication-Results field, a check's edits. Size limits hold the
+// message without them (package delivery, limitSize): a message sent at
+// exactly a receive connector's limit passes a send connector of the
+// same limit. Where the session's work took more away than it added (a
+// forged Authentication-Results or umbra header removed), nothing is
+// added: the limits hold the smaller of the message as sent and as
+// stored. What the organisation's earlier servers added (m.Grown as
+// session.message read it from a transport server of the organisation,
+// orgid.GrownHeader) counts as umbra's too.
+func noteGrown(m *queue.Message, sent, stored int64) {
+	m.Grown, m.GrownKnown = m.Grown+max(stored-sent, 0), true
 }
 
 // sealHeadSection puts the empty line after the header section head

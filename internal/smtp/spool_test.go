@@ -143,6 +143,9 @@ const spoolConnectors = `
 type stored struct {
 	reply string
 	body  string
+	// grown: the bytes the session recorded as its own (queue.Message
+	// Grown), -1 when it recorded none.
+	grown int64
 }
 
 // sendAll sends each message by DATA (stuffed) and by BDAT (in chunks of
@@ -517,7 +520,23 @@ func sendOne(d *dialog, q *bodyQueue, msg []byte, bdat bool, chunk int) stored {
 	if q.count() > n {
 		q.mu.Lock()
 		st.body = string(dropTrace(q.bodies[len(q.bodies)-1]))
+		m := q.msgs[len(q.msgs)-1]
 		q.mu.Unlock()
+		st.grown = -1
+		if m.GrownKnown {
+			st.grown = m.Grown
+		}
+		// SMTP-5: what the session added is the content stored less the
+		// message as sent (DATA: the CRLF stuff ends it with is the
+		// sender's), never less than nothing: size limits hold the
+		// message at the smaller of the two.
+		sent := len(msg)
+		if !bdat && !bytes.HasSuffix(msg, []byte("\r\n")) {
+			sent += 2
+		}
+		if want := int64(max(len(st.body)-sent, 0)); st.grown != want {
+			d.t.Errorf("%.60q (bdat %v): recorded %d bytes added by umbra, want %d (stored %d, sent %d)", msg, bdat, st.grown, want, len(st.body), sent)
+		}
 	}
 	return st
 }

@@ -564,6 +564,7 @@ type spooledBody struct {
 	buf   []byte // traceRoom bytes of room, then head (withTrace)
 	stats bodyStats
 	size  int64 // the file's length
+	sent  int64 // the body as its sender sent it (dot-unstuffed, before normalising)
 	// handed: the queue has the file (SubmitBody returned); the
 	// session no longer removes it.
 	handed bool
@@ -599,7 +600,7 @@ func (k *bodySink) finish() (mem []byte, sp *spooledBody, err error) {
 		return nil, nil, k.err
 	}
 	k.headEnd()
-	sp = &spooledBody{file: k.spool, head: k.head, buf: k.hbuf, stats: k.stats, size: k.spool.Len()}
+	sp = &spooledBody{file: k.spool, head: k.head, buf: k.hbuf, stats: k.stats, size: k.spool.Len(), sent: k.n}
 	k.spool, k.head, k.hbuf, k.wbuf = nil, nil, nil, nil
 	return nil, sp, nil
 }

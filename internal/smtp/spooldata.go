@@ -138,17 +138,19 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: "Ok: queued as " + id.String()}
 	}
 	head, m := s.message(id, head, len(trace), rcpts, st.eight)
+	var body queue.Body
 	switch {
 	case replaced && s.replBody != nil:
-		return s.submitStored(m, s.replBody.withHead(head), s.replBody)
+		body = s.replBody.withHead(head)
 	case replaced:
-		return s.submitStored(m, queue.MemBody(head), sp)
+		body = queue.MemBody(head)
+	default:
+		if body, err = file.WithOwnHead(head, int64(skip)); err != nil { // head is not used again
+			s.log.Error("spooled body", "msg_id", id.String(), "err", err)
+			return replyLocalError(id)
+		}
 	}
-	body, err := file.WithOwnHead(head, int64(skip)) // head is not used again
-	if err != nil {
-		s.log.Error("spooled body", "msg_id", id.String(), "err", err)
-		return replyLocalError(id)
-	}
+	noteGrown(m, sp.sent, body.Len()-int64(len(trace)))
 	return s.submitStored(m, body, sp)
 }
 
