@@ -30,12 +30,14 @@ type faultHop struct {
 	ln        net.Listener
 	mu        sync.Mutex
 	greetHang bool
-	taken     map[string][]string // recipient → bodies taken
-	order     []string            // the recipients taken, in order
-	conns     int
-	dotsHung  int // final dots of dhang… messages read and left unanswered
-	rcptsHung int // RCPTs of rhang… read and left unanswered
-	closed    chan struct{}
+	// pipelining: its EHLO offers PIPELINING (RFC 2920).
+	pipelining bool
+	taken      map[string][]string // recipient → bodies taken
+	order      []string            // the recipients taken, in order
+	conns      int
+	dotsHung   int // final dots of dhang… messages read and left unanswered
+	rcptsHung  int // RCPTs of rhang… read and left unanswered
+	closed     chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
@@ -98,7 +100,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang := h.greetHang
+	hang, pipelining := h.greetHang, h.pipelining
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -117,6 +119,9 @@ func (h *faultHop) serve(c net.Conn) {
 		switch {
 		case strings.HasPrefix(cmd, "EHLO"):
 			say("250-fault.test")
+			if pipelining {
+				say("250-PIPELINING")
+			}
 			say("250 8BITMIME")
 		case strings.HasPrefix(cmd, "HELO"):
 			say("250 fault.test")

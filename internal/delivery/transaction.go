@@ -364,14 +364,20 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		defer c.SetInData(nil)      // nor a pooled session calling this transaction's marks
 		c.SetInData(func(replies []error) {
 			var acc, refused []int
+			var said []string
 			for k, i := range rcpts {
 				if k < len(replies) && replies[k] == nil {
 					acc = append(acc, i)
 				} else {
 					refused = append(refused, i)
+					if k < len(replies) {
+						said = append(said, deferredReply(replies[k]))
+					} else {
+						said = append(said, "")
+					}
 				}
 			}
-			queue.LeftTransaction(ctx, refused)
+			queue.LeftTransaction(ctx, hop, refused, said)
 			inData = queue.InMessageData(ctx, acc, hop)
 		})
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
@@ -420,7 +426,9 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			if tooManyRcpts(err) {
 				more.rcpts = append(more.rcpts, i)
 			}
-			queue.LeftTransaction(ctx, []int{i}) // answered: in no phase of the transaction the others go on with
+			// Answered: in no phase of the transaction the others go
+			// on with; a notice meanwhile quotes a refusal for now.
+			queue.LeftTransaction(ctx, hop, []int{i}, []string{deferredReply(err)})
 			res := classify(i, hop, err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
@@ -655,6 +663,19 @@ func classify(i int, hop string, err error) queue.Result {
 		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
 	}
 	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
+}
+
+// deferredReply is the reply of err as classify's result holds it when
+// err is the next hop's temporary refusal (4xx), else "": a delay
+// notice made before the transaction ends quotes it
+// (queue.LeftTransaction). A permanent refusal is not one a delay
+// notice reports.
+func deferredReply(err error) string {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && !smtp.NotSent(err) {
+		return smtp.Reply(err)
+	}
+	return ""
 }
 
 func classifyAll(rcpts []int, hop string, err error) []queue.Result {

@@ -24,10 +24,14 @@ import (
 // the DSN's alone: the record never holds it.
 
 // dataPhase is where a recipient's transaction is: in phase (the
-// envelope, the message data) with host, since.
+// envelope, the message data) with host, since — or, its reply set,
+// out of it with host's refusal of its RCPT.
 type dataPhase struct {
 	host, phase string
 	since       time.Time
+	// reply: host answered the recipient's RCPT with it, a refusal, and
+	// the recipient left the transaction (LeftTransaction): no phase.
+	reply string
 }
 
 // The phases of a transaction a notice names.
@@ -55,9 +59,12 @@ func InMessageData(ctx context.Context, rcpts []int, host string) (done func()) 
 // LeftTransaction ends the marks of rcpts of the job ctx carries: the
 // next hop answered their RCPT with a refusal, and they are in no phase
 // of the transaction the others go on with — a notice does not say the
-// host stopped answering them. Outside a job of the manager it does
-// nothing.
-func LeftTransaction(ctx context.Context, rcpts []int) {
+// host stopped answering them. replies[k] is host's reply to rcpts[k]'s
+// RCPT, as the job's result will hold it: a notice made before the job
+// reports quotes it, naming host (that host replied: not "no host has
+// replied yet"); "" is no reply known (the mark goes). Outside a job of
+// the manager it does nothing.
+func LeftTransaction(ctx context.Context, host string, rcpts []int, replies []string) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
 	if j == nil || len(rcpts) == 0 {
 		return
@@ -65,7 +72,14 @@ func LeftTransaction(ctx context.Context, rcpts []int) {
 	a := j.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, i := range rcpts {
+	for k, i := range rcpts {
+		if k < len(replies) && replies[k] != "" {
+			if a.inData == nil {
+				a.inData = map[int]dataPhase{}
+			}
+			a.inData[i] = dataPhase{host: host, reply: replies[k]}
+			continue
+		}
 		delete(a.inData, i)
 	}
 }

@@ -466,7 +466,8 @@
 // stopped answering in its transaction is said so, "HOST stopped
 // answering during the envelope (MAIL, RCPT)" or "… during the message
 // data: no reply for N s", Status 4.4.2: InEnvelope, InMessageData,
-// datastall.go),
+// datastall.go; and one whose RCPT that host refused for now while the
+// attempt goes on quotes the host's reply: LeftTransaction),
 // nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
