@@ -1907,8 +1907,9 @@
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
 //     never a loss, the event "repeat" (one per recipient still to
-//     deliver, with its queue: repeatEvents). The retried commit goes
-//     through UpdateFreeing (spacereserve.go): on a full disk it may give
+//     deliver, with its queue: repeatEvents). The first commit
+//     (commitResults) and the retried one go through the space reserve
+//     (UpdateFreeing, spacereserve.go): on a full disk it may give
 //     up the space reserve, a file in data_dir nothing else writes into,
 //     and is tried once more — the reserve changes which commits find
 //     room, never what a commit writes or when it is durable, so this
