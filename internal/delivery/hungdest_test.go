@@ -32,12 +32,18 @@ type faultHop struct {
 	greetHang bool
 	// pipelining: its EHLO offers PIPELINING (RFC 2920).
 	pipelining bool
-	taken      map[string][]string // recipient → bodies taken
-	order      []string            // the recipients taken, in order
-	conns      int
-	dotsHung   int // final dots of dhang… messages read and left unanswered
-	rcptsHung  int // RCPTs of rhang… read and left unanswered
-	closed     chan struct{}
+	// maxRcpts > 0: RCPTs past that many in one transaction are refused
+	// "452 4.5.3 too many recipients" (RFC 5321 §4.5.3.1.10).
+	maxRcpts int
+	// closeAfterData: the hop closes the connection after its 250 to a
+	// message's final dot.
+	closeAfterData bool
+	taken          map[string][]string // recipient → bodies taken
+	order          []string            // the recipients taken, in order
+	conns          int
+	dotsHung       int // final dots of dhang… messages read and left unanswered
+	rcptsHung      int // RCPTs of rhang… read and left unanswered
+	closed         chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
@@ -100,7 +106,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang, pipelining := h.greetHang, h.pipelining
+	hang, pipelining, maxRcpts, closeAfterData := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -130,6 +136,10 @@ func (h *faultHop) serve(c net.Conn) {
 			say("250 2.1.0 ok")
 		case strings.HasPrefix(cmd, "RCPT"):
 			to := strings.ToLower(strings.TrimSpace(line[len("RCPT TO:"):]))
+			if maxRcpts > 0 && len(rcpts) >= maxRcpts {
+				say("452 4.5.3 too many recipients")
+				continue
+			}
 			rcpts = append(rcpts, strings.Trim(strings.Fields(to)[0], "<>"))
 			if strings.HasPrefix(rcpts[len(rcpts)-1], "rrefuse") {
 				rcpts = rcpts[:len(rcpts)-1]
@@ -174,6 +184,9 @@ func (h *faultHop) serve(c net.Conn) {
 			}
 			h.mu.Unlock()
 			say("250 2.0.0 queued")
+			if closeAfterData {
+				return
+			}
 		case cmd == "RSET" || cmd == "NOOP":
 			say("250 2.0.0 ok")
 		case cmd == "QUIT":

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +64,13 @@ func (d *Deliverer) transactionBatches(ctx context.Context, st *state, c *smtp.C
 	// them cannot tell apart here (queue freshCopies spares only a copy of
 	// a later attempt): the refused ones wait for the next attempt.
 	oneID := c.ShadowDB != "" && !lmtp && c.ShadowVersion < 8
+	round := res
 	for len(more.rcpts) > 0 && more.accepted && !oneID && !sessionEnded(res) && ctx.Err() == nil {
 		rest, bodies := more.rcpts, c.BodiesBegun()
+		// The round that ended is committed before the next begins: a
+		// crash in the next must not leave the recipients it handed on
+		// pending on disk, to be sent again by the next start.
+		reportRound(ctx, round, rest)
 		more = batched{}
 		next := d.transactionOnce(ctx, st, c, hop, m, parts, rest, lmtp, &more)
 		if c.BodiesBegun() == bodies && sessionGone(next) {
@@ -75,8 +81,25 @@ func (d *Deliverer) transactionBatches(ctx context.Context, st *state, c *smtp.C
 			break
 		}
 		res = settledBy(res, next)
+		round = next
 	}
 	return res
+}
+
+// reportRound hands the results of a round of "too many recipients"
+// transactions that ended to the queue, to be
+// committed before the next round begins (queue.ReportGroup, through
+// the group's report that completes them as Deliver does): all but
+// those of rest, the recipients the next round sends. The job returns
+// them among its results all the same (the queue commits each once).
+func reportRound(ctx context.Context, res []queue.Result, rest []int) {
+	var done []queue.Result
+	for _, r := range res {
+		if !slices.Contains(rest, r.Rcpt) {
+			done = append(done, r)
+		}
+	}
+	reportTurn(ctx, done)
 }
 
 // batched is what a transaction tells its caller of a next hop's limit

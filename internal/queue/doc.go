@@ -1877,7 +1877,11 @@
 //     group's results are reported as its session ends (ReportGroup,
 //     groupreport.go) and committed then as a job's are (commitJob), so
 //     they do not wait for the slowest group's session either
-//     (TestGroupOfJobCommittedWhileAnotherGroupHangs).
+//     (TestGroupOfJobCommittedWhileAnotherGroupHangs); so are the
+//     results of each transaction of a group whose next hop refused
+//     recipients as too many for one, before the next transaction
+//     sends those (delivery reportRound,
+//     TestQ5TooManyRecipientsRoundCommitsBeforeNextRound).
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in
