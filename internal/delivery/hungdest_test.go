@@ -38,12 +38,14 @@ type faultHop struct {
 	// closeAfterData: the hop closes the connection after its 250 to a
 	// message's final dot.
 	closeAfterData bool
-	taken          map[string][]string // recipient → bodies taken
-	order          []string            // the recipients taken, in order
-	conns          int
-	dotsHung       int // final dots of dhang… messages read and left unanswered
-	rcptsHung      int // RCPTs of rhang… read and left unanswered
-	closed         chan struct{}
+	// ehloHang: the hop greets and never answers EHLO.
+	ehloHang  bool
+	taken     map[string][]string // recipient → bodies taken
+	order     []string            // the recipients taken, in order
+	conns     int
+	dotsHung  int // final dots of dhang… messages read and left unanswered
+	rcptsHung int // RCPTs of rhang… read and left unanswered
+	closed    chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
@@ -106,7 +108,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang, pipelining, maxRcpts, closeAfterData := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData
+	hang, pipelining, maxRcpts, closeAfterData, ehloHang := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -123,6 +125,9 @@ func (h *faultHop) serve(c net.Conn) {
 		}
 		cmd := strings.ToUpper(strings.TrimSpace(line))
 		switch {
+		case strings.HasPrefix(cmd, "EHLO") && ehloHang:
+			<-h.closed // no reply to EHLO
+			return
 		case strings.HasPrefix(cmd, "EHLO"):
 			say("250-fault.test")
 			if pipelining {

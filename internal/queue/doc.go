@@ -465,7 +465,9 @@
 // — and one whose next hop answered the session's opening and then
 // stopped answering in its transaction is said so, "HOST stopped
 // answering during the envelope (MAIL, RCPT)" or "… during the message
-// data: no reply for N s", Status 4.4.2: InEnvelope, InMessageData,
+// data: no reply for N s", or "… during the session's opening
+// (greeting)" of a host that took the connection and did not answer a
+// step of the opening, Status 4.4.2: InOpening, InEnvelope, InMessageData,
 // datastall.go; and one whose RCPT that host refused for now while the
 // attempt goes on quotes the host's reply: LeftTransaction),
 // nor an expiry whose last
