@@ -496,6 +496,38 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				}
 				return d.deliverRemote(ctx, st, m, stored, g)
 			}
+			left := g.key != "local" && g.hops == nil && relayLeavesOrganisation(st, g)
+			to := ""
+			if g.key != "local" && g.hops == nil && !left {
+				to = relayServer(st, g)
+			}
+			complete := func(res []queue.Result) {
+				for k := range res {
+					res[k].Queue = g.queue
+					res[k].LeftOrg = left && res[k].Outcome == queue.RelayedOK
+					if res[k].Outcome == queue.RelayedOK && to != "" {
+						res[k].RelayedTo = to // else as the relay named it (org.go: a server relayed without a shadow session)
+					}
+					if res[k].Outcome == queue.DeliveredOK {
+						res[k].Database = g.db
+					}
+				}
+			}
+			if g.key != "local" {
+				// A round of "too many recipients" transactions that
+				// ended is committed before the next begins
+				// (reportRound: before the next transaction is tried on
+				// the session, so also when it finds the session closed
+				// and the rest go on a new one, below), completed as
+				// below; a local group's LMTP turns report through
+				// deliverLocal's.
+				rctx := ctx
+				ctx = withTurnReport(ctx, func(res []queue.Result) {
+					res = slices.Clone(res)
+					complete(res)
+					queue.ReportGroup(rctx, res)
+				})
+			}
 			res := deliver(g)
 			// Recipients a next hop refused as too many at RCPT in a
 			// transaction that delivered others, left over when it
@@ -513,21 +545,7 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 				next = deliver(&again)
 				res = settledBy(res, next)
 			}
-			left := g.key != "local" && g.hops == nil && relayLeavesOrganisation(st, g)
-			to := ""
-			if g.key != "local" && g.hops == nil && !left {
-				to = relayServer(st, g)
-			}
-			for k := range res {
-				res[k].Queue = g.queue
-				res[k].LeftOrg = left && res[k].Outcome == queue.RelayedOK
-				if res[k].Outcome == queue.RelayedOK && to != "" {
-					res[k].RelayedTo = to // else as the relay named it (org.go: a server relayed without a shadow session)
-				}
-				if res[k].Outcome == queue.DeliveredOK {
-					res[k].Database = g.db
-				}
-			}
+			complete(res)
 			if groupEndSeam != nil {
 				groupEndSeam(g.key)
 			}

@@ -29,8 +29,10 @@
 // transaction; it holds no mailbox's turn while it waits, and lends its
 // message's slot of the active set: queue.WaitingTurn). A transaction
 // tells the queue when it is in its envelope and in the message data
-// (queue.InEnvelope, queue.InMessageData): a delay notice made while
-// its next hop stops answering there names the host and the phase.
+// (queue.InEnvelope, queue.InMessageData), and a session's opening the
+// step it waits on (queue.InOpening: the greeting, EHLO, STARTTLS): a
+// delay notice made while its next hop stops answering there names the
+// host and the phase.
 //
 // Addresses (plan.go canonical): Plan, RouteQueues and Deliver see the
 // sender and recipients in the one canonical form RCPT stores

@@ -30,6 +30,16 @@ type faultHop struct {
 	ln        net.Listener
 	mu        sync.Mutex
 	greetHang bool
+	// pipelining: its EHLO offers PIPELINING (RFC 2920).
+	pipelining bool
+	// maxRcpts > 0: RCPTs past that many in one transaction are refused
+	// "452 4.5.3 too many recipients" (RFC 5321 §4.5.3.1.10).
+	maxRcpts int
+	// closeAfterData: the hop closes the connection after its 250 to a
+	// message's final dot.
+	closeAfterData bool
+	// ehloHang: the hop greets and never answers EHLO.
+	ehloHang  bool
 	taken     map[string][]string // recipient → bodies taken
 	order     []string            // the recipients taken, in order
 	conns     int
@@ -98,7 +108,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang := h.greetHang
+	hang, pipelining, maxRcpts, closeAfterData, ehloHang := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -115,8 +125,14 @@ func (h *faultHop) serve(c net.Conn) {
 		}
 		cmd := strings.ToUpper(strings.TrimSpace(line))
 		switch {
+		case strings.HasPrefix(cmd, "EHLO") && ehloHang:
+			<-h.closed // no reply to EHLO
+			return
 		case strings.HasPrefix(cmd, "EHLO"):
 			say("250-fault.test")
+			if pipelining {
+				say("250-PIPELINING")
+			}
 			say("250 8BITMIME")
 		case strings.HasPrefix(cmd, "HELO"):
 			say("250 fault.test")
@@ -125,6 +141,10 @@ func (h *faultHop) serve(c net.Conn) {
 			say("250 2.1.0 ok")
 		case strings.HasPrefix(cmd, "RCPT"):
 			to := strings.ToLower(strings.TrimSpace(line[len("RCPT TO:"):]))
+			if maxRcpts > 0 && len(rcpts) >= maxRcpts {
+				say("452 4.5.3 too many recipients")
+				continue
+			}
 			rcpts = append(rcpts, strings.Trim(strings.Fields(to)[0], "<>"))
 			if strings.HasPrefix(rcpts[len(rcpts)-1], "rrefuse") {
 				rcpts = rcpts[:len(rcpts)-1]
@@ -169,6 +189,9 @@ func (h *faultHop) serve(c net.Conn) {
 			}
 			h.mu.Unlock()
 			say("250 2.0.0 queued")
+			if closeAfterData {
+				return
+			}
 		case cmd == "RSET" || cmd == "NOOP":
 			say("250 2.0.0 ok")
 		case cmd == "QUIT":

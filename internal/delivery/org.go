@@ -234,7 +234,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					sc = &cp
 				}
 				srv := host{name: names[k], addr: addr}
-				if c, err = d.connect(ctx, st, sc, srv); err != nil && queue.PastExpiry(ctx) {
+				if c, err = d.connect(withOpeningRcpts(ctx, g.rcpts), st, sc, srv); err != nil && queue.PastExpiry(ctx) {
 					return expiredUnsent(g.rcpts) // its opening cut by the expiry (expiryopen.go)
 				} else if err != nil {
 					// Its words name the server as srv.String(): the hop the

@@ -257,7 +257,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		dec, err := d.hostTLS(lctx, dt, g.conn, h) // cut by the expiry too: err, below
 		var c *smtp.Client
 		if err == nil {
-			c, err = d.connectWith(ctx, st, g.conn, h, dt, dec)
+			c, err = d.connectWith(withOpeningRcpts(ctx, g.rcpts), st, g.conn, h, dt, dec)
 		}
 		if or := (*openingReply)(nil); errors.As(err, &or) && or.permanent && !g.conn.cfg.SendXShadow {
 			// The host refused the session for good (RFC 5321 §3.1: a
@@ -734,6 +734,21 @@ type authFailed struct {
 func (e *authFailed) Error() string { return e.msg }
 func (e *authFailed) Unwrap() error { return e.err }
 
+type openingRcptsKey struct{}
+
+// withOpeningRcpts gives ctx the recipients a session opened under it
+// is for: its opening marks them (queue.InOpening).
+func withOpeningRcpts(ctx context.Context, rcpts []int) context.Context {
+	return context.WithValue(ctx, openingRcptsKey{}, rcpts)
+}
+
+// openingRcpts is the recipients withOpeningRcpts gave ctx; none
+// outside a group's delivery (a probe, a verification callout).
+func openingRcpts(ctx context.Context) []int {
+	r, _ := ctx.Value(openingRcptsKey{}).([]int)
+	return r
+}
+
 func (d *Deliverer) connect(ctx context.Context, st *state, sc *sendConnector, h host) (*smtp.Client, error) {
 	return d.connectWith(ctx, st, sc, h, nil, nil)
 }
@@ -759,9 +774,17 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			connected()
 			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
 		}
+		// The connection is accepted: a delay notice meanwhile names the
+		// host and the step of the opening it has not answered
+		// (queue.InOpening), not "no host has replied yet".
+		rcpts, opening := openingRcpts(ctx), func() {}
 		c, err := smtp.NewClient(octx, nc, smtp.ClientOptions{LocalName: st.cfg.Hostname, ServerName: h.name, TLS: policy,
 			RootCAs: st.cfg.TLSConfig, CommandTimeout: st.cfg.CommandTimeout, DataTimeout: st.cfg.DataTimeout,
-			VerifyConnection: verify})
+			VerifyConnection: verify, OnStage: func(stage string) {
+				opening()
+				opening = queue.InOpening(ctx, rcpts, h.String(), stage)
+			}})
+		opening()
 		connected()
 		if err != nil && octx.Err() != nil && ctx.Err() == nil {
 			// The message's expiry closed the opening, not the host: no

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -63,8 +64,13 @@ func (d *Deliverer) transactionBatches(ctx context.Context, st *state, c *smtp.C
 	// them cannot tell apart here (queue freshCopies spares only a copy of
 	// a later attempt): the refused ones wait for the next attempt.
 	oneID := c.ShadowDB != "" && !lmtp && c.ShadowVersion < 8
+	round := res
 	for len(more.rcpts) > 0 && more.accepted && !oneID && !sessionEnded(res) && ctx.Err() == nil {
 		rest, bodies := more.rcpts, c.BodiesBegun()
+		// The round that ended is committed before the next begins: a
+		// crash in the next must not leave the recipients it handed on
+		// pending on disk, to be sent again by the next start.
+		reportRound(ctx, round, rest)
 		more = batched{}
 		next := d.transactionOnce(ctx, st, c, hop, m, parts, rest, lmtp, &more)
 		if c.BodiesBegun() == bodies && sessionGone(next) {
@@ -75,8 +81,25 @@ func (d *Deliverer) transactionBatches(ctx context.Context, st *state, c *smtp.C
 			break
 		}
 		res = settledBy(res, next)
+		round = next
 	}
 	return res
+}
+
+// reportRound hands the results of a round of "too many recipients"
+// transactions that ended to the queue, to be
+// committed before the next round begins (queue.ReportGroup, through
+// the group's report that completes them as Deliver does): all but
+// those of rest, the recipients the next round sends. The job returns
+// them among its results all the same (the queue commits each once).
+func reportRound(ctx context.Context, res []queue.Result, rest []int) {
+	var done []queue.Result
+	for _, r := range res {
+		if !slices.Contains(rest, r.Rcpt) {
+			done = append(done, r)
+		}
+	}
+	reportTurn(ctx, done)
 }
 
 // batched is what a transaction tells its caller of a next hop's limit
@@ -364,14 +387,20 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		defer c.SetInData(nil)      // nor a pooled session calling this transaction's marks
 		c.SetInData(func(replies []error) {
 			var acc, refused []int
+			var said []string
 			for k, i := range rcpts {
 				if k < len(replies) && replies[k] == nil {
 					acc = append(acc, i)
 				} else {
 					refused = append(refused, i)
+					if k < len(replies) {
+						said = append(said, deferredReply(replies[k]))
+					} else {
+						said = append(said, "")
+					}
 				}
 			}
-			queue.LeftTransaction(ctx, refused)
+			queue.LeftTransaction(ctx, hop, refused, said)
 			inData = queue.InMessageData(ctx, acc, hop)
 		})
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
@@ -420,7 +449,9 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			if tooManyRcpts(err) {
 				more.rcpts = append(more.rcpts, i)
 			}
-			queue.LeftTransaction(ctx, []int{i}) // answered: in no phase of the transaction the others go on with
+			// Answered: in no phase of the transaction the others go
+			// on with; a notice meanwhile quotes a refusal for now.
+			queue.LeftTransaction(ctx, hop, []int{i}, []string{deferredReply(err)})
 			res := classify(i, hop, err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
@@ -655,6 +686,19 @@ func classify(i int, hop string, err error) queue.Result {
 		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
 	}
 	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
+}
+
+// deferredReply is the reply of err as classify's result holds it when
+// err is the next hop's temporary refusal (4xx), else "": a delay
+// notice made before the transaction ends quotes it
+// (queue.LeftTransaction). A permanent refusal is not one a delay
+// notice reports.
+func deferredReply(err error) string {
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && !smtp.NotSent(err) {
+		return smtp.Reply(err)
+	}
+	return ""
 }
 
 func classifyAll(rcpts []int, hop string, err error) []queue.Result {

@@ -92,6 +92,10 @@
 //     commit, each with its body and spool file reference, and counts
 //     them as evictions "removed". It takes the request lock, so no
 //     redelivery request sees half a removal. Audit is the admin API's.
+//     Run's evictions (by size, by age: evictSize, Prune) take it too:
+//     evicting between two commits of a request took the copies of its
+//     window it was to resubmit next. Keep's own eviction, inside the
+//     queue's commit of a delivery, does not (it cannot wait there).
 //   - A resubmitted message is on this server's disk alone (no shadow
 //     server holds a copy of it): where this server makes shadow copies,
 //     the commit that moves it to the queue marks it held by this server

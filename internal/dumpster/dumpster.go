@@ -83,7 +83,10 @@ type Dumpster struct {
 	obs   Observer
 	ev    queue.Events
 	cfg   atomic.Pointer[Config]
-	reqMu sync.Mutex // one redelivery request at a time
+	// reqMu: one redelivery request at a time, and Remove and Run's
+	// evictions (evictSize, Prune) take turns with it, so a request's
+	// window never loses a copy halfway.
+	reqMu sync.Mutex
 	// over wakes Run to evict by size at once: a Keep left its database
 	// over the bound (more to evict than keepEvictMax), or a reload
 	// lowered the bound.
@@ -374,8 +377,14 @@ func (d *Dumpster) nextPrune() time.Duration {
 
 // evictSize evicts, oldest first, the copies over each database's size
 // bound, in commits of at most pruneBatch copies, until every database
-// is under it. It returns how many it evicted.
+// is under it. It returns how many it evicted. It waits for a
+// redelivery request under way (reqMu): evicting between two of the
+// request's commits took the copies of its window it was to resubmit
+// next (the request only takes copies out: the bound holds right after
+// it).
 func (d *Dumpster) evictSize(ctx context.Context) (int, error) {
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
 	var dbs []string
 	if err := d.store.View(func(tx *queue.Tx) error { dbs = tx.DumpsterDatabases(); return nil }); err != nil {
 		return 0, err
@@ -408,8 +417,11 @@ func (d *Dumpster) evictSize(ctx context.Context) (int, error) {
 // Prune evicts copies older than MaxTime and, oldest first, copies over
 // each database's size, in transactions of at most pruneBatch entries.
 // It also forgets redelivery requests older than the dumpster keeps
-// copies (at least a day). It returns how many copies it evicted.
+// copies (at least a day). It returns how many copies it evicted. It
+// takes turns with redelivery requests (reqMu), as evictSize does.
 func (d *Dumpster) Prune(ctx context.Context) (int, error) {
+	d.reqMu.Lock()
+	defer d.reqMu.Unlock()
 	cfg := d.config()
 	now := d.clk.Now()
 	var dbs []string

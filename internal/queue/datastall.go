@@ -7,7 +7,8 @@ import (
 	"time"
 )
 
-// A transaction stalled in the envelope or the message data (Q-3).
+// A transaction stalled in the envelope or the message data, or a
+// session in its opening (Q-3).
 //
 // A next hop that accepted the envelope (RCPT 250) and then stopped
 // answering — no 354 to DATA, no progress in the body, no reply to the
@@ -21,17 +22,24 @@ import (
 // during the envelope or the message data, and for how long so far, Status
 // 4.4.2 (the connection was made and the transaction not finished, RFC
 // 3463), with no Diagnostic-Code: no host gave that reply. The note is
-// the DSN's alone: the record never holds it.
+// the DSN's alone: the record never holds it. The same for a next hop
+// that accepted the connection and does not answer a step of the
+// session's opening (InOpening: the greeting, EHLO, STARTTLS).
 
 // dataPhase is where a recipient's transaction is: in phase (the
-// envelope, the message data) with host, since.
+// envelope, the message data) with host, since — or, its reply set,
+// out of it with host's refusal of its RCPT.
 type dataPhase struct {
 	host, phase string
 	since       time.Time
+	// reply: host answered the recipient's RCPT with it, a refusal, and
+	// the recipient left the transaction (LeftTransaction): no phase.
+	reply string
 }
 
 // The phases of a transaction a notice names.
 const (
+	phaseOpening  = "the session's opening"
 	phaseEnvelope = "the envelope (MAIL, RCPT)"
 	phaseData     = "the message data"
 )
@@ -42,6 +50,17 @@ const (
 // the host accepts. Outside a job of the manager it does nothing.
 func InEnvelope(ctx context.Context, rcpts []int, host string) (done func()) {
 	return inPhase(ctx, rcpts, host, phaseEnvelope)
+}
+
+// InOpening marks rcpts of the job ctx carries as waiting on host in a
+// step of the session's opening (stage: "greeting", "reply to EHLO",
+// "STARTTLS": the connection was accepted), until done is called or
+// another mark takes over: a delay notice meanwhile says that host
+// stopped answering during the session's opening, at that step, and
+// for how long — not "no host has replied yet" of a host that took the
+// connection. Outside a job of the manager it does nothing.
+func InOpening(ctx context.Context, rcpts []int, host, stage string) (done func()) {
+	return inPhase(ctx, rcpts, host, phaseOpening+" ("+stage+")")
 }
 
 // InMessageData marks rcpts of the job ctx carries as in the message
@@ -55,9 +74,12 @@ func InMessageData(ctx context.Context, rcpts []int, host string) (done func()) 
 // LeftTransaction ends the marks of rcpts of the job ctx carries: the
 // next hop answered their RCPT with a refusal, and they are in no phase
 // of the transaction the others go on with — a notice does not say the
-// host stopped answering them. Outside a job of the manager it does
-// nothing.
-func LeftTransaction(ctx context.Context, rcpts []int) {
+// host stopped answering them. replies[k] is host's reply to rcpts[k]'s
+// RCPT, as the job's result will hold it: a notice made before the job
+// reports quotes it, naming host (that host replied: not "no host has
+// replied yet"); "" is no reply known (the mark goes). Outside a job of
+// the manager it does nothing.
+func LeftTransaction(ctx context.Context, host string, rcpts []int, replies []string) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
 	if j == nil || len(rcpts) == 0 {
 		return
@@ -65,7 +87,14 @@ func LeftTransaction(ctx context.Context, rcpts []int) {
 	a := j.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for _, i := range rcpts {
+	for k, i := range rcpts {
+		if k < len(replies) && replies[k] != "" {
+			if a.inData == nil {
+				a.inData = map[int]dataPhase{}
+			}
+			a.inData[i] = dataPhase{host: host, reply: replies[k]}
+			continue
+		}
 		delete(a.inData, i)
 	}
 }

@@ -465,8 +465,11 @@
 // — and one whose next hop answered the session's opening and then
 // stopped answering in its transaction is said so, "HOST stopped
 // answering during the envelope (MAIL, RCPT)" or "… during the message
-// data: no reply for N s", Status 4.4.2: InEnvelope, InMessageData,
-// datastall.go),
+// data: no reply for N s", or "… during the session's opening
+// (greeting)" of a host that took the connection and did not answer a
+// step of the opening, Status 4.4.2: InOpening, InEnvelope, InMessageData,
+// datastall.go; and one whose RCPT that host refused for now while the
+// attempt goes on quotes the host's reply: LeftTransaction),
 // nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last
@@ -1876,7 +1879,11 @@
 //     group's results are reported as its session ends (ReportGroup,
 //     groupreport.go) and committed then as a job's are (commitJob), so
 //     they do not wait for the slowest group's session either
-//     (TestGroupOfJobCommittedWhileAnotherGroupHangs).
+//     (TestGroupOfJobCommittedWhileAnotherGroupHangs); so are the
+//     results of each transaction of a group whose next hop refused
+//     recipients as too many for one, before the next transaction
+//     sends those (delivery reportRound,
+//     TestQ5TooManyRecipientsRoundCommitsBeforeNextRound).
 //     The only thing deferral changes is the length of the window in
 //     which a crash repeats the attempt: the next hop's 250 (or the
 //     mailbox write) to the commit is up to DeferLimit longer. A crash in
@@ -1906,8 +1913,9 @@
 //     fails, like a crash, leaves the message Active, and Recover makes it
 //     Ready again (3): the one repeat a full disk may cost, a duplicate,
 //     never a loss, the event "repeat" (one per recipient still to
-//     deliver, with its queue: repeatEvents). The retried commit goes
-//     through UpdateFreeing (spacereserve.go): on a full disk it may give
+//     deliver, with its queue: repeatEvents). The first commit
+//     (commitResults) and the retried one go through the space reserve
+//     (UpdateFreeing, spacereserve.go): on a full disk it may give
 //     up the space reserve, a file in data_dir nothing else writes into,
 //     and is tried once more — the reserve changes which commits find
 //     room, never what a commit writes or when it is durable, so this

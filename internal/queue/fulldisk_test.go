@@ -14,8 +14,16 @@ import (
 // (not root, no tmpfs). free removes the filler.
 func fullDisk(t *testing.T) (dir string, free func()) {
 	t.Helper()
-	dir = t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", dir).CombinedOutput(); err != nil {
+	dir = smallDisk(t, "256k")
+	return dir, fillDisk(t, dir)
+}
+
+// smallDisk mounts a tmpfs of size of its own (unmounted when the test
+// ends). The test is skipped where it cannot mount (not root, no tmpfs).
+func smallDisk(t *testing.T, size string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a small tmpfs here: %v %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -23,13 +31,20 @@ func fullDisk(t *testing.T) (dir string, free func()) {
 			t.Errorf("umount %s: %v %s", dir, err, out)
 		}
 	})
+	return dir
+}
+
+// fillDisk fills the file system of dir (a smallDisk: bounded at 64 MiB
+// written) with a filler file; free removes it.
+func fillDisk(t *testing.T, dir string) (free func()) {
+	t.Helper()
 	filler := filepath.Join(dir, "filler")
 	f, err := os.Create(filler)
 	if err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 4096)
-	for range 1 << 10 { // bounded: 4 MiB at most, the mount holds 256 KiB
+	for range 16 << 10 { // bounded: 64 MiB at most, the mounts hold a few MiB
 		if _, err := f.Write(buf); err != nil {
 			if !errors.Is(err, syscall.ENOSPC) {
 				t.Fatal(err)
@@ -45,7 +60,7 @@ func fullDisk(t *testing.T) (dir string, free func()) {
 		}
 	}
 	f.Close()
-	return dir, func() {
+	return func() {
 		if err := os.Remove(filler); err != nil {
 			t.Fatal(err)
 		}

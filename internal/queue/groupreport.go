@@ -16,7 +16,10 @@ import "context"
 // in one job reports each group's results as its session ends
 // (ReportGroup), and they are committed then, as a job's that ends
 // while others of its attempt run (commitJob): the job's own results,
-// which repeat them, leave them out (attempt.early).
+// which repeat them, leave them out (attempt.early). The transactions
+// of one session whose next hop takes only so many recipients each are
+// reported the same way, each before the next begins (delivery
+// reportRound).
 
 type groupReportKey struct{}
 

@@ -215,7 +215,14 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 					rc.LastReply = ""
 				}
 			}
-			if p, ok := inData[i]; ok && rc.LastReply == "" && started[i] {
+			if p, ok := inData[i]; ok && p.reply != "" && started[i] {
+				// Its next hop answered its RCPT with a refusal in this
+				// attempt, which goes on with the others: that host's
+				// reply, the newest, as the job's result will say — not
+				// "no host has replied yet" (LeftTransaction). The DSN's
+				// copy alone, as below.
+				rc.LastReply, rc.NextHop = p.reply, p.host
+			} else if ok && rc.LastReply == "" && started[i] {
 				// Its host answered the session's opening and has not
 				// answered since its transaction's envelope or data
 				// began: said so, not "no host has replied yet"

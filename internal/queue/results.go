@@ -1392,7 +1392,24 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 // server that began to wait between the decision and the queueing has
 // it committed now (Store.UpdateDeferredUnless), as one that began
 // after it has (its Flush).
+//
+// A commit that fails for want of room goes through the space reserve
+// (spacereserve.go) as its retry would (pendingresults.go): given up,
+// and the commit tried once more at once — the results of mail a next
+// hop or a mailbox took are not left pending in memory, where a crash
+// would lose them and the next start hand the message on again. Not an
+// attempt that answered a waiting sender's refusal: it handed nothing
+// on, and its failed commit makes it again (stranded.go).
 func (q *Manager) commitResults(m *Message, refusal, discard, interrupted bool, fn func(*Tx) error) error {
+	err := q.commitResultsOnce(m, refusal, discard, interrupted, fn)
+	if !refusal && noRoom(err) && q.store.reserve.release("the delivery results of "+m.ID.String(), err) {
+		err = q.store.Update(context.Background(), fn)
+	}
+	return err
+}
+
+// commitResultsOnce is commitResults without the space reserve.
+func (q *Manager) commitResultsOnce(m *Message, refusal, discard, interrupted bool, fn func(*Tx) error) error {
 	if !q.deferResults(m, refusal, discard, interrupted) {
 		return q.store.Update(context.Background(), fn)
 	}

@@ -20,9 +20,10 @@ import (
 // commit the writes that free room or keep mail: the takeover of a dead
 // primary's copies (its copies are delivered only once taken over, and
 // their delivery is what frees room on a holder whose only mail is
-// copies), the results of an attempt whose first commit failed (the
-// message stays in delivery until they commit), the discards a primary
-// sends. bbolt writes such a commit into new pages when the file has no
+// copies), the results of an attempt — their first commit
+// (Manager.commitResults) and the retry of one that failed (the message
+// stays in delivery until they commit, pendingresults.go) — and the
+// discards a primary sends. bbolt writes such a commit into new pages when the file has no
 // free ones, and a full file system refuses those (ENOSPC) — the commit
 // would fail for as long as the disk stays full, and nothing would free
 // room.

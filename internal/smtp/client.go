@@ -48,6 +48,17 @@ type ClientOptions struct {
 	// of the host-name check (DANE, MTA-STS): the handshake fails when it
 	// returns an error. TLS must then be TLSRequired or TLSOpportunistic.
 	VerifyConnection func(tls.ConnectionState) error
+	// OnStage, when set, is told each step of the opening the client
+	// waits on the server for from now on: "greeting", "reply to EHLO",
+	// "STARTTLS" (its reply, the handshake, the EHLO over TLS).
+	OnStage func(stage string)
+}
+
+// stage tells o.OnStage the step the opening waits for now.
+func (o ClientOptions) stage(s string) {
+	if o.OnStage != nil {
+		o.OnStage(s)
+	}
 }
 
 // ErrTLSUnavailable is returned when policy demands STARTTLS and the
@@ -1219,6 +1230,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	// whole: a next hop slow at each step is slow, not dead.
 	step := func() { conn.SetDeadline(time.Now().Add(o.CommandTimeout)) }
 	step()
+	o.stage("greeting")
 	tp := textproto.NewConn(newReplyLimitConn(conn)) // replylimit.go
 	code, msg, err := tp.ReadResponse(220)
 	if err != nil {
@@ -1235,6 +1247,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if err := tp.PrintfLine("EHLO %s", o.LocalName); err != nil {
 		return nil, false, err
 	}
+	o.stage("reply to EHLO")
 	code, msg, err = tp.ReadResponse(250)
 	if err != nil {
 		rerr := replyError(code, msg, err)
@@ -1268,6 +1281,7 @@ func prelude(conn net.Conn, o ClientOptions) (net.Conn, bool, error) {
 	if err := tp.PrintfLine("STARTTLS"); err != nil {
 		return nil, false, err
 	}
+	o.stage("STARTTLS")
 	if code, msg, err = tp.ReadResponse(220); err != nil {
 		rerr := replyError(code, msg, err)
 		if _, ok := rerr.(*gosmtp.SMTPError); ok {
