@@ -39,3 +39,23 @@ func TestUnreachableReplyNamesDomain(t *testing.T) {
 		t.Errorf("reply %q", res[0].Reply)
 	}
 }
+
+// Q-2 (opsrt43 O3): without a topology too, mail no send connector
+// serves is deferred with the reply the README quotes for the
+// unreachable queue — "451 4.4.4 no send connector serves DOMAIN" — one
+// text whichever routing found no connector, not a second wording.
+func TestUnreachableReplySameWithoutTopology(t *testing.T) {
+	d, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("x@other.test")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || res[0].Queue != "unreachable" {
+		t.Fatalf("results %+v, want deferred in the unreachable queue", res)
+	}
+	if want := "451 4.4.4 no send connector serves other.test"; res[0].Reply != want {
+		t.Errorf("reply %q, want %q", res[0].Reply, want)
+	}
+}
