@@ -131,11 +131,16 @@ func (d *Deliverer) DestinationLimit(key string) (max int, ok bool) {
 }
 
 // DestinationNamed implements queue.DestinationNamer: whether the
-// configuration in force names destination key. Only a send connector's
+// configuration in force names destination key. A send connector's
 // ("connector:NAME", "connector:NAME/DOMAIN") can be told gone — its
-// connector renamed or removed by a reload, so no job will name it again;
-// every other key (MX, redirect, topology, local) is kept as named.
+// connector renamed or removed by a reload, so no job will name it
+// again — and a topology's ("org:…") when no topology is in force (a
+// reload dropped it: it lingered failing with no mail left, opsrt43);
+// every other key (MX, redirect, local) is kept as named.
 func (d *Deliverer) DestinationNamed(key string) bool {
+	if strings.HasPrefix(key, "org:") {
+		return d.st.Load().cfg.Topology != nil
+	}
 	if !strings.HasPrefix(key, "connector:") {
 		return true
 	}
