@@ -33,6 +33,7 @@ func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology
 	ws = append(ws, outgoingSourcesOutsideTopology(ctx, cfg, rt, r)...)
 	ws = append(ws, inertMXLimits(cfg)...)
 	ws = append(ws, sendLimitsBelowReceive(cfg)...)
+	ws = append(ws, consoleOnSMTPAccounts(cfg)...)
 	receipt, _ := receiptWithoutCandidates(cfg, rt) // its errors refuse the file (checkConfig)
 	ws = append(ws, receipt...)
 	ws = append(ws, madeAgainWithoutHub(cfg, rt)...)

@@ -62,7 +62,7 @@ mailbox:
 		failed := strings.Count(log, "550 5.1.2 [127.0.0.1] is an address literal") > 0 &&
 			strings.Count(log, "550 5.1.2 127.0.0.1 is an IP address") > 0
 		if failed {
-			if strings.Contains(log, "no send connector for domain [127.0.0.1]") || strings.Contains(log, "no send connector for domain 127.0.0.1") {
+			if strings.Contains(log, "no send connector serves [127.0.0.1]") || strings.Contains(log, "no send connector serves 127.0.0.1") {
 				t.Fatalf("a DSN to an address sender was deferred for want of a connector:\n%s", log)
 			}
 			break

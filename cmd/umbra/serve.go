@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"umbra/internal/admin"
 	"umbra/internal/clock"
@@ -168,7 +169,7 @@ func newServeCmd() *cobra.Command {
 				return &exitError{code: exitConfig, err: configShown(configText(f.Error(), cfg.File) + "\n" +
 					orDefault(shown(cfg.File), "the configuration") + configText(f.summary))}
 			}
-			ctx, stop := signal.NotifyContext(withStartMark(context.Background(), mark), syscall.SIGINT, syscall.SIGTERM)
+			ctx, stop := notifyStop(withStartMark(context.Background(), mark))
 			defer stop()
 			if err := serve(ctx, cfg, stop, hup); err != nil {
 				return &exitError{code: exitFailure, err: err}
@@ -889,6 +890,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 					log.Warn("SIGHUP ignored: umbra is stopping (draining); the configuration file is read at the next start")
 					return
 				}
+				log.Info("reloading: reading the configuration file again", "signal", "SIGHUP", "file", cfg.File)
 				systemd.Notify("RELOADING=1")
 				next, nextRcpt, pending, err := reload(cfg, srv, del, mgr, suspended, shadows, log, callout, edge, dir, adm.Move, warned)
 				if err == nil {
@@ -985,7 +987,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			os.Exit(exitFailure) // the operator's stop, even so: at once (the crash argument covers it)
 		}
 	}()
-	log.Info("draining: no new sessions, no new delivery attempts; finishing transactions and the deliveries under way", "timeout", drainTimeout)
+	// The signal that asked for the stop is named (opsrt43 O5): a
+	// `kill -INT` or a SIGTERM from outside was told from nothing else.
+	var asked stopSignal
+	errors.As(context.Cause(ctx), &asked)
+	log.Info("draining: no new sessions, no new delivery attempts; finishing transactions and the deliveries under way",
+		"signal", asked.name(), "timeout", drainTimeout)
 	systemd.Notify("STOPPING=1")
 	// No delivery attempt starts from here on: mail received during the
 	// drain is stored and goes at the next start; attempts under way go
@@ -1684,6 +1691,46 @@ func (f fanout) Batch() (queue.Events, func()) {
 		for _, fl := range flushes {
 			fl()
 		}
+	}
+}
+
+// stopSignal is the cause of serve's context ending (notifyStop): the
+// signal that asked for the stop, named in the line the drain begins
+// with.
+type stopSignal struct{ sig os.Signal }
+
+func (s stopSignal) Error() string { return s.name() + " received" }
+
+// name is the signal's name as kill(1) and systemd write it (SIGTERM),
+// "" for none.
+func (s stopSignal) name() string {
+	if sig, ok := s.sig.(syscall.Signal); ok {
+		return unix.SignalName(sig)
+	}
+	if s.sig != nil {
+		return s.sig.String()
+	}
+	return ""
+}
+
+// notifyStop is signal.NotifyContext for SIGINT and SIGTERM whose
+// context's cause (context.Cause) is the stopSignal that ended it. stop
+// ends the notification, as NotifyContext's does: a signal after it
+// takes its default action.
+func notifyStop(parent context.Context) (ctx context.Context, stop func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-ch:
+			cancel(stopSignal{sig})
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel(context.Canceled)
 	}
 }
 

@@ -708,15 +708,19 @@ func (c *fieldCheck) fail(line int, msg string, v *yaml.Node, path []any) {
 
 func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any) {
 	orig := n
+	// The line of an error of the value: an alias's (*n) own, where the
+	// value is used wrongly and is to be fixed, not its anchor's (&n),
+	// right where it stands (opsrt43 O4).
+	line := n.Line
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
 	if msg := wrongKind(n, t); msg != "" {
-		c.fail(n.Line, name+": "+msg, orig, path)
+		c.fail(line, name+": "+msg, orig, path)
 		return
 	}
 	if msg := wrongShape(n, t); msg != "" {
-		c.fail(n.Line, name+": "+msg, orig, path)
+		c.fail(line, name+": "+msg, orig, path)
 		return
 	}
 	for t.Kind() == reflect.Pointer {
@@ -728,8 +732,8 @@ func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any
 		// names it (TestDurationAndSizeErrorsNameTheKey).
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			e := decodeErrors(c.file, err)[0]
-			if e.Line == 0 {
-				e.Line = n.Line
+			if e.Line == 0 || orig != n {
+				e.Line = line // an alias's: the decoder's is its anchor's
 			}
 			msg := e.Msg
 			if name != "" {
@@ -830,10 +834,10 @@ func nodeAt(n *yaml.Node, path []any) (*yaml.Node, int) {
 		if n == nil {
 			return nil, line
 		}
+		line = n.Line // an alias's own line, not its anchor's (opsrt43 O4)
 		if n.Kind == yaml.AliasNode && n.Alias != nil {
 			n = n.Alias
 		}
-		line = n.Line
 		var next *yaml.Node
 		switch key := p.(type) {
 		case string:

@@ -30,10 +30,14 @@ func TopologyOf(path string) (file string, line int) {
 	}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
 		k, v := doc.Content[i], doc.Content[i+1]
+		line := v.Line // an alias's (topology: *t) own line, as the loader's errors say (opsrt43 O4)
+		if v.Kind == yaml.AliasNode && v.Alias != nil {
+			v = v.Alias
+		}
 		if k.Value == "topology" && v.Kind == yaml.ScalarNode && v.Value != "" {
 			c := &Config{Topology: v.Value}
 			resolvePaths(c, filepath.Dir(path)) // as Load places it
-			return c.Topology, v.Line
+			return c.Topology, line
 		}
 	}
 	return "", 0

@@ -17,6 +17,10 @@ type Health struct {
 	clk  clock.Clock
 	mu   sync.Mutex
 	last map[string]Result
+	// contact is, per key, the last result the next hop answered itself
+	// (reached): the map's "last contact" — never an attempt that did
+	// not reach it (noContact).
+	contact map[string]time.Time
 }
 
 // Result is one delivery attempt's outcome at a next hop.
@@ -35,7 +39,7 @@ func NewHealth(clk clock.Clock) *Health {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Health{clk: clk, last: map[string]Result{}}
+	return &Health{clk: clk, last: map[string]Result{}, contact: map[string]time.Time{}}
 }
 
 // Event implements queue.Events.
@@ -51,11 +55,45 @@ func (h *Health) Event(name string, m *queue.Message, r *queue.Recipient, reply 
 	res := Result{At: h.clk.Now(), Event: name, Reply: reply, Hop: r.NextHop}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	reached := !(name == "defer" && noContact(reply))
 	for _, k := range hopKeys(r.NextHop) {
 		if _, ok := h.last[k]; ok || len(h.last) < maxHealthKeys {
 			h.last[k] = res
+			if reached {
+				h.contact[k] = res.At
+			}
 		}
 	}
+}
+
+// noContact reports whether a deferral's reply says the next hop was not
+// reached: no connection (4.4.1: refused, timed out, no host reachable),
+// no address or route to it (4.4.3, 4.4.4). A refused contact is never a
+// contact (README, the map): the map showed the time of a refused
+// connection as a server's last contact (opsrt43 O1). A reply the host
+// gave, or a session it dropped (4.4.2), was a contact.
+func noContact(reply string) bool {
+	_, rest, _ := strings.Cut(reply, " ")
+	code, _, _ := strings.Cut(rest, " ")
+	switch code {
+	case "4.4.1", "4.4.3", "4.4.4":
+		return true
+	}
+	return false
+}
+
+// LastContact is the last time a server known by name or address was
+// reached by a delivery (zero: never, as far as this server knows).
+func (h *Health) LastContact(keys ...string) time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var best time.Time
+	for _, k := range keys {
+		if at := h.contact[strings.ToLower(k)]; at.After(best) {
+			best = at
+		}
+	}
+	return best
 }
 
 // hopKeys splits "name[ip]:port" into the name and "ip:port"; any other

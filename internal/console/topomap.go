@@ -65,7 +65,7 @@ func (s *Server) health(t *Topology) []serverHealth {
 		if r, ok := s.cfg.Health.Last(sv.Name, sv.Address); ok {
 			r := r
 			h.Last = &r
-			h.LastContact = r.At
+			h.LastContact = s.cfg.Health.LastContact(sv.Name, sv.Address) // a refused attempt is no contact
 			if r.Event == "defer" {
 				h.State = "failing"
 			} else {

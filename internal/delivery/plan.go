@@ -21,6 +21,23 @@ import (
 // destination, and its attempt asks the directory (Deliver, with the
 // job's context: bounded, and a wait on a peer). ctx is the attempt's.
 func (d *Deliverer) Plan(ctx context.Context, m *queue.Message, rcpts []int) []queue.Job {
+	return d.plan(ctx, m, rcpts, true)
+}
+
+var _ queue.HeldPlanner = (*Deliverer)(nil)
+
+// PlanHeld implements queue.HeldPlanner: the jobs Plan makes were no
+// queue suspended — a suspended queue's recipients in a job of their
+// destination, not answered at once — so that the scheduler can name
+// the destination of a suspended queue's held mail (listed suspended in
+// queue destinations), which Plan never gives.
+func (d *Deliverer) PlanHeld(ctx context.Context, m *queue.Message, rcpts []int) []queue.Job {
+	return d.plan(ctx, m, rcpts, false)
+}
+
+// plan is Plan; with suspension false a suspended queue's recipients
+// are planned as any other's (PlanHeld).
+func (d *Deliverer) plan(ctx context.Context, m *queue.Message, rcpts []int, suspension bool) []queue.Job {
 	m = canonical(m)
 	st := d.st.Load()
 	groups, order, results := st.group(ctx, m, rcpts, planSize(st, m), true, d.hopDown)
@@ -31,7 +48,7 @@ func (d *Deliverer) Plan(ctx context.Context, m *queue.Message, rcpts []int) []q
 	}
 	for _, k := range order {
 		g := groups[k]
-		if st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
+		if suspension && st.cfg.Suspended != nil && st.cfg.Suspended(g.queue) {
 			now = append(now, g.rcpts...)
 			continue
 		}
@@ -114,11 +131,16 @@ func (d *Deliverer) DestinationLimit(key string) (max int, ok bool) {
 }
 
 // DestinationNamed implements queue.DestinationNamer: whether the
-// configuration in force names destination key. Only a send connector's
+// configuration in force names destination key. A send connector's
 // ("connector:NAME", "connector:NAME/DOMAIN") can be told gone — its
-// connector renamed or removed by a reload, so no job will name it again;
-// every other key (MX, redirect, topology, local) is kept as named.
+// connector renamed or removed by a reload, so no job will name it
+// again — and a topology's ("org:…") when no topology is in force (a
+// reload dropped it: it lingered failing with no mail left, opsrt43);
+// every other key (MX, redirect, local) is kept as named.
 func (d *Deliverer) DestinationNamed(key string) bool {
+	if strings.HasPrefix(key, "org:") {
+		return d.st.Load().cfg.Topology != nil
+	}
 	if !strings.HasPrefix(key, "connector:") {
 		return true
 	}

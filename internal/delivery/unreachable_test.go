@@ -39,3 +39,55 @@ func TestUnreachableReplyNamesDomain(t *testing.T) {
 		t.Errorf("reply %q", res[0].Reply)
 	}
 }
+
+// Q-2 (opsrt43 O3): without a topology too, mail no send connector
+// serves is deferred with the reply the README quotes for the
+// unreachable queue — "451 4.4.4 no send connector serves DOMAIN" — one
+// text whichever routing found no connector, not a second wording.
+func TestUnreachableReplySameWithoutTopology(t *testing.T) {
+	d, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	m := message("x@other.test")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || res[0].Queue != "unreachable" {
+		t.Fatalf("results %+v, want deferred in the unreachable queue", res)
+	}
+	if want := "451 4.4.4 no send connector serves other.test"; res[0].Reply != want {
+		t.Errorf("reply %q, want %q", res[0].Reply, want)
+	}
+}
+
+// Q-6, RT-9 (opsrt43): a destination of the topology ("org:…") is named
+// only while a topology is in force: a reload that drops the topology
+// drops its next hops from queue destinations at once, as a removed
+// send connector's, not "failing (1 in a row; no mail left)" until the
+// hourly pruning.
+func TestTopologyDestinationUnnamedWithoutTopology(t *testing.T) {
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites:   []routing.Site{{Name: "a"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	with, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer with.Close()
+	without, err := New(Config{Hostname: "hub-a", Routing: routing.NewTable(nil, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer without.Close()
+	const key = "org:site:b"
+	if !with.DestinationNamed(key) {
+		t.Errorf("%s unnamed with a topology in force", key)
+	}
+	if without.DestinationNamed(key) {
+		t.Errorf("%s named with no topology in force", key)
+	}
+}

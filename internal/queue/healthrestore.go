@@ -110,13 +110,11 @@ func destFailure(reply string) bool {
 // queue destinations and umbra_scheduler_destinations{state="suspended"}
 // missed it after a restart while queue list listed the queue
 // suspended. The destination is the one the planner gives a recipient
-// of the queue now (as restoreHealth finds a failing one); one planned
-// to another queue (the configuration changed) is not listed.
+// of the queue now were the queue not suspended (heldPlan: the
+// deliverer's Plan gives a suspended queue's recipient no destination,
+// so planning with it found none in a real daemon, opsrt43 F1); one
+// planned to another queue (the configuration changed) is not listed.
 func (q *Manager) restoreSuspended(ctx context.Context) {
-	p, ok := q.del.(Planner)
-	if !ok {
-		return
-	}
 	q.qmu.Lock()
 	var names []string
 	for name := range q.suspended {
@@ -149,13 +147,46 @@ func (q *Manager) restoreSuspended(ctx context.Context) {
 		return nil
 	})
 	for _, h := range found {
-		jobs := p.Plan(ctx, h.m, []int{h.rcpt})
-		if len(jobs) == 0 || jobs[0].Dest == "" || jobs[0].Queue != h.m.Rcpts[h.rcpt].Queue {
-			continue
-		}
-		j := jobs[0]
-		q.sched.mu.Lock()
-		q.sched.destFor(j.Dest, j.Queue, j.Max).lastUse = q.clk.Now()
-		q.sched.mu.Unlock()
+		q.knowHeldDest(ctx, h.m, h.rcpt)
 	}
+}
+
+// knowHeldDest makes the destination of recipient i of m, held in its
+// queue (suspended), known to the scheduler — listed suspended while the
+// queue is, kept by pruneDests meanwhile — unless a destination of that
+// queue is known already. finish calls it for a recipient an attempt
+// found suspended (heldNow): mail routed to a queue suspended before any
+// of it was attempted made no job, and its destination was missing from
+// queue destinations as after a restart (opsrt43 F1).
+func (q *Manager) knowHeldDest(ctx context.Context, m *Message, i int) {
+	name := m.Rcpts[i].Queue
+	s := q.sched
+	s.mu.Lock()
+	for _, d := range s.dests {
+		if !d.task && d.queue == name {
+			s.mu.Unlock()
+			return
+		}
+	}
+	s.mu.Unlock()
+	jobs := q.heldPlan(ctx, m, []int{i})
+	if len(jobs) == 0 || jobs[0].Dest == "" || jobs[0].Queue != name {
+		return
+	}
+	j := jobs[0]
+	s.mu.Lock()
+	s.destFor(j.Dest, j.Queue, j.Max).lastUse = q.clk.Now()
+	s.mu.Unlock()
+}
+
+// heldPlan is the deliverer's plan of rcpts of m were no queue
+// suspended (HeldPlanner), else its Plan; nil without a planner.
+func (q *Manager) heldPlan(ctx context.Context, m *Message, rcpts []int) []Job {
+	if hp, ok := q.del.(HeldPlanner); ok {
+		return hp.PlanHeld(ctx, m, rcpts)
+	}
+	if p, ok := q.del.(Planner); ok {
+		return p.Plan(ctx, m, rcpts)
+	}
+	return nil
 }

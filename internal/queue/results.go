@@ -507,6 +507,13 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	}
 	m.CrashCount = 0
 	heldSwaps := q.heldNow(m)
+	seenHeld := map[string]bool{}
+	for _, i := range m.Pending() {
+		if name := queueOf(&m.Rcpts[i]); !seenHeld[name] && m.Rcpts[i].Queue == name && q.IsSuspended(name) {
+			seenHeld[name] = true
+			q.knowHeldDest(context.Background(), m, i) // planned without I/O: no wait on a peer
+		}
+	}
 
 	var delayed []int
 	pending := m.Pending()

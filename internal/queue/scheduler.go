@@ -37,6 +37,15 @@ type Planner interface {
 	Plan(ctx context.Context, m *Message, rcpts []int) []Job
 }
 
+// HeldPlanner is a Planner that also names the jobs it would make were
+// no queue suspended: Plan gives a suspended queue's recipients a job
+// without a destination (answered held at once), so the destination of
+// a suspended queue's held mail is known from PlanHeld alone
+// (knowSuspended). It must not wait on a peer, as Plan.
+type HeldPlanner interface {
+	PlanHeld(ctx context.Context, m *Message, rcpts []int) []Job
+}
+
 // RouteNamer is implemented by a Deliverer that can name, without I/O,
 // the queue each recipient's route takes now (Job.Queue of its Plan,
 // whether or not that queue is suspended), parallel to rcpts. An

@@ -102,7 +102,9 @@ type ErrNoRoute struct{ Domain string }
 // its mail waits in the unreachable queue.
 const NoConnector = "no send connector"
 
-func (e *ErrNoRoute) Error() string { return fmt.Sprintf("no send connector for domain %s", e.Domain) }
+// Error is in the words of the unreachable queue's reply with a topology
+// too (delivery's unreachable) and the README's: one text for one cause.
+func (e *ErrNoRoute) Error() string { return "no send connector serves " + e.Domain }
 
 // Route picks the send connector for a recipient domain (RT-9).
 func (t *Table) Route(domain string) (Decision, error) {
