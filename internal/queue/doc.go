@@ -234,8 +234,9 @@
 // next try, when nothing of it runs, waits or is queued: its mail
 // redirected or removed), active, idle — never idle while it fails
 // (sched24), with mail or without. Failures in a row count the session's
-// failures (the streak) and the messages' failures after their final
-// dot (MayHaveArrived: dest.msgFails), the last of either its last
+// failures (the streak) and the messages' own failures — after their
+// final dot (MayHaveArrived), or a TLS policy refusal (X.7.5,
+// rt43-outbound F1): dest.msgFails, messageFailure —, the last of either its last
 // error: a failure after the dot changes neither window, streak nor
 // death, but a next hop that hangs or drops after every final dot is
 // shown failing, with that error, until its next success — never idle

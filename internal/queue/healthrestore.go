@@ -17,8 +17,8 @@ import (
 // whose first restoreSample messages waiting for a retry have a
 // recipient whose last reply was a failure of the destination (it could
 // not be reached or kept a session: a 4.4.x / 4.2.x reply, feedback −1;
-// or the message's own failure after the final dot, MayHaveArrived; or
-// a dead destination's mark) has its destination shown failing, one
+// or the message's own failure after the final dot, MayHaveArrived, or
+// by a TLS policy refusal, messageFailure; or a dead destination's mark) has its destination shown failing, one
 // failure per such message, with the latest such reply as its last
 // error. They are counted as msgFails — for the operator's view only:
 // the window, the death and the cool-down start anew, as before, and
@@ -101,7 +101,7 @@ func destFailure(reply string) bool {
 	if last == "" || umbraNote(last) || expiredUnsent(last) {
 		return false
 	}
-	return MayHaveArrived(last) || feedback([]Result{{Outcome: Deferred, Reply: last}}) < 0
+	return messageFailure(last) || feedback([]Result{{Outcome: Deferred, Reply: last}}) < 0
 }
 
 // restoreSuspended lists at the start the destination of each queue an

@@ -14,6 +14,7 @@ import (
 type hungDotHost struct {
 	mu    sync.Mutex
 	calls map[string]int
+	reply string // every deferral's reply; hungDotReply when empty
 }
 
 const hungDotReply = "451 4.4.2 mx.hung.test[192.0.2.9]:25: timed out after 10m0s waiting for the reply to the end of the message"
@@ -35,7 +36,11 @@ func (h *hungDotHost) Deliver(_ context.Context, m *Message, _ []byte, rcpts []i
 			continue
 		}
 		h.calls[m.Rcpts[i].Addr]++
-		out[k] = Result{Rcpt: i, Outcome: Deferred, Queue: "mx:hung.test", NextHop: "mx.hung.test[192.0.2.9]:25", Reply: hungDotReply}
+		reply := h.reply
+		if reply == "" {
+			reply = hungDotReply
+		}
+		out[k] = Result{Rcpt: i, Outcome: Deferred, Queue: "mx:hung.test", NextHop: "mx.hung.test[192.0.2.9]:25", Reply: reply}
 	}
 	return out
 }
@@ -48,10 +53,29 @@ func (h *hungDotHost) Deliver(_ context.Context, m *Message, _ []byte, rcpts []i
 // and no last error while all its mail was deferred, attempt after
 // attempt. Such failures are now counted for the operator (msgFails).
 func TestHungAfterDotDestinationShownFailing(t *testing.T) {
+	destinationShownFailing(t, &hungDotHost{calls: map[string]int{}})
+}
+
+// Q-6: a next hop whose every session ends in a TLS policy refusal — a
+// connector with `tls: required` and a next hop that does not offer
+// STARTTLS, or answers it 454 — fails every message, but a policy
+// refusal is the message's (feedback 0: a message that may go without
+// TLS still goes), and the destination was shown "idle", 0 failures,
+// no last error, while all its mail waited (rt43-outbound F1). It is
+// shown failing with the refusal as its last error, and after a
+// restart too (destFailure).
+func TestTLSPolicyRefusedDestinationShownFailing(t *testing.T) {
+	const refused = "451 4.7.5 mx.hung.test[192.0.2.9]:25: STARTTLS not offered"
+	destinationShownFailing(t, &hungDotHost{calls: map[string]int{}, reply: refused})
+	if !destFailure(refused) {
+		t.Errorf("a restart does not show a destination whose mail waits after %q failing", refused)
+	}
+}
+
+func destinationShownFailing(t *testing.T, h *hungDotHost) {
 	s := openTest(t)
 	t0 := time.Unix(1_700_000_000, 0)
 	clk := clock.NewFake(t0)
-	h := &hungDotHost{calls: map[string]int{}}
 	q := NewManager(s, h, ManagerConfig{MaxActive: 100, Clock: clk, MessageExpiration: 48 * time.Hour,
 		RetrySchedule: []time.Duration{time.Minute},
 		Scheduler:     SchedulerConfig{InitialWindow: 2, DeadCoolDown: time.Minute}})
@@ -91,7 +115,7 @@ func TestHungAfterDotDestinationShownFailing(t *testing.T) {
 		}
 		t.Logf("destination: %+v", d)
 		if d.State == "idle" || d.State == "active" || d.LastError == "" {
-			t.Errorf("destination whose every session of 12 went unanswered after the dot shown %q, failures %d, last error %q",
+			t.Errorf("destination whose every session of 12 failed shown %q, failures %d, last error %q",
 				d.State, d.Failures, d.LastError)
 		}
 		return

@@ -1818,16 +1818,28 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 }
 
 // arrivedFailure: the first of res deferred after its whole message was
-// sent with no readable answer to its end (MayHaveArrived) — the
-// message's failure, which feedback does not count against the
-// destination, but which the operator is shown (dest.msgFails).
+// sent with no readable answer to its end (MayHaveArrived), or by a TLS
+// policy refusal (X.7.5: the connector's `tls: required` to a next hop
+// without STARTTLS, MTA-STS, DANE, REQUIRETLS) — the message's failure,
+// which feedback does not count against the destination, but which the
+// operator is shown (dest.msgFails): a next hop that fails every
+// message's policy was shown idle, no failure, no last error, while all
+// its mail waited (rt43-outbound F1).
 func arrivedFailure(res []Result) (Result, bool) {
 	for _, r := range res {
-		if r.Outcome == Deferred && !expiredUnsent(r.Reply) && MayHaveArrived(r.Reply) {
+		if r.Outcome == Deferred && !expiredUnsent(r.Reply) && messageFailure(r.Reply) {
 			return r, true
 		}
 	}
 	return Result{}, false
+}
+
+// messageFailure: reply is a deferral that is its message's failure, not
+// the destination's (feedback 0), and shown as the destination's last
+// error: no readable answer to the end of a message sent whole, or a
+// TLS policy refusal.
+func messageFailure(reply string) bool {
+	return MayHaveArrived(reply) || enhanced(reply) == "4.7.5"
 }
 
 // failing: failures in a row since its last success — of the session
