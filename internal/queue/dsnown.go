@@ -268,6 +268,8 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 		return lead + dataStallWords(reply, host)
 	case hostStoppedAnswering(reply):
 		return lead + stoppedWords(reply, r, inside, in)
+	case hostUnreachedReply(reply):
+		return lead + unreachedWords(reply, r, dest, inside, in)
 	case reply == "" && expired:
 		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"
 	case reply == "":
@@ -306,7 +308,7 @@ func noHostReply(reply string, kind Notify) bool {
 	if _, last, ok := splitExpired(reply); ok {
 		reply = last
 	}
-	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply)
+	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply) || hostUnreachedReply(reply)
 }
 
 // Timeouts (rt41 F2). A recipient deferred because its host stopped
@@ -362,6 +364,86 @@ func hostStopped(reply string) (hop, missing string, ok bool) {
 func hostStoppedAnswering(reply string) bool {
 	_, _, ok := hostStopped(reply)
 	return ok
+}
+
+// Hosts not reached (rt43-delivery F2). A recipient deferred because no
+// host of its attempt could be reached holds umbra's own words on the
+// attempt — "451 4.4.1 connect to HOP: dial tcp …: connect: connection
+// refused", "451 4.4.1 no host reachable" — no host's reply: a DSN says
+// in words what happened ("HOST could not be reached (connection
+// refused)"), with no Diagnostic-Code, and an expiry quotes no "last
+// reply" — not the status's reason, "no answer from the next hop",
+// which an outside sender read as a reply (and a refusal is no want of
+// an answer). The Status stays 4.4.1; the log and the tracking defer line
+// keep the whole text.
+
+// hostUnreached parses such a deferral: the hop as it names it ("" for
+// none of the route's) and why it was not reached; ok false for any
+// other reply.
+func hostUnreached(reply string) (hop, why string, ok bool) {
+	rest, ok := strings.CutPrefix(reply, "451 4.4.1 ")
+	if !ok {
+		return "", "", false
+	}
+	if after, found := strings.CutPrefix(rest, "connect to "); found {
+		h, err, found := strings.Cut(after, ": ")
+		if !found {
+			return "", "", false
+		}
+		return h, connectCause(err), true
+	}
+	switch {
+	case rest == "no host reachable", rest == "no server of the route answered",
+		strings.HasPrefix(rest, "no host of ") && strings.HasSuffix(rest, " left to try"):
+		return "", "", true
+	}
+	return "", "", false
+}
+
+func hostUnreachedReply(reply string) bool {
+	_, _, ok := hostUnreached(reply)
+	return ok
+}
+
+// connectCause is a failed connection's cause in words.
+func connectCause(err string) string {
+	switch {
+	case strings.Contains(err, "connection refused"):
+		return "connection refused"
+	case strings.Contains(err, "i/o timeout"), strings.Contains(err, "timed out"):
+		return "connection timed out"
+	case strings.Contains(err, "no route to host"):
+		return "no route to host"
+	case strings.Contains(err, "network is unreachable"):
+		return "network unreachable"
+	case strings.Contains(err, "host is down"):
+		return "host down"
+	case strings.Contains(err, "connection reset"):
+		return "connection reset"
+	case strings.Contains(err, "no such host"):
+		return "its name not found"
+	}
+	return "connection failed"
+}
+
+// unreachedWords is what a DSN says of r, whose reply is no host reached:
+// the host named as stoppedWords names it, else no host of the
+// recipient's destination (dest, as notAttempted names it).
+func unreachedWords(reply string, r Recipient, dest string, inside bool, in Inside) string {
+	hop, why, _ := hostUnreached(reply)
+	if hop == "" {
+		return "no host" + dest + " could be reached"
+	}
+	host := "its next hop"
+	switch {
+	case inside:
+		host = hop
+	case !in.hopInside(r) && strings.Contains(r.NextHop, "["):
+		if h := remoteMTA(r.NextHop); h != "" {
+			host = h
+		}
+	}
+	return host + " could not be reached (" + why + ")"
 }
 
 // stoppedWords is what a DSN says of r, whose reply is a host that

@@ -1,0 +1,61 @@
+package queue
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// Q-3 (rt43-delivery F2): a recipient deferred because no host of its
+// attempt could be reached — the connection refused, timed out, no
+// route — holds umbra's own words on the attempt, no host's reply. Its
+// expiry quoted them as "last reply: 451 4.4.1 no answer from the next
+// hop ([HOST])" (the status's reason put in for umbra's text: a reply no
+// host gave, and "no answer" for a refusal), and its delay notice the
+// same. Both say what happened, in words, with no Diagnostic-Code, as a
+// host that stopped answering is said (TestQ3HostTimeoutIsNoHostsReply);
+// message show and the tracking fail event (ShownReply) say the same at
+// the expiry.
+func TestQ3UnreachedHostIsNoHostsReply(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 3, 0, 0, time.UTC)
+	for _, c := range []struct {
+		reply, hop, want string
+	}{
+		{"451 4.4.1 connect to mx.down.test[192.0.2.7]:25: dial tcp 192.0.2.7:25: connect: connection refused",
+			"mx.down.test[192.0.2.7]:25", "could not be reached (connection refused)"},
+		{"451 4.4.1 connect to mx.down.test[192.0.2.7]:25: dial tcp 192.0.2.7:25: i/o timeout",
+			"mx.down.test[192.0.2.7]:25", "could not be reached (connection timed out)"},
+		{"451 4.4.1 connect to mx.down.test[192.0.2.7]:25: dial tcp 192.0.2.7:25: connect: no route to host",
+			"mx.down.test[192.0.2.7]:25", "could not be reached (no route to host)"},
+		{"451 4.4.1 no host reachable", "", "could be reached"},
+	} {
+		for _, from := range []string{"alice@example.org", "bob@ext.example"} {
+			in := Inside{SenderDomains: []string{"example.org"}}
+			for _, kind := range []Notify{NotifyDelay, NotifyFailure} {
+				r := Recipient{Addr: "rC@down.test", Notify: NotifyFailure | NotifyDelay, Status: Pending,
+					Queue: "mx:down.test", NextHop: c.hop, LastReply: c.reply}
+				lead := "not delivered yet: "
+				if kind == NotifyFailure {
+					r.Status, r.LastReply = Failed, expiredReply("550 5.4.7", 180*time.Second, c.reply)
+					lead = "550 5.4.7 message expired after 3m0s; not delivered: "
+				}
+				m := &Message{ID: 0xABC, From: from, Arrived: at.Add(-180 * time.Second), Rcpts: []Recipient{r}}
+				dsn := string(BuildDSNBody("mx.test", m, MemBody([]byte("Subject: x\r\n\r\nbody\r\n")), kind, []int{0}, at, at, 0xDEF, 0, in))
+				line := dsnTextLine(dsn, "rC@down.test")
+				if !strings.HasPrefix(line, "<rC@down.test>: "+lead) || !strings.Contains(line, c.want) {
+					t.Errorf("%q, sender %s, kind %v: text line %q; want %q and %q", c.reply, from, kind, line, lead, c.want)
+				}
+				for _, bad := range []string{"last reply:", "Diagnostic-Code", "no answer from the next hop", "dial tcp"} {
+					if strings.Contains(dsn, bad) {
+						t.Errorf("%q, sender %s, kind %v: the DSN says %q:\n%s", c.reply, from, kind, bad, dsn)
+					}
+				}
+				if kind == NotifyFailure {
+					if got := ShownReply(m, 0); !strings.HasPrefix(got, lead) || !strings.Contains(got, c.want) {
+						t.Errorf("%q: ShownReply %q; want %q and %q", c.reply, got, lead, c.want)
+					}
+				}
+			}
+		}
+	}
+}
