@@ -283,7 +283,15 @@ func Open(path string, o Options) (opened *Store, err error) {
 	if installed {
 		s.finished = append(s.finished, "the restored spool directory put in place as "+spool)
 	}
-	os.Remove(path + asideSuffixName) // the restore is finished: its suffix is used
+	// The restore is finished: its suffix is used. A restore killed at
+	// its last step (this file's removal, all else done) left it beside
+	// a database still carrying its backup mark: removed here, and said
+	// as every file a start deletes (lifert43 F3). Without the mark it
+	// went with the leftovers (finishRestore).
+	if err := os.Remove(path + asideSuffixName); err == nil {
+		s.finished = append(s.finished, "removed "+path+asideSuffixName+
+			", the suffix of the replaced database's name it kept for a start that finishes it (its last step)")
+	}
 	if _, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
 		if perr := permissionError("spool directory", spool, "", err); perr != nil {
