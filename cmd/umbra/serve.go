@@ -338,6 +338,9 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			return fmt.Errorf("tracking log: %w", shownErr(reachError("directory", filepath.Dir(cfg.Tracking.Path), err), cfg.Tracking.Path))
 		}
 		tl, err := tracking.Open(cfg.Tracking.Path, int64(cfg.Tracking.MaxSize), cfg.Tracking.MaxFiles)
+		if perr := queue.StartPermissionError("tracking log (tracking.path)", cfg.Tracking.Path, err); perr != nil {
+			return perr // ownership.go: the one wording of a start's permission refusal (lifert43 F1)
+		}
 		if err != nil {
 			return fmt.Errorf("tracking log: %w", err)
 		}

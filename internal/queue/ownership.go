@@ -202,6 +202,9 @@ func (e *PermissionError) Unwrap() error { return e.err }
 // offline command that met it ("umbra db compact"). nil when err is no
 // permission error.
 func permissionError(kind, path, command string, err error) error {
+	if command == "" {
+		return StartPermissionError(kind, path, err)
+	}
 	if !errors.Is(err, fs.ErrPermission) {
 		return nil
 	}
@@ -414,4 +417,141 @@ func chownDir(dir string, uid, gid int) error {
 	}
 	defer f.Close()
 	return f.Chown(uid, gid)
+}
+
+// StartPermissionError is the start's refusal of a file or directory of
+// its own it may not open or make (what names it and its setting:
+// "transport database", "tracking log (tracking.path)"): the one wording
+// of every such refusal, nil when err is none. It tells the cases apart,
+// each with what fixes it (lifert43 F1: a file of this user's own at mode
+// 0400 was blamed on another user, with a chown that changed nothing):
+// a read-only filesystem (EROFS: remount it); the file owned by another
+// user (chown); the file this user's but without the permission bits
+// (chmod u+rw, its mode named); a directory on the way this user may not
+// search or, where the file is made, write (its owner and mode, chmod or
+// chown). Nothing is damaged in any of them.
+func StartPermissionError(what, path string, err error) error {
+	rofs := errors.Is(err, syscall.EROFS)
+	if !rofs && !errors.Is(err, fs.ErrPermission) {
+		return nil
+	}
+	me, group := UserName(os.Geteuid()), GroupName(os.Getegid())
+	head := fmt.Sprintf("%s %s: permission denied to this process (user %s, group %s)", what, path, me, group)
+	var why string
+	switch {
+	case rofs:
+		why = fmt.Sprintf("the filesystem holding %s is mounted read-only. Nothing is damaged: mount it read-write "+
+			"(mount -o remount,rw on its mount point) and start again", path)
+	default:
+		why = permissionCase(path, me, group)
+	}
+	return &PermissionError{err: err, msg: fmt.Sprintf("%s: %s (%v)", head, why, err)}
+}
+
+// permissionCase says which of the permission cases of
+// StartPermissionError refuses path, and its fix.
+func permissionCase(path, me, group string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	// A directory on the way this user may not search.
+	var chain []string
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		chain = append([]string{p}, chain...)
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	for _, d := range chain {
+		fi, err := os.Stat(d)
+		if err != nil {
+			break
+		}
+		if !mayAccess(fi, 0o1) {
+			return dirCase(d, fi, "search (x)", "u+x", me, group)
+		}
+	}
+	fi, err := os.Stat(abs)
+	if err == nil {
+		want, bits, verb := fs.FileMode(0o6), "u+rw", "read and write it"
+		if fi.IsDir() {
+			want, bits, verb = 0o7, "u+rwx", "list, enter and write it"
+		}
+		o, _ := ownerOfInfo(fi)
+		text, _ := OwnerText(abs)
+		if o.uid != os.Geteuid() {
+			return fmt.Sprintf("%s is owned by %s, another user. Nothing is damaged: a file in the data directory "+
+				"belongs to another user (a command run as another user wrote it, or a copy). Give the data directory back "+
+				"to the user umbra runs as and start again: chown -R %s:%s %s", abs, text, me, group, filepath.Dir(abs))
+		}
+		if !mayAccess(fi, want) {
+			return fmt.Sprintf("%s is this user's own, but its mode %v does not let it %s. Nothing is damaged: "+
+				"chmod %s %s and start again", abs, fi.Mode(), verb, bits, abs)
+		}
+	}
+	// The file is to be made (or a file beside it, a lock): its
+	// directory must let this user write in it.
+	d := filepath.Dir(abs)
+	if dfi, err := os.Stat(d); err == nil && !mayAccess(dfi, 0o3) {
+		return dirCase(d, dfi, "write (w)", "u+rwx", me, group)
+	}
+	text := "its owner and mode could not be read"
+	if t, ok := OwnerText(abs); ok {
+		text = abs + " is owned by " + t
+	} else if t, ok := OwnerText(d); ok {
+		text = "its directory " + d + " is owned by " + t
+	}
+	return text + ". Nothing is damaged: give the file and its directory to the user umbra runs as " +
+		fmt.Sprintf("(chown -R %s:%s %s) with read and write permission for it, and start again", me, group, d)
+}
+
+// dirCase is permissionCase's answer for a directory d that does not
+// let this user through (need: "search (x)", "write (w)").
+func dirCase(d string, fi os.FileInfo, need, bits, me, group string) string {
+	o, _ := ownerOfInfo(fi)
+	text, _ := OwnerText(d)
+	if o.uid == os.Geteuid() {
+		return fmt.Sprintf("the directory %s is this user's own, but its mode %v does not give it %s permission. "+
+			"Nothing is damaged: chmod %s %s and start again", d, fi.Mode(), need, bits, d)
+	}
+	return fmt.Sprintf("the directory %s (owned by %s) does not give this user %s permission. Nothing is damaged: "+
+		"give it to the user umbra runs as (chown %s:%s %s), or let it through (chmod o+x %s for a directory on the "+
+		"way), and start again", d, text, need, me, group, d, d)
+}
+
+// mayAccess says whether this process's effective user and groups are
+// given the permission bits want (r 4, w 2, x 1) on fi by its mode;
+// root always is.
+func mayAccess(fi os.FileInfo, want fs.FileMode) bool {
+	if os.Geteuid() == 0 {
+		return true
+	}
+	o, ok := ownerOfInfo(fi)
+	if !ok {
+		return true
+	}
+	perm := fi.Mode().Perm()
+	switch {
+	case o.uid == os.Geteuid():
+		return (perm>>6)&want == want
+	case inGroup(o.gid):
+		return (perm>>3)&want == want
+	}
+	return perm&want == want
+}
+
+// inGroup says whether gid is this process's effective or a
+// supplementary group.
+func inGroup(gid int) bool {
+	if gid == os.Getegid() {
+		return true
+	}
+	gs, _ := os.Getgroups()
+	for _, g := range gs {
+		if g == gid {
+			return true
+		}
+	}
+	return false
 }

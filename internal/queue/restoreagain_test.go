@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,11 +66,18 @@ func TestQ5SecondRestoreKilledBeforeItsRenameKeepsTheFirstsSpool(t *testing.T) {
 			spoolBefore, _ := os.ReadDir(filepath.Join(filepath.Dir(path), "spool"))
 			// The second, killed before its rename.
 			killRestoreAt(t, backup, path, step)
+			_, serr := os.Lstat(path + asideSuffixName)
+			suffixLeft := serr == nil
 			s, err := Open(path, Options{})
 			if err != nil {
 				t.Fatalf("open after a second restore killed at %s: %v", step, err)
 			}
 			defer s.Close()
+			// lifert43 F3: the suffix file the killed restore left is
+			// removed as a leftover of it, and said so.
+			if suffixLeft && !slices.Contains(s.Leftovers(), path+asideSuffixName) {
+				t.Errorf("killed at %s: the start removed %s without naming it among the leftovers: %q", step, path+asideSuffixName, s.Leftovers())
+			}
 			if f := s.RestoreFinished(); len(f) != 0 {
 				t.Errorf("killed at %s, before its rename: the start says it finished that restore: %q", step, f)
 			}

@@ -79,7 +79,11 @@ type spaceReserve struct {
 func newSpaceReserve(dir string, size int64, log *slog.Logger) *spaceReserve {
 	r := &spaceReserve{path: filepath.Join(dir, SpaceReserveName), log: log}
 	if size <= 0 {
-		os.Remove(r.path)
+		// A reserve an earlier start made: removed, and said as every
+		// file a start deletes in the data directory (lifert43 F3).
+		if err := os.Remove(r.path); err == nil {
+			r.logf(slog.LevelWarn, "removed the space reserve an earlier start made: transport.space_reserve is 0 (no space reserve)")
+		}
 		return r
 	}
 	var st unix.Statfs_t
@@ -90,7 +94,13 @@ func newSpaceReserve(dir string, size int64, log *slog.Logger) *spaceReserve {
 	}
 	r.size = size
 	if err := r.make(); err != nil {
-		r.logf(slog.LevelWarn, "the space reserve could not be made; made once the file system has room", "err", err)
+		if perr := StartPermissionError("space reserve (transport.space_reserve)", r.path, err); perr != nil {
+			// Not a want of room: the one wording of a start's
+			// permission refusal, with its fix (ownership.go).
+			r.logf(slog.LevelWarn, "the space reserve could not be made: this process may not write it; made once that is fixed and the file system has room", "err", perr)
+		} else {
+			r.logf(slog.LevelWarn, "the space reserve could not be made; made once the file system has room", "err", err)
+		}
 	}
 	return r
 }

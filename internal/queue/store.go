@@ -283,7 +283,24 @@ func Open(path string, o Options) (opened *Store, err error) {
 	if installed {
 		s.finished = append(s.finished, "the restored spool directory put in place as "+spool)
 	}
-	os.Remove(path + asideSuffixName) // the restore is finished: its suffix is used
+	// The restore is finished: its suffix is used. Removed here, and
+	// said as every file a start deletes (lifert43 F3): a restore killed
+	// at its last step (this file's removal, all else done) left it
+	// beside the database it wrote, the replaced one at the name it
+	// records — its end, finished now; a second restore killed before
+	// its rename left it beside the first's database, still marked, its
+	// second name of the live database removed (removeLiveLinks) — a
+	// leftover of a restore that replaced nothing. Without the mark it
+	// went with the leftovers (finishRestore).
+	suffix := readAsideSuffix(path)
+	if err := os.Remove(path + asideSuffixName); err == nil {
+		if _, serr := os.Lstat(path + suffix); suffix != "" && serr == nil {
+			s.finished = append(s.finished, "removed "+path+asideSuffixName+
+				", the suffix of the replaced database's name (kept as "+path+suffix+") it kept for a start that finishes it (its last step)")
+		} else {
+			s.leftovers = append(s.leftovers, path+asideSuffixName)
+		}
+	}
 	if _, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
 		if perr := permissionError("spool directory", spool, "", err); perr != nil {

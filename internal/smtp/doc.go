@@ -193,8 +193,10 @@
 //     452 4.3.1 when the disk is full, and the log gets the detail —
 //     for want of room once per episode, then at most once a minute with
 //     the count not logged, and a line when messages are stored again
-//     (storageLog): a flood of retries must not write a line each to the
-//     disk that is full.
+//     and storing has held for a minute without a refusal (storageLog):
+//     a flood of retries must not write a line each to the disk that is
+//     full, nor a disk whose freed pages let a message through now and
+//     then start an episode per message.
 //     Two successes carry no enhanced status code for a client of shadow
 //     verbs 17 and below, although ENHANCEDSTATUSCODES is advertised
 //     (RFC 2034 §3; rt20a F4): the XSHADOW reply ("250 <database
