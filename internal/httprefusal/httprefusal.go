@@ -169,6 +169,11 @@ func (l *Log) Refused(client string, code int, why string) {
 	l.pace.Log(l.log, l.what+" request refused before it was read whole; connection closed", "client", client, "status", code, "reason", why)
 }
 
+// Logger is the logger l writes to: a server's other lines of refused
+// connections go where its refusals go (the MTA-STS publish server's
+// failed TLS handshakes).
+func (l *Log) Logger() *slog.Logger { return l.log }
+
 // Listener wraps ln: each connection it accepts is watched (Conn).
 func (l *Log) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, l: l} }
 
