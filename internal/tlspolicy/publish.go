@@ -135,14 +135,15 @@ const PublishRefusals = "MTA-STS policy"
 func (l *Live) Serve(srv *http.Server, ln net.Listener, refusals *httprefusal.Log) error {
 	cfg := srv.TLSConfig.Clone()
 	cfg.NextProtos = []string{"http/1.1"}
-	hs := &handshakes{log: refusals.Logger(), pace: httprefusal.NewPace(httprefusal.Every, nil)}
+	hs := &handshakes{log: refusals.Logger(), pace: httprefusal.NewPace(httprefusal.Every, nil), timeout: srv.ReadHeaderTimeout}
 	return srv.Serve(refusals.Listener(&handshakeListener{Listener: ln, cfg: cfg, hs: hs}))
 }
 
 // handshakes logs the publish server's failed TLS handshakes.
 type handshakes struct {
-	log  *slog.Logger
-	pace *httprefusal.Pace
+	log     *slog.Logger
+	pace    *httprefusal.Pace
+	timeout time.Duration // the handshake's writes' bound: the header's timeout (net/http sets its write deadline once the header is read)
 }
 
 // failed logs the failed handshake of client: a client that closed
@@ -174,8 +175,8 @@ func (ln *handshakeListener) Accept() (net.Conn, error) {
 }
 
 // handshakeConn is a TLS server connection whose handshake is made at
-// its first read (under the deadline net/http set for the request's
-// header, as tls.Conn's own read would) and, when it fails, handled as
+// its first read (under the read deadline net/http set for the
+// request's header, and a write deadline of the header's timeout) and, when it fails, handled as
 // net/http handles the handshake of a *tls.Conn it sees: a client that
 // sent a plain-HTTP request is answered "400 Bad Request" in plain text
 // on the connection below TLS, and the failure is logged.
@@ -188,6 +189,9 @@ type handshakeConn struct {
 
 func (c *handshakeConn) Read(p []byte) (int, error) {
 	if !c.done.Load() {
+		if c.hs.timeout > 0 {
+			c.Conn.SetWriteDeadline(time.Now().Add(c.hs.timeout))
+		}
 		if err := c.Conn.Handshake(); err != nil {
 			if !c.done.Swap(true) {
 				c.handshakeFailed(err)
@@ -202,19 +206,9 @@ func (c *handshakeConn) Read(p []byte) (int, error) {
 func (c *handshakeConn) handshakeFailed(err error) {
 	reason := err.Error()
 	var re tls.RecordHeaderError
-	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
-		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+	if errors.As(err, &re) && re.Conn != nil && httprefusal.LooksLikeHTTP(re.RecordHeader) {
+		io.WriteString(re.Conn, httprefusal.PlainHTTPAnswer)
 		reason = "client sent an HTTP request to an HTTPS server"
 	}
 	c.hs.failed(httprefusal.Client(c.raw.RemoteAddr()), reason, errors.Is(err, io.EOF))
-}
-
-// looksLikeHTTP: the first five bytes a client sent, read as a TLS
-// record's header, are the start of an HTTP request (net/http's test).
-func looksLikeHTTP(hdr [5]byte) bool {
-	switch string(hdr[:]) {
-	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
-		return true
-	}
-	return false
 }
