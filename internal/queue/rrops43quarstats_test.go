@@ -140,7 +140,7 @@ func TestOPS43QuarantineStatsKeptUnderConcurrentCommitsAndScrapes(t *testing.T) 
 		scrapers.Wait()
 	}
 
-	phase(1, 60, true) // scans race the commits and their hooks
+	phase(1, 60, true)  // scans race the commits and their hooks
 	q.QuarantineStats() // no commit runs: kept from here, or counted again now
 	scansBefore := q.quarantineScans()
 	phase(100, 60, false) // the totals kept by the hooks alone
