@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -119,26 +118,15 @@ func (c *watchedConn) handshake() {
 	}
 	c.shakeErr = err
 	var re tls.RecordHeaderError
-	if errors.As(err, &re) && re.Conn != nil && looksLikeHTTP(re.RecordHeader) {
+	if errors.As(err, &re) && re.Conn != nil && httprefusal.LooksLikeHTTP(re.RecordHeader) {
 		c.w.own.Refused(hostOf(c.RemoteAddr()), http.StatusBadRequest, "Bad Request: a plain HTTP request to the HTTPS console")
-		io.WriteString(re.Conn, "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+		io.WriteString(re.Conn, httprefusal.PlainHTTPAnswer)
 		re.Conn.Close()
 		return
 	}
 	if !errors.Is(err, io.EOF) {
 		c.w.log.Debug("console TLS handshake failed", "client", hostOf(c.RemoteAddr()), "err", err.Error())
 	}
-}
-
-// looksLikeHTTP: the five bytes read as a TLS record header begin a
-// plain HTTP request (net/http's test of the same).
-func looksLikeHTTP(hdr [5]byte) bool {
-	for _, m := range []string{"GET /", "HEAD ", "POST ", "PUT /", "OPTIO"} {
-		if bytes.Equal(hdr[:], []byte(m)) {
-			return true
-		}
-	}
-	return false
 }
 
 // state is the server's ConnState hook (see the comment at the top).

@@ -169,6 +169,29 @@ func (l *Log) Refused(client string, code int, why string) {
 	l.pace.Log(l.log, l.what+" request refused before it was read whole; connection closed", "client", client, "status", code, "reason", why)
 }
 
+// Logger is the logger l writes to: a server's other lines of refused
+// connections go where its refusals go (the MTA-STS publish server's
+// failed TLS handshakes).
+func (l *Log) Logger() *slog.Logger { return l.log }
+
+// LooksLikeHTTP: the first five bytes a client sent to a TLS server,
+// read as a TLS record's header (tls.RecordHeaderError), begin a plain
+// HTTP request — net/http's test, by which it answers such a client
+// "400 Bad Request" in plain text (PlainHTTPAnswer) when it makes the
+// handshake itself; a server that makes it below net/http (the console,
+// the MTA-STS publish server) answers so too.
+func LooksLikeHTTP(hdr [5]byte) bool {
+	switch string(hdr[:]) {
+	case "GET /", "HEAD ", "POST ", "PUT /", "OPTIO":
+		return true
+	}
+	return false
+}
+
+// PlainHTTPAnswer is net/http's answer, in plain text, to a plain-HTTP
+// request sent to a TLS server (LooksLikeHTTP).
+const PlainHTTPAnswer = "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"
+
 // Listener wraps ln: each connection it accepts is watched (Conn).
 func (l *Log) Listener(ln net.Listener) net.Listener { return &listener{Listener: ln, l: l} }
 

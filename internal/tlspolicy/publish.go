@@ -3,7 +3,10 @@ package tlspolicy
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -126,9 +129,86 @@ const PublishRefusals = "MTA-STS policy"
 // sees no *tls.Conn: the handshake is done at the connection's first
 // read, under the header's read deadline, and HTTP/2 is not offered —
 // a policy fetch is one small request over HTTP/1.1, which every
-// MTA-STS sender speaks.
+// MTA-STS sender speaks. What net/http did of a handshake that failed is
+// done here (handshakeConn): a plain-HTTP request is answered 400, and
+// the failure is logged (refusals' log, paced by httprefusal's rule).
 func (l *Live) Serve(srv *http.Server, ln net.Listener, refusals *httprefusal.Log) error {
 	cfg := srv.TLSConfig.Clone()
 	cfg.NextProtos = []string{"http/1.1"}
-	return srv.Serve(refusals.Listener(tls.NewListener(ln, cfg)))
+	hs := &handshakes{log: refusals.Logger(), pace: httprefusal.NewPace(httprefusal.Every, nil), timeout: srv.ReadHeaderTimeout}
+	return srv.Serve(refusals.Listener(&handshakeListener{Listener: ln, cfg: cfg, hs: hs}))
+}
+
+// handshakes logs the publish server's failed TLS handshakes.
+type handshakes struct {
+	log     *slog.Logger
+	pace    *httprefusal.Pace
+	timeout time.Duration // the handshake's writes' bound: the header's timeout (net/http sets its write deadline once the header is read)
+}
+
+// failed logs the failed handshake of client: a client that closed
+// before sending a byte (a TCP health check) at DEBUG, every other
+// paced (httprefusal.Pace): one WARN a minute, the rest at DEBUG.
+func (h *handshakes) failed(client, reason string, eof bool) {
+	const msg = PublishRefusals + " TLS handshake failed; connection closed"
+	if eof {
+		h.log.Debug(msg, "client", client, "reason", reason)
+		return
+	}
+	h.pace.Log(h.log, msg, "client", client, "reason", reason)
+}
+
+// handshakeListener accepts TLS server connections (tls.Server) whose
+// handshake is watched (handshakeConn).
+type handshakeListener struct {
+	net.Listener
+	cfg *tls.Config
+	hs  *handshakes
+}
+
+func (ln *handshakeListener) Accept() (net.Conn, error) {
+	c, err := ln.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &handshakeConn{Conn: tls.Server(c, ln.cfg), raw: c, hs: ln.hs}, nil
+}
+
+// handshakeConn is a TLS server connection whose handshake is made at
+// its first read (under the read deadline net/http set for the
+// request's header, and a write deadline of the header's timeout) and, when it fails, handled as
+// net/http handles the handshake of a *tls.Conn it sees: a client that
+// sent a plain-HTTP request is answered "400 Bad Request" in plain text
+// on the connection below TLS, and the failure is logged.
+type handshakeConn struct {
+	*tls.Conn
+	raw  net.Conn
+	hs   *handshakes
+	done atomic.Bool // the handshake was made (or failed and was handled)
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	if !c.done.Load() {
+		if c.hs.timeout > 0 {
+			c.Conn.SetWriteDeadline(time.Now().Add(c.hs.timeout))
+		}
+		if err := c.Conn.Handshake(); err != nil {
+			if !c.done.Swap(true) {
+				c.handshakeFailed(err)
+			}
+			return 0, err
+		}
+		c.done.Store(true)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *handshakeConn) handshakeFailed(err error) {
+	reason := err.Error()
+	var re tls.RecordHeaderError
+	if errors.As(err, &re) && re.Conn != nil && httprefusal.LooksLikeHTTP(re.RecordHeader) {
+		io.WriteString(re.Conn, httprefusal.PlainHTTPAnswer)
+		reason = "client sent an HTTP request to an HTTPS server"
+	}
+	c.hs.failed(httprefusal.Client(c.raw.RemoteAddr()), reason, errors.Is(err, io.EOF))
 }
