@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/testsupport"
@@ -106,5 +107,46 @@ func TestSR17DiscardHandedThenQuitUnansweredIsNoHang(t *testing.T) {
 			t.Fatal("the hand-over's session got no QUIT")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// SR-17 (rrrcpt43, rcpt43 item 2): a push that fails before it writes
+// anything — its spooled body unreadable (the spool file gone: the
+// message delivered meanwhile) — left nothing on the server, and is no
+// push after which the server may hold the copy, on a pooled session
+// too: DataSent was the last push's, whose data this session had
+// written, and the server was counted as one that may hold the copy
+// (owed a discard, its mark "no reply").
+func TestSR17UnreadableBodyOnAReusedSessionHoldsNothing(t *testing.T) {
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 39400, 200), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	r := rcpt43Shadow(t, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: hub.Addr()})
+	t.Cleanup(r.Close)
+	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "d", From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+	link, err := r.Open(context.Background(), config.ShadowOnReceiptPreferRemote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := link.Push(context.Background(), m, queue.MemBody([]byte("Subject: x\r\n\r\nhi\r\n"))); err != nil {
+		t.Fatalf("first copy: %v", err)
+	}
+	link.Done(true) // pooled, its last push's data written
+	link, err = r.Open(context.Background(), config.ShadowOnReceiptPreferRemote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Done(false)
+	if hub.Count() != 1 {
+		t.Fatalf("hub-b has %d sessions; want the pooled one reused", hub.Count())
+	}
+	gone := queue.SpooledBody([]byte("Subject: y\r\n\r\n"), t.TempDir()+"/gone", 0, 10)
+	if err := link.Push(context.Background(), m, gone); err == nil {
+		t.Fatal("a copy whose body cannot be read was pushed")
+	}
+	if link.(*receiptLink).MayHold() {
+		t.Error("a push that wrote nothing of the copy (its body unreadable) counts hub-b as a server that may hold it")
+	}
+	if n := hub.Copies.Load(); n != 1 {
+		t.Errorf("hub-b read %d copies; want the first only", n)
 	}
 }
