@@ -2,12 +2,15 @@ package delivery
 
 import (
 	"context"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/orgid"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/testsupport"
@@ -148,5 +151,62 @@ func TestSR17UnreadableBodyOnAReusedSessionHoldsNothing(t *testing.T) {
 	}
 	if n := hub.Copies.Load(); n != 1 {
 		t.Errorf("hub-b read %d copies; want the first only", n)
+	}
+}
+
+// SR-15 (rrrcpt43, the stop's sibling): the stop's push of the discards
+// owed (XDISCARD) to a shadow server that commits them and never
+// answers the QUIT handed them all: its log says so, not "not all
+// handed … it takes those messages over if it does not" — the push was
+// judged after the QUIT, which ran out the server's bound.
+func TestSR15StopPushHandedThenQuitUnansweredIsHanded(t *testing.T) {
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 39400, 200), testsupport.HubScript{
+		HangAtQuit: true, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }), queue.ManagerConfig{})
+	if err := st.Update(context.Background(), func(tx *queue.Tx) error {
+		return tx.AddDiscard("hub-b", orgid.New(), time.Now())
+	}); err != nil {
+		t.Fatal(err)
+	}
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: rrrcpt43IP + ":25"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: hub.Addr()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "hub-a",
+		ShadowServerID: "hub-a", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: time.Hour,
+		Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	// The server's bound below the QUIT's own (2 s): a QUIT waited for
+	// within it runs it out.
+	d.PushOwedDiscards(context.Background(), q, time.Second)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		servers, err := q.OwedDiscardServers()
+		if err == nil && len(servers) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the stop's push hub-a still owes %q (%v)", servers, err)
+		}
+	}
+	if hub.Quits.Load() == 0 {
+		t.Fatal("hub-b read no QUIT: the test proves nothing")
+	}
+	out := logs.String()
+	if strings.Contains(out, "not all handed") || !strings.Contains(out, "discard notifications handed to the shadow server before the stop") {
+		t.Errorf("the stop's log:\n%s\nwant the discard handed, not \"not all handed\"", out)
 	}
 }
