@@ -1110,7 +1110,10 @@ var receiptDiscardPush = 2 * time.Second // a var for the tests
 // to fetch at their next contact, this server lost for good before it
 // left two holders that both took the message over and delivered it.
 // Each goes as a stop hands them (pushDiscards: XDISCARD, shadow verbs
-// 13), within receiptDiscardPush; one not reached in time (down, hung)
+// 13), within receiptDiscardPush, its QUIT ended apart (endApart: a
+// server that took its discards is not waited for, nor taken for one
+// that hung, when it never answers the QUIT; rrrcpt43); one not
+// reached in time (down, hung)
 // still fetches it at its next contact, as before. A server that never
 // stored the copy keeps the discard as an early one, dropped with its
 // expiry (smtp receiptcopy.go). A server whose push or hand-over ran
