@@ -1098,7 +1098,7 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 // receiptDiscardPush bounds, before the sender's 250, the hand-over of
 // the discards owed to the servers that may hold a copy on receipt
 // (handMayHoldDiscards), all at once.
-const receiptDiscardPush = 2 * time.Second
+var receiptDiscardPush = 2 * time.Second // a var for the tests
 
 // handMayHoldDiscards hands, before the receive session's 250, the
 // discards q owes to every server that may hold message id's copy — a
@@ -1110,7 +1110,10 @@ const receiptDiscardPush = 2 * time.Second
 // to fetch at their next contact, this server lost for good before it
 // left two holders that both took the message over and delivered it.
 // Each goes as a stop hands them (pushDiscards: XDISCARD, shadow verbs
-// 13), within receiptDiscardPush; one not reached in time (down, hung)
+// 13), within receiptDiscardPush, its QUIT ended apart (endApart: a
+// server that took its discards is not waited for, nor taken for one
+// that hung, when it never answers the QUIT; rrrcpt43); one not
+// reached in time (down, hung)
 // still fetches it at its next contact, as before. A server that never
 // stored the copy keeps the discard as an early one, dropped with its
 // expiry (smtp receiptcopy.go). A server whose push or hand-over ran
@@ -1143,7 +1146,11 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 		go func() {
 			defer wg.Done()
 			defer r.d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
-			n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, owed)
+			// Its QUIT apart, as dial's (rcpt43 item 5): a server
+			// that took its discards and never answers the QUIT held
+			// the pass, or the sender before its 250, to the bound,
+			// and was taken for one that hung (rrrcpt43).
+			n, err := r.d.pushDiscardsEnd(ctx, st, s.Name, s.Address, owed, func(c *smtp.Client) { r.endApart(c, c.QuitBounded) })
 			if err != nil {
 				if ctx.Err() != nil {
 					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock()) // ran out of the 2 s: the next receipts do not wait for it

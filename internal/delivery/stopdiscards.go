@@ -124,31 +124,51 @@ func (d *Deliverer) pushOwed(ctx context.Context, q OwedDiscards, per time.Durat
 // server of version 14, one a command with 13), with the delay notes
 // among them to a server of version 19 (its copies, taken over, send no
 // second delay DSN; an older server fetches them when this server runs
-// again, as before). It returns how many the server committed.
+// again, as before). It returns how many the server committed. The
+// session ends with its bounded QUIT within ctx (the stop waits for it).
 func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr string, q OwedDiscards) (int, error) {
+	return d.pushDiscardsEnd(ctx, st, name, addr, q, func(c *smtp.Client) { quit(ctx, c) })
+}
+
+// pushDiscardsEnd is pushDiscards with the end of a session still in
+// step left to end (its QUIT, here or apart: handMayHoldDiscards ends it
+// off the path of the pass and of the receipt before its 250); one out
+// of step is closed. Its outcome is judged before the QUIT: a server
+// that committed every notification and never answers the QUIT took
+// them all — it was reported as one not handed them, and one that hung
+// (rrrcpt43).
+func (d *Deliverer) pushDiscardsEnd(ctx context.Context, st *state, name, addr string, q OwedDiscards, end func(*smtp.Client)) (int, error) {
 	c, err := d.dialPrimary(ctx, st, name, addr)
 	if err != nil {
 		return 0, err
 	}
-	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	n, inStep, err := d.handDiscards(ctx, st, c, name, q)
+	if inStep {
+		end(c)
+	} else {
+		c.Close()
+	}
+	return n, err
+}
+
+// handDiscards is pushDiscardsEnd's exchange over c, up to its end:
+// inStep says whether c may still speak (its QUIT).
+func (d *Deliverer) handDiscards(ctx context.Context, st *state, c *smtp.Client, name string, q OwedDiscards) (n int, inStep bool, err error) {
 	if _, err := c.Shadow(pushID(st)); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if err := d.answeredAsFormer(st, q, name, c.ShadowDB, c.ShadowName); err != nil {
-		quit(ctx, c)
-		return 0, err
+		return 0, true, err
 	}
 	if c.ShadowVersion < 13 {
-		quit(ctx, c)
-		return 0, smtp.ErrNoPush
+		return 0, true, smtp.ErrNoPush
 	}
 	list := q.DiscardsPartial
 	if dq, ok := q.(DelayedOwedDiscards); ok && c.ShadowVersion >= smtp.PushDelayedVersion {
 		list = dq.DiscardsPartialDelayed // and the delay notes (version 19); an older server fetches them
 	}
-	n := 0
 	for range 1000 { // at most 100,000 lines; the deadline ends it sooner
 		lines, ack := list(name, stopPushBatch)
 		if len(lines) == 0 {
@@ -157,15 +177,14 @@ func (d *Deliverer) pushDiscards(ctx context.Context, st *state, name, addr stri
 		k, err := c.PushDiscards(lines) // several a command with a server of version 14
 		n += k
 		if err != nil {
-			return n, err // this batch stays owed: a line applied twice there is ignored
+			return n, false, err // this batch stays owed: a line applied twice there is ignored
 		}
 		ack()
 		if len(lines) < stopPushBatch {
 			break
 		}
 	}
-	quit(ctx, c) // bounded: the stop waits for it
-	return n, ctx.Err()
+	return n, true, ctx.Err()
 }
 
 // errNotTheFormerHolder: the server at a former holder's recorded

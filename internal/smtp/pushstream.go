@@ -9,6 +9,10 @@ import (
 // spool file's part streams after it in pieces of dataChunk, so a large
 // copy on receipt never sits whole in memory.
 func (c *Client) PushCopyBody(m *queue.Message, body queue.Body, dbID string) error {
+	// A push that fails before pushCopy (its spool file unreadable)
+	// wrote nothing: DataSent is not the last push's on this session
+	// (rrrcpt43).
+	c.dataSent = false
 	if !body.Spooled() {
 		return c.PushCopy(m, body.Head(), dbID)
 	}
