@@ -71,11 +71,17 @@ func (c *Client) TransactionOpen() bool { return c.txnOpen }
 // Settle makes a session fit to carry the next message: a transaction
 // left open at the peer (a DATA refused, a MAIL taken and every
 // recipient refused) is ended with RSET. false: it could not be (the
-// RSET refused or unanswered), and the session must not be reused.
+// RSET refused or unanswered, or the session out of step: outOfStep),
+// and the session must not be reused.
 // Every pool of sessions calls it before it keeps one.
 // The RSET's reply is awaited settleWait at most: a session whose peer
 // is slow to answer it is closed, not waited for in a delivery's slot.
 func (c *Client) Settle() bool {
+	if c.outOfStep() {
+		// Replies read ahead, cut or malformed: an RSET's reply could
+		// not be told from them. Not reused (Alive says the same).
+		return false
+	}
 	if !c.txnOpen {
 		return true
 	}
