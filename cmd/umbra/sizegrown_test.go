@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,10 +96,12 @@ func grownShapes(n int, subject string) []struct {
 }
 
 // submitShape sends msg by BDAT (one LAST chunk) or DATA on a new
-// session and returns the reply to its end.
+// session, from the address addr names (the test's own), and returns
+// the reply to its end.
 func submitShape(t *testing.T, addr, msg string, bdat bool) string {
 	t.Helper()
-	dl := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.152")}}
+	host, _, _ := net.SplitHostPort(addr)
+	dl := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(host)}}
 	c, err := dl.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
@@ -157,4 +160,51 @@ func TestSMTP5WhatUmbraAddsNotCountedAgainstSendLimit(t *testing.T) {
 		}
 	}
 	waitArrived(t, sink, acked, d)
+}
+
+// SMTP-5, RT-7 (README "What a size limit measures", dsnfit42): the DSN
+// of a message of header fields alone, sent at exactly the limit of a
+// single server's receive connector and send connector, is larger than
+// that send connector takes (the message returned, and the report
+// around it). The send connector refused it ("552 5.3.4 message size N
+// exceeds the limit L of send connector sink") and the bounce was lost
+// (bounce-lost): only routing's refusals were read for the limit to cut
+// to. The DSN is made again with the header section cut to fit, and
+// reaches the sender once; nothing is lost.
+func TestSMTP5DSNCutToFitSendConnectorLimit(t *testing.T) {
+	const limit = 20000
+	dir := t.TempDir()
+	listen := testsupport.AddrInRange(t, "127.0.0.168", 39800, 50)
+	sinkAddr := testsupport.AddrInRange(t, "127.0.0.168", 39850, 50)
+	dns := testsupport.AddrInRange(t, "127.0.0.168", 39900, 50) // nothing answers there
+	sink := startRefusingSink(t, sinkAddr, "b@remote.example")
+	d := startUmbra(t, grownEdge(t, dir, listen, dns, sinkAddr, limit), listen)
+	d.dumpLogIfFailed()
+	sh := grownShapes(limit, "fit")[1] // fields alone: its DSN returns all of it
+	if r := submitShape(t, listen, sh.msg, sh.bdat); !strings.HasPrefix(r, "250") {
+		t.Fatalf("%s at the limit: %q", sh.name, r)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	var got []string
+	for {
+		if got = sink.to("a@example.org"); len(got) > 0 {
+			break
+		}
+		log, _ := os.ReadFile(d.log)
+		if strings.Contains(string(log), "bounce-lost") || time.Now().After(deadline) {
+			t.Fatalf("no DSN reached the sender (bounce-lost: %v)", strings.Contains(string(log), "bounce-lost"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dsn := got[0]
+	if !strings.Contains(dsn, "Subject: fit-fields") || !strings.Contains(dsn, "text/rfc822-headers") {
+		t.Fatalf("the DSN does not return the message's header section, cut:\n%.2000s", dsn)
+	}
+	time.Sleep(2 * time.Second) // a second copy would follow at once (retry_schedule 1s)
+	if n := len(sink.to("a@example.org")); n != 1 {
+		t.Fatalf("%d DSNs reached the sender, want 1", n)
+	}
+	if log, _ := os.ReadFile(d.log); strings.Contains(string(log), "bounce-lost") {
+		t.Fatalf("a bounce logged lost")
+	}
 }

@@ -272,11 +272,15 @@ func joined(m *queue.Message, rcpts []int, old *queue.Message) []int {
 // dropped; failure and delay notices stay as the sender asked. Sender
 // and recipients are given their canonical form (mailaddr.Canonical), as
 // RCPT stores them: a copy kept with a final dot by an earlier release is
-// redelivered to the mailbox the user reads (rt16d F1).
+// redelivered to the mailbox the user reads (rt16d F1). The bytes the
+// receiving sessions added to the body kept (Grown) stay: size limits on
+// the copy's way back hold it as its sender sent it, as they held the
+// first (package delivery, ownBytes).
 func Copy(m *queue.Message, rcpts []int) *queue.Message {
 	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: mailaddr.Canonical(m.From), Arrived: m.Arrived, Size: m.Size,
 		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
-		EnvID: m.EnvID, RetFull: m.RetFull, RetHdrs: m.RetHdrs, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS}
+		EnvID: m.EnvID, RetFull: m.RetFull, RetHdrs: m.RetHdrs, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS,
+		Grown: m.Grown, GrownKnown: m.GrownKnown}
 	for _, i := range rcpts {
 		r := m.Rcpts[i]
 		n := r.Notify &^ queue.NotifySuccess

@@ -77,15 +77,22 @@ func tooBigReply(reply string) bool {
 
 // wayBackExcess is by how many bytes the message a refusal for its size
 // names is over the limit it names: routing's "552 5.3.4 message of N
-// bytes exceeds the limit of L bytes …" and a next hop's SIZE, "552
-// 5.3.4 H takes messages of at most L bytes (its SIZE), this one is N
-// bytes". Both sizes are held alike (the stored size, or both without
-// the trace allowance: planSize), so N-L is what the DSN made again
-// must lose. 0 when the reply names no such pair.
+// bytes exceeds the limit of L bytes …", a send connector's own
+// max_message_size, "552 5.3.4 message size N exceeds the limit L of
+// send connector C" (a single server's, no topology: delivery's group),
+// and a next hop's SIZE, "552 5.3.4 H takes messages of at most L bytes
+// (its SIZE), this one is N bytes". Both sizes are held alike (the
+// stored size, or both without the trace allowance: planSize), so N-L
+// is what the DSN made again must lose. 0 when the reply names no such
+// pair.
 func wayBackExcess(reply string) int64 {
 	var n, l int64
 	if _, after, ok := strings.Cut(reply, " message of "); ok {
 		if _, err := fmt.Sscanf(after, "%d bytes exceeds the limit of %d bytes", &n, &l); err != nil {
+			return 0
+		}
+	} else if _, after, ok := strings.Cut(reply, " message size "); ok {
+		if _, err := fmt.Sscanf(after, "%d exceeds the limit %d of ", &n, &l); err != nil {
 			return 0
 		}
 	} else if _, after, ok := strings.Cut(reply, " takes messages of at most "); ok {

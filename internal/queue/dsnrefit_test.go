@@ -85,8 +85,9 @@ func TestDSNTooBigForTheWayBackReturnsHeadersOnly(t *testing.T) {
 // back's limit has a header section as large as the whole message, so
 // the DSN made again with the headers only was as large as the first and
 // refused again: the bounce was lost. Where the refusal names the limit
-// (routing's caps, the next hop's SIZE), the DSN made again is cut at a
-// field boundary to fit it, and reaches the sender.
+// (routing's caps, a send connector's own limit, the next hop's SIZE),
+// the DSN made again is cut at a field boundary to fit it, and reaches
+// the sender.
 func TestDSNOfHeaderFieldsAloneFitsTheWayBack(t *testing.T) {
 	for _, c := range []struct {
 		name   string
@@ -97,6 +98,14 @@ func TestDSNOfHeaderFieldsAloneFitsTheWayBack(t *testing.T) {
 		}},
 		{"next hop SIZE", func(n, limit int) string {
 			return fmt.Sprintf("552 5.3.4 hub-b takes messages of at most %d bytes (its SIZE), this one is %d bytes", limit, n)
+		}},
+		// rrsize43: a single server's send connector (no topology).
+		{"send connector", func(n, limit int) string {
+			return fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector sink", n, limit)
+		}},
+		{"send connector, held without trace", func(n, limit int) string {
+			return fmt.Sprintf("552 5.3.4 message size %d exceeds the limit %d of send connector sink (the size held to limits: "+
+				"the message as sent, without the trace header fields umbra's servers added; %d bytes as stored, the size the log and umbra message list give)", n, limit, n)
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -468,6 +468,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(legacyRecord(m)) // version 1, before org ids
 	m.OrgID = "0123456789abcdef0123456789abcdef"
 	f.Add(m.encode())
+	m.Grown, m.GrownKnown, m.OrgEarlier, m.Released = MaxGrown, true, time.Hour, true // flag bits 11, 12, 13-31 and 32 up all set
+	f.Add(m.encode())
 	f.Add([]byte{1})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -1942,9 +1942,12 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 // added: the limits hold the smaller of the message as sent and as
 // stored. What the organisation's earlier servers added (m.Grown as
 // session.message read it from a transport server of the organisation,
-// orgid.GrownHeader) counts as umbra's too.
+// orgid.GrownHeader) counts as umbra's too. It is held to what a
+// record holds (queue.MaxGrown), so the queue delivers it as it would
+// after a restart: a server of the organisation that said more is not
+// believed beyond it.
 func noteGrown(m *queue.Message, sent, stored int64) {
-	m.Grown, m.GrownKnown = m.Grown+max(stored-sent, 0), true
+	m.Grown, m.GrownKnown = min(m.Grown+max(stored-sent, 0), queue.MaxGrown), true
 }
 
 // sealHeadSection puts the empty line after the header section head
