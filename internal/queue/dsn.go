@@ -137,7 +137,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	for _, i := range rcpts {
 		r, _ := dsnRecipient(m.Rcpts[i], kind)
 		shown := shownReply(m, r, kind, in)
-		if noHostReply(r.LastReply, kind) {
+		if noHostReply(r.LastReply, r.NextHop, kind) {
 			shown = notAttempted(m, r, kind, in) // no host's reply to quote (dsnown.go)
 		}
 		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shown), false) + "\r\n")

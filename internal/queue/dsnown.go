@@ -266,9 +266,9 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 			host = r.NextHop
 		}
 		return lead + dataStallWords(reply, host)
-	case hostStoppedAnswering(reply):
+	case hostStoppedAnswering(reply, r.NextHop):
 		return lead + stoppedWords(reply, r, inside, in)
-	case hostUnreachedReply(reply):
+	case hostUnreachedReply(reply, r.NextHop):
 		return lead + unreachedWords(reply, r, dest, inside, in)
 	case reply == "" && expired:
 		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"
@@ -298,7 +298,7 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 // the expiry's cut before anything was sent, a delivery that gave no
 // result (rt31d F2: "last reply: " empty, to an outside sender "last
 // reply: 451 4.0.0 temporary failure", a reply no host gave).
-func noHostReply(reply string, kind Notify) bool {
+func noHostReply(reply, nextHop string, kind Notify) bool {
 	if kind == NotifySuccess {
 		return false
 	}
@@ -308,7 +308,7 @@ func noHostReply(reply string, kind Notify) bool {
 	if _, last, ok := splitExpired(reply); ok {
 		reply = last
 	}
-	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply) || hostUnreachedReply(reply)
+	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply, nextHop) || hostUnreachedReply(reply, nextHop)
 }
 
 // Timeouts (rt41 F2). A recipient deferred because its host stopped
@@ -328,8 +328,18 @@ func noHostReply(reply string, kind Notify) bool {
 // line keep the whole text.
 
 // hostStopped parses such a deferral: the hop as it names it, and which
-// reply did not come; ok false for any other reply.
-func hostStopped(reply string) (hop, missing string, ok bool) {
+// reply did not come; ok false for any other reply. umbra's words name
+// the recipient's next hop, nextHop: the same words naming another host
+// are a relay's reply about a host beyond it (as hostUnreached).
+func hostStopped(reply, nextHop string) (hop, missing string, ok bool) {
+	hop, missing, ok = hostStoppedWords(reply)
+	if !ok || hop != nextHop {
+		return "", "", false
+	}
+	return hop, missing, true
+}
+
+func hostStoppedWords(reply string) (hop, missing string, ok bool) {
 	rest, ok := strings.CutPrefix(reply, "451 4.4.2 ")
 	if !ok {
 		return "", "", false
@@ -361,8 +371,8 @@ func hostStopped(reply string) (hop, missing string, ok bool) {
 
 // hostStoppedAnswering reports whether reply is umbra's deferral of a
 // host that stopped answering (hostStopped).
-func hostStoppedAnswering(reply string) bool {
-	_, _, ok := hostStopped(reply)
+func hostStoppedAnswering(reply, nextHop string) bool {
+	_, _, ok := hostStopped(reply, nextHop)
 	return ok
 }
 
@@ -379,15 +389,19 @@ func hostStoppedAnswering(reply string) bool {
 
 // hostUnreached parses such a deferral: the hop as it names it ("" for
 // none of the route's) and why it was not reached; ok false for any
-// other reply.
-func hostUnreached(reply string) (hop, why string, ok bool) {
+// other reply. umbra's "connect to HOP: …" names the recipient's next
+// hop, nextHop (the host it could not reach is the one it records); a
+// reply in those words naming another host is that host's own, a relay
+// that answered and refused about a host beyond it (rropsrt43): its
+// reply, quoted as one.
+func hostUnreached(reply, nextHop string) (hop, why string, ok bool) {
 	rest, ok := strings.CutPrefix(reply, "451 4.4.1 ")
 	if !ok {
 		return "", "", false
 	}
 	if after, found := strings.CutPrefix(rest, "connect to "); found {
 		h, err, found := strings.Cut(after, ": ")
-		if !found {
+		if !found || h != nextHop {
 			return "", "", false
 		}
 		return h, connectCause(err), true
@@ -400,8 +414,8 @@ func hostUnreached(reply string) (hop, why string, ok bool) {
 	return "", "", false
 }
 
-func hostUnreachedReply(reply string) bool {
-	_, _, ok := hostUnreached(reply)
+func hostUnreachedReply(reply, nextHop string) bool {
+	_, _, ok := hostUnreached(reply, nextHop)
 	return ok
 }
 
@@ -430,7 +444,7 @@ func connectCause(err string) string {
 // the host named as stoppedWords names it, else no host of the
 // recipient's destination (dest, as notAttempted names it).
 func unreachedWords(reply string, r Recipient, dest string, inside bool, in Inside) string {
-	hop, why, _ := hostUnreached(reply)
+	hop, why, _ := hostUnreached(reply, r.NextHop)
 	if hop == "" {
 		return "no host" + dest + " could be reached"
 	}
@@ -451,7 +465,7 @@ func unreachedWords(reply string, r Recipient, dest string, inside bool, in Insi
 // inside the organisation; to one outside only a host outside it, by
 // the name Remote-MTA gives (remoteMTA), else "its next hop".
 func stoppedWords(reply string, r Recipient, inside bool, in Inside) string {
-	hop, missing, _ := hostStopped(reply)
+	hop, missing, _ := hostStopped(reply, r.NextHop)
 	host := "its next hop"
 	switch {
 	case inside && hop != "":
@@ -472,7 +486,7 @@ func stoppedWords(reply string, r Recipient, inside bool, in Inside) string {
 // as a server's.
 func ShownReply(m *Message, i int) string {
 	r := m.Rcpts[i]
-	if _, _, ok := splitExpired(r.LastReply); ok && noHostReply(r.LastReply, NotifyFailure) {
+	if _, _, ok := splitExpired(r.LastReply); ok && noHostReply(r.LastReply, r.NextHop, NotifyFailure) {
 		return notAttempted(m, r, NotifyFailure, Inside{})
 	}
 	if rest, ok := strings.CutPrefix(r.LastReply, partialDoneReplyOld); ok && r.Status == Relayed {

@@ -102,7 +102,7 @@ func remoteDiagnostic(m *Message, r Recipient, kind Notify, in Inside) string {
 	if _, last, ok := splitExpired(r.LastReply); ok {
 		r.LastReply, kind = last, NotifyDelay // the reply it had while it waited (describedReply)
 	}
-	if r.LastReply == "" || umbraNote(r.LastReply) || hostStoppedAnswering(r.LastReply) || hostUnreachedReply(r.LastReply) {
+	if r.LastReply == "" || umbraNote(r.LastReply) || hostStoppedAnswering(r.LastReply, r.NextHop) || hostUnreachedReply(r.LastReply, r.NextHop) {
 		return "" // no server's reply: a note of umbra's, or a host that stopped answering (dsnown.go)
 	}
 	if _, smtp := dsnReporter(r, in); !smtp {
