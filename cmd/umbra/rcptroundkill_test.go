@@ -15,7 +15,8 @@ import (
 // roundsHop is a next hop that takes at most two recipients per
 // transaction and refuses the others at RCPT with 452 4.5.3 (too many
 // recipients, RFC 5321 §4.5.3.1.10). While hang is set it never answers
-// the end of the data of a session's second transaction. It counts the
+// the end of the data of a session's second transaction; it refuses a
+// recipient bad@ at RCPT for good (550). It counts the
 // recipients of each message it answered 250 at the end of the data.
 type roundsHop struct {
 	hang atomic.Bool
@@ -92,6 +93,10 @@ func (h *roundsHop) serve(c net.Conn) {
 				continue
 			}
 			a := strings.ToLower(line[strings.Index(line, "<")+1 : strings.LastIndex(line, ">")])
+			if strings.HasPrefix(a, "bad@") {
+				say("550 5.1.1 no such user")
+				continue
+			}
 			rcpts = append(rcpts, a)
 			say("250 2.1.5 ok")
 		case strings.HasPrefix(verb, "DATA"):
@@ -153,6 +158,38 @@ func TestQ5Kill9BetweenRecipientRoundsSendsEachOnce(t *testing.T) {
 	time.Sleep(2 * time.Second) // a second hand-on of a@ or b@ (retry_schedule 1s) would show by now
 	got, _ := hop.counts()
 	for _, a := range rcpts {
+		if got[a] != 1 {
+			t.Errorf("%s reached the next hop %d times, want once (all: %v)", a, got[a], got)
+		}
+	}
+}
+
+// Q-5, SR-9 (delivery reportRound; queue jobcommit.go): a recipient the
+// first round's next hop refused for good gets one failure DSN — made
+// with the round's commit, not again by the attempt's end — and every
+// other recipient reaches the next hop once, over two transactions.
+func TestQ5RecipientRoundFailureDSNOnce(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	listen, hopAddr := "127.0.0.170:40112", "127.0.0.170:40113"
+	hop := startRoundsHop(t, hopAddr)
+	hop.hang.Store(false)
+	cfg := relayConfig(t, dir, listen, hopAddr)
+	d := startUmbra(t, cfg, listen)
+	d.dumpLogIfFailed()
+
+	rcpts := []string{"a@rounds.test", "bad@rounds.test", "b@rounds.test", "c@rounds.test", "d@rounds.test"}
+	msg := "From: s@example.org\r\nTo: a@rounds.test\r\nSubject: rounds\r\n\r\none refused, four in two transactions\r\n"
+	if r := rawSend(t, listen, "s@example.org", rcpts, msg); !strings.HasPrefix(r, "250") {
+		t.Fatalf("DATA: %q", r)
+	}
+	waitCond(t, "every recipient delivered and the failure DSN sent", 60*time.Second, func() bool {
+		got, _ := hop.counts()
+		return got["c@rounds.test"] >= 1 && got["d@rounds.test"] >= 1 && got["s@example.org"] >= 1
+	})
+	time.Sleep(2 * time.Second) // a second DSN, or a second hand-on (retry_schedule 1s), would show by now
+	got, _ := hop.counts()
+	for _, a := range []string{"a@rounds.test", "b@rounds.test", "c@rounds.test", "d@rounds.test", "s@example.org"} {
 		if got[a] != 1 {
 			t.Errorf("%s reached the next hop %d times, want once (all: %v)", a, got[a], got)
 		}
