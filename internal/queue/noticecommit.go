@@ -330,7 +330,12 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	}
 	// The delay note it writes for the copy elsewhere is a notification
 	// that server's XQUERYDISCARD WAIT= waits for: not set aside then.
-	if err := q.commitResults(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit); err != nil {
+	// Not through the space reserve (commitResultsOnce): the notice
+	// writes a new DSN, it neither frees room nor keeps the results of
+	// mail handed on — the reserve stays whole for the commits it is
+	// kept for (the attempt's results after it, a takeover), and the
+	// attempt's end makes the notice.
+	if err := q.commitResultsOnce(m, false, m.ShadowServer != "" && m.ShadowID != "", ctx.Err() != nil, commit); err != nil {
 		q.log.Warn("committing the delay notice of a message in delivery failed; the attempt's end makes it", "msg_id", m.ID.String(), "err", err)
 		return
 	}

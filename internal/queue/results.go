@@ -1406,7 +1406,9 @@ func (q *Manager) deferResults(m *Message, refusal, discard, interrupted bool) b
 // hop or a mailbox took are not left pending in memory, where a crash
 // would lose them and the next start hand the message on again. Not an
 // attempt that answered a waiting sender's refusal: it handed nothing
-// on, and its failed commit makes it again (stranded.go).
+// on, and its failed commit makes it again (stranded.go); nor a delay
+// notice's commit while a job runs (commitNotice uses commitResultsOnce:
+// a new DSN, kept from the reserve the results after it need).
 func (q *Manager) commitResults(m *Message, refusal, discard, interrupted bool, fn func(*Tx) error) error {
 	err := q.commitResultsOnce(m, refusal, discard, interrupted, fn)
 	if !refusal && noRoom(err) && q.store.reserve.release("the delivery results of "+m.ID.String(), err) {

@@ -193,7 +193,9 @@
 //     452 4.3.1 when the disk is full, and the log gets the detail —
 //     for want of room once per episode, then at most once a minute with
 //     the count not logged, and a line when messages are stored again
-//     and storing has held for a minute without a refusal (storageLog):
+//     and storing has held for a minute without a refusal — written by
+//     the next message, the next refusal (a new episode) or the
+//     shutdown, whichever comes first (storageLog):
 //     a flood of retries must not write a line each to the disk that is
 //     full, nor a disk whose freed pages let a message through now and
 //     then start an episode per message.

@@ -25,7 +25,11 @@ const storageLogInterval = time.Minute
 // episode: on a disk full to the last page, deliveries free pages inside
 // queue.db and a message fits in one now and then, and each such message
 // ended it, so that the next refusal wrote a fresh ERROR line (28 ERROR
-// and 28 "stored again" lines in 1.3 s: lifert43 F2). Each refusal is still answered
+// and 28 "stored again" lines in 1.3 s: lifert43 F2). An episode after
+// whose last refusal a message was stored ends too — its line written
+// then — at the next refusal a minute or more on (a new episode, logged
+// at once) or at the shutdown: no message need come a minute on to say
+// storing held, and neither line then says the disk is still full. Each refusal is still answered
 // and counted (umbra_smtp_commands_total) as before; other storage
 // errors are logged each time.
 type storageLog struct {
@@ -36,8 +40,12 @@ type storageLog struct {
 	mu         sync.Mutex
 	last       time.Time // the episode's last line
 	lastRefuse time.Time // the episode's last refusal
-	suppressed int       // refusals not logged since last
-	refused    int       // the episode's refusals
+	// storedSince: a message was stored after the episode's last
+	// refusal — storing works again, the episode not yet ended for
+	// want of a message a minute on (failed, flush end it then).
+	storedSince bool
+	suppressed  int // refusals not logged since last
+	refused     int // the episode's refusals
 }
 
 func newStorageLog(clk clock.Clock, base *slog.Logger) *storageLog {
@@ -49,8 +57,14 @@ func newStorageLog(clk clock.Clock, base *slog.Logger) *storageLog {
 func (s *storageLog) failed(l *slog.Logger, msg string, attrs ...any) {
 	now := s.clk.Now()
 	s.mu.Lock()
+	if s.failing.Load() && s.storedSince && now.Sub(s.lastRefuse) >= storageLogInterval {
+		// Storing held for a minute after the last refusal, with no
+		// message since to say so: that episode ended, this refusal
+		// begins a new one.
+		s.endLocked()
+	}
 	s.refused++
-	s.lastRefuse = now
+	s.lastRefuse, s.storedSince = now, false
 	if s.failing.Load() && now.Sub(s.last) < storageLogInterval {
 		s.suppressed++
 		s.mu.Unlock()
@@ -73,21 +87,36 @@ func (s *storageLog) stored() {
 	}
 	now := s.clk.Now()
 	s.mu.Lock()
-	if !s.failing.Load() || now.Sub(s.lastRefuse) < storageLogInterval {
-		s.mu.Unlock()
+	defer s.mu.Unlock()
+	if !s.failing.Load() {
 		return
 	}
+	s.storedSince = true
+	if now.Sub(s.lastRefuse) < storageLogInterval {
+		return
+	}
+	s.endLocked()
+}
+
+// endLocked ends the open episode (s.mu held): "messages are stored
+// again" with its counts.
+func (s *storageLog) endLocked() {
 	refused, suppressed := s.refused, s.suppressed
 	s.failing.Store(false)
-	s.refused, s.suppressed = 0, 0
-	s.mu.Unlock()
+	s.refused, s.suppressed, s.storedSince = 0, 0, false
 	s.base.Info("messages are stored again", "refused", refused, "suppressed", suppressed)
 }
 
-// flush writes, at shutdown, the count of refusals not logged yet.
+// flush writes, at shutdown, the count of refusals not logged yet — or,
+// when a message was stored after the episode's last refusal, the
+// episode's end: messages are not still refused then.
 func (s *storageLog) flush() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.failing.Load() && s.storedSince {
+		s.endLocked()
+		return
+	}
 	if s.failing.Load() && s.suppressed > 0 {
 		s.base.Warn("messages still refused for want of room at shutdown", "refused", s.refused, "suppressed", s.suppressed)
 		s.suppressed = 0

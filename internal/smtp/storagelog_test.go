@@ -160,3 +160,60 @@ func TestFullDiskFlappingLogsOneErrorAMinute(t *testing.T) {
 		t.Fatalf("a new episode: %d ERROR lines, want its first logged at once", len(got))
 	}
 }
+
+// A full-disk episode whose refusals stopped with a message stored
+// within the minute, then no traffic: storing works again, so the next
+// refusal, an hour on, is a new episode — the first one's "messages are
+// stored again" written then, the new ERROR line with no count of the
+// old one's — and a shutdown meanwhile does not warn that messages are
+// still refused (lifert43's minute: the episode was left open, and both
+// lines said the disk was still full an hour after it was not).
+func TestFullDiskEpisodeEndsWhenStoringHeldThoughNoMessageCame(t *testing.T) {
+	clk := clock.NewFake(time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC))
+	logs := &syncBuffer{}
+	q := &fakeQueue{}
+	s := newLoggedServer(t, q, clk, logs)
+	send := func(full bool) {
+		t.Helper()
+		want := "250"
+		q.mu.Lock()
+		q.failWith = nil
+		if full {
+			q.failWith, want = errDiskFull, "452 4.3.1"
+		}
+		q.mu.Unlock()
+		d := dial(t, s, "")
+		d.expect("220")
+		d.openData()
+		d.cmd("Subject: x\r\n\r\nhi\r\n.", want)
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	for i := 0; i < 3; i++ {
+		send(true)
+	}
+	clk.Advance(10 * time.Second)
+	send(false) // storing works again; no message comes for an hour
+	clk.Advance(time.Hour)
+	send(true)
+	if got := logs.lines("messages are stored again"); len(got) != 1 || !strings.Contains(got[0], "refused=3") {
+		t.Fatalf("a refusal an hour after storing worked again: %q, want the first episode's end with refused=3", got)
+	}
+	got := logs.lines("enqueue failed")
+	if len(got) != 2 || strings.Contains(got[1], "suppressed=") {
+		t.Fatalf("the new episode's first refusal: %d ERROR lines, want a second with no count of the first episode:\n%s", len(got), strings.Join(got, "\n"))
+	}
+	// The second episode: refusals, a message stored 10 s on, then a
+	// shutdown an hour later.
+	send(true)
+	clk.Advance(10 * time.Second)
+	send(false)
+	clk.Advance(time.Hour)
+	s.storage.flush() // as a shutdown now
+	if got := logs.lines("still refused"); len(got) != 0 {
+		t.Fatalf("a shutdown an hour after the last refusal, a message stored since: %q", got)
+	}
+	if got := logs.lines("messages are stored again"); len(got) != 2 || !strings.Contains(got[1], "refused=2") {
+		t.Fatalf("the shutdown: %q, want the second episode's end with refused=2", got)
+	}
+}
