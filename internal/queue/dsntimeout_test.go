@@ -30,31 +30,43 @@ func TestQ3HostTimeoutIsNoHostsReply(t *testing.T) {
 		{"451 4.4.2 mx.slow.test[192.0.2.7]:25: timed out after 10m0s waiting for the reply to the end of the message",
 			"mx.slow.test[192.0.2.7]:25", "stopped answering: no reply to the end of the message within 10m0s"},
 	} {
-		for _, from := range []string{"alice@example.org", "bob@ext.example"} {
-			in := Inside{SenderDomains: []string{"example.org"}}
-			for _, kind := range []Notify{NotifyDelay, NotifyFailure} {
-				r := Recipient{Addr: "rC@slow.test", Notify: NotifyFailure | NotifyDelay, Status: Pending,
-					Queue: "mx:slow.test", NextHop: c.hop, LastReply: c.reply}
-				lead := "not delivered yet: "
-				if kind == NotifyFailure {
-					r.Status, r.LastReply = Failed, expiredReply("550 5.4.7", 180*time.Second, c.reply)
-					lead = "550 5.4.7 message expired after 3m0s; not delivered: "
+		noHostsReplyCase(t, at, "slow.test", c.reply, c.hop, c.want, "connection with the next hop broken", "i/o timeout")
+	}
+}
+
+// noHostsReplyCase checks the DSNs of a recipient at domain whose last
+// reply is umbra's own words on its attempt (reply, its next hop hop),
+// to a sender inside the organisation and to one outside: its delay
+// notice and its expiry's failure say want after their lead, with no
+// "last reply:", no Diagnostic-Code and none of bad; message show and
+// the tracking fail event (ShownReply) say the same at the expiry.
+func noHostsReplyCase(t *testing.T, at time.Time, domain, reply, hop, want string, bad ...string) {
+	t.Helper()
+	addr := "rC@" + domain
+	for _, from := range []string{"alice@example.org", "bob@ext.example"} {
+		in := Inside{SenderDomains: []string{"example.org"}}
+		for _, kind := range []Notify{NotifyDelay, NotifyFailure} {
+			r := Recipient{Addr: addr, Notify: NotifyFailure | NotifyDelay, Status: Pending,
+				Queue: "mx:" + domain, NextHop: hop, LastReply: reply}
+			lead := "not delivered yet: "
+			if kind == NotifyFailure {
+				r.Status, r.LastReply = Failed, expiredReply("550 5.4.7", 180*time.Second, reply)
+				lead = "550 5.4.7 message expired after 3m0s; not delivered: "
+			}
+			m := &Message{ID: 0xABC, From: from, Arrived: at.Add(-180 * time.Second), Rcpts: []Recipient{r}}
+			dsn := string(BuildDSNBody("mx.test", m, MemBody([]byte("Subject: x\r\n\r\nbody\r\n")), kind, []int{0}, at, at, 0xDEF, 0, in))
+			line := dsnTextLine(dsn, addr)
+			if !strings.HasPrefix(line, "<"+addr+">: "+lead) || !strings.Contains(line, want) {
+				t.Errorf("%q, sender %s, kind %v: text line %q; want %q and %q", reply, from, kind, line, lead, want)
+			}
+			for _, b := range append([]string{"last reply:", "Diagnostic-Code"}, bad...) {
+				if strings.Contains(dsn, b) {
+					t.Errorf("%q, sender %s, kind %v: the DSN says %q:\n%s", reply, from, kind, b, dsn)
 				}
-				m := &Message{ID: 0xABC, From: from, Arrived: at.Add(-180 * time.Second), Rcpts: []Recipient{r}}
-				dsn := string(BuildDSNBody("mx.test", m, MemBody([]byte("Subject: x\r\n\r\nbody\r\n")), kind, []int{0}, at, at, 0xDEF, 0, in))
-				line := dsnTextLine(dsn, "rC@slow.test")
-				if !strings.HasPrefix(line, "<rC@slow.test>: "+lead) || !strings.Contains(line, c.want) {
-					t.Errorf("%q, sender %s, kind %v: text line %q; want %q and %q", c.reply, from, kind, line, lead, c.want)
-				}
-				for _, bad := range []string{"last reply:", "Diagnostic-Code", "connection with the next hop broken", "i/o timeout"} {
-					if strings.Contains(dsn, bad) {
-						t.Errorf("%q, sender %s, kind %v: the DSN says %q:\n%s", c.reply, from, kind, bad, dsn)
-					}
-				}
-				if kind == NotifyFailure {
-					if got := ShownReply(m, 0); !strings.HasPrefix(got, lead) || !strings.Contains(got, c.want) {
-						t.Errorf("%q: ShownReply %q; want %q and %q", c.reply, got, lead, c.want)
-					}
+			}
+			if kind == NotifyFailure {
+				if got := ShownReply(m, 0); !strings.HasPrefix(got, lead) || !strings.Contains(got, want) {
+					t.Errorf("%q: ShownReply %q; want %q and %q", reply, got, lead, want)
 				}
 			}
 		}

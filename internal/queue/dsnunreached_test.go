@@ -29,34 +29,7 @@ func TestQ3UnreachedHostIsNoHostsReply(t *testing.T) {
 			"mx.down.test[192.0.2.7]:25", "could not be reached (no route to host)"},
 		{"451 4.4.1 no host reachable", "", "could be reached"},
 	} {
-		for _, from := range []string{"alice@example.org", "bob@ext.example"} {
-			in := Inside{SenderDomains: []string{"example.org"}}
-			for _, kind := range []Notify{NotifyDelay, NotifyFailure} {
-				r := Recipient{Addr: "rC@down.test", Notify: NotifyFailure | NotifyDelay, Status: Pending,
-					Queue: "mx:down.test", NextHop: c.hop, LastReply: c.reply}
-				lead := "not delivered yet: "
-				if kind == NotifyFailure {
-					r.Status, r.LastReply = Failed, expiredReply("550 5.4.7", 180*time.Second, c.reply)
-					lead = "550 5.4.7 message expired after 3m0s; not delivered: "
-				}
-				m := &Message{ID: 0xABC, From: from, Arrived: at.Add(-180 * time.Second), Rcpts: []Recipient{r}}
-				dsn := string(BuildDSNBody("mx.test", m, MemBody([]byte("Subject: x\r\n\r\nbody\r\n")), kind, []int{0}, at, at, 0xDEF, 0, in))
-				line := dsnTextLine(dsn, "rC@down.test")
-				if !strings.HasPrefix(line, "<rC@down.test>: "+lead) || !strings.Contains(line, c.want) {
-					t.Errorf("%q, sender %s, kind %v: text line %q; want %q and %q", c.reply, from, kind, line, lead, c.want)
-				}
-				for _, bad := range []string{"last reply:", "Diagnostic-Code", "no answer from the next hop", "dial tcp"} {
-					if strings.Contains(dsn, bad) {
-						t.Errorf("%q, sender %s, kind %v: the DSN says %q:\n%s", c.reply, from, kind, bad, dsn)
-					}
-				}
-				if kind == NotifyFailure {
-					if got := ShownReply(m, 0); !strings.HasPrefix(got, lead) || !strings.Contains(got, c.want) {
-						t.Errorf("%q: ShownReply %q; want %q and %q", c.reply, got, lead, c.want)
-					}
-				}
-			}
-		}
+		noHostsReplyCase(t, at, "down.test", c.reply, c.hop, c.want, "no answer from the next hop", "dial tcp")
 	}
 }
 
