@@ -52,8 +52,11 @@ func TestDaemonEdgeBounceNamesNoHub(t *testing.T) {
 
 // umbra's own words about a hub it could not reach name the hub's
 // address (a dial error: "127.0.78.4:NNNN: connect: connection
-// refused"): the delay DSN to an outside sender gives the status and its
-// reason instead, and the tracking log keeps the whole text (dsn12).
+// refused"): the delay DSN to an outside sender says in words that its
+// next hop could not be reached — neither the hub's address nor why it
+// did not take the connection, and no reply no host gave (it read "451
+// 4.4.1 no answer from the next hop", the status's reason, as a reply:
+// rt43-delivery F2) — and the tracking log keeps the whole text (dsn12).
 func TestDaemonDelayDSNNamesNoHubAddress(t *testing.T) {
 	hubAddr := reserveAddr(t, "127.0.78.4") // down: connections refused
 	out := freeAddr(t, "127.0.78.5")
@@ -66,12 +69,12 @@ func TestDaemonDelayDSNNamesNoHubAddress(t *testing.T) {
 	hubIP, _, _ := net.SplitHostPort(hubAddr)
 	dsn := waitOutsideDSN(t, d, sink, 60*time.Second)
 	for _, want := range []string{"To: <victim@ext.test>", "Subject: Delayed Mail", "Action: delayed",
-		"<alice@example.test>: 451 4.4.1 no answer from the next hop"} {
+		"<alice@example.test>: not delivered yet: its next hop could not be reached"} {
 		if !strings.Contains(dsn, want) {
 			t.Errorf("the DSN lacks %q:\n%s", want, dsn)
 		}
 	}
-	for _, leak := range []string{"Remote-MTA", hubIP, "connection refused", "X-Umbra", "Diagnostic-Code:"} {
+	for _, leak := range []string{"Remote-MTA", hubIP, "connection refused", "X-Umbra", "Diagnostic-Code:", "no answer from the next hop"} {
 		if strings.Contains(dsn, leak) {
 			t.Errorf("the DSN to an outside sender shows %q:\n%s", leak, dsn)
 		}

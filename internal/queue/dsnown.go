@@ -448,6 +448,12 @@ func unreachedWords(reply string, r Recipient, dest string, inside bool, in Insi
 	if hop == "" {
 		return "no host" + dest + " could be reached"
 	}
+	if !inside && in.hopInside(r) {
+		// A host of the organisation: an outside sender learns that
+		// the message waits, not why one of the organisation's
+		// servers did not take the connection (dsn12).
+		return "its next hop could not be reached"
+	}
 	host := "its next hop"
 	switch {
 	case inside:
