@@ -27,7 +27,7 @@ func TestOPS43QuarantineStatsKeptUnderConcurrentCommitsAndScrapes(t *testing.T) 
 	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
 	q := NewManager(s, d, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
+	defer stopWithFakeClock(cancel, q, clk)
 	q.Start(ctx)
 	scan := func() (n int, size int64) {
 		s.View(func(tx *Tx) error { n, size = quarantineTotals(tx); return nil })
@@ -178,7 +178,7 @@ func TestOPS43QuarantineStatsCommitReadBeforeItsHookCountedOnce(t *testing.T) {
 	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
 	q := NewManager(s, d, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
-	defer func() { cancel(); q.Wait() }()
+	defer stopWithFakeClock(cancel, q, clk)
 	q.Start(ctx)
 	first := msg(s, "a@example.org", "x@example.net")
 	first.Quarantine = "spam score 14.2"
@@ -212,5 +212,24 @@ func TestOPS43QuarantineStatsCommitReadBeforeItsHookCountedOnce(t *testing.T) {
 	}
 	if gn, gsize := q.QuarantineStats(); gn != 2 || gsize != size {
 		t.Errorf("after the commit's hook ran: %d messages %d bytes, want 2 and %d (counted once)", gn, gsize, size)
+	}
+}
+
+// stopWithFakeClock cancels q's context and waits for q, moving clk on
+// while it waits: an attempt that waits on a timer of the fake clock
+// (a retry's pause, a commit's) would otherwise never end once the test
+// stopped moving it, and the wait hung (once, in a full run of the
+// package under load).
+func stopWithFakeClock(cancel context.CancelFunc, q *Manager, clk *clock.Fake) {
+	cancel()
+	done := make(chan struct{})
+	go func() { q.Wait(); close(done) }()
+	for {
+		select {
+		case <-done:
+			return
+		case <-time.After(10 * time.Millisecond):
+			clk.Advance(time.Minute)
+		}
 	}
 }
