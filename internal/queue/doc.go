@@ -1042,7 +1042,13 @@
 // is a repeat after a lost reply. A discard
 // whose id is not "<local id>-…" is looked up by org id (orgids index);
 // one that arrives before its copy is kept in bucket early, and the copy
-// is then not stored (a partial one: stored without those recipients). On the primary, the one commit of Submit carries
+// is then not stored (a partial one: stored without those recipients).
+// One that settled a copy held here, presented with a mark, is kept there
+// too (rememberAppliedDiscard, earlystale.go): a repeat of that copy's
+// push still on its way (its reply cut, tried again) comes after the
+// primary's one discard was consumed, and kept it would be a copy the
+// primary owes nothing — delivered twice if the primary is lost; a copy
+// committed after the discard (a higher mark) is new and kept. On the primary, the one commit of Submit carries
 // ShadowServer and ShadowID (the org id) like a message received in a
 // shadow session, so the commit that finishes the message writes the
 // discard; a copy that never arrived gets a discard its peer ignores

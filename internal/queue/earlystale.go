@@ -1,6 +1,9 @@
 package queue
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"time"
+)
 
 // Early discards and copies pushed after them (rt19f F1's other side). A
 // primary's discard of a copy on receipt this server does not hold yet is
@@ -99,5 +102,38 @@ func (t *Tx) takeEarlyForPush(primary, id, dbID string, mark uint64) (bool, erro
 			applies = false // a copy committed after the discard came
 		}
 	}
+	if applies && len(v) >= 16 && mark > 0 && binary.BigEndian.Uint64(v[8:16]) > 0 {
+		// Placed before the discard by both marks: the copy the
+		// discard was for, which may come again (a push whose reply
+		// was lost, tried again): kept for those (rememberAppliedDiscard).
+		return true, nil
+	}
 	return applies, b.Delete(k)
+}
+
+// rememberAppliedDiscard keeps a discard that settled a copy on receipt
+// held here (key: its org id, or earlyPartialID for one recipient) in
+// bucket early, as if it had come before the copy (dup43). A push whose
+// whole one-trip write reached this server and whose reply was lost (a
+// cut session) is stored here while the primary tries again — a second
+// session, the next candidate, which may be this server — and the
+// message may leave the primary meanwhile, its one discard for this
+// server fetched and applied to the first copy. The repeat is the same
+// copy: kept, the primary owes it no discard (LeftBeforeCopy: it left
+// before that push was answered), so it is held until the hourly
+// XQUERYHELD sweep and taken over and delivered a second time if the
+// primary dies. Remembered under the mark presented with the discard, it
+// drops every repeat of that copy (its mark, its commit's, is not above)
+// and spares a copy of the org id committed after the discard was read
+// (a higher mark: takeEarlyForPush forgets the entry and keeps it). A
+// discard presented without a mark — a primary below shadow verbs 7,
+// whose copies carry none and so cannot be placed, or an answer to
+// XQUERYHELD — is not remembered: it would swallow a later copy of the
+// same org id, acknowledged and then lost with the primary. The entry
+// goes with the early discards' age (PruneDiscards).
+func (t *Tx) rememberAppliedDiscard(primary, key string, now time.Time) error {
+	if t.heldOnly || t.discardAt.Mark == 0 {
+		return nil
+	}
+	return t.AddEarlyDiscard(primary, key, t.discardAt, now)
 }

@@ -304,6 +304,14 @@ func (q *Manager) applyPartialDiscardTx(tx *Tx, primary string, pd PartialDiscar
 		}
 		applied = true
 		settled = append(settled, these...)
+		if !relay {
+			// A repeat push of the copy would bring the recipient back
+			// (newReceiptRcpts): remembered as a full discard is
+			// (earlystale.go).
+			if err := tx.rememberAppliedDiscard(primary, earlyPartialID(pd.ID, pd.Addr), now); err != nil {
+				return false, nil, nil, err
+			}
+		}
 		// Its own copy elsewhere (one made again after a takeover) is
 		// owed the same recipients (takensingle.go).
 		if err := tx.copySettled(m, before, now); err != nil {

@@ -1587,6 +1587,14 @@ func (q *Manager) applyDiscardsTx(tx *Tx, primary string, ids []string, now time
 		if counted {
 			n++
 		}
+		if counted && !relay {
+			// Remembered: a push of this copy still on its way (its
+			// reply lost, the primary's next try) is the same copy,
+			// which the primary owes no second discard (earlystale.go).
+			if err := tx.rememberAppliedDiscard(primary, sid, now); err != nil {
+				return 0, nil, nil, err
+			}
+		}
 	}
 	return n, gone, settled, nil
 }
