@@ -25,6 +25,10 @@ func TestOPS43QuarantineStatsKeptUnderConcurrentCommitsAndScrapes(t *testing.T) 
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
+	go func() { // its calls drained: a full channel held every attempt, and the stop waited for them (CI run 149's hang)
+		for range d.calls {
+		}
+	}()
 	q := NewManager(s, d, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer stopWithFakeClock(cancel, q, clk)
@@ -176,6 +180,10 @@ func TestOPS43QuarantineStatsCommitReadBeforeItsHookCountedOnce(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	d := newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.4.1 later" })
+	go func() { // its calls drained: a full channel held every attempt, and the stop waited for them (CI run 149's hang)
+		for range d.calls {
+		}
+	}()
 	q := NewManager(s, d, ManagerConfig{Clock: clk, Hostname: "mx.test", RetrySchedule: []time.Duration{time.Hour}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer stopWithFakeClock(cancel, q, clk)
