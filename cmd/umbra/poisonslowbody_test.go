@@ -313,6 +313,8 @@ func TestDoubleSignalStopCountsNoCrash(t *testing.T) {
 			t.Fatalf("stop %d: the second SIGTERM did not stop umbra at once", stop)
 		}
 		waitLogCount(t, d, "second signal: stopping at once", stop)
+		// The line names the signal as the drain's own line does.
+		waitLogCount(t, d, "signal=SIGTERM deliveries=", stop)
 		// What the next start reads: the delivery the signal cut is
 		// recorded as the operator's stop — whichever phase the signal
 		// found it in (umbra's code or a wait on the slow next hop) —

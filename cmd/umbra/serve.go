@@ -1749,10 +1749,10 @@ func stopAtOnce(sigs <-chan os.Signal, mgr *queue.Manager, log *slog.Logger) {
 	cut, recorded := mgr.StopAtOnce()
 	if recorded {
 		log.Warn("second signal: stopping at once; deliveries in flight are cut and due at once at the next start, no crash counted",
-			"signal", sig.String(), "deliveries", cut)
+			"signal", stopSignal{sig}.name(), "deliveries", cut)
 	} else {
 		log.Warn("second signal: stopping at once; the peer-wait slot file is off, so every delivery in flight counts a crash at the next start",
-			"signal", sig.String())
+			"signal", stopSignal{sig}.name())
 	}
 	signal.Reset(sig)
 	if s, ok := sig.(syscall.Signal); ok {
