@@ -298,6 +298,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		}
 		log.Warn("removed a leftover beside the transport database (the database itself was not replaced)", "path", left, "why", why)
 	}
+	if n := store.SpoolSwept(); n > 0 { // queue/spoolref.go
+		log.Info("removed spool files no message names: bodies of sessions that ended before their commit (never acknowledged), or bodies whose message had left before a crash cut their removal",
+			"files", n, "dir", filepath.Join(cfg.Server.DataDir, leftover.SpoolDir))
+	}
 	if gone := store.SpoolOfGoneDatabase(); gone.Dir != "" { // queue/spoolref.go (lifert39 F2)
 		log.Warn("a new transport database started beside the spool files of a database that is gone (queue.db was missing): "+
 			"they were moved aside, and the mail they held is not queued here; its shadow servers resubmit what they kept a copy of (a new database id)",

@@ -306,6 +306,13 @@ func (s *Store) unlinkSpool(names []string) {
 	}
 }
 
+// SpoolSwept is how many spool files Open removed because no record
+// named them: bodies of sessions that ended before their commit (no 250
+// was given for them), or files whose last reference a commit dropped
+// before a crash cut their removal. The start logs it, as it logs every
+// file it deletes.
+func (s *Store) SpoolSwept() int { return s.sweptSpool }
+
 // MissingSpool lists the spool files that records named but Open did
 // not find (a data directory copied without its spool directory): their
 // messages fail to load and are held as poison with the reason, never

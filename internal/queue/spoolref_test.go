@@ -229,6 +229,10 @@ func TestOpenSweepsOrphanSpoolFiles(t *testing.T) {
 	if len(files) != 1 || files[0] != filepath.Base(kp) {
 		t.Fatalf("spool directory after Open: %v; want only %s (orphan %s)", files, filepath.Base(kp), filepath.Base(op))
 	}
+	// The start says what it deleted: two files no record named.
+	if n := s.SpoolSwept(); n != 2 {
+		t.Fatalf("SpoolSwept() = %d after removing the orphan and the partial file, want 2", n)
+	}
 	var got []byte
 	s.View(func(tx *Tx) error { var err error; got, err = tx.Body(m.ID); return err })
 	if !bytes.Equal(got, bigContent(100<<10)) {

@@ -87,6 +87,7 @@ type Store struct {
 	clk atomic.Pointer[clock.Clock]
 
 	missingSpool []string   // spool files records name but Open did not find (MissingSpool)
+	sweptSpool   int        // spool files no record named that Open removed (SpoolSwept)
 	unlinkMu     sync.Mutex // held while spool files are removed, and by Backup while it links them (spoolref.go)
 	spoolStats   spoolStats // failed removals to retry, and the directory's size (spoolstats.go)
 	leftovers    []string   // what an interrupted restore left and Open removed (Leftovers)
@@ -301,14 +302,14 @@ func Open(path string, o Options) (opened *Store, err error) {
 			s.leftovers = append(s.leftovers, path+asideSuffixName)
 		}
 	}
-	if _, missing, err := s.sweepSpool(); err != nil {
+	if swept, missing, err := s.sweepSpool(); err != nil {
 		db.Close()
 		if perr := permissionError("spool directory", spool, "", err); perr != nil {
 			return nil, perr
 		}
 		return nil, fmt.Errorf("spool directory %s: %w", spool, err)
-	} else if len(missing) > 0 {
-		s.missingSpool = missing
+	} else {
+		s.sweptSpool, s.missingSpool = swept, missing
 	}
 	maxBatch := o.MaxBatch
 	if maxBatch <= 0 {
