@@ -63,4 +63,18 @@ func TestSizeUnitsDocumented(t *testing.T) {
 			t.Errorf("ParseSize(%q) = %d, want an error", s, n)
 		}
 	}
+	// rt44 front F3: the refusal names both kinds of unit, and for a
+	// unit in another case the two it may have meant.
+	for s, want := range map[string]string{
+		"10mb":   "write MiB (1,048,576 bytes) or MB (1,000,000 bytes); case matters",
+		"10M":    "write MiB (1,048,576 bytes) or MB (1,000,000 bytes)",
+		"10 kB":  "write KiB (1,024 bytes) or KB (1,000 bytes)",
+		"1gb":    "write GiB (1,073,741,824 bytes) or GB (1,000,000,000 bytes)",
+		"1.5MiB": "no fraction: write 1536KiB for 1.5MiB",
+		"1TB":    "KiB, MiB, GiB (1024-based) or KB, MB, GB (1000-based)",
+	} {
+		if _, err := ParseSize(s); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseSize(%q): %v, want it to say %q", s, err, want)
+		}
+	}
 }

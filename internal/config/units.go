@@ -152,12 +152,35 @@ func ParseSize(s string) (int64, error) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || n < 0 {
-		return 0, fmt.Errorf("invalid size %q (use e.g. 36MiB, 512KiB, 1048576)", given)
+		return 0, fmt.Errorf("invalid size %q (%s)", given, sizeHint(s))
 	}
 	if n > (1<<62)/mult {
 		return 0, fmt.Errorf("size %q is too large", given)
 	}
 	return n * mult, nil
+}
+
+// sizeHint says what a refused size should look like: the units spelled
+// as umbra reads them, both kinds named (rt44 front F3: "36MB" is read
+// as decimal, and "10mb" or "10M" were refused with binary examples
+// only), and for a unit in another case or shortened the two it may
+// have meant.
+func sizeHint(rest string) string {
+	const units = "a whole number of bytes, or one with a unit spelled exactly so: KiB, MiB, GiB (1024-based) or KB, MB, GB (1000-based), e.g. 36MiB, 512KiB, 10MB, 1048576"
+	num := strings.TrimRight(rest, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+	unit := strings.TrimSpace(rest[len(num):])
+	if strings.ContainsAny(num, ".,") {
+		return "a size is " + units + "; no fraction: write 1536KiB for 1.5MiB"
+	}
+	switch strings.ToLower(unit) {
+	case "k", "kb", "kib":
+		return fmt.Sprintf("unit %q: write KiB (1,024 bytes) or KB (1,000 bytes); case matters", unit)
+	case "m", "mb", "mib":
+		return fmt.Sprintf("unit %q: write MiB (1,048,576 bytes) or MB (1,000,000 bytes); case matters", unit)
+	case "g", "gb", "gib":
+		return fmt.Sprintf("unit %q: write GiB (1,073,741,824 bytes) or GB (1,000,000,000 bytes); case matters", unit)
+	}
+	return "a size is " + units
 }
 
 func lineError(n *yaml.Node, format string, args ...any) error {
