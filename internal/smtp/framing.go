@@ -892,7 +892,7 @@ func (v *verbConn) bdatCommand(line []byte) error {
 		}
 	}
 	if refuse == "" && !v.bdat {
-		v.lineLen, v.bdatErr = 0, nil
+		v.lineLen, v.lineDot, v.bdatErr = 0, false, nil
 		v.startBody()
 	}
 	if refuse != "" {
@@ -978,7 +978,7 @@ func (v *verbConn) readChunk(size int64, keep bool) error {
 			err = io.ErrNoProgress
 		}
 		if keep {
-			if v.bdatErr == nil && v.lineOver(dst[:n]) {
+			if v.bdatErr == nil && v.lineOver(dst[:n], false) {
 				v.bdatErr = replyDataLineTooLong
 				v.sink.abort() // read on to LAST, keeping nothing
 			}

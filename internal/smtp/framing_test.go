@@ -879,3 +879,40 @@ func FuzzBareNewline(f *testing.F) {
 		}
 	})
 }
+
+// SMTP-3: the line length limit counts a line as sent, after the
+// transparency dot is taken off (RFC 5321 4.5.2): a DATA line that
+// begins with "." is one octet longer on the wire than the line it
+// carries, and BDAT, which carries it unstuffed, takes the same line.
+// A line of exactly the limit that begins with "." is accepted by both;
+// one octet more is refused by both.
+func TestSMTP3StuffedDotNotCountedInLineLength(t *testing.T) {
+	q := &fakeQueue{}
+	s := startServer(t, q, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {max_line_length: 1000}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	atLimit := "." + strings.Repeat("a", 997) + "\r\n" // 1000 octets with its CRLF
+	over := "." + strings.Repeat("a", 998) + "\r\n"
+	for _, tc := range []struct {
+		line, want string
+	}{{atLimit, "250"}, {over, "554 5.6.0"}} {
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		d.cmd("DATA", "354")
+		d.cmd("Subject: dot\r\n\r\n."+tc.line+".", tc.want) // stuffed on the wire
+		body := "Subject: dot\r\n\r\n" + tc.line
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<b@example.test>", "250")
+		d.send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(body), body))
+		d.expect(tc.want)
+	}
+	if q.count() != 2 {
+		t.Fatalf("%d queued, want the two messages whose line was at the limit", q.count())
+	}
+}

@@ -149,6 +149,7 @@ type verbConn struct {
 	dstate     int          // where DATA's end-of-data scan stands (modeData)
 	rawLen     int64        // the DATA body's bytes so far, as received
 	lineLen    int          // bytes of the body since its last LF
+	lineDot    bool         // the DATA line being counted began with "." (its transparency dot, not counted)
 	unst       unstuffer    // the DATA body's dot-unstuffing (spoolbody.go)
 	sink       bodySink     // the body being kept: in memory, past the threshold in a spool file
 	bodyOver   bool         // the unstuffed DATA body reached max_message_size (read on, keeping nothing)
@@ -359,7 +360,7 @@ func (v *verbConn) fillData() error {
 	chunk := buf[:n]
 	v.traceUnit(traceBody, chunk)
 	if v.bodyErr == nil {
-		if v.lineOver(chunk) {
+		if v.lineOver(chunk, true) {
 			v.bodyErr = replyDataLineTooLong
 		} else if v.limit > 0 && v.rawLen+int64(n) > rawSizeBound(v.limit) {
 			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
@@ -407,21 +408,39 @@ func (v *verbConn) fillData() error {
 // DATA body before unstuffing, BDAT chunks), and reports a line so far
 // longer than max_line_length, its CRLF included (RFC 5321 §4.5.3.1.6).
 // DATA and BDAT are held to the same limit: without BINARYMIME (not
-// offered) a BDAT message is text like a DATA one (RFC 3030 §3).
-func (v *verbConn) lineOver(p []byte) bool {
+// offered) a BDAT message is text like a DATA one (RFC 3030 §3). A DATA
+// line that begins with "." carries one octet more on the wire than the
+// line it stands for (the transparency dot, RFC 5321 §4.5.2, removed
+// as received): stuffed is set for DATA, and such a line may be one
+// octet longer as sent, so a line at the limit beginning with "." is
+// taken by DATA as by BDAT, which carries it unstuffed.
+func (v *verbConn) lineOver(p []byte, stuffed bool) bool {
 	for c := p; len(c) > 0; {
+		if v.lineLen == 0 {
+			v.lineDot = stuffed && c[0] == '.'
+		}
+		limit := v.lineLimit()
 		i := bytes.IndexByte(c, '\n')
 		if i < 0 {
 			v.lineLen += len(c)
 			break
 		}
-		if v.lineLen+i+1 > v.maxLine {
-			v.lineLen = v.maxLine + 1
-			break
+		if v.lineLen+i+1 > limit {
+			v.lineLen = limit + 1
+			return true
 		}
 		v.lineLen, c = 0, c[i+1:]
 	}
-	return v.lineLen > v.maxLine
+	return v.lineLen > v.lineLimit()
+}
+
+// lineLimit is max_line_length for the line being counted, one octet
+// more for a DATA line sent with its transparency dot (lineOver).
+func (v *verbConn) lineLimit() int {
+	if v.lineDot {
+		return v.maxLine + 1
+	}
+	return v.maxLine
 }
 
 // rawSizeBound is the most bytes a DATA body of a message of at most
@@ -624,7 +643,7 @@ func (v *verbConn) write(b []byte) (int, error) {
 	}
 	if v.last == "DATA" && bytes.HasPrefix(b, []byte("354")) {
 		v.mode, v.dstate = modeData, dBegin
-		v.rawLen, v.lineLen, v.body, v.bodyErr, v.hasBody = 0, 0, nil, nil, false
+		v.rawLen, v.lineLen, v.lineDot, v.body, v.bodyErr, v.hasBody = 0, 0, false, nil, nil, false
 		v.unst, v.bodyOver = unstuffer{}, false
 		v.startBody()
 		v.sink.dotted = true // DATA: transparency (normalizeNewlines)
