@@ -1129,7 +1129,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, receiptDiscardPush)
+	ctx, cancel := boundedTry(ctx, receiptDiscardPush)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, u := range up.UnconfirmedPushes(id) {
@@ -1152,8 +1152,12 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 			// and was taken for one that hung (rrrcpt43).
 			n, err := r.d.pushDiscardsEnd(ctx, st, s.Name, s.Address, owed, func(c *smtp.Client) { r.endApart(c, c.QuitBounded) })
 			if err != nil {
-				if ctx.Err() != nil {
-					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock()) // ran out of the 2 s: the next receipts do not wait for it
+				if ranOutOfBound(ctx) {
+					// Ran out of the 2 s: the next receipts do not wait
+					// for it. Not when the caller ended first (the stop
+					// cut the receipt or the pass): the server did
+					// nothing wrong (rcpt44 item 3).
+					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock())
 				}
 				r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server fetches it at its next contact",
 					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
