@@ -529,8 +529,11 @@ type ReceiptLink interface {
 
 // ReceiptObserver is told how each copy on receipt went (metrics):
 // result is "copied", "single" (accepted held by this server only),
-// "left" (the message left this server before its copy gave up:
-// ReceiptLeftChecker) or "rejected" (451 4.4.0); added is the time the copy added to the reply.
+// "left" (the message left this server before its copy gave up, the
+// server having answered the push: ReceiptLeftChecker), "left_may_hold"
+// (it left, and the push got no reply once its copy was sent: the
+// server may hold a copy, owed its discard) or "rejected" (451 4.4.0);
+// added is the time the copy added to the reply.
 // An Observer that also implements it gets the calls.
 type ReceiptObserver interface {
 	ShadowOnReceipt(connector, result string, added time.Duration)
@@ -874,6 +877,10 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		}
 	}
 	again := ""
+	// mayHold: the push got no reply once its copy may have reached the
+	// server (cut after its data, hung past its bound): its outcome is
+	// unknown, and the server may hold the copy (rcpt44 item 2).
+	mayHold := false
 	if err != nil && link != nil {
 		// The commit named the server: marked, so that the views do
 		// not imply the copy and it is made again when a shadow server
@@ -887,6 +894,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		if keptNothing == "" && !linkMayHold(link, err) {
 			keptNothing = noCopyReason(err)
 		}
+		mayHold = keptNothing == ""
 		marked := false
 		if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
 			if merr := mk.MarkSingleCopy(m.ID, link.Server(), keptNothing); merr != nil {
@@ -944,23 +952,41 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && err != nil {
 		left = lc.LeftBeforeCopy(m.ID)
 	}
-	if left {
-		// Handed on (or finished) while the copy was tried: never held
-		// by this server only, and no copy is owed.
+	switch {
+	case left && mayHold:
+		// Handed on (or finished) while the copy was tried, but the
+		// push's outcome is unknown: the server may hold a copy. The
+		// commit that ended the message owes it the copy's discard
+		// (the record, or the mark, names it as one that may hold
+		// it), which it fetches at its next contact: it is never
+		// delivered there, but it is no copy that was not needed.
+		observe("left_may_hold")
+		s.log.Info("message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy, and is owed its discard (it fetches it at its next contact)",
+			"msg_id", m.ID.String(), "shadow_server", link.Server(), "err", err)
+		msg += ", left this server before its shadow copy was confirmed"
+	case left:
+		// Handed on (or finished) while the copy was tried, and the
+		// server answered the push (it kept nothing): never held by
+		// this server only, and no copy is owed.
 		observe("left")
 		s.log.Info("message left this server before its shadow copy on receipt was made: no copy needed", "msg_id", m.ID.String(), "err", err)
 		msg += ", left this server before its shadow copy was made"
-	} else if err != nil {
+	case err != nil && mayHold:
+		observe("single")
+		s.log.Warn("message held by this server only: its shadow copy unconfirmed (the shadow server may hold one, and is owed its discard once the copy is made again)",
+			"msg_id", m.ID.String(), "preference", pref, "shadow_server", link.Server(), "err", err)
+		msg += ", no shadow copy"
+	case err != nil:
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", pref, "err", err)
 		msg += ", no shadow copy"
-	} else if again != "" {
+	case again != "":
 		observe("copied")
 		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
 			s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
 		}
 		msg += ", shadow copy on " + again
-	} else {
+	default:
 		observe("copied")
 		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
 			s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
