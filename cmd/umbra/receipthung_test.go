@@ -26,15 +26,21 @@ import (
 // With cut set, an answer of target that carries a copy's reply
 // ("Shadow copy …") is not forwarded: both connections are reset
 // instead (a peer killed after the commit that kept the copy, before
-// its reply reached the sender).
+// its reply reached the sender). With cutN positive (cut unset), only
+// the next cutN such answers are cut: the sender's pushes after them go
+// through. With cutBatch set too, only an answer to a batch (several
+// copies' lines) counts.
 type hangingProxy struct {
-	hang atomic.Bool
-	cut  atomic.Bool
-	hold bool
-	mu   sync.Mutex
-	up   []net.Conn // the connections to target, closed when the test ends
-	kept []keptBytes
-	back strings.Builder // what target answered on any connection
+	hang     atomic.Bool
+	cut      atomic.Bool
+	cutN     atomic.Int32
+	cutBatch atomic.Bool
+	cuts     atomic.Int32 // answers cut so far
+	hold     bool
+	mu       sync.Mutex
+	up       []net.Conn // the connections to target, closed when the test ends
+	kept     []keptBytes
+	back     strings.Builder // what target answered on any connection
 }
 
 // keptBytes is what one connection carried towards to during a held hang.
@@ -81,7 +87,12 @@ func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 			if back {
 				p.back.Write(buf[:n])
 			}
-			if back && p.cut.Load() && bytes.Contains(buf[:n], []byte("Shadow copy")) {
+			if back && (p.cut.Load() || p.cutN.Load() > 0 && (!p.cutBatch.Load() || bytes.Count(buf[:n], []byte("Shadow copy")) > 1)) &&
+				bytes.Contains(buf[:n], []byte("Shadow copy")) {
+				if !p.cut.Load() {
+					p.cutN.Add(-1)
+				}
+				p.cuts.Add(1)
 				p.mu.Unlock()
 				for _, c := range []net.Conn{from, to} {
 					if tc, ok := c.(*net.TCPConn); ok {
