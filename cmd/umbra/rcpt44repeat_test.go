@@ -47,9 +47,17 @@ type repeatCase struct {
 	// n messages: one when the cut marks hub-b failed for copies (the
 	// next copies go to hub-c first, nothing cut).
 	n int
+	// delay: the second session to hub-b, which repeats the push,
+	// reaches it that much later — after hub-a delivered the message and
+	// hub-b fetched the discard that settled its copy (dup43's order).
+	delay time.Duration
 }
 
-var repeatCases = []repeatCase{{"same-server", 1, false, 3}, {"next-candidate", 2, false, 1}, {"batch", 1, true, 40}}
+var repeatCases = []repeatCase{{"same-server", 1, false, 3, 0}, {"next-candidate", 2, false, 1, 0}, {"batch", 1, true, 40, 0}}
+
+// repeatAfterDiscard is the case of a repeated push that reaches hub-b
+// after the discard of the copy it kept (hub-a delivered first).
+var repeatAfterDiscard = repeatCase{"repeat-after-discard", 1, false, 1, 4 * time.Second}
 
 // acceptedWithCopy reports whether r, the text of a 250, names the
 // message's copy on hub-b or hub-c — or says it left hub-a (delivered)
@@ -93,9 +101,20 @@ func sendFirstPushCut(t *testing.T, o *hungPeerHubs, c repeatCase, prefix string
 			subjects = append(subjects, subject(i))
 		}
 	} else {
+		if c.delay > 0 {
+			// A first message, not cut, leaves hub-a a session to hub-b
+			// for the next copy: the connection delayed is the second
+			// session's, which repeats the push.
+			w := prefix + "-warm"
+			if r := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: "+w+"\r\n\r\nhello"); !strings.HasPrefix(r, "250") || !acceptedWithCopy(r) {
+				t.Fatalf("%s: reply %q; want a 250 naming its copy", w, r)
+			}
+			subjects = append(subjects, w)
+		}
 		for i := range n {
 			before := o.proxy.cuts.Load()
 			o.proxy.cutN.Store(int32(c.cuts))
+			o.proxy.delayNext.Store(int64(c.delay))
 			r := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, body(i))
 			if !strings.HasPrefix(r, "250") || !acceptedWithCopy(r) {
 				t.Fatalf("%s: reply %q; want a 250 naming its copy", subject(i), r)
@@ -165,14 +184,23 @@ func TestSR17RepeatPushAfterCutReplyTakenOverOnce(t *testing.T) {
 // push's too — are discarded once their discards are fetched, and after
 // hub-a is killed -9 for good neither delivers a message hub-a
 // delivered.
+//
+// In the last case hub-a's second session to hub-b, which repeats the
+// push, reaches hub-b only after hub-b fetched the discard that settled
+// the copy it kept (the first push's): hub-b answers it "already
+// discarded" and keeps nothing (dup43), and holds nothing hub-a's death
+// could have it deliver.
 func TestSR17RepeatPushAfterCutReplyPrimaryDeliversFirst(t *testing.T) {
 	t.Parallel()
-	for _, c := range repeatCases {
+	for _, c := range append(repeatCases, repeatAfterDiscard) {
 		t.Run(c.name, func(t *testing.T) {
 			o := rcpt44Org(t)
 			sink := startRecorder(t, o.sink)
 			subjects := sendFirstPushCut(t, o, c, "repeat-delivered", c.n)
 			waitArrived(t, sink, subjects, o.ha)
+			if c.delay > 0 && !strings.Contains(o.proxy.answers(), "Shadow copy already discarded") {
+				t.Errorf("hub-b's answers %q: want the repeated push answered \"already discarded\" (it came after the discard)", o.proxy.answers())
+			}
 			p := &shadowPair{}
 			waitCond(t, "hub-b and hub-c to drop hub-a's copies", 30*time.Second, func() bool {
 				sb, kb := p.held(t, o.cfgB, "hub-a")
