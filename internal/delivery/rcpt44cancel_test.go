@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -132,5 +133,35 @@ func TestSR17DiscardHandOverCutByTheStopMarksNoServerHung(t *testing.T) {
 	held.Close()
 	if r.hungLately("hub-b") {
 		t.Error("hub-b is marked as a server that hung, though only the caller's end cut the hand-over")
+	}
+}
+
+// SR-17 (rcpt44 item 2, sibling): a copy made again whose push got no
+// reply once its data was sent (hub-b closes the session after the
+// data's end) fails with smtp.CopyMayBeHeldError naming hub-b: the
+// receive session whose message left meanwhile says hub-b may hold the
+// copy, not that none was needed. A push hub-b answered (a 421 at MAIL)
+// left nothing there: no such error.
+func TestSR17RecopyUnansweredAfterDataSaysServerMayHold(t *testing.T) {
+	for i, c := range []struct {
+		fault   string
+		mayHold bool
+	}{{testsupport.FaultDotEOF, true}, {testsupport.FaultMail421, false}} {
+		t.Run(c.fault, func(t *testing.T) {
+			b := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt44IP, 37300+100*i, 100), testsupport.HubScript{Fault: c.fault})
+			r, q, m := recopyWaiting(t, fmt.Sprint(3+i), routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()})
+			srv, err := r.Recopy(context.Background(), q, m.ID, nil)
+			if srv != "" || err == nil {
+				t.Fatalf("made again on %q (%v); want no server: hub-b's push failed", srv, err)
+			}
+			if b.Faults.Load() == 0 {
+				t.Fatal("hub-b's fault never struck: the test proves nothing")
+			}
+			var mh *smtp.CopyMayBeHeldError
+			held := errors.As(err, &mh)
+			if held != c.mayHold || held && (len(mh.Servers) != 1 || mh.Servers[0] != "hub-b") {
+				t.Errorf("error %v (may be held: %v %+v); want may be held on hub-b: %v", err, held, mh, c.mayHold)
+			}
+		})
 	}
 }

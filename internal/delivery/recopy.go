@@ -1181,8 +1181,18 @@ func (r *ReceiptShadow) hungLately(server string) bool {
 	return ok && r.clock().Sub(v.(time.Time)) < hungPassedOver
 }
 
-// recopy is Recopy, the servers in tried refused already.
-func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (string, error) {
+// recopy is Recopy, the servers in tried refused already. A failure one
+// of whose pushes got no reply once its copy was sent is an
+// smtp.CopyMayBeHeldError naming those servers: each may hold the copy
+// (a receive session whose message left meanwhile says so, rcpt44 item
+// 2).
+func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (_ string, err error) {
+	var mayHold []string
+	defer func() {
+		if err != nil && len(mayHold) > 0 {
+			err = &smtp.CopyMayBeHeldError{Servers: mayHold, Err: err}
+		}
+	}()
 	m, body, ok, err := q.RecopyCandidate(id)
 	if err != nil || !ok {
 		return "", err
@@ -1267,6 +1277,9 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 				return "", err
 			}
 			return srv, nil
+		}
+		if link.MayHold() {
+			mayHold = append(mayHold, srv)
 		}
 		if !link.MayHold() && !heldBefore {
 			// It answered every try (a refusal, a 421 at any step):

@@ -123,6 +123,18 @@ type ReceiptRecopier interface {
 	RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error)
 }
 
+// CopyMayBeHeldError is a ReceiptRecopier's failure one of whose pushes
+// got no reply once its copy was sent (cut after its data, or hung past
+// its bound): Servers may hold the copy, and are owed its discard. A
+// message that left this server meanwhile is told so (rcpt44 item 2).
+type CopyMayBeHeldError struct {
+	Servers []string
+	Err     error
+}
+
+func (e *CopyMayBeHeldError) Error() string { return e.Err.Error() }
+func (e *CopyMayBeHeldError) Unwrap() error { return e.Err }
+
 // ReceiptRecopyHolder is implemented by a ReceiptRecopier whose
 // made-again pass must leave a message alone while its receive session
 // makes the copy (delivery.ReceiptShadow, rt20h-F1): the session holds
@@ -877,10 +889,11 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		}
 	}
 	again := ""
-	// mayHold: the push got no reply once its copy may have reached the
-	// server (cut after its data, hung past its bound): its outcome is
-	// unknown, and the server may hold the copy (rcpt44 item 2).
-	mayHold := false
+	// mayHoldOn: the servers whose push got no reply once its copy may
+	// have reached them (cut after its data, hung past its bound) — the
+	// link's, and those of the copy made again within the receipt: the
+	// outcome is unknown, and each may hold the copy (rcpt44 item 2).
+	var mayHoldOn []string
 	if err != nil && link != nil {
 		// The commit named the server: marked, so that the views do
 		// not imply the copy and it is made again when a shadow server
@@ -894,7 +907,9 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		if keptNothing == "" && !linkMayHold(link, err) {
 			keptNothing = noCopyReason(err)
 		}
-		mayHold = keptNothing == ""
+		if keptNothing == "" {
+			mayHoldOn = append(mayHoldOn, link.Server())
+		}
 		marked := false
 		if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
 			if merr := mk.MarkSingleCopy(m.ID, link.Server(), keptNothing); merr != nil {
@@ -941,6 +956,9 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 				tried = append(lt.TriedBefore(), tried...)
 			}
 			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, tried)
+			if mh := (*CopyMayBeHeldError)(nil); errors.As(rerr, &mh) {
+				mayHoldOn = append(mayHoldOn, mh.Servers...)
+			}
 			if srv != "" {
 				again, err = srv, nil
 			} else if rerr != nil {
@@ -952,6 +970,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && err != nil {
 		left = lc.LeftBeforeCopy(m.ID)
 	}
+	mayHold := len(mayHoldOn) > 0
 	switch {
 	case left && mayHold:
 		// Handed on (or finished) while the copy was tried, but the
@@ -962,7 +981,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		// delivered there, but it is no copy that was not needed.
 		observe("left_may_hold")
 		s.log.Info("message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy, and is owed its discard (it fetches it at its next contact)",
-			"msg_id", m.ID.String(), "shadow_server", link.Server(), "err", err)
+			"msg_id", m.ID.String(), "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
 		msg += ", left this server before its shadow copy was confirmed"
 	case left:
 		// Handed on (or finished) while the copy was tried, and the
@@ -974,7 +993,7 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	case err != nil && mayHold:
 		observe("single")
 		s.log.Warn("message held by this server only: its shadow copy unconfirmed (the shadow server may hold one, and is owed its discard once the copy is made again)",
-			"msg_id", m.ID.String(), "preference", pref, "shadow_server", link.Server(), "err", err)
+			"msg_id", m.ID.String(), "preference", pref, "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
 		msg += ", no shadow copy"
 	case err != nil:
 		observe("single")

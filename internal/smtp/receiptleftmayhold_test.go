@@ -24,14 +24,18 @@ type leftQueue struct{ markingQueue }
 func (q *leftQueue) LeftBeforeCopy(queue.ID) bool { return true }
 
 // noRecopyReceipt opens brokenLinks and makes no copy again: the
-// message left meanwhile (queue RecopyCandidate finds nothing to copy).
-type noRecopyReceipt struct{ brokenReceipt }
+// message left meanwhile (queue RecopyCandidate finds nothing to copy),
+// or its push to the next candidate failed with recopyErr.
+type noRecopyReceipt struct {
+	brokenReceipt
+	recopyErr error
+}
 
 func (r *noRecopyReceipt) RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, pref+" "+strings.Join(tried, ","))
-	return "", nil
+	return "", r.recopyErr
 }
 
 // receiptResults records the results of copies on receipt
@@ -57,29 +61,40 @@ func (o *receiptResults) ShadowOnReceipt(_, result string, _ time.Duration) {
 // contact), never "no copy needed". A push the server answered (a
 // refusal, a 421) left nothing there: "left", no copy needed, as before.
 func TestSR17LeftWithPushUnansweredSaysServerMayHoldCopy(t *testing.T) {
+	refused := &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}
 	for _, c := range []struct {
 		name           string
 		err            error
 		result, logged string
 		reply          string
+		recopyErr      error // the next candidate's push
 	}{
 		{"eof-after-data", fmt.Errorf("reply to the end of the message: %w", io.EOF), "left_may_hold",
 			"message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy",
-			"left this server before its shadow copy was confirmed"},
+			"left this server before its shadow copy was confirmed", nil},
 		{"timed-out", fmt.Errorf("shadow copy not pushed within 10s: %w: %w", ErrCopyTimedOut, io.ErrUnexpectedEOF), "left_may_hold",
 			"message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy",
-			"left this server before its shadow copy was confirmed"},
+			"left this server before its shadow copy was confirmed", nil},
 		{"refused", &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}, "left",
 			"message left this server before its shadow copy on receipt was made: no copy needed",
-			"left this server before its shadow copy was made"},
+			"left this server before its shadow copy was made", nil},
 		{"421", &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}, "left",
 			"message left this server before its shadow copy on receipt was made: no copy needed",
-			"left this server before its shadow copy was made"},
+			"left this server before its shadow copy was made", nil},
+		// hub-b refused; the copy made again on hub-c got no reply after
+		// its data: hub-c may hold it.
+		{"refused-then-next-unanswered", refused, "left_may_hold",
+			"message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy",
+			"left this server before its shadow copy was confirmed",
+			&CopyMayBeHeldError{Servers: []string{"hub-c"}, Err: fmt.Errorf("hub-c: push failed: %w", io.EOF)}},
+		{"refused-then-next-refused", refused, "left",
+			"message left this server before its shadow copy on receipt was made: no copy needed",
+			"left this server before its shadow copy was made", fmt.Errorf("hub-c: 452 4.3.1 Insufficient system storage")},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &syncBuffer{}
 			q := &leftQueue{}
-			r := &noRecopyReceipt{brokenReceipt{err: c.err}}
+			r := &noRecopyReceipt{brokenReceipt: brokenReceipt{err: c.err}, recopyErr: c.recopyErr}
 			conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.150", 37300, 37400))
 			conns[0].ShadowOnReceipt = config.ShadowOnReceiptPreferRemote
 			obs := &receiptResults{}
@@ -114,6 +129,9 @@ func TestSR17LeftWithPushUnansweredSaysServerMayHoldCopy(t *testing.T) {
 			}
 			if len(logs.lines(c.logged)) != 1 {
 				t.Errorf("log:\n%s\nwant %q once", strings.Join(logs.lines(""), "\n"), c.logged)
+			}
+			if c.recopyErr != nil && c.result == "left_may_hold" && len(logs.lines("shadow_server=hub-c")) == 0 {
+				t.Errorf("log:\n%s\ndoes not name hub-c, which may hold the copy", strings.Join(logs.lines(""), "\n"))
 			}
 			if c.result == "left_may_hold" && len(logs.lines("no copy needed")) != 0 {
 				t.Errorf("log:\n%s\nsays no copy is needed though the server may hold one", strings.Join(logs.lines(""), "\n"))
