@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"umbra/internal/testsupport"
 )
@@ -26,15 +27,24 @@ import (
 // With cut set, an answer of target that carries a copy's reply
 // ("Shadow copy …") is not forwarded: both connections are reset
 // instead (a peer killed after the commit that kept the copy, before
-// its reply reached the sender).
+// its reply reached the sender). With cutN positive (cut unset), only
+// the next cutN such answers are cut: the sender's pushes after them go
+// through. With cutBatch set too, only an answer to a batch (several
+// copies' lines) counts. With delayNext set (a time.Duration), the
+// next connection is passed on to target only after it: what its client
+// sends reaches target that much later.
 type hangingProxy struct {
-	hang atomic.Bool
-	cut  atomic.Bool
-	hold bool
-	mu   sync.Mutex
-	up   []net.Conn // the connections to target, closed when the test ends
-	kept []keptBytes
-	back strings.Builder // what target answered on any connection
+	delayNext atomic.Int64
+	hang      atomic.Bool
+	cut       atomic.Bool
+	cutN      atomic.Int32
+	cutBatch  atomic.Bool
+	cuts      atomic.Int32 // answers cut so far
+	hold      bool
+	mu        sync.Mutex
+	up        []net.Conn // the connections to target, closed when the test ends
+	kept      []keptBytes
+	back      strings.Builder // what target answered on any connection
 }
 
 // keptBytes is what one connection carried towards to during a held hang.
@@ -57,16 +67,23 @@ func startHangingProxy(t *testing.T, addr, target string) *hangingProxy {
 		if p.hang.Load() {
 			return // accepted, never answered
 		}
-		u, err := net.Dial("tcp", target)
-		if err != nil {
-			c.Close()
+		pass := func() {
+			u, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				return
+			}
+			p.mu.Lock()
+			p.up = append(p.up, u)
+			p.mu.Unlock()
+			go p.pipe(c, u, false)
+			go p.pipe(u, c, true)
+		}
+		if d := time.Duration(p.delayNext.Swap(0)); d > 0 {
+			go func() { time.Sleep(d); pass() }()
 			return
 		}
-		p.mu.Lock()
-		p.up = append(p.up, u)
-		p.mu.Unlock()
-		go p.pipe(c, u, false)
-		go p.pipe(u, c, true)
+		pass()
 	})
 	return p
 }
@@ -81,7 +98,12 @@ func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 			if back {
 				p.back.Write(buf[:n])
 			}
-			if back && p.cut.Load() && bytes.Contains(buf[:n], []byte("Shadow copy")) {
+			if back && (p.cut.Load() || p.cutN.Load() > 0 && (!p.cutBatch.Load() || bytes.Count(buf[:n], []byte("Shadow copy")) > 1)) &&
+				bytes.Contains(buf[:n], []byte("Shadow copy")) {
+				if !p.cut.Load() {
+					p.cutN.Add(-1)
+				}
+				p.cuts.Add(1)
 				p.mu.Unlock()
 				for _, c := range []net.Conn{from, to} {
 					if tc, ok := c.(*net.TCPConn); ok {

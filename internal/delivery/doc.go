@@ -271,7 +271,11 @@
 // to it would hang too): then no second try there, and the receive side
 // moves the copy to the next candidate, as after a refusal; so do the
 // copies queued behind that batch, answered with its timeout rather than
-// sent to the hung peer as the next batch (rt55 F3). A copy waits
+// sent to the hung peer as the next batch (rt55 F3). Only the try's own
+// bound run out is a timeout of the peer's (boundedTry, ranOutOfBound):
+// a push, a batch or a discard hand-over cut by its caller's end — this
+// server's stop, the bound of a pass — is no hung server (hungAt), no
+// smtp.ErrCopyTimedOut, and no second session (rcpt44 item 3). A copy waits
 // at most for the batch in flight and its own, each bounded by
 // receiptTry (10 s). A second try's new session (and a REQUIRETLS copy's
 // session of its own) that cannot be had is recorded as a first dial's

@@ -141,6 +141,35 @@ const receiptIdle = time.Minute
 // sender must not wait a full connect timeout per server.
 var receiptTry = 10 * time.Second // a var for the tests
 
+// errTryBound is the cause of a try's context whose own bound ran out
+// (boundedTry): the peer's silence past it. A try whose caller ended
+// first — this server's stop cutting a receive session or a made-again
+// pass — has the caller's cause: the peer did nothing wrong, and is not
+// taken for one that hung (rcpt44 item 3).
+var errTryBound = errors.New("the try's bound ran out")
+
+// boundedTry is ctx bounded by d for one try of a shadow server
+// (ranOutOfBound).
+func boundedTry(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, errTryBound)
+}
+
+// ranOutOfBound reports whether ctx, made by boundedTry (or derived from
+// one), ended because a try's own bound ran out, not because its caller
+// ended.
+func ranOutOfBound(ctx context.Context) bool { return errors.Is(context.Cause(ctx), errTryBound) }
+
+// cutByCaller is err, a try's failure, when ctx ended it: a push
+// that ran out of its own bound is smtp.ErrCopyTimedOut (the server
+// hangs: hungAt, the next candidate); one whose caller ended (the stop)
+// says so, and is no timeout of the server's.
+func cutByCaller(ctx context.Context, what string, err error) error {
+	if ranOutOfBound(ctx) {
+		return fmt.Errorf("%s not pushed within %s: %w: %w", what, receiptTry, smtp.ErrCopyTimedOut, err)
+	}
+	return fmt.Errorf("%s cut short by this server's end (%w): %w", what, context.Cause(ctx), err)
+}
+
 // maxIdleReceipt bounds the sessions kept per shadow server.
 const maxIdleReceipt = 64
 
@@ -921,8 +950,13 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		return err
 	}
 	l.c.Close()
+	if ctx.Err() != nil {
+		// The caller ended (the stop): no second session.
+		l.c = nil
+		return err
+	}
 	caller := ctx // whether the caller gave up (dialFailed), not this try's bound
-	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	ctx, cancel := boundedTry(ctx, receiptTry)
 	defer cancel()
 	st := l.r.d.st.Load()
 	c, derr := l.r.dial(ctx, st, l.srv, l.verified || m.RequireTLS)
@@ -941,13 +975,13 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 }
 
 func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Body) error {
-	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	ctx, cancel := boundedTry(ctx, receiptTry)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
 	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("shadow copy not pushed within %s: %w: %w", receiptTry, smtp.ErrCopyTimedOut, err)
+		err = cutByCaller(ctx, "shadow copy", err)
 	}
 	return unlessDataSent(l.c, err)
 }

@@ -169,7 +169,7 @@ func (l *receiptLink) lead(ctx context.Context, b *copyBatcher, own *batchWaiter
 // (never a *gosmtp.SMTPError: a batch the peer refused whole is retried
 // alone, not taken for a refusal of each copy).
 func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark uint64) ([]error, error) {
-	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	ctx, cancel := boundedTry(ctx, receiptTry)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
@@ -177,7 +177,8 @@ func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark ui
 	var se *gosmtp.SMTPError
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return nil, unlessDataSent(l.c, fmt.Errorf("shadow copy batch not pushed within %s: %w: %v", receiptTry, smtp.ErrCopyTimedOut, err))
+		// Its own bound run out (a hung server), or the caller's end.
+		return nil, unlessDataSent(l.c, cutByCaller(ctx, fmt.Sprintf("shadow copy batch of %d", len(records)), err))
 	case err != nil && errors.As(err, &se):
 		// Refused whole (its reply): nothing of it kept there, and
 		// still no refusal of each copy (each is tried alone).

@@ -1129,7 +1129,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, receiptDiscardPush)
+	ctx, cancel := boundedTry(ctx, receiptDiscardPush)
 	defer cancel()
 	var wg sync.WaitGroup
 	for _, u := range up.UnconfirmedPushes(id) {
@@ -1152,8 +1152,12 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 			// and was taken for one that hung (rrrcpt43).
 			n, err := r.d.pushDiscardsEnd(ctx, st, s.Name, s.Address, owed, func(c *smtp.Client) { r.endApart(c, c.QuitBounded) })
 			if err != nil {
-				if ctx.Err() != nil {
-					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock()) // ran out of the 2 s: the next receipts do not wait for it
+				if ranOutOfBound(ctx) {
+					// Ran out of the 2 s: the next receipts do not wait
+					// for it. Not when the caller ended first (the stop
+					// cut the receipt or the pass): the server did
+					// nothing wrong (rcpt44 item 3).
+					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock())
 				}
 				r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server fetches it at its next contact",
 					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
@@ -1177,8 +1181,18 @@ func (r *ReceiptShadow) hungLately(server string) bool {
 	return ok && r.clock().Sub(v.(time.Time)) < hungPassedOver
 }
 
-// recopy is Recopy, the servers in tried refused already.
-func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (string, error) {
+// recopy is Recopy, the servers in tried refused already. A failure one
+// of whose pushes got no reply once its copy was sent is an
+// smtp.CopyMayBeHeldError naming those servers: each may hold the copy
+// (a receive session whose message left meanwhile says so, rcpt44 item
+// 2).
+func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (_ string, err error) {
+	var mayHold []string
+	defer func() {
+		if err != nil && len(mayHold) > 0 {
+			err = &smtp.CopyMayBeHeldError{Servers: mayHold, Err: err}
+		}
+	}()
 	m, body, ok, err := q.RecopyCandidate(id)
 	if err != nil || !ok {
 		return "", err
@@ -1263,6 +1277,9 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 				return "", err
 			}
 			return srv, nil
+		}
+		if link.MayHold() {
+			mayHold = append(mayHold, srv)
 		}
 		if !link.MayHold() && !heldBefore {
 			// It answered every try (a refusal, a 421 at any step):

@@ -123,6 +123,18 @@ type ReceiptRecopier interface {
 	RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error)
 }
 
+// CopyMayBeHeldError is a ReceiptRecopier's failure one of whose pushes
+// got no reply once its copy was sent (cut after its data, or hung past
+// its bound): Servers may hold the copy, and are owed its discard. A
+// message that left this server meanwhile is told so (rcpt44 item 2).
+type CopyMayBeHeldError struct {
+	Servers []string
+	Err     error
+}
+
+func (e *CopyMayBeHeldError) Error() string { return e.Err.Error() }
+func (e *CopyMayBeHeldError) Unwrap() error { return e.Err }
+
 // ReceiptRecopyHolder is implemented by a ReceiptRecopier whose
 // made-again pass must leave a message alone while its receive session
 // makes the copy (delivery.ReceiptShadow, rt20h-F1): the session holds
@@ -529,8 +541,11 @@ type ReceiptLink interface {
 
 // ReceiptObserver is told how each copy on receipt went (metrics):
 // result is "copied", "single" (accepted held by this server only),
-// "left" (the message left this server before its copy gave up:
-// ReceiptLeftChecker) or "rejected" (451 4.4.0); added is the time the copy added to the reply.
+// "left" (the message left this server before its copy gave up, the
+// server having answered the push: ReceiptLeftChecker), "left_may_hold"
+// (it left, and the push got no reply once its copy was sent: the
+// server may hold a copy, owed its discard) or "rejected" (451 4.4.0);
+// added is the time the copy added to the reply.
 // An Observer that also implements it gets the calls.
 type ReceiptObserver interface {
 	ShadowOnReceipt(connector, result string, added time.Duration)
@@ -874,6 +889,11 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		}
 	}
 	again := ""
+	// mayHoldOn: the servers whose push got no reply once its copy may
+	// have reached them (cut after its data, hung past its bound) — the
+	// link's, and those of the copy made again within the receipt: the
+	// outcome is unknown, and each may hold the copy (rcpt44 item 2).
+	var mayHoldOn []string
 	if err != nil && link != nil {
 		// The commit named the server: marked, so that the views do
 		// not imply the copy and it is made again when a shadow server
@@ -886,6 +906,9 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		keptNothing := refused
 		if keptNothing == "" && !linkMayHold(link, err) {
 			keptNothing = noCopyReason(err)
+		}
+		if keptNothing == "" {
+			mayHoldOn = append(mayHoldOn, link.Server())
 		}
 		marked := false
 		if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
@@ -933,6 +956,9 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 				tried = append(lt.TriedBefore(), tried...)
 			}
 			srv, rerr := rc.RecopyRefused(s.srv.ctx, m.ID, pref, tried)
+			if mh := (*CopyMayBeHeldError)(nil); errors.As(rerr, &mh) {
+				mayHoldOn = append(mayHoldOn, mh.Servers...)
+			}
 			if srv != "" {
 				again, err = srv, nil
 			} else if rerr != nil {
@@ -944,23 +970,42 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && err != nil {
 		left = lc.LeftBeforeCopy(m.ID)
 	}
-	if left {
-		// Handed on (or finished) while the copy was tried: never held
-		// by this server only, and no copy is owed.
+	mayHold := len(mayHoldOn) > 0
+	switch {
+	case left && mayHold:
+		// Handed on (or finished) while the copy was tried, but the
+		// push's outcome is unknown: the server may hold a copy. The
+		// commit that ended the message owes it the copy's discard
+		// (the record, or the mark, names it as one that may hold
+		// it), which it fetches at its next contact: it is never
+		// delivered there, but it is no copy that was not needed.
+		observe("left_may_hold")
+		s.log.Info("message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy, and is owed its discard (it fetches it at its next contact)",
+			"msg_id", m.ID.String(), "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
+		msg += ", left this server before its shadow copy was confirmed"
+	case left:
+		// Handed on (or finished) while the copy was tried, and the
+		// server answered the push (it kept nothing): never held by
+		// this server only, and no copy is owed.
 		observe("left")
 		s.log.Info("message left this server before its shadow copy on receipt was made: no copy needed", "msg_id", m.ID.String(), "err", err)
 		msg += ", left this server before its shadow copy was made"
-	} else if err != nil {
+	case err != nil && mayHold:
+		observe("single")
+		s.log.Warn("message held by this server only: its shadow copy unconfirmed (the shadow server may hold one, and is owed its discard once the copy is made again)",
+			"msg_id", m.ID.String(), "preference", pref, "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
+		msg += ", no shadow copy"
+	case err != nil:
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", pref, "err", err)
 		msg += ", no shadow copy"
-	} else if again != "" {
+	case again != "":
 		observe("copied")
 		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
 			s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
 		}
 		msg += ", shadow copy on " + again
-	} else {
+	default:
 		observe("copied")
 		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
 			s.log.Debug("shadow copy on receipt made", "msg_id", m.ID.String(), "shadow_server", link.Server())
