@@ -394,7 +394,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 				} else {
 					refused = append(refused, i)
 					if k < len(replies) {
-						said = append(said, deferredReply(replies[k]))
+						said = append(said, leftReply(hop, replies[k]))
 					} else {
 						said = append(said, "")
 					}
@@ -450,8 +450,9 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 				more.rcpts = append(more.rcpts, i)
 			}
 			// Answered: in no phase of the transaction the others go
-			// on with; a notice meanwhile quotes a refusal for now.
-			queue.LeftTransaction(ctx, hop, []int{i}, []string{deferredReply(err)})
+			// on with; a notice meanwhile quotes a refusal for now, and
+			// leaves out a recipient refused for good.
+			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
 			res := stepResult(c, i, hop, "RCPT", err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
@@ -755,6 +756,27 @@ func stepResults(c *smtp.Client, rcpts []int, hop, cmd string, err error) []queu
 func deferredReply(err error) string {
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && !smtp.NotSent(err) {
+		return smtp.Reply(err)
+	}
+	return ""
+}
+
+// leftReply is what a recipient whose RCPT got err leaves its
+// transaction with (queue.LeftTransaction): a refusal for now as
+// deferredReply, or its failure for good as classify's result holds it
+// (the host's 5xx, umbra's 554 5.5.4 for a command it could not write),
+// which a delay notice made before the transaction ends does not list:
+// it is not retried, its failure DSN quotes it. "" for anything else
+// (a broken connection, a reply out of step: the session ends with the
+// transaction).
+func leftReply(hop string, err error) string {
+	if r := deferredReply(err); r != "" {
+		return r
+	}
+	if smtp.NotSent(err) {
+		return "554 5.5.4 " + hop + ": " + err.Error()
+	}
+	if smtp.Permanent(err) && !outOfStep(err) {
 		return smtp.Reply(err)
 	}
 	return ""
