@@ -606,7 +606,7 @@ func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined
 	}
 	if len(accepted) == 0 {
 		if p.Err == nil {
-			c.Rset() // on a session an out-of-step reply ended: refused there, nothing sent
+			c.Rset() // after an out-of-step reply (stepResult closed c) it fails, and the session is not kept
 		}
 		return out
 	}
