@@ -15,7 +15,13 @@ import (
 // test ends.
 func hangSink(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return hangSinkAt(t, "127.0.0.1:0")
+}
+
+// hangSinkAt is hangSink listening on addr.
+func hangSinkAt(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -151,6 +151,12 @@ func newMessageCmd() *cobra.Command {
 				// the last failure that still applies.
 				fmt.Fprintf(out, "last error: %s\n", termSafe(m.LastError))
 			}
+			for _, w := range waitsOf(m) {
+				// Its attempt now: the host a session of it waits on, in
+				// which step, since when (queue.Stall) — the last error
+				// is an earlier attempt's.
+				fmt.Fprintf(out, "waiting on: %s\n", termSafe(w.Text(time.Now())))
+			}
 			if m.Held != "" && m.Held != m.LastError { // a held message's last error is its hold, said once
 				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}
@@ -700,6 +706,22 @@ func printRecipients(out io.Writer, m admin.MessageView) error {
 		return err
 	}
 	return nil
+}
+
+// waitsOf is each distinct wait of m's recipients on a host (their
+// waiting_on), the longest first.
+func waitsOf(m admin.MessageView) []queue.Stall {
+	var out []queue.Stall
+	for _, r := range m.Recipients {
+		if r.WaitingOn != nil && !slices.Contains(out, *r.WaitingOn) {
+			out = append(out, *r.WaitingOn)
+		}
+	}
+	if len(out) == 0 && m.WaitingOn != nil {
+		out = append(out, *m.WaitingOn)
+	}
+	slices.SortStableFunc(out, func(a, b queue.Stall) int { return a.Since.Compare(b.Since) })
+	return out
 }
 
 // copyLine is message show's "copy:" line: the server holding the copy,

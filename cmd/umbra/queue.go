@@ -70,6 +70,17 @@ func newQueueCmd() *cobra.Command {
 				return err
 			}
 			for _, q := range qs {
+				if q.WaitingOn != nil {
+					// An attempt under way that waits on a host: which,
+					// in which step, since when (queue.Stall).
+					n := "1 message"
+					if q.WaitingOnHost != 1 {
+						n = fmt.Sprintf("%d messages", q.WaitingOnHost)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in an attempt waiting on a host; the longest: %s\n", termSafe(q.Name), n, termSafe(q.WaitingOn.Text(time.Now())))
+				}
+			}
+			for _, q := range qs {
 				if q.Status == "suspended" && !q.Suspended && q.ByState["suspended"] > 0 {
 					// Shown suspended, not suspended as a queue (rt36
 					// F2): queue resume and retry release none of them.

@@ -78,6 +78,11 @@ type MessageView struct {
 	// RequireTLS: the sender asked for REQUIRETLS (RFC 8689); a queue
 	// redirect leaves such a message on its route.
 	RequireTLS bool `json:"require_tls,omitempty"`
+	// WaitingOn: the longest wait of its attempt now on a host in a
+	// step of its session — the host, the step in a delay notice's
+	// words, since when (queue.Stall) —, each recipient's in its own
+	// waiting_on; none when no session of it waits.
+	WaitingOn *queue.Stall `json:"waiting_on,omitempty"`
 }
 
 // pendingResults is the part of the queue that knows attempts' results
@@ -129,6 +134,10 @@ type RecipientView struct {
 	// attempt runs ("active": that attempt's is not known yet).
 	NextHop   string `json:"next_hop,omitempty"`
 	LastReply string `json:"last_reply,omitempty"`
+	// WaitingOn: what its attempt now waits on — a host in a step of
+	// its session, since when (queue.Stall) —; none when it is in no
+	// session's step.
+	WaitingOn *queue.Stall `json:"waiting_on,omitempty"`
 }
 
 // view shows m as sv sees it, in the state its queue counts it in
@@ -164,8 +173,9 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 	}
 	for i, r := range m.Rcpts {
 		v.Recipients = append(v.Recipients, RecipientView{Address: r.Addr, Status: sv.RecipientStatus(m, i), Queue: queue.RecipientQueue(&m.Rcpts[i]),
-			NextHop: sv.RecipientNextHop(m, i), LastReply: queue.ShownReply(m, i)})
+			NextHop: sv.RecipientNextHop(m, i), LastReply: queue.ShownReply(m, i), WaitingOn: sv.WaitingOn(m, i)})
 	}
+	v.WaitingOn = sv.OldestWait(m)
 	return v
 }
 

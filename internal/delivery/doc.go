@@ -414,6 +414,19 @@
 // at 2 s) or close the session, and Client.Alive says no to one left
 // open, whichever path forgot it (rt43-delivery F1: the next MAIL was
 // refused "503 nested MAIL command" and failed its message for good).
+// Whichever path forgets it still, a reply out of step is no refusal
+// (the out-of-step rule, transaction.go): a 503, 500 or 502 with no
+// enhanced status or a 5.5.x one to MAIL, RCPT or DATA — commands umbra
+// sends only in order — defers the transaction's recipients with "451
+// 4.4.2 HOP: out of step at CMD: REPLY" and closes the session (never
+// pooled); on a reused session that is reuse's "gone before the next
+// hop had any of the message", so the message goes on a fresh
+// connection in the same attempt; on a fresh one the retry schedule
+// takes it, and it bounces only at expiry. A DSN quotes the host's
+// reply (queue.OutOfStepText, openingHostReply). A callout's RCPT
+// answered so cannot decide (verify.go). A 5xx with another status
+// (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
+// judged as ever.
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

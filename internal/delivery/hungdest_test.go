@@ -23,7 +23,7 @@ import (
 // closes the connection after the message's final dot, dhang… never
 // answers the final dot (until the hop closes), rhang… never answers
 // its RCPT (until the hop closes), rrefuse… has its RCPT refused for
-// now (450), anything else is taken
+// now (450), pfail… for good (550), anything else is taken
 // (250) — and which, while greetHang is set, accepts connections and
 // never greets. It records every message taken, with its body.
 type faultHop struct {
@@ -149,6 +149,11 @@ func (h *faultHop) serve(c net.Conn) {
 			if strings.HasPrefix(rcpts[len(rcpts)-1], "rrefuse") {
 				rcpts = rcpts[:len(rcpts)-1]
 				say("450 4.2.1 mailbox busy, try later")
+				continue
+			}
+			if strings.HasPrefix(rcpts[len(rcpts)-1], "pfail") {
+				rcpts = rcpts[:len(rcpts)-1]
+				say("550 5.1.1 no such user here")
 				continue
 			}
 			if strings.HasPrefix(rcpts[len(rcpts)-1], "rhang") {

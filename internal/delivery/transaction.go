@@ -394,7 +394,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 				} else {
 					refused = append(refused, i)
 					if k < len(replies) {
-						said = append(said, deferredReply(replies[k]))
+						said = append(said, leftReply(hop, replies[k]))
 					} else {
 						said = append(said, "")
 					}
@@ -413,7 +413,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			var out []queue.Result
 			for k, i := range rcpts {
 				if p.Rcpts[k] != nil {
-					out = append(out, classify(i, hop, p.Rcpts[k]))
+					out = append(out, stepResult(c, i, hop, "RCPT", p.Rcpts[k]))
 				} else {
 					out = append(out, expiredUnsent([]int{i})...)
 				}
@@ -438,7 +438,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	inEnvelope := queue.InEnvelope(ctx, rcpts, hop) // a delay notice meanwhile names the phase
 	defer inEnvelope()
 	if err := c.Mail(m.From, opts); err != nil {
-		return classifyAll(rcpts, hop, err)
+		return stepResults(c, rcpts, hop, "MAIL", err)
 	}
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
@@ -450,9 +450,10 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 				more.rcpts = append(more.rcpts, i)
 			}
 			// Answered: in no phase of the transaction the others go
-			// on with; a notice meanwhile quotes a refusal for now.
-			queue.LeftTransaction(ctx, hop, []int{i}, []string{deferredReply(err)})
-			res := classify(i, hop, err)
+			// on with; a notice meanwhile quotes a refusal for now, and
+			// leaves out a recipient refused for good.
+			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
+			res := stepResult(c, i, hop, "RCPT", err)
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
 				// Connection lost: the rest cannot be tried now, and
@@ -490,7 +491,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	inData()
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
-		return append(out, classifyAll(indexes(accepted), hop, err)...) // DATA refused
+		return append(out, stepResults(c, indexes(accepted), hop, "DATA", err)...) // DATA refused
 	}
 	return append(out, unreadableContent(finalResults(c, hop, accepted, replies, err, lmtp, okOutcome, primary, shadowID), err)...)
 }
@@ -586,7 +587,7 @@ func rcptList(m *queue.Message, rcpts []int) []smtp.Recipient {
 // recipient whose outcome was not read (451 4.4.2: sent again).
 func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined, lmtp bool, okOutcome queue.Outcome, primary, shadowID string) []queue.Result {
 	if p.Mail != nil {
-		return classifyAll(rcpts, hop, p.Mail)
+		return stepResults(c, rcpts, hop, "MAIL", p.Mail)
 	}
 	if p.Err != nil && p.Rcpts == nil {
 		return classifyAll(rcpts, hop, p.Err)
@@ -598,14 +599,14 @@ func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined
 		case k >= len(p.Rcpts):
 			out = append(out, classify(i, hop, p.Err))
 		case p.Rcpts[k] != nil:
-			out = append(out, classify(i, hop, p.Rcpts[k]))
+			out = append(out, stepResult(c, i, hop, "RCPT", p.Rcpts[k]))
 		default:
 			accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
 		}
 	}
 	if len(accepted) == 0 {
 		if p.Err == nil {
-			c.Rset()
+			c.Rset() // after an out-of-step reply (stepResult closed c) it fails, and the session is not kept
 		}
 		return out
 	}
@@ -613,10 +614,10 @@ func pipelinedResults(c *smtp.Client, hop string, rcpts []int, p *smtp.Pipelined
 		return append(out, classifyAll(indexes(accepted), hop, p.Err)...)
 	}
 	if p.Data != nil {
-		if p.Err == nil {
+		if p.Err == nil && !outOfStep(p.Data) {
 			c.Rset()
 		}
-		return append(out, classifyAll(indexes(accepted), hop, p.Data)...) // DATA refused
+		return append(out, stepResults(c, indexes(accepted), hop, "DATA", p.Data)...) // DATA refused
 	}
 	final := finalResults(c, hop, accepted, p.Final, p.Err, lmtp, okOutcome, primary, shadowID)
 	if len(out) == 0 {
@@ -688,6 +689,65 @@ func classify(i int, hop string, err error) queue.Result {
 	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
 }
 
+// The out-of-step rule. umbra sends MAIL only on a session with no
+// transaction open (after EHLO, or after the end of the last one: RSET
+// or the reply to its data), RCPT only after an accepted MAIL, DATA
+// only after an accepted RCPT — pipelined too, where a refused MAIL or
+// RCPT decides its recipients before the replies behind it. So a reply
+// to one of them that says the command came out of order or was not
+// understood — 503 (bad sequence of commands), 500 (command not
+// recognised), 502 (not implemented), with no enhanced status or a
+// 5.5.x one (a protocol status, RFC 3463 X.5.x) — says the next hop is
+// out of step with the session (a transaction of a message before left
+// open there, its state confused), not that it refuses this message: a
+// permanent failure of the recipients on it would bounce mail the
+// next hop never judged (a 503 "nested MAIL command" on a reused
+// session failed its message for good). The recipients are deferred
+// with umbra's "451 4.4.2 HOP: out of step at CMD: REPLY", which ends
+// the session (pool.go: closed, never pooled; a reused one's message
+// goes on a fresh connection in the same attempt: reuse); the retry
+// schedule takes it from there, and expiry fails it quoting the
+// host's reply. A 5xx with a status of its own (501 5.1.7 a bad
+// sender, 503 5.7.0 authentication required) is a refusal as before.
+// The reply to the end of the message is no step of this rule: the
+// next hop read the whole message and judged it.
+
+// outOfStep reports whether err, a next hop's reply to MAIL, RCPT or
+// DATA, is out of step rather than a refusal (the rule above).
+func outOfStep(err error) bool {
+	var se *gosmtp.SMTPError
+	if !errors.As(err, &se) || smtp.NotSent(err) {
+		return false
+	}
+	switch se.Code {
+	case 500, 502, 503:
+	default:
+		return false
+	}
+	e := se.EnhancedCode
+	return e == gosmtp.EnhancedCode{} || e == gosmtp.NoEnhancedCode || e[0] == 5 && e[1] == 5
+}
+
+// stepResult is classify for the reply err to cmd (MAIL, RCPT or DATA)
+// on c: an out-of-step reply defers recipient i with the host's reply
+// quoted and ends the session (the rule above).
+func stepResult(c *smtp.Client, i int, hop, cmd string, err error) queue.Result {
+	if !outOfStep(err) {
+		return classify(i, hop, err)
+	}
+	c.Close()
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + queue.OutOfStepText + cmd + ": " + smtp.Reply(err)}
+}
+
+// stepResults is stepResult for every one of rcpts.
+func stepResults(c *smtp.Client, rcpts []int, hop, cmd string, err error) []queue.Result {
+	out := make([]queue.Result, len(rcpts))
+	for k, i := range rcpts {
+		out[k] = stepResult(c, i, hop, cmd, err)
+	}
+	return out
+}
+
 // deferredReply is the reply of err as classify's result holds it when
 // err is the next hop's temporary refusal (4xx), else "": a delay
 // notice made before the transaction ends quotes it
@@ -696,6 +756,27 @@ func classify(i int, hop string, err error) queue.Result {
 func deferredReply(err error) string {
 	var se *gosmtp.SMTPError
 	if errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && !smtp.NotSent(err) {
+		return smtp.Reply(err)
+	}
+	return ""
+}
+
+// leftReply is what a recipient whose RCPT got err leaves its
+// transaction with (queue.LeftTransaction): a refusal for now as
+// deferredReply, or its failure for good as classify's result holds it
+// (the host's 5xx, umbra's 554 5.5.4 for a command it could not write),
+// which a delay notice made before the transaction ends does not list:
+// it is not retried, its failure DSN quotes it. "" for anything else
+// (a broken connection, a reply out of step: the session ends with the
+// transaction).
+func leftReply(hop string, err error) string {
+	if r := deferredReply(err); r != "" {
+		return r
+	}
+	if smtp.NotSent(err) {
+		return "554 5.5.4 " + hop + ": " + err.Error()
+	}
+	if smtp.Permanent(err) && !outOfStep(err) {
 		return smtp.Reply(err)
 	}
 	return ""

@@ -157,6 +157,10 @@ func probe(ctx context.Context, c *smtp.Client, rcpt string) (recipients.Verdict
 	switch {
 	case err == nil:
 		return recipients.Known, reply, nil
+	case outOfStep(err):
+		// 503, 500 or 502 to RCPT after an accepted MAIL: the hop is out
+		// of step (transaction.go), it said nothing of the address.
+		return recipients.CannotDecide, smtp.Reply(err), fmt.Errorf("RCPT TO answered out of step: %s", smtp.Reply(err))
 	case smtp.Permanent(err):
 		return recipients.Unknown, smtp.Reply(err), nil
 	case !isReply(err):

@@ -305,6 +305,37 @@ type QueueInfo struct {
 	// listing: one count for queue list, the console and the API.
 	IncomingRate int `json:"incoming_per_minute"`
 	OutgoingRate int `json:"outgoing_per_minute"`
+	// WaitingOn: of the messages attempted through the queue now, the
+	// longest wait on a host in a step of its session (Stall: the host,
+	// the step, since when), and WaitingOnHost how many messages wait
+	// so; none when no attempt does.
+	WaitingOn     *Stall `json:"waiting_on,omitempty"`
+	WaitingOnHost int    `json:"waiting_on_host,omitempty"`
+}
+
+// waitsByQueue is, of each queue, the longest wait on a host of the
+// messages attempted through it (jobs: jobViews) and how many wait so.
+func waitsByQueue(jobs map[ID]*jobView) map[string]*QueueInfo {
+	out := map[string]*QueueInfo{}
+	for _, v := range jobs {
+		counted := map[string]bool{}
+		for _, st := range v.stalls {
+			w := out[st.queue]
+			if w == nil {
+				w = &QueueInfo{}
+				out[st.queue] = w
+			}
+			if w.WaitingOn == nil || st.Since.Before(w.WaitingOn.Since) {
+				s := st.Stall
+				w.WaitingOn = &s
+			}
+			if !counted[st.queue] {
+				counted[st.queue] = true
+				w.WaitingOnHost++
+			}
+		}
+	}
+	return out
 }
 
 // DeliveryType names the kind of a queue from its name.
@@ -666,10 +697,14 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 		out = firstAttemptsIn(tx, out, jobs, now)
 		return nil
 	})
+	waits := waitsByQueue(jobs)
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
 	for i := range out {
 		qi := &out[i]
+		if w := waits[qi.Name]; w != nil {
+			qi.WaitingOn, qi.WaitingOnHost = w.WaitingOn, w.WaitingOnHost
+		}
 		if r := q.runtime[qi.Name]; r != nil {
 			qi.LastError, qi.IncomingRate, qi.OutgoingRate = r.lastError, r.in.count(now), r.out.count(now)
 		}

@@ -333,6 +333,32 @@ func (v StateView) RecipientNextHop(m *Message, i int) string {
 	return m.Rcpts[i].NextHop
 }
 
+// WaitingOn is what recipient i of m, in its attempt now, waits on: a
+// host in a step of its session (Stall; WithJobs); nil when it waits on
+// none (not in a session's step, or m not in its attempt).
+func (v StateView) WaitingOn(m *Message, i int) *Stall {
+	j := v.jobs[m.ID]
+	if m.State != Active || j == nil || m.Rcpts[i].Status.Done() {
+		return nil
+	}
+	if s, ok := j.stalls[i]; ok {
+		return &s.Stall
+	}
+	return nil
+}
+
+// OldestWait is the longest of m's recipients' waits (WaitingOn), nil
+// when none waits on a host.
+func (v StateView) OldestWait(m *Message) *Stall {
+	var out *Stall
+	for i := range m.Rcpts {
+		if s := v.WaitingOn(m, i); s != nil && (out == nil || s.Since.Before(out.Since)) {
+			out = s
+		}
+	}
+	return out
+}
+
 // WaitingRetry counts the messages of queue name that wait for a retry
 // after a deferral at now (DisplayState "retry"): the split of ready
 // messages that the metrics, the CLI and the console all show as

@@ -77,8 +77,9 @@ func InMessageData(ctx context.Context, rcpts []int, host string) (done func()) 
 // host stopped answering them. replies[k] is host's reply to rcpts[k]'s
 // RCPT, as the job's result will hold it: a notice made before the job
 // reports quotes it, naming host (that host replied: not "no host has
-// replied yet"); "" is no reply known (the mark goes). Outside a job of
-// the manager it does nothing.
+// replied yet"); a refusal for good (5xx) leaves it out of the notice,
+// which lists recipients umbra retries; "" is no reply known (the mark
+// goes). Outside a job of the manager it does nothing.
 func LeftTransaction(ctx context.Context, host string, rcpts []int, replies []string) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
 	if j == nil || len(rcpts) == 0 {

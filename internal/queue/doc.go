@@ -469,8 +469,12 @@
 // data: no reply for N s", or "… during the session's opening
 // (greeting)" of a host that took the connection and did not answer a
 // step of the opening, Status 4.4.2: InOpening, InEnvelope, InMessageData,
-// datastall.go; and one whose RCPT that host refused for now while the
-// attempt goes on quotes the host's reply: LeftTransaction),
+// datastall.go — on a retry too, over the attempt before's reply; and
+// one whose RCPT that host refused for now while the attempt goes on
+// quotes the host's reply, one it refused for good is left out of the
+// notice — not retried, its failure DSN quotes it: LeftTransaction; the
+// operator's views show the same marks as they run: Stall,
+// StateView.WaitingOn, QueueInfo.WaitingOn),
 // nor an expiry whose last
 // reply is none or umbra's own words on its attempt (the expiry's cut,
 // no result from delivery): "not delivered: …" in words, never "last

@@ -164,10 +164,18 @@ func lmtpOwn(reply string) bool {
 	return false
 }
 
+// OutOfStepText is what delivery's deferral of a recipient whose next
+// hop answered MAIL, RCPT or DATA out of step (503, 500, 502: the
+// out-of-step rule, delivery/transaction.go) says between the hop and
+// the command: "451 4.4.2 HOST: out of step at MAIL: 503 5.5.1 …".
+const OutOfStepText = ": out of step at "
+
 // openingHostReply is reply as a DSN quotes it when it is delivery's
 // deferral of a session whose opening a host answered with a refusal
 // ("451 4.4.2 greeting from HOST: 421 4.3.2 busy", "… reply to EHLO
-// from HOST: …", "451 4.7.0 authentication to HOST failed: 535 …", a
+// from HOST: …", "451 4.7.0 authentication to HOST failed: 535 …", or
+// whose MAIL, RCPT or DATA it answered out of step: "451 4.4.2 HOST:
+// out of step at MAIL: 503 5.5.1 …"; a
 // refused STARTTLS where TLS is required: "451 4.7.5 HOST: STARTTLS
 // refused: 454 …"): the
 // host's own reply, which dsnReporter then names the host for (type
@@ -189,6 +197,11 @@ func openingHostReply(reply, hop string) (string, bool) {
 		{"451 4.4.2 greeting from ", ": "},
 		{"451 4.4.2 reply to EHLO from ", ": "},
 		{"451 4.7.0 authentication to ", " failed: "},
+		// A reply to MAIL, RCPT or DATA out of step (delivery's
+		// out-of-step rule, transaction.go): the host's own reply.
+		{"451 4.4.2 ", OutOfStepText + "MAIL: "},
+		{"451 4.4.2 ", OutOfStepText + "RCPT: "},
+		{"451 4.4.2 ", OutOfStepText + "DATA: "},
 	} {
 		if rest, ok := strings.CutPrefix(reply, f.pre+hop+f.post); ok && smtpReply(rest) {
 			return rest, true
@@ -235,8 +248,12 @@ func dsnRecipient(r Recipient, kind Notify) (Recipient, string) {
 		return r, "4.4.1"
 	}
 	if reply, ok := openingHostReply(r.LastReply, r.NextHop); ok {
+		// A reply out of step is a 5xx the host gave to a command out
+		// of order, no status of the recipient's: a delay keeps the
+		// deferral's own (4.4.2).
+		outOfStep := kind == NotifyDelay && strings.Contains(r.LastReply, OutOfStepText)
 		r.LastReply = reply
-		if s := statusOf(reply, kind); kind != NotifyDelay || s[0] == '4' {
+		if s := statusOf(reply, kind); !outOfStep && (kind != NotifyDelay || s[0] == '4') {
 			status = s
 		}
 	}

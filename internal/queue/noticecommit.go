@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -215,18 +216,27 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 					rc.LastReply = ""
 				}
 			}
-			if p, ok := inData[i]; ok && p.reply != "" && started[i] {
+			if p, ok := inData[i]; ok && strings.HasPrefix(p.reply, "5") && started[i] {
+				// Its next hop refused its RCPT for good in this
+				// attempt: it is not retried, and its failure DSN, at
+				// the job's end, quotes that reply. A delay notice
+				// (Action: delayed, RFC 3464 §2.3.3: umbra retries it)
+				// does not list it — nor "no host has replied yet".
+				continue
+			} else if ok && p.reply != "" && started[i] {
 				// Its next hop answered its RCPT with a refusal in this
 				// attempt, which goes on with the others: that host's
 				// reply, the newest, as the job's result will say — not
 				// "no host has replied yet" (LeftTransaction). The DSN's
 				// copy alone, as below.
 				rc.LastReply, rc.NextHop = p.reply, p.host
-			} else if ok && rc.LastReply == "" && started[i] {
+			} else if ok && p.phase != "" && started[i] {
 				// Its host answered the session's opening and has not
 				// answered since its transaction's envelope or data
 				// began: said so, not "no host has replied yet"
-				// (dataStallNote). The DSN's copy alone, as below.
+				// (dataStallNote) — nor, on a retry, the end of the
+				// attempt before, which is not what holds it now. The
+				// DSN's copy alone, as below.
 				rc.LastReply, rc.NextHop = dataStallNote(p.host, p.phase, now.Sub(p.since)), p.host
 			}
 			if rc.LastReply == "" && !started[i] {

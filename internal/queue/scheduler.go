@@ -892,6 +892,16 @@ type jobView struct {
 	waitRcpts  []int
 	running    bool
 	whole      bool
+	// stalls: what each recipient of its running jobs waits on now (a
+	// host in a step of its session: attemptStalls), with the queue it
+	// is attempted through.
+	stalls map[int]queuedStall
+}
+
+// queuedStall is a recipient's Stall with the queue its job runs in.
+type queuedStall struct {
+	Stall
+	queue string
 }
 
 // queues is the queues where a job of the message waits or runs, each
@@ -991,6 +1001,57 @@ func (q *Manager) jobViews() map[ID]*jobView {
 		v.running = v.running || a.left > n
 		v.whole = a.waitsWholeLocked(n)
 		a.mu.Unlock()
+	}
+	for id, v := range out {
+		if !v.running {
+			continue
+		}
+		if x, ok := q.inDelivery.Load(id); ok {
+			v.stalls = x.(*attempt).stalls()
+		}
+	}
+	return out
+}
+
+// Stall is what a recipient's running attempt waits on (Q-3): the host
+// it is in session with, the step of that session no reply of the host
+// has ended yet — the words a delay notice uses ("the session's opening
+// (greeting)", "the envelope (MAIL, RCPT)", "the message data") — and
+// since when. A transaction in progress waits so too, briefly; one the
+// host stopped answering waits on, up to command_timeout or
+// data_timeout. message show, queue list and the admin API show it.
+type Stall struct {
+	Host  string    `json:"host"`
+	Step  string    `json:"step"`
+	Since time.Time `json:"since"`
+}
+
+// Text is s for the operator at now: "HOST, during STEP, no reply since
+// T (N s)".
+func (s Stall) Text(now time.Time) string {
+	return s.Host + ", during " + s.Step + ", no reply since " + s.Since.UTC().Format(time.RFC3339) +
+		" (" + now.Sub(s.Since).Round(time.Second).String() + ")"
+}
+
+// stalls is the Stall of each recipient of a that is in a step of a
+// session now (its phase marks: datastall.go), with the queue it was
+// planned for (entered) or its own.
+func (a *attempt) stalls() map[int]queuedStall {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out map[int]queuedStall
+	for i, p := range a.inData {
+		if p.phase == "" {
+			continue // left the transaction with a reply (LeftTransaction)
+		}
+		if out == nil {
+			out = map[int]queuedStall{}
+		}
+		name := a.entered[i]
+		if name == "" && i >= 0 && i < len(a.m.Rcpts) {
+			name = queueOf(&a.m.Rcpts[i])
+		}
+		out[i] = queuedStall{Stall{Host: p.host, Step: p.phase, Since: p.since}, name}
 	}
 	return out
 }
