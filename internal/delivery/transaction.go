@@ -530,7 +530,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// The connection broke before this reply: the message may or
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.4.2 " + hop + ": " + finalReplyMissing(err)}
+				Reply: queue.SessionFailedReply(hop, finalReplyMissing(err))}
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
@@ -666,7 +666,7 @@ func classify(i int, hop string, err error) queue.Result {
 		// back as one): the next hop is out of step. Its words must not
 		// stand as the reason mail waits, and the session ends (a 451
 		// 4.4.2 closes it: pool.go).
-		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": unexpected reply " + strconv.Quote(smtp.Reply(err))}
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, "unexpected reply "+strconv.Quote(smtp.Reply(err)))}
 	}
 	if smtp.NotSent(err) {
 		// umbra could not write the command (go-smtp refused to format
@@ -685,7 +685,7 @@ func classify(i int, hop string, err error) queue.Result {
 		}
 		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
 	}
-	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, err.Error())}
 }
 
 // deferredReply is the reply of err as classify's result holds it when

@@ -185,12 +185,12 @@ func openingHostReply(reply, hop string) (string, bool) {
 	if !strings.Contains(hop, "[") {
 		return reply, false
 	}
-	for _, f := range [...]struct{ pre, post string }{
-		{"451 4.4.2 greeting from ", ": "},
-		{"451 4.4.2 reply to EHLO from ", ": "},
-		{"451 4.7.0 authentication to ", " failed: "},
+	for _, pre := range [...]string{
+		OpeningFailedReply("greeting", hop, ""),
+		OpeningFailedReply("reply to EHLO", hop, ""),
+		AuthFailedReply(hop, ""),
 	} {
-		if rest, ok := strings.CutPrefix(reply, f.pre+hop+f.post); ok && smtpReply(rest) {
+		if rest, ok := strings.CutPrefix(reply, pre); ok && smtpReply(rest) {
 			return rest, true
 		}
 	}
