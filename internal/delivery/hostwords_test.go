@@ -86,3 +86,48 @@ func TestQ3DeliveryWordsReadBackByTheQueue(t *testing.T) {
 		})
 	}
 }
+
+// Q-3 (errtext44, a sibling): delivery tells a session that broke by
+// its own words naming the hop (queue.SessionBroke), not by the code:
+// a host's own "451 4.4.2" to one RCPT is its answer for that
+// recipient. In lock step (no PIPELINING) the others are tried in the
+// same session and the message goes to them — "451 4.4.2" read as a
+// lost connection deferred every recipient after it, untried, with the
+// first one's reply; pipelined, the session stays open for the next
+// message (it was closed as broken).
+func TestQ3HostsOwn442ToRcptIsNoBrokenSession(t *testing.T) {
+	const own = "451 4.4.2 downstream connection lost, try later"
+	dns := &fakeDNS{hosts: map[string][]string{"mx.test": {"127.0.0.160"}}}
+	connector := func(port string) config.SendConnector {
+		return config.SendConnector{Name: "out", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+			SmartHosts: []string{"mx.test:" + port}, TLS: config.TLSNone}
+	}
+	t.Run("lock step", func(t *testing.T) {
+		s := &scripted{refuse: map[string]string{"busy@x.example": own}}
+		s.startAt(t, "127.0.0.160:38606")
+		d := newDeliverer(t, dns, config.Mailbox{}, connector("38606"))
+		m := message("busy@x.example", "ok@x.example")
+		got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+		if r := got["busy@x.example"]; r.Outcome != queue.Deferred || r.Reply != own {
+			t.Errorf("the refused recipient: %+v; want deferred with the host's reply", r)
+		}
+		if r := got["ok@x.example"]; r.Outcome != queue.RelayedOK {
+			t.Errorf("the recipient after a host's own 451 4.4.2: %+v; want relayed in the same session", r)
+		}
+	})
+	t.Run("pipelined", func(t *testing.T) {
+		s := startSink(t, "127.0.0.160:38605", false, nil)
+		s.answers["busy@x.example"] = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: strings.TrimPrefix(own, "451 4.4.2 ")}
+		d := newDeliverer(t, dns, config.Mailbox{}, connector("38605"))
+		for _, rc := range []string{"busy@x.example", "ok@x.example"} {
+			m := message(rc)
+			d.Deliver(context.Background(), m, body, all(m))
+		}
+		s.mu.Lock()
+		conns := s.conns
+		s.mu.Unlock()
+		if conns != 1 {
+			t.Errorf("%d connections for two messages; want the session kept after the host's own 451 4.4.2", conns)
+		}
+	})
+}

@@ -132,7 +132,7 @@ func tooManyRcpts(err error) bool {
 // a broken connection, a 421, or the message's expiry cutting it.
 func sessionEnded(res []queue.Result) bool {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "421") || strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "421") || queue.SessionBroke(r.Reply, r.NextHop) || r.Reply == queue.ExpiredUnsentReply) {
 			return true
 		}
 	}
@@ -323,7 +323,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 				return
 			}
 			for i, r := range results {
-				if r.Outcome == queue.Deferred && strings.HasPrefix(r.Reply, "451 4.4.2") {
+				if r.Outcome == queue.Deferred && queue.SessionBroke(r.Reply, r.NextHop) {
 					results[i] = expiredUnsent([]int{r.Rcpt})[0]
 				}
 			}
@@ -454,7 +454,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			queue.LeftTransaction(ctx, hop, []int{i}, []string{deferredReply(err)})
 			res := classify(i, hop, err)
 			out = append(out, res)
-			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
+			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
 				// Connection lost: the rest cannot be tried now, and
 				// those accepted before it got no message: each is
 				// deferred with the connection's reply, none left
@@ -506,7 +506,7 @@ func unreadableContent(res []queue.Result, err error) []queue.Result {
 		return res
 	}
 	for k := range res {
-		if res[k].Outcome == queue.Deferred && strings.HasPrefix(res[k].Reply, "451 4.4.") {
+		if res[k].Outcome == queue.Deferred && queue.SessionBroke(res[k].Reply, res[k].NextHop) {
 			res[k].Reply = queue.UnreadableReply(err)
 		}
 	}

@@ -88,6 +88,14 @@ func SessionFailedReply(hop, what string) string {
 	return stoppedCode + hop + ": " + what
 }
 
+// SessionBroke reports whether reply is umbra's SessionFailedReply of
+// hop: the session with it is over (a lost connection, a reply that
+// never came, one out of step), where a host's own "451 4.4.2 …" is
+// its answer to a command, in a session that goes on.
+func SessionBroke(reply, hop string) bool {
+	return hop != "" && strings.HasPrefix(reply, stoppedCode+hop+": ")
+}
+
 // FinalReplyTimedOut is the words of no reply to the end of the
 // message within wait (the data timeout): smtp.FinalReplyError's.
 func FinalReplyTimedOut(wait time.Duration) string {
