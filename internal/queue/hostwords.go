@@ -33,11 +33,10 @@ const (
 	leftToTry        = " left to try"
 	noServerInSite   = "no server in site "
 
-	stoppedCode     = "451 4.4.2 "
-	timedOutAfter   = "timed out after "
-	waitingForFinal = " waiting for the reply to the end of the message"
-	ioTimeout       = ": i/o timeout"
-	openingFrom     = " from "
+	stoppedCode   = "451 4.4.2 "
+	timedOutAfter = "timed out after "
+	ioTimeout     = ": i/o timeout"
+	openingFrom   = " from "
 
 	offeredTLS = " offered verified TLS: "
 )
@@ -99,7 +98,7 @@ func SessionBroke(reply, hop string) bool {
 // FinalReplyTimedOut is the words of no reply to the end of the
 // message within wait (the data timeout): smtp.FinalReplyError's.
 func FinalReplyTimedOut(wait time.Duration) string {
-	return timedOutAfter + wait.String() + waitingForFinal
+	return timedOutAfter + wait.String() + unansweredTimeout
 }
 
 // RequireTLSReply is the one REQUIRETLS form of a deferral of a
@@ -163,6 +162,19 @@ func NotReached(reply, nextHop string) bool {
 	return false
 }
 
+// HostsOwnReply reports whether a deferral's reply, recorded against
+// nextHop, is that host's own answer: it is recorded against a host
+// ("name[ip]:port": a destination or a queue is none), is no 421 (the
+// host closing the session), and does not name the host as umbra's
+// words on an attempt at it always do ("connect to HOST: …", "HOST:
+// reply to MAIL: …", "greeting from HOST: …", a TLS policy's "HOST: …",
+// the loop's "next hop HOST is this server itself") — so a relay's
+// "451 4.4.1 …" or "451 4.4.4 …", about a host beyond it, is its
+// answer. The scheduler's signal reads it so (feedback).
+func HostsOwnReply(reply, nextHop string) bool {
+	return strings.Contains(nextHop, "[") && !strings.HasPrefix(reply, "421") && !strings.Contains(reply, nextHop)
+}
+
 // StoppedAnswering reports whether reply is umbra's deferral of
 // nextHop, which took the connection and then stopped answering
 // (hostStopped): no greeting, no reply to a command within the
@@ -192,7 +204,7 @@ func hostStoppedWords(reply string) (hop, missing string, ok bool) {
 		return "", "", false
 	}
 	if h, after, found := strings.Cut(rest, ": "+timedOutAfter); found {
-		wait, found := strings.CutSuffix(after, waitingForFinal)
+		wait, found := strings.CutSuffix(after, unansweredTimeout)
 		if !found || strings.Contains(wait, " ") {
 			return "", "", false
 		}

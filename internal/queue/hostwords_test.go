@@ -68,3 +68,34 @@ func TestQ3HostWordsReadBackAsWritten(t *testing.T) {
 		}
 	}
 }
+
+// Q-3, OPS-5 (errtext44, a sibling): the scheduler's signal reads "the
+// next hop could not be reached or broke the session" as the map and
+// the DSN do — umbra's own words naming the host — not from a 4.4.x
+// code alone: a relay's own 451 4.4.1 or 4.4.4 (about a host beyond
+// it) is an answer, which neither shrinks its window nor moves it
+// toward dead, nor shows it failing in `queue list`; umbra's connect
+// and stall words about it, a 421 it closed with and its own 4.4.2 (a
+// session it ends: deaddsn_test.go's busy host) still count against it.
+func TestQ3FeedbackReadsUmbrasWordsNotTheCode(t *testing.T) {
+	const hop = "relay.example[192.0.2.1]:25"
+	for _, tc := range []struct {
+		name string
+		res  Result
+		want int
+	}{
+		{"a relay's connect words about a host beyond it", Result{Outcome: Deferred, NextHop: hop, Reply: "451 4.4.1 connect to far.example[192.0.2.9]:25: dial tcp 192.0.2.9:25: connect: connection refused"}, +1},
+		{"a relay's own 4.4.4", Result{Outcome: Deferred, NextHop: hop, Reply: "451 4.4.4 no route to far.example"}, +1},
+		{"a relay's own 4.4.1 in any words", Result{Outcome: Deferred, NextHop: hop, Reply: "451 4.4.1 Unable to reach the next hop"}, +1},
+		{"umbra's refused connection", Result{Outcome: Deferred, NextHop: hop, Reply: ConnectFailedReply(hop, errors.New("dial tcp 192.0.2.1:25: connect: connection refused"))}, -1},
+		{"umbra's no greeting", Result{Outcome: Deferred, NextHop: hop, Reply: OpeningFailedReply("greeting", hop, "read tcp 192.0.2.1:25: i/o timeout")}, -1},
+		{"umbra's no reply to MAIL", Result{Outcome: Deferred, NextHop: hop, Reply: SessionFailedReply(hop, "reply to MAIL: read tcp 192.0.2.1:25: i/o timeout")}, -1},
+		{"no host reachable", Result{Outcome: Deferred, NextHop: "mx:example.net", Reply: NoHostReachableReply}, -1},
+		{"the host closed with 421", Result{Outcome: Deferred, NextHop: hop, Reply: "421 4.4.2 closing, too many connections"}, -1},
+		{"the host's own 4.4.2, closing", Result{Outcome: Deferred, NextHop: hop, Reply: "451 4.4.2 relay.example is too busy, closing"}, -1},
+	} {
+		if got := feedback([]Result{tc.res}); got != tc.want {
+			t.Errorf("%s: feedback %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
