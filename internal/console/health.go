@@ -55,7 +55,7 @@ func (h *Health) Event(name string, m *queue.Message, r *queue.Recipient, reply 
 	res := Result{At: h.clk.Now(), Event: name, Reply: reply, Hop: r.NextHop}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	reached := !(name == "defer" && noContact(reply))
+	reached := !(name == "defer" && noContact(reply, r.NextHop))
 	for _, k := range hopKeys(r.NextHop) {
 		if _, ok := h.last[k]; ok || len(h.last) < maxHealthKeys {
 			h.last[k] = res
@@ -67,19 +67,17 @@ func (h *Health) Event(name string, m *queue.Message, r *queue.Recipient, reply 
 }
 
 // noContact reports whether a deferral's reply says the next hop was not
-// reached: no connection (4.4.1: refused, timed out, no host reachable),
-// no address or route to it (4.4.3, 4.4.4). A refused contact is never a
-// contact (README, the map): the map showed the time of a refused
-// connection as a server's last contact (opsrt43 O1). A reply the host
-// gave, or a session it dropped (4.4.2), was a contact.
-func noContact(reply string) bool {
-	_, rest, _ := strings.Cut(reply, " ")
-	code, _, _ := strings.Cut(rest, " ")
-	switch code {
-	case "4.4.1", "4.4.3", "4.4.4":
-		return true
-	}
-	return false
+// reached, as the queue's DSN reads it (queue.NotReached): umbra's own
+// words that it could not connect to that hop (refused, timed out), no
+// host of the destination reachable or found, the destination dead. A
+// refused contact is never a contact (README, the map): the map showed
+// the time of a refused connection as a server's last contact (opsrt43
+// O1). A reply the host gave — a 4.4.1 or 4.4.4 of its own too, a
+// relay's about a host beyond it —, a session it dropped (4.4.2) or a
+// TLS policy's refusal after it answered was a contact (errtext44: the
+// enhanced status code alone counted those as not reached).
+func noContact(reply, nextHop string) bool {
+	return queue.NotReached(reply, nextHop)
 }
 
 // LastContact is the last time a server known by name or address was

@@ -216,7 +216,7 @@ func maildirFailedReply(err error) string {
 // wait for nothing (rt41 F4: every session was closed with no QUIT).
 func endLMTP(ctx context.Context, c *smtp.Client, res []queue.Result) {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+		if r.Outcome == queue.Deferred && (queue.SessionBroke(r.Reply, r.NextHop) || r.Reply == queue.ExpiredUnsentReply) {
 			c.Close()
 			return
 		}

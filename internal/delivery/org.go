@@ -156,7 +156,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox && idOnlyAtFinalDelivery(m) {
 		parts = orgid.Parts(m.OrgID, body) // into a mailbox: a DSN carries its id line only
 	}
-	lastErr, lastHop := "451 4.4.1 no server of the route answered", g.queue
+	lastErr, lastHop := queue.NoServerAnsweredReply, g.queue
 	relays, tlsKept := false, false // a hop REQUIRETLS binds; TLS kept the message from a server (requireTLSDefer)
 	var stop tlsStop                // the TLS refusal that outranks the failures after it (as deliverRemote's)
 	for _, h := range g.hops {
@@ -164,7 +164,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		names, addrs := d.bal.order(h)
 		names, addrs = orderOrg(d.health, names, addrs)
 		if len(addrs) == 0 {
-			lastErr = "451 4.4.4 no server in site " + h.Site
+			lastErr, lastHop = queue.NoServerInSiteReply(h.Site), g.queue // no server of it tried: no host's words
 			continue
 		}
 		for k, addr := range addrs {
@@ -261,7 +261,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 						return expiredUnsent(g.rcpts)
 					}
 					d.bal.fail(addr)
-					lastErr, lastHop = "451 4.4.1 connect to "+hop+": "+err.Error(), hop
+					lastErr, lastHop = queue.ConnectFailedReply(hop, err), hop
 					continue
 				}
 				policy := smtp.TLSOpportunistic
@@ -292,7 +292,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 				if err != nil {
 					d.bal.fail(addr)
-					lastErr, lastHop = "451 4.4.2 "+openingStage(err)+" from "+hop+": "+smtp.Reply(err), hop
+					lastErr, lastHop = queue.OpeningFailedReply(openingStage(err), hop, smtp.Reply(err)), hop
 					continue
 				}
 			}

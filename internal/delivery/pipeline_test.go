@@ -34,7 +34,13 @@ type scripted struct {
 
 func (s *scripted) start(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.3:0")
+	return s.startAt(t, "127.0.0.3:0")
+}
+
+// startAt is start listening on addr.
+func (s *scripted) startAt(t *testing.T, addr string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

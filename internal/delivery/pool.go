@@ -32,7 +32,7 @@ const idleReuse = 5 * time.Second
 // better.
 func (d *Deliverer) finishConn(st *state, key string, c *smtp.Client, res []queue.Result) {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+		if r.Outcome == queue.Deferred && (queue.SessionBroke(r.Reply, r.NextHop) || r.Reply == queue.ExpiredUnsentReply) {
 			c.Close() // the connection broke, or the message's expiry ended it (transaction)
 			return
 		}
@@ -101,7 +101,7 @@ func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled
 // of the session: a 421 or a broken connection (451 4.4.2).
 func sessionGone(res []queue.Result) bool {
 	for _, r := range res {
-		if r.Outcome != queue.Deferred || !(strings.HasPrefix(r.Reply, "421") || strings.HasPrefix(r.Reply, "451 4.4.2")) {
+		if r.Outcome != queue.Deferred || !(strings.HasPrefix(r.Reply, "421") || queue.SessionBroke(r.Reply, r.NextHop)) {
 			return false
 		}
 	}

@@ -177,7 +177,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			self = src.self // found by its address before its turn (mxlookup.go)
 		}
 		if self == nil {
-			return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, "451 4.4.1 no host of "+g.key+" left to try"))
+			return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, queue.NoHostLeftReply(g.key)))
 		}
 		reply, permanent, loops := nothingLeft(g.dom, g.conn.cfg.Name, smart, *self, src.unresolved)
 		switch {
@@ -195,7 +195,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		return requireTLSCarry(m, none, deferAll(g.rcpts, g.key, reply))
 	}
-	lastErr, lastHost := "451 4.4.1 no host reachable", g.key
+	lastErr, lastHost := queue.NoHostReachableReply, g.key
 	var stop tlsStop // the TLS refusal that outranks the failures after it
 	// telling makes the most telling reply of the attempt the
 	// recipients': a TLS policy refusal at a host that answered SMTP
@@ -421,7 +421,7 @@ func requireTLSDefer(m *queue.Message, rcpts []int, requireTLS, kept bool, none,
 	}
 	if kept && !strings.Contains(lastErr, requireTLSMark) {
 		for k := range out {
-			out[k].Reply = replyStatus(lastErr) + " REQUIRETLS: " + none + " offered verified TLS: " + lastErr
+			out[k].Reply = queue.RequireTLSReply(replyStatus(lastErr), none, lastErr)
 		}
 	}
 	return requireTLSCarry(m, none, out)
@@ -443,7 +443,7 @@ func requireTLSCarry(m *queue.Message, none string, res []queue.Result) []queue.
 		r := &res[k]
 		if r.Outcome == queue.Deferred && r.Rcpt >= 0 && r.Rcpt < len(m.Rcpts) && !strings.Contains(r.Reply, requireTLSMark) &&
 			strings.Contains(m.Rcpts[r.Rcpt].LastReply, requireTLSMark) {
-			r.Reply = replyStatus(r.Reply) + " REQUIRETLS: " + none + " offered verified TLS: " + r.Reply
+			r.Reply = queue.RequireTLSReply(replyStatus(r.Reply), none, r.Reply)
 		}
 	}
 	return res
@@ -491,7 +491,7 @@ func (s *tlsStop) over(lastErr, lastHost string) (string, string) {
 // requireTLSMark is in every deferral of a REQUIRETLS message for its
 // TLS requirement ("451 4.7.5 REQUIRETLS: …"), which the queue's expiry
 // reads (results.go).
-const requireTLSMark = " REQUIRETLS: "
+const requireTLSMark = queue.RequireTLSMark
 
 // mxLimit counts what one attempt spent of a send connector's
 // mx_address_limit (addresses connected to, in preference order) and
@@ -772,7 +772,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 		nc, err := st.dial(octx, sc, "tcp", h.addr)
 		if err != nil {
 			connected()
-			return nil, fmt.Errorf("451 4.4.1 connect to %s: %v", h, err)
+			return nil, errors.New(queue.ConnectFailedReply(h.String(), err))
 		}
 		// The connection is accepted: a delay notice meanwhile names the
 		// host and the step of the opening it has not answered
@@ -790,7 +790,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			// The message's expiry closed the opening, not the host: no
 			// TLS failure to report, no plaintext retry (deliverRemote
 			// answers it as expired).
-			return nil, fmt.Errorf("451 4.4.2 %s from %s: closed at the message's expiry", openingStage(err), h)
+			return nil, errors.New(queue.OpeningFailedReply(openingStage(err), h.String(), "closed at the message's expiry"))
 		}
 		if errors.Is(err, smtp.ErrTLSUnavailable) && policy == smtp.TLSOpportunistic {
 			if dt != nil {
@@ -811,7 +811,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 			return nil, answered{tlsNotMet("%s: %s", h, tlspolicy.Describe(nil, h.name, verr, err))}
 		}
 		if err != nil {
-			e := fmt.Errorf("451 4.4.2 %s from %s: %s", openingStage(err), h, smtp.Reply(err))
+			e := errors.New(queue.OpeningFailedReply(openingStage(err), h.String(), smtp.Reply(err)))
 			if se := (*gosmtp.SMTPError)(nil); errors.As(err, &se) {
 				// It greeted, with a refusal (at the greeting or EHLO).
 				return nil, answered{&openingReply{msg: e.Error(), reply: smtp.Reply(err), permanent: smtp.Permanent(err)}}
@@ -839,7 +839,7 @@ func (d *Deliverer) connectWith(ctx context.Context, st *state, sc *sendConnecto
 					quit(ctx, c) // in step after a refusal or a login not attempted; a broken reply gets none (QuitBounded)
 				}
 				c.Close()
-				return nil, answered{&authFailed{msg: fmt.Sprintf("451 4.7.0 authentication to %s failed: %s", h, smtp.Reply(err)), err: err, peerDigest: digest}}
+				return nil, answered{&authFailed{msg: queue.AuthFailedReply(h.String(), smtp.Reply(err)), err: err, peerDigest: digest}}
 			}
 		}
 		return c, nil

@@ -132,7 +132,7 @@ func tooManyRcpts(err error) bool {
 // a broken connection, a 421, or the message's expiry cutting it.
 func sessionEnded(res []queue.Result) bool {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "421") || strings.HasPrefix(r.Reply, "451 4.4.2") || r.Reply == queue.ExpiredUnsentReply) {
+		if r.Outcome == queue.Deferred && (strings.HasPrefix(r.Reply, "421") || queue.SessionBroke(r.Reply, r.NextHop) || r.Reply == queue.ExpiredUnsentReply) {
 			return true
 		}
 	}
@@ -323,7 +323,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 				return
 			}
 			for i, r := range results {
-				if r.Outcome == queue.Deferred && strings.HasPrefix(r.Reply, "451 4.4.2") {
+				if r.Outcome == queue.Deferred && queue.SessionBroke(r.Reply, r.NextHop) {
 					results[i] = expiredUnsent([]int{r.Rcpt})[0]
 				}
 			}
@@ -455,7 +455,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
 			res := stepResult(c, i, hop, "RCPT", err)
 			out = append(out, res)
-			if res.Outcome == queue.Deferred && strings.HasPrefix(res.Reply, "451 4.4.2") {
+			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
 				// Connection lost: the rest cannot be tried now, and
 				// those accepted before it got no message: each is
 				// deferred with the connection's reply, none left
@@ -507,7 +507,7 @@ func unreadableContent(res []queue.Result, err error) []queue.Result {
 		return res
 	}
 	for k := range res {
-		if res[k].Outcome == queue.Deferred && strings.HasPrefix(res[k].Reply, "451 4.4.") {
+		if res[k].Outcome == queue.Deferred && queue.SessionBroke(res[k].Reply, res[k].NextHop) {
 			res[k].Reply = queue.UnreadableReply(err)
 		}
 	}
@@ -531,7 +531,7 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// The connection broke before this reply: the message may or
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
-				Reply: "451 4.4.2 " + hop + ": " + finalReplyMissing(err)}
+				Reply: queue.SessionFailedReply(hop, finalReplyMissing(err))}
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
@@ -667,7 +667,7 @@ func classify(i int, hop string, err error) queue.Result {
 		// back as one): the next hop is out of step. Its words must not
 		// stand as the reason mail waits, and the session ends (a 451
 		// 4.4.2 closes it: pool.go).
-		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": unexpected reply " + strconv.Quote(smtp.Reply(err))}
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, "unexpected reply "+strconv.Quote(smtp.Reply(err)))}
 	}
 	if smtp.NotSent(err) {
 		// umbra could not write the command (go-smtp refused to format
@@ -686,7 +686,7 @@ func classify(i int, hop string, err error) queue.Result {
 		}
 		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
 	}
-	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + ": " + err.Error()}
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, err.Error())}
 }
 
 // The out-of-step rule. umbra sends MAIL only on a session with no
@@ -736,7 +736,7 @@ func stepResult(c *smtp.Client, i int, hop, cmd string, err error) queue.Result 
 		return classify(i, hop, err)
 	}
 	c.Close()
-	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: "451 4.4.2 " + hop + queue.OutOfStepText + cmd + ": " + smtp.Reply(err)}
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.OutOfStepReply(hop, cmd, smtp.Reply(err))}
 }
 
 // stepResults is stepResult for every one of rcpts.

@@ -327,55 +327,6 @@ func noHostReply(reply, nextHop string, kind Notify) bool {
 // the transaction, time-outs named). The log and the tracking defer
 // line keep the whole text.
 
-// hostStopped parses such a deferral: the hop as it names it, and which
-// reply did not come; ok false for any other reply. umbra's words name
-// the recipient's next hop, nextHop: the same words naming another host
-// are a relay's reply about a host beyond it (as hostUnreached).
-func hostStopped(reply, nextHop string) (hop, missing string, ok bool) {
-	hop, missing, ok = hostStoppedWords(reply)
-	if !ok || hop != nextHop {
-		return "", "", false
-	}
-	return hop, missing, true
-}
-
-func hostStoppedWords(reply string) (hop, missing string, ok bool) {
-	rest, ok := strings.CutPrefix(reply, "451 4.4.2 ")
-	if !ok {
-		return "", "", false
-	}
-	if h, after, found := strings.Cut(rest, ": timed out after "); found {
-		wait, what, found := strings.Cut(after, " waiting for the ")
-		if !found || what != "reply to the end of the message" {
-			return "", "", false
-		}
-		return h, "no reply to the end of the message within " + wait, true
-	}
-	if !strings.HasSuffix(rest, ": i/o timeout") {
-		return "", "", false
-	}
-	head, after, _ := strings.Cut(rest, ": ")
-	if stage, h, found := strings.Cut(head, " from "); found {
-		// An opening step: "greeting from HOP", "reply to EHLO from HOP".
-		if stage == "greeting" {
-			return h, "no greeting", true
-		}
-		return h, "no " + stage, true
-	}
-	if cmd, found := strings.CutPrefix(after, "reply to "); found {
-		cmd, _, _ = strings.Cut(cmd, ": ")
-		return head, "no reply to " + cmd, true
-	}
-	return head, "no reply", true
-}
-
-// hostStoppedAnswering reports whether reply is umbra's deferral of a
-// host that stopped answering (hostStopped).
-func hostStoppedAnswering(reply, nextHop string) bool {
-	_, _, ok := hostStopped(reply, nextHop)
-	return ok
-}
-
 // Hosts not reached (rt43-delivery F2). A recipient deferred because no
 // host of its attempt could be reached holds umbra's own words on the
 // attempt — "451 4.4.1 connect to HOP: dial tcp …: connect: connection
@@ -386,59 +337,6 @@ func hostStoppedAnswering(reply, nextHop string) bool {
 // which an outside sender read as a reply (and a refusal is no want of
 // an answer). The Status stays 4.4.1; the log and the tracking defer line
 // keep the whole text.
-
-// hostUnreached parses such a deferral: the hop as it names it ("" for
-// none of the route's) and why it was not reached; ok false for any
-// other reply. umbra's "connect to HOP: …" names the recipient's next
-// hop, nextHop (the host it could not reach is the one it records); a
-// reply in those words naming another host is that host's own, a relay
-// that answered and refused about a host beyond it (rropsrt43): its
-// reply, quoted as one.
-func hostUnreached(reply, nextHop string) (hop, why string, ok bool) {
-	rest, ok := strings.CutPrefix(reply, "451 4.4.1 ")
-	if !ok {
-		return "", "", false
-	}
-	if after, found := strings.CutPrefix(rest, "connect to "); found {
-		h, err, found := strings.Cut(after, ": ")
-		if !found || h != nextHop {
-			return "", "", false
-		}
-		return h, connectCause(err), true
-	}
-	switch {
-	case rest == "no host reachable", rest == "no server of the route answered",
-		strings.HasPrefix(rest, "no host of ") && strings.HasSuffix(rest, " left to try"):
-		return "", "", true
-	}
-	return "", "", false
-}
-
-func hostUnreachedReply(reply, nextHop string) bool {
-	_, _, ok := hostUnreached(reply, nextHop)
-	return ok
-}
-
-// connectCause is a failed connection's cause in words.
-func connectCause(err string) string {
-	switch {
-	case strings.Contains(err, "connection refused"):
-		return "connection refused"
-	case strings.Contains(err, "i/o timeout"), strings.Contains(err, "timed out"):
-		return "connection timed out"
-	case strings.Contains(err, "no route to host"):
-		return "no route to host"
-	case strings.Contains(err, "network is unreachable"):
-		return "network unreachable"
-	case strings.Contains(err, "host is down"):
-		return "host down"
-	case strings.Contains(err, "connection reset"):
-		return "connection reset"
-	case strings.Contains(err, "no such host"):
-		return "its name not found"
-	}
-	return "connection failed"
-}
 
 // unreachedWords is what a DSN says of r, whose reply is no host reached:
 // the host named as stoppedWords names it, else no host of the

@@ -164,12 +164,6 @@ func lmtpOwn(reply string) bool {
 	return false
 }
 
-// OutOfStepText is what delivery's deferral of a recipient whose next
-// hop answered MAIL, RCPT or DATA out of step (503, 500, 502: the
-// out-of-step rule, delivery/transaction.go) says between the hop and
-// the command: "451 4.4.2 HOST: out of step at MAIL: 503 5.5.1 …".
-const OutOfStepText = ": out of step at "
-
 // openingHostReply is reply as a DSN quotes it when it is delivery's
 // deferral of a session whose opening a host answered with a refusal
 // ("451 4.4.2 greeting from HOST: 421 4.3.2 busy", "… reply to EHLO
@@ -193,17 +187,17 @@ func openingHostReply(reply, hop string) (string, bool) {
 	if !strings.Contains(hop, "[") {
 		return reply, false
 	}
-	for _, f := range [...]struct{ pre, post string }{
-		{"451 4.4.2 greeting from ", ": "},
-		{"451 4.4.2 reply to EHLO from ", ": "},
-		{"451 4.7.0 authentication to ", " failed: "},
+	for _, pre := range [...]string{
+		OpeningFailedReply("greeting", hop, ""),
+		OpeningFailedReply("reply to EHLO", hop, ""),
+		AuthFailedReply(hop, ""),
 		// A reply to MAIL, RCPT or DATA out of step (delivery's
 		// out-of-step rule, transaction.go): the host's own reply.
-		{"451 4.4.2 ", OutOfStepText + "MAIL: "},
-		{"451 4.4.2 ", OutOfStepText + "RCPT: "},
-		{"451 4.4.2 ", OutOfStepText + "DATA: "},
+		OutOfStepReply(hop, "MAIL", ""),
+		OutOfStepReply(hop, "RCPT", ""),
+		OutOfStepReply(hop, "DATA", ""),
 	} {
-		if rest, ok := strings.CutPrefix(reply, f.pre+hop+f.post); ok && smtpReply(rest) {
+		if rest, ok := strings.CutPrefix(reply, pre); ok && smtpReply(rest) {
 			return rest, true
 		}
 	}

@@ -588,7 +588,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				rc := &m.Rcpts[i]
 				rc.Status = Failed
 				code := "550 5.4.7" // delivery time expired: a permanent failure (RFC 3463), its class the reply's
-				if m.RequireTLS && strings.Contains(rc.LastReply, " REQUIRETLS: ") {
+				if m.RequireTLS && strings.Contains(rc.LastReply, RequireTLSMark) {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
 				}
 				last := realReply(rc.LastReply) // the host's, not the dead mark

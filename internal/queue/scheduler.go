@@ -1911,7 +1911,9 @@ func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 // next hop answered (whatever it answered), −1 when it could not be
 // reached or broke the session — every result deferred with a
 // network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
-// DNS, routing) — and 0 for jobs the deliverer answered without trying
+// DNS, routing) — but a host's own reply of a status other than 4.4.2
+// (HostsOwnReply: a relay's 451 4.4.1 about a host beyond it is an
+// answer; a host's 4.4.2 closes its session) — and 0 for jobs the deliverer answered without trying
 // (held, shutdown), for a message-specific failure (the whole message
 // was sent and its end got no readable reply: MayHaveArrived) or whose every result is a TLS policy refusal (X.7.5:
 // MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
@@ -1941,7 +1943,11 @@ func feedback(res []Result) int {
 				// failures of the session itself).
 				continue
 			}
-			if strings.HasPrefix(code, "4.4.") {
+			if code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop) {
+				// umbra's words: the host not reached, or its session
+				// broke — or the host's own 4.4.2, closing it ("too
+				// busy, closing"); a relay's own 4.4.1, 4.4.3 or 4.4.4
+				// about a host beyond it is an answer (errtext44).
 				tried = true
 				continue
 			}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/queue"
 )
 
 // FinalReplyError is a message sent whole, up to its final dot, whose
@@ -30,7 +32,7 @@ type FinalReplyError struct {
 func (e *FinalReplyError) Error() string {
 	switch {
 	case e.TimedOut():
-		return "timed out after " + e.Wait.String() + " waiting for the reply to the end of the message"
+		return queue.FinalReplyTimedOut(e.Wait) // the words the queue reads back (hostStopped)
 	case e.Unreadable():
 		return "unreadable reply to the end of the message: " + e.Err.Error()
 	}
