@@ -54,12 +54,24 @@ func (o *Options) defaults() {
 	}
 }
 
-// Limiter lets one log line per key through per interval.
+// Limiter lets one log line per key through per interval, and keeps the
+// episodes of failures of each key (Failed, Answered).
 type Limiter struct {
-	clk   clock.Clock
-	every time.Duration
-	mu    sync.Mutex
-	last  map[string]time.Time
+	clk      clock.Clock
+	every    time.Duration
+	mu       sync.Mutex
+	last     map[string]time.Time
+	episodes map[string]*episode
+}
+
+// episode is a key's failures since its first, until it has answered a
+// whole interval past its last failure.
+type episode struct {
+	warned        time.Time // the episode's last WARN
+	lastFail      time.Time
+	failures      int  // the episode's failures
+	suppressed    int  // failures not warned of since warned
+	answeredSince bool // an answer came after lastFail
 }
 
 // NewLimiter returns a Limiter on clk (nil: the system clock).
@@ -67,7 +79,71 @@ func NewLimiter(clk clock.Clock, every time.Duration) *Limiter {
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Limiter{clk: clk, every: every, last: map[string]time.Time{}}
+	return &Limiter{clk: clk, every: every, last: map[string]time.Time{}, episodes: map[string]*episode{}}
+}
+
+// Episode is what Failed and Answered tell the caller to log of a key's
+// failures: the rule of umbra's per-resource warnings (a full disk's,
+// package smtp's storageLog) — the first failure of an episode at once,
+// then at most one WARN an interval carrying the failures not warned of
+// (Suppressed), and the episode's end with its count (Failures) at the
+// first answer an interval or more past its last failure (an answer
+// sooner does not end it: a list failing for most queries answers some,
+// and each would end and begin an episode, a WARN each). An episode
+// answered since its last failure and failing again an interval or more
+// on ends then, before the new one's WARN.
+type Episode struct {
+	Warn       bool // write the failure's WARN now
+	Suppressed int  // with Warn: the failures not warned of since the last
+	Ended      bool // write the end of an episode now
+	Failures   int  // with Ended: its failures
+}
+
+// Failed notes a failure of key.
+func (l *Limiter) Failed(key string) Episode {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.clk.Now()
+	var out Episode
+	e := l.episodes[key]
+	if e != nil && e.answeredSince && now.Sub(e.lastFail) >= l.every {
+		out.Ended, out.Failures = true, e.failures
+		e = nil
+	}
+	if e == nil {
+		if len(l.episodes) > 1000 { // keys are zones: bounded, but be safe
+			clear(l.episodes)
+		}
+		e = &episode{}
+		l.episodes[key] = e
+		out.Warn = true
+	}
+	e.failures++
+	e.lastFail, e.answeredSince = now, false
+	if !out.Warn && now.Sub(e.warned) < l.every {
+		e.suppressed++
+		return out
+	}
+	out.Warn, out.Suppressed = true, e.suppressed
+	e.warned, e.suppressed = now, 0
+	return out
+}
+
+// Answered notes an answer of key: it ends key's episode when its last
+// failure is an interval old.
+func (l *Limiter) Answered(key string) Episode {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.episodes[key]
+	if e == nil {
+		return Episode{}
+	}
+	e.answeredSince = true
+	if l.clk.Now().Sub(e.lastFail) < l.every {
+		return Episode{}
+	}
+	delete(l.episodes, key)
+	return Episode{Ended: true, Failures: e.failures}
 }
 
 // Allow reports whether a line for key may be logged now.
@@ -271,6 +347,15 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	var hits []string
 	for _, r := range results {
 		d.opt.Metrics.list(r.l.zone, r.state)
+		var ep Episode
+		if r.state == lookupError {
+			ep = d.opt.Warnings.Failed("dnsbl unanswered " + r.l.zone)
+		} else {
+			ep = d.opt.Warnings.Answered("dnsbl unanswered " + r.l.zone)
+		}
+		if ep.Ended {
+			d.opt.Log.Info("DNS list answers again", "zone", r.l.zone, "not_answered", ep.Failures)
+		}
 		switch r.state {
 		case misconfigured:
 			if d.opt.Warnings.Allow("dnsbl " + r.l.zone) {
@@ -278,8 +363,17 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 					"client_ip", ip.String(), "connector", d.connector)
 			}
 		case lookupError:
-			d.opt.Log.Debug("DNS list not answered: counted as not listing", "zone", r.l.zone, "err", r.detail,
-				"client_ip", ip.String())
+			// A WARN at an episode's first failure and at most one a
+			// minute after (Limiter.Failed), the others at DEBUG.
+			attrs := []any{"zone", r.l.zone, "err", r.detail, "client_ip", ip.String(), "connector", d.connector}
+			switch {
+			case ep.Warn && ep.Suppressed > 0:
+				d.opt.Log.Warn("DNS list not answered: counted as not listing", append(attrs, "suppressed", ep.Suppressed)...)
+			case ep.Warn:
+				d.opt.Log.Warn("DNS list not answered: counted as not listing", attrs...)
+			default:
+				d.opt.Log.Debug("DNS list not answered: counted as not listing", attrs...)
+			}
 		case listed:
 			switch r.l.kind {
 			case config.ListAllow:

@@ -14,7 +14,11 @@
 //     limit) makes that list's answer ignored and logged as
 //     misconfigured, as Spamhaus advises: such a list must never block.
 //   - A list that cannot be asked (timeout, SERVFAIL) counts as not
-//     listing; blocklists fail open. HELO checks whose DNS cannot be
+//     listing; blocklists fail open. It is logged per zone by episode
+//     (Limiter.Failed, Answered: one per server, so a reload keeps
+//     them): a WARN at the first failure, at most one a minute after
+//     with suppressed=N, and "DNS list answers again" once it answered
+//     a minute past its last failure. HELO checks whose DNS cannot be
 //     asked answer 450 when their action would refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server
 //     (ConnInfo.ServerAddress) at its greeting, which must reach its

@@ -107,7 +107,8 @@
 // error at its header that drops the connection, not a buffer grown
 // with what the directory sends. Each reply (ldap://, ldaps://, and after
 // StartTLS, which umbra runs itself: startTLS) is read whole by its
-// outer length and checked before go-ldap sees it (replyFramer): a malformed one is said so at once, never a wait for
+// outer length and checked before go-ldap sees it (replyFramer): a malformed one, and one under a message id above
+// the highest umbra sent (go-ldap drops it without a word), is said so at once and ends the connection, never a wait for
 // ldap.timeout; a reply's failures are worded as umbra's own (a closed
 // connection, a reply too large, a malformed one: ownWords), never as
 // go-ldap's "unable to read LDAP response packet". While a question waits on

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
+	"sync"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
@@ -23,10 +25,24 @@ import (
 // from a server that had answered at once. A message announcing more
 // than MaxPacketBytes, and the connection closed, are said in umbra's
 // words too (TestBadDirectoryReplySaidInWords).
+//
+// A reply under a message id umbra never sent is the directory's error
+// too, at once, and ends the connection: go-ldap drops a message for an
+// id it has no request for without a word, and the request it answered
+// waited out ldap.timeout (TestReplyToUnaskedMessageIDSaidAtOnce).
+// go-ldap numbers its requests 1, 2, 3… on a connection, so the framer
+// keeps the highest id written (Write): a reply above it answers nothing
+// asked. One at or below it is a request asked, perhaps answered or
+// abandoned already — a late answer, which go-ldap rightly drops — and
+// id 0 is the directory's unsolicited notification (RFC 4511 §4.4).
 type replyFramer struct {
 	net.Conn
 	pending []byte
 	err     error
+
+	mu      sync.Mutex
+	written []byte // the part of a request written so far, not yet whole
+	highest int64  // the highest message id of a request written
 }
 
 func (f *replyFramer) Read(p []byte) (int, error) {
@@ -34,7 +50,15 @@ func (f *replyFramer) Read(p []byte) (int, error) {
 		if f.err != nil {
 			return 0, f.err
 		}
-		msg, err := readMessage(f.Conn)
+		msg, id, err := readMessage(f.Conn)
+		if err == nil && id != 0 {
+			f.mu.Lock()
+			highest := f.highest
+			f.mu.Unlock()
+			if id > highest {
+				err = fmt.Errorf("the directory server sent a reply to message id %d, a request umbra never sent (its last was %d)", id, highest)
+			}
+		}
 		if err != nil {
 			f.err = err
 			return 0, err
@@ -46,31 +70,91 @@ func (f *replyFramer) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Write sends p, go-ldap's request (or a part of one), and notes the
+// message id of each request it completes.
+func (f *replyFramer) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	f.written = append(f.written, p...)
+	for len(f.written) > 0 {
+		id, size := requestID(f.written)
+		if size == 0 {
+			break // not whole yet
+		}
+		f.highest = max(f.highest, id)
+		f.written = f.written[size:]
+	}
+	if len(f.written) == 0 {
+		f.written = nil
+	}
+	f.mu.Unlock()
+	return f.Conn.Write(p)
+}
+
+// requestID reads the message id of the request at the start of b
+// (go-ldap's encoding: a SEQUENCE whose first element is the INTEGER id)
+// and the request's size, 0 while it is not whole. What is no request
+// of that form (go-ldap writes none) is passed over whole, its id 0.
+func requestID(b []byte) (id int64, size int) {
+	if len(b) < 2 {
+		return 0, 0
+	}
+	length, n := int(b[1]), 2
+	if b[1]&0x80 != 0 {
+		k := int(b[1] & 0x7f)
+		if k == 0 || k > 4 {
+			return 0, len(b)
+		}
+		if len(b) < 2+k {
+			return 0, 0
+		}
+		length, n = 0, 2+k
+		for _, c := range b[2 : 2+k] {
+			length = length<<8 | int(c)
+		}
+	}
+	if len(b) < n+length {
+		return 0, 0
+	}
+	size = n + length
+	if b[0] != 0x30 || length < 3 || b[n] != 0x02 {
+		return 0, size
+	}
+	l := int(b[n+1])
+	if l < 1 || l > 4 || 2+l > length {
+		return 0, size
+	}
+	for _, c := range b[n+2 : n+2+l] {
+		id = id<<8 | int64(c)
+	}
+	return id, size
+}
+
 // errClosed is the directory server closing the connection before a
 // reply, or between two.
 var errClosed = errors.New("the directory server closed the connection")
 
 // readMessage reads one LDAP message (RFC 4511 §4.1.1: a SEQUENCE of a
-// message id and a protocol operation) whole and checks it.
-func readMessage(r io.Reader) ([]byte, error) {
+// message id and a protocol operation) whole, checks it, and returns it
+// with its message id.
+func readMessage(r io.Reader) ([]byte, int64, error) {
 	var hdr [6]byte
 	if _, err := io.ReadFull(r, hdr[:2]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, errClosed
+			return nil, 0, errClosed
 		}
-		return nil, err
+		return nil, 0, err
 	}
 	if hdr[0] != 0x30 {
-		return nil, malformed(fmt.Sprintf("a message starting with tag 0x%02x, not a SEQUENCE", hdr[0]))
+		return nil, 0, malformed(fmt.Sprintf("a message starting with tag 0x%02x, not a SEQUENCE", hdr[0]))
 	}
 	size, n := int64(hdr[1]), 2
 	if hdr[1]&0x80 != 0 {
 		k := int(hdr[1] & 0x7f)
 		if k == 0 || k > 4 {
-			return nil, malformed(fmt.Sprintf("a message length of form 0x%02x", hdr[1]))
+			return nil, 0, malformed(fmt.Sprintf("a message length of form 0x%02x", hdr[1]))
 		}
 		if _, err := io.ReadFull(r, hdr[2:2+k]); err != nil {
-			return nil, cutShort(err, "its length")
+			return nil, 0, cutShort(err, "its length")
 		}
 		size, n = 0, 2+k
 		for _, b := range hdr[2 : 2+k] {
@@ -78,23 +162,28 @@ func readMessage(r io.Reader) ([]byte, error) {
 		}
 	}
 	if size > MaxPacketBytes {
-		return nil, fmt.Errorf("the directory server sent a reply larger than %d bytes (MaxPacketBytes; it announced %d)", MaxPacketBytes, size)
+		return nil, 0, fmt.Errorf("the directory server sent a reply larger than %d bytes (MaxPacketBytes; it announced %d)", MaxPacketBytes, size)
 	}
 	msg := make([]byte, n+int(size))
 	copy(msg, hdr[:n])
 	if got, err := io.ReadFull(r, msg[n:]); err != nil {
-		return nil, cutShort(err, fmt.Sprintf("%d of its %d bytes", got, size))
+		return nil, 0, cutShort(err, fmt.Sprintf("%d of its %d bytes", got, size))
 	}
 	p, err := ber.DecodePacketErr(msg)
 	switch {
 	case err != nil:
-		return nil, malformed(err.Error())
+		return nil, 0, malformed(err.Error())
 	case len(p.Children) < 2:
-		return nil, malformed(fmt.Sprintf("a message of %d elements, not a message id and an operation", len(p.Children)))
+		return nil, 0, malformed(fmt.Sprintf("a message of %d elements, not a message id and an operation", len(p.Children)))
 	case p.Children[0].Tag != ber.TagInteger || p.Children[0].ClassType != ber.ClassUniversal:
-		return nil, malformed("a message whose first element is no message id")
+		return nil, 0, malformed("a message whose first element is no message id")
 	}
-	return msg, nil
+	id, ok := p.Children[0].Value.(int64)
+	if !ok || id < 0 || id > math.MaxInt32 {
+		// RFC 4511 §4.1.1: MessageID ::= INTEGER (0 .. maxInt)
+		return nil, 0, malformed(fmt.Sprintf("a message id %v out of 0 to 2147483647", p.Children[0].Value))
+	}
+	return msg, id, nil
 }
 
 func malformed(detail string) error {
@@ -154,7 +243,7 @@ func startTLS(conn net.Conn, cfg *tls.Config) (net.Conn, error) {
 	if _, err := conn.Write(packet.Bytes()); err != nil {
 		return nil, err
 	}
-	msg, err := readMessage(conn)
+	msg, _, err := readMessage(conn)
 	if err != nil {
 		return nil, err
 	}

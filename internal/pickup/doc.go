@@ -125,7 +125,9 @@
 //   - Memory does not grow with a file's size (stream.go): a file past
 //     Config.SpoolThreshold is copied, line ends normalised, into a spool
 //     file of the transport database and only its header section (at
-//     most Config.MaxHeaderSize, else NAME.bad) is read into memory; the
+//     most Config.MaxHeaderSize with its empty line, the one Parse puts
+//     after header fields alone counted as SMTP counts it, else
+//     NAME.bad) is read into memory; the
 //     message queued is byte for byte the one the in-memory path queues
 //     (TestPickupSpooledSameAsInMemory). The spool file is durable before
 //     the commit that names it (queue.SpoolFile.Finish); a refused file

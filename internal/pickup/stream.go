@@ -94,14 +94,21 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 	if limit <= 0 {
 		limit = defaultMaxHeader
 	}
-	hdr, err := body.ReadHeaderSection(limit + 4)
+	// The limit holds the header section with its empty line, as the
+	// receive side's (package smtp, storedHeaderLen): one Parse puts
+	// after a file of header fields alone counts too.
+	hdr, err := body.ReadHeaderSection(limit)
 	if err != nil {
 		return err
 	}
 	if !bytes.HasSuffix(hdr, []byte("\r\n\r\n")) {
+		sealed := len(hdr) + 2 // the empty line Parse puts after them
+		if len(hdr) > 0 && !bytes.HasSuffix(hdr, []byte("\r\n")) {
+			sealed += 2 // and the CRLF of a last line without one
+		}
 		switch {
-		case len(hdr) >= limit:
-			return fmt.Errorf("%w: header section longer than %d bytes", errRefused, limit)
+		case len(hdr) >= limit || int64(len(hdr)) == body.Len() && sealed > limit:
+			return fmt.Errorf("%w: header section longer than %d bytes (its empty line counted)", errRefused, limit)
 		case int64(len(hdr)) != body.Len():
 			return fmt.Errorf("%w: no empty line after the header section", errRefused)
 		}

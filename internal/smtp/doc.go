@@ -772,7 +772,9 @@
 //     BDAT) is kept in memory up to transport.spool_threshold, then goes
 //     to a spool file in writes of at most 64 KiB as it is read; the
 //     session keeps the header section only (max_header_size, 552 5.3.4
-//     beyond, in both paths; it ends at the empty line or at the first
+//     beyond, in both paths, counted with its empty line — the one
+//     sealHeadSection puts after a section sent without one too, so one
+//     limit with a body and without: storedHeaderLen; it ends at the empty line or at the first
 //     line that is neither a header field nor a continuation, decided on
 //     its first max_header_size+1 bytes by headerSection in both paths,
 //     and only it gets header work), and every check on the whole body (NUL,

@@ -1513,7 +1513,7 @@ func (s *session) messageOf(id queue.ID, trace string, body []byte, dotted bool)
 		return nil, nil, err
 	}
 	hlen := headerSectionLen(body[len(trace):], s.maxHeaderSize())
-	if err := s.checkHeaderSize(hlen); err != nil {
+	if err := s.checkHeaderSize(body[len(trace) : len(trace)+min(hlen, len(body)-len(trace))]); err != nil {
 		return nil, nil, err
 	}
 	// The header work sees the header section only, as for a spooled

@@ -1,6 +1,7 @@
 package smtp
 
 import (
+	"bytes"
 	"errors"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -28,13 +29,30 @@ import (
 // transport.max_header_size.
 var replyHeaderTooBig = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message header size exceeds fixed maximum size"}
 
-// checkHeaderSize refuses a header section of n bytes over the limit.
-func (s *session) checkHeaderSize(n int) *gosmtp.SMTPError {
-	if n > s.maxHeaderSize() {
+// checkHeaderSize refuses a header section over the limit: section as
+// it ends (headerSection), with its empty line — the one sealHeadSection
+// puts after a section sent without one (no body, or a first body line
+// that is no field), with the CRLF of a last line sent without one,
+// counted as much as one the client sent (storedHeaderLen). One limit,
+// whether a body follows or not.
+func (s *session) checkHeaderSize(section []byte) *gosmtp.SMTPError {
+	if storedHeaderLen(section) > s.maxHeaderSize() {
 		s.logBodyRefusal(replyHeaderTooBig, "max_header_size", s.srv.maxHeader)
 		return replyHeaderTooBig
 	}
 	return nil
+}
+
+// storedHeaderLen is the length of header section section as umbra
+// stores it, its empty line included (sealHeadSection).
+func storedHeaderLen(section []byte) int {
+	switch {
+	case endsWithEmptyLine(section):
+		return len(section)
+	case len(section) == 0 || bytes.HasSuffix(section, []byte("\r\n")):
+		return len(section) + 2
+	}
+	return len(section) + 4
 }
 
 // spooling: a body of this session past the threshold goes to a spool
@@ -86,7 +104,7 @@ func (s *session) dataSpooled(id queue.ID, trace string, sp *spooledBody) error 
 		return berr
 	}
 	skip := len(sp.head) // the header section; the whole content when it has no end
-	if err := s.checkHeaderSize(skip); err != nil {
+	if err := s.checkHeaderSize(sp.head); err != nil {
 		return err
 	}
 	head := sp.withTrace(trace) // the header section is not copied

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -111,8 +112,9 @@ var ErrDANEMismatch = errors.New("no TLSA record matches the certificate")
 // with no name or expiry check; a DANE-TA(2) record matching a
 // certificate of the chain the server sent makes that certificate a
 // trust anchor, and the server's certificate must chain to it and carry
-// one of names (the MX host name, then the next-hop domain). now is the
-// time certificates are checked at.
+// one of names (the reference identifiers: the TLSA base domain, the MX
+// host name, the next-hop domain), else it is a *DANENameError naming
+// them all. now is the time certificates are checked at.
 func VerifyDANE(cs tls.ConnectionState, recs []*dns.TLSA, names []string, now time.Time) error {
 	if len(cs.PeerCertificates) == 0 {
 		return errors.New("no server certificate")
@@ -139,17 +141,63 @@ func VerifyDANE(cs tls.ConnectionState, recs []*dns.TLSA, names []string, now ti
 				for _, c := range cs.PeerCertificates[1:] {
 					inter.AddCert(c)
 				}
+				// The chain first, then the names: a name failure is
+				// said once for all the names tried, not as x509's
+				// error for the last of them.
+				if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, CurrentTime: now}); err != nil {
+					if !errors.As(lastErr, new(*DANENameError)) {
+						lastErr = fmt.Errorf("DANE-TA: %w", err)
+					}
+					continue
+				}
 				for _, n := range names {
-					_, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, DNSName: n, CurrentTime: now})
-					if err == nil {
+					if leaf.VerifyHostname(n) == nil {
 						return nil
 					}
-					lastErr = fmt.Errorf("DANE-TA: %w", err)
 				}
+				lastErr = &DANENameError{Names: names, Cert: leaf}
 			}
 		}
 	}
 	return lastErr
+}
+
+// DANENameError is a certificate that chains to a DANE-TA trust anchor
+// but carries none of the reference identifiers it was checked for
+// (RFC 7672 §3.2.2: the TLSA base domain, the MX host name, the next-hop
+// domain). It unwraps to x509's error for the first of them, so it is
+// reported as a host mismatch.
+type DANENameError struct {
+	Names []string // the names tried, in order
+	Cert  *x509.Certificate
+}
+
+func (e *DANENameError) Error() string {
+	return "DANE-TA: certificate is " + e.ValidFor() + ", not " + strings.Join(e.Names, " or ")
+}
+
+func (e *DANENameError) Unwrap() error {
+	return x509.HostnameError{Certificate: e.Cert, Host: e.Names[0]}
+}
+
+// maxNamesShown bounds the certificate's names a failure quotes: the
+// certificate is the remote server's, and a reply line is short.
+const maxNamesShown = 5
+
+// ValidFor says which DNS names the certificate is valid for ("valid for
+// a, b"), at most maxNamesShown of them, or that it names none.
+func (e *DANENameError) ValidFor() string {
+	dns := e.Cert.DNSNames
+	if len(dns) == 0 {
+		if cn := e.Cert.Subject.CommonName; cn != "" {
+			return "valid for no DNS name (only the Common Name " + cn + ", which is not read)"
+		}
+		return "valid for no DNS name"
+	}
+	if len(dns) > maxNamesShown {
+		return fmt.Sprintf("valid for %s and %d more", strings.Join(dns[:maxNamesShown], ", "), len(dns)-maxNamesShown)
+	}
+	return "valid for " + strings.Join(dns, ", ")
 }
 
 // VerifyPKIX checks a TLS session as MTA-STS (and a verify send

@@ -36,7 +36,13 @@
 //     mandatory and unauthenticated. Usable means DANE-TA/EE, a known
 //     selector and matching type, and well formed (a digest of its
 //     type's length, Full data that parses as DER of its selector):
-//     a malformed record matches nothing and is not counted.
+//     a malformed record matches nothing and is not counted. Under
+//     DANE-TA the chain is checked first, then the names: a certificate
+//     that chains to the anchor but carries none of the reference
+//     identifiers (RFC 7672 §3.2.2: TLSA base domain, MX host, next-hop
+//     domain) is a DANENameError, described with every name tried and
+//     the names the certificate is valid for — never x509's error for
+//     the last name alone beside another name in the text.
 //   - An MTA-STS policy is cached (memory and the transport database's
 //     tlspolicy bucket, through Store) before it is used; it is used
 //     until Fetched+MaxAge, while the TXT id is unchanged or DNS cannot

@@ -685,6 +685,7 @@ func Describe(d *Decision, host string, verr, err error) string {
 	var he x509.HostnameError
 	var ie x509.CertificateInvalidError
 	var ue x509.UnknownAuthorityError
+	var ne *DANENameError
 	switch {
 	case e == nil:
 		return "TLS failed"
@@ -692,6 +693,10 @@ func Describe(d *Decision, host string, verr, err error) string {
 		return ErrDANEMismatch.Error()
 	case errors.As(e, &he) && d != nil && d.Source == SourceMTASTS:
 		return "certificate does not match the policy's MX name " + host + " (" + he.Error() + ")"
+	case errors.As(e, &ne) && len(ne.Names) == 1:
+		return "certificate under the TLSA trust anchor does not name " + ne.Names[0] + " (it is " + ne.ValidFor() + ")"
+	case errors.As(e, &ne):
+		return "certificate under the TLSA trust anchor names none of " + strings.Join(ne.Names, ", ") + " (it is " + ne.ValidFor() + ")"
 	case errors.As(e, &he) && d != nil && d.Source == SourceDANE:
 		return "certificate under the TLSA trust anchor does not name " + host + " (" + he.Error() + ")"
 	case errors.As(e, &he):
