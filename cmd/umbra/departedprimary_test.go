@@ -15,8 +15,14 @@ import (
 // 39500-39999, the range these tests keep to.
 func departedLaneAddr(t *testing.T) string {
 	t.Helper()
-	const ip = "127.0.0.139"
-	for port := 39500; port < 40000; port++ {
+	return laneAddrIn(t, "127.0.0.139", 39500, 40000)
+}
+
+// laneAddrIn is a free TCP address on ip with a port from lo up to hi
+// (excluded), never one handed out before by this process.
+func laneAddrIn(t *testing.T, ip string, lo, hi int) string {
+	t.Helper()
+	for port := lo; port < hi; port++ {
 		addr := net.JoinHostPort(ip, strconv.Itoa(port))
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -29,7 +35,7 @@ func departedLaneAddr(t *testing.T) string {
 		departedPicked[addr] = true
 		return addr
 	}
-	t.Fatal("no free port on 127.0.0.139 from 39500 to 39999")
+	t.Fatalf("no free port on %s from %d to %d", ip, lo, hi-1)
 	return ""
 }
 

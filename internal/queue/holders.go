@@ -176,11 +176,13 @@ func (q *Manager) ShadowHolderSeenStated(server, stated, dbID string) (lost int,
 		return 0, "", nil
 	}
 	if known, topo := q.topologyKnows(server); topo && !known {
-		// Once per name and id in a process: a primary a reload took
-		// out of the topology, let in by its held record (smtp
-		// departed.go), presents its id at every session (rt42b F1).
-		// The names come from bound sessions and the topology's own
-		// dialling: the set stays small.
+		// Once per name and id in a process (rt42b F1): a shadow server
+		// this server dials by a name the topology does not list meets
+		// it at every session. A primary a reload took out of the
+		// topology, let in by its held record (smtp departed.go), is no
+		// shadow server: its sessions do not come here (rt44-shadow4
+		// F3). The names come from the topology's own dialling: the set
+		// stays small.
 		if _, seen := q.notTopologyWarned.LoadOrStore(serverKey(server)+"\x00"+dbID, struct{}{}); !seen {
 			q.log.Warn("shadow server's transport database id not recorded: the name is no server of the topology",
 				"shadow_server", server, "stated_name", stated, "database_id", dbID)

@@ -53,9 +53,10 @@ func (q *Manager) OwedDiscardServers() ([]string, error) {
 // this one relayed to through a send connector is kept under the host
 // name of the connector, not its server name; its copies are found by
 // the address they went to, one of that server's in the topology
-// (SetServers), with the database id they were made against not another
-// than dbID. A database id alone names no server: it is learnt by any
-// peer that opens a session (rt17e-F1). A record under primary's own name with another database is
+// (SetServers), with the database id they were made against presented
+// as dbID: the address alone may be a departed primary's, the topology's
+// server there another host (rt44-shadow4 F1). A database id alone names
+// no server: it is learnt by any peer that opens a session (rt17e-F1). A record under primary's own name with another database is
 // not that server's any more (SR-7 takes its copies over): the push does
 // not touch it.
 func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (ContactResult, error) {
@@ -141,9 +142,15 @@ func (q *Manager) reaches(name string, p *ShadowPeer) bool {
 // for: name's own when its stored database is dbID (or either is not
 // known), and every record kept under a send connector's host name whose
 // copies went to one of name's addresses in the topology (reaches), when
-// its stored database is not another than dbID. A database id never
-// names a server by itself: it only confirms (rt17e-F1). In key order
-// after name.
+// its stored database is dbID. A database id never names a server by
+// itself: it only confirms (rt17e-F1). But an address alone confirms
+// nothing either: a record under a name the topology does not list may
+// be a departed primary's (departed42), and the server the topology now
+// puts at its address another host (rt44-shadow4 F1: a new hub at a
+// removed hub's address, presenting no database id, discarded the
+// removed hub's copies, lost when it then died). So such a record is
+// spoken for only with the database id it keeps presented, never with
+// none, nor when it keeps none. In key order after name.
 func (q *Manager) primariesOf(name, dbID string) ([]string, error) {
 	var out []string
 	err := q.store.View(func(tx *Tx) error {
@@ -157,7 +164,7 @@ func (q *Manager) primariesOf(name, dbID string) ([]string, error) {
 		}
 		peers, _, err := tx.Peers()
 		for _, o := range peers {
-			if q.reaches(name, o) && (dbID == "" || o.DatabaseID == "" || o.DatabaseID == dbID) {
+			if dbID != "" && o.DatabaseID == dbID && q.reaches(name, o) {
 				out = append(out, o.Primary)
 			}
 		}

@@ -84,10 +84,21 @@ func (q *Manager) TakenOverFor(primary, presented, from string, max int) []Taken
 	if primary == "" || from == "" || max <= 0 {
 		return nil
 	}
-	names, err := q.primariesOf(primary, "")
-	if err != nil {
-		q.log.Error("finding the copies taken over from a restored primary's old database failed", "primary", primary, "err", err)
-		return nil
+	// Its own record, and those kept under a send connector's host name
+	// that reach it, confirmed by one of the two database ids the
+	// session speaks for (primariesOf: the address alone names no one).
+	var names []string
+	for _, db := range []string{"", from, presented} {
+		more, err := q.primariesOf(primary, db)
+		if err != nil {
+			q.log.Error("finding the copies taken over from a restored primary's old database failed", "primary", primary, "err", err)
+			return nil
+		}
+		for _, n := range more {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
 	}
 	if presented != "" && presented != from {
 		for _, name := range names {

@@ -1,14 +1,17 @@
 package smtp
 
 import (
+	"context"
 	"log/slog"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
 
@@ -190,4 +193,50 @@ func TestSR6DepartedPrimaryMustPresentItsHeldDatabaseID(t *testing.T) {
 		t.Fatalf("XQUERYDISCARD %q: the departed server presenting its database id not answered", got)
 	}
 	d.cmd("QUIT", "221")
+}
+
+// rt44-shadow4 F3 (SR-6, OPS): a primary the topology no longer names,
+// let in by the record of its copies held here, presents its database
+// id at every XSHADOW. To this server it is a primary (its copies are
+// held here), not a shadow server, and its id is the one its record
+// keeps: nothing is wrong. With the real queue the session logged a WARN
+// calling it a shadow server whose id was "not recorded: the name is no
+// server of the topology" while `umbra shadow list` showed the id
+// recorded. The session says what it is, at DEBUG, and no WARN.
+func TestSR6DepartedPrimarysDatabaseIDNotWarnedAsAShadowServers(t *testing.T) {
+	logs := &syncBuffer{}
+	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	q := queue.NewManager(st, queue.DelivererFunc(func(context.Context, *queue.Message, []byte, []int) []queue.Result { return nil }),
+		queue.ManagerConfig{Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	topo, err := routing.NewTopology(routing.TopologyInput{Sites: []routing.Site{{Name: "s1"}},
+		Servers: []routing.Server{{Name: "hub2", Role: routing.RoleHub, Site: "s1", Address: "192.0.2.2:25"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.SetServers(topo)
+	addr := freeAddrIn(t, "127.0.0.155", 42000, 42500)
+	s, slogs, _, _ := departedServerOn(t, fakeHeld{"hub-b": "127.0.0.155:42999 db-b"}, addr, q, q)
+	for range 2 {
+		d := dial(t, s, "127.0.0.155")
+		d.expect("220")
+		d.cmd("EHLO hub-b", "250")
+		d.cmd("XSHADOW hub-b MARK DB=db-b", "250")
+		d.cmd("QUIT", "221")
+	}
+	for _, b := range []*syncBuffer{logs, slogs} {
+		if w := b.lines("level=WARN"); len(w) != 0 {
+			t.Errorf("WARNs for the departed primary's sessions: %q", w)
+		}
+		if l := b.lines("shadow server"); len(l) != 0 {
+			t.Errorf("the departed primary called a shadow server: %q", l)
+		}
+	}
+	if l := slogs.lines("not in this server's topology, let in by the record of its copies held here"); len(l) != 2 ||
+		!strings.Contains(l[0], "level=DEBUG") || !strings.Contains(l[0], "primary=hub-b") || !strings.Contains(l[0], "database_id=db-b") {
+		t.Errorf("the departed primary's sessions logged %q; want one DEBUG line each naming it as a primary with its database id", l)
+	}
 }

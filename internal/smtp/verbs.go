@@ -1237,7 +1237,21 @@ type StatedHolderRecorder interface {
 // databaseOfAnother looked): an expected outcome, a WARN with the reason
 // and the peer, and the refusal's reply, which databaseOfAnother gives
 // ("" when the id was taken or its recording failed).
+//
+// A departed primary's session (departed.go) relays nothing here and is
+// no shadow server of this one: the topology says which servers keep
+// copies of this server's messages, and it no longer names that one. Its
+// id is the one the record of its copies keeps (bindServerID compared
+// it): nothing is recorded, and the session says so at DEBUG — before,
+// the queue WARNed at each of its sessions that a "shadow server's" id
+// was not recorded, while the id it keeps as the primary's was shown
+// recorded (rt44-shadow4 F3).
 func (s *session) holderSeen(server, dbID string) string {
+	if s.shadowDeparted {
+		s.log.Debug("shadow session of a primary not in this server's topology, let in by the record of its copies held here",
+			"primary", server, "database_id", dbID)
+		return ""
+	}
 	hr, ok := s.srv.queue.(HolderRecorder)
 	if !ok {
 		return ""
