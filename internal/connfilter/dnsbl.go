@@ -332,6 +332,7 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	if c.Server || !ip.IsValid() || len(d.lists) == 0 {
 		return smtp.Verdict{}
 	}
+	stopping := ctx // the server's: cancelled when umbra stops
 	ctx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
 	defer cancel()
 	results := make([]listResult, len(d.lists))
@@ -348,9 +349,16 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	for _, r := range results {
 		d.opt.Metrics.list(r.l.zone, r.state)
 		var ep Episode
-		if r.state == lookupError {
+		switch {
+		case r.state == lookupError && stopping.Err() != nil:
+			// umbra stopped asking: no failure of the list's, no
+			// WARN blaming it, no episode
+			d.opt.Log.Debug("DNS list not asked to the end: umbra is stopping", "zone", r.l.zone, "err", r.detail,
+				"client_ip", ip.String(), "connector", d.connector)
+			continue
+		case r.state == lookupError:
 			ep = d.opt.Warnings.Failed("dnsbl unanswered " + r.l.zone)
-		} else {
+		default:
 			ep = d.opt.Warnings.Answered("dnsbl unanswered " + r.l.zone)
 		}
 		if ep.Ended {

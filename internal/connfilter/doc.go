@@ -18,8 +18,11 @@
 //     (Limiter.Failed, Answered: one per server, so a reload keeps
 //     them): a WARN at the first failure, at most one a minute after
 //     with suppressed=N, and "DNS list answers again" once it answered
-//     a minute past its last failure. HELO checks whose DNS cannot be
-//     asked answer 450 when their action would refuse, never 5xx —
+//     a minute past its last failure. A lookup cut short by umbra
+//     stopping (the server's context) is no failure of the list's: no
+//     WARN, no episode (TestDNSBLStopIsNoUnansweredList). HELO checks
+//     whose DNS cannot be asked answer 450 when their action would
+//     refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server
 //     (ConnInfo.ServerAddress) at its greeting, which must reach its
 //     AUTH and its shadow session while the resolver is down. That pass

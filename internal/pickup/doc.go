@@ -129,7 +129,10 @@
 //     after header fields alone counted as SMTP counts it, else
 //     NAME.bad) is read into memory; the
 //     message queued is byte for byte the one the in-memory path queues
-//     (TestPickupSpooledSameAsInMemory). The spool file is durable before
+//     (TestPickupSpooledSameAsInMemory), and the in-memory path holds a
+//     file's header section to the same bound (headerOverLimit), so a
+//     file's header is refused or taken whatever the size of its body
+//     (TestPickupHeaderLimitInMemoryAsSpooled). The spool file is durable before
 //     the commit that names it (queue.SpoolFile.Finish); a refused file
 //     or a failed commit removes it, a submission seen before has it
 //     removed by the queue, and a crash between the two leaves an orphan

@@ -31,6 +31,39 @@ type BodyQueue interface {
 	SubmitKeyedBody(ctx context.Context, m *queue.Message, body queue.Body, key string) (prev queue.ID, again bool, err error)
 }
 
+// maxHeader is the bound of a pickup file's header section, its empty
+// line counted (Config.MaxHeaderSize, 0: defaultMaxHeader): spooled or
+// read into memory, one bound.
+func (w *Watcher) maxHeader() int {
+	if w.cfg.MaxHeaderSize > 0 {
+		return w.cfg.MaxHeaderSize
+	}
+	return defaultMaxHeader
+}
+
+// headerOverLimit reports whether the header section of data, a pickup
+// file read into memory, is over limit as it is queued: CRLF line ends
+// (crlf), with its empty line — the one Parse puts after a file of
+// header fields alone counted, and the CRLF of a last line without one —
+// as a spooled file's (handleSpooled) and an SMTP client's are counted.
+// It normalises no more than limit+1 bytes of data: a section that ends
+// within limit normalised ends within limit raw.
+func headerOverLimit(data []byte, limit int) bool {
+	cut := len(data) > limit+1
+	msg := crlf(data[:min(len(data), limit+1)])
+	if end := bytes.Index(msg, []byte("\r\n\r\n")); end >= 0 {
+		return end+4 > limit
+	}
+	if cut {
+		return true
+	}
+	n := len(msg) + 2
+	if len(msg) > 0 && !bytes.HasSuffix(msg, []byte("\r\n")) {
+		n += 2
+	}
+	return n > limit
+}
+
 // defaultMaxHeader bounds the header section of a spooled pickup file
 // when Config.MaxHeaderSize is 0 (config.DefaultMaxHeaderSize).
 const defaultMaxHeader = 1 << 20
@@ -90,10 +123,7 @@ func (w *Watcher) handleSpooled(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
-	limit := w.cfg.MaxHeaderSize
-	if limit <= 0 {
-		limit = defaultMaxHeader
-	}
+	limit := w.maxHeader()
 	// The limit holds the header section with its empty line, as the
 	// receive side's (package smtp, storedHeaderLen): one Parse puts
 	// after a file of header fields alone counts too.

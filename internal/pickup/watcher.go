@@ -342,6 +342,9 @@ func (w *Watcher) handle(ctx context.Context, path string) {
 		return
 	}
 	data, fi, err := readLimited(path, w.cfg.MaxSize)
+	if err == nil && headerOverLimit(data, w.maxHeader()) {
+		err = fmt.Errorf("%w: header section longer than %d bytes (its empty line counted)", errRefused, w.maxHeader())
+	}
 	if err == nil {
 		var env Envelope
 		var body []byte
