@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,14 +28,20 @@ import (
 // ("Shadow copy …") is not forwarded: both connections are reset
 // instead (a peer killed after the commit that kept the copy, before
 // its reply reached the sender).
+//
+// With swallow set, such an answer is not forwarded, nor anything
+// target answers on that connection after it, and both connections stay
+// open: the replies to a push target kept are lost on the way back,
+// and the sender waits for them until its bound.
 type hangingProxy struct {
-	hang atomic.Bool
-	cut  atomic.Bool
-	hold bool
-	mu   sync.Mutex
-	up   []net.Conn // the connections to target, closed when the test ends
-	kept []keptBytes
-	back strings.Builder // what target answered on any connection
+	hang    atomic.Bool
+	cut     atomic.Bool
+	swallow atomic.Bool
+	hold    bool
+	mu      sync.Mutex
+	up      []net.Conn // the connections to target, closed when the test ends
+	kept    []keptBytes
+	back    strings.Builder // what target answered on any connection
 }
 
 // keptBytes is what one connection carried towards to during a held hang.
@@ -80,6 +87,11 @@ func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 			p.mu.Lock() // a write after release comes after what release forwards
 			if back {
 				p.back.Write(buf[:n])
+			}
+			if back && p.swallow.Load() && bytes.Contains(buf[:n], []byte("Shadow copy")) {
+				p.mu.Unlock()
+				io.Copy(io.Discard, from) // read on, answer nothing: the connection stays open
+				return
 			}
 			if back && p.cut.Load() && bytes.Contains(buf[:n], []byte("Shadow copy")) {
 				p.mu.Unlock()
