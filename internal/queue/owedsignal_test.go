@@ -143,4 +143,28 @@ func TestSR17OwedNotificationWakesTheWaitingLongPoll(t *testing.T) {
 			t.Fatal("hub-e's long poll was woken by a notification for hub-d")
 		}
 	})
+
+	t.Run("a discard filed under an alias of the holder's database", func(t *testing.T) {
+		// rt21a H1's typo: hub-b's database met under Hub-B2; hub-b's
+		// session fetches what is filed under Hub-B2 (holdernames.go),
+		// so its wait is woken by it too.
+		s := openTest(t)
+		q := NewManager(s, hung, ManagerConfig{Clock: clk})
+		if _, _, err := q.ShadowHolderSeen("hub-b", "dbB"); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := q.ShadowHolderSeen("Hub-B2", "dbB"); err == nil {
+			t.Fatal("hub-b's database under Hub-B2 not refused: no alias, the test proves nothing")
+		}
+		poll := q.DiscardSignal("hub-b")
+		if err := s.Update(ctx, func(tx *Tx) error { return tx.AddDiscard("Hub-B2", "typo-done", clk.Now()) }); err != nil {
+			t.Fatal(err)
+		}
+		if lines, _ := q.Discards("hub-b", 10); len(lines) != 1 || lines[0] != "typo-done" {
+			t.Fatalf("owed to hub-b: %v; want the discard filed under its alias", lines)
+		}
+		if !woken(poll) {
+			t.Fatal("hub-b's waiting long poll was not woken by a discard filed under an alias of its database")
+		}
+	})
 }
