@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -33,6 +34,11 @@ import (
 // copies' lines) counts. With delayNext set (a time.Duration), the
 // next connection is passed on to target only after it: what its client
 // sends reaches target that much later.
+//
+// With swallow set, such an answer is not forwarded, nor anything
+// target answers on that connection after it, and both connections stay
+// open: the replies to a push target kept are lost on the way back,
+// and the sender waits for them until its bound.
 type hangingProxy struct {
 	delayNext atomic.Int64
 	hang      atomic.Bool
@@ -40,6 +46,7 @@ type hangingProxy struct {
 	cutN      atomic.Int32
 	cutBatch  atomic.Bool
 	cuts      atomic.Int32 // answers cut so far
+	swallow   atomic.Bool
 	hold      bool
 	mu        sync.Mutex
 	up        []net.Conn // the connections to target, closed when the test ends
@@ -97,6 +104,11 @@ func (p *hangingProxy) pipe(from, to net.Conn, back bool) {
 			p.mu.Lock() // a write after release comes after what release forwards
 			if back {
 				p.back.Write(buf[:n])
+			}
+			if back && p.swallow.Load() && bytes.Contains(buf[:n], []byte("Shadow copy")) {
+				p.mu.Unlock()
+				io.Copy(io.Discard, from) // read on, answer nothing: the connection stays open
+				return
 			}
 			if back && (p.cut.Load() || p.cutN.Load() > 0 && (!p.cutBatch.Load() || bytes.Count(buf[:n], []byte("Shadow copy")) > 1)) &&
 				bytes.Contains(buf[:n], []byte("Shadow copy")) {

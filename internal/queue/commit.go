@@ -296,12 +296,13 @@ func (s *Store) commit(batch []*op) []error {
 	var forgotten []forgottenDB
 	var early []settledEarly
 	var deleted, marked []ID
+	var owed []string
 	var reserve ID
 	var answer error // a writer's function's error: its answer, or trouble
 	err := s.db.Update(func(btx *bolt.Tx) error {
 		tx := s.wrap(btx)
 		defer func() {
-			unlink, forgotten, early, deleted, marked = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted, tx.marked
+			unlink, forgotten, early, deleted, marked, owed = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted, tx.marked, tx.owedTo
 		}()
 		for _, o := range batch {
 			if err := o.call(tx); err != nil {
@@ -321,6 +322,7 @@ func (s *Store) commit(batch []*op) []error {
 		s.trackSettledEarly(early)
 		s.trackMarked(marked)
 		s.forgetDeleted(deleted)
+		s.signalOwed(owed)
 	}
 	if err == nil || len(batch) == 1 {
 		for i := range errs {
@@ -338,12 +340,13 @@ func (s *Store) commit(batch []*op) []error {
 		var forgotten []forgottenDB
 		var early []settledEarly
 		var deleted, marked []ID
+		var owed []string
 		var reserve ID
 		var answer error
 		err := s.db.Update(func(btx *bolt.Tx) error {
 			tx := s.wrap(btx)
 			defer func() {
-				unlink, forgotten, early, deleted, marked = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted, tx.marked
+				unlink, forgotten, early, deleted, marked, owed = tx.unlink, tx.forgotten, tx.settledEarly, tx.deleted, tx.marked, tx.owedTo
 			}()
 			if err := o.call(tx); err != nil {
 				answer = err
@@ -361,6 +364,7 @@ func (s *Store) commit(batch []*op) []error {
 			s.trackSettledEarly(early)
 			s.trackMarked(marked)
 			s.forgetDeleted(deleted)
+			s.signalOwed(owed)
 		}
 		errs[i] = err
 	}

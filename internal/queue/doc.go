@@ -578,15 +578,18 @@
 // ignores ids it no longer has — never zero times. After that commit
 // returned, DiscardSignal wakes the shadow server's sessions waiting in
 // XQUERYDISCARD WAIT= (a signal, not state: a waiter that misses it
-// still finds the notification when it looks).
+// still finds the notification when it looks) — after every commit that
+// writes a notification owed to a server, whichever path wrote it: the
+// writers of the owed buckets name the server in the transaction and
+// the commit wakes it (owedsignal.go; rt44 shadowrcpt3 F1).
 //
 // Notifications are filed under the name the record gives its shadow
 // server, and owed to the database that name was met with
 // (holdernames.go): a server asking under its own name also gets what is
 // filed under the names that are aliases of its recorded database id (a
 // typo in the topology), read in the same transaction; nothing is moved,
-// so a crash changes nothing of it. A wait under one name is not woken
-// by a notification filed under an alias: the next query finds it.
+// so a crash changes nothing of it. A wait under one name is woken by a
+// notification filed under an alias of its database too (noteOwed).
 //
 // One copy, several records (siblingcopy.go): the shadow id names the
 // message and this server (the relay's "<id>-<hash of the primary>" from

@@ -99,6 +99,7 @@ func (t *Tx) handBackTx(m *Message, now time.Time) (string, error) {
 	var v [16]byte
 	binary.BigEndian.PutUint64(v[:8], uint64(m.ID))
 	binary.BigEndian.PutUint64(v[8:], uint64(nanos(now)))
+	t.noteOwed(holder)
 	return holder, t.tx.Bucket(bucketHandBack).Put(handBackKey(holder, m.ShadowID), v[:])
 }
 

@@ -47,6 +47,9 @@ func partialKey(server, id, addr string) []byte {
 // recipients addrs of its copy id done.
 func (t *Tx) AddPartialDiscard(server, id string, addrs []string, now time.Time) error {
 	b := t.tx.Bucket(bucketPartial)
+	if len(addrs) > 0 {
+		t.noteOwed(server)
+	}
 	for _, a := range addrs {
 		k := partialKey(server, id, a)
 		if err := b.Put(k, t.noteStamp(true, k, b.Get(k), now)); err != nil { // a stamp apart from the one replaced (tx.go)

@@ -65,6 +65,11 @@ type Tx struct {
 	// (Store.forgetDeleted).
 	deleted []ID
 
+	// owedTo are the shadow servers this transaction wrote a notification
+	// for (a discard, a partial discard or delay note, a hand-back):
+	// their waiting long polls are woken after the commit (owedsignal.go).
+	owedTo []string
+
 	store *Store // the store whose commit runs this transaction (Tx.NewID); nil outside one
 
 	// quarN and quarBytes are the quarantined messages this transaction
@@ -555,6 +560,7 @@ func (t *Tx) AddDiscard(server, id string, now time.Time) error {
 	}
 	b := t.tx.Bucket(bucketDiscards)
 	k := discardKey(server, id)
+	t.noteOwed(server)
 	return b.Put(k, t.noteStamp(false, k, b.Get(k), now))
 }
 

@@ -627,7 +627,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 				// batch kept there (pushOneTrip, rcpt43 item 2).
 				return fail(errors.Join(mailRefused, err))
 			}
-			return fail(err)
+			return fail(lostAfterWholeWrite(err, cmd, cmd == "MAIL"))
 		}
 		if refused == nil {
 			refused = err
@@ -645,7 +645,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		if mailRefused != nil {
 			return fail(errors.Join(mailRefused, replyTo("BDAT", err)))
 		}
-		return fail(replyTo("BDAT", err))
+		return fail(lostAfterWholeWrite(replyTo("BDAT", err), "BDAT", false))
 	}
 	watch.stop() // every reply read: the RSET below has its own deadline
 	if br.Buffered() > 0 {

@@ -1014,7 +1014,11 @@
 // answered: the opening's step (StageError: "greeting", "reply to
 // EHLO"), or in a transaction the command (replyTo: "reply to RCPT:
 // reply too long"), go-smtp's one-command path and the pipelined one
-// alike.
+// alike — but a push whose one write carried the whole copy (MAIL, every
+// RCPT, BDAT … LAST and the data: pushOneTrip, PushBatchMarked) and lost
+// its connection before a reply says that instead ("no reply after the
+// whole copy was written (MAIL, RCPT, BDAT LAST): EOF", wholewrite.go):
+// "reply to MAIL: EOF" names a cut before any data, which holds nothing.
 //
 // The client pipelines (RFC 2920, pipeline.go) when the server advertises
 // PIPELINING: MAIL FROM, every RCPT TO and DATA in one write, the replies

@@ -132,7 +132,7 @@ func (c *Client) pushOneTrip(m *queue.Message, opts *gosmtp.MailOptions, parts [
 				// after it (rcpt43 item 2).
 				return fail(errors.Join(mailRefused, err))
 			}
-			return fail(err)
+			return fail(lostAfterWholeWrite(err, cmd, k == 0))
 		}
 		if refused == nil {
 			refused = err
