@@ -1383,8 +1383,13 @@ func (s *Server) routes() http.Handler {
 		ms, err := s.q.Messages(f)
 		out := make([]MessageView, 0, len(ms))
 		sv := s.stateView()
+		pr, _ := s.q.(pendingResults)
 		for _, m := range ms {
-			out = append(out, view(m, sv))
+			v := view(m, sv)
+			if pr != nil && m.State == queue.Active {
+				showPendingLastError(&v, pr, m.ID) // as message show gives it
+			}
+			out = append(out, v)
 		}
 		reply(w, out, err)
 	})

@@ -108,6 +108,30 @@ func showPendingOutcome(v *MessageView, pr pendingResults, id queue.ID) {
 		v.Recipients[i] = RecipientView{Address: r.Addr, Status: r.Status.String() + " (not committed)", Queue: r.Queue,
 			NextHop: r.NextHop, LastReply: queue.ShownReply(shown, i)}
 	}
+	v.LastError = pendingLastError(rcpts)
+}
+
+// showPendingLastError gives v (message id, in a listing) the last error
+// its pending results make, when its results wait for their commit.
+func showPendingLastError(v *MessageView, pr pendingResults, id queue.ID) {
+	if rcpts, ok := pr.PendingOutcome(id); ok {
+		v.LastError = pendingLastError(rcpts)
+	}
+}
+
+// pendingLastError is the last error of a message whose attempt's
+// results, rcpts, wait for their commit: that they wait, first, so a
+// column cut short keeps it, then the last reply the attempt left a
+// recipient still to deliver (queue.CurrentError of the outcome), if
+// any — not the database's, which is the attempt's before (rt44
+// shadow4 F3: "451 4.3.0 try later" beside a recipient shown "relayed
+// (not committed) … 250").
+func pendingLastError(rcpts []queue.Recipient) string {
+	const waits = "results of the last attempt not committed yet (retried every 5s)"
+	if e := queue.CurrentError(&queue.Message{Rcpts: rcpts}); e != "" {
+		return waits + "; its last reply: " + e
+	}
+	return waits
 }
 
 // resultsPendingText is MessageView.ResultsPending for message id, ""

@@ -1307,8 +1307,9 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 				q.keepRetryNext(m, now) // the step it waited for when suspended
 			}
 			m.State, m.NextAttempt = Ready, now
-			m.LastError = ""     // it described the hold or the crashes, which end here
-			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
+			m.releasedFromHold(now) // the hold does not age it: expiry and delay notice count from now
+			m.LastError = ""        // it described the hold or the crashes, which end here
+			m.ManualRetry = true    // the operator's attempt uses no step of the retry schedule
 			if err := tx.Put(m); err != nil || !single {
 				return nil, err
 			}

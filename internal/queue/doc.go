@@ -531,7 +531,15 @@
 // dueBy and expiredNow it takes the attempt's notice made beside a
 // running job (a.noticed) as an argument, never as a copy of the
 // record made to say it, so none of the three judges the attempt's
-// message by another rule. A hold's record lists each
+// message by another rule. A message the operator held out of
+// delivery — quarantined, suspended by itself (message suspend), in
+// the poison queue — does not age while held: its release (the
+// quarantine's release, message resume) makes it as if just received
+// in the commit that schedules it (releasedFromHold: Arrived now, no
+// earlier arrival carried, no notice gone), so its expiry and delay
+// notice count from the release and it is never failed as expired in
+// the instant it was released (rt44 F1); a dumpster resubmit is a new
+// message likewise. Mail of a suspended queue keeps its age. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

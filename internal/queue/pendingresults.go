@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"umbra/internal/panicline"
 )
 
 // Pending results (rt51 F5). An attempt whose results' commit failed (a
@@ -48,6 +50,14 @@ type pendingResults struct {
 	mu   sync.Mutex
 	byID map[ID]*pendingResult
 	last time.Time // the last retry round
+	// errLog paces the ERROR of a first failed commit (pendResults) as
+	// every line a full disk repeats is paced (panicline.Gate): the
+	// first of an episode at once, the next at most once a minute with
+	// the failures left out (rt44 shadow4 F2: one line per message, 20
+	// in 4 s for 20 taken-over messages). The round's WARN counts the
+	// messages every strandedRetry. An episode ends when no result is
+	// pending any more: the gate is new again.
+	errLog panicline.Gate
 }
 
 // pendResults keeps an attempt's results whose commit failed with err;
@@ -68,9 +78,15 @@ func (q *Manager) pendResults(m *Message, got []int, commit func(*Tx) error, com
 	q.pending.byID[m.ID] = &pendingResult{m: m, commit: commit, committed: committed, since: now, failures: 1, lastErr: err,
 		rcpts: slices.Clone(shown.Rcpts)}
 	n := len(q.pending.byID)
+	left, logged := q.pending.errLog.Due(now)
 	q.pending.mu.Unlock()
-	q.log.Error("committing delivery results failed; the results are kept and their commit tried again: the message is not attempted again meanwhile",
-		"msg_id", shown.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n)
+	if logged {
+		attrs := []any{"msg_id", shown.ID.String(), "err", err, "retry_in", strandedRetry, "pending", n}
+		if left > 0 {
+			attrs = append(attrs, "suppressed", left)
+		}
+		q.log.Error("committing delivery results failed; the results are kept and their commit tried again: the message is not attempted again meanwhile", attrs...)
+	}
 	for _, i := range got {
 		q.ev.Event("results-pending", &shown, &shown.Rcpts[i], "delivery results not committed: "+err.Error())
 	}
@@ -169,6 +185,9 @@ func (q *Manager) retryPendingResults(force bool) {
 			continue
 		}
 		delete(q.pending.byID, p.m.ID)
+		if len(q.pending.byID) == 0 {
+			q.pending.errLog = panicline.Gate{} // the episode ends: the next failure is logged at once
+		}
 		q.pending.mu.Unlock()
 		q.log.Info("delivery results committed after their commit had failed; the message was not attempted again",
 			"msg_id", p.m.ID.String(), "failed_commits", p.failures, "pending_for", now.Sub(p.since).Round(time.Millisecond))

@@ -205,6 +205,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		}
 		m.Quarantine, m.Released = "", true
 		m.State, m.NextAttempt = Ready, q.clk.Now()
+		m.releasedFromHold(q.clk.Now()) // scheduled as if just received: its age counts from now
 		released = m
 		return tx.Put(m)
 	})

@@ -422,6 +422,23 @@ const (
 // earlier by what the umbra server it came from said (OrgEarlier).
 func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
 
+// releasedFromHold restarts m's age at an operator's release of a hold
+// that stopped its delivery (the quarantine's release, `message resume`
+// of a suspended or poison message): m is then as if just received —
+// Arrived is now, no earlier arrival of the organisation is carried
+// (OrgEarlier), no delay notice went — so its expiry and delay notice
+// count from the release, and one that sat held past
+// message_expiration is delivered, not failed as expired in the instant
+// it was released (rt44 edge F1). The hold was the operator's decision,
+// not a delay of delivery. Tracking keeps the receipt; the record's
+// arrival, a later DSN's Arrival-Date and the arrival carried to the
+// next umbra server name the release. A suspended queue is no such hold:
+// its mail keeps its age (a destination's maintenance), and gets its
+// delay notice and expiry while the queue is suspended.
+func (m *Message) releasedFromHold(now time.Time) {
+	m.Arrived, m.OrgEarlier, m.DelayNotified = now, 0, false
+}
+
 // settleArrival sets Arrived to now when unset and turns a carried
 // arrival (CarriedArrival) into OrgEarlier, bounded for clock skew
 // between servers: one later than Arrived (a clock ahead of this one)

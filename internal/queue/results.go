@@ -1263,8 +1263,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		if errors.Is(err, ErrClosed) {
 			q.log.Error("committing delivery results failed; the message is attempted again at the next start", "msg_id", m.ID.String(), "err", err)
 		} else if refusal != nil {
-			q.log.Error("committing delivery results failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
-			q.strand(m.ID)
+			q.strandFailed("committing delivery results failed; the message is attempted again", m.ID, err)
 		} else {
 			q.pendResults(m, slices.Sorted(maps.Keys(got)), commit, committed, err)
 		}

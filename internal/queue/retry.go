@@ -20,8 +20,7 @@ func (q *Manager) requeue(m *Message) {
 		return err
 	}); err != nil {
 		if !errors.Is(err, ErrClosed) {
-			q.log.Error("requeue failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
-			q.strand(m.ID)
+			q.strandFailed("requeue failed; the message is attempted again", m.ID, err)
 		}
 		return
 	}
@@ -63,10 +62,7 @@ func (q *Manager) poisonGiving(m *Message, why string, give bool) {
 		_, err = tx.dropSpentEarlyDiscards(map[ID]bool{m.ID: true})
 		return err
 	}); err != nil {
-		q.log.Error("moving message to the poison queue failed; the message is attempted again", "msg_id", m.ID.String(), "err", err)
-		if !errors.Is(err, ErrClosed) {
-			q.strand(m.ID)
-		}
+		q.strandFailed("moving message to the poison queue failed; the message is attempted again", m.ID, err)
 		return
 	}
 	if took {

@@ -206,10 +206,7 @@ func (q *Manager) holdSettled(ctx context.Context, m *Message) {
 		gone, took, err = settleIdle(tx, m, now)
 		return err
 	}); err != nil {
-		q.log.Error("holding a message of a suspended queue failed", "msg_id", m.ID.String(), "err", err)
-		if !errors.Is(err, ErrClosed) {
-			q.strand(m.ID) // as requeue: tried again (stranded.go), not left Active until a restart
-		}
+		q.strandFailed("holding a message of a suspended queue failed", m.ID, err) // as requeue: tried again (stranded.go), not left Active until a restart
 		return
 	}
 	if took {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"time"
+
+	"umbra/internal/panicline"
 )
 
 // strandedRetry is how often the commits that end stranded attempts are
@@ -33,6 +35,33 @@ type stranded struct {
 	mu   sync.Mutex
 	ids  map[ID]struct{}
 	last time.Time // the last retry
+	// errLog paces the ERROR of an ending commit that failed
+	// (strandFailed) as pendingResults.errLog paces the results' one:
+	// the first of an episode at once, the next at most once a minute
+	// with the failures left out; the round's WARN counts the messages.
+	// The episode ends when the set is empty again.
+	errLog panicline.Gate
+}
+
+// strandFailed logs the failed ending commit (err) of message id's
+// attempt, paced (stranded.errLog), and strands the message unless the
+// store is closed (then the next start's Recover makes it due).
+func (q *Manager) strandFailed(msg string, id ID, err error) {
+	if errors.Is(err, ErrClosed) {
+		q.log.Error(msg, "msg_id", id.String(), "err", err)
+		return
+	}
+	q.strandedSet.mu.Lock()
+	left, logged := q.strandedSet.errLog.Due(q.clk.Now())
+	q.strandedSet.mu.Unlock()
+	if logged {
+		attrs := []any{"msg_id", id.String(), "err", err, "retry_in", strandedRetry}
+		if left > 0 {
+			attrs = append(attrs, "suppressed", left)
+		}
+		q.log.Error(msg, attrs...)
+	}
+	q.strand(id)
 }
 
 // strand records a message whose leaving commit failed.
@@ -129,6 +158,9 @@ func (q *Manager) retryStranded() {
 	q.strandedSet.mu.Lock()
 	for _, id := range settled {
 		delete(q.strandedSet.ids, id)
+	}
+	if len(q.strandedSet.ids) == 0 {
+		q.strandedSet.errLog = panicline.Gate{} // the episode ends: the next failure is logged at once
 	}
 	q.strandedSet.mu.Unlock()
 	for _, m := range poisoned {
