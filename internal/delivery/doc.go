@@ -419,11 +419,14 @@
 // enhanced status or a 5.5.x one to MAIL, RCPT or DATA — commands umbra
 // sends only in order — defers the transaction's recipients with "451
 // 4.4.2 HOP: out of step at CMD: REPLY" and closes the session (never
-// pooled); on a reused session that is reuse's "gone before the next
-// hop had any of the message", so the message goes on a fresh
-// connection in the same attempt; on a fresh one the retry schedule
-// takes it, and it bounces only at expiry. A DSN quotes the host's
-// reply (queue.OutOfStepText, openingHostReply). A callout's RCPT
+// pooled); on a reused session with no body begun the message goes on
+// a fresh connection in the same attempt, whole, whatever else the
+// session answered it (reuse: wentOutOfStep, as sessionGone's "gone
+// before the next hop had any of the message"); on a fresh one the
+// retry schedule takes it, and it bounces only at expiry. A DSN quotes
+// the host's reply (queue.OutOfStepText, openingHostReply), and the
+// scheduler counts it an answer, never a step toward a dead
+// destination (queue.AnsweredOutOfStep, feedback). A callout's RCPT
 // answered so cannot decide (verify.go). A 5xx with another status
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever.

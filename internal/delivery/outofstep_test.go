@@ -269,3 +269,57 @@ func TestSMTP6CalloutOutOfStepCannotDecide(t *testing.T) {
 		})
 	}
 }
+
+// TestSMTP1OutOfStepOnReusedSessionRetriedFreshAfterOtherReplies
+// (rrdeliv44): a pooled session out of step at RCPT or DATA after the
+// next hop refused another recipient of the message for now (450 to
+// its RCPT) is out of step all the same — the message before's
+// transaction open there, every reply of this one suspect — and nothing
+// of the message was sent: the message goes on a fresh connection in
+// the same attempt as when every recipient was answered out of step,
+// not one recipient waiting a retry step for a session umbra ended.
+func TestSMTP1OutOfStepOnReusedSessionRetriedFreshAfterOtherReplies(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		for _, at := range []string{"RCPT", "DATA"} {
+			t.Run(fmt.Sprintf("%s pipelining=%v", at, pipelining), func(t *testing.T) {
+				var mu sync.Mutex
+				rcpts := 0 // RCPTs of the reused session's second transaction
+				s := startStepServer(t, pipelining, func(conn, txn int, cmd string) string {
+					if conn != 1 || txn < 2 {
+						return ""
+					}
+					mu.Lock()
+					defer mu.Unlock()
+					if cmd == "RCPT" {
+						rcpts++
+						if rcpts == 1 {
+							return "450 4.2.1 mailbox busy, try later"
+						}
+					}
+					if cmd == at {
+						return "503 5.5.1 Error: bad sequence of commands"
+					}
+					return ""
+				})
+				d := stepDeliverer(t, s)
+				m1 := message("a@example.net")
+				if res := d.Deliver(context.Background(), m1, body, all(m1)); len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+					t.Fatalf("first message: %+v", res)
+				}
+				m2 := message("b@example.net", "c@example.net")
+				res := d.Deliver(context.Background(), m2, body, all(m2))
+				for _, r := range res {
+					if r.Outcome != queue.RelayedOK {
+						t.Errorf("%s on the reused session out of step: %v %q, want it relayed on a fresh connection", m2.Rcpts[r.Rcpt].Addr, r.Outcome, r.Reply)
+					}
+				}
+				if len(res) != 2 {
+					t.Errorf("results %+v, want one per recipient", res)
+				}
+				if conns, msgs := s.counts(); conns != 2 || msgs != 2 {
+					t.Errorf("%d connections, %d messages taken; want 2 and 2 (the reused session ended, one fresh)", conns, msgs)
+				}
+			})
+		}
+	}
+}

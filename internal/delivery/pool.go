@@ -89,7 +89,7 @@ func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled
 	}
 	before := pc.c.BodiesBegun()
 	res = d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, rcpts, lmtp)
-	if pc.c.BodiesBegun() == before && ctx.Err() == nil && sessionGone(res) {
+	if pc.c.BodiesBegun() == before && ctx.Err() == nil && (sessionGone(res) || wentOutOfStep(res)) {
 		pc.c.Close()
 		return nil, false
 	}
@@ -106,6 +106,23 @@ func sessionGone(res []queue.Result) bool {
 		}
 	}
 	return len(res) > 0
+}
+
+// wentOutOfStep reports whether the next hop answered a command of a
+// transaction out of step (queue.AnsweredOutOfStep: the out-of-step
+// rule, transaction.go). On a reused session the message before's
+// transaction was left open there: every reply of this one is suspect,
+// the ones given before the reply out of step too (a 450 to another
+// recipient's RCPT), and with no body begun the message goes on a fresh
+// connection whole (reuse), as when every recipient was answered so
+// (rrdeliv44).
+func wentOutOfStep(res []queue.Result) bool {
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && queue.AnsweredOutOfStep(r.Reply, r.NextHop) {
+			return true
+		}
+	}
+	return false
 }
 
 // takeIdle takes the newest idle session to key opened under st, the

@@ -245,7 +245,7 @@ func dsnRecipient(r Recipient, kind Notify) (Recipient, string) {
 		// A reply out of step is a 5xx the host gave to a command out
 		// of order, no status of the recipient's: a delay keeps the
 		// deferral's own (4.4.2).
-		outOfStep := kind == NotifyDelay && strings.Contains(r.LastReply, OutOfStepText)
+		outOfStep := kind == NotifyDelay && AnsweredOutOfStep(r.LastReply, r.NextHop)
 		r.LastReply = reply
 		if s := statusOf(reply, kind); !outOfStep && (kind != NotifyDelay || s[0] == '4') {
 			status = s

@@ -81,7 +81,15 @@ const OutOfStepText = ": out of step at "
 // OutOfStepReply is that deferral: "451 4.4.2 HOP: out of step at CMD:
 // 503 5.5.1 …", what the host's reply.
 func OutOfStepReply(hop, cmd, what string) string {
-	return "451 4.4.2 " + hop + OutOfStepText + cmd + ": " + what
+	return stoppedCode + hop + OutOfStepText + cmd + ": " + what
+}
+
+// AnsweredOutOfStep reports whether reply is umbra's OutOfStepReply of
+// hop: the host answered MAIL, RCPT or DATA out of step. Its session is
+// over (SessionBroke reads it so: delivery closes it), but the host was
+// reached and answered — no failure of its destination (feedback).
+func AnsweredOutOfStep(reply, hop string) bool {
+	return hop != "" && strings.HasPrefix(reply, stoppedCode+hop+OutOfStepText)
 }
 
 // AuthFailedReply is the deferral of a host that refused umbra's

@@ -1913,7 +1913,8 @@ func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 // network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
 // DNS, routing) — but a host's own reply of a status other than 4.4.2
 // (HostsOwnReply: a relay's 451 4.4.1 about a host beyond it is an
-// answer; a host's 4.4.2 closes its session) — and 0 for jobs the deliverer answered without trying
+// answer; a host's 4.4.2 closes its session; umbra's deferral of a
+// reply out of step, AnsweredOutOfStep, is the host's answer) — and 0 for jobs the deliverer answered without trying
 // (held, shutdown), for a message-specific failure (the whole message
 // was sent and its end got no readable reply: MayHaveArrived) or whose every result is a TLS policy refusal (X.7.5:
 // MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
@@ -1943,11 +1944,14 @@ func feedback(res []Result) int {
 				// failures of the session itself).
 				continue
 			}
-			if code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop) {
+			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !AnsweredOutOfStep(r.Reply, r.NextHop) {
 				// umbra's words: the host not reached, or its session
 				// broke — or the host's own 4.4.2, closing it ("too
 				// busy, closing"); a relay's own 4.4.1, 4.4.3 or 4.4.4
-				// about a host beyond it is an answer (errtext44).
+				// about a host beyond it is an answer (errtext44), and
+				// so is a reply out of step (AnsweredOutOfStep: the
+				// host answered; one confused session must not make a
+				// healthy destination dead, rrdeliv44).
 				tried = true
 				continue
 			}
