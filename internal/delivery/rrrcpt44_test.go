@@ -3,13 +3,16 @@ package delivery
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"umbra/internal/queue"
 	"umbra/internal/routing"
 	"umbra/internal/testsupport"
 )
@@ -113,5 +116,42 @@ func TestSR17SecondSessionPushPastItsBoundMarksServerHung(t *testing.T) {
 	}
 	if !r.hungLately("hub-b") {
 		t.Error("hub-b's second session ran out of its bound, and hub-b is not marked as a server that hung")
+	}
+}
+
+// goneAtPushing is a holders' queue whose message leaves this server
+// (an operator's removal, an attempt's end) just before each push's
+// commit (RecopyPushingNamed): after the made-again pass read it as needing
+// its copy, while its session to the next candidate was being opened.
+type goneAtPushing struct{ *queue.Manager }
+
+func (g goneAtPushing) RecopyPushingNamed(id queue.ID, server string) (uint64, bool, error) {
+	if err := g.RemoveMessage(context.Background(), id, false); err != nil && !errors.Is(err, queue.ErrNotFound) {
+		return 0, false, err
+	}
+	return g.Manager.RecopyPushingNamed(id, server)
+}
+
+// SR-17 (rrrcpt44 attack (a)): a message that left this server between
+// the made-again pass's reading of it and its push's commit needs no
+// copy, and its push's commit names no server that may hold one (there
+// is no mark left to keep it in). A push made all the same, which got
+// no reply after its data (hub-b closes the session then), left hub-b
+// holding a copy nothing here owes a discard for: this server lost for
+// good, hub-b takes over and delivers mail that left long ago. Every
+// server that read a copy's data is owed its discard.
+func TestSR17RecopyOfMessageGoneAtItsPushLeavesNoUnowedCopy(t *testing.T) {
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt44IP, 45100, 50), testsupport.HubScript{Fault: testsupport.FaultDotEOF})
+	r, q, m := recopyWaiting(t, "8", routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()})
+	srv, err := r.Recopy(context.Background(), goneAtPushing{q}, m.ID, nil)
+	if srv != "" {
+		t.Fatalf("made again on %q (%v) though the message left", srv, err)
+	}
+	owed, oerr := q.OwedDiscardServers()
+	if oerr != nil {
+		t.Fatal(oerr)
+	}
+	if b.Copies.Load() > 0 && !slices.Contains(owed, "hub-b") {
+		t.Errorf("hub-b read %d copies of a message that left (pass: %v), and is owed no discard (owed: %v)", b.Copies.Load(), err, owed)
 	}
 }
