@@ -291,7 +291,10 @@
 // (Recopy) within the same pass (midpush41). A server that got no reply
 // read from it once the copy was sent (a session broken or reset after
 // its commit, a push past its bound) may have stored the copy: the mark
-// keeps it as one that may hold it (queue MarkSingleCopy, RecopyPushing)
+// keeps it as one that may hold it (queue MarkSingleCopy, RecopyPushing;
+// a copy made again is pushed only when that commit kept its server so,
+// RecopyPushingNamed: a message that left or needs no copy any more by
+// then gets no push, which nothing here would owe a discard, rrrcpt44)
 // and the commit that names the next candidate owes it the copy's
 // discard, which the receive session hands it before its 250
 // (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a

@@ -971,6 +971,11 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 	l.c, l.st = c, st
 	err = l.push(ctx, m, body)
 	l.mayHold = l.mayHold || mayHoldAfter(err)
+	if errors.Is(err, smtp.ErrCopyTimedOut) {
+		// The new session's push ran out of its own bound: the server
+		// hangs as surely as when the first try did (rrrcpt44).
+		l.r.hungAt.Store(mailaddr.NameKey(l.srv.Name), l.r.clock())
+	}
 	return err
 }
 

@@ -999,13 +999,16 @@ func recordDropped(log *slog.Logger, rec DroppedRecorder, server string, ids []s
 type RecopyStore interface {
 	RecopyCandidate(id queue.ID) (*queue.Message, queue.Body, bool, error)
 	ShadowRecopiedOrg(id queue.ID, orgID, to string) error
-	// RecopyPushing raises the rollback mark for the server a copy is
+	// RecopyPushingNamed raises the rollback mark for the server a copy is
 	// about to be pushed to (queue marks.go), before the push, withdraws
 	// a discard of that copy it has not fetched yet, and keeps server as
 	// one that may hold the copy: an unconfirmed push needs no commit of
 	// its own (queue holders.go). A push the server answered takes it
 	// out again when it held nothing before (keptNothingStore).
-	RecopyPushing(id queue.ID, server string) (uint64, error)
+	// named is false when the message left or needs no copy any more
+	// since RecopyCandidate read it: nothing would owe server the
+	// copy's discard, and the copy is not pushed (rrrcpt44).
+	RecopyPushingNamed(id queue.ID, server string) (mark uint64, named bool, err error)
 	// RecopyRefused records that server refused the copy (its reply),
 	// for the views.
 	RecopyRefused(id queue.ID, server, reply string) error
@@ -1266,9 +1269,18 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		srv := link.Server()
 		m.ShadowServer, m.ShadowID = "", ""
 		heldBefore := mayHoldBefore(q, id, srv, named)
-		if m.HolderMark, err = q.RecopyPushing(id, srv); err != nil {
+		var named bool
+		if m.HolderMark, named, err = q.RecopyPushingNamed(id, srv); err != nil {
 			link.Done(true)
 			return "", err
+		}
+		if !named {
+			// Left, or copied elsewhere, since it was read: no copy
+			// needed, and none pushed — an unanswered push would leave
+			// a copy on srv that no discard here names, taken over
+			// once this server is lost (rrrcpt44).
+			link.Done(true)
+			return "", nil
 		}
 		err = link.Push(ctx, m, body)
 		link.Done(err == nil)

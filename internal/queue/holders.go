@@ -806,9 +806,22 @@ func (t *Tx) dropPushed(id ID, server string) error {
 // made elsewhere or no longer needed. A crash after this commit leaves
 // the same: the mark, server in it.
 func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
+	n, _, err := q.RecopyPushingNamed(id, server)
+	return n, err
+}
+
+// RecopyPushingNamed is RecopyPushing that also tells whether the commit
+// kept server as one that may hold the copy (named). Not named: the
+// message left, or needs no copy any more (its mark settled: copied
+// elsewhere, nothing pending) since the pass read it — a push made all
+// the same would leave a copy on server that nothing here owes a
+// discard for, so none is made (rrrcpt44).
+func (q *Manager) RecopyPushingNamed(id ID, server string) (uint64, bool, error) {
 	var n uint64
+	var named bool
 	now := q.clk.Now()
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		named = false
 		var err error
 		if n, err = tx.bumpHolderMark(server); err != nil {
 			return err
@@ -826,6 +839,7 @@ func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
 		if err := tx.addPushed(id, server, now); err != nil {
 			return err
 		}
+		named = true
 		if sameServer(server, m.ShadowServer) && m.ShadowID != "" && m.ShadowID != m.OrgID {
 			// server still keeps the copy its record names under
 			// another id (the relay's, in a shadow session) and owes
@@ -842,7 +856,7 @@ func (q *Manager) RecopyPushing(id ID, server string) (uint64, error) {
 		}
 		return tx.DeleteDiscards(server, []string{m.OrgID})
 	})
-	return n, err
+	return n, named, err
 }
 
 // SingleCopies lists the messages held by this server only, oldest mark
