@@ -113,3 +113,69 @@ func TestPrimaryPresentedUnderItsServerNameGivesBack(t *testing.T) {
 		t.Fatalf("a record was made under the server's name: %+v", p)
 	}
 }
+
+// SR-3, SR-6 (rt44-shadow4 F1 reread): a copy relayed through a send
+// connector to a next hop that presented no transport database id (a
+// peer before shadow verbs 10) is kept under the connector's host name
+// with no stored id. An address alone names no one (primariesOf), so a
+// push of the server at that address, whatever id it presents, settles
+// none of them — a kept copy may at worst be delivered twice, never one
+// discarded by another host. The record is not cut off for good: this
+// server's own next contact with the hop records the id it presents, and
+// from then on the push of the server presenting that id is the hop's.
+func TestSR6RecordWithoutDatabaseIDReachedOnceItsContactRecordsOne(t *testing.T) {
+	s := openTest(t)
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "mx.hub-b.test", PrimaryAddr: "127.0.0.2:25",
+				ShadowID: m.ID.String() + "-b", Reply: "250 queued"})
+		}
+		return out
+	})
+	q := NewManager(s, d, ManagerConfig{RetrySchedule: []time.Duration{time.Hour}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	q.SetServers(topo{"hub-b": "127.0.0.2", "hub-x": "127.0.0.3"})
+	q.Start(ctx)
+	m := msg(s, "a@example.org", "x@b.example")
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the shadow copy", func() bool { got, _ := q.Message(m.ID); return got != nil && got.State == Shadow })
+	peer := func() *ShadowPeer {
+		var p *ShadowPeer
+		_ = s.View(func(tx *Tx) error { p, _ = tx.Peer("mx.hub-b.test"); return nil })
+		return p
+	}
+	if p := peer(); p == nil || p.DatabaseID != "" {
+		t.Fatalf("the record of a next hop that presented no id: %+v; want one with no database id", p)
+	}
+	sid := []string{m.ID.String() + "-b"}
+	for _, db := range []string{"", "db-b"} {
+		res, err := q.ShadowPushed("hub-b", db, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := q.Message(m.ID); got == nil || got.State != Shadow || res.Discarded != 0 {
+			t.Fatalf("hub-b's push presenting %q settled the copy of a record that keeps no id (%d discarded)", db, res.Discarded)
+		}
+	}
+	// This server's own session to the hop: it presents db-b, recorded.
+	if _, err := q.ShadowPresented("mx.hub-b.test", "db-b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if p := peer(); p == nil || p.DatabaseID != "db-b" {
+		t.Fatalf("the record after this server's contact with the hop: %+v; want db-b recorded", p)
+	}
+	if res, err := q.ShadowPushed("hub-x", "db-b", sid); err != nil || res.Discarded != 0 {
+		t.Fatalf("hub-x presenting hub-b's id: %d discarded, %v; want none", res.Discarded, err)
+	}
+	res, err := q.ShadowPushed("hub-b", "db-b", sid)
+	if err != nil || res.Discarded != 1 {
+		t.Fatalf("hub-b presenting db-b once it is recorded: %d discarded, %v; want 1", res.Discarded, err)
+	}
+	if got, _ := q.Message(m.ID); got != nil {
+		t.Fatalf("the copy after the hop's push: %s; want it gone", got.State)
+	}
+}
