@@ -55,7 +55,9 @@ func TestPickupRecipientsFollowRcptRules(t *testing.T) {
 			os.WriteFile(filepath.Join(dir, "app.eml"), []byte(good+": ok@example.test\n"+rcpt+"\nSubject: x\n\nhi\n"), 0o600)
 			go w.Run(ctx)
 			for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-				if _, err := os.Stat(filepath.Join(dir, "app.bad")); err == nil {
+				// The line follows the rename (Watcher.refuse): wait for
+				// both, or a reader between them sees no line yet.
+				if _, err := os.Stat(filepath.Join(dir, "app.bad")); err == nil && strings.Contains(logs.String(), "pickup file refused") {
 					break
 				}
 				if time.Now().After(deadline) {
