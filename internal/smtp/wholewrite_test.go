@@ -2,6 +2,8 @@ package smtp
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -51,6 +53,9 @@ func TestSR17CutAfterTheWholeWriteSaysSo(t *testing.T) {
 		}
 		if !strings.HasPrefix(err.Error(), first+want) || strings.Contains(err.Error(), "reply to MAIL") {
 			t.Fatalf("push cut after its whole write: %q; want %q…", err, first+want)
+		}
+		if !errors.Is(err, io.EOF) {
+			t.Fatalf("push cut after its whole write: %q does not keep its cause (errors.Is io.EOF)", err)
 		}
 	}
 	t.Run("one trip, no reply at all", func(t *testing.T) {
