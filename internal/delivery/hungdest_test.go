@@ -22,7 +22,8 @@ import (
 // loopback whose behaviour a recipient's local part picks — ddrop…
 // closes the connection after the message's final dot, dhang… never
 // answers the final dot (until the hop closes), rhang… never answers
-// its RCPT (until the hop closes), rrefuse… has its RCPT refused for
+// its RCPT (until the hop closes), rgate… has its RCPT answered when
+// the test opens rcptGate, rrefuse… has its RCPT refused for
 // now (450), pfail… for good (550), anything else is taken
 // (250) — and which, while greetHang is set, accepts connections and
 // never greets. It records every message taken, with its body.
@@ -45,7 +46,11 @@ type faultHop struct {
 	conns     int
 	dotsHung  int // final dots of dhang… messages read and left unanswered
 	rcptsHung int // RCPTs of rhang… read and left unanswered
-	closed    chan struct{}
+	// rcptGate: an RCPT of rgate… is answered (250) only when a value
+	// is received from it; gated counts those read and waiting.
+	rcptGate chan struct{}
+	gated    int
+	closed   chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
@@ -155,6 +160,17 @@ func (h *faultHop) serve(c net.Conn) {
 				rcpts = rcpts[:len(rcpts)-1]
 				say("550 5.1.1 no such user here")
 				continue
+			}
+			if strings.HasPrefix(rcpts[len(rcpts)-1], "rgate") {
+				h.mu.Lock()
+				h.gated++
+				gate := h.rcptGate
+				h.mu.Unlock()
+				select {
+				case <-gate:
+				case <-h.closed:
+					return
+				}
 			}
 			if strings.HasPrefix(rcpts[len(rcpts)-1], "rhang") {
 				h.mu.Lock()

@@ -133,9 +133,18 @@ func TopologyConnector(conns []config.SendConnector, topo *routing.Topology, nam
 
 // deliverOrg relays a group along its route: each next hop in order
 // (queue at point of failure), each hop's servers in balanced order.
-func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) []queue.Result {
+func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message, body []byte, g *group) (out []queue.Result) {
 	var hand inHand // the session held now, closed by a panic (inhand.go)
 	defer hand.closeAtPanic()
+	// The results that stand of a reused session some recipients of
+	// which it answered out of step (reuse's again), those going on a
+	// fresh connection: part of every result of the attempt.
+	var taken []queue.Result
+	defer func() {
+		if len(taken) > 0 {
+			out = append(taken, out...)
+		}
+	}()
 	if len(g.hops) > 0 && g.hops[0].Kind == routing.HopMailbox {
 		dup, rest := suppressDuplicates(st, m, g.db, g.rcpts, g.queue, mailboxDelivered)
 		if len(rest) == 0 {
@@ -207,10 +216,19 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				// session kept from a plain relay never carries it.
 				meets = meets && (h.Kind != routing.HopRelay || pc.c.ShadowDB != "" || !queue.TakenOverIn(m, g.rcpts))
 				if pc.c.Alive() && meets { // no NOOP round trip; no RSET: go-smtp would send EHLO again after it
-					res, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox)
+					res, again, ok := d.reuse(ctx, st, key, pc, m, parts, g.rcpts, h.Kind == routing.HopMailbox)
 					hand.drop() // pooled or closed by reuse
-					if ok {
+					if ok && len(again) == 0 {
 						return res
+					}
+					if ok {
+						// Out of step beside results that stand: those
+						// recipients alone go on a fresh connection (as
+						// deliverRemote).
+						taken = append(taken, res...)
+						fresh := *g
+						fresh.rcpts = again
+						g = &fresh
 					}
 				} else {
 					hand.drop()

@@ -24,10 +24,14 @@ type stepServer struct {
 	ln         net.Listener
 	pipelining bool
 	answer     func(conn, txn int, cmd string) string
+	// rcptAnswer, when set, answers an RCPT (addr its address) before
+	// answer does; "" goes on to answer.
+	rcptAnswer func(conn, txn int, addr string) string
 
 	mu       sync.Mutex
 	conns    int
 	messages int
+	taken    map[string]int // recipient → messages taken for it
 }
 
 // listen170 listens on 127.0.0.170 at a port of 39000-39999 (the
@@ -73,6 +77,7 @@ func (s *stepServer) serve(c net.Conn, conn int) {
 	// A server in step refuses RCPT with no MAIL taken, DATA with no
 	// RCPT taken: what a pipelining client sent behind a refusal.
 	txn, mail, rcpts := 0, false, 0
+	var held []string // the recipients of the transaction taken
 	for {
 		l, err := r.ReadString('\n')
 		if err != nil {
@@ -90,7 +95,19 @@ func (s *stepServer) serve(c net.Conn, conn int) {
 		case verb == "DATA" && rcpts == 0:
 			reply = "503 5.5.1 need RCPT command"
 		case verb == "MAIL" || verb == "RCPT" || verb == "DATA":
-			reply = s.answer(conn, txn, verb)
+			if verb == "RCPT" && s.rcptAnswer != nil {
+				_, to, _ := strings.Cut(strings.TrimSpace(l), ":")
+				reply = s.rcptAnswer(conn, txn, strings.ToLower(strings.Trim(strings.Fields(to + " x")[0], "<>")))
+			}
+			if reply == "" {
+				reply = s.answer(conn, txn, verb)
+			}
+		}
+		if verb == "MAIL" {
+			held = nil
+		} else if verb == "RCPT" && reply == "" && mail {
+			_, to, _ := strings.Cut(strings.TrimSpace(l), ":")
+			held = append(held, strings.ToLower(strings.Trim(strings.Fields(to + " x")[0], "<>")))
 		}
 		switch {
 		case verb == "MAIL":
@@ -119,6 +136,12 @@ func (s *stepServer) serve(c net.Conn, conn int) {
 			}
 			s.mu.Lock()
 			s.messages++
+			if s.taken == nil {
+				s.taken = map[string]int{}
+			}
+			for _, a := range held {
+				s.taken[a]++
+			}
 			s.mu.Unlock()
 			io.WriteString(c, "250 2.0.0 ok\r\n")
 		default:
@@ -243,6 +266,48 @@ func TestSMTP1OutOfStepOnReusedSessionRetriedFresh(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestSMTP1OutOfStepRcptOnReusedSessionRetriedFreshBesideAccepted (rt44
+// delivery2 F3): on a reused session, a recipient whose RCPT the next
+// hop answers out of step (503 5.5.1) while it accepted another of the
+// same message goes on a fresh connection in the same attempt too —
+// not to the retry schedule because another was accepted — and the
+// accepted one, delivered on the reused session, is not sent again:
+// each delivered once.
+func TestSMTP1OutOfStepRcptOnReusedSessionRetriedFreshBesideAccepted(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) {
+			s := startStepServer(t, pipelining, func(conn, txn int, cmd string) string { return "" })
+			s.rcptAnswer = func(conn, txn int, addr string) string {
+				if conn == 1 && txn >= 2 && addr == "c@example.net" {
+					return "503 5.5.1 Error: bad sequence of commands"
+				}
+				return ""
+			}
+			d := stepDeliverer(t, s)
+			m1 := message("a@example.net")
+			if res := d.Deliver(context.Background(), m1, body, all(m1)); len(res) != 1 || res[0].Outcome != queue.RelayedOK {
+				t.Fatalf("first message: %+v", res)
+			}
+			m2 := message("b@example.net", "c@example.net")
+			res := d.Deliver(context.Background(), m2, body, all(m2))
+			for _, r := range res {
+				if r.Outcome != queue.RelayedOK {
+					t.Errorf("%s: %v %q, want it relayed in this attempt", m2.Rcpts[r.Rcpt].Addr, r.Outcome, r.Reply)
+				}
+			}
+			if len(res) != 2 {
+				t.Errorf("results %+v, want one per recipient", res)
+			}
+			s.mu.Lock()
+			taken, conns := s.taken, s.conns
+			s.mu.Unlock()
+			if taken["b@example.net"] != 1 || taken["c@example.net"] != 1 || conns != 2 {
+				t.Errorf("taken %v over %d connections; want b and c once each, c on a second connection", taken, conns)
+			}
+		})
 	}
 }
 

@@ -79,22 +79,44 @@ func (d *Deliverer) putBack(key string, pc *pooled) {
 // connection left the pool must not decide a message's outcome. A
 // transaction that began a body is never repeated here (at least once,
 // but not twice on purpose); its results stand.
-func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) (res []queue.Result, ok bool) {
+//
+// again is the recipients the next hop answered out of step on it
+// (queue.IsOutOfStep) while others of the message had results that
+// stand (accepted and sent, refused): res leaves them out and the
+// caller sends them — them alone — on a fresh connection in the same
+// attempt, as a reused session's whole message goes when every
+// recipient hit it (rt44 delivery2 F3). Once: a fresh session is never
+// reused here.
+func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled, m *queue.Message, parts [][]byte, rcpts []int, lmtp bool) (res []queue.Result, again []int, ok bool) {
 	if reply, err := contentRefusal(ctx, pc.c, pc.c.Hop(), m, parts, rcpts); err == nil && reply != "" {
 		// This server does not take the message (eightbit.go); another
 		// host of the destination may: the caller's hosts decide, and
 		// the session stays for a message it does take.
 		d.finishConn(pc.st, key, pc.c, nil)
-		return nil, false
+		return nil, nil, false
 	}
 	before := pc.c.BodiesBegun()
 	res = d.transaction(ctx, st, pc.c, pc.c.Hop(), m, parts, rcpts, lmtp)
 	if pc.c.BodiesBegun() == before && ctx.Err() == nil && (sessionGone(res) || wentOutOfStep(res)) {
 		pc.c.Close()
-		return nil, false
+		return nil, nil, false
 	}
 	d.finishConn(pc.st, key, pc.c, res)
-	return res, true
+	if ctx.Err() != nil {
+		return res, nil, true
+	}
+	kept := res[:0:0]
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && queue.IsOutOfStep(r.Reply, r.NextHop) {
+			again = append(again, r.Rcpt)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	if len(again) == 0 {
+		return res, nil, true
+	}
+	return kept, again, true
 }
 
 // sessionGone reports whether every result of a transaction is the end

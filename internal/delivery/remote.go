@@ -71,10 +71,19 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 		switch {
 		case meets:
-			res, ok := d.reuse(ctx, st, pool, pc, m, parts, g.rcpts, false)
+			res, again, ok := d.reuse(ctx, st, pool, pc, m, parts, g.rcpts, false)
 			hand.drop() // pooled or closed by reuse
-			if ok {
+			if ok && len(again) == 0 {
 				return res
+			}
+			if ok {
+				// Out of step on the reused session beside results that
+				// stand: those recipients alone go on a fresh connection
+				// (below); the others' results are the attempt's.
+				taken = append(taken, res...)
+				fresh := *g
+				fresh.rcpts = again
+				g = &fresh
 			}
 		case alive:
 			// Opened for a message that needed less (rt17d F1): back

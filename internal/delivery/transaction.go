@@ -385,6 +385,18 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		inData := func() {}
 		defer func() { inData() }() // a panic in the pipeline leaves no mark behind
 		defer c.SetInData(nil)      // nor a pooled session calling this transaction's marks
+		defer c.SetOnReply(nil)
+		// Each reply of the envelope as it comes: the host answering is
+		// not a host that stopped answering (the stall's since moves
+		// with it), and a recipient it refused has its reply now — a
+		// notice made while later RCPTs' replies are awaited quotes a
+		// refusal for now and leaves out one for good, not the stall.
+		c.SetOnReply(func(k int, err error) {
+			if k >= 0 && k < len(rcpts) && err != nil {
+				queue.LeftTransaction(ctx, hop, []int{rcpts[k]}, []string{leftReply(hop, err)})
+			}
+			queue.HostReplied(ctx, hop)
+		})
 		c.SetInData(func(replies []error) {
 			var acc, refused []int
 			var said []string
@@ -406,6 +418,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
 		c.SetBeforeBody(nil)
 		c.SetInData(nil)
+		c.SetOnReply(nil)
 		inData()
 		if errors.Is(p.Err, errExpiredUnsent) {
 			// The 354 came after the expiry: the connection was closed
@@ -440,6 +453,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	if err := c.Mail(m.From, opts); err != nil {
 		return stepResults(c, rcpts, hop, "MAIL", err)
 	}
+	queue.HostReplied(ctx, hop) // the stall's since is the host's last reply
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
 	for _, i := range rcpts {
@@ -454,6 +468,9 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			// leaves out a recipient refused for good.
 			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
 			res := stepResult(c, i, hop, "RCPT", err)
+			if !queue.SessionBroke(res.Reply, hop) {
+				queue.HostReplied(ctx, hop)
+			}
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
 				// Connection lost: the rest cannot be tried now, and
@@ -465,6 +482,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			}
 			continue
 		}
+		queue.HostReplied(ctx, hop)
 		accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
 		acceptedAddrs = append(acceptedAddrs, r.Addr)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +36,13 @@ type dataPhase struct {
 	// reply: host answered the recipient's RCPT with it, a refusal, and
 	// the recipient left the transaction (LeftTransaction): no phase.
 	reply string
+	// mark is the mark that set it (inPhase), which its done ends: since
+	// moves with each reply host gives (HostReplied), the mark stays.
+	mark uint64
 }
+
+// phaseMarks numbers the marks inPhase makes.
+var phaseMarks atomic.Uint64
 
 // The phases of a transaction a notice names.
 const (
@@ -100,13 +107,37 @@ func LeftTransaction(ctx context.Context, host string, rcpts []int, replies []st
 	}
 }
 
+// HostReplied notes that host answered a command of the job ctx
+// carries (MAIL, an RCPT of the envelope, pipelined or not): its
+// recipients in a phase with host wait on it from now, not from the
+// phase's start — "no reply since T" and a notice's "no reply for N s"
+// are the time since host's last reply, not since the envelope began
+// of a host answering an RCPT every few seconds. Outside a job of the
+// manager it does nothing.
+func HostReplied(ctx context.Context, host string) {
+	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
+	if j == nil {
+		return
+	}
+	a := j.a
+	now := j.q.clk.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for i, p := range a.inData {
+		if p.phase != "" && p.host == host && p.since.Before(now) {
+			p.since = now
+			a.inData[i] = p
+		}
+	}
+}
+
 func inPhase(ctx context.Context, rcpts []int, host, phase string) (done func()) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
 	if j == nil || len(rcpts) == 0 {
 		return func() {}
 	}
 	a := j.a
-	p := dataPhase{host: host, phase: phase, since: j.q.clk.Now()}
+	p := dataPhase{host: host, phase: phase, since: j.q.clk.Now(), mark: phaseMarks.Add(1)}
 	a.mu.Lock()
 	if a.inData == nil {
 		a.inData = map[int]dataPhase{}
@@ -119,7 +150,7 @@ func inPhase(ctx context.Context, rcpts []int, host, phase string) (done func())
 		a.mu.Lock()
 		defer a.mu.Unlock()
 		for _, i := range rcpts {
-			if a.inData[i] == p {
+			if a.inData[i].mark == p.mark {
 				delete(a.inData, i)
 			}
 		}

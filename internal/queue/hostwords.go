@@ -92,6 +92,11 @@ func AnsweredOutOfStep(reply, hop string) bool {
 	return hop != "" && strings.HasPrefix(reply, stoppedCode+hop+OutOfStepText)
 }
 
+// IsOutOfStep reports whether reply is OutOfStepReply of hop.
+func IsOutOfStep(reply, hop string) bool {
+	return hop != "" && strings.HasPrefix(reply, "451 4.4.2 "+hop+OutOfStepText)
+}
+
 // AuthFailedReply is the deferral of a host that refused umbra's
 // login (a send connector's auth): "451 4.7.0 authentication to HOP
 // failed: 535 …", what the host's reply.

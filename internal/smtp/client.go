@@ -167,12 +167,13 @@ type Client struct {
 	// listed takes off before the line is read.
 	codes bool
 
-	awaitReply func() (done func()) // SetAwaitReply
-	bodies     atomic.Int64         // BodiesBegun; read by a stop's goroutine too
-	beforeBody func() error         // SetBeforeBody
-	inData     func(rcpts []error)  // SetInData
-	bodyMu     sync.Mutex           // orders beginBody and AbortUnlessBodyBegun
-	aborted    bool                 // AbortUnlessBodyBegun closed the session: no body begins
+	awaitReply func() (done func())   // SetAwaitReply
+	bodies     atomic.Int64           // BodiesBegun; read by a stop's goroutine too
+	beforeBody func() error           // SetBeforeBody
+	inData     func(rcpts []error)    // SetInData
+	onReply    func(k int, err error) // SetOnReply
+	bodyMu     sync.Mutex             // orders beginBody and AbortUnlessBodyBegun
+	aborted    bool                   // AbortUnlessBodyBegun closed the session: no body begins
 	// badReply: a reply to a command go-smtp sent could not be taken
 	// (badReply: malformed, past a bound); the session is out of step
 	// (QuitBounded). A break of the connection is noted below it
@@ -235,6 +236,15 @@ func (c *Client) SetBeforeBody(f func() error) { c.beforeBody = f }
 // recipient whose next hop stops answering there as such. nil clears
 // it.
 func (c *Client) SetInData(f func(rcpts []error)) { c.inData = f }
+
+// SetOnReply sets what a pipelined transaction (Pipeline) calls as it
+// reads each reply of its envelope, as that reply comes: k -1 with the
+// reply to MAIL, k with the reply to the k-th recipient's RCPT (nil:
+// accepted). The next hop answering a part of the envelope is not a
+// next hop that stopped answering it (the queue's stall marks move
+// with it), and a recipient it refused has its reply at once, not when
+// the last RCPT's reply comes. nil clears it.
+func (c *Client) SetOnReply(f func(k int, err error)) { c.onReply = f }
 
 // BodiesBegun is how many message bodies this session has begun to send
 // (each after a 354 to DATA). A transaction that leaves it unchanged

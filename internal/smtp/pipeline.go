@@ -205,6 +205,9 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Mail = err
 		c.txnOpen = false // MAIL refused: no transaction (a settled session had none open before it)
 	}
+	if c.onReply != nil {
+		c.onReply(-1, out.Mail) // SetOnReply: MAIL answered
+	}
 	accepted := 0
 	for k := range rcpts {
 		if !sent[k] {
@@ -220,6 +223,9 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 			accepted++
 		}
 		out.Rcpts = append(out.Rcpts, err)
+		if c.onReply != nil {
+			c.onReply(k, err) // SetOnReply: this RCPT answered, as it comes
+		}
 	}
 	if c.inData != nil && out.Mail == nil && accepted > 0 {
 		c.inData(out.Rcpts) // SetInData: the transaction is in the message data
