@@ -1286,8 +1286,27 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			return tx.refuseGiven(m) // handback.go
 		},
 		apply: func(tx *Tx, m *Message) (func(Events), error) {
-			single := false
-			if m.State == Suspended {
+			single, settled, release := false, false, m.State == Suspended
+			if m.State == Poison && tx.bodySoundHere(m) {
+				// The poison queue kept the message's shadow copy
+				// (hold.go), and its holder takes it over by the copy's
+				// own receipt time; the resume makes the message as if
+				// just received (releasedFromHold below). So the resume
+				// settles the copy as a suspend does, in its commit, and
+				// the release below marks the message for a new copy,
+				// whose holder then counts from the resume: no holder
+				// keeps a copy whose expiry disagrees with the message's.
+				// Not when the body here is unreadable: the copy is the
+				// sound one, and the resume's attempt gives the message
+				// to its holder (handback.go).
+				ok, err := settleHeldCopy(tx, m, q.clk.Now())
+				if err != nil {
+					return nil, err
+				}
+				settled, release = ok, true
+				m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
+			}
+			if release {
 				marked, err := tx.markReleasedSingle(m, HowHeld, q.clk.Now())
 				if err != nil {
 					return nil, err
@@ -1310,10 +1329,17 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			m.releasedFromHold(now) // the hold does not age it: expiry and delay notice count from now
 			m.LastError = ""        // it described the hold or the crashes, which end here
 			m.ManualRetry = true    // the operator's attempt uses no step of the retry schedule
-			if err := tx.Put(m); err != nil || !single {
+			if err := tx.Put(m); err != nil || !single && !settled {
 				return nil, err
 			}
-			return func(Events) { q.releasedSingle(m, "resume") }, nil
+			return func(ev Events) {
+				if settled {
+					q.resumedCopySettled(ev, m)
+				}
+				if single {
+					q.releasedSingle(m, "resume")
+				}
+			}, nil
 		},
 	}
 }

@@ -542,7 +542,17 @@
 // earlier arrival carried, no notice gone), so its expiry and delay
 // notice count from the release and it is never failed as expired in
 // the instant it was released (rt44 F1); a dumpster resubmit is a new
-// message likewise. Mail of a suspended queue keeps its age. A hold's record lists each
+// message likewise. A poison message's shadow copy is kept while it is
+// held (hold.go), and its holder takes the copy over by the copy's own
+// receipt time: so its resume writes, in the same commit, the discard
+// of that copy (settleHeldCopy) and marks the message held by this
+// server only (markReleasedSingle, HowHeld), as a suspend and its
+// resume do (not when its body here is unreadable: the copy is the
+// sound one, bodySoundHere, and the resume's attempt gives the message
+// to its holder), and the copy is made again counting from the resume — a
+// crash leaves the message poison with its copy, or resumed with the
+// discard owed and the mark; no holder keeps a copy whose expiry
+// disagrees with the message's. Mail of a suspended queue keeps its age. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

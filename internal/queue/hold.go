@@ -43,7 +43,9 @@ import "time"
 // takeover during an outage of this server is what the copy is for),
 // a redirect (a route of this server's), and the poison queue (held by
 // umbra, not by the operator, and its copy may be the only sound one: a
-// body found unreadable here is whole at the shadow server).
+// body found unreadable here is whole at the shadow server) — though
+// its resume settles the copy, when the body here is sound, as it makes
+// the message as if just received (resumeAction).
 
 // settleHeldCopy writes, in tx, the discard notification for the shadow
 // copy of m, which the caller's commit holds. It reports whether m has
@@ -154,4 +156,23 @@ func (q *Manager) heldCopySettled(ev Events, m *Message) {
 		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
 	ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: held by the administrator")
 	q.dsig.signal(m.ShadowServer)
+}
+
+// resumedCopySettled is heldCopySettled for a poison message resumed:
+// the resume's commit discarded the copy the poison queue kept, so that
+// it is made again counting from the resume (resumeAction).
+func (q *Manager) resumedCopySettled(ev Events, m *Message) {
+	q.log.Info("poison message resumed: its shadow copy is discarded and made again, counting from the resume",
+		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
+	ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: resumed from the poison queue")
+	q.dsig.signal(m.ShadowServer)
+}
+
+// bodySoundHere reports whether m's body here reads whole (Body.Check),
+// as removeCheck asks it before a removal discards the copy elsewhere: a
+// body found unreadable, or one that cannot be looked up, leaves the
+// shadow copy alone, the only sound one.
+func (t *Tx) bodySoundHere(m *Message) bool {
+	b, err := t.BodyOf(m.ID)
+	return err == nil && b.Check() == nil
 }
