@@ -395,7 +395,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			if k >= 0 && k < len(rcpts) && err != nil {
 				queue.LeftTransaction(ctx, hop, []int{rcpts[k]}, []string{leftReply(hop, err)})
 			}
-			queue.HostReplied(ctx, hop)
+			queue.HostReplied(ctx, hop, rcpts)
 		})
 		c.SetInData(func(replies []error) {
 			var acc, refused []int
@@ -453,7 +453,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	if err := c.Mail(m.From, opts); err != nil {
 		return stepResults(c, rcpts, hop, "MAIL", err)
 	}
-	queue.HostReplied(ctx, hop) // the stall's since is the host's last reply
+	queue.HostReplied(ctx, hop, rcpts) // the stall's since is the host's last reply
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
 	for _, i := range rcpts {
@@ -469,7 +469,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
 			res := stepResult(c, i, hop, "RCPT", err)
 			if !queue.SessionBroke(res.Reply, hop) {
-				queue.HostReplied(ctx, hop)
+				queue.HostReplied(ctx, hop, rcpts)
 			}
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
@@ -482,7 +482,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			}
 			continue
 		}
-		queue.HostReplied(ctx, hop)
+		queue.HostReplied(ctx, hop, rcpts)
 		accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
 		acceptedAddrs = append(acceptedAddrs, r.Addr)
 	}

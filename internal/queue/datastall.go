@@ -107,24 +107,26 @@ func LeftTransaction(ctx context.Context, host string, rcpts []int, replies []st
 	}
 }
 
-// HostReplied notes that host answered a command of the job ctx
-// carries (MAIL, an RCPT of the envelope, pipelined or not): its
-// recipients in a phase with host wait on it from now, not from the
-// phase's start — "no reply since T" and a notice's "no reply for N s"
-// are the time since host's last reply, not since the envelope began
-// of a host answering an RCPT every few seconds. Outside a job of the
-// manager it does nothing.
-func HostReplied(ctx context.Context, host string) {
+// HostReplied notes that host answered a command of the transaction
+// of rcpts, of the job ctx carries (MAIL, an RCPT of the envelope,
+// pipelined or not): those of rcpts in a phase with host wait on it
+// from now, not from the phase's start — "no reply since T" and a
+// notice's "no reply for N s" are the time since host's last reply,
+// not since the envelope began of a host answering an RCPT every few
+// seconds. rcpts only: another job of the message on another session
+// to that host (two domains, one MX) waits on its own session's
+// replies. Outside a job of the manager it does nothing.
+func HostReplied(ctx context.Context, host string, rcpts []int) {
 	j, _ := ctx.Value(peerWaitKey{}).(*peerWaitJob)
-	if j == nil {
+	if j == nil || len(rcpts) == 0 {
 		return
 	}
 	a := j.a
 	now := j.q.clk.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i, p := range a.inData {
-		if p.phase != "" && p.host == host && p.since.Before(now) {
+	for _, i := range rcpts {
+		if p, ok := a.inData[i]; ok && p.phase != "" && p.host == host && p.since.Before(now) {
 			p.since = now
 			a.inData[i] = p
 		}
