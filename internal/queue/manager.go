@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // Deliverer makes one delivery attempt of m to the recipients at the
@@ -163,7 +164,10 @@ type Manager struct {
 	strandedSet stranded
 	panics      panicState     // recovered panics (panics.go)
 	pending     pendingResults // attempts' results whose commit failed (pendingresults.go)
-	del         Deliverer
+	// confirmErrLog paces the ERROR of a failed note of a confirmed
+	// copy on receipt (pushcrash.go confirmFailed).
+	confirmErrLog panicline.Gate
+	del           Deliverer
 
 	// recovery: what Recover read once, and whether its commit still
 	// waits for room (recoverlater.go).

@@ -44,9 +44,26 @@ func (t *Tx) dropPushing(id ID) error {
 func (q *Manager) ReceiptCopyConfirmed(id ID) {
 	q.store.UpdateLater(func(tx *Tx) error { return tx.dropPushing(id) }, func(err error) {
 		if err != nil && !errors.Is(err, ErrClosed) {
-			q.log.Error("recording a confirmed shadow copy failed; the copy is made again after a restart", "msg_id", id.String(), "err", err)
+			q.confirmFailed(id, err)
 		}
 	})
+}
+
+// confirmFailed logs a failed note of a confirmed copy on receipt as
+// every line a full disk repeats is logged (panicline.Gate): the first
+// at once, the next at most once a minute with the failures left out —
+// on a full disk every copy's note fails, and one ERROR per message
+// buried the rest of the log (the class of rt44 shadow4 F2).
+func (q *Manager) confirmFailed(id ID, err error) {
+	left, ok := q.confirmErrLog.Due(q.clk.Now())
+	if !ok {
+		return
+	}
+	attrs := []any{"msg_id", id.String(), "err", err}
+	if left > 0 {
+		attrs = append(attrs, "suppressed", left)
+	}
+	q.log.Error("recording a confirmed shadow copy failed; the copy is made again after a restart", attrs...)
 }
 
 // markCutPushesTx marks, in Recover's commit, every message whose push
