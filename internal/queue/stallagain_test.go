@@ -85,7 +85,21 @@ func TestStallDuringRoundAsksHoldersAgain(t *testing.T) {
 	}
 	clk.Advance(1500 * time.Millisecond) // stopped again, the round running
 	want := clk.Boottime()
-	waitFor(t, "the guard's tick read the clock after the second stall", func() bool { return stallLast(q) >= want })
+	// The guard arms its next tick only once the tick that began the
+	// round returned (runStallGuard): an advance before that re-arm
+	// fires no tick, and the tick armed after it is due a tick later.
+	// Then one tick more of running time fires it — its reading still a
+	// stall, well over the bound since the reading before the advance
+	// (CI run 155 timed out here under -race).
+	for i := 0; stallLast(q) < want; i++ {
+		if i == 200 {
+			t.Fatal("timed out waiting for the guard's tick read the clock after the second stall")
+		}
+		time.Sleep(25 * time.Millisecond)
+		if i%8 == 7 {
+			clk.Advance(q.stall.tick())
+		}
+	}
 	expectSecondRound(t, d, began, release)
 }
 
