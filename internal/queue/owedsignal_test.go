@@ -72,43 +72,34 @@ func TestSR17OwedNotificationWakesTheWaitingLongPoll(t *testing.T) {
 		return len(ds) == 1 && ds[0] == id
 	}
 
-	t.Run("unconfirmed push, copy made again in delivery", func(t *testing.T) {
-		s := openTest(t)
-		q := NewManager(s, hung, ManagerConfig{Clock: clk})
-		m := submitted(q, s, "hub-b", Active)
-		if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil { // not answered in time
-			t.Fatal(err)
-		}
-		poll := q.DiscardSignal("hub-b")
-		if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
-			t.Fatal(err)
-		}
-		if !owes(s, "hub-b", m.OrgID) {
-			t.Fatal("no discard owed to hub-b: the test proves nothing")
-		}
-		if !woken(poll) {
-			t.Fatal("hub-b's waiting long poll was not woken by the discard owed to it (discardUnconfirmedInDelivery)")
-		}
-	})
-
-	t.Run("unconfirmed push, copy made again out of delivery", func(t *testing.T) {
-		s := openTest(t)
-		q := NewManager(s, deferred, ManagerConfig{Clock: clk})
-		m := submitted(q, s, "hub-b", Ready)
-		if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil {
-			t.Fatal(err)
-		}
-		poll := q.DiscardSignal("hub-b")
-		if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
-			t.Fatal(err)
-		}
-		if !owes(s, "hub-b", m.OrgID) {
-			t.Fatal("no discard owed to hub-b: the test proves nothing")
-		}
-		if !woken(poll) {
-			t.Fatal("hub-b's waiting long poll was not woken by the discard owed to it (nameCopyHolder)")
-		}
-	})
+	for _, c := range []struct {
+		name  string
+		d     Deliverer
+		state State
+		path  string
+	}{
+		{"unconfirmed push, copy made again in delivery", hung, Active, "discardUnconfirmedInDelivery"},
+		{"unconfirmed push, copy made again out of delivery", deferred, Ready, "nameCopyHolder"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := openTest(t)
+			q := NewManager(s, c.d, ManagerConfig{Clock: clk})
+			m := submitted(q, s, "hub-b", c.state)
+			if err := q.MarkSingleCopy(m.ID, "hub-b", ""); err != nil { // not answered in time
+				t.Fatal(err)
+			}
+			poll := q.DiscardSignal("hub-b")
+			if err := q.ShadowRecopied(m.ID, "hub-c"); err != nil {
+				t.Fatal(err)
+			}
+			if !owes(s, "hub-b", m.OrgID) {
+				t.Fatal("no discard owed to hub-b: the test proves nothing")
+			}
+			if !woken(poll) {
+				t.Fatalf("hub-b's waiting long poll was not woken by the discard owed to it (%s)", c.path)
+			}
+		})
+	}
 
 	t.Run("copy made again for a message gone meanwhile", func(t *testing.T) {
 		s := openTest(t)
