@@ -300,8 +300,11 @@
 // (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a
 // made-again pass once it made the copy (Recopy, rcpt43 item 1): a
 // primary lost at once after the 250 or the pass leaves one holder, not
-// two (receipt42 item 1) — save a server whose push or hand-over ran out of its bound lately
-// (hungLately: it would hang the 2 s on every receipt), which fetches it
+// two (receipt42 item 1). A server whose watch session is open here
+// fetches it there first, woken by that commit, and the 250 waits for
+// its acknowledgement within half the bound (queue watchfetch.go); save
+// such a fetch, a server whose push or hand-over ran out of its bound
+// lately (hungLately: it would hang the 2 s on every receipt) fetches it
 // at its next contact (rrreceipt42). One that answered "no copy held"
 // while its commit of the copy was still under way keeps the discard as
 // an early one that the copy's commit then takes, unless that copy was

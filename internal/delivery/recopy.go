@@ -1098,6 +1098,17 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 	return srv, err
 }
 
+// WatchedDiscards is a store (queue.Manager) that knows the watch
+// sessions open to it and waits for one to fetch a discard (queue
+// watchfetch.go).
+type WatchedDiscards interface {
+	// Watched reports whether server has a watch session open here.
+	Watched(server string) bool
+	// AwaitDiscardFetched waits until server fetched the discard of
+	// message id's copy owed to it, or ctx ends (false).
+	AwaitDiscardFetched(ctx context.Context, id queue.ID, server string) bool
+}
+
 // receiptDiscardPush bounds, before the sender's 250, the hand-over of
 // the discards owed to the servers that may hold a copy on receipt
 // (handMayHoldDiscards), all at once.
@@ -1122,7 +1133,12 @@ var receiptDiscardPush = 2 * time.Second // a var for the tests
 // expiry (smtp receiptcopy.go). A server whose push or hand-over ran
 // out of its bound lately (hungLately) is not tried: a session to it
 // would hang the 2 s as well, on every receipt it hung (rrreceipt42);
-// it fetches the discard at its next contact.
+// it fetches the discard at its next contact. A server whose watch
+// session is open here (WatchedDiscards) fetches it there, woken by the
+// commit that owed it: that fetch is waited for first, within half the
+// bound, hung lately or not (a kill -9 of this server right after the
+// 250 beat the fetch: two deliveries, CI of session 44); a hung server
+// whose watch session did not fetch it in time is not tried either.
 func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, id queue.ID, holder, when string) {
 	up, ok := q.(interface {
 		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
@@ -1132,6 +1148,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
 		return
 	}
+	watch, _ := q.(WatchedDiscards)
 	ctx, cancel := boundedTry(ctx, receiptDiscardPush)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -1140,7 +1157,8 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 		if !u.DiscardOwed || !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
 			continue
 		}
-		if r.hungLately(s.Name) {
+		watched := watch != nil && watch.Watched(s.Name)
+		if !watched && r.hungLately(s.Name) {
 			r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server hung lately, it fetches it at its next contact",
 				"msg_id", id.String(), "shadow_server", s.Name)
 			continue
@@ -1149,6 +1167,26 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 		go func() {
 			defer wg.Done()
 			defer r.d.recoverLogged(PanicPush, "shadow_server", s.Name) // panics.go
+			if watched {
+				// Its watch session here was woken by the commit that
+				// owed the discard: it fetches it within a round trip,
+				// on a session of its own that answers even when our
+				// pushes to it hang (queue watchfetch.go). Waited for,
+				// within a share of the bound: the 250 left before it,
+				// and this server killed right after, left the copy
+				// there to be taken over beside the one made here.
+				wctx, wcancel := context.WithTimeout(ctx, receiptDiscardPush/2)
+				fetched := watch.AwaitDiscardFetched(wctx, id, s.Name)
+				wcancel()
+				if fetched {
+					return
+				}
+				if r.hungLately(s.Name) {
+					r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server hung lately and its watch session did not fetch it in time, it fetches it at its next contact",
+						"msg_id", id.String(), "shadow_server", s.Name)
+					return
+				}
+			}
 			// Its QUIT apart, as dial's (rcpt43 item 5): a server
 			// that took its discards and never answers the QUIT held
 			// the pass, or the sender before its 250, to the bound,

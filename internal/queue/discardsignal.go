@@ -9,6 +9,13 @@ import "sync"
 type discardSignals struct {
 	mu  sync.Mutex
 	chs map[string]chan struct{}
+	// watchers counts, per shadow server, its sessions here that long
+	// poll (XQUERYDISCARD WAIT=) and are still open: its watch session
+	// (watchfetch.go).
+	watchers map[string]int
+	// fetched: one channel per shadow server, closed at its next
+	// acknowledgement of notifications it was sent (forgetSent).
+	fetched map[string]chan struct{}
 }
 
 func (d *discardSignals) wait(server string) <-chan struct{} {

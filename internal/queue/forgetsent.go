@@ -82,6 +82,9 @@ func (q *Manager) forgetSent(server string, lines []string, notes []sentNote) fu
 			return
 		}
 		q.forgetting.begin(notes)
+		// Fetched from here on (owed leaves them out): a receipt
+		// waiting for it may send its 250 (watchfetch.go).
+		q.dsig.signalFetched(server)
 		forgot := 0 // each notification is forgotten once: what a repeat's acknowledgement finds gone is not counted again
 		q.store.UpdateLaterUnread(func(tx *Tx) error {
 			forgot = 0 // the function runs again when its group's commit failed

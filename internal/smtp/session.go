@@ -230,6 +230,11 @@ type session struct {
 	// querying: inside XQUERYDISCARD (a long poll, then its reply): a
 	// drain's last step closes the session only after it (CloseShadow).
 	querying atomic.Bool
+	// watchOf, watchEnd: the shadow server whose watch session this is,
+	// recorded at its first long poll (watching), ended at Logout.
+	watchMu  sync.Mutex
+	watchOf  string
+	watchEnd func()
 	from     string
 	opts     gosmtp.MailOptions
 	rcpt     []queue.Recipient
@@ -1875,6 +1880,7 @@ func (s *session) Logout() error {
 		// last spoke.
 		s.peerAnswered()
 	}
+	s.endWatching()
 	s.closeChecks()
 	s.logDisconnect()
 	return nil

@@ -268,6 +268,44 @@ type DiscardSignaller interface {
 	DiscardSignal(serverID string) <-chan struct{}
 }
 
+// DiscardWatchRecorder is a shadow store (queue.Manager) that counts the
+// watch sessions open here: a receipt waits, before its 250, for such a
+// session to fetch a discard owed to its server (queue watchfetch.go).
+type DiscardWatchRecorder interface {
+	// WatchOpened records a watch session of serverID; end forgets it.
+	WatchOpened(serverID string) (end func())
+}
+
+// watching records the session as its shadow server's watch session
+// (DiscardWatchRecorder) at its first long poll; Logout ends it. A
+// session that became another server's since (a second XSHADOW after
+// STARTTLS) is recorded as that one's.
+func (s *session) watching() {
+	wr, ok := s.srv.shadow.(DiscardWatchRecorder)
+	if !ok || s.shadowServer == "" {
+		return
+	}
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watchEnd != nil && s.watchOf == s.shadowServer {
+		return
+	}
+	if s.watchEnd != nil {
+		s.watchEnd()
+	}
+	s.watchOf, s.watchEnd = s.shadowServer, wr.WatchOpened(s.shadowServer)
+}
+
+// endWatching forgets the session as a watch session (watching).
+func (s *session) endWatching() {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	if s.watchEnd != nil {
+		s.watchEnd()
+		s.watchOf, s.watchEnd = "", nil
+	}
+}
+
 // shadowVersion is the version this server advertises, 0 when XSHADOW
 // is not offered at all.
 func (s *session) shadowVersion() int {

@@ -1371,6 +1371,7 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		wait = 0
 	}
 	if wait > 0 {
+		s.watching() // a long poll: this is its watch session
 		// The peer spoke now: its contact is the query's arrival, not
 		// the end of the wait — a peer killed while its long poll is
 		// held here would be counted heard from up to the wait later

@@ -1,0 +1,127 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/mailaddr"
+	"umbra/internal/queue"
+	"umbra/internal/routing"
+	"umbra/internal/smtp"
+	"umbra/internal/testsupport"
+)
+
+// watchFetchIP is the loopback address of the watch-fetch tests (ports
+// 36400-36599).
+const watchFetchIP = "127.0.0.186"
+
+// SR-17 (CI of session 44, TestSR17OwedDiscardReachesTheWatchingServerBeforeTheKill):
+// hub-b's push of a copy on receipt got no reply once its data was
+// sent, and its pushes hung lately (hungLately): nothing is handed to
+// it on a session of this server's. Its watch session to this server
+// (XQUERYDISCARD WAIT=, over real SMTP) is open, and the commit naming
+// hub-c as the holder wakes it with the discard. The pass (as the
+// receipt before its 250) returns only once hub-b acknowledged that
+// discard — its next command, sent after it saved the batch (300 ms
+// here): returning at once left the 250 to go out first, and this
+// server killed right after it left hub-b's copy and hub-c's both to
+// be taken over and delivered.
+func TestSR17WatchingServerFetchesItsDiscardBeforeThePassReturns(t *testing.T) {
+	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
+	receiptDiscardPush = 4 * time.Second
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 36400, 100), testsupport.HubScript{
+		Fault: testsupport.FaultDotEOF, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 36500, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	_, q := openQueue(t, clock.NewFake(time.Now()))
+	addr := startTransportServer(t, "hub-a", "hub-a.test", "hub-a.yaml", q, q)
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
+			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
+		CommandTimeout: time.Hour, DataTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	r := NewReceiptShadow(d, "db-a")
+	t.Cleanup(r.Close)
+	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "d", From: "a@example.org",
+		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
+	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.MarkSingleCopy(m.ID, "hub-x", ""); err != nil {
+		t.Fatal(err)
+	}
+	d.health.Unresponsive(time.Now(), "failed heartbeat", "hub-c", cHub.Addr()) // hub-b first
+	r.hungAt.Store(mailaddr.NameKey("hub-b"), r.clock())                        // its pushes hung lately
+
+	// hub-b's watch session: long polls; a batch with a discard is
+	// saved (300 ms) before the next poll acknowledges it.
+	c, err := smtp.NewClient(context.Background(), dialT(t, addr), smtp.ClientOptions{LocalName: "hub-b.test", TLS: smtp.TLSNone, CommandTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Shadow("hub-b"); err != nil {
+		t.Fatal(err)
+	}
+	var acked atomic.Bool
+	polling := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		close(polling)
+		for i := 0; i < 20; i++ {
+			ids, err := c.WaitDiscard(1000, 5*time.Second)
+			if err != nil {
+				return
+			}
+			if len(ids) > 0 {
+				time.Sleep(300 * time.Millisecond) // the batch saved
+				acked.Store(true)                  // the next poll acknowledges it
+			}
+			if acked.Load() && len(ids) == 0 {
+				return
+			}
+		}
+	}()
+	<-polling
+	for deadline := time.Now().Add(5 * time.Second); !q.Watched("hub-b"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("hub-b's long poll never registered its watch session")
+		}
+	}
+
+	srv, err := r.Recopy(context.Background(), q, m.ID, nil)
+	if srv != "hub-c" || err != nil {
+		t.Fatalf("made again on %q (%v); want hub-c after hub-b's push got no reply", srv, err)
+	}
+	if bHub.Faults.Load() == 0 {
+		t.Fatal("hub-b's fault never struck: the test proves nothing")
+	}
+	if !acked.Load() {
+		t.Error("the pass returned before hub-b's watch session acknowledged the discard owed to it: a kill of this server now leaves hub-b's copy to be taken over beside hub-c's")
+	}
+	c.Close()
+	<-done
+	// The server reads the close once the poll held then ends (its
+	// WAIT=, 5 s): the session's end forgets the watch.
+	for deadline := time.Now().Add(15 * time.Second); q.Watched("hub-b"); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("hub-b's watch session closed, yet it is still counted as watching: every receipt would wait for it")
+		}
+	}
+}

@@ -1,0 +1,139 @@
+package queue
+
+import (
+	"context"
+	"sync"
+)
+
+// A discard owed to a server that may hold a copy on receipt — its push
+// went unconfirmed, and the copy was made on another server within the
+// same receipt — must reach it before the sender's 250 when it can: the
+// 250 leaves this server free to die for good, and a server left holding
+// the copy without its discard takes it over and delivers it a second
+// time (SR-17). A server whose push hung lately is handed nothing on a
+// session of this server's (delivery handMayHoldDiscards: it would hang
+// that too); its own watch session to this server, open all along, is
+// woken by the commit that owed the discard (owedsignal.go) and fetches
+// it within a round trip. The commit's wake alone was no promise: the
+// 250 left at once, and a kill -9 right after it beat the wake's reply
+// (CI of session 44, TestSR17OwedDiscardReachesTheWatchingServerBeforeTheKill:
+// two deliveries). So the receipt waits, within its bound, for that
+// session's acknowledgement — the server's next command after the
+// reply, sent once the batch is saved there (delivery Watch) — of the
+// discard: WatchOpened counts the watch sessions, forgetSent wakes the
+// waiters (signalFetched), AwaitDiscardFetched waits.
+
+// WatchOpened records that server long polls here on a session that is
+// open (its watch session, XQUERYDISCARD WAIT=); end, called once when
+// that session closes, forgets it. end may be called more than once.
+func (q *Manager) WatchOpened(server string) (end func()) {
+	q.dsig.watch(server, 1)
+	var once sync.Once
+	return func() { once.Do(func() { q.dsig.watch(server, -1) }) }
+}
+
+// Watched reports whether server has a watch session open here
+// (WatchOpened): a discard owed to it is fetched within a round trip.
+func (q *Manager) Watched(server string) bool { return q.dsig.watched(server) }
+
+// AwaitDiscardFetched waits until the discard of message id's copy owed
+// to server has been fetched by server — sent, and acknowledged by its
+// next command (forgetSent) — or is owed no more, reporting true; false
+// when ctx ended first, when server has no watch session open here (no
+// one would fetch it before its next contact), or when the message
+// cannot be read.
+func (q *Manager) AwaitDiscardFetched(ctx context.Context, id ID, server string) bool {
+	for {
+		ch := q.dsig.fetchedWait(server) // before the look: an acknowledgement between the two is not missed
+		owed, err := q.discardOwed(id, server)
+		switch {
+		case err != nil:
+			return false
+		case !owed:
+			return true
+		case !q.dsig.watched(server):
+			return false
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// discardOwed reports whether a full discard of message id's copy is
+// owed to server (under any name its notifications are filed under:
+// holderNamesTx) and not acknowledged: an entry whose forgetting is
+// under way is fetched (owed reads it so).
+func (q *Manager) discardOwed(id ID, server string) (owed bool, err error) {
+	forgetting := q.forgetting.snapshot() // before the store, as owed reads it
+	err = q.store.View(func(tx *Tx) error {
+		m, err := tx.Get(id)
+		if err != nil {
+			return err
+		}
+		if m.OrgID == "" {
+			return nil
+		}
+		b := tx.tx.Bucket(bucketDiscards)
+		for _, name := range tx.holderNamesTx(server) {
+			k := discardKey(name, m.OrgID)
+			if v := b.Get(k); v != nil && !forgetting.under(false, k, v) {
+				owed = true
+				return nil
+			}
+		}
+		return nil
+	})
+	return owed, err
+}
+
+// watch adds n to server's open watch sessions.
+func (d *discardSignals) watch(server string, n int) {
+	server = serverKey(server)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.watchers == nil {
+		d.watchers = map[string]int{}
+	}
+	if d.watchers[server] += n; d.watchers[server] <= 0 {
+		delete(d.watchers, server)
+	}
+}
+
+func (d *discardSignals) watched(server string) bool {
+	server = serverKey(server)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.watchers[server] > 0
+}
+
+// fetchedWait returns a channel closed at server's next acknowledgement
+// of notifications sent to it.
+func (d *discardSignals) fetchedWait(server string) <-chan struct{} {
+	server = serverKey(server)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.fetched == nil {
+		d.fetched = map[string]chan struct{}{}
+	}
+	ch := d.fetched[server]
+	if ch == nil {
+		ch = make(chan struct{})
+		d.fetched[server] = ch
+	}
+	return ch
+}
+
+// signalFetched wakes those waiting for server's next acknowledgement.
+func (d *discardSignals) signalFetched(server string) {
+	server = serverKey(server)
+	d.mu.Lock()
+	ch := d.fetched[server]
+	delete(d.fetched, server)
+	d.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
