@@ -164,12 +164,18 @@ func Destination(queueName string) string {
 }
 
 // observeDelivery counts a recipient's event for its destination and, at
-// a final delivery or relay, the latency since arrival.
+// a final delivery or relay, the latency since arrival. A recipient's
+// "shadow" event is a relay whose next hop (a transport server of the
+// organisation) keeps this server's copy as its shadow: sent, as a
+// relay to any other next hop — every relay between umbra servers with
+// shadow redundancy on, which counted nothing here, so a relaying hub
+// showed only its deferrals (rt45 ops F2). A copy on receipt held for
+// another primary (no recipient) is no delivery.
 func (m *Metrics) observeDelivery(name string, msg *queue.Message, r *queue.Recipient) {
 	if m.ops == nil || r == nil {
 		return
 	}
-	result := map[string]string{"send": "sent", "deliver": "delivered", "defer": "deferred", "fail": "failed"}[name]
+	result := map[string]string{"send": "sent", "shadow": "sent", "deliver": "delivered", "defer": "deferred", "fail": "failed"}[name]
 	if result == "" {
 		return
 	}

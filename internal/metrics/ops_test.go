@@ -140,3 +140,52 @@ func gathered(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+
+// OPS-2 (rt45 ops F2): a relay to a transport server of the organisation
+// that keeps this server's copy as its shadow (the "shadow" event of a
+// recipient) is a recipient sent, with its latency, as a relay to any
+// other next hop; a copy on receipt held here for another primary (the
+// message's "shadow" event, no recipient) is no delivery.
+func TestOPSRelayKeptAsShadowCountsAsSent(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	o := m.RegisterOps(reg, "1.2.3")
+	msg := &queue.Message{ID: 1, Arrived: time.Now().Add(-2 * time.Second)}
+	for i := 0; i < 20; i++ {
+		m.Event("shadow", msg, &queue.Recipient{Queue: "site:beta"}, "250 2.0.0 kept as shadow")
+	}
+	m.Event("shadow", msg, nil, "shadow copy on receipt for hub-a")
+	if n := testutil.ToFloat64(o.destinations.WithLabelValues("site:beta", "sent")); n != 20 {
+		t.Errorf("relays kept as shadow at site:beta counted sent %v times, want 20", n)
+	}
+	if n := testutil.CollectAndCount(o.destinations); n != 1 {
+		t.Errorf("%d destination series, want 1: a copy on receipt is no delivery", n)
+	}
+	if got := histCount(t, reg, "umbra_delivery_latency_seconds", "site"); got != 20 {
+		t.Errorf("%d latency observations for site relays, want 20", got)
+	}
+}
+
+
+// histCount is the sample count of histogram name's series whose
+// queue_type label is typ.
+func histCount(t *testing.T, reg *prometheus.Registry, name, typ string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "queue_type" && l.GetValue() == typ && m.GetHistogram() != nil {
+					return m.GetHistogram().GetSampleCount()
+				}
+			}
+		}
+	}
+	return 0
+}
