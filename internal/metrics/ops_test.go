@@ -166,7 +166,6 @@ func TestOPSRelayKeptAsShadowCountsAsSent(t *testing.T) {
 	}
 }
 
-
 // histCount is the sample count of histogram name's series whose
 // queue_type label is typ.
 func histCount(t *testing.T, reg *prometheus.Registry, name, typ string) uint64 {
