@@ -146,6 +146,50 @@ func (l *Limiter) Answered(key string) Episode {
 	return Episode{Ended: true, Failures: e.failures}
 }
 
+// Keys of a DNS list's state in a Limiter: the episode of its failures
+// (Failed, Answered) and the pace of its misconfiguration WARN (Allow).
+func unansweredKey(zone string) string    { return "dnsbl unanswered " + zone }
+func misconfiguredKey(zone string) string { return "dnsbl " + zone }
+
+// KeepLists forgets the state of every DNS list no receive connector of
+// connectors asks (a reload removed it): its episode of failures and
+// the pace of its misconfiguration WARN. The Limiter outlives reloads
+// so that a list kept by a reload keeps its episode; a list removed
+// and added back later is a new list, whose first failure is warned of
+// at once, and whose first answer ends no episode of its past
+// (TestDNSBLRemovedListForgetsItsEpisode). Call it once a reload has
+// been applied, with every connector of the configuration in force.
+func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
+	zones := map[string]bool{}
+	for _, rc := range connectors {
+		if !rc.ConnectionFiltering.Enabled() {
+			continue // no checks are built: its lists are not asked
+		}
+		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
+			zones[mailaddr.NameKey(li.Zone)] = true
+		}
+	}
+	removed := func(key string) bool {
+		zone, ok := strings.CutPrefix(key, "dnsbl unanswered ")
+		if !ok {
+			zone, ok = strings.CutPrefix(key, "dnsbl ")
+		}
+		return ok && !zones[zone]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.episodes {
+		if removed(k) {
+			delete(l.episodes, k)
+		}
+	}
+	for k := range l.last {
+		if removed(k) {
+			delete(l.last, k)
+		}
+	}
+}
+
 // Allow reports whether a line for key may be logged now.
 func (l *Limiter) Allow(key string) bool {
 	l.mu.Lock()
@@ -357,16 +401,16 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 				"client_ip", ip.String(), "connector", d.connector)
 			continue
 		case r.state == lookupError:
-			ep = d.opt.Warnings.Failed("dnsbl unanswered " + r.l.zone)
+			ep = d.opt.Warnings.Failed(unansweredKey(r.l.zone))
 		default:
-			ep = d.opt.Warnings.Answered("dnsbl unanswered " + r.l.zone)
+			ep = d.opt.Warnings.Answered(unansweredKey(r.l.zone))
 		}
 		if ep.Ended {
 			d.opt.Log.Info("DNS list answers again", "zone", r.l.zone, "not_answered", ep.Failures)
 		}
 		switch r.state {
 		case misconfigured:
-			if d.opt.Warnings.Allow("dnsbl " + r.l.zone) {
+			if d.opt.Warnings.Allow(misconfiguredKey(r.l.zone)) {
 				d.opt.Log.Warn("DNS list misconfigured: its answer is ignored", "zone", r.l.zone, "answer", r.detail,
 					"client_ip", ip.String(), "connector", d.connector)
 			}

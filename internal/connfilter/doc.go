@@ -15,10 +15,12 @@
 //     misconfigured, as Spamhaus advises: such a list must never block.
 //   - A list that cannot be asked (timeout, SERVFAIL) counts as not
 //     listing; blocklists fail open. It is logged per zone by episode
-//     (Limiter.Failed, Answered: one per server, so a reload keeps
-//     them): a WARN at the first failure, at most one a minute after
-//     with suppressed=N, and "DNS list answers again" once it answered
-//     a minute past its last failure. A lookup cut short by umbra
+//     (Limiter.Failed, Answered: one per server, so a reload that
+//     keeps the list keeps them; one that removes it forgets them,
+//     Limiter.KeepLists, and the list added back is a new one): a WARN
+//     at the first failure, at most one a minute after with
+//     suppressed=N, and "DNS list answers again" once it answered a
+//     minute past its last failure. A lookup cut short by umbra
 //     stopping (the server's context) is no failure of the list's: no
 //     WARN, no episode (TestDNSBLStopIsNoUnansweredList). HELO checks
 //     whose DNS cannot be asked answer 450 when their action would
