@@ -262,6 +262,12 @@ const (
 	clean         = "clear"
 	lookupError   = "error"
 	misconfigured = "misconfigured"
+	// cancelled: umbra stopped asking (its stop ended the lookup): no
+	// answer of the list's, and no failure of it either.
+	cancelled = "cancelled"
+	// panicked: the lookup's goroutine panicked (askRecovered), umbra's
+	// own defect: counted as not listing, but no failure of the list's.
+	panicked = "panicked"
 )
 
 type listResult struct {
@@ -294,9 +300,12 @@ func QueryName(ip netip.Addr, zone string) string {
 // askRecovered is ask on the goroutine Connect starts per list. A panic
 // there (a defect, in the reading of a list's answer say: outside
 // input) is recovered — no lock is held there — and the list counts as
-// not answered (lookupError), the panic counted (umbra_dnsbl_panics_total)
-// and logged at ERROR once a minute (panicline). Unrecovered it ended
-// the daemon, every session with it (TestDNSBLLookupPanicRecovered).
+// not listing (fail open), the panic counted (umbra_dnsbl_panics_total,
+// and umbra_dnsbl_lookups_total result panicked) and logged at ERROR
+// once a minute (panicline). Unrecovered it ended the daemon, every
+// session with it (TestDNSBLLookupPanicRecovered). It is umbra's fault,
+// not the list's: no WARN "DNS list not answered" blames the list and
+// no episode of its failures begins (TestDNSBLPanicBlamesNoList).
 func (d *DNSBL) askRecovered(ctx context.Context, l *list, ip netip.Addr) (res listResult) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -305,7 +314,7 @@ func (d *DNSBL) askRecovered(ctx context.Context, l *list, ip netip.Addr) (res l
 			if line, ok := d.opt.Panics.Attrs(time.Now(), r, stack); ok {
 				d.opt.Log.Error("DNS list lookup panicked", append([]any{"zone", l.zone, "connector", d.connector}, line...)...)
 			}
-			res = listResult{l: l, state: lookupError, detail: "internal error (recovered panic)"}
+			res = listResult{l: l, state: panicked, detail: "internal error (recovered panic)"}
 		}
 	}()
 	return d.ask(ctx, l, ip)
@@ -391,14 +400,23 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	exempt := ""
 	var hits []string
 	for _, r := range results {
+		if r.state == lookupError && stopping.Err() != nil {
+			r.state = cancelled
+		}
 		d.opt.Metrics.list(r.l.zone, r.state)
 		var ep Episode
 		switch {
-		case r.state == lookupError && stopping.Err() != nil:
-			// umbra stopped asking: no failure of the list's, no
-			// WARN blaming it, no episode
+		case r.state == cancelled:
+			// umbra stopped asking: no failure of the list's — not
+			// counted as its error, no WARN blaming it, no episode
 			d.opt.Log.Debug("DNS list not asked to the end: umbra is stopping", "zone", r.l.zone, "err", r.detail,
 				"client_ip", ip.String(), "connector", d.connector)
+			continue
+		case r.state == panicked:
+			// umbra's own defect, said at ERROR where it was recovered
+			// (askRecovered, "DNS list lookup panicked"): the list is
+			// not blamed — no WARN "not answered", no episode — and the
+			// client counts as not listed by it (fail open)
 			continue
 		case r.state == lookupError:
 			ep = d.opt.Warnings.Failed(unansweredKey(r.l.zone))

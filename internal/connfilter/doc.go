@@ -22,7 +22,9 @@
 //     suppressed=N, and "DNS list answers again" once it answered a
 //     minute past its last failure. A lookup cut short by umbra
 //     stopping (the server's context) is no failure of the list's: no
-//     WARN, no episode (TestDNSBLStopIsNoUnansweredList). HELO checks
+//     WARN, no episode (TestDNSBLStopIsNoUnansweredList), counted
+//     result="cancelled", never "error"
+//     (TestDNSBLStopCountedCancelledNotError). HELO checks
 //     whose DNS cannot be asked answer 450 when their action would
 //     refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server
@@ -45,8 +47,11 @@
 //     5.7.25 (RFC 7372), HELO name not found 550 5.7.1.
 //   - A panic of a list's lookup, on the goroutine Connect starts per
 //     list (no lock held there), is recovered: that list counts as not
-//     answered (fail open, as above), the panic is counted
-//     (umbra_dnsbl_panics_total) and logged once a minute (panicline).
+//     listing (fail open, as above), the panic is counted
+//     (umbra_dnsbl_panics_total, and result="panicked" in
+//     umbra_dnsbl_lookups_total) and logged at ERROR once a minute
+//     (panicline). It is umbra's defect, not the list's failure: no
+//     WARN "not answered", no episode (TestDNSBLPanicBlamesNoList).
 //   - Metric labels are bounded: the zones and checks of the
 //     configuration, fixed result names.
 package connfilter

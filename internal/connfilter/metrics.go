@@ -15,7 +15,7 @@ type Metrics struct {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		lists: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dnsbl_lookups_total",
-			Help: "DNS list lookups by zone and result: listed, clear, error (not answered), misconfigured (an answer outside 127.0.0.0/8 or an error code)."},
+			Help: "DNS list lookups by zone and result: listed, clear, error (not answered), misconfigured (an answer outside 127.0.0.0/8 or an error code), cancelled (umbra stopped asking), panicked (umbra's defect, recovered)."},
 			[]string{"zone", "result"}),
 		verdict: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dnsbl_verdicts_total",
 			Help: "Connections whose DNS list score reached the threshold, by connector and action taken (reject, tempfail, log), and those exempted."},
