@@ -36,7 +36,8 @@
 //     the topology says of the address by then.
 //   - umbra_helo_checks_total counts each check's result once a
 //     session: the checks asked again at MAIL count only a result the
-//     session had not counted.
+//     session had not counted. A check whose DNS umbra's stop cut short
+//     counts "cancelled", not "error" (no failure of DNS's).
 //   - The score is the sum of the weights of the block lists that list
 //     the client less those of the allow lists that do; the action
 //     applies at or above the threshold. A listing on an exempt list, or

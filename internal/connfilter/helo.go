@@ -42,6 +42,10 @@ const (
 	pass    = "pass"
 	fail    = "fail"
 	errored = "error" // DNS could not be asked
+	// stopped: umbra's stop cut the check's DNS short (the server's
+	// context): no failure of DNS's. Counted as "cancelled", answered
+	// as errored (the session ends with the stop anyway).
+	stopped = "cancelled"
 )
 
 // Open implements smtp.SessionCheck: a session's HELO checks remember
@@ -115,6 +119,15 @@ func (s *heloSession) count(check, result string) bool {
 // check runs the HELO checks on name for session s; forAuth passes what
 // DNS could not answer (a client at a server's address, at its greeting).
 func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name string, forAuth bool) smtp.Verdict {
+	stopping := ctx // the server's: cancelled when umbra stops
+	// cut is r, or stopped when DNS could not be asked because umbra
+	// is stopping: not DNS's error (TestHELOStopCountedCancelledNotError).
+	cut := func(r string) string {
+		if r == errored && stopping.Err() != nil {
+			return stopped
+		}
+		return r
+	}
 	ip := c.IP.Unmap()
 	shown := printable(name)
 	valid := ValidHELO(name)
@@ -133,6 +146,7 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		ctx, cancel := context.WithTimeout(ctx, h.opt.Timeout)
 		r, detail := h.fcrdns(ctx, ip)
 		cancel()
+		r = cut(r)
 		if v, stop := h.act(s, c, forAuth, "fcrdns", h.cfg.FCrDNS, r, name, detail,
 			refuse(550, 5, 7, 25, "Client host rejected: the reverse DNS of ["+ip.String()+"] does not confirm it"),
 			refuse(450, 4, 7, 25, "Client host rejected: cannot confirm the reverse DNS of ["+ip.String()+"] now; try again later")); stop {
@@ -146,6 +160,7 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 			r, detail = classify(err), err.Error()
 		}
 		cancel()
+		r = cut(r)
 		if v, stop := h.act(s, c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
 			refuse(550, 5, 7, 1, "<"+shown+">: HELO command rejected: host not found"),
 			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: cannot find the host now; try again later")); stop {
@@ -160,6 +175,9 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
 	if s.count(check, result) {
 		h.opt.Metrics.heloResult(check, result)
+	}
+	if result == stopped {
+		result = errored // answered as DNS that could not be asked: never a 5xx
 	}
 	if result == pass {
 		return smtp.Verdict{}, false

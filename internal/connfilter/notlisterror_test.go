@@ -167,3 +167,76 @@ func TestDNSBLPanicBlamesNoList(t *testing.T) {
 		t.Fatalf("the list's first failure after umbra's panic: %d WARNs, want 1:\n%s", n, buf)
 	}
 }
+
+// OPS-2, EDGE-1: the sibling of TestDNSBLStopCountedCancelledNotError
+// in the HELO checks: a check whose DNS umbra's own stop cut short is
+// counted umbra_helo_checks_total result="cancelled", never
+// result="error" (DNS could not be asked). Through a real SMTP session:
+// the server stops while the client's EHLO waits on its reverse DNS.
+// Seen to fail first: the stop's lookup counted fcrdns result="error".
+func TestHELOStopCountedCancelledNotError(t *testing.T) {
+	dns := dnstest.StartOn(t, "127.0.0.175:40157")
+	dns.Drop("in-addr.arpa") // the client's PTR: never answered
+	up, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 20 * time.Second, Attempts: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	opt := connfilter.Options{Resolver: resolver.NewCache(up, resolver.CacheConfig{}), Metrics: connfilter.NewMetrics(reg),
+		Timeout: 20 * time.Second}
+	c, err := config.Parse([]byte(`server: {name: mx.test}
+receive_connectors:
+  - name: internet
+    bindings: ["127.0.0.175:40127"]
+    permissions: {anonymous: [submit]}
+    connection_filtering:
+      helo: {fcrdns: tempfail}
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: c.ReceiveConnectors, Queue: &memQueue{},
+		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
+		Checks: func(rc config.ReceiveConnector) ([]smtp.Check, error) {
+			h, err := connfilter.NewHELO(rc.Name, rc.ConnectionFiltering.HELO, opt)
+			return []smtp.Check{h}, err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	srv.Serve()
+	conn, err := (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.175")}}).Dial("tcp", srv.Addrs()[0].String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	r := bufio.NewReader(conn)
+	if l, _ := r.ReadString('\n'); !strings.HasPrefix(l, "220") {
+		t.Fatalf("greeting %q", l)
+	}
+	conn.Write([]byte("EHLO client.test\r\n"))
+	for i := 0; dns.Queries() == 0; i++ {
+		if i == 1000 {
+			t.Fatal("the client's reverse DNS was never asked")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	srv.Shutdown(ctx) // umbra stops while the EHLO waits on DNS
+	labels := func(result string) map[string]string { return map[string]string{"check": "fcrdns", "result": result} }
+	for i := 0; counter(t, reg, "umbra_helo_checks_total", labels("cancelled")) == 0; i++ {
+		if i == 1500 {
+			t.Fatalf("the check the stop cut never counted result=cancelled (error: %v)",
+				counter(t, reg, "umbra_helo_checks_total", labels("error")))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := counter(t, reg, "umbra_helo_checks_total", labels("error")); n != 0 {
+		t.Fatalf("the check the stop cut counted result=error %v times: blamed on DNS", n)
+	}
+}
