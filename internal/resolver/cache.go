@@ -205,7 +205,14 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	}()
 	start := c.cfg.Clock.Now()
 	a, err := c.ask(ctx, k, name)
-	c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Its callers all gave up (Lookup: the last one cancelled it)
+		// and it ended for that: no failure of the server's, and no
+		// answer's time (TestQueryEndedByItsCallersCountedCancelled).
+		c.cfg.Metrics.abandoned(k.qtype)
+	} else {
+		c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
+	}
 	f.a, f.err = a, err
 	c.mu.Lock()
 	defer c.mu.Unlock()

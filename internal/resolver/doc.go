@@ -103,5 +103,8 @@
 //     wherever its section calls out (the clock), so a panic under it
 //     leaves the cache usable.
 //   - Metrics labels are bounded: a fixed list of record types ("other"
-//     for the rest), fixed outcomes and cache results.
+//     for the rest), fixed outcomes and cache results. A question that
+//     ended because every caller waiting for it gave up is outcome
+//     "cancelled", never "error" or "timeout": no failure of the
+//     server's.
 package resolver
