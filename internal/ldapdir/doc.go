@@ -148,7 +148,9 @@
 // Metrics (registry passed in): umbra_ldap_lookups_total{result},
 // umbra_ldap_authentications_total{result},
 // umbra_ldap_connections_total{result}, umbra_ldap_panics_total; fixed
-// label values.
+// label values. A lookup or AUTH its caller ended (its context
+// cancelled: the stop, the session gone) is result "cancelled", never
+// "error": no failure of the directory's.
 //
 // A panic on a search's goroutine (go-ldap reading the directory's
 // answer: outside input) is recovered — the directory's lock is unlocked

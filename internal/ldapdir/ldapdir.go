@@ -507,11 +507,12 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	if d.cfg.AwaitPeer != nil {
 		defer d.cfg.AwaitPeer(ctx)()
 	}
+	parent := ctx
 	ctx, cancel, unavailable := d.question(ctx)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, recipientFilter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
-		d.m.lookups.WithLabelValues("error").Inc()
+		d.m.lookups.WithLabelValues(failure(parent)).Inc()
 		return recipient{}, unavailable(err)
 	}
 	// Only entries holding the address itself (ASCII case and the form
@@ -544,6 +545,18 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 		d.cache.put(key, r, now.Add(ttl))
 	}
 	return r, nil
+}
+
+// failure is the metrics' result of a question that got no answer:
+// "cancelled" when its caller ended it (parent cancelled: umbra's stop,
+// the session gone, a delivery attempt cut), no failure of the
+// directory's; "error" otherwise — the directory not answering in time
+// included (TestDirectoryQuestionCallerEndedCountedCancelled).
+func failure(parent context.Context) string {
+	if errors.Is(parent.Err(), context.Canceled) {
+		return "cancelled"
+	}
+	return "error"
 }
 
 // question bounds one question to the directory: parent, cut at
@@ -833,11 +846,12 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	}
 	// One timeout bounds the whole AUTH: the search for the account,
 	// the bind as its entry and the server-account search.
+	parent := ctx
 	ctx, cancel, unavailable := d.question(ctx)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
 	if err != nil {
-		d.m.auths.WithLabelValues("error").Inc()
+		d.m.auths.WithLabelValues(failure(parent)).Inc()
 		return false, "", unavailable(err)
 	}
 	if len(found) > 1 {
@@ -862,7 +876,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	}
 	ok, err := d.bindAs(ctx, dn, password)
 	if err != nil {
-		d.m.auths.WithLabelValues("error").Inc()
+		d.m.auths.WithLabelValues(failure(parent)).Inc()
 		return false, "", unavailable(err)
 	}
 	if !ok || !own {
@@ -875,7 +889,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	if d.cfg.ServerAccountFilter != "" {
 		e, err := d.search(ctx, d.request(dn, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
 		if err != nil {
-			d.m.auths.WithLabelValues("error").Inc()
+			d.m.auths.WithLabelValues(failure(parent)).Inc()
 			return false, "", unavailable(err)
 		}
 		server = len(e) == 1
