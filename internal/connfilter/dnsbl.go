@@ -329,6 +329,11 @@ func (d *DNSBL) ask(ctx context.Context, l *list, ip netip.Addr) listResult {
 	case errors.As(err, &de) && de.IsNotFound && !de.IsTemporary:
 		res.state = clean
 		return res
+	case errors.Is(err, resolver.ErrPanicked):
+		// The resolver's goroutine panicked: umbra's defect, counted and
+		// logged at ERROR there ("dns lookup panicked"), not the list's.
+		res.state, res.detail = panicked, err.Error()
+		return res
 	default:
 		res.state, res.detail = lookupError, err.Error()
 		return res
@@ -414,7 +419,8 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 			continue
 		case r.state == panicked:
 			// umbra's own defect, said at ERROR where it was recovered
-			// (askRecovered, "DNS list lookup panicked"): the list is
+			// (askRecovered, "DNS list lookup panicked"; the resolver's
+			// "dns lookup panicked", resolver.ErrPanicked): the list is
 			// not blamed — no WARN "not answered", no episode — and the
 			// client counts as not listed by it (fail open)
 			continue

@@ -52,7 +52,10 @@
 //     (umbra_dnsbl_panics_total, and result="panicked" in
 //     umbra_dnsbl_lookups_total) and logged at ERROR once a minute
 //     (panicline). It is umbra's defect, not the list's failure: no
-//     WARN "not answered", no episode (TestDNSBLPanicBlamesNoList).
+//     WARN "not answered", no episode (TestDNSBLPanicBlamesNoList). So
+//     is a panic the resolver recovered (resolver.ErrPanicked, logged
+//     there): result="panicked", no WARN, no episode
+//     (TestDNSBLResolverPanicBlamesNoList).
 //   - Metric labels are bounded: the zones and checks of the
 //     configuration, fixed result names.
 package connfilter

@@ -240,3 +240,47 @@ receive_connectors:
 		t.Fatalf("the check the stop cut counted result=error %v times: blamed on DNS", n)
 	}
 }
+
+// panickyUpstream is a resolver upstream that panics (a defect in the
+// parsing of a response, say): the cache recovers it and its callers
+// get a temporary error.
+type panickyUpstream struct{}
+
+func (panickyUpstream) Lookup(context.Context, string, uint16) (*resolver.Answer, error) {
+	panic("injected panic in the resolver's lookup")
+}
+
+// EDGE-1, OPS-2: the sibling of TestDNSBLPanicBlamesNoList one layer
+// down: a panic the resolver recovered (umbra_dns_panics_total, its own
+// ERROR "dns lookup panicked") reaches the DNS list check as a lookup
+// that failed — umbra's defect too, never the list's: no WARN "DNS list
+// not answered", no episode, counted result=panicked, not error. Seen
+// to fail first: warned of as the list not answering, counted error.
+func TestDNSBLResolverPanicBlamesNoList(t *testing.T) {
+	buf := &syncBuf{}
+	reg := prometheus.NewRegistry()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	opt := connfilter.Options{Resolver: resolver.NewCache(panickyUpstream{}, resolver.CacheConfig{Clock: clk}),
+		Log: slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})), Metrics: connfilter.NewMetrics(reg),
+		Warnings: connfilter.NewLimiter(clk, time.Minute)}
+	cfg := config.DNSBL{Threshold: 1, Action: config.ActionReject, Lists: []config.DNSList{{Zone: "broken.test", Kind: config.ListBlock, Weight: 1}}}
+	d, err := connfilter.NewDNSBL("internet", cfg, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := d.Connect(context.Background(), &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("192.0.2.1")}); v.Reply != nil {
+		t.Fatalf("a panicked lookup refused the client: %v", v.Reply)
+	}
+	if strings.Contains(buf.String(), `msg="DNS list not answered`) {
+		t.Fatalf("the resolver's panic warned of as the list not answering:\n%s", buf)
+	}
+	labels := func(result string) map[string]string {
+		return map[string]string{"zone": "broken.test", "result": result}
+	}
+	if n := counter(t, reg, "umbra_dnsbl_lookups_total", labels("error")); n != 0 {
+		t.Fatalf("the resolver's panic counted as the list's error (%v)", n)
+	}
+	if n := counter(t, reg, "umbra_dnsbl_lookups_total", labels("panicked")); n != 1 {
+		t.Fatalf("result=panicked %v, want 1", n)
+	}
+}

@@ -195,7 +195,7 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.recovered(name, r, debug.Stack())
-			f.a, f.err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
+			f.a, f.err = nil, panickedError(name)
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if c.flights[k] == f {
@@ -245,7 +245,7 @@ func (c *Cache) ask(ctx context.Context, k cacheKey, name string) (a *Answer, er
 	defer func() {
 		if r := recover(); r != nil {
 			c.recovered(name, r, debug.Stack())
-			a, err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
+			a, err = nil, panickedError(name)
 		}
 	}()
 	return c.up.Lookup(ctx, name, k.qtype)
