@@ -81,3 +81,78 @@ func TestReplyUnderAnsweredMessageIDSaidAtOnce(t *testing.T) {
 		t.Fatal("the connection that carried the reply under an answered id was kept")
 	}
 }
+
+// staleBindDirectory answers searches rightly — alice's entry, uid
+// alice — and each bind under the message id of the bind before it on
+// the connection (the first one rightly): the second AUTH's bind on the
+// kept bind connection gets a reply under an id already answered.
+// Its Count is the connections accepted.
+func staleBindDirectory(t *testing.T) *testsupport.Server {
+	t.Helper()
+	return testsupport.Serve(t, "127.0.0.175:40192", func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			var lastBind int64
+			for {
+				p, err := ber.ReadPacket(c)
+				if err != nil || len(p.Children) < 2 {
+					return
+				}
+				id, _ := p.Children[0].Value.(int64)
+				switch p.Children[1].Tag {
+				case 0: // BindRequest
+					if lastBind == 0 {
+						lastBind = id
+					}
+					c.Write(ldapResponse(lastBind, 1))
+					lastBind = id
+				case 3: // SearchRequest: alice's entry, then done
+					msg := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "LDAP Response")
+					msg.AppendChild(ber.NewInteger(ber.ClassUniversal, ber.TypePrimitive, ber.TagInteger, id, "MessageID"))
+					entry := ber.Encode(ber.ClassApplication, ber.TypeConstructed, 4, nil, "SearchResultEntry")
+					entry.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "uid=alice,dc=example,dc=org", "objectName"))
+					attrs := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attributes")
+					attr := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSequence, nil, "attribute")
+					attr.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "uid", "type"))
+					vals := ber.Encode(ber.ClassUniversal, ber.TypeConstructed, ber.TagSet, nil, "vals")
+					vals.AppendChild(ber.NewString(ber.ClassUniversal, ber.TypePrimitive, ber.TagOctetString, "alice", "val"))
+					attr.AppendChild(vals)
+					attrs.AppendChild(attr)
+					entry.AppendChild(attrs)
+					msg.AppendChild(entry)
+					c.Write(msg.Bytes())
+					c.Write(ldapResponse(id, 5))
+				}
+			}
+		}()
+	})
+}
+
+// SMTP-8, SMTP-6: the AUTH's bind connection, kept for the next AUTH, is
+// read through the same framer: a bind answered under the id of the
+// bind before it (answered already) ends that connection at once, and
+// the AUTH is tried once more on a new one (a reused connection found
+// unusable), which this directory answers rightly — never the AUTH
+// waiting out ldap.timeout and failing as the directory not answering.
+// Seen to fail first: the second AUTH took the whole timeout, "no
+// answer within 10s (ldap.timeout)".
+func TestBindReplyUnderAnsweredMessageIDEndsConnectionAtOnce(t *testing.T) {
+	s := staleBindDirectory(t)
+	d, err := New(Config{URL: "ldap://" + s.Addr(), BaseDN: "dc=example,dc=org", AccountFilter: "(uid=%s)",
+		Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for i := 1; i <= 2; i++ {
+		if _, err := d.Authenticate(context.Background(), "alice", "secret"); err != nil {
+			t.Fatalf("AUTH %d: %v, want it accepted", i, err)
+		}
+	}
+	// The service connection, the first bind connection, and the one
+	// the second AUTH was tried again on.
+	if n := s.Count(); n != 3 {
+		t.Fatalf("%d connections, want 3: the bind connection that carried the reply under an answered id was not replaced", n)
+	}
+}
