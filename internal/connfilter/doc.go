@@ -37,7 +37,9 @@
 //   - umbra_helo_checks_total counts each check's result once a
 //     session: the checks asked again at MAIL count only a result the
 //     session had not counted. A check whose DNS umbra's stop cut short
-//     counts "cancelled", not "error" (no failure of DNS's).
+//     counts "cancelled", and one the resolver's recovered panic
+//     answered "panicked", never "error" (no failure of DNS's); both
+//     answer as DNS that could not be asked.
 //   - The score is the sum of the weights of the block lists that list
 //     the client less those of the allow lists that do; the action
 //     applies at or above the threshold. A listing on an exempt list, or

@@ -46,6 +46,9 @@ const (
 	// context): no failure of DNS's. Counted as "cancelled", answered
 	// as errored (the session ends with the stop anyway).
 	stopped = "cancelled"
+	// crashed: the resolver's goroutine panicked (resolver.ErrPanicked),
+	// umbra's defect: counted as "panicked", answered as errored.
+	crashed = "panicked"
 )
 
 // Open implements smtp.SessionCheck: a session's HELO checks remember
@@ -176,7 +179,7 @@ func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action
 	if s.count(check, result) {
 		h.opt.Metrics.heloResult(check, result)
 	}
-	if result == stopped {
+	if result == stopped || result == crashed {
 		result = errored // answered as DNS that could not be asked: never a 5xx
 	}
 	if result == pass {
@@ -216,7 +219,7 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 	if err != nil {
 		return classify(err), err.Error()
 	}
-	sawErr := ""
+	var sawErr error
 	for i, n := range names {
 		if i == 10 {
 			break
@@ -228,8 +231,8 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 			addrs, err = resolver.ForIPv4Client(ctx, h.opt.Resolver, n, addrs)
 		}
 		if err != nil {
-			if classify(err) == errored {
-				sawErr = err.Error()
+			if classify(err) != fail {
+				sawErr = err
 			}
 			continue
 		}
@@ -239,17 +242,22 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 			}
 		}
 	}
-	if sawErr != "" {
-		return errored, sawErr
+	if sawErr != nil {
+		return classify(sawErr), sawErr.Error()
 	}
 	return fail, "PTR " + strings.Join(names, " ") + " does not resolve back"
 }
 
-// classify: a denial fails the check, anything else is a DNS error.
+// classify: a denial fails the check, the resolver's recovered panic is
+// umbra's defect (crashed, TestHELOResolverPanicCountedPanicked),
+// anything else is a DNS error.
 func classify(err error) string {
 	var de *net.DNSError
-	if errors.As(err, &de) && de.IsNotFound && !de.IsTemporary {
+	switch {
+	case errors.As(err, &de) && de.IsNotFound && !de.IsTemporary:
 		return fail
+	case errors.Is(err, resolver.ErrPanicked):
+		return crashed
 	}
 	return errored
 }

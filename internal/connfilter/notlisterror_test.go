@@ -284,3 +284,31 @@ func TestDNSBLResolverPanicBlamesNoList(t *testing.T) {
 		t.Fatalf("result=panicked %v, want 1", n)
 	}
 }
+
+// EDGE-1, OPS-2: the HELO checks' sibling of
+// TestDNSBLResolverPanicBlamesNoList: a check whose lookup the resolver
+// answered with its recovered panic (resolver.ErrPanicked) counts
+// umbra_helo_checks_total result="panicked", not "error" (DNS could not
+// be asked); it still answers as DNS that could not be asked would (a
+// 450, never a 5xx). Seen to fail first: counted fcrdns result=error.
+func TestHELOResolverPanicCountedPanicked(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	opt := connfilter.Options{Resolver: resolver.NewCache(panickyUpstream{}, resolver.CacheConfig{}), Metrics: connfilter.NewMetrics(reg)}
+	h, err := connfilter.NewHELO("internet", config.HELOChecks{Syntax: config.ActionOff, FCrDNS: config.ActionReject,
+		MustResolve: config.ActionOff}, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("192.0.2.1")}
+	v := h.Open(context.Background(), c).(smtp.HeloCheck).Helo(context.Background(), c, "client.test")
+	if v.Reply == nil || v.Reply.Code != 450 {
+		t.Fatalf("verdict %v, want 450 (DNS could not say), never a 5xx", v.Reply)
+	}
+	labels := func(result string) map[string]string { return map[string]string{"check": "fcrdns", "result": result} }
+	if n := counter(t, reg, "umbra_helo_checks_total", labels("error")); n != 0 {
+		t.Fatalf("the resolver's panic counted as DNS's error (%v)", n)
+	}
+	if n := counter(t, reg, "umbra_helo_checks_total", labels("panicked")); n != 1 {
+		t.Fatalf("result=panicked %v, want 1", n)
+	}
+}
