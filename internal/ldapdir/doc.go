@@ -149,8 +149,9 @@
 // umbra_ldap_authentications_total{result},
 // umbra_ldap_connections_total{result}, umbra_ldap_panics_total; fixed
 // label values. A lookup or AUTH its caller ended (its context
-// cancelled: the stop, the session gone) is result "cancelled", never
-// "error": no failure of the directory's.
+// cancelled: the stop, the session gone) is result "cancelled", one
+// whose goroutine panicked "panicked", never "error": neither is a
+// failure of the directory's.
 //
 // A panic on a search's goroutine (go-ldap reading the directory's
 // answer: outside input) is recovered — the directory's lock is unlocked
