@@ -50,3 +50,12 @@ func (f *connFiltering) checks(rc config.ReceiveConnector) ([]smtp.Check, error)
 	}
 	return out, nil
 }
+
+// reloaded forgets the state of the DNS lists the configuration now in
+// force no longer asks (connfilter.Limiter.KeepLists): called once a
+// reload has been applied, so that a reload that failed keeps it.
+func (f *connFiltering) reloaded(cfg *config.Config) {
+	if f != nil {
+		f.opt.Warnings.KeepLists(cfg.ReceiveConnectors)
+	}
+}

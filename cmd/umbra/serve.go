@@ -1357,6 +1357,7 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		}
 		return nil, nil, nil, err
 	}
+	edge.cf.reloaded(next) // a DNS list the reload removed is forgotten: added back, it is a new one
 	if topo != nil {
 		srv.SetServers(topo)
 		mgr.SetServers(topo)

@@ -146,6 +146,50 @@ func (l *Limiter) Answered(key string) Episode {
 	return Episode{Ended: true, Failures: e.failures}
 }
 
+// Keys of a DNS list's state in a Limiter: the episode of its failures
+// (Failed, Answered) and the pace of its misconfiguration WARN (Allow).
+func unansweredKey(zone string) string    { return "dnsbl unanswered " + zone }
+func misconfiguredKey(zone string) string { return "dnsbl " + zone }
+
+// KeepLists forgets the state of every DNS list no receive connector of
+// connectors asks (a reload removed it): its episode of failures and
+// the pace of its misconfiguration WARN. The Limiter outlives reloads
+// so that a list kept by a reload keeps its episode; a list removed
+// and added back later is a new list, whose first failure is warned of
+// at once, and whose first answer ends no episode of its past
+// (TestDNSBLRemovedListForgetsItsEpisode). Call it once a reload has
+// been applied, with every connector of the configuration in force.
+func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
+	zones := map[string]bool{}
+	for _, rc := range connectors {
+		if !rc.ConnectionFiltering.Enabled() {
+			continue // no checks are built: its lists are not asked
+		}
+		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
+			zones[mailaddr.NameKey(li.Zone)] = true
+		}
+	}
+	removed := func(key string) bool {
+		zone, ok := strings.CutPrefix(key, "dnsbl unanswered ")
+		if !ok {
+			zone, ok = strings.CutPrefix(key, "dnsbl ")
+		}
+		return ok && !zones[zone]
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.episodes {
+		if removed(k) {
+			delete(l.episodes, k)
+		}
+	}
+	for k := range l.last {
+		if removed(k) {
+			delete(l.last, k)
+		}
+	}
+}
+
 // Allow reports whether a line for key may be logged now.
 func (l *Limiter) Allow(key string) bool {
 	l.mu.Lock()
@@ -218,6 +262,12 @@ const (
 	clean         = "clear"
 	lookupError   = "error"
 	misconfigured = "misconfigured"
+	// cancelled: umbra stopped asking (its stop ended the lookup): no
+	// answer of the list's, and no failure of it either.
+	cancelled = "cancelled"
+	// panicked: the lookup's goroutine panicked (askRecovered), umbra's
+	// own defect: counted as not listing, but no failure of the list's.
+	panicked = "panicked"
 )
 
 type listResult struct {
@@ -250,9 +300,12 @@ func QueryName(ip netip.Addr, zone string) string {
 // askRecovered is ask on the goroutine Connect starts per list. A panic
 // there (a defect, in the reading of a list's answer say: outside
 // input) is recovered — no lock is held there — and the list counts as
-// not answered (lookupError), the panic counted (umbra_dnsbl_panics_total)
-// and logged at ERROR once a minute (panicline). Unrecovered it ended
-// the daemon, every session with it (TestDNSBLLookupPanicRecovered).
+// not listing (fail open), the panic counted (umbra_dnsbl_panics_total,
+// and umbra_dnsbl_lookups_total result panicked) and logged at ERROR
+// once a minute (panicline). Unrecovered it ended the daemon, every
+// session with it (TestDNSBLLookupPanicRecovered). It is umbra's fault,
+// not the list's: no WARN "DNS list not answered" blames the list and
+// no episode of its failures begins (TestDNSBLPanicBlamesNoList).
 func (d *DNSBL) askRecovered(ctx context.Context, l *list, ip netip.Addr) (res listResult) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -261,7 +314,7 @@ func (d *DNSBL) askRecovered(ctx context.Context, l *list, ip netip.Addr) (res l
 			if line, ok := d.opt.Panics.Attrs(time.Now(), r, stack); ok {
 				d.opt.Log.Error("DNS list lookup panicked", append([]any{"zone", l.zone, "connector", d.connector}, line...)...)
 			}
-			res = listResult{l: l, state: lookupError, detail: "internal error (recovered panic)"}
+			res = listResult{l: l, state: panicked, detail: "internal error (recovered panic)"}
 		}
 	}()
 	return d.ask(ctx, l, ip)
@@ -275,6 +328,11 @@ func (d *DNSBL) ask(ctx context.Context, l *list, ip netip.Addr) listResult {
 	case err == nil:
 	case errors.As(err, &de) && de.IsNotFound && !de.IsTemporary:
 		res.state = clean
+		return res
+	case errors.Is(err, resolver.ErrPanicked):
+		// The resolver's goroutine panicked: umbra's defect, counted and
+		// logged at ERROR there ("dns lookup panicked"), not the list's.
+		res.state, res.detail = panicked, err.Error()
 		return res
 	default:
 		res.state, res.detail = lookupError, err.Error()
@@ -347,26 +405,36 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	exempt := ""
 	var hits []string
 	for _, r := range results {
+		if r.state == lookupError && stopping.Err() != nil {
+			r.state = cancelled
+		}
 		d.opt.Metrics.list(r.l.zone, r.state)
 		var ep Episode
 		switch {
-		case r.state == lookupError && stopping.Err() != nil:
-			// umbra stopped asking: no failure of the list's, no
-			// WARN blaming it, no episode
+		case r.state == cancelled:
+			// umbra stopped asking: no failure of the list's — not
+			// counted as its error, no WARN blaming it, no episode
 			d.opt.Log.Debug("DNS list not asked to the end: umbra is stopping", "zone", r.l.zone, "err", r.detail,
 				"client_ip", ip.String(), "connector", d.connector)
 			continue
+		case r.state == panicked:
+			// umbra's own defect, said at ERROR where it was recovered
+			// (askRecovered, "DNS list lookup panicked"; the resolver's
+			// "dns lookup panicked", resolver.ErrPanicked): the list is
+			// not blamed — no WARN "not answered", no episode — and the
+			// client counts as not listed by it (fail open)
+			continue
 		case r.state == lookupError:
-			ep = d.opt.Warnings.Failed("dnsbl unanswered " + r.l.zone)
+			ep = d.opt.Warnings.Failed(unansweredKey(r.l.zone))
 		default:
-			ep = d.opt.Warnings.Answered("dnsbl unanswered " + r.l.zone)
+			ep = d.opt.Warnings.Answered(unansweredKey(r.l.zone))
 		}
 		if ep.Ended {
 			d.opt.Log.Info("DNS list answers again", "zone", r.l.zone, "not_answered", ep.Failures)
 		}
 		switch r.state {
 		case misconfigured:
-			if d.opt.Warnings.Allow("dnsbl " + r.l.zone) {
+			if d.opt.Warnings.Allow(misconfiguredKey(r.l.zone)) {
 				d.opt.Log.Warn("DNS list misconfigured: its answer is ignored", "zone", r.l.zone, "answer", r.detail,
 					"client_ip", ip.String(), "connector", d.connector)
 			}

@@ -15,12 +15,16 @@
 //     misconfigured, as Spamhaus advises: such a list must never block.
 //   - A list that cannot be asked (timeout, SERVFAIL) counts as not
 //     listing; blocklists fail open. It is logged per zone by episode
-//     (Limiter.Failed, Answered: one per server, so a reload keeps
-//     them): a WARN at the first failure, at most one a minute after
-//     with suppressed=N, and "DNS list answers again" once it answered
-//     a minute past its last failure. A lookup cut short by umbra
+//     (Limiter.Failed, Answered: one per server, so a reload that
+//     keeps the list keeps them; one that removes it forgets them,
+//     Limiter.KeepLists, and the list added back is a new one): a WARN
+//     at the first failure, at most one a minute after with
+//     suppressed=N, and "DNS list answers again" once it answered a
+//     minute past its last failure. A lookup cut short by umbra
 //     stopping (the server's context) is no failure of the list's: no
-//     WARN, no episode (TestDNSBLStopIsNoUnansweredList). HELO checks
+//     WARN, no episode (TestDNSBLStopIsNoUnansweredList), counted
+//     result="cancelled", never "error"
+//     (TestDNSBLStopCountedCancelledNotError). HELO checks
 //     whose DNS cannot be asked answer 450 when their action would
 //     refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server
@@ -32,7 +36,10 @@
 //     the topology says of the address by then.
 //   - umbra_helo_checks_total counts each check's result once a
 //     session: the checks asked again at MAIL count only a result the
-//     session had not counted.
+//     session had not counted. A check whose DNS umbra's stop cut short
+//     counts "cancelled", and one the resolver's recovered panic
+//     answered "panicked", never "error" (no failure of DNS's); both
+//     answer as DNS that could not be asked.
 //   - The score is the sum of the weights of the block lists that list
 //     the client less those of the allow lists that do; the action
 //     applies at or above the threshold. A listing on an exempt list, or
@@ -43,8 +50,14 @@
 //     5.7.25 (RFC 7372), HELO name not found 550 5.7.1.
 //   - A panic of a list's lookup, on the goroutine Connect starts per
 //     list (no lock held there), is recovered: that list counts as not
-//     answered (fail open, as above), the panic is counted
-//     (umbra_dnsbl_panics_total) and logged once a minute (panicline).
+//     listing (fail open, as above), the panic is counted
+//     (umbra_dnsbl_panics_total, and result="panicked" in
+//     umbra_dnsbl_lookups_total) and logged at ERROR once a minute
+//     (panicline). It is umbra's defect, not the list's failure: no
+//     WARN "not answered", no episode (TestDNSBLPanicBlamesNoList). So
+//     is a panic the resolver recovered (resolver.ErrPanicked, logged
+//     there): result="panicked", no WARN, no episode
+//     (TestDNSBLResolverPanicBlamesNoList).
 //   - Metric labels are bounded: the zones and checks of the
 //     configuration, fixed result names.
 package connfilter

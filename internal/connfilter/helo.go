@@ -42,6 +42,13 @@ const (
 	pass    = "pass"
 	fail    = "fail"
 	errored = "error" // DNS could not be asked
+	// stopped: umbra's stop cut the check's DNS short (the server's
+	// context): no failure of DNS's. Counted as "cancelled", answered
+	// as errored (the session ends with the stop anyway).
+	stopped = "cancelled"
+	// crashed: the resolver's goroutine panicked (resolver.ErrPanicked),
+	// umbra's defect: counted as "panicked", answered as errored.
+	crashed = "panicked"
 )
 
 // Open implements smtp.SessionCheck: a session's HELO checks remember
@@ -115,6 +122,15 @@ func (s *heloSession) count(check, result string) bool {
 // check runs the HELO checks on name for session s; forAuth passes what
 // DNS could not answer (a client at a server's address, at its greeting).
 func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name string, forAuth bool) smtp.Verdict {
+	stopping := ctx // the server's: cancelled when umbra stops
+	// cut is r, or stopped when DNS could not be asked because umbra
+	// is stopping: not DNS's error (TestHELOStopCountedCancelledNotError).
+	cut := func(r string) string {
+		if r == errored && stopping.Err() != nil {
+			return stopped
+		}
+		return r
+	}
 	ip := c.IP.Unmap()
 	shown := printable(name)
 	valid := ValidHELO(name)
@@ -133,6 +149,7 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		ctx, cancel := context.WithTimeout(ctx, h.opt.Timeout)
 		r, detail := h.fcrdns(ctx, ip)
 		cancel()
+		r = cut(r)
 		if v, stop := h.act(s, c, forAuth, "fcrdns", h.cfg.FCrDNS, r, name, detail,
 			refuse(550, 5, 7, 25, "Client host rejected: the reverse DNS of ["+ip.String()+"] does not confirm it"),
 			refuse(450, 4, 7, 25, "Client host rejected: cannot confirm the reverse DNS of ["+ip.String()+"] now; try again later")); stop {
@@ -146,6 +163,7 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 			r, detail = classify(err), err.Error()
 		}
 		cancel()
+		r = cut(r)
 		if v, stop := h.act(s, c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
 			refuse(550, 5, 7, 1, "<"+shown+">: HELO command rejected: host not found"),
 			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: cannot find the host now; try again later")); stop {
@@ -160,6 +178,9 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
 	if s.count(check, result) {
 		h.opt.Metrics.heloResult(check, result)
+	}
+	if result == stopped || result == crashed {
+		result = errored // answered as DNS that could not be asked: never a 5xx
 	}
 	if result == pass {
 		return smtp.Verdict{}, false
@@ -198,7 +219,7 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 	if err != nil {
 		return classify(err), err.Error()
 	}
-	sawErr := ""
+	var sawErr error
 	for i, n := range names {
 		if i == 10 {
 			break
@@ -210,8 +231,8 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 			addrs, err = resolver.ForIPv4Client(ctx, h.opt.Resolver, n, addrs)
 		}
 		if err != nil {
-			if classify(err) == errored {
-				sawErr = err.Error()
+			if classify(err) != fail {
+				sawErr = err
 			}
 			continue
 		}
@@ -221,17 +242,22 @@ func (h *HELO) fcrdns(ctx context.Context, ip netip.Addr) (string, string) {
 			}
 		}
 	}
-	if sawErr != "" {
-		return errored, sawErr
+	if sawErr != nil {
+		return classify(sawErr), sawErr.Error()
 	}
 	return fail, "PTR " + strings.Join(names, " ") + " does not resolve back"
 }
 
-// classify: a denial fails the check, anything else is a DNS error.
+// classify: a denial fails the check, the resolver's recovered panic is
+// umbra's defect (crashed, TestHELOResolverPanicCountedPanicked),
+// anything else is a DNS error.
 func classify(err error) string {
 	var de *net.DNSError
-	if errors.As(err, &de) && de.IsNotFound && !de.IsTemporary {
+	switch {
+	case errors.As(err, &de) && de.IsNotFound && !de.IsTemporary:
 		return fail
+	case errors.Is(err, resolver.ErrPanicked):
+		return crashed
 	}
 	return errored
 }

@@ -26,7 +26,7 @@ func (panicResolver) LookupIPAddr(context.Context, string) ([]net.IPAddr, error)
 
 // SPEC EDGE-1, OPS-2: a panic in a DNS list's lookup, on the goroutine
 // the check starts per list (no lock held there), is recovered: the list
-// counts as not answered (umbra_dnsbl_lookups_total result error), the
+// counts as not listing (umbra_dnsbl_lookups_total result panicked), the
 // panic is counted (umbra_dnsbl_panics_total), and the connection goes
 // on unrefused. Seen to fail first: the test binary died of the panic —
 // in the daemon, every session with it.
@@ -55,8 +55,8 @@ receive_connectors:
 	if v.Reply != nil {
 		t.Fatalf("verdict %v, want none: a list not answered counts as not listing", v.Reply)
 	}
-	if n := counter(t, reg, "umbra_dnsbl_lookups_total", map[string]string{"zone": "bl.test", "result": "error"}); n != 1 {
-		t.Fatalf("error lookups %v, want 1", n)
+	if n := counter(t, reg, "umbra_dnsbl_lookups_total", map[string]string{"zone": "bl.test", "result": "panicked"}); n != 1 {
+		t.Fatalf("panicked lookups %v, want 1 (umbra's defect, not the list's error)", n)
 	}
 	if n := counter(t, reg, "umbra_dnsbl_panics_total", nil); n != 1 {
 		t.Fatalf("umbra_dnsbl_panics_total %v, want 1", n)

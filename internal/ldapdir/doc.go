@@ -107,9 +107,10 @@
 // error at its header that drops the connection, not a buffer grown
 // with what the directory sends. Each reply (ldap://, ldaps://, and after
 // StartTLS, which umbra runs itself: startTLS) is read whole by its
-// outer length and checked before go-ldap sees it (replyFramer): a malformed one, and one under a message id above
-// the highest umbra sent (go-ldap drops it without a word), is said so at once and ends the connection, never a wait for
-// ldap.timeout; a reply's failures are worded as umbra's own (a closed
+// outer length and checked before go-ldap sees it (replyFramer): a malformed one, one under a message id above
+// the highest umbra sent, and one under the id of a request whose final reply was read already (go-ldap drops
+// both without a word, and the request the reply was meant for waits), is said so at once and ends the
+// connection, never a wait for ldap.timeout; a reply's failures are worded as umbra's own (a closed
 // connection, a reply too large, a malformed one: ownWords), never as
 // go-ldap's "unable to read LDAP response packet". While a question waits on
 // the directory (not its cache), Config.AwaitPeer marks the wait (a
@@ -147,7 +148,10 @@
 // Metrics (registry passed in): umbra_ldap_lookups_total{result},
 // umbra_ldap_authentications_total{result},
 // umbra_ldap_connections_total{result}, umbra_ldap_panics_total; fixed
-// label values.
+// label values. A lookup or AUTH its caller ended (its context
+// cancelled: the stop, the session gone) is result "cancelled", one
+// whose goroutine panicked "panicked", never "error": neither is a
+// failure of the directory's.
 //
 // A panic on a search's goroutine (go-ldap reading the directory's
 // answer: outside input) is recovered — the directory's lock is unlocked

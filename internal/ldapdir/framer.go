@@ -32,17 +32,31 @@ import (
 // waited out ldap.timeout (TestReplyToUnaskedMessageIDSaidAtOnce).
 // go-ldap numbers its requests 1, 2, 3… on a connection, so the framer
 // keeps the highest id written (Write): a reply above it answers nothing
-// asked. One at or below it is a request asked, perhaps answered or
-// abandoned already — a late answer, which go-ldap rightly drops — and
-// id 0 is the directory's unsolicited notification (RFC 4511 §4.4).
+// asked. id 0 is the directory's unsolicited notification (RFC 4511
+// §4.4).
+//
+// So is a reply under an id umbra asked and whose answer the framer has
+// read whole already (its final reply: a BindResponse, a
+// SearchResultDone, anything but an entry, a reference or an
+// intermediate response): go-ldap drops it in silence too, and when it
+// was the answer to the request waiting now (a directory or a proxy
+// mixing ids), that request waited out ldap.timeout
+// (TestReplyUnderAnsweredMessageIDSaidAtOnce). The framer keeps the ids
+// of the requests written and not yet answered whole (outstanding); a
+// reply under an id at or below highest and not among them ends the
+// connection at once. A request go-ldap gave up on without its final
+// reply (its request timeout) stays outstanding here, and a late answer
+// to it is read and dropped by go-ldap; but umbra drops a connection a
+// request timed out on (connectionLost), so none is left waiting on it.
 type replyFramer struct {
 	net.Conn
 	pending []byte
 	err     error
 
-	mu      sync.Mutex
-	written []byte // the part of a request written so far, not yet whole
-	highest int64  // the highest message id of a request written
+	mu          sync.Mutex
+	written     []byte         // the part of a request written so far, not yet whole
+	highest     int64          // the highest message id of a request written
+	outstanding map[int64]bool // ids of requests written whose final reply was not read
 }
 
 func (f *replyFramer) Read(p []byte) (int, error) {
@@ -50,13 +64,19 @@ func (f *replyFramer) Read(p []byte) (int, error) {
 		if f.err != nil {
 			return 0, f.err
 		}
-		msg, id, err := readMessage(f.Conn)
+		msg, id, op, err := readMessage(f.Conn)
 		if err == nil && id != 0 {
 			f.mu.Lock()
-			highest := f.highest
+			highest, asked := f.highest, f.outstanding[id]
+			if asked && final(op) {
+				delete(f.outstanding, id)
+			}
 			f.mu.Unlock()
-			if id > highest {
+			switch {
+			case id > highest:
 				err = fmt.Errorf("the directory server sent a reply to message id %d, a request umbra never sent (its last was %d)", id, highest)
+			case !asked:
+				err = fmt.Errorf("the directory server sent a reply to message id %d, a request already answered (its last reply was read)", id)
 			}
 		}
 		if err != nil {
@@ -76,11 +96,17 @@ func (f *replyFramer) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	f.written = append(f.written, p...)
 	for len(f.written) > 0 {
-		id, size := requestID(f.written)
+		id, op, size := requestID(f.written)
 		if size == 0 {
 			break // not whole yet
 		}
 		f.highest = max(f.highest, id)
+		if id != 0 && op != unbindRequest && op != abandonRequest { // no reply comes to these
+			if f.outstanding == nil {
+				f.outstanding = map[int64]bool{}
+			}
+			f.outstanding[id] = true
+		}
 		f.written = f.written[size:]
 	}
 	if len(f.written) == 0 {
@@ -90,22 +116,39 @@ func (f *replyFramer) Write(p []byte) (int, error) {
 	return f.Conn.Write(p)
 }
 
+// Identifier octets of the requests that get no reply (RFC 4511 §4.3,
+// §4.11): [APPLICATION 2] and [APPLICATION 16], both primitive.
+const (
+	unbindRequest  = 0x42
+	abandonRequest = 0x50
+)
+
+// final reports whether a reply of protocol operation op (its tag
+// number, application class) is the last one to its request: all are
+// but a search's entries and references and an intermediate response
+// (RFC 4511 §4.5.2, §4.13).
+func final(op ber.Tag) bool {
+	return op != ldap.ApplicationSearchResultEntry && op != ldap.ApplicationSearchResultReference &&
+		op != ldap.ApplicationIntermediateResponse
+}
+
 // requestID reads the message id of the request at the start of b
-// (go-ldap's encoding: a SEQUENCE whose first element is the INTEGER id)
-// and the request's size, 0 while it is not whole. What is no request
-// of that form (go-ldap writes none) is passed over whole, its id 0.
-func requestID(b []byte) (id int64, size int) {
+// (go-ldap's encoding: a SEQUENCE whose first element is the INTEGER id),
+// the identifier octet of its operation (0 when there is none) and the
+// request's size, 0 while it is not whole. What is no request of that
+// form (go-ldap writes none) is passed over whole, its id 0.
+func requestID(b []byte) (id int64, op byte, size int) {
 	if len(b) < 2 {
-		return 0, 0
+		return 0, 0, 0
 	}
 	length, n := int(b[1]), 2
 	if b[1]&0x80 != 0 {
 		k := int(b[1] & 0x7f)
 		if k == 0 || k > 4 {
-			return 0, len(b)
+			return 0, 0, len(b)
 		}
 		if len(b) < 2+k {
-			return 0, 0
+			return 0, 0, 0
 		}
 		length, n = 0, 2+k
 		for _, c := range b[2 : 2+k] {
@@ -113,20 +156,23 @@ func requestID(b []byte) (id int64, size int) {
 		}
 	}
 	if len(b) < n+length {
-		return 0, 0
+		return 0, 0, 0
 	}
 	size = n + length
 	if b[0] != 0x30 || length < 3 || b[n] != 0x02 {
-		return 0, size
+		return 0, 0, size
 	}
 	l := int(b[n+1])
 	if l < 1 || l > 4 || 2+l > length {
-		return 0, size
+		return 0, 0, size
 	}
 	for _, c := range b[n+2 : n+2+l] {
 		id = id<<8 | int64(c)
 	}
-	return id, size
+	if 2+l < length {
+		op = b[n+2+l]
+	}
+	return id, op, size
 }
 
 // errClosed is the directory server closing the connection before a
@@ -135,26 +181,26 @@ var errClosed = errors.New("the directory server closed the connection")
 
 // readMessage reads one LDAP message (RFC 4511 §4.1.1: a SEQUENCE of a
 // message id and a protocol operation) whole, checks it, and returns it
-// with its message id.
-func readMessage(r io.Reader) ([]byte, int64, error) {
+// with its message id and the tag number of its operation.
+func readMessage(r io.Reader) ([]byte, int64, ber.Tag, error) {
 	var hdr [6]byte
 	if _, err := io.ReadFull(r, hdr[:2]); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, 0, errClosed
+			return nil, 0, 0, errClosed
 		}
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	if hdr[0] != 0x30 {
-		return nil, 0, malformed(fmt.Sprintf("a message starting with tag 0x%02x, not a SEQUENCE", hdr[0]))
+		return nil, 0, 0, malformed(fmt.Sprintf("a message starting with tag 0x%02x, not a SEQUENCE", hdr[0]))
 	}
 	size, n := int64(hdr[1]), 2
 	if hdr[1]&0x80 != 0 {
 		k := int(hdr[1] & 0x7f)
 		if k == 0 || k > 4 {
-			return nil, 0, malformed(fmt.Sprintf("a message length of form 0x%02x", hdr[1]))
+			return nil, 0, 0, malformed(fmt.Sprintf("a message length of form 0x%02x", hdr[1]))
 		}
 		if _, err := io.ReadFull(r, hdr[2:2+k]); err != nil {
-			return nil, 0, cutShort(err, "its length")
+			return nil, 0, 0, cutShort(err, "its length")
 		}
 		size, n = 0, 2+k
 		for _, b := range hdr[2 : 2+k] {
@@ -162,28 +208,28 @@ func readMessage(r io.Reader) ([]byte, int64, error) {
 		}
 	}
 	if size > MaxPacketBytes {
-		return nil, 0, fmt.Errorf("the directory server sent a reply larger than %d bytes (MaxPacketBytes; it announced %d)", MaxPacketBytes, size)
+		return nil, 0, 0, fmt.Errorf("the directory server sent a reply larger than %d bytes (MaxPacketBytes; it announced %d)", MaxPacketBytes, size)
 	}
 	msg := make([]byte, n+int(size))
 	copy(msg, hdr[:n])
 	if got, err := io.ReadFull(r, msg[n:]); err != nil {
-		return nil, 0, cutShort(err, fmt.Sprintf("%d of its %d bytes", got, size))
+		return nil, 0, 0, cutShort(err, fmt.Sprintf("%d of its %d bytes", got, size))
 	}
 	p, err := ber.DecodePacketErr(msg)
 	switch {
 	case err != nil:
-		return nil, 0, malformed(err.Error())
+		return nil, 0, 0, malformed(err.Error())
 	case len(p.Children) < 2:
-		return nil, 0, malformed(fmt.Sprintf("a message of %d elements, not a message id and an operation", len(p.Children)))
+		return nil, 0, 0, malformed(fmt.Sprintf("a message of %d elements, not a message id and an operation", len(p.Children)))
 	case p.Children[0].Tag != ber.TagInteger || p.Children[0].ClassType != ber.ClassUniversal:
-		return nil, 0, malformed("a message whose first element is no message id")
+		return nil, 0, 0, malformed("a message whose first element is no message id")
 	}
 	id, ok := p.Children[0].Value.(int64)
 	if !ok || id < 0 || id > math.MaxInt32 {
 		// RFC 4511 §4.1.1: MessageID ::= INTEGER (0 .. maxInt)
-		return nil, 0, malformed(fmt.Sprintf("a message id %v out of 0 to 2147483647", p.Children[0].Value))
+		return nil, 0, 0, malformed(fmt.Sprintf("a message id %v out of 0 to 2147483647", p.Children[0].Value))
 	}
-	return msg, id, nil
+	return msg, id, p.Children[1].Tag, nil
 }
 
 func malformed(detail string) error {
@@ -243,7 +289,7 @@ func startTLS(conn net.Conn, cfg *tls.Config) (net.Conn, error) {
 	if _, err := conn.Write(packet.Bytes()); err != nil {
 		return nil, err
 	}
-	msg, _, err := readMessage(conn)
+	msg, _, _, err := readMessage(conn)
 	if err != nil {
 		return nil, err
 	}

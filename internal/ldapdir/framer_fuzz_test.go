@@ -48,10 +48,14 @@ func FuzzFramerRequestIDs(f *testing.F) {
 		// octets each, padded by pad and by their index.
 		var stream []byte
 		var want int64
+		asked := map[int64]bool{}
 		for i := 0; i+4 <= len(ids) && i < 64; i += 4 {
 			id := int64(binary.BigEndian.Uint32(ids[i:]) & math.MaxInt32)
 			stream = append(stream, ldapRequest(id, int(pad)+i)...)
 			want = max(want, id)
+			if id != 0 {
+				asked[id] = true
+			}
 		}
 		sink := &sinkConn{}
 		fr := &replyFramer{Conn: sink}
@@ -72,6 +76,15 @@ func FuzzFramerRequestIDs(f *testing.F) {
 		if len(fr.written) != 0 {
 			t.Fatalf("%d bytes held after whole requests", len(fr.written))
 		}
+		// Each awaits its reply (outstanding), and nothing else does.
+		if len(fr.outstanding) != len(asked) {
+			t.Fatalf("%d requests await a reply, %d were written", len(fr.outstanding), len(asked))
+		}
+		for id := range asked {
+			if !fr.outstanding[id] {
+				t.Fatalf("request %d written, its reply not awaited", id)
+			}
+		}
 		if !bytes.Equal(sink.out.Bytes(), stream) {
 			t.Fatal("the framer did not write the requests as given")
 		}
@@ -79,7 +92,7 @@ func FuzzFramerRequestIDs(f *testing.F) {
 		// Bytes that are no request: requestID reports a size within
 		// what it was given, and an id within maxInt.
 		for _, b := range [][]byte{ids, cuts, append(ids, cuts...)} {
-			id, size := requestID(b)
+			id, _, size := requestID(b)
 			if size < 0 || size > len(b) || id < 0 || id > math.MaxInt32 {
 				t.Fatalf("requestID(%x) = %d, %d", b, id, size)
 			}
@@ -89,8 +102,10 @@ func FuzzFramerRequestIDs(f *testing.F) {
 
 // Every reply a directory may send under a message id of 0 to maxInt is
 // read with that id (readMessage), and none is refused for its id when
-// a request of that id or a higher one was written; on other bytes
-// readMessage neither panics nor returns what it was not given.
+// a request of that id awaits its reply (a higher one written or not);
+// the same reply again, once the first was the request's final one, is
+// refused (its request was answered whole); on other bytes readMessage
+// neither panics nor returns what it was not given.
 func FuzzFramerReplyIDs(f *testing.F) {
 	f.Add(uint32(1), []byte{0x30, 0x03, 0x02, 0x01, 0x01})
 	f.Add(uint32(math.MaxInt32), []byte{0x30, 0x84, 0x00, 0x00, 0x00, 0x05, 0x02, 0x01, 0x01, 0x04, 0x00})
@@ -98,20 +113,24 @@ func FuzzFramerReplyIDs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, raw uint32, junk []byte) {
 		id := int64(raw & math.MaxInt32)
 		reply := ldapResponse(id, 5)
-		msg, got, err := readMessage(bytes.NewReader(reply))
+		msg, got, _, err := readMessage(bytes.NewReader(reply))
 		if err != nil || got != id || !bytes.Equal(msg, reply) {
 			t.Fatalf("reply under id %d read as %d, %v", id, got, err)
 		}
 		for _, asked := range []int64{id, id + 1} {
-			fr := &replyFramer{Conn: &readerConn{r: bytes.NewReader(reply)}}
+			fr := &replyFramer{Conn: &readerConn{r: bytes.NewReader(append(append([]byte(nil), reply...), reply...))},
+				outstanding: map[int64]bool{id: true}}
 			fr.highest = asked
 			buf := make([]byte, len(reply))
 			if _, err := fr.Read(buf); err != nil {
 				t.Fatalf("reply under id %d, requests up to %d written: %v", id, asked, err)
 			}
+			if _, err := fr.Read(buf); (err == nil) != (id == 0) {
+				t.Fatalf("a second final reply under id %d: %v, want it refused (but for id 0, a notification)", id, err)
+			}
 		}
 
-		msg, got, err = readMessage(bytes.NewReader(junk))
+		msg, got, _, err = readMessage(bytes.NewReader(junk))
 		if err == nil && (got < 0 || got > math.MaxInt32 || !bytes.HasPrefix(junk, msg)) {
 			t.Fatalf("readMessage(%x) = %x, %d", junk, msg, got)
 		}

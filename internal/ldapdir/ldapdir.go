@@ -385,7 +385,7 @@ func (d *Directory) search(ctx context.Context, req *ldap.SearchRequest) ([]*lda
 				if c != nil {
 					c.Close()
 				}
-				ch <- answer{nil, errors.New("internal error (recovered panic)")}
+				ch <- answer{nil, errPanicked}
 			}
 		}()
 		if searchSeam != nil {
@@ -507,11 +507,12 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 	if d.cfg.AwaitPeer != nil {
 		defer d.cfg.AwaitPeer(ctx)()
 	}
+	parent := ctx
 	ctx, cancel, unavailable := d.question(ctx)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, recipientFilter(d.cfg.RecipientFilter, address), attrs))
 	if err != nil {
-		d.m.lookups.WithLabelValues("error").Inc()
+		d.m.lookups.WithLabelValues(failure(parent, err)).Inc()
 		return recipient{}, unavailable(err)
 	}
 	// Only entries holding the address itself (ASCII case and the form
@@ -544,6 +545,27 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 		d.cache.put(key, r, now.Add(ttl))
 	}
 	return r, nil
+}
+
+// errPanicked is the error of a search or bind whose goroutine
+// panicked (recovered: umbra's defect, umbra_ldap_panics_total).
+var errPanicked = errors.New("internal error (recovered panic)")
+
+// failure is the metrics' result of a question that got no answer
+// (err): "panicked" when its goroutine panicked, umbra's defect
+// (TestDirectorySearchPanicCountedPanickedNotError); "cancelled" when
+// its caller ended it (parent cancelled: umbra's stop, the session
+// gone, a delivery attempt cut); neither is a failure of the
+// directory's; "error" otherwise — the directory not answering in time
+// included (TestDirectoryQuestionCallerEndedCountedCancelled).
+func failure(parent context.Context, err error) string {
+	switch {
+	case errors.Is(err, errPanicked):
+		return "panicked"
+	case errors.Is(parent.Err(), context.Canceled):
+		return "cancelled"
+	}
+	return "error"
 }
 
 // question bounds one question to the directory: parent, cut at
@@ -833,11 +855,12 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	}
 	// One timeout bounds the whole AUTH: the search for the account,
 	// the bind as its entry and the server-account search.
+	parent := ctx
 	ctx, cancel, unavailable := d.question(ctx)
 	defer cancel()
 	found, err := d.search(ctx, d.request(d.cfg.BaseDN, ldap.ScopeWholeSubtree, filter(d.cfg.AccountFilter, name), attributes(d.accountAs)))
 	if err != nil {
-		d.m.auths.WithLabelValues("error").Inc()
+		d.m.auths.WithLabelValues(failure(parent, err)).Inc()
 		return false, "", unavailable(err)
 	}
 	if len(found) > 1 {
@@ -862,7 +885,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	}
 	ok, err := d.bindAs(ctx, dn, password)
 	if err != nil {
-		d.m.auths.WithLabelValues("error").Inc()
+		d.m.auths.WithLabelValues(failure(parent, err)).Inc()
 		return false, "", unavailable(err)
 	}
 	if !ok || !own {
@@ -875,7 +898,7 @@ func (d *Directory) authenticate(ctx context.Context, name, password string) (se
 	if d.cfg.ServerAccountFilter != "" {
 		e, err := d.search(ctx, d.request(dn, ldap.ScopeBaseObject, d.cfg.ServerAccountFilter, nil))
 		if err != nil {
-			d.m.auths.WithLabelValues("error").Inc()
+			d.m.auths.WithLabelValues(failure(parent, err)).Inc()
 			return false, "", unavailable(err)
 		}
 		server = len(e) == 1
@@ -904,7 +927,7 @@ func (d *Directory) bindAs(ctx context.Context, dn, password string) (bool, erro
 		panicked := false
 		defer func() {
 			if panicked {
-				ch <- answer{false, errors.New("internal error (recovered panic)")}
+				ch <- answer{false, errPanicked}
 			}
 		}()
 		d.authMu.Lock()

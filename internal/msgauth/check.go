@@ -2,6 +2,7 @@ package msgauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -75,10 +76,11 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 		t.Content = rebuild(nil, fields, kept, t.Content)
 		return smtp.Verdict{}
 	}
+	session := ctx // the check context: ended when the client leaves or umbra stops
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
 	defer cancel()
 	r := c.evaluate(ctx, info, t, fields, body)
-	c.met.observe(r)
+	c.met.observe(r, errors.Is(session.Err(), context.Canceled))
 	if c.log.Enabled(ctx, slog.LevelDebug) { // dkimSummary and the arguments allocate: only with debug on
 		c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
 			"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)

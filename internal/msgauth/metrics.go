@@ -19,13 +19,21 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 var resultValues = map[string]bool{"none": true, "pass": true, "fail": true, "softfail": true, "neutral": true,
-	"temperror": true, "permerror": true, "policy": true}
+	"temperror": true, "permerror": true, "policy": true, "cancelled": true}
 
-func (m *Metrics) observe(r *results) {
+// observe counts a message's results. ended: the session's end (the
+// client gone, umbra stopping) cut the check short, so a temperror is
+// the cut, not DNS failing: counted "cancelled"
+// (TestMessageAuthenticationCutBySessionEndCountedCancelled). The
+// check's own time limit is no such cut: DNS did not answer in time.
+func (m *Metrics) observe(r *results, ended bool) {
 	if m == nil {
 		return
 	}
 	inc := func(method, v string) {
+		if ended && v == "temperror" {
+			v = "cancelled"
+		}
 		if !resultValues[v] {
 			v = "other"
 		}

@@ -195,7 +195,7 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.recovered(name, r, debug.Stack())
-			f.a, f.err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
+			f.a, f.err = nil, panickedError(name)
 			c.mu.Lock()
 			defer c.mu.Unlock()
 			if c.flights[k] == f {
@@ -205,7 +205,14 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	}()
 	start := c.cfg.Clock.Now()
 	a, err := c.ask(ctx, k, name)
-	c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
+	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+		// Its callers all gave up (Lookup: the last one cancelled it)
+		// and it ended for that: no failure of the server's, and no
+		// answer's time (TestQueryEndedByItsCallersCountedCancelled).
+		c.cfg.Metrics.abandoned(k.qtype)
+	} else {
+		c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
+	}
 	f.a, f.err = a, err
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -238,7 +245,7 @@ func (c *Cache) ask(ctx context.Context, k cacheKey, name string) (a *Answer, er
 	defer func() {
 		if r := recover(); r != nil {
 			c.recovered(name, r, debug.Stack())
-			a, err = nil, dnsError(name, "", "internal error (recovered panic)", true, false)
+			a, err = nil, panickedError(name)
 		}
 	}()
 	return c.up.Lookup(ctx, name, k.qtype)

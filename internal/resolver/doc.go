@@ -95,7 +95,8 @@
 //     upstream lookup, or the flight's own code) and the A and AAAA
 //     lookups of an address lookup — is recovered: its callers get a
 //     temporary error (for an address lookup: that type's, the other
-//     type still answering), nothing is kept, it is counted
+//     type still answering) that is ErrPanicked (errors.Is), so that no
+//     caller blames a server for umbra's defect, nothing is kept, it is counted
 //     (umbra_dns_panics_total) and logged (panicline's rule, the name
 //     asked, never a response; Cache.SetLogger). A bare Client, which
 //     the daemon never uses without a Cache, recovers its address
@@ -103,5 +104,8 @@
 //     wherever its section calls out (the clock), so a panic under it
 //     leaves the cache usable.
 //   - Metrics labels are bounded: a fixed list of record types ("other"
-//     for the rest), fixed outcomes and cache results.
+//     for the rest), fixed outcomes and cache results. A question that
+//     ended because every caller waiting for it gave up is outcome
+//     "cancelled", never "error" or "timeout": no failure of the
+//     server's.
 package resolver

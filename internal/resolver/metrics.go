@@ -22,14 +22,15 @@ type Metrics struct {
 var metricTypes = map[uint16]string{dns.TypeA: "A", dns.TypeAAAA: "AAAA", dns.TypeMX: "MX", dns.TypeTXT: "TXT",
 	dns.TypePTR: "PTR", dns.TypeTLSA: "TLSA", dns.TypeCNAME: "CNAME", dns.TypeSOA: "SOA", dns.TypeNS: "NS", dns.TypeSRV: "SRV"}
 
-// Outcomes of an upstream question.
-var outcomes = []string{"ok", "nxdomain", "nodata", "timeout", "error"}
+// Outcomes of an upstream question; "cancelled": every caller waiting
+// for it gave up (abandoned), no outcome of the server's.
+var outcomes = []string{"ok", "nxdomain", "nodata", "timeout", "error", "cancelled"}
 
 // NewMetrics registers the resolver's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dns_queries_total",
-			Help: "DNS questions sent to the servers, by record type and outcome (ok, nxdomain, nodata, timeout, error)."},
+			Help: "DNS questions sent to the servers, by record type and outcome (ok, nxdomain, nodata, timeout, error, cancelled: every caller gave up)."},
 			[]string{"type", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_dns_query_duration_seconds",
 			Help:    "Time to an answer from the DNS servers (retries included), by record type.",
@@ -78,6 +79,17 @@ func (m *Metrics) query(qtype uint16, a *Answer, err error, d time.Duration) {
 	t := typeLabel(qtype)
 	m.queries.WithLabelValues(t, outcome(a, err)).Inc()
 	m.latency.WithLabelValues(t).Observe(d.Seconds())
+}
+
+// abandoned counts a question of type qtype that ended because every
+// caller waiting for it gave up (umbra's stop, a session's end, a
+// delivery attempt cut): outcome "cancelled", never "error" or
+// "timeout", which would blame the server; no latency, as no answer
+// came.
+func (m *Metrics) abandoned(qtype uint16) {
+	if m != nil {
+		m.queries.WithLabelValues(typeLabel(qtype), "cancelled").Inc()
+	}
 }
 
 func outcome(a *Answer, err error) string {

@@ -588,6 +588,21 @@ func dnsError(name, server, msg string, temporary, notFound bool) *net.DNSError 
 		IsTemporary: temporary, IsNotFound: notFound}
 }
 
+// ErrPanicked is what a lookup whose goroutine panicked returns (a
+// temporary *net.DNSError that unwraps to it, errors.Is): umbra's own
+// defect, counted and logged at ERROR where it was recovered — never a
+// server's failure, which a caller must not blame a remote for (a DNS
+// list "not answered": TestDNSBLResolverPanicBlamesNoList).
+var ErrPanicked = errors.New("internal error (recovered panic)")
+
+// panickedError is the error of a lookup of name whose goroutine
+// panicked: temporary, never cached, and ErrPanicked (errors.Is).
+func panickedError(name string) *net.DNSError {
+	e := dnsError(name, "", ErrPanicked.Error(), true, false)
+	e.UnwrapErr = ErrPanicked
+	return e
+}
+
 // panicSink is a lookuper that counts and logs a recovered panic of a
 // lookup run for it (Cache).
 type panicSink interface {
@@ -671,7 +686,7 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 			// the lookuper can (the Cache, which the daemon uses).
 			defer func() {
 				if r := recover(); r != nil {
-					answers[i], aerrs[i] = nil, dnsError(host, "", "internal error (recovered panic)", true, false)
+					answers[i], aerrs[i] = nil, panickedError(host)
 					if p, ok := c.(panicSink); ok {
 						p.recovered(host, r, debug.Stack())
 					}
