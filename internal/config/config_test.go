@@ -563,6 +563,16 @@ func TestBindingOfDigitsThatAreNoAddress(t *testing.T) {
 	}
 }
 
+// rt45 ops: a binding's port past 65535 is refused at its line saying
+// which ports there are.
+func TestBindingPortPastRangeSaysTheRange(t *testing.T) {
+	src := "server: {name: h.example, data_dir: " + t.TempDir() + "}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:415510\"]\n"
+	_, err := Parse([]byte(src), "t.yaml")
+	if err == nil || !strings.Contains(err.Error(), "t.yaml:4:") || !strings.Contains(err.Error(), `bad port "415510": a port is a number from 0 to 65535`) {
+		t.Fatalf("binding 127.0.0.1:415510: %v", err)
+	}
+}
+
 // rt20 N1: a host that the C resolver reads as an IPv4 address in one
 // of inet_aton's other forms (hex, octal, fewer than four parts, one
 // number, a trailing dot) is neither an IP address umbra can parse nor

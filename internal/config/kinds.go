@@ -65,7 +65,7 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 				return ""
 			}
 			if _, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil || strings.Contains(err.Error(), "range") {
-				return fmt.Sprintf("%s is out of range for this setting", written(n))
+				return fmt.Sprintf("%s is out of range for this setting (%s)", written(n), intRange(t))
 			}
 			return fmt.Sprintf("%s is not a whole number", written(n))
 		}
@@ -74,7 +74,7 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 				return msg // 09: no octal number, so the decoder calls it a float
 			}
 			if strings.Trim(n.Value, "+-0123456789_") == "" {
-				return fmt.Sprintf("%s is out of range for this setting", written(n))
+				return fmt.Sprintf("%s is out of range for this setting (%s)", written(n), intRange(t))
 			}
 			// 1e3 or 10.0: a whole number in another form than digits
 			// (rt36 F4: "a fraction is refused" said what was not so).
@@ -262,3 +262,17 @@ func written(n *yaml.Node) string {
 	}
 	return n.Value
 }
+
+// intRange says which whole numbers an integer setting of type t can
+// hold at all ("at most 9223372036854775807"), for the refusal of one
+// past them: the setting's own checks, which name its useful range, run
+// only on a value that decodes (rt45 ops: the refusal named no range).
+func intRange(t reflect.Type) string {
+	bits := t.Bits()
+	switch t.Kind() {
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return fmt.Sprintf("a whole number from 0 to %d", uint64(math.MaxUint64)>>(64-bits))
+	}
+	return fmt.Sprintf("a whole number from %d to %d", int64(math.MinInt64)>>(64-bits), int64(math.MaxInt64)>>(64-bits))
+}
+

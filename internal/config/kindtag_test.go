@@ -11,7 +11,8 @@ import (
 // rt26 F3: an explicit tag that claims a kind the value does not have
 // (!!int 3.5, !!bool yes) passed the kind check and was refused by the
 // decoder without file or line; a whole number too large for its setting
-// was called a fraction.
+// was called a fraction. One too large says which numbers the setting
+// can hold at all (rt45 ops: it named no range).
 func TestExplicitTagMustFitItsSetting(t *testing.T) {
 	for text, c := range map[string]struct {
 		typ  reflect.Type
@@ -19,8 +20,9 @@ func TestExplicitTagMustFitItsSetting(t *testing.T) {
 	}{
 		"!!int 3.5":            {reflect.TypeOf(0), "3.5 is not a whole number"},
 		"!!int 0x10":           {reflect.TypeOf(0), ""},
-		"!!int 300":            {reflect.TypeOf(uint8(0)), "300 is out of range"},
-		"99999999999999999999": {reflect.TypeOf(0), "is out of range"},
+		"!!int 300":            {reflect.TypeOf(uint8(0)), "300 is out of range for this setting (a whole number from 0 to 255)"},
+		"99999999999999999999": {reflect.TypeOf(0), "is out of range for this setting (a whole number from -9223372036854775808 to 9223372036854775807)"},
+		"!!int 40000":          {reflect.TypeOf(int16(0)), "(a whole number from -32768 to 32767)"},
 		"0.5":                  {reflect.TypeOf(0), "is not a whole number (a fraction"},
 		"!!bool yes":           {reflect.TypeOf(false), "yes is not true or false"},
 		"!!bool true":          {reflect.TypeOf(false), ""},

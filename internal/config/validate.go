@@ -560,7 +560,7 @@ func checkHostPort(s string) error {
 	// Digits only: Atoi takes a sign, and "-0" or "+0" would pass the
 	// dial check below as a port other than 0.
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 || strings.Trim(port, "0123456789") != "" {
-		return fmt.Errorf("bad port %q", port)
+		return fmt.Errorf("bad port %q: a port is a number from 0 to 65535", port)
 	}
 	if msg := leadingZeroText(port, false); msg != "" {
 		return fmt.Errorf("port %s", msg)
