@@ -275,4 +275,3 @@ func intRange(t reflect.Type) string {
 	}
 	return fmt.Sprintf("a whole number from %d to %d", int64(math.MinInt64)>>(64-bits), int64(math.MaxInt64)>>(64-bits))
 }
-
