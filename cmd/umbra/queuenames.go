@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 )
 
@@ -16,7 +17,8 @@ import (
 // the name must be one the running configuration can produce.
 //
 //   - smarthost:NAME — NAME is a send connector with smart hosts
-//     (configuration or topology);
+//     (configuration, or topology with this server among its source
+//     servers);
 //   - mailbox:DB — DB is the configured mailbox database or one of the
 //     topology;
 //   - submission, unreachable — every server's, as poison is;
@@ -25,8 +27,9 @@ import (
 //     0 when it keeps no copy); the message commands take it, the
 //     queue actions refuse it (queue.CheckQueueAction);
 //   - site:SITE[/…] — SITE is a site of the topology;
-//   - shadow:SERVER, legacy:… — a server of the topology (shadow:) or any
-//     well-formed list;
+//   - shadow:SERVER, legacy:… — another hub or edge of the topology
+//     (shadow:; never this server itself, nor a mailbox or legacy
+//     server, which push no copies) or any well-formed list;
 //   - redirect:HOST[:PORT] — a target queue redirect --to takes
 //     (config.CheckHostPort);
 //   - mx:DOMAIN — a well-formed domain name (letters, digits, hyphens,
@@ -64,7 +67,12 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 			}
 			if topo != nil {
 				for _, sc := range topo.SendConnectors {
-					if len(sc.SmartHosts) > 0 {
+					// Only one this server sends through (a source
+					// server of it): another's mail reaches it by the
+					// site of its source, never a queue of its name
+					// here, and a suspension of it held nothing (rt45
+					// ops).
+					if len(sc.SmartHosts) > 0 && sourceOf(sc.SourceServers, cfg.Server.Name) {
 						valid = append(valid, "smarthost:"+sc.Name)
 					}
 				}
@@ -120,6 +128,13 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 				// folded name (queue/primaryfold.go): any spelling of a
 				// server of the topology names it.
 				for _, s := range topo.Servers {
+					// A primary: another hub or edge. This server keeps
+					// no copy for itself, and a mailbox or legacy
+					// server pushes none (rt45 ops: both were offered,
+					// and a suspension of either taken).
+					if mailaddr.NameKey(s.Name) == mailaddr.NameKey(cfg.Server.Name) || s.Role != "hub" && s.Role != "edge" {
+						continue
+					}
 					v := queue.CanonicalQueueName("shadow:" + s.Name)
 					if v == queue.CanonicalQueueName(name) {
 						return nil
@@ -174,6 +189,17 @@ func queueNameChecker(cur func() *config.Config) func(name string) error {
 		sort.Strings(valid)
 		return &queue.UnknownNameError{Kind: "queue", Name: name, Valid: valid}
 	}
+}
+
+// sourceOf reports whether server is among a topology send connector's
+// source servers.
+func sourceOf(sources []string, server string) bool {
+	for _, s := range sources {
+		if mailaddr.NameKey(s) == mailaddr.NameKey(server) {
+			return true
+		}
+	}
+	return false
 }
 
 // queueKinds are the kinds of queue queueNameChecker knows.
