@@ -21,17 +21,20 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 var resultValues = map[string]bool{"none": true, "pass": true, "fail": true, "softfail": true, "neutral": true,
 	"temperror": true, "permerror": true, "policy": true, "cancelled": true}
 
-// observe counts a message's results. ended: the session's end (the
-// client gone, umbra stopping) cut the check short, so a temperror is
-// the cut, not DNS failing: counted "cancelled"
-// (TestMessageAuthenticationCutBySessionEndCountedCancelled). The
-// check's own time limit is no such cut: DNS did not answer in time.
-func (m *Metrics) observe(r *results, ended bool) {
+// observe counts a message's results. A method the session's end (the
+// client gone, umbra stopping) cut short (r.cut: its result came once
+// the session had ended) has a temperror that is the cut, not DNS
+// failing: counted "cancelled"
+// (TestMessageAuthenticationCutBySessionEndCountedCancelled); one that
+// ended before keeps its temperror
+// (TestMessageAuthenticationCutCountsOnlyTheMethodsItCut). The check's
+// own time limit is no such cut: DNS did not answer in time.
+func (m *Metrics) observe(r *results) {
 	if m == nil {
 		return
 	}
 	inc := func(method, v string) {
-		if ended && v == "temperror" {
+		if r.cut[method] && v == "temperror" {
 			v = "cancelled"
 		}
 		if !resultValues[v] {
