@@ -397,7 +397,18 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	var wg sync.WaitGroup
 	for i, l := range d.lists {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = d.askRecovered(ctx, l, ip) }()
+		go func() {
+			defer wg.Done()
+			r := d.askRecovered(ctx, l, ip)
+			if r.state == lookupError && stopping.Err() != nil {
+				// umbra's stop ended it: judged as the lookup ends, so
+				// that a list that failed on its own before the stop
+				// (another list still waiting) stays its failure
+				// (TestDNSBLStopCancelsOnlyTheLookupsItCut).
+				r.state = cancelled
+			}
+			results[i] = r
+		}()
 	}
 	wg.Wait()
 
@@ -405,9 +416,6 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	exempt := ""
 	var hits []string
 	for _, r := range results {
-		if r.state == lookupError && stopping.Err() != nil {
-			r.state = cancelled
-		}
 		d.opt.Metrics.list(r.l.zone, r.state)
 		var ep Episode
 		switch {

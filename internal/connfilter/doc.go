@@ -24,7 +24,9 @@
 //     stopping (the server's context) is no failure of the list's: no
 //     WARN, no episode (TestDNSBLStopIsNoUnansweredList), counted
 //     result="cancelled", never "error"
-//     (TestDNSBLStopCountedCancelledNotError). HELO checks
+//     (TestDNSBLStopCountedCancelledNotError) — judged as each lookup
+//     ends: a list that failed before the stop, another still waiting,
+//     failed on its own (TestDNSBLStopCancelsOnlyTheLookupsItCut). HELO checks
 //     whose DNS cannot be asked answer 450 when their action would
 //     refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server
