@@ -17,7 +17,9 @@
 //     listing; blocklists fail open. It is logged per zone by episode
 //     (Limiter.Failed, Answered: one per server, so a reload that
 //     keeps the list keeps them; one that removes it forgets them,
-//     Limiter.KeepLists, and the list added back is a new one): a WARN
+//     Limiter.KeepLists, and the list added back is a new one — a
+//     lookup of the removed list that ends after the reload, on a
+//     connection accepted before it, brings none of them back): a WARN
 //     at the first failure, at most one a minute after with
 //     suppressed=N, and "DNS list answers again" once it answered a
 //     minute past its last failure. A lookup cut short by umbra
