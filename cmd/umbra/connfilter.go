@@ -52,8 +52,9 @@ func (f *connFiltering) checks(rc config.ReceiveConnector) ([]smtp.Check, error)
 }
 
 // reloaded forgets the state of the DNS lists the configuration now in
-// force no longer asks (connfilter.Limiter.KeepLists): called once a
-// reload has been applied, so that a reload that failed keeps it.
+// force no longer asks (connfilter.Limiter.KeepLists): called at the
+// start, with the lists in force, and once a reload has been applied,
+// so that a reload that failed keeps it.
 func (f *connFiltering) reloaded(cfg *config.Config) {
 	if f != nil {
 		f.opt.Warnings.KeepLists(cfg.ReceiveConnectors)

@@ -633,6 +633,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	edge.guard = gd
 	defer persistRates(store, edge.rates, log.With("component", "ratelimit"), gd)() // saved before the store closes
 	edge.cf = newConnFiltering(dnsResolver, reg, clock.Real{}, log.With("component", "checks"))
+	edge.cf.reloaded(cfg)  // the lists in force: one the first reload removes is retired (Limiter.KeepLists)
 	edge.dns = dnsResolver // message authentication's SPF, DKIM, DMARC and ARC lookups
 	if err != nil {
 		return err

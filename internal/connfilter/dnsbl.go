@@ -62,6 +62,15 @@ type Limiter struct {
 	mu       sync.Mutex
 	last     map[string]time.Time
 	episodes map[string]*episode
+	// inForce: the DNS list zones the configuration in force asks (set
+	// by KeepLists; nil before the first call); retired: the zones a
+	// reload took out and none has put back since. A lookup of a
+	// retired list that ends late — a connection accepted before the
+	// reload, asking with the checks it was built with — keeps no state
+	// of it: Failed, Answered and Allow tell it nothing to write, so the
+	// list put back is a new one all the same
+	// (TestDNSBLLateLookupOfRemovedListKeepsNoState).
+	inForce, retired map[string]bool
 }
 
 // episode is a key's failures since its first, until it has answered a
@@ -103,6 +112,9 @@ type Episode struct {
 func (l *Limiter) Failed(key string) Episode {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.isRetired(key) {
+		return Episode{}
+	}
 	now := l.clk.Now()
 	var out Episode
 	e := l.episodes[key]
@@ -134,6 +146,9 @@ func (l *Limiter) Failed(key string) Episode {
 func (l *Limiter) Answered(key string) Episode {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.isRetired(key) {
+		return Episode{}
+	}
 	e := l.episodes[key]
 	if e == nil {
 		return Episode{}
@@ -157,7 +172,9 @@ func misconfiguredKey(zone string) string { return "dnsbl " + zone }
 // so that a list kept by a reload keeps its episode; a list removed
 // and added back later is a new list, whose first failure is warned of
 // at once, and whose first answer ends no episode of its past
-// (TestDNSBLRemovedListForgetsItsEpisode). Call it once a reload has
+// (TestDNSBLRemovedListForgetsItsEpisode); a lookup of it that ends
+// after the reload (a connection accepted before it) brings none of
+// its state back (retired). Call it at the start and once a reload has
 // been applied, with every connector of the configuration in force.
 func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
 	zones := map[string]bool{}
@@ -169,15 +186,24 @@ func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
 			zones[mailaddr.NameKey(li.Zone)] = true
 		}
 	}
-	removed := func(key string) bool {
-		zone, ok := strings.CutPrefix(key, "dnsbl unanswered ")
-		if !ok {
-			zone, ok = strings.CutPrefix(key, "dnsbl ")
-		}
-		return ok && !zones[zone]
-	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.retired == nil {
+		l.retired = map[string]bool{}
+	}
+	for z := range l.inForce {
+		if !zones[z] {
+			l.retired[z] = true
+		}
+	}
+	removed := func(key string) bool {
+		zone, ok := listZone(key)
+		if ok && !zones[zone] {
+			l.retired[zone] = true
+			return true
+		}
+		return false
+	}
 	for k := range l.episodes {
 		if removed(k) {
 			delete(l.episodes, k)
@@ -188,12 +214,39 @@ func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
 			delete(l.last, k)
 		}
 	}
+	for z := range zones {
+		delete(l.retired, z) // put back: a new list
+	}
+	l.inForce = zones
+}
+
+// listZone is the zone of a DNS list's key (unansweredKey,
+// misconfiguredKey); ok is false for any other key.
+func listZone(key string) (zone string, ok bool) {
+	zone, ok = strings.CutPrefix(key, "dnsbl unanswered ")
+	if !ok {
+		zone, ok = strings.CutPrefix(key, "dnsbl ")
+	}
+	return zone, ok
+}
+
+// isRetired reports whether key is a DNS list's that a reload took out
+// (KeepLists); l.mu is held.
+func (l *Limiter) isRetired(key string) bool {
+	if len(l.retired) == 0 {
+		return false
+	}
+	zone, ok := listZone(key)
+	return ok && l.retired[zone]
 }
 
 // Allow reports whether a line for key may be logged now.
 func (l *Limiter) Allow(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.isRetired(key) {
+		return false
+	}
 	now := l.clk.Now()
 	if t, ok := l.last[key]; ok && now.Sub(t) < l.every {
 		return false
@@ -397,7 +450,18 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	var wg sync.WaitGroup
 	for i, l := range d.lists {
 		wg.Add(1)
-		go func() { defer wg.Done(); results[i] = d.askRecovered(ctx, l, ip) }()
+		go func() {
+			defer wg.Done()
+			r := d.askRecovered(ctx, l, ip)
+			if r.state == lookupError && stopping.Err() != nil {
+				// umbra's stop ended it: judged as the lookup ends, so
+				// that a list that failed on its own before the stop
+				// (another list still waiting) stays its failure
+				// (TestDNSBLStopCancelsOnlyTheLookupsItCut).
+				r.state = cancelled
+			}
+			results[i] = r
+		}()
 	}
 	wg.Wait()
 
@@ -405,9 +469,6 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	exempt := ""
 	var hits []string
 	for _, r := range results {
-		if r.state == lookupError && stopping.Err() != nil {
-			r.state = cancelled
-		}
 		d.opt.Metrics.list(r.l.zone, r.state)
 		var ep Episode
 		switch {

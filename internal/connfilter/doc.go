@@ -17,14 +17,18 @@
 //     listing; blocklists fail open. It is logged per zone by episode
 //     (Limiter.Failed, Answered: one per server, so a reload that
 //     keeps the list keeps them; one that removes it forgets them,
-//     Limiter.KeepLists, and the list added back is a new one): a WARN
+//     Limiter.KeepLists, and the list added back is a new one — a
+//     lookup of the removed list that ends after the reload, on a
+//     connection accepted before it, brings none of them back): a WARN
 //     at the first failure, at most one a minute after with
 //     suppressed=N, and "DNS list answers again" once it answered a
 //     minute past its last failure. A lookup cut short by umbra
 //     stopping (the server's context) is no failure of the list's: no
 //     WARN, no episode (TestDNSBLStopIsNoUnansweredList), counted
 //     result="cancelled", never "error"
-//     (TestDNSBLStopCountedCancelledNotError). HELO checks
+//     (TestDNSBLStopCountedCancelledNotError) — judged as each lookup
+//     ends: a list that failed before the stop, another still waiting,
+//     failed on its own (TestDNSBLStopCancelsOnlyTheLookupsItCut). HELO checks
 //     whose DNS cannot be asked answer 450 when their action would
 //     refuse, never 5xx —
 //     nothing to a client at an address the topology gives to a server

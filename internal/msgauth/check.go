@@ -79,8 +79,8 @@ func (c *Check) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transacti
 	session := ctx // the check context: ended when the client leaves or umbra stops
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout.D())
 	defer cancel()
-	r := c.evaluate(ctx, info, t, fields, body)
-	c.met.observe(r, errors.Is(session.Err(), context.Canceled))
+	r := c.evaluate(ctx, session, info, t, fields, body)
+	c.met.observe(r)
 	if c.log.Enabled(ctx, slog.LevelDebug) { // dkimSummary and the arguments allocate: only with debug on
 		c.log.Debug("message authentication", "connector", info.Connector, "spf", r.spf.value, "helo_spf", r.helo.value,
 			"dkim", r.dkimSummary(), "dmarc", r.dmarc.value, "from_domain", r.dmarc.domain, "arc", r.arc.value)
@@ -162,6 +162,16 @@ type results struct {
 	// overriddenBy is the trusted ARC sealer whose chain lifts a DMARC
 	// failure ("" if none).
 	overriddenBy string
+	// cut: the methods (by metric name) whose result came once the
+	// session had ended (the client gone, umbra stopping): their
+	// temperrors are that cut, counted "cancelled" (Metrics.observe);
+	// a method that ended before keeps its temperror — DNS failing
+	// (TestMessageAuthenticationCutCountsOnlyTheMethodsItCut).
+	cut map[string]bool
+	// crashed: the methods (by metric name) one of whose lookups the
+	// resolver answered with its recovered panic (panicWatch): their
+	// temperrors are umbra's defect, counted "panicked", not DNS failing.
+	crashed map[string]bool
 }
 
 func (r *results) dkimSummary() string {
@@ -177,8 +187,16 @@ func (r *results) dkimSummary() string {
 	return best
 }
 
-func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction, fields []field, body []byte) *results {
-	r := &results{}
+func (c *Check) evaluate(ctx, session context.Context, info *smtp.ConnInfo, t *smtp.Transaction, fields []field, body []byte) *results {
+	r := &results{cut: map[string]bool{}, crashed: map[string]bool{}}
+	dns := &panicWatch{Resolver: c.dns}
+	// ended notes whether the session had ended by the time method's
+	// result came (the session's end, not the check's own time limit),
+	// and whether one of its lookups panicked in the resolver.
+	ended := func(method string) {
+		r.cut[method] = errors.Is(session.Err(), context.Canceled)
+		r.crashed[method] = dns.took()
+	}
 	m := c.cfg
 	dmarcOn := m.DMARC != config.MsgAuthOff
 	helo := info.Helo
@@ -190,23 +208,28 @@ func (c *Check) evaluate(ctx context.Context, info *smtp.ConnInfo, t *smtp.Trans
 			// postmaster@ the HELO name.
 			sender = "postmaster@" + helo
 		}
-		r.spf = checkSPF(ctx, c.dns, info.IP, helo, sender)
+		r.spf = checkSPF(ctx, dns, info.IP, helo, sender)
+		ended("spf")
 	}
 	if m.HeloSPF != config.MsgAuthOff {
 		r.heloRun = true
-		r.helo = checkSPF(ctx, c.dns, info.IP, helo, "postmaster@"+helo)
+		r.helo = checkSPF(ctx, dns, info.IP, helo, "postmaster@"+helo)
+		ended("helo_spf")
 	}
 	if m.DKIM != config.MsgAuthOff || dmarcOn {
 		r.dkimRun = true
-		r.dkim = verifyDKIMRest(ctx, c.dns.LookupTXT, fields, t.Content, rest(t), m.MaxSignatures)
+		r.dkim = verifyDKIMRest(ctx, dns.LookupTXT, fields, t.Content, rest(t), m.MaxSignatures)
+		ended("dkim")
 	}
 	if dmarcOn {
 		r.dmarcRun = true
-		r.dmarc = evaluateDMARC(ctx, c.dns, fields, r.spf, r.dkim, c.sample, c.own)
+		r.dmarc = evaluateDMARC(ctx, dns, fields, r.spf, r.dkim, c.sample, c.own)
+		ended("dmarc")
 	}
 	if m.ARC != config.MsgAuthOff {
 		r.arcRun = true
-		r.arc = verifyARCRest(ctx, c.dns.LookupTXT, fields, body, rest(t))
+		r.arc = verifyARCRest(ctx, dns.LookupTXT, fields, body, rest(t))
+		ended("arc")
 	}
 	if r.dmarcRun && r.dmarc.value == "fail" && r.arcRun && r.arc.value == "pass" && r.arc.latestDMARC == "pass" &&
 		sameDomain(r.arc.latestFrom, r.dmarc.domain) {

@@ -7,10 +7,15 @@
 //   - Every DNS lookup goes through the resolver.Resolver given to New
 //     (SPF, DKIM keys, DMARC records, ARC keys), bounded per message by
 //     the connector's timeout.
-//   - A temperror means DNS failed — counted so, but for a check the
+//   - A temperror means DNS failed — counted so, but for a method the
 //     session's end cut short (its context cancelled: the client gone,
-//     umbra stopping), whose temperrors are counted "cancelled" in
-//     umbra_msgauth_results_total (Metrics.observe). A name the checks build that cannot
+//     umbra stopping; the method's result came after it), whose
+//     temperror is counted "cancelled" in umbra_msgauth_results_total
+//     (Metrics.observe); a method of the same message that ended before
+//     keeps its temperror. One a lookup of which the resolver answered
+//     with its recovered panic (resolver.ErrPanicked, logged at ERROR
+//     there) is umbra's defect: "panicked" (panicWatch), answered as
+//     before (451). A name the checks build that cannot
 //     be a domain name (over 253 characters, a label over 63) is not
 //     asked: it is "not found" (nameGuard, dnsname.go). An SPF macro
 //     expansion over 253 characters is first shortened from the left,

@@ -19,19 +19,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 var resultValues = map[string]bool{"none": true, "pass": true, "fail": true, "softfail": true, "neutral": true,
-	"temperror": true, "permerror": true, "policy": true, "cancelled": true}
+	"temperror": true, "permerror": true, "policy": true, "cancelled": true, "panicked": true}
 
-// observe counts a message's results. ended: the session's end (the
-// client gone, umbra stopping) cut the check short, so a temperror is
-// the cut, not DNS failing: counted "cancelled"
-// (TestMessageAuthenticationCutBySessionEndCountedCancelled). The
-// check's own time limit is no such cut: DNS did not answer in time.
-func (m *Metrics) observe(r *results, ended bool) {
+// observe counts a message's results. A method the session's end (the
+// client gone, umbra stopping) cut short (r.cut: its result came once
+// the session had ended) has a temperror that is the cut, not DNS
+// failing: counted "cancelled"
+// (TestMessageAuthenticationCutBySessionEndCountedCancelled); one that
+// ended before keeps its temperror
+// (TestMessageAuthenticationCutCountsOnlyTheMethodsItCut). The check's
+// own time limit is no such cut: DNS did not answer in time. A
+// temperror of a method one of whose lookups the resolver answered with
+// its recovered panic (r.crashed) is umbra's defect: "panicked"
+// (TestMessageAuthenticationResolverPanicCountedPanicked).
+func (m *Metrics) observe(r *results) {
 	if m == nil {
 		return
 	}
 	inc := func(method, v string) {
-		if ended && v == "temperror" {
+		switch {
+		case r.crashed[method] && v == "temperror":
+			v = "panicked" // the resolver's recovered panic: umbra's defect
+		case r.cut[method] && v == "temperror":
 			v = "cancelled"
 		}
 		if !resultValues[v] {

@@ -78,6 +78,12 @@ type flight struct {
 	// the last one gives up, cancel ends the lookup.
 	waiting int
 	cancel  context.CancelFunc
+	// outwaited (under Cache.mu): a caller gave up on it because its
+	// own deadline ran out first — the server silent for as long as
+	// that caller could wait. A flight its callers so ended is a
+	// timeout, not "cancelled" (fly;
+	// TestQueryEndedByItsCallersDeadlineCountedTimeout).
+	outwaited bool
 }
 
 // NewCache returns a Cache in front of up.
@@ -135,6 +141,9 @@ func (c *Cache) Lookup(ctx context.Context, name string, qtype uint16) (*Answer,
 		return &a, f.err
 	case <-ctx.Done():
 		c.mu.Lock()
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			f.outwaited = true // the server did not answer in the time this caller had
+		}
 		if f.waiting--; f.waiting == 0 {
 			// The last caller gave up: the lookup ends, and a question
 			// asked from now on starts one of its own.
@@ -205,12 +214,22 @@ func (c *Cache) fly(ctx context.Context, k cacheKey, name string, f *flight) {
 	}()
 	start := c.cfg.Clock.Now()
 	a, err := c.ask(ctx, k, name)
-	if err != nil && errors.Is(ctx.Err(), context.Canceled) {
+	c.mu.Lock()
+	outwaited := f.outwaited
+	c.mu.Unlock()
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.Canceled) && !outwaited:
 		// Its callers all gave up (Lookup: the last one cancelled it)
 		// and it ended for that: no failure of the server's, and no
 		// answer's time (TestQueryEndedByItsCallersCountedCancelled).
 		c.cfg.Metrics.abandoned(k.qtype)
-	} else {
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+		// A caller gave up for its own deadline (a DNS list or HELO
+		// check's bound, shorter than the lookup's budget): the server
+		// did not answer in the time it had — a timeout, the server's,
+		// never "cancelled" (TestQueryEndedByItsCallersDeadlineCountedTimeout).
+		c.cfg.Metrics.outwaited(k.qtype, c.cfg.Clock.Now().Sub(start))
+	default:
 		c.cfg.Metrics.query(k.qtype, a, err, c.cfg.Clock.Now().Sub(start))
 	}
 	f.a, f.err = a, err

@@ -107,5 +107,8 @@
 //     for the rest), fixed outcomes and cache results. A question that
 //     ended because every caller waiting for it gave up is outcome
 //     "cancelled", never "error" or "timeout": no failure of the
-//     server's.
+//     server's. But one a caller left because its own deadline ran
+//     out (a DNS list or HELO check's bound, shorter than the lookup's
+//     budget) is "timeout": the server did not answer in the time that
+//     caller had (TestQueryEndedByItsCallersDeadlineCountedTimeout).
 package resolver

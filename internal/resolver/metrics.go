@@ -23,14 +23,15 @@ var metricTypes = map[uint16]string{dns.TypeA: "A", dns.TypeAAAA: "AAAA", dns.Ty
 	dns.TypePTR: "PTR", dns.TypeTLSA: "TLSA", dns.TypeCNAME: "CNAME", dns.TypeSOA: "SOA", dns.TypeNS: "NS", dns.TypeSRV: "SRV"}
 
 // Outcomes of an upstream question; "cancelled": every caller waiting
-// for it gave up (abandoned), no outcome of the server's.
+// for it gave up (abandoned), none for its own deadline (outwaited: a
+// timeout), no outcome of the server's.
 var outcomes = []string{"ok", "nxdomain", "nodata", "timeout", "error", "cancelled"}
 
 // NewMetrics registers the resolver's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		queries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_dns_queries_total",
-			Help: "DNS questions sent to the servers, by record type and outcome (ok, nxdomain, nodata, timeout, error, cancelled: every caller gave up)."},
+			Help: "DNS questions sent to the servers, by record type and outcome (ok, nxdomain, nodata, timeout, error, cancelled: every caller gave up, none for its own deadline, which is a timeout)."},
 			[]string{"type", "outcome"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_dns_query_duration_seconds",
 			Help:    "Time to an answer from the DNS servers (retries included), by record type.",
@@ -83,13 +84,27 @@ func (m *Metrics) query(qtype uint16, a *Answer, err error, d time.Duration) {
 
 // abandoned counts a question of type qtype that ended because every
 // caller waiting for it gave up (umbra's stop, a session's end, a
-// delivery attempt cut): outcome "cancelled", never "error" or
+// delivery attempt cut; none for its own deadline, which is outwaited):
+// outcome "cancelled", never "error" or
 // "timeout", which would blame the server; no latency, as no answer
 // came.
 func (m *Metrics) abandoned(qtype uint16) {
 	if m != nil {
 		m.queries.WithLabelValues(typeLabel(qtype), "cancelled").Inc()
 	}
+}
+
+// outwaited counts a question of type qtype that ended because its
+// callers gave up, one of them for its own deadline, after d: the
+// server did not answer in the time that caller had — outcome
+// "timeout", as a silent server's, never "cancelled".
+func (m *Metrics) outwaited(qtype uint16, d time.Duration) {
+	if m == nil {
+		return
+	}
+	t := typeLabel(qtype)
+	m.queries.WithLabelValues(t, "timeout").Inc()
+	m.latency.WithLabelValues(t).Observe(d.Seconds())
 }
 
 func outcome(a *Answer, err error) string {
