@@ -162,12 +162,16 @@ func ranOutOfBound(ctx context.Context) bool { return errors.Is(context.Cause(ct
 // cutByCaller is err, a try's failure, when ctx ended it: a push
 // that ran out of its own bound is smtp.ErrCopyTimedOut (the server
 // hangs: hungAt, the next candidate); one whose caller ended (the stop)
-// says so, and is no timeout of the server's.
+// says so, and is no timeout of the server's. err is quoted, not
+// wrapped: a reply within it (a MAIL refused, then no reply to the
+// rest) would make the cut try a refusal of the copy (refusedCopy) —
+// for a batch, a refusal of each copy in it — and the server that hung
+// would get no hungAt (shadow45 item 2).
 func cutByCaller(ctx context.Context, what string, err error) error {
 	if ranOutOfBound(ctx) {
-		return fmt.Errorf("%s not pushed within %s: %w: %w", what, receiptTry, smtp.ErrCopyTimedOut, err)
+		return fmt.Errorf("%s not pushed within %s: %w: %v", what, receiptTry, smtp.ErrCopyTimedOut, err)
 	}
-	return fmt.Errorf("%s cut short by this server's end (%w): %w", what, context.Cause(ctx), err)
+	return fmt.Errorf("%s cut short by this server's end (%w): %v", what, context.Cause(ctx), err)
 }
 
 // maxIdleReceipt bounds the sessions kept per shadow server.

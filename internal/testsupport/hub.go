@@ -66,6 +66,9 @@ const (
 	FaultMailReset = "mail-reset" // at MAIL, reset (RST) with no reply
 	FaultRcptEOF   = "rcpt-eof"   // at RCPT, closed with no reply
 	FaultDataReset = "data-reset" // at DATA or BDAT, reset (RST) with no reply, nothing after it read
+	// A reply, then silence: 452 to MAIL, and nothing more answered
+	// until the client closes (a disk that filled, then stalled).
+	FaultMail452Hang = "mail-452-hang"
 )
 
 // cut ends c with no reply, by a reset when reset is set.
@@ -197,6 +200,12 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			if s.Fault == FaultMail421 {
 				h.Faults.Add(1)
 				io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
+				return
+			}
+			if s.Fault == FaultMail452Hang {
+				h.Faults.Add(1)
+				io.WriteString(c, "452 4.3.1 Insufficient system storage\r\n")
+				io.Copy(io.Discard, r) // hung: never another reply
 				return
 			}
 			if s.Fault == FaultMailEOF || s.Fault == FaultMailReset {
