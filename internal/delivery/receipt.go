@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -167,11 +168,28 @@ func ranOutOfBound(ctx context.Context) bool { return errors.Is(context.Cause(ct
 // rest) would make the cut try a refusal of the copy (refusedCopy) —
 // for a batch, a refusal of each copy in it — and the server that hung
 // would get no hungAt (shadow45 item 2).
+//
+// A try whose session's own deadline ran out first (sessionTimedOut) is
+// a timed-out try as well: the bound and the deadline say one thing.
 func cutByCaller(ctx context.Context, what string, err error) error {
-	if ranOutOfBound(ctx) {
+	switch {
+	case ranOutOfBound(ctx):
 		return fmt.Errorf("%s not pushed within %s: %w: %v", what, receiptTry, smtp.ErrCopyTimedOut, err)
+	case ctx.Err() == nil:
+		return fmt.Errorf("%s not answered within the session's timeout: %w: %v", what, smtp.ErrCopyTimedOut, err)
 	}
 	return fmt.Errorf("%s cut short by this server's end (%w): %v", what, context.Cause(ctx), err)
+}
+
+// sessionTimedOut reports whether err, a push's failure within its
+// try's bound (ctx not ended), is its session's deadline run out — the
+// client's command_timeout or data_timeout, os.ErrDeadlineExceeded:
+// with command_timeout under receiptTry it fires first, and the peer's
+// silence is the same as at the bound. Taken for a broken session, it
+// had a second session opened to the hung server and no hungAt
+// recorded (shadow45 item 3).
+func sessionTimedOut(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // maxIdleReceipt bounds the sessions kept per shadow server.
@@ -989,7 +1007,7 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || sessionTimedOut(ctx, err)) {
 		err = cutByCaller(ctx, "shadow copy", err)
 	}
 	return unlessDataSent(l.c, err)
