@@ -48,6 +48,10 @@ type HubScript struct {
 	// of other sessions queue behind the one in flight meanwhile (a
 	// batch of several).
 	FaultDelay time.Duration
+	// FaultFirst, when above 0, has Fault end only the first FaultFirst
+	// sessions; the later ones go through (set DataReply for them): a
+	// server whose answer was cut once, reached again.
+	FaultFirst int32
 }
 
 // The faults of a scripted hub (HubScript.Fault). After the data's end
@@ -93,6 +97,8 @@ type Hub struct {
 	// Quits is the QUIT commands read; Ended the sessions over (the
 	// client closed the connection, or the hub ended it).
 	Quits, Ended atomic.Int32
+
+	sessions atomic.Int32 // begun, for HubScript.FaultFirst
 
 	mu   sync.Mutex
 	data []string // each copy's data read to its end, in order
@@ -151,6 +157,9 @@ func StartHub(t testing.TB, addr string, s HubScript) *Hub {
 
 func (h *Hub) serve(c net.Conn, s HubScript) {
 	defer h.Ended.Add(1)
+	if n := h.sessions.Add(1); s.FaultFirst > 0 && n > s.FaultFirst {
+		s.Fault = ""
+	}
 	defer c.Close()
 	r := bufio.NewReader(c)
 	io.WriteString(c, "220 peer.test\r\n")
