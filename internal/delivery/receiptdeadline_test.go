@@ -80,3 +80,42 @@ func TestSR17SessionDeadlineBeforeTryBoundIsATimedOutTry(t *testing.T) {
 		})
 	}
 }
+
+// SR-17 (shadow45 item 3, sibling): the hand-over before the 250 of the
+// discards owed to a server that may hold a copy (handMayHoldDiscards,
+// bound receiptDiscardPush, 2 s) to a server that hangs at XDISCARD,
+// with command_timeout under that bound: the session's deadline ran out
+// first and no hungAt was recorded — only the bound's running out did —
+// so every next receipt waited on that server again. It is marked hung.
+func TestSR17DiscardHandOverSessionDeadlineMarksServerHung(t *testing.T) {
+	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
+	receiptDiscardPush = 5 * time.Second // the bound, well past the session's deadline
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.170", 39800, 50),
+		testsupport.HubScript{EHLO: []string{"XSHADOW 20", "8BITMIME"}, HangAtXDiscard: true})
+	cAddr, _ := copyPeer(t, testsupport.AddrInRange(t, "127.0.0.170", 39850, 50), "250 2.0.0 kept")
+	r, q, m := recopyWaitingTimeout(t, "7", 4, 300*time.Millisecond,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr})
+	// hub-b may hold the copy (a push to it unconfirmed); hub-c keeps
+	// it: hub-b is owed its discard.
+	if _, err := q.RecopyPushing(m.ID, "hub-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.RecopyPushing(m.ID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.ShadowRecopiedOrg(m.ID, m.OrgID, "hub-c"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r.handMayHoldDiscards(context.Background(), q, m.ID, "hub-c", "before the reply")
+	if took := time.Since(start); took >= receiptDiscardPush {
+		t.Fatalf("the hand-over took %v: its bound ran out first, the test proves nothing", took)
+	}
+	if b.Count() == 0 {
+		t.Fatal("no session to hub-b: the test proves nothing")
+	}
+	if !r.hungLately("hub-b") {
+		t.Error("hub-b, silent at XDISCARD past command_timeout, is not marked as a server that hung: the next receipts wait on it again")
+	}
+}

@@ -31,6 +31,10 @@ type HubScript struct {
 	// the client to close the connection (a server that hangs at the
 	// end of a session).
 	HangAtQuit bool
+	// HangAtXDiscard: from the first XDISCARD of a session on (discard
+	// notifications pushed to it), the hub reads and answers nothing
+	// more.
+	HangAtXDiscard bool
 	// DataReply, when set, is the reply to each message's data after
 	// DATA's "354" (a full disk: "452 4.3.1 …"); when "" DATA is
 	// answered 250 like any command.
@@ -195,6 +199,9 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			defer tc.Close()
 		case strings.HasPrefix(cmd, "XSHADOW"):
 			io.WriteString(c, s.XShadow+"\r\n")
+		case strings.HasPrefix(cmd, "XDISCARD") && s.HangAtXDiscard:
+			io.Copy(io.Discard, r) // hung: never another reply
+			return
 		case strings.HasPrefix(cmd, "MAIL"):
 			h.Mails.Add(1)
 			if _, n, ok := strings.Cut(cmd, "XSHADOWBATCH="); ok {
