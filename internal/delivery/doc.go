@@ -271,8 +271,12 @@
 // to it would hang too): then no second try there, and the receive side
 // moves the copy to the next candidate, as after a refusal; so do the
 // copies queued behind that batch, answered with its timeout rather than
-// sent to the hung peer as the next batch (rt55 F3). Only the try's own
-// bound run out is a timeout of the peer's (boundedTry, ranOutOfBound):
+// sent to the hung peer as the next batch (rt55 F3). The session's own
+// deadline run out within the bound (command_timeout under receiptTry:
+// sessionTimedOut) is the same timeout; a reply read before it (a MAIL
+// refused, then silence) does not make the try a refusal (cutByCaller
+// quotes it). Only the try's own bound, or its session's deadline, run
+// out is a timeout of the peer's (boundedTry, ranOutOfBound):
 // a push, a batch or a discard hand-over cut by its caller's end — this
 // server's stop, the bound of a pass — is no hung server (hungAt), no
 // smtp.ErrCopyTimedOut, and no second session (rcpt44 item 3). A copy waits

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -162,12 +163,33 @@ func ranOutOfBound(ctx context.Context) bool { return errors.Is(context.Cause(ct
 // cutByCaller is err, a try's failure, when ctx ended it: a push
 // that ran out of its own bound is smtp.ErrCopyTimedOut (the server
 // hangs: hungAt, the next candidate); one whose caller ended (the stop)
-// says so, and is no timeout of the server's.
+// says so, and is no timeout of the server's. err is quoted, not
+// wrapped: a reply within it (a MAIL refused, then no reply to the
+// rest) would make the cut try a refusal of the copy (refusedCopy) —
+// for a batch, a refusal of each copy in it — and the server that hung
+// would get no hungAt (shadow45 item 2).
+//
+// A try whose session's own deadline ran out first (sessionTimedOut) is
+// a timed-out try as well: the bound and the deadline say one thing.
 func cutByCaller(ctx context.Context, what string, err error) error {
-	if ranOutOfBound(ctx) {
-		return fmt.Errorf("%s not pushed within %s: %w: %w", what, receiptTry, smtp.ErrCopyTimedOut, err)
+	switch {
+	case ranOutOfBound(ctx):
+		return fmt.Errorf("%s not pushed within %s: %w: %v", what, receiptTry, smtp.ErrCopyTimedOut, err)
+	case ctx.Err() == nil:
+		return fmt.Errorf("%s not answered within the session's timeout: %w: %v", what, smtp.ErrCopyTimedOut, err)
 	}
-	return fmt.Errorf("%s cut short by this server's end (%w): %w", what, context.Cause(ctx), err)
+	return fmt.Errorf("%s cut short by this server's end (%w): %v", what, context.Cause(ctx), err)
+}
+
+// sessionTimedOut reports whether err, a push's failure within its
+// try's bound (ctx not ended), is its session's deadline run out — the
+// client's command_timeout or data_timeout, os.ErrDeadlineExceeded:
+// with command_timeout under receiptTry it fires first, and the peer's
+// silence is the same as at the bound. Taken for a broken session, it
+// had a second session opened to the hung server and no hungAt
+// recorded (shadow45 item 3).
+func sessionTimedOut(ctx context.Context, err error) bool {
+	return ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded)
 }
 
 // maxIdleReceipt bounds the sessions kept per shadow server.
@@ -969,7 +991,19 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		return &redialError{first: err, again: derr}
 	}
 	l.c, l.st = c, st
+	first := err
 	err = l.push(ctx, m, body)
+	if err == nil && mayHoldAfter(first) {
+		// The repeat of a push left unconfirmed (its data sent, no
+		// answer) went through: said once, as the failure of both tries
+		// is (the receive side's INFO), or the operator never learns
+		// that the first push's answer was lost — after which the
+		// server may hold the copy from both (rt44 shadowrcpt3 F3). A
+		// first session lost before the data (a pooled one the peer
+		// closed) is no news, and is not logged.
+		l.r.d.log.Info("shadow copy pushed again on a new session, and kept: the first push's answer was lost",
+			"msg_id", m.ID.String(), "shadow_server", l.srv.Name, "first_err", first)
+	}
 	l.mayHold = l.mayHold || mayHoldAfter(err)
 	if errors.Is(err, smtp.ErrCopyTimedOut) {
 		// The new session's push ran out of its own bound: the server
@@ -985,7 +1019,7 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	stop := context.AfterFunc(ctx, func() { l.c.Close() })
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
-	if err != nil && ctx.Err() != nil {
+	if err != nil && (ctx.Err() != nil || sessionTimedOut(ctx, err)) {
 		err = cutByCaller(ctx, "shadow copy", err)
 	}
 	return unlessDataSent(l.c, err)

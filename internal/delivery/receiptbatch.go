@@ -176,8 +176,9 @@ func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark ui
 	errs, err := l.c.PushBatchMarked(records, l.r.dbID, mark)
 	var se *gosmtp.SMTPError
 	switch {
-	case err != nil && ctx.Err() != nil:
-		// Its own bound run out (a hung server), or the caller's end.
+	case err != nil && (ctx.Err() != nil || sessionTimedOut(ctx, err)):
+		// Its own bound or its session's deadline run out (a hung
+		// server), or the caller's end.
 		return nil, unlessDataSent(l.c, cutByCaller(ctx, fmt.Sprintf("shadow copy batch of %d", len(records)), err))
 	case err != nil && errors.As(err, &se):
 		// Refused whole (its reply): nothing of it kept there, and

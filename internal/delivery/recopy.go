@@ -1193,8 +1193,10 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 			// and was taken for one that hung (rrrcpt43).
 			n, err := r.d.pushDiscardsEnd(ctx, st, s.Name, s.Address, owed, func(c *smtp.Client) { r.endApart(c, c.QuitBounded) })
 			if err != nil {
-				if ranOutOfBound(ctx) {
-					// Ran out of the 2 s: the next receipts do not wait
+				if ranOutOfBound(ctx) || sessionTimedOut(ctx, err) {
+					// Ran out of the 2 s, or of the session's own
+					// deadline first (command_timeout under it,
+					// shadow45 item 3): the next receipts do not wait
 					// for it. Not when the caller ended first (the stop
 					// cut the receipt or the pass): the server did
 					// nothing wrong (rcpt44 item 3).

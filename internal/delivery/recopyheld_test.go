@@ -25,6 +25,13 @@ func recopyWaiting(t *testing.T, org string, servers ...routing.Server) (*Receip
 // remote.
 func recopyWaitingBudget(t *testing.T, org string, remote int, servers ...routing.Server) (*ReceiptShadow, *queue.Manager, *queue.Message) {
 	t.Helper()
+	return recopyWaitingTimeout(t, org, remote, time.Hour, servers...)
+}
+
+// recopyWaitingTimeout is recopyWaitingBudget with command_timeout and
+// data_timeout cmd.
+func recopyWaitingTimeout(t *testing.T, org string, remote int, cmd time.Duration, servers ...routing.Server) (*ReceiptShadow, *queue.Manager, *queue.Message) {
+	t.Helper()
 	s, q := openQueue(t, clock.NewFake(time.Now()))
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites:   []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -36,7 +43,7 @@ func recopyWaitingBudget(t *testing.T, org string, remote int, servers ...routin
 	}
 	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
 		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: remote, ShadowRetriesLocal: 2,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
+		CommandTimeout: cmd, DataTimeout: cmd})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1504,7 +1504,6 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 	return msgAction{check: check, apply: func(tx *Tx, m *Message) (func(Events), error) {
 		id := m.ID
 		var dsn *Message
-		discardFor := ""
 		var failed []int
 		before := make([]RcptStatus, len(m.Rcpts)) // for noteTakenDone
 		for i := range m.Rcpts {
@@ -1553,10 +1552,9 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		}
 		// The operator ended the message: its shadow must not resurrect it.
 		// Unless another record here still needs the copy (siblingcopy.go).
-		if ok, err := tx.addCopyDiscard(m, now); err != nil {
+		// Its commit wakes the shadow server's long poll (owedsignal.go).
+		if _, err := tx.addCopyDiscard(m, now); err != nil {
 			return nil, err
-		} else if ok {
-			discardFor = m.ShadowServer
 		}
 		if ndr && len(failed) > 0 && m.From != "" {
 			dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
@@ -1583,9 +1581,6 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 			}
 			ev.Event(how.event, &shown, nil, how.note)
 			q.notifyGone(id)
-			if discardFor != "" {
-				q.dsig.signal(discardFor)
-			}
 			if dsn != nil {
 				dsnEventTo(ev, dsn, NotifyFailure)
 				q.Kick()

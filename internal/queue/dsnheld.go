@@ -42,16 +42,15 @@ type releasedDSN struct {
 }
 
 // afterReleased tracks the partial discards the commits naming DSNs'
-// holders wrote, and wakes the sessions of those servers waiting for a
-// notification, once the commit returned: as a DSN's leaving does
-// (results.go). Left to the server's next question, the window in which
-// a loss of this server lets the original's holder fail the recipients
-// again stays open for a heartbeat interval.
+// holders wrote, once the commit returned. That commit woke the
+// sessions of those servers waiting for a notification (owedsignal.go),
+// as a DSN's leaving does: left to the server's next question, the
+// window in which a loss of this server lets the original's holder fail
+// the recipients again stays open for a heartbeat interval.
 func (q *Manager) afterReleased(rel []releasedDSN) {
 	for _, r := range rel {
 		for _, server := range r.servers {
 			q.ev.Event("discard", r.m, nil, "partial discard notification for "+server+" prepared: the recipients this DSN reports (the DSN held on "+r.to+")")
-			q.dsig.signal(server)
 		}
 	}
 }

@@ -149,13 +149,13 @@ func (q *Manager) releasedSingle(m *Message, how string) {
 		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
 }
 
-// heldCopySettled tells, after the commit, the shadow server's waiting
-// sessions of the discard and tracks it (to ev: its commit's batch).
+// heldCopySettled logs and tracks, after the commit, the discard of the
+// copy (to ev: its commit's batch); the commit woke the shadow server's
+// waiting sessions (owedsignal.go).
 func (q *Manager) heldCopySettled(ev Events, m *Message) {
 	q.log.Info("message held: its shadow copy is discarded, the message lives on this server only until delivered",
 		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
 	ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: held by the administrator")
-	q.dsig.signal(m.ShadowServer)
 }
 
 // resumedCopySettled is heldCopySettled for a poison message resumed:
@@ -165,7 +165,6 @@ func (q *Manager) resumedCopySettled(ev Events, m *Message) {
 	q.log.Info("poison message resumed: its shadow copy is discarded and made again, counting from the resume",
 		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
 	ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: resumed from the poison queue")
-	q.dsig.signal(m.ShadowServer)
 }
 
 // bodySoundHere reports whether m's body here reads whole (Body.Check),

@@ -479,8 +479,7 @@ func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []
 		q.Kick() // the DSNs are due now
 	}
 	if len(partial) > 0 {
-		q.ev.Event("discard", &pm, nil, fmt.Sprintf("partial discard notification for %s prepared (%d recipients)", pm.ShadowServer, len(partial)))
-		q.dsig.signal(pm.ShadowServer)
+		q.ev.Event("discard", &pm, nil, fmt.Sprintf("partial discard notification for %s prepared (%d recipients)", pm.ShadowServer, len(partial))) // the commit woke its long poll (owedsignal.go)
 	}
 }
 

@@ -354,8 +354,7 @@ func (q *Manager) commitNotice(ctx context.Context, a *attempt) {
 	}
 	a.noticed.Store(true)
 	for _, server := range reportedTo {
-		q.ev.Event("discard", &pm, nil, "delay note for "+server+" prepared: the delay DSN went from here")
-		q.dsig.signal(server)
+		q.ev.Event("discard", &pm, nil, "delay note for "+server+" prepared: the delay DSN went from here") // its commit woke server's long poll (owedsignal.go)
 	}
 	q.dsnEvent(dm, NotifyDelay)
 	q.Kick()

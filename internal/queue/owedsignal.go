@@ -13,10 +13,13 @@ import "slices"
 // (nameCopyHolder, discardUnconfirmedInDelivery, ShadowRecopiedOrg),
 // was answered only at that server's next poll, though its watch
 // session waited on this server all along; a kill -9 of this server in
-// between had both servers take the message over and deliver it. A
-// path that also signals itself, after its own commit, wakes no one
-// twice: a signal closes the channel of the sessions waiting then, and
-// a session woken with nothing to fetch waits again (waitDiscards).
+// between had both servers take the message over and deliver it. So no
+// path signals by hand after its own commit (a delivery's results, a
+// hold, a removal, a hand-back once did): each such wake followed a
+// commit whose write had named the server already, and found nothing
+// new. The commit is the one place; a wake that finds nothing to fetch
+// (a discard not written after all: another record still needs the
+// copy) costs a look, and the session waits again (waitDiscards).
 
 // noteOwed records, in t, that a notification owed to server was
 // written: server, and the holder whose database server's name is an

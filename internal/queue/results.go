@@ -1222,15 +1222,15 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	committed := func() {
 		if carriedTo != "" {
 			q.ev.Event("discard", m, nil, "discard notification for "+carriedTo+" prepared: carried by this DSN")
-			q.dsig.signal(carriedTo)
 		}
+		// The commit woke the long polls of the servers it owes these
+		// notifications (owedsignal.go).
 		for _, server := range reportedTo {
 			what := "partial discard notification for " + server + " prepared: the recipients this DSN reports"
 			if !m.OwnDSN() {
 				what = "delay note for " + server + " prepared: the delay DSN went from here"
 			}
 			q.ev.Event("discard", m, nil, what)
-			q.dsig.signal(server)
 		}
 		made, madeKinds, madeFail := dsns, dsnKinds, failDSN // the DSNs this commit wrote
 		if noteFirst {
@@ -1332,12 +1332,10 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 	} else if discard && dsnOwesDiscard {
 		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" owed by DSN "+dsns[failDSN].ID.String())
 	} else if discard {
-		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared")
-		q.dsig.signal(m.ShadowServer)
+		q.ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared") // the commit woke its long poll (owedsignal.go)
 	}
 	if len(partial) > 0 {
 		q.ev.Event("discard", m, nil, fmt.Sprintf("partial discard notification for %s prepared (%d recipients)", m.ShadowServer, len(partial)))
-		q.dsig.signal(m.ShadowServer)
 	}
 	if done {
 		q.notifyHanded(m.ID)

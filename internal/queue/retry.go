@@ -71,9 +71,9 @@ func (q *Manager) poisonGiving(m *Message, why string, give bool) {
 	q.log.Warn("message moved to the poison queue", "msg_id", m.ID.String(), "reason", why)
 	q.ev.Event("poison", m, nil, why)
 	if holder != "" {
+		// Its commit woke the holder's long poll (handBackTx, owedsignal.go).
 		q.log.Warn("poison message given to the holder of its shadow copy: it takes the copy over when it next asks for its discard notifications",
 			"msg_id", m.ID.String(), "shadow_server", holder)
-		q.dsig.signal(holder)
 	}
 }
 

@@ -253,10 +253,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 	if quarantined {
 		q.noteQuarantine(now)
 		q.log.Info("message quarantined", "msg_id", m.ID.String(), "reason", m.Quarantine)
-		q.ev.Event("quarantine", m, nil, m.Quarantine)
-		if m.ShadowServer != "" && m.ShadowID != "" {
-			q.dsig.signal(m.ShadowServer)
-		}
+		q.ev.Event("quarantine", m, nil, m.Quarantine) // the commit's discard of its copy woke the server's long poll (owedsignal.go)
 		return m.ID, false, nil
 	}
 	if active {

@@ -732,9 +732,8 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	for _, id := range ended {
 		q.notifyGone(id)
 	}
-	if settled > 0 || len(dropped) > 0 {
-		q.dsig.signal(server)
-	}
+	// The discards the commit owes (copySettled, the dropped DSNs') woke
+	// their servers' long polls with it (owedsignal.go).
 	return out, inDelivery, nil
 }
 

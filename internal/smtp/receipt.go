@@ -1001,9 +1001,10 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		msg += ", no shadow copy"
 	case again != "":
 		observe("copied")
-		if s.log.Enabled(s.srv.ctx, slog.LevelDebug) {
-			s.log.Debug("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
-		}
+		// At INFO, as the failed try's line before it ("… trying the
+		// next shadow server"): the operator who saw the copy fail
+		// sees where it went (shadow45 item 4).
+		s.log.Info("shadow copy on receipt made on the next shadow server", "msg_id", m.ID.String(), "shadow_server", again)
 		msg += ", shadow copy on " + again
 	default:
 		observe("copied")

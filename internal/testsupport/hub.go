@@ -31,6 +31,10 @@ type HubScript struct {
 	// the client to close the connection (a server that hangs at the
 	// end of a session).
 	HangAtQuit bool
+	// HangAtXDiscard: from the first XDISCARD of a session on (discard
+	// notifications pushed to it), the hub reads and answers nothing
+	// more.
+	HangAtXDiscard bool
 	// DataReply, when set, is the reply to each message's data after
 	// DATA's "354" (a full disk: "452 4.3.1 …"); when "" DATA is
 	// answered 250 like any command.
@@ -48,6 +52,10 @@ type HubScript struct {
 	// of other sessions queue behind the one in flight meanwhile (a
 	// batch of several).
 	FaultDelay time.Duration
+	// FaultFirst, when above 0, has Fault end only the first FaultFirst
+	// sessions; the later ones go through (set DataReply for them): a
+	// server whose answer was cut once, reached again.
+	FaultFirst int32
 }
 
 // The faults of a scripted hub (HubScript.Fault). After the data's end
@@ -66,6 +74,9 @@ const (
 	FaultMailReset = "mail-reset" // at MAIL, reset (RST) with no reply
 	FaultRcptEOF   = "rcpt-eof"   // at RCPT, closed with no reply
 	FaultDataReset = "data-reset" // at DATA or BDAT, reset (RST) with no reply, nothing after it read
+	// A reply, then silence: 452 to MAIL, and nothing more answered
+	// until the client closes (a disk that filled, then stalled).
+	FaultMail452Hang = "mail-452-hang"
 )
 
 // cut ends c with no reply, by a reset when reset is set.
@@ -90,6 +101,8 @@ type Hub struct {
 	// Quits is the QUIT commands read; Ended the sessions over (the
 	// client closed the connection, or the hub ended it).
 	Quits, Ended atomic.Int32
+
+	sessions atomic.Int32 // begun, for HubScript.FaultFirst
 
 	mu   sync.Mutex
 	data []string // each copy's data read to its end, in order
@@ -148,6 +161,9 @@ func StartHub(t testing.TB, addr string, s HubScript) *Hub {
 
 func (h *Hub) serve(c net.Conn, s HubScript) {
 	defer h.Ended.Add(1)
+	if n := h.sessions.Add(1); s.FaultFirst > 0 && n > s.FaultFirst {
+		s.Fault = ""
+	}
 	defer c.Close()
 	r := bufio.NewReader(c)
 	io.WriteString(c, "220 peer.test\r\n")
@@ -183,6 +199,9 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			defer tc.Close()
 		case strings.HasPrefix(cmd, "XSHADOW"):
 			io.WriteString(c, s.XShadow+"\r\n")
+		case strings.HasPrefix(cmd, "XDISCARD") && s.HangAtXDiscard:
+			io.Copy(io.Discard, r) // hung: never another reply
+			return
 		case strings.HasPrefix(cmd, "MAIL"):
 			h.Mails.Add(1)
 			if _, n, ok := strings.Cut(cmd, "XSHADOWBATCH="); ok {
@@ -197,6 +216,12 @@ func (h *Hub) serve(c net.Conn, s HubScript) {
 			if s.Fault == FaultMail421 {
 				h.Faults.Add(1)
 				io.WriteString(c, "421 4.3.2 Service shutting down\r\n")
+				return
+			}
+			if s.Fault == FaultMail452Hang {
+				h.Faults.Add(1)
+				io.WriteString(c, "452 4.3.1 Insufficient system storage\r\n")
+				io.Copy(io.Discard, r) // hung: never another reply
 				return
 			}
 			if s.Fault == FaultMailEOF || s.Fault == FaultMailReset {
