@@ -36,6 +36,14 @@ func (q *Manager) WatchOpened(server string) (end func()) {
 // (WatchOpened): a discard owed to it is fetched within a round trip.
 func (q *Manager) Watched(server string) bool { return q.dsig.watched(server) }
 
+// DiscardAcks counts server's acknowledgements of notifications sent to
+// it, since this process started: a receipt whose wait for server's
+// watch session ran out (AwaitDiscardFetched) reads it before waiting,
+// and does not wait again while it has not moved — the session is
+// silent (its server stalled in the save), and each receipt held its
+// 250 for nothing (delivery handMayHoldDiscards, rdwatch45).
+func (q *Manager) DiscardAcks(server string) uint64 { return q.dsig.ackCount(server) }
+
 // AwaitDiscardFetched waits until the discard of message id's copy owed
 // to server has been fetched by server — sent, and acknowledged by its
 // next command (forgetSent) — or is owed no more, reporting true; false
@@ -137,10 +145,22 @@ func (d *discardSignals) fetchedWait(server string) <-chan struct{} {
 	return ch
 }
 
+// ackCount is server's acknowledgements so far (signalFetched).
+func (d *discardSignals) ackCount(server string) uint64 {
+	server = serverKey(server)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.acks[server]
+}
+
 // signalFetched wakes those waiting for server's next acknowledgement.
 func (d *discardSignals) signalFetched(server string) {
 	server = serverKey(server)
 	d.mu.Lock()
+	if d.acks == nil {
+		d.acks = map[string]uint64{}
+	}
+	d.acks[server]++
 	ch := d.fetched[server]
 	delete(d.fetched, server)
 	d.mu.Unlock()
