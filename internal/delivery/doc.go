@@ -306,7 +306,9 @@
 // primary lost at once after the 250 or the pass leaves one holder, not
 // two (receipt42 item 1). A server whose watch session is open here
 // fetches it there first, woken by that commit, and the 250 waits for
-// its acknowledgement within half the bound (queue watchfetch.go); save
+// its acknowledgement within half the bound (queue watchfetch.go), not
+// again while a session that let that wait run out has acknowledged
+// nothing since (watchSilent); save
 // such a fetch, a server whose push or hand-over ran out of its bound
 // lately (hungLately: it would hang the 2 s on every receipt) fetches it
 // at its next contact (rrreceipt42). One that answered "no copy held"

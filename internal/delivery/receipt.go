@@ -61,6 +61,11 @@ type ReceiptShadow struct {
 	// owed to it are not handed before a 250 meanwhile
 	// (handMayHoldDiscards, hungLately).
 	hungAt sync.Map
+	// watchMissed: mailaddr.NameKey of a shadow server → its
+	// acknowledgement count (queue DiscardAcks) read before a wait for
+	// its watch session's fetch that ran out: not waited for again
+	// while the count stays (watchSilent).
+	watchMissed sync.Map
 
 	mu   sync.Mutex
 	idle map[string][]*receiptConn

@@ -1107,6 +1107,10 @@ type WatchedDiscards interface {
 	// AwaitDiscardFetched waits until server fetched the discard of
 	// message id's copy owed to it, or ctx ends (false).
 	AwaitDiscardFetched(ctx context.Context, id queue.ID, server string) bool
+	// DiscardAcks counts server's acknowledgements of notifications
+	// sent to it: one that has not moved since a wait for it ran out
+	// is a watch session gone silent (watchSilent).
+	DiscardAcks(server string) uint64
 }
 
 // receiptDiscardPush bounds, before the sender's 250, the hand-over of
@@ -1157,7 +1161,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 		if !u.DiscardOwed || !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
 			continue
 		}
-		watched := watch != nil && watch.Watched(s.Name)
+		watched := watch != nil && watch.Watched(s.Name) && !r.watchSilent(watch, s.Name)
 		if !watched && r.hungLately(s.Name) {
 			r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server hung lately, it fetches it at its next contact",
 				"msg_id", id.String(), "shadow_server", s.Name)
@@ -1175,11 +1179,20 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 				// within a share of the bound: the 250 left before it,
 				// and this server killed right after, left the copy
 				// there to be taken over beside the one made here.
+				acks := watch.DiscardAcks(s.Name) // before the wait: one that comes during it is no silence
 				wctx, wcancel := context.WithTimeout(ctx, receiptDiscardPush/2)
 				fetched := watch.AwaitDiscardFetched(wctx, id, s.Name)
+				ranOut := errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 				wcancel()
 				if fetched {
+					r.watchMissed.Delete(mailaddr.NameKey(s.Name))
 					return
+				}
+				if ranOut {
+					// Its share ran out with the session open: not
+					// waited for again until it acknowledges
+					// something (watchSilent).
+					r.watchMissed.Store(mailaddr.NameKey(s.Name), acks)
 				}
 				if r.hungLately(s.Name) {
 					r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server hung lately and its watch session did not fetch it in time, it fetches it at its next contact",
@@ -1215,6 +1228,25 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 // it confirmed ending it sooner: a server back from a stall is handed
 // its discards before the 250 again within it.
 const hungPassedOver = time.Minute
+
+// watchSilent reports whether server's watch session let a wait for
+// its fetch run out (handMayHoldDiscards) and has acknowledged nothing
+// since (watch.DiscardAcks unmoved): silent, its server stalled in the
+// save, it fetches nothing before the 250 either, and a wait for it on
+// every receipt (every message of a made-again pass, one after the
+// other) held each that long for nothing — the hang hungLately spares
+// the pushes (rdwatch45). Its next acknowledgement ends it.
+func (r *ReceiptShadow) watchSilent(watch WatchedDiscards, server string) bool {
+	v, ok := r.watchMissed.Load(mailaddr.NameKey(server))
+	if !ok {
+		return false
+	}
+	if watch.DiscardAcks(server) != v.(uint64) {
+		r.watchMissed.CompareAndDelete(mailaddr.NameKey(server), v)
+		return false
+	}
+	return true
+}
 
 // hungLately reports whether server's last push of a copy on receipt,
 // or hand-over of discards before a 250, ran out of its bound within

@@ -105,7 +105,9 @@ func TestSR17WatchingServerFetchesItsDiscardBeforeThePassReturns(t *testing.T) {
 		}
 	}
 
+	start := time.Now()
 	srv, err := r.Recopy(context.Background(), q, m.ID, nil)
+	took := time.Since(start)
 	if srv != "hub-c" || err != nil {
 		t.Fatalf("made again on %q (%v); want hub-c after hub-b's push got no reply", srv, err)
 	}
@@ -114,6 +116,12 @@ func TestSR17WatchingServerFetchesItsDiscardBeforeThePassReturns(t *testing.T) {
 	}
 	if !acked.Load() {
 		t.Error("the pass returned before hub-b's watch session acknowledged the discard owed to it: a kill of this server now leaves hub-b's copy to be taken over beside hub-c's")
+	}
+	// Ended by that acknowledgement, not by its share of the bound (2 s
+	// here): a pass that sat the share out would see acked set as well
+	// (rdwatch45), and would hold every receipt to it.
+	if took >= receiptDiscardPush/2-500*time.Millisecond {
+		t.Errorf("the pass took %v: it ended on its share of the bound (%v), not on hub-b's acknowledgement (300 ms)", took, receiptDiscardPush/2)
 	}
 	c.Close()
 	<-done

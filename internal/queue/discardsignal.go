@@ -16,6 +16,9 @@ type discardSignals struct {
 	// fetched: one channel per shadow server, closed at its next
 	// acknowledgement of notifications it was sent (forgetSent).
 	fetched map[string]chan struct{}
+	// acks counts, per shadow server, its acknowledgements
+	// (signalFetched): DiscardAcks.
+	acks map[string]uint64
 }
 
 func (d *discardSignals) wait(server string) <-chan struct{} {

@@ -36,12 +36,20 @@ func (q *Manager) WatchOpened(server string) (end func()) {
 // (WatchOpened): a discard owed to it is fetched within a round trip.
 func (q *Manager) Watched(server string) bool { return q.dsig.watched(server) }
 
+// DiscardAcks counts server's acknowledgements of notifications sent to
+// it, since this process started: a receipt whose wait for server's
+// watch session ran out (AwaitDiscardFetched) reads it before waiting,
+// and does not wait again while it has not moved — the session is
+// silent (its server stalled in the save), and each receipt held its
+// 250 for nothing (delivery handMayHoldDiscards, rdwatch45).
+func (q *Manager) DiscardAcks(server string) uint64 { return q.dsig.ackCount(server) }
+
 // AwaitDiscardFetched waits until the discard of message id's copy owed
 // to server has been fetched by server — sent, and acknowledged by its
 // next command (forgetSent) — or is owed no more, reporting true; false
 // when ctx ended first, when server has no watch session open here (no
-// one would fetch it before its next contact), or when the message
-// cannot be read.
+// one would fetch it before its next contact: its last one's end wakes
+// the wait, watch), or when the message cannot be read.
 func (q *Manager) AwaitDiscardFetched(ctx context.Context, id ID, server string) bool {
 	for {
 		ch := q.dsig.fetchedWait(server) // before the look: an acknowledgement between the two is not missed
@@ -89,16 +97,27 @@ func (q *Manager) discardOwed(id ID, server string) (owed bool, err error) {
 	return owed, err
 }
 
-// watch adds n to server's open watch sessions.
+// watch adds n to server's open watch sessions. The last one's end
+// wakes those waiting for server's acknowledgement (fetchedWait): no one
+// fetches before its next contact now, and a receipt that waited on
+// (AwaitDiscardFetched) held its 250 for the rest of its share of the
+// bound for nothing — each receipt under way when the server was killed
+// (rdwatch45).
 func (d *discardSignals) watch(server string, n int) {
 	server = serverKey(server)
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	if d.watchers == nil {
 		d.watchers = map[string]int{}
 	}
+	var gone chan struct{}
 	if d.watchers[server] += n; d.watchers[server] <= 0 {
 		delete(d.watchers, server)
+		gone = d.fetched[server]
+		delete(d.fetched, server)
+	}
+	d.mu.Unlock()
+	if gone != nil {
+		close(gone)
 	}
 }
 
@@ -126,10 +145,22 @@ func (d *discardSignals) fetchedWait(server string) <-chan struct{} {
 	return ch
 }
 
+// ackCount is server's acknowledgements so far (signalFetched).
+func (d *discardSignals) ackCount(server string) uint64 {
+	server = serverKey(server)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.acks[server]
+}
+
 // signalFetched wakes those waiting for server's next acknowledgement.
 func (d *discardSignals) signalFetched(server string) {
 	server = serverKey(server)
 	d.mu.Lock()
+	if d.acks == nil {
+		d.acks = map[string]uint64{}
+	}
+	d.acks[server]++
 	ch := d.fetched[server]
 	delete(d.fetched, server)
 	d.mu.Unlock()
