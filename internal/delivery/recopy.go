@@ -1147,18 +1147,75 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 	up, ok := q.(interface {
 		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
 	})
+	if !ok {
+		return
+	}
+	var servers []string
+	for _, u := range up.UnconfirmedPushes(id) {
+		if u.DiscardOwed {
+			servers = append(servers, u.Server)
+		}
+	}
+	r.handDiscards(ctx, q, id, servers, holder, when, func(ctx context.Context, w WatchedDiscards, server string) bool {
+		return w.AwaitDiscardFetched(ctx, id, server)
+	})
+}
+
+// OrgDiscards is a store (queue.Manager) that knows the discards owed
+// by the copy's org id, for a message whose record is gone.
+type OrgDiscards interface {
+	// OrgDiscardOwed reports whether the discard of copy orgID is owed
+	// to server and not fetched yet.
+	OrgDiscardOwed(orgID, server string) bool
+	// AwaitOrgDiscardFetched waits until server fetched it, or ctx
+	// ends (false).
+	AwaitOrgDiscardFetched(ctx context.Context, orgID, server string) bool
+}
+
+// HandLeftDiscards implements smtp.LeftDiscardHander: message id (org
+// id orgID) left this server — delivered or handed on — while its copy
+// on receipt was pushed to servers with no reply once the copy was
+// sent; the commit that ended it owes each the copy's discard. Handed
+// before the 250 as handMayHoldDiscards hands a made-again copy's: left
+// for their next contact, this server killed right after the 250 left
+// each free to take the copy over and deliver the message a second
+// time (rdwatch45; a push hung past its 2 s while a local delivery took
+// milliseconds). The record may be gone: the discards are found by the
+// org id.
+func (r *ReceiptShadow) HandLeftDiscards(ctx context.Context, id queue.ID, orgID string, servers []string) {
+	od, ok := r.store.(OrgDiscards)
+	if r.store == nil || !ok || orgID == "" {
+		return
+	}
+	var owed []string
+	for _, s := range servers {
+		if od.OrgDiscardOwed(orgID, s) {
+			owed = append(owed, s)
+		}
+	}
+	r.handDiscards(ctx, r.store, id, owed, "", "before the reply", func(ctx context.Context, _ WatchedDiscards, server string) bool {
+		return od.AwaitOrgDiscardFetched(ctx, orgID, server)
+	})
+}
+
+// handDiscards hands the discards owed to servers (each of which may
+// hold message id's copy on receipt), but holder's, before the 250 or
+// a made-again pass's end: a watched server's fetch on its watch
+// session waited for (await), else, or then, a push of them
+// (handMayHoldDiscards).
+func (r *ReceiptShadow) handDiscards(ctx context.Context, q RecopyStore, id queue.ID, servers []string, holder, when string, await func(ctx context.Context, w WatchedDiscards, server string) bool) {
 	owed, ok2 := q.(OwedDiscards)
 	st := r.d.st.Load()
-	if !ok || !ok2 || st.cfg.Topology == nil || pushID(st) == "" {
+	if !ok2 || st.cfg.Topology == nil || pushID(st) == "" || len(servers) == 0 {
 		return
 	}
 	watch, _ := q.(WatchedDiscards)
 	ctx, cancel := boundedTry(ctx, receiptDiscardPush)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, u := range up.UnconfirmedPushes(id) {
-		s, known := st.cfg.Topology.Server(u.Server)
-		if !u.DiscardOwed || !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
+	for _, name := range servers {
+		s, known := st.cfg.Topology.Server(name)
+		if !known || !st.cfg.Topology.Transport(s.Name) || mailaddr.NameKey(s.Name) == mailaddr.NameKey(holder) {
 			continue
 		}
 		watched := watch != nil && watch.Watched(s.Name) && !r.watchSilent(watch, s.Name)
@@ -1181,7 +1238,7 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 				// there to be taken over beside the one made here.
 				acks := watch.DiscardAcks(s.Name) // before the wait: one that comes during it is no silence
 				wctx, wcancel := context.WithTimeout(ctx, receiptDiscardPush/2)
-				fetched := watch.AwaitDiscardFetched(wctx, id, s.Name)
+				fetched := await(wctx, watch, s.Name)
 				ranOut := errors.Is(wctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 				wcancel()
 				if fetched {

@@ -51,9 +51,23 @@ func (q *Manager) DiscardAcks(server string) uint64 { return q.dsig.ackCount(ser
 // one would fetch it before its next contact: its last one's end wakes
 // the wait, watch), or when the message cannot be read.
 func (q *Manager) AwaitDiscardFetched(ctx context.Context, id ID, server string) bool {
+	return q.awaitFetched(ctx, server, func() (bool, error) { return q.discardOwed(id, server) })
+}
+
+// AwaitOrgDiscardFetched is AwaitDiscardFetched for the copy of org id
+// orgID: a message that left this server before its copy on receipt was
+// confirmed has no record left to read the org id from (smtp receipt.go,
+// "left this server before its shadow copy was confirmed").
+func (q *Manager) AwaitOrgDiscardFetched(ctx context.Context, orgID, server string) bool {
+	return q.awaitFetched(ctx, server, func() (bool, error) { return q.orgDiscardOwed(orgID, server), nil })
+}
+
+// awaitFetched waits until owed reports false (fetched, or owed no
+// more), ctx ends or server's watch sessions all end.
+func (q *Manager) awaitFetched(ctx context.Context, server string, owedNow func() (bool, error)) bool {
 	for {
 		ch := q.dsig.fetchedWait(server) // before the look: an acknowledgement between the two is not missed
-		owed, err := q.discardOwed(id, server)
+		owed, err := owedNow()
 		switch {
 		case err != nil:
 			return false
@@ -81,20 +95,40 @@ func (q *Manager) discardOwed(id ID, server string) (owed bool, err error) {
 		if err != nil {
 			return err
 		}
-		if m.OrgID == "" {
-			return nil
-		}
-		b := tx.tx.Bucket(bucketDiscards)
-		for _, name := range tx.holderNamesTx(server) {
-			k := discardKey(name, m.OrgID)
-			if v := b.Get(k); v != nil && !forgetting.under(false, k, v) {
-				owed = true
-				return nil
-			}
-		}
+		owed = tx.discardOwedTx(forgetting, m.OrgID, server)
 		return nil
 	})
 	return owed, err
+}
+
+// OrgDiscardOwed reports whether the discard of the copy of org id
+// orgID is owed to server and not fetched (acknowledged) yet.
+func (q *Manager) OrgDiscardOwed(orgID, server string) bool { return q.orgDiscardOwed(orgID, server) }
+
+// orgDiscardOwed is discardOwed for the copy of org id orgID.
+func (q *Manager) orgDiscardOwed(orgID, server string) (owed bool) {
+	forgetting := q.forgetting.snapshot()
+	_ = q.store.View(func(tx *Tx) error {
+		owed = tx.discardOwedTx(forgetting, orgID, server)
+		return nil
+	})
+	return owed
+}
+
+// discardOwedTx reports whether the full discard of copy orgID is owed
+// to server in t, under any of its names, and not being forgotten.
+func (t *Tx) discardOwedTx(forgetting forgettingNow, orgID, server string) bool {
+	if orgID == "" {
+		return false
+	}
+	b := t.tx.Bucket(bucketDiscards)
+	for _, name := range t.holderNamesTx(server) {
+		k := discardKey(name, orgID)
+		if v := b.Get(k); v != nil && !forgetting.under(false, k, v) {
+			return true
+		}
+	}
+	return false
 }
 
 // watch adds n to server's open watch sessions. The last one's end

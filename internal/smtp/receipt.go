@@ -123,6 +123,15 @@ type ReceiptRecopier interface {
 	RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error)
 }
 
+// LeftDiscardHander is a ReceiptRecopier (delivery.ReceiptShadow) that
+// hands, before the 250, the discards owed to the servers that may hold
+// the copy of a message that left this server before its copy on
+// receipt was confirmed (HandLeftDiscards): its record may be gone, so
+// they are found by the org id.
+type LeftDiscardHander interface {
+	HandLeftDiscards(ctx context.Context, id queue.ID, orgID string, servers []string)
+}
+
 // CopyMayBeHeldError is a ReceiptRecopier's failure one of whose pushes
 // got no reply once its copy was sent (cut after its data, or hung past
 // its bound): Servers may hold the copy, and are owed its discard. A
@@ -977,10 +986,19 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		// push's outcome is unknown: the server may hold a copy. The
 		// commit that ended the message owes it the copy's discard
 		// (the record, or the mark, names it as one that may hold
-		// it), which it fetches at its next contact: it is never
-		// delivered there, but it is no copy that was not needed.
+		// it), handed before the 250 as a made-again copy's is — its
+		// watch session's fetch waited for, else a push —: left for
+		// its next contact, this server killed right after the 250
+		// left that server free to take its copy over and deliver the
+		// message a second time (rdwatch45). One not reached in time
+		// fetches it at its next contact.
 		observe("left_may_hold")
-		s.log.Info("message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy, and is owed its discard (it fetches it at its next contact)",
+		if h := s.srv.receipt.Load(); h != nil {
+			if lh, ok := h.r.(LeftDiscardHander); ok && s.srv.ctx.Err() == nil {
+				lh.HandLeftDiscards(s.srv.ctx, m.ID, m.OrgID, mayHoldOn)
+			}
+		}
+		s.log.Info("message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy, and is owed its discard (handed before the reply where it could be, else it fetches it at its next contact)",
 			"msg_id", m.ID.String(), "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
 		msg += ", left this server before its shadow copy was confirmed"
 	case left:

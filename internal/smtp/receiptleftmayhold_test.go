@@ -29,6 +29,14 @@ func (q *leftQueue) LeftBeforeCopy(queue.ID) bool { return true }
 type noRecopyReceipt struct {
 	brokenReceipt
 	recopyErr error
+	handed    []string // HandLeftDiscards: "ORGID SERVER,…"
+}
+
+// HandLeftDiscards records the hand-over asked for (LeftDiscardHander).
+func (r *noRecopyReceipt) HandLeftDiscards(_ context.Context, id queue.ID, orgID string, servers []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.handed = append(r.handed, orgID+" "+strings.Join(servers, ","))
 }
 
 func (r *noRecopyReceipt) RecopyRefused(ctx context.Context, id queue.ID, pref string, tried []string) (string, error) {
@@ -67,29 +75,30 @@ func TestSR17LeftWithPushUnansweredSaysServerMayHoldCopy(t *testing.T) {
 		err            error
 		result, logged string
 		reply          string
-		recopyErr      error // the next candidate's push
+		recopyErr      error  // the next candidate's push
+		mayHold        string // the servers owed the discard, handed before the 250
 	}{
 		{"eof-after-data", fmt.Errorf("reply to the end of the message: %w", io.EOF), "left_may_hold",
 			"message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy",
-			"left this server before its shadow copy was confirmed", nil},
+			"left this server before its shadow copy was confirmed", nil, "hub-b"},
 		{"timed-out", fmt.Errorf("shadow copy not pushed within 10s: %w: %w", ErrCopyTimedOut, io.ErrUnexpectedEOF), "left_may_hold",
 			"message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy",
-			"left this server before its shadow copy was confirmed", nil},
+			"left this server before its shadow copy was confirmed", nil, "hub-b"},
 		{"refused", &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage"}, "left",
 			"message left this server before its shadow copy on receipt was made: no copy needed",
-			"left this server before its shadow copy was made", nil},
+			"left this server before its shadow copy was made", nil, ""},
 		{"421", &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down"}, "left",
 			"message left this server before its shadow copy on receipt was made: no copy needed",
-			"left this server before its shadow copy was made", nil},
+			"left this server before its shadow copy was made", nil, ""},
 		// hub-b refused; the copy made again on hub-c got no reply after
 		// its data: hub-c may hold it.
 		{"refused-then-next-unanswered", refused, "left_may_hold",
 			"message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy",
 			"left this server before its shadow copy was confirmed",
-			&CopyMayBeHeldError{Servers: []string{"hub-c"}, Err: fmt.Errorf("hub-c: push failed: %w", io.EOF)}},
+			&CopyMayBeHeldError{Servers: []string{"hub-c"}, Err: fmt.Errorf("hub-c: push failed: %w", io.EOF)}, "hub-c"},
 		{"refused-then-next-refused", refused, "left",
 			"message left this server before its shadow copy on receipt was made: no copy needed",
-			"left this server before its shadow copy was made", fmt.Errorf("hub-c: 452 4.3.1 Insufficient system storage")},
+			"left this server before its shadow copy was made", fmt.Errorf("hub-c: 452 4.3.1 Insufficient system storage"), ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &syncBuffer{}
@@ -119,6 +128,19 @@ func TestSR17LeftWithPushUnansweredSaysServerMayHoldCopy(t *testing.T) {
 			got := d.cmd("Subject: hi\r\n\r\nhello\r\n.", "250")
 			if !strings.Contains(got, c.reply) {
 				t.Errorf("reply %q; want %q", got, c.reply)
+			}
+			// The discards owed to the servers that may hold the copy
+			// were handed before the 250 (rdwatch45): left for their
+			// next contact, a kill of this server right after it left
+			// each free to take the copy over.
+			r.mu.Lock()
+			handed := append([]string(nil), r.handed...)
+			r.mu.Unlock()
+			switch {
+			case c.result == "left_may_hold" && (len(handed) != 1 || !strings.HasSuffix(handed[0], " "+c.mayHold)):
+				t.Errorf("discard hand-overs before the 250: %q; want one to %s", handed, c.mayHold)
+			case c.result == "left" && len(handed) != 0:
+				t.Errorf("discard hand-overs %q for a push the server answered: it holds nothing", handed)
 			}
 			d.cmd("QUIT", "221")
 			obs.mu.Lock()
