@@ -40,7 +40,10 @@ type faultHop struct {
 	// message's final dot.
 	closeAfterData bool
 	// ehloHang: the hop greets and never answers EHLO.
-	ehloHang  bool
+	ehloHang bool
+	// mailReply, when set, is the hop's reply to every MAIL (a 4xx of
+	// its own, in a session it keeps open).
+	mailReply string
 	taken     map[string][]string // recipient → bodies taken
 	order     []string            // the recipients taken, in order
 	conns     int
@@ -113,7 +116,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang, pipelining, maxRcpts, closeAfterData, ehloHang := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang
+	hang, pipelining, maxRcpts, closeAfterData, ehloHang, mailReply := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang, h.mailReply
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -141,6 +144,9 @@ func (h *faultHop) serve(c net.Conn) {
 			say("250 8BITMIME")
 		case strings.HasPrefix(cmd, "HELO"):
 			say("250 fault.test")
+		case strings.HasPrefix(cmd, "MAIL") && mailReply != "":
+			rcpts = nil
+			say(mailReply)
 		case strings.HasPrefix(cmd, "MAIL"):
 			rcpts = nil
 			say("250 2.1.0 ok")

@@ -684,8 +684,15 @@ func classify(i int, hop string, err error) queue.Result {
 		// Not an error reply at all (a 3xx to RCPT, which go-smtp hands
 		// back as one): the next hop is out of step. Its words must not
 		// stand as the reason mail waits, and the session ends (a 451
-		// 4.4.2 closes it: pool.go).
-		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, "unexpected reply "+strconv.Quote(smtp.Reply(err)))}
+		// 4.4.2 closes it: pool.go) — but the host answered, as one out
+		// of step does: no failed contact of its destination (Answered).
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.StrayReply(hop, strconv.Quote(smtp.Reply(err)))}
+	}
+	if smtp.Stray(err) && !errors.As(err, new(*smtp.FinalReplyError)) {
+		// The same out of step reply read by umbra's own reader (a 3xx
+		// to MAIL, RCPT or the DATA command: smtp.Client's stray): the
+		// session ends, the host answered.
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.SessionFailedReply(hop, err.Error())}
 	}
 	if smtp.NotSent(err) {
 		// umbra could not write the command (go-smtp refused to format
@@ -702,7 +709,10 @@ func classify(i int, hop string, err error) queue.Result {
 		if smtp.Permanent(err) {
 			o = queue.FailedPerm
 		}
-		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
+		// The host's own reply: it answered, whatever the status (its
+		// "451 4.4.2 too busy" to MAIL, its own 4.7.5) — unless it
+		// closed the session with it (421, RFC 5321 §3.8).
+		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err), Answered: se.Code != 421}
 	}
 	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, err.Error())}
 }
@@ -754,7 +764,7 @@ func stepResult(c *smtp.Client, i int, hop, cmd string, err error) queue.Result 
 		return classify(i, hop, err)
 	}
 	c.Close()
-	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.OutOfStepReply(hop, cmd, smtp.Reply(err))}
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.OutOfStepReply(hop, cmd, smtp.Reply(err))}
 }
 
 // stepResults is stepResult for every one of rcpts.

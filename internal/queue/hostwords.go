@@ -92,6 +92,26 @@ func AnsweredOutOfStep(reply, hop string) bool {
 	return hop != "" && strings.HasPrefix(reply, stoppedCode+hop+OutOfStepText)
 }
 
+// StrayText is what delivery's deferral of a recipient whose next hop
+// answered with a reply where none of its kind belongs (a 3xx to MAIL
+// or RCPT) says between the hop and the reply (StrayReply).
+const StrayText = ": unexpected reply "
+
+// StrayReply is that deferral: "451 4.4.2 HOP: unexpected reply
+// \"354 …\"", quoted the host's reply. Like a reply out of step it ends
+// the session (SessionBroke reads it so), and the host answered.
+func StrayReply(hop, quoted string) string {
+	return stoppedCode + hop + StrayText + quoted
+}
+
+// answeredWords reports whether reply is umbra's deferral of a reply
+// hop gave out of step or stray (OutOfStepReply, StrayReply): umbra
+// ended the session, but the host answered — no failed contact of its
+// destination (feedback, destFailure).
+func answeredWords(reply, hop string) bool {
+	return AnsweredOutOfStep(reply, hop) || hop != "" && strings.HasPrefix(reply, stoppedCode+hop+StrayText)
+}
+
 // IsOutOfStep reports whether reply is OutOfStepReply of hop.
 func IsOutOfStep(reply, hop string) bool {
 	return hop != "" && strings.HasPrefix(reply, "451 4.4.2 "+hop+OutOfStepText)

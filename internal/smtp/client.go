@@ -967,6 +967,10 @@ func stray(code int, texts []string) error {
 	return fmt.Errorf("%w %q", errUnexpectedReply, fmt.Sprintf("%d %s", code, strings.Join(texts, " ")))
 }
 
+// Stray reports whether err is a stray 3xx reply where only a 2xx, 4xx
+// or 5xx may come (stray): the next hop answered, out of step.
+func Stray(err error) bool { return errors.Is(err, errUnexpectedReply) }
+
 // errMalformedReply and errUnexpectedReply are a reply line that does
 // not parse and a 3xx where a final reply was due (stray).
 var (
