@@ -422,7 +422,9 @@
 // enhanced status or a 5.5.x one to MAIL, RCPT or DATA — commands umbra
 // sends only in order — defers the transaction's recipients with "451
 // 4.4.2 HOP: out of step at CMD: REPLY" and closes the session (never
-// pooled); on a reused session with no body begun the message goes on
+// pooled) — one recipient's RCPT answered so defers it alone, and the
+// others are asked and the accepted ones sent the message before the
+// session closes, lock-step as pipelined; on a reused session with no body begun the message goes on
 // a fresh connection in the same attempt, whole, whatever else the
 // session answered it (reuse: wentOutOfStep, as sessionGone's "gone
 // before the next hop had any of the message"); on a fresh one the

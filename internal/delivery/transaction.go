@@ -456,6 +456,17 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	queue.HostReplied(ctx, hop, rcpts) // the stall's since is the host's last reply
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
+	// A recipient's RCPT answered out of step ends the session — after
+	// this transaction, as a pipelined one's does (pipelinedResults):
+	// the others are asked and the ones the host accepted, before it and
+	// after it, get the message; each keeps its own reply, none the
+	// out-of-step one it never got.
+	ended := false
+	defer func() {
+		if ended {
+			c.Close()
+		}
+	}()
 	for _, i := range rcpts {
 		r := &m.Rcpts[i]
 		ro := rcptOptions(r)
@@ -467,15 +478,26 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			// on with; a notice meanwhile quotes a refusal for now, and
 			// leaves out a recipient refused for good.
 			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
+			if outOfStep(err) {
+				// The host refused the command as out of order: it is
+				// not in the message data, its state is its own to
+				// keep; the others are asked as pipelining asks them.
+				ended = true
+				queue.HostReplied(ctx, hop, rcpts)
+				out = append(out, outOfStepResult(i, hop, "RCPT", err))
+				continue
+			}
 			res := stepResult(c, i, hop, "RCPT", err)
-			if !queue.SessionBroke(res.Reply, hop) {
+			if res.Answered || !queue.SessionBroke(res.Reply, hop) {
 				queue.HostReplied(ctx, hop, rcpts)
 			}
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
-				// Connection lost: the rest cannot be tried now, and
-				// those accepted before it got no message: each is
-				// deferred with the connection's reply, none left
+				// Connection lost, or a stray 3xx (its state unknown:
+				// a host that took it for a 354 would read the next
+				// commands as message data): the rest cannot be tried
+				// now, and those accepted before it got no message:
+				// each is deferred with the session's reply, none left
 				// without a result.
 				out = append(out, deferAll(indexes(accepted), hop, res.Reply)...)
 				return append(out, deferAll(remaining(rcpts, i), hop, res.Reply)...)
@@ -488,14 +510,18 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	more.accepted = len(accepted) > 0
 	if len(accepted) == 0 {
-		c.Rset() // umbra's RSET: go-smtp's Reset would have it greet again on the next use
+		if !ended {
+			c.Rset() // umbra's RSET: go-smtp's Reset would have it greet again on the next use
+		}
 		return out
 	}
 	if queue.PastExpiry(ctx) {
 		// The envelope's replies came after the message's expiry: the
 		// transaction ends before DATA, nothing of it sent
 		// (queue/expirycut.go).
-		c.Rset()
+		if !ended {
+			c.Rset()
+		}
 		return append(out, expiredUnsent(indexes(accepted))...)
 	}
 	n := 1
@@ -764,6 +790,14 @@ func stepResult(c *smtp.Client, i int, hop, cmd string, err error) queue.Result 
 		return classify(i, hop, err)
 	}
 	c.Close()
+	return outOfStepResult(i, hop, cmd, err)
+}
+
+// outOfStepResult is recipient i's deferral for the reply err to cmd
+// out of step; the caller ends the session (stepResult at once; a
+// lock-step RCPT's transaction after its accepted recipients had their
+// message).
+func outOfStepResult(i int, hop, cmd string, err error) queue.Result {
 	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.OutOfStepReply(hop, cmd, smtp.Reply(err))}
 }
 
