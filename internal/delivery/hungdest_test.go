@@ -53,7 +53,11 @@ type faultHop struct {
 	// is received from it; gated counts those read and waiting.
 	rcptGate chan struct{}
 	gated    int
-	closed   chan struct{}
+	// dataGate, when set: the hop answers DATA (354) only when a value
+	// is received from it; dataGated counts the DATAs read and waiting.
+	dataGate  chan struct{}
+	dataGated int
+	closed    chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
@@ -187,6 +191,19 @@ func (h *faultHop) serve(c net.Conn) {
 			}
 			say("250 2.1.5 ok")
 		case cmd == "DATA":
+			h.mu.Lock()
+			gate := h.dataGate
+			if gate != nil {
+				h.dataGated++
+			}
+			h.mu.Unlock()
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-h.closed:
+					return
+				}
+			}
 			say("354 go ahead")
 			var b strings.Builder
 			for {

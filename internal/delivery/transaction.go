@@ -386,6 +386,10 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		defer func() { inData() }() // a panic in the pipeline leaves no mark behind
 		defer c.SetInData(nil)      // nor a pooled session calling this transaction's marks
 		defer c.SetOnReply(nil)
+		defer c.SetOnGoAhead(nil)
+		// The 354 to DATA is a reply too: the stall's since in the
+		// message data moves with it.
+		c.SetOnGoAhead(func() { queue.HostReplied(ctx, hop, rcpts) })
 		// Each reply of the envelope as it comes: the host answering is
 		// not a host that stopped answering (the stall's since moves
 		// with it), and a recipient it refused has its reply now — a
@@ -419,6 +423,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		c.SetBeforeBody(nil)
 		c.SetInData(nil)
 		c.SetOnReply(nil)
+		c.SetOnGoAhead(nil)
 		inData()
 		if errors.Is(p.Err, errExpiredUnsent) {
 			// The 354 came after the expiry: the connection was closed
@@ -531,7 +536,11 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	envelope()
 	inData := queue.InMessageData(ctx, indexes(accepted), hop) // DATA, the body, its final reply
 	defer inData()                                             // a panic in sendData leaves no mark behind
+	// The 354 to DATA is the host's reply: the stall's since moves.
+	c.SetOnGoAhead(func() { queue.HostReplied(ctx, hop, indexes(accepted)) })
+	defer c.SetOnGoAhead(nil) // a pooled session calls no mark of this transaction
 	replies, err := sendData(c, parts, tail, n)
+	c.SetOnGoAhead(nil)
 	inData()
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
