@@ -117,6 +117,43 @@ func IsOutOfStep(reply, hop string) bool {
 	return hop != "" && strings.HasPrefix(reply, "451 4.4.2 "+hop+OutOfStepText)
 }
 
+// loopCode begins umbra's deferral of a next hop that is this server
+// itself (delivery/self.go): RFC 3463 X.4.6, routing loop detected.
+const loopCode = "451 4.4.6 "
+
+// SelfRelayReply is the deferral of a relay whose next hop, hop,
+// answered its shadow session with this server's own transport
+// database id: "451 4.4.6 routing loop: next hop HOP is this server
+// itself (…)". The host answered — it is this server —: no failed
+// contact of its destination, but every message to it waits, so the
+// scheduler shows it as the destination's failure (feedback 0,
+// messageFailure), never as a host that did not answer.
+func SelfRelayReply(hop string) string {
+	return loopCode + "routing loop: next hop " + hop + " is this server itself (it presents this server's transport database id)"
+}
+
+// LoopsBackReply is the deferral of mail whose smart hosts are all
+// this server itself (an address it listens on): none was connected
+// to. what names the domain and the host ("mail for DOM loops back to
+// myself: next hop HOP is …"), conn the send connector. Read as
+// SelfRelayReply is.
+func LoopsBackReply(what, conn string) string {
+	return loopCode + what + "; check the smart hosts of send connector " + conn
+}
+
+// RoutingLoop reports whether reply, recorded against nextHop, is one
+// of umbra's two deferrals of a next hop that is this server itself
+// (SelfRelayReply, LoopsBackReply, both naming nextHop): the
+// configuration's loop, neither the host's own reply nor a host that
+// did not answer.
+func RoutingLoop(reply, nextHop string) bool {
+	rest, ok := strings.CutPrefix(reply, loopCode)
+	if !ok || nextHop == "" || !strings.Contains(rest, nextHop) {
+		return false
+	}
+	return strings.HasPrefix(rest, "routing loop: next hop ") || strings.HasPrefix(rest, "mail for ") && strings.Contains(rest, " loops back to myself: ")
+}
+
 // AuthFailedReply is the deferral of a host that refused umbra's
 // login (a send connector's auth): "451 4.7.0 authentication to HOP
 // failed: 535 …", what the host's reply.

@@ -1888,19 +1888,21 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 // its mail waited (rt43-outbound F1).
 func arrivedFailure(res []Result) (Result, bool) {
 	for _, r := range res {
-		if r.Outcome == Deferred && !r.Answered && !expiredUnsent(r.Reply) && messageFailure(r.Reply) {
+		if r.Outcome == Deferred && !r.Answered && !expiredUnsent(r.Reply) && messageFailure(r.Reply, r.NextHop) {
 			return r, true
 		}
 	}
 	return Result{}, false
 }
 
-// messageFailure: reply is a deferral that is its message's failure, not
-// the destination's (feedback 0), and shown as the destination's last
-// error: no readable answer to the end of a message sent whole, or a
-// TLS policy refusal.
-func messageFailure(reply string) bool {
-	return MayHaveArrived(reply) || enhanced(reply) == "4.7.5"
+// messageFailure: reply, recorded against nextHop, is a deferral that
+// is its message's failure, not the destination's (feedback 0), and
+// shown as the destination's last error: no readable answer to the end
+// of a message sent whole, a TLS policy refusal, or a next hop that is
+// this server itself (RoutingLoop: the configuration's loop, which
+// every message to it meets while the destination shows nothing wrong).
+func messageFailure(reply, nextHop string) bool {
+	return MayHaveArrived(reply) || enhanced(reply) == "4.7.5" || RoutingLoop(reply, nextHop)
 }
 
 // failing: failures in a row since its last success — of the session
@@ -1955,6 +1957,14 @@ func feedback(res []Result) int {
 				// evidence that the destination is dead for the others
 				// (rt32d F2; Postfix's qmgr throttles a site only on
 				// failures of the session itself).
+				continue
+			}
+			if RoutingLoop(r.Reply, r.NextHop) {
+				// The next hop is this server itself: a loop of the
+				// configuration, not a host that did not answer (it
+				// answered, with this server's database id, or was
+				// never connected to) — shown, not counted
+				// (messageFailure).
 				continue
 			}
 			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !answeredWords(r.Reply, r.NextHop) {
