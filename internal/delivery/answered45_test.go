@@ -1,10 +1,15 @@
 package delivery
 
 import (
+	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
 )
 
 // SPEC Q-6 (rt44 delivery2 F4): a next hop that answers MAIL with a 4xx
@@ -58,5 +63,39 @@ func TestQ6HostsOwn4xxToMailIsNoDestinationFailure(t *testing.T) {
 				t.Errorf("%d connections, want %d (a session the host kept carries the next messages)", hop.connections(), tc.conns)
 			}
 		})
+	}
+}
+
+// SPEC Q-6, Q-3 (rr deliv45, a sibling of rt44 delivery2 F4): MX hosts
+// that answered and were passed over for the content (no 8BITMIME for
+// an 8-bit message), the attempt cut by mx_address_limit before the
+// others, defer the message "451 4.4.1 not sent to the hosts tried:
+// <refusal>", recorded against the host that refused — umbra's
+// content refusal names that host, so the scheduler read the deferral
+// as umbra's 4.4.x words on a host it could not reach: a failed
+// contact, toward a dead destination, of hosts that answered. The
+// result says the hosts answered (Answered), and its words, the
+// constructor's (queue.NotSentReply), are read so after a restart.
+func TestQ6HostsThatAnsweredNotSentIsNoFailedContact(t *testing.T) {
+	hop := startFaultHopAt(t, "127.0.0.160:37491", false)
+	hop.no8bit = true
+	dns := &fakeDNS{mx: map[string][]*net.MX{"remote.test": {{Host: "m0.remote.test.", Pref: 10}, {Host: "m1.remote.test.", Pref: 20}}},
+		hosts: map[string][]string{"m0.remote.test": {"127.0.0.160"}, "m1.remote.test": {"127.0.0.160"}}}
+	sc := mxConnector(hop.port())
+	sc.TLS = config.TLSNone
+	sc.MXAddressLimit = 1
+	d := newDeliverer(t, dns, config.Mailbox{}, sc)
+	t.Cleanup(d.Close)
+	m := message("x@remote.test")
+	res := d.Deliver(context.Background(), m, []byte("Subject: caf\xc3\xa9\r\n\r\ncaf\xc3\xa9\r\n"), all(m))
+	if len(res) != 1 || res[0].Outcome != queue.Deferred || !strings.HasPrefix(res[0].Reply, "451 4.4.1 not sent to the hosts tried: ") {
+		t.Fatalf("results %+v, want the deferral of hosts tried that did not take the content", res)
+	}
+	r := res[0]
+	if !r.Answered {
+		t.Errorf("%q against %s: not marked as hosts that answered", r.Reply, r.NextHop)
+	}
+	if !queue.HostsAnswered(r.Reply, r.NextHop) {
+		t.Errorf("%q against %s: its words are not read as hosts that answered", r.Reply, r.NextHop)
 	}
 }

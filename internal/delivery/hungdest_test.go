@@ -44,6 +44,8 @@ type faultHop struct {
 	// mailReply, when set, is the hop's reply to every MAIL (a 4xx of
 	// its own, in a session it keeps open).
 	mailReply string
+	// no8bit: its EHLO offers no 8BITMIME.
+	no8bit    bool
 	taken     map[string][]string // recipient → bodies taken
 	order     []string            // the recipients taken, in order
 	conns     int
@@ -120,7 +122,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang, pipelining, maxRcpts, closeAfterData, ehloHang, mailReply := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang, h.mailReply
+	hang, pipelining, maxRcpts, closeAfterData, ehloHang, mailReply, no8bit := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang, h.mailReply, h.no8bit
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -144,6 +146,10 @@ func (h *faultHop) serve(c net.Conn) {
 			say("250-fault.test")
 			if pipelining {
 				say("250-PIPELINING")
+			}
+			if no8bit {
+				say("250 HELP")
+				continue
 			}
 			say("250 8BITMIME")
 		case strings.HasPrefix(cmd, "HELO"):

@@ -104,12 +104,29 @@ func StrayReply(hop, quoted string) string {
 	return stoppedCode + hop + StrayText + quoted
 }
 
-// answeredWords reports whether reply is umbra's deferral of a reply
-// hop gave out of step or stray (OutOfStepReply, StrayReply): umbra
-// ended the session, but the host answered — no failed contact of its
-// destination (feedback, destFailure).
-func answeredWords(reply, hop string) bool {
-	return AnsweredOutOfStep(reply, hop) || hop != "" && strings.HasPrefix(reply, stoppedCode+hop+StrayText)
+// notSentText begins NotSentReply.
+const notSentText = unreachedCode + "not sent to the hosts tried: "
+
+// NotSentReply is the deferral of a destination whose hosts tried all
+// answered and none took the message (refused the session for good,
+// or passed over for its content: eightbit.go), the others cut by the
+// attempt's limits (mx_address_limit, mx_session_limit): "451 4.4.1
+// not sent to the hosts tried: REFUSAL (…)", recorded against the last
+// host that refused, refusal its reply or umbra's words naming it.
+// Hosts that answered: no failed contact of the destination (the
+// result's Answered; HostsAnswered after a restart).
+func NotSentReply(refusal string) string { return notSentText + refusal }
+
+// HostsAnswered reports whether reply is umbra's deferral of hop, or
+// of hosts of its destination, that answered: a reply hop gave out of
+// step or stray (OutOfStepReply, StrayReply: umbra ended the session),
+// or hosts tried that did not take the message (NotSentReply) — no
+// failed contact of the destination (feedback, destFailure).
+func HostsAnswered(reply, hop string) bool {
+	if hop == "" {
+		return false
+	}
+	return AnsweredOutOfStep(reply, hop) || strings.HasPrefix(reply, stoppedCode+hop+StrayText) || strings.HasPrefix(reply, notSentText)
 }
 
 // IsOutOfStep reports whether reply is OutOfStepReply of hop.

@@ -215,7 +215,7 @@ type Result struct {
 	// (feedback): a host that answered is reachable, its deferral is
 	// its message's, no failed contact of its destination. Not stored:
 	// after a restart the recipient's last reply is read by its words
-	// (destFailure, answeredWords).
+	// (destFailure, HostsAnswered).
 	Answered bool
 	// Note, when set, is what the operator reads of this result instead
 	// of Reply (tracking log): the detail Reply leaves out because DSNs

@@ -45,3 +45,26 @@ func TestQ6RoutingLoopShownNotCounted(t *testing.T) {
 	}
 	destinationShownFailing(t, &hungDotHost{calls: map[string]int{}, reply: SelfRelayReply(hop)})
 }
+
+// Q-6 (rr deliv45): after a restart a destination's health is read from
+// its recipients' last replies (destFailure) as the live signal reads
+// them — against the host each names: a relay's own 451 4.4.1 about a
+// host beyond it, and hosts tried that answered (NotSentReply), are
+// answers, not failures shown as `failing`; umbra's words on a host it
+// could not reach still are. Before, the reply was read with no host,
+// and every 4.4.x counted as umbra's.
+func TestQ6RestartReadsLastReplyAgainstItsHost(t *testing.T) {
+	const hop = "relay.example[192.0.2.1]:25"
+	for _, tc := range []struct {
+		name, reply string
+		failure     bool
+	}{
+		{"a relay's own 4.4.1", "451 4.4.1 Unable to reach the next hop, try later", false},
+		{"hosts tried that answered", NotSentReply("550 5.6.3 " + hop + " does not support 8BITMIME"), false},
+		{"umbra's refused connection", "451 4.4.1 connect to " + hop + ": dial tcp 192.0.2.1:25: connect: connection refused", true},
+	} {
+		if got := destFailure(tc.reply, hop); got != tc.failure {
+			t.Errorf("%s: destFailure %v, want %v", tc.name, got, tc.failure)
+		}
+	}
+}

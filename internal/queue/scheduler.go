@@ -1919,7 +1919,7 @@ func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 // read by its words (HostsOwnReply: a relay's 451 4.4.1 about a host
 // beyond it is an answer; a host's 4.4.2 whose result does not say it
 // answered is read as closing its session; umbra's deferral of a reply
-// out of step or stray, answeredWords, is the host's answer) — and 0 for jobs the deliverer answered without trying
+// out of step or stray, HostsAnswered, is the host's answer) — and 0 for jobs the deliverer answered without trying
 // (held, shutdown), for a message-specific failure (the whole message
 // was sent and its end got no readable reply: MayHaveArrived) or whose every result is a TLS policy refusal (X.7.5:
 // MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
@@ -1967,7 +1967,7 @@ func feedback(res []Result) int {
 				// (messageFailure).
 				continue
 			}
-			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !answeredWords(r.Reply, r.NextHop) {
+			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !HostsAnswered(r.Reply, r.NextHop) {
 				// umbra's words: the host not reached, or its session
 				// broke — or, read by its words alone, the host's own
 				// 4.4.2 ("too busy, closing": its words cannot say
@@ -1975,7 +1975,7 @@ func feedback(res []Result) int {
 				// answered and kept it says so, Answered above, rt44
 				// delivery2 F4); a relay's own 4.4.1, 4.4.3 or 4.4.4
 				// about a host beyond it is an answer (errtext44), and
-				// so is a reply out of step or stray (answeredWords:
+				// so is a reply out of step or stray (HostsAnswered:
 				// the host answered; one confused session must not
 				// make a healthy destination dead, rrdeliv44).
 				tried = true
