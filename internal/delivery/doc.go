@@ -431,7 +431,14 @@
 // retry schedule takes it, and it bounces only at expiry. A DSN quotes
 // the host's reply (queue.OutOfStepText, openingHostReply), and the
 // scheduler counts it an answer, never a step toward a dead
-// destination (queue.AnsweredOutOfStep, feedback). A callout's RCPT
+// destination (queue.AnsweredOutOfStep, feedback). Every result whose
+// host answered the command itself says so (queue.Result.Answered,
+// set by classify and the out-of-step rule: the host's own reply that
+// is no 421, one out of step, a stray 3xx; and remote.go's
+// queue.NotSentReply of hosts tried that all answered): its deferral —
+// a host's own "451 4.4.2 too busy" to MAIL, its own 4.7.5 — is its
+// message's, no failed contact of its destination, which the reply's
+// words alone cannot say (rt44 delivery2 F4). A callout's RCPT
 // answered so cannot decide (verify.go). A 5xx with another status
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever.
