@@ -36,7 +36,9 @@ func TestQ6HostsOwn4xxToMailIsNoDestinationFailure(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hop := startFaultHopAt(t, fmt.Sprintf("127.0.0.160:%d", tc.port), false)
+			hop.mu.Lock() // read by its sessions under the lock
 			hop.mailReply = tc.reply
+			hop.mu.Unlock()
 			r := startFaultRigOn(t, "127.0.0.160", fmt.Sprintf("127.0.0.160:%d", tc.port+1), hop, 1, 5*time.Second, 5*time.Second, time.Hour)
 			for i := range 3 {
 				r.submit(t, fmt.Sprintf("busy%d@remote.test", i))
@@ -78,7 +80,9 @@ func TestQ6HostsOwn4xxToMailIsNoDestinationFailure(t *testing.T) {
 // constructor's (queue.NotSentReply), are read so after a restart.
 func TestQ6HostsThatAnsweredNotSentIsNoFailedContact(t *testing.T) {
 	hop := startFaultHopAt(t, "127.0.0.160:37491", false)
+	hop.mu.Lock() // read by its sessions under the lock
 	hop.no8bit = true
+	hop.mu.Unlock()
 	dns := &fakeDNS{mx: map[string][]*net.MX{"remote.test": {{Host: "m0.remote.test.", Pref: 10}, {Host: "m1.remote.test.", Pref: 20}}},
 		hosts: map[string][]string{"m0.remote.test": {"127.0.0.160"}, "m1.remote.test": {"127.0.0.160"}}}
 	sc := mxConnector(hop.port())

@@ -20,8 +20,10 @@ func TestQ3StallSinceMovesWithTheGoAheadToData(t *testing.T) {
 		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) {
 			port := 37471 + 2*k
 			hop := startFaultHopAt(t, fmt.Sprintf("127.0.0.160:%d", port), false)
+			hop.mu.Lock() // read by its sessions under the lock
 			hop.pipelining = pipelining
 			hop.dataGate = make(chan struct{})
+			hop.mu.Unlock()
 			r := startFaultRigOn(t, "127.0.0.160", fmt.Sprintf("127.0.0.160:%d", port+1), hop, 0, 60*time.Second, 60*time.Second, time.Hour)
 			id := r.submit(t, "dhang@remote.test")
 			waitHop(t, r, "the DATA", func(h *faultHop) bool { return h.dataGated == 1 })
