@@ -431,14 +431,23 @@
 // enhanced status or a 5.5.x one to MAIL, RCPT or DATA — commands umbra
 // sends only in order — defers the transaction's recipients with "451
 // 4.4.2 HOP: out of step at CMD: REPLY" and closes the session (never
-// pooled); on a reused session with no body begun the message goes on
+// pooled) — one recipient's RCPT answered so defers it alone, and the
+// others are asked and the accepted ones sent the message before the
+// session closes, lock-step as pipelined; on a reused session with no body begun the message goes on
 // a fresh connection in the same attempt, whole, whatever else the
 // session answered it (reuse: wentOutOfStep, as sessionGone's "gone
 // before the next hop had any of the message"); on a fresh one the
 // retry schedule takes it, and it bounces only at expiry. A DSN quotes
 // the host's reply (queue.OutOfStepText, openingHostReply), and the
 // scheduler counts it an answer, never a step toward a dead
-// destination (queue.AnsweredOutOfStep, feedback). A callout's RCPT
+// destination (queue.AnsweredOutOfStep, feedback). Every result whose
+// host answered the command itself says so (queue.Result.Answered,
+// set by classify and the out-of-step rule: the host's own reply that
+// is no 421, one out of step, a stray 3xx; and remote.go's
+// queue.NotSentReply of hosts tried that all answered): its deferral —
+// a host's own "451 4.4.2 too busy" to MAIL, its own 4.7.5 — is its
+// message's, no failed contact of its destination, which the reply's
+// words alone cannot say (rt44 delivery2 F4). A callout's RCPT
 // answered so cannot decide (verify.go). A 5xx with another status
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever.

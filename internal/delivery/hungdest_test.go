@@ -40,7 +40,12 @@ type faultHop struct {
 	// message's final dot.
 	closeAfterData bool
 	// ehloHang: the hop greets and never answers EHLO.
-	ehloHang  bool
+	ehloHang bool
+	// mailReply, when set, is the hop's reply to every MAIL (a 4xx of
+	// its own, in a session it keeps open).
+	mailReply string
+	// no8bit: its EHLO offers no 8BITMIME.
+	no8bit    bool
 	taken     map[string][]string // recipient → bodies taken
 	order     []string            // the recipients taken, in order
 	conns     int
@@ -50,7 +55,11 @@ type faultHop struct {
 	// is received from it; gated counts those read and waiting.
 	rcptGate chan struct{}
 	gated    int
-	closed   chan struct{}
+	// dataGate, when set: the hop answers DATA (354) only when a value
+	// is received from it; dataGated counts the DATAs read and waiting.
+	dataGate  chan struct{}
+	dataGated int
+	closed    chan struct{}
 }
 
 func startFaultHop(t *testing.T, greetHang bool) *faultHop {
@@ -113,7 +122,7 @@ func (h *faultHop) serve(c net.Conn) {
 	defer stop()
 	h.mu.Lock()
 	h.conns++
-	hang, pipelining, maxRcpts, closeAfterData, ehloHang := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang
+	hang, pipelining, maxRcpts, closeAfterData, ehloHang, mailReply, no8bit := h.greetHang, h.pipelining, h.maxRcpts, h.closeAfterData, h.ehloHang, h.mailReply, h.no8bit
 	h.mu.Unlock()
 	if hang {
 		c.Read(make([]byte, 1)) // until the client gives up
@@ -138,9 +147,16 @@ func (h *faultHop) serve(c net.Conn) {
 			if pipelining {
 				say("250-PIPELINING")
 			}
+			if no8bit {
+				say("250 HELP")
+				continue
+			}
 			say("250 8BITMIME")
 		case strings.HasPrefix(cmd, "HELO"):
 			say("250 fault.test")
+		case strings.HasPrefix(cmd, "MAIL") && mailReply != "":
+			rcpts = nil
+			say(mailReply)
 		case strings.HasPrefix(cmd, "MAIL"):
 			rcpts = nil
 			say("250 2.1.0 ok")
@@ -181,6 +197,19 @@ func (h *faultHop) serve(c net.Conn) {
 			}
 			say("250 2.1.5 ok")
 		case cmd == "DATA":
+			h.mu.Lock()
+			gate := h.dataGate
+			if gate != nil {
+				h.dataGated++
+			}
+			h.mu.Unlock()
+			if gate != nil {
+				select {
+				case <-gate:
+				case <-h.closed:
+					return
+				}
+			}
 			say("354 go ahead")
 			var b strings.Builder
 			for {

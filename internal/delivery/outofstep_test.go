@@ -51,7 +51,13 @@ func listen170(t *testing.T) net.Listener {
 
 func startStepServer(t *testing.T, pipelining bool, answer func(conn, txn int, cmd string) string) *stepServer {
 	t.Helper()
-	s := &stepServer{ln: listen170(t), pipelining: pipelining, answer: answer}
+	return startStepServerOn(t, listen170(t), pipelining, answer)
+}
+
+// startStepServerOn is startStepServer serving ln.
+func startStepServerOn(t *testing.T, ln net.Listener, pipelining bool, answer func(conn, txn int, cmd string) string) *stepServer {
+	t.Helper()
+	s := &stepServer{ln: ln, pipelining: pipelining, answer: answer}
 	t.Cleanup(func() { s.ln.Close() })
 	go func() {
 		for {
@@ -159,7 +165,7 @@ func (s *stepServer) counts() (conns, messages int) {
 func stepDeliverer(t *testing.T, s *stepServer) *Deliverer {
 	t.Helper()
 	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
-		hosts: map[string][]string{"mx.example.net": {"127.0.0.170"}}}
+		hosts: map[string][]string{"mx.example.net": {s.ln.Addr().(*net.TCPAddr).IP.String()}}}
 	conn := mxConnector(portOf(s.ln.Addr().String()))
 	conn.TLS = config.TLSNone
 	d := newDeliverer(t, dns, config.Mailbox{}, conn)

@@ -239,7 +239,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// from the best host (mx_address_limit, mx_session_limit).
 			telling()
 			if refusal != "" && !failedTemp {
-				lastErr, lastHost = "451 4.4.1 not sent to the hosts tried: "+refusal, refusalHost
+				lastErr, lastHost = queue.NotSentReply(refusal), refusalHost
 			}
 			lastErr += " (" + cut + ": " + src.notTried(len(hosts)-k+len(late)+len(src.pending())) + " not tried in this attempt)"
 			failedTemp = true
@@ -402,7 +402,17 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		// is the recipients' (a DSN quotes it, naming the host).
 		return failAll(g.rcpts, refusalHost, refusal)
 	}
-	return requireTLSDefer(m, g.rcpts, dt.requireTLS, dt.tlsFailed, none, lastHost, lastErr)
+	notSent := requireTLSDefer(m, g.rcpts, dt.requireTLS, dt.tlsFailed, none, lastHost, lastErr)
+	if !strings.HasPrefix(lastErr, queue.NotSentReply("")) {
+		return notSent
+	}
+	for k := range notSent {
+		// The hosts tried answered (they refused, or lacked what the
+		// content needs): no failed contact of the destination, though
+		// umbra's words name the host (queue feedback).
+		notSent[k].Answered = true
+	}
+	return notSent
 }
 
 // requireTLSDefer defers rcpts when no host (or server of the route)

@@ -36,7 +36,7 @@ func (d *Deliverer) selfRelay(c *smtp.Client, hop string, rcpts []int) []queue.R
 	d.log.Error("next hop is this server itself: not relaying (check the server addresses in the topology and smart hosts)",
 		"next_hop", hop, "database_id", *self)
 	c.Close()
-	return deferAll(rcpts, hop, "451 4.4.6 routing loop: next hop "+hop+" is this server itself (it presents this server's transport database id)")
+	return deferAll(rcpts, hop, queue.SelfRelayReply(hop))
 }
 
 // A next hop of a send connector (an MX or a smart host) at an address
@@ -101,7 +101,7 @@ func nothingLeft(dom, conn string, smart bool, self host, unresolved []unresolve
 	}
 	what := "mail for " + dom + " loops back to myself: " + selfSays(self)
 	if smart {
-		return "451 4.4.6 " + what + "; check the smart hosts of send connector " + conn, false, true
+		return queue.LoopsBackReply(what, conn), false, true
 	}
 	return "554 5.4.6 " + what, true, true
 }

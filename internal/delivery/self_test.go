@@ -69,6 +69,11 @@ receive_connectors:
 	if len(res) != 1 || res[0].Outcome != queue.Deferred || !strings.HasPrefix(res[0].Reply, "451 4.4.6") {
 		t.Fatalf("relay to itself: %+v", res)
 	}
+	if !queue.RoutingLoop(res[0].Reply, res[0].NextHop) {
+		// The queue's reading of the loop (feedback: no failed contact)
+		// is of the words the constructor writes.
+		t.Errorf("relay to itself deferred %q against %q: not read as the routing loop", res[0].Reply, res[0].NextHop)
+	}
 	if n := q.submitted.Load(); n != 0 {
 		t.Fatalf("%d copies handed to this server itself", n)
 	}

@@ -386,6 +386,10 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		defer func() { inData() }() // a panic in the pipeline leaves no mark behind
 		defer c.SetInData(nil)      // nor a pooled session calling this transaction's marks
 		defer c.SetOnReply(nil)
+		defer c.SetOnGoAhead(nil)
+		// The 354 to DATA is a reply too: the stall's since in the
+		// message data moves with it.
+		c.SetOnGoAhead(func() { queue.HostReplied(ctx, hop, rcpts) })
 		// Each reply of the envelope as it comes: the host answering is
 		// not a host that stopped answering (the stall's since moves
 		// with it), and a recipient it refused has its reply now — a
@@ -419,6 +423,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		c.SetBeforeBody(nil)
 		c.SetInData(nil)
 		c.SetOnReply(nil)
+		c.SetOnGoAhead(nil)
 		inData()
 		if errors.Is(p.Err, errExpiredUnsent) {
 			// The 354 came after the expiry: the connection was closed
@@ -456,6 +461,17 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	queue.HostReplied(ctx, hop, rcpts) // the stall's since is the host's last reply
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
+	// A recipient's RCPT answered out of step ends the session — after
+	// this transaction, as a pipelined one's does (pipelinedResults):
+	// the others are asked and the ones the host accepted, before it and
+	// after it, get the message; each keeps its own reply, none the
+	// out-of-step one it never got.
+	ended := false
+	defer func() {
+		if ended {
+			c.Close()
+		}
+	}()
 	for _, i := range rcpts {
 		r := &m.Rcpts[i]
 		ro := rcptOptions(r)
@@ -467,15 +483,26 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			// on with; a notice meanwhile quotes a refusal for now, and
 			// leaves out a recipient refused for good.
 			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
+			if outOfStep(err) {
+				// The host refused the command as out of order: it is
+				// not in the message data, its state is its own to
+				// keep; the others are asked as pipelining asks them.
+				ended = true
+				queue.HostReplied(ctx, hop, rcpts)
+				out = append(out, outOfStepResult(i, hop, "RCPT", err))
+				continue
+			}
 			res := stepResult(c, i, hop, "RCPT", err)
-			if !queue.SessionBroke(res.Reply, hop) {
+			if res.Answered || !queue.SessionBroke(res.Reply, hop) {
 				queue.HostReplied(ctx, hop, rcpts)
 			}
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
-				// Connection lost: the rest cannot be tried now, and
-				// those accepted before it got no message: each is
-				// deferred with the connection's reply, none left
+				// Connection lost, or a stray 3xx (its state unknown:
+				// a host that took it for a 354 would read the next
+				// commands as message data): the rest cannot be tried
+				// now, and those accepted before it got no message:
+				// each is deferred with the session's reply, none left
 				// without a result.
 				out = append(out, deferAll(indexes(accepted), hop, res.Reply)...)
 				return append(out, deferAll(remaining(rcpts, i), hop, res.Reply)...)
@@ -488,14 +515,18 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	more.accepted = len(accepted) > 0
 	if len(accepted) == 0 {
-		c.Rset() // umbra's RSET: go-smtp's Reset would have it greet again on the next use
+		if !ended {
+			c.Rset() // umbra's RSET: go-smtp's Reset would have it greet again on the next use
+		}
 		return out
 	}
 	if queue.PastExpiry(ctx) {
 		// The envelope's replies came after the message's expiry: the
 		// transaction ends before DATA, nothing of it sent
 		// (queue/expirycut.go).
-		c.Rset()
+		if !ended {
+			c.Rset()
+		}
 		return append(out, expiredUnsent(indexes(accepted))...)
 	}
 	n := 1
@@ -505,7 +536,11 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	envelope()
 	inData := queue.InMessageData(ctx, indexes(accepted), hop) // DATA, the body, its final reply
 	defer inData()                                             // a panic in sendData leaves no mark behind
+	// The 354 to DATA is the host's reply: the stall's since moves.
+	c.SetOnGoAhead(func() { queue.HostReplied(ctx, hop, indexes(accepted)) })
+	defer c.SetOnGoAhead(nil) // a pooled session calls no mark of this transaction
 	replies, err := sendData(c, parts, tail, n)
+	c.SetOnGoAhead(nil)
 	inData()
 	var se *gosmtp.SMTPError
 	if len(replies) == 0 && errors.As(err, &se) {
@@ -684,8 +719,15 @@ func classify(i int, hop string, err error) queue.Result {
 		// Not an error reply at all (a 3xx to RCPT, which go-smtp hands
 		// back as one): the next hop is out of step. Its words must not
 		// stand as the reason mail waits, and the session ends (a 451
-		// 4.4.2 closes it: pool.go).
-		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, "unexpected reply "+strconv.Quote(smtp.Reply(err)))}
+		// 4.4.2 closes it: pool.go) — but the host answered, as one out
+		// of step does: no failed contact of its destination (Answered).
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.StrayReply(hop, strconv.Quote(smtp.Reply(err)))}
+	}
+	if smtp.Stray(err) && !errors.As(err, new(*smtp.FinalReplyError)) {
+		// The same out of step reply read by umbra's own reader (a 3xx
+		// to MAIL, RCPT or the DATA command: smtp.Client's stray): the
+		// session ends, the host answered.
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.SessionFailedReply(hop, err.Error())}
 	}
 	if smtp.NotSent(err) {
 		// umbra could not write the command (go-smtp refused to format
@@ -702,7 +744,10 @@ func classify(i int, hop string, err error) queue.Result {
 		if smtp.Permanent(err) {
 			o = queue.FailedPerm
 		}
-		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err)}
+		// The host's own reply: it answered, whatever the status (its
+		// "451 4.4.2 too busy" to MAIL, its own 4.7.5) — unless it
+		// closed the session with it (421, RFC 5321 §3.8).
+		return queue.Result{Rcpt: i, Outcome: o, NextHop: hop, Reply: smtp.Reply(err), Answered: se.Code != 421}
 	}
 	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.SessionFailedReply(hop, err.Error())}
 }
@@ -754,7 +799,15 @@ func stepResult(c *smtp.Client, i int, hop, cmd string, err error) queue.Result 
 		return classify(i, hop, err)
 	}
 	c.Close()
-	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Reply: queue.OutOfStepReply(hop, cmd, smtp.Reply(err))}
+	return outOfStepResult(i, hop, cmd, err)
+}
+
+// outOfStepResult is recipient i's deferral for the reply err to cmd
+// out of step; the caller ends the session (stepResult at once; a
+// lock-step RCPT's transaction after its accepted recipients had their
+// message).
+func outOfStepResult(i int, hop, cmd string, err error) queue.Result {
+	return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.OutOfStepReply(hop, cmd, smtp.Reply(err))}
 }
 
 // stepResults is stepResult for every one of rcpts.

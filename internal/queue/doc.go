@@ -470,9 +470,9 @@
 // (greeting)" of a host that took the connection and did not answer a
 // step of the opening, Status 4.4.2: InOpening, InEnvelope, InMessageData,
 // datastall.go — on a retry too, over the attempt before's reply; N s
-// and the views' since are from the host's last reply to MAIL or an
-// RCPT (HostReplied, each pipelined reply as read), not the envelope's
-// start; and
+// and the views' since are from the host's last reply to MAIL, an
+// RCPT or DATA (HostReplied, each pipelined reply as read, the 354 as
+// read: smtp.Client.SetOnGoAhead), not the envelope's start; and
 // one whose RCPT that host refused for now while the attempt goes on
 // quotes the host's reply, one it refused for good is left out of the
 // notice — not retried, its failure DSN quotes it: LeftTransaction; the

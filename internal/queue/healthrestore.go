@@ -52,7 +52,7 @@ func (q *Manager) restoreHealth(ctx context.Context) {
 					continue
 				}
 				for i, rc := range m.Rcpts {
-					if rc.Status.Done() || rc.Queue != qs.Name || !destFailure(rc.LastReply) {
+					if rc.Status.Done() || rc.Queue != qs.Name || !destFailure(rc.LastReply, rc.NextHop) {
 						continue
 					}
 					f.n++
@@ -89,11 +89,13 @@ func (q *Manager) restoreHealth(ctx context.Context) {
 	}
 }
 
-// destFailure: reply, a recipient's last reply, was a failure of its
-// destination in the scheduler's sense — a dead destination's mark, a
-// reply that could not reach or keep the next hop (feedback −1), or the
-// message's failure after its final dot (MayHaveArrived).
-func destFailure(reply string) bool {
+// destFailure: reply, a recipient's last reply recorded against
+// nextHop, was a failure of its destination in the scheduler's sense —
+// a dead destination's mark, a reply that could not reach or keep the
+// next hop (feedback −1, read as the live signal reads it: against the
+// host it names, so a relay's own 451 4.4.1 about a host beyond it is
+// its answer here too), or the message's failure (messageFailure).
+func destFailure(reply, nextHop string) bool {
 	if isDeadReply(reply) {
 		return true
 	}
@@ -101,7 +103,7 @@ func destFailure(reply string) bool {
 	if last == "" || umbraNote(last) || expiredUnsent(last) {
 		return false
 	}
-	return messageFailure(last) || feedback([]Result{{Outcome: Deferred, Reply: last}}) < 0
+	return messageFailure(last, nextHop) || feedback([]Result{{Outcome: Deferred, Reply: last, NextHop: nextHop}}) < 0
 }
 
 // restoreSuspended lists at the start the destination of each queue an

@@ -92,9 +92,83 @@ func AnsweredOutOfStep(reply, hop string) bool {
 	return hop != "" && strings.HasPrefix(reply, stoppedCode+hop+OutOfStepText)
 }
 
+// StrayText is what delivery's deferral of a recipient whose next hop
+// answered with a reply where none of its kind belongs (a 3xx to MAIL
+// or RCPT) says between the hop and the reply (StrayReply).
+const StrayText = ": unexpected reply "
+
+// StrayReply is that deferral: "451 4.4.2 HOP: unexpected reply
+// \"354 …\"", quoted the host's reply. Like a reply out of step it ends
+// the session (SessionBroke reads it so), and the host answered.
+func StrayReply(hop, quoted string) string {
+	return stoppedCode + hop + StrayText + quoted
+}
+
+// notSentText begins NotSentReply.
+const notSentText = unreachedCode + "not sent to the hosts tried: "
+
+// NotSentReply is the deferral of a destination whose hosts tried all
+// answered and none took the message (refused the session for good,
+// or passed over for its content: eightbit.go), the others cut by the
+// attempt's limits (mx_address_limit, mx_session_limit): "451 4.4.1
+// not sent to the hosts tried: REFUSAL (…)", recorded against the last
+// host that refused, refusal its reply or umbra's words naming it.
+// Hosts that answered: no failed contact of the destination (the
+// result's Answered; HostsAnswered after a restart).
+func NotSentReply(refusal string) string { return notSentText + refusal }
+
+// HostsAnswered reports whether reply is umbra's deferral of hop, or
+// of hosts of its destination, that answered: a reply hop gave out of
+// step or stray (OutOfStepReply, StrayReply: umbra ended the session),
+// or hosts tried that did not take the message (NotSentReply) — no
+// failed contact of the destination (feedback, destFailure).
+func HostsAnswered(reply, hop string) bool {
+	if hop == "" {
+		return false
+	}
+	return AnsweredOutOfStep(reply, hop) || strings.HasPrefix(reply, stoppedCode+hop+StrayText) || strings.HasPrefix(reply, notSentText)
+}
+
 // IsOutOfStep reports whether reply is OutOfStepReply of hop.
 func IsOutOfStep(reply, hop string) bool {
 	return hop != "" && strings.HasPrefix(reply, "451 4.4.2 "+hop+OutOfStepText)
+}
+
+// loopCode begins umbra's deferral of a next hop that is this server
+// itself (delivery/self.go): RFC 3463 X.4.6, routing loop detected.
+const loopCode = "451 4.4.6 "
+
+// SelfRelayReply is the deferral of a relay whose next hop, hop,
+// answered its shadow session with this server's own transport
+// database id: "451 4.4.6 routing loop: next hop HOP is this server
+// itself (…)". The host answered — it is this server —: no failed
+// contact of its destination, but every message to it waits, so the
+// scheduler shows it as the destination's failure (feedback 0,
+// messageFailure), never as a host that did not answer.
+func SelfRelayReply(hop string) string {
+	return loopCode + "routing loop: next hop " + hop + " is this server itself (it presents this server's transport database id)"
+}
+
+// LoopsBackReply is the deferral of mail whose smart hosts are all
+// this server itself (an address it listens on): none was connected
+// to. what names the domain and the host ("mail for DOM loops back to
+// myself: next hop HOP is …"), conn the send connector. Read as
+// SelfRelayReply is.
+func LoopsBackReply(what, conn string) string {
+	return loopCode + what + "; check the smart hosts of send connector " + conn
+}
+
+// RoutingLoop reports whether reply, recorded against nextHop, is one
+// of umbra's two deferrals of a next hop that is this server itself
+// (SelfRelayReply, LoopsBackReply, both naming nextHop): the
+// configuration's loop, neither the host's own reply nor a host that
+// did not answer.
+func RoutingLoop(reply, nextHop string) bool {
+	rest, ok := strings.CutPrefix(reply, loopCode)
+	if !ok || nextHop == "" || !strings.Contains(rest, nextHop) {
+		return false
+	}
+	return strings.HasPrefix(rest, "routing loop: next hop ") || strings.HasPrefix(rest, "mail for ") && strings.Contains(rest, " loops back to myself: ")
 }
 
 // AuthFailedReply is the deferral of a host that refused umbra's

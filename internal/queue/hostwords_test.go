@@ -94,6 +94,15 @@ func TestQ3FeedbackReadsUmbrasWordsNotTheCode(t *testing.T) {
 		{"no host reachable", Result{Outcome: Deferred, NextHop: "mx:example.net", Reply: NoHostReachableReply}, -1},
 		{"the host closed with 421", Result{Outcome: Deferred, NextHop: hop, Reply: "421 4.4.2 closing, too many connections"}, -1},
 		{"the host's own 4.4.2, closing", Result{Outcome: Deferred, NextHop: hop, Reply: "451 4.4.2 relay.example is too busy, closing"}, -1},
+		// rt44 delivery2 F4: delivery says when the host answered and
+		// kept its session; its 4xx is then its message's deferral.
+		{"the host's own 4.4.2, answered", Result{Outcome: Deferred, NextHop: hop, Answered: true, Reply: "451 4.4.2 relay.example is too busy, try later"}, +1},
+		{"the host's own 4.7.5, answered", Result{Outcome: Deferred, NextHop: hop, Answered: true, Reply: "451 4.7.5 relay.example's own policy"}, +1},
+		{"a stray reply", Result{Outcome: Deferred, NextHop: hop, Reply: StrayReply(hop, `"354 go ahead"`)}, +1},
+		// Hosts tried that answered and were passed over for the
+		// content (umbra's refusal names the host), the rest cut by a
+		// limit: read by the words alone (after a restart) as answered.
+		{"hosts tried that answered", Result{Outcome: Deferred, NextHop: hop, Reply: NotSentReply("554 5.6.1 "+hop+": 8-bit content not taken") + " (mx_address_limit 1 reached: 1 more host not tried in this attempt)"}, +1},
 	} {
 		if got := feedback([]Result{tc.res}); got != tc.want {
 			t.Errorf("%s: feedback %d, want %d", tc.name, got, tc.want)

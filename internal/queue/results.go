@@ -203,6 +203,20 @@ type Result struct {
 	Queue   string // the delivery queue: e.g. "mx:example.org", "smarthost:to-edge", "mailbox:DB01"
 	NextHop string // the host tried: e.g. "mx.example.org[192.0.2.1]:25", "maildir", "lmtp:127.0.0.1:24" (LMTPHop)
 	Reply   string // the next hop's reply or umbra's diagnostic, e.g. "550 5.1.1 no such user"
+	// Answered: the next hop itself answered the command this result
+	// is about — a reply of its own (a refusal for now too, whatever
+	// its status: a host's "451 4.4.2 too busy" to MAIL, its own
+	// "451 4.7.5"), or one out of step or stray (a 503 to RCPT, a 3xx
+	// where none belongs, which end the session on umbra's side) — and
+	// did not close its session with it (421). Delivery sets it where
+	// it reads the host's reply (delivery/transaction.go classify); the
+	// reply's text cannot say it (a host's own 451 4.4.2 to MAIL and a
+	// 421 4.4.2 read alike by status). The scheduler's signal reads it
+	// (feedback): a host that answered is reachable, its deferral is
+	// its message's, no failed contact of its destination. Not stored:
+	// after a restart the recipient's last reply is read by its words
+	// (destFailure, HostsAnswered).
+	Answered bool
 	// Note, when set, is what the operator reads of this result instead
 	// of Reply (tracking log): the detail Reply leaves out because DSNs
 	// quote Reply to the sender (an organisation id, a duplicate found).

@@ -1888,19 +1888,21 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 // its mail waited (rt43-outbound F1).
 func arrivedFailure(res []Result) (Result, bool) {
 	for _, r := range res {
-		if r.Outcome == Deferred && !expiredUnsent(r.Reply) && messageFailure(r.Reply) {
+		if r.Outcome == Deferred && !r.Answered && !expiredUnsent(r.Reply) && messageFailure(r.Reply, r.NextHop) {
 			return r, true
 		}
 	}
 	return Result{}, false
 }
 
-// messageFailure: reply is a deferral that is its message's failure, not
-// the destination's (feedback 0), and shown as the destination's last
-// error: no readable answer to the end of a message sent whole, or a
-// TLS policy refusal.
-func messageFailure(reply string) bool {
-	return MayHaveArrived(reply) || enhanced(reply) == "4.7.5"
+// messageFailure: reply, recorded against nextHop, is a deferral that
+// is its message's failure, not the destination's (feedback 0), and
+// shown as the destination's last error: no readable answer to the end
+// of a message sent whole, a TLS policy refusal, or a next hop that is
+// this server itself (RoutingLoop: the configuration's loop, which
+// every message to it meets while the destination shows nothing wrong).
+func messageFailure(reply, nextHop string) bool {
+	return MayHaveArrived(reply) || enhanced(reply) == "4.7.5" || RoutingLoop(reply, nextHop)
 }
 
 // failing: failures in a row since its last success — of the session
@@ -1908,13 +1910,16 @@ func messageFailure(reply string) bool {
 func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 
 // feedback is a job's signal to its destination's window: +1 when the
-// next hop answered (whatever it answered), −1 when it could not be
+// next hop answered (whatever it answered: Result.Answered, a host's
+// own reply in a session it did not close — its "451 4.4.2 too busy" to
+// MAIL, its own 4.7.5 too), −1 when it could not be
 // reached or broke the session — every result deferred with a
 // network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
 // DNS, routing) — but a host's own reply of a status other than 4.4.2
-// (HostsOwnReply: a relay's 451 4.4.1 about a host beyond it is an
-// answer; a host's 4.4.2 closes its session; umbra's deferral of a
-// reply out of step, AnsweredOutOfStep, is the host's answer) — and 0 for jobs the deliverer answered without trying
+// read by its words (HostsOwnReply: a relay's 451 4.4.1 about a host
+// beyond it is an answer; a host's 4.4.2 whose result does not say it
+// answered is read as closing its session; umbra's deferral of a reply
+// out of step or stray, HostsAnswered, is the host's answer) — and 0 for jobs the deliverer answered without trying
 // (held, shutdown), for a message-specific failure (the whole message
 // was sent and its end got no readable reply: MayHaveArrived) or whose every result is a TLS policy refusal (X.7.5:
 // MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
@@ -1931,6 +1936,16 @@ func feedback(res []Result) int {
 		case Held:
 			continue
 		case Deferred:
+			if r.Answered {
+				// The host's own reply to the command, its session kept
+				// (or ended by umbra after a reply out of step): it
+				// answered, whatever the reply's status — a host's own
+				// "451 4.4.2 too busy" to MAIL, its own 4.7.5, are
+				// deferrals of this message, not a failed contact (rt44
+				// delivery2 F4: three of them made a healthy
+				// destination dead).
+				return +1
+			}
 			code := enhanced(r.Reply)
 			if expiredUnsent(r.Reply) {
 				continue // the message's expiry ended the transaction, not the host (expirycut.go)
@@ -1944,14 +1959,25 @@ func feedback(res []Result) int {
 				// failures of the session itself).
 				continue
 			}
-			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !AnsweredOutOfStep(r.Reply, r.NextHop) {
+			if RoutingLoop(r.Reply, r.NextHop) {
+				// The next hop is this server itself: a loop of the
+				// configuration, not a host that did not answer (it
+				// answered, with this server's database id, or was
+				// never connected to) — shown, not counted
+				// (messageFailure).
+				continue
+			}
+			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !HostsAnswered(r.Reply, r.NextHop) {
 				// umbra's words: the host not reached, or its session
-				// broke — or the host's own 4.4.2, closing it ("too
-				// busy, closing"); a relay's own 4.4.1, 4.4.3 or 4.4.4
+				// broke — or, read by its words alone, the host's own
+				// 4.4.2 ("too busy, closing": its words cannot say
+				// whether it kept the session; a result whose host
+				// answered and kept it says so, Answered above, rt44
+				// delivery2 F4); a relay's own 4.4.1, 4.4.3 or 4.4.4
 				// about a host beyond it is an answer (errtext44), and
-				// so is a reply out of step (AnsweredOutOfStep: the
-				// host answered; one confused session must not make a
-				// healthy destination dead, rrdeliv44).
+				// so is a reply out of step or stray (HostsAnswered:
+				// the host answered; one confused session must not
+				// make a healthy destination dead, rrdeliv44).
 				tried = true
 				continue
 			}

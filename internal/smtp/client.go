@@ -172,6 +172,7 @@ type Client struct {
 	beforeBody func() error           // SetBeforeBody
 	inData     func(rcpts []error)    // SetInData
 	onReply    func(k int, err error) // SetOnReply
+	onGoAhead  func()                 // SetOnGoAhead
 	bodyMu     sync.Mutex             // orders beginBody and AbortUnlessBodyBegun
 	aborted    bool                   // AbortUnlessBodyBegun closed the session: no body begins
 	// badReply: a reply to a command go-smtp sent could not be taken
@@ -245,6 +246,14 @@ func (c *Client) SetInData(f func(rcpts []error)) { c.inData = f }
 // with it), and a recipient it refused has its reply at once, not when
 // the last RCPT's reply comes. nil clears it.
 func (c *Client) SetOnReply(f func(k int, err error)) { c.onReply = f }
+
+// SetOnGoAhead sets what a transaction, lock-step (SendDataParts,
+// SendDataStream) or pipelined (Pipeline), calls when it reads the next
+// hop's 354 to DATA, before the first byte of the body: the host
+// answered, and the queue's stall marks move with it (a host that took
+// its time to answer DATA and then stalls at the final dot is silent
+// since its 354, not since before it). nil clears it.
+func (c *Client) SetOnGoAhead(f func()) { c.onGoAhead = f }
 
 // BodiesBegun is how many message bodies this session has begun to send
 // (each after a 354 to DATA). A transaction that leaves it unchanged
@@ -967,6 +976,10 @@ func stray(code int, texts []string) error {
 	return fmt.Errorf("%w %q", errUnexpectedReply, fmt.Sprintf("%d %s", code, strings.Join(texts, " ")))
 }
 
+// Stray reports whether err is a stray 3xx reply where only a 2xx, 4xx
+// or 5xx may come (stray): the next hop answered, out of step.
+func Stray(err error) bool { return errors.Is(err, errUnexpectedReply) }
+
 // errMalformedReply and errUnexpectedReply are a reply line that does
 // not parse and a 3xx where a final reply was due (stray).
 var (
@@ -1034,6 +1047,9 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 	}
 	if code != 354 {
 		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+	}
+	if c.onGoAhead != nil {
+		c.onGoAhead() // SetOnGoAhead: the host answered DATA
 	}
 	if !c.beginBody() {
 		conn.Close()

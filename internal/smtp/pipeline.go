@@ -245,6 +245,9 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		out.Data = parseSMTPError(code, strings.Join(texts, "\n"))
 		return c.settle(br, out)
 	}
+	if c.onGoAhead != nil {
+		c.onGoAhead() // SetOnGoAhead: the host answered DATA
+	}
 	if whole && out.Mail == nil && accepted < len(rcpts) {
 		return fail(errors.New("DATA abandoned: a recipient was refused"))
 	}
