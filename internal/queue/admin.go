@@ -1290,12 +1290,13 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			if m.State == Poison && tx.bodySoundHere(m) {
 				// The poison queue kept the message's shadow copy
 				// (hold.go), and its holder takes it over by the copy's
-				// own receipt time; the resume makes the message as if
-				// just received (releasedFromHold below). So the resume
-				// settles the copy as a suspend does, in its commit, and
-				// the release below marks the message for a new copy,
-				// whose holder then counts from the resume: no holder
-				// keeps a copy whose expiry disagrees with the message's.
+				// own receipt time; the resume does not count the time
+				// held in the message's age (resumedFromHold below). So
+				// the resume settles the copy as a suspend does, in its
+				// commit, and the release below marks the message for a
+				// new copy, which carries the age the resume left it
+				// (Carried: OrgArrived): no holder keeps a copy whose
+				// expiry disagrees with the message's.
 				// Not when the body here is unreadable: the copy is the
 				// sound one, and the resume's attempt gives the message
 				// to its holder (handback.go).
@@ -1325,10 +1326,15 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			if m.State == Suspended {
 				q.keepRetryNext(m, now) // the step it waited for when suspended
 			}
+			heldAt, known := tx.heldSince(m.ID) // read before the Put below forgets it
 			m.State, m.NextAttempt = Ready, now
-			m.releasedFromHold(now) // the hold does not age it: expiry and delay notice count from now
-			m.LastError = ""        // it described the hold or the crashes, which end here
-			m.ManualRetry = true    // the operator's attempt uses no step of the retry schedule
+			// The hold does not age it, the time before the hold does:
+			// expiry and delay notice count on from the hold's start
+			// (a loop of suspends and resumes made it immortal), and a
+			// notice that went stays gone.
+			m.resumedFromHold(heldAt, known, now, q.policy().MessageExpiration)
+			m.LastError = ""     // it described the hold or the crashes, which end here
+			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 			if err := tx.Put(m); err != nil || !single && !settled {
 				return nil, err
 			}
