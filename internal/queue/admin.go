@@ -140,9 +140,23 @@ func (q *Manager) rt(name string, now time.Time) *queueRuntime {
 // noteResults updates the per-queue runtime from an attempt's results: a
 // recipient that is done leaves its queue (outgoing); a deferred one that
 // was routed to another queue moves there (outgoing here, incoming there).
-func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
+// The queues' last errors are the results' too, but only once they are
+// committed: the caller runs the function it returns after the commit
+// (queue list's LAST ERROR read a deferral whose commit was set aside,
+// result_commit_delay, or failed — message list, reading the record,
+// the error before it: poison45 item 4; and a crash loses such results).
+func (q *Manager) noteResults(m *Message, results []Result, now time.Time) (committed func()) {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
+	type lastError struct{ queue, err string }
+	var errs []lastError
+	committed = func() {
+		q.qmu.Lock()
+		defer q.qmu.Unlock()
+		for _, e := range errs {
+			q.rt(e.queue, now).lastError = e.err
+		}
+	}
 	for _, res := range results {
 		if res.Rcpt < 0 || res.Rcpt >= len(m.Rcpts) {
 			continue
@@ -170,7 +184,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		r := q.rt(name, now)
 		r.lastAttempt = now
 		if res.Outcome != Deferred && res.Outcome != deadWait {
-			r.lastError = ""
+			errs = append(errs, lastError{name, ""})
 			if res.Outcome == ShadowedOK || res.Outcome == GivenBack {
 				// Handed on with a copy kept here: it waits in the
 				// shadow queue of the server that holds it now (a copy
@@ -185,12 +199,13 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 			q.rt(prev, now).out.add(now)
 			continue
 		}
-		r.lastError = res.Reply
+		errs = append(errs, lastError{name, res.Reply})
 		if name != prev && !stays {
 			q.rt(prev, now).out.add(now)
 			r.in.add(now)
 		}
 	}
+	return committed
 }
 
 // noteEntered counts, at the plan of a's jobs, each recipient of a first

@@ -314,7 +314,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	var final []int
 	finalDB := map[int]string{}
 	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
-	q.noteResults(m, results, now)
+	errsCommitted := q.noteResults(m, results, now) // the queues' last errors, once committed
 	var failed, delivered []int
 	expanded := false
 	var heldIn []string // the suspended queues holding recipients (Held)
@@ -1220,6 +1220,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// What follows from committed results (events, waiters, discard
 	// signals): after the commit, this one or a retry of it.
 	committed := func() {
+		errsCommitted()
 		if carriedTo != "" {
 			q.ev.Event("discard", m, nil, "discard notification for "+carriedTo+" prepared: carried by this DSN")
 			q.dsig.signal(carriedTo)
