@@ -313,7 +313,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	deferredAny := false  // a recipient deferred in this attempt: the last error is its reply
 	var final []int
 	finalDB := map[int]string{}
-	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
+	var dupDB map[int]string                        // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
 	errsCommitted := q.noteResults(m, results, now) // the queues' last errors, once committed
 	var failed, delivered []int
 	expanded := false
