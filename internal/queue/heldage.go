@@ -67,3 +67,14 @@ func (t *Tx) heldSince(id ID) (time.Time, bool) {
 	}
 	return time.Unix(0, int64(binary.BigEndian.Uint64(v))), true
 }
+
+// shiftHeld moves the start of message id's hold, if one is noted, by
+// step: a step of the wall clock (followClockStep), which moves its
+// arrival likewise.
+func (t *Tx) shiftHeld(id ID, step time.Duration) error {
+	at, ok := t.heldSince(id)
+	if !ok {
+		return nil
+	}
+	return t.tx.Bucket(bucketHeldSince).Put(id.Key(), binary.BigEndian.AppendUint64(nil, uint64(at.Add(step).UnixNano())))
+}

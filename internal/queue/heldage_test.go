@@ -197,3 +197,46 @@ func TestQ3HoldTimeIsNotCountedInTheAge(t *testing.T) {
 		t.Fatal("the resumed message still queued 11 minutes into its 10 (30 held): the hold counted nothing, the time before it was forgotten")
 	}
 }
+
+// The sibling in a step of the wall clock (clockstep.go): the step
+// moves every stored time that times a wait (arrival, next attempt), so
+// that the real time a message waits is what it was. The start of a
+// hold (heldsince) was not moved with the arrival: after a step forward
+// during the hold the resume read an age short by the step (clamped to
+// none, a new lifetime), after a step back one long by it.
+func TestQ3ClockStepDuringHoldKeepsTheAgeAtTheHold(t *testing.T) {
+	for _, step := range []time.Duration{time.Hour, -time.Hour} {
+		t.Run(step.String(), func(t *testing.T) {
+			r := newHeldAgeRig(t, 10*time.Minute, 0)
+			for range 4 {
+				r.due(t, time.Minute)
+			}
+			ctx := context.Background()
+			if err := r.q.SuspendMessage(ctx, r.m.ID); err != nil {
+				t.Fatal(err)
+			}
+			r.clk.Advance(time.Minute)
+			held, err := r.q.Message(r.m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.clk.Jump(step) // the wall clock steps: the scheduler's loop follows it (followClockStep)
+			r.q.Kick()
+			waitFor(t, "the stored times to follow the step", func() bool {
+				got, err := r.q.Message(r.m.ID)
+				return err == nil && got.Arrived.Equal(held.Arrived.Add(step))
+			})
+			r.clk.Advance(time.Minute)
+			if err := r.q.ResumeMessage(ctx, r.m.ID); err != nil {
+				t.Fatal(err)
+			}
+			got, err := r.q.Message(r.m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if age := r.clk.Now().Sub(got.OrgArrived()); age != 4*time.Minute {
+				t.Fatalf("age after the resume %v, want the 4m it had when held (a clock step of %v during the hold)", age, step)
+			}
+		})
+	}
+}
