@@ -79,6 +79,7 @@ func TestOPSFlappingDiskPendingResultsErrorPacedAcrossRounds(t *testing.T) {
 	for round := range 4 {
 		flap(round)
 	}
+	waitFor(t, "the first failure's ERROR line", func() bool { return errLines() >= 1 })
 	if n := errLines(); n != 1 {
 		t.Fatalf("%d ERROR lines for a disk failing every other round of 5 s (4 failures in 35 s), want 1:\n%s", n, buf.String())
 	}
@@ -89,6 +90,8 @@ func TestOPSFlappingDiskPendingResultsErrorPacedAcrossRounds(t *testing.T) {
 	// episode, logged at once, counting the failures left out before.
 	clk.Advance(panicline.Interval)
 	flap(4)
+	// The line is written after the entry is visible (pendResults).
+	waitFor(t, "the new episode's ERROR line", func() bool { return errLines() >= 2 })
 	if n := errLines(); n != 2 {
 		t.Fatalf("%d ERROR lines after a quiet minute and a new failure, want 2:\n%s", n, buf.String())
 	}

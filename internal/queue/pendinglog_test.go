@@ -107,6 +107,8 @@ func TestOPSPendingResultsErrorOncePerEpisode(t *testing.T) {
 	full.Store(true)
 	submit(1)
 	waitFor(t, "the new message's results pending", func() bool { return q.PendingResults() == 1 })
+	// Its line is written after the entry is visible (pendResults).
+	waitFor(t, "the second episode's ERROR line", func() bool { return errLines() >= 2 })
 	if n := errLines(); n != 2 {
 		t.Fatalf("%d ERROR lines after a second episode began, want 2:\n%s", n, buf.String())
 	}
