@@ -140,9 +140,23 @@ func (q *Manager) rt(name string, now time.Time) *queueRuntime {
 // noteResults updates the per-queue runtime from an attempt's results: a
 // recipient that is done leaves its queue (outgoing); a deferred one that
 // was routed to another queue moves there (outgoing here, incoming there).
-func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
+// The queues' last errors are the results' too, but only once they are
+// committed: the caller runs the function it returns after the commit
+// (queue list's LAST ERROR read a deferral whose commit was set aside,
+// result_commit_delay, or failed — message list, reading the record,
+// the error before it: poison45 item 4; and a crash loses such results).
+func (q *Manager) noteResults(m *Message, results []Result, now time.Time) (committed func()) {
 	q.qmu.Lock()
 	defer q.qmu.Unlock()
+	type lastError struct{ queue, err string }
+	var errs []lastError
+	committed = func() {
+		q.qmu.Lock()
+		defer q.qmu.Unlock()
+		for _, e := range errs {
+			q.rt(e.queue, now).lastError = e.err
+		}
+	}
 	for _, res := range results {
 		if res.Rcpt < 0 || res.Rcpt >= len(m.Rcpts) {
 			continue
@@ -170,7 +184,7 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 		r := q.rt(name, now)
 		r.lastAttempt = now
 		if res.Outcome != Deferred && res.Outcome != deadWait {
-			r.lastError = ""
+			errs = append(errs, lastError{name, ""})
 			if res.Outcome == ShadowedOK || res.Outcome == GivenBack {
 				// Handed on with a copy kept here: it waits in the
 				// shadow queue of the server that holds it now (a copy
@@ -185,12 +199,13 @@ func (q *Manager) noteResults(m *Message, results []Result, now time.Time) {
 			q.rt(prev, now).out.add(now)
 			continue
 		}
-		r.lastError = res.Reply
+		errs = append(errs, lastError{name, res.Reply})
 		if name != prev && !stays {
 			q.rt(prev, now).out.add(now)
 			r.in.add(now)
 		}
 	}
+	return committed
 }
 
 // noteEntered counts, at the plan of a's jobs, each recipient of a first
@@ -1290,12 +1305,13 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			if m.State == Poison && tx.bodySoundHere(m) {
 				// The poison queue kept the message's shadow copy
 				// (hold.go), and its holder takes it over by the copy's
-				// own receipt time; the resume makes the message as if
-				// just received (releasedFromHold below). So the resume
-				// settles the copy as a suspend does, in its commit, and
-				// the release below marks the message for a new copy,
-				// whose holder then counts from the resume: no holder
-				// keeps a copy whose expiry disagrees with the message's.
+				// own receipt time; the resume does not count the time
+				// held in the message's age (resumedFromHold below). So
+				// the resume settles the copy as a suspend does, in its
+				// commit, and the release below marks the message for a
+				// new copy, which carries the age the resume left it
+				// (Carried: OrgArrived): no holder keeps a copy whose
+				// expiry disagrees with the message's.
 				// Not when the body here is unreadable: the copy is the
 				// sound one, and the resume's attempt gives the message
 				// to its holder (handback.go).
@@ -1325,10 +1341,15 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			if m.State == Suspended {
 				q.keepRetryNext(m, now) // the step it waited for when suspended
 			}
+			heldAt, known := tx.heldSince(m.ID) // read before the Put below forgets it
 			m.State, m.NextAttempt = Ready, now
-			m.releasedFromHold(now) // the hold does not age it: expiry and delay notice count from now
-			m.LastError = ""        // it described the hold or the crashes, which end here
-			m.ManualRetry = true    // the operator's attempt uses no step of the retry schedule
+			// The hold does not age it, the time before the hold does:
+			// expiry and delay notice count on from the hold's start
+			// (a loop of suspends and resumes made it immortal), and a
+			// notice that went stays gone.
+			m.resumedFromHold(heldAt, known, now, q.policy().MessageExpiration)
+			m.LastError = ""     // it described the hold or the crashes, which end here
+			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 			if err := tx.Put(m); err != nil || !single && !settled {
 				return nil, err
 			}

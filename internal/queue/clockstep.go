@@ -14,8 +14,9 @@ const clockStepThreshold = time.Minute
 const clockStepBatch = 1000
 
 // followClockStep moves the stored times of every message that is not in
-// delivery — its arrival (expiry, delay notices) and a Ready message's
-// next attempt — by step, a step of the wall clock the scheduler found
+// delivery — its arrival (expiry, delay notices), a Ready message's
+// next attempt and a held one's start of the hold (heldage.go) — by
+// step, a step of the wall clock the scheduler found
 // (clock.StepDetector), so that the real time a message waits for its
 // retry or its expiry is what it was: a step forward neither retries
 // every message due within it at once nor expires them early, a step
@@ -77,6 +78,11 @@ func (t *Tx) shiftTimes(from []byte, limit int, step time.Duration) (next []byte
 	}
 	for _, m := range ms {
 		if err := t.Put(m); err != nil {
+			return nil, 0, err
+		}
+		// The start of a hold moves with the arrival (heldage.go): the
+		// age the resume gives back is the one the message had then.
+		if err := t.shiftHeld(m.ID, step); err != nil {
 			return nil, 0, err
 		}
 	}

@@ -536,20 +536,33 @@
 // record made to say it, so none of the three judges the attempt's
 // message by another rule. A message the operator held out of
 // delivery — quarantined, suspended by itself (message suspend), in
-// the poison queue — does not age while held: its release (the
-// quarantine's release, message resume) makes it as if just received
-// in the commit that schedules it (releasedFromHold: Arrived now, no
-// earlier arrival carried, no notice gone), so its expiry and delay
-// notice count from the release and it is never failed as expired in
-// the instant it was released (rt44 F1); a dumpster resubmit is a new
-// message likewise. A poison message's shadow copy is kept while it is
+// the poison queue — does not age while held. The quarantine's release
+// (once per message: Released) makes it as if just received in the
+// commit that schedules it (releasedFromHold: Arrived now, no earlier
+// arrival carried), so its expiry and delay notice count from the
+// release and it is never failed as expired in the instant it was
+// released (rt44 F1); a dumpster resubmit is a new message likewise.
+// A message resume, which a loop of suspends can repeat, takes only the
+// time held out of the age (resumedFromHold): the commit that held the
+// message noted when, in the same transaction (bucket heldsince,
+// heldage.go, written by Tx.Put on every way into either hold and
+// deleted with the hold or the record), and the resume's commit carries
+// the age the message had then (OrgEarlier, Arrived the resume), so a
+// message resumed past its expiry is not failed in that instant either
+// (an age that had reached the expiry keeps a tenth of it), and a loop
+// of short holds no longer restarts the age each time (poison45 item 3:
+// it made a message immortal). A crash leaves the hold and its note or
+// neither; a hold of an older release (no note) is counted as age. A
+// delay notice that went stays gone through either release: one notice
+// per message. A poison message's shadow copy is kept while it is
 // held (hold.go), and its holder takes the copy over by the copy's own
 // receipt time: so its resume writes, in the same commit, the discard
 // of that copy (settleHeldCopy) and marks the message held by this
 // server only (markReleasedSingle, HowHeld), as a suspend and its
 // resume do (not when its body here is unreadable: the copy is the
 // sound one, bodySoundHere, and the resume's attempt gives the message
-// to its holder), and the copy is made again counting from the resume — a
+// to its holder), and the copy is made again with the age the resume
+// left the message (its carried arrival, OrgArrived) — a
 // crash leaves the message poison with its copy, or resumed with the
 // discard owed and the mark; no holder keeps a copy whose expiry
 // disagrees with the message's. Mail of a suspended queue keeps its age. A hold's record lists each

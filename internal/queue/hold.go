@@ -44,8 +44,8 @@ import "time"
 // a redirect (a route of this server's), and the poison queue (held by
 // umbra, not by the operator, and its copy may be the only sound one: a
 // body found unreadable here is whole at the shadow server) — though
-// its resume settles the copy, when the body here is sound, as it makes
-// the message as if just received (resumeAction).
+// its resume settles the copy, when the body here is sound, as it takes
+// the time held out of the message's age (resumeAction).
 
 // settleHeldCopy writes, in tx, the discard notification for the shadow
 // copy of m, which the caller's commit holds. It reports whether m has
@@ -160,9 +160,10 @@ func (q *Manager) heldCopySettled(ev Events, m *Message) {
 
 // resumedCopySettled is heldCopySettled for a poison message resumed:
 // the resume's commit discarded the copy the poison queue kept, so that
-// it is made again counting from the resume (resumeAction).
+// it is made again with the age the resume left the message
+// (resumeAction).
 func (q *Manager) resumedCopySettled(ev Events, m *Message) {
-	q.log.Info("poison message resumed: its shadow copy is discarded and made again, counting from the resume",
+	q.log.Info("poison message resumed: its shadow copy is discarded and made again, with the message's age as the resume left it",
 		"msg_id", m.ID.String(), "shadow_server", m.ShadowServer)
 	ev.Event("discard", m, nil, "discard notification for "+m.ShadowServer+" prepared: resumed from the poison queue")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/panicline"
 )
 
 // OPS-, rt44 shadow4 F2: on a full disk the failed commit of delivery
@@ -21,9 +22,9 @@ import (
 // disk" promises one warning per 5 s. The first failure of an episode
 // is one ERROR line; the others are paced as every line a full disk
 // repeats (panicline.Gate: at most once a minute, with the count left
-// out), the round's WARN saying how many wait; once every pending
-// result is committed the episode ends, and the next failure is logged
-// at once again.
+// out), the round's WARN saying how many wait; after a quiet period
+// (panicline.Interval with no line) the episode ends, and the next
+// failure is logged at once again.
 func TestOPSPendingResultsErrorOncePerEpisode(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -96,14 +97,18 @@ func TestOPSPendingResultsErrorOncePerEpisode(t *testing.T) {
 		q.Kick()
 		time.Sleep(20 * time.Millisecond)
 	}
-	// A full disk again, seconds later: a new episode, its first failure
-	// logged at once.
+	// A full disk again after a quiet minute: a new episode, its first
+	// failure logged at once (seconds later it is the same episode, a
+	// flapping disk: TestOPSFlappingDiskPendingResultsErrorPacedAcrossRounds).
+	clk.Advance(panicline.Interval)
 	mu.Lock()
 	clear(seen) // gone for good: their removal is no results' commit any more
 	mu.Unlock()
 	full.Store(true)
 	submit(1)
 	waitFor(t, "the new message's results pending", func() bool { return q.PendingResults() == 1 })
+	// Its line is written after the entry is visible (pendResults).
+	waitFor(t, "the second episode's ERROR line", func() bool { return errLines() >= 2 })
 	if n := errLines(); n != 2 {
 		t.Fatalf("%d ERROR lines after a second episode began, want 2:\n%s", n, buf.String())
 	}

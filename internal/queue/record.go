@@ -422,21 +422,56 @@ const (
 // earlier by what the umbra server it came from said (OrgEarlier).
 func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
 
-// releasedFromHold restarts m's age at an operator's release of a hold
-// that stopped its delivery (the quarantine's release, `message resume`
-// of a suspended or poison message): m is then as if just received —
-// Arrived is now, no earlier arrival of the organisation is carried
-// (OrgEarlier), no delay notice went — so its expiry and delay notice
-// count from the release, and one that sat held past
+// releasedFromHold restarts m's age at the quarantine's release: m is
+// then as if just received — Arrived is now, no earlier arrival of the
+// organisation is carried (OrgEarlier) — so its expiry and delay notice
+// count from the release, and one that sat quarantined past
 // message_expiration is delivered, not failed as expired in the instant
-// it was released (rt44 edge F1). The hold was the operator's decision,
-// not a delay of delivery. Tracking keeps the receipt; the record's
-// arrival, a later DSN's Arrival-Date and the arrival carried to the
-// next umbra server name the release. A suspended queue is no such hold:
-// its mail keeps its age (a destination's maintenance), and gets its
-// delay notice and expiry while the queue is suspended.
+// it was released (rt44 edge F1). The quarantine was a decision on the
+// message, not a delay of its delivery, and a message is released from
+// it once (Released): no loop of releases keeps it young. A delay
+// notice that went stays gone (DelayNotified): its sender was told once
+// (poison45 item 3). Tracking keeps the receipt; the record's arrival, a
+// later DSN's Arrival-Date and the arrival carried to the next umbra
+// server name the release. An operator's hold that can be repeated —
+// `message resume` of a suspended or poison message — does not restart
+// the age: resumedFromHold. A suspended queue is no hold of the
+// message's: its mail keeps its age (a destination's maintenance), and
+// gets its delay notice and expiry while the queue is suspended.
 func (m *Message) releasedFromHold(now time.Time) {
-	m.Arrived, m.OrgEarlier, m.DelayNotified = now, 0, false
+	m.Arrived, m.OrgEarlier = now, 0
+}
+
+// resumedFromHold sets m's age at `message resume` of a suspended or
+// poison message held since heldAt (known: the commit that held it
+// noted when, heldage.go): the hold does not age it — the time held is
+// not counted —, the time it spent queued before the hold is. Arrived
+// is the resume (as message show and tracking name it) and OrgEarlier
+// carries the age the message had when it was held, so its expiry and
+// delay notice count on from where the hold stopped them: one held past
+// message_expiration is not failed as expired in the instant it was
+// resumed (rt44 edge F1), and a loop of suspends and resumes no longer
+// restarts its age each time — it made a message immortal (poison45
+// item 3). Its delay notice, if it went, stays gone: one notice per
+// message, the sender was told once. Not known (a hold an older release
+// made, which noted no time): the hold is counted, the safe side of a
+// loop. A message whose age at the hold had reached message_expiration
+// (expiration) — held past it before its claim failed it, or a copy
+// taken over untried — keeps a tenth of it, as a carried arrival does
+// (settleArrival): the resume's attempt is made, and the expiry follows
+// if it does not deliver.
+func (m *Message) resumedFromHold(heldAt time.Time, known bool, now time.Time, expiration time.Duration) {
+	if !known || heldAt.After(now) {
+		heldAt = now
+	}
+	age := max(heldAt.Sub(m.OrgArrived()), 0)
+	if m.Arrived.IsZero() {
+		age = 0 // no arrival recorded (a record written by hand): none to carry
+	}
+	if expiration > 0 && age >= expiration {
+		age = expiration / 10 * 9
+	}
+	m.Arrived, m.OrgEarlier = now, min(age, maxOrgEarlierSeconds*time.Second).Truncate(time.Second)
 }
 
 // settleArrival sets Arrived to now when unset and turns a carried

@@ -327,8 +327,8 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	deferredAny := false  // a recipient deferred in this attempt: the last error is its reply
 	var final []int
 	finalDB := map[int]string{}
-	var dupDB map[int]string // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
-	q.noteResults(m, results, now)
+	var dupDB map[int]string                        // duplicate suppressed: kept in the dumpster only for a marked message (keepsFoundCopy)
+	errsCommitted := q.noteResults(m, results, now) // the queues' last errors, once committed
 	var failed, delivered []int
 	expanded := false
 	var heldIn []string // the suspended queues holding recipients (Held)
@@ -1234,6 +1234,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 	// What follows from committed results (events, waiters, discard
 	// signals): after the commit, this one or a retry of it.
 	committed := func() {
+		errsCommitted()
 		if carriedTo != "" {
 			q.ev.Event("discard", m, nil, "discard notification for "+carriedTo+" prepared: carried by this DSN")
 		}

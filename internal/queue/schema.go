@@ -193,6 +193,11 @@ import (
 //	          0x01 ‖ server name (serverKey) → database id: a name
 //	          refused an id of its own because it is another name's,
 //	          whose copies raise that database's counter (marks.go)
+//	heldsince ID (8, BE) → held-at (8, BE unix nanoseconds): when the
+//	          hold of a message held by itself (suspended, poison) began,
+//	          written by the Put that holds it and deleted by the one that
+//	          releases it or the record's Delete (heldage.go); made by the
+//	          first hold
 //	damaged   ID (8, BE)       → a message record that does not decode, its
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
@@ -365,6 +370,10 @@ var (
 	// to XQUERYKEPT first said the copy missing there (keptcopy.go).
 	// Not in allBuckets: made by the first such answer, as refusedhere.
 	bucketKeptMissing = []byte("keptmissing")
+	// bucketHeldSince: per message held by itself (suspended, poison),
+	// when the hold began (heldage.go): its resume does not count the
+	// time held in its age. Not in allBuckets: made by the first hold.
+	bucketHeldSince = []byte("heldsince")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

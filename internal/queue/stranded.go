@@ -39,7 +39,9 @@ type stranded struct {
 	// (strandFailed) as pendingResults.errLog paces the results' one:
 	// the first of an episode at once, the next at most once a minute
 	// with the failures left out; the round's WARN counts the messages.
-	// The episode ends when the set is empty again.
+	// The episode ends only after a quiet period (panicline.Interval
+	// with no line), not when the set is empty again: a flapping disk
+	// logged one ERROR per round (poison45 item 2).
 	errLog panicline.Gate
 }
 
@@ -158,9 +160,6 @@ func (q *Manager) retryStranded() {
 	q.strandedSet.mu.Lock()
 	for _, id := range settled {
 		delete(q.strandedSet.ids, id)
-	}
-	if len(q.strandedSet.ids) == 0 {
-		q.strandedSet.errLog = panicline.Gate{} // the episode ends: the next failure is logged at once
 	}
 	q.strandedSet.mu.Unlock()
 	for _, m := range poisoned {

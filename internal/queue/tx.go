@@ -173,6 +173,9 @@ func (t *Tx) Put(m *Message) error {
 	if err := t.settleCarriedRcpts(m); err != nil { // carried.go: each carried recipient it finished
 		return err
 	}
+	if err := t.noteHeld(old, m); err != nil { // heldage.go: when a hold of the message began
+		return err
+	}
 	if m.OrgID != "" {
 		if err := t.tx.Bucket(bucketOrgIDs).Put(orgKey(m.OrgID, m.ID), nil); err != nil {
 			return err
@@ -268,6 +271,9 @@ func (t *Tx) Delete(id ID) error {
 		t.quarantineMoved(old, nil)
 	}
 	if err := t.dropRef(refMessage, id.Key()); err != nil { // spoolref.go
+		return err
+	}
+	if err := t.forgetHeld(id); err != nil { // heldage.go
 		return err
 	}
 	if err := deleteBodyValue(t.bodies, refMessage, id.Key()); err != nil {

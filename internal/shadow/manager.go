@@ -347,6 +347,9 @@ type Manager struct {
 	// recordLog paces the ERROR of a failed heartbeat that could not be
 	// recorded (a full disk: the takeover's commit; rt42 F3): one line
 	// at once per episode, then at most one a minute with suppressed=N.
+	// An episode ends after a quiet period (panicline.Interval with no
+	// line), not at the next record that goes through: a flapping disk
+	// logged one ERROR per heartbeat (poison45 item 2).
 	// Under mu. recordFailing is, per primary, the error of its last
 	// failed heartbeat that could not be recorded, until one is (Status:
 	// the takeover waits, not "due"). Memory only.
@@ -1614,15 +1617,13 @@ func (m *Manager) recordFailed(p Primary, serr error) {
 	m.cfg.Log.Error("recording a failed heartbeat failed; its copies are not taken over until it is recorded", attrs...)
 }
 
-// recordedAgain ends p's episode of failed heartbeats that could not be
-// recorded, if one is open: the next failure to record logs at once.
+// recordedAgain ends p's failed heartbeats that could not be recorded,
+// if any, with the INFO line the recovery gets; the pacing of their
+// ERROR goes on until a quiet period (recordLog).
 func (m *Manager) recordedAgain(p Primary) {
 	m.mu.Lock()
 	why, open := m.recordFailing[p.Name]
 	delete(m.recordFailing, p.Name)
-	if open && len(m.recordFailing) == 0 {
-		m.recordLog = panicline.Gate{}
-	}
 	m.mu.Unlock()
 	if open {
 		m.cfg.Log.Info("failed heartbeats are recorded again", "primary", p.Name, "was", why)

@@ -124,3 +124,42 @@ func TestSR6HolderLostRecordFailureLoggedOncePerMinute(t *testing.T) {
 		t.Fatalf("after a minute: %d lines, want 2, the second with suppressed=N:\n%s", n, buf.b.String())
 	}
 }
+
+// SR-6, OPS- (poison45 item 2's sibling): a flapping disk — the record
+// of a failed heartbeat failing, the next one's going through, the next
+// failing again — logged one ERROR per heartbeat: the record that went
+// through ended the episode (recordedAgain made the pacing new), so
+// every failure after it was logged at once. The episode now ends only
+// after a quiet period (panicline.Interval with no line); each record
+// that goes through after a failure keeps its INFO line.
+func TestSR6FlappingDiskFailedHeartbeatRecordPacedAcrossRounds(t *testing.T) {
+	m, st, hb, clk := setup()
+	fs := &fullStore{fakeStore: st}
+	m.cfg.Store = fs
+	buf := &syncBuf{}
+	m.cfg.Log = slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	m.SetTiming(Timing{Timeout: time.Second, Retries: 1000, CommandTimeout: time.Second})
+	hb.mu.Lock()
+	hb.err = fmt.Errorf("dial tcp 127.0.0.2:25: connect: connection refused")
+	hb.mu.Unlock()
+	for i := range 20 {
+		fs.mu.Lock()
+		fs.full = i%2 == 0
+		fs.mu.Unlock()
+		step(t, m, hb, clk, time.Second)
+	}
+	if n := buf.count("failed heartbeats are recorded again"); n < 3 {
+		t.Fatalf("%d records went through again in 20 s of a flapping disk: the test made too few to tell:\n%s", n, buf.b.String())
+	}
+	if n := buf.count("recording a failed heartbeat failed"); n != 1 {
+		t.Fatalf("%d ERROR lines in 20 s of a disk failing every other heartbeat, want 1:\n%s", n, buf.b.String())
+	}
+	clk.Advance(time.Minute) // quiet: the next failure is a new episode
+	fs.mu.Lock()
+	fs.full = true
+	fs.mu.Unlock()
+	step(t, m, hb, clk, time.Second)
+	if n := buf.count("recording a failed heartbeat failed"); n != 2 || !strings.Contains(buf.b.String(), "suppressed=") {
+		t.Fatalf("after a quiet minute: %d lines, want 2, the second with suppressed=N:\n%s", n, buf.b.String())
+	}
+}
