@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"umbra/internal/config"
+	"umbra/internal/routing"
 	"umbra/internal/smtp"
 	"umbra/internal/testsupport"
 )
@@ -153,5 +154,66 @@ func TestSR6ShadowViaNamesConfiguredConnectorsOnly(t *testing.T) {
 		if got := shadowVia(st, &group{conn: c.conn}); got != c.want {
 			t.Errorf("%s: via %q, want %q", c.what, got, c.want)
 		}
+	}
+}
+
+// SR-6, OPS- (rt45 redirect, the local-failure rule): a session to a
+// primary that cannot be opened because this server cannot bind its
+// source address (removed from the host since the start checked it) is
+// this server's fault: a LocalFault, which the shadow manager counts as
+// no failed heartbeat, saying what to fix — and the primary is not
+// marked for deliveries either. Counted as the primary's failure, every
+// primary's copies were taken over at the retry count.
+func TestSR6UnbindableSourceAddressIsALocalFault(t *testing.T) {
+	addr, pw := loginPrimary(t)
+	login := config.SendConnector{Name: "to-hub", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
+		SmartHosts: []string{addr}, TLS: config.TLSRequired, SendXShadow: true, Auth: config.SendAuth{Username: "edge1", PasswordFile: pw}}
+	for _, c := range []struct {
+		what  string
+		conns []config.SendConnector
+		want  string
+	}{
+		{"the organisation's own way", nil, "server.source_address 192.0.2.1"},
+		{"through the connector that logs in", []config.SendConnector{login}, "send connector to-hub source_address 192.0.2.1"},
+	} {
+		d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, c.conns...)
+		st := d.st.Load()
+		st.cfg.ShadowServerID = "edge1"
+		// Set after the start's check (checkSourceAddresses): an
+		// address the host no longer has (192.0.2.1: TEST-NET-1).
+		st.cfg.SourceAddress = "192.0.2.1"
+		if sc := st.conns["to-hub"]; sc != nil {
+			sc.cfg.SourceAddress = "192.0.2.1"
+		}
+		_, _, err := heartbeatIDs(d, context.Background(), "hub.test", addr+" via out")
+		var lf interface{ LocalFault() }
+		if !errors.As(err, &lf) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "reload") {
+			t.Fatalf("%s: heartbeat from a source address this host lacks: %v; want a LocalFault naming %s and what to do", c.what, err, c.want)
+		}
+		if d.health.Unhealthy("hub.test", addr) {
+			t.Errorf("%s: the primary is marked for deliveries for a fault of this server's", c.what)
+		}
+		err = d.Watch(context.Background(), "hub.test", addr, func(string, uint64, []string, bool) error { return nil }, func() bool { return false })
+		if !errors.As(err, &lf) {
+			t.Fatalf("%s: watch session from a source address this host lacks: %v; want a LocalFault", c.what, err)
+		}
+	}
+}
+
+// SR-6, SR-16 (rt45 redirect, the local-failure rule): a push of a copy
+// on receipt that failed here before any connection (a source address
+// this server cannot bind) does not mark the shadow server for
+// deliveries and heartbeats: it says nothing of that server.
+func TestSR6ReceiptPushLocalFaultMarksNoServer(t *testing.T) {
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{})
+	r := &ReceiptShadow{d: d}
+	s := &routing.Server{Name: "hub-b", Address: "127.0.0.180:44002"}
+	r.dialFailed(context.Background(), d.st.Load(), s, &sourceFault{what: "server.source_address", addr: "192.0.2.1", err: errors.New("bind: cannot assign requested address")})
+	if d.health.Unhealthy("hub-b", s.Address) {
+		t.Errorf("hub-b marked for deliveries for a push that failed here")
+	}
+	r.dialFailed(context.Background(), d.st.Load(), s, errors.New("connection refused"))
+	if !d.health.Unhealthy("hub-b", s.Address) {
+		t.Errorf("hub-b not marked for a push it did not answer: the test proves nothing")
 	}
 }

@@ -131,11 +131,16 @@ func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr
 		if err == nil {
 			watchMarks(st, c, primary)
 			d.presentTo(st, c, primary)
+		} else if f := st.sourceLost(sc); f != nil {
+			return nil, f // this server's fault: nothing of the peer's (sourceFault)
 		}
 		return c, err
 	}
 	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
+		if f := st.sourceLost(nil); f != nil {
+			return nil, f
+		}
 		return nil, err
 	}
 	policy := smtp.TLSOpportunistic
