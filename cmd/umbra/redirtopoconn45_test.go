@@ -111,7 +111,9 @@ func redir45Once(t *testing.T, o *redir45Org, h1 *daemon, subject string) {
 		t.Errorf("the message arrived %d times, want once", k)
 	}
 	log, _ := os.ReadFile(h1.log)
-	for _, bad := range []string{"is gone", "took over shadow copies", "heartbeat failed"} {
+	// Not "heartbeat failed": one heartbeat of 1 s may fail on a loaded
+	// machine; what must not come is the local failure and a takeover.
+	for _, bad := range []string{"is gone", "took over shadow copies"} {
 		if strings.Contains(string(log), bad) {
 			t.Errorf("hub-1's log says %q: its sessions to a live hub-2 failed", bad)
 		}
