@@ -558,9 +558,16 @@
 // a heartbeat, watch session or reconciliation to a primary — all open
 // through dialPrimary (a relay to a hub of another site, deliverOrg,
 // through connect with the same loginVia), by one rule: the send connector the copies went
-// by, else the send connector that logs in to that server (loginVia),
+// by when this server has one of that name (sessionVia: a topology
+// connector it does not configure, or one a reload removed or renamed,
+// is passed over — the copies record configured connectors only,
+// shadowVia), else the send connector that logs in to that server (loginVia),
 // else the organisation's opportunistic TLS with this server's client
-// certificate. A 5xx reply in a session to a primary, or a reply
+// certificate. Such a session that cannot connect because this server
+// cannot bind its source address ends with a sourceFault, a
+// shadow.LocalFault: no failed heartbeat, no mark of the peer in
+// destination health (heartbeat, push of a copy on receipt), no
+// unreached holder. A 5xx reply in a session to a primary, or a reply
 // refusing the login (authFailed: 535, a lockout's 454; never a 421,
 // which closes the connection and refuses nobody; or an EHLO reply that
 // offers no login, smtp.ErrAuthNotOffered, nothing sent), is returned as a

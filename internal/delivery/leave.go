@@ -159,12 +159,21 @@ func dialledPort(hostport string) string {
 // shadowVia is the send connector the copies of a shadow session through
 // g are noted as having gone by (queue Recipient.PrimaryVia), which the
 // sessions to their primary then use (dialPrimary): g's own, or for an
-// administrator's redirect the configured connector whose settings it
-// borrows, "" when it borrows none (the organisation's own way) — never
-// the redirect's name, which is no configured connector.
-func shadowVia(g *group) string {
+// administrator's redirect the connector whose settings it borrows —
+// only when it is one of this server's configured send connectors (st),
+// "" otherwise (the organisation's own way, or loginVia's). Never the
+// redirect's name, and never a connector of the topology alone
+// (topoConnector: its route's, which this server does not configure —
+// the normal case under a topology): a name the sessions to the primary
+// cannot use made every one of them fail here (rt45 redirect; sessionVia
+// reaches the primary all the same, for records made before).
+func shadowVia(st *state, g *group) string {
+	name := g.conn.cfg.Name
 	if g.conn.redirect {
-		return g.conn.borrows
+		name = g.conn.borrows
 	}
-	return g.conn.cfg.Name
+	if st.conns[name] == nil {
+		return ""
+	}
+	return name
 }

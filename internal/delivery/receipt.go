@@ -463,7 +463,9 @@ func copySizeRefusal(c *smtp.Client, name string, size int64) string {
 // data dir here (errHolderRefusedHere) is marked refusedKey (queue
 // destinations; tried last by judgedLate), not as a server that
 // failed; any other failure but a session without copies or without
-// verified TLS, the caller's context alive, marks the server itself.
+// verified TLS or one of this server's own making (localFault: a source
+// address it cannot bind), the caller's context alive, marks the server
+// itself.
 // It returns the reason, "shadow copy on receipt[ refused]: …".
 func (r *ReceiptShadow) dialFailed(ctx context.Context, st *state, s *routing.Server, err error) string {
 	why := "shadow copy on receipt: " + err.Error()
@@ -474,7 +476,7 @@ func (r *ReceiptShadow) dialFailed(ctx context.Context, st *state, s *routing.Se
 	}
 	if errors.Is(err, errHolderRefusedHere) {
 		r.d.health.Unresponsive(time.Now(), why, refusedKey(s.Name)) // shown in queue destinations; tried last by judgedLate
-	} else if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && ctx.Err() == nil {
+	} else if !errors.Is(err, smtp.ErrNoCopies) && !errors.Is(err, errNotVerified) && !localFault(err) && ctx.Err() == nil {
 		// Tried last from now on, as delivery and heartbeats
 		// mark a server that did not answer (SR-16) — or
 		// refuses: queue destinations shows why.

@@ -333,7 +333,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				failedTemp = true
 				continue
 			}
-			c.Via = shadowVia(g)
+			c.Via = shadowVia(st, g)
 			if res := d.selfRelay(c, h.String(), g.rcpts); res != nil {
 				return res
 			}

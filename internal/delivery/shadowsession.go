@@ -368,6 +368,10 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		if errors.As(err, &other) {
 			d.health.Unresponsive(time.Now(), "contact refused here: "+err.Error(), refusedKey(hk))
 		}
+	case localFault(err):
+		// This server's own fault (a source address it cannot bind, a
+		// panic here): nothing was learnt of the primary, which is not
+		// marked for deliveries either.
 	case errors.As(err, &refused) && (refused.DatabaseDigest() != "" || earlierRelease(d.st.Load(), primary)):
 		// A transport server answered and refused the session: it is
 		// alive. One without a database digest may be anything at the

@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 	"time"
@@ -106,7 +105,8 @@ func (d *Deliverer) Watch(ctx context.Context, primary, addr string, save func(d
 // (heartbeat, watch session, reconcile) or a peer a copy on receipt is
 // pushed to — as every session this server opens to one: through the
 // send connector named in addr ("host:port via CONNECTOR", the one the
-// copies went by), else through the send connector that logs in to that
+// copies went by) when this server has one of that name (sessionVia),
+// else through the send connector that logs in to that
 // server (loginVia), else inside the organisation with opportunistic TLS
 // and this server's client certificate. A peer whose receive connector
 // grants the shadow verbs to server accounts only refuses a session that
@@ -119,15 +119,9 @@ func (d *Deliverer) dialPrimary(ctx context.Context, st *state, primary, addr st
 // verified for the server's name (the connector's as org.go raises it
 // for a REQUIRETLS relay), for a REQUIRETLS copy on receipt.
 func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr string, verify bool) (*smtp.Client, error) {
-	addr, via, _ := strings.Cut(addr, " via ")
-	if via == "" {
-		via = loginVia(st, primary, addr)
-	}
+	addr, via := sessionVia(st, primary, addr)
 	if via != "" {
 		sc := st.conns[via]
-		if sc == nil {
-			return nil, fmt.Errorf("send connector %s is gone", via)
-		}
 		if verify && sc.cfg.TLS != config.TLSVerify {
 			cp := *sc
 			cp.cfg.TLS = config.TLSVerify
@@ -137,11 +131,16 @@ func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr
 		if err == nil {
 			watchMarks(st, c, primary)
 			d.presentTo(st, c, primary)
+		} else if f := st.sourceLost(sc); f != nil {
+			return nil, f // this server's fault: nothing of the peer's (sourceFault)
 		}
 		return c, err
 	}
 	nc, err := st.dial(ctx, nil, "tcp", addr)
 	if err != nil {
+		if f := st.sourceLost(nil); f != nil {
+			return nil, f
+		}
 		return nil, err
 	}
 	policy := smtp.TLSOpportunistic
@@ -158,6 +157,27 @@ func (d *Deliverer) dialPrimaryTLS(ctx context.Context, st *state, primary, addr
 		d.presentTo(st, c, primary)
 	}
 	return c, err
+}
+
+// sessionVia splits addr ("host:port via CONNECTOR" as the copies were
+// recorded) into the address and the send connector a session to the
+// transport server primary goes through: the one named, when this
+// server has a send connector of that name, else loginVia's ("" for the
+// organisation's own way). A name this server has no connector of — a
+// connector of the topology only, which routed the mail from another
+// server (a redirect's route), or one a reload removed or renamed since
+// the copies were recorded — is no reason to lose the primary: every
+// session to it failed here before any connection ("send connector out
+// is gone"), its discards were never fetched, and its failed heartbeats
+// took over the copies of a live primary, delivered a second time
+// (rt45 redirect). The server is reached the way it is reached
+// otherwise.
+func sessionVia(st *state, primary, addr string) (string, string) {
+	addr, via, _ := strings.Cut(addr, " via ")
+	if via != "" && st.conns[via] != nil {
+		return addr, via
+	}
+	return addr, loginVia(st, primary, addr)
 }
 
 // loginVia names the send connector a session to the transport server

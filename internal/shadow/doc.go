@@ -97,8 +97,12 @@
 // pushes on receipt proves it alive too: the store forgets its counted
 // failures (not a contact: the timer stays). A heartbeat that ends by a
 // fault of this server's — its store failing (SaveError, unless it
-// refused the contact) or a panic in its own code (LocalFault) — says
-// nothing of the primary: no failed heartbeat is counted; a watch
+// refused the contact), a panic in its own code or a source address it
+// cannot bind (LocalFault) — says nothing of the primary: no failed
+// heartbeat is counted, none in the failed heartbeats' metric, the
+// primary is not shown unreachable, and the fault is logged at ERROR
+// (its error says what to fix), paced; a holder probe it ends notes no
+// unreached holder; a watch
 // session that ends by a panic here (LocalFault) or by its store
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,

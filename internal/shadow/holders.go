@@ -212,10 +212,11 @@ func (h *Holders) noteProbes(ctx context.Context, names []string, errs []error) 
 			delete(h.unreached, n)
 		case ctx.Err() != nil && errors.Is(errs[i], ctx.Err()):
 			// never started: not asked, not unreached either
-		case notProbeable(errs[i]):
-			// no session to it can be opened: its failure says
-			// nothing of whether it is up (unreachedBound asks its
-			// own sessions here)
+		case notProbeable(errs[i]), isLocalFault(errs[i]):
+			// no session to it can be opened, or this server's own
+			// fault ended it (LocalFault: a source address it cannot
+			// bind, a panic here): its failure says nothing of whether
+			// it is up (unreachedBound asks its own sessions here)
 		case !h.reached[n] && h.away[n]:
 			if _, ok := h.unreached[n]; !ok {
 				h.unreached[n] = now

@@ -233,6 +233,12 @@ type localErr struct{ error }
 func (localErr) LocalFault()     {}
 func (e localErr) Unwrap() error { return e.error }
 
+// isLocalFault reports whether err is a LocalFault.
+func isLocalFault(err error) bool {
+	var local LocalFault
+	return errors.As(err, &local)
+}
+
 // Observer counts what the manager does (metrics).
 type Observer interface {
 	// Heartbeat counts regular heartbeats the primary completed (ok) or
@@ -1426,16 +1432,19 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	var local LocalFault
 	if errors.As(err, &local) {
-		// This server's own fault (logged and counted where it was
-		// recovered): the primary may be alive and answering, so no
-		// failure is counted against it. WARNed as a refusal is, once
-		// a minute per primary: the next heartbeat comes a timeout
-		// later, a second at the shortest.
+		// This server's own fault (a panic, logged and counted where it
+		// was recovered; a source address it cannot bind): the primary
+		// may be alive and answering, so no failure is counted against
+		// it, nor in the failed heartbeats' metric, nor is it shown
+		// unreachable. At ERROR — it is this server's to fix, and err
+		// says what —, once a minute per primary as a refusal's WARN:
+		// the next heartbeat comes a timeout later, a second at the
+		// shortest.
 		m.rec.mu.Lock()
 		due := m.rec.warnDue(p.Name, "heartbeat-fault", m.cfg.Clock.Now())
 		m.rec.mu.Unlock()
 		if due {
-			m.cfg.Log.Warn("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
+			m.cfg.Log.Error("heartbeat ended by a fault of this server's; no failure counted against the primary", "primary", p.Name, "err", err)
 		}
 		return err // the scheduler counts it neither a success nor a failure (queue tasks.go)
 	}

@@ -179,7 +179,8 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 		}
 		var wait time.Duration
 		if errors.As(err, &local) || localSaveError(err) {
-			// This server's own fault (a panic, its store failing):
+			// This server's own fault (a panic, its store failing, a
+			// source address it cannot bind):
 			// nothing said of the primary, so neither the views nor the
 			// scheduler count it. It backs off as for a primary that is
 			// down (watchPause): a fault that lasts would end every
@@ -193,7 +194,8 @@ func (m *Manager) watch(ctx context.Context, w Watcher, name string) {
 				due := m.rec.warnDue(name, "watch-fault", m.cfg.Clock.Now())
 				m.rec.mu.Unlock()
 				if due {
-					m.cfg.Log.Warn("watch session ended by a fault of this server's; retried with a growing pause, the primary is not marked failing",
+					// At ERROR: this server's to fix (err says what).
+					m.cfg.Log.Error("watch session ended by a fault of this server's; retried with a growing pause, the primary is not marked failing",
 						"primary", name, "err", err, "max_pause", max(min(m.Timing().Timeout, watchPauseMax), watchRetry).String())
 				}
 				fault = true
