@@ -176,10 +176,17 @@ func cutByCaller(ctx context.Context, what string, err error) error {
 	case ranOutOfBound(ctx):
 		return fmt.Errorf("%s not pushed within %s: %w: %v", what, receiptTry, smtp.ErrCopyTimedOut, err)
 	case ctx.Err() == nil:
-		return fmt.Errorf("%s not answered within the session's timeout: %w: %v", what, smtp.ErrCopyTimedOut, err)
+		return fmt.Errorf("%s not answered within the session's timeout: %w: %v", what, errSessionTimedOut, err)
 	}
 	return fmt.Errorf("%s cut short by this server's end (%w): %v", what, context.Cause(ctx), err)
 }
+
+// errSessionTimedOut is smtp.ErrCopyTimedOut (errors.Is) for a try
+// whose session's deadline ran out before its bound (sessionTimedOut):
+// what reports the try names that timeout, not receiptTry, which never
+// ran out (a made-again pass said "not answered within 10s" of a push
+// given up after a command_timeout of 300 ms).
+var errSessionTimedOut = fmt.Errorf("%w (its session's command_timeout or data_timeout ran out)", smtp.ErrCopyTimedOut)
 
 // sessionTimedOut reports whether err, a push's failure within its
 // try's bound (ctx not ended), is its session's deadline run out — the
