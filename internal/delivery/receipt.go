@@ -188,6 +188,25 @@ func cutByCaller(ctx context.Context, what string, err error) error {
 // given up after a command_timeout of 300 ms).
 var errSessionTimedOut = fmt.Errorf("%w (its session's command_timeout or data_timeout ran out)", smtp.ErrCopyTimedOut)
 
+// cutTry is cutByCaller for a push over c, with what the server kept:
+// nothing when err carries a reply of the server's (a MAIL refused, then
+// no reply to the rest: the client joins that refusal to the loss after
+// it, pushone.go and batch.go; a copy refused, then its RSET unanswered)
+// — quoted by cutByCaller, the refusal no longer showed, and the push,
+// its data sent in the envelope's write, read as one that may have left
+// the copy there (mayHoldAfter): the server was counted as a holder of
+// it and owed its discard (rdshadow45) — else unlessDataSent's answer.
+// A peer of version 5 keeps a copy all or nothing, and a transaction
+// whose MAIL was refused holds none (rcpt43 item 2).
+func cutTry(c *smtp.Client, ctx context.Context, what string, err error) error {
+	cut := cutByCaller(ctx, what, err)
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return &nothingHeldError{cut}
+	}
+	return unlessDataSent(c, cut)
+}
+
 // sessionTimedOut reports whether err, a push's failure within its
 // try's bound (ctx not ended), is its session's deadline run out — the
 // client's command_timeout or data_timeout, os.ErrDeadlineExceeded:
@@ -1027,7 +1046,7 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
 	if err != nil && (ctx.Err() != nil || sessionTimedOut(ctx, err)) {
-		err = cutByCaller(ctx, "shadow copy", err)
+		return cutTry(l.c, ctx, "shadow copy", err)
 	}
 	return unlessDataSent(l.c, err)
 }
