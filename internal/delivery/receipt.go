@@ -1023,10 +1023,11 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		// The repeat of a push left unconfirmed (its data sent, no
 		// answer) went through: said once, as the failure of both tries
 		// is (the receive side's INFO), or the operator never learns
-		// that the first push's answer was lost — after which the
-		// server may hold the copy from both (rt44 shadowrcpt3 F3). A
-		// first session lost before the data (a pooled one the peer
-		// closed) is no news, and is not logged.
+		// that the first push's answer was lost (rt44 shadowrcpt3 F3);
+		// the server keeps the copy once all the same (a repeat of one
+		// it holds adds nothing, queue receiptcopy.go). A first
+		// session lost before the data (a pooled one the peer closed)
+		// is no news, and is not logged.
 		l.r.d.log.Info("shadow copy pushed again on a new session, and kept: the first push's answer was lost",
 			"msg_id", m.ID.String(), "shadow_server", l.srv.Name, "first_err", first)
 	}
