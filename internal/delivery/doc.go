@@ -275,7 +275,9 @@
 // deadline run out within the bound (command_timeout under receiptTry:
 // sessionTimedOut) is the same timeout; a reply read before it (a MAIL
 // refused, then silence) does not make the try a refusal (cutByCaller
-// quotes it). Only the try's own bound, or its session's deadline, run
+// quotes it), and still says the server kept nothing: the try is no
+// push that may have left the copy there, owed no discard (cutTry).
+// Only the try's own bound, or its session's deadline, run
 // out is a timeout of the peer's (boundedTry, ranOutOfBound):
 // a push, a batch or a discard hand-over cut by its caller's end — this
 // server's stop, the bound of a pass — is no hung server (hungAt), no

@@ -181,9 +181,35 @@ func cutByCaller(ctx context.Context, what string, err error) error {
 	case ranOutOfBound(ctx):
 		return fmt.Errorf("%s not pushed within %s: %w: %v", what, receiptTry, smtp.ErrCopyTimedOut, err)
 	case ctx.Err() == nil:
-		return fmt.Errorf("%s not answered within the session's timeout: %w: %v", what, smtp.ErrCopyTimedOut, err)
+		return fmt.Errorf("%s not answered within the session's timeout: %w: %v", what, errSessionTimedOut, err)
 	}
 	return fmt.Errorf("%s cut short by this server's end (%w): %v", what, context.Cause(ctx), err)
+}
+
+// errSessionTimedOut is smtp.ErrCopyTimedOut (errors.Is) for a try
+// whose session's deadline ran out before its bound (sessionTimedOut):
+// what reports the try names that timeout, not receiptTry, which never
+// ran out (a made-again pass said "not answered within 10s" of a push
+// given up after a command_timeout of 300 ms).
+var errSessionTimedOut = fmt.Errorf("%w (its session's command_timeout or data_timeout ran out)", smtp.ErrCopyTimedOut)
+
+// cutTry is cutByCaller for a push over c, with what the server kept:
+// nothing when err carries a reply of the server's (a MAIL refused, then
+// no reply to the rest: the client joins that refusal to the loss after
+// it, pushone.go and batch.go; a copy refused, then its RSET unanswered)
+// — quoted by cutByCaller, the refusal no longer showed, and the push,
+// its data sent in the envelope's write, read as one that may have left
+// the copy there (mayHoldAfter): the server was counted as a holder of
+// it and owed its discard (rdshadow45) — else unlessDataSent's answer.
+// A peer of version 5 keeps a copy all or nothing, and a transaction
+// whose MAIL was refused holds none (rcpt43 item 2).
+func cutTry(c *smtp.Client, ctx context.Context, what string, err error) error {
+	cut := cutByCaller(ctx, what, err)
+	var se *gosmtp.SMTPError
+	if errors.As(err, &se) {
+		return &nothingHeldError{cut}
+	}
+	return unlessDataSent(c, cut)
 }
 
 // sessionTimedOut reports whether err, a push's failure within its
@@ -1004,10 +1030,11 @@ func (l *receiptLink) push2(ctx context.Context, m *queue.Message, body queue.Bo
 		// The repeat of a push left unconfirmed (its data sent, no
 		// answer) went through: said once, as the failure of both tries
 		// is (the receive side's INFO), or the operator never learns
-		// that the first push's answer was lost — after which the
-		// server may hold the copy from both (rt44 shadowrcpt3 F3). A
-		// first session lost before the data (a pooled one the peer
-		// closed) is no news, and is not logged.
+		// that the first push's answer was lost (rt44 shadowrcpt3 F3);
+		// the server keeps the copy once all the same (a repeat of one
+		// it holds adds nothing, queue receiptcopy.go). A first
+		// session lost before the data (a pooled one the peer closed)
+		// is no news, and is not logged.
 		l.r.d.log.Info("shadow copy pushed again on a new session, and kept: the first push's answer was lost",
 			"msg_id", m.ID.String(), "shadow_server", l.srv.Name, "first_err", first)
 	}
@@ -1027,7 +1054,7 @@ func (l *receiptLink) push(ctx context.Context, m *queue.Message, body queue.Bod
 	defer stop()
 	err := l.c.PushCopyBody(m, body, l.r.dbID)
 	if err != nil && (ctx.Err() != nil || sessionTimedOut(ctx, err)) {
-		err = cutByCaller(ctx, "shadow copy", err)
+		return cutTry(l.c, ctx, "shadow copy", err)
 	}
 	return unlessDataSent(l.c, err)
 }

@@ -179,7 +179,7 @@ func (l *receiptLink) pushRecords(ctx context.Context, records [][]byte, mark ui
 	case err != nil && (ctx.Err() != nil || sessionTimedOut(ctx, err)):
 		// Its own bound or its session's deadline run out (a hung
 		// server), or the caller's end.
-		return nil, unlessDataSent(l.c, cutByCaller(ctx, fmt.Sprintf("shadow copy batch of %d", len(records)), err))
+		return nil, cutTry(l.c, ctx, fmt.Sprintf("shadow copy batch of %d", len(records)), err)
 	case err != nil && errors.As(err, &se):
 		// Refused whole (its reply): nothing of it kept there, and
 		// still no refusal of each copy (each is tried alone).

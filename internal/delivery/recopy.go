@@ -1449,7 +1449,11 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 			// 421, an EOF, a reset: the server stopping or killed,
 			// midpush41).
 			tried[srv] = true
-			if errors.Is(err, smtp.ErrCopyTimedOut) {
+			if errors.Is(err, errSessionTimedOut) {
+				// Cut by its session's deadline before the bound
+				// (sessionTimedOut): the bound never ran out.
+				failedTries = append(failedTries, srv+": not answered within the session's command_timeout or data_timeout")
+			} else if errors.Is(err, smtp.ErrCopyTimedOut) {
 				failedTries = append(failedTries, srv+": not answered within "+receiptTry.String())
 			} else {
 				failedTries = append(failedTries, srv+": push failed: "+err.Error())
