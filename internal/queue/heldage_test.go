@@ -239,3 +239,28 @@ func TestQ3ClockStepDuringHoldKeepsTheAgeAtTheHold(t *testing.T) {
 		})
 	}
 }
+
+// Q-3, Q-4 (reread of poison45 item 3): the age a resume carries is
+// whole seconds (OrgEarlier), and it was cut down to them: each resume
+// dropped the part of a second the message had queued beyond them. A
+// loop of suspends and resumes less than a second apart — a script
+// calling umbra message suspend and resume in turn — then never aged
+// the message at all: each resume gave back the age of the one before,
+// and the message lived for ever, the defect the hold's note was made
+// to end. The time queued between the holds counts, to the nanosecond.
+func TestQ3SubSecondSuspendResumeLoopStillAges(t *testing.T) {
+	r := newHeldAgeRig(t, 24*time.Hour, 0)
+	start := r.clk.Now().Sub(r.m.OrgArrived())
+	const cycles = 20
+	for range cycles {
+		r.clk.Advance(600 * time.Millisecond) // queued between a resume and the next suspend
+		r.holdAndRelease(t, 0)
+	}
+	got, err := r.q.Message(r.m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if age, want := r.clk.Now().Sub(got.OrgArrived()), start+cycles*600*time.Millisecond; age != want {
+		t.Fatalf("age after %d suspends and resumes 600 ms apart: %v, want %v (the %v queued between them)", cycles, age, want, cycles*600*time.Millisecond)
+	}
+}

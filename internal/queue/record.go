@@ -446,7 +446,9 @@ func (m *Message) releasedFromHold(now time.Time) {
 // poison message held since heldAt (known: the commit that held it
 // noted when, heldage.go): the hold does not age it — the time held is
 // not counted —, the time it spent queued before the hold is. Arrived
-// is the resume (as message show and tracking name it) and OrgEarlier
+// is the resume (as message show and tracking name it; less the part
+// of a second of the age that OrgEarlier's whole seconds cannot hold)
+// and OrgEarlier
 // carries the age the message had when it was held, so its expiry and
 // delay notice count on from where the hold stopped them: one held past
 // message_expiration is not failed as expired in the instant it was
@@ -471,7 +473,13 @@ func (m *Message) resumedFromHold(heldAt time.Time, known bool, now time.Time, e
 	if expiration > 0 && age >= expiration {
 		age = expiration / 10 * 9
 	}
-	m.Arrived, m.OrgEarlier = now, min(age, maxOrgEarlierSeconds*time.Second).Truncate(time.Second)
+	// OrgEarlier holds whole seconds: the part of a second beyond them
+	// goes into Arrived, less than a second before the resume. Cut off,
+	// it was lost at each resume, and a loop of suspends and resumes
+	// less than a second apart never aged the message at all.
+	age = min(age, maxOrgEarlierSeconds*time.Second)
+	whole := age.Truncate(time.Second)
+	m.Arrived, m.OrgEarlier = now.Add(whole-age), whole
 }
 
 // settleArrival sets Arrived to now when unset and turns a carried
