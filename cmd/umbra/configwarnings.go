@@ -25,6 +25,7 @@ func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology
 	ws = append(ws, cfg.EmptyFilesOff()...) // a file setting written "": what it turns off
 	ws = append(ws, publishWarnings(cfg)...)
 	ws = append(ws, signingToOwnServers(cfg, ct)...)
+	ws = append(ws, orgIDNotCarried(cfg, ct)...)
 	ws = append(ws, requireTLSDSNsUndeliverable(cfg, ct)...)
 	ws = append(ws, smartHostsThatAreTopologyServers(cfg, ct, rt)...)
 	ws = append(ws, config.ShadowListenerWarnings(cfg, ct)...) // its topology address offers no XSHADOW

@@ -16,15 +16,21 @@ import (
 // organisation's own (internal_relay) domain, and counts as leaving the
 // organisation (nothing else says where it ends). config check warns,
 // at that connector's lines:
+//
 //   - with dkim keys or arc on, that the mail it hands to the hubs is
 //     DKIM-signed and ARC-sealed as mail leaving (rt42-edge F2); not
 //     for a send_xshadow connector, which stays inside;
+//
 //   - with REQUIRETLS offered (a receive connector with a certificate)
 //     and the connector not tls: verify, that the DSN of a failed
 //     REQUIRETLS message to a sender of that domain could not be
 //     delivered through it (rt42-edge F4).
 //
-// Neither is warned about for the connector to the internet, nor when
+//   - without send_xshadow, that the mail it hands to the hubs carries
+//     no organisation id: a message handed on again after a crash is
+//     delivered twice (rt45 front F1).
+//
+// None is warned about for the connector to the internet, nor when
 // the condition is gone.
 func TestConfigCheckWarnsOfEdgeConnectorToOwnServers(t *testing.T) {
 	dir := t.TempDir()
@@ -86,9 +92,16 @@ dkim:
 	dsn := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:` + lineOf(text, "    tls: none") +
 		`: warning: send connector "to-hubs" carries the organisation's own domain corp\.test with tls: none, not verify, while receive connector "internet" offers REQUIRETLS`)
 
+	// rt45 front F1: without send_xshadow the connector hands the hubs
+	// no organisation id, and a message handed on again after a crash
+	// is delivered twice.
+	orgID := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:` + lineOf(text, "  - name: to-hubs") +
+		`: warning: send connector "to-hubs" carries the organisation's own domain corp\.test without send_xshadow, and without a topology a send connector counts as leaving the organisation: ` +
+		`the mail it hands on carries no organisation id`)
+
 	out := check(text)
-	if !signing.MatchString(out) || !dsn.MatchString(out) {
-		t.Fatalf("want both warnings:\n%q\n%q\n%s", signing, dsn, out)
+	if !signing.MatchString(out) || !dsn.MatchString(out) || !orgID.MatchString(out) {
+		t.Fatalf("want the three warnings:\n%q\n%q\n%q\n%s", signing, dsn, orgID, out)
 	}
 	if strings.Contains(out, `send connector "outside"`) {
 		t.Errorf("the connector to the internet warned of:\n%s", out)
@@ -100,10 +113,12 @@ dkim:
 	if out := check(fixed); strings.Contains(out, `send connector "to-hubs"`) {
 		t.Errorf("warned with tls: verify and send_xshadow:\n%s", out)
 	}
-	// No signing and no certificate: neither condition holds.
+	// No signing and no certificate: neither condition holds; the
+	// organisation id is still not carried.
 	plain := text[:strings.Index(text, "dkim:\n")]
 	plain = plain[:strings.Index(plain, "    tls:\n      cert_file")] + plain[strings.Index(plain, "send_connectors:"):]
-	if out := check(plain); strings.Contains(out, `send connector "to-hubs"`) {
-		t.Errorf("warned without signing or REQUIRETLS:\n%s", out)
+	plainOrgID := regexp.MustCompile(regexp.QuoteMeta(cfg) + `:` + lineOf(plain, "  - name: to-hubs") + `: warning: send connector "to-hubs" carries the organisation's own domain corp\.test without send_xshadow`)
+	if out := check(plain); strings.Count(out, `send connector "to-hubs"`) != 1 || !plainOrgID.MatchString(out) {
+		t.Errorf("want only the organisation id's warning without signing or REQUIRETLS:\n%s", out)
 	}
 }
