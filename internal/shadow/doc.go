@@ -102,7 +102,8 @@
 // heartbeat is counted, none in the failed heartbeats' metric, the
 // primary is not shown unreachable, and the fault is logged at ERROR
 // (its error says what to fix), paced; a holder probe it ends notes no
-// unreached holder; a watch
+// unreached holder, nor counts toward the bound after which a holder's
+// copies are taken as lost (unreachedBound); a watch
 // session that ends by a panic here (LocalFault) or by its store
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,

@@ -680,7 +680,9 @@ func idString(id uint64) string {
 // name it) answers when heard from within the bound (HeardStore), and
 // its bound starts at its last session here: its heartbeats are the
 // only sign it is up. A holder the topology names answers by a probe
-// only — its sessions here do not say it still holds its copies.
+// only — its sessions here do not say it still holds its copies. A
+// probe ended by this server's own fault (LocalFault) counts neither
+// way.
 func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []string, errs []error, asked map[string]bool) {
 	us, ok := h.cfg.Store.(UnreachableStore)
 	if !ok || h.cfg.LostAfter == nil {
@@ -720,6 +722,15 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 		}
 		if holders[n] == 0 {
 			continue // holds nothing for this server
+		}
+		if isLocalFault(errs[i]) {
+			// This server's own fault ended the probe (a source address
+			// it cannot bind, a panic here): it says nothing of whether
+			// the holder is up, so its silence neither starts nor ends
+			// the bound here — as noteProbes notes no unreached holder
+			// for it. Counted, every holder of every message was taken
+			// as lost at the bound, WARNed "not reachable" while it ran.
+			continue
 		}
 		var heard time.Time
 		if hs != nil && notProbeable(errs[i]) {
