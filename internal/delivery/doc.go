@@ -568,8 +568,9 @@
 // certificate. Such a session that cannot connect because this server
 // cannot bind its source address ends with a sourceFault, a
 // shadow.LocalFault: no failed heartbeat, no mark of the peer in
-// destination health (heartbeat, push of a copy on receipt), no
-// unreached holder. A 5xx reply in a session to a primary, or a reply
+// destination health (heartbeat, push of a copy on receipt, probe of
+// a holder, whose last answer is kept), no copies of a holder taken as
+// lost for it (package shadow). A 5xx reply in a session to a primary, or a reply
 // refusing the login (authFailed: 535, a lockout's 454; never a 421,
 // which closes the connection and refuses nobody; or an EHLO reply that
 // offers no login, smtp.ErrAuthNotOffered, nothing sent), is returned as a

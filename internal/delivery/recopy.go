@@ -541,8 +541,10 @@ var ErrQuestionsUnfinished = errors.New("the shadow server's questions did not a
 // from the XSHADOW reply and ends the session. The id is recorded
 // (WithHolders) and destination health learns the server answers (or
 // does not): a quiet pair's server:NAME rows follow the server's real
-// state (rt23 NEW-3). A probe whose questions did not all finish
-// returns the id with ErrQuestionsUnfinished: the holder is not asked.
+// state (rt23 NEW-3) — but a probe this server could not open for a
+// fault of its own (sourceFault, a LocalFault) marks nothing. A probe
+// whose questions did not all finish returns the id with
+// ErrQuestionsUnfinished: the holder is not asked.
 func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err error) {
 	// On a goroutine of the holders' (shadow.Holders): a panic here is
 	// umbra's defect, this server's fault, not the holder's (panics.go).
@@ -605,6 +607,16 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		}
 		stop()
 		c.Close()
+	}
+	if localFault(err) {
+		// This server's own fault ended it before any connection (a
+		// source address it cannot bind: sourceFault): nothing was
+		// learnt of the holder — not marked in destination health,
+		// its last probe's answer kept (unreachedHolder), as a push of
+		// a copy on receipt that failed so marks nothing (dialFailed).
+		// The holders' round notes no unreached holder for it
+		// (shadow.LocalFault).
+		return "", err
 	}
 	r.probeAnswered.Store(strings.ToLower(s.Name), false) // cut by the caller too: no answer (unreachedHolder)
 	var ref *refusedError

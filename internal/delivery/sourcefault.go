@@ -20,8 +20,16 @@ type sourceFault struct {
 }
 
 func (e *sourceFault) Error() string {
-	return fmt.Sprintf("this server's %s %s cannot be bound on this host (%v): no connection was made; give the host that address again, or set %s to one of its addresses and reload",
-		e.what, e.addr, e.err, e.what)
+	// What to do is what works: the server section applies only at a
+	// restart — a reload keeps the running server.source_address (and
+	// fails its check of it: checkSourceAddresses) —, a send
+	// connector's source_address at a reload.
+	apply := "and reload"
+	if e.what == "server.source_address" {
+		apply = "and restart umbra (a reload keeps the running server section)"
+	}
+	return fmt.Sprintf("this server's %s %s cannot be bound on this host (%v): no connection was made; give the host that address again, or set %s to one of its addresses %s",
+		e.what, e.addr, e.err, e.what, apply)
 }
 func (e *sourceFault) Unwrap() error { return e.err }
 

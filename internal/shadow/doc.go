@@ -101,8 +101,13 @@
 // cannot bind (LocalFault) — says nothing of the primary: no failed
 // heartbeat is counted, none in the failed heartbeats' metric, the
 // primary is not shown unreachable, and the fault is logged at ERROR
-// (its error says what to fix), paced; a holder probe it ends notes no
-// unreached holder; a watch
+// (its error says what to fix), paced; a holder probe it ends counts
+// toward no bound after which a holder's copies are taken as lost
+// (unreachedBound) — but a holder it kept the start (or the ask after
+// a stall) from asking was not asked what it finished of copies it may
+// have taken over, whoever's the fault: Unreached names it as any
+// holder not reached since the start, and the start says so at ERROR
+// as this server's fault, not as a holder not reachable; a watch
 // session that ends by a panic here (LocalFault) or by its store
 // failing (SaveError, unless it refused the contact: localSaveError)
 // marks the primary neither unreachable nor failing (watchFailing,

@@ -212,12 +212,20 @@ func (h *Holders) noteProbes(ctx context.Context, names []string, errs []error) 
 			delete(h.unreached, n)
 		case ctx.Err() != nil && errors.Is(errs[i], ctx.Err()):
 			// never started: not asked, not unreached either
-		case notProbeable(errs[i]), isLocalFault(errs[i]):
-			// no session to it can be opened, or this server's own
-			// fault ended it (LocalFault: a source address it cannot
-			// bind, a panic here): its failure says nothing of whether
-			// it is up (unreachedBound asks its own sessions here)
+		case notProbeable(errs[i]):
+			// no session to it can be opened: its failure says
+			// nothing of whether it is up (unreachedBound asks its
+			// own sessions here)
 		case !h.reached[n] && h.away[n]:
+			// Not reached since this server came back — also when
+			// this server's own fault ended the probe (LocalFault: a
+			// source address it cannot bind, a panic here): that says
+			// nothing of the holder (no lost copies for it,
+			// unreachedBound; no mark, delivery), but the holder was
+			// not asked what it finished of the copies it may have
+			// taken over meanwhile either, and those delivered here
+			// too arrive twice (Unreached, rt30a F2). ask says whose
+			// fault it was.
 			if _, ok := h.unreached[n]; !ok {
 				h.unreached[n] = now
 			}
@@ -441,13 +449,20 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	// takes none of their time.
 	h.probeUnasked(ctx, holders)
 	asked := map[string]bool{}
-	var down, unaskable, refused, replies []string
-	msgs, unaskableMsgs, refusedMsgs := 0, 0, 0
+	var down, unaskable, refused, replies, local []string
+	msgs, unaskableMsgs, refusedMsgs, localMsgs := 0, 0, 0, 0
+	var localErr error
 	h.mu.Lock()
 	for i, n := range names {
 		var ref Refusal
 		if errs[i] == nil {
 			asked[n] = true
+		} else if _, ok := h.unreached[n]; ok && isLocalFault(errs[i]) {
+			// Not asked for a fault of this server's: said as such,
+			// not as a holder not reachable.
+			local = append(local, n)
+			localMsgs += holders[n]
+			localErr = errs[i]
 		} else if _, ok := h.unreached[n]; ok && errors.As(errs[i], &ref) {
 			// It answered and refused: up, but not to be asked — not
 			// "not reachable" (rt39 F3), its reply says why.
@@ -472,6 +487,10 @@ func (h *Holders) ask(ctx context.Context, again bool) map[string]bool {
 	if len(refused) > 0 {
 		h.cfg.Log.Warn("shadow servers refused: "+refusedWhy(replies)+"; they may have taken over and delivered copies of messages held here while this server was away, and cannot be asked what they finished; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
 			"shadow_servers", strings.Join(refused, ","), "messages", refusedMsgs, "reply", strings.Join(replies, " | "))
+	}
+	if len(local) > 0 {
+		h.cfg.Log.Error("shadow servers not asked since the start, for a fault of this server's (the error says what to fix; a probe that reaches them asks them): they may have taken over and delivered copies of messages held here while this server was away; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
+			"shadow_servers", strings.Join(local, ","), "messages", localMsgs, "err", localErr)
 	}
 	if len(down) > 0 {
 		h.cfg.Log.Warn("shadow servers not reachable since the start: they may have taken over and delivered copies of messages held here while this server was away, and cannot be asked what they finished; delivered here too, those arrive twice (umbra shadow single, umbra message show)",
@@ -680,7 +699,9 @@ func idString(id uint64) string {
 // name it) answers when heard from within the bound (HeardStore), and
 // its bound starts at its last session here: its heartbeats are the
 // only sign it is up. A holder the topology names answers by a probe
-// only — its sessions here do not say it still holds its copies.
+// only — its sessions here do not say it still holds its copies. A
+// probe ended by this server's own fault (LocalFault) counts neither
+// way.
 func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []string, errs []error, asked map[string]bool) {
 	us, ok := h.cfg.Store.(UnreachableStore)
 	if !ok || h.cfg.LostAfter == nil {
@@ -720,6 +741,15 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 		}
 		if holders[n] == 0 {
 			continue // holds nothing for this server
+		}
+		if isLocalFault(errs[i]) {
+			// This server's own fault ended the probe (a source address
+			// it cannot bind, a panic here): it says nothing of whether
+			// the holder is up, so its silence neither starts nor ends
+			// the bound here. Counted, every holder of every message
+			// was taken as lost at the bound, WARNed "not reachable"
+			// while it ran.
+			continue
 		}
 		var heard time.Time
 		if hs != nil && notProbeable(errs[i]) {

@@ -15,7 +15,7 @@ import (
 type sourceFaultErr struct{}
 
 func (sourceFaultErr) Error() string {
-	return "this server's server.source_address 192.0.2.1 cannot be bound on this host: no connection was made; give the host that address again, or set server.source_address to one of its addresses and reload"
+	return "this server's server.source_address 192.0.2.1 cannot be bound on this host: no connection was made; give the host that address again, or set server.source_address to one of its addresses and restart umbra (a reload keeps the running server section)"
 }
 func (sourceFaultErr) LocalFault() {}
 
