@@ -1154,7 +1154,9 @@ var receiptDiscardPush = 2 * time.Second // a var for the tests
 // and the 250 or the pass's end went out with every server that may
 // hold the copy, holder included, free to take over a message that left
 // (rdleft45, the sibling of HandLeftDiscards): found by orgID then, as
-// HandLeftDiscards finds them, holder's too.
+// HandLeftDiscards finds them, holder's too. A watched server's fetch
+// is waited for by orgID as well: the message may leave during the
+// wait, and the discard stays owed.
 func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, id queue.ID, orgID, holder, when string) {
 	up, ok := q.(interface {
 		UnconfirmedPushesOrg(id queue.ID, orgID string) ([]queue.UnconfirmedPush, bool)
@@ -1169,18 +1171,21 @@ func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, 
 			servers = append(servers, u.Server)
 		}
 	}
+	if gone {
+		holder = "" // its copy is of a message that left: owed its discard too
+	}
 	await := func(ctx context.Context, w WatchedDiscards, server string) bool {
 		return w.AwaitDiscardFetched(ctx, id, server)
 	}
-	if gone {
-		od, ok := q.(OrgDiscards)
-		if !ok {
-			return
-		}
-		holder = "" // its copy is of a message that left: owed its discard too
+	if od, ok := q.(OrgDiscards); ok && orgID != "" {
+		// By the org id, the record gone or not: a message that leaves
+		// while the wait runs owes the discard all the same, and a wait
+		// read through its record ended at once, "cannot tell".
 		await = func(ctx context.Context, _ WatchedDiscards, server string) bool {
 			return od.AwaitOrgDiscardFetched(ctx, orgID, server)
 		}
+	} else if gone {
+		return
 	}
 	r.handDiscards(ctx, q, id, servers, holder, when, await)
 }
