@@ -306,7 +306,12 @@
 // (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a
 // made-again pass once it made the copy (Recopy, rcpt43 item 1): a
 // primary lost at once after the 250 or the pass leaves one holder, not
-// two (receipt42 item 1). A server whose watch session is open here
+// two (receipt42 item 1). A message that left this server before its
+// copy was confirmed has them handed so too (HandLeftDiscards,
+// rdwatch45), and so has one that left while a copy made again was in
+// flight or while the hand-over waited: the record gone, they are found
+// and waited for by the org id (queue UnconfirmedPushesOrg,
+// AwaitOrgDiscardFetched; rdleft45). A server whose watch session is open here
 // fetches it there first, woken by that commit, and the 250 waits for
 // its acknowledgement within half the bound (queue watchfetch.go), not
 // again while a session that let that wait run out has acknowledged

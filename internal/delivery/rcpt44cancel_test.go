@@ -125,7 +125,7 @@ func TestSR17DiscardHandOverCutByTheStopMarksNoServerHung(t *testing.T) {
 		heldc <- held
 		stop()
 	}()
-	r.handMayHoldDiscards(ctx, q, m.ID, "hub-c", "before the reply")
+	r.handMayHoldDiscards(ctx, q, m.ID, m.OrgID, "hub-c", "before the reply")
 	held := <-heldc
 	if held == nil {
 		t.Fatal("no session to hub-b: the test proves nothing")

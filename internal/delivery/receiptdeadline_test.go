@@ -108,7 +108,7 @@ func TestSR17DiscardHandOverSessionDeadlineMarksServerHung(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	r.handMayHoldDiscards(context.Background(), q, m.ID, "hub-c", "before the reply")
+	r.handMayHoldDiscards(context.Background(), q, m.ID, m.OrgID, "hub-c", "before the reply")
 	if took := time.Since(start); took >= receiptDiscardPush {
 		t.Fatalf("the hand-over took %v: its bound ran out first, the test proves nothing", took)
 	}

@@ -1046,7 +1046,8 @@ func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	if r.receiptHeld(id) {
 		return "", nil
 	}
-	srv, err := r.recopy(ctx, q, id, prefOf, nil)
+	var org string
+	srv, err := r.recopy(ctx, q, id, prefOf, nil, &org)
 	if srv != "" {
 		// The servers that may hold the copy from an unconfirmed push
 		// (this pass's, or an earlier one's, or the receipt's) are
@@ -1054,7 +1055,7 @@ func (r *ReceiptShadow) Recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		// 250 (rcpt43 item 1): left for them to fetch at their next
 		// contact, a primary lost right after the pass left two
 		// holders that both took the message over.
-		r.handMayHoldDiscards(ctx, q, id, srv, "after the copy was made again")
+		r.handMayHoldDiscards(ctx, q, id, org, srv, "after the copy was made again")
 	}
 	return srv, err
 }
@@ -1103,9 +1104,10 @@ func (r *ReceiptShadow) RecopyRefused(ctx context.Context, id queue.ID, pref str
 	// The message's first delivery attempt starts at its commit and
 	// may be under way: the copy is made all the same, and the record
 	// names it after the attempt (queue.ShadowRecopied, rt18b F1).
-	srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done)
+	var org string
+	srv, err := r.recopy(ctx, r.store, id, func(string) string { return pref }, done, &org)
 	if srv != "" {
-		r.handMayHoldDiscards(ctx, r.store, id, srv, "before the reply")
+		r.handMayHoldDiscards(ctx, r.store, id, org, srv, "before the reply")
 	}
 	return srv, err
 }
@@ -1155,22 +1157,49 @@ var receiptDiscardPush = 2 * time.Second // a var for the tests
 // bound, hung lately or not (a kill -9 of this server right after the
 // 250 beat the fetch: two deliveries, CI of session 44); a hung server
 // whose watch session did not fetch it in time is not tried either.
-func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, id queue.ID, holder, when string) {
+//
+// orgID is the org id the copy was pushed under: a message that left
+// this server while the copy made again was in flight (its attempt
+// ended, a removal) has no record left to read the discards owed from,
+// and the commit recording the copy owed holder its discard too
+// (queue ShadowRecopiedOrg). Read by the record, nothing was handed,
+// and the 250 or the pass's end went out with every server that may
+// hold the copy, holder included, free to take over a message that left
+// (rdleft45, the sibling of HandLeftDiscards): found by orgID then, as
+// HandLeftDiscards finds them, holder's too. A watched server's fetch
+// is waited for by orgID as well: the message may leave during the
+// wait, and the discard stays owed.
+func (r *ReceiptShadow) handMayHoldDiscards(ctx context.Context, q RecopyStore, id queue.ID, orgID, holder, when string) {
 	up, ok := q.(interface {
-		UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
+		UnconfirmedPushesOrg(id queue.ID, orgID string) ([]queue.UnconfirmedPush, bool)
 	})
 	if !ok {
 		return
 	}
+	pushes, gone := up.UnconfirmedPushesOrg(id, orgID)
 	var servers []string
-	for _, u := range up.UnconfirmedPushes(id) {
+	for _, u := range pushes {
 		if u.DiscardOwed {
 			servers = append(servers, u.Server)
 		}
 	}
-	r.handDiscards(ctx, q, id, servers, holder, when, func(ctx context.Context, w WatchedDiscards, server string) bool {
+	if gone {
+		holder = "" // its copy is of a message that left: owed its discard too
+	}
+	await := func(ctx context.Context, w WatchedDiscards, server string) bool {
 		return w.AwaitDiscardFetched(ctx, id, server)
-	})
+	}
+	if od, ok := q.(OrgDiscards); ok && orgID != "" {
+		// By the org id, the record gone or not: a message that leaves
+		// while the wait runs owes the discard all the same, and a wait
+		// read through its record ended at once, "cannot tell".
+		await = func(ctx context.Context, _ WatchedDiscards, server string) bool {
+			return od.AwaitOrgDiscardFetched(ctx, orgID, server)
+		}
+	} else if gone {
+		return
+	}
+	r.handDiscards(ctx, q, id, servers, holder, when, await)
 }
 
 // OrgDiscards is a store (queue.Manager) that knows the discards owed
@@ -1329,8 +1358,8 @@ func (r *ReceiptShadow) hungLately(server string) bool {
 // of whose pushes got no reply once its copy was sent is an
 // smtp.CopyMayBeHeldError naming those servers: each may hold the copy
 // (a receive session whose message left meanwhile says so, rcpt44 item
-// 2).
-func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool) (_ string, err error) {
+// 2). *org gets the org id the copy is pushed under ("" when none is).
+func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, prefOf func(connector string) string, tried map[string]bool, org *string) (_ string, err error) {
 	var mayHold []string
 	defer func() {
 		if err != nil && len(mayHold) > 0 {
@@ -1341,6 +1370,7 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 	if err != nil || !ok {
 		return "", err
 	}
+	*org = m.OrgID // the copy's name: its discards, once the message left (handMayHoldDiscards)
 	pref := ""
 	if prefOf != nil {
 		pref = prefOf(m.Connector)

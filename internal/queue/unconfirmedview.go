@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"errors"
 	"slices"
 	"strings"
 )
@@ -24,10 +25,24 @@ type UnconfirmedPush struct {
 // read; a cursor seek per server with discards owed, never a scan of
 // them all.
 func (q *Manager) UnconfirmedPushes(id ID) []UnconfirmedPush {
-	var out []UnconfirmedPush
+	out, _ := q.UnconfirmedPushesOrg(id, "")
+	return out
+}
+
+// UnconfirmedPushesOrg is UnconfirmedPushes for message id of org id
+// orgID, whose record may be gone (gone): it left this server — an
+// attempt's end, a removal — while a copy made again was in flight
+// (rdleft45). Its end owed the discard of its copy (the org id) to
+// each server its mark named, and the commit recording the copy made
+// again owed it to that copy's holder (ShadowRecopiedOrg): those are
+// listed then, every one DiscardOwed, found by orgID ("": none).
+func (q *Manager) UnconfirmedPushesOrg(id ID, orgID string) (out []UnconfirmedPush, gone bool) {
 	_ = q.store.View(func(tx *Tx) error {
 		m, err := tx.Get(id)
-		if err != nil {
+		if errors.Is(err, ErrNotFound) && orgID != "" {
+			gone = true
+			m = &Message{ID: id, OrgID: orgID}
+		} else if err != nil {
 			return nil
 		}
 		seen := map[string]int{}
@@ -70,5 +85,5 @@ func (q *Manager) UnconfirmedPushes(id ID) []UnconfirmedPush {
 		return nil
 	})
 	slices.SortFunc(out, func(a, b UnconfirmedPush) int { return strings.Compare(a.Server, b.Server) })
-	return out
+	return out, gone
 }

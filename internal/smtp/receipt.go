@@ -992,12 +992,14 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		// left that server free to take its copy over and deliver the
 		// message a second time (rdwatch45). One not reached in time
 		// fetches it at its next contact.
-		observe("left_may_hold")
 		if h := s.srv.receipt.Load(); h != nil {
 			if lh, ok := h.r.(LeftDiscardHander); ok && s.srv.ctx.Err() == nil {
 				lh.HandLeftDiscards(s.srv.ctx, m.ID, m.OrgID, mayHoldOn)
 			}
 		}
+		// After the hand-over: its wait is the copy's, added to the
+		// reply as the made-again copy's is (rdleft45).
+		observe("left_may_hold")
 		s.log.Info("message left this server before its shadow copy on receipt was confirmed: the shadow server may hold a copy, and is owed its discard (handed before the reply where it could be, else it fetches it at its next contact)",
 			"msg_id", m.ID.String(), "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
 		msg += ", left this server before its shadow copy was confirmed"
