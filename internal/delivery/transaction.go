@@ -726,8 +726,11 @@ func classify(i int, hop string, err error) queue.Result {
 	if smtp.Stray(err) && !errors.As(err, new(*smtp.FinalReplyError)) {
 		// The same out of step reply read by umbra's own reader (a 3xx
 		// to MAIL, RCPT or the DATA command: smtp.Client's stray): the
-		// session ends, the host answered.
-		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.SessionFailedReply(hop, err.Error())}
+		// session ends, the host answered. Its words are the stray
+		// deferral's, as go-smtp's reading of it gives above, so that
+		// the queue reads them back after a restart (HostsAnswered):
+		// "HOP: reply to MAIL: unexpected reply …" was no reading's.
+		return queue.Result{Rcpt: i, Outcome: queue.Deferred, NextHop: hop, Answered: true, Reply: queue.StrayReply(hop, smtp.StrayQuoted(err))}
 	}
 	if smtp.NotSent(err) {
 		// umbra could not write the command (go-smtp refused to format

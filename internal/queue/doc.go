@@ -159,11 +159,19 @@
 // a site's route, a mailbox database, a redirect target; a primary is the
 // relay destination its route names. Each destination has a FIFO of jobs
 // and a concurrency window: InitialWindow (5) when first seen, +1 after
-// an attempt the next hop answered (whatever it answered), −1 after one
-// it did not (every recipient deferred with an X.4.X network status;
-// an X.7.5 TLS policy refusal — MTA-STS, DANE, REQUIRETLS — is the
+// an attempt the next hop answered (whatever it answered: a result
+// whose host gave its own reply in a session it kept — its "451 4.4.2
+// too busy" to MAIL, its own 4.7.5 — or answered out of step or stray
+// says so, Result.Answered, and hosts tried that all answered and did
+// not take the message are read so too, HostsAnswered), −1 after one
+// it did not (every recipient deferred with an X.4.X network status in
+// umbra's words, or the host's own 4.4.2 whose result does not say it
+// answered, a "421 4.4.2" closing the session;
+// umbra's X.7.5 TLS policy refusal — MTA-STS, DANE, REQUIRETLS — is the
 // message's, not the host's, and changes neither the window nor the
-// streak: rt17f-F3; so is a failure after the whole body was sent —
+// streak: rt17f-F3; so is a next hop that is this server itself, the
+// configuration's loop (451 4.4.6, RoutingLoop, in the REQUIRETLS form
+// too); so is a failure after the whole body was sent —
 // the connection dropped after the final dot, no readable reply to it
 // (MayHaveArrived): the next hop took the session and the envelope, so
 // it is this message's failure and no evidence that the destination is
@@ -235,8 +243,8 @@
 // redirected or removed), active, idle — never idle while it fails
 // (sched24), with mail or without. Failures in a row count the session's
 // failures (the streak) and the messages' own failures — after their
-// final dot (MayHaveArrived), or a TLS policy refusal (X.7.5,
-// rt43-outbound F1): dest.msgFails, messageFailure —, the last of either its last
+// final dot (MayHaveArrived), a TLS policy refusal (X.7.5,
+// rt43-outbound F1) or the routing loop: dest.msgFails, messageFailure —, the last of either its last
 // error: a failure after the dot changes neither window, streak nor
 // death, but a next hop that hangs or drops after every final dot is
 // shown failing, with that error, until its next success — never idle

@@ -18,7 +18,8 @@ import (
 // recipient whose last reply was a failure of the destination (it could
 // not be reached or kept a session: a 4.4.x / 4.2.x reply, feedback −1;
 // or the message's own failure after the final dot, MayHaveArrived, or
-// by a TLS policy refusal, messageFailure; or a dead destination's mark) has its destination shown failing, one
+// by a TLS policy refusal, or the routing loop, messageFailure; or a
+// dead destination's mark) has its destination shown failing, one
 // failure per such message, with the latest such reply as its last
 // error. They are counted as msgFails — for the operator's view only:
 // the window, the death and the cool-down start anew, as before, and

@@ -121,11 +121,14 @@ func NotSentReply(refusal string) string { return notSentText + refusal }
 // of hosts of its destination, that answered: a reply hop gave out of
 // step or stray (OutOfStepReply, StrayReply: umbra ended the session),
 // or hosts tried that did not take the message (NotSentReply) — no
-// failed contact of the destination (feedback, destFailure).
+// failed contact of the destination (feedback, destFailure). The
+// REQUIRETLS form of one (RequireTLSReply, delivery's requireTLSDefer)
+// is read by its inner reply, as NotReached reads it.
 func HostsAnswered(reply, hop string) bool {
 	if hop == "" {
 		return false
 	}
+	reply = requireTLSInner(reply)
 	return AnsweredOutOfStep(reply, hop) || strings.HasPrefix(reply, stoppedCode+hop+StrayText) || strings.HasPrefix(reply, notSentText)
 }
 
@@ -162,9 +165,12 @@ func LoopsBackReply(what, conn string) string {
 // of umbra's two deferrals of a next hop that is this server itself
 // (SelfRelayReply, LoopsBackReply, both naming nextHop): the
 // configuration's loop, neither the host's own reply nor a host that
-// did not answer.
+// did not answer. The REQUIRETLS form of either (RequireTLSReply: a
+// REQUIRETLS message whose recipient waited before on its TLS
+// requirement, delivery's requireTLSCarry) is read by its inner reply:
+// the same loop, which was counted a failed contact.
 func RoutingLoop(reply, nextHop string) bool {
-	rest, ok := strings.CutPrefix(reply, loopCode)
+	rest, ok := strings.CutPrefix(requireTLSInner(reply), loopCode)
 	if !ok || nextHop == "" || !strings.Contains(rest, nextHop) {
 		return false
 	}

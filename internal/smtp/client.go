@@ -980,6 +980,17 @@ func stray(code int, texts []string) error {
 // or 5xx may come (stray): the next hop answered, out of step.
 func Stray(err error) bool { return errors.Is(err, errUnexpectedReply) }
 
+// StrayQuoted is the stray reply err holds, quoted as stray wrote it
+// ("\"354 go ahead\""), whatever names the command before it ("reply
+// to MAIL: …"); "" when err is no stray reply.
+func StrayQuoted(err error) string {
+	if !Stray(err) {
+		return ""
+	}
+	_, quoted, _ := strings.Cut(err.Error(), errUnexpectedReply.Error()+" ")
+	return quoted
+}
+
 // errMalformedReply and errUnexpectedReply are a reply line that does
 // not parse and a 3xx where a final reply was due (stray).
 var (
