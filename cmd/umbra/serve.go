@@ -247,8 +247,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	knownConnectors, knownDatabases := metricsNames(cfg)
 	met.Known(knownConnectors, knownDatabases)
 
+	// The space reserve is made by the open, before its own commit,
+	// which a database with mail on a full disk makes with it
+	// (queue/spacereserve.go).
+	reserve := int64(cfg.Transport.SpaceReserve)
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met,
-		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(ctx, log, filepath.Join(cfg.Server.DataDir, "queue.db"))})
+		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(ctx, log, filepath.Join(cfg.Server.DataDir, "queue.db")),
+		SpaceReserve: &reserve, SpaceReserveLog: log.With("component", "spacereserve")})
 	if err != nil {
 		return shownErr(err, cfg.Server.DataDir) // data_dir on one line; HeldBy's shownError kept as it is (textOfBy)
 	}
@@ -271,7 +276,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	})
 	registerRetention(reg, store.DuplicateRecords)
 	store.SetSpoolLogger(log.With("component", "spool"))
-	store.StartSpaceReserve(int64(cfg.Transport.SpaceReserve), log.With("component", "spacereserve")) // queue/spacereserve.go
 	registerSpoolMetrics(reg, store)
 	if err := store.SetServer(cfg.Server.Name); err != nil { // backups record whose database they are
 		return fmt.Errorf("transport database: %w", err)

@@ -182,6 +182,20 @@ func (r *spaceReserve) release(why string, cause error) bool {
 	return true
 }
 
+// drop removes the reserve without counting it as used: a first start
+// refused (Open) leaves nothing of its own in the data directory.
+func (r *spaceReserve) drop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held {
+		os.Remove(r.path)
+		r.held = false
+	}
+}
+
 // restore makes the reserve again when it is not whole and the file
 // system has at least four times its size free.
 func (r *spaceReserve) restore() {
@@ -240,7 +254,13 @@ func (s *Store) UpdateFreeing(ctx context.Context, why string, fn func(*Tx) erro
 // directory, of size bytes (at most 1/16 of its file system; 0 or less:
 // none, and a reserve an earlier start left is removed). The daemon
 // calls it once, after Open.
+// A store whose Open made it already (Options.SpaceReserve) keeps
+// that one: made again here, the reserve the start's commit gave up
+// would be counted as never used.
 func (s *Store) StartSpaceReserve(size int64, log *slog.Logger) {
+	if s.reserve != nil {
+		return
+	}
 	s.reserve = newSpaceReserve(filepath.Dir(s.db.Path()), size, log)
 }
 
