@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // rt45 F1: a restart on a full disk with a database that holds mail
@@ -20,14 +21,49 @@ import (
 // the disk was full (every claim failed, the reserve never used); after
 // restore the start was refused as a first start on a full disk.
 func TestOPSRestartOnFullDiskAfterCompactDelivers(t *testing.T) {
-	fullDiskAfter(t, "compact", 45000)
+	d, cfg, sink, acked := fullDiskAfter(t, "compact", 45000, "")
+	deliveredOnce(t, d, cfg, sink, acked)
 }
 
 func TestOPSRestartOnFullDiskAfterRestoreDelivers(t *testing.T) {
-	fullDiskAfter(t, "restore", 45100)
+	d, cfg, sink, acked := fullDiskAfter(t, "restore", 45100, "")
+	deliveredOnce(t, d, cfg, sink, acked)
 }
 
-func fullDiskAfter(t *testing.T, how string, port int) {
+// rt45 F1, its listing: where even the reserve cannot help (none kept,
+// transport.space_reserve: 0) the claims fail for as long as the disk
+// stays full, and queue list and message list showed the mail ready
+// and due now with nothing saying why it stayed: they say that claims
+// fail, and the error. Before: no word of it (the log alone said it).
+func TestOPSListingsSayClaimsFail(t *testing.T) {
+	d, cfg, _, _ := fullDiskAfter(t, "compact", 45200, "  space_reserve: 0\n")
+	waitLogCount(t, d, "claiming due messages failed", 1)
+	for _, args := range [][]string{{"queue", "list"}, {"message", "list"}, {"--json", "queue", "list"}} {
+		code, errOut := cliErr(t, cfg, args...)
+		if code != 0 || !strings.Contains(errOut, "claiming due messages for delivery fails since") ||
+			!strings.Contains(errOut, "no space left on device") {
+			t.Errorf("umbra %s while every claim fails: exit %d, stderr %q\nwant it to say that claims fail, and why", strings.Join(args, " "), code, errOut)
+		}
+	}
+	// Room again: the claims commit, and the listings stop saying so.
+	os.Remove(filepath.Join(filepath.Dir(cfg), "data", "filler"))
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, errOut := cliErr(t, cfg, "queue", "list")
+		if !strings.Contains(errOut, "claiming due messages") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("with room again queue list still says %q", errOut)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// fullDiskAfter queues 30 messages while the next hop is down, stops
+// umbra, runs db compact or db backup and restore, fills the disk and
+// starts umbra again, with its next hop listening (sink).
+func fullDiskAfter(t *testing.T, how string, port int, transport string) (*daemon, string, *recorder, []string) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)
@@ -41,6 +77,10 @@ func fullDiskAfter(t *testing.T, how string, port int) {
 	listen := addrInRange(t, "127.0.0.155", port, 50)
 	sinkAddr := addrInRange(t, "127.0.0.155", port+50, 50)
 	cfg := relayConfig(t, dir, listen, sinkAddr) // nothing listens there yet: the mail waits
+	if transport != "" {
+		b, _ := os.ReadFile(cfg)
+		os.WriteFile(cfg, []byte(strings.Replace(string(b), "transport:\n", "transport:\n"+transport, 1)), 0o600)
+	}
 	d := startUmbra(t, cfg, listen)
 	var acked []string
 	for i := range 30 {
@@ -75,7 +115,12 @@ func fullDiskAfter(t *testing.T, how string, port int) {
 	fillDisk(t, data)
 	d = startUmbra(t, cfg, listen) // fails the test if the start is refused
 	d.dumpLogIfFailed()
-	sink := startRecorder(t, sinkAddr)
+	return d, cfg, startRecorder(t, sinkAddr), acked
+}
+
+// deliveredOnce waits for acked at sink, each once, and for the log's
+// word that the space reserve was given up.
+func deliveredOnce(t *testing.T, d *daemon, cfg string, sink *recorder, acked []string) {
 	waitArrived(t, sink, acked, d)
 	for s, n := range sink.counts() {
 		if n != 1 {

@@ -560,6 +560,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		})
 	}
 	adm.SetDumpster(dump)
+	adm.SetClaimTrouble(func() string { // queue/claimtrouble.go: listings say why due mail stays
+		if c, ok := mgr.ClaimTrouble(); ok {
+			return c.Text()
+		}
+		return ""
+	})
 	adm.SetDatabase(heldBackups{store})
 	var liveRcpt atomic.Pointer[recipients.Validator] // the recipient validator in force (start, reload)
 	var cfgMu sync.Mutex                              // cfg changes on reload

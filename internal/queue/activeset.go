@@ -370,6 +370,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 				q.claimLogged, q.claimFailures = now, 0
 			}
 			q.claimFailed = true
+			q.noteClaimTrouble(err)
 			if isNoSpace(err) && q.claimShrink < 16 {
 				q.claimShrink++
 			}
@@ -387,6 +388,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 			}
 		} else {
 			q.claimFailed = false
+			q.claimTrouble.Store(nil)
 			if q.claimShrink > 0 {
 				// One halving back per claimGrowAfter claims that
 				// committed in a row: one per claim doubled the next
