@@ -286,6 +286,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 			"mail accepted after the backup that no shadow server kept is not resubmitted (db restore listed it, and left it in the replaced file only with --discard-newer)",
 			"database_id", store.DatabaseID(), "backup_of", from)
 	}
+	if n := store.RestoredSuspended(); n > 0 {
+		log.Warn("messages of the restored backup that the replaced database had finished (delivered, relayed, removed, bounced or expired after the backup) are suspended: "+
+			"umbra message resume ID sends one again, umbra message remove ID drops it", "messages", n)
+	}
 	// A start that upgraded the schema says so once: a release of the
 	// old version refuses the file from now on (README, Upgrades and
 	// rollback). The line is the store's (queue.Store.LogUpgrade), logged

@@ -109,6 +109,8 @@ type Store struct {
 
 	reserve *spaceReserve // spacereserve.go: nil until StartSpaceReserve
 
+	goneSuspended int // messages the start suspended as finished since the restored backup (restoregone.go)
+
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }
@@ -545,6 +547,11 @@ func (s *Store) init(now time.Time) error {
 			}); err != nil {
 				return err
 			}
+		}
+		// What the restore found finished in the database it replaced:
+		// suspended in this commit (restoregone.go).
+		if s.goneSuspended, err = applyRestoreGone(tx); err != nil {
+			return fmt.Errorf("suspending the messages finished since the backup: %w", err)
 		}
 		if tx.Bucket(bucketBackupSums) != nil {
 			// A restored backup's checksums (backupsums.go) are of
