@@ -25,8 +25,8 @@ import (
 // stays in delivery until they commit, pendingresults.go) — and the
 // discards a primary sends; the start's own commit of a database that
 // holds mail (Options.SpaceReserve: Open makes the reserve before it)
-// and the claim of one due message (activeset.go), whose delivery is
-// what frees room (rt45 F1). bbolt writes such a commit into new pages
+// the claim of one due message (activeset.go), whose delivery is what
+// frees room, and an operator's removal (changeOnceFreeing) (rt45 F1). bbolt writes such a commit into new pages
 // when the file has no free ones — always after db compact or db
 // restore, which leave none —, and a full file system refuses those
 // (ENOSPC) — the commit would fail for as long as the disk stays full,
