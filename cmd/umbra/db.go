@@ -183,6 +183,7 @@ func newDBCmd() *cobra.Command {
 			discard, _ := cmd.Flags().GetBool("discard-newer")
 			restoredSchema := 0
 			var lost []queue.NotInBackup
+			var gone []queue.GoneSinceBackup // finished since the backup: restored suspended (queue/restoregone.go)
 			var known bool
 			fromFile := 0 // messages beyond the backup that come back from their pickup file
 			errLost := errors.New("messages left behind")
@@ -207,6 +208,7 @@ func newDBCmd() *cobra.Command {
 				// noted from the backup, read under the lock.
 				BackupSchema: func(v int) { restoredSchema = v },
 				DirReplaced:  func(now string) { movedTo = &now },
+				Gone:         func(g []queue.GoneSinceBackup) { gone = g },
 				Lost: func(l []queue.NotInBackup, k bool) error {
 					// A pickup message whose file is still in the
 					// directory comes back from it at the next start
@@ -256,6 +258,11 @@ func newDBCmd() *cobra.Command {
 						ids = append(ids, m.ID.String())
 					}
 					out["left_behind"] = ids
+					suspended := []string{}
+					for _, m := range gone {
+						suspended = append(suspended, m.ID.String())
+					}
+					out["restored_suspended"] = suspended
 				}
 				if kept == "" {
 					out["no_database_replaced"] = true
@@ -289,11 +296,22 @@ func newDBCmd() *cobra.Command {
 						plural(fromFile, "message"), pick(fromFile, "comes", "come"), pick(fromFile, "its file", "their files"),
 						pick(fromFile, "it", "them"), pick(fromFile, "it", "them"))
 				}
+				if len(gone) > 0 {
+					// The other direction (rt45 F2): finished in the
+					// replaced database after the backup; restored as
+					// they were, they would all go again.
+					fmt.Fprintf(w, "%s the backup holds %s no longer in the replaced database (delivered, relayed, removed, bounced or expired after the backup): "+
+						"restored suspended, so that %s not go again:\n%s"+
+						"umbra message resume ID sends one again (umbra message list --state suspended lists them); umbra message remove ID drops one\n",
+						plural(len(gone), "message"), isAre(len(gone)), pick(len(gone), "it does", "they do"), goneLines(gone))
+				}
 				switch {
 				case !known && single:
-					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file)\n")
+					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file); "+
+						"nor is it known what it finished since the backup: every message of the backup is restored to be delivered\n")
 				case !known:
-					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not\n")
+					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not; "+
+						"nor is it known what it finished since the backup: every message of the backup is restored to be delivered\n")
 				case len(lost) > 0 && single:
 					fmt.Fprintf(w, "%s the replaced database held beyond the backup %s left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
 						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
@@ -562,6 +580,17 @@ func restoreDirRefusal(err error, dir, backup, owner string) error {
 
 // lostLines lists what a restore leaves behind, one message a line: its
 // id, Message-ID, sender and the recipients still to deliver.
+// goneLines lists the messages a restore suspended, one a line, as
+// lostLines does.
+func goneLines(gone []queue.GoneSinceBackup) string {
+	var b strings.Builder
+	for _, m := range gone {
+		fmt.Fprintf(&b, "  %s %s from <%s> to %s, received %s\n", m.ID, orDefault(shown(m.MessageID), "(no Message-ID)"),
+			shown(m.From), shown(strings.Join(m.Pending, ", ")), m.Arrived.UTC().Format(time.RFC3339))
+	}
+	return b.String()
+}
+
 func lostLines(lost []queue.NotInBackup) string {
 	var b strings.Builder
 	for _, m := range lost {

@@ -18,9 +18,10 @@ import (
 // shadows what B holds; B then delivers those, accepts more (shadowed at
 // A) and is restored from the backup. The restored database presents a
 // new id, so A resubmits the copies of what B accepted after the backup
-// (SR-7); B repeats the deliveries the backup had not seen yet, and the
-// mailbox absorbs them. Every acknowledged message is in the mailbox
-// exactly once.
+// (SR-7). The deliveries the backup had not seen yet come back
+// suspended (rt45 F2: the replaced database no longer held them), listed
+// by db restore; the operator resumes them here, and the mailbox absorbs
+// the repeats. Every acknowledged message is in the mailbox exactly once.
 func TestDBBackupRestoreLosesNothing(t *testing.T) {
 	t.Parallel()
 	dir, a, b, cfgA, cfgB := mailboxOrg(t)
@@ -73,11 +74,26 @@ func TestDBBackupRestoreLosesNothing(t *testing.T) {
 	if code, errOut := cliErr(t, cfgB, "db", "restore", filepath.Join(dir, "hub-a", "umbra.yaml")); code == 0 || !strings.Contains(errOut, "restore") {
 		t.Fatalf("restore of a file that is not a backup: exit %d %q", code, errOut)
 	}
-	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 || !strings.Contains(out, "new database id") {
-		t.Fatalf("db restore: exit %d %q", code, out)
+	if out, code := cli(t, cfgB, "db", "restore", backup); code != 0 || !strings.Contains(out, "new database id") ||
+		!strings.Contains(out, "2 messages the backup holds are no longer in the replaced database") || !strings.Contains(out, "<before-0@example.org>") {
+		t.Fatalf("db restore: exit %d %q\nwant the 2 delivered after the backup listed as restored suspended", code, out)
 	}
 	hb = startUmbra(t, cfgB, b)
 	cli(t, cfgB, "queue", "resume", "mailbox:local") // the backup had it suspended
+	// The two delivered after the backup, held by the restore: resumed,
+	// their repeats are absorbed by the mailbox.
+	lst, _ := cli(t, cfgB, "--json", "message", "list", "--state", "suspended")
+	var held []struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(lst), &held); err != nil || len(held) != 2 {
+		t.Fatalf("suspended at B after the restore: %v %s; want the 2 delivered after the backup", err, lst)
+	}
+	for _, m := range held {
+		if out, code := cli(t, cfgB, "message", "resume", m.ID); code != 0 {
+			t.Fatalf("message resume %s: exit %d %s", m.ID, code, out)
+		}
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for inMailbox() < 4 || len(p.queued(t, cfgA)) != 0 || len(p.queued(t, cfgB)) != 0 {
 		if time.Now().After(deadline) {

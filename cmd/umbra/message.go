@@ -74,6 +74,7 @@ func newMessageCmd() *cobra.Command {
 				fmt.Fprintf(cmd.ErrOrStderr(), "umbra: %s keeps copies of delivered mail, not queued messages: umbra dumpster list --database %s lists them\n",
 					termSafe(f.Queue), termSafe(db))
 			}
+			noteClaimsFailing(cmd, c) // on stderr: --json's output stays the list
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), ms)
 			}

@@ -49,6 +49,7 @@ func newQueueCmd() *cobra.Command {
 				qs = slices.DeleteFunc(qs, func(q queue.QueueInfo) bool { return !q.Suspended })
 			}
 			if wantJSON(cmd) {
+				noteClaimsFailing(cmd, c) // on stderr: the output stays the list
 				return printJSON(cmd.OutOrStdout(), qs)
 			}
 			w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
@@ -107,6 +108,7 @@ func newQueueCmd() *cobra.Command {
 				}
 			}
 			printBackPressure(cmd, c)
+			noteClaimsFailing(cmd, c)
 			if stopping {
 				fmt.Fprintln(cmd.ErrOrStderr(), "umbra: note: umbra is stopping: no delivery attempt starts before it is started again; a queue's due messages go then")
 			}
@@ -704,4 +706,13 @@ func checkListLimit(limit int) error {
 // names the command that does.
 func heldEachText(name string, n int) string {
 	return queue.HeldEachText(termSafe(name), n) // the console's words too
+}
+
+// noteClaimsFailing says, under a listing, that the daemon's claims of
+// due messages fail and why (admin.ClaimsFailingHeader): mail shown
+// ready and due now is not delivered meanwhile (rt45 F1).
+func noteClaimsFailing(cmd *cobra.Command, c *admin.Client) {
+	if text := c.ClaimsFailing(); text != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "umbra: note: "+termSafe(text))
+	}
 }

@@ -247,8 +247,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	knownConnectors, knownDatabases := metricsNames(cfg)
 	met.Known(knownConnectors, knownDatabases)
 
+	// The space reserve is made by the open, before its own commit,
+	// which a database with mail on a full disk makes with it
+	// (queue/spacereserve.go).
+	reserve := int64(cfg.Transport.SpaceReserve)
 	store, err := queue.Open(filepath.Join(cfg.Server.DataDir, "queue.db"), queue.Options{Observer: met,
-		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(ctx, log, filepath.Join(cfg.Server.DataDir, "queue.db"))})
+		DeferLimit: cfg.Transport.ResultCommitDelay.D(), HeldBy: waitForHolder(ctx, log, filepath.Join(cfg.Server.DataDir, "queue.db")),
+		SpaceReserve: &reserve, SpaceReserveLog: log.With("component", "spacereserve")})
 	if err != nil {
 		return shownErr(err, cfg.Server.DataDir) // data_dir on one line; HeldBy's shownError kept as it is (textOfBy)
 	}
@@ -271,7 +276,6 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	})
 	registerRetention(reg, store.DuplicateRecords)
 	store.SetSpoolLogger(log.With("component", "spool"))
-	store.StartSpaceReserve(int64(cfg.Transport.SpaceReserve), log.With("component", "spacereserve")) // queue/spacereserve.go
 	registerSpoolMetrics(reg, store)
 	if err := store.SetServer(cfg.Server.Name); err != nil { // backups record whose database they are
 		return fmt.Errorf("transport database: %w", err)
@@ -281,6 +285,10 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		log.Warn("transport database restored from a backup: it presents a new database id, so that a server keeping a shadow copy of mail accepted after the backup resubmits it; "+
 			"mail accepted after the backup that no shadow server kept is not resubmitted (db restore listed it, and left it in the replaced file only with --discard-newer)",
 			"database_id", store.DatabaseID(), "backup_of", from)
+	}
+	if n := store.RestoredSuspended(); n > 0 {
+		log.Warn("messages of the restored backup that the replaced database had finished (delivered, relayed, removed, bounced or expired after the backup) are suspended: "+
+			"umbra message resume ID sends one again, umbra message remove ID drops it", "messages", n)
 	}
 	// A start that upgraded the schema says so once: a release of the
 	// old version refuses the file from now on (README, Upgrades and
@@ -556,6 +564,12 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		})
 	}
 	adm.SetDumpster(dump)
+	adm.SetClaimTrouble(func() string { // queue/claimtrouble.go: listings say why due mail stays
+		if c, ok := mgr.ClaimTrouble(); ok {
+			return c.Text()
+		}
+		return ""
+	})
 	adm.SetDatabase(heldBackups{store})
 	var liveRcpt atomic.Pointer[recipients.Validator] // the recipient validator in force (start, reload)
 	var cfgMu sync.Mutex                              // cfg changes on reload

@@ -29,6 +29,8 @@ type Client struct {
 	probed func()
 	// stopping: an answer carried StoppingHeader (Stopping).
 	stopping atomic.Bool
+	// claimsFailing: the last answer's ClaimsFailingHeader (ClaimsFailing).
+	claimsFailing atomic.Pointer[string]
 	// stop, once closed, ends a command's batches after the batch in
 	// flight (StopBatchesOn).
 	stop <-chan struct{}
@@ -138,6 +140,15 @@ func (c *Client) StopBatchesOn(stop <-chan struct{}) { c.stop = stop }
 // stop had begun (StoppingHeader): what a command made due goes at the
 // daemon's next start, not now.
 func (c *Client) Stopping() bool { return c.stopping.Load() }
+
+// ClaimsFailing is why the daemon's claims of due messages fail, as an
+// answer said it (ClaimsFailingHeader); "" when no answer did.
+func (c *Client) ClaimsFailing() string {
+	if v := c.claimsFailing.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
@@ -270,6 +281,9 @@ func (c *Client) doBodyReached(method, path string, q url.Values, body []byte, o
 	}
 	if resp.Header.Get(StoppingHeader) != "" {
 		c.stopping.Store(true)
+	}
+	if v := resp.Header.Get(ClaimsFailingHeader); v != "" {
+		c.claimsFailing.Store(&v)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return c.apiError(resp, method, path)

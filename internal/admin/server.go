@@ -228,6 +228,9 @@ type Server struct {
 	// stopping: the daemon's stop began (SetStopping); every answer
 	// says so (StoppingHeader).
 	stopping atomic.Bool
+	// claimTrouble says why claims of due messages fail ("" while they
+	// commit; SetClaimTrouble): every answer says so (ClaimsFailingHeader).
+	claimTrouble atomic.Pointer[func() string]
 }
 
 // AdminHeader is set, to "1", on every answer of umbra's admin server,
@@ -260,6 +263,17 @@ const stoppingText = "umbra is stopping: no delivery attempt starts before it is
 // StoppingHeader.
 func (s *Server) SetStopping() { s.stopping.Store(true) }
 
+// ClaimsFailingHeader is set on every answer while the claims of due
+// messages fail (a full disk with no room for even a claim of one):
+// nothing is delivered meanwhile, and a listing that shows mail ready
+// and due now must say why it stays (queue list, message list). Its
+// value says so in words, with the last error.
+const ClaimsFailingHeader = "X-Umbra-Claims-Failing"
+
+// SetClaimTrouble gives the API what says why claims fail ("" while
+// they commit; queue.Manager.ClaimTrouble).
+func (s *Server) SetClaimTrouble(f func() string) { s.claimTrouble.Store(&f) }
+
 // markStopping sets StoppingHeader on every answer once the stop began.
 // It looks when the answer is written, after the action: an action that
 // began before the stop and took effect after it is answered so too.
@@ -282,6 +296,11 @@ func (w *stoppingWriter) mark() {
 		w.marked = true
 		if w.s.stopping.Load() {
 			w.Header().Set(StoppingHeader, stoppingText)
+		}
+		if f := w.s.claimTrouble.Load(); f != nil {
+			if text := (*f)(); text != "" {
+				w.Header().Set(ClaimsFailingHeader, headerText(text))
+			}
 		}
 	}
 }
@@ -1623,4 +1642,18 @@ func queryTimes(w http.ResponseWriter, v url.Values, since, until *time.Time) bo
 func selectionOf(v url.Values) dumpster.Selection {
 	return dumpster.Selection{Database: v.Get("database"), From: asGiven(v.Get("from")), To: asGiven(v.Get("to")),
 		MessageID: asGiven(v.Get("message_id")), OrgID: asGiven(v.Get("org_id"))}
+}
+
+// headerText is text fit for a header's value: a control character (a
+// newline of an error's text) as \xNN, a byte past ASCII too.
+func headerText(text string) string {
+	var b strings.Builder
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c < 0x20 || c >= 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }

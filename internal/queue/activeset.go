@@ -275,7 +275,21 @@ func (q *Manager) claimDue(ctx context.Context) {
 		marks := map[ID]func(){}
 		var busyEnded []busyEnd
 		var tried []ID
-		err := q.store.Update(context.Background(), func(tx *Tx) error {
+		// A claim of one message that finds no room may give up the
+		// space reserve (spacereserve.go): its delivery is what frees
+		// room, and a file with no free page (after db compact or db
+		// restore) has no room for even one claim, so without the
+		// reserve nothing would ever be delivered while the disk stays
+		// full. A larger claim is halved first (claimShrink) and reaches
+		// one: the reserve is spent only when the free pages inside the
+		// file do not hold even that (rt45 F1).
+		update := q.store.Update
+		if slots == 1 {
+			update = func(ctx context.Context, fn func(*Tx) error) error {
+				return q.store.UpdateFreeing(ctx, "the claim of a due message (its delivery frees room)", fn)
+			}
+		}
+		err := update(context.Background(), func(tx *Tx) error {
 			claimed, setAside, busyEnded, tried = claimed[:0], setAside[:0], busyEnded[:0], tried[:0]
 			for _, id := range tx.Due(now, slots+len(q.claimNoRoom)) {
 				if _, skip := q.claimNoRoom[id]; skip {
@@ -356,6 +370,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 				q.claimLogged, q.claimFailures = now, 0
 			}
 			q.claimFailed = true
+			q.noteClaimTrouble(err)
 			if isNoSpace(err) && q.claimShrink < 16 {
 				q.claimShrink++
 			}
@@ -373,6 +388,7 @@ func (q *Manager) claimDue(ctx context.Context) {
 			}
 		} else {
 			q.claimFailed = false
+			q.claimTrouble.Store(nil)
 			if q.claimShrink > 0 {
 				// One halving back per claimGrowAfter claims that
 				// committed in a row: one per claim doubled the next

@@ -1217,9 +1217,23 @@ func (q *Manager) Body(id ID) ([]byte, error) {
 // window is not in delivery: it is taken out of the scheduler's queues
 // first (withdraw.go) and fn sees it Ready, as it was before its claim.
 func (q *Manager) changeOnce(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
+	return q.changeOnceFreeing(ctx, id, "", fn)
+}
+
+// changeOnceFreeing is changeOnce for a change that frees room (an
+// operator's removal), named by freeing: on a full disk its commit may
+// give up the space reserve (UpdateFreeing) — removing mail is how an
+// operator frees room, and a file with no free page (after db compact
+// or db restore) has none for even a removal's commit (rt45 F1's
+// sibling). freeing "": a plain commit.
+func (q *Manager) changeOnceFreeing(ctx context.Context, id ID, freeing string, fn func(tx *Tx, m *Message) error) error {
+	update := q.store.Update
+	if freeing != "" {
+		update = func(ctx context.Context, fn func(*Tx) error) error { return q.store.UpdateFreeing(ctx, freeing, fn) }
+	}
 	w := q.withdraw(id)
 	changed := false
-	err := q.store.Update(ctx, func(tx *Tx) error {
+	err := update(ctx, func(tx *Tx) error {
 		changed = false
 		m, err := tx.Get(id)
 		if _, ok := tx.Damaged(id); errors.Is(err, ErrNotFound) && ok {
@@ -1398,7 +1412,7 @@ func (q *Manager) remove(ctx context.Context, id ID, ndr, force bool) error {
 	if err := q.DeleteQuarantined(ctx, id, ndr); !errors.Is(err, ErrNotQuarantined) {
 		return err
 	}
-	return q.changeBy(ctx, id, q.operatorRemoval(ndr, force))
+	return q.changeByFreeing(ctx, id, "the operator's removal of message "+id.String(), q.operatorRemoval(ndr, force))
 }
 
 // operatorRemoval is the operator's removal of one message (remove),

@@ -583,7 +583,10 @@ func damagedRefusal(id ID, action string) error {
 func (q *Manager) removeDamagedMessage(ctx context.Context, id ID, force bool) (bool, error) {
 	var removed bool
 	now := q.clk.Now()
-	err := q.store.Update(ctx, func(tx *Tx) error {
+	// A removal frees room: on a full disk it may give up the space
+	// reserve (changeOnceFreeing); for a record that is not damaged
+	// this commit writes nothing, and needs no room.
+	err := q.store.UpdateFreeing(ctx, "the operator's removal of message "+id.String(), func(tx *Tx) error {
 		var err error
 		removed, err = tx.removeDamaged(id, force, now)
 		return err

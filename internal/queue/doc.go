@@ -1580,7 +1580,19 @@
 // asked about at their primary's first contact, whatever their age
 // (heldquery.go), until none of
 // them is younger than HeldQueryAge: then the mark goes (endRestored),
-// the age rule covering them all. The meta key server (SetServer, at serve's start) goes into
+// the age rule covering them all.
+// The restore also records in its copy, before the copy takes the
+// database's name, the ids of the messages the backup holds that the
+// replaced database (read, so known) had finished since — delivered,
+// relayed, removed, bounced, expired (meta restore_gone,
+// restoregone.go) —, and the first Open suspends them and removes the
+// key in that same commit: a crash before it leaves the key for the
+// next Open; after it, both are done. A suspended message is never
+// claimed, so no such message is delivered twice by the restore; one
+// the operator resumes is delivered as any resumed message.
+// A replaced database absent or unreadable records nothing: every
+// message is restored as it was (the disaster case).
+// The meta key server (SetServer, at serve's start) goes into
 // every backup, and CheckBackupOrigin refuses another server's backup
 // (the CLI's --force skips it). The commit that marks a backup also
 // records the SHA-256 of every bucket's content and of every message
@@ -1971,7 +1983,8 @@
 //     never a loss, the event "repeat" (one per recipient still to
 //     deliver, with its queue: repeatEvents). The first commit
 //     (commitResults) and the retried one go through the space reserve
-//     (UpdateFreeing, spacereserve.go): on a full disk it may give
+//     (UpdateFreeing, spacereserve.go), as do a claim of one due message
+//     and the start's own commit of a database that holds mail: on a full disk it may give
 //     up the space reserve, a file in data_dir nothing else writes into,
 //     and is tried once more — the reserve changes which commits find
 //     room, never what a commit writes or when it is durable, so this

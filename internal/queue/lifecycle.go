@@ -1220,6 +1220,14 @@ type RestoreOptions struct {
 	// once the backup's copy has passed its check: a damaged backup is
 	// refused as damaged first.
 	Lost func(lost []NotInBackup, known bool) error
+	// Gone, when set, has the restore compare the other way: the
+	// messages the backup holds, with recipients to deliver, that the
+	// replaced database — read, so known — no longer holds (finished
+	// there after the backup) are restored suspended, and Gone is given
+	// them once the restored copy has the database's name (restoregone.go).
+	// With the replaced database absent or unreadable it is not called:
+	// every message is restored as it was.
+	Gone func(gone []GoneSinceBackup)
 	// Begun, when set, is called once the restore holds its lock, before
 	// it reads anything (a test holds the command there).
 	Begun func()
@@ -1382,9 +1390,15 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// to deliver that mail for a restore that could never be done
 	// (lifert38-F3).
 	var refusedByLost error
-	var counted func([]NotInBackup, bool)
-	if o.Lost != nil {
-		counted = func(l []NotInBackup, known bool) { refusedByLost = o.Lost(l, known) }
+	var counted func([]NotInBackup, bool, map[string]bool)
+	var live map[string]bool // the ids the replaced database holds, when it is read (restoregone.go)
+	if o.Lost != nil || o.Gone != nil {
+		counted = func(l []NotInBackup, known bool, ids map[string]bool) {
+			live = ids
+			if o.Lost != nil {
+				refusedByLost = o.Lost(l, known)
+			}
+		}
 	}
 	unlock, err := lockCounted(backup, inHeld, counted, step)
 	if ie := (*InUseError)(nil); errors.As(err, &ie) {
@@ -1508,6 +1522,12 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// never beside an earlier restore's database not started yet
 		// (rt31c F1; finishRestore).
 		err = markRestoreIn(held, tmp, staging, false)
+	}
+	var gone []GoneSinceBackup
+	if err == nil && live != nil && o.Gone != nil {
+		// What the replaced database finished since the backup comes
+		// back suspended (restoregone.go).
+		gone, err = markGoneIn(held, tmp, live, false)
 	}
 	step("respooled")
 	if err != nil {
@@ -1642,6 +1662,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		return "", fmt.Errorf("restore: %w. The database is unchanged", err)
 	}
 	renamed = true
+	if o.Gone != nil && len(gone) > 0 {
+		o.Gone(gone) // restored suspended (restoregone.go)
+	}
 	defer func() {
 		// Done in the directory held, which the path may no longer name.
 		if o.DirReplaced != nil && stillAt(held, dataDir) != nil {

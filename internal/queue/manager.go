@@ -136,6 +136,10 @@ type Manager struct {
 	claimFailed   bool
 	claimLogged   time.Time
 	claimFailures int
+	// claimTrouble: since when claims fail, how many and the last
+	// error, for the operator's listings (ClaimTrouble); nil while
+	// claims commit. Written by the run loop, read by the admin API.
+	claimTrouble atomic.Pointer[ClaimTrouble]
 	// claimShrink: a claim's commit failed for want of room (a full
 	// disk: its copies of the pages it writes need new ones); the next
 	// claims take the due messages' count halved that many times, one

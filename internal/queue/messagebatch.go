@@ -49,8 +49,14 @@ type msgAction struct {
 // changeBy is a on message id in a commit of its own (change: a
 // message in its attempt is withdrawn, a settling one waited for).
 func (q *Manager) changeBy(ctx context.Context, id ID, a msgAction) error {
+	return q.changeByFreeing(ctx, id, "", a)
+}
+
+// changeByFreeing is changeBy for a change that frees room, named by
+// freeing (changeOnceFreeing).
+func (q *Manager) changeByFreeing(ctx context.Context, id ID, freeing string, a msgAction) error {
 	var after func(Events)
-	err := q.change(ctx, id, func(tx *Tx, m *Message) error {
+	err := q.changeFreeing(ctx, id, freeing, func(tx *Tx, m *Message) error {
 		after = nil
 		if err := a.check(tx, m); err != nil {
 			return err

@@ -59,48 +59,52 @@ func PickupQueuedName(file string, id ID) string {
 // read (a damaged database: what it holds is not known); err is
 // backup's own failure to be read.
 func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err error) {
-	lost, known, _, err = lostByRestore(backup, path)
+	lost, known, _, _, err = lostByRestore(backup, path)
 	return lost, known, err
 }
 
 // lostByRestore is LostByRestore that also says whether the count was
 // not made because another process held the database's lock (busy):
 // not a damaged database, a count to make again (lockCounted).
-func lostByRestore(backup, path string) (lost []NotInBackup, known, busy bool, err error) {
+// live is the set of message ids the database holds (when known):
+// what the restore compares the backup with the other way
+// (restoregone.go).
+func lostByRestore(backup, path string) (lost []NotInBackup, known, busy bool, live map[string]bool, err error) {
 	if _, err := os.Stat(path); err != nil {
-		return nil, false, false, nil
+		return nil, false, false, nil, nil
 	}
 	in, err := backupIDs(backup)
 	if err != nil {
-		return nil, false, false, err
+		return nil, false, false, nil, err
 	}
 	// The lock before the walk (openlock.go): a running daemon's file is
 	// not known here (the restore refuses it as in use), not damaged.
 	f, lerr := lockDB(path, false, time.Second)
 	if lerr != nil {
-		return nil, false, true, nil
+		return nil, false, true, nil, nil
 	}
-	lost, known, err = lostLocked(in, path, f)
-	return lost, known, false, err
+	lost, known, live, err = lostLocked(in, path, f)
+	return lost, known, false, live, err
 }
 
 // lostLocked is the count of LostByRestore on path, locked by f.
-func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup, known bool, err error) {
+func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup, known bool, live map[string]bool, err error) {
 	if err := checkPageTree(path); err != nil {
 		closeLocked(f)
-		return nil, false, nil // damaged: it is what a restore is for
+		return nil, false, nil, nil // damaged: it is what a restore is for
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
-			lost, known, err = nil, false, nil
+			lost, known, live, err = nil, false, nil, nil
 		}
 	}()
 	db, err := bolt.Open(path, 0o600, boltOptsOn(f, &bolt.Options{Timeout: time.Second, ReadOnly: true}))
 	if err != nil {
-		return nil, false, nil
+		return nil, false, nil, nil
 	}
 	defer db.Close()
+	live = map[string]bool{}
 	err = db.View(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketMessages)
 		if b == nil {
@@ -108,6 +112,7 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 		}
 		t := wrapTx(tx)
 		return b.ForEach(func(k, v []byte) error {
+			live[string(k)] = true // a damaged record too: the database still holds it
 			if v == nil || in[string(k)] {
 				return nil
 			}
@@ -140,9 +145,9 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 		})
 	})
 	if err != nil {
-		return nil, false, nil
+		return nil, false, nil, nil
 	}
-	return lost, true, nil
+	return lost, true, live, nil
 }
 
 // lostWhy says why no shadow server keeps m (copyKeeperTx naming none),
@@ -226,14 +231,14 @@ func backupIDs(backup string) (ids map[string]bool, err error) {
 // and stopped in between — changes the database's state, and the count
 // is made again, so that what counted is given is never older than the
 // database the restore replaces.
-func lockCounted(backup, path string, counted func([]NotInBackup, bool), step func(string)) (unlock func(), err error) {
+func lockCounted(backup, path string, counted func([]NotInBackup, bool, map[string]bool), step func(string)) (unlock func(), err error) {
 	if counted == nil {
 		return lockFile(path, time.Second)
 	}
 	const tries = 5
 	for try := 1; ; try++ {
 		before := dbStateOf(path)
-		l, known, busy, _ := lostByRestore(backup, path) // the backup's own faults: the restore names them
+		l, known, busy, live, _ := lostByRestore(backup, path) // the backup's own faults: the restore names them
 		step("counted")
 		unlock, err := lockFile(path, time.Second)
 		if err != nil {
@@ -244,7 +249,7 @@ func lockCounted(backup, path string, counted func([]NotInBackup, bool), step fu
 		// moment (a daemon that stopped meanwhile) is no damaged one,
 		// whose contents are not known.
 		if dbStateOf(path) == before && !busy {
-			counted(l, known)
+			counted(l, known, live)
 			return unlock, nil
 		}
 		unlock()

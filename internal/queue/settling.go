@@ -85,14 +85,20 @@ func (s *settling) of(id ID) <-chan struct{} {
 // that only settles without a connection (settling): a message so
 // found is not in delivery.
 func (q *Manager) change(ctx context.Context, id ID, fn func(tx *Tx, m *Message) error) error {
-	err := q.changeOnce(ctx, id, fn)
+	return q.changeFreeing(ctx, id, "", fn)
+}
+
+// changeFreeing is change for a change that frees room, named by
+// freeing (changeOnceFreeing).
+func (q *Manager) changeFreeing(ctx context.Context, id ID, freeing string, fn func(tx *Tx, m *Message) error) error {
+	err := q.changeOnceFreeing(ctx, id, freeing, fn)
 	if !errors.Is(err, ErrBusy) {
 		return err
 	}
 	if !q.AwaitSettled(ctx, id) {
 		return err
 	}
-	return q.changeOnce(ctx, id, fn)
+	return q.changeOnceFreeing(ctx, id, freeing, fn)
 }
 
 // AwaitSettled waits, for a command that found message id Active, until

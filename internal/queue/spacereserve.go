@@ -23,10 +23,20 @@ import (
 // copies), the results of an attempt — their first commit
 // (Manager.commitResults) and the retry of one that failed (the message
 // stays in delivery until they commit, pendingresults.go) — and the
-// discards a primary sends. bbolt writes such a commit into new pages when the file has no
-// free ones, and a full file system refuses those (ENOSPC) — the commit
-// would fail for as long as the disk stays full, and nothing would free
-// room.
+// discards a primary sends; the start's own commit of a database that
+// holds mail (Options.SpaceReserve: Open makes the reserve before it)
+// the claim of one due message (activeset.go), whose delivery is what
+// frees room, and an operator's removal (changeOnceFreeing) (rt45 F1). bbolt writes such a commit into new pages
+// when the file has no free ones — always after db compact or db
+// restore, which leave none —, and a full file system refuses those
+// (ENOSPC) — the commit would fail for as long as the disk stays full,
+// and nothing would free room. bbolt grows the file by ftruncate, to
+// the size of its mapping (doubling up to 16 MiB, then 16 MiB more at a
+// time), which takes no blocks: the file is sparse past its last page
+// written. The blocks are taken by the pages the commit writes, a few
+// for a claim or a delivery's results, and those are what the reserve
+// makes room for — once given up, its room serves the commits after it
+// too, until deliveries free pages inside the file.
 //
 // So umbra keeps a file of SpaceReserveName in data_dir, allocated at
 // the start (fallocate, else written zeros; fsynced) to Options'
@@ -182,6 +192,20 @@ func (r *spaceReserve) release(why string, cause error) bool {
 	return true
 }
 
+// drop removes the reserve without counting it as used: a first start
+// refused (Open) leaves nothing of its own in the data directory.
+func (r *spaceReserve) drop() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held {
+		os.Remove(r.path)
+		r.held = false
+	}
+}
+
 // restore makes the reserve again when it is not whole and the file
 // system has at least four times its size free.
 func (r *spaceReserve) restore() {
@@ -240,7 +264,13 @@ func (s *Store) UpdateFreeing(ctx context.Context, why string, fn func(*Tx) erro
 // directory, of size bytes (at most 1/16 of its file system; 0 or less:
 // none, and a reserve an earlier start left is removed). The daemon
 // calls it once, after Open.
+// A store whose Open made it already (Options.SpaceReserve) keeps
+// that one: made again here, the reserve the start's commit gave up
+// would be counted as never used.
 func (s *Store) StartSpaceReserve(size int64, log *slog.Logger) {
+	if s.reserve != nil {
+		return
+	}
 	s.reserve = newSpaceReserve(filepath.Dir(s.db.Path()), size, log)
 }
 

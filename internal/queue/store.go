@@ -109,6 +109,8 @@ type Store struct {
 
 	reserve *spaceReserve // spacereserve.go: nil until StartSpaceReserve
 
+	goneSuspended int // messages the start suspended as finished since the restored backup (restoregone.go)
+
 	pwOnce sync.Once
 	pw     *peerWaitSlots // the peer-wait slot file (peerwait.go), opened on first use
 }
@@ -160,6 +162,16 @@ type Options struct {
 	// Log receives what Open has to tell the operator (a schema
 	// upgrade: LogUpgrade); nil: nothing is logged.
 	Log *slog.Logger
+	// SpaceReserve, when set, is the size of the space reserve
+	// (transport.space_reserve; spacereserve.go), made in the
+	// database's directory before the open's own commit (init): a
+	// database that holds mail and has no free page (after db compact
+	// or db restore) needs new room for that commit, and on a full disk
+	// it gives up the reserve for it rather than refuse the start
+	// (rt45 F1). SpaceReserveLog receives the reserve's lines. nil: no
+	// reserve is made here (StartSpaceReserve may make it later).
+	SpaceReserve    *int64
+	SpaceReserveLog *slog.Logger
 	// HeldBy, when set, is asked whenever another process has held the
 	// database's lock past Open's wait (2 s at first, then every
 	// HeldByEvery): pid and command name it (0 and "" when the system
@@ -253,8 +265,22 @@ func Open(path string, o Options) (opened *Store, err error) {
 	if o.Now != nil {
 		now = o.Now
 	}
-	if err := s.init(now()); err != nil {
+	if o.SpaceReserve != nil {
+		s.reserve = newSpaceReserve(filepath.Dir(path), *o.SpaceReserve, o.SpaceReserveLog)
+	}
+	err = s.init(now())
+	if noRoom(err) && !(fresh && lockedEmpty) && s.reserve.release("the start's commit of a database that holds mail (its id reservation; a restore's marks)", err) {
+		// A database with mail comes up on a full disk (README, A full
+		// disk): its queue is what frees room once delivered.
+		err = s.init(now())
+	}
+	if err != nil {
 		db.Close()
+		if fresh && lockedEmpty {
+			// A first start refused: the reserve this open made goes
+			// with it, as the database file does (refuseNoSpace).
+			s.reserve.drop()
+		}
 		if isNoSpace(err) {
 			return nil, refuseNoSpace(path, fresh && lockedEmpty, err)
 		}
@@ -521,6 +547,11 @@ func (s *Store) init(now time.Time) error {
 			}); err != nil {
 				return err
 			}
+		}
+		// What the restore found finished in the database it replaced:
+		// suspended in this commit (restoregone.go).
+		if s.goneSuspended, err = applyRestoreGone(tx); err != nil {
+			return fmt.Errorf("suspending the messages finished since the backup: %w", err)
 		}
 		if tx.Bucket(bucketBackupSums) != nil {
 			// A restored backup's checksums (backupsums.go) are of

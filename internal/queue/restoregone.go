@@ -1,0 +1,133 @@
+package queue
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// What the backup holds that the replaced database no longer does
+// (rt45 F2). The restore compares the two databases both ways. A
+// message the replaced database holds and the backup lacks is newer
+// mail, refused unless --discard-newer (restoreloss.go). A message the
+// backup holds, with recipients to deliver, that the replaced database
+// — readable, so its contents are known — no longer holds was
+// finished there after the backup: delivered, relayed, removed by the
+// operator (with --ndr its sender was told it failed), bounced or
+// expired. Restored as it was, it went again: a duplicate at the next
+// hop, mail the operator removed delivered after all, a failure DSN
+// followed by the delivery it reported failed. So such messages are
+// restored suspended: listed by db restore (GoneSinceBackup), held with
+// restoreGoneHold as their last error until the operator resumes
+// (message resume: they go) or removes them.
+//
+// The restore writes their ids into its copy's meta (keyRestoreGone,
+// in the commit that reads them, before the copy takes the database's
+// name), and the first start's own commit (init) suspends them and
+// removes the key: one commit, so a crash at the start leaves either
+// the key and no suspension (the next start does both) or both done.
+// A restore whose replaced database is absent or unreadable (the
+// disaster case) knows nothing was finished since the backup: it
+// restores every message as it was.
+
+// GoneSinceBackup is a message the backup holds, with recipients to
+// deliver, that the database the restore replaces no longer holds:
+// restored suspended.
+type GoneSinceBackup struct {
+	ID        ID
+	From      string
+	MessageID string
+	Pending   []string // the recipients the backup has still to deliver
+	Arrived   time.Time
+}
+
+// restoreGoneHold is the last error of a message restored suspended.
+const restoreGoneHold = "restored suspended: the database the restore replaced no longer held it (delivered, relayed, removed, bounced or expired after the backup); message resume sends it again, message remove drops it"
+
+// markGoneIn lists the messages of the restore's copy at copyPath (in
+// the directory held) that are not in live — the ids the replaced
+// database holds — with recipients to deliver and due for delivery
+// (ready or in delivery at the backup), and records their ids in the
+// copy's meta for the first start to suspend (applyRestoreGone).
+func markGoneIn(dir *os.File, copyPath string, live map[string]bool, noSync bool) (gone []GoneSinceBackup, err error) {
+	db, err := openOwnBoltIn(dir, copyPath, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
+		FreelistType: bolt.FreelistMapType, NoSync: noSync})
+	if err != nil {
+		return nil, err
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		gone = gone[:0]
+		mb := tx.Bucket(bucketMessages)
+		if mb == nil {
+			return nil
+		}
+		var ids []byte
+		if err := mb.ForEach(func(k, v []byte) error {
+			if v == nil || live[string(k)] || len(k) != 8 {
+				return nil
+			}
+			m, derr := decodeMessage(v)
+			if derr != nil || (m.State != Ready && m.State != Active) {
+				return nil // a damaged record is set aside by the start; a held one stays held
+			}
+			var pending []string
+			for _, r := range m.Rcpts {
+				if r.Status == Pending {
+					pending = append(pending, r.Addr)
+				}
+			}
+			if len(pending) == 0 {
+				return nil
+			}
+			gone = append(gone, GoneSinceBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived})
+			ids = append(ids, k...)
+			return nil
+		}); err != nil {
+			return err
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		return meta.Put(keyRestoreGone, ids)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return gone, err
+}
+
+// applyRestoreGone suspends, in the start's own commit (init), the
+// messages a restore recorded as finished in the database it replaced
+// (markGoneIn), and removes the record; how many it suspended.
+func applyRestoreGone(btx *bolt.Tx) (int, error) {
+	meta := btx.Bucket(bucketMeta)
+	ids := bytes.Clone(meta.Get(keyRestoreGone))
+	if ids == nil {
+		return 0, nil
+	}
+	t := wrapTx(btx)
+	n := 0
+	for ; len(ids) >= 8; ids = ids[8:] {
+		m, err := t.Get(ID(binary.BigEndian.Uint64(ids[:8])))
+		if err != nil || (m.State != Ready && m.State != Active) {
+			continue // gone meanwhile, damaged (set aside), or held already
+		}
+		m.State, m.LastError = Suspended, restoreGoneHold
+		if err := t.Put(m); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, meta.Delete(keyRestoreGone)
+}
+
+// RestoredSuspended is how many messages this start suspended because
+// the database a restore replaced had finished them after the backup.
+func (s *Store) RestoredSuspended() int { return s.goneSuspended }
