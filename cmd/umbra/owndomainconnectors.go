@@ -98,7 +98,20 @@ func signingToOwnServers(cfg *config.Config, ct *config.Topology) []string {
 // twice — the hubs' duplicate record and the Maildir file name key on
 // the id (3 of 3 runs of an edge set up as configs/edge.yaml was, 6–11
 // duplicates in 2,000 messages; none with send_xshadow).
+//
+// Not on a hub that holds mailboxes itself (an authoritative domain):
+// its internal_relay domains are mail it sends on to another system —
+// configs/hub.yaml's partner.example.net —, which leaves the
+// organisation and rightly carries no id (SR-14); send_xshadow there
+// would hand a partner the id (reread rdmine45).
 func orgIDNotCarried(cfg *config.Config, ct *config.Topology) []string {
+	if cfg.Server.Role != "edge" {
+		for _, d := range cfg.AcceptedDomains {
+			if d.Type == config.DomainAuthoritative {
+				return nil
+			}
+		}
+	}
 	var out []string
 	for _, oc := range ownDomainConnectors(cfg, ct) {
 		sc := cfg.SendConnectors[oc.index]
