@@ -36,8 +36,13 @@ func TestConfigCheckNoOrgIDWarningForHubsPartnerSmartHost(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return orgIDNotCarried(cfg, nil)
+		return append(orgIDNotCarried(cfg, nil), signingToOwnServers(cfg, nil)...)
 	}
+	// DKIM signing on: the mail to the partner is rightly signed as
+	// leaving, not warned of either (the sibling warning,
+	// signingToOwnServers).
+	key, _ := keygen(t, dir, "corp.test", "s1")
+	text += "dkim:\n  keys:\n    - {domain: corp.test, selector: s1, key_file: " + key + "}\n"
 	if ws := load(text); len(ws) != 0 {
 		t.Errorf("a hub's partner smart host warned of:\n%s", strings.Join(ws, "\n"))
 	}
@@ -47,7 +52,8 @@ func TestConfigCheckNoOrgIDWarningForHubsPartnerSmartHost(t *testing.T) {
 	edge = strings.Replace(edge, "    type: authoritative\n", "    type: internal_relay\n", 1)
 	edge = strings.Replace(edge, "mailbox:\n  maildir: maildir\n", "", 1)
 	edge = strings.Replace(edge, "address_spaces: [{domain: partner.test, cost: 1}]", "address_spaces: [{domain: partner.test, cost: 1}, {domain: corp.test, cost: 1}]", 1)
-	if ws := load(edge); len(ws) != 1 || !strings.Contains(ws[0], `send connector "partner" carries the organisation's own domain`) {
+	if ws := load(edge); len(ws) != 2 || !strings.Contains(ws[0], `send connector "partner" carries the organisation's own domain`) ||
+		!strings.Contains(ws[1], "DKIM-signed") {
 		t.Errorf("an edge's connector to its hubs: %q", ws)
 	}
 }

@@ -56,6 +56,24 @@ func ownDomainConnectors(cfg *config.Config, ct *config.Topology) []ownDomainCon
 	return out
 }
 
+// holdsMailboxes: cfg is a server other than an edge with an
+// authoritative domain — a hub holding the organisation's mailboxes,
+// whose internal_relay domains are mail it sends on to another system
+// (configs/hub.yaml's partner.example.net), leaving the organisation:
+// neither its signing nor the missing organisation id is warned of
+// there (reread rdmine45).
+func holdsMailboxes(cfg *config.Config) bool {
+	if cfg.Server.Role == "edge" {
+		return false
+	}
+	for _, d := range cfg.AcceptedDomains {
+		if d.Type == config.DomainAuthoritative {
+			return true
+		}
+	}
+	return false
+}
+
 // signingToOwnServers warns, at each such connector's name, when DKIM
 // signing or ARC sealing is on without a topology (rt42-edge F2):
 // nothing else then says where the organisation ends, so a send
@@ -71,8 +89,8 @@ func signingToOwnServers(cfg *config.Config, ct *config.Topology) []string {
 	if cfg.DKIM.ARC.Enabled() {
 		what = append(what, "ARC-sealed (mail this server authenticated)")
 	}
-	if len(what) == 0 {
-		return nil
+	if len(what) == 0 || holdsMailboxes(cfg) {
+		return nil // a hub's partner is signed as leaving: rightly (orgIDNotCarried)
 	}
 	var out []string
 	for _, oc := range ownDomainConnectors(cfg, ct) {
@@ -105,12 +123,8 @@ func signingToOwnServers(cfg *config.Config, ct *config.Topology) []string {
 // organisation and rightly carries no id (SR-14); send_xshadow there
 // would hand a partner the id (reread rdmine45).
 func orgIDNotCarried(cfg *config.Config, ct *config.Topology) []string {
-	if cfg.Server.Role != "edge" {
-		for _, d := range cfg.AcceptedDomains {
-			if d.Type == config.DomainAuthoritative {
-				return nil
-			}
-		}
+	if holdsMailboxes(cfg) {
+		return nil
 	}
 	var out []string
 	for _, oc := range ownDomainConnectors(cfg, ct) {
