@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/topology"
 )
 
@@ -175,6 +176,28 @@ func requireTLSDSNsUndeliverable(cfg *config.Config, ct *config.Topology) []stri
 			"send connector %q carries the organisation's own domain %s with tls: %s, not verify, while receive connector %q offers REQUIRETLS: "+
 				"the DSN of a REQUIRETLS message that failed needs verified TLS, and one to a sender of %s through this connector could not be delivered (the bounce is lost)",
 			sc.Name, strings.Join(oc.domains, ", "), sc.TLS, offered, strings.Join(oc.domains, ", ")))
+	}
+	return out
+}
+
+// shadowLoginNotServerID warns of a send_xshadow connector that logs in
+// with an account other than server.name (reread rdmine45: the shipped
+// configs/edge.yaml and hub.yaml did): its shadow sessions state
+// server.name (XSHADOW NAME), and a server account's name is its server
+// id, so the next hop refuses each, 550 5.7.1 Server id does not match
+// the authenticated account, and no copy is kept here (SR-1).
+func shadowLoginNotServerID(cfg *config.Config) []string {
+	var out []string
+	for i, sc := range cfg.SendConnectors {
+		u := sc.Auth.Username
+		if !sc.SendXShadow || u == "" || mailaddr.NameKey(u) == mailaddr.NameKey(cfg.Server.Name) {
+			continue
+		}
+		out = append(out, warnAt(cfg, []any{"send_connectors", i, "auth", "username"},
+			"send connector %q has send_xshadow and logs in as %q, while its shadow sessions name this server %s: "+
+				"a server account's name is its server id, so a next hop where %q is a server account refuses each (550 5.7.1 Server id does not match the authenticated account) and keeps no copy here "+
+				"(name the account %s, %s:HASH:server in the next hop's credentials file)",
+			sc.Name, u, cfg.Server.Name, u, cfg.Server.Name, cfg.Server.Name))
 	}
 	return out
 }
