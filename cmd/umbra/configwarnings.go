@@ -26,6 +26,7 @@ func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology
 	ws = append(ws, publishWarnings(cfg)...)
 	ws = append(ws, signingToOwnServers(cfg, ct)...)
 	ws = append(ws, orgIDNotCarried(cfg, ct)...)
+	ws = append(ws, shadowLoginNotServerID(cfg)...)
 	ws = append(ws, requireTLSDSNsUndeliverable(cfg, ct)...)
 	ws = append(ws, smartHostsThatAreTopologyServers(cfg, ct, rt)...)
 	ws = append(ws, config.ShadowListenerWarnings(cfg, ct)...) // its topology address offers no XSHADOW

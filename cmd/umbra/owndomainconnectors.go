@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"umbra/internal/config"
+	"umbra/internal/mailaddr"
 	"umbra/internal/topology"
 )
 
@@ -56,6 +57,24 @@ func ownDomainConnectors(cfg *config.Config, ct *config.Topology) []ownDomainCon
 	return out
 }
 
+// holdsMailboxes: cfg is a server other than an edge with an
+// authoritative domain — a hub holding the organisation's mailboxes,
+// whose internal_relay domains are mail it sends on to another system
+// (configs/hub.yaml's partner.example.net), leaving the organisation:
+// neither its signing nor the missing organisation id is warned of
+// there (reread rdmine45).
+func holdsMailboxes(cfg *config.Config) bool {
+	if cfg.Server.Role == "edge" {
+		return false
+	}
+	for _, d := range cfg.AcceptedDomains {
+		if d.Type == config.DomainAuthoritative {
+			return true
+		}
+	}
+	return false
+}
+
 // signingToOwnServers warns, at each such connector's name, when DKIM
 // signing or ARC sealing is on without a topology (rt42-edge F2):
 // nothing else then says where the organisation ends, so a send
@@ -71,8 +90,8 @@ func signingToOwnServers(cfg *config.Config, ct *config.Topology) []string {
 	if cfg.DKIM.ARC.Enabled() {
 		what = append(what, "ARC-sealed (mail this server authenticated)")
 	}
-	if len(what) == 0 {
-		return nil
+	if len(what) == 0 || holdsMailboxes(cfg) {
+		return nil // a hub's partner is signed as leaving: rightly (orgIDNotCarried)
 	}
 	var out []string
 	for _, oc := range ownDomainConnectors(cfg, ct) {
@@ -98,7 +117,16 @@ func signingToOwnServers(cfg *config.Config, ct *config.Topology) []string {
 // twice — the hubs' duplicate record and the Maildir file name key on
 // the id (3 of 3 runs of an edge set up as configs/edge.yaml was, 6–11
 // duplicates in 2,000 messages; none with send_xshadow).
+//
+// Not on a hub that holds mailboxes itself (an authoritative domain):
+// its internal_relay domains are mail it sends on to another system —
+// configs/hub.yaml's partner.example.net —, which leaves the
+// organisation and rightly carries no id (SR-14); send_xshadow there
+// would hand a partner the id (reread rdmine45).
 func orgIDNotCarried(cfg *config.Config, ct *config.Topology) []string {
+	if holdsMailboxes(cfg) {
+		return nil
+	}
 	var out []string
 	for _, oc := range ownDomainConnectors(cfg, ct) {
 		sc := cfg.SendConnectors[oc.index]
@@ -148,6 +176,28 @@ func requireTLSDSNsUndeliverable(cfg *config.Config, ct *config.Topology) []stri
 			"send connector %q carries the organisation's own domain %s with tls: %s, not verify, while receive connector %q offers REQUIRETLS: "+
 				"the DSN of a REQUIRETLS message that failed needs verified TLS, and one to a sender of %s through this connector could not be delivered (the bounce is lost)",
 			sc.Name, strings.Join(oc.domains, ", "), sc.TLS, offered, strings.Join(oc.domains, ", ")))
+	}
+	return out
+}
+
+// shadowLoginNotServerID warns of a send_xshadow connector that logs in
+// with an account other than server.name (reread rdmine45: the shipped
+// configs/edge.yaml and hub.yaml did): its shadow sessions state
+// server.name (XSHADOW NAME), and a server account's name is its server
+// id, so the next hop refuses each, 550 5.7.1 Server id does not match
+// the authenticated account, and no copy is kept here (SR-1).
+func shadowLoginNotServerID(cfg *config.Config) []string {
+	var out []string
+	for i, sc := range cfg.SendConnectors {
+		u := sc.Auth.Username
+		if !sc.SendXShadow || u == "" || mailaddr.NameKey(u) == mailaddr.NameKey(cfg.Server.Name) {
+			continue
+		}
+		out = append(out, warnAt(cfg, []any{"send_connectors", i, "auth", "username"},
+			"send connector %q has send_xshadow and logs in as %q, while its shadow sessions name this server %s: "+
+				"a server account's name is its server id, so a next hop where %q is a server account refuses each (550 5.7.1 Server id does not match the authenticated account) and keeps no copy here "+
+				"(name the account %s, %s:HASH:server in the next hop's credentials file)",
+			sc.Name, u, cfg.Server.Name, u, cfg.Server.Name, cfg.Server.Name))
 	}
 	return out
 }

@@ -580,6 +580,14 @@ func checkHostPort(s string) error {
 // than 0, which only a listener takes (any port), and a host other than
 // the unspecified address (errUnspecifiedHost).
 func checkDialAddress(s string) error {
+	// A port of digits past 65535: the range of a port to connect to,
+	// as for port 0 below — checkHostPort's words offer 0, a
+	// listener's port, which no address connected to takes.
+	if _, port, err := net.SplitHostPort(s); err == nil && port != "" && strings.Trim(port, "0123456789") == "" {
+		if n, err := strconv.Atoi(port); err != nil || n > 65535 {
+			return fmt.Errorf("bad port %q: a port to connect to is 1 to 65535", port)
+		}
+	}
 	if err := checkHostPort(s); err != nil {
 		return err
 	}
