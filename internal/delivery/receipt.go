@@ -966,6 +966,19 @@ func (l *receiptLink) Push(ctx context.Context, m *queue.Message, body queue.Bod
 		l.r.copyMadeOn(l.srv.Name, l.c.ShadowName)
 	case refusedCopy(err):
 		h.Unresponsive(time.Now(), "shadow copy refused: "+smtp.Reply(err), copiesKey(l.srv.Name))
+	case errors.Is(err, smtp.ErrCopyTimedOut):
+		// Hung on the copy (its bound or its session's deadline ran
+		// out; a push the caller cut is no timeout, cutByCaller). A
+		// disk that stalled leaves sessions, heartbeats and probes
+		// answered, and each cleared the mark of its name and address:
+		// every later receipt pushed to it first again and waited the
+		// whole bound (rcptmark45 item 1). Marked for copies as well,
+		// apart (not linked to the name: Health.Responsive clears the
+		// keys marked together), which only a copy or relay it keeps
+		// clears; the once-a-minute probe (receiptProbe) finds it back.
+		why := "shadow copy on receipt: " + err.Error()
+		h.Unresponsive(time.Now(), why, l.srv.Name, l.srv.Address)
+		h.Unresponsive(time.Now(), why, copiesKey(l.srv.Name))
 	case ctx.Err() == nil:
 		h.Unresponsive(time.Now(), "shadow copy on receipt: "+err.Error(), l.srv.Name, l.srv.Address)
 	}
@@ -1072,7 +1085,7 @@ func (l *receiptLink) Done(ok bool) {
 }
 
 // copiesKey is the destination health key under which a shadow server
-// that refused a copy is marked (queue.Health): apart from its name and
+// that refused a copy, or hung on one (Push), is marked (queue.Health): apart from its name and
 // address, which an answered session, heartbeat or probe clears — a
 // server whose disk is full answers those and still refuses every copy.
 // Only a copy it keeps clears this mark.

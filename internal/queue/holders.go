@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -717,8 +718,36 @@ func (t *Tx) addPushed(id ID, server string, now time.Time) error {
 // reply: server may hold it all the same (addPushed), and a mark made
 // by it says so (HowNoReply, rcpt43 item 4).
 func (q *Manager) MarkSingleCopy(id ID, server, refused string) error {
+	return q.markSingleCopy(id, server, refused, true)
+}
+
+// MarkSingleCopyUntracked is MarkSingleCopy writing no "single-copy"
+// event: the receipt goes on to make the copy on the next candidate,
+// and a message whose copy it made there was never held by this server
+// only when the receipt ended — the event, its counter and `umbra track
+// --event single-copy` told of one held on one disk that was not
+// (rcptmark45 item 2). The receipt calls TrackSingleCopy when it ends
+// with the message held here only. A crash before that leaves the mark
+// without its event; the mark itself, what the views and the copy made
+// again go by, is committed here as MarkSingleCopy's is.
+func (q *Manager) MarkSingleCopyUntracked(id ID, server, refused string) error {
+	return q.markSingleCopy(id, server, refused, false)
+}
+
+// TrackSingleCopy writes the "single-copy" event of message id when its
+// mark still stands (trackMarked): a receipt that marked it untracked
+// (MarkSingleCopyUntracked) and ended with it held here only. Once per
+// mark: a mark the receipt found standing already was tracked when it
+// was made, and the receipt's untracked one is then no new mark.
+func (q *Manager) TrackSingleCopy(id ID) { q.trackMarked([]ID{id}) }
+
+func (q *Manager) markSingleCopy(id ID, server, refused string, track bool) error {
 	now := q.clk.Now()
 	return q.store.Update(context.Background(), func(tx *Tx) error {
+		if !track {
+			// After the writes below: not tracked at this commit.
+			defer func() { tx.marked = slices.DeleteFunc(tx.marked, func(m ID) bool { return m == id }) }()
+		}
 		if _, err := tx.Get(id); err != nil {
 			if errors.Is(err, ErrNotFound) {
 				return nil // delivered meanwhile: nothing to mark

@@ -60,6 +60,16 @@ type SingleCopyMarker interface {
 	MarkSingleCopy(id queue.ID, server, refused string) error
 }
 
+// UntrackedSingleCopyMarker is a SingleCopyMarker that can mark without
+// the "single-copy" tracking event, written later by TrackSingleCopy
+// (queue.Manager): the receipt marks before it tries the next
+// candidate, and writes the event only when it ends with the message
+// held here only (rcptmark45 item 2).
+type UntrackedSingleCopyMarker interface {
+	MarkSingleCopyUntracked(id queue.ID, server, refused string) error
+	TrackSingleCopy(id queue.ID)
+}
+
 // ReceiptLeftChecker is implemented by a queue that can tell whether a
 // message left this server (delivered, relayed, failed with its DSN)
 // before its copy on receipt gave up (queue.Manager.LeftBeforeCopy): its
@@ -919,19 +929,40 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		if keptNothing == "" {
 			mayHoldOn = append(mayHoldOn, link.Server())
 		}
+		// A refusal (452 4.3.1 from a full disk) is a failed try: the
+		// next candidate takes the copy within this receipt (rt30 F2).
+		var rc ReceiptRecopier
+		if h := s.srv.receipt.Load(); h != nil {
+			rc, _ = h.r.(ReceiptRecopier)
+		}
+		// The mark is committed before the next candidate is tried
+		// (the commit named the server: a crash meanwhile leaves the
+		// message marked, and its copy made again); its tracking event
+		// waits for the receipt's end, written only when no candidate
+		// took the copy (untracked): a copy made on the next one within
+		// this receipt left the log saying "held by this server only"
+		// of a message that never was, with nothing after it
+		// (rcptmark45 item 2).
 		marked := false
-		if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
+		var untracked UntrackedSingleCopyMarker
+		if um, ok := s.srv.queue.(UntrackedSingleCopyMarker); ok && rc != nil && s.srv.ctx.Err() == nil {
+			if merr := um.MarkSingleCopyUntracked(m.ID, link.Server(), keptNothing); merr != nil {
+				s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
+			} else {
+				marked, untracked = true, um
+			}
+		} else if mk, ok := s.srv.queue.(SingleCopyMarker); ok {
 			if merr := mk.MarkSingleCopy(m.ID, link.Server(), keptNothing); merr != nil {
 				s.log.Error("marking the message held by this server only failed", "msg_id", m.ID.String(), "err", merr)
 			} else {
 				marked = true
 			}
 		}
-		// A refusal (452 4.3.1 from a full disk) is a failed try: the
-		// next candidate takes the copy within this receipt (rt30 F2).
-		var rc ReceiptRecopier
-		if h := s.srv.receipt.Load(); h != nil {
-			rc, _ = h.r.(ReceiptRecopier)
+		if untracked != nil {
+			// Every way out of the receipt's tries: the event of a
+			// mark that still stands (none when the copy was made
+			// again and the mark settled).
+			defer untracked.TrackSingleCopy(m.ID)
 		}
 		// So is a push the server did not answer in time (hung, rt43
 		// observation 1): it is not tried again on that server. And so
