@@ -1,0 +1,89 @@
+package smtp
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// front45Addr: the address of the front45 tests, 127.0.0.198, ports
+// 43000-43499.
+func front45Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.198", 43000, 43500) }
+
+// dialAddr is dial to one of a server's bindings, addr.
+func dialAddr(t *testing.T, addr string) *dialog {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &dialog{t: t, conn: c, r: bufio.NewReader(c)}
+}
+
+// TestSR1DigestNotOnConnectorGrantingNoXShadow (SR-1, W-1; rt45-front
+// item 1, which failed before the fix: the digest was in both EHLO
+// replies): XSHADOWDB goes only on a connector where a server could open
+// a shadow session — one granting accept-xshadow to some list. A
+// credentials file holding a server account does not make a connector
+// that grants it to nobody such a connector: XSHADOW there is 502 to
+// every session, a server account's too, so the digest told an
+// anonymous client something no server could use. Both forms of the
+// report: a "client" connector (TLS and AUTH required, authenticated:
+// [submit, relay]) after STARTTLS, and a "legacy" one in cleartext; and
+// the same legacy connector granting accept-xshadow to servers still
+// carries it.
+func TestSR1DigestNotOnConnectorGrantingNoXShadow(t *testing.T) {
+	cert, key, pool := testCert(t)
+	creds := credsFile(t)
+	sh := &fakeShadow{notes: map[string][]string{}}
+	s := startShadowServer(t, &fakeQueue{}, sh, true, connectors(t, fmt.Sprintf(`
+  - name: client
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    tls: {cert_file: %q, key_file: %q, required: true}
+    auth: {mechanisms: [PLAIN, LOGIN], credentials_file: %q, required: true}
+    permissions: {authenticated: [submit, relay]}
+  - name: legacy
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN, LOGIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay]}
+  - name: granting
+    bindings: [%q]
+    remote_ranges: ["127.0.0.0/8"]
+    auth: {mechanisms: [PLAIN, LOGIN], credentials_file: %q, allow_insecure: true}
+    permissions: {anonymous: [submit], authenticated: [submit, relay], servers: [submit, relay, accept-xshadow]}
+`, front45Addr(t), cert, key, creds, front45Addr(t), creds, front45Addr(t), creds)))
+	at := func(i int) *dialog {
+		d := dialAddr(t, s.Addrs()[i].String())
+		d.expect("220")
+		return d
+	}
+
+	d := at(0)
+	d.cmd("EHLO c.test", "250")
+	d.startTLS(pool)
+	if ehlo := d.cmd("EHLO c.test", "250"); strings.Contains(ehlo, "XSHADOWDB") {
+		t.Errorf("client connector (no accept-xshadow) after STARTTLS offers the digest:\n%s", ehlo)
+	}
+	d.cmd(authHub2, "235")
+	d.cmd("XSHADOW hub2", "502 5.5.1 XSHADOW not available")
+	d.cmd("QUIT", "221")
+
+	d = at(1)
+	if ehlo := d.cmd("EHLO c.test", "250"); strings.Contains(ehlo, "XSHADOWDB") {
+		t.Errorf("legacy connector (no accept-xshadow) in cleartext offers the digest:\n%s", ehlo)
+	}
+	d.cmd("QUIT", "221")
+
+	d = at(2)
+	if ehlo := d.cmd("EHLO c.test", "250"); !strings.Contains(ehlo, "XSHADOWDB ") || !strings.Contains(ehlo, "XSHADOW") {
+		t.Errorf("connector granting servers accept-xshadow offers no digest before AUTH:\n%s", ehlo)
+	}
+	d.cmd("QUIT", "221")
+}
