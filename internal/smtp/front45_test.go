@@ -87,3 +87,43 @@ func TestSR1DigestNotOnConnectorGrantingNoXShadow(t *testing.T) {
 	}
 	d.cmd("QUIT", "221")
 }
+
+// TestSMTP1NonKeywordAfterPathIsSyntaxError (SMTP-1; rt45-front item 2,
+// which failed before the fix: 555 5.5.4 "RCPT TO parameter
+// <R@ELSEWHERE.TEST> not recognized"): what follows a path and is no
+// esmtp-keyword (RFC 5321 §4.1.2: ALPHA/DIGIT then ALPHA/DIGIT/"-") — a
+// second address, a comma list — is no parameter this server does not
+// know but a syntax error, 501 5.5.4, naming the text as the client
+// wrote it (never upper-cased); an unknown keyword stays 555.
+func TestSMTP1NonKeywordAfterPathIsSyntaxError(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    permissions: {anonymous: [submit]}
+`, front45Addr(t)))...)
+	d := dialAddr(t, s.Addrs()[0].String())
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for _, c := range []struct{ line, want string }{
+		{"MAIL FROM:<a@o.test> <b@o.test>", "501 5.5.4 Syntax error in MAIL FROM parameters: <b@o.test> is no keyword"},
+		{"MAIL FROM:<a@o.test>,<b@o.test>", "501 5.5.4 Syntax error in MAIL FROM parameters: ,<b@o.test> is no keyword"},
+		{"MAIL FROM:<a@o.test> -x=1", "501 5.5.4 Syntax error in MAIL FROM parameters: -x is no keyword"},
+		{"MAIL FROM:<a@o.test> Foo=1", "555 5.5.4 MAIL FROM parameter FOO not recognized"},
+	} {
+		if got := d.cmd(c.line, "5"); got != c.want {
+			t.Errorf("%q: %q, want %q", c.line, got, c.want)
+		}
+	}
+	d.cmd("MAIL FROM:<a@o.test>", "250")
+	for _, c := range []struct{ line, want string }{
+		{"RCPT TO:<alice@example.test> <r@elsewhere.test>", "501 5.5.4 Syntax error in RCPT TO parameters: <r@elsewhere.test> is no keyword"},
+		{"RCPT TO:<r@elsewhere.test>,<alice@example.test>", "501 5.5.4 Syntax error in RCPT TO parameters: ,<alice@example.test> is no keyword"},
+		{"RCPT TO:<alice@example.test> x-y=1", "555 5.5.4 RCPT TO parameter X-Y not recognized"},
+	} {
+		if got := d.cmd(c.line, "5"); got != c.want {
+			t.Errorf("%q: %q, want %q", c.line, got, c.want)
+		}
+	}
+	d.cmd("RCPT TO:<alice@example.test>", "250")
+	d.cmd("QUIT", "221")
+}
