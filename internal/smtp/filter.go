@@ -48,9 +48,13 @@ type ConnInfo struct {
 	IP        netip.Addr
 	Port      uint16 // the client's port (0 when unknown)
 	Helo      string // the EHLO/HELO name ("" before one)
-	TLS       bool
-	User      string // the authenticated name ("" if none)
-	Server    bool   // a transport server of the organisation
+	// Greeting is the command that gave Helo, or the one being judged:
+	// "EHLO" or "HELO" ("" before one), for a refusal to name the
+	// command the client sent (rt45-front item 3).
+	Greeting string
+	TLS      bool
+	User     string // the authenticated name ("" if none)
+	Server   bool   // a transport server of the organisation
 	// ServerAddress: the topology gives the client's address to a
 	// server of the organisation (ServerDirectory.IsServerAddress); false
 	// without a topology. It proves nothing about the session (anyone
@@ -237,7 +241,25 @@ type CheckBuilder func(rc config.ReceiveConnector) ([]Check, error)
 // connInfo is the session as checks see it.
 func (s *session) connInfo() *ConnInfo {
 	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Port: remotePort(s.raw), Helo: s.conn.Hostname(), TLS: s.tlsActive(),
-		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress()}
+		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress(), Greeting: s.greetingVerb()}
+}
+
+// greetingVerb is the greeting command being answered (the verb layer's
+// last command, EHLO or HELO), else the one the session was greeted
+// with; "" before any. Read in go-smtp's goroutine, as the checks run.
+func (s *session) greetingVerb() string {
+	v := s.vc
+	switch {
+	case v == nil:
+		return ""
+	case v.last == "EHLO" || v.last == "HELO":
+		return v.last
+	case !v.greeted:
+		return ""
+	case v.helloOnly:
+		return "HELO"
+	}
+	return "EHLO"
 }
 
 // topologyServerAddress: a topology is known and gives the client's
