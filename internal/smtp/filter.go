@@ -50,7 +50,8 @@ type ConnInfo struct {
 	Helo      string // the EHLO/HELO name ("" before one)
 	// Greeting is the command that gave Helo, or the one being judged:
 	// "EHLO" or "HELO" ("" before one), for a refusal to name the
-	// command the client sent (rt45-front item 3).
+	// command the client sent (rt45-front item 3); set for the Connect,
+	// Helo and Mail checks.
 	Greeting string
 	TLS      bool
 	User     string // the authenticated name ("" if none)
@@ -241,12 +242,14 @@ type CheckBuilder func(rc config.ReceiveConnector) ([]Check, error)
 // connInfo is the session as checks see it.
 func (s *session) connInfo() *ConnInfo {
 	return &ConnInfo{Connector: s.c.cfg.Name, IP: s.ip, Port: remotePort(s.raw), Helo: s.conn.Hostname(), TLS: s.tlsActive(),
-		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress(), Greeting: s.greetingVerb()}
+		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress()}
 }
 
 // greetingVerb is the greeting command being answered (the verb layer's
 // last command, EHLO or HELO), else the one the session was greeted
-// with; "" before any. Read in go-smtp's goroutine, as the checks run.
+// with; "" before any. Read in go-smtp's goroutine, which sets them: by
+// the greeting and MAIL checks only (ConnInfo.Greeting), not connInfo,
+// which a message's checks may ask elsewhere.
 func (s *session) greetingVerb() string {
 	v := s.vc
 	switch {
@@ -430,6 +433,7 @@ func (s *session) checkGreeting() error {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	info := s.connInfo()
+	info.Greeting = s.greetingVerb()
 	s.openChecks(info)
 	for _, ck := range s.checks {
 		if cc, ok := ck.(ConnectCheck); ok {
@@ -482,7 +486,7 @@ func (s *session) checkGreetingAgain(name string) *gosmtp.SMTPError {
 	quarantine, discard, discardBy := s.quarantine, s.discard, s.discardBy
 	s.quarantine, s.discard, s.discardBy = s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy
 	info := s.connInfo()
-	info.Helo = name
+	info.Helo, info.Greeting = name, s.greetingVerb()
 	for _, ck := range s.checks {
 		if _, once := ck.(GreetingOnce); once {
 			continue
@@ -529,6 +533,7 @@ func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
 		if mc, ok := ck.(MailCheck); ok {
 			if info == nil {
 				info = s.connInfo()
+				info.Greeting = s.greetingVerb()
 			}
 			if err := s.applyVerdict(ck, mc.Mail(s.srv.ctx, info, from, opts), "mail"); err != nil {
 				return err
