@@ -127,3 +127,26 @@ func TestSMTP1NonKeywordAfterPathIsSyntaxError(t *testing.T) {
 	d.cmd("RCPT TO:<alice@example.test>", "250")
 	d.cmd("QUIT", "221")
 }
+
+// TestSMTP1NonKeywordAfterPathAfterHELO (SMTP-1; sibling of rt45-front
+// item 2, which failed before the fix: 555 5.5.4 "parameters need EHLO,
+// not HELO"): after a plain HELO a second address after the path is no
+// parameter either — the client used no extension it would need EHLO
+// for — but the same syntax error as after EHLO.
+func TestSMTP1NonKeywordAfterPathAfterHELO(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    permissions: {anonymous: [submit]}
+`, front45Addr(t)))...)
+	d := dialAddr(t, s.Addrs()[0].String())
+	d.expect("220")
+	d.cmd("HELO c", "250")
+	d.cmd("MAIL FROM:<a@o.test> <b@o.test>", "501 5.5.4 Syntax error in MAIL FROM parameters: <b@o.test> is no keyword")
+	d.cmd("MAIL FROM:<a@o.test> SIZE=10", "555 5.5.4 MAIL FROM parameters need EHLO, not HELO")
+	d.cmd("MAIL FROM:<a@o.test>", "250")
+	d.cmd("RCPT TO:<alice@example.test>,<b@example.test>", "501 5.5.4 Syntax error in RCPT TO parameters: ,<b@example.test> is no keyword")
+	d.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER", "555 5.5.4 RCPT TO parameters need EHLO, not HELO")
+	d.cmd("RCPT TO:<alice@example.test>", "250")
+	d.cmd("QUIT", "221")
+}

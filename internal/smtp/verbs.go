@@ -1465,6 +1465,9 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 		return "" // no parameters (most recipients)
 	}
 	if v.helloOnly {
+		if r := nonKeywordParam(ps, false); r != "" {
+			return r
+		}
 		return replyRcptParamsNeedEHLO
 	}
 	if s := v.sess(); !s.opts.UTF8 {
@@ -1552,6 +1555,19 @@ func echoedParam(name string) string {
 		name, cut = name[:maxNamedParam], "..."
 	}
 	return string(echoText([]byte(name))) + cut
+}
+
+// nonKeywordParam is the refusal of the first of ps that is no keyword
+// (unknownParam's syntax error), "" when each is one: asked before a
+// plain HELO's "parameters need EHLO", which text that is no parameter
+// would misname (a second address needs no extension).
+func nonKeywordParam(ps []mailParam, mail bool) string {
+	for _, p := range ps {
+		if !esmtpKeyword(p.name) {
+			return unknownParam(p, mail)
+		}
+	}
+	return ""
 }
 
 // esmtpKeyword reports whether name has the syntax of a parameter
