@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"umbra/internal/config"
 )
 
 // front45Addr: the address of the front45 tests, 127.0.0.198, ports
@@ -149,4 +153,40 @@ func TestSMTP1NonKeywordAfterPathAfterHELO(t *testing.T) {
 	d.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER", "555 5.5.4 RCPT TO parameters need EHLO, not HELO")
 	d.cmd("RCPT TO:<alice@example.test>", "250")
 	d.cmd("QUIT", "221")
+}
+
+// TestSR1DigestNotBeforeCertificateOnConnectorGrantingNoXShadow (SR-1,
+// W-1; sibling of rt45-front item 1): a connector verifying client
+// certificates whose lists grant accept-xshadow to nobody is no connector
+// a server could open a shadow session on either: its EHLO before
+// STARTTLS carries no XSHADOWDB. (A session that is a transport server's
+// by its certificate still gets the digest, with or without XSHADOW:
+// shadow29.)
+func TestSR1DigestNotBeforeCertificateOnConnectorGrantingNoXShadow(t *testing.T) {
+	caPEM, _, _ := orgPKI(t)
+	caFile := filepath.Join(t.TempDir(), "org-ca.pem")
+	if err := os.WriteFile(caFile, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cert, key, _ := testCert(t)
+	conns := func(rights string) []config.ReceiveConnector {
+		return connectors(t, fmt.Sprintf(`
+  - name: transport
+    bindings: [%q]
+    tls: {cert_file: %q, key_file: %q, client_ca_file: %q}
+    permissions: {anonymous: [submit], servers: [%s]}
+`, front45Addr(t), cert, key, caFile, rights))
+	}
+	for _, c := range []struct {
+		rights string
+		want   bool
+	}{{"submit, relay", false}, {"submit, relay, accept-xshadow", true}} {
+		s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, conns(c.rights))
+		d := dialAddr(t, s.Addrs()[0].String())
+		d.expect("220")
+		if ehlo := d.cmd("EHLO hub7.test", "250"); offersKeyword(ehlo, "XSHADOWDB") != c.want {
+			t.Errorf("servers: [%s]: XSHADOWDB before STARTTLS %v, want %v:\n%s", c.rights, !c.want, c.want, ehlo)
+		}
+		d.cmd("QUIT", "221")
+	}
 }
