@@ -362,6 +362,17 @@ func (s *session) grantsXShadow() bool {
 	return grantsXShadow(p)
 }
 
+// grantsServers reports whether the connector in force for the session
+// grants transport servers any right (permissions.servers), which the
+// configuration allows only where a session can be a server's (OPS-3).
+func (s *session) grantsServers() bool {
+	p := s.perms
+	if at := s.movedTo(); at != nil {
+		p = at.cfg.Permissions
+	}
+	return len(p.Servers) > 0
+}
+
 // grantsXShadow: some list of p holds accept-xshadow.
 func grantsXShadow(p config.Permissions) bool {
 	return slices.Contains(p.Servers, config.RightAcceptXShadow) ||
