@@ -388,8 +388,8 @@ func TestHELOChecks(t *testing.T) {
 	e.dns.Fail("fail.test")
 	s := e.dial("127.0.0.4")
 	s.cmd("EHLO bad_name..test", "501 5.5.4 Invalid EHLO argument")         // no name at all: the front door's, whatever the setting
-	s.cmd("EHLO 192.0.2.1", "501 5.5.2 <192.0.2.1>: HELO command rejected") // an address without brackets
-	s.cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: HELO command rejected: host not found")
+	s.cmd("EHLO 192.0.2.1", "501 5.5.4 <192.0.2.1>: EHLO command rejected") // an address without brackets
+	s.cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: EHLO command rejected: host not found")
 	s.cmd("EHLO exists.test", "250")
 	s.mail()
 	e.dial("127.0.0.4").cmd("EHLO [127.0.0.4]", "250")
@@ -524,7 +524,7 @@ func TestHELODNSDownPassesServerAddress(t *testing.T) {
 	// It did not log in as a server: its MAIL meets the checks
 	// (TestHELODNSDownServerAddressMailStillChecked).
 	s.cmd("MAIL FROM:<a@sender.test>", "450 4.7.25")
-	e.dial("127.0.0.121").cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: HELO command rejected: host not found")
+	e.dial("127.0.0.121").cmd("EHLO nowhere.test", "550 5.7.1 <nowhere.test>: EHLO command rejected: host not found")
 	if !strings.Contains(e.log.String(), "HELO check not answered: passed for a server's address") {
 		t.Fatalf("log:\n%s", e.log.String())
 	}

@@ -50,8 +50,10 @@
 //     a transport server of the organisation, is never refused here.
 //   - Replies: reject 554 5.7.1 naming the lists at connect; tempfail
 //     421 4.7.1 at connect (the connection closes) and 450 at HELO; log
-//     only refuses nothing. HELO syntax 501 5.5.2, reverse DNS 550
-//     5.7.25 (RFC 7372), HELO name not found 550 5.7.1.
+//     only refuses nothing. HELO syntax 501 5.5.4 (the front door's code
+//     for a bad greeting argument), reverse DNS 550 5.7.25 (RFC 7372),
+//     HELO name not found 550 5.7.1; a refusal names the command the
+//     client sent, "<name>: EHLO command rejected" (ConnInfo.Greeting).
 //   - A panic of a list's lookup, on the goroutine Connect starts per
 //     list (no lock held there), is recovered: that list counts as not
 //     listing (fail open, as above), the panic is counted

@@ -133,6 +133,12 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 	}
 	ip := c.IP.Unmap()
 	shown := printable(name)
+	// The command the client sent (an EHLO refused as "HELO command
+	// rejected" named one it never sent: rt45-front item 3).
+	verb := c.Greeting
+	if verb == "" {
+		verb = "HELO"
+	}
 	valid := ValidHELO(name)
 	if on(h.cfg.Syntax) {
 		r := pass
@@ -140,8 +146,10 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 			r = fail
 		}
 		if v, stop := h.act(s, c, forAuth, "syntax", h.cfg.Syntax, r, name, "",
-			refuse(501, 5, 5, 2, "<"+shown+">: HELO command rejected: not a host name or address literal"),
-			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: not a host name or address literal; try again later")); stop {
+			// 5.5.4, as the front door refuses a greeting argument
+			// (Invalid EHLO argument): one code for one kind of error.
+			refuse(501, 5, 5, 4, "<"+shown+">: "+verb+" command rejected: not a host name or address literal"),
+			refuse(450, 4, 7, 1, "<"+shown+">: "+verb+" command rejected: not a host name or address literal; try again later")); stop {
 			return v
 		}
 	}
@@ -165,8 +173,8 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		cancel()
 		r = cut(r)
 		if v, stop := h.act(s, c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
-			refuse(550, 5, 7, 1, "<"+shown+">: HELO command rejected: host not found"),
-			refuse(450, 4, 7, 1, "<"+shown+">: HELO command rejected: cannot find the host now; try again later")); stop {
+			refuse(550, 5, 7, 1, "<"+shown+">: "+verb+" command rejected: host not found"),
+			refuse(450, 4, 7, 1, "<"+shown+">: "+verb+" command rejected: cannot find the host now; try again later")); stop {
 			return v
 		}
 	}

@@ -55,7 +55,9 @@ func (s *session) advertiseNow() bool {
 // holder whose sessions came from another address took the copy over
 // three heartbeats later, and sent it a second time). The digest is no
 // secret (the id is). Nothing to a user's session, nor on a connector
-// no server could open a shadow session on.
+// no server could open a shadow session on: one whose lists grant
+// accept-xshadow to nobody (grantsXShadow, as XSHADOW's own offer reads
+// them) and transport servers nothing (grantsServers).
 //
 // With shadow redundancy off organisation-wide too (the verbs refused,
 // XSHADOW never offered: SR-1): a server restarted with the switch off
@@ -74,6 +76,16 @@ func (s *session) advertiseDigest() bool {
 		// holds here or not.
 		return true
 	case s.user != "":
+		return false
+	case !s.grantsXShadow() && !s.grantsServers():
+		// No list of the connector grants accept-xshadow, nor does it
+		// grant transport servers anything: no server could open a
+		// shadow session on it, whatever accounts the credentials file
+		// holds (rt45-front item 1: the digest went to anonymous
+		// clients of a submission connector). A connector granting
+		// servers rights without accept-xshadow (a reload took it
+		// away) keeps the digest: its holders' heartbeats, refused,
+		// must read the primary alive (shadow29 item 6).
 		return false
 	}
 	if c := s.inForceOrOwn(); c.cfg.ExternallySecured || c.tls != nil && c.tls.ClientCAs != nil {

@@ -449,8 +449,10 @@
 //     accept-xshadow), and with shadow redundancy off organisation-wide
 //     too (the verbs refused: a server restarted with the switch off
 //     still delivers the messages its holders keep copies of, shadow31
-//     S2); never to a user's session, nor on a connector
-//     no server could open one on: the digest of this server's database id
+//     S2); never to a user's session, nor, before the session is a
+//     server's, on a connector no server could open one on (no list
+//     grants accept-xshadow and servers get no right, whatever accounts
+//     the credentials file holds: rt45-front item 1): the digest of this server's database id
 //     (queue.DatabaseDigest), so that a shadow server whose login or
 //     XSHADOW this server refuses, or that it offers no XSHADOW, still
 //     sees a new database (Client.PeerDatabaseDigest) and knows the

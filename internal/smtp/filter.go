@@ -48,9 +48,14 @@ type ConnInfo struct {
 	IP        netip.Addr
 	Port      uint16 // the client's port (0 when unknown)
 	Helo      string // the EHLO/HELO name ("" before one)
-	TLS       bool
-	User      string // the authenticated name ("" if none)
-	Server    bool   // a transport server of the organisation
+	// Greeting is the command that gave Helo, or the one being judged:
+	// "EHLO" or "HELO" ("" before one), for a refusal to name the
+	// command the client sent (rt45-front item 3); set for the Connect,
+	// Helo and Mail checks.
+	Greeting string
+	TLS      bool
+	User     string // the authenticated name ("" if none)
+	Server   bool   // a transport server of the organisation
 	// ServerAddress: the topology gives the client's address to a
 	// server of the organisation (ServerDirectory.IsServerAddress); false
 	// without a topology. It proves nothing about the session (anyone
@@ -240,6 +245,26 @@ func (s *session) connInfo() *ConnInfo {
 		User: s.user, Server: s.server, ServerAddress: s.topologyServerAddress()}
 }
 
+// greetingVerb is the greeting command being answered (the verb layer's
+// last command, EHLO or HELO), else the one the session was greeted
+// with; "" before any. Read in go-smtp's goroutine, which sets them: by
+// the greeting and MAIL checks only (ConnInfo.Greeting), not connInfo,
+// which a message's checks may ask elsewhere.
+func (s *session) greetingVerb() string {
+	v := s.vc
+	switch {
+	case v == nil:
+		return ""
+	case v.last == "EHLO" || v.last == "HELO":
+		return v.last
+	case !v.greeted:
+		return ""
+	case v.helloOnly:
+		return "HELO"
+	}
+	return "EHLO"
+}
+
 // topologyServerAddress: a topology is known and gives the client's
 // address to one of its servers. Asked for every check's view of the
 // session, it is kept as addressIsServer's answer is.
@@ -408,6 +433,7 @@ func (s *session) checkGreeting() error {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	info := s.connInfo()
+	info.Greeting = s.greetingVerb()
 	s.openChecks(info)
 	for _, ck := range s.checks {
 		if cc, ok := ck.(ConnectCheck); ok {
@@ -460,7 +486,7 @@ func (s *session) checkGreetingAgain(name string) *gosmtp.SMTPError {
 	quarantine, discard, discardBy := s.quarantine, s.discard, s.discardBy
 	s.quarantine, s.discard, s.discardBy = s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy
 	info := s.connInfo()
-	info.Helo = name
+	info.Helo, info.Greeting = name, s.greetingVerb()
 	for _, ck := range s.checks {
 		if _, once := ck.(GreetingOnce); once {
 			continue
@@ -507,6 +533,7 @@ func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
 		if mc, ok := ck.(MailCheck); ok {
 			if info == nil {
 				info = s.connInfo()
+				info.Greeting = s.greetingVerb()
 			}
 			if err := s.applyVerdict(ck, mc.Mail(s.srv.ctx, info, from, opts), "mail"); err != nil {
 				return err

@@ -520,6 +520,9 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 		return nil, replyLines(replyBadSender)[0]
 	}
 	if v.helloOnly && len(ml.params) > 0 {
+		if r := nonKeywordParam(ml.params, true); r != "" {
+			return nil, r
+		}
 		return nil, replyMailParamsNeedEHLO
 	}
 	if v.declaredTooBig(ml.params) {

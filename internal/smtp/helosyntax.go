@@ -48,7 +48,7 @@ func greetingSyntax(verb, arg string) string {
 			why = "not a valid address literal ([192.0.2.1] or [IPv6:2001:db8::1])"
 		}
 	case !validDomainSyntax(arg):
-		why = "not a valid domain name (letters, digits, hyphens, dots)"
+		why = "not a valid domain name (letters, digits, hyphens, underscores, dots)"
 	default:
 		// An A-label IDNA refuses (xn--zz) is refused as RCPT refuses
 		// it (553 5.1.3 there): the Received field would carry a name

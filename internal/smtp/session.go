@@ -350,11 +350,39 @@ func (s *session) advertiseXShadow() bool {
 	return shadowOffered(s.srv.shadow, p)
 }
 
+// grantsXShadow reports whether the connector in force for the session
+// (as advertiseXShadow reads it) grants accept-xshadow to some list, with
+// shadow redundancy on or off: whether a server could open a shadow
+// session on it at all (advertiseDigest).
+func (s *session) grantsXShadow() bool {
+	p := s.perms
+	if at := s.movedTo(); at != nil {
+		p = at.cfg.Permissions
+	}
+	return grantsXShadow(p)
+}
+
+// grantsServers reports whether the connector in force for the session
+// grants transport servers any right (permissions.servers), which the
+// configuration allows only where a session can be a server's (OPS-3).
+func (s *session) grantsServers() bool {
+	p := s.perms
+	if at := s.movedTo(); at != nil {
+		p = at.cfg.Permissions
+	}
+	return len(p.Servers) > 0
+}
+
+// grantsXShadow: some list of p holds accept-xshadow.
+func grantsXShadow(p config.Permissions) bool {
+	return slices.Contains(p.Servers, config.RightAcceptXShadow) ||
+		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow)
+}
+
 // shadowOffered is advertiseXShadow for a connector with permissions p
 // on a server whose shadow verbs are shadow (nil: off).
 func shadowOffered(shadow ShadowVerbs, p config.Permissions) bool {
-	return shadow != nil && (slices.Contains(p.Servers, config.RightAcceptXShadow) ||
-		slices.Contains(p.Authenticated, config.RightAcceptXShadow) || slices.Contains(p.Anonymous, config.RightAcceptXShadow))
+	return shadow != nil && grantsXShadow(p)
 }
 
 // offersShadow reports whether connector c offers the shadow verbs to

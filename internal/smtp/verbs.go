@@ -1465,6 +1465,9 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 		return "" // no parameters (most recipients)
 	}
 	if v.helloOnly {
+		if r := nonKeywordParam(ps, false); r != "" {
+			return r
+		}
 		return replyRcptParamsNeedEHLO
 	}
 	if s := v.sess(); !s.opts.UTF8 {
@@ -1508,6 +1511,17 @@ func knownParam(key string, mail, shadowVerbs bool) bool {
 // but umbra does not enable is "not implemented", any other keyword "not
 // recognized".
 func unknownParam(p mailParam, mail bool) string {
+	if !esmtpKeyword(p.name) {
+		// No keyword at all (a second address after the path, a comma
+		// list "<a>,<b>"): the line's syntax is wrong, not a parameter
+		// unknown here, and the text is named as the client wrote it —
+		// upper-cased it read as another address (rt45-front item 2).
+		verb := "RCPT TO"
+		if mail {
+			verb = "MAIL FROM"
+		}
+		return "501 5.5.4 Syntax error in " + verb + " parameters: " + echoedParam(p.name) + " is no keyword"
+	}
 	if !mail {
 		switch p.key {
 		case "RRVS", "MT-PRIORITY":
@@ -1529,11 +1543,47 @@ const maxNamedParam = 64
 // wrote it, ASCII letters upper-cased, in printable ASCII (echoText) and
 // at most maxNamedParam of its bytes, "..." marking a cut.
 func namedParam(name string) string {
+	return echoedParam(string(upperASCII(name)))
+}
+
+// echoedParam is text of a parameter as a reply names it, unchanged but
+// for the echo rule (printable ASCII, echoText) and the maxNamedParam
+// bound.
+func echoedParam(name string) string {
 	cut := ""
 	if len(name) > maxNamedParam {
 		name, cut = name[:maxNamedParam], "..."
 	}
-	return string(echoText(upperASCII(name))) + cut
+	return string(echoText([]byte(name))) + cut
+}
+
+// nonKeywordParam is the refusal of the first of ps that is no keyword
+// (unknownParam's syntax error), "" when each is one: asked before a
+// plain HELO's "parameters need EHLO", which text that is no parameter
+// would misname (a second address needs no extension).
+func nonKeywordParam(ps []mailParam, mail bool) string {
+	for _, p := range ps {
+		if !esmtpKeyword(p.name) {
+			return unknownParam(p, mail)
+		}
+	}
+	return ""
+}
+
+// esmtpKeyword reports whether name has the syntax of a parameter
+// keyword, RFC 5321 §4.1.2: esmtp-keyword = (ALPHA / DIGIT) *(ALPHA /
+// DIGIT / "-").
+func esmtpKeyword(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case c == '-' && i > 0:
+		default:
+			return false
+		}
+	}
+	return name != ""
 }
 
 // maxEnvID is the longest ENVID value RFC 3461 §4.4 allows.
