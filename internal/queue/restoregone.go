@@ -43,6 +43,33 @@ import (
 // too, as one finished in whole is.
 type liveMessages map[string]map[string]bool
 
+// liveCreatedKey holds, in liveMessages, when the replaced database was
+// created (its meta's created, the one key of the set). A database
+// created after the backup was taken — umbra started on a new disk
+// after the old one was lost, then the backup restored over it — never
+// held the backup's messages: it finished none of them, and nothing is
+// restored suspended (every message of the backup is restored to be
+// delivered, as with no database there).
+const liveCreatedKey = "\x00created"
+
+// createdAfterBackup says whether live is of a database created after
+// the backup whose copy's meta is meta was taken.
+func (live liveMessages) createdAfterBackup(meta *bolt.Bucket) bool {
+	if meta == nil {
+		return false
+	}
+	_, at, ok := bytes.Cut(meta.Get(keyBackupOf), []byte{0})
+	taken, err := time.Parse(time.RFC3339, string(at))
+	if !ok || err != nil {
+		return false
+	}
+	for c := range live[liveCreatedKey] {
+		created, err := time.Parse(time.RFC3339, c)
+		return err == nil && created.After(taken)
+	}
+	return false
+}
+
 // GoneSinceBackup is a message the backup holds, with recipients to
 // deliver, that the database the restore replaces no longer holds:
 // restored suspended.
@@ -71,7 +98,7 @@ func markGoneIn(dir *os.File, copyPath string, live liveMessages, noSync bool) (
 	err = db.Update(func(tx *bolt.Tx) error {
 		gone = gone[:0]
 		mb := tx.Bucket(bucketMessages)
-		if mb == nil {
+		if mb == nil || live.createdAfterBackup(tx.Bucket(bucketMeta)) {
 			return nil
 		}
 		var ids []byte

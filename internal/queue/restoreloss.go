@@ -106,6 +106,9 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 	defer db.Close()
 	live = liveMessages{}
 	err = db.View(func(tx *bolt.Tx) error {
+		if mt := tx.Bucket(bucketMeta); mt != nil && mt.Get(keyCreated) != nil {
+			live[liveCreatedKey] = map[string]bool{string(mt.Get(keyCreated)): true} // restoregone.go
+		}
 		b := tx.Bucket(bucketMessages)
 		if b == nil {
 			return nil
