@@ -300,7 +300,7 @@ func newDBCmd() *cobra.Command {
 					// The other direction (rt45 F2): finished in the
 					// replaced database after the backup; restored as
 					// they were, they would all go again.
-					fmt.Fprintf(w, "%s the backup holds %s no longer in the replaced database (delivered, relayed, removed, bounced or expired after the backup): "+
+					fmt.Fprintf(w, "%s the backup holds %s no longer in the replaced database, or no longer to deliver there to a recipient it lists (delivered, relayed, removed, bounced or expired after the backup): "+
 						"restored suspended, so that %s not go again:\n%s"+
 						"umbra message resume ID sends one again (umbra message list --state suspended lists them); umbra message remove ID drops one\n",
 						plural(len(gone), "message"), isAre(len(gone)), pick(len(gone), "it does", "they do"), goneLines(gone))

@@ -256,6 +256,12 @@ func (q *Manager) claimDue(ctx context.Context) {
 			q.claimNoRoom = nil
 			_ = q.store.View(func(tx *Tx) error { due = len(tx.Due(now, q.claimRoom(now))); return nil })
 		}
+		if due == 0 {
+			// Nothing due: no claim fails, whatever failed before (the
+			// mail removed or suspended since); the listings stop
+			// saying it (claimtrouble.go).
+			q.claimTrouble.Store(nil)
+		}
 		if q.claimShrink > 0 && due > 1 {
 			due = max(1, due>>q.claimShrink) // what fits on a full disk (claimShrink)
 		}

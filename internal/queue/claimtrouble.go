@@ -11,7 +11,7 @@ import (
 // the mail "ready … now" with nothing saying why it stayed there: the
 // reason was in the daemon's log alone. The run loop notes each failed
 // claim here (since when, how many, the last error) and forgets it at
-// the first claim that commits; the admin API says it on every answer
+// the first claim that commits, or at a pass that finds nothing due; the admin API says it on every answer
 // (admin.ClaimsFailingHeader), and queue list and message list show it.
 
 // ClaimTrouble is the state of claims that fail: since when, how many

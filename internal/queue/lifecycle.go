@@ -1390,10 +1390,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// to deliver that mail for a restore that could never be done
 	// (lifert38-F3).
 	var refusedByLost error
-	var counted func([]NotInBackup, bool, map[string]bool)
-	var live map[string]bool // the ids the replaced database holds, when it is read (restoregone.go)
+	var counted func([]NotInBackup, bool, liveMessages)
+	var live liveMessages // the ids the replaced database holds, when it is read (restoregone.go)
 	if o.Lost != nil || o.Gone != nil {
-		counted = func(l []NotInBackup, known bool, ids map[string]bool) {
+		counted = func(l []NotInBackup, known bool, ids liveMessages) {
 			live = ids
 			if o.Lost != nil {
 				refusedByLost = o.Lost(l, known)

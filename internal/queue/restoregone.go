@@ -33,6 +33,43 @@ import (
 // disaster case) knows nothing was finished since the backup: it
 // restores every message as it was.
 
+// liveMessages is what the restore read of the database it replaces
+// (lostLocked): the ids of the messages it holds, each with the
+// addresses of its recipients no longer pending there (nil: none, or
+// a message the backup lacks, or a damaged record). A message it holds
+// with a recipient the backup has still to deliver and it finished —
+// delivered in part after the backup — came back with that recipient
+// pending, and the recipient got it twice: it is restored suspended
+// too, as one finished in whole is.
+type liveMessages map[string]map[string]bool
+
+// liveCreatedKey holds, in liveMessages, when the replaced database was
+// created (its meta's created, the one key of the set). A database
+// created after the backup was taken — umbra started on a new disk
+// after the old one was lost, then the backup restored over it — never
+// held the backup's messages: it finished none of them, and nothing is
+// restored suspended (every message of the backup is restored to be
+// delivered, as with no database there).
+const liveCreatedKey = "\x00created"
+
+// createdAfterBackup says whether live is of a database created after
+// the backup whose copy's meta is meta was taken.
+func (live liveMessages) createdAfterBackup(meta *bolt.Bucket) bool {
+	if meta == nil {
+		return false
+	}
+	_, at, ok := bytes.Cut(meta.Get(keyBackupOf), []byte{0})
+	taken, err := time.Parse(time.RFC3339, string(at))
+	if !ok || err != nil {
+		return false
+	}
+	for c := range live[liveCreatedKey] {
+		created, err := time.Parse(time.RFC3339, c)
+		return err == nil && created.After(taken)
+	}
+	return false
+}
+
 // GoneSinceBackup is a message the backup holds, with recipients to
 // deliver, that the database the restore replaces no longer holds:
 // restored suspended.
@@ -45,14 +82,14 @@ type GoneSinceBackup struct {
 }
 
 // restoreGoneHold is the last error of a message restored suspended.
-const restoreGoneHold = "restored suspended: the database the restore replaced no longer held it (delivered, relayed, removed, bounced or expired after the backup); message resume sends it again, message remove drops it"
+const restoreGoneHold = "restored suspended: the database the restore replaced no longer held it, or no longer had a recipient of it to deliver (delivered, relayed, removed, bounced or expired after the backup); message resume sends it again, message remove drops it"
 
 // markGoneIn lists the messages of the restore's copy at copyPath (in
 // the directory held) that are not in live — the ids the replaced
 // database holds — with recipients to deliver and due for delivery
 // (ready or in delivery at the backup), and records their ids in the
 // copy's meta for the first start to suspend (applyRestoreGone).
-func markGoneIn(dir *os.File, copyPath string, live map[string]bool, noSync bool) (gone []GoneSinceBackup, err error) {
+func markGoneIn(dir *os.File, copyPath string, live liveMessages, noSync bool) (gone []GoneSinceBackup, err error) {
 	db, err := openOwnBoltIn(dir, copyPath, &bolt.Options{Timeout: time.Second, NoFreelistSync: true,
 		FreelistType: bolt.FreelistMapType, NoSync: noSync})
 	if err != nil {
@@ -61,25 +98,31 @@ func markGoneIn(dir *os.File, copyPath string, live map[string]bool, noSync bool
 	err = db.Update(func(tx *bolt.Tx) error {
 		gone = gone[:0]
 		mb := tx.Bucket(bucketMessages)
-		if mb == nil {
+		if mb == nil || live.createdAfterBackup(tx.Bucket(bucketMeta)) {
 			return nil
 		}
 		var ids []byte
 		if err := mb.ForEach(func(k, v []byte) error {
-			if v == nil || live[string(k)] || len(k) != 8 {
+			if v == nil || len(k) != 8 {
 				return nil
+			}
+			done, held := live[string(k)]
+			if held && len(done) == 0 {
+				return nil // held there, no recipient finished since the backup
 			}
 			m, derr := decodeMessage(v)
 			if derr != nil || (m.State != Ready && m.State != Active) {
 				return nil // a damaged record is set aside by the start; a held one stays held
 			}
 			var pending []string
+			finished := !held // gone from the replaced database: finished in whole
 			for _, r := range m.Rcpts {
 				if r.Status == Pending {
 					pending = append(pending, r.Addr)
+					finished = finished || done[r.Addr]
 				}
 			}
-			if len(pending) == 0 {
+			if len(pending) == 0 || !finished {
 				return nil
 			}
 			gone = append(gone, GoneSinceBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived})
