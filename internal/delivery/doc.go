@@ -269,7 +269,11 @@
 // its second try alone on a new session — unless the batch ran out of
 // receiptTry (smtp.ErrCopyTimedOut: the peer hangs, and a new session
 // to it would hang too): then no second try there, and the receive side
-// moves the copy to the next candidate, as after a refusal; so do the
+// moves the copy to the next candidate, as after a refusal, and the
+// peer is marked for copies (copies:NAME) as well as under its name and
+// address: a stalled disk answers sessions and heartbeats, which clear
+// only the latter, and only a copy it keeps (the once-a-minute probe,
+// receiptProbe) or a relay clears the former (rcptmark45 item 1); so do the
 // copies queued behind that batch, answered with its timeout rather than
 // sent to the hung peer as the next batch (rt55 F3). The session's own
 // deadline run out within the bound (command_timeout under receiptTry:

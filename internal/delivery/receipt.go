@@ -919,8 +919,11 @@ func (l *receiptLink) TriedBefore() []string { return slices.Clone(l.passed) }
 // destination health for copies (copiesKey), so that the next copies
 // and the made-again passes try the other candidates first, until a
 // copy it keeps (a probe of it, receiptProbe) clears the mark. A push
-// that fails without a reply (a broken or hung session) marks the
-// server itself, as a failed session does.
+// that fails without a reply (a broken session) marks the server itself,
+// as a failed session does; one that ran out of its bound (hung) marks it
+// both so and for copies (copiesKey): a stalled disk answers sessions,
+// heartbeats and probes, which clear the first mark only (rcptmark45
+// item 1).
 //
 // A REQUIRETLS message's copy goes only over TLS whose certificate was
 // verified for the server's name (RFC 8689), never in a batch on another

@@ -739,14 +739,31 @@ func (q *Manager) MarkSingleCopyUntracked(id ID, server, refused string) error {
 // (MarkSingleCopyUntracked) and ended with it held here only. Once per
 // mark: a mark the receipt found standing already was tracked when it
 // was made, and the receipt's untracked one is then no new mark.
-func (q *Manager) TrackSingleCopy(id ID) { q.trackMarked([]ID{id}) }
+//
+// Only a mark that MarkSingleCopyUntracked made new (its commit put the
+// id in Tx.marked) is tracked here, and once: one it found standing (made
+// and tracked meanwhile by another path — the holder unreachable past
+// the takeover bound, a copy rolled back there) wrote a second event for
+// one loss (rdrcpt45).
+func (q *Manager) TrackSingleCopy(id ID) {
+	if _, ok := q.untrackedMarks.LoadAndDelete(id); ok {
+		q.trackMarked([]ID{id})
+	}
+}
 
 func (q *Manager) markSingleCopy(id ID, server, refused string, track bool) error {
 	now := q.clk.Now()
-	return q.store.Update(context.Background(), func(tx *Tx) error {
+	made := false
+	err := q.store.Update(context.Background(), func(tx *Tx) error {
+		made = false
 		if !track {
-			// After the writes below: not tracked at this commit.
-			defer func() { tx.marked = slices.DeleteFunc(tx.marked, func(m ID) bool { return m == id }) }()
+			// After the writes below: not tracked at this commit,
+			// and noted when new, for TrackSingleCopy.
+			defer func() {
+				n := len(tx.marked)
+				tx.marked = slices.DeleteFunc(tx.marked, func(m ID) bool { return m == id })
+				made = made || len(tx.marked) < n
+			}()
 		}
 		if _, err := tx.Get(id); err != nil {
 			if errors.Is(err, ErrNotFound) {
@@ -772,6 +789,10 @@ func (q *Manager) markSingleCopy(id ID, server, refused string, track bool) erro
 		}
 		return tx.setRefused(id, server+": "+refused)
 	})
+	if err == nil && made {
+		q.untrackedMarks.Store(id, struct{}{})
+	}
+	return err
 }
 
 // RecopyRefused records that server refused the copy of message id,

@@ -102,7 +102,10 @@ type Manager struct {
 
 	// retryNext: per message, the next attempt an operator's retry
 	// replaced (keepRetryNext), until the attempt it made due ends.
-	retryNext      sync.Map
+	retryNext sync.Map
+	// untrackedMarks: the messages whose mark MarkSingleCopyUntracked
+	// made new, whose "single-copy" event TrackSingleCopy writes once.
+	untrackedMarks sync.Map
 	pickupEndPrune pickupPrune // pickupfate.go, pickupprune.go
 	pickupKeyPrune pickupPrune // pickupkeys.go, pickupprune.go
 	store          *Store
