@@ -1472,6 +1472,12 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 	}
 	if s := v.sess(); !s.opts.UTF8 {
 		for _, p := range ps {
+			if !esmtpKeyword(p.name) {
+				// No parameter at all (a second address after the
+				// path): a syntax error (checkParams, unknownParam),
+				// not text that needs an extension (rdfront45).
+				break
+			}
 			if !isASCII(p.name) || !isASCII(p.value) {
 				// Raw UTF-8 in a parameter (an ORCPT's
 				// utf-8-addr-unitext) is the SMTPUTF8 extension's (RFC
