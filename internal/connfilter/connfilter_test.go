@@ -372,7 +372,7 @@ func TestDNSBLActions(t *testing.T) {
 	}
 }
 
-// HELO checks: syntax (501 5.5.2: beyond the front door's domain or
+// HELO checks: syntax (501 5.5.4: beyond the front door's domain or
 // address literal, no bare address), forward-confirmed reverse DNS (550
 // 5.7.25, 450 4.7.25 when DNS cannot say), HELO name must resolve
 // (550 5.7.1); tempfail answers 450 instead.
