@@ -38,3 +38,32 @@ func TestSMTP1NonKeywordAfterPathBeforeUTF8Check(t *testing.T) {
 	d.cmd("RCPT TO:<alice@example.test>", "250")
 	d.cmd("QUIT", "221")
 }
+
+// TestSMTP1NonASCIIKeywordLookalikeIsNoKeyword (SMTP-1; rdfront45): a
+// name that Unicode upper-cases to a known keyword ("ſize", long s; "NOTıFY",
+// dotless i) is no esmtp-keyword either (RFC 5321 §4.1.2: ASCII letters,
+// digits, hyphens), and front45 made such text a 501 syntax error — but
+// checkParams asked knownParam first by the Unicode-upper-cased key, so
+// the line went to go-smtp, which took "ſize=10" as SIZE=10 and
+// "NOTıFY=NEVER" as NOTIFY=NEVER: 250 for text the README calls a syntax
+// error.
+func TestSMTP1NonASCIIKeywordLookalikeIsNoKeyword(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, fmt.Sprintf(`
+  - name: default
+    bindings: [%q]
+    permissions: {anonymous: [submit]}
+`, rdfront45Addr(t)))...)
+	d := dialAddr(t, s.Addrs()[0].String())
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	if got := d.cmd("MAIL FROM:<a@o.test> \xc5\xbfize=10", "5"); got != `501 5.5.4 Syntax error in MAIL FROM parameters: \xc5\xbfize is no keyword` {
+		t.Errorf("ſize=10: %q", got)
+	}
+	d.cmd("RSET", "250")
+	d.cmd("MAIL FROM:<a@o.test> SMTPUTF8", "250")
+	if got := d.cmd("RCPT TO:<alice@example.test> NOT\xc4\xb1FY=NEVER", "5"); !strings.HasPrefix(got, "501 5.5.4 Syntax error in RCPT TO parameters: NOT") {
+		t.Errorf("NOTıFY=NEVER: %q", got)
+	}
+	d.cmd("RCPT TO:<alice@example.test> NOTIFY=NEVER", "250")
+	d.cmd("QUIT", "221")
+}

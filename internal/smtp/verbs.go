@@ -1615,7 +1615,11 @@ const maxEnvID = 100
 // one got 555 or 501 at random.
 func checkParams(ps []mailParam, mail, shadowVerbs bool) string {
 	for _, p := range ps {
-		if !knownParam(p.key, mail, shadowVerbs) {
+		// A name that is no esmtp-keyword is no known one either, even
+		// where Unicode upper-cases it to one ("ſize" to SIZE, as
+		// go-smtp's map would take it): a syntax error (unknownParam;
+		// rdfront45).
+		if !esmtpKeyword(p.name) || !knownParam(p.key, mail, shadowVerbs) {
 			return unknownParam(p, mail)
 		}
 	}
