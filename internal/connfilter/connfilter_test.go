@@ -75,9 +75,15 @@ type env struct {
 
 func start(t *testing.T, connector string, records ...string) *env {
 	t.Helper()
+	return startOn(t, "127.0.0.1:0", connector, records...)
+}
+
+// startOn is start with the connector bound to binding.
+func startOn(t *testing.T, binding, connector string, records ...string) *env {
+	t.Helper()
 	e := &env{t: t, dns: dnstest.Start(t, records...), clk: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)),
 		log: &syncBuf{}, reg: prometheus.NewRegistry()}
-	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+connector), "test.yaml")
+	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\""+binding+"\"]\n    permissions: {anonymous: [submit]}\n"+connector), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +372,7 @@ func TestDNSBLActions(t *testing.T) {
 	}
 }
 
-// HELO checks: syntax (501 5.5.2: beyond the front door's domain or
+// HELO checks: syntax (501 5.5.4: beyond the front door's domain or
 // address literal, no bare address), forward-confirmed reverse DNS (550
 // 5.7.25, 450 4.7.25 when DNS cannot say), HELO name must resolve
 // (550 5.7.1); tempfail answers 450 instead.

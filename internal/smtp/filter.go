@@ -246,7 +246,9 @@ func (s *session) connInfo() *ConnInfo {
 }
 
 // greetingVerb is the greeting command being answered (the verb layer's
-// last command, EHLO or HELO), else the one the session was greeted
+// last command, EHLO or HELO, for the first greeting, which go-smtp
+// answers after the layer handed it; a later one is judged before that:
+// checkGreetingAgain's verb), else the one the session was greeted
 // with; "" before any. Read in go-smtp's goroutine, which sets them: by
 // the greeting and MAIL checks only (ConnInfo.Greeting), not connInfo,
 // which a message's checks may ask elsewhere.
@@ -479,14 +481,17 @@ func (s *session) refuseClient(err error) {
 // keeps its name and its transaction); the Connect checks ran once, on
 // the connection, and are not asked again. The verdicts of an accepted
 // greeting are the session's, as the first one's are (its transaction
-// is reset by the greeting).
-func (s *session) checkGreetingAgain(name string) *gosmtp.SMTPError {
+// is reset by the greeting). verb is the greeting's command, EHLO or
+// HELO: the verb layer judges it before go-smtp takes it, so its last
+// command (greetingVerb) is still the one before (rdfront45: a HELO
+// after an EHLO was refused as "EHLO command rejected").
+func (s *session) checkGreetingAgain(verb, name string) *gosmtp.SMTPError {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	quarantine, discard, discardBy := s.quarantine, s.discard, s.discardBy
 	s.quarantine, s.discard, s.discardBy = s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy
 	info := s.connInfo()
-	info.Helo, info.Greeting = name, s.greetingVerb()
+	info.Helo, info.Greeting = name, verb
 	for _, ck := range s.checks {
 		if _, once := ck.(GreetingOnce); once {
 			continue

@@ -315,7 +315,7 @@ func (v *verbConn) fillCommand() error {
 		// The first greeting's name is checked as it makes the session
 		// (checkGreeting); a later one's here, before go-smtp takes it.
 		if s := v.sess(); s != nil {
-			if r := s.checkGreetingAgain(arg); r != nil {
+			if r := s.checkGreetingAgain(cmd, arg); r != nil {
 				v.reply(replyLines(r)...)
 				return nil
 			}

@@ -1472,6 +1472,12 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 	}
 	if s := v.sess(); !s.opts.UTF8 {
 		for _, p := range ps {
+			if !esmtpKeyword(p.name) {
+				// No parameter at all (a second address after the
+				// path): a syntax error (checkParams, unknownParam),
+				// not text that needs an extension (rdfront45).
+				break
+			}
 			if !isASCII(p.name) || !isASCII(p.value) {
 				// Raw UTF-8 in a parameter (an ORCPT's
 				// utf-8-addr-unitext) is the SMTPUTF8 extension's (RFC
@@ -1609,7 +1615,11 @@ const maxEnvID = 100
 // one got 555 or 501 at random.
 func checkParams(ps []mailParam, mail, shadowVerbs bool) string {
 	for _, p := range ps {
-		if !knownParam(p.key, mail, shadowVerbs) {
+		// A name that is no esmtp-keyword is no known one either, even
+		// where Unicode upper-cases it to one ("ſize" to SIZE, as
+		// go-smtp's map would take it): a syntax error (unknownParam;
+		// rdfront45).
+		if !esmtpKeyword(p.name) || !knownParam(p.key, mail, shadowVerbs) {
 			return unknownParam(p, mail)
 		}
 	}
