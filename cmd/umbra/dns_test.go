@@ -193,8 +193,8 @@ mailbox:
 	}
 	// A bare address: a name every connector takes, the syntax check refuses.
 	err = try("127.0.0.4", "192.0.2.1")
-	if se, ok := err.(*gosmtp.SMTPError); !ok || se.Code != 501 || se.EnhancedCode != (gosmtp.EnhancedCode{5, 5, 2}) {
-		t.Fatalf("bad HELO: %v", err)
+	if se, ok := err.(*gosmtp.SMTPError); !ok || se.Code != 501 || se.EnhancedCode != (gosmtp.EnhancedCode{5, 5, 4}) || !strings.Contains(se.Message, "EHLO command rejected") {
+		t.Fatalf("bad HELO: %v (want 501 5.5.4 naming the EHLO sent: front45)", err)
 	}
 	b, _ := os.ReadFile(d.log)
 	if !strings.Contains(string(b), "DNS list misconfigured") {
