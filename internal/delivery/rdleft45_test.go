@@ -51,25 +51,9 @@ func TestSR17RecopyOfMessageGoneAtItsRecordHandsTheDiscardsByOrgID(t *testing.T)
 	bAddr := testsupport.AddrInRange(t, rdleft45IP, 48100, 100) // nothing listens: never reached
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 48200, 100), q, q)
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
+	d, r := hubAReceiptRig(t, addr,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
 	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "f", From: "a@example.org",
 		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
 	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
@@ -128,25 +112,9 @@ func TestSR17MessageLeavingDuringTheWaitStillWaitsForTheFetch(t *testing.T) {
 	bAddr := testsupport.AddrInRange(t, rdleft45IP, 48100, 100) // nothing listens: never reached
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 48200, 100), q, q)
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
+	d, r := hubAReceiptRig(t, addr,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
 	m := &queue.Message{OrgID: strings.Repeat("0", 30) + "1f", From: "a@example.org",
 		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
 	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {

@@ -69,25 +69,9 @@ func TestSR17WatchSessionClosedEndsTheWaitForItsFetch(t *testing.T) {
 	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 43100, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, watchClosedIP, 43200, 100), q, q)
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
+	d, r := hubAReceiptRig(t, addr,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
 	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "e", From: "a@example.org",
 		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
 	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
@@ -158,25 +142,9 @@ func TestSR17SilentWatchSessionIsNotWaitedForAgain(t *testing.T) {
 	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 43400, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, watchClosedIP, 43200, 100), q, q)
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
+	d, r := hubAReceiptRig(t, addr,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
 	var ms []*queue.Message
 	for _, org := range []string{"a", "b"} {
 		m := &queue.Message{ID: q.NewID(), OrgID: strings.Repeat("0", 31) + org, From: "a@example.org",

@@ -38,25 +38,9 @@ func TestSR17WatchingServerFetchesItsDiscardBeforeThePassReturns(t *testing.T) {
 	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 36500, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServer(t, "hub-a", "hub-a.test", "hub-a.yaml", q, q)
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
-			{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
+	d, r := hubAReceiptRig(t, addr,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
+		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
 	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "d", From: "a@example.org",
 		Rcpts: []queue.Recipient{{Addr: "b@example.net"}}}
 	if err := q.Submit(context.Background(), m, []byte("Subject: x\r\n\r\nhi\r\n")); err != nil {
@@ -153,24 +137,8 @@ func TestSR17LeftMessageDiscardFetchedByOrgIDBeforeThe250(t *testing.T) {
 	receiptDiscardPush = 4 * time.Second
 	st, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServer(t, "hub-a", "hub-a.test", "hub-a.yaml", q, q)
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: testsupport.AddrInRange(t, watchFetchIP, 36400, 200)}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
-		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
-		CommandTimeout: time.Hour, DataTimeout: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(d.Close)
-	r := NewReceiptShadow(d, "db-a")
-	t.Cleanup(r.Close)
+	_, r := hubAReceiptRig(t, addr,
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: testsupport.AddrInRange(t, watchFetchIP, 36400, 200)})
 	r.WithHolders(q)
 	r.hungAt.Store(mailaddr.NameKey("hub-b"), r.clock()) // its pushes hung lately: only its watch session fetches
 	acked, closeWatch := watchingServer(t, q, addr, "hub-b")
@@ -192,4 +160,30 @@ func TestSR17LeftMessageDiscardFetchedByOrgIDBeforeThe250(t *testing.T) {
 	if q.OrgDiscardOwed(org, "hub-b") {
 		t.Error("the discard is still owed to hub-b after its acknowledgement")
 	}
+}
+
+// hubAReceiptRig is the receipt shadow of hub-a (site a, at addr) in a
+// topology of it and others (site b): its deliverer and ReceiptShadow,
+// both closed when the test ends.
+func hubAReceiptRig(t *testing.T, addr string, others ...routing.Server) (*Deliverer, *ReceiptShadow) {
+	t.Helper()
+	servers := append([]routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: addr}}, others...)
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites:   []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links:   []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: servers,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Config{Hostname: "hub-a.test", Routing: routing.NewTable(nil, nil), Resolver: &fakeDNS{},
+		Topology: topo, LocalServer: "hub-a", ShadowServerID: "hub-a", ShadowRetriesRemote: 4, ShadowRetriesLocal: 0,
+		CommandTimeout: time.Hour, DataTimeout: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	r := NewReceiptShadow(d, "db-a")
+	t.Cleanup(r.Close)
+	return d, r
 }
