@@ -1316,6 +1316,10 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 		},
 		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			single, settled, release := false, false, m.State == Suspended
+			// Read before the hold is settled or released: a copy its
+			// holder keeps for another record here too keeps its age
+			// (sharedCopyKept, heldage.go).
+			shared := tx.sharedCopyKept(m)
 			if m.State == Poison && tx.bodySoundHere(m) {
 				// The poison queue kept the message's shadow copy
 				// (hold.go), and its holder takes it over by the copy's
@@ -1360,8 +1364,14 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			// The hold does not age it, the time before the hold does:
 			// expiry and delay notice count on from the hold's start
 			// (a loop of suspends and resumes made it immortal), and a
-			// notice that went stays gone.
-			m.resumedFromHold(heldAt, known, now, q.policy().MessageExpiration)
+			// notice that went stays gone. Not a part whose shadow copy
+			// its holder keeps for another part still (shared): the
+			// holder takes that copy over by the copy's own receipt
+			// time, so the part keeps its age, the hold counted, and
+			// expires with the copy (split47).
+			if !shared {
+				m.resumedFromHold(heldAt, known, now, q.policy().MessageExpiration)
+			}
 			m.LastError = ""     // it described the hold or the crashes, which end here
 			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 			if err := tx.Put(m); err != nil || !single && !settled {

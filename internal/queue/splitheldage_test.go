@@ -1,0 +1,202 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/orgid"
+)
+
+// splitCopyRig: a message received here whose recipients went into two
+// records (parts) — x@a.example and y@b.example, one per destination —
+// under one org id, both naming the one copy on receipt that hub-h
+// keeps (shadow id = the org id). Every delivery here is deferred. The
+// holder is a second manager on its own database and the same fake
+// clock; its copy is taken over by its expiry pass (pruneDiscards) as
+// a holder's is.
+type splitCopyRig struct {
+	clk    *clock.Fake
+	p      *Manager // this server
+	ps     *Store
+	d      *scripted
+	h      *Manager // hub-h, the holder
+	hs     *Store
+	a, b   *Message // the two parts
+	copyID ID       // the holder's record of the copy
+}
+
+const splitExp = 4 * time.Hour
+
+func newSplitCopyRig(t *testing.T) *splitCopyRig {
+	t.Helper()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	r := &splitCopyRig{clk: clock.NewFake(t0)}
+	var err error
+	if r.ps, err = Open(filepath.Join(t.TempDir(), "queue.db"), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.ps.Close() })
+	r.hs = openTest(t)
+	r.h = NewManager(r.hs, nil, ManagerConfig{MessageExpiration: splitExp, Clock: r.clk})
+
+	org := orgid.New()
+	part := func(rcpt string) *Message {
+		m := msg(r.ps, "", rcpt) // the null sender: no DSN at the expiry
+		m.OrgID, m.ShadowServer, m.ShadowID = org, "hub-h", org
+		m.State, m.Arrived, m.NextAttempt = Ready, t0, t0
+		return m
+	}
+	r.a, r.b = part("x@a.example"), part("y@b.example")
+	ctx := context.Background()
+	for _, m := range []*Message{r.a, r.b} {
+		if err := r.ps.Update(ctx, func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := msg(r.hs, "", "x@a.example", "y@b.example")
+	c.OrgID = org
+	if stored, err := r.h.SubmitShadowCopy(ctx, c, []byte(body), "hub-p", "127.0.0.2:25", "db-p"); err != nil || !stored {
+		t.Fatalf("the holder's copy: stored %v, %v", stored, err)
+	}
+	r.copyID = c.ID
+
+	r.d = newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.3.0 try later" })
+	r.p = NewManager(r.ps, r.d, ManagerConfig{Clock: r.clk, Hostname: "hub-p",
+		RetrySchedule: []time.Duration{30 * time.Minute}, MessageExpiration: splitExp})
+	pctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(func() { cancel(); r.p.Wait() })
+	r.p.Start(pctx)
+	r.settled(t, 1)
+	return r
+}
+
+func (r *splitCopyRig) tries(addr string) int {
+	r.d.mu.Lock()
+	defer r.d.mu.Unlock()
+	return r.d.attempts[addr]
+}
+
+// settled waits until every part still queued had n attempts in all and
+// is out of delivery.
+func (r *splitCopyRig) settled(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, "the parts' attempts committed", func() bool {
+		for _, m := range []*Message{r.a, r.b} {
+			got, err := r.p.Message(m.ID)
+			if errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err != nil || got.State == Active || got.State == Ready && r.tries(m.Rcpts[0].Addr) < n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// advance moves the clock and lets every part due run once.
+func (r *splitCopyRig) advance(t *testing.T, d time.Duration) {
+	t.Helper()
+	n := max(r.tries("x@a.example"), r.tries("y@b.example"))
+	r.clk.Advance(d)
+	r.p.Kick()
+	r.settled(t, n+1)
+}
+
+// holderTakesOver runs the holder's expiry pass after the discards this
+// server owes it reached it, and reports the recipient of the copy the
+// holder took over while this server still has it pending (a message
+// delivered twice): "" for none.
+func (r *splitCopyRig) holderTakesOver(t *testing.T) string {
+	t.Helper()
+	ids, ack := r.p.Discards("hub-h", 100)
+	if len(ids) > 0 {
+		if _, err := r.h.ApplyDiscards("hub-p", ids); err != nil {
+			t.Fatal(err)
+		}
+		ack()
+	}
+	r.h.pruneDiscards(r.clk.Now())
+	c, err := r.h.Message(r.copyID)
+	if err != nil {
+		return "" // settled: the holder keeps nothing
+	}
+	for _, hr := range c.Rcpts {
+		if hr.Status == Shadowed {
+			continue // still the copy, not delivered by the holder
+		}
+		for _, m := range []*Message{r.a, r.b} {
+			got, err := r.p.Message(m.ID)
+			if err != nil {
+				continue
+			}
+			for _, pr := range got.Pending() {
+				if got.Rcpts[pr].Addr == hr.Addr {
+					return hr.Addr
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// SR-13, Q-3: a split message (two parts here, one copy on hub-h) whose
+// part x@a.example the operator held while the other part still needed
+// the copy (so the hold wrote no discard) was resumed with the time
+// held taken out of its age (released from the quarantine: its age
+// started again): its expiry moved past the copy's, which the
+// holder still keeps with its receipt time. At receipt + expiry + 1 h
+// the holder took the copy over and delivered x@a.example while this
+// server still retried it — the message delivered twice. A part whose
+// copy another part keeps needed keeps its age through the hold: it
+// expires with the copy it shares.
+func TestSR13SplitPartResumedKeepsTheSharedCopysAge(t *testing.T) {
+	for _, hold := range []string{"suspend", "poison", "quarantine"} {
+		t.Run(hold, func(t *testing.T) {
+			r := newSplitCopyRig(t)
+			ctx := context.Background()
+			r.advance(t, time.Hour)
+			switch hold {
+			case "suspend":
+				if err := r.p.SuspendMessage(ctx, r.a.ID); err != nil {
+					t.Fatal(err)
+				}
+			case "poison", "quarantine": // as Recover moves a record that crashed its attempts; as a check holds a part
+				if err := r.ps.Update(ctx, func(tx *Tx) error {
+					m, err := tx.Get(r.a.ID)
+					if err != nil {
+						return err
+					}
+					if hold == "poison" {
+						m.State, m.CrashCount = Poison, 3
+					} else {
+						m.State, m.Quarantine = Quarantined, "held by a content check"
+					}
+					return tx.Put(m)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r.advance(t, 2*time.Hour) // b's retry; a held
+			release := r.p.ResumeMessage
+			if hold == "quarantine" {
+				release = r.p.ReleaseQuarantined
+			}
+			if err := release(ctx, r.a.ID); err != nil {
+				t.Fatal(err)
+			}
+			r.settled(t, r.tries("y@b.example"))
+			r.advance(t, time.Hour+time.Minute) // past the receipt's expiry
+			r.clk.Advance(time.Hour + time.Minute)
+			if addr := r.holderTakesOver(t); addr != "" {
+				got, _ := r.p.Message(r.a.ID)
+				t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
+					addr, got.State, got.Arrived, got.OrgEarlier)
+			}
+		})
+	}
+}
