@@ -573,7 +573,23 @@
 // left the message (its carried arrival, OrgArrived) — a
 // crash leaves the message poison with its copy, or resumed with the
 // discard owed and the mark; no holder keeps a copy whose expiry
-// disagrees with the message's. Mail of a suspended queue keeps its age. A hold's record lists each
+// disagrees with the message's. Not a part of a split message whose
+// copy another record here still needs (sharedCopyKept, heldage.go; "One
+// copy, several records"): its hold and resume write no discard, the
+// holder keeps the copy with the copy's own receipt time, and so the
+// resume (and the quarantine's release) keeps the part's age whole, the
+// hold counted — the part expires with the copy it shares, never after
+// the holder's takeover of it at message_expiration and
+// shadowExpiryGrace (split47: the part outlived its copy, which the
+// holder took over and delivered while this server retried it). The
+// commit that resumes reads the siblings in its own transaction, so a
+// crash leaves the part held, or resumed with the age that commit gave
+// it. A copy made again (markReleasedSingle) that reaches a holder
+// still keeping the copy under the same org id — its discard withdrawn
+// unfetched by the push (RecopyPushing) — is joined to the copy kept
+// there, which takes the later age the push carries in the push's
+// commit (renewReceiptCopyAge, receiptcopy.go): a crash before it
+// leaves the push unanswered, made again by the next pass. Mail of a suspended queue keeps its age. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:
@@ -670,7 +686,10 @@
 // relay's id, so its end writes the discard and settles the later
 // record's copy early; likewise a discard fetched before the later
 // record was stored reaches such a shadow server anyway (its side of
-// that race is in "One writer per message").
+// that race is in "One writer per message"). A part held or quarantined
+// while a sibling needs the copy keeps its age through its release
+// (sharedCopyKept): the copy it shares is taken over by its holder at
+// the copy's own expiry, and a part that outlived it was delivered twice.
 //
 // Partial discards (partialdiscard.go; shadow verb version 9). The
 // commit of an attempt's results (or of a job's, ended while others of

@@ -17,7 +17,8 @@ import (
 // keeps (shadow id = the org id). Every delivery here is deferred. The
 // holder is a second manager on its own database and the same fake
 // clock; its copy is taken over by its expiry pass (pruneDiscards) as
-// a holder's is.
+// a holder's is. With bDone, y@b.example is relayed at its first
+// attempt: its part is gone, x@a.example's alone needs the copy.
 type splitCopyRig struct {
 	clk    *clock.Fake
 	p      *Manager // this server
@@ -31,7 +32,7 @@ type splitCopyRig struct {
 
 const splitExp = 4 * time.Hour
 
-func newSplitCopyRig(t *testing.T) *splitCopyRig {
+func newSplitCopyRig(t *testing.T, bDone bool) *splitCopyRig {
 	t.Helper()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	r := &splitCopyRig{clk: clock.NewFake(t0)}
@@ -64,7 +65,12 @@ func newSplitCopyRig(t *testing.T) *splitCopyRig {
 	}
 	r.copyID = c.ID
 
-	r.d = newScripted(func(string, int) (Outcome, string) { return Deferred, "451 4.3.0 try later" })
+	r.d = newScripted(func(addr string, _ int) (Outcome, string) {
+		if bDone && addr == "y@b.example" {
+			return RelayedOK, "250 2.0.0 queued"
+		}
+		return Deferred, "451 4.3.0 try later"
+	})
 	r.p = NewManager(r.ps, r.d, ManagerConfig{Clock: r.clk, Hostname: "hub-p",
 		RetrySchedule: []time.Duration{30 * time.Minute}, MessageExpiration: splitExp})
 	pctx, cancel := context.WithCancel(context.Background())
@@ -157,7 +163,7 @@ func (r *splitCopyRig) holderTakesOver(t *testing.T) string {
 func TestSR13SplitPartResumedKeepsTheSharedCopysAge(t *testing.T) {
 	for _, hold := range []string{"suspend", "poison", "quarantine"} {
 		t.Run(hold, func(t *testing.T) {
-			r := newSplitCopyRig(t)
+			r := newSplitCopyRig(t, false)
 			ctx := context.Background()
 			r.advance(t, time.Hour)
 			switch hold {
@@ -198,5 +204,53 @@ func TestSR13SplitPartResumedKeepsTheSharedCopysAge(t *testing.T) {
 					addr, got.State, got.Arrived, got.OrgEarlier)
 			}
 		})
+	}
+}
+
+// SR-13, Q-3 (the sibling on the holder): a part held alone (its
+// sibling done, so its hold wrote the discard) and resumed has its copy
+// made again with the age the resume left it (markReleasedSingle, the
+// re-make pass). The re-make withdraws the discard the holder had not
+// fetched yet (RecopyPushing), and the holder, still keeping the copy
+// under the same org id, took the push for a repeat and kept the copy
+// with its first receipt time: at receipt + expiry + 1 h it took the
+// copy over and delivered x@a.example while this server, the hold not
+// counted in the part's age, still retried it. A push that carries a
+// later arrival than the copy kept renews the copy's age.
+func TestSR13RemadeCopyMergedOnTheHolderTakesThePushsAge(t *testing.T) {
+	r := newSplitCopyRig(t, true)
+	ctx := context.Background()
+	waitFor(t, "y@b.example's part done", func() bool {
+		_, err := r.p.Message(r.b.ID)
+		return errors.Is(err, ErrNotFound)
+	})
+	r.advance(t, time.Hour)
+	if err := r.p.SuspendMessage(ctx, r.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.clk.Advance(2 * time.Hour) // held; hub-h fetches nothing meanwhile
+	if err := r.p.ResumeMessage(ctx, r.a.ID); err != nil {
+		t.Fatal(err)
+	}
+	r.settled(t, r.tries("x@a.example")+1)
+	// The re-make pass pushes the copy to hub-h again, as the mark asks.
+	if _, err := r.p.RecopyPushing(r.a.ID, "hub-h"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.p.Message(r.a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := msg(r.hs, "", "x@a.example")
+	c.OrgID, c.CarriedArrival = a.OrgID, a.Carried().Arrived
+	if _, err := r.h.SubmitShadowCopy(ctx, c, []byte(body), "hub-p", "127.0.0.2:25", "db-p"); err != nil {
+		t.Fatal(err)
+	}
+	r.advance(t, time.Hour+time.Minute) // past the receipt's expiry, not the part's
+	r.clk.Advance(time.Hour + time.Minute)
+	if addr := r.holderTakesOver(t); addr != "" {
+		got, _ := r.p.Message(r.a.ID)
+		t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h, its re-made copy merged into the one it kept, while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
+			addr, got.State, got.Arrived, got.OrgEarlier)
 	}
 }
