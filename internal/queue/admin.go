@@ -1598,16 +1598,29 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		// The operator ended the message: its shadow must not resurrect it.
 		// Unless another record here still needs the copy (siblingcopy.go).
 		// Its commit wakes the shadow server's long poll (owedsignal.go).
-		if _, err := tx.addCopyDiscard(m, now); err != nil {
+		wrote, err := tx.addCopyDiscard(m, now)
+		if err != nil {
 			return nil, err
 		}
-		if ndr && len(failed) > 0 && m.From != "" {
+		withDSN := ndr && len(failed) > 0 && m.From != ""
+		var reported []string // recipients of the shared copy its DSN reports
+		if !wrote {
+			if reported, err = tx.settleRemovedPart(m, took, failed, withDSN, now); err != nil {
+				return nil, err
+			}
+		}
+		if withDSN {
 			dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 				UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 			dsn.MessageID, dsn.ReportOn, dsn.ReportOnMessageID = dsnMessageID(dsn.ID, q.cfg.Hostname), m.ID, m.MessageID
 			db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
 			dsn.Size = int64(len(db))
 			if err := tx.PutNew(dsn, db); err != nil {
+				return nil, err
+			}
+			// Until it leaves, the copy covers what the DSN reports
+			// (reportedcopy.go); its departure settles them.
+			if err := tx.noteReported(dsn.ID, m.ID, m.OrgID, m.ShadowServer, m.ShadowID, reported); err != nil {
 				return nil, err
 			}
 			if _, err := tx.markEnteredSingle(dsn, now, singleDSN || tx.makesCopies()); err != nil { // enteredsingle.go

@@ -690,6 +690,12 @@
 // while a sibling needs the copy keeps its age through its release
 // (sharedCopyKept): the copy it shares is taken over by its holder at
 // the copy's own expiry, and a part that outlived it was delivered twice.
+// A part removed (an operator's removal, the quarantine's delete or
+// expiry) while a sibling needs the copy writes, in the removal's
+// commit, the partial discard of the recipients it took
+// (settleRemovedPart, below), those its failure DSN reports once the DSN
+// left: a takeover of the shared copy delivered mail the operator
+// removed.
 //
 // Partial discards (partialdiscard.go; shadow verb version 9). The
 // commit of an attempt's results (or of a job's, ended while others of
@@ -732,7 +738,11 @@
 // shadow server's fetch, for good (the database lost with it), leaves
 // the copy with every recipient — the duplicate of before for the
 // finished ones, never a recipient lost; with the database back, the
-// entries are sent at the next query.
+// entries are sent at the next query. The removal of a record whose copy a
+// sibling still needs (no full discard) writes them too, in its commit,
+// for the recipients it took (settleRemovedPart, siblingcopy.go), by the
+// same rules: none another record has pending, and those its failure
+// DSN reports noted under the DSN (dsnreported), named when it leaves.
 //
 // Delay notes (delaynote.go; shadow verb version 17). The commit that
 // makes a message's delay notice here (an attempt's results, or the

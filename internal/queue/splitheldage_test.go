@@ -254,3 +254,69 @@ func TestSR13RemadeCopyMergedOnTheHolderTakesThePushsAge(t *testing.T) {
 			addr, got.State, got.Arrived, got.OrgEarlier)
 	}
 }
+
+// SR-13, OPS-3 (the sibling of the hold among the operator's actions): a
+// part removed by the operator (message remove) while the other part
+// still needs the shared copy wrote no discard, and nothing settled its
+// recipients in the copy: should this server then fail, hub-h's takeover
+// delivered x@a.example, which the operator had removed (with --ndr,
+// after its sender was told it failed). The removal settles the part's
+// recipients in the copy by a partial discard (none that another record
+// here still has pending), and its DSN's recipients once the DSN left.
+func TestSR13RemovedPartIsSettledInTheSharedCopy(t *testing.T) {
+	for _, ndr := range []bool{false, true} {
+		t.Run(map[bool]string{false: "no DSN", true: "ndr"}[ndr], func(t *testing.T) {
+			r := newSplitCopyRig(t, false)
+			ctx := context.Background()
+			if ndr {
+				if err := r.ps.Update(ctx, func(tx *Tx) error {
+					m, err := tx.Get(r.a.ID)
+					if err != nil {
+						return err
+					}
+					m.From, m.Rcpts[0].Notify = "s@example.org", NotifyFailure
+					return tx.Put(m)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := r.p.RemoveMessage(ctx, r.a.ID, ndr); err != nil {
+				t.Fatal(err)
+			}
+			if ndr {
+				// The DSN leaves (its next hop takes it): the copy no
+				// longer covers the failure it reports.
+				r.d.mu.Lock()
+				r.d.answer = func(addr string, _ int) (Outcome, string) {
+					if addr == "s@example.org" {
+						return RelayedOK, "250 2.0.0 queued"
+					}
+					return Deferred, "451 4.3.0 try later"
+				}
+				r.d.mu.Unlock()
+				r.p.Kick()
+				waitFor(t, "the DSN sent", func() bool { return r.tries("s@example.org") > 0 && len(messages(t, r.ps)) == 1 })
+			}
+			lines, ack := r.p.DiscardsPartial("hub-h", 100)
+			if _, err := r.h.ShadowContact("hub-p", "db-p", lines); err != nil {
+				t.Fatal(err)
+			}
+			ack()
+			// This server fails for good: hub-h takes its copy over.
+			if _, err := r.h.Takeover("hub-p", "test"); err != nil {
+				t.Fatal(err)
+			}
+			c, err := r.h.Message(r.copyID)
+			if err != nil {
+				t.Fatalf("the copy of y@b.example, still pending here, is gone from hub-h: %v", err)
+			}
+			var pending []string
+			for _, i := range c.Pending() {
+				pending = append(pending, c.Rcpts[i].Addr)
+			}
+			if len(pending) != 1 || pending[0] != "y@b.example" {
+				t.Fatalf("hub-h's takeover of the shared copy delivers %q (partial discards fetched %q), want y@b.example alone: x@a.example was removed by the operator here", pending, lines)
+			}
+		})
+	}
+}
