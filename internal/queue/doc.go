@@ -588,7 +588,8 @@
 // still keeping the copy under the same org id — its discard withdrawn
 // unfetched by the push (RecopyPushing) — is joined to the copy kept
 // there, which takes the later age the push carries in the push's
-// commit (renewReceiptCopyAge, receiptcopy.go): a crash before it
+// commit (renewReceiptCopyAge, receiptcopy.go; a relayed copy the push
+// is folded into likewise, foldIntoRelayed): a crash before it
 // leaves the push unanswered, made again by the next pass. Mail of a suspended queue keeps its age. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier

@@ -394,15 +394,27 @@ func (t *Tx) renewReceiptCopyAge(kept []ID, m *Message) error {
 	}
 	for _, id := range kept {
 		o, err := t.Get(id)
-		if err != nil || o.State != Shadow || !m.CarriedArrival.After(o.Arrived) {
+		if err != nil || !renewCopyAge(o, m) {
 			continue
 		}
-		o.Arrived, o.OrgEarlier = m.Arrived, m.OrgEarlier
 		if err := t.Put(o); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// renewCopyAge gives o, a record held as a copy (state Shadow) that the
+// pushed copy m joins, m's age when m carries an arrival later than o's
+// (renewReceiptCopyAge); it reports whether it changed o, which the
+// caller puts. A record with anything of its own to deliver (not state
+// Shadow) keeps its age: its expiry is its own mail's.
+func renewCopyAge(o, m *Message) bool {
+	if o.State != Shadow || m.CarriedArrival.IsZero() || !m.CarriedArrival.After(o.Arrived) {
+		return false
+	}
+	o.Arrived, o.OrgEarlier = m.Arrived, m.OrgEarlier
+	return true
 }
 
 // addToReceiptCopy adds to one record of kept that is not in delivery
@@ -510,6 +522,10 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		if err := t.pruneFolded(now, ttl); err != nil {
 			return false, err
 		}
+		// A copy made again with a later age than the relayed copy's
+		// (a part resumed from a hold) renews it, as a copy on receipt
+		// kept is renewed (renewReceiptCopyAge).
+		renewCopyAge(o, m)
 		return true, t.Put(o)
 	}
 	return false, nil

@@ -320,3 +320,51 @@ func TestSR13RemovedPartIsSettledInTheSharedCopy(t *testing.T) {
 		})
 	}
 }
+
+// The sibling of TestSR13RemadeCopyMergedOnTheHolderTakesThePushsAge on
+// the server that relayed the message in a shadow session: the copy made
+// again after a part's resume, pushed under the org id, is folded into
+// the relayed record (foldIntoRelayed), which kept its own receipt time:
+// its expiry pass took the copy over at that receipt + expiry + 1 h while
+// the primary still retried the part. The fold takes the push's later
+// age too.
+func TestSR13RemadeCopyFoldedIntoTheRelayTakesThePushsAge(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := clock.NewFake(t0)
+	s := openTest(t)
+	q := NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: splitExp})
+	g := orgid.New()
+	rec := &Message{ID: s.NewID(clk.Now()), State: Shadow, From: "s@example.org", Connector: "test", ClientIP: "127.0.0.1",
+		Arrived: t0, OrgID: g}
+	x1 := rec.ID.String() + "-" + primaryHash("hub-b") + "-000000000001"
+	rec.Rcpts = []Recipient{{Addr: "a@c.example", Status: Shadowed, Primary: "hub-b", ShadowID: x1}}
+	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(rec, []byte(body)) }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := q.ShadowContact("hub-b", "db-b", nil); err != nil {
+		t.Fatal(err)
+	}
+	// hub-b held its record 2 h from t0+1h and resumed it: the copy made
+	// again carries the age the resume left it (an hour).
+	clk.Advance(3 * time.Hour)
+	push := &Message{ID: s.NewID(clk.Now()), From: "s@example.org", Connector: "test", ClientIP: "127.0.0.1", OrgID: g,
+		CarriedArrival: t0.Add(2 * time.Hour), Rcpts: []Recipient{{Addr: "a@c.example"}}}
+	if _, err := q.SubmitShadowCopy(context.Background(), push, []byte(body), "hub-b", "", "db-b"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := q.Message(rec.ID); err != nil || got.Rcpts[0].ShadowID != g {
+		t.Fatalf("the push was not folded into the relayed record: %+v %v", got, err)
+	}
+	// t0 + expiry + 1 h and a little: past the relay's receipt, not past
+	// the resumed record's age at hub-b.
+	clk.Advance(2*time.Hour + 2*time.Minute)
+	q.pruneDiscards(clk.Now())
+	got, err := q.Message(rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Rcpts[0].Status != Shadowed {
+		t.Fatalf("the relayed copy, folded with the copy made again after hub-b's resume, was taken over at its first receipt + expiry + 1 h (arrived %v): hub-b still retries a@c.example until %v",
+			got.Arrived, t0.Add(2*time.Hour+splitExp))
+	}
+}
