@@ -1316,6 +1316,10 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 		},
 		apply: func(tx *Tx, m *Message) (func(Events), error) {
 			single, settled, release := false, false, m.State == Suspended
+			// Read before the hold is settled or released: a copy its
+			// holder keeps for another record here too keeps its age
+			// (sharedCopyKept, heldage.go).
+			shared := tx.sharedCopyKept(m)
 			if m.State == Poison && tx.bodySoundHere(m) {
 				// The poison queue kept the message's shadow copy
 				// (hold.go), and its holder takes it over by the copy's
@@ -1360,8 +1364,14 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			// The hold does not age it, the time before the hold does:
 			// expiry and delay notice count on from the hold's start
 			// (a loop of suspends and resumes made it immortal), and a
-			// notice that went stays gone.
-			m.resumedFromHold(heldAt, known, now, q.policy().MessageExpiration)
+			// notice that went stays gone. Not a part whose shadow copy
+			// its holder keeps for another part still (shared): the
+			// holder takes that copy over by the copy's own receipt
+			// time, so the part keeps its age, the hold counted, and
+			// expires with the copy (split47).
+			if !shared {
+				m.resumedFromHold(heldAt, known, now, q.policy().MessageExpiration)
+			}
 			m.LastError = ""     // it described the hold or the crashes, which end here
 			m.ManualRetry = true // the operator's attempt uses no step of the retry schedule
 			if err := tx.Put(m); err != nil || !single && !settled {
@@ -1588,16 +1598,29 @@ func (q *Manager) removeAction(ndr bool, how removal) msgAction {
 		// The operator ended the message: its shadow must not resurrect it.
 		// Unless another record here still needs the copy (siblingcopy.go).
 		// Its commit wakes the shadow server's long poll (owedsignal.go).
-		if _, err := tx.addCopyDiscard(m, now); err != nil {
+		wrote, err := tx.addCopyDiscard(m, now)
+		if err != nil {
 			return nil, err
 		}
-		if ndr && len(failed) > 0 && m.From != "" {
+		withDSN := ndr && len(failed) > 0 && m.From != ""
+		var reported []string // recipients of the shared copy its DSN reports
+		if !wrote {
+			if reported, err = tx.settleRemovedPart(m, took, failed, withDSN, now); err != nil {
+				return nil, err
+			}
+		}
+		if withDSN {
 			dsn = &Message{ID: tx.NewID(now), State: Ready, Arrived: now, NextAttempt: now, Connector: "dsn", Internal: true,
 				UTF8: DSNNeedsSMTPUTF8(m), RequireTLS: m.RequireTLS, Rcpts: []Recipient{{Addr: m.From, Notify: NotifyNever}}}
 			dsn.MessageID, dsn.ReportOn, dsn.ReportOnMessageID = dsnMessageID(dsn.ID, q.cfg.Hostname), m.ID, m.MessageID
 			db := BuildDSNBody(q.cfg.Hostname, m, body, NotifyFailure, failed, now, now, dsn.ID, q.cfg.BounceSizeLimit, q.policy().Inside)
 			dsn.Size = int64(len(db))
 			if err := tx.PutNew(dsn, db); err != nil {
+				return nil, err
+			}
+			// Until it leaves, the copy covers what the DSN reports
+			// (reportedcopy.go); its departure settles them.
+			if err := tx.noteReported(dsn.ID, m.ID, m.OrgID, m.ShadowServer, m.ShadowID, reported); err != nil {
 				return nil, err
 			}
 			if _, err := tx.markEnteredSingle(dsn, now, singleDSN || tx.makesCopies()); err != nil { // enteredsingle.go

@@ -573,7 +573,24 @@
 // left the message (its carried arrival, OrgArrived) — a
 // crash leaves the message poison with its copy, or resumed with the
 // discard owed and the mark; no holder keeps a copy whose expiry
-// disagrees with the message's. Mail of a suspended queue keeps its age. A hold's record lists each
+// disagrees with the message's. Not a part of a split message whose
+// copy another record here still needs (sharedCopyKept, heldage.go; "One
+// copy, several records"): its hold and resume write no discard, the
+// holder keeps the copy with the copy's own receipt time, and so the
+// resume (and the quarantine's release) keeps the part's age whole, the
+// hold counted — the part expires with the copy it shares, never after
+// the holder's takeover of it at message_expiration and
+// shadowExpiryGrace (split47: the part outlived its copy, which the
+// holder took over and delivered while this server retried it). The
+// commit that resumes reads the siblings in its own transaction, so a
+// crash leaves the part held, or resumed with the age that commit gave
+// it. A copy made again (markReleasedSingle) that reaches a holder
+// still keeping the copy under the same org id — its discard withdrawn
+// unfetched by the push (RecopyPushing) — is joined to the copy kept
+// there, which takes the later age the push carries in the push's
+// commit (renewReceiptCopyAge, receiptcopy.go; a relayed copy the push
+// is folded into likewise, foldIntoRelayed): a crash before it
+// leaves the push unanswered, made again by the next pass. Mail of a suspended queue keeps its age. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:
@@ -670,7 +687,16 @@
 // relay's id, so its end writes the discard and settles the later
 // record's copy early; likewise a discard fetched before the later
 // record was stored reaches such a shadow server anyway (its side of
-// that race is in "One writer per message").
+// that race is in "One writer per message"). A part held or quarantined
+// while a sibling needs the copy keeps its age through its release
+// (sharedCopyKept): the copy it shares is taken over by its holder at
+// the copy's own expiry, and a part that outlived it was delivered twice.
+// A part removed (an operator's removal, the quarantine's delete or
+// expiry) while a sibling needs the copy writes, in the removal's
+// commit, the partial discard of the recipients it took
+// (settleRemovedPart, below), those its failure DSN reports once the DSN
+// left: a takeover of the shared copy delivered mail the operator
+// removed.
 //
 // Partial discards (partialdiscard.go; shadow verb version 9). The
 // commit of an attempt's results (or of a job's, ended while others of
@@ -713,7 +739,11 @@
 // shadow server's fetch, for good (the database lost with it), leaves
 // the copy with every recipient — the duplicate of before for the
 // finished ones, never a recipient lost; with the database back, the
-// entries are sent at the next query.
+// entries are sent at the next query. The removal of a record whose copy a
+// sibling still needs (no full discard) writes them too, in its commit,
+// for the recipients it took (settleRemovedPart, siblingcopy.go), by the
+// same rules: none another record has pending, and those its failure
+// DSN reports noted under the DSN (dsnreported), named when it leaves.
 //
 // Delay notes (delaynote.go; shadow verb version 17). The commit that
 // makes a message's delay notice here (an attempt's results, or the

@@ -78,3 +78,26 @@ func (t *Tx) shiftHeld(id ID, step time.Duration) error {
 	}
 	return t.tx.Bucket(bucketHeldSince).Put(id.Key(), binary.BigEndian.AppendUint64(nil, uint64(at.Add(step).UnixNano())))
 }
+
+// sharedCopyKept reports whether the shadow copy m names stays at its
+// holder for another record here (a part of a split message, a later
+// transaction of it: siblingcopy.go, copyNeededElsewhere) — no hold or
+// quarantine of m settled it, nor will its release. The holder knows
+// nothing of m's hold: it takes the copy over by the copy's own receipt
+// time (message_expiration and shadowExpiryGrace after it, with no
+// discard), and a repeated push under the same id only joins the copy
+// it keeps (keepCopyTx). So a release of such a part — `message resume`
+// of a suspended or poison part, the quarantine's release — keeps the
+// part's age as it was (the hold counted, its expiry the copy's)
+// instead of taking the time held out of it (resumedFromHold) or
+// starting it again (releasedFromHold): a part whose expiry came after
+// its copy's was retried here while its holder took the copy over and
+// delivered it (split47). A part past its expiry fails at its resume's
+// claim, as it would have without the hold; the copy's own expiry is an
+// hour later. Read before the release's Put (m still held): a record
+// that cannot be read counts as needing the copy, so the age is kept,
+// the side on which no copy outlives the part.
+func (t *Tx) sharedCopyKept(m *Message) bool {
+	return m.ShadowServer != "" && m.ShadowID != "" &&
+		t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
+}

@@ -198,6 +198,7 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 			return err
 		}
 		reason = m.Quarantine
+		shared := tx.sharedCopyKept(m) // read before the release changes m
 		// The quarantine discarded its shadow copy (submit.go): from
 		// the release on it is held by this server only (hold.go).
 		if single, err = tx.markReleasedSingle(m, HowQuarantined, q.clk.Now()); err != nil {
@@ -205,7 +206,12 @@ func (q *Manager) ReleaseQuarantined(ctx context.Context, id ID) error {
 		}
 		m.Quarantine, m.Released = "", true
 		m.State, m.NextAttempt = Ready, q.clk.Now()
-		m.releasedFromHold(q.clk.Now()) // scheduled as if just received: its age counts from now
+		// A part whose shadow copy its holder keeps for another part
+		// still keeps its age: the holder takes that copy over by the
+		// copy's own receipt time (sharedCopyKept, split47).
+		if !shared {
+			m.releasedFromHold(q.clk.Now()) // scheduled as if just received: its age counts from now
+		}
 		released = m
 		return tx.Put(m)
 	})

@@ -311,6 +311,11 @@ func keepCopyTx(tx *Tx, m *Message, body Body, primary, dbID string, mark uint64
 		// deferred the first time). Its recipients not held yet join
 		// the copy kept, so that one discard settles both (the primary
 		// writes it once neither record needs the copy: siblingcopy.go).
+		// A push carrying a later arrival renews the age of the copy
+		// kept (renewReceiptCopyAge).
+		if err := tx.renewReceiptCopyAge(kept, m); err != nil {
+			return false, false, err
+		}
 		added, err := tx.addToReceiptCopy(kept, m)
 		if err != nil || added {
 			return false, true, err
@@ -364,6 +369,52 @@ func newReceiptRcpts(tx *Tx, kept []ID, m *Message) []Recipient {
 		}
 	}
 	return out
+}
+
+// renewReceiptCopyAge gives each record of kept still held as a copy
+// (state Shadow: not taken over, not in delivery) the age of the pushed
+// copy m (Arrived, OrgEarlier, as settleArrival set them for m) when m
+// carries an arrival later than the record's: the primary made the copy
+// again for a record whose age a hold left younger than the copy's (a
+// part resumed from a hold, markReleasedSingle) after withdrawing the
+// discard this server had not fetched (RecopyPushing), and the expiry
+// pass takes a copy over by its Arrived (pruneDiscards). Kept with its
+// first receipt time, the copy was taken over at that receipt +
+// message_expiration + shadowExpiryGrace and delivered while the
+// primary still retried the part (split47). A push repeated after its
+// reply was lost carries the arrival of the first, no later than the
+// copy's receipt here, and changes nothing; so does one with no carried
+// arrival (an older primary's: nothing says its age). The renewal only
+// delays the copy's takeover at its expiry (for every recipient it
+// holds: one discard settles them all); a takeover by failed heartbeats
+// does not read the age.
+func (t *Tx) renewReceiptCopyAge(kept []ID, m *Message) error {
+	if m.CarriedArrival.IsZero() {
+		return nil
+	}
+	for _, id := range kept {
+		o, err := t.Get(id)
+		if err != nil || !renewCopyAge(o, m) {
+			continue
+		}
+		if err := t.Put(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// renewCopyAge gives o, a record held as a copy (state Shadow) that the
+// pushed copy m joins, m's age when m carries an arrival later than o's
+// (renewReceiptCopyAge); it reports whether it changed o, which the
+// caller puts. A record with anything of its own to deliver (not state
+// Shadow) keeps its age: its expiry is its own mail's.
+func renewCopyAge(o, m *Message) bool {
+	if o.State != Shadow || m.CarriedArrival.IsZero() || !m.CarriedArrival.After(o.Arrived) {
+		return false
+	}
+	o.Arrived, o.OrgEarlier = m.Arrived, m.OrgEarlier
+	return true
 }
 
 // addToReceiptCopy adds to one record of kept that is not in delivery
@@ -471,6 +522,10 @@ func (t *Tx) foldIntoRelayed(m *Message, primary string, now time.Time, ttl time
 		if err := t.pruneFolded(now, ttl); err != nil {
 			return false, err
 		}
+		// A copy made again with a later age than the relayed copy's
+		// (a part resumed from a hold) renews it, as a copy on receipt
+		// kept is renewed (renewReceiptCopyAge).
+		renewCopyAge(o, m)
 		return true, t.Put(o)
 	}
 	return false, nil

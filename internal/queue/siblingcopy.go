@@ -103,3 +103,49 @@ func (t *Tx) withdrawUnfetchedDiscard(m *Message) error {
 	}
 	return t.DeleteDiscards(m.ShadowServer, []string{m.ShadowID})
 }
+
+// settleRemovedPart writes, in the commit that removes the record m (an
+// operator's removal, the quarantine's delete) and wrote no discard for
+// its copy — another record here still needs it: a part of a split
+// message —, the partial discard of the recipients the removal took
+// (took, indexes of m), so that the holder keeps none of them for a
+// takeover: it would deliver mail the operator removed. Left out: an
+// address another record under the copy has pending (pendingUnderCopy:
+// its end names it), and, when the removal makes a failure DSN
+// (withDSN), the recipients it reports (failed): until that DSN leaves
+// the copy covers their failure, as for a failure at an attempt's
+// results; those are returned for the DSN's note (noteReported, the
+// caller's, once the DSN has its id). A holder below shadow verbs 9
+// never fetches the entries; the full discard at the last record's end
+// still settles the copy. The removal settles a part as its end would
+// have (split47; doc.go, "Partial discards").
+func (t *Tx) settleRemovedPart(m *Message, took, failed []int, withDSN bool, now time.Time) (reported []string, err error) {
+	if m.ShadowServer == "" || m.ShadowID == "" || len(took) == 0 {
+		return nil, nil
+	}
+	needs, err := t.pendingUnderCopy(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
+	if err != nil {
+		return nil, err
+	}
+	inDSN := map[int]bool{}
+	if withDSN {
+		for _, i := range failed {
+			inDSN[i] = true
+		}
+	}
+	var addrs []string
+	for _, i := range took {
+		a := m.Rcpts[i].Addr
+		switch {
+		case needs.needs(a):
+		case inDSN[i]:
+			reported = append(reported, a)
+		default:
+			addrs = append(addrs, a)
+		}
+	}
+	if len(addrs) == 0 {
+		return reported, nil
+	}
+	return reported, t.AddPartialDiscard(m.ShadowServer, m.ShadowID, addrs, now)
+}
