@@ -367,6 +367,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				// they go on to the route's next server in this attempt,
 				// as deliverRemote's go to the next MX host (deliv47).
 				d.log.Info("next hop server answered out of step: its recipients go to the next server", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
+				hand.drop() // closed by finishConn (the session out of step is never pooled)
 				taken = append(taken, kept...)
 				rest := *g
 				rest.rcpts = again

@@ -401,6 +401,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// left, or none that takes them, their deferral stays the
 			// host's reply (stepped), as before (deliv47).
 			d.log.Info("next hop host answered out of step: its recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
+			hand.drop() // closed by finishConn (the session out of step is never pooled)
 			taken = append(taken, kept...)
 			rest := *g
 			rest.rcpts = again
