@@ -198,18 +198,27 @@ func TestQ6AnsweredReadBackFromTheStoredReply(t *testing.T) {
 				}
 				return ""
 			})
-			d := stepDeliverer(t, s)
-			m := message("a@example.net")
-			res := d.Deliver(context.Background(), m, body, all(m))
-			if len(res) != 1 || res[0].Outcome != queue.Deferred {
-				t.Fatalf("results %+v, want a deferral", res)
-			}
-			r := res[0]
-			if r.Answered != tc.answered {
-				t.Errorf("%q: answered %v, want %v", r.Reply, r.Answered, tc.answered)
-			}
-			if got := queue.AnsweredReply(r.Reply, r.NextHop); got != r.Answered {
-				t.Errorf("%q against %s read back: answered %v, the result said %v", r.Reply, r.NextHop, got, r.Answered)
+			// The same server as a destination's MX host and as the
+			// mailbox store's LMTP server (its results recorded against
+			// "lmtp:ADDR", umbra's words about the session "lmtp: …").
+			for _, lmtp := range []bool{false, true} {
+				d, rcpt := stepDeliverer(t, s), "a@example.net"
+				if lmtp {
+					d, rcpt = newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: ln.Addr().String()}), "bob@example.test"
+					t.Cleanup(d.Close)
+				}
+				m := message(rcpt)
+				res := d.Deliver(context.Background(), m, body, all(m))
+				if len(res) != 1 || res[0].Outcome != queue.Deferred {
+					t.Fatalf("lmtp %v: results %+v, want a deferral", lmtp, res)
+				}
+				r := res[0]
+				if r.Answered != tc.answered {
+					t.Errorf("lmtp %v: %q: answered %v, want %v", lmtp, r.Reply, r.Answered, tc.answered)
+				}
+				if got := queue.AnsweredReply(r.Reply, r.NextHop); got != r.Answered {
+					t.Errorf("lmtp %v: %q against %s read back: answered %v, the result said %v", lmtp, r.Reply, r.NextHop, got, r.Answered)
+				}
 			}
 		})
 	}

@@ -261,3 +261,29 @@ func TestQ6HostsOwn442AnsweredAfterRestart(t *testing.T) {
 		})
 	}
 }
+
+// Q-6 (deliv47 item 3, the LMTP sibling): the mailbox store's LMTP
+// server's results are recorded against "lmtp:ADDR" while umbra's words
+// about its session say "lmtp": read back after a restart, its own 451
+// 4.4.2 and its replies out of step or stray are its answers, as they
+// were when they came (Answered), and umbra's words on a session that
+// broke, its greeting, and its 421 are failures. Before, every 4.4.2
+// recorded against it read as a failure after a restart.
+func TestQ6LMTPAnsweredReadBackAfterRestart(t *testing.T) {
+	const hop = "lmtp:127.0.0.1:24"
+	for _, c := range []struct {
+		reply   string
+		failure bool
+	}{
+		{"451 4.4.2 too busy, try later", false},
+		{OutOfStepReply("lmtp", "MAIL", "503 5.5.1 Error: nested MAIL command"), false},
+		{StrayReply("lmtp", `"354 go ahead"`), false},
+		{SessionFailedReply("lmtp", "reply to MAIL: read tcp 127.0.0.1:24: i/o timeout"), true},
+		{LMTPGreetingFailed + "read tcp 127.0.0.1:24: i/o timeout", true},
+		{"421 4.3.2 shutting down", true},
+	} {
+		if got := destFailure(c.reply, hop); got != c.failure {
+			t.Errorf("%q against %s after a restart: failure %v, want %v", c.reply, hop, got, c.failure)
+		}
+	}
+}

@@ -123,9 +123,17 @@ func destFailure(reply, nextHop string) bool {
 // host answered, no failure of its destination — not as a session it
 // closed (deliv47). The record keeps no flag of its own for it: the
 // words are the record, read alike by every release.
+//
+// The mailbox store's LMTP server is recorded as "lmtp:ADDR" (LMTPHop)
+// while umbra's words about its session name it "lmtp" (lmtpOwnTexts):
+// its own reply is any other than those words, and its reply out of
+// step or stray is umbra's words naming "lmtp".
 func AnsweredReply(reply, nextHop string) bool {
 	if HostClosed(reply) {
 		return false
+	}
+	if IsLMTPHop(nextHop) {
+		return AnsweredOutOfStep(reply, "lmtp") || IsStray(reply, "lmtp") || !lmtpOwn(reply)
 	}
 	return HostsAnswered(reply, nextHop) || HostsOwnReply(reply, nextHop)
 }
