@@ -448,17 +448,29 @@
 // a fresh connection in the same attempt, whole, whatever else the
 // session answered it (reuse: wentOutOfStep, as sessionGone's "gone
 // before the next hop had any of the message"); on a fresh one the
-// retry schedule takes it, and it bounces only at expiry. A DSN quotes
+// recipients answered so — out of step, or with a stray reply while no
+// body was begun (nextHostFor) — go on to the next MX host (org.go: the
+// route's next server) in the same attempt, the others' results
+// standing (deliv47: both are the remote's fault); with no host left,
+// or none after it that failed otherwise, they keep that host's
+// deferral, the retry schedule takes it, and it bounces only at expiry.
+// A DSN quotes
 // the host's reply (queue.OutOfStepText, openingHostReply), and the
 // scheduler counts it an answer, never a step toward a dead
 // destination (queue.AnsweredOutOfStep, feedback). Every result whose
 // host answered the command itself says so (queue.Result.Answered,
 // set by classify and the out-of-step rule: the host's own reply that
 // is no 421, one out of step, a stray 3xx; and remote.go's
-// queue.NotSentReply of hosts tried that all answered): its deferral —
-// a host's own "451 4.4.2 too busy" to MAIL, its own 4.7.5 — is its
-// message's, no failed contact of its destination, which the reply's
-// words alone cannot say (rt44 delivery2 F4). A callout's RCPT
+// queue.NotSentReply of hosts tried that all answered, which the
+// scheduler counts neither way): its deferral — a host's own "451 4.4.2
+// too busy" to MAIL, its own 4.7.5 — is its message's, no failed
+// contact of its destination (rt44 delivery2 F4). A 421, whatever its
+// status, is never answered: the host closed its session, a failed
+// contact (queue.HostClosed). Exactly then, the stored reply's words
+// and its next hop say the same after a restart (queue.AnsweredReply:
+// the host's own reply is recorded against it and never names it,
+// umbra's words on an attempt always do;
+// TestQ6AnsweredReadBackFromTheStoredReply). A callout's RCPT
 // answered so cannot decide (verify.go). A 5xx with another status
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever.

@@ -166,6 +166,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		parts = orgid.Parts(m.OrgID, body) // into a mailbox: a DSN carries its id line only
 	}
 	lastErr, lastHop := queue.NoServerAnsweredReply, g.queue
+	var stepped []queue.Result      // the results of the recipients a server answered out of step, gone on to the next server
 	relays, tlsKept := false, false // a hop REQUIRETLS binds; TLS kept the message from a server (requireTLSDefer)
 	var stop tlsStop                // the TLS refusal that outranks the failures after it (as deliverRemote's)
 	for _, h := range g.hops {
@@ -344,6 +345,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					return res
 				}
 			}
+			bodies := c.BodiesBegun()
 			res := d.transaction(ctx, st, c, c.Hop(), m, parts, g.rcpts, lmtp)
 			if h.Kind == routing.HopRelay {
 				d.relayStorage(names[k], res)
@@ -359,8 +361,29 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				}
 			}
 			d.finishConn(st, key, c, res) // kept for the next message to this server
+			if kept, again, left := nextHostFor(res, c.BodiesBegun() == bodies); len(again) > 0 && ctx.Err() == nil && !queue.PastExpiry(ctx) {
+				// Out of step (or a stray reply) on this fresh session
+				// before those recipients' message went to the server:
+				// they go on to the route's next server in this attempt,
+				// as deliverRemote's go to the next MX host (deliv47).
+				d.log.Info("next hop server answered out of step: its recipients go to the next server", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
+				hand.drop() // closed by finishConn (the session out of step is never pooled)
+				taken = append(taken, kept...)
+				rest := *g
+				rest.rcpts = again
+				g = &rest
+				stepped = left
+				lastErr, lastHop = left[0].Reply, left[0].NextHop
+				continue
+			}
 			return res
 		}
+	}
+	if len(stepped) > 0 && lastErr == stepped[0].Reply && lastHop == stepped[0].NextHop {
+		// The last server tried answered out of step and none after it
+		// failed otherwise: its recipients keep its results (the
+		// server's own words, and that it answered).
+		return stepped
 	}
 	lastErr, lastHop = stop.over(lastErr, lastHop)
 	return requireTLSDefer(m, g.rcpts, m.RequireTLS && relays, tlsKept, "no server of "+g.queue, lastHop, lastErr)

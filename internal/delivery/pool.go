@@ -132,7 +132,9 @@ func sessionGone(res []queue.Result) bool {
 
 // wentOutOfStep reports whether the next hop answered a command of a
 // transaction out of step (queue.AnsweredOutOfStep: the out-of-step
-// rule, transaction.go). On a reused session the message before's
+// rule, transaction.go) or with a stray reply (queue.IsStray: a 3xx to
+// MAIL or RCPT, deliv47 — the caller's check that no body was begun
+// leaves out a stray reply to the end of a message). On a reused session the message before's
 // transaction was left open there: every reply of this one is suspect,
 // the ones given before the reply out of step too (a 450 to another
 // recipient's RCPT), and with no body begun the message goes on a fresh
@@ -211,3 +213,21 @@ func (d *Deliverer) Close() {
 
 // closeWait bounds Close.
 const closeWait = 10 * time.Second
+
+// nextHostFor splits a fresh session's results: left, the deferrals of
+// recipients the host answered out of step or with a stray reply before
+// their message went to it (queue.IsOutOfStep: at MAIL, RCPT or DATA;
+// queue.IsStray only while no body was begun — a stray reply to the end
+// of the message came after it was sent), whose recipients (again) the
+// caller tries at the next host; kept, the others' results, which stand.
+func nextHostFor(res []queue.Result, noBody bool) (kept []queue.Result, again []int, left []queue.Result) {
+	for _, r := range res {
+		if r.Outcome == queue.Deferred && (queue.IsOutOfStep(r.Reply, r.NextHop) || noBody && queue.IsStray(r.Reply, r.NextHop)) {
+			again = append(again, r.Rcpt)
+			left = append(left, r)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept, again, left
+}

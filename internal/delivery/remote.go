@@ -229,6 +229,8 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		}
 	}
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
+	var stepped []queue.Result                        // the results of the recipients a host answered out of step, gone on to the next host
+	steppedErr := ""
 	limit := newMXLimit(g.conn.cfg)
 	for k := 0; ; k++ {
 		if k == len(hosts) && !src.more() && len(late) == 0 {
@@ -376,6 +378,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			refusal, refusalHost = queue.ReplyRcptNeedsSMTPUTF8, h.String()
 			continue
 		}
+		bodies := c.BodiesBegun()
 		res := d.transaction(ctx, st, c, h.String(), m, parts, g.rcpts, false)
 		if plain && transportServerOf(st, primary) {
 			// Relayed without a shadow session to a server of the
@@ -388,9 +391,35 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			}
 		}
 		d.finishConn(st, pool, c, res)
+		if kept, again, left := nextHostFor(res, c.BodiesBegun() == bodies); len(again) > 0 && ctx.Err() == nil && !queue.PastExpiry(ctx) {
+			// The host answered out of step or with a stray reply on
+			// this fresh session (its session is over: finishConn closed
+			// it) before any of those recipients' message went to it:
+			// the remote's fault, as a reused session's stale reply is
+			// (reuse), so they go on to the next host of the destination
+			// in this attempt; the others' results stand. With no host
+			// left, or none that takes them, their deferral stays the
+			// host's reply (stepped), as before (deliv47).
+			d.log.Info("next hop host answered out of step: its recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
+			hand.drop() // closed by finishConn (the session out of step is never pooled)
+			taken = append(taken, kept...)
+			rest := *g
+			rest.rcpts = again
+			g = &rest
+			stepped, steppedErr = left, left[0].Reply
+			lastErr, lastHost = steppedErr, h.String()
+			failedTemp = true
+			continue
+		}
 		return res
 	}
 	telling()
+	if len(stepped) > 0 && lastErr == steppedErr && lastHost == stepped[0].NextHop {
+		// The last host tried answered out of step (above) and no host
+		// after it failed otherwise: the recipients keep its results,
+		// the host's own words and that it answered.
+		return requireTLSCarry(m, none, stepped)
+	}
 	if src.cut != "" && !failedTemp {
 		lastErr += " (" + src.cut + ")" // hosts not looked up might take it: no bounce
 		failedTemp = true

@@ -162,11 +162,19 @@
 // an attempt the next hop answered (whatever it answered: a result
 // whose host gave its own reply in a session it kept — its "451 4.4.2
 // too busy" to MAIL, its own 4.7.5 — or answered out of step or stray
-// says so, Result.Answered, and hosts tried that all answered and did
-// not take the message are read so too, HostsAnswered), −1 after one
-// it did not (every recipient deferred with an X.4.X network status in
-// umbra's words, or the host's own 4.4.2 whose result does not say it
-// answered, a "421 4.4.2" closing the session;
+// says so, Result.Answered; after a restart the recipient's stored
+// reply and next hop say the same, AnsweredReply: a host's own reply
+// that is no 421, in words that do not name it), −1 after one it did
+// not (every recipient deferred with an X.4.X network status in umbra's
+// words, or the host's own 4.4.2 whose result does not say it answered,
+// and every 421 — the host closing its session, RFC 5321 §3.8, whatever
+// its enhanced status or none: "421 4.7.0 too many connections from
+// your IP" and "421 4.3.2 shutting down" as much as "421 4.4.2",
+// HostClosed; the destination's last error is then the failure that
+// shrank the window, not the job's first result, feedbackOf); 0 — the
+// window and the failures in a row as they were — for hosts tried that
+// all answered and did not take the message (NotSentReply: nothing was
+// delivered, nor a contact failed);
 // umbra's X.7.5 TLS policy refusal — MTA-STS, DANE, REQUIRETLS — is the
 // message's, not the host's, and changes neither the window nor the
 // streak: rt17f-F3; so is a next hop that is this server itself, the
@@ -185,7 +193,13 @@
 // as the deliverer names it: SetReloadable, DestinationLimiter; and drops
 // one of a send connector the reload renamed or removed, with its streak
 // and cool-down, once no job of it waits or runs: DestinationNamer) nor
-// below 1. As many failures in a row as the window allowed when the
+// below 1. A job that started before the destination's latest dead
+// mark and ends after it is stale (dest.deaths): its result, success or
+// failure, changes nothing of the destination's health — neither its
+// failures in a row and the last error that made it dead nor its window
+// — the cool-down's probe decides (deliv47: "destination dead", then its
+// failures cleared by a session opened before it died). As many
+// failures in a row as the window allowed when the
 // streak began — a failed cohort — make the destination dead: for
 // DeadCoolDown no connection is made, its jobs are deferred at once
 // ("451 4.4.1 destination … is dead": outcome deadWait, tracked as a

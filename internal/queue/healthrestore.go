@@ -21,7 +21,9 @@ import (
 // by a TLS policy refusal, or the routing loop, messageFailure; or a
 // dead destination's mark) has its destination shown failing, one
 // failure per such message, with the latest such reply as its last
-// error. They are counted as msgFails — for the operator's view only:
+// error. Whether the host answered (Result.Answered, not stored) is
+// read from the reply's words and next hop (AnsweredReply): a host's own
+// 4.4.2 in a session it kept is its answer after the restart as before. They are counted as msgFails — for the operator's view only:
 // the window, the death and the cool-down start anew, as before, and
 // the next success clears them as it clears every failure.
 
@@ -104,7 +106,36 @@ func destFailure(reply, nextHop string) bool {
 	if last == "" || umbraNote(last) || expiredUnsent(last) {
 		return false
 	}
-	return messageFailure(last, nextHop) || feedback([]Result{{Outcome: Deferred, Reply: last, NextHop: nextHop}}) < 0
+	return messageFailure(last, nextHop) || feedback([]Result{{Outcome: Deferred, Reply: last, NextHop: nextHop, Answered: AnsweredReply(last, nextHop)}}) < 0
+}
+
+// AnsweredReply reports whether reply, recorded against nextHop, is one
+// the host itself answered in a session it kept — what Result.Answered
+// said when the result came, read back from what the store keeps (a
+// recipient's last reply and its next hop): the host's own reply, no
+// 421 (HostsOwnReply: recorded against a host, in words that do not
+// name it as umbra's words on an attempt at it always do), or umbra's
+// deferral of hosts that answered (HostsAnswered: a reply out of step
+// or stray, hosts that did not take the message). Delivery marks a
+// result answered exactly then (delivery/transaction.go classify: every
+// reply of the host's own but a 421), so a host's own "451 4.4.2 too
+// busy, try later" reads after a restart as it did when it came — the
+// host answered, no failure of its destination — not as a session it
+// closed (deliv47). The record keeps no flag of its own for it: the
+// words are the record, read alike by every release.
+//
+// The mailbox store's LMTP server is recorded as "lmtp:ADDR" (LMTPHop)
+// while umbra's words about its session name it "lmtp" (lmtpOwnTexts):
+// its own reply is any other than those words, and its reply out of
+// step or stray is umbra's words naming "lmtp".
+func AnsweredReply(reply, nextHop string) bool {
+	if HostClosed(reply) {
+		return false
+	}
+	if IsLMTPHop(nextHop) {
+		return AnsweredOutOfStep(reply, "lmtp") || IsStray(reply, "lmtp") || !lmtpOwn(reply)
+	}
+	return HostsAnswered(reply, nextHop) || HostsOwnReply(reply, nextHop)
 }
 
 // restoreSuspended lists at the start the destination of each queue an

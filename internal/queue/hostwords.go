@@ -117,6 +117,23 @@ const notSentText = unreachedCode + "not sent to the hosts tried: "
 // result's Answered; HostsAnswered after a restart).
 func NotSentReply(refusal string) string { return notSentText + refusal }
 
+// notSent reports whether reply is NotSentReply (or its REQUIRETLS
+// form): hosts that answered and did not take the message — neither a
+// failed contact of the destination nor its success (feedback 0).
+func notSent(reply string) bool {
+	return strings.HasPrefix(requireTLSInner(reply), notSentText)
+}
+
+// HostClosed reports whether reply is a host's 421 (RFC 5321 §3.8: the
+// service closes the transmission channel), whatever its enhanced
+// status — 4.4.2, 4.7.0 ("too many connections from your IP"), 4.3.2
+// ("shutting down") — or none: it did not answer the command, it ended
+// its session (feedback −1).
+func HostClosed(reply string) bool {
+	rest, ok := strings.CutPrefix(reply, "421")
+	return ok && (rest == "" || rest[0] == ' ' || rest[0] == '-')
+}
+
 // HostsAnswered reports whether reply is umbra's deferral of hop, or
 // of hosts of its destination, that answered: a reply hop gave out of
 // step or stray (OutOfStepReply, StrayReply: umbra ended the session),
@@ -129,7 +146,14 @@ func HostsAnswered(reply, hop string) bool {
 		return false
 	}
 	reply = requireTLSInner(reply)
-	return AnsweredOutOfStep(reply, hop) || strings.HasPrefix(reply, stoppedCode+hop+StrayText) || strings.HasPrefix(reply, notSentText)
+	return AnsweredOutOfStep(reply, hop) || IsStray(reply, hop) || strings.HasPrefix(reply, notSentText)
+}
+
+// IsStray reports whether reply is StrayReply of hop: the host answered
+// a command with a reply where none of its kind belongs (a 3xx to MAIL
+// or RCPT).
+func IsStray(reply, hop string) bool {
+	return hop != "" && strings.HasPrefix(reply, stoppedCode+hop+StrayText)
 }
 
 // IsOutOfStep reports whether reply is OutOfStepReply of hop.

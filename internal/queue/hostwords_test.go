@@ -101,8 +101,12 @@ func TestQ3FeedbackReadsUmbrasWordsNotTheCode(t *testing.T) {
 		{"a stray reply", Result{Outcome: Deferred, NextHop: hop, Reply: StrayReply(hop, `"354 go ahead"`)}, +1},
 		// Hosts tried that answered and were passed over for the
 		// content (umbra's refusal names the host), the rest cut by a
-		// limit: read by the words alone (after a restart) as answered.
-		{"hosts tried that answered", Result{Outcome: Deferred, NextHop: hop, Reply: NotSentReply("554 5.6.1 "+hop+": 8-bit content not taken") + " (mx_address_limit 1 reached: 1 more host not tried in this attempt)"}, +1},
+		// limit: no failed contact — and, nothing delivered, no
+		// success either (deliv47): 0, with Answered or without.
+		{"hosts tried that answered", Result{Outcome: Deferred, NextHop: hop, Reply: NotSentReply("554 5.6.1 "+hop+": 8-bit content not taken") + " (mx_address_limit 1 reached: 1 more host not tried in this attempt)"}, 0},
+		{"hosts tried that answered, answered", Result{Outcome: Deferred, NextHop: hop, Answered: true, Reply: NotSentReply("554 5.6.1 "+hop+": 8-bit content not taken") + " (mx_address_limit 1 reached: 1 more host not tried in this attempt)"}, 0},
+		// deliv47: a 421 closes the session whatever its status.
+		{"the host closed with 421 4.7.0", Result{Outcome: Deferred, NextHop: hop, Reply: "421 4.7.0 too many connections from your IP"}, -1},
 	} {
 		if got := feedback([]Result{tc.res}); got != tc.want {
 			t.Errorf("%s: feedback %d, want %d", tc.name, got, tc.want)

@@ -493,6 +493,11 @@ type dest struct {
 	msgFails  int
 	cohort    int // the window when the streak began: that many failures in a row make it dead
 	deadUntil time.Time
+	// deaths counts its dead marks: a job records it when it starts,
+	// and one that ends after a mark made since (started before it) is
+	// stale — its result changes nothing of the destination's health
+	// (jobDone).
+	deaths uint64
 	// killer: the message whose failure made it dead (jobDone): its
 	// jobs answered by the dead mark are due a second after the
 	// cool-down's end, not with the probe (pump).
@@ -655,6 +660,9 @@ type job struct {
 	started time.Time
 	// gen: its destination's gen when it started (unproven).
 	gen uint64
+	// deaths: its destination's deaths when it started: a job that
+	// ends after a dead mark made since is stale (jobDone).
+	deaths uint64
 	// noResult: a panic ended it before it reported (noResult): its
 	// report marks its recipients attempted with no result.
 	noResult bool
@@ -1396,6 +1404,7 @@ func (q *Manager) pump(ctx context.Context) {
 				jb.started = now
 				d.starts = append(d.starts, now)
 				jb.gen = d.gen
+				jb.deaths = d.deaths
 				d.unproven++
 				if f := s.startHook.Load(); f != nil {
 					(*f)(jb, d)
@@ -1801,10 +1810,20 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 		} else {
 			d.avg = (7*d.avg + took) / 8
 		}
-		fb := feedback(res)
+		fb, decided := feedbackOf(res)
 		msgFailed := false
-		switch fb {
-		case +1:
+		// A job started before the destination's latest dead mark ends
+		// after it: its result is of a session older than the mark and
+		// says nothing of the destination since — its success does not
+		// clear the failures in a row and the last error that made it
+		// dead nor widen its window, its failure does not count as the
+		// probe's; the cool-down's probe decides (deliv47: "destination
+		// dead", then its failures gone, shown failing or idle, by a
+		// session opened before it died).
+		stale := jb.deaths != d.deaths
+		switch {
+		case stale:
+		case fb == +1:
 			d.streak, d.cohort, d.lastErr, d.lastHop, d.nextTry = 0, 0, "", "", time.Time{}
 			d.msgFails = 0
 			d.window = min(d.window+1, d.max)
@@ -1813,19 +1832,20 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				d.gen++
 				d.unproven = 0 // every job running now started before this proof
 			}
-		case -1:
+		case fb == -1:
 			d.prompt = false
 			if d.streak == 0 {
 				d.cohort = d.window
 			}
 			d.streak++
-			d.lastErr, d.lastHop = res[0].Reply, res[0].NextHop
+			d.lastErr, d.lastHop = decided.Reply, decided.NextHop // the failure that shrank it, not res[0]
 			d.window = max(d.window-1, 1)
 			if d.streak >= d.cohort && !d.dead(now) {
 				// A failed cohort: as many failures in a row as the
 				// window allowed at once. No connection for a while;
 				// then one probe.
 				d.deadUntil = now.Add(q.sched.cfg.DeadCoolDown)
+				d.deaths++ // the jobs running now started before the mark (stale)
 				d.window = 1
 				d.killer = jb.a.m.ID
 				// The message whose failure made it dead is not the
@@ -1843,7 +1863,7 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 				}
 				q.log.Warn("destination dead", "next_hop", d.key, "failures", d.streak, "until", d.deadUntil, "err", d.lastErr)
 			}
-		case 0:
+		case fb == 0:
 			if r, ok := arrivedFailure(res); ok {
 				// Recorded for the operator only (msgFails): no change
 				// of window, streak or death.
@@ -1888,7 +1908,10 @@ func (q *Manager) jobDone(ctx context.Context, jb *job, res []Result, pw *peerWa
 // its mail waited (rt43-outbound F1).
 func arrivedFailure(res []Result) (Result, bool) {
 	for _, r := range res {
-		if r.Outcome == Deferred && !r.Answered && !expiredUnsent(r.Reply) && messageFailure(r.Reply, r.NextHop) {
+		if r.Outcome != Deferred || expiredUnsent(r.Reply) {
+			continue
+		}
+		if !r.Answered && messageFailure(r.Reply, r.NextHop) {
 			return r, true
 		}
 	}
@@ -1912,30 +1935,64 @@ func (d *dest) failing() bool { return d.streak > 0 || d.msgFails > 0 }
 // feedback is a job's signal to its destination's window: +1 when the
 // next hop answered (whatever it answered: Result.Answered, a host's
 // own reply in a session it did not close — its "451 4.4.2 too busy" to
-// MAIL, its own 4.7.5 too), −1 when it could not be
-// reached or broke the session — every result deferred with a
-// network-and-routing status (RFC 3463 X.4.X: no answer, bad connection,
-// DNS, routing) — but a host's own reply of a status other than 4.4.2
-// read by its words (HostsOwnReply: a relay's 451 4.4.1 about a host
-// beyond it is an answer; a host's 4.4.2 whose result does not say it
-// answered is read as closing its session; umbra's deferral of a reply
-// out of step or stray, HostsAnswered, is the host's answer) — and 0 for jobs the deliverer answered without trying
-// (held, shutdown), for a message-specific failure (the whole message
-// was sent and its end got no readable reply: MayHaveArrived) or whose every result is a TLS policy refusal (X.7.5:
+// MAIL, its own 4.7.5 too), −1 when it could not be reached or broke
+// the session: a 421 of the host, whatever its enhanced status or none
+// (it closes the session, RFC 5321 §3.8: "421 4.7.0 too many
+// connections from your IP", "421 4.3.2 shutting down" as much as
+// "421 4.4.2"), and every result deferred with a network-and-routing
+// status (RFC 3463 X.4.X: no answer, bad connection, DNS, routing) in
+// umbra's words on its attempt at the host, or a host's own 4.4.2
+// whose result does not say it answered — a relay's own 4.4.1, 4.4.3 or
+// 4.4.4 about a host beyond it is its answer (HostsOwnReply), and so is
+// umbra's deferral of a reply out of step or stray (HostsAnswered); a
+// recipient's last reply read after a restart says whether its host
+// answered by its words (AnsweredReply, destFailure) — and 0 for jobs the deliverer answered
+// without trying (held, shutdown), for a message-specific failure (the
+// whole message was sent and its end got no readable reply:
+// MayHaveArrived), for hosts that answered and did not take the message
+// (NotSentReply: neither a failed contact nor a success), or whose every result is a TLS policy refusal (X.7.5:
 // MTA-STS, DANE, REQUIRETLS, TLS required by the connector): the host
 // answered, the policy failed for that message, so a message that may go
 // without TLS still goes and the refused ones keep the policy reason as
 // their last error, not "destination is dead" (rt17f-F3).
 func feedback(res []Result) int {
-	if len(res) == 0 {
-		return 0
-	}
+	fb, _ := feedbackOf(res)
+	return fb
+}
+
+// feedbackOf is feedback and the result that decided it: the one that
+// answered (+1), or the first failure of the destination (−1), which is
+// its last error — not whatever result came first in the job.
+func feedbackOf(res []Result) (int, Result) {
+	var failed Result
 	tried := false
 	for _, r := range res {
 		switch r.Outcome {
 		case Held:
 			continue
 		case Deferred:
+			if HostClosed(r.Reply) {
+				// The host closed its session with a 421, whatever its
+				// enhanced status (or none): no answer to the command,
+				// the destination's failure (deliv47: a 421 4.7.0 or
+				// 4.3.2 counted as an answer and grew the window of a
+				// host throttling umbra).
+				if !tried {
+					failed = r
+				}
+				tried = true
+				continue
+			}
+			if notSent(r.Reply) {
+				// Hosts that answered and did not take this message (its
+				// content, a session refused for good), the rest cut by
+				// a limit: no failed contact, and no success of the
+				// destination either — the message failed there, and a
+				// job that delivered nothing neither widens the window
+				// nor clears the failures in a row (deliv47: its
+				// Answered counted +1).
+				continue
+			}
 			if r.Answered {
 				// The host's own reply to the command, its session kept
 				// (or ended by umbra after a reply out of step): it
@@ -1944,7 +2001,7 @@ func feedback(res []Result) int {
 				// deferrals of this message, not a failed contact (rt44
 				// delivery2 F4: three of them made a healthy
 				// destination dead).
-				return +1
+				return +1, r
 			}
 			code := enhanced(r.Reply)
 			if expiredUnsent(r.Reply) {
@@ -1970,14 +2027,18 @@ func feedback(res []Result) int {
 			if (code == "4.4.2" || strings.HasPrefix(code, "4.4.") && !HostsOwnReply(r.Reply, r.NextHop)) && !HostsAnswered(r.Reply, r.NextHop) {
 				// umbra's words: the host not reached, or its session
 				// broke — or, read by its words alone, the host's own
-				// 4.4.2 ("too busy, closing": its words cannot say
-				// whether it kept the session; a result whose host
-				// answered and kept it says so, Answered above, rt44
-				// delivery2 F4); a relay's own 4.4.1, 4.4.3 or 4.4.4
-				// about a host beyond it is an answer (errtext44), and
-				// so is a reply out of step or stray (HostsAnswered:
-				// the host answered; one confused session must not
-				// make a healthy destination dead, rrdeliv44).
+				// 4.4.2 whose result does not say it answered and kept
+				// its session (Answered above, rt44 delivery2 F4); a
+				// relay's own 4.4.1, 4.4.3 or 4.4.4 about a host beyond
+				// it is an answer (errtext44), and so is a reply out of
+				// step or stray (HostsAnswered: the host answered; one
+				// confused session must not make a healthy destination
+				// dead, rrdeliv44). After a restart the stored words
+				// say whether the host answered (AnsweredReply,
+				// destFailure).
+				if !tried {
+					failed = r
+				}
 				tried = true
 				continue
 			}
@@ -1991,12 +2052,12 @@ func feedback(res []Result) int {
 				continue
 			}
 		}
-		return +1
+		return +1, r
 	}
 	if tried {
-		return -1
+		return -1, failed
 	}
-	return 0
+	return 0, Result{}
 }
 
 // enhanced extracts the enhanced status code of a reply "451 4.4.1 text".

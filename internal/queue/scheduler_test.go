@@ -306,10 +306,13 @@ func TestFeedback(t *testing.T) {
 		{"held", []Result{{Outcome: Held, Reply: "452 4.3.2 queue suspended"}}, 0},
 		{"shutting down", []Result{{Outcome: Deferred, Reply: stopReply}}, 0},
 		{"stopped during a lookup", []Result{{Outcome: Deferred, Reply: StoppedDuring + "the MX lookup of example"}}, 0},
-		// rt27d F3, its sibling: a host that answers it is shutting down
-		// answered; umbra's stop is known by its whole words, not by
-		// "shutting down" in a reply.
-		{"host shutting down", []Result{{Outcome: Deferred, Reply: "421 4.3.2 Service shutting down, try again later"}}, +1},
+		// rt27d F3, its sibling: umbra's stop is known by its whole
+		// words, not by "shutting down" in a reply; a host that says it
+		// is shutting down with a 421 closed its session (deliv47: every
+		// 421 is a failed contact, whatever its status), and one that
+		// says so in a reply of a session it keeps answered.
+		{"host shutting down, 421", []Result{{Outcome: Deferred, Reply: "421 4.3.2 Service shutting down, try again later"}}, -1},
+		{"host shutting down, answered", []Result{{Outcome: Deferred, Answered: true, Reply: "451 4.3.2 Service shutting down, try again later"}}, +1},
 		{"nothing", nil, 0},
 	} {
 		if got := feedback(tc.res); got != tc.want {
