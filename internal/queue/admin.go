@@ -40,7 +40,8 @@ func lastReplyIn(m *Message, name string) string {
 
 // CurrentError is the last error of m that still applies, as the
 // operator is shown it (message list and show, the console): for a
-// message set aside (poison, damaged) the reason it was, m.LastError;
+// message set aside (poison, damaged) the reason it was, m.LastError,
+// and for one a restore holds (RestoredSuspended) why it holds it;
 // else the reply of a recipient still pending — m.LastError when one
 // still has it (the newest deferral), else the first pending one's last
 // reply, which message show lists — or "" when none has one. m.LastError
@@ -48,7 +49,7 @@ func lastReplyIn(m *Message, name string) string {
 // error of another attempt standing, and an operator's resume cleared
 // it while a pending recipient's deferral stood.
 func CurrentError(m *Message) string {
-	if m.State == Poison || m.State == Damaged {
+	if m.State == Poison || m.State == Damaged || m.RestoredSuspended() {
 		return m.LastError
 	}
 	first := ""
