@@ -317,6 +317,11 @@ type QueueInfo struct {
 	// umbra_queues_suspended counts it — not merely shown "suspended"
 	// because every message in it was suspended one by one.
 	Suspended bool `json:"suspended,omitempty"`
+	// RestoredSuspended: of the ByState["suspended"] messages, those a
+	// restore holds (Message.RestoredSuspended), not the operator: the
+	// database it replaced no longer held them to deliver, and a resume
+	// may deliver one a second time.
+	RestoredSuspended int `json:"restored_suspended,omitempty"`
 	// Recipients that entered (left) the queue in the 60 s before the
 	// listing: one count for queue list, the console and the API.
 	IncomingRate int `json:"incoming_per_minute"`
@@ -692,6 +697,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 			if end := cool[st.Name]; !qi.NextRetry.IsZero() && end.After(qi.NextRetry) {
 				qi.NextRetry = end
+			}
+			if qi.ByState[Suspended.String()] > 0 {
+				qi.RestoredSuspended = tx.restoredSuspendedIn(st.Name)
 			}
 			waiting[st.Name] = [2]int{due, retry}
 			out = append(out, qi)

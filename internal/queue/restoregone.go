@@ -292,10 +292,36 @@ func applyRestoreGone(btx *bolt.Tx) (int, error) {
 // the database a restore replaced had finished them after the backup.
 func (s *Store) RestoredSuspended() int { return s.goneSuspended }
 
+// RestoredResumeNote is what a resume of a message a restore holds
+// (RestoredSuspended) is told, and its dry run: message resume, the
+// console's (rt47 F2).
+const RestoredResumeNote = "restored suspended by db restore: the database the restore replaced no longer held it to deliver " +
+	"(delivered, relayed, removed, bounced or expired after the backup); resumed, it goes again and may reach a recipient a second time"
+
 // RestoredSuspended says whether m is held as a restore left it: the
 // backup held it with recipients to deliver, the database the restore
 // replaced no longer did (restoreGoneHold). Resumed, it may reach a
 // recipient a second time.
 func (m *Message) RestoredSuspended() bool {
 	return m.State == Suspended && m.LastError == restoreGoneHold
+}
+
+// restoredSuspendedIn counts the messages of queue name a restore holds
+// (RestoredSuspended): of its suspended ones, those whose record holds
+// restoreGoneHold are read whole.
+func (t *Tx) restoredSuspendedIn(name string) int {
+	n := 0
+	hold := []byte(restoreGoneHold)
+	t.walkQueue(name, 0, func(id ID, st State, known bool) bool {
+		if !known || st != Suspended {
+			return true
+		}
+		if v := t.messages.Get(id.Key()); v != nil && bytes.Contains(v, hold) {
+			if m, err := t.Get(id); err == nil && m.RestoredSuspended() {
+				n++
+			}
+		}
+		return true
+	})
+	return n
 }
