@@ -143,7 +143,10 @@ type GoneSinceBackup struct {
 	Arrived   time.Time
 }
 
-// restoreGoneHold is the last error of a message restored suspended.
+// restoreGoneHold is the last error of a message restored suspended;
+// RestoredSuspendedHold is its name outside the package.
+const RestoredSuspendedHold = restoreGoneHold
+
 const restoreGoneHold = "restored suspended: the database the restore replaced no longer held it, or no longer had a recipient of it to deliver (delivered, relayed, removed, bounced or expired after the backup); message resume sends it again, message remove drops it"
 
 // markGoneIn lists the messages of the restore's copy at copyPath (in
