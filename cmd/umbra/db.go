@@ -183,7 +183,9 @@ func newDBCmd() *cobra.Command {
 			discard, _ := cmd.Flags().GetBool("discard-newer")
 			restoredSchema := 0
 			var lost []queue.NotInBackup
-			var gone []queue.GoneSinceBackup // finished since the backup: restored suspended (queue/restoregone.go)
+			var gone []queue.GoneSinceBackup     // finished since the backup: restored suspended (queue/restoregone.go)
+			var heldKept []queue.GoneSinceBackup // suspended by the operator in the replaced database: kept so
+			var queuesKept []string              // suspended in the replaced database, not in the backup: kept so
 			var known bool
 			fromFile := 0 // messages beyond the backup that come back from their pickup file
 			errLost := errors.New("messages left behind")
@@ -209,6 +211,7 @@ func newDBCmd() *cobra.Command {
 				BackupSchema: func(v int) { restoredSchema = v },
 				DirReplaced:  func(now string) { movedTo = &now },
 				Gone:         func(g []queue.GoneSinceBackup) { gone = g },
+				Holds:        func(h []queue.GoneSinceBackup, qs []string) { heldKept, queuesKept = h, qs },
 				Lost: func(l []queue.NotInBackup, k bool) error {
 					// A pickup message whose file is still in the
 					// directory comes back from it at the next start
@@ -263,6 +266,12 @@ func newDBCmd() *cobra.Command {
 						suspended = append(suspended, m.ID.String())
 					}
 					out["restored_suspended"] = suspended
+					keptIDs := []string{}
+					for _, m := range heldKept {
+						keptIDs = append(keptIDs, m.ID.String())
+					}
+					out["kept_suspended"] = keptIDs
+					out["queues_kept_suspended"] = append([]string{}, queuesKept...)
 				}
 				if kept == "" {
 					out["no_database_replaced"] = true
@@ -304,6 +313,17 @@ func newDBCmd() *cobra.Command {
 						"restored suspended, so that %s not go again:\n%s"+
 						"umbra message resume ID sends one again (umbra message list --state suspended lists them); umbra message remove ID drops one\n",
 						plural(len(gone), "message"), isAre(len(gone)), pick(len(gone), "it does", "they do"), goneLines(gone))
+				}
+				if len(heldKept) > 0 {
+					// The operator's holds made after the backup (rt47
+					// F3): a restore does not release them.
+					fmt.Fprintf(w, "%s the backup holds to deliver %s suspended by the operator in the replaced database: restored suspended, as it held %s:\n%s"+
+						"umbra message resume ID releases one\n",
+						plural(len(heldKept), "message"), isAre(len(heldKept)), pick(len(heldKept), "it", "them"), goneLines(heldKept))
+				}
+				if len(queuesKept) > 0 {
+					fmt.Fprintf(w, "%s suspended in the replaced database and not in the backup %s restored suspended: %s (umbra queue resume NAME releases one)\n",
+						pick(len(queuesKept), "the queue", "the queues"), pick(len(queuesKept), "is", "are"), termSafe(strings.Join(queuesKept, ", ")))
 				}
 				switch {
 				case !known && single:

@@ -404,7 +404,7 @@ func messageActionOne(cmd *cobra.Command, c *admin.Client, action, id string, dr
 	var note string
 	var err error
 	if dryRun {
-		err = c.CheckMessageActionForce(id, action, force) // the action's checks, nothing changed
+		note, err = c.CheckMessageActionNoted(id, action, force) // the action's checks, nothing changed
 	} else {
 		note, err = c.MessageActionNoted(id, action, ndr, force)
 	}

@@ -85,7 +85,7 @@ func newQueueCmd() *cobra.Command {
 				if q.Status == "suspended" && !q.Suspended && q.ByState["suspended"] > 0 {
 					// Shown suspended, not suspended as a queue (rt36
 					// F2): queue resume and retry release none of them.
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: suspended message by message, not as a queue: %s\n", termSafe(q.Name), heldEachText(q.Name, q.ByState["suspended"]))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: suspended message by message, not as a queue: %s\n", termSafe(q.Name), queue.HeldEachRestoredText(termSafe(q.Name), q.ByState["suspended"], q.RestoredSuspended))
 				}
 			}
 			ds, err := c.Destinations()

@@ -522,9 +522,18 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// A full disk: start all the same, refusing new mail as a full
 		// disk makes a running server refuse it and delivering what is
 		// held; the queue tries the recovery again (recoverlater.go).
-		log.Warn("the disk is full: starting without recovering the messages in delivery at the last stop; "+
-			"new mail is refused until there is room, the queue is delivered, and the recovery is tried again every few seconds",
-			"err", err)
+		// Said as it was (rt47): after a clean stop nothing was in
+		// delivery, and only the recovery's other work waits.
+		var rw *queue.RecoveryWaitsError
+		if errors.As(err, &rw) && rw.InDelivery == 0 {
+			log.Warn("the disk is full: starting without the start's recovery commit (no message was in delivery at the last stop); "+
+				"new mail is refused until there is room, the queue is delivered, and the commit is tried again every few seconds",
+				"err", err)
+		} else {
+			log.Warn("the disk is full: starting without recovering the messages in delivery at the last stop; "+
+				"new mail is refused until there is room, the queue is delivered, and the recovery is tried again every few seconds",
+				"err", err)
+		}
 		err = nil
 	}
 	if err != nil {

@@ -893,6 +893,9 @@ func (s *Server) bulk(w http.ResponseWriter, r *http.Request) {
 		} else if action == "remove" && !out.DryRun {
 			outcomes[i].noDSN = noDSNReason(m, ndr)
 		}
+		if action == "resume" && m.RestoredSuspended() {
+			outcomes[i].note = queue.RestoredResumeNote // it may have gone already (queue restoregone.go)
+		}
 		if out.DryRun {
 			// The action's own check, minus the write: a dry run
 			// predicts the refusals the action would answer.

@@ -711,11 +711,23 @@ func (c *Client) CheckMessageAction(id, action string) error {
 
 // CheckMessageActionForce is CheckMessageAction of remove --force.
 func (c *Client) CheckMessageActionForce(id, action string, force bool) error {
+	_, err := c.CheckMessageActionNoted(id, action, force)
+	return err
+}
+
+// CheckMessageActionNoted is CheckMessageActionForce with what would
+// follow from the action (a resume of a message a restore holds: it may
+// have gone already), as MessageActionNoted answers it.
+func (c *Client) CheckMessageActionNoted(id, action string, force bool) (string, error) {
 	q := url.Values{"dry_run": {"true"}}
 	if force {
 		q.Set("force", "true")
 	}
-	return c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, nil)
+	var res struct {
+		Note string `json:"note"`
+	}
+	err := c.do("POST", "/v1/messages/"+url.PathEscape(id)+"/"+action, q, &res)
+	return res.Note, err
 }
 
 // DumpsterSummaries lists every database's dumpster.

@@ -1484,14 +1484,17 @@ func (s *Server) routes() http.Handler {
 		}
 		var err error
 		res := map[string]string{"id": id.String()}
+		before, _ := s.q.Message(id)
 		if r.URL.Query().Get("dry_run") == "true" {
 			err = s.checkAction(r.Context(), r.PathValue("action"), id, r.URL.Query().Get("force") == "true")
 		} else {
-			before, _ := s.q.Message(id)
 			err = s.messageAction(r, r.PathValue("action"), id, r.URL.Query().Get("ndr") == "true")
 			if n := removeNoteNDR(before, r.URL.Query().Get("ndr") == "true"); err == nil && r.PathValue("action") == "remove" && n != "" {
 				res["note"] = n // what follows from the removal (view.go)
 			}
+		}
+		if err == nil && r.PathValue("action") == "resume" && before != nil && before.RestoredSuspended() {
+			res["note"] = queue.RestoredResumeNote // it may have gone already (queue restoregone.go)
 		}
 		if errors.Is(err, errUnknownAction) {
 			failErr(w, http.StatusNotFound, err)

@@ -41,6 +41,11 @@ type MessageView struct {
 	// Held: why recipients wait without being attempted — the suspended
 	// queues they wait in (state held when every pending one does).
 	Held string `json:"held,omitempty"`
+	// RestoredSuspended: a restore holds the message suspended — the
+	// backup held it to deliver, the database the restore replaced no
+	// longer did (queue restoregone.go) —: a resume may send it to a
+	// recipient a second time. Its last_error says why.
+	RestoredSuspended bool `json:"restored_suspended,omitempty"`
 	// SingleCopy: the message is held by this server only — its shadow
 	// copy was lost with its server's database, or not made — and since
 	// when (queue holders.go); "" while a shadow copy is known.
@@ -170,7 +175,7 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: queue.CurrentError(m),
 		Queues: sv.Queues(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m),
-		RequireTLS: m.RequireTLS}
+		RequireTLS: m.RequireTLS, RestoredSuspended: m.RestoredSuspended()}
 	if m.State == queue.Damaged {
 		v.Damaged = fmt.Sprintf("the record of %d bytes does not decode: %s; kept as found, never delivered: "+
 			"umbra message export %s writes its body, umbra message remove %s removes it", m.Size, m.LastError, m.ID, m.ID)

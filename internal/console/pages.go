@@ -38,7 +38,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	// The actions the admin API carries out, so that no button is one
 	// it refuses.
 	"queueAct": func(name, action string) bool { return queue.CheckQueueAction(name, action) == nil },
-	"heldEach": queue.HeldEachText,
+	"heldEach": queue.HeldEachRestoredText,
 	// pathEscape: a form's target as the page posts it back (target_escaped):
 	// ASCII, so the page's escaping of what a terminal or browser would act
 	// on (render) leaves it the real name, not the escape shown.
@@ -409,6 +409,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		} else {
 			flash += " (" + strconv.Itoa(int(n)) + " messages due " + when + ")"
 		}
+	}
+	if note, ok := out["note"].(string); ok && note != "" && kind == "message" && op == "resume" {
+		// A message a restore held: it may have gone already (rt47 F2).
+		flash += "; " + note
 	}
 	if n, ok := out["held_each"].(float64); ok && n > 0 && (op == "retry" || op == "resume") {
 		// Not released by the queue's action (rt36 F2).

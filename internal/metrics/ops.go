@@ -149,7 +149,9 @@ func (m *Metrics) TLS(connector, version string) {
 // Destination is the bounded label of a recipient's queue: the send
 // connector, mailbox database, site or legacy connector it names (from
 // the configuration), and for per-domain MX and redirect queues only
-// their kind, since domains are unbounded.
+// their kind, since domains are unbounded; "unreachable" for recipients
+// with no route, "submission" for none, "other" for a queue of no kind
+// umbra makes.
 func Destination(queueName string) string {
 	kind, _, _ := strings.Cut(queueName, ":")
 	switch kind {
@@ -157,10 +159,12 @@ func Destination(queueName string) string {
 		return kind
 	case "smarthost", "mailbox", "site", "legacy":
 		return queueName
+	case "unreachable":
+		return kind // recipients with no route (rt47 F4: was "other")
 	case "":
 		return queue.QueueSubmission
 	}
-	return "other"
+	return "other" // a queue of no kind umbra makes
 }
 
 // observeDelivery counts a recipient's event for its destination and, at

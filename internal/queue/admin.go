@@ -40,7 +40,8 @@ func lastReplyIn(m *Message, name string) string {
 
 // CurrentError is the last error of m that still applies, as the
 // operator is shown it (message list and show, the console): for a
-// message set aside (poison, damaged) the reason it was, m.LastError;
+// message set aside (poison, damaged) the reason it was, m.LastError,
+// and for one a restore holds (RestoredSuspended) why it holds it;
 // else the reply of a recipient still pending — m.LastError when one
 // still has it (the newest deferral), else the first pending one's last
 // reply, which message show lists — or "" when none has one. m.LastError
@@ -48,7 +49,7 @@ func lastReplyIn(m *Message, name string) string {
 // error of another attempt standing, and an operator's resume cleared
 // it while a pending recipient's deferral stood.
 func CurrentError(m *Message) string {
-	if m.State == Poison || m.State == Damaged {
+	if m.State == Poison || m.State == Damaged || m.RestoredSuspended() {
 		return m.LastError
 	}
 	first := ""
@@ -316,6 +317,11 @@ type QueueInfo struct {
 	// umbra_queues_suspended counts it — not merely shown "suspended"
 	// because every message in it was suspended one by one.
 	Suspended bool `json:"suspended,omitempty"`
+	// RestoredSuspended: of the ByState["suspended"] messages, those a
+	// restore holds (Message.RestoredSuspended), not the operator: the
+	// database it replaced no longer held them to deliver, and a resume
+	// may deliver one a second time.
+	RestoredSuspended int `json:"restored_suspended,omitempty"`
 	// Recipients that entered (left) the queue in the 60 s before the
 	// listing: one count for queue list, the console and the API.
 	IncomingRate int `json:"incoming_per_minute"`
@@ -691,6 +697,9 @@ func (q *Manager) Queues() ([]QueueInfo, error) {
 			}
 			if end := cool[st.Name]; !qi.NextRetry.IsZero() && end.After(qi.NextRetry) {
 				qi.NextRetry = end
+			}
+			if qi.ByState[Suspended.String()] > 0 {
+				qi.RestoredSuspended = tx.restoredSuspendedIn(st.Name)
 			}
 			waiting[st.Name] = [2]int{due, retry}
 			out = append(out, qi)

@@ -1628,11 +1628,18 @@
 // The restore also records in its copy, before the copy takes the
 // database's name, the ids of the messages the backup holds that the
 // replaced database (read, so known) had finished since — delivered,
-// relayed, removed, bounced, expired (meta restore_gone,
-// restoregone.go) —, and the first Open suspends them and removes the
-// key in that same commit: a crash before it leaves the key for the
-// next Open; after it, both are done. A suspended message is never
-// claimed, so no such message is delivered twice by the restore; one
+// relayed, removed, bounced, expired, or held there restored suspended
+// by an earlier restore of the same backup (meta restore_gone,
+// restoregone.go) —, the ids of those of its messages to deliver the
+// replaced database holds suspended by the operator (restore_held) and
+// the queues it holds suspended that the backup does not
+// (restore_queues), each recorded in the replaced database's own meta
+// when it is a restore's not started yet; the first Open suspends them
+// all and removes the three keys in that same commit: a crash before it
+// leaves the keys for the next Open, or for a second restore, which
+// reads them as the holds they record; after it, all are done. A
+// suspended message is never claimed, so no such message is delivered
+// twice by the restore, nor one the operator held released by it; one
 // the operator resumes is delivered as any resumed message.
 // A replaced database absent or unreadable records nothing: every
 // message is restored as it was (the disaster case).

@@ -1228,6 +1228,13 @@ type RestoreOptions struct {
 	// With the replaced database absent or unreadable it is not called:
 	// every message is restored as it was.
 	Gone func(gone []GoneSinceBackup)
+	// Holds, when set with Gone, is given the holds of the replaced
+	// database the restore keeps (restoregone.go): the messages of the
+	// backup it holds suspended by the operator (message suspend, or a
+	// restore's hold it recorded for its start), restored suspended, and
+	// the queues it holds suspended (queue suspend) that the backup does
+	// not, restored suspended; called with Gone.
+	Holds func(held []GoneSinceBackup, queues []string)
 	// Begun, when set, is called once the restore holds its lock, before
 	// it reads anything (a test holds the command there).
 	Begun func()
@@ -1390,10 +1397,10 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	// to deliver that mail for a restore that could never be done
 	// (lifert38-F3).
 	var refusedByLost error
-	var counted func([]NotInBackup, bool, liveMessages)
-	var live liveMessages // the ids the replaced database holds, when it is read (restoregone.go)
+	var counted func([]NotInBackup, bool, *liveMessages)
+	var live *liveMessages // what the replaced database holds, when it is read (restoregone.go)
 	if o.Lost != nil || o.Gone != nil {
-		counted = func(l []NotInBackup, known bool, ids liveMessages) {
+		counted = func(l []NotInBackup, known bool, ids *liveMessages) {
 			live = ids
 			if o.Lost != nil {
 				refusedByLost = o.Lost(l, known)
@@ -1523,11 +1530,13 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 		// (rt31c F1; finishRestore).
 		err = markRestoreIn(held, tmp, staging, false)
 	}
-	var gone []GoneSinceBackup
+	var gone, heldBy []GoneSinceBackup
+	var heldQueues []string
 	if err == nil && live != nil && o.Gone != nil {
 		// What the replaced database finished since the backup comes
-		// back suspended (restoregone.go).
-		gone, err = markGoneIn(held, tmp, live, false)
+		// back suspended, and what it holds suspended stays so
+		// (restoregone.go).
+		gone, heldBy, heldQueues, err = markGoneIn(held, tmp, live, false)
 	}
 	step("respooled")
 	if err != nil {
@@ -1664,6 +1673,9 @@ func RestoreWith(backup, path string, o RestoreOptions) (kept string, err error)
 	renamed = true
 	if o.Gone != nil && len(gone) > 0 {
 		o.Gone(gone) // restored suspended (restoregone.go)
+	}
+	if o.Holds != nil && (len(heldBy) > 0 || len(heldQueues) > 0) {
+		o.Holds(heldBy, heldQueues) // the replaced database's holds, kept (restoregone.go)
 	}
 	defer func() {
 		// Done in the directory held, which the path may no longer name.

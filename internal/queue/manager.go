@@ -347,7 +347,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 	})
 	slots, run := q.recovery.slots, q.recovery.run
 	var moved, took, again []*Message
-	counted, stopped, shadowHolds := 0, 0, 0
+	counted, stopped, shadowHolds, inDelivery := 0, 0, 0, 0
 	err = q.store.Update(ctx, func(tx *Tx) error {
 		recovered, poisoned, moved, took, again, counted, stopped = 0, 0, moved[:0], took[:0], again[:0], 0, 0
 		// The next start trusts the slot file only if it is this run's.
@@ -365,6 +365,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 		// (recoverlater.go) runs beside this run's scheduler, whose
 		// own Active messages are in delivery, not cut by a stop.
 		ids := q.recovery.activeAtStart(tx)
+		inDelivery = len(ids)
 		for _, id := range ids {
 			m, err := tx.Get(id)
 			if !first && (errors.Is(err, ErrNotFound) || err == nil && m.State != Active) {
@@ -431,7 +432,7 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 		if first {
 			q.markCutPushes(ctx) // a commit of its own, about pushes the stop cut: only now, before this run's
 		}
-		return 0, 0, fmt.Errorf("%w: %w", ErrRecoveryWaits, err)
+		return 0, 0, &RecoveryWaitsError{InDelivery: inDelivery, Err: err}
 	}
 	if err == nil {
 		q.recovery.done()

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -26,6 +27,23 @@ import (
 // ErrRecoveryWaits: Recover could not commit for want of room; the
 // scheduler tries it again once started (serve starts anyway).
 var ErrRecoveryWaits = errors.New("the recovery of the messages in delivery at the last stop waits for room on the disk")
+
+// RecoveryWaitsError is Recover's ErrRecoveryWaits: how many messages
+// were in delivery at the last stop (0 after a clean stop: the commit
+// that found no room had only the recovery's other work), and the
+// commit's failure.
+type RecoveryWaitsError struct {
+	InDelivery int
+	Err        error
+}
+
+func (e *RecoveryWaitsError) Error() string {
+	return fmt.Sprintf("%v (%d messages in delivery at the last stop): %v", ErrRecoveryWaits, e.InDelivery, e.Err)
+}
+
+func (e *RecoveryWaitsError) Is(target error) bool { return target == ErrRecoveryWaits }
+
+func (e *RecoveryWaitsError) Unwrap() error { return e.Err }
 
 // recoveryRetry is how often a recovery that found the disk full is
 // tried again.

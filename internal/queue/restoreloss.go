@@ -69,7 +69,7 @@ func LostByRestore(backup, path string) (lost []NotInBackup, known bool, err err
 // live is the set of message ids the database holds (when known):
 // what the restore compares the backup with the other way
 // (restoregone.go).
-func lostByRestore(backup, path string) (lost []NotInBackup, known, busy bool, live liveMessages, err error) {
+func lostByRestore(backup, path string) (lost []NotInBackup, known, busy bool, live *liveMessages, err error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, false, false, nil, nil
 	}
@@ -88,7 +88,7 @@ func lostByRestore(backup, path string) (lost []NotInBackup, known, busy bool, l
 }
 
 // lostLocked is the count of LostByRestore on path, locked by f.
-func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup, known bool, live liveMessages, err error) {
+func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup, known bool, live *liveMessages, err error) {
 	if err := checkPageTree(path); err != nil {
 		closeLocked(f)
 		return nil, false, nil, nil // damaged: it is what a restore is for
@@ -104,18 +104,26 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 		return nil, false, nil, nil
 	}
 	defer db.Close()
-	live = liveMessages{}
+	live = &liveMessages{msgs: map[string]liveMessage{}}
 	err = db.View(func(tx *bolt.Tx) error {
-		if mt := tx.Bucket(bucketMeta); mt != nil && mt.Get(keyCreated) != nil {
-			live[liveCreatedKey] = map[string]bool{string(mt.Get(keyCreated)): true} // restoregone.go
+		mt := tx.Bucket(bucketMeta)
+		if mt != nil && mt.Get(keyCreated) != nil {
+			live.created = string(mt.Get(keyCreated)) // restoregone.go
 		}
+		// The holds it keeps (restoregone.go): its queues suspended, and
+		// those an earlier restore recorded for its first start.
+		if sus := tx.Bucket(bucketSuspended); sus != nil {
+			_ = sus.ForEach(func(k, _ []byte) error { live.queues = append(live.queues, string(k)); return nil })
+		}
+		live.queues = append(live.queues, restoreQueues(mt)...)
+		restoredThere, heldThere := restoreRecorded(mt, keyRestoreGone), restoreRecorded(mt, keyRestoreHeld)
 		b := tx.Bucket(bucketMessages)
 		if b == nil {
 			return nil
 		}
 		t := wrapTx(tx)
 		return b.ForEach(func(k, v []byte) error {
-			live[string(k)] = nil // a damaged record too: the database still holds it
+			live.msgs[string(k)] = liveMessage{} // a damaged record too: the database still holds it
 			if v == nil {
 				return nil
 			}
@@ -124,18 +132,24 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 				return nil // a damaged record: its start sets it aside in either database
 			}
 			if in[string(k)] {
-				// In both: the recipients it finished since the backup
-				// (restoregone.go).
-				var done map[string]bool
+				// In both: the recipients it finished since the backup,
+				// and how it holds it (restoregone.go).
+				var lm liveMessage
 				for _, r := range m.Rcpts {
 					if r.Status != Pending {
-						if done == nil {
-							done = map[string]bool{}
+						if lm.done == nil {
+							lm.done = map[string]bool{}
 						}
-						done[r.Addr] = true
+						lm.done[r.Addr] = true
 					}
 				}
-				live[string(k)] = done
+				switch {
+				case m.RestoredSuspended() || restoredThere[string(k)] && (m.State == Ready || m.State == Active || m.State == Suspended):
+					lm.hold = liveRestored
+				case m.State == Suspended || heldThere[string(k)] && (m.State == Ready || m.State == Active):
+					lm.hold = liveOperator
+				}
+				live.msgs[string(k)] = lm
 				return nil
 			}
 			// Resubmitted by the server that keeps its copy now — not
@@ -249,7 +263,7 @@ func backupIDs(backup string) (ids map[string]bool, err error) {
 // and stopped in between — changes the database's state, and the count
 // is made again, so that what counted is given is never older than the
 // database the restore replaces.
-func lockCounted(backup, path string, counted func([]NotInBackup, bool, liveMessages), step func(string)) (unlock func(), err error) {
+func lockCounted(backup, path string, counted func([]NotInBackup, bool, *liveMessages), step func(string)) (unlock func(), err error) {
 	if counted == nil {
 		return lockFile(path, time.Second)
 	}

@@ -387,6 +387,8 @@ var (
 	keyRestoreID         = []byte("restore_id")     // the restore that wrote this copy, until its first start (restorespool.go: markRestoreIn)
 	keyRestoreStaged     = []byte("restore_staged") // beside restore_id: "1" when that restore staged a spool directory, "0" when not (restorespool.go: restoreStaged)
 	keyRestoreGone       = []byte("restore_gone")   // ids (8 bytes each) the restore found finished in the database it replaced: suspended by the first start (restoregone.go)
+	keyRestoreHeld       = []byte("restore_held")   // ids (8 bytes each) the database the restore replaced held suspended by the operator: suspended by the first start (restoregone.go)
+	keyRestoreQueues     = []byte("restore_queues") // queue names, NUL-separated, the database the restore replaced held suspended: suspended by the first start (restoregone.go)
 	keyRateCounters      = []byte("rate_counters")
 	keyRcptCount         = []byte("rcpt_count")          // entries of rcptcache (rcptcache.go)
 	keySingleCount       = []byte("single_count")        // marks of singlecopy naming no held holder (holders.go: SingleCopyCount)

@@ -308,3 +308,33 @@ func HeldEachText(name string, n int) string {
 	return fmt.Sprintf("%s held one by one (message suspend) %s held: "+
 		"queue resume and retry release none; umbra message resume --queue %s releases them", msgs, stay, name)
 }
+
+// HeldEachRestoredText is HeldEachText for a queue of whose n messages
+// held one by one restored are held by a restore (restored suspended,
+// Message.RestoredSuspended), not by the operator: told apart, with
+// the warning a resume of them needs (rt47 F2).
+func HeldEachRestoredText(name string, n, restored int) string {
+	if restored <= 0 || restored > n {
+		return HeldEachText(name, n)
+	}
+	count := func(k int) string {
+		if k == 1 {
+			return "1 message"
+		}
+		return fmt.Sprintf("%d messages", k)
+	}
+	held := count(restored) + " restored suspended by db restore (the database the restore replaced no longer held " +
+		pick1(restored, "it", "them") + " to deliver: " + pick1(restored, "it", "they") + " may have been delivered already)"
+	if restored < n {
+		held = count(n-restored) + " held one by one (message suspend) and " + held
+	}
+	return fmt.Sprintf("%s %s held: queue resume and retry release none; umbra message resume --queue %s releases them "+
+		"(umbra message remove ID drops one)", held, pick1(n, "stays", "stay"), name)
+}
+
+func pick1(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
