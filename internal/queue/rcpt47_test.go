@@ -75,3 +75,18 @@ func TestSR17NoReplyMarkSaysCopyMayExist(t *testing.T) {
 		t.Errorf("mark reads %q; want it to say a copy may exist on hub-b, not that the message is held by this server only", text)
 	}
 }
+
+// SR-17 (rcpt47 item 1, sibling): a push on receipt that a stop cut
+// short before its outcome was recorded (HowPushCut, marked at the
+// restart) is no more known to have failed than one that got no reply:
+// the server may well have stored the copy, and taken it over since. Its
+// mark's reason said "held by this server only since"; it says a copy
+// may exist on that server, as the no-reply mark's does.
+func TestSR17PushCutMarkSaysCopyMayExist(t *testing.T) {
+	for _, how := range []string{HowPushCut, HowNoReply} {
+		sc := SingleCopy{ID: 1, Lost: "hub-b", Since: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), How: how}
+		if text := sc.String(); strings.HasPrefix(text, "held by this server only") || !strings.Contains(text, "a copy may exist on hub-b") || strings.Contains(text, "lost") && how == HowPushCut {
+			t.Errorf("%s: mark reads %q; want it to say a copy may exist on hub-b, not that the message is held by this server only", how, text)
+		}
+	}
+}
