@@ -281,11 +281,18 @@
 // refused, then silence) does not make the try a refusal (cutByCaller
 // quotes it), and still says the server kept nothing: the try is no
 // push that may have left the copy there, owed no discard (cutTry).
-// Only the try's own bound, or its session's deadline, run
-// out is a timeout of the peer's (boundedTry, ranOutOfBound):
+// Only the try's own bound, or its session's deadline, or the connect
+// timeout, run out is a timeout of the peer's (boundedTry, ranOutOfBound,
+// peerSilent), and each marks the server as one that hung (hungAt)
+// wherever it runs out: a push, a discard hand-over's connect, a
+// session's XSHADOW for copies unanswered past command_timeout (rcpt47
+// item 4):
 // a push, a batch or a discard hand-over cut by its caller's end — this
 // server's stop, the bound of a pass — is no hung server (hungAt), no
-// smtp.ErrCopyTimedOut, and no second session (rcpt44 item 3). A copy waits
+// smtp.ErrCopyTimedOut, and no second session (rcpt44 item 3); nor is a
+// heartbeat cut by this server's stop an unresponsive primary in
+// destination health (cutByOwnStop: its bound, a deadline or
+// shadow.ErrHeartbeatBound, is; rcpt47 item 3). A copy waits
 // at most for the batch in flight and its own, each bounded by
 // receiptTry (10 s). A second try's new session (and a REQUIRETLS copy's
 // session of its own) that cannot be had is recorded as a first dial's

@@ -1304,15 +1304,13 @@ func (r *ReceiptShadow) handDiscards(ctx context.Context, q RecopyStore, id queu
 			// and was taken for one that hung (rrrcpt43).
 			n, err := r.d.pushDiscardsEnd(ctx, st, s.Name, s.Address, owed, func(c *smtp.Client) { r.endApart(c, c.QuitBounded) })
 			if err != nil {
-				if ranOutOfBound(ctx) || sessionTimedOut(ctx, err) {
-					// Ran out of the 2 s, or of the session's own
-					// deadline first (command_timeout under it,
-					// shadow45 item 3): the next receipts do not wait
-					// for it. Not when the caller ended first (the stop
-					// cut the receipt or the pass): the server did
-					// nothing wrong (rcpt44 item 3).
-					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock())
-				}
+				// Ran out of the 2 s, or of the session's own deadline
+				// first (command_timeout under it, shadow45 item 3), or
+				// of the connect timeout (rcpt47 item 4): the next
+				// receipts do not wait for it. Not when the caller ended
+				// first (the stop cut the receipt or the pass): the
+				// server did nothing wrong (rcpt44 item 3).
+				r.noteSilent(ctx, s.Name, err)
 				r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server fetches it at its next contact",
 					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
 			}
