@@ -106,4 +106,3 @@ func TestSR16HeartbeatCutByOwnStopMarksNoPrimary(t *testing.T) {
 		t.Error("hub-b silent past the heartbeat's bound is not marked unresponsive")
 	}
 }
-
