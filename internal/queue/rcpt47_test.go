@@ -90,3 +90,24 @@ func TestSR17PushCutMarkSaysCopyMayExist(t *testing.T) {
 		}
 	}
 }
+
+// SR-17 (rcpt47 item 2, sibling): the servers owed a made-again copy's
+// discard before the 250 (UnconfirmedPushesOrg) are read from the
+// database too. A read that fails names no one, and no server can be
+// named in its place: it is not silent any more — logged at WARN with
+// the message, so the operator knows that discards may not have been
+// handed before a reply (their servers fetch them at their next
+// contact).
+func TestSR17UnconfirmedPushesReadFailureLogged(t *testing.T) {
+	s := openTest(t)
+	logs := &lockedBuffer{}
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC)), Log: slog.New(slog.NewTextHandler(logs, nil))})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	q.UnconfirmedPushesOrg(7, strings.Repeat("0", 31)+"8")
+	if out := logs.String(); !strings.Contains(out, "level=WARN") || !strings.Contains(out, "unconfirmed pushes") || !strings.Contains(out, "msg_id=") {
+		t.Errorf("log:\n%s\nwant the failed read at WARN, naming the message", out)
+	}
+}
