@@ -317,7 +317,14 @@
 // (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a
 // made-again pass once it made the copy (Recopy, rcpt43 item 1): a
 // primary lost at once after the 250 or the pass leaves one holder, not
-// two (receipt42 item 1). A message that left this server before its
+// two (receipt42 item 1). When no next candidate takes the copy, the
+// receive session's 250 says the copy is unconfirmed and may exist on
+// each such server ("shadow copy unconfirmed: one may exist on NAME",
+// result may_hold), not ", no shadow copy" (rcpt47 item 1): the mark
+// makes the copy again and owes each its discard then. A message that
+// left this server while its copy was made again on the next candidate
+// within the receipt is told so, that candidate owed its discard,
+// not "shadow copy on" it (rcpt47 item 5). A message that left this server before its
 // copy was confirmed has them handed so too (HandLeftDiscards,
 // rdwatch45), and so has one that left while a copy made again was in
 // flight or while the hand-over waited: the record gone, they are found
