@@ -561,8 +561,9 @@ type ReceiptLink interface {
 // ReceiptObserver is told how each copy on receipt went (metrics):
 // result is "copied", "single" (accepted held by this server only),
 // "may_hold" (accepted, a push unanswered once its copy was sent: a copy
-// may exist on that server, rcpt47 item 1), "left" (the message left this server before its copy gave up, the
-// server having answered the push: ReceiptLeftChecker), "left_may_hold"
+// may exist on that server, rcpt47 item 1), "left" (the message left
+// this server before its copy gave up, the server having answered the
+// push: ReceiptLeftChecker), "left_may_hold"
 // (it left, and the push got no reply once its copy was sent: the
 // server may hold a copy, owed its discard) or "rejected" (451 4.4.0);
 // added is the time the copy added to the reply.
