@@ -80,12 +80,16 @@ func TestSR17DiscardHandOverConnectTimeoutMarksServerHung(t *testing.T) {
 // command_timeout (300 ms, under the try's bound) hangs as one silent
 // at the copy's MAIL does: it is marked so (hungAt), and the discards
 // owed to it are not pushed before the next 250s while it hangs.
-func TestSR17SilentAtXShadowMarksServerHung(t *testing.T) {
-	ln, err := net.Listen("tcp", testsupport.AddrInRange(t, rcpt47IP, 39700, 100))
+// silentAtXShadow is a shadow server at an address of ports lo..lo+99
+// that greets, answers EHLO (XSHADOW 13) and reads XSHADOW without ever
+// answering it; xshadow gets one value per XSHADOW read.
+func silentAtXShadow(t *testing.T, lo int) (addr string, xshadow chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", testsupport.AddrInRange(t, rcpt47IP, lo, 100))
 	if err != nil {
 		t.Fatal(err)
 	}
-	xshadow := make(chan struct{}, 4)
+	xshadow = make(chan struct{}, 4)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -122,7 +126,12 @@ func TestSR17SilentAtXShadowMarksServerHung(t *testing.T) {
 		}
 	}()
 	t.Cleanup(func() { ln.Close(); <-done })
-	_, r := rcpt47Rig(t, 5*time.Second, 300*time.Millisecond, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: ln.Addr().String()})
+	return ln.Addr().String(), xshadow
+}
+
+func TestSR17SilentAtXShadowMarksServerHung(t *testing.T) {
+	addr, xshadow := silentAtXShadow(t, 39700)
+	_, r := rcpt47Rig(t, 5*time.Second, 300*time.Millisecond, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr})
 	link, err := r.Open(context.Background(), config.ShadowOnReceiptPreferRemote)
 	if err == nil {
 		link.Done(false)
@@ -133,5 +142,24 @@ func TestSR17SilentAtXShadowMarksServerHung(t *testing.T) {
 	}
 	if !r.hungLately("hub-b") {
 		t.Errorf("hub-b, silent at XSHADOW past command_timeout (%v), is not marked as a server that hung", err)
+	}
+}
+
+// SR-17 (rcpt47 item 4, sibling): a probe of hub-b (the holders' pass,
+// a marked server's once-a-minute try) that hub-b takes and then leaves
+// unanswered at XSHADOW past command_timeout is the same hang: it marked
+// hub-b in destination health only, and the next receipts pushed the
+// discards owed to it before their 250s, each waiting for it again.
+func TestSR17ProbeSilentAtXShadowMarksServerHung(t *testing.T) {
+	addr, xshadow := silentAtXShadow(t, 39800)
+	_, r := rcpt47Rig(t, 5*time.Second, 300*time.Millisecond, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr})
+	if _, err := r.Probe(context.Background(), "hub-b"); err == nil {
+		t.Fatal("a probe of a server silent at XSHADOW succeeded")
+	}
+	if len(xshadow) == 0 {
+		t.Fatal("hub-b never read XSHADOW: the test proves nothing")
+	}
+	if !r.hungLately("hub-b") {
+		t.Error("hub-b, silent at XSHADOW past command_timeout in a probe, is not marked as a server that hung")
 	}
 }

@@ -559,7 +559,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		return "", fmt.Errorf("%s: %w", name, ErrUnknownServer)
 	}
 	caller := ctx
-	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	ctx, cancel := boundedTry(ctx, receiptTry) // its bound told from the caller's end (peerSilent)
 	defer cancel()
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
 	if err == nil {
@@ -649,6 +649,10 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		// every holder, AskFirst): a holder slower than that answers
 		// all the same, and is not to be passed over for it.
 		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
+		// Silent past a timeout of its own (connect, command_timeout
+		// at XSHADOW, the bound): a hang, marked as a push's is
+		// (rcpt47 item 4).
+		r.noteSilent(ctx, s.Name, err)
 	}
 	return "", err
 }
