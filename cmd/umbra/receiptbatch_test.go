@@ -121,7 +121,8 @@ func TestShadowOnReceiptBatchKeptThenDiscarded(t *testing.T) {
 // SR-17, version 6: hub-b is killed (kill -9) while 20 senders' copies
 // go to it in batches. Every sender gets an answer — 250 with the copy
 // on hub-b (acknowledged by hub-b before it died), 250 held by hub-a
-// only (its batch, and its second try alone, failed), or 250 saying the
+// only or with its copy unconfirmed (its batch, and its second try
+// alone, failed), or 250 saying the
 // message left hub-a before its copy gave up (delivered meanwhile) — and every
 // acknowledged message is delivered once.
 func TestShadowOnReceiptPeerKilledMidBatch(t *testing.T) {
@@ -144,8 +145,8 @@ func TestShadowOnReceiptPeerKilledMidBatch(t *testing.T) {
 		switch {
 		case strings.Contains(text, "shadow copy on hub-b"):
 			copied++
-		case strings.Contains(text, "no shadow copy"):
-			single++
+		case strings.Contains(text, "no shadow copy"), strings.Contains(text, "shadow copy unconfirmed: one may exist on hub-b"):
+			single++ // held by hub-a (hub-b may hold a copy when its batch was cut after its data)
 		case strings.Contains(text, "left this server before its shadow copy was made"), strings.Contains(text, "left this server before its shadow copy was confirmed"):
 			left++ // delivered to the sink (up from the start) before its copy gave up (hub-b may hold it when its push was cut after its data)
 		default:

@@ -281,11 +281,18 @@
 // refused, then silence) does not make the try a refusal (cutByCaller
 // quotes it), and still says the server kept nothing: the try is no
 // push that may have left the copy there, owed no discard (cutTry).
-// Only the try's own bound, or its session's deadline, run
-// out is a timeout of the peer's (boundedTry, ranOutOfBound):
+// Only the try's own bound, or its session's deadline, or the connect
+// timeout, run out is a timeout of the peer's (boundedTry, ranOutOfBound,
+// peerSilent), and each marks the server as one that hung (hungAt)
+// wherever it runs out: a push, a discard hand-over's connect, a
+// session's XSHADOW for copies unanswered past command_timeout (rcpt47
+// item 4):
 // a push, a batch or a discard hand-over cut by its caller's end — this
 // server's stop, the bound of a pass — is no hung server (hungAt), no
-// smtp.ErrCopyTimedOut, and no second session (rcpt44 item 3). A copy waits
+// smtp.ErrCopyTimedOut, and no second session (rcpt44 item 3); nor is a
+// heartbeat cut by this server's stop an unresponsive primary in
+// destination health (cutByOwnStop: its bound, a deadline or
+// shadow.ErrHeartbeatBound, is; rcpt47 item 3). A copy waits
 // at most for the batch in flight and its own, each bounded by
 // receiptTry (10 s). A second try's new session (and a REQUIRETLS copy's
 // session of its own) that cannot be had is recorded as a first dial's
@@ -310,7 +317,14 @@
 // (handMayHoldDiscards, XDISCARD within receiptDiscardPush), as does a
 // made-again pass once it made the copy (Recopy, rcpt43 item 1): a
 // primary lost at once after the 250 or the pass leaves one holder, not
-// two (receipt42 item 1). A message that left this server before its
+// two (receipt42 item 1). When no next candidate takes the copy, the
+// receive session's 250 says the copy is unconfirmed and may exist on
+// each such server ("shadow copy unconfirmed: one may exist on NAME",
+// result may_hold), not ", no shadow copy" (rcpt47 item 1): the mark
+// makes the copy again and owes each its discard then. A message that
+// left this server while its copy was made again on the next candidate
+// within the receipt is told so, that candidate owed its discard,
+// not "shadow copy on" it (rcpt47 item 5). A message that left this server before its
 // copy was confirmed has them handed so too (HandLeftDiscards,
 // rdwatch45), and so has one that left while a copy made again was in
 // flight or while the hand-over waited: the record gone, they are found

@@ -7,6 +7,7 @@ import (
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/shadow"
 	"umbra/internal/testsupport"
 )
 
@@ -22,12 +23,12 @@ func TestFailedHeartbeatDeprioritisesHost(t *testing.T) {
 	// A try of the hung host would cost this long: never spent.
 	d.st.Load().cfg.CommandTimeout = time.Minute
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancelCause(context.Background())
 	go func() {
 		for hung.Count() == 0 {
 			time.Sleep(time.Millisecond)
 		}
-		cancel() // the heartbeat's bound, as the shadow manager's timer ends it
+		cancel(shadow.ErrHeartbeatBound) // the heartbeat's bound, as the shadow manager's timer ends it (a plain cancel is this server's stop)
 	}()
 	if _, _, err := heartbeatIDs(d, ctx, "hub-a", hung.Addr()); err == nil {
 		t.Fatal("a heartbeat to a hung primary succeeded")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -221,6 +222,28 @@ func cutTry(c *smtp.Client, ctx context.Context, what string, err error) error {
 // recorded (shadow45 item 3).
 func sessionTimedOut(ctx context.Context, err error) bool {
 	return ctx.Err() == nil && errors.Is(err, os.ErrDeadlineExceeded)
+}
+
+// peerSilent reports whether err, a failed step with a shadow server
+// under ctx — its connect, its greeting, XSHADOW, a push, a hand-over of
+// discards —, is that server's silence: ctx's own bound ran out
+// (boundedTry), or, ctx alive, a timeout of the step's own ran out
+// first: the session's command_timeout or data_timeout
+// (sessionTimedOut), or the connect timeout (a net.Error that is a
+// timeout: the dialer's "i/o timeout"). Every such hang marks the
+// server (hungAt) the same way; a connect timeout in the hand-over, or a
+// server silent at XSHADOW past command_timeout, marked nothing, and the
+// next receipts waited for it again (rcpt47 item 4). Never when ctx's
+// caller ended it (the stop): the server did nothing wrong.
+func peerSilent(ctx context.Context, err error) bool {
+	if ranOutOfBound(ctx) {
+		return true
+	}
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	var ne net.Error
+	return errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
 }
 
 // maxIdleReceipt bounds the sessions kept per shadow server.
@@ -640,14 +663,15 @@ func (r *ReceiptShadow) session(ctx context.Context, st *state, s *routing.Serve
 }
 
 func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, verify bool) (*smtp.Client, error) {
-	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	ctx, cancel := boundedTry(ctx, receiptTry) // its bound told from the caller's end (peerSilent)
 	defer cancel()
 	c, err := r.d.dialPrimaryTLS(ctx, st, s.Name, s.Address, verify) // logs in as heartbeats to s do (loginVia)
 	if err != nil && verify && tlsFailed(err) {
 		return nil, fmt.Errorf("%w: %v", errNotVerified, err) // it answers: not a refusal, not a failure of the server
 	}
 	if err != nil {
-		return nil, refusal(err) // a refused login is a *refusedError with the peer's digest
+		r.noteSilent(ctx, s.Name, err) // its connect, greeting or EHLO timed out
+		return nil, refusal(err)       // a refused login is a *refusedError with the peer's digest
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
@@ -655,6 +679,9 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 	db, err := c.Shadow(st.cfg.ShadowServerID)
 	if err != nil {
 		c.Close()
+		// Silent at XSHADOW past command_timeout (or the bound): it
+		// hangs as one silent at the copy's MAIL does (rcpt47 item 4).
+		r.noteSilent(ctx, s.Name, err)
 		return nil, refusalIn(err, c)
 	}
 	// Before a copy's commit names s: a new database of s marks the
@@ -706,6 +733,16 @@ func (r *ReceiptShadow) dial(ctx context.Context, st *state, s *routing.Server, 
 	}
 	c.SetHop(s.Name)
 	return c, nil
+}
+
+// noteSilent marks server as one that hung (hungAt) when err, a step
+// with it under ctx, is its silence (peerSilent): the discards owed to
+// it are not pushed before the next 250s for hungPassedOver, each of
+// which would wait for it again.
+func (r *ReceiptShadow) noteSilent(ctx context.Context, server string, err error) {
+	if peerSilent(ctx, err) {
+		r.hungAt.Store(mailaddr.NameKey(server), r.clock())
+	}
 }
 
 // tlsFailed: err is a session's TLS failure (smtp.ErrTLSUnavailable,

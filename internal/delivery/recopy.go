@@ -559,7 +559,7 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		return "", fmt.Errorf("%s: %w", name, ErrUnknownServer)
 	}
 	caller := ctx
-	ctx, cancel := context.WithTimeout(ctx, receiptTry)
+	ctx, cancel := boundedTry(ctx, receiptTry) // its bound told from the caller's end (peerSilent)
 	defer cancel()
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
 	if err == nil {
@@ -649,6 +649,10 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 		// every holder, AskFirst): a holder slower than that answers
 		// all the same, and is not to be passed over for it.
 		r.d.health.Unresponsive(time.Now(), "shadow server probe: "+err.Error(), s.Name, s.Address)
+		// Silent past a timeout of its own (connect, command_timeout
+		// at XSHADOW, the bound): a hang, marked as a push's is
+		// (rcpt47 item 4).
+		r.noteSilent(ctx, s.Name, err)
 	}
 	return "", err
 }
@@ -1304,15 +1308,13 @@ func (r *ReceiptShadow) handDiscards(ctx context.Context, q RecopyStore, id queu
 			// and was taken for one that hung (rrrcpt43).
 			n, err := r.d.pushDiscardsEnd(ctx, st, s.Name, s.Address, owed, func(c *smtp.Client) { r.endApart(c, c.QuitBounded) })
 			if err != nil {
-				if ranOutOfBound(ctx) || sessionTimedOut(ctx, err) {
-					// Ran out of the 2 s, or of the session's own
-					// deadline first (command_timeout under it,
-					// shadow45 item 3): the next receipts do not wait
-					// for it. Not when the caller ended first (the stop
-					// cut the receipt or the pass): the server did
-					// nothing wrong (rcpt44 item 3).
-					r.hungAt.Store(mailaddr.NameKey(s.Name), r.clock())
-				}
+				// Ran out of the 2 s, or of the session's own deadline
+				// first (command_timeout under it, shadow45 item 3), or
+				// of the connect timeout (rcpt47 item 4): the next
+				// receipts do not wait for it. Not when the caller ended
+				// first (the stop cut the receipt or the pass): the
+				// server did nothing wrong (rcpt44 item 3).
+				r.noteSilent(ctx, s.Name, err)
 				r.d.log.Info("discard of an unconfirmed shadow copy not handed "+when+": the shadow server fetches it at its next contact",
 					"msg_id", id.String(), "shadow_server", s.Name, "handed", n, "err", err)
 			}

@@ -381,6 +381,11 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		// proved the primary of an earlier release, which advertises
 		// none (shadow earlierrelease.go): its refusal is its own.
 		d.health.Responsive(hk, hostAddr)
+	case err != nil && cutByOwnStop(ctx):
+		// This server's stop (or its caller's end) cut the heartbeat:
+		// no evidence about the primary, which did nothing wrong and is
+		// not marked for deliveries (rcpt47 item 3). Its bound run out
+		// (a deadline) is the primary's silence, below.
 	case err != nil:
 		// Deliveries try other servers first from now on (SR-16).
 		d.health.Unresponsive(time.Now(), err.Error(), hk, hostAddr)
@@ -388,6 +393,16 @@ func (d *Deliverer) Heartbeat(ctx context.Context, primary, addr string, save fu
 		d.health.Responsive(hk, hostAddr, refusedKey(hk))
 	}
 	return err
+}
+
+// cutByOwnStop reports whether ctx, a session's context, ended by its
+// caller's cancel — this server stopping, a run ended — rather than by a
+// bound run out: a deadline (context.WithTimeout), or a cancel whose
+// cause is one (the shadow manager's heartbeat bound,
+// shadow.ErrHeartbeatBound, wraps context.DeadlineExceeded). A session
+// so cut says nothing about its peer.
+func cutByOwnStop(ctx context.Context) bool {
+	return ctx.Err() != nil && !errors.Is(context.Cause(ctx), context.DeadlineExceeded) && !errors.Is(context.Cause(ctx), errTryBound)
 }
 
 func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save func(dbID string, mark uint64, discards []string, contact bool) error) error {

@@ -15,7 +15,7 @@ type receiptMetrics struct {
 func newReceiptMetrics(reg prometheus.Registerer) *receiptMetrics {
 	r := &receiptMetrics{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_receipt_total",
-			Help: "Messages of connectors with shadow_on_receipt, by connector and result: copied (a shadow copy on another server before the 250), single (accepted held by this server only), left (the message left this server — delivered, relayed — before its copy gave up, the shadow server having answered the push: no copy needed), left_may_hold (it left before its copy was confirmed, the push unanswered after its data: the shadow server may hold a copy, and is owed its discard), rejected (451 4.4.0)."},
+			Help: "Messages of connectors with shadow_on_receipt, by connector and result: copied (a shadow copy on another server before the 250), single (accepted held by this server only: every shadow server tried answered the push, none kept it), may_hold (accepted with its copy unconfirmed: a push got no reply once the copy was sent, and a copy may exist on that shadow server; made again, and that server owed its discard), left (the message left this server — delivered, relayed — before its copy gave up, the shadow server having answered the push: no copy needed), left_may_hold (it left before its copy was confirmed, the push unanswered after its data: the shadow server may hold a copy, and is owed its discard), rejected (451 4.4.0)."},
 			[]string{"connector", "result"}),
 		added: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_shadow_receipt_seconds",
 			Help:    "Time the shadow copy on receipt added to the reply to DATA/BDAT, by connector.",
@@ -26,7 +26,7 @@ func newReceiptMetrics(reg prometheus.Registerer) *receiptMetrics {
 }
 
 // ShadowOnReceipt implements smtp.ReceiptObserver. result is one of
-// copied, single, left, left_may_hold, rejected (a bounded set).
+// copied, single, may_hold, left, left_may_hold, rejected (a bounded set).
 func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration) {
 	m.receipt.results.WithLabelValues(connector, result).Inc()
 	m.receipt.added.WithLabelValues(connector).Observe(added.Seconds())

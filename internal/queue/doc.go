@@ -2426,8 +2426,9 @@
 //     the push's outcome is recorded leaves the note the commit wrote of
 //     the push in flight (bucket receiptpush, pushcrash.go): Recover
 //     marks the message held by this server only, the named server kept
-//     as one that may hold the copy, and the copy is made again (rt55
-//     F4); a confirmed push's note goes with the next commit, so a crash
+//     as one that may hold the copy (its reason says a copy may exist
+//     there, HowPushCut, as a push that got no reply says, HowNoReply:
+//     rcpt47 item 1), and the copy is made again (rt55 F4); a confirmed push's note goes with the next commit, so a crash
 //     in between costs only a copy made again. A push the server answered with a reply at
 //     any step (452 4.3.1 from a full disk, any 4xx or 5xx, a 421 at
 //     MAIL, RCPT, DATA or the data's end included: receipt42 item 2)

@@ -1351,10 +1351,12 @@ func (sc SingleCopy) String() string {
 	case HowUnreachable:
 		return unreachableText(sc)
 	case HowNoReply:
-		return fmt.Sprintf("held by this server only since %s: the push of its shadow copy to %s got no reply (its connection lost before the reply, or the push past its bound, once the copy may have reached it): %s may store it, and gets its discard when the copy is made elsewhere",
+		// Not "held by this server only": nothing says it is
+		// (rcpt47 item 1); marked so that the copy is made again.
+		return fmt.Sprintf("shadow copy unconfirmed since %s: the push of its shadow copy to %s got no reply (its connection lost before the reply, or the push past its bound, once the copy may have reached it): a copy may exist on %s, which gets its discard when the copy is made elsewhere",
 			sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)
 	case HowPushCut:
-		return fmt.Sprintf("held by this server only since %s: a stop cut the push of its shadow copy to %s short before its outcome was recorded (%s may store it, and gets its discard when the copy is made elsewhere)",
+		return fmt.Sprintf("shadow copy unconfirmed since %s: a stop cut the push of its shadow copy to %s short before its outcome was recorded: a copy may exist on %s, which gets its discard when the copy is made elsewhere",
 			sc.Since.UTC().Format(time.RFC3339), sc.Lost, sc.Lost)
 	case HowDamaged:
 		return fmt.Sprintf("held by this server only since %s: a shadow copy on %s was damaged and set aside there (which one is unknown)", sc.Since.UTC().Format(time.RFC3339), sc.Lost)

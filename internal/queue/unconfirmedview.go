@@ -36,14 +36,21 @@ func (q *Manager) UnconfirmedPushes(id ID) []UnconfirmedPush {
 // each server its mark named, and the commit recording the copy made
 // again owed it to that copy's holder (ShadowRecopiedOrg): those are
 // listed then, every one DiscardOwed, found by orgID ("": none).
+//
+// A read that fails lists what it read (nothing, mostly) and is logged
+// at WARN: no server can be named in place of those it could not read,
+// and taken in silence for "none owed" it hid that discards may not have
+// been handed before a reply (rcpt47 item 2's sibling).
 func (q *Manager) UnconfirmedPushesOrg(id ID, orgID string) (out []UnconfirmedPush, gone bool) {
-	_ = q.store.View(func(tx *Tx) error {
+	rerr := q.store.View(func(tx *Tx) error {
 		m, err := tx.Get(id)
 		if errors.Is(err, ErrNotFound) && orgID != "" {
 			gone = true
 			m = &Message{ID: id, OrgID: orgID}
+		} else if errors.Is(err, ErrNotFound) {
+			return nil // gone, and no org id to find its discards by
 		} else if err != nil {
-			return nil
+			return err
 		}
 		seen := map[string]int{}
 		add := func(server string, owed bool) {
@@ -84,6 +91,10 @@ func (q *Manager) UnconfirmedPushesOrg(id ID, orgID string) (out []UnconfirmedPu
 		}
 		return nil
 	})
+	if rerr != nil {
+		q.log.Warn("reading the unconfirmed pushes of a message's shadow copy failed: the discards owed to the servers that may hold it may not be handed before the reply (each fetches its own at its next contact)",
+			"msg_id", id.String(), "org_id", orgID, "err", rerr)
+	}
 	slices.SortFunc(out, func(a, b UnconfirmedPush) int { return strings.Compare(a.Server, b.Server) })
 	return out, gone
 }

@@ -59,7 +59,7 @@ func (q *Manager) AwaitDiscardFetched(ctx context.Context, id ID, server string)
 // confirmed has no record left to read the org id from (smtp receipt.go,
 // "left this server before its shadow copy was confirmed").
 func (q *Manager) AwaitOrgDiscardFetched(ctx context.Context, orgID, server string) bool {
-	return q.awaitFetched(ctx, server, func() (bool, error) { return q.orgDiscardOwed(orgID, server), nil })
+	return q.awaitFetched(ctx, server, func() (bool, error) { return q.orgDiscardOwed(orgID, server) })
 }
 
 // awaitFetched waits until owed reports false (fetched, or owed no
@@ -102,17 +102,31 @@ func (q *Manager) discardOwed(id ID, server string) (owed bool, err error) {
 }
 
 // OrgDiscardOwed reports whether the discard of the copy of org id
-// orgID is owed to server and not fetched (acknowledged) yet.
-func (q *Manager) OrgDiscardOwed(orgID, server string) bool { return q.orgDiscardOwed(orgID, server) }
+// orgID is owed to server and not fetched (acknowledged) yet. A read
+// that fails is no answer, and answers owed (rcpt47 item 2): "not
+// owed" had the receipt hand server nothing before its 250, leaving it
+// free to take its copy over once this server dies; owed, the hand-over
+// is tried (and server, owed nothing there after all, ignores it).
+func (q *Manager) OrgDiscardOwed(orgID, server string) bool {
+	owed, err := q.orgDiscardOwed(orgID, server)
+	return owed || err != nil
+}
 
-// orgDiscardOwed is discardOwed for the copy of org id orgID.
-func (q *Manager) orgDiscardOwed(orgID, server string) (owed bool) {
+// orgDiscardOwed is discardOwed for the copy of org id orgID. A read
+// that fails is logged at WARN here, with the server and the org id
+// (never the message's content), and returned: the caller takes it as
+// owed, or as not fetched (awaitFetched).
+func (q *Manager) orgDiscardOwed(orgID, server string) (owed bool, err error) {
 	forgetting := q.forgetting.snapshot()
-	_ = q.store.View(func(tx *Tx) error {
+	err = q.store.View(func(tx *Tx) error {
 		owed = tx.discardOwedTx(forgetting, orgID, server)
 		return nil
 	})
-	return owed
+	if err != nil {
+		q.log.Warn("reading whether a shadow copy's discard is owed failed: taken as owed (handed, or waited for, again)",
+			"shadow_server", server, "org_id", orgID, "err", err)
+	}
+	return owed, err
 }
 
 // discardOwedTx reports whether the full discard of copy orgID is owed

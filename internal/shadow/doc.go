@@ -702,7 +702,11 @@
 //
 // Invariants: a heartbeat is one SMTP session bounded as a whole by one
 // command timeout (every step also has its own, W-7), so a hung primary
-// counts as a failed heartbeat, and a refusing one never does; heartbeats and polls run concurrently, one
+// counts as a failed heartbeat, and a refusing one never does; the
+// bound ends the heartbeat's context with ErrHeartbeatBound (a
+// context.DeadlineExceeded) and this server's stop with a plain cancel,
+// so that the Heartbeater marks the primary for the one only (rcpt47
+// item 3); heartbeats and polls run concurrently, one
 // per primary at a time (the manager's flight record, and the scheduler's
 // window of 1 for the primary's destination: a second one is refused,
 // not queued, and asked for again at the next step), so one hung primary

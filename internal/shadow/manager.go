@@ -1402,6 +1402,13 @@ func (m *Manager) busy(primary string) bool {
 	return ok
 }
 
+// ErrHeartbeatBound is the cause (context.Cause) of a heartbeat's
+// context its bound ended, the primary silent: it wraps
+// context.DeadlineExceeded, as a deadline's is, so that a Heartbeater
+// tells it from this server's stop (context.Canceled), which says nothing
+// about the primary (rcpt47 item 3).
+var ErrHeartbeatBound = fmt.Errorf("heartbeat not done within its bound: %w", context.DeadlineExceeded)
+
 // session runs one heartbeat to p, cut off when timer fires, and
 // returns its failure (for the destination's window).
 func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, timeout time.Duration, retries int) error {
@@ -1410,12 +1417,16 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 		delete(m.flight, p.Name)
 		m.mu.Unlock()
 	}()
-	hctx, cancel := context.WithCancel(ctx)
+	hctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	stop := make(chan struct{})
 	go func() {
 		select {
 		case <-timer.C():
-			cancel()
+			// The bound, told apart from this server's stop: the
+			// Heartbeater marks the primary for the one and not for
+			// the other (ErrHeartbeatBound).
+			cancelCause(ErrHeartbeatBound)
 		case <-stop:
 			timer.Stop()
 		}

@@ -560,8 +560,10 @@ type ReceiptLink interface {
 
 // ReceiptObserver is told how each copy on receipt went (metrics):
 // result is "copied", "single" (accepted held by this server only),
-// "left" (the message left this server before its copy gave up, the
-// server having answered the push: ReceiptLeftChecker), "left_may_hold"
+// "may_hold" (accepted, a push unanswered once its copy was sent: a copy
+// may exist on that server, rcpt47 item 1), "left" (the message left
+// this server before its copy gave up, the server having answered the
+// push: ReceiptLeftChecker), "left_may_hold"
 // (it left, and the push got no reply once its copy was sent: the
 // server may hold a copy, owed its discard) or "rejected" (451 4.4.0);
 // added is the time the copy added to the reply.
@@ -1007,8 +1009,16 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		}
 	}
 	left := false
-	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && err != nil {
+	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && (err != nil || again != "") {
+		// And a copy made again on the next candidate: the message's
+		// attempt went on while the first push failed and the next one
+		// ran, and one that left meanwhile left that server holding a
+		// copy of a message gone, owed its discard — never "shadow copy
+		// on" it (rcpt47 item 5).
 		left = lc.LeftBeforeCopy(m.ID)
+		if left && again != "" {
+			mayHoldOn = append(mayHoldOn, again)
+		}
 	}
 	mayHold := len(mayHoldOn) > 0
 	switch {
@@ -1042,10 +1052,16 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		s.log.Info("message left this server before its shadow copy on receipt was made: no copy needed", "msg_id", m.ID.String(), "err", err)
 		msg += ", left this server before its shadow copy was made"
 	case err != nil && mayHold:
-		observe("single")
-		s.log.Warn("message held by this server only: its shadow copy unconfirmed (the shadow server may hold one, and is owed its discard once the copy is made again)",
+		// A push got no reply once its copy was sent: its outcome is
+		// unknown, and a copy may exist there. Neither held by this
+		// server only nor copied: "may_hold", said so to the sender and
+		// the operator (rcpt47 item 1). The mark keeps each such server
+		// as one that may hold the copy — the copy is made again, and
+		// the commit naming its holder owes each the discard.
+		observe("may_hold")
+		s.log.Warn("shadow copy on receipt unconfirmed: a copy may exist on the shadow server (no reply once the copy was sent); it is made again on a shadow server that answers, and the shadow server is owed its discard then",
 			"msg_id", m.ID.String(), "preference", pref, "shadow_server", strings.Join(mayHoldOn, ","), "err", err)
-		msg += ", no shadow copy"
+		msg += ", shadow copy unconfirmed: one may exist on " + strings.Join(mayHoldOn, ", ")
 	case err != nil:
 		observe("single")
 		s.log.Warn("message held by this server only: no shadow copy", "msg_id", m.ID.String(), "preference", pref, "err", err)
