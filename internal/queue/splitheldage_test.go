@@ -284,6 +284,17 @@ func TestSR13RemovedPartIsSettledInTheSharedCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ndr {
+				// Until the DSN leaves, the copy covers the failure it
+				// reports: this server lost now, the DSN is lost with
+				// it, and a partial discard written at the removal
+				// would leave the sender told nothing and x@a.example
+				// delivered by no one.
+				owed, _ := r.p.DiscardsPartial("hub-h", 100) // read, not acknowledged
+				for _, l := range owed {
+					if pd, ok := ParsePartialDiscard(l); ok && pd.Addr == "x@a.example" {
+						t.Fatalf("the removal settled x@a.example in the shared copy (%q) while its failure DSN is still here: lost with this server, the sender is told nothing", owed)
+					}
+				}
 				// The DSN leaves (its next hop takes it): the copy no
 				// longer covers the failure it reports.
 				r.d.mu.Lock()
