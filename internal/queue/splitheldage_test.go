@@ -150,6 +150,18 @@ func (r *splitCopyRig) holderTakesOver(t *testing.T) string {
 	return ""
 }
 
+// noTakeoverWhilePending fails t when the holder's expiry pass took its
+// copy over while this server still retries a recipient of it
+// (holderTakesOver); how says what the holder's copy went through.
+func (r *splitCopyRig) noTakeoverWhilePending(t *testing.T, how string) {
+	t.Helper()
+	if addr := r.holderTakesOver(t); addr != "" {
+		got, _ := r.p.Message(r.a.ID)
+		t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h%s while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
+			addr, how, got.State, got.Arrived, got.OrgEarlier)
+	}
+}
+
 // SR-13, Q-3: a split message (two parts here, one copy on hub-h) whose
 // part x@a.example the operator held while the other part still needed
 // the copy (so the hold wrote no discard) was resumed with the time
@@ -198,11 +210,7 @@ func TestSR13SplitPartResumedKeepsTheSharedCopysAge(t *testing.T) {
 			r.settled(t, r.tries("y@b.example"))
 			r.advance(t, time.Hour+time.Minute) // past the receipt's expiry
 			r.clk.Advance(time.Hour + time.Minute)
-			if addr := r.holderTakesOver(t); addr != "" {
-				got, _ := r.p.Message(r.a.ID)
-				t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
-					addr, got.State, got.Arrived, got.OrgEarlier)
-			}
+			r.noTakeoverWhilePending(t, "")
 		})
 	}
 }
@@ -248,11 +256,7 @@ func TestSR13RemadeCopyMergedOnTheHolderTakesThePushsAge(t *testing.T) {
 	}
 	r.advance(t, time.Hour+time.Minute) // past the receipt's expiry, not the part's
 	r.clk.Advance(time.Hour + time.Minute)
-	if addr := r.holderTakesOver(t); addr != "" {
-		got, _ := r.p.Message(r.a.ID)
-		t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h, its re-made copy merged into the one it kept, while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
-			addr, got.State, got.Arrived, got.OrgEarlier)
-	}
+	r.noTakeoverWhilePending(t, ", its re-made copy merged into the one it kept,")
 }
 
 // SR-13, OPS-3 (the sibling of the hold among the operator's actions): a
