@@ -603,8 +603,12 @@
 // unfetched by the push (RecopyPushing) — is joined to the copy kept
 // there, which takes the later age the push carries in the push's
 // commit (renewReceiptCopyAge, receiptcopy.go; a relayed copy the push
-// is folded into likewise, foldIntoRelayed): a crash before it
-// leaves the push unanswered, made again by the next pass. Mail of a suspended queue keeps its age. A hold's record lists each
+// is folded into likewise, foldIntoRelayed — also a relayed record with
+// mail of its own still to deliver, which the expiry pass takes over by
+// the same Arrived once that mail is done: its Arrived moves, its
+// OrgEarlier by as much, so its own mail keeps its age, renewCopyAge):
+// a crash before it leaves the push unanswered, made again by the next
+// pass. Mail of a suspended queue keeps its age. A hold's record lists each
 // recipient in the queue that holds it (a taken-over copy too: it
 // leaves its shadow queue for the suspended one; a copy an earlier
 // release parked in its shadow queue is made due by Recover:

@@ -85,10 +85,13 @@ func (t *Tx) shiftHeld(id ID, step time.Duration) error {
 // quarantine of m settled it, nor will its release. The holder knows
 // nothing of m's hold: it takes the copy over by the copy's own receipt
 // time (message_expiration and shadowExpiryGrace after it, with no
-// discard), and a repeated push under the same id only joins the copy
-// it keeps (keepCopyTx). So a release of such a part — `message resume`
-// of a suspended or poison part, the quarantine's release — keeps the
-// part's age as it was (the hold counted, its expiry the copy's)
+// discard), and the release pushes no copy again that could carry a
+// later age to it (markReleasedSingle marks nothing while the copy is
+// kept for the sibling: copyKeptForSibling; a push that does carry one
+// renews the copy's age, renewReceiptCopyAge). So a release of such a
+// part — `message resume` of a suspended or poison part, the
+// quarantine's release — keeps the part's age as it was (the hold
+// counted, its expiry the copy's)
 // instead of taking the time held out of it (resumedFromHold) or
 // starting it again (releasedFromHold): a part whose expiry came after
 // its copy's was retried here while its holder took the copy over and

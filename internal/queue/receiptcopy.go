@@ -371,8 +371,8 @@ func newReceiptRcpts(tx *Tx, kept []ID, m *Message) []Recipient {
 	return out
 }
 
-// renewReceiptCopyAge gives each record of kept still held as a copy
-// (state Shadow: not taken over, not in delivery) the age of the pushed
+// renewReceiptCopyAge gives each record of kept still holding the copy
+// (renewCopyAge: not taken over, not in delivery) the age of the pushed
 // copy m (Arrived, OrgEarlier, as settleArrival set them for m) when m
 // carries an arrival later than the record's: the primary made the copy
 // again for a record whose age a hold left younger than the copy's (a
@@ -404,16 +404,36 @@ func (t *Tx) renewReceiptCopyAge(kept []ID, m *Message) error {
 	return nil
 }
 
-// renewCopyAge gives o, a record held as a copy (state Shadow) that the
-// pushed copy m joins, m's age when m carries an arrival later than o's
+// renewCopyAge gives o, a record that the pushed copy m joins, m's
+// later age for the copy when m carries an arrival later than o's
 // (renewReceiptCopyAge); it reports whether it changed o, which the
-// caller puts. A record with anything of its own to deliver (not state
-// Shadow) keeps its age: its expiry is its own mail's.
+// caller puts. A record held as a copy alone (state Shadow) takes m's
+// Arrived and OrgEarlier. One with mail of its own still to deliver here
+// (a relayed record that kept recipients: foldIntoRelayed) becomes a
+// copy alone once that mail is done, and is then taken over by its
+// Arrived all the same: its Arrived moves to m's too, and its OrgEarlier
+// by as much (whole seconds), so that its own mail keeps its age — the
+// organisation's arrival (OrgArrived), which its expiry, delay notice
+// and DSN's Arrival-Date read. Not a record that holds no copy any more
+// (every recipient taken over: nothing is taken over by its Arrived), nor
+// one in delivery (its attempt's commit writes it: one writer) nor a
+// quarantined one (the quarantine expires it by its Arrived).
 func renewCopyAge(o, m *Message) bool {
-	if o.State != Shadow || m.CarriedArrival.IsZero() || !m.CarriedArrival.After(o.Arrived) {
+	if m.CarriedArrival.IsZero() || !m.CarriedArrival.After(o.Arrived) {
 		return false
 	}
-	o.Arrived, o.OrgEarlier = m.Arrived, m.OrgEarlier
+	switch {
+	case o.State == Shadow:
+		o.Arrived, o.OrgEarlier = m.Arrived, m.OrgEarlier
+		return true
+	case o.State == Active || o.State == Quarantined || !hasShadowed(o):
+		return false
+	}
+	step := m.Arrived.Sub(o.Arrived).Truncate(time.Second)
+	if step <= 0 || o.OrgEarlier+step > maxOrgEarlierSeconds*time.Second {
+		return false
+	}
+	o.Arrived, o.OrgEarlier = o.Arrived.Add(step), o.OrgEarlier+step
 	return true
 }
 

@@ -150,6 +150,18 @@ func (r *splitCopyRig) holderTakesOver(t *testing.T) string {
 	return ""
 }
 
+// noTakeoverWhilePending fails t when the holder's expiry pass took its
+// copy over while this server still retries a recipient of it
+// (holderTakesOver); how says what the holder's copy went through.
+func (r *splitCopyRig) noTakeoverWhilePending(t *testing.T, how string) {
+	t.Helper()
+	if addr := r.holderTakesOver(t); addr != "" {
+		got, _ := r.p.Message(r.a.ID)
+		t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h%s while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
+			addr, how, got.State, got.Arrived, got.OrgEarlier)
+	}
+}
+
 // SR-13, Q-3: a split message (two parts here, one copy on hub-h) whose
 // part x@a.example the operator held while the other part still needed
 // the copy (so the hold wrote no discard) was resumed with the time
@@ -198,11 +210,7 @@ func TestSR13SplitPartResumedKeepsTheSharedCopysAge(t *testing.T) {
 			r.settled(t, r.tries("y@b.example"))
 			r.advance(t, time.Hour+time.Minute) // past the receipt's expiry
 			r.clk.Advance(time.Hour + time.Minute)
-			if addr := r.holderTakesOver(t); addr != "" {
-				got, _ := r.p.Message(r.a.ID)
-				t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
-					addr, got.State, got.Arrived, got.OrgEarlier)
-			}
+			r.noTakeoverWhilePending(t, "")
 		})
 	}
 }
@@ -248,11 +256,7 @@ func TestSR13RemadeCopyMergedOnTheHolderTakesThePushsAge(t *testing.T) {
 	}
 	r.advance(t, time.Hour+time.Minute) // past the receipt's expiry, not the part's
 	r.clk.Advance(time.Hour + time.Minute)
-	if addr := r.holderTakesOver(t); addr != "" {
-		got, _ := r.p.Message(r.a.ID)
-		t.Fatalf("hub-h took its copy of %s over at receipt + expiry + 1 h, its re-made copy merged into the one it kept, while this server still retries it (%s, arrived %v, %v earlier): delivered twice",
-			addr, got.State, got.Arrived, got.OrgEarlier)
-	}
+	r.noTakeoverWhilePending(t, ", its re-made copy merged into the one it kept,")
 }
 
 // SR-13, OPS-3 (the sibling of the hold among the operator's actions): a
@@ -284,6 +288,17 @@ func TestSR13RemovedPartIsSettledInTheSharedCopy(t *testing.T) {
 				t.Fatal(err)
 			}
 			if ndr {
+				// Until the DSN leaves, the copy covers the failure it
+				// reports: this server lost now, the DSN is lost with
+				// it, and a partial discard written at the removal
+				// would leave the sender told nothing and x@a.example
+				// delivered by no one.
+				owed, _ := r.p.DiscardsPartial("hub-h", 100) // read, not acknowledged
+				for _, l := range owed {
+					if pd, ok := ParsePartialDiscard(l); ok && pd.Addr == "x@a.example" {
+						t.Fatalf("the removal settled x@a.example in the shared copy (%q) while its failure DSN is still here: lost with this server, the sender is told nothing", owed)
+					}
+				}
 				// The DSN leaves (its next hop takes it): the copy no
 				// longer covers the failure it reports.
 				r.d.mu.Lock()
@@ -327,44 +342,73 @@ func TestSR13RemovedPartIsSettledInTheSharedCopy(t *testing.T) {
 // the relayed record (foldIntoRelayed), which kept its own receipt time:
 // its expiry pass took the copy over at that receipt + expiry + 1 h while
 // the primary still retried the part. The fold takes the push's later
-// age too.
+// age too — also into a relayed record with mail of its own still to
+// deliver here (own): it becomes a copy alone once that mail is done,
+// and was then taken over by its first receipt all the same. Its own
+// mail keeps its age (the organisation's arrival): its expiry is not
+// the copy's.
 func TestSR13RemadeCopyFoldedIntoTheRelayTakesThePushsAge(t *testing.T) {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clk := clock.NewFake(t0)
-	s := openTest(t)
-	q := NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: splitExp})
-	g := orgid.New()
-	rec := &Message{ID: s.NewID(clk.Now()), State: Shadow, From: "s@example.org", Connector: "test", ClientIP: "127.0.0.1",
-		Arrived: t0, OrgID: g}
-	x1 := rec.ID.String() + "-" + primaryHash("hub-b") + "-000000000001"
-	rec.Rcpts = []Recipient{{Addr: "a@c.example", Status: Shadowed, Primary: "hub-b", ShadowID: x1}}
-	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(rec, []byte(body)) }); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := q.ShadowContact("hub-b", "db-b", nil); err != nil {
-		t.Fatal(err)
-	}
-	// hub-b held its record 2 h from t0+1h and resumed it: the copy made
-	// again carries the age the resume left it (an hour).
-	clk.Advance(3 * time.Hour)
-	push := &Message{ID: s.NewID(clk.Now()), From: "s@example.org", Connector: "test", ClientIP: "127.0.0.1", OrgID: g,
-		CarriedArrival: t0.Add(2 * time.Hour), Rcpts: []Recipient{{Addr: "a@c.example"}}}
-	if _, err := q.SubmitShadowCopy(context.Background(), push, []byte(body), "hub-b", "", "db-b"); err != nil {
-		t.Fatal(err)
-	}
-	if got, err := q.Message(rec.ID); err != nil || got.Rcpts[0].ShadowID != g {
-		t.Fatalf("the push was not folded into the relayed record: %+v %v", got, err)
-	}
-	// t0 + expiry + 1 h and a little: past the relay's receipt, not past
-	// the resumed record's age at hub-b.
-	clk.Advance(2*time.Hour + 2*time.Minute)
-	q.pruneDiscards(clk.Now())
-	got, err := q.Message(rec.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Rcpts[0].Status != Shadowed {
-		t.Fatalf("the relayed copy, folded with the copy made again after hub-b's resume, was taken over at its first receipt + expiry + 1 h (arrived %v): hub-b still retries a@c.example until %v",
-			got.Arrived, t0.Add(2*time.Hour+splitExp))
+	for _, own := range []bool{false, true} {
+		t.Run(map[bool]string{false: "copy alone", true: "own mail"}[own], func(t *testing.T) {
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			clk := clock.NewFake(t0)
+			s := openTest(t)
+			q := NewManager(s, nil, ManagerConfig{Clock: clk, MessageExpiration: splitExp})
+			g := orgid.New()
+			rec := &Message{ID: s.NewID(clk.Now()), State: Shadow, From: "s@example.org", Connector: "test", ClientIP: "127.0.0.1",
+				Arrived: t0, OrgID: g}
+			x1 := rec.ID.String() + "-" + primaryHash("hub-b") + "-000000000001"
+			rec.Rcpts = []Recipient{{Addr: "a@c.example", Status: Shadowed, Primary: "hub-b", ShadowID: x1}}
+			if own {
+				rec.State = Ready
+				rec.Rcpts = append(rec.Rcpts, Recipient{Addr: "o@d.example"})
+			}
+			if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(rec, []byte(body)) }); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := q.ShadowContact("hub-b", "db-b", nil); err != nil {
+				t.Fatal(err)
+			}
+			// hub-b held its record 2 h from t0+1h and resumed it: the copy
+			// made again carries the age the resume left it (an hour).
+			clk.Advance(3 * time.Hour)
+			push := &Message{ID: s.NewID(clk.Now()), From: "s@example.org", Connector: "test", ClientIP: "127.0.0.1", OrgID: g,
+				CarriedArrival: t0.Add(2 * time.Hour), Rcpts: []Recipient{{Addr: "a@c.example"}}}
+			if _, err := q.SubmitShadowCopy(context.Background(), push, []byte(body), "hub-b", "", "db-b"); err != nil {
+				t.Fatal(err)
+			}
+			got, err := q.Message(rec.ID)
+			if err != nil || got.Rcpts[0].ShadowID != g {
+				t.Fatalf("the push was not folded into the relayed record: %+v %v", got, err)
+			}
+			if own {
+				if !got.OrgArrived().Equal(t0) {
+					t.Fatalf("the fold moved the arrival of the relayed record's own mail from %v to %v: its expiry is its own", t0, got.OrgArrived())
+				}
+				// Its own mail delivered, as an attempt's commit leaves it:
+				// a copy held for hub-b alone.
+				if err := s.Update(context.Background(), func(tx *Tx) error {
+					m, err := tx.Get(rec.ID)
+					if err != nil {
+						return err
+					}
+					m.Rcpts[1].Status, m.State = Delivered, Shadow
+					return tx.Put(m)
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// t0 + expiry + 1 h and a little: past the relay's receipt, not
+			// past the resumed record's age at hub-b.
+			clk.Advance(2*time.Hour + 2*time.Minute)
+			q.pruneDiscards(clk.Now())
+			if got, err = q.Message(rec.ID); err != nil {
+				t.Fatal(err)
+			}
+			if got.Rcpts[0].Status != Shadowed {
+				t.Fatalf("the relayed copy, folded with the copy made again after hub-b's resume, was taken over at its first receipt + expiry + 1 h (arrived %v): hub-b still retries a@c.example until %v",
+					got.Arrived, t0.Add(2*time.Hour+splitExp))
+			}
+		})
 	}
 }
