@@ -127,3 +127,39 @@ func heldShown(r Recipient, reply string) string {
 	}
 	return reply
 }
+
+// HeldLastReply is the next hop's last reply of m's recipients still
+// to deliver, m being held in suspended queues (the views' state
+// "held"): the one kept beside a recipient's hold (HopReply), or, of a
+// recipient whose record has no hold written yet (a claim that found
+// its queue suspended leaves the record as it was until a DSN falls
+// due), its own last reply when a next hop gave it — the newest
+// deferral's (m's last error) first, else the first recipient's; ""
+// when there is none. The views put it after the hold they give as m's
+// last error, so the operator reads the real cause beside the
+// suspension (dsnlast47).
+func HeldLastReply(m *Message) string {
+	first := ""
+	for i := range m.Rcpts {
+		r := m.Rcpts[i]
+		if r.Status.Done() {
+			continue
+		}
+		last, newest := "", false
+		if _, hop, _, ok := heldHopReply(r); ok {
+			last, newest = hop, r.LastReply == m.LastError
+		} else if real := realReply(r.LastReply); heldBy(r.LastReply) == "" && hopsReply(real) {
+			last, newest = real, r.LastReply == m.LastError
+		}
+		if last == "" {
+			continue
+		}
+		if newest {
+			return last
+		}
+		if first == "" {
+			first = last
+		}
+	}
+	return first
+}
