@@ -15,8 +15,9 @@ import (
 // and message list's LAST ERROR (CurrentError) say the hold and then
 // the reply the next hop gave before it; `queue resume` ends the hold
 // and gives the recipient that reply back, with its host — it no longer
-// leaves it with no reply at all. A poison message's last error says why
-// it was set aside, then its recipients' last reply.
+// leaves it with no reply at all. A message hold (message suspend, then
+// message resume) between keeps the reply too. A poison message's last
+// error says why it was set aside, then its recipients' last reply.
 func TestHoldKeepsTheNextHopsLastReplyShown(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -57,6 +58,25 @@ func TestHoldKeepsTheNextHopsLastReplyShown(t *testing.T) {
 	// next hop's reply first, the hold after it.
 	if col, want := LastErrorShown(CurrentError(got)), greylisted+" (queue mx:down.test suspended by the administrator)"; col != want {
 		t.Errorf("LAST ERROR column %q, want %q", col, want)
+	}
+
+	// The operator holds the message itself, then resumes it: its
+	// retry is held in the suspended queue again; the reply stays.
+	if err := q.SuspendMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Message(m.ID); got.State != Suspended || got.Rcpts[0].HopReply != greylisted || CurrentError(got) != want {
+		t.Errorf("suspended: state %s, kept %q, LAST ERROR %q", got.State, got.Rcpts[0].HopReply, CurrentError(got))
+	}
+	if err := q.ResumeMessage(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the resumed message held again", func() bool {
+		got, _ := q.Message(m.ID)
+		return got != nil && got.State == Ready && heldBy(got.Rcpts[0].LastReply) == "mx:down.test"
+	})
+	if got, _ := q.Message(m.ID); got.Rcpts[0].HopReply != greylisted || CurrentError(got) != want {
+		t.Errorf("resumed and held again: kept %q, LAST ERROR %q", got.Rcpts[0].HopReply, CurrentError(got))
 	}
 
 	if _, err := q.ResumeQueue(ctx, "mx:down.test"); err != nil {

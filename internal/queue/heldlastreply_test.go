@@ -97,7 +97,7 @@ const greylisted = "451 4.7.1 greylisted, try again later"
 // host's) — and mentions the hold beside it, not the hold in place of
 // it: the sender and the operator keep the real cause. The host's reply
 // is kept apart from the hold's note in the record, across a restart
-// while held. Both ways into the hold: its retry's delivery answers
+// while held; the tracking log's fail event at the expiry says both. Both ways into the hold: its retry's delivery answers
 // Held (the hold written at once), and a claim that finds its queue
 // suspended already (known: the hold written when its notice falls
 // due). The sender's own queue is suspended too, so the DSNs stay
@@ -122,6 +122,8 @@ func heldQueueExpiryQuotesLastReply(t *testing.T, known, inside bool) {
 	cfg := ManagerConfig{Hostname: "mx.test", Clock: clk,
 		RetrySchedule: []time.Duration{10 * time.Second}, MessageExpiration: 60 * time.Second,
 		DelayNotification: 20 * time.Second, Inside: Inside{SenderDomains: senders(inside)}}
+	ev := &eventLog{}
+	cfg.Events = ev
 	start := func(s *Store, before func(q *Manager)) (*Manager, func()) {
 		p := newPlanned()
 		q := NewManager(s, p, cfg)
@@ -181,6 +183,8 @@ func heldQueueExpiryQuotesLastReply(t *testing.T, known, inside bool) {
 	clk.Advance(40 * time.Second) // t0 + 60s: the expiry
 	waitFor(t, "the failure DSN", func() bool { return len(queuedDSNs(t, s)) >= 2 })
 	dsns := queuedDSNs(t, s)
+	fail := "fail: 550 5.4.7 message expired after 1m0s while its queue mx:down.test was suspended by the administrator; last reply: " + greylisted
+	waitFor(t, "the tracking event "+fail, func() bool { return ev.has(fail) })
 	for k, d := range dsns {
 		what := [...]string{"delay", "failure"}[min(k, 1)]
 		if got := d.rcpt.Get("Remote-MTA"); got != "dns; mx.down.test" {
