@@ -71,9 +71,9 @@ func TestHoldKeepsTheNextHopsLastReplyShown(t *testing.T) {
 	if err := q.ResumeMessage(ctx, m.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the resumed message held again", func() bool {
+	waitFor(t, "the resumed message's attempt held again (parked at the hold's recheck)", func() bool {
 		got, _ := q.Message(m.ID)
-		return got != nil && got.State == Ready && heldBy(got.Rcpts[0].LastReply) == "mx:down.test"
+		return got != nil && got.State == Ready && got.NextAttempt.After(clk.Now()) && heldBy(got.Rcpts[0].LastReply) == "mx:down.test"
 	})
 	if got, _ := q.Message(m.ID); got.Rcpts[0].HopReply != greylisted || CurrentError(got) != want {
 		t.Errorf("resumed and held again: kept %q, LAST ERROR %q", got.Rcpts[0].HopReply, CurrentError(got))
