@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,6 +55,24 @@ func TestHeldHopReplyRecord(t *testing.T) {
 	mq.State, mq.Quarantine = Quarantined, "spf fail"
 	if got, err := decodeMessage(mq.encode()); err != nil || got.Quarantine != "spf fail" || got.Rcpts[0].HopReply != greylisted {
 		t.Errorf("quarantined with a kept reply: %+v %v", got, err)
+	}
+
+	// A version-4 record with a reply kept beside no hold is none encode
+	// writes: it does not decode.
+	// (the held recipient's hold changed in place into a reply of the
+	// same length that is none, the checksum left off)
+	if raw, _, err := checkRecordSum(heldWithHopReply(9).encode()); err != nil {
+		t.Fatal(err)
+	} else {
+		held := HeldReply("mx:down.test")
+		other := "452 4.3.2 queue mx:down.test suspended by the administratoR" // a reply of the same length that is no hold
+		if len(other) != len(held) {
+			t.Fatalf("lengths %d %d", len(other), len(held))
+		}
+		forged := []byte(strings.Replace(string(raw), held, other, 1))
+		if _, err := decodeMessage(forged); err == nil || !strings.Contains(err.Error(), "kept beside no hold") {
+			t.Errorf("a reply kept beside no hold decoded: %v", err)
+		}
 	}
 
 	// The hold ended (its reply is no longer the hold's): nothing kept.

@@ -710,7 +710,13 @@ func decodeMessage(b []byte) (*Message, error) {
 	case recordVersionHopReply:
 		m.Quarantine = d.str()
 		for i := range m.Rcpts {
-			m.Rcpts[i].HopReply, m.Rcpts[i].HopHost = d.str(), d.str()
+			r := &m.Rcpts[i]
+			r.HopReply, r.HopHost = d.str(), d.str()
+			// encode writes a kept reply only beside a hold, and a
+			// host only with its reply (heldover.go).
+			if d.err == nil && (r.HopReply != "" || r.HopHost != "") && (r.HopReply == "" || heldBy(r.LastReply) == "") {
+				d.err = fmt.Errorf("recipient %d: a next hop's reply kept beside no hold", i)
+			}
 		}
 	}
 	if d.err == nil && len(d.buf) != 0 {
