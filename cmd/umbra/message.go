@@ -95,9 +95,15 @@ func newMessageCmd() *cobra.Command {
 				// gives both).
 				// (admin view: the LastError of a held message is its hold,
 				// in --json and message show alike).
-				why := queue.LastErrorShown(m.LastError) // behind a dead destination: the real reply first
+				why := queue.LastErrorShown(m.LastError) // behind a dead destination, or held: the real reply first
 				if m.State == "held" {
 					why = m.Held
+					// The next hop's reply before the hold first, so a
+					// cut column keeps the cause (dsnlast47), the hold
+					// after it.
+					if last, ok := strings.CutPrefix(m.LastError, m.Held+"; last reply: "); ok && last != "" {
+						why = last + " (" + m.Held + ")"
+					}
 				}
 				fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", m.ID, m.State, time.Since(m.Arrived).Round(time.Second),
 					m.Size, orDash(m.From), truncDash(strings.Join(rcpts, ","), 40), termSafe(strings.Join(m.Queues, ",")),
@@ -158,7 +164,7 @@ func newMessageCmd() *cobra.Command {
 				// is an earlier attempt's.
 				fmt.Fprintf(out, "waiting on: %s\n", termSafe(w.Text(time.Now())))
 			}
-			if m.Held != "" && m.Held != m.LastError { // a held message's last error is its hold, said once
+			if m.Held != "" && !strings.HasPrefix(m.LastError, m.Held) { // a held message's last error is its hold (then its last reply), said once
 				fmt.Fprintf(out, "held:       %s\n", termSafe(m.Held))
 			}
 			if m.Damaged != "" {

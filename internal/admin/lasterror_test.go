@@ -14,7 +14,10 @@ import (
 // reply of a recipient still pending, as message show lists it, not
 // an error an earlier attempt left for a recipient handed on since, and
 // not nothing while a pending recipient's deferral stands (after an
-// operator's resume). A poison message keeps the reason it was set aside.
+// operator's resume). A poison message keeps the reason it was set
+// aside, followed by its recipients' last reply; a message held in a
+// suspended queue names the hold, followed by the reply its next hop
+// gave before it (dsnlast47: the hold hid it).
 func TestMessageLastErrorStillApplies(t *testing.T) {
 	dir := t.TempDir()
 	st := openStore(t, dir)
@@ -33,7 +36,14 @@ func TestMessageLastErrorStillApplies(t *testing.T) {
 	poison := &queue.Message{ID: st.NewID(time.Now()), State: queue.Poison, From: "s@example.org", NextAttempt: later,
 		LastError: "in flight during 3 crashes while umbra processed it",
 		Rcpts:     []queue.Recipient{{Addr: "f@six.example", Status: queue.Pending, LastReply: "451 4.4.1 six down"}}}
-	for _, m := range []*queue.Message{stale, resumed, done, poison} {
+	held := &queue.Message{ID: st.NewID(time.Now()), State: queue.Ready, From: "s@example.org", NextAttempt: later,
+		LastError: queue.HeldReply("mx:seven.example"),
+		Rcpts: []queue.Recipient{{Addr: "g@seven.example", Status: queue.Pending, Queue: "mx:seven.example",
+			LastReply: queue.HeldReply("mx:seven.example"), HopReply: "451 4.7.1 greylisted", HopHost: "mx.seven.example[192.0.2.7]:25"}}}
+	if err := q.SuspendQueue(context.Background(), "mx:seven.example"); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []*queue.Message{stale, resumed, done, poison, held} {
 		if err := st.Update(context.Background(), func(tx *queue.Tx) error { return tx.PutNew(m, []byte("Subject: x\r\n\r\nx\r\n")) }); err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +61,8 @@ func TestMessageLastErrorStillApplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]string{stale.ID.String(): "451 4.4.2 two.example timed out", resumed.ID.String(): "452 4.2.2 mailbox full",
-		done.ID.String(): "", poison.ID.String(): poison.LastError}
+		done.ID.String(): "", poison.ID.String(): poison.LastError + "; last reply: 451 4.4.1 six down",
+		held.ID.String(): "queue mx:seven.example is suspended (umbra queue resume mx:seven.example); last reply: 451 4.7.1 greylisted"}
 	for _, m := range ms {
 		if m.LastError != want[m.ID] {
 			t.Errorf("message %s (%s): last error %q, want %q", m.ID, m.State, m.LastError, want[m.ID])

@@ -192,8 +192,13 @@ func view(m *queue.Message, sv queue.StateView) MessageView {
 		// What holds it now is its queue's suspension: last_error says
 		// so, as message list's LAST ERROR column does and message show's
 		// last error: does (rt24c F14), and held names the queues; each
-		// recipient's last_reply keeps its own deferral.
+		// recipient's last_reply keeps its own deferral. The reply the
+		// next hop gave before the hold follows it: the hold is not
+		// the cause the operator needs (dsnlast47).
 		v.LastError = v.Held
+		if last := queue.HeldLastReply(m); last != "" {
+			v.LastError += "; last reply: " + last
+		}
 	}
 	if m.State == queue.Ready && v.State != "held" {
 		// A held message waits for its queue's resume, not for a time;

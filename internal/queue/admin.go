@@ -47,11 +47,30 @@ func lastReplyIn(m *Message, name string) string {
 // reply, which message show lists — or "" when none has one. m.LastError
 // alone went stale: an attempt that handed on some recipients left the
 // error of another attempt standing, and an operator's resume cleared
-// it while a pending recipient's deferral stood.
+// it while a pending recipient's deferral stood. A hold does not hide
+// the next hop's last reply (dsnlast47): a recipient held in a
+// suspended queue shows the hold, then the reply its next hop gave
+// before it (heldShown); a poison message why it was set aside, then
+// that last reply (PendingReply).
 func CurrentError(m *Message) string {
-	if m.State == Poison || m.State == Damaged || m.RestoredSuspended() {
+	if m.State == Damaged || m.RestoredSuspended() {
 		return m.LastError
 	}
+	if m.State == Poison {
+		if last := PendingReply(m); last != "" && m.LastError != "" && !strings.Contains(m.LastError, last) {
+			return m.LastError + lastReplyText + last
+		}
+		return m.LastError
+	}
+	return PendingReply(m)
+}
+
+// PendingReply is the last reply of m's recipients still to deliver as
+// the operator reads it (CurrentError): the one the message's last
+// error names when a recipient still has it (the newest deferral), else
+// the first such recipient's; a held recipient's with the next hop's
+// reply kept beside its hold (heldShown); "" when none has one.
+func PendingReply(m *Message) string {
 	first := ""
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
@@ -59,10 +78,10 @@ func CurrentError(m *Message) string {
 			continue
 		}
 		if r.LastReply == m.LastError {
-			return m.LastError
+			return heldShown(*r, m.LastError)
 		}
 		if first == "" {
-			first = r.LastReply
+			first = heldShown(*r, r.LastReply)
 		}
 	}
 	return first

@@ -119,9 +119,15 @@ func recordsUnsummed(dir *os.File, path string) error {
 						// Without the body checksums, which go below, the
 						// record no longer says its body has one (a new
 						// upgrade would take every body for one whose
-						// checksum is missing).
-						if m, err := decodeMessage(b.Get(keys[0])); err == nil && m.BodySummed {
+						// checksum is missing). A held recipient's next
+						// hop's reply kept apart (record version 4,
+						// heldover.go) is dropped: the older release
+						// reads the hold's note alone, as it wrote it.
+						if m, err := decodeMessage(b.Get(keys[0])); err == nil && (m.BodySummed || m.keepsHopReply()) {
 							m.BodySummed = false
+							for i := range m.Rcpts {
+								m.Rcpts[i].HopReply, m.Rcpts[i].HopHost = "", ""
+							}
 							rec, _, _ = checkRecordSum(m.encode())
 						}
 						if err := b.Put(keys[0], rec); err != nil {

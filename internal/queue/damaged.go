@@ -123,7 +123,7 @@ func damagedHead(id ID, raw []byte) (*Message, bool) {
 	// The version byte without the checksum flag (checksum.go): the
 	// checksum of a damaged record fails by definition, and the head is
 	// read before it.
-	if len(raw) == 0 || raw[0]&^recordSummed != recordVersion && raw[0]&^recordSummed != recordVersionQuarantine {
+	if len(raw) == 0 || raw[0]&^recordSummed == 1 || !knownRecordVersion(raw[0]&^recordSummed) {
 		return nil, false
 	}
 	d := decoder{buf: raw[1:]}

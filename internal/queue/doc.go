@@ -40,6 +40,8 @@
 //     expirycut.go: the expiry inside a running attempt;
 //   - panics.go: what a panic on each of the manager's goroutines
 //     leaves (every one recovers it, counts it by part and logs it);
+//   - heldover.go: a held recipient's next hop's last reply, kept apart
+//     from the hold's note, quoted by the DSNs, the expiry and the views;
 //   - results.go: an attempt's results committed in one transaction, with
 //     the DSNs they cause; jobcommit.go: what a job that ends while others
 //     of its attempt run finished, committed then; noticecommit.go: the
@@ -75,7 +77,13 @@
 // One bbolt file, queue.db, in the data directory. The buckets and key
 // layouts are listed in schema.go; records are encoded in record.go (a
 // version byte, then varints and length-prefixed strings; the decoder
-// rejects every malformed input and is fuzzed). Every stored time, in a
+// rejects every malformed input and is fuzzed). A record is written in
+// version 2 unless it needs more — version 3 for a quarantined message,
+// version 4 for one with a recipient held in a suspended queue with its
+// next hop's reply kept apart (Recipient.HopReply, HopHost; heldover.go)
+// — so every other record stays readable by an older release; every
+// earlier version still decodes, and db compact --schema 4 or 3 writes
+// a version-4 record in version 2, the hold's note alone. Every stored time, in a
 // record or a key, is nanoseconds since 1970 saturated by nanos: a time
 // before 1970 is stored as the zero time, one past 2262 as the last one
 // held (StoredTime says what reads back), never a wrapped value. Message ids are
@@ -466,8 +474,14 @@
 // the delay notice while owed either (noLaterThanDue): the claim then
 // finds the DSN due and commits no attempt instead of a hold, its
 // recipients held where they wait (Held; a hold's reply, HeldReply, is
-// the operator's here and keeps no host of an earlier attempt beside it:
-// its DSN names no Remote-MTA for it, nor for umbra's other notes:
+// the operator's here and keeps no host of an earlier attempt beside it
+// as its own: the reply and host the next hop last gave are kept apart
+// in the record, Recipient.HopReply and HopHost, record version 4,
+// heldover.go — the DSNs, the expiry and the views quote that reply
+// from that host and mention the hold beside it (dsnlast47: the hold in
+// its place lost the sender and the operator the real cause); a
+// recipient no hop answered has the hold alone, its DSN naming no
+// Remote-MTA for it, nor for umbra's other notes:
 // umbraNote — and for those others (a throttle, a dead mark carrying no
 // reply, the stop: notTried) no Diagnostic-Code either, which carries a
 // host's reply: the text part says why the recipient is not delivered

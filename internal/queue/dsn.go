@@ -49,37 +49,58 @@ func BuildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 // reported as the bare mark — what keeps the recipient now, waiting for
 // a slot (4.4.5), its destination dead, held, stopped — not as the
 // takeover's "451 4.4.0" (sched33: "network or routing problem" for a
-// recipient only waiting for a free connection).
-func withRealReplies(m *Message, rcpts []int) *Message {
+// recipient only waiting for a free connection). A recipient held in a
+// suspended queue after its next hop answered reports that hop's reply
+// from that host (heldHopReply; at its expiry the expiry's reply
+// without the hold's words: heldAtExpiry), and holds names its queue,
+// which the text part mentions beside the reply (heldMention).
+func withRealReplies(m *Message, rcpts []int) (_ *Message, holds map[int]string) {
 	var c *Message
-	for _, i := range rcpts {
-		if i < 0 || i >= len(m.Rcpts) {
-			continue
-		}
-		reply := m.Rcpts[i].LastReply
-		if !isDeadReply(reply) && !isThrottleReply(reply) && !carriesTakeover(reply) {
-			continue
-		}
+	own := func() {
 		if c == nil {
 			cp := *m
 			cp.Rcpts = slices.Clone(m.Rcpts)
 			c = &cp
 		}
+	}
+	for _, i := range rcpts {
+		if i < 0 || i >= len(m.Rcpts) {
+			continue
+		}
+		reply := m.Rcpts[i].LastReply
+		held, hop, host, ok := heldHopReply(m.Rcpts[i])
+		if !ok {
+			held, hop, ok = heldAtExpiry(reply)
+			host = m.Rcpts[i].NextHop
+		}
+		if ok {
+			own()
+			c.Rcpts[i].LastReply, c.Rcpts[i].NextHop = hop, host
+			if holds == nil {
+				holds = map[int]string{}
+			}
+			holds[i] = held
+			continue
+		}
+		if !isDeadReply(reply) && !isThrottleReply(reply) && !carriesTakeover(reply) {
+			continue
+		}
+		own()
 		c.Rcpts[i].LastReply = realReply(reply)
 		if bare, ok := withoutTakeover(reply); ok {
 			c.Rcpts[i].LastReply = bare
 		}
 	}
 	if c == nil {
-		return m
+		return m, holds
 	}
-	return c
+	return c, holds
 }
 
 // buildDSN is BuildDSN with a note for the human-readable part about
 // what the caller left out of body.
 func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts []int, now, retryUntil time.Time, id ID, returnLimit int64, note string, in Inside) []byte {
-	m = withRealReplies(m, rcpts)
+	m, holds := withRealReplies(m, rcpts)
 	boundary := fmt.Sprintf("%s.%d/%s", id, now.Unix(), reportingMTA)
 	subject, action, intro := "Undelivered Mail Returned to Sender", "failed",
 		"Your message could not be delivered to one or more recipients.\r\n%s; the reasons follow.\r\n"
@@ -139,6 +160,9 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 		shown := shownReply(m, r, kind, in)
 		if noHostReply(r.LastReply, r.NextHop, kind) {
 			shown = notAttempted(m, r, kind, in) // no host's reply to quote (dsnown.go)
+		}
+		if queue, ok := holds[i]; ok {
+			shown += heldMention(queue, kind, in.Sender(m.From)) // the hold beside the hop's reply (heldover.go)
 		}
 		text.WriteString("<" + plainText(r.Addr, false) + ">: " + plainText(oneLine(shown), false) + "\r\n")
 	}

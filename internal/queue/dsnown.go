@@ -400,5 +400,5 @@ func ShownReply(m *Message, i int) string {
 		}
 		return strings.TrimPrefix(r.LastReply, "250 2.0.0 ")
 	}
-	return r.LastReply
+	return heldShown(r, r.LastReply) // a hold, then the next hop's reply kept beside it (heldover.go)
 }

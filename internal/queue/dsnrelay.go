@@ -279,13 +279,18 @@ func splitExpired(reply string) (code, last string, ok bool) {
 // expiredReply is a recipient's reply when its message expires: umbra's
 // own code, then the reply it last had (splitExpired).
 func expiredReply(code string, age time.Duration, last string) string {
-	// To the minute, but a message_expiration under an hour to the
-	// second: 41 s is not "1m0s" (rt26 F8).
+	return code + expiredText + expiredAge(age) + lastReplyText + last
+}
+
+// expiredAge is age as an expiry's reply says it: to the minute, but a
+// message_expiration under an hour to the second: 41 s is not "1m0s"
+// (rt26 F8).
+func expiredAge(age time.Duration) string {
 	unit := time.Minute
 	if age < time.Hour {
 		unit = time.Second
 	}
-	return code + expiredText + age.Round(unit).String() + lastReplyText + last
+	return age.Round(unit).String()
 }
 
 const expiredText, lastReplyText = " message expired after ", "; last reply: "

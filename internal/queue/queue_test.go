@@ -470,6 +470,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(m.encode())
 	m.Grown, m.GrownKnown, m.OrgEarlier, m.Released = MaxGrown, true, time.Hour, true // flag bits 11, 12, 13-31 and 32 up all set
 	f.Add(m.encode())
+	f.Add(heldWithHopReply(42).encode()) // version 4: a held recipient's next hop's reply kept apart
 	f.Add([]byte{1})
 	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
 	f.Fuzz(func(t *testing.T, b []byte) {

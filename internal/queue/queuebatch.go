@@ -498,13 +498,16 @@ func (q *Manager) releasedTo(ids []ID) map[string]int {
 
 // endHeldReplies clears the replies of queue name's suspension
 // (HeldReply) from m's pending recipients and its last error, and says
-// whether it cleared one.
+// whether it cleared one. A recipient's last reply is again the one its
+// next hop gave before the hold, kept apart while held (unhold,
+// heldover.go); a taken-over copy keeps its note (carryTakeover).
 func endHeldReplies(m *Message, name string) bool {
 	ended := false
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
 		if !r.Status.Done() && r.LastReply != "" && heldBy(r.LastReply) == name {
-			r.LastReply, ended = takeoverLeft(r.LastReply), true // a taken-over copy keeps its note (carryTakeover)
+			unhold(r)
+			ended = true
 		}
 	}
 	if m.LastError != "" && heldBy(m.LastError) == name {
@@ -737,8 +740,9 @@ func (q *Manager) redirectBatch(ctx context.Context, name, target string, ids []
 				if heldBy(r.LastReply) == name {
 					// It left the suspended queue: that reply no longer
 					// applies (rt20d-F3); a taken-over copy keeps its
-					// note (carryTakeover).
-					r.LastReply = takeoverLeft(r.LastReply)
+					// note (carryTakeover). The next hop's reply kept
+					// beside the hold was another route's: it goes too.
+					r.LastReply, r.HopReply, r.HopHost = takeoverLeft(r.LastReply), "", ""
 				}
 			}
 		}

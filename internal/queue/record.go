@@ -167,6 +167,15 @@ type Recipient struct {
 	// PrimaryVia is the send connector the copy went through ("" for a
 	// relay inside the organisation): heartbeats log in the same way.
 	PrimaryVia string
+	// HopReply and HopHost are the last reply a next hop gave the
+	// recipient and that hop, kept apart while an operator's hold — its
+	// queue suspended (HeldReply) — is LastReply: the DSNs, the
+	// expiry and the views quote the hop's reply and mention the hold
+	// beside it (heldover.go). Empty when no hop answered before the
+	// hold, and whenever LastReply is no hold. Stored from record
+	// version 4 on (recordVersionHopReply).
+	HopReply string
+	HopHost  string
 }
 
 // Message is one queued message: envelope, state, per-recipient progress.
@@ -396,9 +405,36 @@ func (m *Message) Pending() []int {
 // for a record with a quarantine reason, so every other record stays
 // readable by a release that knows version 2 (a downgrade refuses only
 // quarantined mail: README, Quarantine).
+// Version 4 appends, after the recipients, Quarantine (empty when none)
+// and each recipient's HopReply and HopHost (heldover.go); it is written
+// only for a record with a recipient held with a next hop's reply kept
+// apart, so every other record stays readable by an older release (a
+// downgrade refuses only such held mail; umbra db compact --schema
+// rewrites it without them, the hold's note alone, as older releases
+// kept it).
 const recordVersion = 2
 
 const recordVersionQuarantine = 3
+
+const recordVersionHopReply = 4
+
+// knownRecordVersion reports whether v (without the checksum flag) is a
+// record version this release reads.
+func knownRecordVersion(v byte) bool {
+	return v == 1 || v == recordVersion || v == recordVersionQuarantine || v == recordVersionHopReply
+}
+
+// keepsHopReply reports whether m has a recipient held with the next
+// hop's reply kept apart (Recipient.HopReply): its record is written as
+// version 4.
+func (m *Message) keepsHopReply() bool {
+	for i := range m.Rcpts {
+		if _, _, _, ok := heldHopReply(m.Rcpts[i]); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // orgEarlierShift is where OrgEarlier's seconds start in a record's
 // flags: the bits below are flags, those from it up an older release
@@ -527,6 +563,9 @@ func (m *Message) encode() []byte {
 	if m.Quarantine != "" {
 		version = recordVersionQuarantine
 	}
+	if m.keepsHopReply() {
+		version = recordVersionHopReply
+	}
 	e.buf = append(e.buf, version)
 	e.uint(uint64(m.ID))
 	e.uint(uint64(m.State))
@@ -573,8 +612,20 @@ func (m *Message) encode() []byte {
 		e.str(r.ShadowID)
 		e.str(r.PrimaryVia)
 	}
-	if version == recordVersionQuarantine {
+	switch version {
+	case recordVersionQuarantine:
 		e.str(m.Quarantine)
+	case recordVersionHopReply:
+		e.str(m.Quarantine)
+		for _, r := range m.Rcpts {
+			if _, _, _, ok := heldHopReply(r); ok {
+				e.str(r.HopReply)
+				e.str(r.HopHost)
+			} else {
+				e.str("") // kept only while held: heldover.go
+				e.str("")
+			}
+		}
 	}
 	return appendRecordSum(e.buf) // checksum.go
 }
@@ -589,7 +640,7 @@ func decodeMessage(b []byte) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) == 0 || b[0] != recordVersion && b[0] != 1 && b[0] != recordVersionQuarantine {
+	if len(b) == 0 || !knownRecordVersion(b[0]) {
 		return nil, fmt.Errorf("%w: unknown version", errCorrupt)
 	}
 	version := b[0]
@@ -651,9 +702,21 @@ func decodeMessage(b []byte) (*Message, error) {
 			d.err = fmt.Errorf("recipient status %d", r.Status)
 		}
 	}
-	if version == recordVersionQuarantine {
+	switch version {
+	case recordVersionQuarantine:
 		if m.Quarantine = d.str(); d.err == nil && m.Quarantine == "" {
 			d.err = errors.New("quarantine record without a reason")
+		}
+	case recordVersionHopReply:
+		m.Quarantine = d.str()
+		for i := range m.Rcpts {
+			r := &m.Rcpts[i]
+			r.HopReply, r.HopHost = d.str(), d.str()
+			// encode writes a kept reply only beside a hold, and a
+			// host only with its reply (heldover.go).
+			if d.err == nil && (r.HopReply != "" || r.HopHost != "") && (r.HopReply == "" || heldBy(r.LastReply) == "") {
+				d.err = fmt.Errorf("recipient %d: a next hop's reply kept beside no hold", i)
+			}
 		}
 	}
 	if d.err == nil && len(d.buf) != 0 {
@@ -709,7 +772,7 @@ func peekRetryFields(b []byte) (f retryFields, ok bool) {
 		return f, false
 	}
 	version := b[0] &^ recordSummed
-	if version != recordVersion && version != 1 && version != recordVersionQuarantine {
+	if !knownRecordVersion(version) {
 		return f, false
 	}
 	d := decoder{buf: b[1:]}

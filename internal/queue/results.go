@@ -63,10 +63,12 @@ const heldSuffix = " suspended by the administrator"
 // reply (scheduler.go, start); a recipient held while another of the
 // message is attempted gets no result at all. Each then kept an earlier
 // host's reply and host while the views said held, and the delay and
-// failure DSNs quoted that host, untrue: the administrator here holds
-// the message (README, Q-3). The host's reply stays in the tracking
-// log's defer event of the attempt that got it. The message's last
-// error follows when it was that reply.
+// failure DSNs quoted that host as if it had said the hold (README,
+// The host's reply is kept apart from the hold (holdOver,
+// heldover.go): the DSNs quote it and mention the hold beside it
+// (dsnlast47), and it stays in the tracking log's defer event of the
+// attempt that got it. The message's last error follows when it was
+// that reply.
 //
 // The suspension is read in memory, before the commit: a resume that
 // commits in between (it leaves a message in delivery to its attempt)
@@ -84,7 +86,7 @@ func (q *Manager) heldNow(m *Message) []heldSwap {
 			continue
 		}
 		was := heldSwap{rcpt: i, queue: name, reply: rc.LastReply, hop: rc.NextHop}
-		rc.LastReply, rc.NextHop = carryTakeover(rc.LastReply, HeldReply(name)), ""
+		holdOver(rc, HeldReply(name))
 		if was.reply != "" && m.LastError == was.reply {
 			m.LastError, was.lastError = rc.LastReply, true
 		}
@@ -113,7 +115,7 @@ func unheldResumed(tx *Tx, m *Message, swaps []heldSwap) {
 		if rc.Status.Done() || heldBy(rc.LastReply) != w.queue {
 			continue
 		}
-		rc.LastReply, rc.NextHop = w.reply, w.hop
+		rc.LastReply, rc.NextHop, rc.HopReply, rc.HopHost = w.reply, w.hop, "", ""
 		if w.lastError && heldBy(m.LastError) == w.queue { // bare, or carrying a takeover's note (carryTakeover)
 			m.LastError = w.reply
 		}
@@ -476,19 +478,19 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				rc.Queue = r.Queue
 				heldIn = append(heldIn, queueOf(rc))
 			}
-			prevReply := rc.LastReply
-			rc.LastReply = r.Reply
 			if heldBy(r.Reply) != "" {
 				// A copy taken over and untried here stays so: the
 				// hold's note carries the takeover's (carryTakeover).
-				rc.LastReply = carryTakeover(prevReply, r.Reply)
 				// The hold's words are the operator's here: no host
 				// said them, so none is named beside them (a DSN would
-				// quote them as that host's reply; sched26). A claim's
+				// quote them as that host's reply; sched26); the host's
+				// reply it replaces is kept apart (holdOver). A claim's
 				// Held result that carries the recipient's own reply
 				// (start, a DSN due) is made the hold's below (heldNow)
 				// while its queue is suspended.
-				rc.NextHop = ""
+				holdOver(rc, r.Reply)
+			} else {
+				rc.LastReply = r.Reply
 			}
 		default:
 			m.LastError = rc.LastReply
@@ -605,8 +607,19 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 				rc := &m.Rcpts[i]
 				rc.Status = Failed
 				code := "550 5.4.7" // delivery time expired: a permanent failure (RFC 3463), its class the reply's
-				if m.RequireTLS && strings.Contains(rc.LastReply, RequireTLSMark) {
+				if m.RequireTLS && (strings.Contains(rc.LastReply, RequireTLSMark) || strings.Contains(rc.HopReply, RequireTLSMark)) {
 					code = "550 5.7.10" // no verified TLS to the end (RFC 8689)
+				}
+				if queue, hop, host, ok := heldHopReply(*rc); ok {
+					// Held in a suspended queue after its next hop
+					// answered: the expiry quotes that hop's reply, from
+					// that host, and says the hold beside it
+					// (heldover.go), not the hold alone.
+					rc.LastReply, rc.NextHop = expiredHeldReply(code, queue, expiredAge(age), hop), host
+					rc.HopReply, rc.HopHost = "", ""
+					failed = append(failed, i)
+					ev.Event("fail", m, rc, ShownReply(m, i))
+					continue
 				}
 				last := realReply(rc.LastReply) // the host's, not the dead mark
 				if bare, ok := withoutTakeover(rc.LastReply); ok {

@@ -2524,8 +2524,15 @@ func revivedBefore(err error, revived []string) error {
 // column would otherwise lose behind the dead mark (rt23c F5) — and the
 // dead destination after it; for one whose retry waits for a slot of
 // a busy destination, likewise its host's last reply first
-// (throttledReply); any other reply as it is.
+// (throttledReply); for one held in a suspended queue after its next
+// hop answered (CurrentError: the hold, then that reply), that reply
+// first and the hold after it (dsnlast47); any other reply as it is.
 func LastErrorShown(reply string) string {
+	if hold, last, ok := strings.Cut(reply, lastReplyText); ok && heldBy(hold) != "" && last != "" {
+		// A hold, then the next hop's reply kept beside it
+		// (CurrentError, heldShown): the reply first.
+		return last + " (queue " + heldBy(hold) + " suspended by the administrator)"
+	}
 	if isThrottleReply(reply) {
 		if last := realReply(reply); last != reply {
 			return last + " (destination busy: waiting for a delivery slot)"
