@@ -214,6 +214,21 @@ func (d *Deliverer) Close() {
 // closeWait bounds Close.
 const closeWait = 10 * time.Second
 
+// stand adds res, the results that stand of a session the attempt
+// leaves for another with the rest of its recipients (a fresh
+// connection after a reused one answered them out of step, the next
+// host or server after a fresh one did, the next host for the
+// recipients that need SMTPUTF8), to the attempt's (taken), and hands
+// them to the queue now (reportTurn), committed before the next session
+// opens — as a round of "too many recipients" is before the next round
+// (reportRound): a crash while the next host holds its greeting must
+// not leave recipients accepted and sent on this session pending on
+// disk, to be sent to it again at the next start.
+func stand(ctx context.Context, taken *[]queue.Result, res []queue.Result) {
+	*taken = append(*taken, res...)
+	reportTurn(ctx, res)
+}
+
 // nextHostFor splits a fresh session's results: left, the deferrals of
 // recipients the host answered out of step or with a stray reply before
 // their message went to it (queue.IsOutOfStep: at MAIL, RCPT or DATA;
