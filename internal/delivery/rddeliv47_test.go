@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 	"umbra/internal/testsupport"
 )
 
@@ -111,6 +113,82 @@ func TestSMTP1OutOfStepNextHostCommitsTheAcceptedFirst(t *testing.T) {
 			}
 			if b == queue.Pending {
 				t.Fatalf("while the next MX host is tried for c, b (relayed by the first host) is pending on disk: a restart would send it to the first host again")
+			}
+		})
+	}
+}
+
+// Q-6 (rddeliv47): a relay inside the organisation through its shadow
+// session records its results against the server's name ("hub-b", not
+// "name[ip]:port": the session's hop is the primary it presents), and
+// that server's own reply — "451 4.4.1 no host reachable" about the
+// hosts beyond it, "451 4.4.2 too busy" — is its answer in a session it
+// kept (Answered). Read back from the stored reply, next hop and queue
+// after a restart (queue.AnsweredReply) it must say the same: before,
+// only a next hop in "name[ip]:port" form could be read as having
+// answered, so after a restart the route's destination was shown
+// failing on its hub's own deferrals. umbra's words about that session
+// name the server and read as no answer, as they did.
+func TestQ6OrgServersOwnReplyReadBackAsAnswered(t *testing.T) {
+	for _, tc := range []struct {
+		mail     string // the hub's reply to MAIL; "" closes the connection
+		answered bool
+	}{
+		{"451 4.4.1 no host reachable", true},
+		{"451 4.4.2 too busy, try later", true},
+		{"421 4.3.2 shutting down", false},
+		{"503 5.5.1 Error: bad sequence of commands", true},
+		{"", false},
+	} {
+		t.Run(tc.mail, func(t *testing.T) {
+			addr := scriptedPeer(t, "250-hub-b.test\r\n250-XSHADOW 20\r\n250 PIPELINING\r\n", func(cmd string) string {
+				switch {
+				case strings.HasPrefix(cmd, "XSHADOW"):
+					return "250 db-b\r\n"
+				case strings.HasPrefix(cmd, "MAIL") && tc.mail == "":
+					return ""
+				case strings.HasPrefix(cmd, "MAIL"):
+					return tc.mail + "\r\n"
+				case strings.HasPrefix(cmd, "QUIT"):
+					return "221 bye\r\n"
+				}
+				return "250 ok\r\n"
+			})
+			topo, err := routing.NewTopology(routing.TopologyInput{
+				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+				Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
+					{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr},
+					{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
+				Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
+				Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
+			d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
+				ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(d.Close)
+			d.st.Load().cfg.ShadowServerID = "hub-a"
+			d.st.Load().cfg.Shadows = &shadowRecorder{}
+			m := message("u@b.test")
+			res := d.Deliver(context.Background(), m, body, all(m))
+			if len(res) != 1 || res[0].Outcome != queue.Deferred {
+				t.Fatalf("results %+v, want u deferred", res)
+			}
+			r := res[0]
+			if r.NextHop != "hub-b" {
+				t.Fatalf("recorded against %q, want the server's name (the test's premise)", r.NextHop)
+			}
+			if r.Answered != tc.answered {
+				t.Errorf("%q: answered %v, want %v", r.Reply, r.Answered, tc.answered)
+			}
+			if got := queue.AnsweredReply(r.Reply, r.NextHop, r.Queue); got != r.Answered {
+				t.Errorf("%q against %s in queue %s read back: answered %v, the result said %v", r.Reply, r.NextHop, r.Queue, got, r.Answered)
 			}
 		})
 	}
