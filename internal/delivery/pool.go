@@ -132,9 +132,12 @@ func sessionGone(res []queue.Result) bool {
 
 // wentOutOfStep reports whether the next hop answered a command of a
 // transaction out of step (queue.AnsweredOutOfStep: the out-of-step
-// rule, transaction.go) or with a stray reply (queue.IsStray: a 3xx to
-// MAIL or RCPT, deliv47 — the caller's check that no body was begun
-// leaves out a stray reply to the end of a message). On a reused session the message before's
+// rule, transaction.go). A stray reply (queue.IsStray: a 3xx to MAIL
+// or RCPT) is not read here: it ends the transaction for every
+// recipient not yet answered, in words that say the session broke, so
+// sessionGone takes a reused session's message to a fresh connection
+// when nothing else was answered on it
+// (TestSMTP1StrayOnReusedSessionRetriedFresh). On a reused session the message before's
 // transaction was left open there: every reply of this one is suspect,
 // the ones given before the reply out of step too (a 450 to another
 // recipient's RCPT), and with no body begun the message goes on a fresh

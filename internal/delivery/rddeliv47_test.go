@@ -154,26 +154,7 @@ func TestQ6OrgServersOwnReplyReadBackAsAnswered(t *testing.T) {
 				}
 				return "250 ok\r\n"
 			})
-			topo, err := routing.NewTopology(routing.TopologyInput{
-				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-				Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
-					{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr},
-					{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
-				Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
-				Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
-			d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
-				ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(d.Close)
-			d.st.Load().cfg.ShadowServerID = "hub-a"
+			d := hubBDeliverer(t, addr)
 			d.st.Load().cfg.Shadows = &shadowRecorder{}
 			m := message("u@b.test")
 			res := d.Deliver(context.Background(), m, body, all(m))
@@ -192,4 +173,34 @@ func TestQ6OrgServersOwnReplyReadBackAsAnswered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hubBDeliverer is hub-a's deliverer (shadow server id hub-a), closed
+// when the test ends, in a topology of site a (hub-a) and site b (hub-b
+// at addr, and mbx-b holding b.test's database): mail for b.test is
+// relayed to hub-b through its shadow session. The caller sets the
+// shadow recorder.
+func hubBDeliverer(t *testing.T, addr string) *Deliverer {
+	t.Helper()
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr},
+			{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
+		Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
+		Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
+	d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	d.st.Load().cfg.ShadowServerID = "hub-a"
+	return d
 }
