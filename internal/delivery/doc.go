@@ -483,8 +483,10 @@
 // contact (queue.HostClosed). Exactly then, the stored reply's words
 // and its next hop say the same after a restart (queue.AnsweredReply:
 // the host's own reply is recorded against it and never names it,
-// umbra's words on an attempt always do;
-// TestQ6AnsweredReadBackFromTheStoredReply). A callout's RCPT
+// umbra's words on an attempt always do — a relay through a shadow
+// session records the server by its name, which its words name too;
+// TestQ6AnsweredReadBackFromTheStoredReply,
+// TestQ6OrgServersOwnReplyReadBackAsAnswered). A callout's RCPT
 // answered so cannot decide (verify.go). A 5xx with another status
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever.

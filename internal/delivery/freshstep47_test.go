@@ -216,7 +216,7 @@ func TestQ6AnsweredReadBackFromTheStoredReply(t *testing.T) {
 				if r.Answered != tc.answered {
 					t.Errorf("lmtp %v: %q: answered %v, want %v", lmtp, r.Reply, r.Answered, tc.answered)
 				}
-				if got := queue.AnsweredReply(r.Reply, r.NextHop); got != r.Answered {
+				if got := queue.AnsweredReply(r.Reply, r.NextHop, r.Queue); got != r.Answered {
 					t.Errorf("lmtp %v: %q against %s read back: answered %v, the result said %v", lmtp, r.Reply, r.NextHop, got, r.Answered)
 				}
 			}

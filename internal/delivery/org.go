@@ -225,8 +225,8 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					if ok {
 						// Out of step beside results that stand: those
 						// recipients alone go on a fresh connection (as
-						// deliverRemote).
-						taken = append(taken, res...)
+						// deliverRemote), committed before it opens (stand).
+						stand(ctx, &taken, res)
 						fresh := *g
 						fresh.rcpts = again
 						g = &fresh
@@ -368,7 +368,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				// as deliverRemote's go to the next MX host (deliv47).
 				d.log.Info("next hop server answered out of step: its recipients go to the next server", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
 				hand.drop() // closed by finishConn (the session out of step is never pooled)
-				taken = append(taken, kept...)
+				stand(ctx, &taken, kept)
 				rest := *g
 				rest.rcpts = again
 				g = &rest

@@ -132,9 +132,12 @@ func sessionGone(res []queue.Result) bool {
 
 // wentOutOfStep reports whether the next hop answered a command of a
 // transaction out of step (queue.AnsweredOutOfStep: the out-of-step
-// rule, transaction.go) or with a stray reply (queue.IsStray: a 3xx to
-// MAIL or RCPT, deliv47 — the caller's check that no body was begun
-// leaves out a stray reply to the end of a message). On a reused session the message before's
+// rule, transaction.go). A stray reply (queue.IsStray: a 3xx to MAIL
+// or RCPT) is not read here: it ends the transaction for every
+// recipient not yet answered, in words that say the session broke, so
+// sessionGone takes a reused session's message to a fresh connection
+// when nothing else was answered on it
+// (TestSMTP1StrayOnReusedSessionRetriedFresh). On a reused session the message before's
 // transaction was left open there: every reply of this one is suspect,
 // the ones given before the reply out of step too (a 450 to another
 // recipient's RCPT), and with no body begun the message goes on a fresh
@@ -213,6 +216,21 @@ func (d *Deliverer) Close() {
 
 // closeWait bounds Close.
 const closeWait = 10 * time.Second
+
+// stand adds res, the results that stand of a session the attempt
+// leaves for another with the rest of its recipients (a fresh
+// connection after a reused one answered them out of step, the next
+// host or server after a fresh one did, the next host for the
+// recipients that need SMTPUTF8), to the attempt's (taken), and hands
+// them to the queue now (reportTurn), committed before the next session
+// opens — as a round of "too many recipients" is before the next round
+// (reportRound): a crash while the next host holds its greeting must
+// not leave recipients accepted and sent on this session pending on
+// disk, to be sent to it again at the next start.
+func stand(ctx context.Context, taken *[]queue.Result, res []queue.Result) {
+	*taken = append(*taken, res...)
+	reportTurn(ctx, res)
+}
 
 // nextHostFor splits a fresh session's results: left, the deferrals of
 // recipients the host answered out of step or with a stray reply before

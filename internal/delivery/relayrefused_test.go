@@ -6,10 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"umbra/internal/queue"
-	"umbra/internal/routing"
 )
 
 // refusingRecorder is a shadowRecorder that also records refused shadow
@@ -116,27 +114,8 @@ func TestRelayToHubOfferingNoXShadowIsRefusal(t *testing.T) {
 		}
 		return "250 ok\r\n"
 	})
-	topo, err := routing.NewTopology(routing.TopologyInput{
-		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
-		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr},
-			{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
-		Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
-		Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
-	d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
-		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
+	d := hubBDeliverer(t, addr)
 	rec := &refusingRecorder{}
-	d.st.Load().cfg.ShadowServerID = "hub-a"
 	d.st.Load().cfg.Shadows = rec
 	var logs logBuffer
 	d.log = slog.New(slog.NewTextHandler(&logs, nil))

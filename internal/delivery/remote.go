@@ -79,8 +79,9 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			if ok {
 				// Out of step on the reused session beside results that
 				// stand: those recipients alone go on a fresh connection
-				// (below); the others' results are the attempt's.
-				taken = append(taken, res...)
+				// (below); the others' results are the attempt's,
+				// committed before that connection opens (stand).
+				stand(ctx, &taken, res)
 				fresh := *g
 				fresh.rcpts = again
 				g = &fresh
@@ -370,7 +371,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			}
 			hand.drop()
 			d.finishConn(st, pool, c, res)
-			taken = append(taken, res...)
+			stand(ctx, &taken, res)
 			d.log.Info("next hop host lacks SMTPUTF8: its internationalised recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "recipients", len(need))
 			rest := *g
 			rest.rcpts = need
@@ -402,7 +403,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			// host's reply (stepped), as before (deliv47).
 			d.log.Info("next hop host answered out of step: its recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
 			hand.drop() // closed by finishConn (the session out of step is never pooled)
-			taken = append(taken, kept...)
+			stand(ctx, &taken, kept)
 			rest := *g
 			rest.rcpts = again
 			g = &rest

@@ -109,7 +109,7 @@ func TestQ6Every421IsAFailedContact(t *testing.T) {
 		if got := feedback([]Result{r}); got != -1 {
 			t.Errorf("%q: feedback %d, want -1 (the host closed its session)", reply, got)
 		}
-		if !destFailure(reply, scriptHop) {
+		if !destFailure(reply, scriptHop, "") {
 			t.Errorf("%q read after a restart: not a failure of its destination", reply)
 		}
 	}
@@ -282,7 +282,7 @@ func TestQ6LMTPAnsweredReadBackAfterRestart(t *testing.T) {
 		{LMTPGreetingFailed + "read tcp 127.0.0.1:24: i/o timeout", true},
 		{"421 4.3.2 shutting down", true},
 	} {
-		if got := destFailure(c.reply, hop); got != c.failure {
+		if got := destFailure(c.reply, hop, ""); got != c.failure {
 			t.Errorf("%q against %s after a restart: failure %v, want %v", c.reply, hop, got, c.failure)
 		}
 	}

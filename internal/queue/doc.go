@@ -171,8 +171,11 @@
 // whose host gave its own reply in a session it kept — its "451 4.4.2
 // too busy" to MAIL, its own 4.7.5 — or answered out of step or stray
 // says so, Result.Answered; after a restart the recipient's stored
-// reply and next hop say the same, AnsweredReply: a host's own reply
-// that is no 421, in words that do not name it), −1 after one it did
+// reply, next hop and queue say the same, AnsweredReply: a host's own
+// reply that is no 421, in words that do not name it — a server of the
+// organisation relayed to through its shadow session is recorded by
+// its name alone, and umbra's words that name no host are none of its
+// replies), −1 after one it did
 // not (every recipient deferred with an X.4.X network status in umbra's
 // words, or the host's own 4.4.2 whose result does not say it answered,
 // and every 421 — the host closing its session, RFC 5321 §3.8, whatever

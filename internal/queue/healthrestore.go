@@ -55,7 +55,7 @@ func (q *Manager) restoreHealth(ctx context.Context) {
 					continue
 				}
 				for i, rc := range m.Rcpts {
-					if rc.Status.Done() || rc.Queue != qs.Name || !destFailure(rc.LastReply, rc.NextHop) {
+					if rc.Status.Done() || rc.Queue != qs.Name || !destFailure(rc.LastReply, rc.NextHop, rc.Queue) {
 						continue
 					}
 					f.n++
@@ -93,12 +93,12 @@ func (q *Manager) restoreHealth(ctx context.Context) {
 }
 
 // destFailure: reply, a recipient's last reply recorded against
-// nextHop, was a failure of its destination in the scheduler's sense —
+// nextHop in queue, was a failure of its destination in the scheduler's sense —
 // a dead destination's mark, a reply that could not reach or keep the
 // next hop (feedback −1, read as the live signal reads it: against the
 // host it names, so a relay's own 451 4.4.1 about a host beyond it is
 // its answer here too), or the message's failure (messageFailure).
-func destFailure(reply, nextHop string) bool {
+func destFailure(reply, nextHop, queue string) bool {
 	if isDeadReply(reply) {
 		return true
 	}
@@ -106,36 +106,64 @@ func destFailure(reply, nextHop string) bool {
 	if last == "" || umbraNote(last) || expiredUnsent(last) {
 		return false
 	}
-	return messageFailure(last, nextHop) || feedback([]Result{{Outcome: Deferred, Reply: last, NextHop: nextHop, Answered: AnsweredReply(last, nextHop)}}) < 0
+	return messageFailure(last, nextHop) || feedback([]Result{{Outcome: Deferred, Reply: last, NextHop: nextHop, Answered: AnsweredReply(last, nextHop, queue)}}) < 0
 }
 
-// AnsweredReply reports whether reply, recorded against nextHop, is one
-// the host itself answered in a session it kept — what Result.Answered
-// said when the result came, read back from what the store keeps (a
-// recipient's last reply and its next hop): the host's own reply, no
-// 421 (HostsOwnReply: recorded against a host, in words that do not
-// name it as umbra's words on an attempt at it always do), or umbra's
-// deferral of hosts that answered (HostsAnswered: a reply out of step
-// or stray, hosts that did not take the message). Delivery marks a
-// result answered exactly then (delivery/transaction.go classify: every
-// reply of the host's own but a 421), so a host's own "451 4.4.2 too
-// busy, try later" reads after a restart as it did when it came — the
-// host answered, no failure of its destination — not as a session it
-// closed (deliv47). The record keeps no flag of its own for it: the
-// words are the record, read alike by every release.
+// AnsweredReply reports whether reply, recorded against nextHop in
+// queue, is one the host itself answered in a session it kept — what
+// Result.Answered said when the result came, read back from what the
+// store keeps (a recipient's last reply, its next hop and its queue):
+// the host's own reply, no 421 (HostsOwnReply: recorded against a host,
+// in words that do not name it as umbra's words on an attempt at it
+// always do), or umbra's deferral of hosts that answered (HostsAnswered:
+// a reply out of step or stray, hosts that did not take the message).
+// Delivery marks a result answered exactly then (delivery/transaction.go
+// classify: every reply of the host's own but a 421), so a host's own
+// "451 4.4.2 too busy, try later" reads after a restart as it did when
+// it came — the host answered, no failure of its destination — not as a
+// session it closed (deliv47). The record keeps no flag of its own for
+// it: the words are the record, read alike by every release. umbra's
+// own words that name no host (umbrasOwnWords: the content unreadable,
+// a panic recovered, no result, the expiry's cut, its notes) are no
+// answer, whatever host the recipient was being tried at.
 //
 // The mailbox store's LMTP server is recorded as "lmtp:ADDR" (LMTPHop)
 // while umbra's words about its session name it "lmtp" (lmtpOwnTexts):
 // its own reply is any other than those words, and its reply out of
-// step or stray is umbra's words naming "lmtp".
-func AnsweredReply(reply, nextHop string) bool {
-	if HostClosed(reply) {
+// step or stray is umbra's words naming "lmtp". A server of the
+// organisation relayed to through its shadow session is recorded by
+// its name alone (orgServerHop), which umbra's words about that session
+// name as they name "name[ip]:port" (rddeliv47: its own "451 4.4.1 no
+// host reachable" about the hosts beyond it read as a failure after a
+// restart).
+func AnsweredReply(reply, nextHop, queue string) bool {
+	if HostClosed(reply) || umbrasOwnWords(reply) {
 		return false
 	}
 	if IsLMTPHop(nextHop) {
 		return AnsweredOutOfStep(reply, "lmtp") || IsStray(reply, "lmtp") || !lmtpOwn(reply)
 	}
+	if orgServerHop(nextHop, queue) {
+		return HostsAnswered(reply, nextHop) || !strings.Contains(reply, nextHop)
+	}
 	return HostsAnswered(reply, nextHop) || HostsOwnReply(reply, nextHop)
+}
+
+// umbrasOwnWords: reply is umbra's own, naming no host, whatever host
+// the recipient was tried at: its notes (umbraNote), the expiry's cut,
+// a recovered panic, no result from delivery, the content unreadable.
+func umbrasOwnWords(reply string) bool {
+	return umbraNote(reply) || expiredUnsent(reply) || reply == PanicReply || reply == noResultReply ||
+		strings.HasPrefix(reply, unreadablePrefix)
+}
+
+// orgServerHop: nextHop, recorded in queue, is a transport server of
+// the organisation named alone — a relay through its shadow session,
+// whose session's hop is the server it presents (delivery org.go,
+// openShadow) — in a route's queue ("site:NAME"), where every other
+// next hop is a server as "name[ip]:port" or the queue itself.
+func orgServerHop(nextHop, queue string) bool {
+	return strings.HasPrefix(queue, "site:") && nextHop != "" && !strings.ContainsAny(nextHop, "[:")
 }
 
 // restoreSuspended lists at the start the destination of each queue an

@@ -67,7 +67,7 @@ func TestHungAfterDotDestinationShownFailing(t *testing.T) {
 func TestTLSPolicyRefusedDestinationShownFailing(t *testing.T) {
 	const refused = "451 4.7.5 mx.hung.test[192.0.2.9]:25: STARTTLS not offered"
 	destinationShownFailing(t, &hungDotHost{calls: map[string]int{}, reply: refused})
-	if !destFailure(refused, "mx.hung.test[192.0.2.9]:25") {
+	if !destFailure(refused, "mx.hung.test[192.0.2.9]:25", "") {
 		t.Errorf("a restart does not show a destination whose mail waits after %q failing", refused)
 	}
 }

@@ -34,7 +34,7 @@ func TestQ6RequireTLSFormReadsTheInnerReply(t *testing.T) {
 	if !HostsAnswered(notSent, hop) {
 		t.Errorf("%q against %s: not read as hosts that answered", notSent, hop)
 	}
-	if destFailure(notSent, hop) {
+	if destFailure(notSent, hop, "") {
 		t.Errorf("%q: a restart shows its destination failing, hosts that answered", notSent)
 	}
 }

@@ -216,8 +216,8 @@ type Result struct {
 	// 421 4.4.2 read alike by status). The scheduler's signal reads it
 	// (feedback): a host that answered is reachable, its deferral is
 	// its message's, no failed contact of its destination. Not stored
-	// as a flag: after a restart the recipient's last reply and next
-	// hop say it by their words (AnsweredReply, destFailure), which
+	// as a flag: after a restart the recipient's last reply, next hop
+	// and queue say it by their words (AnsweredReply, destFailure), which
 	// delivery's rule makes exact — every reply of the host's own but a
 	// 421 is answered, and only the host's own reply is recorded
 	// against it in words that do not name it.

@@ -39,7 +39,7 @@ func TestQ6RoutingLoopShownNotCounted(t *testing.T) {
 		if _, ok := arrivedFailure(res); !ok {
 			t.Errorf("%s: not shown as the destination's failure", tc.name)
 		}
-		if !destFailure(tc.reply, hop) {
+		if !destFailure(tc.reply, hop, "") {
 			t.Errorf("%s: a restart does not show the destination failing", tc.name)
 		}
 	}
@@ -63,7 +63,7 @@ func TestQ6RestartReadsLastReplyAgainstItsHost(t *testing.T) {
 		{"hosts tried that answered", NotSentReply("550 5.6.3 " + hop + " does not support 8BITMIME"), false},
 		{"umbra's refused connection", "451 4.4.1 connect to " + hop + ": dial tcp 192.0.2.1:25: connect: connection refused", true},
 	} {
-		if got := destFailure(tc.reply, hop); got != tc.failure {
+		if got := destFailure(tc.reply, hop, ""); got != tc.failure {
 			t.Errorf("%s: destFailure %v, want %v", tc.name, got, tc.failure)
 		}
 	}
