@@ -802,11 +802,19 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 	var heldBack []ID // of back, messages an operator's hold held here
 	var settled []partialSettled
 	var left map[string]int // recipients the discards settled, by queue (applyDiscardsTx)
+	// The taken-over copies only waiting for a window's slot go back
+	// as Ready ones do, if this commit gives back (rt47 F1a).
+	ws := q.withdrawTakenWaiting(primary, dbID)
+	withdrawn := make(map[ID]bool, len(ws))
+	for id := range ws {
+		withdrawn[id] = true
+	}
 	// Discards and takeovers free room or keep mail: through the space
 	// reserve on a full disk (spacereserve.go).
 	err := q.store.UpdateFreeing(context.Background(), "the contact of primary "+primary, func(tx *Tx) error {
 		res, taken, gone, back, settled, given, left = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0], map[string]int{}
 		heldBack = heldBack[:0]
+		tx.withdrawn = withdrawn
 		if !sameOnly { // sameOnly records only the stored id
 			if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
 				return err // another primary's database id (rt17f-F1)
@@ -882,6 +890,11 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 		}
 		p.LastContact, p.LastTry, p.Failures, p.TakenOver = now, time.Time{}, 0, false
 		return tx.PutPeer(p)
+	})
+	// A withdrawn copy given back ends its attempt; any other goes back
+	// to its place in the window's queue.
+	q.settleAll(ws, err, func(id ID) bool {
+		return slices.ContainsFunc(back, func(m *Message) bool { return m.ID == id && m.State != Active })
 	})
 	if err != nil {
 		return ContactResult{}, err
