@@ -1094,13 +1094,16 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 			answered, failures = true, p.Failures
 			return nil
 		}
-		// Taken over, the count stands once it reached the retry count:
-		// at the one that made the takeover (shadowrt35 F3) — shadow
-		// list's FAILED HEARTBEATS, its WHY, the takeover's log line and
-		// every later "still unreachable" line say one number, never 6
-		// beside "4 heartbeats failed". LAST CONTACT says how long it
-		// has failed. After a contact (a push) it counts again.
-		if !p.TakenOver || p.Failures < retries {
+		// The count stands once it reached the retry count: at the one
+		// that made the takeover (shadowrt35 F3), or deferred it (rt47:
+		// the deferred failure's WARN said "failures=3 of=3", the
+		// takeover by the next one "4 heartbeats failed") — shadow
+		// list's FAILED HEARTBEATS, its WHY, the WARN, the takeover's
+		// log line and event and every later "still unreachable" line
+		// say one number, never 6 beside "4 heartbeats failed". LAST
+		// CONTACT says how long it has failed. After a contact (a push)
+		// it counts again.
+		if p.Failures < retries {
 			p.Failures++
 		}
 		p.LastTry = started
