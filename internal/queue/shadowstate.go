@@ -371,8 +371,22 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 		if err := t.renewHanded(m, primary, now); err != nil { // takenhanded.go
 			return nil, 0, err
 		}
+		// A copy of a message whose original this server holds: the
+		// original's recipients are the original's (twinoriginal.go).
+		settled, gone, err := t.settleByOriginalNow(m, primary)
+		if err != nil {
+			return nil, 0, err
+		}
+		if gone {
+			continue
+		}
 		sids := takeoverRcpts(m, primary, reason)
 		if len(sids) == 0 {
+			if settled {
+				if err := t.Put(m); err != nil {
+					return nil, 0, err
+				}
+			}
 			continue
 		}
 		if m.State != Poison && m.State != Suspended {
@@ -1102,8 +1116,9 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 		// log line and event and every later "still unreachable" line
 		// say one number, never 6 beside "4 heartbeats failed". LAST
 		// CONTACT says how long it has failed. After a contact (a push)
-		// it counts again.
-		if p.Failures < retries {
+		// it counts again. A primary that disowned this server is
+		// taken over never: its failures are counted on.
+		if p.Failures < retries || !p.TakenOver && tx.disownedBy(primary) != "" {
 			p.Failures++
 		}
 		p.LastTry = started
