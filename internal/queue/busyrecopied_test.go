@@ -46,6 +46,12 @@ func busyRecopiedPrimary(t *testing.T, clk *clock.Fake) (*Manager, *Store, *Mess
 	if _, _, err := q.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// The restart asks hub-b whether it stored the copy (rt47 F2); its
+	// answer says no record of it — the mark this fixture needs, hub-b
+	// kept as one that may hold the copy.
+	if _, err := q.ShadowKeptAnswer("hub-b", []string{m.OrgID}, []string{m.OrgID}, time.Minute); err != nil {
+		t.Fatal(err)
+	}
 	sc, ok := q.SingleCopyOf(m.ID)
 	if !ok || sc.Lost != "hub-b" {
 		t.Fatalf("mark after the restart %+v, %v; want held here only, its copy meant for hub-b", sc, ok)

@@ -70,6 +70,8 @@
 //     it left unchanged and for a wait between its client's batches
 //     (TallyUnchanged, TallyWaiting): after a crash it says what they
 //     did),
+//     twinoriginal.go (a copy taken over of a message whose original
+//     this server holds: the original's recipients stay the original's),
 //     dsn.go, dsnrelay.go, dumpster.go, refusal.go, rcptcache.go.
 //
 // # On-disk schema

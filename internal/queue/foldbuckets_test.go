@@ -60,6 +60,7 @@ var foldCoverage = map[string]struct {
 	"bucketDropped":          {folds: []string{"foldHolderNames"}},
 	"bucketFolded":           {folds: []string{"foldPrimaryNames"}},
 	"bucketPushing":          {folds: []string{"pointNotesAt"}, why: "values compared by sameServer"},
+	"bucketPushAsked":        {folds: []string{"pointNotesAt"}, why: "values compared by sameServer"},
 	"bucketTakeoverFailures": {folds: []string{"foldPrimaryNames"}},
 	"bucketDisowned":         {folds: []string{"foldPrimaryNames"}},
 	"bucketFinished":         {folds: []string{"pointNotesAt"}, why: "values written by serverKey, compared by sameServer"},

@@ -1,5 +1,7 @@
 package queue
 
+import "slices"
+
 // A copy given back by the attempt that would send it (rt16a F1).
 //
 // A copy taken over from a primary for failed heartbeats may go back to
@@ -166,4 +168,35 @@ func GivenBackResult(m *Message, i int, primary, addr, via, dbID string) Result 
 	return Result{Rcpt: i, Outcome: GivenBack, Queue: "shadow:" + primary, Primary: primary, PrimaryAddr: addr, PrimaryVia: via,
 		PrimaryDB: dbID, ShadowID: m.Rcpts[i].ShadowID,
 		Reply: "given back to " + primary + ": it answered again with the transport database the copy was taken over from"}
+}
+
+// withdrawTakenWaiting takes out of the scheduler's queues the copies
+// taken over from primary under dbID whose every job only waits for a
+// slot of its destination's window (rt47 F1a). Claimed, such a copy is
+// Active on disk, but no attempt of it has reached a next hop: it is not
+// in delivery, and a give-back must take it like a Ready one — kept
+// taken over, the returning primary was told it BUSY and kept its
+// original back for an attempt that had not begun (all 21 of a slow next
+// hop's backlog where 5 ran). The caller's commit gives them back with
+// t.withdrawn set to the ids returned, and settles each withdrawal
+// after it: ended when the record left Active, put back at the head of
+// its queues otherwise (settle). None when dbID is "".
+func (q *Manager) withdrawTakenWaiting(primary, dbID string) map[ID]*withdrawal {
+	if dbID == "" {
+		return nil
+	}
+	ids := map[ID]bool{}
+	_ = q.store.View(func(tx *Tx) error {
+		taken, entries := tx.takenOverOf(primary)
+		for i, id := range taken {
+			if slices.Contains(entries[i].values(), dbID) {
+				ids[id] = true
+			}
+		}
+		return nil
+	})
+	if len(ids) == 0 {
+		return nil
+	}
+	return q.withdrawWhere(func(id ID, d *dest) bool { return !d.task && ids[id] })
 }

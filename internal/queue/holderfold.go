@@ -614,15 +614,17 @@ func pointNotesAt(tx *Tx, spelling, owner string) error {
 			}
 		}
 	}
-	// receiptpush: ID → server
-	if b := tx.tx.Bucket(bucketPushing); b != nil {
-		if err := rewriteValues(b, func(_, v []byte) []byte {
-			if is(string(v)) {
-				return []byte(owner)
+	// receiptpush, receiptpushasked: ID → server
+	for _, name := range [][]byte{bucketPushing, bucketPushAsked} {
+		if b := tx.tx.Bucket(name); b != nil {
+			if err := rewriteValues(b, func(_, v []byte) []byte {
+				if is(string(v)) {
+					return []byte(owner)
+				}
+				return nil
+			}); err != nil {
+				return err
 			}
-			return nil
-		}); err != nil {
-			return err
 		}
 	}
 	// finished: at (8) ‖ flags (1) ‖ server ‖ 0 ‖ copy id

@@ -235,13 +235,13 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 		gone[id] = true
 	}
 	now := q.clk.Now()
-	var marked []*Message
+	var marked, pushCut []*Message
 	err := q.store.Update(context.Background(), func(tx *Tx) error {
-		marked = marked[:0]
+		marked, pushCut = marked[:0], pushCut[:0]
 		b := tx.tx.Bucket(bucketKeptMissing)
 		if b == nil {
-			if len(missing) == 0 {
-				return nil // nothing noted, nothing to note
+			if len(missing) == 0 && tx.tx.Bucket(bucketPushAsked) == nil {
+				return nil // nothing noted, nothing to note, no push asked of
 			}
 			var err error
 			if b, err = tx.tx.CreateBucketIfNotExists(bucketKeptMissing); err != nil {
@@ -262,6 +262,17 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 		var v [8]byte
 		binary.BigEndian.PutUint64(v[:], uint64(nanos(now)))
 		for _, sid := range asked {
+			// A push on receipt a restart found no outcome of
+			// (pushcrash.go): this answer is its outcome.
+			for _, m := range named(sid) {
+				cut, err := tx.pushCutAnswer(m, server, gone[sid], now)
+				if err != nil {
+					return err
+				}
+				if cut {
+					pushCut = append(pushCut, m)
+				}
+			}
 			k := keptMissingKey(server, sid)
 			if !gone[sid] {
 				if b.Get(k) != nil {
@@ -311,6 +322,10 @@ func (q *Manager) ShadowKeptAnswer(server string, asked, missing []string, apart
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(pushCut) > 0 {
+		q.log.Warn("messages held by this server only: the stop cut their copy on receipt short; they are copied again",
+			"shadow_server", server, "messages", len(pushCut))
 	}
 	for _, m := range marked {
 		q.log.Warn("shadow copy missing on its holder, whose transport database was rolled back (a file copied back): the message is held by this server only until its copy is made again",

@@ -19,23 +19,56 @@ import (
 // message id → server; Message.PushOnReceipt), and its outcome takes the
 // note away: a confirmed push with the next commit another writer asks
 // for (ReceiptCopyConfirmed, Store.UpdateLater: no fdatasync of its
-// own), a failed one in the commit of its mark, a copy made elsewhere
-// in ShadowRecopied's, the message's end in its delete. Recover, at the
-// start after any stop, finds the notes left: each message still
-// needing its copy is marked held by this server only with the named
-// server kept as one that may hold the copy (addPushed: the push may
-// have been committed there; it gets the copy's discard when the copy
-// is made elsewhere), and the holders' pass makes the copy again. A
-// crash after a confirmed push and before its note went costs only a
-// copy made again (the same server keeps a repeated push once).
+// own, the receipt's latency before its 250 is measured), a failed one
+// in the commit of its mark, a copy made elsewhere in ShadowRecopied's,
+// the message's end in its delete.
+//
+// A note left at a start is therefore no proof of a cut push: a kill -9
+// right after a confirmed push's 250 leaves it too (rt47 F2: the
+// message was called held by this server only, counted and warned of,
+// while its holder kept the confirmed copy). Recover, at the start after
+// any stop, moves each note whose message still needs its copy there to
+// bucket receiptpushasked (message id → server), in its commit, and
+// marks nothing: that server is asked, at its next holder probe, with
+// the copies its records name (XQUERYKEPT: ShadowCopiesNamed,
+// ShadowKeptAnswer). An answer that it keeps the copy ends the
+// question (the push was confirmed); one that it has no record of it
+// marks the message held by this server only at once — HowPushCut, the
+// server kept as one that may hold the copy (addPushed: it gets the
+// copy's discard when the copy is made elsewhere), the stop cut that
+// push and nothing of it is on its way — and the holders' pass makes the
+// copy again. A message marked already keeps its mark, that server added
+// as one that may hold the copy, as before. A crash after the answer's
+// commit leaves its outcome; before it, the entry, asked again. A
+// server that never answers the question (unreachable, below shadow
+// verbs 23) leaves the entry: an unreachable holder's copies are made
+// again by the holders' pass as any (holderunreached.go).
 
-// dropPushing forgets the note of message id's push in flight.
+// dropPushing forgets the note of message id's push in flight, and the
+// question a restart left about it (receiptpushasked): its outcome is
+// known.
 func (t *Tx) dropPushing(id ID) error {
+	if b := t.tx.Bucket(bucketPushAsked); b != nil {
+		if err := b.Delete(id.Key()); err != nil {
+			return err
+		}
+	}
 	b := t.tx.Bucket(bucketPushing)
 	if b == nil { // a database opened for a restore check
 		return nil
 	}
 	return b.Delete(id.Key())
+}
+
+// pushAsked is the server a restart left the question of message id's
+// push to, if any (receiptpushasked).
+func (t *Tx) pushAsked(id ID) (string, bool) {
+	b := t.tx.Bucket(bucketPushAsked)
+	if b == nil {
+		return "", false
+	}
+	v := b.Get(id.Key())
+	return string(v), v != nil
 }
 
 // ReceiptCopyConfirmed records that the copy on receipt of message id
@@ -66,10 +99,11 @@ func (q *Manager) confirmFailed(id ID, err error) {
 	q.log.Error("recording a confirmed shadow copy failed; the copy is made again after a restart", attrs...)
 }
 
-// markCutPushesTx marks, in Recover's commit, every message whose push
-// on receipt has no recorded outcome (a stop cut it short) held by this
-// server only, the server named kept as one that may hold the copy. It
-// returns their number.
+// markCutPushesTx, in Recover's commit, moves the note of every push on
+// receipt with no recorded outcome to the question of its holder
+// (receiptpushasked): the push may have been confirmed before the stop.
+// A message marked held by this server only already gets that server
+// as one that may hold the copy. It returns the number asked.
 func markCutPushesTx(tx *Tx, now time.Time) (int, error) {
 	b := tx.tx.Bucket(bucketPushing)
 	if b == nil {
@@ -95,13 +129,17 @@ func markCutPushesTx(tx *Tx, now time.Time) (int, error) {
 		if err != nil || !needsCopy(m) || !sameServer(m.ShadowServer, e.server) {
 			continue // gone, done, or its copy named elsewhere since
 		}
-		if !tx.markedSingle(e.id) {
-			// Said as what befell it, not a copy lost (HowPushCut): the
-			// server may store it, and may have taken it over since.
-			if err := tx.markSingleKind(e.id, e.server+howSep+HowPushCut, now, []string{e.server}); err != nil {
+		if tx.markedSingle(e.id) {
+			if err := tx.addPushed(e.id, e.server, now); err != nil {
 				return 0, err
 			}
-		} else if err := tx.addPushed(e.id, e.server, now); err != nil {
+			continue
+		}
+		asked, err := tx.tx.CreateBucketIfNotExists(bucketPushAsked)
+		if err != nil {
+			return 0, err
+		}
+		if err := asked.Put(e.id.Key(), []byte(e.server)); err != nil {
 			return 0, err
 		}
 		n++
@@ -119,9 +157,30 @@ func (q *Manager) markCutPushes(ctx context.Context) {
 	})
 	switch {
 	case err != nil:
-		q.log.Error("marking the copies on receipt a stop cut short failed", "err", err)
+		q.log.Error("recording the copies on receipt a stop may have cut short failed", "err", err)
 	case n > 0:
-		q.log.Warn("messages held by this server only: the stop cut their copy on receipt short; they are copied again",
+		q.log.Info("copies on receipt pushed before the stop without a recorded outcome: their shadow servers are asked whether they stored them",
 			"messages", n)
 	}
+}
+
+// pushCutAnswer applies, in tx, server's answer about the copies on
+// receipt a restart left it asked of (receiptpushasked): m's copy sid
+// kept (missing false) ends the question; missing marks m held by this
+// server only (HowPushCut), server kept as one that may hold the copy.
+// It reports whether m was marked.
+func (t *Tx) pushCutAnswer(m *Message, server string, missing bool, now time.Time) (bool, error) {
+	asked, ok := t.pushAsked(m.ID)
+	if !ok || !sameServer(asked, server) {
+		return false, nil
+	}
+	if err := t.tx.Bucket(bucketPushAsked).Delete(m.ID.Key()); err != nil {
+		return false, err
+	}
+	if !missing {
+		return false, nil
+	}
+	// Said as what befell it, not a copy lost (HowPushCut): the server
+	// may store it yet, and may have taken it over since.
+	return true, t.markSingleKind(m.ID, server+howSep+HowPushCut, now, []string{server})
 }

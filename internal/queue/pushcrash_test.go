@@ -12,8 +12,8 @@ import (
 // rt55 F4: the commit of a message received with shadow on receipt names
 // the server its copy is pushed to, before the push. A stop that cuts
 // the push short (kill -9 after the commit, before the shadow server's
-// 250) leaves no proof of the copy: the restart (Recover) marks the
-// message held by this server only, keeping that server as one that may
+// 250) leaves no proof of the copy: once that server answers that it
+// keeps no record of it, the message is held by this server only, keeping that server as one that may
 // hold the copy (its discard follows when the copy is made elsewhere).
 // A push confirmed before the stop leaves nothing marked.
 func TestReceiptPushCutByCrashIsHeldHereOnly(t *testing.T) {
@@ -51,6 +51,11 @@ func TestReceiptPushCutByCrashIsHeldHereOnly(t *testing.T) {
 	defer s.Close()
 	q = NewManager(s, nop, ManagerConfig{Clock: clk})
 	if _, _, err := q.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// hub-b is asked (rt47 F2: the note is no proof of a cut push) and
+	// keeps no record of the copy.
+	if _, err := q.ShadowKeptAnswer("hub-b", []string{cut.OrgID}, []string{cut.OrgID}, time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	sc, ok := q.SingleCopyOf(cut.ID)

@@ -160,8 +160,13 @@ import (
 //	          every Open
 //	receiptpush ID (8, BE) → shadow server name: a copy on receipt pushed
 //	          after the commit that named that server, its outcome not
-//	          recorded yet; Recover marks such a message held by this
-//	          server only (pushcrash.go)
+//	          recorded yet; Recover moves it to receiptpushasked
+//	          (pushcrash.go)
+//	receiptpushasked ID (8, BE) → shadow server name: a note of a push
+//	          on receipt a restart found; that server is asked whether
+//	          it stored the copy (XQUERYKEPT): kept, the entry goes;
+//	          no record, the message is held by this server only
+//	          (pushcrash.go, keptcopy.go)
 //	peerdbs   database id ‖ 0x00 ‖ primary name → the address its copies
 //	          went to (ShadowPeer.Addr): every database id met as that
 //	          primary's, kept when its shadowpeers record goes and when
@@ -292,6 +297,11 @@ var (
 	// bucketPushing: copies on receipt pushed after their commit whose
 	// outcome is not recorded yet (pushcrash.go).
 	bucketPushing = []byte("receiptpush")
+	// bucketPushAsked: copies on receipt whose note of a push in flight
+	// a restart found, their holder not asked yet whether it stored
+	// them (pushcrash.go). Not in allBuckets: made by the first such
+	// restart.
+	bucketPushAsked = []byte("receiptpushasked")
 	// bucketTakeoverFailures: per primary taken over for failed
 	// heartbeats, the count that made the takeover (shadowstate.go).
 	bucketTakeoverFailures = []byte("takeoverfailures")

@@ -371,8 +371,22 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 		if err := t.renewHanded(m, primary, now); err != nil { // takenhanded.go
 			return nil, 0, err
 		}
+		// A copy of a message whose original this server holds: the
+		// original's recipients are the original's (twinoriginal.go).
+		settled, gone, err := t.settleByOriginalNow(m, primary)
+		if err != nil {
+			return nil, 0, err
+		}
+		if gone {
+			continue
+		}
 		sids := takeoverRcpts(m, primary, reason)
 		if len(sids) == 0 {
+			if settled {
+				if err := t.Put(m); err != nil {
+					return nil, 0, err
+				}
+			}
 			continue
 		}
 		if m.State != Poison && m.State != Suspended {
@@ -802,11 +816,19 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 	var heldBack []ID // of back, messages an operator's hold held here
 	var settled []partialSettled
 	var left map[string]int // recipients the discards settled, by queue (applyDiscardsTx)
+	// The taken-over copies only waiting for a window's slot go back
+	// as Ready ones do, if this commit gives back (rt47 F1a).
+	ws := q.withdrawTakenWaiting(primary, dbID)
+	withdrawn := make(map[ID]bool, len(ws))
+	for id := range ws {
+		withdrawn[id] = true
+	}
 	// Discards and takeovers free room or keep mail: through the space
 	// reserve on a full disk (spacereserve.go).
 	err := q.store.UpdateFreeing(context.Background(), "the contact of primary "+primary, func(tx *Tx) error {
 		res, taken, gone, back, settled, given, left = ContactResult{}, taken[:0], gone[:0], back[:0], settled[:0], given[:0], map[string]int{}
 		heldBack = heldBack[:0]
+		tx.withdrawn = withdrawn
 		if !sameOnly { // sameOnly records only the stored id
 			if err := q.refuseDatabaseOfAnotherTx(tx, primary, dbID); err != nil {
 				return err // another primary's database id (rt17f-F1)
@@ -882,6 +904,11 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 		}
 		p.LastContact, p.LastTry, p.Failures, p.TakenOver = now, time.Time{}, 0, false
 		return tx.PutPeer(p)
+	})
+	// A withdrawn copy given back ends its attempt; any other goes back
+	// to its place in the window's queue.
+	q.settleAll(ws, err, func(id ID) bool {
+		return slices.ContainsFunc(back, func(m *Message) bool { return m.ID == id && m.State != Active })
 	})
 	if err != nil {
 		return ContactResult{}, err
@@ -1081,13 +1108,17 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 			answered, failures = true, p.Failures
 			return nil
 		}
-		// Taken over, the count stands once it reached the retry count:
-		// at the one that made the takeover (shadowrt35 F3) — shadow
-		// list's FAILED HEARTBEATS, its WHY, the takeover's log line and
-		// every later "still unreachable" line say one number, never 6
-		// beside "4 heartbeats failed". LAST CONTACT says how long it
-		// has failed. After a contact (a push) it counts again.
-		if !p.TakenOver || p.Failures < retries {
+		// The count stands once it reached the retry count: at the one
+		// that made the takeover (shadowrt35 F3), or deferred it (rt47:
+		// the deferred failure's WARN said "failures=3 of=3", the
+		// takeover by the next one "4 heartbeats failed") — shadow
+		// list's FAILED HEARTBEATS, its WHY, the WARN, the takeover's
+		// log line and event and every later "still unreachable" line
+		// say one number, never 6 beside "4 heartbeats failed". LAST
+		// CONTACT says how long it has failed. After a contact (a push)
+		// it counts again. A primary that disowned this server is
+		// taken over never: its failures are counted on.
+		if p.Failures < retries || !p.TakenOver && tx.disownedBy(primary) != "" {
 			p.Failures++
 		}
 		p.LastTry = started

@@ -105,11 +105,36 @@ func parseTakenBusy(v []byte) (until time.Time, holders []string, ok bool) {
 // TakenBusyFor lists, for the primary that presented dbID, up to max
 // copies taken over from that database that are in delivery here
 // ("<id> BUSY").
+//
+// A copy claimed here whose every job only waits for a slot of its
+// destination's window is in no attempt with its next hop: not BUSY
+// (rt47 F1a). The give-back of the primary's session took such copies
+// out of the window's queues before this question; one claimed since is
+// given back now (the primary presented dbID, the database it was taken
+// over from), and listed BUSY only if it could not be (the primary's
+// stored database is another by now), so that the primary never
+// releases an original whose copy may still go out here.
 func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
-	if dbID == "" || max <= 0 {
-		return nil
+	out, waiting := q.takenBusyFor(dbID, max, true)
+	if len(waiting) == 0 {
+		return out
 	}
-	var out []TakenDone
+	for _, primary := range waiting {
+		if _, err := q.shadowContact(primary, dbID, nil, false, true); err != nil {
+			q.log.Warn("taken-over copies waiting for a slot not given back to their returning primary; told in delivery here", "primary", primary, "err", err)
+		}
+	}
+	out, _ = q.takenBusyFor(dbID, max, false)
+	return out
+}
+
+// takenBusyFor is TakenBusyFor's listing. With skipWaiting, a copy whose
+// every job waits for a window's slot is left out, and the primaries of
+// such copies are returned.
+func (q *Manager) takenBusyFor(dbID string, max int, skipWaiting bool) (out []TakenDone, waiting []string) {
+	if dbID == "" || max <= 0 {
+		return nil, nil
+	}
 	_ = q.store.View(func(tx *Tx) error {
 		b := tx.tx.Bucket(bucketTakenBy)
 		if b == nil {
@@ -132,6 +157,12 @@ func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
 				continue
 			}
 			primary := string(k[:i])
+			if skipWaiting && q.WaitingForWindow(m.ID) {
+				if !slices.Contains(waiting, primary) {
+					waiting = append(waiting, primary)
+				}
+				continue
+			}
 			for j := range m.Rcpts {
 				r := &m.Rcpts[j]
 				// Each copy under its own database (takenEntry).
@@ -146,7 +177,7 @@ func (q *Manager) TakenBusyFor(dbID string, max int) []TakenDone {
 		}
 		return nil
 	})
-	return out
+	return out, waiting
 }
 
 // restoredBusyFor appends to out, for the primary that presented dbID,

@@ -571,9 +571,11 @@ func repairTakenIndex(tx *bolt.Tx, now time.Time) ([]DamagedRecord, error) {
 // database they were taken over from (dbID): it still holds the
 // originals, and its discard or its answer to XQUERYHELD settles each
 // copy as for any held copy — sending both would be a duplicate. Only a
-// copy still waiting is given back: not one in delivery here (Active:
-// the attempt's commit writes the record; it stays taken over, as does a
-// recipient an attempt handed on), not one of a quarantined message, and
+// copy still waiting is given back — Ready, or claimed with every job
+// only waiting for a slot of its destination's window (withdrawn before
+// this commit: t.withdrawn) — not one in delivery here (an attempt of it
+// runs: the attempt's commit writes the record; it stays taken over, as
+// does a recipient an attempt handed on), not one of a quarantined message, and
 // not one of a poison message with other recipients still pending (a
 // shadowed recipient of a poison message would be listed nowhere but
 // the poison queue). The takeovers kept aside for messages in delivery
@@ -602,6 +604,14 @@ func (t *Tx) giveBackTx(p *ShadowPeer, dbID string, now time.Time, held *[]ID) (
 				continue
 			}
 			return nil, err
+		}
+		if m.State == Active && t.withdrawn[m.ID] {
+			// Every job of it only waited for a slot of its
+			// destination's window, taken out of the scheduler's
+			// queues before this commit (withdrawTakenWaiting): no
+			// attempt of it reached the next hop, so it goes back as a
+			// Ready copy would (asReady; rt47 F1a).
+			_ = asReady(m, true)
 		}
 		if m.State == Active || m.State == Quarantined {
 			continue

@@ -33,6 +33,11 @@ type Tx struct {
 	// transaction applies (zero: none): an early discard among them is
 	// kept under it (AddEarlyDiscard).
 	discardAt DiscardMark
+	// withdrawn are the taken-over copies whose jobs the writer took
+	// out of the scheduler's queues before this transaction, every one
+	// of them only waiting for a slot (withdrawTakenWaiting): a
+	// give-back in it treats them as Ready (giveBackTx).
+	withdrawn map[ID]bool
 
 	spoolDir string   // the store's spool directory (spoolref.go)
 	unlink   []string // spool files whose last reference this transaction dropped

@@ -1,0 +1,60 @@
+package queue
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+)
+
+// SR-6, SR-14 (rt47 F1b): a server must never deliver two records of one
+// message it holds itself. hub-c holds its original of a message (kept
+// back while hub-d, which took its copy over, delivered it) and, under
+// the same org id, the copy hub-d made again here of that taken-over
+// message. hub-d is lost: hub-c takes the copy over. The copy's
+// recipients the original still owes are the original's to deliver:
+// settled in the takeover's commit, never queued beside it. Seen to fail
+// first: both records pending, both delivered.
+func TestTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t)
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
+	o := receiptCopy(s, "x@ext.test", "y@ext.test")
+	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
+	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	// hub-d's copy of its taken-over message, made again on hub-c: one
+	// recipient the original owes, and one it does not hold.
+	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
+	c.OrgID, c.Arrived = o.OrgID, clk.Now()
+	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
+		t.Fatalf("hub-d's copy: %v, %v", stored, err)
+	}
+	if _, taken, err := q.ShadowHeartbeatFailed("hub-d", clk.Now(), 0, 1, "greeting: EOF"); err != nil || taken != 1 {
+		t.Fatalf("takeover of hub-d's copies: %d, %v", taken, err)
+	}
+	got, err := q.Message(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got.Rcpts {
+		switch r.Addr {
+		case "x@ext.test":
+			if r.Status == Pending {
+				t.Errorf("x@ext.test of hub-d's copy taken over pending beside the original's: delivered twice by hub-c")
+			}
+		case "z@ext.test":
+			if r.Status != Pending {
+				t.Errorf("z@ext.test, which no original here holds: %s, want taken over (pending)", r.Status)
+			}
+		}
+	}
+	orig, err := q.Message(o.ID)
+	if err != nil || len(orig.Pending()) != 2 {
+		t.Fatalf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
+	}
+}
