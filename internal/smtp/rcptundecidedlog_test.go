@@ -1,0 +1,80 @@
+package smtp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/recipients"
+)
+
+// failingCallout is a callout whose next hop cannot be asked: err is
+// what it says.
+type failingCallout struct{ err error }
+
+func (f failingCallout) Lookup(context.Context, string) (recipients.Verdict, error) {
+	return recipients.CannotDecide, f.err
+}
+
+// SMTP-6, OPS-4 (front47 F1): a recipient the callout cannot decide
+// (451 4.3.0, or 451 4.4.3 for a failing directory) is a refusal like
+// every other: logged at INFO through the refusal log, with its reason
+// and the reply's codes and the callout's error under err, rate-limited
+// per source — thirty RCPTs of new addresses while the hubs are down
+// write the bucket's ten lines, not thirty WARN lines.
+func TestSMTP6UndecidedRecipientLoggedThroughRefusalLog(t *testing.T) {
+	for _, c := range []struct {
+		err        error
+		reply      string
+		want       string
+		wantDetail string
+	}{
+		{fmt.Errorf("hub down"), "451 4.3.0", `reason=recipient_unverifiable code=451 enhanced_code=4.3.0`, `err="hub down"`},
+		{fmt.Errorf("ldap: %w", recipients.ErrDirectoryFailure), "451 4.4.3", `reason=directory_failure code=451 enhanced_code=4.4.3`, `err="ldap: `},
+	} {
+		var logs lockedBuf
+		v := recipients.NewValidator([]recipients.DomainMode{
+			{Pattern: "relay.test", Mode: recipients.ModeCallout},
+		}, nil, failingCallout{c.err})
+		clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+		s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, anon)})
+		s.SetRecipients(v)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		for i := range 30 {
+			d.cmd(fmt.Sprintf("RCPT TO:<new%d@relay.test>", i), c.reply)
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+		s.Shutdown(t.Context())
+		var refused, warned []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") {
+				warned = append(warned, l)
+			}
+			if strings.Contains(l, `msg="recipient refused"`) && strings.Contains(l, c.want) {
+				refused = append(refused, l)
+			}
+		}
+		if len(warned) != 0 {
+			t.Errorf("WARN lines for refused recipients:\n%s", strings.Join(warned, "\n"))
+		}
+		if len(refused) != 10 {
+			t.Errorf("%d recipient refused lines with %q, want the bucket's 10:\n%s", len(refused), c.want, logs.String())
+		}
+		for _, l := range refused {
+			if !strings.Contains(l, c.wantDetail) || !strings.Contains(l, "rcpt=new") {
+				t.Errorf("line without the callout's error (%s) or the recipient: %s", c.wantDetail, l)
+			}
+		}
+		if !strings.Contains(logs.String(), `msg="log lines suppressed"`) || !strings.Contains(logs.String(), "suppressed=20") {
+			t.Errorf("no summary of the 20 lines suppressed:\n%s", logs.String())
+		}
+	}
+}
