@@ -78,3 +78,53 @@ func TestSMTP6UndecidedRecipientLoggedThroughRefusalLog(t *testing.T) {
 		}
 	}
 }
+
+// SMTP-3, OPS-4 (front47 F1, its sibling at AUTH): an AUTH the account
+// directory cannot answer (454 4.7.0) is logged through the refusal log
+// — reason accounts_unavailable, the reply's codes, the directory's
+// error under err — rate-limited per source, not a WARN line per AUTH
+// any client could repeat while the directory is down.
+func TestSMTP3UnverifiableAuthLoggedThroughRefusalLog(t *testing.T) {
+	var logs lockedBuf
+	creds := credsFile(t)
+	src := &fakeAccounts{down: true}
+	conns := connectors(t, fmt.Sprintf(`
+  - name: submission
+    bindings: ["127.0.0.1:0"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, ldap: true, allow_insecure: true}
+    permissions: {authenticated: [submit]}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
+`, creds))
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: conns, Accounts: src})
+	for range 3 {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for range 5 {
+			d.cmd(plain("dora", "dora-pw"), "454 4.7.0")
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	s.Shutdown(t.Context())
+	var refused, warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warned = append(warned, l)
+		}
+		if strings.Contains(l, `msg="authentication refused" `) && strings.Contains(l, `reason=accounts_unavailable code=454 enhanced_code=4.7.0`) &&
+			strings.Contains(l, `err="account directory unavailable: directory unreachable"`) {
+			refused = append(refused, l)
+		}
+	}
+	if len(warned) != 0 {
+		t.Errorf("WARN lines for refused AUTH:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(refused) != 10 {
+		t.Errorf("%d authentication refused lines, want the bucket's 10:\n%s", len(refused), logs.String())
+	}
+	if strings.Contains(logs.String(), "dora-pw") {
+		t.Errorf("a password in the log:\n%s", logs.String())
+	}
+}

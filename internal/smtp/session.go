@@ -965,7 +965,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authLockedOut(counted)
 		}
 		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
-			s.log.Warn("authentication not verifiable", "err", err)
+			// A refusal like the others, through the refusal log (front47
+			// F1: a WARN line per AUTH let any client write the log while
+			// the directory was down).
+			s.srv.refusals.log(s.log, "authentication refused", "accounts_unavailable", replyAuthTempFail, s.ip, "err", err.Error())
 			return replyAuthTempFail
 		}
 		if err != nil {
