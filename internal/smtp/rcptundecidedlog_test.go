@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"umbra/internal/clock"
+	"umbra/internal/config"
 	"umbra/internal/recipients"
 )
 
@@ -113,7 +114,7 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 		if strings.Contains(l, "level=WARN") {
 			warned = append(warned, l)
 		}
-		if strings.Contains(l, `msg="authentication refused" `) && strings.Contains(l, `reason=accounts_unavailable code=454 enhanced_code=4.7.0`) &&
+		if strings.Contains(l, `msg="authentication refused"`) && strings.Contains(l, `reason=accounts_unavailable code=454 enhanced_code=4.7.0`) &&
 			strings.Contains(l, `err="account directory unavailable: directory unreachable"`) {
 			refused = append(refused, l)
 		}
@@ -126,5 +127,49 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 	}
 	if strings.Contains(logs.String(), "dora-pw") {
 		t.Errorf("a password in the log:\n%s", logs.String())
+	}
+}
+
+// SMTP-3, OPS-4 (front47 F1, its sibling at the end of data): a message
+// tempfailed because a recipient a check added cannot be validated now
+// is a refusal: logged as "message rejected" through the refusal log
+// (reason added_recipient_deferred, the reply's codes), rate-limited per
+// source, not a WARN line per message.
+func TestSMTP3AddedRecipientTempfailLoggedThroughRefusalLog(t *testing.T) {
+	var logs lockedBuf
+	v := recipients.NewValidator([]recipients.DomainMode{
+		{Pattern: "relay.test", Mode: recipients.ModeCallout},
+	}, nil, undecided{})
+	ck := &scripted{edit: func(tr *Transaction) { tr.Rcpts = append(tr.Rcpts, "someone@relay.test") }}
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, anon),
+		Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+	s.SetRecipients(v)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for range 12 {
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<bob@example.test>", "250")
+		d.cmd("DATA", "354")
+		d.cmd("Subject: x\r\n\r\nbody\r\n.", "451 4.3.0")
+	}
+	d.cmd("QUIT", "221")
+	d.closed()
+	s.Shutdown(t.Context())
+	var rejected, warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warned = append(warned, l)
+		}
+		if strings.Contains(l, `msg="message rejected"`) && strings.Contains(l, `reason=added_recipient_deferred code=451 enhanced_code=4.3.0`) && strings.Contains(l, "rcpt=someone@relay.test") {
+			rejected = append(rejected, l)
+		}
+	}
+	if len(warned) != 0 {
+		t.Errorf("WARN lines for tempfailed messages:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(rejected) != 10 {
+		t.Errorf("%d message rejected lines, want the bucket's 10:\n%s", len(rejected), logs.String())
 	}
 }
