@@ -115,7 +115,10 @@ func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError) {
 		if r == nil {
 			return nil
 		}
-		s.log.Info("message refused by the next hop while the sender waited", "msg_id", id.String(), "code", r.Code)
-		return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
+		reply := &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
+		// A refusal given to the client: through the refusal log, with
+		// the codes it got (front47 F1).
+		s.srv.refusals.log(s.log, "message rejected", "next_hop_refused_while_waiting", reply, s.ip, "msg_id", id.String())
+		return reply
 	}
 }

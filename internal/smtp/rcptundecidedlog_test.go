@@ -10,6 +10,7 @@ import (
 
 	"umbra/internal/clock"
 	"umbra/internal/config"
+	"umbra/internal/queue"
 	"umbra/internal/recipients"
 )
 
@@ -168,6 +169,62 @@ func TestSMTP3AddedRecipientTempfailLoggedThroughRefusalLog(t *testing.T) {
 	}
 	if len(warned) != 0 {
 		t.Errorf("WARN lines for tempfailed messages:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(rejected) != 10 {
+		t.Errorf("%d message rejected lines, want the bucket's 10:\n%s", len(rejected), logs.String())
+	}
+}
+
+// refusingHeldQueue is a queue whose every message leaves at once,
+// refused by the next hop for all its recipients while the sender waits.
+type refusingHeldQueue struct{ fakeQueue }
+
+func (q *refusingHeldQueue) WaitGone(queue.ID) (<-chan struct{}, func()) {
+	c := make(chan struct{})
+	close(c)
+	return c, func() {}
+}
+
+func (q *refusingHeldQueue) HoldRefusal(queue.ID) func() *queue.Refusal {
+	return func() *queue.Refusal {
+		return &queue.Refusal{Code: 550, Enhanced: [3]int{5, 1, 1}, Text: "no such user here"}
+	}
+}
+
+// SR-9, OPS-4 (front47 F1, its sibling at delayed acknowledgement): a
+// message the next hop refused while its sender waited is answered with
+// that refusal, and logged as the refusal it is: "message rejected"
+// through the refusal log (reason next_hop_refused_while_waiting, the
+// code and enhanced code given), rate-limited per source.
+func TestSR9RefusalWhileWaitingLoggedThroughRefusalLog(t *testing.T) {
+	var logs lockedBuf
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Queue: &refusingHeldQueue{},
+		Shadow: &fakeShadow{notes: map[string][]string{}}, ShadowEnabled: true, Connectors: connectors(t, `
+  - name: edge
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 30s
+`)})
+	for range 4 { // sessions of three: the error limit ends a longer one
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for range 3 {
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<bob@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.cmd("Subject: x\r\n\r\nbody\r\n.", "550 5.1.1")
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	s.Shutdown(t.Context())
+	var rejected []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="message rejected"`) && strings.Contains(l, `reason=next_hop_refused_while_waiting code=550 enhanced_code=5.1.1`) && strings.Contains(l, "msg_id=") {
+			rejected = append(rejected, l)
+		}
 	}
 	if len(rejected) != 10 {
 		t.Errorf("%d message rejected lines, want the bucket's 10:\n%s", len(rejected), logs.String())
