@@ -230,3 +230,45 @@ func TestSR9RefusalWhileWaitingLoggedThroughRefusalLog(t *testing.T) {
 		t.Errorf("%d message rejected lines, want the bucket's 10:\n%s", len(rejected), logs.String())
 	}
 }
+
+// OPS-4 (front47 F1, its sibling at the checks): a message a check
+// could not hold within the body memory budget (452 4.3.1) is logged
+// once, by the refusal log's rate-limited line (which says so), not
+// besides by a WARN line per message.
+func TestOPS4BodyBudgetRefusalByCheckLoggedOnce(t *testing.T) {
+	var logs lockedBuf
+	ck := &scripted{data: Verdict{Reply: replyBodyMemory}}
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, anon),
+		BodyMemoryLimit: 1 << 20, Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+	for range 4 { // sessions of three: the error limit ends a longer one
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for range 3 {
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<bob@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.cmd("Subject: x\r\n\r\nbody\r\n.", "452 4.3.1")
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	s.Shutdown(t.Context())
+	var refused, warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warned = append(warned, l)
+		}
+		if strings.Contains(l, `msg="refused by check"`) && strings.Contains(l, `reason=scripted code=452 enhanced_code=4.3.1`) &&
+			strings.Contains(l, `body="over the in-memory body budget"`) {
+			refused = append(refused, l)
+		}
+	}
+	if len(warned) != 0 {
+		t.Errorf("WARN lines besides the refusal log's:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(refused) != 10 {
+		t.Errorf("%d refused by check lines naming the budget, want the bucket's 10:\n%s", len(refused), logs.String())
+	}
+}
