@@ -1146,7 +1146,7 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	if from != "" {
-		if r := rawUTF8Refusal(from, opts != nil && opts.UTF8); r != nil {
+		if r := RawUTF8Refusal(from, opts != nil && opts.UTF8); r != nil {
 			return r
 		}
 		a, err := parsePathAddress(from)
@@ -1206,7 +1206,7 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	to, postmaster := s.postmasterAlias(to)
-	if r := rawUTF8Refusal(to, s.opts.UTF8); r != nil {
+	if r := RawUTF8Refusal(to, s.opts.UTF8); r != nil {
 		return r
 	}
 	a, err := parsePathAddress(to)
