@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -98,5 +99,38 @@ func TestHandoverTrackedBeforeItsDiscard(t *testing.T) {
 	}
 	if shadow < 0 || discard < shadow {
 		t.Fatalf("events %v: the discard is written before the hand-over it ends", h.events())
+	}
+}
+
+// SR-11 (front47 F3, its sibling): the events of partial discards, and
+// of whole ones, committed while the events of an earlier commit of the
+// same message are still owed, are written after those, in their order.
+func TestPartialDiscardEventWaitsForOwedEvents(t *testing.T) {
+	s := openTest(t)
+	var mu sync.Mutex
+	var got []string
+	ev := eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, name+" "+reply)
+	})
+	q := NewManager(s, nil, ManagerConfig{Events: ev})
+	m := msg(s, "a@example.org", "x@c.example")
+	q.evOrder.hold(m.ID) // a results commit whose events are not written yet
+	q.partialEvents("hub-b", []partialSettled{{m: m, rc: m.Rcpts[0]}})
+	q.discardEvents("hub-b", []*Message{m})
+	mu.Lock()
+	early := len(got)
+	mu.Unlock()
+	if early != 0 {
+		t.Fatalf("discard events written while the hand-over's were owed: %q", got)
+	}
+	q.ev.Event("shadow", m, &m.Rcpts[0], "handed over") // the owed events, then the hold's end
+	q.evOrder.release(m.ID)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 3 || !strings.HasPrefix(got[0], "shadow") || !strings.HasPrefix(got[1], "discard partial discard notification from hub-b") ||
+		!strings.HasPrefix(got[2], "discard shadow copy discarded by hub-b") {
+		t.Fatalf("events %q: want the hand-over, then the partial discard, then the discard", got)
 	}
 }
