@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"strings"
 
+	gosmtp "github.com/emersion/go-smtp"
+
 	"umbra/internal/config"
 	"umbra/internal/jsonsafe"
 	"umbra/internal/mailaddr"
@@ -43,6 +45,16 @@ type rcptCheck struct {
 // it, an address with a non-ASCII character is refused as RCPT refuses
 // it (smtp.UTF8Refusal: 553 5.6.7).
 func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error) {
+	needUTF8 := func(r *gosmtp.SMTPError) error {
+		return rcptRefused{reply: fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message),
+			err: shownErr(jsonsafe.Textf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
+				jsonsafe.TextBytes(rcpt), r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))}
+	}
+	// Non-ASCII needs SMTPUTF8 first, as RCPT says (front47 F2): before
+	// the parse judges its labels.
+	if r := smtp.RawUTF8Refusal(rcpt, smtputf8); r != nil {
+		return "", needUTF8(r)
+	}
 	a, postmaster, err := smtp.ParseRcptPath(rcpt)
 	switch {
 	case err != nil:
@@ -68,9 +80,7 @@ func rcptAddress(cfg *config.Config, rcpt string, smtputf8 bool) (string, error)
 		}
 	}
 	if r := smtp.UTF8Refusal(a, smtputf8); r != nil {
-		return "", rcptRefused{reply: fmt.Sprintf("%d %d.%d.%d %s", r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message),
-			err: shownErr(jsonsafe.Textf("\"%s\" is not an address RCPT accepts from a client that did not say SMTPUTF8 (%d %d.%d.%d): %s",
-				jsonsafe.TextBytes(rcpt), r.Code, r.EnhancedCode[0], r.EnhancedCode[1], r.EnhancedCode[2], r.Message))}
+		return "", needUTF8(r)
 	}
 	if postmaster {
 		return cfg.Server.Postmaster, nil

@@ -64,6 +64,9 @@ mailbox:
 		{[]string{"--smtputf8=false", "anna@bücher.example"}, exitUsage, "553 5.6.7"},
 		{[]string{"--smtputf8=false", "émile@xn--bcher-kva.example"}, exitUsage, "553 5.6.7"},
 		{[]string{"--smtputf8=false", "anna@xn--bcher-kva.example"}, 0, "250 2.1.5"},
+		// Non-ASCII needs SMTPUTF8 first, whatever IDNA says of the
+		// label, as RCPT says (front47 F2).
+		{[]string{"--smtputf8=false", "anna@\u212Aiosk.example"}, exitUsage, "553 5.6.7"},
 		{[]string{"anna@bücher.example"}, 0, "553 5.6.7"},
 		{[]string{"--smtputf8=true", "anna@bücher.example"}, 0, "needs SMTPUTF8"},
 	} {

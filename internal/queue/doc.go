@@ -1245,7 +1245,11 @@
 // applied at once is: event "discard" ("shadow copy discarded by P"),
 // after the commit, and after the "shadow" event of the attempt that
 // made the copy (earlydiscardevent.go; SR-11, rt28a F2 — the copy had
-// left the queue with no trace, shadowed forever in umbra track).
+// left the queue with no trace, shadowed forever in umbra track). A
+// discard applied at once, by its own commit right after the commit of
+// the results that handed the copy over and before their events were
+// written, waits for them too (eventorder.go; front47 F3): the tracking
+// log never has a copy discarded before it was handed over.
 //
 // A discard names a shadow id, and settles every recipient shadowed
 // under it (and every one taken over from that copy and still pending),

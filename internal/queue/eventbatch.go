@@ -32,6 +32,11 @@ func (q *Manager) discardEvents(primary string, gone []*Message) {
 	}
 	ev, flush := q.eventBatch()
 	for _, m := range gone {
+		// After the events of the commit that handed the copy over,
+		// when those are not written yet (eventorder.go).
+		if q.evOrder.later(m.ID, func() { q.ev.Event("discard", m, nil, "shadow copy discarded by "+primary) }) {
+			continue
+		}
 		ev.Event("discard", m, nil, "shadow copy discarded by "+primary)
 	}
 	flush()

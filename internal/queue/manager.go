@@ -95,6 +95,10 @@ type ManagerConfig struct {
 // together with the DSNs they cause (what a job finished while others
 // of the attempt still run, when that job ends: jobcommit.go).
 type Manager struct {
+	// evOrder: the events of a message written in the order of the
+	// commits that made them (eventorder.go).
+	evOrder eventOrder
+
 	// notTopologyWarned: the names and ids a session presented under a
 	// name that is no server of the topology, warned of once each
 	// (ShadowHolderSeenStated).

@@ -385,11 +385,20 @@ func (q *Manager) partialEvents(primary string, settled []partialSettled) {
 	}
 	ev, flush := q.eventBatch()
 	for _, s := range settled {
+		var r *Recipient
+		reply := partialDiscardReply(primary)
 		if s.delay {
-			ev.Event("discard", s.m, nil, "delay note from "+primary+": the delay DSN went from there; none is sent from here")
+			reply = "delay note from " + primary + ": the delay DSN went from there; none is sent from here"
+		} else {
+			rc := s.rc
+			r = &rc
+		}
+		// After the events of the commit that handed the copy over,
+		// when those are not written yet (eventorder.go).
+		if q.evOrder.later(s.m.ID, func() { q.ev.Event("discard", s.m, r, reply) }) {
 			continue
 		}
-		ev.Event("discard", s.m, &s.rc, partialDiscardReply(primary))
+		ev.Event("discard", s.m, r, reply)
 	}
 	flush()
 }

@@ -1279,6 +1279,10 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		q.resultsCommitted(m, ev, afters, foundKept, foundRepeat, dupDB, settledDone, tookOver, made, madeKinds, failed,
 			done, discard, dsnOwesDiscard, madeFail, earlyCarrier, partial)
 	}
+	// The events of these results are written after their commit; a
+	// discard the next hop sends for the copy they hand over can be
+	// committed in between: its event waits for them (eventorder.go).
+	q.evOrder.hold(m.ID)
 	err := update(commit)
 	refusal.answer(m, err == nil)
 	if err != nil {
@@ -1292,10 +1296,14 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		// handed nothing on, is made again instead (stranded.go), and
 		// its failure DSN is made then.
 		if errors.Is(err, ErrClosed) {
+			q.evOrder.release(m.ID) // not tried again: no events of these results
 			q.log.Error("committing delivery results failed; the message is attempted again at the next start", "msg_id", m.ID.String(), "err", err)
 		} else if refusal != nil {
+			q.evOrder.release(m.ID) // not tried again: no events of these results
 			q.strandFailed("committing delivery results failed; the message is attempted again", m.ID, err)
 		} else {
+			// The retry that commits them writes their events, and
+			// ends the hold then (resultsCommitted).
 			q.pendResults(m, slices.Sorted(maps.Keys(got)), commit, committed, err)
 		}
 		// Its result events are written when the results are committed.
@@ -1322,6 +1330,7 @@ func (q *Manager) newDSN(m *Message, body Body, kind Notify, rcpts []int, now ti
 func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, foundRepeat bool, dupDB map[int]string,
 	settledDone, tookOver bool, dsns []*Message, dsnKinds []Notify, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, earlyCarrier ID, partial []string) {
 	ev.emit(q)
+	q.evOrder.release(m.ID) // the events of later commits of m that waited for these (eventorder.go)
 	for _, f := range afters {
 		f()
 	}

@@ -130,8 +130,9 @@ func (s *session) checkedRcpts(id queue.ID, addrs []string) ([]queue.Recipient, 
 		if err != nil {
 			var se *gosmtp.SMTPError
 			if errors.As(err, &se) && se.Code/100 == 4 {
-				s.log.Warn("recipient added by a check cannot be validated now; message tempfailed",
-					"msg_id", id.String(), "rcpt", a)
+				// A refusal of the message: through the refusal log,
+				// with its codes (front47 F1: a WARN line per message).
+				s.srv.refusals.log(s.log, "message rejected", "added_recipient_deferred", se, s.ip, "msg_id", id.String(), "rcpt", a)
 				return nil, se
 			}
 			reason := "refused"

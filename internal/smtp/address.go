@@ -205,6 +205,20 @@ func UTF8Refusal(a Address, smtputf8 bool) *gosmtp.SMTPError {
 	return nil
 }
 
+// RawUTF8Refusal is UTF8Refusal of an address as written, before it is
+// parsed: one rule for non-ASCII (front47 F2) — an address that holds
+// any needs SMTPUTF8 first (553 5.6.7), whatever else is wrong with it;
+// only with SMTPUTF8 is an invalid internationalised label judged (553
+// 5.1.3, naming its rune readably). Bytes that are no UTF-8 are a
+// syntax error either way (ParseAddress). MAIL, RCPT and route explain
+// ask it before they parse.
+func RawUTF8Refusal(addr string, smtputf8 bool) *gosmtp.SMTPError {
+	if !smtputf8 && !isASCII(addr) && utf8.ValidString(addr) {
+		return replyNeedUTF8
+	}
+	return nil
+}
+
 // ParseAddress checks a mailbox address as go-smtp hands it over (angle
 // brackets removed, quoted local parts kept): a local part of at most 64
 // octets, a domain or an address literal, at most 254 octets in all, valid

@@ -357,13 +357,16 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 	if v.Reply == nil {
 		return nil
 	}
-	s.srv.refusals.log(s.log, "refused by check", ck.Name(), v.Reply, s.ip, "stage", stage)
+	attrs := []any{"stage", stage}
 	if v.Reply == replyBodyMemory && s.srv.bodyMem != nil {
 		// A body a check could not hold within the budget (a milter's
-		// replacement): counted as the reply the client gets.
+		// replacement): counted as the reply the client gets, and said
+		// on the refusal's own rate-limited line (front47 F1: a second,
+		// WARN line per message besides it).
 		s.srv.bodyMem.refused.Add(1)
-		s.log.Warn("body over the in-memory body budget; message deferred", "check", ck.Name(), "stage", stage)
+		attrs = append(attrs, "body", "over the in-memory body budget")
 	}
+	s.srv.refusals.log(s.log, "refused by check", ck.Name(), v.Reply, s.ip, attrs...)
 	if v.Reply.Code == 421 {
 		if tc, ok := s.raw.(*trackedConn); ok {
 			tc.hangUp.Store(true)

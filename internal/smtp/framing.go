@@ -36,7 +36,7 @@ const (
 	replyRcptParamsNeedEHLO = "555 5.5.4 RCPT TO parameters need EHLO, not HELO"
 	// Raw non-ASCII in RCPT parameters needs MAIL ... SMTPUTF8.
 	replyRcptParamsNeedUTF8 = "501 5.5.4 Malformed RCPT TO parameter: non-ASCII text needs SMTPUTF8 (write an ORCPT address as xtext)"
-	replyBDATTooBig         = "552 5.3.4 Message size exceeds fixed maximum message size"
+	replyBDATTooBig         = "552 5.3.4 Message size exceeds fixed maximum message size" // replyDataTooBig's, as a line
 	replyInTransfer         = "503 5.5.1 Not allowed during a BDAT transfer; transaction discarded"
 	replyGreetAgain         = "503 5.5.1 Send EHLO first (state discarded by STARTTLS)"
 	replyNoGreeting         = "503 5.5.1 Send EHLO first"
@@ -472,6 +472,10 @@ func (v *verbConn) fillCommand() error {
 			v.reply(replyLines(replyBadRcpt)...)
 			return nil
 		}
+		if why := ml.pathFault(true); why != "" {
+			v.reply(replyLines(&gosmtp.SMTPError{Code: replyBadRcpt.Code, EnhancedCode: replyBadRcpt.EnhancedCode, Message: replyBadRcpt.Message + ": " + why})...)
+			return nil
+		}
 		if r := v.rcptParams(ml.params); r != "" {
 			v.reply(r)
 			return nil
@@ -518,6 +522,9 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 	ml := parseMailLine(line)
 	if ml.strayBracket() {
 		return nil, replyLines(replyBadSender)[0]
+	}
+	if why := ml.pathFault(false); why != "" {
+		return nil, replyLines(&gosmtp.SMTPError{Code: replyBadSender.Code, EnhancedCode: replyBadSender.EnhancedCode, Message: replyBadSender.Message + ": " + why})[0]
 	}
 	if v.helloOnly && len(ml.params) > 0 {
 		if r := nonKeywordParam(ml.params, true); r != "" {

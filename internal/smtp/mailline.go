@@ -29,6 +29,24 @@ type mailParam struct {
 	hasValue         bool
 }
 
+// nameOrWritten names the parameter in a reply: its name as written,
+// or where that is empty ("=x") the whole of it — never an empty name
+// (front47 F2).
+func (p mailParam) nameOrWritten() string {
+	if p.name != "" {
+		return p.name
+	}
+	return p.written()
+}
+
+// written is the parameter as the client wrote it ("=x", "SIZE=5=5").
+func (p mailParam) written() string {
+	if p.hasValue {
+		return p.name + "=" + p.value
+	}
+	return p.name
+}
+
 // parseMailLine reads line (with or without its CRLF). A line without a
 // complete path has no parameters: go-smtp refuses it.
 func parseMailLine(line []byte) mailLine {
@@ -117,6 +135,98 @@ func (ml *mailLine) strayBracket() bool {
 		}
 	}
 	return false
+}
+
+// pathFault says what is wrong with the line's path written in angle
+// brackets, in words a malformed-path reply gives after "Bad recipient
+// (sender) address syntax: " (501 5.1.3, 5.1.7); "" when nothing the
+// layer reads is (the address itself is judged by the session:
+// ParseAddress). go-smtp refused these with its own text ("Was
+// expecting RCPT arg syntax of TO:<address>"), and read a stray ">"
+// after the path as a parameter (front47 F2). rcpt: a RCPT line, where
+// <postmaster> needs no domain (RFC 5321 §4.1.1.3).
+func (ml *mailLine) pathFault(rcpt bool) string {
+	s := bytes.TrimRight(ml.orig, "\r\n")
+	p := ml.pathBytes()
+	if len(p) == 0 {
+		if start := bytes.IndexByte(s, ':'); start >= 0 {
+			if rest := bytes.TrimLeft(s[start+1:], " \t"); len(rest) > 0 && rest[0] == '<' {
+				return "no '>' ending the path"
+			}
+		}
+		return ""
+	}
+	if p[0] != '<' {
+		return ""
+	}
+	in := p[1 : len(p)-1]
+	quoted, at := false, false
+	for i := 0; i < len(in); i++ {
+		switch c := in[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		case quoted:
+		case c == '<':
+			return "a second '<' in the path"
+		case c == ' ' || c == '\t':
+			return "a space in the address"
+		case c == '@':
+			at = true
+		}
+	}
+	if after := s[len(ml.head):]; len(after) > 0 && (after[0] == '>' || after[0] == '<') {
+		return "a stray '" + string(after[0]) + "' after the path"
+	}
+	switch {
+	case len(in) == 0, in[0] == '@': // <> (its own checks), a source route (go-smtp's reading)
+		return ""
+	case !at && !(rcpt && asciiEqualFold(string(in), "postmaster")):
+		return "no '@' and domain"
+	case !at:
+		return ""
+	}
+	return mailboxFault(in)
+}
+
+// mailboxFault says what go-smtp's reading of a mailbox (its parser:
+// a quoted string or a dot-string, "@", a domain) would fail on in in,
+// the path's content holding an "@" outside quotes, no space and no
+// second "<"; "" when it reads it (the session judges the address).
+func mailboxFault(in []byte) string {
+	i := 0
+	if in[0] == '"' {
+		for i = 1; i < len(in) && in[i] != '"'; i++ {
+			if in[i] == '\\' {
+				i++
+			}
+		}
+		if i >= len(in) {
+			return "an unterminated quoted local part"
+		}
+		if i == 1 {
+			return "an empty local part"
+		}
+		i++
+		if i == len(in) || in[i] != '@' {
+			return "no '@' and domain after the quoted local part"
+		}
+	} else {
+		for ; in[i] != '@'; i++ {
+			switch c := in[i]; c {
+			case '(', ')', '>', '[', ']', ':', ';', '\\', ',', '"':
+				return "a '" + string(c) + "' in the local part (quote the local part)"
+			}
+		}
+		if i == 0 {
+			return "an empty local part"
+		}
+	}
+	if i == len(in)-1 {
+		return "no domain after '@'"
+	}
+	return ""
 }
 
 // setPath replaces the line's path (only the path: the command before it

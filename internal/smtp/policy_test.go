@@ -64,9 +64,10 @@ func TestPostmasterPathAsRead(t *testing.T) {
 	if got := d.cmd("RCPT TO:  <postmaster> NOTIFY=NEVER", "250"); !strings.Contains(got, "<postmaster>") || strings.Contains(got, ".invalid") {
 		t.Errorf("RCPT TO:  <postmaster> NOTIFY=NEVER: %q", got)
 	}
-	// A quoted local part is no bare postmaster, '>' inside it or not.
-	d.cmd(`RCPT TO:<"postmaster">`, "501 5.5.2")
-	d.cmd(`RCPT TO:<"post>master">`, "501 5.5.2")
+	// A quoted local part is no bare postmaster, '>' inside it or not:
+	// a path without a domain, said so (front47 F2).
+	d.cmd(`RCPT TO:<"postmaster">`, "501 5.1.3 Bad recipient address syntax: no '@' and domain")
+	d.cmd(`RCPT TO:<"post>master">`, "501 5.1.3 Bad recipient address syntax: no '@' and domain")
 }
 
 // A postmaster outside the organisation (no accepted domain, or an

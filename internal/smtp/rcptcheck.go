@@ -73,11 +73,24 @@ func (s *session) validateRcpt(a Address) error {
 		s.srv.refusals.log(s.log, "recipient refused", reason, r, s.ip, "rcpt", a.String(), "reply", rf.Text)
 		return r
 	}
-	s.log.Warn("recipient not verifiable", "rcpt", a.String(), "err", err)
+	// Undecidable: a refusal like the others, through the refusal log
+	// (front47 F1: a WARN line per RCPT let any client write the log
+	// without bound while the next hops were unreachable). The callout's
+	// error is the organisation's, for the log only.
+	r, reason := replyRcptUndecided, "recipient_unverifiable"
 	if errors.Is(err, recipients.ErrDirectoryFailure) {
-		return replyRcptDirectory
+		r, reason = replyRcptDirectory, "directory_failure"
 	}
-	return replyRcptUndecided
+	s.srv.refusals.log(s.log, "recipient refused", reason, r, s.ip, "rcpt", a.String(), "err", errText(err))
+	return r
+}
+
+// errText is err's text for a log line; "" for none.
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // refusalHolder is implemented by a queue that can hand a waiting
@@ -102,7 +115,10 @@ func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError) {
 		if r == nil {
 			return nil
 		}
-		s.log.Info("message refused by the next hop while the sender waited", "msg_id", id.String(), "code", r.Code)
-		return &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
+		reply := &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
+		// A refusal given to the client: through the refusal log, with
+		// the codes it got (front47 F1).
+		s.srv.refusals.log(s.log, "message rejected", "next_hop_refused_while_waiting", reply, s.ip, "msg_id", id.String())
+		return reply
 	}
 }

@@ -199,7 +199,7 @@ func (r *refusalLog) sweepLocked(now time.Time, all bool) {
 // body is one of these).
 func bodyRefusalReason(r *gosmtp.SMTPError) string {
 	switch r {
-	case gosmtp.ErrDataTooLarge:
+	case replyDataTooBig:
 		return "message_too_large"
 	case replyDataLineTooLong:
 		return "line_too_long"

@@ -60,7 +60,7 @@ func TestReplies(t *testing.T) {
 		{"relay denied for anonymous", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org>", "250"},
 			{"RCPT TO:<x@elsewhere.org>", "550 5.7.1"}, {"RCPT TO:<x@relay.test>", "250"}}},
 		{"bad sender", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@@b>", "501 5.1.7"}}},
-		{"bad recipient", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<>", "250"}, {"RCPT TO:<no-domain@>", "501 5.5.2"}, {"RCPT TO:<user@-bad-.test>", "501 5.1.3"},
+		{"bad recipient", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<>", "250"}, {"RCPT TO:<no-domain@>", "501 5.1.3 Bad recipient address syntax: no domain after '@'"}, {"RCPT TO:<user@-bad-.test>", "501 5.1.3"},
 			{"RCPT TO:<a..b@example.test>", "501 5.1.3"}}},
 		{"non-ASCII without SMTPUTF8", [][2]string{{"EHLO c", "250"}, {"MAIL FROM:<a@example.org>", "250"},
 			{"RCPT TO:<jörg@example.test>", "553 5.6.7"}}},

@@ -48,13 +48,17 @@ var (
 	replyBadSender                = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 7}, Message: "Bad sender address syntax"}
 	replyBadRcpt                  = &gosmtp.SMTPError{Code: 501, EnhancedCode: gosmtp.EnhancedCode{5, 1, 3}, Message: "Bad recipient address syntax"}
 	replyNeedUTF8                 = &gosmtp.SMTPError{Code: 553, EnhancedCode: gosmtp.EnhancedCode{5, 6, 7}, Message: "Non-ASCII address requires SMTPUTF8"}
-	replyRelayDenied              = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
-	replyBareLF                   = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
-	replyNUL                      = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
-	replyNoStorage                = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
-	replyShuttingDown             = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
-	replyNestedMail               = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
-	replyAuthLimit                = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
+	// replyDataTooBig: a message over max_message_size, by DATA as by
+	// BDAT (replyBDATTooBig), in umbra's one wording — not go-smtp's
+	// "Maximum message size exceeded" for DATA only (front47 F2).
+	replyDataTooBig   = &gosmtp.SMTPError{Code: 552, EnhancedCode: gosmtp.EnhancedCode{5, 3, 4}, Message: "Message size exceeds fixed maximum message size"}
+	replyRelayDenied  = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 7, 1}, Message: "Relay access denied"}
+	replyBareLF       = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains a bare LF; lines must end with CRLF"}
+	replyNUL          = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 6, 0}, Message: "Message contains NUL bytes"}
+	replyNoStorage    = &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 3, 1}, Message: "Insufficient system storage, try again later"}
+	replyShuttingDown = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 3, 2}, Message: "Service shutting down, try again later"}
+	replyNestedMail   = &gosmtp.SMTPError{Code: 503, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "Nested MAIL command: finish or RSET the open transaction first"}
+	replyAuthLimit    = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 7, 0}, Message: "Too many authentication failures, closing connection"}
 )
 
 func replyLocalError(id queue.ID) *gosmtp.SMTPError {
@@ -965,7 +969,10 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return s.authLockedOut(counted)
 		}
 		if errors.Is(err, errAccountsUnavailable) { // not the client's failure: no throttle
-			s.log.Warn("authentication not verifiable", "err", err)
+			// A refusal like the others, through the refusal log (front47
+			// F1: a WARN line per AUTH let any client write the log while
+			// the directory was down).
+			s.srv.refusals.log(s.log, "authentication refused", "accounts_unavailable", replyAuthTempFail, s.ip, "err", err.Error())
 			return replyAuthTempFail
 		}
 		if err != nil {
@@ -1139,6 +1146,9 @@ func (s *session) openMail(from string, opts *gosmtp.MailOptions) error {
 		return err
 	}
 	if from != "" {
+		if r := RawUTF8Refusal(from, opts != nil && opts.UTF8); r != nil {
+			return r
+		}
 		a, err := parsePathAddress(from)
 		if r := idnReply(err, 7); r != nil {
 			return r
@@ -1196,6 +1206,9 @@ func (s *session) Rcpt(to string, opts *gosmtp.RcptOptions) error {
 
 func (s *session) rcptTo(to string, opts *gosmtp.RcptOptions) error {
 	to, postmaster := s.postmasterAlias(to)
+	if r := RawUTF8Refusal(to, s.opts.UTF8); r != nil {
+		return r
+	}
 	a, err := parsePathAddress(to)
 	if err != nil {
 		return RcptRefusal(err)
@@ -1397,6 +1410,9 @@ func (s *session) data(r io.Reader) error {
 	if _, err := io.Copy(buf, r); err != nil {
 		var se *gosmtp.SMTPError
 		if errors.As(err, &se) {
+			if se == gosmtp.ErrDataTooLarge {
+				se = replyDataTooBig // umbra's wording, as the verb layer's
+			}
 			s.logBodyRefusal(se)
 			return se // size limit
 		}
@@ -1409,7 +1425,7 @@ func (s *session) data(r io.Reader) error {
 		if ferr != nil {
 			// With its reply (frontrt35 F2: the over-size and long-line
 			// refusals were logged without their codes).
-			if ferr == gosmtp.ErrDataTooLarge {
+			if ferr == replyDataTooBig {
 				s.logBodyRefusal(ferr, "max_message_size", s.vc.sizeLimit())
 			} else {
 				s.logBodyRefusal(ferr)

@@ -363,7 +363,7 @@ func (v *verbConn) fillData() error {
 		if v.lineOver(chunk, true) {
 			v.bodyErr = replyDataLineTooLong
 		} else if v.limit > 0 && v.rawLen+int64(n) > rawSizeBound(v.limit) {
-			v.bodyErr = gosmtp.ErrDataTooLarge // even unstuffed it is too big
+			v.bodyErr = replyDataTooBig // even unstuffed it is too big
 		}
 		if v.bodyErr != nil {
 			v.sink.abort() // read on to the end, keeping nothing
@@ -388,7 +388,7 @@ func (v *verbConn) fillData() error {
 		v.traceUnit(traceBody, nil) // the end of this body
 		v.mode = modeCommand
 		if v.bodyErr == nil && v.bodyOver {
-			v.bodyErr = gosmtp.ErrDataTooLarge
+			v.bodyErr = replyDataTooBig
 		}
 		if v.bodyErr == nil {
 			// The session copies an in-memory body out before go-smtp
@@ -1522,11 +1522,8 @@ func unknownParam(p mailParam, mail bool) string {
 		// list "<a>,<b>"): the line's syntax is wrong, not a parameter
 		// unknown here, and the text is named as the client wrote it —
 		// upper-cased it read as another address (rt45-front item 2).
-		verb := "RCPT TO"
-		if mail {
-			verb = "MAIL FROM"
-		}
-		return "501 5.5.4 Syntax error in " + verb + " parameters: " + echoedParam(p.name) + " is no keyword"
+		verb := paramsVerb(mail)
+		return "501 5.5.4 Syntax error in " + verb + " parameters: " + echoedParam(p.nameOrWritten()) + " is no keyword"
 	}
 	if !mail {
 		switch p.key {
@@ -1538,6 +1535,14 @@ func unknownParam(p mailParam, mail bool) string {
 		return "555 5.5.4 RCPT TO parameter " + namedParam(p.name) + " not recognized"
 	}
 	return "555 5.5.4 MAIL FROM parameter " + namedParam(p.name) + " not recognized"
+}
+
+// paramsVerb names the command whose parameters a reply refuses.
+func paramsVerb(mail bool) string {
+	if mail {
+		return "MAIL FROM"
+	}
+	return "RCPT TO"
 }
 
 // maxNamedParam bounds the bytes of a keyword a refusal names: a line
@@ -1621,6 +1626,15 @@ func checkParams(ps []mailParam, mail, shadowVerbs bool) string {
 		// rdfront45).
 		if !esmtpKeyword(p.name) || !knownParam(p.key, mail, shadowVerbs) {
 			return unknownParam(p, mail)
+		}
+	}
+	for _, p := range ps {
+		// esmtp-value = 1*(%d33-60 / %d62-126), RFC 5321 §4.1.2: a
+		// second "=" is no value ("SIZE==5", "SIZE=5=5"). Named here as
+		// written; go-smtp said only "Unable to parse MAIL ESMTP
+		// parameters" (front47 F2).
+		if strings.Contains(p.value, "=") {
+			return "501 5.5.4 Syntax error in " + paramsVerb(mail) + " parameters: " + echoedParam(p.written()) + ": a value holds no '='"
 		}
 	}
 	var seen map[string]bool // nil: one parameter cannot be given twice

@@ -1,0 +1,274 @@
+package smtp
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"umbra/internal/clock"
+	"umbra/internal/config"
+	"umbra/internal/queue"
+	"umbra/internal/recipients"
+)
+
+// failingCallout is a callout whose next hop cannot be asked: err is
+// what it says.
+type failingCallout struct{ err error }
+
+func (f failingCallout) Lookup(context.Context, string) (recipients.Verdict, error) {
+	return recipients.CannotDecide, f.err
+}
+
+// SMTP-6, OPS-4 (front47 F1): a recipient the callout cannot decide
+// (451 4.3.0, or 451 4.4.3 for a failing directory) is a refusal like
+// every other: logged at INFO through the refusal log, with its reason
+// and the reply's codes and the callout's error under err, rate-limited
+// per source — thirty RCPTs of new addresses while the hubs are down
+// write the bucket's ten lines, not thirty WARN lines.
+func TestSMTP6UndecidedRecipientLoggedThroughRefusalLog(t *testing.T) {
+	for _, c := range []struct {
+		err        error
+		reply      string
+		want       string
+		wantDetail string
+	}{
+		{fmt.Errorf("hub down"), "451 4.3.0", `reason=recipient_unverifiable code=451 enhanced_code=4.3.0`, `err="hub down"`},
+		{fmt.Errorf("ldap: %w", recipients.ErrDirectoryFailure), "451 4.4.3", `reason=directory_failure code=451 enhanced_code=4.4.3`, `err="ldap: `},
+	} {
+		var logs lockedBuf
+		v := recipients.NewValidator([]recipients.DomainMode{
+			{Pattern: "relay.test", Mode: recipients.ModeCallout},
+		}, nil, failingCallout{c.err})
+		clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+		s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, anon)})
+		s.SetRecipients(v)
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		for i := range 30 {
+			d.cmd(fmt.Sprintf("RCPT TO:<new%d@relay.test>", i), c.reply)
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+		s.Shutdown(t.Context())
+		var refused, warned []string
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "level=WARN") {
+				warned = append(warned, l)
+			}
+			if strings.Contains(l, `msg="recipient refused"`) && strings.Contains(l, c.want) {
+				refused = append(refused, l)
+			}
+		}
+		if len(warned) != 0 {
+			t.Errorf("WARN lines for refused recipients:\n%s", strings.Join(warned, "\n"))
+		}
+		if len(refused) != 10 {
+			t.Errorf("%d recipient refused lines with %q, want the bucket's 10:\n%s", len(refused), c.want, logs.String())
+		}
+		for _, l := range refused {
+			if !strings.Contains(l, c.wantDetail) || !strings.Contains(l, "rcpt=new") {
+				t.Errorf("line without the callout's error (%s) or the recipient: %s", c.wantDetail, l)
+			}
+		}
+		if !strings.Contains(logs.String(), `msg="log lines suppressed"`) || !strings.Contains(logs.String(), "suppressed=20") {
+			t.Errorf("no summary of the 20 lines suppressed:\n%s", logs.String())
+		}
+	}
+}
+
+// SMTP-3, OPS-4 (front47 F1, its sibling at AUTH): an AUTH the account
+// directory cannot answer (454 4.7.0) is logged through the refusal log
+// — reason accounts_unavailable, the reply's codes, the directory's
+// error under err — rate-limited per source, not a WARN line per AUTH
+// any client could repeat while the directory is down.
+func TestSMTP3UnverifiableAuthLoggedThroughRefusalLog(t *testing.T) {
+	var logs lockedBuf
+	creds := credsFile(t)
+	src := &fakeAccounts{down: true}
+	conns := connectors(t, fmt.Sprintf(`
+  - name: submission
+    bindings: ["127.0.0.1:0"]
+    auth: {mechanisms: [PLAIN], credentials_file: %q, ldap: true, allow_insecure: true}
+    permissions: {authenticated: [submit]}
+ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
+`, creds))
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: conns, Accounts: src})
+	for range 3 {
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for range 5 {
+			d.cmd(plain("dora", "dora-pw"), "454 4.7.0")
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	s.Shutdown(t.Context())
+	var refused, warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warned = append(warned, l)
+		}
+		if strings.Contains(l, `msg="authentication refused"`) && strings.Contains(l, `reason=accounts_unavailable code=454 enhanced_code=4.7.0`) &&
+			strings.Contains(l, `err="account directory unavailable: directory unreachable"`) {
+			refused = append(refused, l)
+		}
+	}
+	if len(warned) != 0 {
+		t.Errorf("WARN lines for refused AUTH:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(refused) != 10 {
+		t.Errorf("%d authentication refused lines, want the bucket's 10:\n%s", len(refused), logs.String())
+	}
+	if strings.Contains(logs.String(), "dora-pw") {
+		t.Errorf("a password in the log:\n%s", logs.String())
+	}
+}
+
+// SMTP-3, OPS-4 (front47 F1, its sibling at the end of data): a message
+// tempfailed because a recipient a check added cannot be validated now
+// is a refusal: logged as "message rejected" through the refusal log
+// (reason added_recipient_deferred, the reply's codes), rate-limited per
+// source, not a WARN line per message.
+func TestSMTP3AddedRecipientTempfailLoggedThroughRefusalLog(t *testing.T) {
+	var logs lockedBuf
+	v := recipients.NewValidator([]recipients.DomainMode{
+		{Pattern: "relay.test", Mode: recipients.ModeCallout},
+	}, nil, undecided{})
+	ck := &scripted{edit: func(tr *Transaction) { tr.Rcpts = append(tr.Rcpts, "someone@relay.test") }}
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, anon),
+		Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+	s.SetRecipients(v)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	for range 12 {
+		d.cmd("MAIL FROM:<a@example.org>", "250")
+		d.cmd("RCPT TO:<bob@example.test>", "250")
+		d.cmd("DATA", "354")
+		d.cmd("Subject: x\r\n\r\nbody\r\n.", "451 4.3.0")
+	}
+	d.cmd("QUIT", "221")
+	d.closed()
+	s.Shutdown(t.Context())
+	var rejected, warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warned = append(warned, l)
+		}
+		if strings.Contains(l, `msg="message rejected"`) && strings.Contains(l, `reason=added_recipient_deferred code=451 enhanced_code=4.3.0`) && strings.Contains(l, "rcpt=someone@relay.test") {
+			rejected = append(rejected, l)
+		}
+	}
+	if len(warned) != 0 {
+		t.Errorf("WARN lines for tempfailed messages:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(rejected) != 10 {
+		t.Errorf("%d message rejected lines, want the bucket's 10:\n%s", len(rejected), logs.String())
+	}
+}
+
+// refusingHeldQueue is a queue whose every message leaves at once,
+// refused by the next hop for all its recipients while the sender waits.
+type refusingHeldQueue struct{ fakeQueue }
+
+func (q *refusingHeldQueue) WaitGone(queue.ID) (<-chan struct{}, func()) {
+	c := make(chan struct{})
+	close(c)
+	return c, func() {}
+}
+
+func (q *refusingHeldQueue) HoldRefusal(queue.ID) func() *queue.Refusal {
+	return func() *queue.Refusal {
+		return &queue.Refusal{Code: 550, Enhanced: [3]int{5, 1, 1}, Text: "no such user here"}
+	}
+}
+
+// SR-9, OPS-4 (front47 F1, its sibling at delayed acknowledgement): a
+// message the next hop refused while its sender waited is answered with
+// that refusal, and logged as the refusal it is: "message rejected"
+// through the refusal log (reason next_hop_refused_while_waiting, the
+// code and enhanced code given), rate-limited per source.
+func TestSR9RefusalWhileWaitingLoggedThroughRefusalLog(t *testing.T) {
+	var logs lockedBuf
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Queue: &refusingHeldQueue{},
+		Shadow: &fakeShadow{notes: map[string][]string{}}, ShadowEnabled: true, Connectors: connectors(t, `
+  - name: edge
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 30s
+`)})
+	for range 4 { // sessions of three: the error limit ends a longer one
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for range 3 {
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<bob@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.cmd("Subject: x\r\n\r\nbody\r\n.", "550 5.1.1")
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	s.Shutdown(t.Context())
+	var rejected []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `msg="message rejected"`) && strings.Contains(l, `reason=next_hop_refused_while_waiting code=550 enhanced_code=5.1.1`) && strings.Contains(l, "msg_id=") {
+			rejected = append(rejected, l)
+		}
+	}
+	if len(rejected) != 10 {
+		t.Errorf("%d message rejected lines, want the bucket's 10:\n%s", len(rejected), logs.String())
+	}
+}
+
+// OPS-4 (front47 F1, its sibling at the checks): a message a check
+// could not hold within the body memory budget (452 4.3.1) is logged
+// once, by the refusal log's rate-limited line (which says so), not
+// besides by a WARN line per message.
+func TestOPS4BodyBudgetRefusalByCheckLoggedOnce(t *testing.T) {
+	var logs lockedBuf
+	ck := &scripted{data: Verdict{Reply: replyBodyMemory}}
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, anon),
+		BodyMemoryLimit: 1 << 20, Checks: func(config.ReceiveConnector) ([]Check, error) { return []Check{ck}, nil }})
+	for range 4 { // sessions of three: the error limit ends a longer one
+		d := dial(t, s, "")
+		d.expect("220")
+		d.cmd("EHLO c", "250")
+		for range 3 {
+			d.cmd("MAIL FROM:<a@example.org>", "250")
+			d.cmd("RCPT TO:<bob@example.test>", "250")
+			d.cmd("DATA", "354")
+			d.cmd("Subject: x\r\n\r\nbody\r\n.", "452 4.3.1")
+		}
+		d.cmd("QUIT", "221")
+		d.closed()
+	}
+	s.Shutdown(t.Context())
+	var refused, warned []string
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "level=WARN") {
+			warned = append(warned, l)
+		}
+		if strings.Contains(l, `msg="refused by check"`) && strings.Contains(l, `reason=scripted code=452 enhanced_code=4.3.1`) &&
+			strings.Contains(l, `body="over the in-memory body budget"`) {
+			refused = append(refused, l)
+		}
+	}
+	if len(warned) != 0 {
+		t.Errorf("WARN lines besides the refusal log's:\n%s", strings.Join(warned, "\n"))
+	}
+	if len(refused) != 10 {
+		t.Errorf("%d refused by check lines naming the budget, want the bucket's 10:\n%s", len(refused), logs.String())
+	}
+}
