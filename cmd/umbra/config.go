@@ -169,11 +169,20 @@ func newConfigCmd() *cobra.Command {
 			cancel()
 			res.OK, res.Role, res.Server = true, cfg.Server.Role, cfg.Server.Name
 			res.ReceiveConnectors, res.SendConnectors = len(cfg.ReceiveConnectors), len(cfg.SendConnectors)
+			// The takeover time for these settings (README: Heartbeats
+			// and takeover), as the shadow manager applies them.
+			takeover := "takeover of shadow copies: none (shadow_redundancy_enabled is false)"
+			if cfg.Transport.ShadowRedundancyEnabled {
+				res.TakeoverAfter, res.TakeoverAfterHung = shadowTiming(cfg).TakeoverDelay()
+				takeover = fmt.Sprintf("takeover of shadow copies held here: %s after their primary's last contact (%s if it hangs)",
+					res.TakeoverAfter, res.TakeoverAfterHung)
+			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", shown(args[0]),
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
+			fmt.Fprintln(cmd.OutOrStdout(), takeover)
 			return nil
 		},
 	}
@@ -230,6 +239,13 @@ type configCheckResult struct {
 	Server            string   `json:"server,omitempty"`
 	ReceiveConnectors int      `json:"receive_connectors"`
 	SendConnectors    int      `json:"send_connectors"`
+	// TakeoverAfter is how long after a primary's last contact the
+	// shadow copies held for it here are taken over with the settings
+	// checked (timeout × retries), TakeoverAfterHung the same for a
+	// primary that hangs (one heartbeat's bound more); 0 with shadow
+	// redundancy off (README: Heartbeats and takeover).
+	TakeoverAfter     time.Duration `json:"takeover_after_ns,omitempty"`
+	TakeoverAfterHung time.Duration `json:"takeover_after_hung_ns,omitempty"`
 }
 
 // checkFailure is why checkConfig refuses a configuration: the lines

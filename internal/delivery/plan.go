@@ -136,10 +136,15 @@ func (d *Deliverer) DestinationLimit(key string) (max int, ok bool) {
 // connector renamed or removed by a reload, so no job will name it
 // again — and a topology's ("org:…") when no topology is in force (a
 // reload dropped it: it lingered failing with no mail left, opsrt43);
-// every other key (MX, redirect, local) is kept as named.
+// A topology's destination also when a server its next hops name is no
+// longer in the topology in force ("org:site:beta/b1,b2" after a reload
+// removed b1: the route is "org:site:beta/b2" now, and the old key lingered
+// idle beside it until the hourly pruning, sites47 F3).
+// Every other key (MX, redirect, local) is kept as named.
 func (d *Deliverer) DestinationNamed(key string) bool {
-	if strings.HasPrefix(key, "org:") {
-		return d.st.Load().cfg.Topology != nil
+	if rest, ok := strings.CutPrefix(key, "org:"); ok {
+		t := d.st.Load().cfg.Topology
+		return t != nil && orgServersKnown(t, rest)
 	}
 	if !strings.HasPrefix(key, "connector:") {
 		return true
@@ -330,4 +335,31 @@ func canonical(m *queue.Message) *queue.Message {
 // staying one recipient; elsewhere "TD@" and "td@" are two (rt17b-F2).
 func authoritative(t *routing.Table) func(domain string) bool {
 	return func(d string) bool { return t != nil && t.Accepted(d) == routing.Authoritative }
+}
+
+// orgServersKnown reports whether every server the next hops of an org
+// destination's key name (routing.NextHop.Key, joined by "|": "site:S/A,B",
+// "legacy:A,B") is a server of t. A key of another form (a connector, a
+// mailbox database, a server's address) names no server here: named.
+func orgServersKnown(t *routing.Topology, key string) bool {
+	for _, hop := range strings.Split(key, "|") {
+		var servers string
+		switch {
+		case strings.HasPrefix(hop, "site:"):
+			_, servers, _ = strings.Cut(hop, "/")
+		case strings.HasPrefix(hop, "legacy:"):
+			servers = strings.TrimPrefix(hop, "legacy:")
+		default:
+			continue
+		}
+		for _, name := range strings.Split(servers, ",") {
+			if name == "" {
+				continue
+			}
+			if _, ok := t.Server(name); !ok {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -89,5 +90,48 @@ func TestTopologyDestinationUnnamedWithoutTopology(t *testing.T) {
 	}
 	if without.DestinationNamed(key) {
 		t.Errorf("%s named with no topology in force", key)
+	}
+}
+
+// Q-6, RT-9 (sites47 F3 of an outside check): a reload that removes a
+// server from the topology drops the idle destinations that name it
+// ("org:site:beta/b1,b2": the route through both hubs of site beta) —
+// no route names them again: the route is "org:site:beta/b2" now. They
+// stayed listed idle in queue list and queue destinations beside the
+// route in force until the hourly pruning. A destination whose servers
+// are all in the topology stays named.
+func TestTopologyDestinationUnnamedWhenItsServerLeftTheTopology(t *testing.T) {
+	build := func(servers ...string) *Deliverer {
+		t.Helper()
+		in := routing.TopologyInput{Sites: []routing.Site{{Name: "alpha"}, {Name: "beta"}},
+			Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"alpha", "beta"}, Cost: 10}}}
+		in.Servers = append(in.Servers, routing.Server{Name: "a1", Role: routing.RoleHub, Site: "alpha", Address: "127.0.0.1:1"})
+		for i, s := range servers {
+			in.Servers = append(in.Servers, routing.Server{Name: s, Role: routing.RoleHub, Site: "beta", Address: fmt.Sprintf("127.0.0.%d:1", i+2)})
+		}
+		topo, err := routing.NewTopology(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(Config{Hostname: "a1", Routing: routing.NewTable(nil, nil), Topology: topo, LocalServer: "a1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close() })
+		return d
+	}
+	before, after := build("b1", "b2"), build("b2")
+	for _, key := range []string{"org:site:beta/b1,b2", "org:site:beta/b2", "org:legacy:b1"} {
+		if !before.DestinationNamed(key) {
+			t.Errorf("%s unnamed while every server it names is in the topology", key)
+		}
+	}
+	if !after.DestinationNamed("org:site:beta/b2") {
+		t.Error("org:site:beta/b2 unnamed after b1 left the topology")
+	}
+	for _, key := range []string{"org:site:beta/b1,b2", "org:site:alpha/a1|site:beta/b1,b2", "org:legacy:b1"} {
+		if after.DestinationNamed(key) {
+			t.Errorf("%s named after b1 left the topology: it lingers idle in queue destinations", key)
+		}
 	}
 }

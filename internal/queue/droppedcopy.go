@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"maps"
 	"slices"
 	"time"
 )
@@ -117,16 +118,30 @@ func containsFold(list []string, s string) bool {
 }
 
 // DroppedCopies lists up to max copies dropped here by an operator that
-// were kept for primary (their copy ids). ack forgets exactly those
-// listed: call it once the primary provably has them (its next command).
+// were kept for primary (their copy ids): under its name or under
+// another name whose record keeps its database id (namesOfPrimaryDB: a
+// rename its own reload refused files its copies under the new name).
+// ack forgets exactly those listed: call it once the primary provably
+// has them (its next command).
 func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var ids []string
-	prefix := droppedPrefix(primary)
+	var keys [][]byte
 	_ = q.store.View(func(tx *Tx) error {
+		names := tx.namesOfPrimaryDB(primary)
+		order := append([]string{primary}, slices.Sorted(maps.Keys(names))...)
 		c := tx.tx.Bucket(bucketDropped).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < max; k, _ = c.Next() {
-			ids = append(ids, string(k[len(prefix):]))
+		seen := map[string]bool{}
+		for _, name := range order {
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			prefix := droppedPrefix(name)
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix) && len(ids) < max; k, _ = c.Next() {
+				ids = append(ids, string(k[len(prefix):]))
+				keys = append(keys, bytes.Clone(k))
+			}
 		}
 		return nil
 	})
@@ -136,8 +151,8 @@ func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
 	return ids, func() {
 		err := q.store.Update(context.Background(), func(tx *Tx) error {
 			b := tx.tx.Bucket(bucketDropped)
-			for _, id := range ids {
-				if err := b.Delete(droppedKey(primary, id)); err != nil {
+			for _, k := range keys {
+				if err := b.Delete(k); err != nil {
 					return err
 				}
 			}

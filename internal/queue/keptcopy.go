@@ -125,12 +125,21 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 // after a takeover waits to be told (takendone.go), and none of a
 // recipient taken over from primary and handed on to another server
 // waits for that server's discard (takenhanded.go).
+//
+// primary's copies are those filed under any name whose record here
+// keeps primary's transport database id (namesOfPrimaryDB): a primary
+// renamed in the topology while its own configuration still states the
+// old name (its reload refused) runs the same database, and the copies
+// relayed to it after the rename are filed under the new name. Answered
+// missing, the primary took its holder for a rolled-back one and marked
+// every such message held by it only (sites47 F1).
 func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []string, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		missing = nil
+		names := tx.namesOfPrimaryDB(primary)
 		kept := map[string]bool{}
 		for _, sid := range ids {
-			if tx.keptHere(primary, sid) {
+			if tx.keptHere(names, sid) {
 				kept[sid] = true
 			}
 		}
@@ -139,11 +148,13 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 			// receipt (receiptcopy.go) is kept under the org id; the
 			// relay id its recipients were filed under is the entry's
 			// value (8 bytes of time, 0x00 in this release's form).
-			prefix := append([]byte(serverKey(primary)), 0)
-			c := fb.Cursor()
-			for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-				if len(v) > 8 {
-					kept[strings.TrimPrefix(string(v[8:]), "\x00")] = true
+			for name := range names {
+				prefix := append([]byte(name), 0)
+				c := fb.Cursor()
+				for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+					if len(v) > 8 {
+						kept[strings.TrimPrefix(string(v[8:]), "\x00")] = true
+					}
 				}
 			}
 		}
@@ -175,7 +186,7 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 				if len(f) < 3 || len(f[1]) == 0 {
 					return nil
 				}
-				if len(f) == 4 && len(f[3]) > 0 && !sameServer(string(f[3]), primary) {
+				if len(f) == 4 && len(f[3]) > 0 && !names[serverKey(string(f[3]))] {
 					return nil // another primary's copy
 				}
 				kept[string(f[1])] = true
@@ -192,11 +203,34 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 	return missing, err
 }
 
-// keptHere reports whether a record here keeps primary's copy sid: a
-// relayed message's copy is named by the local id of the record
-// ("<id>-…"), a copy on receipt by its org id (receiptcopy.go); any
-// recipient of primary under sid, whatever its status, counts.
-func (t *Tx) keptHere(primary, sid string) bool {
+// namesOfPrimaryDB returns the names (serverKey) a primary's copies may
+// be filed under here: primary's own, and every other name whose record
+// (shadowpeers) keeps the same transport database id as primary's — one
+// database, so one server whatever it is called (an id is a secret of
+// the transport servers; a session presenting another's is refused,
+// databaseOfAnotherTx). Without a record of primary's database, its own
+// name only: a name never speaks for another's copies by itself.
+func (t *Tx) namesOfPrimaryDB(primary string) map[string]bool {
+	names := map[string]bool{serverKey(primary): true}
+	p, err := t.Peer(primary)
+	if err != nil || p == nil || p.DatabaseID == "" {
+		return names
+	}
+	t.peerDBOwners(p.DatabaseID, func(other, _ string) bool {
+		if o, err := t.Peer(other); err == nil && o != nil && o.DatabaseID == p.DatabaseID {
+			names[serverKey(other)] = true
+		}
+		return true
+	})
+	return names
+}
+
+// keptHere reports whether a record here keeps the copy sid of the
+// primary known here by names (namesOfPrimaryDB): a relayed message's
+// copy is named by the local id of the record ("<id>-…"), a copy on
+// receipt by its org id (receiptcopy.go); any recipient of one of names
+// under sid, whatever its status, counts.
+func (t *Tx) keptHere(names map[string]bool, sid string) bool {
 	var recs []*Message
 	if hexID, _, ok := strings.Cut(sid, "-"); ok {
 		if id, err := ParseID(hexID); err == nil {
@@ -212,7 +246,7 @@ func (t *Tx) keptHere(primary, sid string) bool {
 	}
 	for _, m := range recs {
 		for _, r := range m.Rcpts {
-			if r.ShadowID == sid && r.Primary != "" && sameServer(r.Primary, primary) {
+			if r.ShadowID == sid && r.Primary != "" && names[serverKey(r.Primary)] {
 				return true
 			}
 		}

@@ -316,3 +316,92 @@ func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
 		})
 	}
 }
+
+// SR-6, SR-7 (sites47 F1 of an outside check): a primary renamed in the
+// topology while its own configuration still states the old name (its
+// reload refused) keeps its database: a holder files the copies relayed
+// to it after the rename under the new name, with the database id the
+// old name's record keeps. Asked by the primary under the old name which
+// copies it keeps, the holder answered them all missing, and the
+// primary marked its messages "rolled back" on a holder that never was,
+// then could not make the copies again. A copy filed under another name
+// of the asking primary's database is kept; one filed under a name of
+// another database is not, nor does a name with no record of its
+// database speak for another's copies.
+func TestSR6KeptCopyFiledUnderAnotherNameOfItsDatabase(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcdee"
+	sS := openTest(t)
+	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	// The topology after the rename: b2x at b2's address.
+	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203", "b3.sites.test": "127.0.0.204"})
+	// The record of the old name, from before the rename.
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(sS, "s@example.org", "r@x.example")
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
+		t.Fatalf("copy under the new name: %v, %v", stored, err)
+	}
+	if missing, err := qS.ShadowKeptMissing("B2.sites.test", []string{org}); err != nil || len(missing) != 0 {
+		t.Fatalf("the copy filed under b2x.sites.test, of b2.sites.test's database, answered missing to b2.sites.test: %q (%v)", missing, err)
+	}
+	if missing, _ := qS.ShadowKeptMissing("b2x.sites.test", []string{org}); len(missing) != 0 {
+		t.Fatalf("the copy answered missing to the name it is filed under: %q", missing)
+	}
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		return tx.PutPeer(&ShadowPeer{Primary: "b3.sites.test", Addr: "127.0.0.204:25", DatabaseID: "dbB3", LastContact: clk.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, other := range []string{"b3.sites.test", "b4.sites.test"} {
+		if missing, _ := qS.ShadowKeptMissing(other, []string{org}); !slices.Equal(missing, []string{org}) {
+			t.Fatalf("%s, another database (or none known), hears b2's copy kept: missing %q", other, missing)
+		}
+	}
+}
+
+// SR-15 (sites47 F1's sibling): the note of a copy the administrator
+// removed is told to the primary that asks under another name of the
+// database the copy was filed under (a rename its own reload refused):
+// kept for the name it was filed under only, it was never told, and the
+// primary counted as kept a copy that was gone. The acknowledgement
+// forgets it.
+func TestSR15DroppedCopyToldUnderAnotherNameOfItsDatabase(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	const org = "0123456789abcdef0123456789abcded"
+	sS := openTest(t)
+	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203"})
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(sS, "s@example.org", "r@x.example")
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
+		t.Fatalf("copy under the new name: %v, %v", stored, err)
+	}
+	if err := qS.RemoveMessageForce(ctx, c.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if other, _ := qS.DroppedCopies("b3.sites.test", 100); len(other) != 0 {
+		t.Fatalf("another server is told of b2's removed copy: %q", other)
+	}
+	ids, ack := qS.DroppedCopies("b2.sites.test", 100)
+	if !slices.Contains(ids, org) {
+		t.Fatalf("b2.sites.test is told %q; want its copy filed under b2x.sites.test, %s", ids, org)
+	}
+	ack()
+	if again, _ := qS.DroppedCopies("b2x.sites.test", 100); len(again) != 0 {
+		t.Fatalf("the note stays after the acknowledgement: %q", again)
+	}
+}

@@ -528,9 +528,11 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	}
 	q.rolledBack.Add(1)
 	q.rollbackNotes.Store(serverKey(stored), RollbackNote{Mark: mark, Seen: seen, At: now})
-	q.log.Warn("primary's transport database was rolled back: its shadow copies are taken over",
-		"primary", stored, "database_id", dbID, "mark", mark, "seen", seen, "messages", len(list))
-	q.afterTakeover(stored, dbID, list)
+	q.logTakeover(stored, len(list), "its transport database was rolled back (an older copy of the same database)",
+		"database_id", dbID, "mark", mark, "seen", seen)
+	// Its messages' takeover events say the rollback: the database id
+	// is the one they were made against, not a new one.
+	q.afterTakeoverWhy(stored, stored+": transport database rolled back", list)
 	return true, len(list), nil
 }
 

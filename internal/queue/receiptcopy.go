@@ -247,6 +247,11 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	if err != nil {
 		return nil, err
 	}
+	if oldDB != "" {
+		// The summary every takeover logs (logTakeover): here no
+		// session of the shadow manager saw the new id first.
+		q.logTakeover(primary, len(taken), "it returned with a new transport database (a copy it pushed presented it)", "database_id", dbID, "was", oldDB)
+	}
 	q.afterTakeover(primary, oldDB, taken)
 	q.primaryAnswered(primary) // a primary that pushes is alive
 	q.answered.note(primary, q.clk.Now())

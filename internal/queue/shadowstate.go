@@ -1177,6 +1177,16 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 	return failures, takenN, nil
 }
 
+// logTakeover logs the WARN summary of a takeover the queue made on a
+// path no shadow manager session reports (a restored primary's question,
+// a push under a new database id): "took over shadow copies", the
+// primary, the count and the reason, as the shadow manager logs those of
+// failed heartbeats and of a session's new database id — every takeover
+// says so at WARN, whichever path made it (sites47 F4).
+func (q *Manager) logTakeover(primary string, n int, reason string, args ...any) {
+	q.log.Warn("took over shadow copies", append([]any{"primary", serverKey(primary), "messages", n, "reason", reason}, args...)...)
+}
+
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	why := primary + ": heartbeats failed"

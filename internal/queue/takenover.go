@@ -107,8 +107,12 @@ func (q *Manager) TakenOverFor(primary, presented, from string, max int) []Taken
 			if stored != from {
 				continue
 			}
-			if _, err := q.ShadowPresented(name, presented, nil); err != nil {
+			res, err := q.ShadowPresented(name, presented, nil)
+			if err != nil {
 				q.log.Error("taking over the copies of a primary restored from a backup failed", "primary", name, "err", err)
+			} else if res.OldDatabaseID != "" {
+				q.logTakeover(name, res.TakenOver, "it returned with a new transport database (restored from a backup of the one its copies were made against)",
+					"database_id", presented, "was", res.OldDatabaseID)
 			}
 		}
 	}

@@ -321,6 +321,30 @@ type Timing struct {
 	CommandTimeout time.Duration
 }
 
+// inForce is t as the manager applies it: at least one retry, a
+// heartbeat bounded by the command timeout, at most the heartbeat
+// timeout (the timeout itself when none is set).
+func (t Timing) inForce() Timing {
+	if t.Retries < 1 {
+		t.Retries = 1
+	}
+	if t.CommandTimeout <= 0 || t.CommandTimeout > t.Timeout && t.Timeout > 0 {
+		t.CommandTimeout = t.Timeout
+	}
+	return t
+}
+
+// TakeoverDelay is how long after the last contact with a primary its
+// copies are taken over for failed heartbeats with these settings:
+// timeout × retries (after), and one heartbeat's bound more when the
+// primary hangs — accepts connections but never answers (hung). README
+// (Heartbeats and takeover); config check prints them.
+func (t Timing) TakeoverDelay() (after, hung time.Duration) {
+	t = t.inForce()
+	after = time.Duration(t.Retries) * t.Timeout
+	return after, after + t.CommandTimeout
+}
+
 // Manager tracks the primaries this server shadows for. Its memory is a
 // cache of the store (Status); decisions read the store.
 type Manager struct {
@@ -432,12 +456,7 @@ func New(cfg Config) *Manager {
 // next step (at most a second away) uses them. Stored failures count
 // against the new retry count.
 func (m *Manager) SetTiming(t Timing) {
-	if t.Retries < 1 {
-		t.Retries = 1
-	}
-	if t.CommandTimeout <= 0 || t.CommandTimeout > t.Timeout && t.Timeout > 0 {
-		t.CommandTimeout = t.Timeout
-	}
+	t = t.inForce()
 	m.mu.Lock()
 	m.timing = t
 	m.mu.Unlock()
