@@ -1459,6 +1459,12 @@ func (r *ReceiptShadow) recopy(ctx context.Context, q RecopyStore, id queue.ID, 
 		link.Done(err == nil)
 		if err == nil {
 			if err := q.ShadowRecopiedOrg(id, m.OrgID, srv); err != nil {
+				// srv holds the copy, and no commit names it: it is
+				// one that may hold it (RecopyPushingNamed kept it so),
+				// and the receive session says so, not "no shadow
+				// copy", and hands it its discard when the message
+				// left (rdrcpt47).
+				mayHold = append(mayHold, srv)
 				return "", err
 			}
 			return srv, nil
