@@ -317,12 +317,12 @@ func newDBCmd() *cobra.Command {
 				if len(heldKept) > 0 {
 					// The operator's holds made after the backup (rt47
 					// F3): a restore does not release them.
-					fmt.Fprintf(w, "%s the backup holds to deliver %s suspended by the operator in the replaced database: restored suspended, as it held %s:\n%s"+
+					fmt.Fprintf(w, "%s the backup holds to deliver %s suspended by the operator in the replaced database: kept suspended, as it held %s:\n%s"+
 						"umbra message resume ID releases one\n",
 						plural(len(heldKept), "message"), isAre(len(heldKept)), pick(len(heldKept), "it", "them"), goneLines(heldKept))
 				}
 				if len(queuesKept) > 0 {
-					fmt.Fprintf(w, "%s suspended in the replaced database and not in the backup %s restored suspended: %s (umbra queue resume NAME releases one)\n",
+					fmt.Fprintf(w, "%s suspended in the replaced database and not in the backup %s kept suspended: %s (umbra queue resume NAME releases one)\n",
 						pick(len(queuesKept), "the queue", "the queues"), pick(len(queuesKept), "is", "are"), termSafe(strings.Join(queuesKept, ", ")))
 				}
 				switch {
