@@ -328,10 +328,10 @@ func newDBCmd() *cobra.Command {
 				switch {
 				case !known && single:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file); "+
-						"nor is it known what it finished since the backup: every message of the backup is restored to be delivered\n")
+						"nor is it known what it finished since the backup, nor what it held suspended (message suspend, queue suspend) after the backup: every message of the backup is restored to be delivered, and only the backup's own holds are kept\n")
 				case !known:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not; "+
-						"nor is it known what it finished since the backup: every message of the backup is restored to be delivered\n")
+						"nor is it known what it finished since the backup, nor what it held suspended (message suspend, queue suspend) after the backup: every message of the backup is restored to be delivered, and only the backup's own holds are kept\n")
 				case len(lost) > 0 && single:
 					fmt.Fprintf(w, "%s the replaced database held beyond the backup %s left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
 						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))
