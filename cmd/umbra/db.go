@@ -317,21 +317,21 @@ func newDBCmd() *cobra.Command {
 				if len(heldKept) > 0 {
 					// The operator's holds made after the backup (rt47
 					// F3): a restore does not release them.
-					fmt.Fprintf(w, "%s the backup holds to deliver %s suspended by the operator in the replaced database: restored suspended, as it held %s:\n%s"+
+					fmt.Fprintf(w, "%s the backup holds to deliver %s suspended by the operator in the replaced database: kept suspended, as it held %s:\n%s"+
 						"umbra message resume ID releases one\n",
 						plural(len(heldKept), "message"), isAre(len(heldKept)), pick(len(heldKept), "it", "them"), goneLines(heldKept))
 				}
 				if len(queuesKept) > 0 {
-					fmt.Fprintf(w, "%s suspended in the replaced database and not in the backup %s restored suspended: %s (umbra queue resume NAME releases one)\n",
+					fmt.Fprintf(w, "%s suspended in the replaced database and not in the backup %s kept suspended: %s (umbra queue resume NAME releases one)\n",
 						pick(len(queuesKept), "the queue", "the queues"), pick(len(queuesKept), "is", "are"), termSafe(strings.Join(queuesKept, ", ")))
 				}
 				switch {
 				case !known && single:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; this server has no shadow servers, so mail it accepted after the backup is not delivered (it stays in the replaced file); "+
-						"nor is it known what it finished since the backup: every message of the backup is restored to be delivered\n")
+						"nor is it known what it finished since the backup, nor what it held suspended (message suspend, queue suspend) after the backup: every message of the backup is restored to be delivered, and only the backup's own holds are kept\n")
 				case !known:
 					fmt.Fprintf(w, "the replaced database could not be read: what it held beyond the backup is not known; the messages a shadow server keeps come back from it, the others do not; "+
-						"nor is it known what it finished since the backup: every message of the backup is restored to be delivered\n")
+						"nor is it known what it finished since the backup, nor what it held suspended (message suspend, queue suspend) after the backup: every message of the backup is restored to be delivered, and only the backup's own holds are kept\n")
 				case len(lost) > 0 && single:
 					fmt.Fprintf(w, "%s the replaced database held beyond the backup %s left in it and not delivered (--discard-newer; this server has no shadow servers):\n%s",
 						plural(len(lost), "message"), isAre(len(lost)), lostLines(lost))

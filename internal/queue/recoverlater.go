@@ -38,6 +38,10 @@ type RecoveryWaitsError struct {
 }
 
 func (e *RecoveryWaitsError) Error() string {
+	if e.InDelivery == 0 {
+		// After a clean stop: only the commit's other work waits.
+		return fmt.Sprintf("the start's recovery commit waits for room on the disk (no message was in delivery at the last stop): %v", e.Err)
+	}
 	return fmt.Sprintf("%v (%d messages in delivery at the last stop): %v", ErrRecoveryWaits, e.InDelivery, e.Err)
 }
 
@@ -85,6 +89,14 @@ func (r *recovery) activeAtStart(tx *Tx) []ID {
 	return r.ids
 }
 
+// inDelivery is how many messages were in delivery at the last stop
+// (activeAtStart), 0 before they were read.
+func (r *recovery) inDelivery() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.ids)
+}
+
 func (r *recovery) wait(now time.Time) {
 	r.mu.Lock()
 	r.pending, r.last = true, now
@@ -124,6 +136,11 @@ func (q *Manager) retryRecovery(ctx context.Context) {
 			q.recovery.wait(now) // another failure: tried again all the same
 			q.log.Error("recovering the messages in delivery at the last stop failed; tried again", "err", err)
 		}
+		return
+	}
+	if q.recovery.inDelivery() == 0 {
+		// After a clean stop, as the start said it (serve.go).
+		q.log.Info("the start's recovery commit is committed (no message was in delivery at the last stop)")
 		return
 	}
 	q.log.Info("the recovery of the messages in delivery at the last stop is committed: they are due now",
