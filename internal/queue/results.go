@@ -366,6 +366,12 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			attemptedAny = attemptedAny || r.Outcome != deadWait
 			prevReply, prevHop := rc.LastReply, rc.NextHop
 			rc.Queue, rc.NextHop, rc.LastReply = r.Queue, r.NextHop, r.Reply
+			// A hold in the record (its queue resumed while the message
+			// was in delivery, or its route moved on) ends with this
+			// attempt: the reply kept beside it (HopReply, heldover.go)
+			// says nothing of this attempt, which the expiry below and
+			// the DSNs would otherwise read (a REQUIRETLS code).
+			rc.HopReply, rc.HopHost = "", ""
 			if r.Outcome == deadWait {
 				rc.LastReply, rc.NextHop = deadWaitReply(prevReply, prevHop, r)
 			}
