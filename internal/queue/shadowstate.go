@@ -1218,12 +1218,14 @@ const shadowExpiryGrace = time.Hour
 // expireShadowCopy handles a shadow copy whose primary never confirmed
 // it within message_expiration: the recipients still shadowed are taken
 // over and routed now; the attempt's commit bounces them with a DSN when
-// no route takes them (the message expired). Never a silent deletion.
+// no route takes them (the message expired). Never a silent deletion:
+// those an original of this server's owes or that it finished are
+// settled by it (twinoriginal.go), and a copy left with nothing goes.
 // Those held for a primary keep(primary) keeps are left as they are:
 // it answers and refuses this server, alive with their database, and
 // owns their expiry (SetExpiryKeeper; keep nil keeps none).
 func expireShadowCopy(tx *Tx, m *Message, now time.Time, keep func(primary string) bool) (bool, error) {
-	changed := false
+	changed, settled := false, false
 	kept := map[string]bool{}
 	for _, r := range m.Rcpts {
 		if r.Status == Shadowed && keep != nil {
@@ -1240,6 +1242,12 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time, keep func(primary strin
 			if err := tx.renewHanded(m, r.Primary, now); err != nil { // takenhanded.go
 				return false, err
 			}
+			// A copy of a message whose original this server holds:
+			// the original's recipients stay the original's, as at a
+			// takeover for failed heartbeats (twinoriginal.go).
+			if tx.settleByOriginalTx(m, r.Primary) {
+				settled = true
+			}
 			if sids := takeoverRcpts(m, r.Primary, "the primary never confirmed the copy before it expired"); len(sids) > 0 {
 				// The database its copy was made against, never given
 				// back (takenindex.go); written before the Put, which
@@ -1251,7 +1259,13 @@ func expireShadowCopy(tx *Tx, m *Message, now time.Time, keep func(primary strin
 			}
 		}
 	}
+	if settled && nothingLeft(m) {
+		return false, tx.Delete(m.ID)
+	}
 	if !changed {
+		if settled {
+			return false, tx.Put(m)
+		}
 		return false, nil
 	}
 	m.State, m.NextAttempt = Ready, now

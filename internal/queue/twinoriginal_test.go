@@ -58,3 +58,43 @@ func TestTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 		t.Fatalf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
 	}
 }
+
+// The same for a copy taken over at its expiry (expireShadowCopy): hub-d
+// never confirmed its copy made again here, and lost, it never will. The
+// recipients hub-c's own original owes stay the original's; taken over
+// beside it, hub-c delivered them twice. Seen to fail first.
+func TestExpiredCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t)
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c", MessageExpiration: time.Hour})
+	o := receiptCopy(s, "x@ext.test", "y@ext.test")
+	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
+	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
+	c.OrgID, c.Arrived = o.OrgID, clk.Now()
+	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
+		t.Fatalf("hub-d's copy: %v, %v", stored, err)
+	}
+	clk.Advance(time.Hour + shadowExpiryGrace + time.Minute)
+	q.pruneDiscards(clk.Now())
+	got, err := q.Message(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got.Rcpts {
+		switch r.Addr {
+		case "x@ext.test":
+			if r.Status == Pending {
+				t.Errorf("x@ext.test of hub-d's expired copy taken over pending beside the original's: delivered twice by hub-c")
+			}
+		case "z@ext.test":
+			if r.Status != Pending {
+				t.Errorf("z@ext.test, which no original here holds: %s, want taken over (pending)", r.Status)
+			}
+		}
+	}
+}
