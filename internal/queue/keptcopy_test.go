@@ -330,24 +330,8 @@ func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
 // database speak for another's copies.
 func TestSR6KeptCopyFiledUnderAnotherNameOfItsDatabase(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdee"
-	sS := openTest(t)
-	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	// The topology after the rename: b2x at b2's address.
-	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203", "b3.sites.test": "127.0.0.204"})
-	// The record of the old name, from before the rename.
-	if err := sS.Update(ctx, func(tx *Tx) error {
-		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
-		t.Fatalf("copy under the new name: %v, %v", stored, err)
-	}
+	sS, qS, clk, _ := copyUnderRenamedName(t, org, topo{"b2x.sites.test": "127.0.0.203", "b3.sites.test": "127.0.0.204"})
 	if missing, err := qS.ShadowKeptMissing("B2.sites.test", "dbB2", []string{org}); err != nil || len(missing) != 0 {
 		t.Fatalf("the copy filed under b2x.sites.test, of b2.sites.test's database, answered missing to b2.sites.test: %q (%v)", missing, err)
 	}
@@ -374,22 +358,8 @@ func TestSR6KeptCopyFiledUnderAnotherNameOfItsDatabase(t *testing.T) {
 // forgets it.
 func TestSR15DroppedCopyToldUnderAnotherNameOfItsDatabase(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcded"
-	sS := openTest(t)
-	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203"})
-	if err := sS.Update(ctx, func(tx *Tx) error {
-		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
-		t.Fatalf("copy under the new name: %v, %v", stored, err)
-	}
+	_, qS, _, c := copyUnderRenamedName(t, org, topo{"b2x.sites.test": "127.0.0.203"})
 	if err := qS.RemoveMessageForce(ctx, c.ID, false); err != nil {
 		t.Fatal(err)
 	}
@@ -416,22 +386,8 @@ func TestSR15DroppedCopyToldUnderAnotherNameOfItsDatabase(t *testing.T) {
 // copy that was gone.
 func TestSR15AnotherNameSpeaksOnlyForThePresentedDatabase(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdec"
-	sS := openTest(t)
-	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203"})
-	if err := sS.Update(ctx, func(tx *Tx) error {
-		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
-		t.Fatalf("copy under the new name: %v, %v", stored, err)
-	}
+	_, qS, _, c := copyUnderRenamedName(t, org, topo{"b2x.sites.test": "127.0.0.203"})
 	for _, presented := range []string{"dbOther", ""} {
 		if missing, _ := qS.ShadowKeptMissing("b2.sites.test", presented, []string{org}); !slices.Equal(missing, []string{org}) {
 			t.Fatalf("b2.sites.test presenting %q hears the copy of b2x.sites.test (dbB2) kept: missing %q", presented, missing)
@@ -452,4 +408,29 @@ func TestSR15AnotherNameSpeaksOnlyForThePresentedDatabase(t *testing.T) {
 	if ids, _ := qS.DroppedCopies("b2.sites.test", "dbB2", 100); !slices.Equal(ids, []string{org}) {
 		t.Fatalf("the server presenting dbB2 is not told its removed copy (another's acknowledgement forgot it?): %q", ids)
 	}
+}
+
+// copyUnderRenamedName makes a holder whose record of b2.sites.test
+// keeps database dbB2, with servers as its topology (after a rename, b2x
+// at b2's address), and files a copy org relayed under b2x.sites.test
+// with that database id (sites47 F1).
+func copyUnderRenamedName(t *testing.T, org string, servers topo) (*Store, *Manager, *clock.Fake, *Message) {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	sS := openTest(t)
+	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
+	qS.SetServers(servers)
+	if err := sS.Update(ctx, func(tx *Tx) error {
+		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(sS, "s@example.org", "r@x.example")
+	c.OrgID, c.Arrived = org, clk.Now()
+	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
+		t.Fatalf("copy under the new name: %v, %v", stored, err)
+	}
+	return sS, qS, clk, c
 }
