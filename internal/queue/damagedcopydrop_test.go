@@ -27,7 +27,7 @@ func TestDamagedCopyToldToItsPrimary(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	ids, ack := qS.DroppedCopies("hub-b", 100)
+	ids, ack := qS.DroppedCopies("hub-b", "", 100)
 	if !slices.Equal(ids, []string{DroppedEvery}) {
 		t.Fatalf("dropped copies told to hub-b: %q, want %q", ids, DroppedEvery)
 	}
@@ -42,7 +42,7 @@ func TestDamagedCopyToldToItsPrimary(t *testing.T) {
 		}
 	}
 	ack()
-	if ids, _ := qS.DroppedCopies("hub-b", 100); len(ids) != 0 {
+	if ids, _ := qS.DroppedCopies("hub-b", "", 100); len(ids) != 0 {
 		t.Errorf("told again after the acknowledgement: %q", ids)
 	}
 }

@@ -118,17 +118,18 @@ func containsFold(list []string, s string) bool {
 }
 
 // DroppedCopies lists up to max copies dropped here by an operator that
-// were kept for primary (their copy ids): under its name or under
+// were kept for primary, whose session presented the database id
+// presented (their copy ids): under its name or under
 // another name whose record keeps its database id (namesOfPrimaryDB: a
 // rename its own reload refused files its copies under the new name).
 // ack forgets exactly those listed: call it once the primary provably
 // has them (its next command).
-func (q *Manager) DroppedCopies(primary string, max int) ([]string, func()) {
+func (q *Manager) DroppedCopies(primary, presented string, max int) ([]string, func()) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	var ids []string
 	var keys [][]byte
 	_ = q.store.View(func(tx *Tx) error {
-		names := tx.namesOfPrimaryDB(primary)
+		names := tx.namesOfPrimaryDB(primary, presented)
 		order := append([]string{primary}, slices.Sorted(maps.Keys(names))...)
 		c := tx.tx.Bucket(bucketDropped).Cursor()
 		seen := map[string]bool{}

@@ -27,17 +27,17 @@ func TestForcedCopyRemovalToldToPrimary(t *testing.T) {
 	if _, ok := p.q.SingleCopyOf(orig.ID); ok {
 		t.Fatal("marked single-copy before anything was removed")
 	}
-	if ids, _ := qS.DroppedCopies("hub-b", 100); len(ids) != 0 {
+	if ids, _ := qS.DroppedCopies("hub-b", "", 100); len(ids) != 0 {
 		t.Fatalf("dropped copies before any removal: %q", ids)
 	}
 	if err := qS.RemoveMessageForce(context.Background(), m.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	ids, ack := qS.DroppedCopies("HUB-B", 100) // the session's name, whatever its case
+	ids, ack := qS.DroppedCopies("HUB-B", "", 100) // the session's name, whatever its case
 	if !slices.Contains(ids, orig.ShadowID) {
 		t.Fatalf("hub-b is told %q, want %q among them", ids, orig.ShadowID)
 	}
-	if other, _ := qS.DroppedCopies("hub-c", 100); len(other) != 0 {
+	if other, _ := qS.DroppedCopies("hub-c", "", 100); len(other) != 0 {
 		t.Fatalf("hub-c is told of hub-b's copies: %q", other)
 	}
 	n, err := p.q.ShadowCopiesDropped("hub-a", ids)
@@ -55,11 +55,11 @@ func TestForcedCopyRemovalToldToPrimary(t *testing.T) {
 	if n, err := p.q.ShadowCopiesDropped("hub-a", ids); err != nil || n != 0 {
 		t.Fatalf("told twice (a crash before the acknowledgement): marked %d, %v; want 0", n, err)
 	}
-	if again, _ := qS.DroppedCopies("hub-b", 100); !slices.Equal(again, ids) {
+	if again, _ := qS.DroppedCopies("hub-b", "", 100); !slices.Equal(again, ids) {
 		t.Fatalf("the note went before the acknowledgement: %q", again)
 	}
 	ack()
-	if again, _ := qS.DroppedCopies("hub-b", 100); len(again) != 0 {
+	if again, _ := qS.DroppedCopies("hub-b", "", 100); len(again) != 0 {
 		t.Fatalf("the note stays after the acknowledgement: %q", again)
 	}
 }

@@ -116,7 +116,8 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 	return ids, next, err
 }
 
-// ShadowKeptMissing answers XQUERYKEPT for primary (the holder's side):
+// ShadowKeptMissing answers XQUERYKEPT for primary, whose session
+// presented the database id presented (the holder's side):
 // of ids, those of primary's copies this server has no record of — no
 // record has a recipient of primary under that id (shadowed, taken over
 // and pending, or finished and still stored), no recipient relayed
@@ -133,10 +134,10 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 // relayed to it after the rename are filed under the new name. Answered
 // missing, the primary took its holder for a rolled-back one and marked
 // every such message held by it only (sites47 F1).
-func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []string, err error) {
+func (q *Manager) ShadowKeptMissing(primary, presented string, ids []string) (missing []string, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		missing = nil
-		names := tx.namesOfPrimaryDB(primary)
+		names := tx.namesOfPrimaryDB(primary, presented)
 		kept := map[string]bool{}
 		for _, sid := range ids {
 			if tx.keptHere(names, sid) {
@@ -209,11 +210,17 @@ func (q *Manager) ShadowKeptMissing(primary string, ids []string) (missing []str
 // database, so one server whatever it is called (an id is a secret of
 // the transport servers; a session presenting another's is refused,
 // databaseOfAnotherTx). Without a record of primary's database, its own
-// name only: a name never speaks for another's copies by itself.
-func (t *Tx) namesOfPrimaryDB(primary string) map[string]bool {
+// name only: a name never speaks for another's copies by itself. Nor
+// unless the asker presented (presented: its session's XSHADOW DB=) the
+// database primary's record keeps: a server presenting the name with
+// another database (its disk lost, another server given the name) before
+// its record learns the new id is not the server the other names' copies
+// were made for — told of their removed copies, its acknowledgement
+// would forget notes the server running that database never heard.
+func (t *Tx) namesOfPrimaryDB(primary, presented string) map[string]bool {
 	names := map[string]bool{serverKey(primary): true}
 	p, err := t.Peer(primary)
-	if err != nil || p == nil || p.DatabaseID == "" {
+	if err != nil || p == nil || p.DatabaseID == "" || p.DatabaseID != presented {
 		return names
 	}
 	t.peerDBOwners(p.DatabaseID, func(other, _ string) bool {

@@ -38,10 +38,10 @@ func TestSR6KeptAnswerTwoAnswersApart(t *testing.T) {
 	sid := orig.ShadowID
 
 	// The holder's side.
-	if missing, err := qS.ShadowKeptMissing("HUB-B", []string{sid, "00000000000000ff-x"}); err != nil || !slices.Equal(missing, []string{"00000000000000ff-x"}) {
+	if missing, err := qS.ShadowKeptMissing("HUB-B", "", []string{sid, "00000000000000ff-x"}); err != nil || !slices.Equal(missing, []string{"00000000000000ff-x"}) {
 		t.Fatalf("hub-a says missing %q (%v); want only the id it has no record of", missing, err)
 	}
-	if missing, _ := qS.ShadowKeptMissing("hub-c", []string{sid}); !slices.Equal(missing, []string{sid}) {
+	if missing, _ := qS.ShadowKeptMissing("hub-c", "", []string{sid}); !slices.Equal(missing, []string{sid}) {
 		t.Fatalf("hub-a keeps hub-b's copy for hub-c too: missing %q", missing)
 	}
 
@@ -98,7 +98,7 @@ func TestSR6KeptAnswerTwoAnswersApart(t *testing.T) {
 	if err := qS.RemoveMessageForce(context.Background(), m.ID, false); err != nil {
 		t.Fatal(err)
 	}
-	if missing, _ := qS.ShadowKeptMissing("hub-b", []string{sid}); !slices.Equal(missing, []string{sid}) {
+	if missing, _ := qS.ShadowKeptMissing("hub-b", "", []string{sid}); !slices.Equal(missing, []string{sid}) {
 		t.Fatalf("hub-a, its record gone, says missing %q", missing)
 	}
 }
@@ -228,7 +228,7 @@ func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
 	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "hub-a", "127.0.0.1:25", "dbA"); err != nil || !stored {
 		t.Fatalf("copy on receipt: %v, %v", stored, err)
 	}
-	if missing, err := qS.ShadowKeptMissing("hub-a", []string{org}); err != nil || len(missing) != 0 {
+	if missing, err := qS.ShadowKeptMissing("hub-a", "", []string{org}); err != nil || len(missing) != 0 {
 		t.Fatalf("the copy kept for hub-a answered missing %q (%v)", missing, err)
 	}
 	for i := 0; i < 3; i++ {
@@ -244,10 +244,10 @@ func TestSR6KeptCountsCopyHandedOn(t *testing.T) {
 		got, _ := qS.Message(c.ID)
 		return got != nil && got.State == Shadow && !slices.ContainsFunc(got.Rcpts, func(r Recipient) bool { return r.Primary != "hub-c" })
 	})
-	if missing, err := qS.ShadowKeptMissing("HUB-A", []string{org}); err != nil || len(missing) != 0 {
+	if missing, err := qS.ShadowKeptMissing("HUB-A", "", []string{org}); err != nil || len(missing) != 0 {
 		t.Fatalf("hub-a's copy, taken over and handed to hub-c (its discard not come), answered missing %q (%v)", missing, err)
 	}
-	if missing, _ := qS.ShadowKeptMissing("hub-x", []string{org}); len(missing) != 1 {
+	if missing, _ := qS.ShadowKeptMissing("hub-x", "", []string{org}); len(missing) != 1 {
 		t.Fatalf("hub-x asking hub-a's copy's id hears it kept: missing %q", missing)
 	}
 }
@@ -330,28 +330,12 @@ func TestSR6KeptRolledBackDetectedWithinStatedBound(t *testing.T) {
 // database speak for another's copies.
 func TestSR6KeptCopyFiledUnderAnotherNameOfItsDatabase(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcdee"
-	sS := openTest(t)
-	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
-		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	// The topology after the rename: b2x at b2's address.
-	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203", "b3.sites.test": "127.0.0.204"})
-	// The record of the old name, from before the rename.
-	if err := sS.Update(ctx, func(tx *Tx) error {
-		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
-	}); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(sS, "s@example.org", "r@x.example")
-	c.OrgID, c.Arrived = org, clk.Now()
-	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
-		t.Fatalf("copy under the new name: %v, %v", stored, err)
-	}
-	if missing, err := qS.ShadowKeptMissing("B2.sites.test", []string{org}); err != nil || len(missing) != 0 {
+	sS, qS, clk, _ := copyUnderRenamedName(t, org, topo{"b2x.sites.test": "127.0.0.203", "b3.sites.test": "127.0.0.204"})
+	if missing, err := qS.ShadowKeptMissing("B2.sites.test", "dbB2", []string{org}); err != nil || len(missing) != 0 {
 		t.Fatalf("the copy filed under b2x.sites.test, of b2.sites.test's database, answered missing to b2.sites.test: %q (%v)", missing, err)
 	}
-	if missing, _ := qS.ShadowKeptMissing("b2x.sites.test", []string{org}); len(missing) != 0 {
+	if missing, _ := qS.ShadowKeptMissing("b2x.sites.test", "dbB2", []string{org}); len(missing) != 0 {
 		t.Fatalf("the copy answered missing to the name it is filed under: %q", missing)
 	}
 	if err := sS.Update(ctx, func(tx *Tx) error {
@@ -360,7 +344,7 @@ func TestSR6KeptCopyFiledUnderAnotherNameOfItsDatabase(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, other := range []string{"b3.sites.test", "b4.sites.test"} {
-		if missing, _ := qS.ShadowKeptMissing(other, []string{org}); !slices.Equal(missing, []string{org}) {
+		if missing, _ := qS.ShadowKeptMissing(other, "dbB2", []string{org}); !slices.Equal(missing, []string{org}) {
 			t.Fatalf("%s, another database (or none known), hears b2's copy kept: missing %q", other, missing)
 		}
 	}
@@ -374,12 +358,70 @@ func TestSR6KeptCopyFiledUnderAnotherNameOfItsDatabase(t *testing.T) {
 // forgets it.
 func TestSR15DroppedCopyToldUnderAnotherNameOfItsDatabase(t *testing.T) {
 	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	const org = "0123456789abcdef0123456789abcded"
+	_, qS, _, c := copyUnderRenamedName(t, org, topo{"b2x.sites.test": "127.0.0.203"})
+	if err := qS.RemoveMessageForce(ctx, c.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if other, _ := qS.DroppedCopies("b3.sites.test", "dbB2", 100); len(other) != 0 {
+		t.Fatalf("another server is told of b2's removed copy: %q", other)
+	}
+	ids, ack := qS.DroppedCopies("b2.sites.test", "dbB2", 100)
+	if !slices.Contains(ids, org) {
+		t.Fatalf("b2.sites.test is told %q; want its copy filed under b2x.sites.test, %s", ids, org)
+	}
+	ack()
+	if again, _ := qS.DroppedCopies("b2x.sites.test", "dbB2", 100); len(again) != 0 {
+		t.Fatalf("the note stays after the acknowledgement: %q", again)
+	}
+}
+
+// SR-7, SR-15: another name of a primary's database speaks for the
+// asker only when the asker presents that database (its XSHADOW DB=). A
+// server presenting the old name with another database (its disk lost,
+// or another server given the name) before its record here learns the
+// new id was told of — and its acknowledgement forgot — the copies
+// removed here of the database it is not, and heard them kept: the
+// server running that database was never told, and counted as kept a
+// copy that was gone.
+func TestSR15AnotherNameSpeaksOnlyForThePresentedDatabase(t *testing.T) {
+	ctx := context.Background()
+	const org = "0123456789abcdef0123456789abcdec"
+	_, qS, _, c := copyUnderRenamedName(t, org, topo{"b2x.sites.test": "127.0.0.203"})
+	for _, presented := range []string{"dbOther", ""} {
+		if missing, _ := qS.ShadowKeptMissing("b2.sites.test", presented, []string{org}); !slices.Equal(missing, []string{org}) {
+			t.Fatalf("b2.sites.test presenting %q hears the copy of b2x.sites.test (dbB2) kept: missing %q", presented, missing)
+		}
+	}
+	if err := qS.RemoveMessageForce(ctx, c.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, presented := range []string{"dbOther", ""} {
+		ids, ack := qS.DroppedCopies("b2.sites.test", presented, 100)
+		if len(ids) != 0 {
+			t.Fatalf("b2.sites.test presenting %q is told the removed copy of b2x.sites.test (dbB2): %q", presented, ids)
+		}
+		if ack != nil {
+			ack()
+		}
+	}
+	if ids, _ := qS.DroppedCopies("b2.sites.test", "dbB2", 100); !slices.Equal(ids, []string{org}) {
+		t.Fatalf("the server presenting dbB2 is not told its removed copy (another's acknowledgement forgot it?): %q", ids)
+	}
+}
+
+// copyUnderRenamedName makes a holder whose record of b2.sites.test
+// keeps database dbB2, with servers as its topology (after a rename, b2x
+// at b2's address), and files a copy org relayed under b2x.sites.test
+// with that database id (sites47 F1).
+func copyUnderRenamedName(t *testing.T, org string, servers topo) (*Store, *Manager, *clock.Fake, *Message) {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	sS := openTest(t)
 	qS := NewManager(sS, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
 		ManagerConfig{Clock: clk, RetrySchedule: []time.Duration{time.Hour}})
-	qS.SetServers(topo{"b2x.sites.test": "127.0.0.203"})
+	qS.SetServers(servers)
 	if err := sS.Update(ctx, func(tx *Tx) error {
 		return tx.PutPeer(&ShadowPeer{Primary: "b2.sites.test", Addr: "127.0.0.203:25", DatabaseID: "dbB2", LastContact: clk.Now()})
 	}); err != nil {
@@ -390,18 +432,5 @@ func TestSR15DroppedCopyToldUnderAnotherNameOfItsDatabase(t *testing.T) {
 	if stored, err := qS.SubmitShadowCopy(ctx, c, []byte(body), "b2x.sites.test", "127.0.0.203:25", "dbB2"); err != nil || !stored {
 		t.Fatalf("copy under the new name: %v, %v", stored, err)
 	}
-	if err := qS.RemoveMessageForce(ctx, c.ID, false); err != nil {
-		t.Fatal(err)
-	}
-	if other, _ := qS.DroppedCopies("b3.sites.test", 100); len(other) != 0 {
-		t.Fatalf("another server is told of b2's removed copy: %q", other)
-	}
-	ids, ack := qS.DroppedCopies("b2.sites.test", 100)
-	if !slices.Contains(ids, org) {
-		t.Fatalf("b2.sites.test is told %q; want its copy filed under b2x.sites.test, %s", ids, org)
-	}
-	ack()
-	if again, _ := qS.DroppedCopies("b2x.sites.test", 100); len(again) != 0 {
-		t.Fatalf("the note stays after the acknowledgement: %q", again)
-	}
+	return sS, qS, clk, c
 }

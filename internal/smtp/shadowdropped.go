@@ -32,8 +32,9 @@ import (
 // operator removed (queue.Manager): only then is version 12 offered.
 type DroppedNoter interface {
 	// DroppedCopies lists up to max copies kept for primary that were
-	// removed here; ack forgets those listed.
-	DroppedCopies(primary string, max int) (ids []string, ack func())
+	// removed here (another name of its database only for the database
+	// presented, the session's XSHADOW DB=); ack forgets those listed.
+	DroppedCopies(primary, presented string, max int) (ids []string, ack func())
 }
 
 // xqueryDropped answers XQUERYDROPPED <max> (version 12).
@@ -54,7 +55,7 @@ func (v *verbConn) xqueryDropped(arg string) string {
 	if err != nil || max <= 0 || !digitsOnly(arg) {
 		return "501 5.5.4 Syntax: XQUERYDROPPED <max>, max a positive integer"
 	}
-	ids, ack := dn.DroppedCopies(s.shadowServer, max)
+	ids, ack := dn.DroppedCopies(s.shadowServer, s.shadowPeerDB, max)
 	s.peerAnswered()
 	if len(ids) == 0 {
 		return "250 2.0.0 0 dropped copies"

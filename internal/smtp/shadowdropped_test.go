@@ -18,7 +18,7 @@ type droppedShadow struct {
 	acked   []string
 }
 
-func (d *droppedShadow) DroppedCopies(primary string, max int) ([]string, func()) {
+func (d *droppedShadow) DroppedCopies(primary, _ string, max int) ([]string, func()) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	ids := d.dropped[primary]

@@ -34,8 +34,9 @@ import (
 type KeptTeller interface {
 	TakenOverTeller
 	// ShadowKeptMissing returns, of ids, those of primary's copies this
-	// server has no record of.
-	ShadowKeptMissing(primary string, ids []string) (missing []string, err error)
+	// server has no record of (another name of its database counted only
+	// for the database presented, the session's XSHADOW DB=).
+	ShadowKeptMissing(primary, presented string, ids []string) (missing []string, err error)
 }
 
 // KeptVersion is the shadow verbs version from which XQUERYKEPT is
@@ -59,7 +60,7 @@ func (v *verbConn) xqueryKept(arg string) string {
 	if !ok {
 		return fmt.Sprintf("501 5.5.4 Syntax: XQUERYKEPT <shadow-id> [<shadow-id> ...], 1 to %d ids", maxHeldIDs)
 	}
-	missing, err := kt.ShadowKeptMissing(s.shadowServer, ids)
+	missing, err := kt.ShadowKeptMissing(s.shadowServer, s.shadowPeerDB, ids)
 	if err != nil {
 		s.log.Error("answering which shadow copies are kept here failed", "primary", s.shadowServer, "err", err)
 		return "451 4.3.0 Cannot tell now, try again later"

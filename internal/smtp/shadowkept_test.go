@@ -22,7 +22,7 @@ type keptCopiesShadow struct {
 	fail  bool
 }
 
-func (k *keptCopiesShadow) ShadowKeptMissing(primary string, ids []string) ([]string, error) {
+func (k *keptCopiesShadow) ShadowKeptMissing(primary, _ string, ids []string) ([]string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.fail {
