@@ -287,6 +287,15 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 		if err := t.renewHanded(m, primary, now); err != nil { // as takeoverTx: takenhanded.go
 			return nil, 0, err
 		}
+		// A copy of a message whose original this server holds: the
+		// original's recipients are the original's (twinoriginal.go).
+		settled, gone, err := t.settleByOriginalNow(m, primary)
+		if err != nil {
+			return nil, 0, err
+		}
+		if gone {
+			continue
+		}
 		var sids []string // the copies taken over, for their index values
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
@@ -298,6 +307,11 @@ func (t *Tx) takeCopyGivenTx(primary, sid string, now time.Time) (taken []*Messa
 			}
 		}
 		if len(sids) == 0 {
+			if settled {
+				if err := t.Put(m); err != nil {
+					return nil, 0, err
+				}
+			}
 			continue
 		}
 		if m.State != Poison && m.State != Suspended {

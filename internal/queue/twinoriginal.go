@@ -11,7 +11,9 @@ package queue
 // both to hub-c: the takeover made the copy due, the keep-back's end
 // released the original, and hub-c delivered the message twice itself.
 //
-// So a takeover settles, in its commit, every recipient of the copy that
+// So a takeover — after failed heartbeats, at the copy's expiry, or of a
+// copy its primary gave here (handback.go) — settles, in its commit,
+// every recipient of the copy that
 // an original of this server's under the same org id still owes
 // (pending, its own — not one it took over itself) or that this server
 // finished already (finished.go): Relayed, with no DSN, the original

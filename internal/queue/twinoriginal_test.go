@@ -98,3 +98,51 @@ func TestExpiredCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 		}
 	}
 }
+
+// The same for a copy its primary gives this server (a "<sid> TAKEOVER"
+// line: its body unreadable or its record damaged there,
+// takeCopyGivenTx): the recipients hub-c's own original owes stay the
+// original's; taken over beside it, hub-c delivered them twice. Seen to
+// fail first.
+func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t)
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
+	o := receiptCopy(s, "x@ext.test", "y@ext.test")
+	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
+	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
+	c.OrgID, c.Arrived = o.OrgID, clk.Now()
+	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
+		t.Fatalf("hub-d's copy: %v, %v", stored, err)
+	}
+	held, err := q.Message(c.ID)
+	if err != nil || len(held.Rcpts) == 0 || held.Rcpts[0].ShadowID == "" {
+		t.Fatalf("hub-d's copy held: %+v, %v", held, err)
+	}
+	if _, err := q.ApplyDiscards("hub-d", []string{held.Rcpts[0].ShadowID + HandBackSuffix}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := false
+	for _, r := range got.Rcpts {
+		switch r.Addr {
+		case "x@ext.test":
+			if r.Status == Pending {
+				t.Errorf("x@ext.test of the copy hub-d gave here pending beside the original's: delivered twice by hub-c")
+			}
+		case "z@ext.test":
+			took = r.Status == Pending
+		}
+	}
+	if !took {
+		t.Errorf("z@ext.test, which no original here holds, was not taken over: %+v", got.Rcpts)
+	}
+}
