@@ -150,8 +150,10 @@ func (q *Manager) ApplyDiscards(primary string, ids []string) (int, error) {
 		q.afterCopyGiven(primary, given)
 		q.partialEvents(primary, settled)
 		q.noteLeft(left)
+		// Only a committed discard is tracked: a failed commit leaves
+		// the copies here, and the primary's retry writes their events.
+		q.discardEvents(primary, gone)
 	}
-	q.discardEvents(primary, gone)
 	return n, err
 }
 

@@ -151,6 +151,11 @@ func (ml *mailLine) pathFault(rcpt bool) string {
 	if len(p) == 0 {
 		if start := bytes.IndexByte(s, ':'); start >= 0 {
 			if rest := bytes.TrimLeft(s[start+1:], " \t"); len(rest) > 0 && rest[0] == '<' {
+				if openQuote(rest[1:]) {
+					// Its '>' is inside the quotes (pathSpan): the
+					// client wrote one, the quote is what is open.
+					return "an unterminated quoted local part"
+				}
 				return "no '>' ending the path"
 			}
 		}
@@ -188,6 +193,21 @@ func (ml *mailLine) pathFault(rcpt bool) string {
 		return ""
 	}
 	return mailboxFault(in)
+}
+
+// openQuote says whether b ends inside a quoted string, read as pathSpan
+// reads a path (a backslash in quotes escapes the next byte).
+func openQuote(b []byte) bool {
+	quoted := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == '\\' && quoted:
+			i++
+		case c == '"':
+			quoted = !quoted
+		}
+	}
+	return quoted
 }
 
 // mailboxFault says what go-smtp's reading of a mailbox (its parser:

@@ -42,7 +42,7 @@ func TestSMTP3MalformedPathAndParamReplies(t *testing.T) {
 		{"RCPT TO:<no-domain@>", "501 5.1.3 Bad recipient address syntax: no domain after '@'"},
 		{`RCPT TO:<""@example.test>`, "501 5.1.3 Bad recipient address syntax: an empty local part"},
 		{"RCPT TO:<a,b@example.test>", "501 5.1.3 Bad recipient address syntax: a ',' in the local part (quote the local part)"},
-		{`RCPT TO:<"a@example.test>`, "501 5.1.3 Bad recipient address syntax: no '>' ending the path"},
+		{`RCPT TO:<"a@example.test>`, "501 5.1.3 Bad recipient address syntax: an unterminated quoted local part"},
 		{"RCPT TO:<alice@example.test> NOTIFY=NEVER=X", "501 5.5.4 Syntax error in RCPT TO parameters: NOTIFY=NEVER=X: a value holds no '='"},
 		// Non-ASCII needs SMTPUTF8 first, whatever else is wrong with
 		// the domain.
