@@ -17,23 +17,7 @@ import (
 // settled in the takeover's commit, never queued beside it. Seen to fail
 // first: both records pending, both delivered.
 func TestTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	// hub-d's copy of its taken-over message, made again on hub-c: one
-	// recipient the original owes, and one it does not hold.
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	q, clk, o, c := twinRig(t, 0)
 	if _, taken, err := q.ShadowHeartbeatFailed("hub-d", clk.Now(), 0, 1, "greeting: EOF"); err != nil || taken != 1 {
 		t.Fatalf("takeover of hub-d's copies: %d, %v", taken, err)
 	}
@@ -64,21 +48,7 @@ func TestTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 // recipients hub-c's own original owes stay the original's; taken over
 // beside it, hub-c delivered them twice. Seen to fail first.
 func TestExpiredCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c", MessageExpiration: time.Hour})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	q, clk, _, c := twinRig(t, time.Hour)
 	clk.Advance(time.Hour + shadowExpiryGrace + time.Minute)
 	q.pruneDiscards(clk.Now())
 	got, err := q.Message(c.ID)
@@ -105,21 +75,7 @@ func TestExpiredCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 // original's; taken over beside it, hub-c delivered them twice. Seen to
 // fail first.
 func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	q, _, _, c := twinRig(t, 0)
 	held, err := q.Message(c.ID)
 	if err != nil || len(held.Rcpts) == 0 || held.Rcpts[0].ShadowID == "" {
 		t.Fatalf("hub-d's copy held: %+v, %v", held, err)
@@ -145,4 +101,29 @@ func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 	if !took {
 		t.Errorf("z@ext.test, which no original here holds, was not taken over: %+v", got.Rcpts)
 	}
+}
+
+// twinRig is hub-c holding its original o of a message (x@ext.test and
+// y@ext.test, its copy on receipt kept by hub-d) and, under the same org
+// id, c: hub-d's copy of its taken-over message, made again on hub-c —
+// one recipient the original owes (x), and one it does not hold (z).
+// expiration is the manager's message_expiration (0: the default).
+func twinRig(t *testing.T, expiration time.Duration) (*Manager, *clock.Fake, *Message, *Message) {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t)
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c", MessageExpiration: expiration})
+	o := receiptCopy(s, "x@ext.test", "y@ext.test")
+	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
+	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
+	c.OrgID, c.Arrived = o.OrgID, clk.Now()
+	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
+		t.Fatalf("hub-d's copy: %v, %v", stored, err)
+	}
+	return q, clk, o, c
 }
