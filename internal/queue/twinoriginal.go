@@ -11,8 +11,10 @@ package queue
 // both to hub-c: the takeover made the copy due, the keep-back's end
 // released the original, and hub-c delivered the message twice itself.
 //
-// So a takeover — after failed heartbeats, at the copy's expiry, or of a
-// copy its primary gave here (handback.go) — settles, in its commit,
+// So a takeover — after failed heartbeats, at the copy's expiry, of a
+// copy its primary gave here (handback.go), or set aside while the copy
+// was in delivery here and applied as it leaves (applyEarlyTakeovers) —
+// settles, in its commit,
 // every recipient of the copy that
 // an original of this server's under the same org id still owes
 // (pending, its own — not one it took over itself) or that this server
@@ -32,6 +34,14 @@ func twinReply(o ID) string {
 // original of this server's under m's org id owes or that this server
 // finished (above). It reports whether it changed any.
 func (t *Tx) settleByOriginalTx(m *Message, primary string) bool {
+	return t.settleByOriginalExceptTx(m, primary, nil)
+}
+
+// settleByOriginalExceptTx is settleByOriginalTx leaving the recipients
+// keep names (by index; nil: none) as they are: a takeover applied as a
+// copy leaves delivery spares those its attempt made or gave back
+// (applyEarlyTakeoversBack).
+func (t *Tx) settleByOriginalExceptTx(m *Message, primary string, keep func(i int) bool) bool {
 	if m.OrgID == "" {
 		return false
 	}
@@ -58,7 +68,7 @@ func (t *Tx) settleByOriginalTx(m *Message, primary string) bool {
 	twins := newCaseTwins(m.Rcpts)
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if r.Status != Shadowed || r.Primary != primary {
+		if r.Status != Shadowed || r.Primary != primary || keep != nil && keep(i) {
 			continue
 		}
 		if o, ok := match.get(r.Addr); found && ok {

@@ -146,3 +146,68 @@ func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 		t.Errorf("z@ext.test, which no original here holds, was not taken over: %+v", got.Rcpts)
 	}
 }
+
+// The same for a takeover set aside while the copy was in delivery here
+// (applyEarlyTakeovers): applied when the copy leaves delivery (here
+// Recover after a crash), the recipients hub-c's own original owes stay
+// the original's; taken over beside it, hub-c delivered them twice.
+// Seen to fail first.
+func TestEarlyTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t)
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
+	o := receiptCopy(s, "x@ext.test", "y@ext.test")
+	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
+	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
+	c.OrgID, c.Arrived = o.OrgID, clk.Now()
+	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
+		t.Fatalf("hub-d's copy: %v, %v", stored, err)
+	}
+	// In delivery here when hub-d is lost: the takeover is set aside.
+	if err := s.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(c.ID)
+		if err != nil {
+			return err
+		}
+		m.State = Active
+		return tx.Put(m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, taken, err := q.ShadowHeartbeatFailed("hub-d", clk.Now(), 0, 1, "greeting: EOF"); err != nil || taken != 1 {
+		t.Fatalf("takeover of hub-d's copy in delivery: %d, %v", taken, err)
+	}
+	if held, err := q.Message(c.ID); err != nil || len(held.Pending()) != 0 {
+		t.Fatalf("hub-d's copy in delivery rewritten by the takeover: %+v, %v; want it set aside", held, err)
+	}
+	if _, _, err := q.Recover(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err := q.Message(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	took := false
+	for _, r := range got.Rcpts {
+		switch r.Addr {
+		case "x@ext.test":
+			if r.Status == Pending {
+				t.Errorf("x@ext.test of hub-d's copy taken over in delivery pending beside the original's: delivered twice by hub-c")
+			}
+		case "z@ext.test":
+			took = r.Status == Pending
+		}
+	}
+	if !took {
+		t.Errorf("z@ext.test, which no original here holds, was not taken over: %+v", got.Rcpts)
+	}
+	orig, err := q.Message(o.ID)
+	if err != nil || len(orig.Pending()) != 2 {
+		t.Fatalf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
+	}
+}
