@@ -17,46 +17,11 @@ import (
 // settled in the takeover's commit, never queued beside it. Seen to fail
 // first: both records pending, both delivered.
 func TestTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	// hub-d's copy of its taken-over message, made again on hub-c: one
-	// recipient the original owes, and one it does not hold.
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	_, clk, _, q, o, c := twinOfOwnOriginal(t, 0)
 	if _, taken, err := q.ShadowHeartbeatFailed("hub-d", clk.Now(), 0, 1, "greeting: EOF"); err != nil || taken != 1 {
 		t.Fatalf("takeover of hub-d's copies: %d, %v", taken, err)
 	}
-	got, err := q.Message(c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range got.Rcpts {
-		switch r.Addr {
-		case "x@ext.test":
-			if r.Status == Pending {
-				t.Errorf("x@ext.test of hub-d's copy taken over pending beside the original's: delivered twice by hub-c")
-			}
-		case "z@ext.test":
-			if r.Status != Pending {
-				t.Errorf("z@ext.test, which no original here holds: %s, want taken over (pending)", r.Status)
-			}
-		}
-	}
-	orig, err := q.Message(o.ID)
-	if err != nil || len(orig.Pending()) != 2 {
-		t.Fatalf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
-	}
+	twinSettled(t, q, o, c, "hub-d's copy taken over")
 }
 
 // The same for a copy taken over at its expiry (expireShadowCopy): hub-d
@@ -64,39 +29,10 @@ func TestTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 // recipients hub-c's own original owes stay the original's; taken over
 // beside it, hub-c delivered them twice. Seen to fail first.
 func TestExpiredCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c", MessageExpiration: time.Hour})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	_, clk, _, q, o, c := twinOfOwnOriginal(t, time.Hour)
 	clk.Advance(time.Hour + shadowExpiryGrace + time.Minute)
 	q.pruneDiscards(clk.Now())
-	got, err := q.Message(c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range got.Rcpts {
-		switch r.Addr {
-		case "x@ext.test":
-			if r.Status == Pending {
-				t.Errorf("x@ext.test of hub-d's expired copy taken over pending beside the original's: delivered twice by hub-c")
-			}
-		case "z@ext.test":
-			if r.Status != Pending {
-				t.Errorf("z@ext.test, which no original here holds: %s, want taken over (pending)", r.Status)
-			}
-		}
-	}
+	twinSettled(t, q, o, c, "hub-d's expired copy taken over")
 }
 
 // The same for a copy its primary gives this server (a "<sid> TAKEOVER"
@@ -105,21 +41,7 @@ func TestExpiredCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 // original's; taken over beside it, hub-c delivered them twice. Seen to
 // fail first.
 func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	_, _, _, q, o, c := twinOfOwnOriginal(t, 0)
 	held, err := q.Message(c.ID)
 	if err != nil || len(held.Rcpts) == 0 || held.Rcpts[0].ShadowID == "" {
 		t.Fatalf("hub-d's copy held: %+v, %v", held, err)
@@ -127,24 +49,7 @@ func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 	if _, err := q.ApplyDiscards("hub-d", []string{held.Rcpts[0].ShadowID + HandBackSuffix}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := q.Message(c.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	took := false
-	for _, r := range got.Rcpts {
-		switch r.Addr {
-		case "x@ext.test":
-			if r.Status == Pending {
-				t.Errorf("x@ext.test of the copy hub-d gave here pending beside the original's: delivered twice by hub-c")
-			}
-		case "z@ext.test":
-			took = r.Status == Pending
-		}
-	}
-	if !took {
-		t.Errorf("z@ext.test, which no original here holds, was not taken over: %+v", got.Rcpts)
-	}
+	twinSettled(t, q, o, c, "the copy hub-d gave here")
 }
 
 // The same for a takeover set aside while the copy was in delivery here
@@ -153,21 +58,7 @@ func TestGivenCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 // the original's; taken over beside it, hub-c delivered them twice.
 // Seen to fail first.
 func TestEarlyTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
-	ctx := context.Background()
-	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
-	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
-	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
-	o := receiptCopy(s, "x@ext.test", "y@ext.test")
-	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
-		t.Fatal(err)
-	}
-	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
-	c.OrgID, c.Arrived = o.OrgID, clk.Now()
-	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
-		t.Fatalf("hub-d's copy: %v, %v", stored, err)
-	}
+	ctx, clk, s, q, o, c := twinOfOwnOriginal(t, 0)
 	// In delivery here when hub-d is lost: the takeover is set aside.
 	if err := s.Update(ctx, func(tx *Tx) error {
 		m, err := tx.Get(c.ID)
@@ -188,6 +79,40 @@ func TestEarlyTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 	if _, _, err := q.Recover(ctx); err != nil {
 		t.Fatal(err)
 	}
+	twinSettled(t, q, o, c, "hub-d's copy taken over in delivery")
+}
+
+// twinOfOwnOriginal is the setup of the tests above: hub-c (q, on s,
+// with a message expiration of exp when not 0) holds its original o of
+// a message to x@ and y@ext.test, its copy on hub-d, and hub-d's copy c
+// of that message, made again on hub-c: x@ext.test, which the original
+// owes, and z@ext.test, which it does not hold.
+func twinOfOwnOriginal(t *testing.T, exp time.Duration) (context.Context, *clock.Fake, *Store, *Manager, *Message, *Message) {
+	t.Helper()
+	ctx := context.Background()
+	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	s := openTest(t)
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c", MessageExpiration: exp})
+	o := receiptCopy(s, "x@ext.test", "y@ext.test")
+	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
+	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
+	c.OrgID, c.Arrived = o.OrgID, clk.Now()
+	if stored, err := q.SubmitShadowCopy(ctx, c, []byte(body), "hub-d", "127.0.0.4:25", "dbD"); err != nil || !stored {
+		t.Fatalf("hub-d's copy: %v, %v", stored, err)
+	}
+	return ctx, clk, s, q, o, c
+}
+
+// twinSettled checks what the tests above want once hub-c took c (what)
+// over: x@ext.test settled by the original, never pending beside it;
+// z@ext.test taken over (pending); the original's two recipients its own
+// to deliver.
+func twinSettled(t *testing.T, q *Manager, o, c *Message, what string) {
+	t.Helper()
 	got, err := q.Message(c.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -197,17 +122,17 @@ func TestEarlyTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 		switch r.Addr {
 		case "x@ext.test":
 			if r.Status == Pending {
-				t.Errorf("x@ext.test of hub-d's copy taken over in delivery pending beside the original's: delivered twice by hub-c")
+				t.Errorf("x@ext.test of %s pending beside the original's: delivered twice by hub-c", what)
 			}
 		case "z@ext.test":
 			took = r.Status == Pending
 		}
 	}
 	if !took {
-		t.Errorf("z@ext.test, which no original here holds, was not taken over: %+v", got.Rcpts)
+		t.Errorf("z@ext.test of %s, which no original here holds, was not taken over: %+v", what, got.Rcpts)
 	}
 	orig, err := q.Message(o.ID)
 	if err != nil || len(orig.Pending()) != 2 {
-		t.Fatalf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
+		t.Errorf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
 	}
 }
