@@ -136,3 +136,47 @@ func twinSettled(t *testing.T, q *Manager, o, c *Message, what string) {
 		t.Errorf("the original: %+v, %v; want both recipients its own to deliver", orig, err)
 	}
 }
+
+// A copy the ending attempt made itself with a primary that answered
+// (fresh) is that primary's still: the takeover set aside settles none
+// of it, by the original or otherwise — only the copies made before.
+func TestEarlyTakeoverSparesFreshCopyOfOwnOriginal(t *testing.T) {
+	ctx, clk, s, _, _, c := twinOfOwnOriginal(t, 0)
+	if err := s.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(c.ID)
+		if err != nil {
+			return err
+		}
+		m.State = Active
+		if err := tx.Put(m); err != nil {
+			return err
+		}
+		return tx.addEarlyTakeover(m.ID, m.Rcpts[0].Primary, clk.Now(), takenValue("dbD", true))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(c.ID)
+		if err != nil {
+			return err
+		}
+		fresh := map[int]bool{}
+		for i, r := range m.Rcpts {
+			fresh[i] = r.Addr == "x@ext.test"
+		}
+		if _, err := applyEarlyTakeoversBack(tx, m, fresh, nil); err != nil {
+			return err
+		}
+		for _, r := range m.Rcpts {
+			if r.Addr == "x@ext.test" && r.Status != Shadowed {
+				t.Errorf("x@ext.test, a copy the attempt made: %s (%s), want shadowed still", r.Status, r.LastReply)
+			}
+			if r.Addr == "z@ext.test" && r.Status != Pending {
+				t.Errorf("z@ext.test, a copy made before: %s, want taken over", r.Status)
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
