@@ -14,11 +14,10 @@ package queue
 // So a takeover — after failed heartbeats, at the copy's expiry, of a
 // copy its primary gave here (handback.go), or set aside while the copy
 // was in delivery here and applied as it leaves (applyEarlyTakeovers) —
-// settles, in its commit,
-// every recipient of the copy that
-// an original of this server's under the same org id still owes
-// (pending, its own — not one it took over itself) or that this server
-// finished already (finished.go): Relayed, with no DSN, the original
+// settles, in its commit, every recipient of the copy that an original
+// of this server's under the same org id still owes (pending, its own —
+// not one it took over itself — and with a body here that reads whole)
+// or that this server finished already (finished.go): Relayed, with no DSN, the original
 // delivering it (or having delivered it) once. The copy's other
 // recipients are taken over as before; a copy left with nothing goes.
 // A crash before the commit leaves the copy held, taken over at the next
@@ -56,12 +55,23 @@ func (t *Tx) settleByOriginalExceptTx(m *Message, primary string, keep func(i in
 		if err != nil || o.State == Shadow {
 			continue
 		}
+		sound := false // read once, and only for an original that owes one
 		for _, r := range o.Rcpts {
-			// Its own to deliver: pending, not a copy it took over.
-			if r.Status == Pending && r.Primary == "" {
-				match.put(r.Addr, owed{o.ID})
-				found = true
+			// Its own to deliver: pending, not a copy it took over —
+			// and deliverable: an original whose body here does not
+			// read whole (held as poison for it, or found so by this
+			// read) settles nothing; the copy's body is the sound one.
+			if r.Status != Pending || r.Primary != "" {
+				continue
 			}
+			if !sound {
+				if !t.bodySoundHere(o) {
+					break
+				}
+				sound = true
+			}
+			match.put(r.Addr, owed{o.ID})
+			found = true
 		}
 	}
 	changed := false

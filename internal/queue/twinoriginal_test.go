@@ -1,7 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,14 +93,19 @@ func TestEarlyTakeoverOfCopyOfOwnOriginalSettlesTheCopy(t *testing.T) {
 // owes, and z@ext.test, which it does not hold.
 func twinOfOwnOriginal(t *testing.T, exp time.Duration) (context.Context, *clock.Fake, *Store, *Manager, *Message, *Message) {
 	t.Helper()
+	return twinOn(t, openTest(t), exp, body)
+}
+
+// twinOn is twinOfOwnOriginal on the store s, the original's body ob.
+func twinOn(t *testing.T, s *Store, exp time.Duration, ob string) (context.Context, *clock.Fake, *Store, *Manager, *Message, *Message) {
+	t.Helper()
 	ctx := context.Background()
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	s := openTest(t)
 	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
 	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c", MessageExpiration: exp})
 	o := receiptCopy(s, "x@ext.test", "y@ext.test")
 	o.ShadowServer, o.ShadowID, o.Arrived = "hub-d", o.OrgID, clk.Now()
-	if err := q.Submit(ctx, o, []byte(body)); err != nil {
+	if err := q.Submit(ctx, o, []byte(ob)); err != nil {
 		t.Fatal(err)
 	}
 	c := msg(s, "a@example.org", "x@ext.test", "z@ext.test")
@@ -178,5 +187,58 @@ func TestEarlyTakeoverSparesFreshCopyOfOwnOriginal(t *testing.T) {
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// An original this server cannot deliver — held as poison for a body
+// that no longer reads whole here — settles nothing: the copy's sound
+// body is the one left to deliver its recipients from. Settled by that
+// original, a takeover of hub-d (lost, the holder the original would be
+// given to) left x@ext.test delivered by nobody. Seen to fail first.
+func TestTakeoverOfCopyOfUnreadableOriginalKeepsTheCopy(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "queue.db")
+	s, err := Open(path, Options{UnsafeNoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mark = "the original's own body here"
+	ctx, clk, _, _, o, c := twinOn(t, s, 0, "From: a@example.org\r\nSubject: hi\r\n\r\n"+mark+"\r\n")
+	if err := s.Update(ctx, func(tx *Tx) error {
+		m, err := tx.Get(o.ID)
+		if err != nil {
+			return err
+		}
+		m.State, m.LastError = Poison, "body unreadable: test"
+		return tx.Put(m)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// Every place of the file that holds the original's body (a freed
+	// page too) reads otherwise now: its checksum fails.
+	f, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(f, []byte(mark)) {
+		t.Fatalf("the original's body not found in the database: %v", err)
+	}
+	if err := os.WriteFile(path, bytes.ReplaceAll(f, []byte(mark), []byte(strings.ToUpper(mark))), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(path, Options{UnsafeNoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	nop := DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil })
+	q := NewManager(s, nop, ManagerConfig{Clock: clk, Hostname: "hub-c"})
+	if _, taken, err := q.ShadowHeartbeatFailed("hub-d", clk.Now(), 0, 1, "greeting: EOF"); err != nil || taken != 1 {
+		t.Fatalf("takeover of hub-d's copies: %d, %v", taken, err)
+	}
+	got, err := q.Message(c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range got.Rcpts {
+		if r.Status != Pending {
+			t.Errorf("%s of hub-d's copy: %s (%s), want taken over: the original here cannot deliver it", r.Addr, r.Status, r.LastReply)
+		}
 	}
 }
