@@ -1442,10 +1442,16 @@ func applyEarlyTakeoversBack(tx *Tx, m *Message, fresh map[int]bool, back map[in
 	}
 	took := false
 	for _, p := range prims {
+		spared := func(i int) bool { return fresh[i] || back[i] != "" && back[i] == p.giveBack }
+		// A copy of a message whose original this server holds: the
+		// original's recipients are the original's, as at the other
+		// takeovers (twinoriginal.go); the caller's Put of m keeps them
+		// settled, in the commit that applies the takeover.
+		tx.settleByOriginalExceptTx(m, p.primary, spared)
 		var mine []string // the copies it takes over
 		for i := range m.Rcpts {
 			r := &m.Rcpts[i]
-			if fresh[i] || r.Status != Shadowed || r.Primary != p.primary || back[i] != "" && back[i] == p.giveBack {
+			if spared(i) || r.Status != Shadowed || r.Primary != p.primary {
 				continue
 			}
 			// Its handed notes get the takeover's time, as takeoverTx

@@ -11,12 +11,13 @@ package queue
 // both to hub-c: the takeover made the copy due, the keep-back's end
 // released the original, and hub-c delivered the message twice itself.
 //
-// So a takeover — after failed heartbeats, at the copy's expiry, or of a
-// copy its primary gave here (handback.go) — settles, in its commit,
-// every recipient of the copy that
-// an original of this server's under the same org id still owes
-// (pending, its own — not one it took over itself) or that this server
-// finished already (finished.go): Relayed, with no DSN, the original
+// So a takeover — after failed heartbeats, at the copy's expiry, of a
+// copy its primary gave here (handback.go), or set aside while the copy
+// was in delivery here and applied as it leaves (applyEarlyTakeovers) —
+// settles, in its commit, every recipient of the copy that an original
+// of this server's under the same org id still owes (pending, its own —
+// not one it took over itself — and with a body here that reads whole)
+// or that this server finished already (finished.go): Relayed, with no DSN, the original
 // delivering it (or having delivered it) once. The copy's other
 // recipients are taken over as before; a copy left with nothing goes.
 // A crash before the commit leaves the copy held, taken over at the next
@@ -32,6 +33,14 @@ func twinReply(o ID) string {
 // original of this server's under m's org id owes or that this server
 // finished (above). It reports whether it changed any.
 func (t *Tx) settleByOriginalTx(m *Message, primary string) bool {
+	return t.settleByOriginalExceptTx(m, primary, nil)
+}
+
+// settleByOriginalExceptTx is settleByOriginalTx leaving the recipients
+// keep names (by index; nil: none) as they are: a takeover applied as a
+// copy leaves delivery spares those its attempt made or gave back
+// (applyEarlyTakeoversBack).
+func (t *Tx) settleByOriginalExceptTx(m *Message, primary string, keep func(i int) bool) bool {
 	if m.OrgID == "" {
 		return false
 	}
@@ -46,19 +55,30 @@ func (t *Tx) settleByOriginalTx(m *Message, primary string) bool {
 		if err != nil || o.State == Shadow {
 			continue
 		}
+		sound := false // read once, and only for an original that owes one
 		for _, r := range o.Rcpts {
-			// Its own to deliver: pending, not a copy it took over.
-			if r.Status == Pending && r.Primary == "" {
-				match.put(r.Addr, owed{o.ID})
-				found = true
+			// Its own to deliver: pending, not a copy it took over —
+			// and deliverable: an original whose body here does not
+			// read whole (held as poison for it, or found so by this
+			// read) settles nothing; the copy's body is the sound one.
+			if r.Status != Pending || r.Primary != "" {
+				continue
 			}
+			if !sound {
+				if !t.bodySoundHere(o) {
+					break
+				}
+				sound = true
+			}
+			match.put(r.Addr, owed{o.ID})
+			found = true
 		}
 	}
 	changed := false
 	twins := newCaseTwins(m.Rcpts)
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if r.Status != Shadowed || r.Primary != primary {
+		if r.Status != Shadowed || r.Primary != primary || keep != nil && keep(i) {
 			continue
 		}
 		if o, ok := match.get(r.Addr); found && ok {
