@@ -3,6 +3,8 @@ package smtp
 import (
 	"bytes"
 	"strings"
+
+	"umbra/internal/mailaddr"
 )
 
 // mailLine is a MAIL command line read once: the command up to the end
@@ -187,7 +189,7 @@ func (ml *mailLine) pathFault(rcpt bool) string {
 	switch {
 	case len(in) == 0, in[0] == '@': // <> (its own checks), a source route (go-smtp's reading)
 		return ""
-	case !at && !(rcpt && asciiEqualFold(string(in), "postmaster")):
+	case !at && !(rcpt && mailaddr.IsPostmaster(string(in))):
 		return "no '@' and domain"
 	case !at:
 		return ""
