@@ -132,9 +132,35 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 // different local part: an earlier release's entry, keyed folded, names
 // neither.
 func (t *Tx) finishedDone(m *Message, r Recipient, twins *caseTwins) bool {
+	v := t.finishedEntry(m, r, twins)
+	if len(v) < 9 {
+		return false
+	}
+	server, id, _ := strings.Cut(string(v[9:]), "\x00")
+	if m.ShadowServer != "" && m.ShadowID != "" && sameServer(server, m.ShadowServer) && id == m.ShadowID {
+		return true
+	}
+	return v[8]&finishedHandedOn == 0
+}
+
+// finishedHere is finishedDone without its hand-on cases: r finished
+// here itself (delivered, failed), never handed on to another transport
+// server in a shadow session. A takeover's settling by this server's own
+// original reads it (twinoriginal.go): a record that relayed r to the
+// very primary now taken over has r's finished entry marked handed on,
+// and taking that for done left the message delivered by nobody.
+func (t *Tx) finishedHere(m *Message, r Recipient, twins *caseTwins) bool {
+	v := t.finishedEntry(m, r, twins)
+	return len(v) >= 9 && v[8]&finishedHandedOn == 0
+}
+
+// finishedEntry is r's entry in the finished index under m's org id, as
+// finishedDone reads it (an earlier release's entry under the folded
+// address where no exact one is), or nil.
+func (t *Tx) finishedEntry(m *Message, r Recipient, twins *caseTwins) []byte {
 	b := t.tx.Bucket(bucketFinished)
 	if b == nil || m.OrgID == "" {
-		return false
+		return nil
 	}
 	k := finishedKey(m.OrgID, r.Addr)
 	v := b.Get(k)
@@ -148,14 +174,7 @@ func (t *Tx) finishedDone(m *Message, r Recipient, twins *caseTwins) bool {
 			v = old
 		}
 	}
-	if len(v) < 9 {
-		return false
-	}
-	server, id, _ := strings.Cut(string(v[9:]), "\x00")
-	if m.ShadowServer != "" && m.ShadowID != "" && sameServer(server, m.ShadowServer) && id == m.ShadowID {
-		return true
-	}
-	return v[8]&finishedHandedOn == 0
+	return v
 }
 
 // dropFinished splits m's recipients into those to keep and those this

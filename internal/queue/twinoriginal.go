@@ -85,7 +85,7 @@ func (t *Tx) settleByOriginalExceptTx(m *Message, primary string, keep func(i in
 			r.Status, r.LastReply, changed = Relayed, twinReply(o.id), true
 			continue
 		}
-		if t.finishedDone(m, *r, twins) {
+		if t.finishedHere(m, *r, twins) {
 			r.Status, r.LastReply, changed = Relayed, "settled: this server finished it already as its own (its original of the same message)", true
 		}
 	}
