@@ -18,7 +18,7 @@ import (
 func TestSMTP8SighupAuthExchangeSpanningReloadJudgedByCredentialsInForce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen := addrInRange(t, "127.0.0.131", 38100, 100)
+	listen := addrInRange(t, "127.0.0.131", 8100, 100)
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("alice:"+hashOf(t, "alice-pw")+"\nbob:"+hashOf(t, "bob-pw")+"\n"), 0o600)
 	cfg, _ := authReloadHubAt(t, dir, listen, creds, "127.0.0.131")

@@ -19,8 +19,8 @@ import (
 // hook, is killed there.
 func TestOPS3BackupKilledAfterItsRequestIsStoppedNotNotRunning(t *testing.T) {
 	dir := t.TempDir()
-	listen := addrInRange(t, "127.0.0.123", 38500, 250)
-	cfg := relayConfig(t, dir, listen, addrInRange(t, "127.0.0.123", 38750, 250))
+	listen := addrInRange(t, "127.0.0.123", 8500, 250)
+	cfg := relayConfig(t, dir, listen, addrInRange(t, "127.0.0.123", 8750, 250))
 	hold := filepath.Join(dir, "hold-backup")
 	if err := os.WriteFile(hold, nil, 0o600); err != nil {
 		t.Fatal(err)

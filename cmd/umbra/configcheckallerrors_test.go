@@ -26,7 +26,7 @@ func TestOPS3ConfigCheckReportsEveryErrorAtOnce(t *testing.T) {
 	write("two.yaml", "sites:\n  - name: s1\n    subnets: [\"10.0.0.0/8\"]\n    colour: red\n"+
 		"servers:\n  - {name: x, role: hub, site: s1, address: \"10.0.0.1:25\", version: 2}\n"+
 		"  - {name: y, role: hubb, site: s1, address: \"10.0.0.2:25\", version: 2}\n")
-	conn := "receive_connectors:\n  - name: a\n    bindings: [\"127.0.0.176:43177\"]\n"
+	conn := "receive_connectors:\n  - name: a\n    bindings: [\"127.0.0.176:13177\"]\n"
 	for _, tc := range []struct {
 		name, text string
 		want       []string

@@ -15,7 +15,7 @@ import (
 // (a default, not a second file).
 func TestOPSConfigCheckTakesUmbraConfig(t *testing.T) {
 	dir := t.TempDir()
-	cfg := relayConfig(t, dir, "127.0.0.126:39525", "127.0.0.126:39526")
+	cfg := relayConfig(t, dir, "127.0.0.126:9525", "127.0.0.126:9526")
 	bad := filepath.Join(dir, "bad.yaml")
 	if err := os.WriteFile(bad, []byte("server: {name: bad.test, role: nope}\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -20,7 +20,7 @@ func TestOPS3UnreadableRecipientsFileAddsNoDerivedError(t *testing.T) {
 	cfgText := func(file string) string {
 		return "server:\n  name: hub.test\n  data_dir: " + filepath.Join(dir, "data") + "\n  metrics_listen: \"\"\n" +
 			"accepted_domains:\n  - domain: corp.example.com\n    type: authoritative\n    recipient_validation: directory\n" +
-			"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.122:38025\"]\n" +
+			"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.122:8025\"]\n" +
 			"recipients:\n  file: " + file + "\nmailbox:\n  maildir: maildir\n"
 	}
 	hub, err := os.ReadFile(filepath.Join("..", "..", "configs", "hub.yaml"))

@@ -19,7 +19,7 @@ import (
 // redundancy off, no takeover.
 func TestSR16ConfigCheckGivesTakeoverTime(t *testing.T) {
 	dir := t.TempDir()
-	cfg := relayConfig(t, dir, "127.0.0.126:39527", "127.0.0.126:39528")
+	cfg := relayConfig(t, dir, "127.0.0.126:9527", "127.0.0.126:9528")
 	raw, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)

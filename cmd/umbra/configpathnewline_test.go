@@ -26,7 +26,7 @@ func TestOPS3ConfigPathWithANewlineForgesNoLine(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.140:39011"]
+    bindings: ["127.0.0.140:9011"]
     remote_ranges: ["127.0.0.0/8"]
     auth: {mechanisms: [PLAIN], credentials_file: "`+dir+`/nofile\nFAKE3: forged", allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit, relay]}

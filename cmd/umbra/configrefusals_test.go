@@ -32,7 +32,7 @@ func TestCredentialsFileWithoutMechanismsRefusedAtStart(t *testing.T) {
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub.creds.test, data_dir: %s, metrics_listen: ""}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: maildir}
-%s`, filepath.Join(dir, "data"), submitConnector("in", "127.0.0.160:42025",
+%s`, filepath.Join(dir, "data"), submitConnector("in", "127.0.0.160:12025",
 			`auth: {`+mech+`credentials_file: `+creds+`, allow_insecure: true}`))), 0o600)
 		checkFails(t, "mechanisms "+mech, cfg, lineOf(t, cfg, "credentials_file: "+creds)+
 			"receive_connectors[0].auth.credentials_file is set but auth.mechanisms is empty")
@@ -51,9 +51,9 @@ mailbox: {maildir: maildir}
 send_connectors:
   - name: out
     address_spaces: [{domain: "*", cost: 1}]
-    smart_hosts: ["127.0.0.161:42026"]
+    smart_hosts: ["127.0.0.161:12026"]
     max_connections: 0
-%s`, filepath.Join(dir, "data"), submitConnector("in", "127.0.0.160:42025"))), 0o600)
+%s`, filepath.Join(dir, "data"), submitConnector("in", "127.0.0.160:12025"))), 0o600)
 	checkFails(t, "max_connections: 0", cfg, lineOf(t, cfg, "max_connections: 0")+"send_connectors[0].max_connections: 0 is refused")
 }
 

@@ -19,8 +19,8 @@ func TestSR17CopyOnReceiptTakenWhileHolderCannotValidate(t *testing.T) {
 	t.Parallel()
 	const ip = "127.0.0.121"
 	dir := t.TempDir()
-	a, b, c := addrInRange(t, ip, 37250, 30), addrInRange(t, ip, 37280, 30), addrInRange(t, ip, 37310, 30)
-	sink := addrInRange(t, ip, 37340, 30) // nothing listens: hub-b never gets there anyway
+	a, b, c := addrInRange(t, ip, 7250, 30), addrInRange(t, ip, 7280, 30), addrInRange(t, ip, 7310, 30)
+	sink := addrInRange(t, ip, 7340, 30) // nothing listens: hub-b never gets there anyway
 	topoPath := hubCInSiteBTopology(t, dir, a, b, c, sink, "hub-b")
 	domains := "accepted_domains:\n  - {domain: ext.test, type: internal_relay}\n"
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), domains+"recipients: {addresses: [x@ext.test]}\n")

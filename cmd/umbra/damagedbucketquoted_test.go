@@ -74,7 +74,7 @@ func TestOPS3DamagedBucketNameEscapedOnce(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.214:45214"]
+    bindings: ["127.0.0.214:15214"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit]}
 mailbox: {maildir: "`+dir+`/mail"}
@@ -105,7 +105,7 @@ func TestOPS3RestoreOwnerQuotedOnce(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.214:45214"]
+    bindings: ["127.0.0.214:15214"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit]}
 mailbox: {maildir: "`+dir+`/mail"}

@@ -29,7 +29,7 @@ func TestOPS3ServeRefusesADamagedDatabaseOnOneLine(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.213:45213"]
+    bindings: ["127.0.0.213:15213"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit]}
 mailbox: {maildir: "`+dir+`/mail"}

@@ -14,8 +14,8 @@ import (
 func TestOPS5MessageCommandsNameDamaged(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen := "127.0.0.218:45630"
-	cfg := relayConfig(t, dir, listen, "127.0.0.218:45631") // the smart host: never reached, no mail is sent
+	listen := "127.0.0.218:15630"
+	cfg := relayConfig(t, dir, listen, "127.0.0.218:15631") // the smart host: never reached, no mail is sent
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	for _, args := range [][]string{

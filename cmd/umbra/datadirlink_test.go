@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// rtefixAddr is a free TCP address on ip with a port in 39000-39999.
-func rtefixAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 39000, 1000) }
+// rtefixAddr is a free TCP address on ip with a port in 9000-9999.
+func rtefixAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 9000, 1000) }
 
 // OPS-1, OPS-2 (rt28e F4): a reload whose data_dir names the running
 // data directory through a symbolic link (ln -sfn data blink; data_dir:

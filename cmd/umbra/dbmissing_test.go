@@ -17,7 +17,7 @@ func TestOPS3DBCommandOfAMissingFileIsSaid(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data}\n"+
 		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
-		"receive_connectors: [{name: in, bindings: [\"127.0.0.175:43176\"]}]\n"+
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.175:13176\"]}]\n"+
 		"mailbox: {maildir: mail}\n"), 0o600)
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)

@@ -16,7 +16,7 @@ func TestDBVerifyOfAMissingFileIsSaidInWords(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data}\n"+
 		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
-		"receive_connectors: [{name: in, bindings: [\"127.0.0.134:38410\"]}]\n"+
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.134:8410\"]}]\n"+
 		"mailbox: {maildir: mail}\n"), 0o600)
 	missing := filepath.Join(dir, "none.db")
 	code, out := cliErr(t, cfg, "db", "verify", missing)

@@ -20,8 +20,8 @@ import (
 // who had just re-enabled a broken list saw nothing.
 func TestDNSBLRemovedListForgetsItsEpisode(t *testing.T) {
 	dir := t.TempDir()
-	const listen = "127.0.0.175:40125"
-	dns := dnstest.StartOn(t, "127.0.0.175:40153")
+	const listen = "127.0.0.175:10125"
+	dns := dnstest.StartOn(t, "127.0.0.175:10153")
 	dns.Fail("flaky.test") // every question under the zone: SERVFAIL
 	config := func(zones ...string) {
 		t.Helper()

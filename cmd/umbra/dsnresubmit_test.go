@@ -24,7 +24,7 @@ func TestDovecotSieveDropsResubmittedDSN(t *testing.T) {
 		t.Skip("dovecot-sieve not installed")
 	}
 	dir := t.TempDir()
-	const lmtpAddr, org, inet = "127.0.0.125:39541", "127.0.0.125:39542", "127.0.0.125:39543"
+	const lmtpAddr, org, inet = "127.0.0.125:9541", "127.0.0.125:9542", "127.0.0.125:9543"
 	ddir := filepath.Join(dir, "dovecot")
 	os.MkdirAll(ddir, 0o755)
 	script, err := os.ReadFile("../../deploy/dovecot/umbra-duplicate.sieve")

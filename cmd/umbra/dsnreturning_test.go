@@ -21,7 +21,7 @@ import (
 // by the taken-done notes").
 func TestReturningPrimaryQueuedDSNDroppedAfterTakeover(t *testing.T) {
 	dir := t.TempDir()
-	a, b, sinkAddr := "127.0.0.160:38500", "127.0.0.161:38501", "127.0.0.162:38502"
+	a, b, sinkAddr := "127.0.0.160:8500", "127.0.0.161:8501", "127.0.0.162:8502"
 	sink := startDSNSink(t, sinkAddr)
 	sink.senderDown.Store(true)
 	topoPath := twoSiteTopology(t, dir, a, b, sinkAddr, "hub-a", "hub-b")

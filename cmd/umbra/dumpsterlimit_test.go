@@ -18,7 +18,7 @@ import (
 func TestDumpsterListSaysWhenItStopsAtTheLimit(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, sink := "127.0.0.175:39511", "127.0.0.175:39512" // the sink is never used: the mail is local
+	listen, sink := "127.0.0.175:9511", "127.0.0.175:9512" // the sink is never used: the mail is local
 	cfg := relayConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()

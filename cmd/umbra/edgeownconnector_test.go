@@ -51,7 +51,7 @@ accepted_domains:
     recipient_validation: off
 receive_connectors:
   - name: internet
-    bindings: ["127.0.0.137:38030"]
+    bindings: ["127.0.0.137:8030"]
     permissions: {anonymous: [submit]}
     tls:
       cert_file: ` + certFile + `
@@ -59,7 +59,7 @@ receive_connectors:
 send_connectors:
   - name: to-hubs
     address_spaces: [{domain: corp.test, cost: 1}]
-    smart_hosts: ["127.0.0.137:38031"]
+    smart_hosts: ["127.0.0.137:8031"]
     tls: none
   - name: outside
     address_spaces: [{domain: "*", cost: 1}]

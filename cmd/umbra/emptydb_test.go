@@ -14,8 +14,8 @@ import (
 // and the SMTP address.
 func emptyDBQueue(t *testing.T, dir string) (cfg, listen string) {
 	t.Helper()
-	listen = "127.0.0.181:40101"
-	cfg = relayConfig(t, dir, listen, "127.0.0.181:40102") // nothing listens there
+	listen = "127.0.0.181:10101"
+	cfg = relayConfig(t, dir, listen, "127.0.0.181:10102") // nothing listens there
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()
 	if err := sendBDAT(listen, 400<<10, 64<<10); err != nil {
@@ -88,8 +88,8 @@ func TestQ5EmptyDatabaseFileIsTruncatedNotNew(t *testing.T) {
 // does.
 func TestQ5EmptyDatabaseOfAnUnfinishedFirstStartIsMade(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.181:40103"
-	cfg := relayConfig(t, dir, listen, "127.0.0.181:40104")
+	listen := "127.0.0.181:10103"
+	cfg := relayConfig(t, dir, listen, "127.0.0.181:10104")
 	data := filepath.Join(dir, "data")
 	os.MkdirAll(data, 0o700)
 	os.WriteFile(filepath.Join(data, "queue.db"), nil, 0o600)

@@ -236,7 +236,7 @@ topology: %s
   - {name: A, subnets: ["127.0.0.0/8"]}
 servers:
   - {name: hubA, role: hub, address: %q}
-  - {name: mbx1, role: mailbox, address: "127.0.0.186:43024"}
+  - {name: mbx1, role: mailbox, address: "127.0.0.186:13024"}
 mailbox_databases:
   - {name: DB1, server: mbx1}
 recipients:

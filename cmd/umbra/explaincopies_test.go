@@ -30,7 +30,7 @@ accepted_domains:
   - {domain: corp.example.com, type: authoritative}
   - {domain: "*.ie.corp.example.com", type: authoritative}
 receive_connectors:
-  - {name: default, bindings: ["127.0.0.141:38030"]}
+  - {name: default, bindings: ["127.0.0.141:8030"]}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}

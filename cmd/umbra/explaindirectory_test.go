@@ -117,7 +117,7 @@ func TestRouteExplainAsksTheDaemonForRecipients(t *testing.T) {
 func TestRouteExplainAsksTheDaemonsDirectory(t *testing.T) {
 	dir := t.TempDir()
 	slapd := slapdtest.Start(t, "127.0.0.183", []string{"../../internal/ldapdir/umbra.schema"}, ldapTestLDIF())
-	listen, mbx := freeAddr(t, "127.0.0.183"), "127.0.0.183:43201" // nothing listens on mbx: nothing is delivered
+	listen, mbx := freeAddr(t, "127.0.0.183"), "127.0.0.183:13201" // nothing listens on mbx: nothing is delivered
 	topo := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topo, []byte(fmt.Sprintf(`sites: [{name: s1}]
 servers:

@@ -26,7 +26,7 @@ func TestOPS3JSONRefusalByTheTextRule(t *testing.T) {
 	os.WriteFile(cfg, []byte(`server: {name: hub.jsontext.test, data_dir: `+filepath.Join(filepath.Dir(dir), "data")+`, metrics_listen: ""}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: maildir}
-`+submitConnector("in", "127.0.0.143:39025", `banner: "a\0b"`)), 0o600)
+`+submitConnector("in", "127.0.0.143:9025", `banner: "a\0b"`)), 0o600)
 	cmd := exec.Command(umbraBin, "route", "explain", "--json", "--config", cfg, "x@example.test")
 	cmd.Env = append(os.Environ(), "UMBRA_SOCKET=")
 	out, _ := cmd.Output()

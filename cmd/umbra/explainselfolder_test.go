@@ -50,7 +50,7 @@ func TestRT11ExplainTopologyFileOlderDaemonNotChecked(t *testing.T) {
 
 	cfg := &config.Config{Server: config.Server{Name: "hub.test"}}
 	routes := []routing.Route{{Recipient: "x@remote.test", NextHops: []routing.NextHop{{Kind: routing.HopConnector, Connector: "out"}}}}
-	fileHosts := func(string) []string { return []string{"127.0.0.218:45621"} }
+	fileHosts := func(string) []string { return []string{"127.0.0.218:15621"} }
 	out := explainSelf(admin.NewClient(sock), "", fileHosts, cfg, "hub.test", routes)
 	if len(asked) != 1 || !strings.Contains(asked[0], "hosts=given") {
 		t.Fatalf("the daemon was asked %q, want one self-check of the hosts given", asked)

@@ -17,7 +17,7 @@ import (
 // suspended as a queue says they stay held.
 func TestCLIQueueOfMessagesHeldEachSaysSo(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := "127.0.0.165:38501", "127.0.0.165:38502" // nothing listens at sinkAddr: deferred
+	listen, sinkAddr := "127.0.0.165:8501", "127.0.0.165:8502" // nothing listens at sinkAddr: deferred
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	editConfig(t, cfg, "retry_schedule: [1s]", "retry_schedule: [1h]")
 	startUmbra(t, cfg, listen)

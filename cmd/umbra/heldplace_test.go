@@ -35,7 +35,7 @@ func TestOPS3WritePlaceJudgedOnTheHeldDirectory(t *testing.T) {
 	cfg := filepath.Join(base, "umbra.yaml")
 	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data, admin_socket: "+sock+"}\n"+
 		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
-		"receive_connectors: [{name: in, bindings: [\"127.0.0.160:43160\"]}]\n"+
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.160:13160\"]}]\n"+
 		"mailbox: {maildir: ../mail}\n"), 0o600)
 	src, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {

@@ -80,7 +80,7 @@ func TestJSONExportWritesTheFileGiven(t *testing.T) {
 // success line of a file given: it names the id, FILE and its size.
 func TestOPS3ExportToFilePrintsASuccessLine(t *testing.T) {
 	dir := t.TempDir()
-	listen, sink := "127.0.0.174:43174", "127.0.0.174:43175"
+	listen, sink := "127.0.0.174:13174", "127.0.0.174:13175"
 	cfg := relayConfig(t, dir, listen, sink) // the smart host is down: the message waits
 	startUmbra(t, cfg, listen)
 	c, err := gosmtp.Dial(listen)

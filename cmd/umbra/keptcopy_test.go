@@ -22,7 +22,7 @@ import (
 // reaches the outside, once.
 func TestRolledBackHolderFileCopiesAreMadeAgain(t *testing.T) {
 	t.Parallel()
-	o := &receiptHubs{dir: t.TempDir(), a: addrInRange(t, "127.0.0.120", 37000, 500), b: addrInRange(t, "127.0.0.120", 37000, 500),
+	o := &receiptHubs{dir: t.TempDir(), a: addrInRange(t, "127.0.0.120", 7000, 500), b: addrInRange(t, "127.0.0.120", 7000, 500),
 		sink: reserveAddr(t, "127.0.0.120")}
 	topoPath := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
 	o.cfgA, o.dataA = orgHub(t, o.dir, "hub-a", o.a, topoPath, shadowOnReceipt("prefer-remote", false), "")

@@ -17,7 +17,7 @@ import (
 // refusing next hop: the DSN fails at once and leaves the queue.
 func TestDaemonDSNToAnAddressSenderFailsAtOnceWithoutAConnector(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.180:40010"
+	listen := "127.0.0.180:10010"
 	sinkAddr := reserveAddr(t, "127.0.0.180")
 	cfg := fmt.Sprintf(`server:
   name: hub.e2e.test

@@ -69,7 +69,7 @@ func singleCopies(t *testing.T, cfg string) map[string]time.Time {
 func TestSR6NoTopologyHolderHeardFromHoldsItsCopy(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	a1, a2, dead := "127.0.0.128:41300", "127.0.0.128:41301", "127.0.0.128:41302"
+	a1, a2, dead := "127.0.0.128:11300", "127.0.0.128:11301", "127.0.0.128:11302"
 	cfg2 := notopoHub(t, dir, "h2", a2, fmt.Sprintf(`{name: out, address_spaces: [{domain: shadow.test, cost: 1}], smart_hosts: [%q], tls: none}`, dead))
 	cfg1 := notopoHub(t, dir, "h1", a1, fmt.Sprintf(`{name: toh2, address_spaces: [{domain: shadow.test, cost: 1}], smart_hosts: [%q], tls: none, send_xshadow: true}`, a2))
 	h2 := startUmbra(t, cfg2, a2)

@@ -16,8 +16,8 @@ import (
 	"umbra/internal/admin"
 )
 
-// addr44k is a free TCP address on ip, a port of 44000-44999.
-func addr44k(t testing.TB, ip string) string { return addrInRange(t, ip, 44000, 1000) }
+// addr44k is a free TCP address on ip, a port of 14000-14999.
+func addr44k(t testing.TB, ip string) string { return addrInRange(t, ip, 14000, 1000) }
 
 // runBounded runs umbra with args, bounded in time: its combined output,
 // standard output alone and exit code.

@@ -28,7 +28,7 @@ func TestOPS3AdminSocketNamedOnOneLine(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.124:42124"]
+    bindings: ["127.0.0.124:12124"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit]}
 mailbox: {maildir: "`+dir+`/mail"}

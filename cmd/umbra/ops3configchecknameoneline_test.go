@@ -25,7 +25,7 @@ func TestOPS3ConfigCheckFileNameWithANewlineForgesNoLine(t *testing.T) {
 		os.WriteFile(cfg, []byte(`server: {name: hub.ops3.test, data_dir: `+filepath.Join(dir, "data")+`, metrics_listen: ""}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: `+filepath.Join(dir, "md")+`}
-`+submitConnector("in", "127.0.0.121:37121", "banner: "+c.banner)), 0o600)
+`+submitConnector("in", "127.0.0.121:7121", "banner: "+c.banner)), 0o600)
 		out, _, code := runBounded(t, "config", "check", cfg)
 		if code != c.code {
 			t.Errorf("config check (banner %s): exit %d, want %d:\n%s", c.banner, code, c.code, out)
@@ -50,7 +50,7 @@ func TestOPS3ServeRefusalFileNameWithANewlineForgesNoLine(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: `+filepath.Join(dir, "md")+`}
 topology: `+topo+`
-`+submitConnector("in", "127.0.0.125:37125")), 0o600)
+`+submitConnector("in", "127.0.0.125:7125")), 0o600)
 	for _, args := range [][]string{{"serve", "-c", cfg}, {"config", "check", cfg}} {
 		out, _, code := runBounded(t, args...)
 		if code != exitConfig {

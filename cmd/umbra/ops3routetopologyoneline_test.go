@@ -13,7 +13,7 @@ import (
 // default of --topology) forges a line of route explain's error.
 func TestOPS3RouteExplainUnknownServerTopologyPathForgesNoLine(t *testing.T) {
 	dir := t.TempDir()
-	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nFAKE9: forged.yaml", "sites: [{name: a}]\nservers:\n  - {name: hub.ops3.test, role: hub, site: a, address: \"127.0.0.122:37122\"}\n", "127.0.0.122:37122")
+	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nFAKE9: forged.yaml", "sites: [{name: a}]\nservers:\n  - {name: hub.ops3.test, role: hub, site: a, address: \"127.0.0.122:7122\"}\n", "127.0.0.122:7122")
 	out, _, code := runBounded(t, "route", "explain", "-c", cfg, "--server", "nosuch", "y@example.test")
 	if code != exitNotFound {
 		t.Errorf("route explain --server nosuch: exit %d:\n%s", code, out)

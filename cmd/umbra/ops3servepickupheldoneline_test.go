@@ -33,7 +33,7 @@ func TestOPS3ServeRefusesAHeldPickupDirectoryOnOneLine(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.123:42123"]
+    bindings: ["127.0.0.123:12123"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit]}
 mailbox: {maildir: "`+dir+`/mail"}

@@ -14,7 +14,7 @@ import (
 // "topo\nBAD.yaml" (README: a control character written once).
 func TestOPS3ConfigCheckTopologySummaryEscapedOnce(t *testing.T) {
 	dir := t.TempDir()
-	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nBAD.yaml", "servers: [\n", "127.0.0.123:37123")
+	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nBAD.yaml", "servers: [\n", "127.0.0.123:7123")
 	for _, args := range [][]string{{"config", "check", cfg}, {"serve", "-c", cfg}} {
 		out, _, code := runBounded(t, args...)
 		if code != exitConfig {
@@ -34,7 +34,7 @@ func TestOPS3ConfigCheckTopologySummaryEscapedOnce(t *testing.T) {
 // while --json's error says "topo\nOK.yaml" once.
 func TestOPS3RouteExplainRefusalTopologyEscapedOnce(t *testing.T) {
 	dir := t.TempDir()
-	cfg := topologyHub(t, dir, "hub-zz", "topo\nOK.yaml", "sites: [{name: a}]\nservers:\n  - {name: hub-a, role: hub, site: a, address: \"127.0.0.123:37123\"}\n", "127.0.0.123:37123")
+	cfg := topologyHub(t, dir, "hub-zz", "topo\nOK.yaml", "sites: [{name: a}]\nservers:\n  - {name: hub-a, role: hub, site: a, address: \"127.0.0.123:7123\"}\n", "127.0.0.123:7123")
 	out, _, code := runBounded(t, "route", "explain", "-c", cfg, "y@example.test")
 	if code != exitConfig {
 		t.Errorf("route explain: exit %d:\n%s", code, out)

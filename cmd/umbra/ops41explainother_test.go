@@ -22,16 +22,16 @@ func TestOPSRouteExplainOtherServerSaysWhoseSettings(t *testing.T) {
 	os.WriteFile(topo, []byte(`sites:
   - {name: sa, subnets: ["127.0.0.168/32"]}
 servers:
-  - {name: hub1.ops41.test, role: hub, address: "127.0.0.168:40010"}
-  - {name: hub2.ops41.test, role: hub, address: "127.0.0.168:40011"}
+  - {name: hub1.ops41.test, role: hub, address: "127.0.0.168:10010"}
+  - {name: hub2.ops41.test, role: hub, address: "127.0.0.168:10011"}
 send_connectors:
-  - {name: internet, address_spaces: [{domain: "*", cost: 10}], source_servers: [hub1.ops41.test, hub2.ops41.test], smart_hosts: ["127.0.0.168:40012"]}
+  - {name: internet, address_spaces: [{domain: "*", cost: 10}], source_servers: [hub1.ops41.test, hub2.ops41.test], smart_hosts: ["127.0.0.168:10012"]}
 `), 0o600)
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: hub1.ops41.test, data_dir: %s, metrics_listen: ""}
 topology: %s
 receive_connectors:
-  - {name: in, bindings: ["127.0.0.168:40010"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}
+  - {name: in, bindings: ["127.0.0.168:10010"], remote_ranges: ["127.0.0.0/8"], permissions: {anonymous: [submit]}}
 accepted_domains:
   - {domain: ops41.test, type: authoritative, recipient_validation: "off"}
 mailbox: {maildir: maildir}

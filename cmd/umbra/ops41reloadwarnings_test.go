@@ -29,8 +29,8 @@ receive_connectors:
 	// Two send connectors whose MX limits are inert (they have smart
 	// hosts): config check warns of each.
 	warned := base + `send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], smart_hosts: ["127.0.0.168:40499"], mx_address_limit: 3}
-  - {name: other, address_spaces: [{domain: "other.test", cost: 1}], smart_hosts: ["127.0.0.168:40498"], mx_session_limit: 7}
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], smart_hosts: ["127.0.0.168:10499"], mx_address_limit: 3}
+  - {name: other, address_spaces: [{domain: "other.test", cost: 1}], smart_hosts: ["127.0.0.168:10498"], mx_session_limit: 7}
 `
 	write := func(text string) {
 		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {

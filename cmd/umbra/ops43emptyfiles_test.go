@@ -18,7 +18,7 @@ func TestOPS43ConfigCheckSaysEmptyFileSettingIsOff(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "umbra.yaml")
 	text := "server:\n  name: hub.e2e.test\n  data_dir: data\naccepted_domains:\n  - domain: example.test\n    type: internal_relay\n    recipient_validation: off\n" +
-		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.154:38427\"]\n    tls:\n      cert_file: \"\"\n      key_file: \"\"\n"
+		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.154:8427\"]\n    tls:\n      cert_file: \"\"\n      key_file: \"\"\n"
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}

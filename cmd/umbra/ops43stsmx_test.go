@@ -33,8 +33,8 @@ func TestOPS43PublishedMXNamingNoneOfThisServerWarned(t *testing.T) {
 		{"[HUB.E2E.TEST.]", "testing", false},
 	} {
 		text := "server:\n  name: hub.e2e.test\n  data_dir: data\naccepted_domains:\n  - domain: example.test\n    type: internal_relay\n    recipient_validation: off\n" +
-			"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.154:38425\"]\n" +
-			"outbound_tls:\n  mta_sts_publish:\n    listen: 127.0.0.154:38426\n    cert_file: c.pem\n    key_file: k.pem\n    mode: " + tc.mode +
+			"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.154:8425\"]\n" +
+			"outbound_tls:\n  mta_sts_publish:\n    listen: 127.0.0.154:8426\n    cert_file: c.pem\n    key_file: k.pem\n    mode: " + tc.mode +
 			"\n    mx: " + tc.mx + "\n"
 		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
 			t.Fatal(err)

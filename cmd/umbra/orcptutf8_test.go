@@ -16,7 +16,7 @@ import (
 // would fail and the sender get a DSN) and passes the message on. Real
 // processes, the last hop a plain SMTP host that records what it got.
 func TestDaemonUTF8OrcptRelayedToAnotherUmbra(t *testing.T) {
-	const sinkAddr, aAddr, bAddr = "127.0.0.124:37124", "127.0.0.125:37125", "127.0.0.126:37126"
+	const sinkAddr, aAddr, bAddr = "127.0.0.124:7124", "127.0.0.125:7125", "127.0.0.126:7126"
 	sink := startPlainHost(t, sinkAddr, "sink.test")
 	dirB := t.TempDir()
 	cfgB := strings.Replace(umbraTestHub(dirB, "transport:\n  retry_schedule: [1h]\n", bAddr, "submit, relay", "max_acknowledgement_delay: 0s",

@@ -24,8 +24,8 @@ func TestConfigCheckNoOrgIDWarningForHubsPartnerSmartHost(t *testing.T) {
 	text := "server:\n  name: hub.corp.test\n  role: hub\n  data_dir: data\n" +
 		"accepted_domains:\n  - domain: corp.test\n    type: authoritative\n    recipient_validation: off\n" +
 		"  - domain: partner.test\n    type: internal_relay\n    recipient_validation: off\n" +
-		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.196:48531\"]\n" +
-		"send_connectors:\n  - name: partner\n    address_spaces: [{domain: partner.test, cost: 1}]\n    smart_hosts: [\"127.0.0.196:48532\"]\n" +
+		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.196:18531\"]\n" +
+		"send_connectors:\n  - name: partner\n    address_spaces: [{domain: partner.test, cost: 1}]\n    smart_hosts: [\"127.0.0.196:18532\"]\n" +
 		"mailbox:\n  maildir: maildir\n"
 	load := func(text string) []string {
 		t.Helper()

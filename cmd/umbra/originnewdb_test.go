@@ -17,7 +17,7 @@ func TestTakenOverCopyGoesToOriginBackWithNewDatabase(t *testing.T) {
 	t.Parallel()
 	// Each hub at an address of its own, from which it also dials: the
 	// copies on receipt come from hub-a's address.
-	o := startOriginBack(t, "127.0.0.131:38431", "127.0.0.132:38432", "127.0.0.133:38433", nil, "newdb", 3)
+	o := startOriginBack(t, "127.0.0.131:8431", "127.0.0.132:8432", "127.0.0.133:8433", nil, "newdb", 3)
 	o.ha.kill()
 	waitCond(t, "hub-b to take the copies over", 60*time.Second, func() bool { s, _ := o.p.held(t, o.cfgB, "hub-a"); return s == 0 })
 	o.backWithNewDatabase(t)

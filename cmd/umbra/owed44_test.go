@@ -7,7 +7,7 @@ import (
 )
 
 // owed44IP is the loopback address of the owed44 daemons (ports
-// 36000-36999: addrInRange).
+// 6000-6999: addrInRange).
 const owed44IP = "127.0.0.185"
 
 // SR-17, SR-3 (rt44 shadowrcpt3 F1): hub-b keeps hub-a's copy on
@@ -27,7 +27,7 @@ func TestSR17OwedDiscardReachesTheWatchingServerBeforeTheKill(t *testing.T) {
 	seen := map[string]bool{}
 	var in []string
 	for try := 0; len(in) < 6 && try < 600; try++ {
-		if a := addrInRange(t, owed44IP, 36000, 1000); !seen[a] {
+		if a := addrInRange(t, owed44IP, 6000, 1000); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}

@@ -19,8 +19,8 @@ func TestSR13ShadowQueueNameAnySpellingOfATopologyServer(t *testing.T) {
 	if err := os.WriteFile(topo, []byte(`sites:
   - {name: a}
 servers:
-  - {name: Edge.RT.test, role: edge, site: a, address: "127.0.0.181:44025"}
-  - {name: hub1.rt.test, role: hub, site: a, address: "127.0.0.182:44025"}
+  - {name: Edge.RT.test, role: edge, site: a, address: "127.0.0.181:14025"}
+  - {name: hub1.rt.test, role: hub, site: a, address: "127.0.0.182:14025"}
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -52,9 +52,9 @@ func TestOPSQueueNamesAreThoseThisServerCanHold(t *testing.T) {
   - {name: g}
 site_links: [{name: a-g, sites: [a, g], cost: 1}]
 servers:
-  - {name: hub-a.rt.test, role: hub, site: a, address: "127.0.0.181:44025"}
-  - {name: hub-g.rt.test, role: hub, site: g, address: "127.0.0.182:44025"}
-  - {name: mbx.rt.test, role: mailbox, site: a, address: "127.0.0.183:44025"}
+  - {name: hub-a.rt.test, role: hub, site: a, address: "127.0.0.181:14025"}
+  - {name: hub-g.rt.test, role: hub, site: g, address: "127.0.0.182:14025"}
+  - {name: mbx.rt.test, role: mailbox, site: a, address: "127.0.0.183:14025"}
 mailbox_databases: [{name: DB1, server: mbx.rt.test}]
 send_connectors:
   - {name: partner, address_spaces: [{domain: partner.test, cost: 1}], source_servers: [hub-g.rt.test], smart_hosts: ["127.0.0.184:25"]}

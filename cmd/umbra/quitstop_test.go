@@ -14,7 +14,7 @@ import (
 
 // quitStopAddr is an address for this file's daemons and peers.
 func quitStopAddr(t *testing.T) string {
-	return testsupport.AddrInRange(t, "127.0.0.132", 39000, 1000)
+	return testsupport.AddrInRange(t, "127.0.0.132", 9000, 1000)
 }
 
 // SR-17, OPS (stop), with a real daemon: hub-a copies on receipt to

@@ -9,7 +9,7 @@ import (
 )
 
 // rcpt44IP is the loopback address of the rcpt44 tests (ports
-// 37000-37999).
+// 7000-7999).
 const rcpt44IP = "127.0.0.150"
 
 // rcpt44Org is hungPeerOrgAt on rcpt44IP: hub-a copies on receipt,
@@ -20,7 +20,7 @@ func rcpt44Org(t *testing.T) *hungPeerHubs {
 	seen := map[string]bool{}
 	var in []string
 	for try := 0; len(in) < 6 && try < 600; try++ {
-		if a := addrInRange(t, rcpt44IP, 37500, 500); !seen[a] {
+		if a := addrInRange(t, rcpt44IP, 7500, 500); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}

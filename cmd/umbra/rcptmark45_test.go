@@ -18,8 +18,8 @@ import (
 // message held here only.
 func TestSR6NoSingleCopyEventWhenNextCandidateTakesTheCopy(t *testing.T) {
 	dir := t.TempDir()
-	a, b, sink := "127.0.0.197:48520", "127.0.0.197:48521", "127.0.0.197:48522"
-	full := testsupport.StartHub(t, "127.0.0.197:48523", testsupport.HubScript{DataReply: "452 4.3.1 Insufficient system storage, try again later"})
+	a, b, sink := "127.0.0.197:18520", "127.0.0.197:18521", "127.0.0.197:18522"
+	full := testsupport.StartHub(t, "127.0.0.197:18523", testsupport.HubScript{DataReply: "452 4.3.1 Insufficient system storage, try again later"})
 	topoPath := hubCInSiteBTopology(t, dir, a, b, full.Addr(), sink, "hub-a", "hub-b")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, shadowOnReceipt("prefer-remote", false), "")
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")

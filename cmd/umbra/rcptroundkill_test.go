@@ -130,7 +130,7 @@ func (h *roundsHop) counts() (map[string]int, int) {
 func TestQ5Kill9BetweenRecipientRoundsSendsEachOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, hopAddr := "127.0.0.170:40110", "127.0.0.170:40111"
+	listen, hopAddr := "127.0.0.170:10110", "127.0.0.170:10111"
 	hop := startRoundsHop(t, hopAddr)
 	cfg := relayConfig(t, dir, listen, hopAddr)
 	editConfig(t, cfg, "transport:\n", "transport:\n  data_timeout: 10m\n")
@@ -171,7 +171,7 @@ func TestQ5Kill9BetweenRecipientRoundsSendsEachOnce(t *testing.T) {
 func TestQ5RecipientRoundFailureDSNOnce(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, hopAddr := "127.0.0.170:40112", "127.0.0.170:40113"
+	listen, hopAddr := "127.0.0.170:10112", "127.0.0.170:10113"
 	hop := startRoundsHop(t, hopAddr)
 	hop.hang.Store(false)
 	cfg := relayConfig(t, dir, listen, hopAddr)

@@ -11,11 +11,11 @@ import (
 )
 
 // midPushIP is the loopback address of the daemons and hubs of the
-// mid-push tests (ports 37000-37499: addrInRange).
+// mid-push tests (ports 7000-7499: addrInRange).
 const midPushIP = "127.0.0.156"
 
 // midPushAddrs returns n distinct addresses on midPushIP whose ports
-// (37000-37499) were free a moment ago: addrInRange closes what it
+// (7000-7499) were free a moment ago: addrInRange closes what it
 // tried, so two calls may give one port, and the second listener of a
 // fixture failed to bind.
 func midPushAddrs(t *testing.T, n int) []string {
@@ -23,7 +23,7 @@ func midPushAddrs(t *testing.T, n int) []string {
 	seen := map[string]bool{}
 	var out []string
 	for try := 0; len(out) < n && try < 100*n; try++ {
-		if a := addrInRange(t, midPushIP, 37000, 500); !seen[a] {
+		if a := addrInRange(t, midPushIP, 7000, 500); !seen[a] {
 			seen[a] = true
 			out = append(out, a)
 		}

@@ -33,7 +33,7 @@ func TestReceiptCopyOnNextHopMergedIntoRelayedOriginal(t *testing.T) {
 // delivered the message a second time.
 func TestReceiptCopyOnNextHopMergedMixedCaseNames(t *testing.T) {
 	t.Parallel()
-	receiptCopyOnNextHop(t, "hubA.test", "hubB.test", "127.0.0.160", "127.0.0.160:38010", "127.0.0.160:38011", "127.0.0.160:38012", "127.0.0.160:38013")
+	receiptCopyOnNextHop(t, "hubA.test", "hubB.test", "127.0.0.160", "127.0.0.160:8010", "127.0.0.160:8011", "127.0.0.160:8012", "127.0.0.160:8013")
 }
 
 // receiptCopyOnNextHop runs the scenario above with the servers named

@@ -8,7 +8,7 @@ import (
 )
 
 // receipt42IP is the loopback address of the receipt42 daemons (ports
-// 38000-38999: addrInRange).
+// 8000-8999: addrInRange).
 const receipt42IP = "127.0.0.131"
 
 // SR-17, SR-3 (receipt42 item 1): hub-b keeps hub-a's copy on receipt —
@@ -25,7 +25,7 @@ func TestSR17OrphanCopyDiscardedBeforeThe250(t *testing.T) {
 	seen := map[string]bool{}
 	var in []string
 	for try := 0; len(in) < 6 && try < 600; try++ {
-		if a := addrInRange(t, receipt42IP, 38000, 1000); !seen[a] {
+		if a := addrInRange(t, receipt42IP, 8000, 1000); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}
@@ -80,7 +80,7 @@ func TestSR17MayHoldCopyDiscardedAfterDeliveryWhenNoCandidateConfirmed(t *testin
 	seen := map[string]bool{}
 	var in []string
 	for try := 0; len(in) < 6 && try < 600; try++ {
-		if a := addrInRange(t, receipt42IP, 38000, 1000); !seen[a] {
+		if a := addrInRange(t, receipt42IP, 8000, 1000); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}

@@ -516,7 +516,7 @@ func TestEdgeCalloutPassesOnHubRefusal(t *testing.T) {
 // on loopback.
 func TestEdgeCalloutPassesOnHubTemporaryRefusal(t *testing.T) {
 	dir := t.TempDir()
-	hubAddr, edgeAddr := "127.0.0.170:39010", "127.0.0.170:39011"
+	hubAddr, edgeAddr := "127.0.0.170:9010", "127.0.0.170:9011"
 	asked := scriptedHub(t, hubAddr, map[string]string{
 		"busy@example.test":  "452 4.2.2 mailbox full on mbx3.corp.internal",
 		"later@example.test": "451 4.3.0 try again later",
@@ -554,7 +554,7 @@ func TestEdgeCalloutPassesOnHubTemporaryRefusal(t *testing.T) {
 // the transaction). The sender gets a 4xx that is not 421.
 func TestEdgeCalloutHub421NotPassedOnAs421(t *testing.T) {
 	dir := t.TempDir()
-	hubAddr, edgeAddr := "127.0.0.154:37550", "127.0.0.154:37551"
+	hubAddr, edgeAddr := "127.0.0.154:7550", "127.0.0.154:7551"
 	scriptedHub(t, hubAddr, map[string]string{
 		"shut@example.test": "421 4.3.2 hub.corp.internal shutting down",
 	})

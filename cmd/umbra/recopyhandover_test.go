@@ -10,7 +10,7 @@ import (
 )
 
 // rcpt43IP is the loopback address of the rcpt43 daemons (ports
-// 38000-38199).
+// 8000-8199).
 const rcpt43IP = "127.0.0.150"
 
 // rcpt43Addrs returns n distinct free addresses on rcpt43IP.
@@ -19,7 +19,7 @@ func rcpt43Addrs(t *testing.T, n int) []string {
 	seen := map[string]bool{}
 	var in []string
 	for try := 0; len(in) < n && try < 600; try++ {
-		if a := addrInRange(t, rcpt43IP, 38000, 200); !seen[a] {
+		if a := addrInRange(t, rcpt43IP, 8000, 200); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}

@@ -28,7 +28,7 @@ type redirectHubs struct {
 
 func newRedirectHubs(t *testing.T, topoExtra, extraA, extraB string) *redirectHubs {
 	t.Helper()
-	h := &redirectHubs{dir: t.TempDir(), a: addrInRange(t, "127.0.0.167", 39500, 250), b: addrInRange(t, "127.0.0.167", 39750, 250)}
+	h := &redirectHubs{dir: t.TempDir(), a: addrInRange(t, "127.0.0.167", 9500, 250), b: addrInRange(t, "127.0.0.167", 9750, 250)}
 	topo := fmt.Sprintf(`sites: [{name: s1}]
 servers:
   - {name: hub-a, role: hub, site: s1, address: %q, source_addresses: [127.0.0.1, 127.0.0.167]}

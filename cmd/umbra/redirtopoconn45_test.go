@@ -10,7 +10,7 @@ import (
 )
 
 // redir45IP is the loopback address of the redir45 daemons (ports
-// 44000-44999: addrInRange).
+// 14000-14999: addrInRange).
 const redir45IP = "127.0.0.180"
 
 // redir45Org is four hubs in three sites and a sink: the topology's
@@ -29,7 +29,7 @@ func newRedir45Org(t *testing.T, extra1 string) *redir45Org {
 	seen := map[string]bool{}
 	var in []string
 	for try := 0; len(in) < 5 && try < 600; try++ {
-		if a := addrInRange(t, redir45IP, 44000, 1000); !seen[a] {
+		if a := addrInRange(t, redir45IP, 14000, 1000); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}

@@ -26,7 +26,7 @@ send_connectors:
 	file := filepath.Join(dir, "umbra.yaml")
 	parse := func(conn string) (*config.Config, error) {
 		data := "server: {name: hub-a, role: hub}\ntopology: " + topo +
-			"\nreceive_connectors:\n  - {name: org, bindings: [\"127.0.0.111:33001\"]}\nsend_connectors:\n" + conn
+			"\nreceive_connectors:\n  - {name: org, bindings: [\"127.0.0.111:3001\"]}\nsend_connectors:\n" + conn
 		os.WriteFile(file, []byte(data), 0o600)
 		return config.Parse([]byte(data), file)
 	}

@@ -200,8 +200,8 @@ func TestSR17RefusedHolderTriedAgainForACopy(t *testing.T) {
 	}
 }
 
-// rt39FreeAddr is a free port of 39500-39999 on 127.0.0.171.
+// rt39FreeAddr is a free port of 9500-9999 on 127.0.0.171.
 func rt39FreeAddr(t *testing.T) string {
 	t.Helper()
-	return addrInRange(t, "127.0.0.171", 39500, 500)
+	return addrInRange(t, "127.0.0.171", 9500, 500)
 }

@@ -233,7 +233,7 @@ func (w *relayWatch) deliverOnLongPoll(t *testing.T, relays int, since string) {
 // the copy over and deliver it a second time.
 func TestRelayedCopyDiscardedOnWatchSessionLongPoll(t *testing.T) {
 	t.Parallel()
-	w := startRelayWatch(t, "127.0.0.191", 40500, 100, "rw-1")
+	w := startRelayWatch(t, "127.0.0.191", 10500, 100, "rw-1")
 	if s := w.held(t); s != 1 {
 		t.Fatalf("hub-a holds %d copies for hub-b once the relay session ended, want 1 (hub-b could not deliver yet)", s)
 	}
@@ -249,7 +249,7 @@ func TestRelayedCopyDiscardedOnWatchSessionLongPoll(t *testing.T) {
 // kill -9 of hub-b made hub-a take the copy over and deliver it again.
 func TestRelayedCopyHeldAtRestartDiscardedOnWatchSession(t *testing.T) {
 	t.Parallel()
-	w := startRelayWatch(t, "127.0.0.124", 38500, 100, "rw-2")
+	w := startRelayWatch(t, "127.0.0.124", 8500, 100, "rw-2")
 
 	// hub-a restarts with the copy held; no further hand-off to hub-b.
 	w.ha.kill()
@@ -268,7 +268,7 @@ func TestRelayedCopyHeldAtRestartDiscardedOnWatchSession(t *testing.T) {
 // (300 s), nor with a new hand-off — and the message is delivered once.
 func TestRelayedCopyHeldAcrossReloadDiscardedOnWatchSession(t *testing.T) {
 	t.Parallel()
-	w := startRelayWatch(t, "127.0.0.217", 45800, 50, "rw-3")
+	w := startRelayWatch(t, "127.0.0.217", 15800, 50, "rw-3")
 
 	// hub-a reloads with the copy held.
 	reloadDaemon(t, w.ha, func() { editConfig(t, w.cfgA, "shadow_heartbeat_timeout: 300s", "shadow_heartbeat_timeout: 299s") })

@@ -22,7 +22,7 @@ func TestConfigCheckWarnsPathRepeatingDataDir(t *testing.T) {
 		t.Helper()
 		text := "server:\n  name: hub.rel.test\n  data_dir: data\n" + extra +
 			"accepted_domains:\n  - {domain: example.test, type: authoritative, recipient_validation: off}\n" +
-			submitConnector("in", "127.0.0.165:38510") + "mailbox:\n  maildir: maildir\n"
+			submitConnector("in", "127.0.0.165:8510") + "mailbox:\n  maildir: maildir\n"
 		if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
 			t.Fatal(err)
 		}

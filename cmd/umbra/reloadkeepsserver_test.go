@@ -16,9 +16,9 @@ import (
 // while its Received fields, greeting and front door kept the old one.
 func TestReloadRenamingServerKeepsAuthservID(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.215:45301"
+	listen := "127.0.0.215:15301"
 	text := umbraTestHub(dir, "transport:\n  retry_schedule: [1h]\n", listen, "submit, relay",
-		"max_acknowledgement_delay: 0s\nmessage_authentication:\n  dkim: header", "out", "smart_hosts: [\"127.0.0.215:45302\"]\ntls: none", "")
+		"max_acknowledgement_delay: 0s\nmessage_authentication:\n  dkim: header", "out", "smart_hosts: [\"127.0.0.215:15302\"]\ntls: none", "")
 	cfg := writeConfig(t, dir, text)
 	d := startUmbra(t, cfg, listen)
 	send := func(to string) string {
@@ -76,12 +76,12 @@ func reloadOutcome(log string) bool {
 // Maildir while the queue stayed in the old one (half applied).
 func TestReloadMovingDataDirKeepsMaildir(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.215:45305"
+	listen := "127.0.0.215:15305"
 	if err := os.MkdirAll(filepath.Join(dir, "data2"), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	text := umbraTestHub(dir, "transport:\n  retry_schedule: [1h]\n", listen, "submit, relay",
-		"max_acknowledgement_delay: 0s", "out", "smart_hosts: [\"127.0.0.215:45306\"]\ntls: none", "")
+		"max_acknowledgement_delay: 0s", "out", "smart_hosts: [\"127.0.0.215:15306\"]\ntls: none", "")
 	cfg := writeConfig(t, dir, text)
 	d := startUmbra(t, cfg, listen)
 	if err := os.WriteFile(cfg, []byte(strings.Replace(text, filepath.Join(dir, "data"), filepath.Join(dir, "data2"), 1)), 0o600); err != nil {
@@ -118,7 +118,7 @@ func TestReloadMovingDataDirKeepsMaildir(t *testing.T) {
 // which only a restart changes, and what to do.
 func TestReloadRenamingServerInTopologySaysRestart(t *testing.T) {
 	dir := t.TempDir()
-	hubAddr, legacyAddr := "127.0.0.215:45307", "127.0.0.215:45308"
+	hubAddr, legacyAddr := "127.0.0.215:15307", "127.0.0.215:15308"
 	topo := filepath.Join(dir, "topology.yaml")
 	topoText := legacyTopology(hubAddr, legacyAddr, "", "alice@old.test")
 	os.WriteFile(topo, []byte(topoText), 0o600)
@@ -145,8 +145,8 @@ func TestReloadRenamingServerInTopologySaysRestart(t *testing.T) {
 // no authoritative domain), which the operator then looks for in vain.
 func TestReloadPostmasterRefusalSaysWhereItCameFrom(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.215:45309"
-	text := umbraTestHub(dir, "transport:\n  retry_schedule: [1h]\n", listen, "submit", "", "out", "smart_hosts: [\"127.0.0.215:45310\"]\ntls: none", "")
+	listen := "127.0.0.215:15309"
+	text := umbraTestHub(dir, "transport:\n  retry_schedule: [1h]\n", listen, "submit", "", "out", "smart_hosts: [\"127.0.0.215:15310\"]\ntls: none", "")
 	text = strings.Replace(text, "type: authoritative\n    recipient_validation: off\n", "type: internal_relay\n", 1)
 	cfg := writeConfig(t, dir, text)
 	d := startUmbra(t, cfg, listen)

@@ -12,8 +12,8 @@ import (
 	"time"
 )
 
-// rrAddr is a free TCP address on ip with a port in 45000-45999.
-func rrAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 45000, 1000) }
+// rrAddr is a free TCP address on ip with a port in 15000-15999.
+func rrAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 15000, 1000) }
 
 // OPS-2: server.admin_socket changed to a place the socket
 // cannot be made (another process answers there). The reload

@@ -11,8 +11,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// opsAddr is a free TCP address on ip with a port in 37000-37999.
-func opsAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 37000, 1000) }
+// opsAddr is a free TCP address on ip with a port in 7000-7999.
+func opsAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 7000, 1000) }
 
 // seriesValue is the value of the series line (name and labels as
 // written) in scrape, or -1 when it is not there.

@@ -26,10 +26,10 @@ func TestSR6RestoredHolderLeavesTheCopyItsPredecessorHandedOn(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	const ip = "127.0.0.121"
-	a, b, c := addrInRange(t, ip, 37000, 500), addrInRange(t, ip, 37000, 500), addrInRange(t, ip, 37000, 500)
-	sinkAddr := addrInRange(t, ip, 37000, 500)
+	a, b, c := addrInRange(t, ip, 7000, 500), addrInRange(t, ip, 7000, 500), addrInRange(t, ip, 7000, 500)
+	sinkAddr := addrInRange(t, ip, 7000, 500)
 	for a == b || a == c || b == c || sinkAddr == a || sinkAddr == b || sinkAddr == c {
-		c, sinkAddr = addrInRange(t, ip, 37000, 500), addrInRange(t, ip, 37000, 500)
+		c, sinkAddr = addrInRange(t, ip, 7000, 500), addrInRange(t, ip, 7000, 500)
 	}
 	topo := fmt.Sprintf(`sites: [{name: a}, {name: b}]
 site_links:

@@ -19,8 +19,8 @@ import (
 // delivered at the start after the restore, nothing said.
 func TestQ4RestoreKeepsGoneMailSuspended(t *testing.T) {
 	dir := t.TempDir()
-	listen := addrInRange(t, "127.0.0.155", 45300, 50)
-	sinkAddr := addrInRange(t, "127.0.0.155", 45350, 50)
+	listen := addrInRange(t, "127.0.0.155", 15300, 50)
+	sinkAddr := addrInRange(t, "127.0.0.155", 15350, 50)
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down: mail stays queued
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()

@@ -16,8 +16,8 @@ import (
 // The restore keeps them and says so.
 func TestQ4RestoreKeepsOperatorHoldsMadeAfterBackup(t *testing.T) {
 	dir := t.TempDir()
-	listen := addrInRange(t, "127.0.0.155", 45600, 50)
-	sinkAddr := addrInRange(t, "127.0.0.155", 45650, 50)
+	listen := addrInRange(t, "127.0.0.155", 15600, 50)
+	sinkAddr := addrInRange(t, "127.0.0.155", 15650, 50)
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down: mail stays queued
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()

@@ -20,8 +20,8 @@ import (
 // the two files its kill would have left.
 func TestStartLogsTheSuffixFileOfARestoreKilledAtItsLastStep(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.162:39201"
-	cfg := relayConfig(t, dir, listen, "127.0.0.162:39202")
+	listen := "127.0.0.162:9201"
+	cfg := relayConfig(t, dir, listen, "127.0.0.162:9202")
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,8 @@ import (
 // warning that it may have gone already.
 func TestQ4RestoreTwiceKeepsMailDeliveredSinceBackupSuspended(t *testing.T) {
 	dir := t.TempDir()
-	listen := addrInRange(t, "127.0.0.155", 45500, 50)
-	sinkAddr := addrInRange(t, "127.0.0.155", 45550, 50)
+	listen := addrInRange(t, "127.0.0.155", 15500, 50)
+	sinkAddr := addrInRange(t, "127.0.0.155", 15550, 50)
 	cfg := relayConfig(t, dir, listen, sinkAddr) // the sink is down: mail stays queued
 	d := startUmbra(t, cfg, listen)
 	d.dumpLogIfFailed()

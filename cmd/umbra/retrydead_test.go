@@ -24,7 +24,7 @@ import (
 func TestQueueRetryOfDeadDestinationProbesAndKeepsFailures(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, sinkAddr := "127.0.0.175:39521", "127.0.0.175:39522" // nothing listens at sinkAddr
+	listen, sinkAddr := "127.0.0.175:9521", "127.0.0.175:9522" // nothing listens at sinkAddr
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	b, _ := os.ReadFile(cfg)
 	os.WriteFile(cfg, []byte(strings.Replace(string(b), "  retry_schedule: [1s]\n",

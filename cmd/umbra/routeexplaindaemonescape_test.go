@@ -14,7 +14,7 @@ import (
 // \\\\xe9 in recipients[].address beside \\xe9 in routes[].recipient.
 func TestRouteExplainDaemonAddressEscapedOnce(t *testing.T) {
 	dir := t.TempDir()
-	listen, sinkAddr := "127.0.0.212:45212", "127.0.0.212:45213" // the sink is down
+	listen, sinkAddr := "127.0.0.212:15212", "127.0.0.212:15213" // the sink is down
 	cfg := relayConfig(t, dir, listen, sinkAddr)
 	addr := `"a\\xe9"@example.test` // the text \xe9 (a quoted backslash), valid UTF-8
 	type explained struct {

@@ -26,7 +26,7 @@ accepted_domains:
     recipient_validation: off
 receive_connectors:
   - name: local
-    bindings: ["127.0.0.212:45214"]
+    bindings: ["127.0.0.212:15214"]
     permissions: {anonymous: [submit]}
 mailbox:
   maildir: maildir

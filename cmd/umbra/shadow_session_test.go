@@ -79,8 +79,8 @@ func TestShadowQueryAtSessionEnd(t *testing.T) {
 	t.Parallel()
 	const ip = "127.0.0.124"
 	dir := t.TempDir()
-	a, b := addrInRange(t, ip, 38900, 25), addrInRange(t, ip, 38925, 25)
-	proxyAddr, sinkAddr := addrInRange(t, ip, 38950, 25), addrInRange(t, ip, 38975, 25)
+	a, b := addrInRange(t, ip, 8900, 25), addrInRange(t, ip, 8925, 25)
+	proxyAddr, sinkAddr := addrInRange(t, ip, 8950, 25), addrInRange(t, ip, 8975, 25)
 	proxy := startWatchProxyCutting(t, proxyAddr, b, true)
 	topoPath := twoSiteTopology(t, dir, a, proxyAddr, sinkAddr, "hub-b")
 	cfgA, _ := orgHub(t, dir, "hub-a", a, topoPath, "0s", "")

@@ -11,9 +11,9 @@ import (
 	"golang.org/x/crypto/bcrypt"
 )
 
-// laneAddr is a free TCP address on ip with a port in 43600-44199 (the
+// laneAddr is a free TCP address on ip with a port in 13600-14199 (the
 // ports the multi-address tests of this file may use on 127.0.0.190-194).
-func laneAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 43600, 600) }
+func laneAddr(t testing.TB, ip string) string { return addrInRange(t, ip, 13600, 600) }
 
 // SR-1, SR-3 (shadow26 item 1): a clone of hub-b with hub-b's
 // configuration — server.name hub-b, hub-b's server account and password

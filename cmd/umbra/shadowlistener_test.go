@@ -21,8 +21,8 @@ func TestConfigCheckWarnsTopologyAddressWithoutShadowVerbs(t *testing.T) {
 	topo := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topo, []byte(`sites: [{name: s1}]
 servers:
-  - {name: edge1, role: edge, site: s1, address: "127.0.0.131:38401"}
-  - {name: hub1, role: hub, site: s1, address: "127.0.0.132:38401"}
+  - {name: edge1, role: edge, site: s1, address: "127.0.0.131:8401"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.132:8401"}
 `), 0o600)
 	cfg := filepath.Join(dir, "edge.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server:
@@ -33,10 +33,10 @@ servers:
 accepted_domains: [{domain: corp.test, type: internal_relay}]
 receive_connectors:
   - name: internet
-    bindings: ["127.0.0.131:38401"]
+    bindings: ["127.0.0.131:8401"]
     permissions: {anonymous: [submit]}
   - name: hubs
-    bindings: ["127.0.0.131:38403"]
+    bindings: ["127.0.0.131:8403"]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {servers: [submit, relay, accept-xshadow]}
@@ -45,10 +45,10 @@ topology: %s
 	out, _ := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
 	found := false
 	for _, line := range strings.Split(string(out), "\n") {
-		found = found || strings.Contains(line, "warning:") && strings.Contains(line, "XSHADOW") && strings.Contains(line, "127.0.0.131:38401") && strings.Contains(line, `"hubs"`)
+		found = found || strings.Contains(line, "warning:") && strings.Contains(line, "XSHADOW") && strings.Contains(line, "127.0.0.131:8401") && strings.Contains(line, `"hubs"`)
 	}
 	if !found {
-		t.Errorf("config check is silent about the topology address 127.0.0.131:38401, where no connector offers XSHADOW to transport servers:\n%s", out)
+		t.Errorf("config check is silent about the topology address 127.0.0.131:8401, where no connector offers XSHADOW to transport servers:\n%s", out)
 	}
 }
 
@@ -64,8 +64,8 @@ func TestConfigCheckWarnsTransportServerWithoutShadowVerbs(t *testing.T) {
 	topo := filepath.Join(dir, "topology.yaml")
 	os.WriteFile(topo, []byte(`sites: [{name: s1}]
 servers:
-  - {name: edge1, role: edge, site: s1, address: "127.0.0.141:39401"}
-  - {name: hub1, role: hub, site: s1, address: "127.0.0.142:39401"}
+  - {name: edge1, role: edge, site: s1, address: "127.0.0.141:9401"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.142:9401"}
 `), 0o600)
 	cfg := filepath.Join(dir, "edge.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server:
@@ -76,14 +76,14 @@ servers:
 accepted_domains: [{domain: corp.test, type: internal_relay}]
 receive_connectors:
   - name: internet
-    bindings: ["127.0.0.141:39401"]
+    bindings: ["127.0.0.141:9401"]
     permissions: {anonymous: [submit]}
 topology: %s
 `, filepath.Join(dir, "data"), topo)), 0o600)
 	out, _ := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
 	found := false
 	for _, line := range strings.Split(string(out), "\n") {
-		found = found || strings.Contains(line, "warning:") && strings.Contains(line, "XSHADOW") && strings.Contains(line, "127.0.0.141:39401") &&
+		found = found || strings.Contains(line, "warning:") && strings.Contains(line, "XSHADOW") && strings.Contains(line, "127.0.0.141:9401") &&
 			strings.Contains(line, "no receive connector")
 	}
 	if !found {

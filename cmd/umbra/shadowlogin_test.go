@@ -23,8 +23,8 @@ func TestConfigCheckWarnsOfShadowLoginThatIsNotTheServerID(t *testing.T) {
 	p := filepath.Join(dir, "edge.yaml")
 	text := "server:\n  name: edge1.corp.test\n  role: edge\n  data_dir: data\n" +
 		"accepted_domains:\n  - domain: corp.test\n    type: internal_relay\n    recipient_validation: off\n" +
-		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.196:48533\"]\n" +
-		"send_connectors:\n  - name: to-hubs\n    address_spaces: [{domain: corp.test, cost: 1}]\n    smart_hosts: [\"127.0.0.196:48534\"]\n" +
+		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.196:18533\"]\n" +
+		"send_connectors:\n  - name: to-hubs\n    address_spaces: [{domain: corp.test, cost: 1}]\n    smart_hosts: [\"127.0.0.196:18534\"]\n" +
 		"    tls: required\n    send_xshadow: true\n    auth:\n      username: edge1\n      password_file: " + pw + "\n"
 	warns := func(text string) string {
 		t.Helper()

@@ -93,14 +93,14 @@ func TestConfigCheckWarnsPrimaryWithoutHubForCopiesMadeAgain(t *testing.T) {
 		name, role, servers string
 		warn                bool
 	}{
-		{"hub1", "hub", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:37001"}
-  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}`, true},
-		{"edge", "edge", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:37001"}
-  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}`, false},
-		{"hub1", "hub", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:37001"}
-  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}
-  - {name: hub2, role: hub, site: s1, address: "127.0.0.193:37001"}`, false},
-		{"hub1", "hub", `  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:37001"}`, false}, // alone: no shadow copies
+		{"hub1", "hub", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:7001"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:7001"}`, true},
+		{"edge", "edge", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:7001"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:7001"}`, false},
+		{"hub1", "hub", `  - {name: edge, role: edge, site: s1, address: "127.0.0.191:7001"}
+  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:7001"}
+  - {name: hub2, role: hub, site: s1, address: "127.0.0.193:7001"}`, false},
+		{"hub1", "hub", `  - {name: hub1, role: hub, site: s1, address: "127.0.0.192:7001"}`, false}, // alone: no shadow copies
 	} {
 		os.WriteFile(topo, []byte("sites: [{name: s1}]\nservers:\n"+c.servers+"\n"), 0o600)
 		os.WriteFile(cfg, []byte(fmt.Sprintf(`server: {name: %s, role: %s, data_dir: %s, metrics_listen: ""}
@@ -111,7 +111,7 @@ receive_connectors:
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
-`, c.name, c.role, filepath.Join(dir, "data"), topo, map[string]string{"edge": "127.0.0.191:37001", "hub1": "127.0.0.192:37001"}[c.name])), 0o600)
+`, c.name, c.role, filepath.Join(dir, "data"), topo, map[string]string{"edge": "127.0.0.191:7001", "hub1": "127.0.0.192:7001"}[c.name])), 0o600)
 		out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
 		label := fmt.Sprintf("%s in %d servers", c.name, strings.Count(c.servers, "name:"))
 		if err != nil {

@@ -137,9 +137,9 @@ func submitShape(t *testing.T, addr, msg string, bdat bool) string {
 func TestSMTP5WhatUmbraAddsNotCountedAgainstSendLimit(t *testing.T) {
 	const limit = 20000
 	dir := t.TempDir()
-	listen := testsupport.AddrInRange(t, "127.0.0.152", 38200, 100)
-	sinkAddr := testsupport.AddrInRange(t, "127.0.0.152", 38300, 50)
-	dns := testsupport.AddrInRange(t, "127.0.0.152", 38350, 50) // nothing answers there
+	listen := testsupport.AddrInRange(t, "127.0.0.152", 8200, 100)
+	sinkAddr := testsupport.AddrInRange(t, "127.0.0.152", 8300, 50)
+	dns := testsupport.AddrInRange(t, "127.0.0.152", 8350, 50) // nothing answers there
 	sink := startRecorder(t, sinkAddr)
 	d := startUmbra(t, grownEdge(t, dir, listen, dns, sinkAddr, limit), listen)
 	d.dumpLogIfFailed()
@@ -174,9 +174,9 @@ func TestSMTP5WhatUmbraAddsNotCountedAgainstSendLimit(t *testing.T) {
 func TestSMTP5DSNCutToFitSendConnectorLimit(t *testing.T) {
 	const limit = 20000
 	dir := t.TempDir()
-	listen := testsupport.AddrInRange(t, "127.0.0.168", 39800, 50)
-	sinkAddr := testsupport.AddrInRange(t, "127.0.0.168", 39850, 50)
-	dns := testsupport.AddrInRange(t, "127.0.0.168", 39900, 50) // nothing answers there
+	listen := testsupport.AddrInRange(t, "127.0.0.168", 9800, 50)
+	sinkAddr := testsupport.AddrInRange(t, "127.0.0.168", 9850, 50)
+	dns := testsupport.AddrInRange(t, "127.0.0.168", 9900, 50) // nothing answers there
 	sink := startRefusingSink(t, sinkAddr, "b@remote.example")
 	d := startUmbra(t, grownEdge(t, dir, listen, dns, sinkAddr, limit), listen)
 	d.dumpLogIfFailed()

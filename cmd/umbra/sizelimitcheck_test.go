@@ -17,14 +17,14 @@ func TestConfigWarnsSendLimitBelowReceiveLimit(t *testing.T) {
 		c, err := config.Parse([]byte(`server: {name: mx.example.test}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.152:38250"]
+    bindings: ["127.0.0.152:8250"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [`+perms+`]}
     limits: {max_message_size: `+recv+`}
 send_connectors:
   - name: out
     address_spaces: [{domain: "*", cost: 1}]
-    smart_hosts: ["127.0.0.152:38251"]
+    smart_hosts: ["127.0.0.152:8251"]
     tls: none
     max_message_size: `+send+`
 `), "t.yaml")

@@ -78,7 +78,7 @@ func TestOPS3NotRunningIsSaidInWords(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data}\n"+
 		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
-		"receive_connectors: [{name: in, bindings: [\"127.0.0.173:43173\"]}]\n"+
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.173:13173\"]}]\n"+
 		"mailbox: {maildir: mail}\n"), 0o600)
 	os.MkdirAll(filepath.Join(dir, "data"), 0o700)
 	sock := filepath.Join(dir, "data", "admin.sock")

@@ -13,8 +13,8 @@ import (
 // directory is logged with its name and why.
 func TestStartLogsTheSpaceReserveItRemoves(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.162:39220"
-	cfg := relayConfig(t, dir, listen, "127.0.0.162:39221")
+	listen := "127.0.0.162:9220"
+	cfg := relayConfig(t, dir, listen, "127.0.0.162:9221")
 	b, err := os.ReadFile(cfg)
 	if err != nil {
 		t.Fatal(err)

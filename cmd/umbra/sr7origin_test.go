@@ -17,7 +17,7 @@ func TestSR7TakenOverCopyGoesToOriginBackWithNewDatabase(t *testing.T) {
 	t.Parallel()
 	// No takeover for failed heartbeats while hub-a restarts: the one
 	// that comes is SR-7's.
-	o := startOriginBack(t, "127.0.0.141:39141", "127.0.0.142:39142", "127.0.0.143:39143", func(s string) string {
+	o := startOriginBack(t, "127.0.0.141:9141", "127.0.0.142:9142", "127.0.0.143:9143", func(s string) string {
 		return strings.Replace(s, "shadow_heartbeat_retry_count: 3", "shadow_heartbeat_retry_count: 60", 1)
 	}, "sr7", 3)
 	o.ha.kill()

@@ -17,8 +17,8 @@ import (
 // before), and queue list the queue's longest such wait.
 func TestQ3StalledAttemptShownToOperator(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.170:39411"
-	sink := hangSinkAt(t, "127.0.0.170:39412")
+	listen := "127.0.0.170:9411"
+	sink := hangSinkAt(t, "127.0.0.170:9412")
 	cfg := relayConfig(t, dir, listen, sink)
 	d := startUmbra(t, cfg, listen)
 	if ok, err := send(listen, "stalled"); !ok {

@@ -26,8 +26,8 @@ func TestOPS1StartPermissionRefusalTellsTheCasesApart(t *testing.T) {
 		t.Skip("needs root: the daemon runs as nobody")
 	}
 	dir := t.TempDir()
-	listen := "127.0.0.162:39210"
-	cfg := relayConfig(t, dir, listen, "127.0.0.162:39211")
+	listen := "127.0.0.162:9210"
+	cfg := relayConfig(t, dir, listen, "127.0.0.162:9211")
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)

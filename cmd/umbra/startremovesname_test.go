@@ -112,7 +112,7 @@ func TestOutputNamesAStartOfAnyDataDirRemovesRefused(t *testing.T) {
 	cfg := filepath.Join(dir, "umbra.yaml")
 	os.WriteFile(cfg, []byte("server: {name: mx.example.test, data_dir: data, admin_socket: "+filepath.Join(dir, "none.sock")+"}\n"+
 		"accepted_domains: [{domain: example.test, recipient_validation: off}]\n"+
-		"receive_connectors: [{name: in, bindings: [\"127.0.0.172:43172\"]}]\n"), 0o600)
+		"receive_connectors: [{name: in, bindings: [\"127.0.0.172:13172\"]}]\n"), 0o600)
 	for _, in := range []string{"other/data", "plain"} {
 		for _, base := range []string{"queue.db.restore", ".queue.db.snapshot-5", "queue.db.compact", "queue.db-compact",
 			"queue.db.restore-compact", "queue.db.restore-suffix", "peerwait", "spool.restore", "queue.db.cmdlock",
@@ -138,8 +138,8 @@ func TestOutputNamesAStartOfAnyDataDirRemovesRefused(t *testing.T) {
 // without a word.
 func TestStartLogsAKilledCommandsSideLock(t *testing.T) {
 	dir := t.TempDir()
-	listen := "127.0.0.171:43171"
-	cfg := relayConfig(t, dir, listen, "127.0.0.171:43172")
+	listen := "127.0.0.171:13171"
+	cfg := relayConfig(t, dir, listen, "127.0.0.171:13172")
 	data := filepath.Join(dir, "data")
 	if err := os.MkdirAll(data, 0o700); err != nil {
 		t.Fatal(err)

@@ -44,8 +44,8 @@ func fetchPolicyStatus(t *testing.T, addr, host string) int {
 // warned about at the setting's listen line.
 func TestMTASTSPublishOnEdgeServesInternalRelayDomains(t *testing.T) {
 	dir := t.TempDir()
-	listen, pubAddr := "127.0.0.137:38010", "127.0.0.137:38011"
-	cfg := relayConfig(t, dir, listen, "127.0.0.137:38012")
+	listen, pubAddr := "127.0.0.137:8010", "127.0.0.137:8011"
+	cfg := relayConfig(t, dir, listen, "127.0.0.137:8012")
 	certFile, keyFile := writeCertFiles(t, dir, certNaming(t, "mta-sts.example.test", "mta-sts.partner.test"))
 	base, _ := os.ReadFile(cfg)
 	text := strings.Replace(string(base), "    type: authoritative\n", "    type: internal_relay\n", 1)

@@ -22,7 +22,7 @@ func TestReturningPrimaryWaitsForCopyInDeliveryOnHolder(t *testing.T) {
 	t.Parallel()
 	const ip = "127.0.0.135"
 	dir := t.TempDir()
-	o := &receiptHubs{dir: dir, a: ip + ":38501", b: ip + ":38502", sink: ip + ":38503"}
+	o := &receiptHubs{dir: dir, a: ip + ":8501", b: ip + ":8502", sink: ip + ":8503"}
 	topoPath := twoSiteTopology(t, o.dir, o.a, o.b, o.sink, "hub-a", "hub-b")
 	o.cfgA, o.dataA = orgHub(t, o.dir, "hub-a", o.a, topoPath, shadowOnReceipt("remote-only", false), "")
 	o.cfgB, o.dataB = orgHub(t, o.dir, "hub-b", o.b, topoPath, "0s", "")

@@ -28,7 +28,7 @@ import (
 // get the message back from nowhere.
 func TestTakenOverCopyFoundInSharedMaildirKeepsDumpsterCopy(t *testing.T) {
 	dir := t.TempDir()
-	a, b, sink := "127.0.0.175:39531", "127.0.0.175:39532", "127.0.0.175:39533" // nothing listens at sink
+	a, b, sink := "127.0.0.175:9531", "127.0.0.175:9532", "127.0.0.175:9533" // nothing listens at sink
 	store, broken := filepath.Join(dir, "shared-maildir"), filepath.Join(dir, "broken-maildir")
 	os.MkdirAll(broken, 0o700)
 	os.WriteFile(filepath.Join(broken, "example.test"), nil, 0o600) // no folder can be made under it: hub-a's write fails

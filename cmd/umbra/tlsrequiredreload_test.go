@@ -19,7 +19,7 @@ import (
 // AUTH in clear.
 func TestSMTP2ReloadOfAllowInsecureBesideTLSRequiredKeepsTheOld(t *testing.T) {
 	dir := t.TempDir()
-	listen := testsupport.AddrInRange(t, "127.0.0.142", 37800, 100)
+	listen := testsupport.AddrInRange(t, "127.0.0.142", 7800, 100)
 	creds := filepath.Join(dir, "credentials")
 	os.WriteFile(creds, []byte("alice:"+hashOf(t, "alice-pw")+"\n"), 0o600)
 	cfg, text := authReloadHubAt(t, dir, listen, creds, "127.0.0.142")

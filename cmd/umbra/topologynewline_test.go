@@ -17,7 +17,7 @@ import (
 // forges a line of config check and serve and splits the --json error.
 func TestOPS3TopologyPathWithANewlineForgesNoLine(t *testing.T) {
 	dir := t.TempDir()
-	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nFAKE9: forged.yaml", "servers: [\n", "127.0.0.141:39141")
+	cfg := topologyHub(t, dir, "hub.ops3.test", "topo\nFAKE9: forged.yaml", "servers: [\n", "127.0.0.141:9141")
 	forged := func(what, out string) {
 		t.Helper()
 		for _, l := range strings.Split(out, "\n") {

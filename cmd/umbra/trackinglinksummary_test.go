@@ -28,7 +28,7 @@ func TestOPS4TrackingLinkSummaryNotCalledAnotherFile(t *testing.T) {
 		"accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: \"off\"}]\n"+
 		"mailbox: {maildir: maildir}\n"+
 		"tracking: {path: "+link+"}\n"+
-		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.215:45125\"]\n"), 0o600)
+		"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.215:15125\"]\n"), 0o600)
 	out, err := exec.Command(umbraBin, "config", "check", cfg).CombinedOutput()
 	if err == nil {
 		t.Fatalf("config check took tracking.path a symbolic link:\n%s", out)

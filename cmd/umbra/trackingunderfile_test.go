@@ -23,7 +23,7 @@ func TestOPS3ConfigCheckTrackingUnderFileSaidOnce(t *testing.T) {
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: `+filepath.Join(dir, "md")+`}
 tracking: {path: `+filepath.Join(file, "t", "track.log")+`}
-`+submitConnector("in", "127.0.0.142:39021")), 0o600)
+`+submitConnector("in", "127.0.0.142:9021")), 0o600)
 	out, _, code := runBounded(t, "config", "check", cfg)
 	if code != exitConfig {
 		t.Fatalf("config check: exit %d, want %d:\n%s", code, exitConfig, out)

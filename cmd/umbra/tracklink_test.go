@@ -40,16 +40,16 @@ func TestOPS5TrackConfigFinalLinkToDaemonsLogIsSearched(t *testing.T) {
 	}
 }
 
-// loopAddr is a free address on ip at a port in 41700-41999.
+// loopAddr is a free address on ip at a port in 11700-11999.
 func loopAddr(t testing.TB, ip string) string {
 	t.Helper()
-	for p := 41700; p < 42000; p++ {
+	for p := 11700; p < 12000; p++ {
 		addr := net.JoinHostPort(ip, strconv.Itoa(p))
 		if ln, err := net.Listen("tcp", addr); err == nil {
 			ln.Close()
 			return addr
 		}
 	}
-	t.Fatalf("no free port in 41700-41999 on %s", ip)
+	t.Fatalf("no free port in 11700-11999 on %s", ip)
 	return ""
 }

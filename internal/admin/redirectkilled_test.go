@@ -53,7 +53,7 @@ func TestRedirectKilledCountsInDeliveryAndRequireTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v := url.Values{"to": {"127.0.0.191:41551"}, "max_time": {"1ns"}}
+	v := url.Values{"to": {"127.0.0.191:11551"}, "max_time": {"1ns"}}
 	var tally queue.BulkTally
 	for i := 0; ; i++ {
 		if i == n {

@@ -21,10 +21,10 @@ transport:
   dead_destination_cool_down: 5m
 receive_connectors:
   - name: d
-    bindings: "127.0.0.131:35227"
+    bindings: "127.0.0.131:5227"
     remote_ranges: [127.0.0.0/8]
   - name: e
-    bindings: ["127.0.0.131:35228"]
+    bindings: ["127.0.0.131:5228"]
     remote_ranges: [127.0.0.0/8]
     max_acknowledgement_delay: soon
 send_connectors:
@@ -44,7 +44,7 @@ mailbox:
 		`bad.yaml:3: server.role must be hub or edge, not "hubb"`,
 		`bad.yaml:5: transport.retry_schedule[1]: negative duration "-5s"`,
 		`bad.yaml:6: transport.message_expiration: invalid duration "1x"`,
-		`bad.yaml:11: receive_connectors[0].bindings: a list is expected, not "127.0.0.131:35227"`,
+		`bad.yaml:11: receive_connectors[0].bindings: a list is expected, not "127.0.0.131:5227"`,
 		`bad.yaml:16: receive_connectors[1].max_acknowledgement_delay: invalid duration "soon"`,
 	} {
 		if !strings.Contains(got, want) {

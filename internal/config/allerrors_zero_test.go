@@ -18,7 +18,7 @@ transport:
   max_active: 0
 receive_connectors:
   - name: d
-    bindings: ["127.0.0.131:35227"]
+    bindings: ["127.0.0.131:5227"]
     remote_ranges: [127.0.0.0/8]
 send_connectors:
   - name: s

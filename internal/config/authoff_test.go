@@ -17,7 +17,7 @@ accepted_domains: [{domain: example.test, recipient_validation: "off"}]
 mailbox: {maildir: md}
 receive_connectors:
   - name: submit
-    bindings: ["127.0.0.160:42587"]
+    bindings: ["127.0.0.160:12587"]
     auth:
       credentials_file: creds
       allow_insecure: true
@@ -48,10 +48,10 @@ MECH    permissions:
 	_, err := Parse([]byte(`server: {name: a.example.test}
 accepted_domains: [{domain: example.test, recipient_validation: "off"}]
 mailbox: {maildir: md}
-ldap: {url: "ldap://127.0.0.160:42389", base_dn: "dc=example,dc=test", account_filter: "(uid=%s)"}
+ldap: {url: "ldap://127.0.0.160:12389", base_dn: "dc=example,dc=test", account_filter: "(uid=%s)"}
 receive_connectors:
   - name: submit
-    bindings: ["127.0.0.160:42587"]
+    bindings: ["127.0.0.160:12587"]
     auth: {ldap: true}
 `), "l.yaml")
 	if err == nil || !strings.Contains(err.Error(), "l.yaml:8: receive_connectors[0].auth.ldap is set but auth.mechanisms is empty") {
@@ -75,7 +75,7 @@ accepted_domains: [{domain: example.test, recipient_validation: "off"}]
 mailbox: {maildir: md}
 receive_connectors:
   - name: submit
-    bindings: ["127.0.0.160:42587"]
+    bindings: ["127.0.0.160:12587"]
     limits: {max_auth_failures: 2}
 send_connectors:
   - name: out
@@ -94,7 +94,7 @@ accepted_domains: [{domain: example.test, recipient_validation: "off"}]
 mailbox: {maildir: md}
 receive_connectors:
   - name: submit
-    bindings: ["127.0.0.160:42587"]
+    bindings: ["127.0.0.160:12587"]
     auth: {mechanisms: [PLAIN], credentials_file: creds, allow_insecure: true}
     limits: {max_auth_failures: 2}
     rate_limits: {user: {messages: 100}}

@@ -24,7 +24,7 @@ accepted_domains: [{domain: example.test, type: authoritative, recipient_validat
 mailbox: {maildir: md}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.130:38130"]
+    bindings: ["127.0.0.130:8130"]
     banner: ` + c.banner + `
 `
 		_, err := Parse([]byte(y), "t.yaml")
@@ -51,18 +51,18 @@ mailbox: {maildir: md}
 	for _, c := range []struct{ name, yaml, at string }{
 		{"receive name", base + `receive_connectors:
   - name: "in\x00x"
-    bindings: ["127.0.0.130:38130"]
+    bindings: ["127.0.0.130:8130"]
 `, "t.yaml:5:"},
 		{"send name", base + `receive_connectors:
   - name: in
-    bindings: ["127.0.0.130:38130"]
+    bindings: ["127.0.0.130:8130"]
 send_connectors:
   - name: "out\nx"
     address_spaces: [{domain: "*"}]
 `, "t.yaml:8:"},
 		{"username", base + `receive_connectors:
   - name: in
-    bindings: ["127.0.0.130:38130"]
+    bindings: ["127.0.0.130:8130"]
 send_connectors:
   - name: out
     address_spaces: [{domain: "*"}]

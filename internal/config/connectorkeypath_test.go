@@ -14,14 +14,14 @@ func TestConnectorErrorsNameTheFullKey(t *testing.T) {
 	_, err := Parse([]byte(`server: {name: mx.example.test}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.134:43001"]
+    bindings: ["127.0.0.134:13001"]
     permissions: {anonymous: [submit]}
     limits:
       max_recipients: -1
       max_errors: -2
       max_line_length: 999
   - name: in2
-    bindings: ["127.0.0.134:43002"]
+    bindings: ["127.0.0.134:13002"]
     permissions: {anonymous: [submit]}
     limits:
       max_line_length: 2097152
@@ -69,7 +69,7 @@ func TestAllowInsecureWithTLSRequiredRefused(t *testing.T) {
 	_, err := Parse([]byte(`server: {name: mx.example.test}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.134:43003"]
+    bindings: ["127.0.0.134:13003"]
     tls: {cert_file: c.pem, key_file: k.pem, required: true}
     auth:
       mechanisms: [PLAIN]

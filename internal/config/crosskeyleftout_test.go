@@ -28,11 +28,11 @@ func TestCrossKeyCheckSkipsAValueThatDidNotParse(t *testing.T) {
 		{"tls.cert_file", "    tls: {required: true, cert_file: [a.pem], key_file: k.pem}\n",
 			"t.yaml:7: ", "tls.required needs cert_file"},
 		// The console's: its listen blamed for a file key that did not decode.
-		{"console.credentials_file", "console:\n  listen: 127.0.0.160:42443\n  cert_file: c.pem\n  key_file: k.pem\n  credentials_file: [users]\n",
+		{"console.credentials_file", "console:\n  listen: 127.0.0.160:12443\n  cert_file: c.pem\n  key_file: k.pem\n  credentials_file: [users]\n",
 			"t.yaml:11: console.credentials_file: a single value is expected, not a list", "there is no credentials file"},
-		{"console.cert_file", "console:\n  listen: 127.0.0.160:42443\n  cert_file: [c.pem]\n  key_file: k.pem\n  credentials_file: users\n",
+		{"console.cert_file", "console:\n  listen: 127.0.0.160:12443\n  cert_file: [c.pem]\n  key_file: k.pem\n  credentials_file: users\n",
 			"t.yaml:9: console.cert_file: a single value is expected, not a list", "there is no certificate"},
-		{"console.key_file", "console:\n  listen: 127.0.0.160:42443\n  cert_file: c.pem\n  key_file: [k.pem]\n  credentials_file: users\n",
+		{"console.key_file", "console:\n  listen: 127.0.0.160:12443\n  cert_file: c.pem\n  key_file: [k.pem]\n  credentials_file: users\n",
 			"t.yaml:10: console.key_file: a single value is expected, not a list", "console needs both cert_file and key_file"},
 		// Across sections: the authoritative domains blamed for a
 		// maildir that did not decode.

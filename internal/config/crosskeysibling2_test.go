@@ -15,7 +15,7 @@ accepted_domains: [{domain: example.test, type: authoritative, recipient_validat
 mailbox: {maildir: md}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.130:38130"]
+    bindings: ["127.0.0.130:8130"]
 `
 	for _, c := range []struct{ name, yaml, notWant string }{
 		{"console.allow_remote", base + `console: {listen: "192.0.2.1:38131", allow_remote: [x]}

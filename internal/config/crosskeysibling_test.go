@@ -18,7 +18,7 @@ mailbox: {maildir: md}
 	for _, c := range []struct{ name, yaml, notWant string }{
 		{"send connector tls", base + `receive_connectors:
   - name: in
-    bindings: ["127.0.0.213:45213"]
+    bindings: ["127.0.0.213:15213"]
 send_connectors:
   - name: out
     address_spaces: [{domain: "*"}]
@@ -29,13 +29,13 @@ send_connectors:
 		{"ldap.account_filter", base + `ldap: {url: "ldap://127.0.0.1:389", base_dn: "dc=example,dc=test", account_filter: [x]}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.213:45213"]
+    bindings: ["127.0.0.213:15213"]
     auth: {mechanisms: [PLAIN], ldap: true, allow_insecure: true}
 `, "auth.ldap needs ldap.account_filter"},
 		{"ldap section", base + `ldap: [x]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.213:45213"]
+    bindings: ["127.0.0.213:15213"]
     auth: {mechanisms: [PLAIN], ldap: true, allow_insecure: true}
 `, "auth.ldap needs the ldap section"},
 		{"recipients.file", `server: {name: hub.test}
@@ -44,7 +44,7 @@ mailbox: {maildir: md}
 recipients: {file: [users]}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.213:45213"]
+    bindings: ["127.0.0.213:15213"]
 `, "is validated by directory but no directory is configured"},
 	} {
 		_, err := Parse([]byte(c.yaml), "t.yaml")

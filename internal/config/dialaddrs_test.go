@@ -17,7 +17,7 @@ import (
 func TestSMTP6DialAddrsSecondAddressReachedWhenFirstHangs(t *testing.T) {
 	var up net.Listener
 	var err error
-	for p := 41900; p < 42000; p++ { // this range's ports above the ldapdir and milter tests'
+	for p := 11900; p < 12000; p++ { // this range's ports above the ldapdir and milter tests'
 		if up, err = net.Listen("tcp", net.JoinHostPort("127.0.0.209", strconv.Itoa(p))); err == nil {
 			break
 		}

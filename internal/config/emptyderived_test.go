@@ -18,17 +18,17 @@ accepted_domains: [{domain: example.test, type: authoritative, recipient_validat
 mailbox: {maildir: md}
 `
 	for _, c := range []struct{ key, yaml string }{
-		{"console.cert_file", "console:\n  listen: \"127.0.0.150:40002\"\n  cert_file: \"\"\n"},
-		{"console.key_file", "console:\n  listen: \"127.0.0.150:40002\"\n  key_file: \"\"\n"},
-		{"console.credentials_file", "console:\n  listen: \"127.0.0.150:40002\"\n  credentials_file: \"\"\n"},
-		{"receive_connectors[0].message_authentication.authserv_id", "receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.150:40001\"]\n    message_authentication:\n      authserv_id: \"\"\n"},
+		{"console.cert_file", "console:\n  listen: \"127.0.0.150:10002\"\n  cert_file: \"\"\n"},
+		{"console.key_file", "console:\n  listen: \"127.0.0.150:10002\"\n  key_file: \"\"\n"},
+		{"console.credentials_file", "console:\n  listen: \"127.0.0.150:10002\"\n  credentials_file: \"\"\n"},
+		{"receive_connectors[0].message_authentication.authserv_id", "receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.150:10001\"]\n    message_authentication:\n      authserv_id: \"\"\n"},
 		{"dkim.arc.authserv_id", "dkim:\n  arc:\n    authserv_id: \"\"\n"},
 		{"outbound_tls.tls_rpt.organization", "outbound_tls:\n  tls_rpt:\n    organization: \"\"\n"},
 		{"outbound_tls.tls_rpt.contact", "outbound_tls:\n  tls_rpt:\n    contact: \"\"\n"},
 	} {
 		y := base + c.yaml
 		if !strings.HasPrefix(c.key, "receive_connectors") {
-			y += "receive_connectors: [{name: in, bindings: [\"127.0.0.150:40001\"]}]\n"
+			y += "receive_connectors: [{name: in, bindings: [\"127.0.0.150:10001\"]}]\n"
 		}
 		line := 0
 		for i, l := range strings.Split(y, "\n") {

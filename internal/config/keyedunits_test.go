@@ -19,7 +19,7 @@ func TestDurationAndSizeErrorsNameTheKey(t *testing.T) {
 		{"ldap:\n  positive_ttl: -20s\n", `t.yaml:3: ldap.positive_ttl: negative duration "-20s"`},
 		{"transport:\n  max_header_size: 12XB\n", `t.yaml:3: transport.max_header_size: invalid size "12XB"`},
 		{"transport:\n  max_header_size: [1]\n", `t.yaml:3: transport.max_header_size: `},
-		{"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.127:40530\"]\n    milters:\n      - {name: m, address: \"inet:127.0.0.127:40531\", eom_timeout: -5s}\n",
+		{"receive_connectors:\n  - name: in\n    bindings: [\"127.0.0.127:10530\"]\n    milters:\n      - {name: m, address: \"inet:127.0.0.127:10531\", eom_timeout: -5s}\n",
 			`t.yaml:6: receive_connectors[0].milters[0].eom_timeout: negative duration "-5s"`},
 	} {
 		_, err := Parse([]byte("server: {name: mx.test}\n"+tc.yaml), "t.yaml")

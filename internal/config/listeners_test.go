@@ -235,8 +235,8 @@ func TestBindingOfThisServerOtherwiseSpelled(t *testing.T) {
 	if err := os.WriteFile(topo, []byte(`sites:
   - {name: A, subnets: ["127.0.0.0/24"]}
 servers:
-  - {name: HUB-A.rt.test., role: hub, address: "127.0.0.136:38601"}
-  - {name: hub-b.rt.test, role: hub, address: "127.0.0.136:38602"}
+  - {name: HUB-A.rt.test., role: hub, address: "127.0.0.136:8601"}
+  - {name: hub-b.rt.test, role: hub, address: "127.0.0.136:8602"}
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -245,7 +245,7 @@ servers:
 		t.Fatal(err)
 	}
 	yaml := "server:\n  name: hub-a.rt.test\n  data_dir: " + dir + "\ntopology: " + topo +
-		"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.136:38601\"]\n"
+		"\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.136:8601\"]\n"
 	c, err := Parse([]byte(yaml), "y.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +253,7 @@ servers:
 	if err := c.BindingsOfOtherServers(t0); err != nil {
 		t.Errorf("a binding on this server's own address, its name spelled otherwise in the topology: %v", err)
 	}
-	if err := CheckTopologyServer(topo, "hub-a.rt.test", "hub", []string{"127.0.0.136:38601"}); err == nil || !strings.Contains(err.Error(), "write one spelling in both") {
+	if err := CheckTopologyServer(topo, "hub-a.rt.test", "hub", []string{"127.0.0.136:8601"}); err == nil || !strings.Contains(err.Error(), "write one spelling in both") {
 		t.Errorf("the spelling itself: %v, want its own error", err)
 	}
 }

@@ -17,7 +17,7 @@ accepted_domains: [{domain: example.test, type: authoritative, recipient_validat
 mailbox: {maildir: md}
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.150:40001"]
+    bindings: ["127.0.0.150:10001"]
 `
 	for _, c := range []struct{ name, yaml, want string }{
 		{"rate_limits.user", "    rate_limits:\n      user: {messages: 10, window: 1h}\n", "t.yaml:8: receive_connectors[0].rate_limits.user is set but auth.mechanisms is empty"},

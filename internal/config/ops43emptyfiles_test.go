@@ -51,8 +51,8 @@ func fileKeys(t reflect.Type, path []any, out *[]sweptKey) {
 func TestOPS43EmptyFileSettingsAreOffOrRefused(t *testing.T) {
 	sections := map[string]string{
 		"":                              "",
-		"ldap.":                         "ldap: {url: \"ldap://127.0.0.160:42389\", base_dn: \"dc=example,dc=test\"}\n",
-		"outbound_tls.mta_sts_publish.": "outbound_tls: {mta_sts_publish: {listen: \"127.0.0.160:42443\", cert_file: c.pem, key_file: k.pem, mx: [mx.example.test]}}\n",
+		"ldap.":                         "ldap: {url: \"ldap://127.0.0.160:12389\", base_dn: \"dc=example,dc=test\"}\n",
+		"outbound_tls.mta_sts_publish.": "outbound_tls: {mta_sts_publish: {listen: \"127.0.0.160:12443\", cert_file: c.pem, key_file: k.pem, mx: [mx.example.test]}}\n",
 	}
 	bases := map[string]*yaml.Node{}
 	for prefix, extra := range sections {

@@ -14,7 +14,7 @@ import (
 func TestWriteConflictNamesTrackingRotations(t *testing.T) {
 	dir := t.TempDir()
 	c, err := Parse([]byte("server: {name: a.example.test, data_dir: "+dir+"}\n"+
-		"receive_connectors: [{name: x, bindings: [\"127.0.0.214:45400\"]}]\n"+
+		"receive_connectors: [{name: x, bindings: [\"127.0.0.214:15400\"]}]\n"+
 		"tracking: {enabled: true, max_files: 10}\n"), filepath.Join(dir, "c.yaml"))
 	if err != nil {
 		t.Fatal(err)

@@ -37,7 +37,7 @@ func TestOPS3TrustedARCSealersCheckSkipsAnUnparsedARC(t *testing.T) {
 	_, err := Parse([]byte(`server: {name: hub.test}
 accepted_domains: [{domain: example.test, type: authoritative, recipient_validation: "off"}]
 mailbox: {maildir: md}
-receive_connectors: [{name: in, bindings: ["127.0.0.150:40001"]}]
+receive_connectors: [{name: in, bindings: ["127.0.0.150:10001"]}]
 message_authentication: {arc: [reject], trusted_arc_sealers: [sealer.example]}
 `), "t.yaml")
 	if err == nil {

@@ -17,8 +17,8 @@ accepted_domains: [{domain: example.test, recipient_validation: "off"}]
 mailbox: {maildir: md}
 receive_connectors:
   - name: x
-    bindings: ["127.0.0.160:42025"]
-    milters: [{name: m, address: "inet:127.0.0.160:42026"}]
+    bindings: ["127.0.0.160:12025"]
+    milters: [{name: m, address: "inet:127.0.0.160:12026"}]
     connection_filtering: {dnsbl: {lists: [{zone: bl.example.test}]}}
 send_connectors:
   - name: out
@@ -55,8 +55,8 @@ func TestEveryNumericZeroIsRefusedOrListed(t *testing.T) {
 	// numbers: it is swept switched on.
 	sections := map[string]string{
 		"":                              "",
-		"ldap.":                         "ldap: {url: \"ldap://127.0.0.160:42389\", base_dn: \"dc=example,dc=test\"}\n",
-		"outbound_tls.mta_sts_publish.": "outbound_tls: {mta_sts_publish: {listen: \"127.0.0.160:42443\", cert_file: c.pem, key_file: k.pem, mx: [mx.example.test]}}\n",
+		"ldap.":                         "ldap: {url: \"ldap://127.0.0.160:12389\", base_dn: \"dc=example,dc=test\"}\n",
+		"outbound_tls.mta_sts_publish.": "outbound_tls: {mta_sts_publish: {listen: \"127.0.0.160:12443\", cert_file: c.pem, key_file: k.pem, mx: [mx.example.test]}}\n",
 	}
 	bases := map[string]*yaml.Node{}
 	for prefix, extra := range sections {

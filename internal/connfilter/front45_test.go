@@ -32,7 +32,7 @@ func TestSMTP1HELORefusalNamesTheGreeting(t *testing.T) {
 // one before it: a HELO after an EHLO was refused as "EHLO command
 // rejected", an EHLO after a HELO and a RSET as "HELO command rejected".
 func TestSMTP1HELORefusalNamesTheRepeatedGreeting(t *testing.T) {
-	e := startOn(t, "127.0.0.196:48561", `    connection_filtering:
+	e := startOn(t, "127.0.0.196:18561", `    connection_filtering:
       helo:
         syntax: reject
         must_resolve: reject

@@ -27,7 +27,7 @@ import (
 // opened a new episode of the removed list, and the first failure of
 // the list added back went to DEBUG.
 func TestDNSBLLateLookupOfRemovedListKeepsNoState(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.191:43503")
+	dns := dnstest.StartOn(t, "127.0.0.191:13503")
 	dns.Drop("flaky.test") // never answered: each lookup ends at the check's timeout
 	up, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: time.Hour, Attempts: 1})
 	if err != nil {

@@ -24,7 +24,7 @@ import (
 // answered an error code, removed and added back within the minute, was
 // not warned of again (its pace kept under its zone).
 func TestDNSBLKeepListsForgetsRemovedListsOnly(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.175:40156",
+	dns := dnstest.StartOn(t, "127.0.0.175:10156",
 		"1.2.0.192.odd.test. 300 IN A 127.255.255.254") // an error code: misconfigured
 	dns.Fail("flaky.test")
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})

@@ -29,7 +29,7 @@ import (
 // and cache: the server stops while the client's EHLO waits on the
 // list. Seen to fail first: the stop's lookup counted result="error".
 func TestDNSBLStopCountedCancelledNotError(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.175:40154")
+	dns := dnstest.StartOn(t, "127.0.0.175:10154")
 	dns.Drop("stopping.test") // never answered
 	up, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 20 * time.Second, Attempts: 1})
 	if err != nil {
@@ -41,7 +41,7 @@ func TestDNSBLStopCountedCancelledNotError(t *testing.T) {
 	c, err := config.Parse([]byte(`server: {name: mx.test}
 receive_connectors:
   - name: internet
-    bindings: ["127.0.0.175:40126"]
+    bindings: ["127.0.0.175:10126"]
     permissions: {anonymous: [submit]}
     connection_filtering:
       dnsbl:
@@ -123,7 +123,7 @@ func (r splitResolver) Lookup(ctx context.Context, name string, qtype uint16) (*
 // list not answering, and the list's real failure after it, within the
 // minute, went to DEBUG as one of that episode.
 func TestDNSBLPanicBlamesNoList(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.175:40155")
+	dns := dnstest.StartOn(t, "127.0.0.175:10155")
 	dns.Fail("2.2.0.192.broken.test") // the list's own failure: SERVFAIL
 	up, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {
@@ -175,7 +175,7 @@ func TestDNSBLPanicBlamesNoList(t *testing.T) {
 // the server stops while the client's EHLO waits on its reverse DNS.
 // Seen to fail first: the stop's lookup counted fcrdns result="error".
 func TestHELOStopCountedCancelledNotError(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.175:40157")
+	dns := dnstest.StartOn(t, "127.0.0.175:10157")
 	dns.Drop("in-addr.arpa") // the client's PTR: never answered
 	up, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 20 * time.Second, Attempts: 1})
 	if err != nil {
@@ -187,7 +187,7 @@ func TestHELOStopCountedCancelledNotError(t *testing.T) {
 	c, err := config.Parse([]byte(`server: {name: mx.test}
 receive_connectors:
   - name: internet
-    bindings: ["127.0.0.175:40127"]
+    bindings: ["127.0.0.175:10127"]
     permissions: {anonymous: [submit]}
     connection_filtering:
       helo: {fcrdns: tempfail}

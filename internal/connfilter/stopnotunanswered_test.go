@@ -22,7 +22,7 @@ import (
 // blaming the list, and opens no episode — the list's own first failure
 // after it is warned of at once, not taken for one already warned of.
 func TestDNSBLStopIsNoUnansweredList(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.192:46053")
+	dns := dnstest.StartOn(t, "127.0.0.192:16053")
 	dns.Drop("1.2.0.192.stopping.test") // asked as umbra stops: never answered
 	dns.Fail("2.2.0.192.stopping.test") // the list's own failure: SERVFAIL
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 20 * time.Second, Attempts: 1})

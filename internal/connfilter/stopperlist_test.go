@@ -27,7 +27,7 @@ import (
 // umbra stops (the server's context ends) while the second waits. Seen
 // to fail first: the SERVFAIL counted cancelled, no WARN.
 func TestDNSBLStopCancelsOnlyTheLookupsItCut(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.191:43502")
+	dns := dnstest.StartOn(t, "127.0.0.191:13502")
 	dns.Fail("servfail.test") // fails at once, on its own
 	dns.Drop("hang.test")     // never answered
 	up, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: time.Hour, Attempts: 1})

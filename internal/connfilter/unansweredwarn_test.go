@@ -25,7 +25,7 @@ import (
 // so a reload does not reset it. Before, the failure was at DEBUG only,
 // seen in umbra_dnsbl_lookups_total{result="error"} and nowhere else.
 func TestDNSBLUnansweredListWarnedPerEpisode(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.175:44053")
+	dns := dnstest.StartOn(t, "127.0.0.175:14053")
 	dns.Fail("1.2.0.192.flaky.test") // 192.0.2.1 is asked and SERVFAILs; 192.0.2.2 is answered (not listed)
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	if err != nil {

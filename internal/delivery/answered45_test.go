@@ -79,7 +79,7 @@ func TestQ6HostsOwn4xxToMailIsNoDestinationFailure(t *testing.T) {
 // result says the hosts answered (Answered), and its words, the
 // constructor's (queue.NotSentReply), are read so after a restart.
 func TestQ6HostsThatAnsweredNotSentIsNoFailedContact(t *testing.T) {
-	hop := startFaultHopAt(t, "127.0.0.160:37491", false)
+	hop := startFaultHopAt(t, "127.0.0.160:7491", false)
 	hop.mu.Lock() // read by its sessions under the lock
 	hop.no8bit = true
 	hop.mu.Unlock()

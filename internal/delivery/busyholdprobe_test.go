@@ -22,8 +22,8 @@ import (
 func TestSRBusyHoldOutlastsNextProbe(t *testing.T) {
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.212:45010"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: "127.0.0.212:45011"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.212:15010"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: "127.0.0.212:15011"}},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -85,7 +85,7 @@ func TestQ3DelayNoticeNamesStallInMessageData(t *testing.T) {
 // a mailbox server that holds its reply to the final dot is reported as
 // stopped answering during the message data, not as no host replying.
 func TestQ3DelayNoticeNamesStallInPipelinedData(t *testing.T) {
-	lmtp := &turnLMTP{listen: "127.0.0.159:38541", gate: make(chan struct{}), gateAddr: "u@example.test"}
+	lmtp := &turnLMTP{listen: "127.0.0.159:8541", gate: make(chan struct{}), gateAddr: "u@example.test"}
 	lmtpAddr := lmtp.start(t)
 	released := false
 	release := func() {
@@ -157,8 +157,8 @@ func TestQ3DelayNoticeNamesStallInPipelinedData(t *testing.T) {
 // during the envelope, of a recipient it had answered. It is not named
 // in that phase now; the accepted one still is, in the message data.
 func TestQ3DelayNoticeNamesNoPhaseForRefusedRecipient(t *testing.T) {
-	hop := startFaultHopAt(t, "127.0.0.156:37001", false)
-	r := startFaultRigOn(t, "127.0.0.156", "127.0.0.156:37002", hop, 0, 60*time.Second, 60*time.Second, 30*time.Second)
+	hop := startFaultHopAt(t, "127.0.0.156:7001", false)
+	r := startFaultRigOn(t, "127.0.0.156", "127.0.0.156:7002", hop, 0, 60*time.Second, 60*time.Second, 30*time.Second)
 	r.submit(t, "dhang@remote.test", "rrefuse@remote.test")
 	deadline := time.Now().Add(20 * time.Second) // a bound on the test, not a timing assertion
 	for {

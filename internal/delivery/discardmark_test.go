@@ -55,7 +55,7 @@ func discardMarkPrimary(t *testing.T, port int) string {
 func TestDiscardBatchSavedWithItsReplyMark(t *testing.T) {
 	for i, kind := range []string{"heartbeat", "watch"} {
 		t.Run(kind, func(t *testing.T) {
-			addr := discardMarkPrimary(t, 37512+i)
+			addr := discardMarkPrimary(t, 7512+i)
 			d := shadowDeliverer(t, addr, &shadowRecorder{})
 			var mu sync.Mutex
 			var saved []string

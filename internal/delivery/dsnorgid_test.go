@@ -69,7 +69,7 @@ func TestDSNIntoMailboxCarriesItsOwnOrgID(t *testing.T) {
 		t.Errorf("the redelivered DSN written again: %v", again)
 	}
 
-	s := startSink(t, "127.0.0.125:39523", true, nil)
+	s := startSink(t, "127.0.0.125:9523", true, nil)
 	d = newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: s.addr})
 	m = dsn("bob@example.test")
 	if r := d.Deliver(context.Background(), m, stored, all(m)); r[0].Outcome != queue.DeliveredOK {

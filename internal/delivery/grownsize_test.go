@@ -70,7 +70,7 @@ func TestRecordedGrowthNotCountedAgainstLimits(t *testing.T) {
 					t.Fatalf("fixture: %d bytes stored, %d umbra's, want %d sent", len(content), grown, tc.size)
 				}
 				stored := append([]byte(traceOf), content...)
-				s := startSink(t, testsupport.AddrInRange(t, "127.0.0.152", 38200, 200), false, nil)
+				s := startSink(t, testsupport.AddrInRange(t, "127.0.0.152", 8200, 200), false, nil)
 				sc := config.SendConnector{Name: "small", AddressSpaces: []config.AddressSpace{{Domain: "small.example", Cost: 1}},
 					SmartHosts: []string{s.addr}, MaxMessageSize: limit, TLS: config.TLSNone}
 				d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, sc)

@@ -22,7 +22,7 @@ import (
 // must clear the refused: mark a relay set: one story in shadow list
 // and queue destinations. Keyed by "hub-c" against "Hub-C", neither is.
 func TestSRHeartbeatHealthMarksUnderTopologySpelling(t *testing.T) {
-	hub := testsupport.StartHub(t, "127.0.0.214:45210", testsupport.HubScript{EHLO: []string{"XSHADOW 20"}, XShadow: "250 2.0.0 dbB"})
+	hub := testsupport.StartHub(t, "127.0.0.214:15210", testsupport.HubScript{EHLO: []string{"XSHADOW 20"}, XShadow: "250 2.0.0 dbB"})
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
 		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},

@@ -23,7 +23,7 @@ import (
 // (a relay's reply about a host beyond it), was reached, and the DSN
 // quotes the relay's reply as its own.
 func TestQ3DeliveryWordsReadBackByTheQueue(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.160:38602") // takes the connection, never greets
+	silent, err := net.Listen("tcp", "127.0.0.160:8602") // takes the connection, never greets
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,8 +43,8 @@ func TestQ3DeliveryWordsReadBackByTheQueue(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	startSink(t, "127.0.0.160:38603", false, nil) // no STARTTLS
-	relay := startSink(t, "127.0.0.160:38604", false, nil)
+	startSink(t, "127.0.0.160:8603", false, nil) // no STARTTLS
+	relay := startSink(t, "127.0.0.160:8604", false, nil)
 	beyond := "451 4.4.1 connect to far.example[192.0.2.9]:25: dial tcp 192.0.2.9:25: connect: connection refused"
 	relay.answers["r@far.example"] = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 1},
 		Message: strings.TrimPrefix(beyond, "451 4.4.1 ")}
@@ -56,9 +56,9 @@ func TestQ3DeliveryWordsReadBackByTheQueue(t *testing.T) {
 		dsnSays               string
 	}{
 		{"refused connection", "38601", config.TLSNone, "r@down.example", true, false, "could not be reached (connection refused)"},
-		{"no greeting", "38602", config.TLSNone, "r@silent.example", false, true, "stopped answering: no greeting"},
-		{"STARTTLS refused under a required policy", "38603", config.TLSRequired, "r@plain.example", false, false, "Status: 4.7.5"},
-		{"a relay's own 4.4.1 about a host beyond it", "38604", config.TLSNone, "r@far.example", false, false, "Diagnostic-Code: smtp; " + beyond},
+		{"no greeting", "8602", config.TLSNone, "r@silent.example", false, true, "stopped answering: no greeting"},
+		{"STARTTLS refused under a required policy", "8603", config.TLSRequired, "r@plain.example", false, false, "Status: 4.7.5"},
+		{"a relay's own 4.4.1 about a host beyond it", "8604", config.TLSNone, "r@far.example", false, false, "Diagnostic-Code: smtp; " + beyond},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			sc := config.SendConnector{Name: "out", AddressSpaces: []config.AddressSpace{{Domain: "*", Cost: 1}},
@@ -104,8 +104,8 @@ func TestQ3HostsOwn442ToRcptIsNoBrokenSession(t *testing.T) {
 	}
 	t.Run("lock step", func(t *testing.T) {
 		s := &scripted{refuse: map[string]string{"busy@x.example": own}}
-		s.startAt(t, "127.0.0.160:38606")
-		d := newDeliverer(t, dns, config.Mailbox{}, connector("38606"))
+		s.startAt(t, "127.0.0.160:8606")
+		d := newDeliverer(t, dns, config.Mailbox{}, connector("8606"))
 		m := message("busy@x.example", "ok@x.example")
 		got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
 		if r := got["busy@x.example"]; r.Outcome != queue.Deferred || r.Reply != own {
@@ -116,9 +116,9 @@ func TestQ3HostsOwn442ToRcptIsNoBrokenSession(t *testing.T) {
 		}
 	})
 	t.Run("pipelined", func(t *testing.T) {
-		s := startSink(t, "127.0.0.160:38605", false, nil)
+		s := startSink(t, "127.0.0.160:8605", false, nil)
 		s.answers["busy@x.example"] = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: strings.TrimPrefix(own, "451 4.4.2 ")}
-		d := newDeliverer(t, dns, config.Mailbox{}, connector("38605"))
+		d := newDeliverer(t, dns, config.Mailbox{}, connector("8605"))
 		for _, rc := range []string{"busy@x.example", "ok@x.example"} {
 			m := message(rc)
 			d.Deliver(context.Background(), m, body, all(m))

@@ -39,15 +39,15 @@ func (h *keptHolders) ShadowKeptAnswer(server string, asked, missing []string, a
 	return nil, nil
 }
 
-// keptListener listens on 127.0.0.120, on a free port of 37000-37499.
+// keptListener listens on 127.0.0.120, on a free port of 7000-7499.
 func keptListener(t *testing.T) net.Listener {
 	t.Helper()
-	for p := 37000; p < 37500; p++ {
+	for p := 7000; p < 7500; p++ {
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.120:%d", p)); err == nil {
 			return ln
 		}
 	}
-	t.Fatal("no free port in 37000-37499 on 127.0.0.120")
+	t.Fatal("no free port in 7000-7499 on 127.0.0.120")
 	return nil
 }
 

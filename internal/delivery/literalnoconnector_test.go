@@ -38,7 +38,7 @@ func TestAddressSenderFailsAtOnceWithoutAConnector(t *testing.T) {
 // both now judge the address first.
 func TestCheckSelfJudgesAnAddressBeforeTheSmartHosts(t *testing.T) {
 	for _, dom := range []string{"[127.0.0.1]", "127.0.0.1"} {
-		c := CheckSelf(context.Background(), nil, "umbra.test", nil, "out", []string{"127.0.0.180:40020"}, 25, 0, dom)
+		c := CheckSelf(context.Background(), nil, "umbra.test", nil, "out", []string{"127.0.0.180:10020"}, 25, 0, dom)
 		if !strings.Contains(c.Error, "550 5.1.2") {
 			t.Errorf("CheckSelf of %s through a smart host: %+v, want delivery's 550 5.1.2", dom, c)
 		}

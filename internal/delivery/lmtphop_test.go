@@ -15,7 +15,7 @@ import (
 // took a recipient after a reload moved mailbox.lmtp. Real LMTP over
 // loopback, and an address nobody listens at.
 func TestLMTPNextHopNamesTheServer(t *testing.T) {
-	const up, down = "127.0.0.125:39521", "127.0.0.125:39522"
+	const up, down = "127.0.0.125:9521", "127.0.0.125:9522"
 	startSink(t, up, true, nil)
 	for _, c := range []struct {
 		addr string

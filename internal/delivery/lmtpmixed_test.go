@@ -129,8 +129,8 @@ func deliverBounded(t *testing.T, d interface {
 // the other recipients' replies had come, and a delay DSN said of them
 // all "no host has replied yet".
 func TestQ3MailboxFull452IsNotTooManyRecipients(t *testing.T) {
-	mails := mixedLMTP(t, "127.0.0.161:39110")
-	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: "127.0.0.161:39110"})
+	mails := mixedLMTP(t, "127.0.0.161:9110")
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: "127.0.0.161:9110"})
 	m := message("ok1@example.test", "bad1@example.test", "tmp1@example.test", "late1@example.test", "ok2@example.test")
 	res := deliverBounded(t, d, m)
 	want := map[string]string{"ok1@example.test": "250", "bad1@example.test": "550", "tmp1@example.test": "452 4.2.2",
@@ -156,8 +156,8 @@ func TestQ3MailboxFull452IsNotTooManyRecipients(t *testing.T) {
 // but not reported): the recipients keep their own refusals, the session
 // ends.
 func TestQ3LMTPDataWithoutRecipientAwaitsNoReply(t *testing.T) {
-	mixedLMTP(t, "127.0.0.161:39111")
-	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: "127.0.0.161:39111"})
+	mixedLMTP(t, "127.0.0.161:9111")
+	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: "127.0.0.161:9111"})
 	cfg := d.st.Load().cfg
 	cfg.CommandTimeout = time.Hour // a wait for the dot's reply would outlast the test's bound
 	if err := d.Reload(cfg); err != nil {

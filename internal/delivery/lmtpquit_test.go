@@ -52,7 +52,7 @@ func TestLMTPSessionEndsWithQuit(t *testing.T) {
 		return &sinkSession{s: &sink{t: t, answers: map[string]error{}, dataErr: map[string]error{}}, c: c}, nil
 	}))
 	srv.Domain, srv.LMTP, srv.ErrorLog = "lmtp.test", true, nopLog{}
-	ln := testsupport.Listen(t, "127.0.0.166:39401")
+	ln := testsupport.Listen(t, "127.0.0.166:9401")
 	go srv.Serve(quitCounter{Listener: ln, n: &quits})
 	t.Cleanup(func() { srv.Close() })
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: ln.Addr().String()})

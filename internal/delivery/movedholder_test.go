@@ -16,15 +16,15 @@ import (
 	"umbra/internal/testsupport"
 )
 
-// movedListener listens on 127.0.0.131, on a free port of 37500-37999.
+// movedListener listens on 127.0.0.131, on a free port of 7500-7999.
 func movedListener(t *testing.T) net.Listener {
 	t.Helper()
-	for p := 37500; p < 38000; p++ {
+	for p := 7500; p < 8000; p++ {
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.131:%d", p)); err == nil {
 			return ln
 		}
 	}
-	t.Fatal("no free port in 37500-37999 on 127.0.0.131")
+	t.Fatal("no free port in 7500-7999 on 127.0.0.131")
 	return nil
 }
 

@@ -30,7 +30,7 @@ func TestNoCandidateToldByTypeNotText(t *testing.T) {
 // error that merely starts with the same code) does not change the
 // decision.
 func TestTLSFailedToldByType(t *testing.T) {
-	h := host{name: "hub-b", addr: "127.0.0.181:42801"}
+	h := host{name: "hub-b", addr: "127.0.0.181:12801"}
 	if err := tlsNotMet("%s: STARTTLS failed", h); !tlsFailed(answered{err}) || !tlsFailed(fmt.Errorf("dial: %w", answered{err})) {
 		t.Fatalf("connectWith's TLS refusal %v not told", err)
 	}

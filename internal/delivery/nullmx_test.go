@@ -27,8 +27,8 @@ import (
 // other hosts take the mail, and with none the recipients fail 550
 // 5.4.4 naming it. Real DNS server and SMTP sink on loopback.
 func TestNullMXIsExactlyOneRootRecordOfPreferenceZero(t *testing.T) {
-	s := startSink(t, "127.0.0.170:39003", false, nil)
-	srv := dnstest.StartOn(t, "127.0.0.170:39002",
+	s := startSink(t, "127.0.0.170:9003", false, nil)
+	srv := dnstest.StartOn(t, "127.0.0.170:9002",
 		"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
 		"null.test. 300 IN MX 0 .",
 		"root10.test. 300 IN MX 10 .",

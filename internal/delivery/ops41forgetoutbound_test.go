@@ -27,7 +27,7 @@ func (o *forgettingRecorder) Forget(dest string) {
 // last value until a restart); those of the connectors it keeps stay.
 func TestOPS2ReloadForgetsRemovedConnectorsOutboundSeries(t *testing.T) {
 	conn := func(name, domain string) config.SendConnector {
-		return config.SendConnector{Name: name, AddressSpaces: []config.AddressSpace{{Domain: domain, Cost: 1}}, SmartHosts: []string{"127.0.0.168:40013"}}
+		return config.SendConnector{Name: name, AddressSpaces: []config.AddressSpace{{Domain: domain, Cost: 1}}, SmartHosts: []string{"127.0.0.168:10013"}}
 	}
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, conn("kept", "k.example"), conn("gone", "g.example"))
 	o := &forgettingRecorder{outboundRecorder: outboundRecorder{sessions: map[[2]string]int{}, failures: map[[2]string]int{}}}

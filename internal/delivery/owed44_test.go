@@ -16,7 +16,7 @@ import (
 )
 
 // owed44IP is the loopback address of the owed44 tests (ports
-// 36000-36999).
+// 6000-6999).
 const owed44IP = "127.0.0.185"
 
 // startWatchedPrimary serves q's shadow verbs over real SMTP at
@@ -25,7 +25,7 @@ const owed44IP = "127.0.0.185"
 // test advances clk. It returns the address.
 func startWatchedPrimary(t *testing.T, q *queue.Manager, clk clock.Clock) string {
 	t.Helper()
-	addr := testsupport.AddrInRange(t, owed44IP, 36000, 300)
+	addr := testsupport.AddrInRange(t, owed44IP, 6000, 300)
 	cfg, err := config.Parse([]byte(`server: {name: hub-a}
 receive_connectors:
   - name: transport
@@ -121,9 +121,9 @@ func awaitPoll(t *testing.T, ch chan pollAnswer, what string) pollAnswer {
 func TestSR17OwedDiscardWakesTheWaitingLongPoll(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, owed44IP, 36300, 300), testsupport.HubScript{HangAtMail: true,
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, owed44IP, 6300, 300), testsupport.HubScript{HangAtMail: true,
 		EHLO: []string{"XSHADOW 5", "8BITMIME", "PIPELINING", "CHUNKING"}})
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, owed44IP, 36600, 300), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, owed44IP, 6600, 300), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	pollClk := clock.NewFake(time.Now())
 	primary := startWatchedPrimary(t, q, pollClk)

@@ -22,10 +22,10 @@ import (
 // forgotten as one whose last probe answered (unreachedHolder). A probe
 // that finds no answer still marks it.
 func TestSR6ProbeLocalFaultMarksNoHolder(t *testing.T) {
-	addr := testsupport.AddrInRange(t, "127.0.0.195", 47500, 500) // nothing listens: a refused connection
+	addr := testsupport.AddrInRange(t, "127.0.0.195", 17500, 500) // nothing listens: a refused connection
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.195:47499"},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.195:17499"},
 			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: addr}},
 	})
 	if err != nil {

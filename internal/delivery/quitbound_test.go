@@ -17,7 +17,7 @@ import (
 
 // quitAddr is a loopback address for these tests' peers.
 func quitAddr(t *testing.T) string {
-	return testsupport.AddrInRange(t, "127.0.0.132", 39000, 1000)
+	return testsupport.AddrInRange(t, "127.0.0.132", 9000, 1000)
 }
 
 // within runs f and fails the test when it has not returned after limit:

@@ -15,7 +15,7 @@ import (
 )
 
 // rcpt43IP is the loopback address of the rcpt43 tests (ports
-// 38000-38199).
+// 8000-8199).
 const rcpt43IP = "127.0.0.150"
 
 // SR-17 (rcpt43 item 2, the made-again pass): a push whose session was
@@ -47,8 +47,8 @@ func TestSR17CutBeforeTheDataHoldsNothing(t *testing.T) {
 		{"dot-eof", testsupport.FaultDotEOF, nil, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 38000, 100), testsupport.HubScript{Fault: c.fault, EHLO: c.ehlo})
-			cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 38100, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+			bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 8000, 100), testsupport.HubScript{Fault: c.fault, EHLO: c.ehlo})
+			cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 8100, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 			_, q := openQueue(t, clock.NewFake(time.Now()))
 			topo, err := routing.NewTopology(routing.TopologyInput{
 				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -128,7 +128,7 @@ func rcpt43Shadow(t *testing.T, servers ...routing.Server) *ReceiptShadow {
 // back to the pool after the pool was closed (ReceiptShadow.Close) is
 // ended with its QUIT, not kept in a pool nobody closes any more.
 func TestSR17SessionPooledAfterCloseGetsItsQuit(t *testing.T) {
-	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 38000, 200), testsupport.HubScript{})
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 8000, 200), testsupport.HubScript{})
 	r := rcpt43Shadow(t, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: hub.Addr()})
 	link, err := r.Open(context.Background(), config.ShadowOnReceiptPreferRemote)
 	if err != nil {
@@ -153,7 +153,7 @@ func TestSR17SessionPooledAfterCloseGetsItsQuit(t *testing.T) {
 func TestSR17DialQuitOffTheReceiptPath(t *testing.T) {
 	var servers []routing.Server
 	for i, n := range []string{"hub-b", "hub-c", "hub-d", "hub-e"} {
-		h := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 38000+50*i, 50), testsupport.HubScript{EHLO: []string{"XSHADOW 2", "8BITMIME"}, HangAtQuit: true})
+		h := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt43IP, 8000+50*i, 50), testsupport.HubScript{EHLO: []string{"XSHADOW 2", "8BITMIME"}, HangAtQuit: true})
 		servers = append(servers, routing.Server{Name: n, Role: routing.RoleHub, Site: "b", Address: h.Addr()})
 	}
 	r := rcpt43Shadow(t, servers...)

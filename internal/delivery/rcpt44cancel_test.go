@@ -14,7 +14,7 @@ import (
 )
 
 // rcpt44IP is the loopback address of the rcpt44 tests (ports
-// 37000-37999).
+// 7000-7999).
 const rcpt44IP = "127.0.0.150"
 
 // SR-17 (rcpt44 item 3): a made-again pass cut by this server's stop
@@ -28,7 +28,7 @@ const rcpt44IP = "127.0.0.150"
 func TestSR17RecopyCutByTheStopMarksNoServerHung(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = time.Hour // hub-b's own silence never runs the bound out here
-	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt44IP, 37000, 100), testsupport.HubScript{HangAtMail: true})
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt44IP, 7000, 100), testsupport.HubScript{HangAtMail: true})
 	r, q, m := recopyWaiting(t, "1", routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()})
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
@@ -67,7 +67,7 @@ func TestSR17RecopyCutByTheStopMarksNoServerHung(t *testing.T) {
 func TestSR17DiscardHandOverCutByTheStopMarksNoServerHung(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = time.Hour
-	ln, err := net.Listen("tcp", testsupport.AddrInRange(t, rcpt44IP, 37100, 100))
+	ln, err := net.Listen("tcp", testsupport.AddrInRange(t, rcpt44IP, 7100, 100))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +92,7 @@ func TestSR17DiscardHandOverCutByTheStopMarksNoServerHung(t *testing.T) {
 			}
 		}
 	}()
-	cAddr, _ := copyPeer(t, testsupport.AddrInRange(t, rcpt44IP, 37200, 100), "250 2.0.0 kept")
+	cAddr, _ := copyPeer(t, testsupport.AddrInRange(t, rcpt44IP, 7200, 100), "250 2.0.0 kept")
 	r, q, m := recopyWaiting(t, "2", routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: ln.Addr().String()},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr})
 	// hub-b may hold the copy (a push to it unconfirmed); hub-c keeps
@@ -148,7 +148,7 @@ func TestSR17RecopyUnansweredAfterDataSaysServerMayHold(t *testing.T) {
 		mayHold bool
 	}{{testsupport.FaultDotEOF, true}, {testsupport.FaultMail421, false}} {
 		t.Run(c.fault, func(t *testing.T) {
-			b := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt44IP, 37300+100*i, 100), testsupport.HubScript{Fault: c.fault})
+			b := testsupport.StartHub(t, testsupport.AddrInRange(t, rcpt44IP, 7300+100*i, 100), testsupport.HubScript{Fault: c.fault})
 			r, q, m := recopyWaiting(t, fmt.Sprint(3+i), routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()})
 			srv, err := r.Recopy(context.Background(), q, m.ID, nil)
 			if srv != "" || err == nil {

@@ -11,7 +11,7 @@ import (
 )
 
 // rcpt47IP is the loopback address of the rcpt47 tests (ports
-// 39500-39999; package smtp's take 39000-39499).
+// 9500-9999; package smtp's take 9000-9499).
 const rcpt47IP = "127.0.0.187"
 
 // rcpt47Rig is hubAReceiptRig with the connect and command timeouts
@@ -77,7 +77,7 @@ func silentListener(t *testing.T, addr string) (string, <-chan struct{}) {
 // server's shutdown). A heartbeat that ran out of its bound (a deadline)
 // is the primary's silence, and marks it as before.
 func TestSR16HeartbeatCutByOwnStopMarksNoPrimary(t *testing.T) {
-	addr, accepted := silentListener(t, testsupport.AddrInRange(t, rcpt47IP, 39500, 100))
+	addr, accepted := silentListener(t, testsupport.AddrInRange(t, rcpt47IP, 9500, 100))
 	d, _ := rcpt47Rig(t, 5*time.Second, time.Hour, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: addr})
 	save := func(string, uint64, []string, bool) error { return nil }
 

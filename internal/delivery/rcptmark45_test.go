@@ -25,11 +25,11 @@ import (
 func TestSR16HungPushKeepsServerPassedOverThoughSessionsAnswer(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 300 * time.Millisecond
-	b := testsupport.StartHub(t, "127.0.0.197:48501", testsupport.HubScript{HangAtMail: true})
-	c := testsupport.StartHub(t, "127.0.0.197:48502", testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	b := testsupport.StartHub(t, "127.0.0.197:18501", testsupport.HubScript{HangAtMail: true})
+	c := testsupport.StartHub(t, "127.0.0.197:18502", testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.197:48500"},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.197:18500"},
 			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: b.Addr()},
 			{Name: "hub-c", Role: routing.RoleHub, Site: "a", Address: c.Addr()}},
 	})

@@ -15,7 +15,7 @@ import (
 )
 
 // rdleft45IP is the loopback address of the rdleft45 tests (ports
-// 48000-48499).
+// 18000-18499).
 const rdleft45IP = "127.0.0.196"
 
 // goneAtRecopied is a holders' queue whose message leaves this server
@@ -47,10 +47,10 @@ func (g goneAtRecopied) ShadowRecopiedOrg(id queue.ID, orgID, to string) error {
 func TestSR17RecopyOfMessageGoneAtItsRecordHandsTheDiscardsByOrgID(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = 4 * time.Second
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rdleft45IP, 48000, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
-	bAddr := testsupport.AddrInRange(t, rdleft45IP, 48100, 100) // nothing listens: never reached
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rdleft45IP, 18000, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	bAddr := testsupport.AddrInRange(t, rdleft45IP, 18100, 100) // nothing listens: never reached
 	_, q := openQueue(t, clock.NewFake(time.Now()))
-	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 48200, 100), q, q)
+	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 18200, 100), q, q)
 	d, r := hubAReceiptRig(t, addr,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
@@ -108,10 +108,10 @@ func (g goneAtWait) DiscardAcks(server string) uint64 {
 func TestSR17MessageLeavingDuringTheWaitStillWaitsForTheFetch(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = 4 * time.Second
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rdleft45IP, 48000, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
-	bAddr := testsupport.AddrInRange(t, rdleft45IP, 48100, 100) // nothing listens: never reached
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rdleft45IP, 18000, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	bAddr := testsupport.AddrInRange(t, rdleft45IP, 18100, 100) // nothing listens: never reached
 	_, q := openQueue(t, clock.NewFake(time.Now()))
-	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 48200, 100), q, q)
+	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 18200, 100), q, q)
 	d, r := hubAReceiptRig(t, addr,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})

@@ -31,10 +31,10 @@ func (f failAtRecopied) ShadowRecopiedOrg(queue.ID, string, string) error {
 // hub-c" and a message that left meanwhile has hub-c handed its discard —
 // not ", no shadow copy" of a message whose copy is on hub-c.
 func TestSR17RecopyCommitFailedNamesTheServerThatHoldsTheCopy(t *testing.T) {
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rdleft45IP, 48000, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
-	bAddr := testsupport.AddrInRange(t, rdleft45IP, 48100, 100) // nothing listens: never reached
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rdleft45IP, 18000, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	bAddr := testsupport.AddrInRange(t, rdleft45IP, 18100, 100) // nothing listens: never reached
 	_, q := openQueue(t, clock.NewFake(time.Now()))
-	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 48200, 100), q, q)
+	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, rdleft45IP, 18200, 100), q, q)
 	d, r := hubAReceiptRig(t, addr,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bAddr},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})

@@ -13,7 +13,7 @@ import (
 )
 
 // receipt42IP is the loopback address of the receipt42 tests (ports
-// 38000-38999). The tests of the retry budget's other rules are in
+// 8000-8999). The tests of the retry budget's other rules are in
 // recopybudget_test.go.
 const receipt42IP = "127.0.0.131"
 
@@ -24,8 +24,8 @@ const receipt42IP = "127.0.0.131"
 // is marked: it failed), which is down — the budget is spent. hub-b,
 // the former holder, was then tried too, one try over the budget.
 func TestSR17FormerHolderCountsAgainstTheBudget(t *testing.T) {
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 38000, 500), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
-	down := testsupport.AddrInRange(t, receipt42IP, 38500, 500) // nothing listens: connection refused
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 8000, 500), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	down := testsupport.AddrInRange(t, receipt42IP, 8500, 500) // nothing listens: connection refused
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -83,8 +83,8 @@ func TestSR17AnsweredPushMadeAgainHoldsNothing(t *testing.T) {
 		{testsupport.FaultDotEOF, "", true},
 	} {
 		t.Run(c.fault+c.reply[:min(3, len(c.reply))], func(t *testing.T) {
-			bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 38000, 500), testsupport.HubScript{Fault: c.fault, DataReply: c.reply})
-			cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 38500, 500), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+			bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 8000, 500), testsupport.HubScript{Fault: c.fault, DataReply: c.reply})
+			cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, receipt42IP, 8500, 500), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 			_, q := openQueue(t, clock.NewFake(time.Now()))
 			topo, err := routing.NewTopology(routing.TopologyInput{
 				Sites: []routing.Site{{Name: "a"}, {Name: "b"}},

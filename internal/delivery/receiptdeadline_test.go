@@ -37,7 +37,7 @@ func TestSR17SessionDeadlineBeforeTryBoundIsATimedOutTry(t *testing.T) {
 			b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.170", c.port, 50), testsupport.HubScript{HangAtMail: true, EHLO: c.ehlo})
 			topo, err := routing.NewTopology(routing.TopologyInput{
 				Sites: []routing.Site{{Name: "a"}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.170:39449"},
+				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.170:9449"},
 					{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: b.Addr()}},
 			})
 			if err != nil {
@@ -90,9 +90,9 @@ func TestSR17SessionDeadlineBeforeTryBoundIsATimedOutTry(t *testing.T) {
 func TestSR17DiscardHandOverSessionDeadlineMarksServerHung(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = 5 * time.Second // the bound, well past the session's deadline
-	b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.170", 39800, 50),
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.170", 9800, 50),
 		testsupport.HubScript{EHLO: []string{"XSHADOW 20", "8BITMIME"}, HangAtXDiscard: true})
-	cAddr, _ := copyPeer(t, testsupport.AddrInRange(t, "127.0.0.170", 39850, 50), "250 2.0.0 kept")
+	cAddr, _ := copyPeer(t, testsupport.AddrInRange(t, "127.0.0.170", 9850, 50), "250 2.0.0 kept")
 	r, q, m := recopyWaitingTimeout(t, "7", 4, 300*time.Millisecond,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cAddr})

@@ -45,7 +45,7 @@ func TestSR17RefusedThenHungPushHoldsNothing(t *testing.T) {
 			b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.192", c.port, 50), testsupport.HubScript{Fault: testsupport.FaultMail452Hang, EHLO: c.ehlo})
 			topo, err := routing.NewTopology(routing.TopologyInput{
 				Sites: []routing.Site{{Name: "a"}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.192:46499"},
+				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.192:16499"},
 					{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: b.Addr()}},
 			})
 			if err != nil {

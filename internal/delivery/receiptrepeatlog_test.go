@@ -43,7 +43,7 @@ func TestSR17RepeatPushThatSucceedsLoggedOnceAtInfo(t *testing.T) {
 			b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.170", c.port, 50), script)
 			topo, err := routing.NewTopology(routing.TopologyInput{
 				Sites: []routing.Site{{Name: "a"}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.170:39449"},
+				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.170:9449"},
 					{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: b.Addr()}},
 			})
 			if err != nil {

@@ -13,14 +13,14 @@ import (
 )
 
 // budgetIP is the loopback address of the retry-budget tests (ports
-// 43000-43299: budgetAddr).
+// 13000-13299: budgetAddr).
 const budgetIP = "127.0.0.198"
 
-// budgetAddr returns an address on budgetIP whose port (43000-43299)
+// budgetAddr returns an address on budgetIP whose port (13000-13299)
 // was free a moment ago and is not one of taken.
 func budgetAddr(t *testing.T, taken ...string) string {
 	t.Helper()
-	for p := 43000; p < 43300; p++ {
+	for p := 13000; p < 13300; p++ {
 		a := net.JoinHostPort(budgetIP, strconv.Itoa(p))
 		skip := false
 		for _, x := range taken {
@@ -34,7 +34,7 @@ func budgetAddr(t *testing.T, taken ...string) string {
 			return a
 		}
 	}
-	t.Fatal("no free port in 43000-43299 on " + budgetIP)
+	t.Fatal("no free port in 13000-13299 on " + budgetIP)
 	return ""
 }
 

@@ -21,7 +21,7 @@ import (
 func TestSR17RecopyFailureNamesTheSessionTimeoutThatEndedIt(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = 5 * time.Second // the bound, well past the session's deadline
-	b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.192", 46000, 50), testsupport.HubScript{HangAtMail: true})
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.192", 16000, 50), testsupport.HubScript{HangAtMail: true})
 	r, q, m := recopyWaitingTimeout(t, "7", 4, 300*time.Millisecond,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()})
 	start := time.Now()

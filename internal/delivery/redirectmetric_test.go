@@ -16,10 +16,10 @@ import (
 // connector whose TLS and auth settings it borrows; a TLS policy it
 // cannot meet there is counted as "redirect"'s failure too.
 func TestOPS2RedirectSessionCountedAsRedirect(t *testing.T) {
-	plain := startSink(t, "127.0.0.141:38020", false, nil)
+	plain := startSink(t, "127.0.0.141:8020", false, nil)
 	conn := func(name, domain, policy string) config.SendConnector {
 		return config.SendConnector{Name: name, AddressSpaces: []config.AddressSpace{{Domain: domain, Cost: 1}},
-			SmartHosts: []string{"127.0.0.141:38021"}, TLS: policy} // never reached: the mail is redirected
+			SmartHosts: []string{"127.0.0.141:8021"}, TLS: policy} // never reached: the mail is redirected
 	}
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, conn("s451", "s451.example", config.TLSNone),
 		conn("strict", "strict.example", config.TLSRequired))
@@ -47,10 +47,10 @@ func TestOPS2RedirectSessionCountedAsRedirect(t *testing.T) {
 // for reuse never carries the other's mail (tls: required) — it is
 // deferred for want of TLS, not sent in clear.
 func TestRedirectPooledSessionNotReusedAcrossConnectors(t *testing.T) {
-	plain := startSink(t, "127.0.0.141:38022", false, nil)
+	plain := startSink(t, "127.0.0.141:8022", false, nil)
 	conn := func(name, domain, policy string) config.SendConnector {
 		return config.SendConnector{Name: name, AddressSpaces: []config.AddressSpace{{Domain: domain, Cost: 1}},
-			SmartHosts: []string{"127.0.0.141:38023"}, TLS: policy}
+			SmartHosts: []string{"127.0.0.141:8023"}, TLS: policy}
 	}
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, conn("s451", "s451.example", config.TLSNone),
 		conn("strict", "strict.example", config.TLSRequired))
@@ -73,10 +73,10 @@ func TestRedirectPooledSessionNotReusedAcrossConnectors(t *testing.T) {
 // each recipient goes with its own connector's settings — strict's
 // (tls: required) is not carried in the session of s451's (tls: none).
 func TestRedirectOneMessageEachRecipientItsConnector(t *testing.T) {
-	plain := startSink(t, "127.0.0.141:38024", false, nil)
+	plain := startSink(t, "127.0.0.141:8024", false, nil)
 	conn := func(name, domain, policy string) config.SendConnector {
 		return config.SendConnector{Name: name, AddressSpaces: []config.AddressSpace{{Domain: domain, Cost: 1}},
-			SmartHosts: []string{"127.0.0.141:38025"}, TLS: policy}
+			SmartHosts: []string{"127.0.0.141:8025"}, TLS: policy}
 	}
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, conn("s451", "s451.example", config.TLSNone),
 		conn("strict", "strict.example", config.TLSRequired))

@@ -23,7 +23,7 @@ import (
 // and logged as hub-b's, and the relay's result named hub-b as the
 // server the mail went to.
 func TestSR2RedirectToOtherPortOfHubHostIsNotTheHub(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.158:38231")
+	ln, err := net.Listen("tcp", "127.0.0.158:8231")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestSR2RedirectToOtherPortOfHubHostIsNotTheHub(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	// hub-b.test listens elsewhere on the same host (nothing answers
 	// there: the relay must not be taken for one to it).
-	hubB := "127.0.0.158:38232"
+	hubB := "127.0.0.158:8232"
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
 		Servers: []routing.Server{{Name: "hub-a.test", Role: routing.RoleHub, Site: "a", Address: "127.0.0.157:1"},
@@ -90,12 +90,12 @@ func TestSR2RedirectToOtherPortOfHubHostIsNotTheHub(t *testing.T) {
 // primary is owed) and names no server it went to (RelayedTo). It was
 // taken for the hub, by its name at any port.
 func TestRelayToOtherPortOfHubHostLeavesTheOrganisation(t *testing.T) {
-	other := startSink(t, "127.0.0.158:38241", false, nil) // another service on hub-b's host
+	other := startSink(t, "127.0.0.158:8241", false, nil) // another service on hub-b's host
 	_, port, _ := net.SplitHostPort(other.addr)
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}},
-		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.157:38240"},
-			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: "127.0.0.158:38242"}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.157:8240"},
+			{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: "127.0.0.158:8242"}},
 		Connectors: []routing.SendConnector{
 			{Name: "other", AddressSpaces: []routing.AddressSpace{{Domain: "other.example", Cost: 1}}, SourceServers: []string{"hub-a"},
 				SmartHosts: []string{"hub-b:" + port}, Enabled: true},

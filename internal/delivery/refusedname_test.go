@@ -16,7 +16,7 @@ import (
 // name for its address). Dialled as hub-b, stating hub-c: tried last
 // while refused, tried for one copy once a minute, never every time.
 func TestSR17RefusedHolderRetriedUnderItsStatedName(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.132:38011"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.132:8011"}
 	var buf bytes.Buffer
 	d := &Deliverer{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})

@@ -19,8 +19,8 @@ import (
 // the server) and at a reload that removes it. shadow list
 // (RefusedHolders) never shows a removed server as refused.
 func TestSR17StoredRefusalOfRemovedServerPruned(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.131:38001"}
-	hubD := routing.Server{Name: "hub-d", Role: routing.RoleHub, Site: "b", Address: "127.0.0.131:38002"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.131:8001"}
+	hubD := routing.Server{Name: "hub-d", Role: routing.RoleHub, Site: "b", Address: "127.0.0.131:8002"}
 	path := filepath.Join(t.TempDir(), "queue.db")
 	var q *queue.Manager
 	start := func(topo *routing.Topology) (*ReceiptShadow, *queue.Store, *bytes.Buffer) {

@@ -18,7 +18,7 @@ import (
 // be refused (a copy there could never be discarded), until one of its
 // sessions is let in, which ends the record there too.
 func TestSR17SessionsRefusedHereSurviveRestart(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.170:44001"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.170:14001"}
 	path := filepath.Join(t.TempDir(), "queue.db")
 	start := func() (*ReceiptShadow, *queue.Store) {
 		store, err := queue.Open(path, queue.Options{})

@@ -18,7 +18,7 @@ import (
 // 451's log line, queue destinations and shadow list — the operator is
 // told the refusal began at the restart.
 func TestSR17RefusedSinceSurvivesRestart(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.171:44002"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.171:14002"}
 	path := filepath.Join(t.TempDir(), "queue.db")
 	start := func() (*ReceiptShadow, *queue.Store) {
 		store, err := queue.Open(path, queue.Options{})

@@ -33,8 +33,8 @@ func (o owedTo) OwedDiscardServers() ([]string, error) { return o.names, nil }
 // transport database keeps with the holder's id (bucket holderstated):
 // read again at the start.
 func TestSR15RefusedHolderStatingAnotherNameListedAfterRestart(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.121:37001"}
-	hubB2 := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "127.0.0.122:37001"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.121:7001"}
+	hubB2 := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "127.0.0.122:7001"}
 	path := filepath.Join(t.TempDir(), "queue.db")
 	start := func() (*ReceiptShadow, *queue.Manager, *queue.Store) {
 		store, err := queue.Open(path, queue.Options{})

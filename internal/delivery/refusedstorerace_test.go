@@ -46,7 +46,7 @@ func (s *gatedRefusedStore) has(name string) bool {
 }
 
 func newRaceReceipt(t *testing.T, st *gatedRefusedStore) (*ReceiptShadow, *time.Time) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.190:44501"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.190:14501"}
 	d := &Deliverer{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
 	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})
 	r := NewReceiptShadow(d, "dbA")

@@ -17,7 +17,7 @@ import (
 // (on receipt, where a connector has shadow_on_receipt, or made again)
 // go elsewhere, and one a minute goes there only when one is made.
 func TestSR17RefusedHolderWhySaysWhenACopyGoesThere(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.194:37002"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.194:7002"}
 	d := &Deliverer{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
 	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})
 	r := NewReceiptShadow(d, "db-a")
@@ -43,7 +43,7 @@ func TestSR17RefusedHolderWhySaysWhenACopyGoesThere(t *testing.T) {
 // (address, certificate, account, right, verbs not offered); a refusal
 // of another cause after it is shown as before, the last one's.
 func TestSR17RefusedHolderWhyNamesTheCauseTold(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.128:40500"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.128:10500"}
 	d := &Deliverer{log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}
 	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})
 	r := NewReceiptShadow(d, "db-a")

@@ -46,7 +46,7 @@ func TestSMTP4ReloadTLSRequiredNoSessionOfOldConfig(t *testing.T) {
 	inData, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	var plain *sink
-	plain = startSinkWith(t, "127.0.0.218:45600", false, nil, "sink.test", func(srv *gosmtp.Server) {
+	plain = startSinkWith(t, "127.0.0.218:15600", false, nil, "sink.test", func(srv *gosmtp.Server) {
 		srv.Backend = gosmtp.BackendFunc(func(c *gosmtp.Conn) (gosmtp.Session, error) {
 			return &heldSession{sinkSession: &sinkSession{s: plain, c: c}, hold: &once, inData: inData, release: release}, nil
 		})
@@ -92,9 +92,9 @@ func TestSMTP4ReloadTLSRequiredNoSessionOfOldConfig(t *testing.T) {
 // not the second's: its mail is deferred for want of TLS, never sent in
 // clear.
 func TestSMTP4RedirectPoolConnectorNamedRedirect(t *testing.T) {
-	plain := startSink(t, "127.0.0.218:45602", false, nil)
+	plain := startSink(t, "127.0.0.218:15602", false, nil)
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{}, config.SendConnector{Name: "redirect",
-		AddressSpaces: []config.AddressSpace{{Domain: "strict.example", Cost: 1}}, SmartHosts: []string{"127.0.0.218:45603"}, TLS: config.TLSRequired})
+		AddressSpaces: []config.AddressSpace{{Domain: "strict.example", Cost: 1}}, SmartHosts: []string{"127.0.0.218:15603"}, TLS: config.TLSRequired})
 	var res []queue.Result
 	for _, rcpt := range []string{"a@example.test", "b@strict.example"} {
 		m := message(rcpt)

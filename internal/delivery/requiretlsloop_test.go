@@ -22,7 +22,7 @@ import (
 // failed contact toward a dead destination, and nothing is connected
 // to.
 func TestQ6SmartHostLoopOfARequireTLSMessageIsTheLoop(t *testing.T) {
-	ln := testsupport.Listen(t, "127.0.0.193:46511")
+	ln := testsupport.Listen(t, "127.0.0.193:16511")
 	accepted := make(chan struct{}, 1)
 	go func() {
 		for {

@@ -24,7 +24,7 @@ import (
 // and opened again) only the servers that did not answer are asked, and
 // once every one did, a start neither asks nor waits.
 func TestSR6RestoredHolderAsksOnlyUnansweredServersAfterRestart(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.123:38001"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.123:8001"}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "queue.db")
 	store, err := queue.Open(path, queue.Options{})
@@ -135,7 +135,7 @@ func TestSR6RestoredHolderKeepsOnlyAnswersAskedWithFrom(t *testing.T) {
 				queue.ManagerConfig{Hostname: "umbra.test"})
 			topo, err := routing.NewTopology(routing.TopologyInput{
 				Sites: []routing.Site{{Name: "a"}},
-				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.213:45299"},
+				Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.213:15299"},
 					{Name: "hub-b", Role: routing.RoleHub, Site: "a", Address: addr}},
 			})
 			if err != nil {

@@ -13,8 +13,8 @@ import (
 // now. It names the running stall: the host stopped answering during
 // the message data, for how long so far.
 func TestQ3RetryNoticeNamesRunningStall(t *testing.T) {
-	hop := startFaultHopAt(t, "127.0.0.170:39891", true) // the first attempt: no greeting
-	r := startFaultRigOn(t, "127.0.0.170", "127.0.0.170:39892", hop, 0, 2*time.Second, 60*time.Second, 30*time.Second)
+	hop := startFaultHopAt(t, "127.0.0.170:9891", true) // the first attempt: no greeting
+	r := startFaultRigOn(t, "127.0.0.170", "127.0.0.170:9892", hop, 0, 2*time.Second, 60*time.Second, 30*time.Second)
 	r.submit(t, "dhang@remote.test")
 	r.waitEvent(t, "defer") // the first attempt ended: no greeting within command_timeout
 	hop.heal()

@@ -17,7 +17,7 @@ import (
 )
 
 // rrrcpt43IP is the loopback address of the rrrcpt43 tests (ports
-// 39400-39599).
+// 9400-9599).
 const rrrcpt43IP = "127.0.0.164"
 
 // SR-17 (rrrcpt43, rcpt43 items 1 and 5): a made-again pass hands the
@@ -34,9 +34,9 @@ func TestSR17DiscardHandedThenQuitUnansweredIsNoHang(t *testing.T) {
 	// the bound runs it out, whichever of the two is first.
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = time.Second
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 39400, 100), testsupport.HubScript{
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 9400, 100), testsupport.HubScript{
 		Fault: testsupport.FaultDotEOF, HangAtQuit: true, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 39500, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 9500, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -121,7 +121,7 @@ func TestSR17DiscardHandedThenQuitUnansweredIsNoHang(t *testing.T) {
 // written, and the server was counted as one that may hold the copy
 // (owed a discard, its mark "no reply").
 func TestSR17UnreadableBodyOnAReusedSessionHoldsNothing(t *testing.T) {
-	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 39400, 200), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 9400, 200), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	r := rcpt43Shadow(t, routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: hub.Addr()})
 	t.Cleanup(r.Close)
 	m := &queue.Message{OrgID: strings.Repeat("0", 31) + "d", From: "a@example.org",
@@ -160,7 +160,7 @@ func TestSR17UnreadableBodyOnAReusedSessionHoldsNothing(t *testing.T) {
 // handed … it takes those messages over if it does not" — the push was
 // judged after the QUIT, which ran out the server's bound.
 func TestSR15StopPushHandedThenQuitUnansweredIsHanded(t *testing.T) {
-	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 39400, 200), testsupport.HubScript{
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt43IP, 9400, 200), testsupport.HubScript{
 		HangAtQuit: true, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
 	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{})
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 )
 
 // rrrcpt44IP is the loopback address of the rrrcpt44 tests (ports
-// 45000-45499).
+// 15000-15499).
 const rrrcpt44IP = "127.0.0.190"
 
 // resetFirstAtMail is a front of target whose first connection is reset
@@ -100,8 +100,8 @@ func resetFirstAtMail(t *testing.T, addr, target string) {
 func TestSR17SecondSessionPushPastItsBoundMarksServerHung(t *testing.T) {
 	defer func(d time.Duration) { receiptTry = d }(receiptTry)
 	receiptTry = time.Second // the second session's silence runs it out
-	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt44IP, 45000, 50), testsupport.HubScript{HangAtMail: true})
-	front := testsupport.AddrInRange(t, rrrcpt44IP, 45050, 50)
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt44IP, 15000, 50), testsupport.HubScript{HangAtMail: true})
+	front := testsupport.AddrInRange(t, rrrcpt44IP, 15050, 50)
 	resetFirstAtMail(t, front, b.Addr())
 	r, q, m := recopyWaiting(t, "7", routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: front})
 	srv, err := r.Recopy(context.Background(), q, m.ID, nil)
@@ -141,7 +141,7 @@ func (g goneAtPushing) RecopyPushingNamed(id queue.ID, server string) (uint64, b
 // good, hub-b takes over and delivers mail that left long ago. Every
 // server that read a copy's data is owed its discard.
 func TestSR17RecopyOfMessageGoneAtItsPushLeavesNoUnowedCopy(t *testing.T) {
-	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt44IP, 45100, 50), testsupport.HubScript{Fault: testsupport.FaultDotEOF})
+	b := testsupport.StartHub(t, testsupport.AddrInRange(t, rrrcpt44IP, 15100, 50), testsupport.HubScript{Fault: testsupport.FaultDotEOF})
 	r, q, m := recopyWaiting(t, "8", routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: b.Addr()})
 	srv, err := r.Recopy(context.Background(), goneAtPushing{q}, m.ID, nil)
 	if srv != "" {

@@ -13,7 +13,7 @@ import (
 )
 
 // rrreceipt42IP is the loopback address of the rrreceipt42 tests (ports
-// 40000-40999).
+// 10000-10999).
 const rrreceipt42IP = "127.0.0.140"
 
 // SR-17 (rrreceipt42 item 3): the discards handed before the sender's
@@ -30,9 +30,9 @@ func TestSR17NoDiscardHandOverToTheServerWhosePushHung(t *testing.T) {
 	// The copy goes in one trip, its data in the envelope's write: the
 	// hung hub may have read it (one sent in pieces, hung at MAIL, never
 	// reached it and is owed nothing: rcpt43 item 2).
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrreceipt42IP, 40200, 300), testsupport.HubScript{HangAtMail: true,
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrreceipt42IP, 10200, 300), testsupport.HubScript{HangAtMail: true,
 		EHLO: []string{"XSHADOW 5", "8BITMIME", "PIPELINING", "CHUNKING"}})
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrreceipt42IP, 40500, 300), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, rrreceipt42IP, 10500, 300), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},

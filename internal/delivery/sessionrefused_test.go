@@ -15,7 +15,7 @@ import (
 // sessions is let in; the WARN is logged once per refusal state. A
 // fresh start has seen none refused.
 func TestSR17SessionsRefusedHereUntilLetIn(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.170:44001"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.170:14001"}
 	var buf bytes.Buffer
 	d := &Deliverer{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})
@@ -52,7 +52,7 @@ func TestSR17SessionsRefusedHereUntilLetIn(t *testing.T) {
 // address alone, while a session of the server was let in here within
 // sessionLetInTrust, marks nothing; later, it marks as any refusal.
 func TestSR17RefusedHolderTriedAgainOnceAMinute(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.190:44501"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.190:14501"}
 	var buf bytes.Buffer
 	d := &Deliverer{log: slog.New(slog.NewTextHandler(&buf, nil))}
 	d.st.Store(&state{cfg: Config{Topology: nameTopology(t, hubB), LocalServer: "hub-a"}})

@@ -18,7 +18,7 @@ import (
 	"umbra/internal/testsupport"
 )
 
-// loginPrimary is a primary on 127.0.0.180 (ports 44000-44999) that
+// loginPrimary is a primary on 127.0.0.180 (ports 14000-14999) that
 // grants the shadow verbs to the server account edge1 only, over TLS;
 // pw is a password file holding edge1's password.
 func loginPrimary(t *testing.T) (addr, pw string) {
@@ -31,7 +31,7 @@ func loginPrimary(t *testing.T) (addr, pw string) {
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	os.WriteFile(certFile, certPEM, 0o600)
 	os.WriteFile(keyFile, keyPEM, 0o600)
-	listen := testsupport.AddrInRange(t, "127.0.0.180", 44000, 1000)
+	listen := testsupport.AddrInRange(t, "127.0.0.180", 14000, 1000)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: hub.test}
 receive_connectors:
   - name: transport
@@ -213,7 +213,7 @@ func TestSR6UnbindableSourceAddressIsALocalFault(t *testing.T) {
 func TestSR6ReceiptPushLocalFaultMarksNoServer(t *testing.T) {
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{})
 	r := &ReceiptShadow{d: d}
-	s := &routing.Server{Name: "hub-b", Address: "127.0.0.180:44002"}
+	s := &routing.Server{Name: "hub-b", Address: "127.0.0.180:14002"}
 	r.dialFailed(context.Background(), d.st.Load(), s, &sourceFault{what: "server.source_address", addr: "192.0.2.1", err: errors.New("bind: cannot assign requested address")})
 	if d.health.Unhealthy("hub-b", s.Address) {
 		t.Errorf("hub-b marked for deliveries for a push that failed here")

@@ -17,8 +17,8 @@ import (
 func nameTopology(t *testing.T, extra ...routing.Server) *routing.Topology {
 	t.Helper()
 	servers := append([]routing.Server{
-		{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.187:44000"},
-		{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44002"},
+		{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.187:14000"},
+		{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:14002"},
 	}, extra...)
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites:   []routing.Site{{Name: "a"}, {Name: "b"}},
@@ -47,8 +47,8 @@ func nameTopology(t *testing.T, extra ...routing.Server) *routing.Topology {
 // the topology no longer lists, are refused here (sessionsRefusedHere,
 // TestTypoOnPrimaryNoCopyOnHolderItRefuses).
 func TestCopiedConfigStatingOwnersNameGetsNoCopy(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44001"}
-	typo := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44001"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:14001"}
+	typo := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:14001"}
 	for _, c := range []struct {
 		what    string
 		topo    *routing.Topology
@@ -73,7 +73,7 @@ func TestCopiedConfigStatingOwnersNameGetsNoCopy(t *testing.T) {
 		if warned != c.copied {
 			t.Errorf("%s: WARN of two hosts stating one name %v, want %v:\n%s", c.what, warned, c.copied, buf.String())
 		}
-		if c.copied && !strings.Contains(copied, "127.0.0.187:44001") {
+		if c.copied && !strings.Contains(copied, "127.0.0.187:14001") {
 			t.Errorf("%s: the reason %q does not name hub-b's address", c.what, copied)
 		}
 	}
@@ -113,14 +113,14 @@ func TestTypoHolderNotTriedLastAfterRelayRefusal(t *testing.T) {
 	r := NewReceiptShadow(&Deliverer{health: h, log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))}, "dbA")
 	now := time.Now()
 	h.Unresponsive(now, "contact refused here", refusedKey("hub-b2")) // openShadow's mark
-	h.Responsive("hub-b2", "127.0.0.187:44001")                       // dial's Responsive after a copy made there
-	typo := &routing.Server{Name: "hub-b2", Address: "127.0.0.187:44001", Site: "b"}
-	local := &routing.Server{Name: "hub-a2", Address: "127.0.0.187:44003", Site: "a"}
+	h.Responsive("hub-b2", "127.0.0.187:14001")                       // dial's Responsive after a copy made there
+	typo := &routing.Server{Name: "hub-b2", Address: "127.0.0.187:14001", Site: "b"}
+	local := &routing.Server{Name: "hub-a2", Address: "127.0.0.187:14003", Site: "a"}
 	if plan := healthyFirst(r.marked(now), []*routing.Server{typo, local}); plan[0] != typo {
 		t.Errorf("prefer-remote plan %s, %s: the misspelt holder, which gets the copy, is tried after the local server", plan[0].Name, plan[1].Name)
 	}
 
-	clone := &routing.Server{Name: "hub-c", Address: "127.0.0.187:44002", Site: "b"}
+	clone := &routing.Server{Name: "hub-c", Address: "127.0.0.187:14002", Site: "b"}
 	r.holders = &switchingHolders{}
 	r.holderSeen("hub-c", "hub-c", "dbB") // judged a copied data dir
 	if plan := healthyFirst(r.marked(time.Now()), []*routing.Server{clone, local}); plan[0] != local {
@@ -142,8 +142,8 @@ func TestTypoHolderNotTriedLastAfterRelayRefusal(t *testing.T) {
 // gets its copy; no WARN of two hosts. A name resolving elsewhere is
 // still another host.
 func TestTwinHostComparesResolvedAddresses(t *testing.T) {
-	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:44001"}
-	typo := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "Hub-B.corp.test.:44001"}
+	hubB := routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "127.0.0.187:14001"}
+	typo := routing.Server{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: "Hub-B.corp.test.:14001"}
 	for _, c := range []struct {
 		what   string
 		addrs  map[string][]netip.Addr

@@ -14,8 +14,8 @@ import (
 // list) the longest wait and how many messages wait so. Read while the
 // attempt runs (the race packages run this under -race).
 func TestQ3StateViewShowsRunningStall(t *testing.T) {
-	hop := startFaultHopAt(t, "127.0.0.170:39895", false)
-	r := startFaultRigOn(t, "127.0.0.170", "127.0.0.170:39896", hop, 0, 60*time.Second, 60*time.Second, time.Hour)
+	hop := startFaultHopAt(t, "127.0.0.170:9895", false)
+	r := startFaultRigOn(t, "127.0.0.170", "127.0.0.170:9896", hop, 0, 60*time.Second, 60*time.Second, time.Hour)
 	id := r.submit(t, "dhang@remote.test", "other@remote.test")
 	deadline := time.Now().Add(20 * time.Second) // a bound on the test, not a timing assertion
 	for {

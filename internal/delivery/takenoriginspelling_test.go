@@ -61,7 +61,7 @@ func TestSRTakenOverCopyOriginUnderTopologySpelling(t *testing.T) {
 	// spells it), from its address, under database db-old.
 	cp := &queue.Message{From: "s@example.org", OrgID: orgid.New(), ClientIP: "127.0.0.214",
 		Rcpts: []queue.Recipient{{Addr: "y@remote.example"}}}
-	if stored, err := q.SubmitShadowCopy(ctx, cp, []byte("Subject: x\r\n\r\nx\r\n"), "Hub-A", "127.0.0.214:45201", "db-old"); err != nil || !stored {
+	if stored, err := q.SubmitShadowCopy(ctx, cp, []byte("Subject: x\r\n\r\nx\r\n"), "Hub-A", "127.0.0.214:15201", "db-old"); err != nil || !stored {
 		t.Fatalf("copy: %v %v", stored, err)
 	}
 	// Hub-A back with a new database: SR-7 takes the copy over under db-old.
@@ -77,7 +77,7 @@ func TestSRTakenOverCopyOriginUnderTopologySpelling(t *testing.T) {
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
 		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
-		Servers: []routing.Server{{Name: "Hub-A", Role: routing.RoleHub, Site: "a", Address: "127.0.0.214:45201"},
+		Servers: []routing.Server{{Name: "Hub-A", Role: routing.RoleHub, Site: "a", Address: "127.0.0.214:15201"},
 			{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: "192.0.2.2:25"}},
 	})
 	if err != nil {

@@ -17,7 +17,7 @@ import (
 // session — a connection umbra closed itself, its recipient deferred as
 // if the server had broken it — but delivered on a session of its own.
 func TestQ3TurnAfterASessionClosedForADataWithoutRecipients(t *testing.T) {
-	s := &turnLMTP{listen: "127.0.0.222:45401", gate: make(chan struct{}), gateAddr: "u@example.test"}
+	s := &turnLMTP{listen: "127.0.0.222:15401", gate: make(chan struct{}), gateAddr: "u@example.test"}
 	addr := s.start(t)
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: addr})
 	released := false

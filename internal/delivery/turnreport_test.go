@@ -17,7 +17,7 @@ import (
 // ends: a delay DSN made while the job waited listed a recipient stored
 // with 250 as "no host has replied yet".
 func TestQ3LMTPTurnResultsReportedBeforeTheJobEnds(t *testing.T) {
-	s := &turnLMTP{listen: "127.0.0.161:39112", gate: make(chan struct{}), gateAddr: "u@example.test"}
+	s := &turnLMTP{listen: "127.0.0.161:9112", gate: make(chan struct{}), gateAddr: "u@example.test"}
 	addr := s.start(t)
 	d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: addr})
 	released := false

@@ -23,7 +23,7 @@ import (
 // lends its message's slot now, and the other destination's mail is
 // delivered while the turn still waits.
 func TestQ6MailboxTurnWaitHoldsNoActiveSlot(t *testing.T) {
-	lmtp := &turnLMTP{listen: "127.0.0.159:38511", gate: make(chan struct{}), gateAddr: "u@example.test"}
+	lmtp := &turnLMTP{listen: "127.0.0.159:8511", gate: make(chan struct{}), gateAddr: "u@example.test"}
 	lmtpAddr := lmtp.start(t)
 	released := false
 	release := func() {
@@ -33,7 +33,7 @@ func TestQ6MailboxTurnWaitHoldsNoActiveSlot(t *testing.T) {
 		}
 	}
 	defer release()
-	hop := startFaultHopAt(t, "127.0.0.159:38512", false)
+	hop := startFaultHopAt(t, "127.0.0.159:8512", false)
 	conn := config.SendConnector{Name: "remote", AddressSpaces: []config.AddressSpace{{Domain: "remote.test", Cost: 1}},
 		SmartHosts: []string{"127.0.0.159:" + hop.port()}, TLS: config.TLSNone}
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}},

@@ -14,17 +14,17 @@ import (
 	"umbra/internal/testsupport"
 )
 
-// answersAddr is a free address on 127.0.0.212, port 45000-45199.
+// answersAddr is a free address on 127.0.0.212, port 15000-15199.
 func answersAddr(t *testing.T) string {
 	t.Helper()
-	for p := 45000; p < 45200; p++ {
+	for p := 15000; p < 15200; p++ {
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.212:%d", p)); err == nil {
 			addr := ln.Addr().String()
 			ln.Close()
 			return addr
 		}
 	}
-	t.Fatal("no free port in 45000-45199 on 127.0.0.212")
+	t.Fatal("no free port in 15000-15199 on 127.0.0.212")
 	return ""
 }
 

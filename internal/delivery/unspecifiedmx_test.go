@@ -11,17 +11,17 @@ import (
 	"umbra/internal/queue"
 )
 
-// opsPort is a free port in 37000-37999 on ip.
+// opsPort is a free port in 7000-7999 on ip.
 func opsPort(t *testing.T, ip string) string {
 	t.Helper()
-	for p := 37000; p < 38000; p++ {
+	for p := 7000; p < 8000; p++ {
 		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
 		if err == nil {
 			ln.Close()
 			return strconv.Itoa(p)
 		}
 	}
-	t.Fatal("no free port in 37000-37999")
+	t.Fatal("no free port in 7000-7999")
 	return ""
 }
 

@@ -18,7 +18,7 @@ import (
 )
 
 // watchClosedIP is the loopback address of the rdwatch45 tests (ports
-// 43000-43499).
+// 13000-13499).
 const watchClosedIP = "127.0.0.190"
 
 // startTransportServerAt is startTransportServer bound to addr.
@@ -64,11 +64,11 @@ receive_connectors:
 func TestSR17WatchSessionClosedEndsTheWaitForItsFetch(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = 4 * time.Second
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 43000, 100), testsupport.HubScript{
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 13000, 100), testsupport.HubScript{
 		Fault: testsupport.FaultDotEOF, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 43100, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 13100, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
-	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, watchClosedIP, 43200, 100), q, q)
+	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, watchClosedIP, 13200, 100), q, q)
 	d, r := hubAReceiptRig(t, addr,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})
@@ -137,11 +137,11 @@ func TestSR17WatchSessionClosedEndsTheWaitForItsFetch(t *testing.T) {
 func TestSR17SilentWatchSessionIsNotWaitedForAgain(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = 4 * time.Second
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 43300, 100), testsupport.HubScript{
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 13300, 100), testsupport.HubScript{
 		Fault: testsupport.FaultDotEOF, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 43400, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchClosedIP, 13400, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
-	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, watchClosedIP, 43200, 100), q, q)
+	addr := startTransportServerAt(t, "hub-a", "hub-a.test", "hub-a.yaml", testsupport.AddrInRange(t, watchClosedIP, 13200, 100), q, q)
 	d, r := hubAReceiptRig(t, addr,
 		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: bHub.Addr()},
 		routing.Server{Name: "hub-c", Role: routing.RoleHub, Site: "b", Address: cHub.Addr()})

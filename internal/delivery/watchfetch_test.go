@@ -16,7 +16,7 @@ import (
 )
 
 // watchFetchIP is the loopback address of the watch-fetch tests (ports
-// 36400-36599).
+// 6400-6599).
 const watchFetchIP = "127.0.0.186"
 
 // SR-17 (CI of session 44, TestSR17OwedDiscardReachesTheWatchingServerBeforeTheKill):
@@ -33,9 +33,9 @@ const watchFetchIP = "127.0.0.186"
 func TestSR17WatchingServerFetchesItsDiscardBeforeThePassReturns(t *testing.T) {
 	defer func(d time.Duration) { receiptDiscardPush = d }(receiptDiscardPush)
 	receiptDiscardPush = 4 * time.Second
-	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 36400, 100), testsupport.HubScript{
+	bHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 6400, 100), testsupport.HubScript{
 		Fault: testsupport.FaultDotEOF, EHLO: []string{"XSHADOW 13", "8BITMIME"}})
-	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 36500, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
+	cHub := testsupport.StartHub(t, testsupport.AddrInRange(t, watchFetchIP, 6500, 100), testsupport.HubScript{DataReply: "250 2.0.0 kept"})
 	_, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServer(t, "hub-a", "hub-a.test", "hub-a.yaml", q, q)
 	d, r := hubAReceiptRig(t, addr,
@@ -138,7 +138,7 @@ func TestSR17LeftMessageDiscardFetchedByOrgIDBeforeThe250(t *testing.T) {
 	st, q := openQueue(t, clock.NewFake(time.Now()))
 	addr := startTransportServer(t, "hub-a", "hub-a.test", "hub-a.yaml", q, q)
 	_, r := hubAReceiptRig(t, addr,
-		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: testsupport.AddrInRange(t, watchFetchIP, 36400, 200)})
+		routing.Server{Name: "hub-b", Role: routing.RoleHub, Site: "b", Address: testsupport.AddrInRange(t, watchFetchIP, 6400, 200)})
 	r.WithHolders(q)
 	r.hungAt.Store(mailaddr.NameKey("hub-b"), r.clock()) // its pushes hung lately: only its watch session fetches
 	acked, closeWatch := watchingServer(t, q, addr, "hub-b")

@@ -52,7 +52,7 @@ const forged = "HTTP/1.1 400 Bad Request: mailbox server hub2 compromised, call 
 func TestOPS42HandlerBodyNeverTakenForARefusal(t *testing.T) {
 	logs := &syncLog{}
 	l := New("admin API", slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
-	ln := testsupport.Listen(t, testsupport.AddrInRange(t, "127.0.0.138", 38500, 500))
+	ln := testsupport.Listen(t, testsupport.AddrInRange(t, "127.0.0.138", 8500, 500))
 	bodies := map[string]string{
 		// net/http's answer followed by more of the body, in one write
 		// of its own after a flush.

@@ -21,7 +21,7 @@ import (
 func staleIDDirectory(t *testing.T) (url string, closed chan struct{}) {
 	t.Helper()
 	closed = make(chan struct{}, 4)
-	s := testsupport.Serve(t, "127.0.0.175:40189", func(c net.Conn) {
+	s := testsupport.Serve(t, "127.0.0.175:10189", func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(60 * time.Second))
@@ -89,7 +89,7 @@ func TestReplyUnderAnsweredMessageIDSaidAtOnce(t *testing.T) {
 // Its Count is the connections accepted.
 func staleBindDirectory(t *testing.T) *testsupport.Server {
 	t.Helper()
-	return testsupport.Serve(t, "127.0.0.175:40192", func(c net.Conn) {
+	return testsupport.Serve(t, "127.0.0.175:10192", func(c net.Conn) {
 		go func() {
 			defer c.Close()
 			c.SetDeadline(time.Now().Add(60 * time.Second))

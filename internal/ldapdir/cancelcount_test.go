@@ -22,7 +22,7 @@ import (
 // the connection and never answers. Seen to fail first: both counted
 // result="error".
 func TestDirectoryQuestionCallerEndedCountedCancelled(t *testing.T) {
-	s := testsupport.Serve(t, "127.0.0.175:40191", nil) // accepts, never answers
+	s := testsupport.Serve(t, "127.0.0.175:10191", nil) // accepts, never answers
 	reg := prometheus.NewRegistry()
 	d, err := New(Config{URL: "ldap://" + s.Addr(), BaseDN: "dc=example,dc=org", AccountFilter: "(uid=%s)",
 		Timeout: time.Hour, Registerer: reg})

@@ -34,7 +34,7 @@ dn: ou=elsewhere,` + slapdtest.Suffix + `
 objectClass: referral
 objectClass: extensibleObject
 ou: elsewhere
-ref: ldap://127.0.0.125:39499/ou=elsewhere,` + slapdtest.Suffix + `
+ref: ldap://127.0.0.125:9499/ou=elsewhere,` + slapdtest.Suffix + `
 `
 	srv := slapdtest.Start(t, "127.0.0.125", []string{"umbra.schema"}, ldif)
 	for _, tc := range []struct {
@@ -45,7 +45,7 @@ ref: ldap://127.0.0.125:39499/ou=elsewhere,` + slapdtest.Suffix + `
 		{"base is a referral", "ou=elsewhere," + slapdtest.Suffix, "alice@example.org", "the directory answered result 10 (Referral)", true},
 		// nobody@ has no entry in the rest of the tree; ou=elsewhere's
 		// server may hold one (alice is found, so her AUTH is answered).
-		{"only a continuation reference", slapdtest.Suffix, "nobody@example.org", "the directory answered result 10 (Referral): only a reference to ldap://127.0.0.125:39499/", false},
+		{"only a continuation reference", slapdtest.Suffix, "nobody@example.org", "the directory answered result 10 (Referral): only a reference to ldap://127.0.0.125:9499/", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()

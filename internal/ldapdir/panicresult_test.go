@@ -20,7 +20,7 @@ func TestDirectorySearchPanicCountedPanickedNotError(t *testing.T) {
 	searchSeam = func() { panic("injected panic in a directory search") }
 	defer func() { searchSeam = nil }()
 	reg := prometheus.NewRegistry()
-	d, err := New(Config{URL: "ldap://127.0.0.175:40193", BaseDN: "dc=example,dc=org", Timeout: 2 * time.Second, Registerer: reg})
+	d, err := New(Config{URL: "ldap://127.0.0.175:10193", BaseDN: "dc=example,dc=org", Timeout: 2 * time.Second, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -123,11 +123,11 @@ func TestSMTP6GoDialerOfTheNameReachesTheSecondAddress(t *testing.T) {
 	c.Close()
 }
 
-// loopListen listens on ip at a free port in 41700-41999 (the range
+// loopListen listens on ip at a free port in 11700-11999 (the range
 // these tests use).
 func loopListen(ip string) (net.Listener, error) {
 	var err error
-	for p := 41700; p < 42000; p++ {
+	for p := 11700; p < 12000; p++ {
 		var ln net.Listener
 		if ln, err = net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p))); err == nil {
 			return ln, nil

@@ -25,7 +25,7 @@ import (
 // injection), and the bind password never crosses in clear.
 func TestStartTLSInjectedRepliesRefused(t *testing.T) {
 	cert := selfSigned(t)
-	addr := "127.0.0.220:42611"
+	addr := "127.0.0.220:12611"
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,7 @@ func TestMilterConnectTimeoutSaidInWords(t *testing.T) {
 	}
 	t.Cleanup(func() { syscall.Close(fd) })
 	syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
-	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: 40521, Addr: [4]byte{127, 0, 0, 127}}); err != nil {
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: 10521, Addr: [4]byte{127, 0, 0, 127}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := syscall.Listen(fd, 0); err != nil {
@@ -31,7 +31,7 @@ func TestMilterConnectTimeoutSaidInWords(t *testing.T) {
 	}
 	full := false
 	for range 4 { // fill the queue: until a connect is left waiting
-		c, err := net.DialTimeout("tcp", "127.0.0.127:40521", 200*time.Millisecond)
+		c, err := net.DialTimeout("tcp", "127.0.0.127:10521", 200*time.Millisecond)
 		if err != nil {
 			full = true
 			break
@@ -42,7 +42,7 @@ func TestMilterConnectTimeoutSaidInWords(t *testing.T) {
 		t.Fatal("the listener's queue took every connection")
 	}
 	var logs syncBuffer
-	d := dial(t, startMTAObserved(t, &fakeQueue{}, milterConf("inet:127.0.0.127:40521", ", connect_timeout: 300ms"), nil, 0, 0,
+	d := dial(t, startMTAObserved(t, &fakeQueue{}, milterConf("inet:127.0.0.127:10521", ", connect_timeout: 300ms"), nil, 0, 0,
 		slog.New(slog.NewTextHandler(&logs, nil)), nil))
 	d.cmd("EHLO client.test", "451 4.7.1")
 	out := logs.String()

@@ -27,7 +27,7 @@ import (
 // server on loopback that never answers. Seen to fail first: the cut
 // check counted spf temperror.
 func TestMessageAuthenticationCutBySessionEndCountedCancelled(t *testing.T) {
-	silent := dnstest.StartOn(t, "127.0.0.175:40159")
+	silent := dnstest.StartOn(t, "127.0.0.175:10159")
 	silent.Drop(".")
 	res, err := resolver.New(resolver.Config{Servers: []string{silent.Addr}, Timeout: time.Hour, Attempts: 1})
 	if err != nil {

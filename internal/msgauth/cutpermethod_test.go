@@ -27,7 +27,7 @@ import (
 // leaves while the HELO's SPF waits. Seen to fail first: the SPF
 // check's SERVFAIL counted cancelled, read as no DNS failure at all.
 func TestMessageAuthenticationCutCountsOnlyTheMethodsItCut(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.191:43501")
+	dns := dnstest.StartOn(t, "127.0.0.191:13501")
 	dns.Fail("servfail.test") // the sender's domain: SERVFAIL at once
 	dns.Drop("hang.test")     // the HELO name: never answered
 	res, err := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: time.Hour, Attempts: 1})

@@ -63,9 +63,9 @@ func TestQ3DelayNoticeOfRecipientWaitingForSlotSaysCongestion(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Unix(1_700_000_000, 0)
 	clk := clock.NewFake(t0)
-	open := hangingHopAt(t, "127.0.0.131:38131")
+	open := hangingHopAt(t, "127.0.0.131:8131")
 	h := &splitHops{&windowHops{
-		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": "127.0.0.131:38131"}, done: map[string]int{}},
+		smtpHops: &smtpHops{addrs: map[string]string{"hung.test": "127.0.0.131:8131"}, done: map[string]int{}},
 		max:      map[string]int{"hung.test": 1},
 	}}
 	q := NewManager(s, h, ManagerConfig{MaxActive: 4, Clock: clk, DelayNotification: time.Minute, MessageExpiration: time.Hour})

@@ -24,7 +24,7 @@ func TestSR6DigestlessPrimarySurvivesRestart(t *testing.T) {
 	putPeer := func(s *Store, db string) {
 		t.Helper()
 		if err := s.Update(context.Background(), func(tx *Tx) error {
-			return tx.PutPeer(&ShadowPeer{Primary: "hub-b", Addr: "127.0.0.133:38025", DatabaseID: db})
+			return tx.PutPeer(&ShadowPeer{Primary: "hub-b", Addr: "127.0.0.133:8025", DatabaseID: db})
 		}); err != nil {
 			t.Fatal(err)
 		}

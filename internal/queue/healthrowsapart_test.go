@@ -15,9 +15,9 @@ import (
 func TestOPSHealthRowsKeepTwoServersApart(t *testing.T) {
 	h := NewHealth()
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	h.Unresponsive(now, "heartbeat: connection refused", "hub-b", "127.0.0.214:45210")                  // hub-b at A, down
-	h.Unresponsive(now.Add(time.Minute), "heartbeat: connection refused", "hub-b", "127.0.0.214:45211") // moved to B, still down
-	h.Unresponsive(now.Add(2*time.Minute), "heartbeat: timeout", "hub-c", "127.0.0.214:45210")          // hub-c now at A
+	h.Unresponsive(now, "heartbeat: connection refused", "hub-b", "127.0.0.214:15210")                  // hub-b at A, down
+	h.Unresponsive(now.Add(time.Minute), "heartbeat: connection refused", "hub-b", "127.0.0.214:15211") // moved to B, still down
+	h.Unresponsive(now.Add(2*time.Minute), "heartbeat: timeout", "hub-c", "127.0.0.214:15210")          // hub-c now at A
 	rows := h.Servers()
 	var names []string
 	for _, r := range rows {

@@ -24,22 +24,22 @@ func TestSR15HolderAddressSurvivesRestart(t *testing.T) {
 	if a, err := q.HolderAddress("hub-b"); err != nil || a != "" {
 		t.Fatalf("a fresh database: %q, %v; want none", a, err)
 	}
-	if err := q.NoteHolderAddress("Hub-B.", "127.0.0.181:44025"); err != nil {
+	if err := q.NoteHolderAddress("Hub-B.", "127.0.0.181:14025"); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.NoteHolderAddress("hub-c", "127.0.0.182:44025"); err != nil {
+	if err := q.NoteHolderAddress("hub-c", "127.0.0.182:14025"); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
 	s, q = open()
-	if a, err := q.HolderAddress("hub-b"); err != nil || a != "127.0.0.181:44025" {
-		t.Fatalf("after a restart: %q, %v; want 127.0.0.181:44025", a, err)
+	if a, err := q.HolderAddress("hub-b"); err != nil || a != "127.0.0.181:14025" {
+		t.Fatalf("after a restart: %q, %v; want 127.0.0.181:14025", a, err)
 	}
 	if err := q.NoteHolderAddress("hub-b", ""); err != nil {
 		t.Fatal(err)
 	}
 	all, err := q.HolderAddresses()
-	if err != nil || len(all) != 1 || all["hub-c"] != "127.0.0.182:44025" {
+	if err != nil || len(all) != 1 || all["hub-c"] != "127.0.0.182:14025" {
 		t.Fatalf("after hub-b forgotten: %v, %v; want hub-c alone", all, err)
 	}
 	s.Close()

@@ -39,10 +39,10 @@ func relayedMixed(t *testing.T, perTx bool) (q *Manager, clk *clock.Fake, m *Mes
 		for _, i := range rcpts {
 			switch {
 			case p == 1:
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.212:45001",
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.212:15001",
 					ShadowID: sid1, PrimaryDB: "db1", Reply: "250 queued"})
 			case p == 2 && m.Rcpts[i].Addr == "x@b.example":
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.212:45001",
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-b", PrimaryAddr: "127.0.0.212:15001",
 					ShadowID: sid2, PrimaryDB: "db2", Reply: "250 queued"})
 			default:
 				out = append(out, Result{Rcpt: i, Outcome: Deferred, Reply: "451 4.4.1 hub-b unreachable"})

@@ -23,7 +23,7 @@ func TestSR6RestoredHolderBusyForTakenCopyInRouteQueue(t *testing.T) {
 		m.State = Ready
 		sid = m.ID.String() + "-" + primaryHash("hub-a") + "-000000000001"
 		rc := &m.Rcpts[0]
-		rc.Status, rc.Queue, rc.Primary, rc.PrimaryAddr, rc.ShadowID = Pending, "mx:remote.example", "hub-a", "127.0.0.121:37501", sid
+		rc.Status, rc.Queue, rc.Primary, rc.PrimaryAddr, rc.ShadowID = Pending, "mx:remote.example", "hub-a", "127.0.0.121:7501", sid
 		if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
 			t.Fatal(err)
 		}

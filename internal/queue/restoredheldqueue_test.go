@@ -28,7 +28,7 @@ func TestSR7RestoredHolderTakenCopyInRouteQueueWaits(t *testing.T) {
 				m.Arrived = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 				m.State = Ready
 				r := &m.Rcpts[0]
-				r.Status, r.Primary, r.PrimaryAddr = Pending, "hub-a", "127.0.0.121:37501"
+				r.Status, r.Primary, r.PrimaryAddr = Pending, "hub-a", "127.0.0.121:7501"
 				r.ShadowID = m.ID.String() + "-" + primaryHash("hub-a") + "-000000000001"
 				r.Queue = "mx:remote.example"
 				if where == "redirected" {

@@ -34,7 +34,7 @@ func TestSR6RestoredHolderLeavesCopyItsPredecessorHandedOn(t *testing.T) {
 		var out []Result
 		for _, i := range rcpts {
 			if !relayed.Swap(true) {
-				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-a", PrimaryAddr: "127.0.0.121:37501",
+				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Primary: "hub-a", PrimaryAddr: "127.0.0.121:7501",
 					ShadowID: m.ID.String() + "-" + primaryHash("hub-a") + "-000000000001", PrimaryDB: "dbA", Reply: "250 queued"})
 				continue
 			}
@@ -111,7 +111,7 @@ func shadowHeld(t *testing.T, s *Store, m *Message, sid string) {
 	m.State = Shadow
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID = Shadowed, "shadow:hub-a", "hub-a", "127.0.0.121:37501", sid
+		r.Status, r.Queue, r.Primary, r.PrimaryAddr, r.ShadowID = Shadowed, "shadow:hub-a", "hub-a", "127.0.0.121:7501", sid
 	}
 	if err := s.Update(context.Background(), func(tx *Tx) error { return tx.PutNew(m, []byte(body)) }); err != nil {
 		t.Fatal(err)

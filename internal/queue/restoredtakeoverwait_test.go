@@ -46,7 +46,7 @@ func TestSR7RestoredHolderEveryTakeoverWaitsForAnswers(t *testing.T) {
 		}},
 		{"copy on receipt under a new database", func(t *testing.T, q *Manager, s *Store) {
 			c := receiptCopy(s, "y@b.example")
-			if _, err := q.SubmitShadowCopy(context.Background(), c, []byte(body), "hub-a", "127.0.0.121:37501", "dbB"); err != nil {
+			if _, err := q.SubmitShadowCopy(context.Background(), c, []byte(body), "hub-a", "127.0.0.121:7501", "dbB"); err != nil {
 				t.Fatal(err)
 			}
 		}},

@@ -101,9 +101,9 @@ func deferringHop(t *testing.T, addr, at string) *atomic.Int32 {
 // 451 at the end of DATA, no server listening — the message stays due
 // when it was.
 func TestQ4OperatorRetryNeverMovesTheNextAttemptLater(t *testing.T) {
-	const hop, other, closed = "127.0.0.125:39511", "127.0.0.125:39512", "127.0.0.125:39513"
+	const hop, other, closed = "127.0.0.125:9511", "127.0.0.125:9512", "127.0.0.125:9513"
 	deferringHop(t, hop, "rcpt")
-	dataHop := "127.0.0.125:39514"
+	dataHop := "127.0.0.125:9514"
 	deferringHop(t, dataHop, "data")
 	deferringHop(t, other, "rcpt")
 	actions := []struct {

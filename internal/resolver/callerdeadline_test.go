@@ -24,7 +24,7 @@ import (
 // server on loopback that never answers. Seen to fail first: the
 // question its caller's deadline ended counted outcome="cancelled".
 func TestQueryEndedByItsCallersDeadlineCountedTimeout(t *testing.T) {
-	silent := dnstest.StartOn(t, "127.0.0.191:43500")
+	silent := dnstest.StartOn(t, "127.0.0.191:13500")
 	silent.Drop(".")
 	up, err := resolver.New(resolver.Config{Servers: []string{silent.Addr}, Timeout: time.Hour, Attempts: 1})
 	if err != nil {

@@ -20,7 +20,7 @@ import (
 // real DNS server on loopback that never answers. Seen to fail first:
 // the question the last caller gave up counted outcome="error".
 func TestQueryEndedByItsCallersCountedCancelled(t *testing.T) {
-	silent := dnstest.StartOn(t, "127.0.0.175:40158")
+	silent := dnstest.StartOn(t, "127.0.0.175:10158")
 	silent.Drop(".")
 	up, err := resolver.New(resolver.Config{Servers: []string{silent.Addr}, Timeout: time.Hour, Attempts: 1})
 	if err != nil {

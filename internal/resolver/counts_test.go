@@ -17,7 +17,7 @@ import (
 // asked, never the records it holds taken for a whole answer (the DNS
 // library reads what is there and corrects the counts, with no error).
 func TestReplyCountsMustMatchRecords(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.150:37511",
+	srv := dnstest.StartOn(t, "127.0.0.150:7511",
 		"fewer.test. 60 IN MX 10 mx.fewer.test.",
 		"more.test. 60 IN MX 10 mx.more.test.",
 		"whole.test. 60 IN MX 10 mx.whole.test.",

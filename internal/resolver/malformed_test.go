@@ -23,7 +23,7 @@ import (
 // packet, by a real server on loopback; each must be a temporary error
 // (IsTemporary, not IsNotFound), as a SERVFAIL is.
 func TestCutRecordIsTemporary(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.170:39001",
+	srv := dnstest.StartOn(t, "127.0.0.170:9001",
 		"whole.test. 60 IN MX 10 mx.whole.test.",
 		"mid.test. 60 IN TXT \"v=spf1 -all\"",
 	)

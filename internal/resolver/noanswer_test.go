@@ -19,7 +19,7 @@ import (
 // ends the wait first; through the cache too. An empty UDP reply is
 // named for what it is.
 func TestNoAnswerNamesDNSTimeout(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.215:45612", "quiet.test. 60 IN MX 10 mx.quiet.test.")
+	srv := dnstest.StartOn(t, "127.0.0.215:15612", "quiet.test. 60 IN MX 10 mx.quiet.test.")
 	srv.Drop("quiet.test")
 	srv.Mangle("empty.test", func(*dns.Msg) []byte { return []byte{} })
 	c, err := resolver.New(resolver.Config{Servers: []string{srv.Addr}, Timeout: 300 * time.Millisecond, Attempts: 1})

@@ -17,7 +17,7 @@ import (
 // upper bits in the OPT record, RFC 6891 §6.1.3) is named the same way. — the words route explain,
 // a recipient's last reply, a DSN and the log give the operator.
 func TestEveryRcodeNamed(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.125:39403")
+	srv := dnstest.StartOn(t, "127.0.0.125:9403")
 	for _, rc := range []int{1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, dns.RcodeBadCookie, 4000} {
 		suffix := fmt.Sprintf("rc%d.test", rc)
 		srv.Mangle(suffix, func(r *dns.Msg) []byte {

@@ -21,7 +21,7 @@ import (
 // entry per name on the wire: "a@b" and "a\@b" are one name, "É" and
 // "é" two (RFC 4343: only ASCII letters fold).
 func TestNameWithSpecialBytesAnswered(t *testing.T) {
-	dns := dnstest.StartOn(t, "127.0.0.125:39401",
+	dns := dnstest.StartOn(t, "127.0.0.125:9401",
 		`user2\@s20.test.ok.x.test. 60 IN A 127.0.0.2`,
 		`o\'brien.ok.x.test. 60 IN A 127.0.0.3`,
 		`a\ b\;c\(d\)\"e.ok.x.test. 60 IN TXT "spaced"`,

@@ -20,7 +20,7 @@ import (
 // reply is, not failed as one the DNS library cannot parse. A server on
 // loopback: its UDP replies truncated, its TCP side per name.
 func TestTCPReplyCutSaidInWords(t *testing.T) {
-	const addr = "127.0.0.127:40550"
+	const addr = "127.0.0.127:10550"
 	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)

@@ -18,12 +18,12 @@ import (
 // temporary timeout — never "context deadline exceeded", a caller's cut
 // no caller made.
 func TestNoAnswerOverTCPAfterTruncatedReplyNamesDNSTimeout(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.127:39312")
+	pc, err := net.ListenPacket("udp", "127.0.0.127:9312")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	l, err := net.Listen("tcp", "127.0.0.127:39312")
+	l, err := net.Listen("tcp", "127.0.0.127:9312")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestNoAnswerOverTCPAfterTruncatedReplyNamesDNSTimeout(t *testing.T) {
 			held = append(held, c)
 		}
 	}()
-	c, err := resolver.New(resolver.Config{Servers: []string{"127.0.0.127:39312"}, Timeout: 400 * time.Millisecond, Attempts: 1})
+	c, err := resolver.New(resolver.Config{Servers: []string{"127.0.0.127:9312"}, Timeout: 400 * time.Millisecond, Attempts: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestNoAnswerOverTCPAfterTruncatedReplyNamesDNSTimeout(t *testing.T) {
 			r = cache // its own bound of the lookup it shares is the lookup's
 		}
 		_, err = r.LookupMX(context.Background(), "big.test")
-		want := "no answer from 127.0.0.127:39312 within 400ms (dns.timeout)"
+		want := "no answer from 127.0.0.127:9312 within 400ms (dns.timeout)"
 		if err == nil || !strings.HasSuffix(err.Error(), want) {
 			t.Fatalf("try %d: %v, want it to end %q", i, err, want)
 		}

@@ -17,7 +17,7 @@ import (
 // it holds taken for the whole answer. The TC bit marks a reply cut
 // short; it excuses nothing in the reply that is used.
 func TestTruncatedTCPReplyCheckedWhole(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.214:45000",
+	srv := dnstest.StartOn(t, "127.0.0.214:15000",
 		"fewer.test. 60 IN MX 10 mx.fewer.test.",
 		"whole.test. 60 IN MX 10 mx.whole.test.",
 	)

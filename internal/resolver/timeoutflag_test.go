@@ -13,7 +13,7 @@ import (
 // (names are the domain's to choose) is an error, temporary, never a
 // timeout — the lookup metrics count it as "error", not "timeout".
 func TestIsTimeoutNotFromNamesInTheMessage(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.127:39313",
+	srv := dnstest.StartOn(t, "127.0.0.127:9313",
 		"x.timeout.test. 300 IN CNAME y.timeout.test.", "y.timeout.test. 300 IN CNAME x.timeout.test.")
 	c := newClient(t, srv.Addr)
 	_, err := c.LookupHost(context.Background(), "x.timeout.test")

@@ -19,7 +19,7 @@ import (
 // temporary failure (the next server asked), as before. The replies are
 // crafted bytes sent by a real server over UDP on loopback.
 func TestUnreadableReplySaidInUmbrasWords(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.127:40510")
+	srv := dnstest.StartOn(t, "127.0.0.127:10510")
 	// rr appends to the reply to r (its answers dropped) one answer
 	// record owned by the question's name, of type typ and RDLENGTH
 	// rdlen; rdata(at) is its RDATA, at the offset it will be at.

@@ -120,7 +120,7 @@ func TestHoldersRefusingAreNotCalledUnreachable(t *testing.T) {
 	st := &fakeHolderStore{holders: map[string]int{"hub-b": 2, "hub-c": 1}}
 	cp := &fakeCopier{store: st, fail: map[string]error{
 		"hub-b": probeRefusal{"550 5.7.1 Server id is not a server of the organisation"},
-		"hub-c": errors.New("dial tcp 127.0.0.191:40999: connect: connection refused"),
+		"hub-c": errors.New("dial tcp 127.0.0.191:10999: connect: connection refused"),
 	}}
 	var logBuf bytes.Buffer
 	h := NewHolders(HoldersConfig{Store: st, Copier: cp, Log: slog.New(slog.NewTextHandler(&logBuf, nil))})

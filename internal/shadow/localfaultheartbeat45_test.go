@@ -30,7 +30,7 @@ func (sourceFaultErr) LocalFault() {}
 func TestSR6LocalFaultHeartbeatsTakeNothingOverAndLogError(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	st := &fakeStore{clk: clk, discarded: map[string][]string{}, copies: map[string]bool{"hub-b": true},
-		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.180:44001", DatabaseID: "db1", LastContact: clk.Now()}}}
+		ps: map[string]*Primary{"hub-b": {Name: "hub-b", Addr: "127.0.0.180:14001", DatabaseID: "db1", LastContact: clk.Now()}}}
 	hb := &fakeHB{db: "db1", calls: map[string]int{}, hang: map[string]bool{}, err: sourceFaultErr{}}
 	obs := &countingObserver{refused: map[string]int{}}
 	buf := &syncBuf{}

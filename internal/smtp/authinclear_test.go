@@ -7,8 +7,8 @@ import (
 
 // opsAddr is a loopback address and port free a moment ago, for a
 // connector that a reload must find at the same binding (the address
-// 127.0.0.126, the port among 39500-39599).
-func opsAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.126", 39500, 39600) }
+// 127.0.0.126, the port among 9500-9599).
+func opsAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.126", 9500, 9600) }
 
 // SMTP-8, OPS-1 (opsrt40 F1): an authentication made in clear text on a
 // connector that allowed it (auth.allow_insecure) stands after a reload

@@ -15,8 +15,8 @@ import (
 
 // laneAddr is a loopback address and port free a moment ago, for a
 // connector that a reload must find at the same binding (the port among
-// 38100-38199, the address 127.0.0.131).
-func laneAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.131", 38100, 38200) }
+// 8100-8199, the address 127.0.0.131).
+func laneAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.131", 8100, 8200) }
 
 // writeCreds writes a credentials file of lines "name:password[:server]"
 // (the password hashed) into dir under name.

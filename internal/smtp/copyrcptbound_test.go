@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// copyBoundAddr is a free TCP address on 127.0.0.215 in 45600-45649.
-func copyBoundAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.215", 45600, 45650) }
+// copyBoundAddr is a free TCP address on 127.0.0.215 in 15600-15649.
+func copyBoundAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.215", 15600, 15650) }
 
 // rr2avail40 (SR-17, SMTP-3): a shadow copy is not held to the holder's
 // max_recipients (TestSR17CopyKeptPastHolderMaxRecipients), but neither

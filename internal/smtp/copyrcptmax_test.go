@@ -8,8 +8,8 @@ import (
 	"umbra/internal/orgid"
 )
 
-// rcptMaxAddr is a free TCP address on 127.0.0.212 in 45000-45049.
-func rcptMaxAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.212", 45000, 45050) }
+// rcptMaxAddr is a free TCP address on 127.0.0.212 in 15000-15049.
+func rcptMaxAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.212", 15000, 15050) }
 
 // rravail40 (SR-17, W-2): a shadow copy's recipients are its primary's,
 // as its primary took them under its own connector's max_recipients; the

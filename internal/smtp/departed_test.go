@@ -52,7 +52,7 @@ func (o *topologyRefusedCounter) ShadowTopologyRefused() { o.n.Add(1) }
 // topology lists hub2 at 192.0.2.2 only.
 func departedServer(t *testing.T, held HeldServers) (*Server, *syncBuffer, *topologyRefusedCounter, *clock.Fake) {
 	t.Helper()
-	return departedServerOn(t, held, freeAddrIn(t, "127.0.0.139", 39500, 40000),
+	return departedServerOn(t, held, freeAddrIn(t, "127.0.0.139", 9500, 10000),
 		&fakeQueue{}, &fakeShadow{notes: map[string][]string{"hub-b": {"n1"}}})
 }
 
@@ -101,7 +101,7 @@ func departedServerOn(t *testing.T, held HeldServers, addr string, q Queue, sh S
 func TestSR6DepartedPrimaryLetInByItsHeldRecord(t *testing.T) {
 	sh := newPartialShadow()
 	sh.notes["hub-b"] = []string{"n1"}
-	s, logs, obs, _ := departedServerOn(t, fakeHeld{"hub-b": "127.0.0.139:39999 db-b"}, freeAddrIn(t, "127.0.0.139", 39500, 40000), &markQueue{mark: 5}, sh)
+	s, logs, obs, _ := departedServerOn(t, fakeHeld{"hub-b": "127.0.0.139:9999 db-b"}, freeAddrIn(t, "127.0.0.139", 9500, 10000), &markQueue{mark: 5}, sh)
 	d := dial(t, s, "127.0.0.139")
 	d.expect("220")
 	if ehlo := d.cmd("EHLO hub-b", "250"); !offersKeyword(ehlo, "XSHADOW") {
@@ -180,7 +180,7 @@ func TestSR6DepartedPrimaryMustPresentItsHeldDatabaseID(t *testing.T) {
 	sh := newPartialShadow()
 	sh.notes["hub-b"] = []string{"n1"}
 	held := fakeHeld{"hub-b": "127.0.0.147:25 db-b", "hub-e": "127.0.0.147:25"}
-	s, _, _, _ := departedServerOn(t, held, freeAddrIn(t, "127.0.0.147", 40000, 40500), &markQueue{mark: 5}, sh)
+	s, _, _, _ := departedServerOn(t, held, freeAddrIn(t, "127.0.0.147", 10000, 10500), &markQueue{mark: 5}, sh)
 	d := dial(t, s, "127.0.0.147")
 	d.expect("220")
 	d.cmd("EHLO client.example", "250")
@@ -218,8 +218,8 @@ func TestSR6DepartedPrimarysDatabaseIDNotWarnedAsAShadowServers(t *testing.T) {
 		t.Fatal(err)
 	}
 	q.SetServers(topo)
-	addr := freeAddrIn(t, "127.0.0.155", 42000, 42500)
-	s, slogs, _, _ := departedServerOn(t, fakeHeld{"hub-b": "127.0.0.155:42999 db-b"}, addr, q, q)
+	addr := freeAddrIn(t, "127.0.0.155", 12000, 12500)
+	s, slogs, _, _ := departedServerOn(t, fakeHeld{"hub-b": "127.0.0.155:12999 db-b"}, addr, q, q)
 	for range 2 {
 		d := dial(t, s, "127.0.0.155")
 		d.expect("220")

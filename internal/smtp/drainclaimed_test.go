@@ -19,7 +19,7 @@ import (
 // every other session is. The drain skipped it at force too, and the
 // session stayed open through the drain, its write unbounded by it.
 func TestSMTP2DrainForceCutsASessionThatClaimedItsLastReply(t *testing.T) {
-	conns := connectors(t, "  - {name: in, bindings: [\"127.0.0.212:45011\"], permissions: {anonymous: [submit]}}\n")
+	conns := connectors(t, "  - {name: in, bindings: [\"127.0.0.212:15011\"], permissions: {anonymous: [submit]}}\n")
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
@@ -85,7 +85,7 @@ func TestSMTP2DrainForceCutsASessionThatClaimedItsLastReply(t *testing.T) {
 // look claims the session and its write does not come before the
 // client's pipeline is done (QUIT ends the session).
 func TestSMTP2MailRefusedForTheDrainGetsNoReplyOfALaterCommand(t *testing.T) {
-	conns := connectors(t, "  - {name: in, bindings: [\"127.0.0.212:45012\"], permissions: {anonymous: [submit]}}\n")
+	conns := connectors(t, "  - {name: in, bindings: [\"127.0.0.212:15012\"], permissions: {anonymous: [submit]}}\n")
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Routing: testTable(), Queue: &fakeQueue{},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {

@@ -14,8 +14,8 @@ import (
 )
 
 // front45Addr: the address of the front45 tests, 127.0.0.198, ports
-// 43000-43499.
-func front45Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.198", 43000, 43500) }
+// 13000-13499.
+func front45Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.198", 13000, 13500) }
 
 // dialAddr is dial to one of a server's bindings, addr.
 func dialAddr(t *testing.T, addr string) *dialog {

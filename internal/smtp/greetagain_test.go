@@ -15,7 +15,7 @@ func TestSMTP1EveryVerbAfterStartTLSSaysSendEHLO(t *testing.T) {
 	cert, key, pool := testCert(t)
 	s := startShadowServer(t, &fakeQueue{}, &fakeShadow{notes: map[string][]string{}}, true, connectors(t, fmt.Sprintf(`
   - name: internet
-    bindings: ["127.0.0.150:37501"]
+    bindings: ["127.0.0.150:7501"]
     tls: {cert_file: %q, key_file: %q}
     permissions: {anonymous: [submit]}
 `, cert, key)))

@@ -49,7 +49,7 @@ func TestSMTP5SessionRecordsBytesItAdds(t *testing.T) {
 		{"bare LF", bareLF, false, int64(strings.Count(bareLF, "\n") - strings.Count(bareLF, "\r\n"))},
 	}
 	for _, spooled := range []bool{false, true} {
-		addr := freeAddrIn(t, "127.0.0.152", 38200, 38399)
+		addr := freeAddrIn(t, "127.0.0.152", 8200, 8399)
 		conns := connectors(t, fmt.Sprintf(`
   - name: in
     bindings: [%q]
@@ -114,7 +114,7 @@ func TestSMTP5CarriedGrowthBelievedFromServersOnly(t *testing.T) {
 		msg := "X-Umbra-Org-Id: " + id + "\r\nX-Umbra-Grown: " + c.said + "\r\nSubject: relayed\r\n\r\nbody\r\n"
 		t.Run(c.name, func(t *testing.T) {
 			q := &fakeQueue{}
-			s := startServer(t, q, transportConnectorAt(t, freeAddrIn(t, "127.0.0.168", 39800, 39999))...)
+			s := startServer(t, q, transportConnectorAt(t, freeAddrIn(t, "127.0.0.168", 9800, 9999))...)
 			d := dial(t, s, "127.0.0.168")
 			d.expect("220")
 			d.cmd("EHLO c", "250")
@@ -147,7 +147,7 @@ func TestSMTP5CarriedGrowthBelievedFromServersOnly(t *testing.T) {
 func TestSMTP5BatchCopyKeepsGrownBytes(t *testing.T) {
 	q := &batchQueue{}
 	sh := &heldShadow{signalShadow: signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}}
-	peer := startShadowServer(t, q, sh, true, transportConnectorAt(t, freeAddrIn(t, "127.0.0.152", 38200, 38399)))
+	peer := startShadowServer(t, q, sh, true, transportConnectorAt(t, freeAddrIn(t, "127.0.0.152", 8200, 8399)))
 	c, _ := shadowLogClient(t, peer)
 	body := []byte("Received: from x\r\n by y; now\r\nSubject: c\r\n\r\nbody\r\n")
 	m := batchMsg("a@example.org", "x@elsewhere.org")

@@ -29,16 +29,16 @@ func transportConnectorAt(t *testing.T, addr string) []config.ReceiveConnector {
 `, addr, credsFile(t)))
 }
 
-// rt39Addr: the address of the rt39 tests, 127.0.0.171, ports 39500-39999.
-func rt39Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.171", 39500, 40000) }
+// rt39Addr: the address of the rt39 tests, 127.0.0.171, ports 9500-9999.
+func rt39Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.171", 9500, 10000) }
 
 func rt39Connector(t *testing.T) []config.ReceiveConnector {
 	return transportConnectorAt(t, rt39Addr(t))
 }
 
 // verbs40Addr: the address of the verbs40 tests, 127.0.0.128, ports
-// 40500-40999.
-func verbs40Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.128", 40500, 41000) }
+// 10500-10999.
+func verbs40Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.128", 10500, 11000) }
 
 func verbs40Connector(t *testing.T) []config.ReceiveConnector {
 	return transportConnectorAt(t, verbs40Addr(t))

@@ -18,7 +18,7 @@ import (
 // account)", for y too, which was accepted after the login ended.
 func TestSMTP8LoginEndNotBlamedForRightTheConnectorsTook(t *testing.T) {
 	a, _ := bcrypt.GenerateFromPassword([]byte("secret"), bcrypt.MinCost)
-	addr := "127.0.0.152:37512"
+	addr := "127.0.0.152:7512"
 	conf := func(creds, perms string) string {
 		return fmt.Sprintf(`
   - name: transport

@@ -27,7 +27,7 @@ func TestSessionOfAClientThatNeverReadsFreesItsSlot(t *testing.T) {
 	q := &fakeQueue{}
 	s := startWith(t, ServerConfig{Queue: q, Log: slog.New(slog.NewTextHandler(logs, nil)), Connectors: connectors(t, `
   - name: front
-    bindings: ["127.0.0.180:40001"]
+    bindings: ["127.0.0.180:10001"]
     permissions: {anonymous: [submit]}
     limits: {max_connections_per_source: 1, idle_timeout: 1s, max_recipients: 2000}
 `)})

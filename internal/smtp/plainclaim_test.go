@@ -36,7 +36,7 @@ func TestSR17PlainAccountRefusalNotNoted(t *testing.T) {
 		q := &markQueue{mark: 5}
 		conns := connectors(t, `
   - name: transport
-    bindings: ["127.0.0.150:37500"]
+    bindings: ["127.0.0.150:7500"]
     remote_ranges: ["127.0.0.0/8"]
     auth: {mechanisms: [PLAIN], credentials_file: "`+plainClaimCreds(t)+`", allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
@@ -90,7 +90,7 @@ func TestSR17PlainAccountRefusalNotNoted(t *testing.T) {
 func TestSR3PlainAccountOnExternallySecuredConnectorIsBound(t *testing.T) {
 	conns := connectors(t, `
   - name: transport
-    bindings: ["127.0.0.151:37510"]
+    bindings: ["127.0.0.151:7510"]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     auth: {mechanisms: [PLAIN], credentials_file: "`+plainClaimCreds(t)+`", allow_insecure: true}
@@ -134,7 +134,7 @@ func TestSR3PlainAccountOnExternallySecuredConnectorIsBound(t *testing.T) {
 func TestSR3PlainAccountShadowSessionEndsWhenTheAddressMoves(t *testing.T) {
 	conns := connectors(t, `
   - name: transport
-    bindings: ["127.0.0.151:37511"]
+    bindings: ["127.0.0.151:7511"]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     auth: {mechanisms: [PLAIN], credentials_file: "`+plainClaimCreds(t)+`", allow_insecure: true}

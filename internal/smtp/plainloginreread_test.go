@@ -81,7 +81,7 @@ func TestSR3PlainAccountRevokedDoesNotEndTopologyBoundShadowSession(t *testing.T
 	conf := func(creds string) string {
 		return fmt.Sprintf(`
   - name: transport
-    bindings: ["127.0.0.153:37530"]
+    bindings: ["127.0.0.153:7530"]
     remote_ranges: ["127.0.0.0/8"]
     externally_secured: true
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}

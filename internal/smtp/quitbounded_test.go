@@ -26,7 +26,7 @@ type quitPeer struct {
 func startQuitPeer(t *testing.T, mail string, answerQuit bool) *quitPeer {
 	t.Helper()
 	p := &quitPeer{lines: make(chan string, 64), eof: make(chan struct{})}
-	srv := testsupport.Serve(t, testsupport.AddrInRange(t, "127.0.0.132", 39000, 1000), func(c net.Conn) {
+	srv := testsupport.Serve(t, testsupport.AddrInRange(t, "127.0.0.132", 9000, 1000), func(c net.Conn) {
 		go func() {
 			defer close(p.eof)
 			br := bufio.NewReader(c)

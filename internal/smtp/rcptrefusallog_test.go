@@ -36,7 +36,7 @@ func TestSMTP3RecipientCheckRefusalsAreLogged(t *testing.T) {
 		}, recipients.Chain{list}, refusingCallout{c.rf})
 		s := startWith(t, ServerConfig{Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, `
   - name: internet
-    bindings: ["127.0.0.150:37507"]
+    bindings: ["127.0.0.150:7507"]
     permissions: {anonymous: [submit]}
 `)})
 		s.SetRecipients(v)

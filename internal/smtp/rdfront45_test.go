@@ -7,7 +7,7 @@ import (
 )
 
 // rdfront45Addr is a free address of the rdfront45 lane.
-func rdfront45Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.196", 48500, 48999) }
+func rdfront45Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.196", 18500, 18999) }
 
 // TestSMTP1NonKeywordAfterPathBeforeUTF8Check (SMTP-1; rdfront45,
 // sibling of front45's HELO fix): in a transaction without SMTPUTF8 a

@@ -53,7 +53,7 @@ func TestSR17LeftMayHoldReceiptTimeCountsTheHandOver(t *testing.T) {
 	clk := clock.NewFake(time.Date(2026, 12, 7, 1, 0, 0, 0, time.UTC))
 	r := &slowHandReceipt{noRecopyReceipt: noRecopyReceipt{brokenReceipt: brokenReceipt{err: fmt.Errorf("reply to the end of the message: %w", io.EOF)}},
 		clk: clk, took: 2 * time.Second}
-	conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.196", 48300, 48400))
+	conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.196", 18300, 18400))
 	conns[0].ShadowOnReceipt = config.ShadowOnReceiptPreferRemote
 	obs := &timedResults{}
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),

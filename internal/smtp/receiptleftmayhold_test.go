@@ -104,7 +104,7 @@ func TestSR17LeftWithPushUnansweredSaysServerMayHoldCopy(t *testing.T) {
 			logs := &syncBuffer{}
 			q := &leftQueue{}
 			r := &noRecopyReceipt{brokenReceipt: brokenReceipt{err: c.err}, recopyErr: c.recopyErr}
-			conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.150", 37300, 37400))
+			conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.150", 7300, 7400))
 			conns[0].ShadowOnReceipt = config.ShadowOnReceiptPreferRemote
 			obs := &receiptResults{}
 			s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: conns, Log: slog.New(slog.NewTextHandler(logs, nil)),

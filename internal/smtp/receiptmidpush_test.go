@@ -60,7 +60,7 @@ func TestShadowOnReceiptBrokenPushMovesOn(t *testing.T) {
 			logs := &syncBuffer{}
 			q := &markingQueue{}
 			r := &brokenReceipt{err: c.err}
-			conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.156", 37000, 37500))
+			conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.156", 7000, 7500))
 			conns[0].ShadowOnReceipt = config.ShadowOnReceiptPreferRemote
 			s := receiptServerOn(t, q, conns, r, nil, slog.New(slog.NewTextHandler(logs, nil)))
 			d := dial(t, s, "")
@@ -114,7 +114,7 @@ func (r *passedReceipt) Open(context.Context, string) (ReceiptLink, error) {
 func TestShadowOnReceiptRecopyCountsServersOpenPassed(t *testing.T) {
 	q := &markingQueue{}
 	r := &passedReceipt{brokenReceipt{err: fmt.Errorf("reply to the end of the message: %w", syscall.ECONNRESET)}}
-	conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.198", 43000, 43300))
+	conns := transportConnectorAt(t, freeAddrIn(t, "127.0.0.198", 13000, 13300))
 	conns[0].ShadowOnReceipt = config.ShadowOnReceiptPreferRemote
 	s := receiptServerOn(t, q, conns, r, nil)
 	d := dial(t, s, "")

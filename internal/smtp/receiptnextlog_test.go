@@ -23,7 +23,7 @@ func TestSR17CopyMadeOnNextServerAfterFailureLoggedAtInfo(t *testing.T) {
     remote_ranges: ["127.0.0.0/8"]
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {anonymous: [submit], authenticated: [submit], servers: [submit, relay, accept-xshadow]}
-%s`, freeAddrIn(t, "127.0.0.170", 39900, 40000), credsFile(t), extra))
+%s`, freeAddrIn(t, "127.0.0.170", 9900, 10000), credsFile(t), extra))
 	}
 	peer := startShadowServer(t, &copyQueue{}, &signalShadow{fakeShadow: fakeShadow{notes: map[string][]string{}}, sig: discardSig{ch: map[string]chan struct{}{}}}, true, at(""))
 	q := &markingQueue{}

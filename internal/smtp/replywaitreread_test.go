@@ -18,7 +18,7 @@ import (
 // lists' replies (XQUERYDISCARD, taken/dropped notes: writeReply) still
 // waited a full minute whatever idle_timeout is.
 func TestSR3DiscardReplyWaitsAtMostIdleTimeout(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.155:37560")
+	ln, err := net.Listen("tcp", "127.0.0.155:7560")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// frontAddr is a free address on 127.0.0.124, ports 39000-39499: the
+// frontAddr is a free address on 127.0.0.124, ports 9000-9499: the
 // lane of the front door's tests of this file and its siblings.
-func frontAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.124", 39000, 39500) }
+func frontAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.124", 9000, 9500) }
 
 const outsideLine = "session outside its connector's configuration now in force"
 

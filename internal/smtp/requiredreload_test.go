@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// rrFrontAddr is a free address on 127.0.0.215, ports 45500-45999: the
+// rrFrontAddr is a free address on 127.0.0.215, ports 15500-15999: the
 // lane of this file's tests.
-func rrFrontAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.215", 45500, 46000) }
+func rrFrontAddr(t *testing.T) string { return freeAddrIn(t, "127.0.0.215", 15500, 16000) }
 
 // SMTP-3 (rrfront38 F1): a requirement the session's connector had when
 // it connected is no reload's only while the session is where every

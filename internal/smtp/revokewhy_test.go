@@ -82,7 +82,7 @@ func TestSMTP8RevocationReplySaysWhatTheReloadDid(t *testing.T) {
 // not "another password or server flag".
 func TestSMTP8LoginEndedAtAddressSaysServerFlagTaken(t *testing.T) {
 	h, _ := bcrypt.GenerateFromPassword([]byte("hubpass"), bcrypt.MinCost)
-	addr := "127.0.0.150:37506"
+	addr := "127.0.0.150:7506"
 	own := revokeCreds(t, "hub2:"+string(h)+":server\n")
 	conf := func(ranges string) string {
 		return fmt.Sprintf(`

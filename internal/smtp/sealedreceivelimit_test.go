@@ -31,7 +31,7 @@ func fieldsAlone(n int, lastCRLF bool) string {
 // refused at MAIL — the send side's slack is never slack at receipt.
 func TestSMTP5FieldsAloneOverReceiveLimitRefused(t *testing.T) {
 	const limit = 4000
-	addr := freeAddrIn(t, "127.0.0.142", 37700, 37799)
+	addr := freeAddrIn(t, "127.0.0.142", 7700, 7799)
 	q := &fakeQueue{}
 	s := startServer(t, q, connectors(t, fmt.Sprintf(`
   - name: in

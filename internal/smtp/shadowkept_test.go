@@ -48,9 +48,9 @@ func newTakenOverShadow() *takenOverShadow {
 }
 
 // keptConnector is transportConnector bound to 127.0.0.120, on a free
-// port of 37000-37499.
+// port of 7000-7499.
 func keptConnector(t *testing.T) []config.ReceiveConnector {
-	return transportConnectorAt(t, freeAddrIn(t, "127.0.0.120", 37000, 37500))
+	return transportConnectorAt(t, freeAddrIn(t, "127.0.0.120", 7000, 7500))
 }
 
 // SR-6, SR-7 (version 23, a holder's database file copied back): a

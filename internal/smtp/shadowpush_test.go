@@ -194,7 +194,7 @@ func TestPushDiscardCarriesSessionMark(t *testing.T) {
 		given: map[string][]string{}}, dropped: map[string][]string{}}}
 	conns := connectors(t, fmt.Sprintf(`
   - name: transport
-    bindings: ["127.0.0.122:37511"]
+    bindings: ["127.0.0.122:7511"]
     remote_ranges: ["127.0.0.0/8"]
     auth: {mechanisms: [PLAIN], credentials_file: %q, allow_insecure: true}
     permissions: {servers: [submit, relay, accept-xshadow]}

@@ -16,7 +16,7 @@ func TestSMTP3SizeAndFormRefusalsAreLogged(t *testing.T) {
 	var logs lockedBuf
 	s := startWith(t, ServerConfig{Log: slog.New(slog.NewTextHandler(&logs, nil)), Connectors: connectors(t, `
   - name: internet
-    bindings: ["127.0.0.150:37502"]
+    bindings: ["127.0.0.150:7502"]
     permissions: {anonymous: [submit]}
     limits: {max_message_size: 10000, max_line_length: 1000, max_errors: 50, soft_error_limit: 50}
 `)})

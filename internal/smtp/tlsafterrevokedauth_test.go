@@ -14,7 +14,7 @@ import (
 func TestSMTP2StartTLSAfterStandingAuthRefused(t *testing.T) {
 	cert, key, _ := testCert(t)
 	creds := credsFile(t)
-	addr := freeAddrIn(t, "127.0.0.142", 37500, 37599)
+	addr := freeAddrIn(t, "127.0.0.142", 7500, 7599)
 	s := startServer(t, &fakeQueue{}, connectors(t, tlsRequiredConf(addr, cert, key, creds, "", ", allow_insecure: true"))...)
 	d := dial(t, s, "127.0.0.142")
 	d.expect("220")
@@ -44,7 +44,7 @@ func TestSMTP2StartTLSAfterStandingAuthRefused(t *testing.T) {
 func TestSMTP2StartTLSAfterRevokedLoginKeepsNothing(t *testing.T) {
 	cert, key, pool := testCert(t)
 	creds := credsFile(t)
-	addr := freeAddrIn(t, "127.0.0.142", 37600, 37699)
+	addr := freeAddrIn(t, "127.0.0.142", 7600, 7699)
 	s := startServer(t, &fakeQueue{}, connectors(t, tlsRequiredConf(addr, cert, key, creds, "", ", allow_insecure: true"))...)
 	d := dial(t, s, "127.0.0.142")
 	d.expect("220")

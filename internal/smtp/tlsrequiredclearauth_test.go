@@ -26,7 +26,7 @@ func tlsRequiredConf(addr, cert, key, creds, tlsMore, authMore string) string {
 // clear where the operator required TLS, and no login leads to the dead
 // end of a MAIL that needs STARTTLS and a STARTTLS refused after AUTH.
 func TestSMTP2TLSRequiredOffersNoAuthInClear(t *testing.T) {
-	addr := freeAddrIn(t, "127.0.0.134", 43100, 43199)
+	addr := freeAddrIn(t, "127.0.0.134", 13100, 13199)
 	cert, key, _ := testCert(t)
 	creds := credsFile(t)
 	conns := connectors(t, tlsRequiredConf(addr, cert, key, creds, ", required: true", ""))
@@ -64,7 +64,7 @@ func TestSMTP2ClearLoginNarrowedToTLSRequiredMayStartTLS(t *testing.T) {
 	creds := credsFile(t)
 	for _, step := range []string{"STARTTLS", "MAIL", "RCPT", "EHLO", "RSET"} {
 		t.Run(step, func(t *testing.T) {
-			addr := freeAddrIn(t, "127.0.0.134", 43200, 43299)
+			addr := freeAddrIn(t, "127.0.0.134", 13200, 13299)
 			s := startServer(t, &fakeQueue{}, connectors(t, tlsRequiredConf(addr, cert, key, creds, "", ", allow_insecure: true"))...)
 			d := dial(t, s, "127.0.0.134")
 			d.expect("220")

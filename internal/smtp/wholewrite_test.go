@@ -26,7 +26,7 @@ func TestSR17CutAfterTheWholeWriteSaysSo(t *testing.T) {
 	const want = "after the whole copy was written (MAIL, RCPT, BDAT LAST): "
 	ehlo := []string{"XSHADOW 7", "8BITMIME", "PIPELINING", "CHUNKING"}
 	open := func(t *testing.T, fault string) *Client {
-		hub := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.185", 36900, 100), testsupport.HubScript{EHLO: ehlo, Fault: fault})
+		hub := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.185", 6900, 100), testsupport.HubScript{EHLO: ehlo, Fault: fault})
 		nc, err := net.DialTimeout("tcp", hub.Addr(), 5*time.Second)
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +93,7 @@ func TestSR17CutAfterTheWholeWriteSaysSo(t *testing.T) {
 // was written: what a delivery defers with (451 4.4.2 HOP: reply to
 // MAIL: EOF) is true, and keeps its words.
 func TestSMTP1PipelinedCutAtMailSaysMail(t *testing.T) {
-	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.185", 36900, 100),
+	hub := testsupport.StartHub(t, testsupport.AddrInRange(t, "127.0.0.185", 6900, 100),
 		testsupport.HubScript{EHLO: []string{"8BITMIME", "PIPELINING"}, Fault: testsupport.FaultMailEOF})
 	nc, err := net.DialTimeout("tcp", hub.Addr(), 5*time.Second)
 	if err != nil {

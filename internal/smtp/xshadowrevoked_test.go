@@ -8,7 +8,7 @@ import (
 	"umbra/internal/routing"
 )
 
-func rr34Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.216", 45400, 45500) }
+func rr34Addr(t *testing.T) string { return freeAddrIn(t, "127.0.0.216", 15400, 15500) }
 
 // SR-3, SMTP-8 (rr34 F1): a reload that takes accept-xshadow from the
 // session's own connector (its address not moved) ends the open shadow

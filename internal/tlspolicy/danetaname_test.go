@@ -11,13 +11,13 @@ import (
 	"github.com/miekg/dns"
 )
 
-// handshakeWith serves one TLS handshake on 127.0.0.175 (ports 44100-44199)
+// handshakeWith serves one TLS handshake on 127.0.0.175 (ports 14100-14199)
 // with chain and key, and returns the session a client saw of it.
 func handshakeWith(t *testing.T, chain [][]byte, key *ecdsa.PrivateKey) tls.ConnectionState {
 	t.Helper()
 	var ln net.Listener
 	var err error
-	for p := 44100; p < 44200; p++ {
+	for p := 14100; p < 14200; p++ {
 		if ln, err = net.Listen("tcp", fmt.Sprintf("127.0.0.175:%d", p)); err == nil {
 			break
 		}

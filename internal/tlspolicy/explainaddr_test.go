@@ -142,7 +142,7 @@ func TestExplainNumericMXExchange(t *testing.T) {
 // exchange of preference 10 names no host and is skipped (550 5.4.4
 // naming it).
 func TestExplainNullMXIsExactlyOneRootRecordOfPreferenceZero(t *testing.T) {
-	srv := dnstest.StartOn(t, "127.0.0.170:39004",
+	srv := dnstest.StartOn(t, "127.0.0.170:9004",
 		"test. 300 IN SOA ns.test. h.test. 1 2 3 4 60",
 		"null.test. 300 IN MX 0 .",
 		"root10.test. 300 IN MX 10 .",

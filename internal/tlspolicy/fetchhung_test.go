@@ -39,23 +39,23 @@ func TestHungPolicyHostSaidInWords(t *testing.T) {
 		case <-time.After(5 * time.Second):
 		}
 	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{leaf.Raw}, PrivateKey: key}}}, ReadHeaderTimeout: 5 * time.Second}
-	ln, err := net.Listen("tcp", "127.0.0.127:40540")
+	ln, err := net.Listen("tcp", "127.0.0.127:10540")
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.ServeTLS(ln, "", "")
 	t.Cleanup(func() { close(hang); srv.Close() })
-	dns := dnstest.StartOn(t, "127.0.0.127:40541", `_mta-sts.h.test. 300 IN TXT "v=STSv1; id=1"`, "mta-sts.h.test. 300 IN A 127.0.0.127", "h.test. 300 IN MX 10 mx.h.test.")
+	dns := dnstest.StartOn(t, "127.0.0.127:10541", `_mta-sts.h.test. 300 IN TXT "v=STSv1; id=1"`, "mta-sts.h.test. 300 IN A 127.0.0.127", "h.test. 300 IN MX 10 mx.h.test.")
 	res, _ := resolver.New(resolver.Config{Servers: []string{dns.Addr}, Timeout: 2 * time.Second, Attempts: 1})
 	clk := clock.NewFake(time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC))
-	eng := New(Config{Resolver: res, MTASTS: true, RootCAs: roots, HTTPSPort: 40540, FetchTimeout: 300 * time.Millisecond, Clock: clk})
+	eng := New(Config{Resolver: res, MTASTS: true, RootCAs: roots, HTTPSPort: 10540, FetchTimeout: 300 * time.Millisecond, Clock: clk})
 	eng.STS(context.Background(), "h.test")
 	f, ok := eng.LastFetchFailure("h.test")
 	if !ok {
 		t.Fatal("no fetch failure recorded for a hung policy host")
 	}
 	msg := f.Err
-	if !strings.Contains(msg, "policy host mta-sts.h.test port 40540 did not answer within 300ms (") ||
+	if !strings.Contains(msg, "policy host mta-sts.h.test port 10540 did not answer within 300ms (") ||
 		strings.Contains(msg, "deadline exceeded") || strings.Contains(msg, "Get \"") || strings.Contains(msg, "i/o timeout") {
 		t.Errorf("fetch failure %q: want the policy host's silence in words only", msg)
 	}

@@ -40,15 +40,15 @@ func (l *ops43Logs) String() string {
 }
 
 // ops43Listen listens on 127.0.0.154 at the first free port of
-// 38400-38599.
+// 8400-8599.
 func ops43Listen(t *testing.T) net.Listener {
 	t.Helper()
-	for p := 38400; p < 38600; p++ {
+	for p := 8400; p < 8600; p++ {
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.154:%d", p)); err == nil {
 			return ln
 		}
 	}
-	t.Fatal("no free port on 127.0.0.154 in 38400-38599")
+	t.Fatal("no free port on 127.0.0.154 in 8400-8599")
 	return nil
 }
 

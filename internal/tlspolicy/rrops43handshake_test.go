@@ -22,15 +22,15 @@ import (
 )
 
 // rrops43Listen listens on 127.0.0.166 at the first free port of
-// 39600-39799.
+// 9600-9799.
 func rrops43Listen(t *testing.T) net.Listener {
 	t.Helper()
-	for p := 39600; p < 39800; p++ {
+	for p := 9600; p < 9800; p++ {
 		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.166:%d", p)); err == nil {
 			return ln
 		}
 	}
-	t.Fatal("no free port on 127.0.0.166 in 39600-39799")
+	t.Fatal("no free port on 127.0.0.166 in 9600-9799")
 	return nil
 }
 
