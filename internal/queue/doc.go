@@ -608,8 +608,14 @@
 // discard owed and the mark; no holder keeps a copy whose expiry
 // disagrees with the message's. Not a part of a split message whose
 // copy another record here still needs (sharedCopyKept, heldage.go; "One
-// copy, several records"): its hold and resume write no discard, the
-// holder keeps the copy with the copy's own receipt time, and so the
+// copy, several records"): its hold writes no full discard but the
+// partial discard of its own pending recipients (settleHeldPart,
+// siblingcopy.go; none another record under the copy has pending), in
+// the hold's commit — a crash leaves the part unheld with its share of
+// the copy, or held with its share settled and CopyOnRelease stored, so
+// that its release marks it held by this server only (HowHeld) and its
+// copy is made again, as a whole message's release does; the holder
+// keeps the copy for the other records with its own receipt time, and so the
 // resume (and the quarantine's release) keeps the part's age whole, the
 // hold counted — the part expires with the copy it shares, never after
 // the holder's takeover of it at message_expiration and
