@@ -749,8 +749,13 @@
 // not write the full discard (recipients still pending; a sibling still
 // needs the copy; a failure DSN carries the full discard) writes, in the
 // same commit, one entry per finished address in bucket partialdiscards
-// (server, copy id, address). Left out: a group expanded here (the copy
-// names the group, its members are pending), a recipient a failure DSN
+// (server, copy id, address). Left out: a group expanded here while
+// its members are pending (the copy names the group, not its members:
+// the commit that leaves none of them pending names the group —
+// groupsSettled, expand.go —, and so do an operator's removal or hold
+// of a part, settleRemovedPart and settleHeldPart; a group one of whose
+// members this commit's failure DSN reports is named with the DSN's
+// departure instead, or by the full discard), a recipient a failure DSN
 // of that commit reports (the DSN exists only here until it leaves; the
 // copy covers it, as the full discard a failure DSN carries: that commit
 // notes the copy and the addresses under the DSN's id in bucket

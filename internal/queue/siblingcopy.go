@@ -165,6 +165,27 @@ func (t *Tx) settlePart(m *Message, took, failed []int, withDSN bool, now time.T
 			addrs = append(addrs, a)
 		}
 	}
+	// The copy names a group expanded here, not its members: the group
+	// is settled with its last member (groupsSettled), or reported with
+	// the DSN that reports one of them.
+	taken := map[int]bool{}
+	for _, i := range took {
+		taken[i] = true
+	}
+	stillPending := func(i int) bool { return m.Rcpts[i].Status == Pending && !taken[i] }
+	free := map[string]bool{} // no member in the DSN
+	for _, g := range groupsSettled(m, taken, stillPending, func(i int) bool { return inDSN[i] }) {
+		free[g] = true
+	}
+	for _, g := range groupsSettled(m, taken, stillPending, nil) {
+		switch {
+		case needs.needs(g):
+		case free[g]:
+			addrs = append(addrs, g)
+		default:
+			reported = append(reported, g)
+		}
+	}
 	if len(addrs) == 0 {
 		return reported, false, nil
 	}
