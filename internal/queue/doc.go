@@ -595,9 +595,16 @@
 // it made a message immortal). A crash leaves the hold and its note or
 // neither; a hold of an older release (no note) is counted as age. A
 // delay notice that went stays gone through either release: one notice
-// per message. A poison message's shadow copy is kept while it is
-// held (hold.go), and its holder takes the copy over by the copy's own
-// receipt time: so its resume writes, in the same commit, the discard
+// per message. The commit that moves a message to the poison queue
+// (Recover) settles its shadow copy, as a suspend's does (settleHeldCopy;
+// its body here reading whole, bodySoundHere: else the copy is the sound
+// one and stays), so that no holder takes it over at the copy's expiry
+// behind the operator's verdict; a crash leaves the message in flight
+// with its copy (counted again at the next start) or poison with the
+// discard owed. A poison message's shadow copy still held (poisoned by
+// an earlier release, or with a body unreadable then) is taken over by
+// its holder by the copy's own receipt time: so its resume writes, in
+// the same commit, the discard
 // of that copy (settleHeldCopy) and marks the message held by this
 // server only (markReleasedSingle, HowHeld), as a suspend and its
 // resume do (not when its body here is unreadable: the copy is the

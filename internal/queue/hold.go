@@ -46,11 +46,20 @@ import "time"
 // Not a hold in this sense, and so not settled: a suspended queue (a
 // destination's maintenance: the mail is due to be delivered, and a
 // takeover during an outage of this server is what the copy is for),
-// a redirect (a route of this server's), and the poison queue (held by
-// umbra, not by the operator, and its copy may be the only sound one: a
-// body found unreadable here is whole at the shadow server) — though
-// its resume settles the copy, when the body here is sound, as it takes
-// the time held out of the message's age (resumeAction).
+// a redirect (a route of this server's). The poison queue is a hold the
+// operator sees: the commit that moves a message there (Recover)
+// settles its copy as a suspend does, and its resume marks it for a new
+// copy — but not when its body here does not read whole: its copy is
+// then the only sound one (handback.go gives the message to its
+// holder), and stays. The resume of a poison message whose copy is
+// still held (poisoned so by an earlier release) settles it then, as it
+// takes the time held out of the message's age (resumeAction).
+//
+// An original held here — suspended, quarantined, or poison with a
+// body that reads whole — still owes its recipients at a takeover's
+// settling of a copy of the same message held here (twinoriginal.go):
+// the copy is settled, and the original's release delivers them; a
+// takeover never delivers behind the hold.
 
 // settleHeldCopy writes, in tx, the discard notification for the shadow
 // copy of m, which the caller's commit holds. It reports whether m has
