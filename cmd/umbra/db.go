@@ -364,7 +364,9 @@ func newDBCmd() *cobra.Command {
 			"large messages were streamed) is moved into a spool file on the way, so that delivery streams it.\n" +
 			"With --schema 4 the copy is written in the layout of schema version 4 (every message record without its\n" +
 			"checksum), which the release before version 5 reads; with --schema 3 also every body a value of its table\n" +
-			"again, which the release before version 4 reads: the way back before rolling back the binary. From its first\n" +
+			"again, which the release before version 4 reads: the way back before rolling back the binary. No other --schema\n" +
+			"value is taken: without it the copy keeps the file's own version, and no compaction upgrades a file (umbra serve\n" +
+			"does, at its start). From its first\n" +
 			"step it holds the db commands' side lock (queue.db.cmdlock): an umbra serve started meanwhile waits for it.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -456,7 +458,7 @@ func newDBCmd() *cobra.Command {
 			return nil
 		},
 	}
-	intFlag(compact.Flags(), new(int), "schema", 0, "write the copy in the layout of this schema version: 4 or 3 for a rollback to a release of that version (default: the file's own)")
+	intFlag(compact.Flags(), new(int), "schema", 0, "write the copy in the layout of schema version 4 or 3, for a rollback to a release of that version (default: the file's own version; no other value: a compaction upgrades no file, umbra serve does)")
 	verify := &cobra.Command{
 		Use:   "verify FILE",
 		Short: "Check a backup against the checksums it carries (after copying it off the machine and back); umbra may run",

@@ -194,6 +194,9 @@ func newQueueCmd() *cobra.Command {
 					}
 					if sum.HeldEach > 0 {
 						v["held_each"] = sum.HeldEach // held one by one: message resume --queue releases them
+						if sum.HeldRestored > 0 {
+							v["held_restored"] = sum.HeldRestored // of them, held by a db restore
+						}
 					}
 					return printJSON(cmd.OutOrStdout(), v)
 				}
@@ -214,7 +217,7 @@ func newQueueCmd() *cobra.Command {
 				if sum.HeldEach > 0 {
 					// Not released by the queue's action (rt36 F2): the
 					// queue still shows suspended while they are held.
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], heldEachText(args[0], sum.HeldEach))
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], heldEachText(args[0], sum.HeldEach, sum.HeldRestored))
 				}
 				return nil
 			},
@@ -701,11 +704,11 @@ func checkListLimit(limit int) error {
 	return nil
 }
 
-// heldEachText says that n messages of queue name are held one by one
-// (message suspend), which queue resume and retry do not release, and
-// names the command that does.
-func heldEachText(name string, n int) string {
-	return queue.HeldEachText(termSafe(name), n) // the console's words too
+// heldEachText says that n messages of queue name are held one by one,
+// restored of them by a db restore (restored suspended), not by the
+// operator: the console's words too (queue.HeldEachRestoredText).
+func heldEachText(name string, n, restored int) string {
+	return queue.HeldEachRestoredText(termSafe(name), n, restored)
 }
 
 // noteClaimsFailing says, under a listing, that the daemon's claims of

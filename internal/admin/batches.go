@@ -412,10 +412,13 @@ type QueueResult struct {
 	// queue held one by one (message suspend), which it does not
 	// release (queue.BatchResult.HeldEach): umbra message resume
 	// --queue does.
-	HeldEach  int    `json:"held_each,omitempty"`
-	Next      string `json:"next,omitempty"`
-	Through   string `json:"through,omitempty"`
-	Selection string `json:"selection,omitempty"`
+	HeldEach int `json:"held_each,omitempty"`
+	// HeldRestored counts those of HeldEach a db restore holds
+	// (queue.BatchResult.HeldRestored), told apart in the words.
+	HeldRestored int    `json:"held_restored,omitempty"`
+	Next         string `json:"next,omitempty"`
+	Through      string `json:"through,omitempty"`
+	Selection    string `json:"selection,omitempty"`
 }
 
 // queueBatch serves one batch of a queue action, audited as action.
@@ -451,7 +454,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	b, err := qb.QueueBatch(s.withTally(r, token, audit, name, selected), action, name, to, ids, after == 0, until)
 	used := b.Used
-	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released, HeldEach: b.HeldEach}
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released, HeldEach: b.HeldEach, HeldRestored: b.HeldRestored}
 	if through != 0 {
 		out.Through = through.String()
 	}

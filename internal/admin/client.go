@@ -436,6 +436,7 @@ func (c *Client) QueueActionTotals(name, action, to string, progress func(sum in
 		sum.KeptRequireTLS += out.KeptRequireTLS
 		sum.KeptInDelivery += out.KeptInDelivery
 		sum.HeldEach += out.HeldEach // counted by the first batch
+		sum.HeldRestored += out.HeldRestored
 		for k, n := range out.Released {
 			if sum.Released == nil {
 				sum.Released = map[string]int{}

@@ -157,6 +157,13 @@ func newHarness(t *testing.T) *harness {
 // newHarnessTracking is newHarness with a message tracking log.
 func newHarnessTracking(t *testing.T, track admin.Tracker) *harness {
 	t.Helper()
+	return newHarnessWrapped(t, track, nil)
+}
+
+// newHarnessWrapped is newHarnessTracking with the fake queue wrapped
+// (wrap: nil for none) to serve more of the admin API than it does.
+func newHarnessWrapped(t *testing.T, track admin.Tracker, wrap func(*fakeQueue) admin.Queue) *harness {
+	t.Helper()
 	dir := t.TempDir()
 	hash, _ := bcrypt.GenerateFromPassword([]byte("s3cret-pass"), bcrypt.MinCost)
 	srvHash, _ := bcrypt.GenerateFromPassword([]byte("relay-pass"), bcrypt.MinCost)
@@ -169,7 +176,11 @@ func newHarnessTracking(t *testing.T, track admin.Tracker) *harness {
 	q := &fakeQueue{}
 	logs := &syncBuilder{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	adm, err := admin.Listen(filepath.Join(dir, "admin.sock"), q, track, admin.Status{Server: "hub1.example.org"}, log)
+	var aq admin.Queue = q
+	if wrap != nil {
+		aq = wrap(q)
+	}
+	adm, err := admin.Listen(filepath.Join(dir, "admin.sock"), aq, track, admin.Status{Server: "hub1.example.org"}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -416,7 +416,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 	}
 	if n, ok := out["held_each"].(float64); ok && n > 0 && (op == "retry" || op == "resume") {
 		// Not released by the queue's action (rt36 F2).
-		flash += "; " + strconv.Itoa(int(n)) + " held one by one (message suspend) stay held: umbra message resume --queue " + target + " releases them"
+		// Those a db restore holds are told apart (rt47 F2): not the
+		// operator's hold, and a resume of them may send them twice.
+		r, _ := out["held_restored"].(float64)
+		flash += "; " + queue.HeldEachRestoredText(target, int(n), int(r))
 	}
 	if stopping && (op == "retry" || op == "redirect" || op == "resume" || op == "release") {
 		flash += "; umbra is stopping: no delivery attempt starts before it is started again"

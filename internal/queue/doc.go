@@ -595,9 +595,16 @@
 // it made a message immortal). A crash leaves the hold and its note or
 // neither; a hold of an older release (no note) is counted as age. A
 // delay notice that went stays gone through either release: one notice
-// per message. A poison message's shadow copy is kept while it is
-// held (hold.go), and its holder takes the copy over by the copy's own
-// receipt time: so its resume writes, in the same commit, the discard
+// per message. The commit that moves a message to the poison queue
+// (Recover) settles its shadow copy, as a suspend's does (settleHeldCopy;
+// its body here reading whole, bodySoundHere: else the copy is the sound
+// one and stays), so that no holder takes it over at the copy's expiry
+// behind the operator's verdict; a crash leaves the message in flight
+// with its copy (counted again at the next start) or poison with the
+// discard owed. A poison message's shadow copy still held (poisoned by
+// an earlier release, or with a body unreadable then) is taken over by
+// its holder by the copy's own receipt time: so its resume writes, in
+// the same commit, the discard
 // of that copy (settleHeldCopy) and marks the message held by this
 // server only (markReleasedSingle, HowHeld), as a suspend and its
 // resume do (not when its body here is unreadable: the copy is the
@@ -608,8 +615,14 @@
 // discard owed and the mark; no holder keeps a copy whose expiry
 // disagrees with the message's. Not a part of a split message whose
 // copy another record here still needs (sharedCopyKept, heldage.go; "One
-// copy, several records"): its hold and resume write no discard, the
-// holder keeps the copy with the copy's own receipt time, and so the
+// copy, several records"): its hold writes no full discard but the
+// partial discard of its own pending recipients (settleHeldPart,
+// siblingcopy.go; none another record under the copy has pending), in
+// the hold's commit — a crash leaves the part unheld with its share of
+// the copy, or held with its share settled and CopyOnRelease stored, so
+// that its release marks it held by this server only (HowHeld) and its
+// copy is made again, as a whole message's release does; the holder
+// keeps the copy for the other records with its own receipt time, and so the
 // resume (and the quarantine's release) keeps the part's age whole, the
 // hold counted — the part expires with the copy it shares, never after
 // the holder's takeover of it at message_expiration and
@@ -743,8 +756,13 @@
 // not write the full discard (recipients still pending; a sibling still
 // needs the copy; a failure DSN carries the full discard) writes, in the
 // same commit, one entry per finished address in bucket partialdiscards
-// (server, copy id, address). Left out: a group expanded here (the copy
-// names the group, its members are pending), a recipient a failure DSN
+// (server, copy id, address). Left out: a group expanded here while
+// its members are pending (the copy names the group, not its members:
+// the commit that leaves none of them pending names the group —
+// groupsSettled, expand.go —, and so do an operator's removal or hold
+// of a part, settleRemovedPart and settleHeldPart; a group one of whose
+// members this commit's failure DSN reports is named with the DSN's
+// departure instead, or by the full discard), a recipient a failure DSN
 // of that commit reports (the DSN exists only here until it leaves; the
 // copy covers it, as the full discard a failure DSN carries: that commit
 // notes the copy and the addresses under the DSN's id in bucket

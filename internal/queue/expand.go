@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"sort"
 	"strings"
 
 	"umbra/internal/mailaddr"
@@ -30,17 +31,7 @@ func expandInto(m *Message, group int, members []string, owned func(domain strin
 		have[key(r.Addr)] = true
 	}
 	g := m.Rcpts[group]
-	orcpt := g.ORcpt
-	if orcpt == "" {
-		// rfc822 is an ASCII address type (RFC 3461 §4.2): a group
-		// address that is not ASCII (SMTPUTF8 mail to équipe@…) is typed
-		// utf-8 (RFC 6533 §3), as the DSN's Original-Recipient field
-		// writes it; "rfc822;équipe@…" could not be sent on (rr27 F3).
-		orcpt = "rfc822;" + g.Addr
-		if !isASCII(g.Addr) {
-			orcpt = "utf-8;" + g.Addr
-		}
-	}
+	orcpt := memberORcpt(g)
 	added := false
 	for _, a := range members {
 		a = mailaddr.Canonical(a) // as RCPT would store it (rt16d F1)
@@ -53,4 +44,76 @@ func expandInto(m *Message, group int, members []string, owned func(domain strin
 		added = true
 	}
 	return added
+}
+
+// memberORcpt is the ORCPT the members of the group g carry (expandInto).
+func memberORcpt(g Recipient) string {
+	if g.ORcpt != "" {
+		return g.ORcpt
+	}
+	// rfc822 is an ASCII address type (RFC 3461 §4.2): a group address
+	// that is not ASCII (SMTPUTF8 mail to équipe@…) is typed utf-8 (RFC
+	// 6533 §3), as the DSN's Original-Recipient field writes it;
+	// "rfc822;équipe@…" could not be sent on (rr27 F3).
+	if !isASCII(g.Addr) {
+		return "utf-8;" + g.Addr
+	}
+	return "rfc822;" + g.Addr
+}
+
+// groupsSettled returns the addresses of the groups expanded in m whose
+// members the recipients in done (by index) leave none of pending — what
+// a shadow copy of m holds in their place: the copy names the group, a
+// copy made before the expansion, never its members, so a partial
+// discard naming only the members settles nothing there (the holder's
+// takeover delivers the group again). stillPending says whether a member
+// is pending after the caller's commit; withheld (nil: none) whether a
+// member is settled otherwise for now (a failure DSN's recipient until
+// the DSN leaves): its group is not named. A group is a recipient no
+// longer pending (Relayed by its expansion) whose expansion ORCPT
+// (memberORcpt) another recipient carries. A recipient so matched that
+// is no group (one whose ORCPT merely names another recipient) names a
+// recipient finished here already: its partial discard is owed anyway.
+func groupsSettled(m *Message, done map[int]bool, stillPending func(i int) bool, withheld func(i int) bool) []string {
+	type group struct {
+		addr                  string
+		touched, pending, out bool
+	}
+	var groups map[string]*group
+	for _, g := range m.Rcpts {
+		if g.Status == Pending || g.Status == Shadowed {
+			continue
+		}
+		if groups == nil {
+			groups = map[string]*group{}
+		}
+		if o := memberORcpt(g); groups[o] == nil {
+			groups[o] = &group{addr: g.Addr}
+		}
+	}
+	if groups == nil {
+		return nil
+	}
+	for i, r := range m.Rcpts {
+		g := groups[r.ORcpt]
+		if r.ORcpt == "" || g == nil || g.addr == r.Addr {
+			continue
+		}
+		if done[i] {
+			g.touched = true
+			if withheld != nil && withheld(i) {
+				g.out = true
+			}
+		} else if stillPending(i) {
+			g.pending = true
+		}
+	}
+	var out []string
+	for _, g := range groups {
+		if g.touched && !g.pending && !g.out {
+			out = append(out, g.addr)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -13,7 +13,12 @@ import "time"
 // the server that relayed the message here keeps): the shadow server
 // drops the copy at its next contact, and the held message lives on
 // this server only until it is delivered. The hold and the discard are
-// one commit, so a crash leaves neither or both.
+// one commit, so a crash leaves neither or both. A part of a split
+// message whose copy another record here still needs settles its own
+// recipients in that copy by a partial discard in the same commit
+// (settleHeldPart), and its release makes their copy again
+// (CopyOnRelease, markReleasedSingle): the holder of a shared copy
+// never delivers the held part's mail at a takeover.
 //
 // What this costs: from the hold on, the message has one copy, on this
 // server's disk; a lost disk loses it (the quarantine's rule too). A
@@ -41,11 +46,20 @@ import "time"
 // Not a hold in this sense, and so not settled: a suspended queue (a
 // destination's maintenance: the mail is due to be delivered, and a
 // takeover during an outage of this server is what the copy is for),
-// a redirect (a route of this server's), and the poison queue (held by
-// umbra, not by the operator, and its copy may be the only sound one: a
-// body found unreadable here is whole at the shadow server) — though
-// its resume settles the copy, when the body here is sound, as it takes
-// the time held out of the message's age (resumeAction).
+// a redirect (a route of this server's). The poison queue is a hold the
+// operator sees: the commit that moves a message there (Recover)
+// settles its copy as a suspend does, and its resume marks it for a new
+// copy — but not when its body here does not read whole: its copy is
+// then the only sound one (handback.go gives the message to its
+// holder), and stays. The resume of a poison message whose copy is
+// still held (poisoned so by an earlier release) settles it then, as it
+// takes the time held out of the message's age (resumeAction).
+//
+// An original held here — suspended, quarantined, or poison with a
+// body that reads whole — still owes its recipients at a takeover's
+// settling of a copy of the same message held here (twinoriginal.go):
+// the copy is settled, and the original's release delivers them; a
+// takeover never delivers behind the hold.
 
 // settleHeldCopy writes, in tx, the discard notification for the shadow
 // copy of m, which the caller's commit holds. It reports whether m has
@@ -78,7 +92,19 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 	if err := tx.settleMarkHolders(m, now); err != nil {
 		return false, err
 	}
-	return tx.addCopyDiscard(m, now)
+	wrote, err := tx.addCopyDiscard(m, now)
+	if err != nil || wrote {
+		return wrote, err
+	}
+	// A part of a split message whose copy another record here still
+	// needs: its own recipients are settled in that copy all the same
+	// (a partial discard, siblingcopy.go), and its release makes their
+	// copy again (CopyOnRelease) as a whole message's release does.
+	part, err := tx.settleHeldPart(m, now)
+	if part {
+		m.CopyOnRelease = true
+	}
+	return false, err
 }
 
 // markReleasedSingle marks m, released from an operator's hold (or from
@@ -104,6 +130,12 @@ func (t *Tx) markReleasedSingle(m *Message, how string, now time.Time) (bool, er
 	lost := m.ShadowServer
 	if m.CopyOnRelease {
 		m.CopyOnRelease = false
+		if m.ShadowServer != "" && m.ShadowID != "" && t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+			// A part whose hold settled its recipients in the copy
+			// another record still needs (settleHeldPart): the hold
+			// discarded its share of the copy.
+			lost += howSep + how
+		}
 	} else if m.ShadowServer == "" || m.ShadowID == "" {
 		return false, nil
 	} else if t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {

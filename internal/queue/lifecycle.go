@@ -763,13 +763,17 @@ func CompactSpooling(path string, threshold int64) (before, after int64, err err
 
 // ErrCompactSchema is CheckCompactSchema's refusal: a schema version
 // compaction does not write.
-var ErrCompactSchema = fmt.Errorf("compaction writes schema version 3, 4 or %d", schemaVersion)
+var ErrCompactSchema = fmt.Errorf("compaction writes the layout of schema version 4 or 3 for a rollback to a release of that version, "+
+	"or, without --schema, keeps the file's own version; it upgrades no file (umbra serve upgrades it to version %d at its start)", schemaVersion)
 
 // CheckCompactSchema refuses a schema version CompactTo does not write
 // (0: the file's own): the CLI asks before it opens anything, and
-// refuses it as a usage error.
+// refuses it as a usage error. This release's own version is no target
+// either: a compaction keeps the file's version, and one of an older
+// version (a rollback's copy) would be written as it was, not upgraded
+// — Open upgrades it.
 func CheckCompactSchema(schema int) error {
-	if schema != 0 && schema != 3 && schema != 4 && schema != schemaVersion {
+	if schema != 0 && schema != 3 && schema != 4 {
 		return fmt.Errorf("schema version %d: %w", schema, ErrCompactSchema)
 	}
 	return nil

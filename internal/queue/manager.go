@@ -386,6 +386,18 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				stopped++ // cut by the operator's immediate stop (StopAtOnce): umbra stopped, nothing crashed
 			}
 			if m.CrashCount >= q.cfg.PoisonThreshold {
+				// The poison queue is a hold the operator sees (hold.go):
+				// its shadow copy is settled in this commit, as a
+				// suspend settles it, so that no holder takes it over at
+				// its expiry and delivers behind the operator's verdict
+				// — unless the body here does not read whole: then the
+				// copy is the sound one (handback.go).
+				if m.ShadowServer != "" && m.ShadowID != "" && tx.bodySoundHere(m) {
+					if _, err := settleHeldCopy(tx, m, now); err != nil {
+						return err
+					}
+					m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
+				}
 				m.State = Poison
 				m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it", m.CrashCount)
 				poisoned++

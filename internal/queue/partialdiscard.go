@@ -134,8 +134,9 @@ func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
 // commit finished — pending as the attempt began (before), now
 // delivered, relayed, shadowed at a next hop or failed — that the
 // shadow copy of m (m.ShadowServer, m.ShadowID) no longer needs: not a
-// group expanded here (its members are new recipients the copy does not
-// name), not one in skip (the results commit's: one its failure DSN
+// group expanded here as it is expanded (its members are new recipients
+// the copy does not name) but the group once the last of its members
+// finished (groupsSettled: the copy holds the group), not one in skip (the results commit's: one its failure DSN
 // reports — that DSN exists only here until it leaves; the copy covers
 // it, as the full discard a failure DSN carries, and the DSN's departure
 // names it: reportedcopy.go), and not one another record here under the
@@ -143,13 +144,21 @@ func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
 // names it).
 func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Outcome, skip map[int]bool) ([]string, error) {
 	var addrs []string
+	done := map[int]bool{}
 	for i := range m.Rcpts {
 		r := &m.Rcpts[i]
-		if i >= len(before) || before[i] != Pending || r.Status == Pending || outcome[i] == Expanded || skip[i] {
+		if i >= len(before) || before[i] != Pending || r.Status == Pending || outcome[i] == Expanded {
 			continue
 		}
-		addrs = append(addrs, r.Addr)
+		done[i] = true
+		if !skip[i] {
+			addrs = append(addrs, r.Addr)
+		}
 	}
+	// A group expanded here is what the copy holds, not its members:
+	// named once none of them is pending, and none this commit finished
+	// is skipped (its DSN's departure, or a later commit, names it).
+	addrs = append(addrs, groupsSettled(m, done, func(i int) bool { return m.Rcpts[i].Status == Pending }, func(i int) bool { return skip[i] })...)
 	if len(addrs) == 0 {
 		return nil, nil
 	}

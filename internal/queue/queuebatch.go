@@ -107,12 +107,12 @@ func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, i
 		b.Changed, b.Used, madeDue, err = q.resumeBatch(ctx, name, ids, first, until)
 		b.Released = q.releasedTo(madeDue) // outside the resume's lock: the planner takes its own
 		if first && err == nil {
-			b.HeldEach = q.heldEachIn(name)
+			b.HeldEach, b.HeldRestored = q.heldEachIn(name)
 		}
 	case "retry":
 		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
 		if first && err == nil {
-			b.HeldEach = q.heldEachIn(name)
+			b.HeldEach, b.HeldRestored = q.heldEachIn(name)
 		}
 	case "redirect":
 		return q.redirectBatch(ctx, name, target, ids, until)
@@ -148,6 +148,10 @@ type BatchResult struct {
 	// messages of the queue held one by one (message suspend), which
 	// neither releases: umbra message resume --queue does (rt36 F2).
 	HeldEach int
+	// HeldRestored counts those of HeldEach a db restore holds
+	// (restored suspended, Message.RestoredSuspended), not the
+	// operator: the words tell them apart (HeldEachRestoredText).
+	HeldRestored int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -332,8 +336,8 @@ func (q *Manager) retryBatch(ctx context.Context, name string, ids []ID, first b
 	// suspend) has nothing a retry attempts: refused, naming what
 	// releases them, not "0 messages due now" (rt36 F2).
 	if first && !q.anyReady(ids) {
-		if n := q.heldEachIn(name); n > 0 {
-			return 0, 0, &heldEachError{queue: name, action: "retry", n: n}
+		if n, r := q.heldEachIn(name); n > 0 {
+			return 0, 0, &heldEachError{queue: name, action: "retry", n: n, restored: r}
 		}
 	}
 	// A batch with nothing to retry ends no cool-down (rt18e-F3): the
@@ -372,8 +376,8 @@ func (q *Manager) resumeBatch(ctx context.Context, name string, ids []ID, first 
 		// and changes nothing (umbra queue retry attempts its mail now)
 		// — nor, when its messages are each held (message suspend),
 		// does a retry: the refusal names what releases them (rt36 F2).
-		if n := q.heldEachIn(name); n > 0 {
-			return 0, 0, nil, &heldEachError{queue: name, action: "resume", n: n}
+		if n, r := q.heldEachIn(name); n > 0 {
+			return 0, 0, nil, &heldEachError{queue: name, action: "resume", n: n, restored: r}
 		}
 		return 0, 0, nil, notSuspendedError(name)
 	}
@@ -545,12 +549,18 @@ func (e alreadySuspendedError) Is(target error) bool { return target == ErrNotAp
 type heldEachError struct {
 	queue, action string
 	n             int
+	restored      int // of n, held by a db restore (restored suspended)
 }
 
 func (e *heldEachError) Error() string {
 	what := "is not suspended as a queue: nothing to release"
 	if e.action == "retry" {
 		what = "has no message waiting: nothing to retry"
+	}
+	if e.restored > 0 && e.restored <= e.n {
+		// Not the operator's hold: said so, with the warning a resume
+		// of them needs (HeldEachRestoredText, the words of queue list).
+		return fmt.Sprintf("%s %s — a queue %s does not release its messages: %s", e.queue, what, e.action, HeldEachRestoredText(e.queue, e.n, e.restored))
 	}
 	are := "messages are each held"
 	if e.n == 1 {
@@ -578,10 +588,10 @@ func (q *Manager) anyReady(ids []ID) bool {
 	return found
 }
 
-// heldEachIn counts the messages of queue name held one by one by an
-// operator (state Suspended, message suspend), from the queue's index.
-func (q *Manager) heldEachIn(name string) int {
-	n := 0
+// heldEachIn counts the messages of queue name held one by one (state
+// Suspended), from the queue's index, and of them those a db restore
+// holds (restoredSuspendedIn), not an operator's message suspend.
+func (q *Manager) heldEachIn(name string) (n, restored int) {
 	_ = q.store.View(func(tx *Tx) error {
 		tx.walkQueue(name, 0, func(_ ID, st State, known bool) bool {
 			if known && st == Suspended {
@@ -589,9 +599,12 @@ func (q *Manager) heldEachIn(name string) int {
 			}
 			return true
 		})
+		if n > 0 {
+			restored = tx.restoredSuspendedIn(name)
+		}
 		return nil
 	})
-	return n
+	return n, restored
 }
 
 // flushBatch is a batch of Flush.

@@ -120,12 +120,33 @@ func (t *Tx) withdrawUnfetchedDiscard(m *Message) error {
 // still settles the copy. The removal settles a part as its end would
 // have (split47; doc.go, "Partial discards").
 func (t *Tx) settleRemovedPart(m *Message, took, failed []int, withDSN bool, now time.Time) (reported []string, err error) {
+	reported, _, err = t.settlePart(m, took, failed, withDSN, now)
+	return reported, err
+}
+
+// settleHeldPart writes, in the commit that holds the record m (an
+// operator's hold, a quarantine) and wrote no discard for its copy —
+// another record here still needs it: a part of a split message —, the
+// partial discard of m's pending recipients (none another record under
+// the copy has pending), as a whole message's hold discards its copy
+// (hold.go): the holder keeps none of them for a takeover, which would
+// deliver mail the operator held. It reports whether it wrote one; the
+// caller then stores CopyOnRelease, so that the release marks m held by
+// this server only and its copy is made again (markReleasedSingle).
+func (t *Tx) settleHeldPart(m *Message, now time.Time) (bool, error) {
+	_, wrote, err := t.settlePart(m, m.Pending(), nil, false, now)
+	return wrote, err
+}
+
+// settlePart is settleRemovedPart and settleHeldPart: wrote reports
+// whether it wrote a partial discard.
+func (t *Tx) settlePart(m *Message, took, failed []int, withDSN bool, now time.Time) (reported []string, wrote bool, err error) {
 	if m.ShadowServer == "" || m.ShadowID == "" || len(took) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	needs, err := t.pendingUnderCopy(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	inDSN := map[int]bool{}
 	if withDSN {
@@ -144,8 +165,29 @@ func (t *Tx) settleRemovedPart(m *Message, took, failed []int, withDSN bool, now
 			addrs = append(addrs, a)
 		}
 	}
-	if len(addrs) == 0 {
-		return reported, nil
+	// The copy names a group expanded here, not its members: the group
+	// is settled with its last member (groupsSettled), or reported with
+	// the DSN that reports one of them.
+	taken := map[int]bool{}
+	for _, i := range took {
+		taken[i] = true
 	}
-	return reported, t.AddPartialDiscard(m.ShadowServer, m.ShadowID, addrs, now)
+	stillPending := func(i int) bool { return m.Rcpts[i].Status == Pending && !taken[i] }
+	free := map[string]bool{} // no member in the DSN
+	for _, g := range groupsSettled(m, taken, stillPending, func(i int) bool { return inDSN[i] }) {
+		free[g] = true
+	}
+	for _, g := range groupsSettled(m, taken, stillPending, nil) {
+		switch {
+		case needs.needs(g):
+		case free[g]:
+			addrs = append(addrs, g)
+		default:
+			reported = append(reported, g)
+		}
+	}
+	if len(addrs) == 0 {
+		return reported, false, nil
+	}
+	return reported, true, t.AddPartialDiscard(m.ShadowServer, m.ShadowID, addrs, now)
 }

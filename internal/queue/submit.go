@@ -143,10 +143,21 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		if quarantined && m.ShadowServer != "" && m.ShadowID != "" {
 			// Its shadow copy must never be taken over and delivered
 			// (quarantine.go): the discard goes in this commit.
-			// Unless another record here still needs the copy
-			// (siblingcopy.go): losing it would be the worse failure.
-			if _, err := tx.addCopyDiscard(m, now); err != nil {
+			// Another record here still needing the copy
+			// (siblingcopy.go) keeps it, and this record's recipients
+			// are settled in it (a partial discard), as an operator's
+			// hold of a part settles them (settleHeldPart): its
+			// release makes their copy again (CopyOnRelease).
+			wrote, err := tx.addCopyDiscard(m, now)
+			if err != nil {
 				return err
+			}
+			if !wrote {
+				part, err := tx.settleHeldPart(m, now)
+				if err != nil {
+					return err
+				}
+				m.CopyOnRelease = m.CopyOnRelease || part
 			}
 		}
 		if quarantined {

@@ -22,6 +22,14 @@ package queue
 // recipients are taken over as before; a copy left with nothing goes.
 // A crash before the commit leaves the copy held, taken over at the next
 // failed heartbeat as now; after it, the settled recipients stand.
+//
+// An original an operator's hold keeps — suspended, quarantined, or in
+// the poison queue with a body that reads whole — owes its recipients
+// all the same: holds are holds on every server (hold.go), so the copy
+// is settled, never delivered behind the hold, and the original's
+// release (or removal) decides for both. A poison original whose body
+// does not read whole owes nothing: the copy is the sound one and is
+// taken over (TestTakeoverOfCopyOfUnreadableOriginalKeepsTheCopy).
 
 // twinReply is the last reply of a copy's recipient an original here
 // settles.

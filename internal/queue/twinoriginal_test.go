@@ -242,3 +242,34 @@ func TestTakeoverOfCopyOfUnreadableOriginalKeepsTheCopy(t *testing.T) {
 		}
 	}
 }
+
+// SR-6, SR-14 with the holds (hold.go): an original held here —
+// suspended, quarantined, or in the poison queue with a body that reads
+// whole — owes its recipients at the takeover of a copy of the same
+// message here as a pending one does: the copy's x@ext.test is settled,
+// never delivered behind the hold, and stays the original's to deliver
+// at its release.
+func TestTakeoverOfCopyOfHeldOriginalLeavesItToTheHold(t *testing.T) {
+	for _, st := range []State{Suspended, Quarantined, Poison} {
+		t.Run(st.String(), func(t *testing.T) {
+			ctx, clk, s, q, o, c := twinOfOwnOriginal(t, 0)
+			if err := s.Update(ctx, func(tx *Tx) error {
+				m, err := tx.Get(o.ID)
+				if err != nil {
+					return err
+				}
+				m.State = st
+				if st == Quarantined {
+					m.Quarantine = "held by a content check"
+				}
+				return tx.Put(m)
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if _, taken, err := q.ShadowHeartbeatFailed("hub-d", clk.Now(), 0, 1, "greeting: EOF"); err != nil || taken != 1 {
+				t.Fatalf("takeover of hub-d's copies: %d, %v", taken, err)
+			}
+			twinSettled(t, q, o, c, "hub-d's copy taken over beside a "+st.String()+" original")
+		})
+	}
+}
