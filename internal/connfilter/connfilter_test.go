@@ -69,6 +69,7 @@ type env struct {
 	srv *smtp.Server
 	log *syncBuf
 	reg *prometheus.Registry
+	met *connfilter.Metrics
 	// checks is what the connector's last build made.
 	checks []smtp.Check
 }
@@ -91,8 +92,9 @@ func startOn(t *testing.T, binding, connector string, records ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.met = connfilter.NewMetrics(e.reg)
 	opt := connfilter.Options{Resolver: resolver.NewCache(up, resolver.CacheConfig{Clock: e.clk, NegativeTTL: time.Minute}),
-		Log: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: connfilter.NewMetrics(e.reg),
+		Log: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: e.met,
 		Warnings: connfilter.NewLimiter(e.clk, time.Minute)}
 	build := func(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		var out []smtp.Check

@@ -69,5 +69,7 @@
 //     there): result="panicked", no WARN, no episode
 //     (TestDNSBLResolverPanicBlamesNoList).
 //   - Metric labels are bounded: the zones and checks of the
-//     configuration, fixed result names.
+//     configuration, fixed result names. A reload that removes a list
+//     deletes its series of umbra_dnsbl_lookups_total (Metrics.KeepLists),
+//     and a late lookup of it brings none back.
 package connfilter
