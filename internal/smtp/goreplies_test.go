@@ -3,6 +3,7 @@ package smtp
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // goSMTPWordings are the texts go-smtp (v0.25.1, conn.go) answers a
@@ -97,4 +98,62 @@ func TestSMTP3BarePostmasterTakenWhereThereIsOne(t *testing.T) {
 	d.cmd("RCPT TO:postmaster", "250 2.1.5 I'll make sure <postmaster> gets this")
 	d.cmd("RCPT TO:<PostMaster>", "250 2.1.5 I'll make sure <PostMaster> gets this")
 	d.cmd("QUIT", "221")
+}
+
+// SMTP-3 (front48 item 1): whatever follows MAIL or RCPT on the line,
+// the reply is umbra's — never one of go-smtp's texts for a line it
+// cannot read (goSMTPWordings) —, one reply line, over real SMTP. The
+// layer reads the line as go-smtp does (pathsyntax.go): where the two
+// disagreed, go-smtp's text would come through here.
+func FuzzMailRcptLineNeverGoSMTPText(f *testing.F) {
+	for _, s := range []string{"FROMM:<a@ext.test>", "<a@ext.test>", "", "FROM", "FROM:", "FROM:x", "FROM:<@a>", "FROM:<@a:>",
+		"FROM:a(b@ext.test", `FROM:"a`, "FROM:@x.test", "FROM:<a@ext.test> SIZE=abc", "FROM:<a@ext.test> BODY=X",
+		"FROM:<a@ext.test> AUTH=a+zz", "FROM:<a@ext.test> ENVID=+", "FROM:<>", "FROM:<> SIZE=1", "FROM: <a@ext.test>",
+		"from:<a@ext.test>", "FROM:a@ext.test", "FROM:<a@ext.test", "FROM:<\"a\\\"b\"@ext.test>", "FROM:<a@[1.2.3.4]>",
+		"TO:<>", "TO:<postmaster>", "TO:postmaster", "TO <x@example.test>", "TO:<x@example.test> NOTIFY=X", "TO:<x@example.test> ORCPT=x",
+		"TO:<@a,@b:x@example.test>", "TO:<x@example.test>x", "TO:\"x", "TO:<a\tb@example.test>", "TO:<\"\"@example.test>"} {
+		f.Add(s)
+	}
+	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(f, anon), Routing: testTable(), Queue: &fakeQueue{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		f.Fatal(err)
+	}
+	s.Serve()
+	f.Cleanup(func() {
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+	})
+	f.Fuzz(func(t *testing.T, rest string) {
+		if strings.ContainsAny(rest, "\r\n") || len(rest) > 400 {
+			return // one command line, within the connector's line length
+		}
+		for _, verb := range []string{"MAIL", "RCPT"} {
+			d := dial(t, s, "")
+			d.expect("220")
+			d.cmd("EHLO c", "250")
+			if verb == "RCPT" {
+				d.cmd("MAIL FROM:<a@ext.test>", "250")
+			}
+			line := verb
+			if rest != "" {
+				line += " " + rest
+			}
+			d.send(line + "\r\n")
+			got := d.reply()
+			if strings.Contains(got, "\n") || len(got) < 4 || got[3] != ' ' {
+				t.Fatalf("%q: reply %q is not one reply line", line, got)
+			}
+			for _, w := range goSMTPWordings {
+				if strings.Contains(got, w) {
+					t.Fatalf("%q: go-smtp's reply %q", line, got)
+				}
+			}
+			d.send("QUIT\r\n")
+			d.closed()
+		}
+	})
 }

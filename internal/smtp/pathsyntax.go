@@ -136,6 +136,11 @@ func pathSyntax(line []byte, rcpt bool) string {
 	if i == 0 {
 		return "no domain after '@'"
 	}
+	if s[i-1] == '@' {
+		// go-smtp refuses an address that ends in '@' ("a@b@"): its
+		// domain is read up to a space or '>', '@' and all.
+		return "an '@' ending the address"
+	}
 	s = s[i:]
 	if bracket && !strings.HasPrefix(s, ">") {
 		if s == "" {
