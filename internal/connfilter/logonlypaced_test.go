@@ -39,6 +39,11 @@ func TestLogOnlyChecksGoThroughTheRefusalLog(t *testing.T) {
 			t.Errorf("%s log-only lines with %q: %d for 30 connections, want some and fewer (the refusal log's burst)\n%s", c.what, c.want, n, log)
 		}
 	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "(log only)") && !strings.Contains(l, "client_ip=127.0.0.5") {
+			t.Errorf("a log-only line without the client's address: %s", l)
+		}
+	}
 	if strings.Contains(log, "level=WARN") {
 		t.Errorf("a WARN line:\n%s", log)
 	}
