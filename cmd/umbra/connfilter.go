@@ -58,5 +58,6 @@ func (f *connFiltering) checks(rc config.ReceiveConnector) ([]smtp.Check, error)
 func (f *connFiltering) reloaded(cfg *config.Config) {
 	if f != nil {
 		f.opt.Warnings.KeepLists(cfg.ReceiveConnectors)
+		f.opt.Metrics.KeepLists(cfg.ReceiveConnectors) // a removed list's series go with it
 	}
 }

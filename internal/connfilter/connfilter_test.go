@@ -69,6 +69,7 @@ type env struct {
 	srv *smtp.Server
 	log *syncBuf
 	reg *prometheus.Registry
+	met *connfilter.Metrics
 	// checks is what the connector's last build made.
 	checks []smtp.Check
 }
@@ -91,8 +92,9 @@ func startOn(t *testing.T, binding, connector string, records ...string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.met = connfilter.NewMetrics(e.reg)
 	opt := connfilter.Options{Resolver: resolver.NewCache(up, resolver.CacheConfig{Clock: e.clk, NegativeTTL: time.Minute}),
-		Log: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: connfilter.NewMetrics(e.reg),
+		Log: slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})), Metrics: e.met,
 		Warnings: connfilter.NewLimiter(e.clk, time.Minute)}
 	build := func(rc config.ReceiveConnector) ([]smtp.Check, error) {
 		var out []smtp.Check
@@ -110,7 +112,10 @@ func startOn(t *testing.T, binding, connector string, records ...string) *env {
 		e.checks = append(out, h)
 		return e.checks, nil
 	}
+	// The server logs where the checks do, on the same clock: a check's
+	// log-only refusals are written by the session's refusal log.
 	e.srv, err = smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: c.ReceiveConnectors, Queue: &memQueue{},
+		Log: opt.Log, Clock: e.clk,
 		Routing: routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative}}, nil),
 		Checks:  build})
 	if err != nil {
@@ -414,7 +419,7 @@ func TestHELOChecks(t *testing.T) {
 	s = e.dial("127.0.0.5")
 	s.cmd("EHLO exists.test", "250")
 	s.mail()
-	if !strings.Contains(e.log.String(), "HELO check failed (log only)\" check=fcrdns result=fail") {
+	if !strings.Contains(e.log.String(), "reason=helo_fcrdns code=550 enhanced_code=5.7.25 stage=helo check=fcrdns result=fail") {
 		t.Fatalf("log:\n%s", e.log.String())
 	}
 }

@@ -545,8 +545,13 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	case config.ActionTempfail:
 		return refuse(421, 4, 7, 1, "Service temporarily unavailable; client ["+ip.String()+"] listed by "+text+"; try again later")
 	default:
-		d.opt.Log.Info("client on a DNS blocklist (log only)", attrs...)
-		return smtp.Verdict{}
+		// Said on the session's rate-limited refusal log with the codes
+		// of the refusal it would have been (Verdict.Noted): a line per
+		// connection of the check's own was any listed client's to
+		// multiply (front48 item 2).
+		would := refuse(554, 5, 7, 1, "Service unavailable; client ["+ip.String()+"] blocked using "+text).Reply
+		return smtp.Verdict{Noted: []smtp.Noted{{Msg: "client on a DNS blocklist (log only)", Reason: "dnsbl_listed",
+			Reply: would, Attrs: attrs[2:]}}} // the session's logger names the client
 	}
 }
 

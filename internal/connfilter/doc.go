@@ -50,7 +50,11 @@
 //     a transport server of the organisation, is never refused here.
 //   - Replies: reject 554 5.7.1 naming the lists at connect; tempfail
 //     421 4.7.1 at connect (the connection closes) and 450 at HELO; log
-//     only refuses nothing. HELO syntax 501 5.5.4 (the front door's code
+//     only refuses nothing, and says so through the session's
+//     rate-limited refusal log (smtp.Verdict.Noted: its reason, the
+//     codes of the reply it would have given), never on a line of its
+//     own per connection or greeting. A HELO check's logged result
+//     tells cancelled and panicked apart from DNS's error. HELO syntax 501 5.5.4 (the front door's code
 //     for a bad greeting argument), reverse DNS 550 5.7.25 (RFC 7372),
 //     HELO name not found 550 5.7.1; a refusal names the command the
 //     client sent, "<name>: EHLO command rejected" (ConnInfo.Greeting).
@@ -65,5 +69,7 @@
 //     there): result="panicked", no WARN, no episode
 //     (TestDNSBLResolverPanicBlamesNoList).
 //   - Metric labels are bounded: the zones and checks of the
-//     configuration, fixed result names.
+//     configuration, fixed result names. A reload that removes a list
+//     deletes its series of umbra_dnsbl_lookups_total (Metrics.KeepLists),
+//     and a late lookup of it brings none back.
 package connfilter

@@ -131,6 +131,15 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		}
 		return r
 	}
+	// noted: the refusals of the checks whose action only logs, carried
+	// on the verdict for the session's refusal log (Verdict.Noted).
+	var noted []smtp.Noted
+	act := func(check, action, result, name, detail string, perm, temp smtp.Verdict) (smtp.Verdict, bool) {
+		v, stop := h.act(s, c, forAuth, check, action, result, name, detail, perm, temp)
+		noted = append(noted, v.Noted...)
+		v.Noted = noted
+		return v, stop
+	}
 	ip := c.IP.Unmap()
 	shown := printable(name)
 	// The command the client sent (an EHLO refused as "HELO command
@@ -145,7 +154,7 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		if !valid {
 			r = fail
 		}
-		if v, stop := h.act(s, c, forAuth, "syntax", h.cfg.Syntax, r, name, "",
+		if v, stop := act("syntax", h.cfg.Syntax, r, name, "",
 			// 5.5.4, as the front door refuses a greeting argument
 			// (Invalid EHLO argument): one code for one kind of error.
 			refuse(501, 5, 5, 4, "<"+shown+">: "+verb+" command rejected: not a host name or address literal"),
@@ -158,7 +167,7 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		r, detail := h.fcrdns(ctx, ip)
 		cancel()
 		r = cut(r)
-		if v, stop := h.act(s, c, forAuth, "fcrdns", h.cfg.FCrDNS, r, name, detail,
+		if v, stop := act("fcrdns", h.cfg.FCrDNS, r, name, detail,
 			refuse(550, 5, 7, 25, "Client host rejected: the reverse DNS of ["+ip.String()+"] does not confirm it"),
 			refuse(450, 4, 7, 25, "Client host rejected: cannot confirm the reverse DNS of ["+ip.String()+"] now; try again later")); stop {
 			return v
@@ -172,13 +181,13 @@ func (h *HELO) check(ctx context.Context, s *heloSession, c *smtp.ConnInfo, name
 		}
 		cancel()
 		r = cut(r)
-		if v, stop := h.act(s, c, forAuth, "must_resolve", h.cfg.MustResolve, r, name, detail,
+		if v, stop := act("must_resolve", h.cfg.MustResolve, r, name, detail,
 			refuse(550, 5, 7, 1, "<"+shown+">: "+verb+" command rejected: host not found"),
 			refuse(450, 4, 7, 1, "<"+shown+">: "+verb+" command rejected: cannot find the host now; try again later")); stop {
 			return v
 		}
 	}
-	return smtp.Verdict{}
+	return smtp.Verdict{Noted: noted}
 }
 
 // act counts a check's result (once a session) and turns it into a
@@ -187,21 +196,32 @@ func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action
 	if s.count(check, result) {
 		h.opt.Metrics.heloResult(check, result)
 	}
+	// The result as the log says it: a lookup umbra's stop cut short
+	// (cancelled) or the resolver's recovered panic (panicked) is no
+	// failure of DNS's, and the line says which (front48 item 4).
+	logged := result
 	if result == stopped || result == crashed {
 		result = errored // answered as DNS that could not be asked: never a 5xx
 	}
 	if result == pass {
 		return smtp.Verdict{}, false
 	}
-	attrs := []any{"check", check, "result", result, "helo", printable(name), "client_ip", c.IP.Unmap().String(),
+	attrs := []any{"check", check, "result", logged, "helo", printable(name),
 		"connector", h.connector, "action", action}
 	if detail != "" {
 		attrs = append(attrs, "detail", detail)
 	}
 	switch {
 	case action == config.ActionLog:
-		h.opt.Log.Info("HELO check failed (log only)", attrs...)
-		return smtp.Verdict{}, false
+		// Said on the session's rate-limited refusal log (Verdict.Noted)
+		// with the codes of the reply the check would have given: a line
+		// per HELO of the check's own was any client's to multiply.
+		would := temp.Reply
+		if result == fail {
+			would = perm.Reply
+		}
+		return smtp.Verdict{Noted: []smtp.Noted{{Msg: "HELO check failed (log only)", Reason: "helo_" + check,
+			Reply: would, Attrs: attrs}}}, false
 	case result == errored && forAuth:
 		// The topology gives the client's address to a server of the
 		// organisation, which must reach its AUTH: DNS that cannot
@@ -210,7 +230,7 @@ func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action
 		// from opening for as long as the resolver was down (avail40).
 		// What DNS does answer still decides, and a client that is no
 		// transport server by its MAIL is asked again there (Mail).
-		h.opt.Log.Info("HELO check not answered: passed for a server's address", attrs...)
+		h.opt.Log.Info("HELO check not answered: passed for a server's address", append(attrs, "client_ip", c.IP.Unmap().String())...)
 		s.forAuth = true
 		return smtp.Verdict{}, false
 	case action == config.ActionReject && result == fail:

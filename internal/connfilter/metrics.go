@@ -1,6 +1,13 @@
 package connfilter
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"umbra/internal/config"
+	"umbra/internal/mailaddr"
+)
 
 // Metrics counts connection filtering. One Metrics lives as long as the
 // server (checks rebuilt on reload share it).
@@ -9,6 +16,13 @@ type Metrics struct {
 	verdict *prometheus.CounterVec
 	helo    *prometheus.CounterVec
 	panics  prometheus.Counter
+
+	// mu guards the zones of umbra_dnsbl_lookups_total: seen, those it
+	// has series of; inForce, the zones of the lists in force (KeepLists;
+	// nil before its first call: every zone counts).
+	mu      sync.Mutex
+	seen    map[string]bool
+	inForce map[string]bool
 }
 
 // NewMetrics registers connection filtering's metrics on reg.
@@ -36,8 +50,50 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 }
 
 func (m *Metrics) list(zone, result string) {
-	if m != nil {
-		m.lists.WithLabelValues(zone, result).Inc()
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.inForce != nil && !m.inForce[zone] {
+		// A lookup of a list a reload removed, on a connection accepted
+		// before it, ending late: it brings no series back.
+		return
+	}
+	if m.seen == nil {
+		m.seen = map[string]bool{}
+	}
+	m.seen[zone] = true
+	m.lists.WithLabelValues(zone, result).Inc()
+}
+
+// KeepLists deletes the series of umbra_dnsbl_lookups_total of the
+// zones no list of connectors asks any more (a reload removed them), so
+// that a removed list is not exported for the process's life, and notes
+// the zones in force: a late lookup of a removed one is not counted.
+// Call it at the start and once a reload has been applied, as
+// Limiter.KeepLists (front48 item 4).
+func (m *Metrics) KeepLists(connectors []config.ReceiveConnector) {
+	if m == nil {
+		return
+	}
+	zones := map[string]bool{}
+	for _, rc := range connectors {
+		if !rc.ConnectionFiltering.Enabled() {
+			continue // no checks are built: its lists are not asked
+		}
+		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
+			zones[mailaddr.NameKey(li.Zone)] = true
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.inForce = zones
+	for z := range m.seen {
+		if !zones[z] {
+			m.lists.DeletePartialMatch(prometheus.Labels{"zone": z})
+			delete(m.seen, z)
+		}
 	}
 }
 

@@ -312,3 +312,41 @@ func TestHELOResolverPanicCountedPanicked(t *testing.T) {
 		t.Fatalf("result=panicked %v, want 1", n)
 	}
 }
+
+// OPS-2, EDGE-1 (front48 item 4): a HELO check whose DNS the resolver's
+// recovered panic answered says so where it is logged, result=panicked,
+// never result=error (a failure of DNS's, which the operator would go
+// and look for in the DNS): the log-only refusal and the line of a pass
+// for a server's address alike.
+func TestHELOResolverPanicLoggedPanickedNotError(t *testing.T) {
+	for _, action := range []string{config.ActionLog, config.ActionReject} {
+		var logs strings.Builder
+		opt := connfilter.Options{Resolver: resolver.NewCache(panickyUpstream{}, resolver.CacheConfig{}),
+			Metrics: connfilter.NewMetrics(prometheus.NewRegistry()), Log: slog.New(slog.NewTextHandler(&logs, nil))}
+		h, err := connfilter.NewHELO("internet", config.HELOChecks{Syntax: config.ActionOff, FCrDNS: action,
+			MustResolve: config.ActionOff}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The server's address: a pass for its AUTH where DNS cannot say
+		// (the rejecting action); the log-only action refuses nobody.
+		c := &smtp.ConnInfo{Connector: "internet", IP: netip.MustParseAddr("192.0.2.1"), ServerAddress: true}
+		v := h.Open(context.Background(), c).(smtp.HeloCheck).Helo(context.Background(), c, "client.test")
+		if v.Reply != nil {
+			t.Fatalf("%s: verdict %v, want none", action, v.Reply)
+		}
+		var said []string
+		for _, n := range v.Noted {
+			said = append(said, n.Msg)
+			for i := 0; i+1 < len(n.Attrs); i += 2 {
+				if n.Attrs[i] == "result" {
+					said = append(said, "result="+n.Attrs[i+1].(string))
+				}
+			}
+		}
+		got := logs.String() + strings.Join(said, " ")
+		if !strings.Contains(got, "result=panicked") || strings.Contains(got, "result=error") {
+			t.Errorf("%s: logged %q, want result=panicked", action, got)
+		}
+	}
+}

@@ -156,7 +156,10 @@
 // A panic on a search's goroutine (go-ldap reading the directory's
 // answer: outside input) is recovered — the directory's lock is unlocked
 // by defer, none is held —: the lookup fails as the directory
-// unavailable, the service connection is dropped, the panic counted
+// unavailable (ErrUnavailable) and as umbra's own fault
+// (recipients.ErrInternal: a RCPT gets 451 4.3.0 saying it is this
+// server's internal error, never "directory server failure"), the
+// service connection is dropped, the panic counted
 // (umbra_ldap_panics_total) and logged once a minute (SetLogger). So is
 // one on an AUTH's bind goroutine (bindAs): the bind lock is unlocked by
 // defer, the AUTH answered as the directory unavailable (never a

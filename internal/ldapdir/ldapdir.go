@@ -549,7 +549,9 @@ func (d *Directory) lookup(ctx context.Context, address string) (recipient, erro
 
 // errPanicked is the error of a search or bind whose goroutine
 // panicked (recovered: umbra's defect, umbra_ldap_panics_total).
-var errPanicked = errors.New("internal error (recovered panic)")
+// It wraps recipients.ErrInternal: umbra's fault, which a session says
+// in its own words (451 4.3.0), never the directory's failure.
+var errPanicked = fmt.Errorf("%w (recovered panic)", recipients.ErrInternal)
 
 // failure is the metrics' result of a question that got no answer
 // (err): "panicked" when its goroutine panicked, umbra's defect
@@ -587,6 +589,11 @@ func (d *Directory) question(parent context.Context) (context.Context, context.C
 // with the cause (context.Cause) when parent's shorter deadline — the
 // session's, a delivery's — or its end cut it first.
 func (d *Directory) unavailable(parent context.Context, own time.Time, err error) error {
+	if errors.Is(err, errPanicked) {
+		// umbra's own defect: no answer, and said as umbra's fault
+		// (recipients.ErrInternal), never in the directory's words.
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
 	var ne net.Error
 	// A step that failed once the question's time was up failed for
 	// it, whatever error it got (a connection another question's

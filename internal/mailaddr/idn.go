@@ -48,7 +48,7 @@ func Domain(s string) (string, error) {
 		}
 		a, err := idna.Lookup.ToASCII(l)
 		if err != nil {
-			return "", &LabelError{Label: l, Reason: strings.TrimPrefix(err.Error(), "idna: ")}
+			return "", &LabelError{Label: l, Reason: idnaReason(l, err)}
 		}
 		labels[i] = Fold(a)
 	}
@@ -253,4 +253,19 @@ func RcptKey(addr string, owned bool) string {
 		return addr[:at+1] + k
 	}
 	return addr
+}
+
+// idnaReason is the reason of a label IDNA refuses, in fixed words: the
+// idna package's "invalid label %q" quotes the label decoded from its
+// punycode in Go's escapes ("\u0082"), a second escape rule beside the
+// one of umbra's replies and logs, and text the client never wrote.
+func idnaReason(label string, err error) string {
+	r := strings.TrimPrefix(err.Error(), "idna: ")
+	if !strings.HasPrefix(r, "invalid label ") {
+		return r // "disallowed rune U+…" and the like: no client text
+	}
+	if len(label) >= 4 && strings.EqualFold(label[:4], "xn--") {
+		return "its punycode decodes to no valid label"
+	}
+	return "IDNA refuses the label"
 }

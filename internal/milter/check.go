@@ -913,8 +913,11 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	}
 	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
 	if rp.overBudget {
-		s.c.log.Warn("milter's replacement body over the in-memory body budget; message deferred",
-			"msg_id", t.QueueID, "size", size)
+		// A refusal of the message like a received body the budget
+		// cannot cover: the session logs it once, on its rate-limited
+		// refusal line with the reason and the codes (smtp applyVerdict:
+		// body="over the in-memory body budget"). A WARN here as well
+		// was a line per message outside that limit (front48 item 2).
 		return smtp.Verdict{Reply: smtp.ReplyBodyMemory}
 	}
 	if rp.err != nil {

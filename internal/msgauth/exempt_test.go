@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func TestExemptSessions(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.9")
 
 	tx := &smtp.Transaction{From: "a@reject.test", Content: []byte(msg)}
-	if v := c.Data(context.Background(), &smtp.ConnInfo{IP: ip, Helo: "hub.test", Server: true}, tx); v != (smtp.Verdict{}) {
+	if v := c.Data(context.Background(), &smtp.ConnInfo{IP: ip, Helo: "hub.test", Server: true}, tx); !reflect.DeepEqual(v, smtp.Verdict{}) {
 		t.Errorf("server session: %+v", v)
 	}
 	if string(tx.Content) != msg {
@@ -61,7 +62,7 @@ func TestExemptSessions(t *testing.T) {
 	}
 
 	tx = &smtp.Transaction{From: "a@reject.test", Content: []byte(msg)}
-	if v := c.Data(context.Background(), &smtp.ConnInfo{IP: ip, Helo: "laptop", User: "alice"}, tx); v != (smtp.Verdict{}) {
+	if v := c.Data(context.Background(), &smtp.ConnInfo{IP: ip, Helo: "laptop", User: "alice"}, tx); !reflect.DeepEqual(v, smtp.Verdict{}) {
 		t.Errorf("authenticated session: %+v", v)
 	}
 	if want := strings.TrimPrefix(msg, "Authentication-Results: mx.example.test; dmarc=pass\r\n"); string(tx.Content) != want {

@@ -1267,7 +1267,10 @@
 // discard applied at once, by its own commit right after the commit of
 // the results that handed the copy over and before their events were
 // written, waits for them too (eventorder.go; front47 F3): the tracking
-// log never has a copy discarded before it was handed over.
+// log never has a copy discarded before it was handed over. It waits
+// for all of them — the recipients' and the commit's own later ones
+// (the DSNs it made, its discard notification, a takeover):
+// resultsCommitted ends its hold last (front48 item 3).
 //
 // A discard names a shadow id, and settles every recipient shadowed
 // under it (and every one taken over from that copy and still pending),

@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,7 @@ type handoverRacer struct {
 	sid    string
 	t      *testing.T
 	raced  bool
+	dsnOf  bool // the DSNs made on the message are tracked too
 	mu     sync.Mutex
 	names  []string
 	inDisc bool
@@ -27,7 +29,7 @@ type handoverRacer struct {
 func (h *handoverRacer) Event(name string, m *Message, r *Recipient, reply string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if m.ID == h.id {
+	if m.ID == h.id || h.dsnOf && name == "dsn" && m.ReportOn == h.id {
 		h.names = append(h.names, name)
 	}
 }
@@ -132,5 +134,49 @@ func TestPartialDiscardEventWaitsForOwedEvents(t *testing.T) {
 	if len(got) != 3 || !strings.HasPrefix(got[0], "shadow") || !strings.HasPrefix(got[1], "discard partial discard notification from hub-b") ||
 		!strings.HasPrefix(got[2], "discard shadow copy discarded by hub-b") {
 		t.Fatalf("events %q: want the hand-over, then the partial discard, then the discard", got)
+	}
+}
+
+// SR-11, OPS-2 (front48 item 3): the events a results commit writes
+// after its recipients' — the DSN it made — come before the events of a
+// later commit of the same message: the next hop's discard of the copy
+// handed over by that attempt, applied while the attempt's events were
+// being written. The attempt relays one recipient (its copy kept here)
+// and fails the other (a DSN in the same commit); the discard was
+// written between the hand-over and the DSN, as the hold ended before
+// the commit's own later events.
+func TestResultsCommitEventsAllBeforeALaterCommits(t *testing.T) {
+	s := openTest(t)
+	h := &handoverRacer{t: t}
+	d := DelivererFunc(func(ctx context.Context, m *Message, b []byte, rcpts []int) []Result {
+		var out []Result
+		for _, i := range rcpts {
+			if i == 0 {
+				out = append(out, Result{Rcpt: 0, Outcome: ShadowedOK, Queue: "site:b", Primary: "hub-b", PrimaryAddr: "127.0.0.2:25", ShadowID: m.ID.String() + "-b"})
+			} else {
+				out = append(out, Result{Rcpt: i, Outcome: FailedPerm, Reply: "550 5.1.1 no such user"})
+			}
+		}
+		return out
+	})
+	q := NewManager(s, d, ManagerConfig{Events: h})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	m := msg(s, "a@example.org", "x@c.example", "y@c.example")
+	h.id, h.sid = m.ID, m.ID.String()+"-b"
+	h.q = q
+	h.dsnOf = true
+	q.Start(ctx)
+	q.Submit(ctx, m, []byte(body))
+	waitFor(t, "the copy discarded and the DSN tracked", func() bool {
+		ev := h.events()
+		return slices.Contains(ev, "discard") && slices.Contains(ev, "dsn")
+	})
+	if !h.raced {
+		t.Fatal("the discard was never applied between the attempt's commit and its events")
+	}
+	ev := h.events()
+	if slices.Index(ev, "discard") < slices.Index(ev, "dsn") {
+		t.Fatalf("events %v: the discard, committed after the attempt, is written before the DSN the attempt made", ev)
 	}
 }

@@ -1336,7 +1336,13 @@ func (q *Manager) newDSN(m *Message, body Body, kind Notify, rcpts []int, now ti
 func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), foundKept []int, foundRepeat bool, dupDB map[int]string,
 	settledDone, tookOver bool, dsns []*Message, dsnKinds []Notify, failed []int, done, discard, dsnOwesDiscard bool, failDSN int, earlyCarrier ID, partial []string) {
 	ev.emit(q)
-	q.evOrder.release(m.ID) // the events of later commits of m that waited for these (eventorder.go)
+	// The hold ends once every event of this commit is written — its
+	// recipients' (emit) and its own below (the DSNs it made, its
+	// discard notification, a takeover): the events of later commits of
+	// m that waited for them come after all of them, in the order of
+	// their commits (eventorder.go; front48 item 3: a discard applied
+	// meanwhile was written between the hand-over and the DSN).
+	defer q.evOrder.release(m.ID)
 	for _, f := range afters {
 		f()
 	}

@@ -44,6 +44,14 @@ type Directory interface {
 // failure") rather than the general 451 4.3.0.
 var ErrDirectoryFailure = errors.New("directory server failure")
 
+// ErrInternal is wrapped by the error of a CannotDecide that is umbra's
+// own fault, not the directory's: a lookup whose goroutine panicked (a
+// defect, recovered and logged where it happened). The session answers
+// it with 451 4.3.0 in its own words, never "directory server failure",
+// even where the error wraps ErrDirectoryFailure as well (a directory
+// that got no answer, for callers that ask only that).
+var ErrInternal = errors.New("internal error of umbra's")
+
 // List is a fixed set of addresses and "@domain" catch-alls; it is
 // complete for what it lists: an address not in it is Unknown. Safe for
 // concurrent use (it is never modified after it is built).

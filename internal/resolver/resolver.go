@@ -716,10 +716,20 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 	if len(out) > 0 {
 		return out, nil
 	}
+	// A type answered that the name does not exist (NXDOMAIN: no record
+	// of any type) denies the other too, whatever became of it: the
+	// name has no address. The first temporary error was returned here
+	// before, so a name that does not exist read as DNS trouble for as
+	// long as one type could not be asked (front48 item 4).
+	for i := range types {
+		if a := answers[i]; aerrs[i] != nil && a != nil && a.Rcode == dns.RcodeNameError {
+			return nil, aerrs[i]
+		}
+	}
 	for _, e := range errs {
 		var de *net.DNSError
 		if errors.As(e, &de) && de.IsTemporary {
-			return nil, e // one type could not be asked: not a denial
+			return nil, e // one type could not be asked, the other no denial of the name
 		}
 	}
 	var a, aaaa *net.DNSError

@@ -106,6 +106,22 @@ func (l *anotherDBLog) sweepLocked(now time.Time) {
 	}
 }
 
+// keepServers drops the entries of the servers d does not have as
+// transport servers (all of them when d is nil): a reload removed them.
+// The entry the keys past maxLogKeys share stays.
+func (l *anotherDBLog) keepServers(d ServerDirectory) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k := range l.by {
+		if k != overflowKey && (d == nil || !d.Transport(k)) {
+			delete(l.by, k)
+		}
+	}
+}
+
 // accepted forgets server's refusals: its session was accepted. It
 // returns how many there were (0: none to tell).
 func (l *anotherDBLog) accepted(server string) int {

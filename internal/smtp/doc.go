@@ -269,7 +269,15 @@
 //     A file that fails to parse fails the reload: the old accounts stay.
 //   - RCPT TO:<postmaster> (RFC 5321 §4.5.1) is accepted from anyone and
 //     goes to the configured postmaster; the verb layer hands go-smtp
-//     a path in .invalid for it, which its parser accepts. A postmaster
+//     a path in .invalid for it, which its parser accepts (written
+//     without angle brackets too). Where there is no postmaster it is
+//     refused as such (550 5.1.1, replyNoPostmaster), never with
+//     go-smtp's path syntax text. Every MAIL and RCPT line is read as
+//     go-smtp reads it before it gets it (pathsyntax.go): a missing or
+//     misspelled FROM:/TO: is 501 5.5.4 naming what was expected and
+//     found, a path go-smtp cannot read the malformed-path reply with
+//     its reason, and go-smtp's refusals of a parameter value are given
+//     umbra's words (replycodes.go paramValueReply). A postmaster
 //     outside the authoritative and internal_relay domains (config
 //     refuses one; a ServerConfig could still carry it) gets the relay
 //     decision of any outside address: <postmaster> never relays mail

@@ -78,6 +78,23 @@ type Verdict struct {
 	// Discard, at Data, accepts the message (250) and delivers it to
 	// nobody; at Mail or Rcpt it discards the transaction's message.
 	Discard bool
+	// Noted are refusals the check's action only logs (action: log):
+	// the command goes on as if the check passed, and the session
+	// writes each on its rate-limited refusal log (refusallog.go) with
+	// its reason and the codes of the reply the check would have given —
+	// never a line of the check's own per command, which any client
+	// could multiply without bound.
+	Noted []Noted
+}
+
+// Noted is one refusal a check only logs (Verdict.Noted): the log line's
+// message and reason (the refusal log's bucket is per reason and
+// source), the reply the check would have given, and further attributes
+// (never the client's address: the session's logger carries it).
+type Noted struct {
+	Msg, Reason string
+	Reply       *gosmtp.SMTPError
+	Attrs       []any
 }
 
 // Transaction is the message at the end of data. A DataCheck may edit
@@ -345,6 +362,9 @@ func (s *session) closeChecksLocked() {
 // applyVerdict records a verdict's marks on the session and returns
 // its refusal, if any; a 421 hangs up after the reply.
 func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
+	for _, n := range v.Noted {
+		s.srv.refusals.log(s.log, n.Msg, n.Reason, n.Reply, s.ip, append([]any{"stage", stage}, n.Attrs...)...)
+	}
 	if v.Quarantine != "" && s.quarantine == "" {
 		s.quarantine = v.Quarantine
 	}

@@ -467,13 +467,28 @@ func (v *verbConn) fillCommand() error {
 		if s := v.sess(); s == nil || !s.busy.Load() {
 			break // no transaction: go-smtp's 503, before any parameter check
 		}
+		if r := verbKeyword(line, true); r != "" {
+			v.reply(r)
+			return nil
+		}
 		ml := parseMailLine(line) // its parameters read once (mailline.go)
-		if ml.strayBracket() {
-			v.reply(replyLines(replyBadRcpt)...)
+		if c := ml.strayBracket(); c != 0 {
+			v.reply(badPath(true, "a stray '"+string(c)+"' in the path"))
 			return nil
 		}
 		if why := ml.pathFault(true); why != "" {
-			v.reply(replyLines(&gosmtp.SMTPError{Code: replyBadRcpt.Code, EnhancedCode: replyBadRcpt.EnhancedCode, Message: replyBadRcpt.Message + ": " + why})...)
+			v.reply(badPath(true, why))
+			return nil
+		}
+		// <postmaster> is read here (rcptPostmaster); any other path
+		// as go-smtp would read it (pathsyntax.go).
+		if ml.postmasterPath() {
+			if v.sess().srv.postmaster == "" {
+				v.reply(replyNoPostmaster)
+				return nil
+			}
+		} else if why := pathSyntax(line, true); why != "" {
+			v.reply(badPath(true, why))
 			return nil
 		}
 		if r := v.rcptParams(ml.params); r != "" {
@@ -503,6 +518,9 @@ func (v *verbConn) fillCommand() error {
 		return nil
 	}
 	v.last = cmd
+	if cmd == "MAIL" || cmd == "RCPT" {
+		v.lastParams = parseMailLine(line).params
+	}
 	v.hand(line)
 	return nil
 }
@@ -519,12 +537,18 @@ func (v *verbConn) mailParams(line []byte) ([]byte, string) {
 	if s := v.sess(); s != nil {
 		s.forgetShadowParams()
 	}
+	if r := verbKeyword(line, false); r != "" {
+		return nil, r
+	}
 	ml := parseMailLine(line)
-	if ml.strayBracket() {
-		return nil, replyLines(replyBadSender)[0]
+	if c := ml.strayBracket(); c != 0 {
+		return nil, badPath(false, "a stray '"+string(c)+"' in the path")
 	}
 	if why := ml.pathFault(false); why != "" {
-		return nil, replyLines(&gosmtp.SMTPError{Code: replyBadSender.Code, EnhancedCode: replyBadSender.EnhancedCode, Message: replyBadSender.Message + ": " + why})[0]
+		return nil, badPath(false, why)
+	}
+	if why := pathSyntax(line, false); why != "" {
+		return nil, badPath(false, why)
 	}
 	if v.helloOnly && len(ml.params) > 0 {
 		if r := nonKeywordParam(ml.params, true); r != "" {

@@ -115,15 +115,15 @@ func pathSpan(s []byte) (start, end int) {
 // the line holds no complete path.
 func (ml *mailLine) pathBytes() []byte { return ml.head[ml.path:] }
 
-// strayBracket reports whether the line's path, written without angle
-// brackets, holds one outside a quoted local part ("alice@example.test>",
+// strayBracket is the angle bracket the line's path, written without
+// angle brackets, holds outside a quoted local part (0 for none) ("alice@example.test>",
 // "a<b@example.test"): a malformed path, refused as such (501 5.1.3 or
 // 5.1.7, replyBadRcpt and replyBadSender) — go-smtp would read the stray
 // ">" as a parameter it does not know and answer 555.
-func (ml *mailLine) strayBracket() bool {
+func (ml *mailLine) strayBracket() byte {
 	p := ml.pathBytes()
 	if len(p) == 0 || p[0] == '<' {
-		return false
+		return 0
 	}
 	quoted := false
 	for i := 0; i < len(p); i++ {
@@ -133,10 +133,20 @@ func (ml *mailLine) strayBracket() bool {
 		case c == '"':
 			quoted = !quoted
 		case (c == '<' || c == '>') && !quoted:
-			return true
+			return c
 		}
 	}
-	return false
+	return 0
+}
+
+// postmasterPath reports whether the line's path is postmaster without
+// a domain (RFC 5321 §4.1.1.3), in angle brackets or not.
+func (ml *mailLine) postmasterPath() bool {
+	p := ml.pathBytes()
+	if len(p) >= 2 && p[0] == '<' && p[len(p)-1] == '>' {
+		p = p[1 : len(p)-1]
+	}
+	return len(p) > 0 && mailaddr.IsPostmaster(string(p))
 }
 
 // pathFault says what is wrong with the line's path written in angle

@@ -22,11 +22,14 @@ const postmasterPath = "postmaster@postmaster.invalid"
 // postmaster address, and returns the path as the client gave it for
 // the reply. Any other line is left as it is, and "" returned.
 func rcptPostmaster(ml *mailLine, configured bool) (given string) {
-	p := ml.pathBytes()
-	if !configured || len(p) < 2 || p[0] != '<' || p[len(p)-1] != '>' || !mailaddr.IsPostmaster(string(p[1:len(p)-1])) {
+	if !configured || !ml.postmasterPath() {
 		return ""
 	}
+	p := ml.pathBytes()
 	given = string(p)
+	if p[0] != '<' {
+		given = "<" + given + ">" // the reply names it as a path, as every other one
+	}
 	ml.setPath("<" + postmasterPath + ">")
 	return given
 }

@@ -86,13 +86,14 @@ func TestPostmasterOutsideNeverRelayed(t *testing.T) {
 		d.cmd("RCPT TO:<postmaster@example.test>", "250")
 	}
 	// No postmaster (a server with no domain inside the organisation):
-	// a bare <postmaster> is a path without a domain.
+	// a bare <postmaster> is refused as such (front48 item 1), never
+	// with go-smtp's path syntax text.
 	s := startWith(t, ServerConfig{Connectors: connectors(t, anon)})
 	d := dial(t, s, "")
 	d.expect("220")
 	d.cmd("EHLO c", "250")
 	d.cmd("MAIL FROM:<a@example.org>", "250")
-	d.cmd("RCPT TO:<postmaster>", "501 5.5.2")
+	d.cmd("RCPT TO:<postmaster>", replyNoPostmaster)
 }
 
 // More Received: headers than max_hop_count (umbra's own counted) is a

@@ -16,6 +16,7 @@ import (
 var (
 	replyUnknownRcpt   = &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "Recipient address rejected: user unknown"}
 	replyRcptUndecided = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Recipient address cannot be verified now, try again later"}
+	replyRcptInternal  = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 3, 0}, Message: "Recipient address cannot be verified now: internal error of this server, try again later"}
 	replyRcptDirectory = &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 3}, Message: "Directory server failure: recipient address cannot be verified now, try again later"}
 )
 
@@ -78,7 +79,13 @@ func (s *session) validateRcpt(a Address) error {
 	// without bound while the next hops were unreachable). The callout's
 	// error is the organisation's, for the log only.
 	r, reason := replyRcptUndecided, "recipient_unverifiable"
-	if errors.Is(err, recipients.ErrDirectoryFailure) {
+	switch {
+	case errors.Is(err, recipients.ErrInternal):
+		// umbra's own defect (a lookup that panicked, logged with the
+		// panic where it happened): said as this server's fault, never
+		// as the directory's (front48 item 4).
+		r, reason = replyRcptInternal, "internal_error"
+	case errors.Is(err, recipients.ErrDirectoryFailure):
 		r, reason = replyRcptDirectory, "directory_failure"
 	}
 	s.srv.refusals.log(s.log, "recipient refused", reason, r, s.ip, "rcpt", a.String(), "err", errText(err))

@@ -38,6 +38,10 @@ func TestSMTP6UndecidedRecipientLoggedThroughRefusalLog(t *testing.T) {
 	}{
 		{fmt.Errorf("hub down"), "451 4.3.0", `reason=recipient_unverifiable code=451 enhanced_code=4.3.0`, `err="hub down"`},
 		{fmt.Errorf("ldap: %w", recipients.ErrDirectoryFailure), "451 4.4.3", `reason=directory_failure code=451 enhanced_code=4.4.3`, `err="ldap: `},
+		// A lookup whose search panicked (front48 item 4): umbra's own
+		// fault, said as such — never "directory server failure".
+		{fmt.Errorf("ldap %w: %w", recipients.ErrDirectoryFailure, recipients.ErrInternal), "451 4.3.0 Recipient address cannot be verified now: internal error of this server",
+			`reason=internal_error code=451 enhanced_code=4.3.0`, `err="ldap `},
 	} {
 		var logs lockedBuf
 		v := recipients.NewValidator([]recipients.DomainMode{

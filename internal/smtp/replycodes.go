@@ -1,6 +1,9 @@
 package smtp
 
-import "bytes"
+import (
+	"bytes"
+	"strings"
+)
 
 // goSMTPReplyFixes give go-smtp's replies the codes RFC 5321 asks for:
 // 503 for a command out of sequence (go-smtp says 502, "not
@@ -29,6 +32,9 @@ var goSMTPReplyFixes = []struct{ from, to string }{
 // (504 5.5.4 "... is not implemented") is 555 too. Other lines are
 // returned as they are.
 func (v *verbConn) fixReplyCode(b []byte) []byte {
+	if r := v.paramValueReply(b); r != nil {
+		return r
+	}
 	for _, f := range goSMTPReplyFixes {
 		if bytes.HasPrefix(b, []byte(f.from)) {
 			return append([]byte(f.to), b[len(f.from):]...)
@@ -39,4 +45,49 @@ func (v *verbConn) fixReplyCode(b []byte) []byte {
 		return append([]byte("555"), b[3:]...)
 	}
 	return b
+}
+
+// goSMTPValueRefusals are go-smtp's refusals of a MAIL or RCPT parameter
+// whose value it cannot read (conn.go handleMail, handleRcpt), by the
+// parameter and what its value must be. go-smtp is the one that reads
+// these values (the layer hands them on), so its refusal is what says
+// which one failed — it reads the parameters in no set order —, and
+// paramValueReply gives it umbra's words: the parameter as the client
+// wrote it and what was expected (front48 item 1).
+var goSMTPValueRefusals = []struct{ from, key, want string }{
+	{"501 5.5.4 Unable to parse SIZE as an integer", "SIZE", "expected a number of octets"},
+	{"501 5.5.4 Unknown BODY value", "BODY", "expected 7BIT or 8BITMIME"},
+	{"501 5.5.4 Unknown RET value", "RET", "expected FULL or HDRS"},
+	{"501 5.5.4 Malformed ENVID parameter value", "ENVID", "expected xtext of printable ASCII"},
+	{"500 5.5.4 Malformed AUTH parameter value", "AUTH", "expected xtext of an address or <>"},
+	{"500 5.5.4 Malformed AUTH parameter mailbox", "AUTH", "expected xtext of an address or <>"},
+	{"501 5.5.4 Malformed NOTIFY parameter value", "NOTIFY", "expected NEVER, or SUCCESS, FAILURE, DELAY separated by ','"},
+	{"501 5.5.4 Malformed ORCPT parameter value", "ORCPT", "expected an address type, ';' and an xtext address"},
+	{"501 5.5.4 Unable to parse MAIL ESMTP parameters", "", "a value holds no '='"},
+	{"501 5.5.4 Unable to parse RCPT ESMTP parameters", "", "a value holds no '='"},
+}
+
+// paramValueReply is umbra's reply for go-smtp's refusal b of a
+// parameter value of the last MAIL or RCPT (goSMTPValueRefusals):
+// "501 5.5.4 Syntax error in MAIL FROM parameters: BODY=X: expected
+// 7BIT or 8BITMIME"; nil for any other line.
+func (v *verbConn) paramValueReply(b []byte) []byte {
+	if v.last != "MAIL" && v.last != "RCPT" {
+		return nil
+	}
+	line := bytes.TrimRight(b, "\r\n")
+	for _, f := range goSMTPValueRefusals {
+		if string(line) != f.from {
+			continue
+		}
+		named := ""
+		for _, p := range v.lastParams {
+			if p.key == f.key || f.key == "" && strings.Contains(p.value, "=") {
+				named = echoedParam(p.written()) + ": "
+				break
+			}
+		}
+		return []byte("501 5.5.4 Syntax error in " + paramsVerb(v.last == "MAIL") + " parameters: " + named + f.want + "\r\n")
+	}
+	return nil
 }

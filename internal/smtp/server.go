@@ -173,6 +173,14 @@ type serverDirectory struct{ d ServerDirectory }
 // SetServers replaces the directory of the organisation's servers (a
 // reloaded topology); nil removes it.
 func (s *Server) SetServers(d ServerDirectory) {
+	// The pacing of the WARNs kept by a server's name goes with the
+	// server: a reload that removes it from the topology (or removes the
+	// topology) drops its entries, which nothing would end otherwise
+	// (front48 item 4). bindRefusals is not among them: it keys a name
+	// the topology does not know by its source, bounded on its own.
+	for _, l := range []*anotherDBLog{s.anotherDBs, s.fromOthers, s.addrRefusals, s.topoRefusals} {
+		l.keepServers(d)
+	}
 	if d == nil {
 		s.servers.Store(nil)
 		return

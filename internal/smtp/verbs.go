@@ -160,6 +160,10 @@ type verbConn struct {
 	hasBody    bool
 	bodyDotted bool   // the kept body came by DATA (normalizeNewlines: transparency)
 	last       string // verb of the last command handed to go-smtp
+	// lastParams: the parameters of the last MAIL or RCPT line handed
+	// to go-smtp, for the reply that refuses one of their values
+	// (paramValueReply).
+	lastParams []mailParam
 	// mailUTF8: the last MAIL said SMTPUTF8, so its reply — a refusal
 	// too — may echo the path in UTF-8 (utf8Transaction).
 	mailUTF8   bool

@@ -1,0 +1,35 @@
+package connfilter_test
+
+import (
+	"strings"
+	"testing"
+
+	"umbra/internal/config"
+)
+
+// OPS-2 (front48 item 4): the series of umbra_dnsbl_lookups_total of a
+// DNS list a reload removed are deleted with it (Metrics.KeepLists,
+// called as the reload is applied), not exported for the process's
+// life; those of a list the reload keeps stay.
+func TestDNSBLRemovedZoneSeriesDeleted(t *testing.T) {
+	two := strings.Replace(zen, "        lists:\n", "        lists:\n          - zone: other.test\n", 1)
+	e := start(t, two, "2.0.0.127.zen.test. 60 IN A 127.0.0.2")
+	e.dial("127.0.0.3").cmd("EHLO c.test", "250")
+	lookups := func(zone, result string) float64 {
+		return counter(t, e.reg, "umbra_dnsbl_lookups_total", map[string]string{"zone": zone, "result": result})
+	}
+	if lookups("zen.test", "clear") != 1 || lookups("other.test", "clear") != 1 {
+		t.Fatalf("lookups before the reload: zen %v, other %v, want 1 each", lookups("zen.test", "clear"), lookups("other.test", "clear"))
+	}
+	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+zen), "reload.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.met.KeepLists(c.ReceiveConnectors) // the reload removes other.test
+	if n := lookups("other.test", "clear"); n != 0 {
+		t.Errorf("the removed list's series still exported (%v)", n)
+	}
+	if n := lookups("zen.test", "clear"); n != 1 {
+		t.Errorf("the kept list's series: %v, want 1", n)
+	}
+}
