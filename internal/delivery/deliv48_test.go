@@ -1,0 +1,94 @@
+package delivery
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+
+	"umbra/internal/config"
+	"umbra/internal/queue"
+)
+
+// peer48Deliverer delivers example.net to p alone (one MX host).
+func peer48Deliverer(t *testing.T, p *peer48) *Deliverer {
+	t.Helper()
+	ip, _, _ := net.SplitHostPort(p.addr())
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx.example.net.", Pref: 10}}},
+		hosts: map[string][]string{"mx.example.net": {ip}}}
+	conn := mxConnector(portOf(p.addr()))
+	conn.TLS = config.TLSNone
+	return newDeliverer(t, dns, config.Mailbox{}, conn)
+}
+
+// SMTP-1, Q-3 (deliv48 item 1): a pipelined transaction whose MAIL was
+// not accepted — refused, or answered out of step by a host that still
+// holds a transaction of its own — or whose recipients were all refused
+// sends no message data even when the host answers DATA with 354: the
+// data is abandoned by closing the connection, never ended with a dot
+// (an empty message delivered to whatever recipients the host holds).
+// The recipients take MAIL's reply (or their own RCPT replies).
+func TestSMTP1NoBodyAfterRefusedPipelinedMail(t *testing.T) {
+	for _, tc := range []struct {
+		name, mail, rcpt string
+		want             queue.Outcome
+		reply            string
+	}{
+		{"mail out of step", "503 5.5.1 Error: nested MAIL command", "250 2.1.5 ok", queue.Deferred, "nested MAIL command"},
+		{"mail refused", "550 5.7.1 sender refused", "250 2.1.5 ok", queue.FailedPerm, "550 5.7.1 sender refused"},
+		{"mail deferred", "451 4.3.0 try later", "250 2.1.5 ok", queue.Deferred, "451 4.3.0 try later"},
+		{"every rcpt refused", "250 2.1.0 ok", "550 5.1.1 no such user", queue.FailedPerm, "550 5.1.1 no such user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPeer48(t, "127.0.0.1", []string{"peer48.test", "PIPELINING"}, func(conn int, cmd string) string {
+				switch {
+				case strings.HasPrefix(cmd, "MAIL"):
+					return tc.mail
+				case strings.HasPrefix(cmd, "RCPT"):
+					return tc.rcpt
+				}
+				return "" // DATA: 354, as a confused host gives it
+			})
+			d := peer48Deliverer(t, p)
+			m := message("x@example.net")
+			res := d.Deliver(context.Background(), m, body, all(m))
+			if n := p.ended(); n != 0 {
+				t.Errorf("the host got %d message(s) ended with a dot after %q / %q: a body sent for a transaction not taken", n, tc.mail, tc.rcpt)
+			}
+			if len(res) != 1 || res[0].Outcome != tc.want || !strings.Contains(res[0].Reply, tc.reply) {
+				t.Errorf("results %+v, want %v quoting %q", res, tc.want, tc.reply)
+			}
+		})
+	}
+}
+
+// SMTP-1 (deliv48 item 1, the LMTP sibling): an LMTP server that opens
+// DATA after a refused MAIL or with no recipient accepted gets no dot
+// either: nothing is delivered to a mailbox it may still hold.
+func TestSMTP1NoLMTPBodyAfterRefusedMail(t *testing.T) {
+	for _, tc := range []struct{ name, mail, rcpt string }{
+		{"mail out of step", "503 5.5.1 Error: nested MAIL command", "250 2.1.5 ok"},
+		{"every rcpt refused", "250 2.1.0 ok", "550 5.1.1 no such user"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPeer48(t, "127.0.0.1", []string{"lmtp.test", "PIPELINING"}, func(conn int, cmd string) string {
+				switch {
+				case strings.HasPrefix(cmd, "MAIL"):
+					return tc.mail
+				case strings.HasPrefix(cmd, "RCPT"):
+					return tc.rcpt
+				}
+				return ""
+			})
+			d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: p.addr()})
+			m := message("b@example.test")
+			res := d.Deliver(context.Background(), m, body, all(m))
+			if n := p.ended(); n != 0 {
+				t.Errorf("the LMTP server got %d message(s) ended with a dot after %q / %q", n, tc.mail, tc.rcpt)
+			}
+			if len(res) != 1 || res[0].Outcome == queue.DeliveredOK {
+				t.Errorf("results %+v, want b not delivered", res)
+			}
+		})
+	}
+}

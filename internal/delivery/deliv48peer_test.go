@@ -1,0 +1,150 @@
+package delivery
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// peer48 is a scripted SMTP or LMTP peer on loopback: answer gives the
+// reply to each command (upper-cased, trimmed) of connection conn, ""
+// for its default (250; 354 to DATA). After a 354 it reads the message
+// data to the final dot and counts it (ends), whatever the message held,
+// and answers it with final (one line per reply, "" for 250).
+type peer48 struct {
+	ln       net.Listener
+	ehlo     string // the EHLO/LHLO reply's keywords, one per line
+	greeting func(conn int) string
+	answer   func(conn int, cmd string) string
+	final    func(conn int) []string
+
+	mu    sync.Mutex
+	conns int
+	ends  int      // message data ended with a dot (anything delivered)
+	cmds  []string // every command, in order
+}
+
+func startPeer48(t *testing.T, ip string, ehlo []string, answer func(conn int, cmd string) string) *peer48 {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer48{ln: ln, answer: answer}
+	if len(ehlo) > 0 {
+		for k, e := range ehlo {
+			sep := "-"
+			if k == len(ehlo)-1 {
+				sep = " "
+			}
+			p.ehlo += "250" + sep + e + "\r\n"
+		}
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			p.conns++
+			n := p.conns
+			p.mu.Unlock()
+			go p.serve(c, n)
+		}
+	}()
+	return p
+}
+
+func (p *peer48) addr() string { return p.ln.Addr().String() }
+
+func (p *peer48) serve(c net.Conn, conn int) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	r := bufio.NewReader(c)
+	g := "220 peer48.test ESMTP"
+	if p.greeting != nil {
+		if s := p.greeting(conn); s != "" {
+			g = s
+		}
+	}
+	c.Write([]byte(g + "\r\n"))
+	if strings.HasPrefix(g, "421") {
+		return
+	}
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(l))
+		p.mu.Lock()
+		p.cmds = append(p.cmds, cmd)
+		p.mu.Unlock()
+		out := p.answer(conn, cmd)
+		switch {
+		case out == "close":
+			return
+		case out != "":
+		case strings.HasPrefix(cmd, "EHLO") || strings.HasPrefix(cmd, "LHLO"):
+			out = p.ehlo
+			if out == "" {
+				out = "250 peer48.test"
+			}
+		case cmd == "DATA":
+			out = "354 go on"
+		case cmd == "QUIT":
+			c.Write([]byte("221 bye\r\n"))
+			return
+		default:
+			out = "250 2.0.0 ok"
+		}
+		if !strings.HasSuffix(out, "\r\n") {
+			out += "\r\n"
+		}
+		c.Write([]byte(out))
+		if strings.HasPrefix(out, "421") {
+			return
+		}
+		if cmd == "DATA" && strings.HasPrefix(out, "354") {
+			for {
+				l, err := r.ReadString('\n')
+				if err != nil {
+					return // cut before the dot: nothing delivered
+				}
+				if l == ".\r\n" {
+					break
+				}
+			}
+			p.mu.Lock()
+			p.ends++
+			p.mu.Unlock()
+			finals := []string{""}
+			if p.final != nil {
+				finals = p.final(conn)
+			}
+			for _, f := range finals {
+				if f == "" {
+					f = "250 2.0.0 queued"
+				}
+				c.Write([]byte(f + "\r\n"))
+			}
+		}
+	}
+}
+
+func (p *peer48) ended() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.ends
+}
+
+func (p *peer48) connCount() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conns
+}
