@@ -92,3 +92,54 @@ func TestSMTP1NoLMTPBodyAfterRefusedMail(t *testing.T) {
 		})
 	}
 }
+
+// SMTP-1, Q-3 (deliv48 item 2): a fresh session that ends with a 421
+// (at the greeting, EHLO, MAIL or RCPT) or breaks before any of the
+// message went to the host has given the host nothing: the recipients
+// go on to the next MX host in the same attempt, as after a connect
+// failure — not to the retry schedule. Lock-step and pipelined alike.
+func TestSMTP1FreshSession421OrBreakGoesToTheNextMX(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		for _, tc := range []struct{ at, reply string }{
+			{"greeting", "421 4.3.2 shutting down"},
+			{"EHLO", "421 4.3.2 shutting down"},
+			{"MAIL", "421 4.3.2 shutting down"},
+			{"RCPT", "421 4.7.0 too many connections"},
+			{"MAIL", "close"},
+			{"RCPT", "close"},
+			{"DATA", "close"},
+		} {
+			t.Run(tc.at+" "+tc.reply[:min(3, len(tc.reply))]+" pipelining="+map[bool]string{true: "yes", false: "no"}[pipelining], func(t *testing.T) {
+				ln1, ln2 := pair48(t)
+				ehlo := []string{"peer48.test"}
+				if pipelining {
+					ehlo = append(ehlo, "PIPELINING")
+				}
+				a := startPeer48On(t, ln1, ehlo, func(conn int, cmd string) string {
+					if strings.HasPrefix(cmd, tc.at) {
+						return tc.reply
+					}
+					return ""
+				})
+				if tc.at == "greeting" {
+					a.greeting = func(int) string { return tc.reply }
+				}
+				b := startPeer48On(t, ln2, ehlo, func(conn int, cmd string) string { return "" })
+				d := pair48Deliverer(t, portOf(a.addr()))
+				m := message("x@example.net", "y@example.net")
+				res := d.Deliver(context.Background(), m, body, all(m))
+				if len(res) != 2 {
+					t.Fatalf("results %+v, want one per recipient", res)
+				}
+				for _, r := range res {
+					if r.Outcome != queue.RelayedOK || !strings.Contains(r.NextHop, "127.0.0.249") {
+						t.Errorf("%s: %v %q via %s, want relayed by the second MX host in this attempt", m.Rcpts[r.Rcpt].Addr, r.Outcome, r.Reply, r.NextHop)
+					}
+				}
+				if a.ended() != 0 || b.ended() != 1 {
+					t.Errorf("first host took %d messages, second %d; want 0 and 1", a.ended(), b.ended())
+				}
+			})
+		}
+	}
+}

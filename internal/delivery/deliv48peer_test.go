@@ -2,6 +2,9 @@ package delivery
 
 import (
 	"bufio"
+
+	"umbra/internal/config"
+	"umbra/internal/testsupport"
 	"net"
 	"strings"
 	"sync"
@@ -33,6 +36,45 @@ func startPeer48(t *testing.T, ip string, ehlo []string, answer func(conn int, c
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startPeer48On(t, ln, ehlo, answer)
+}
+
+// pair48 listens on 127.0.0.248 and 127.0.0.249 at one port of
+// 14800-14999 (below the ephemeral range): a destination's two MX hosts,
+// the connector's port one for both. The second is left unserved (its
+// listener closed: a host that refuses connections) when down is set.
+func pair48(t *testing.T) (net.Listener, net.Listener) {
+	t.Helper()
+	for try := 0; try < 50; try++ {
+		a := testsupport.AddrInRange(t, "127.0.0.248", 14800, 200)
+		ln1, err := net.Listen("tcp", a)
+		if err != nil {
+			continue
+		}
+		ln2, err := net.Listen("tcp", "127.0.0.249:"+portOf(a))
+		if err != nil {
+			ln1.Close()
+			continue
+		}
+		return ln1, ln2
+	}
+	t.Fatal("no port of 14800-14999 free on both 127.0.0.248 and 127.0.0.249")
+	return nil, nil
+}
+
+// pair48Deliverer delivers example.net to MX hosts mx1 (127.0.0.248,
+// preference 10) and mx2 (127.0.0.249, preference 20) at port.
+func pair48Deliverer(t *testing.T, port string) *Deliverer {
+	t.Helper()
+	dns := &fakeDNS{mx: map[string][]*net.MX{"example.net": {{Host: "mx1.example.net.", Pref: 10}, {Host: "mx2.example.net.", Pref: 20}}},
+		hosts: map[string][]string{"mx1.example.net": {"127.0.0.248"}, "mx2.example.net": {"127.0.0.249"}}}
+	conn := mxConnector(port)
+	conn.TLS = config.TLSNone
+	return newDeliverer(t, dns, config.Mailbox{}, conn)
+}
+
+func startPeer48On(t *testing.T, ln net.Listener, ehlo []string, answer func(conn int, cmd string) string) *peer48 {
+	t.Helper()
 	p := &peer48{ln: ln, answer: answer}
 	if len(ehlo) > 0 {
 		for k, e := range ehlo {

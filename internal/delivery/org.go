@@ -362,11 +362,16 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			}
 			d.finishConn(st, key, c, res) // kept for the next message to this server
 			if kept, again, left := nextHostFor(res, c.BodiesBegun() == bodies); len(again) > 0 && ctx.Err() == nil && !queue.PastExpiry(ctx) {
-				// Out of step (or a stray reply) on this fresh session
-				// before those recipients' message went to the server:
-				// they go on to the route's next server in this attempt,
-				// as deliverRemote's go to the next MX host (deliv47).
-				d.log.Info("next hop server answered out of step: its recipients go to the next server", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
+				// Out of step (or a stray reply, a 421, a break) on this
+				// fresh session before those recipients' message went to
+				// the server: they go on to the route's next server in
+				// this attempt, as deliverRemote's go to the next MX host
+				// (deliv47, deliv48).
+				what := "next hop server answered out of step: its recipients go to the next server"
+				if !queue.IsOutOfStep(left[0].Reply, left[0].NextHop) && !queue.IsStray(left[0].Reply, left[0].NextHop) {
+					what = "next hop server ended the session before the message: its recipients go to the next server"
+				}
+				d.log.Info(what, "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
 				hand.drop() // closed by finishConn (the session out of step is never pooled)
 				stand(ctx, &taken, kept)
 				rest := *g

@@ -394,14 +394,19 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		d.finishConn(st, pool, c, res)
 		if kept, again, left := nextHostFor(res, c.BodiesBegun() == bodies); len(again) > 0 && ctx.Err() == nil && !queue.PastExpiry(ctx) {
 			// The host answered out of step or with a stray reply on
-			// this fresh session (its session is over: finishConn closed
-			// it) before any of those recipients' message went to it:
-			// the remote's fault, as a reused session's stale reply is
-			// (reuse), so they go on to the next host of the destination
-			// in this attempt; the others' results stand. With no host
-			// left, or none that takes them, their deferral stays the
-			// host's reply (stepped), as before (deliv47).
-			d.log.Info("next hop host answered out of step: its recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
+			// this fresh session, or ended it (a 421, a broken
+			// connection; finishConn closed it) before any of those
+			// recipients' message went to it: the remote's fault, as a
+			// reused session's stale reply is (reuse), and no more than a
+			// connect failure, so they go on to the next host of the
+			// destination in this attempt; the others' results stand.
+			// With no host left, or none that takes them, their deferral
+			// stays the host's reply (stepped), as before (deliv47).
+			what := "next hop host answered out of step: its recipients go to the next host"
+			if !queue.IsOutOfStep(left[0].Reply, left[0].NextHop) && !queue.IsStray(left[0].Reply, left[0].NextHop) {
+				what = "next hop host ended the session before the message: its recipients go to the next host"
+			}
+			d.log.Info(what, "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
 			hand.drop() // closed by finishConn (the session out of step is never pooled)
 			stand(ctx, &taken, kept)
 			rest := *g
