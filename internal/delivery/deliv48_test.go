@@ -143,3 +143,71 @@ func TestSMTP1FreshSession421OrBreakGoesToTheNextMX(t *testing.T) {
 		}
 	}
 }
+
+// SMTP-1 (deliv48 item 4): in lock-step as pipelined, a stray 3xx to one
+// RCPT beside an accepted one leaves the session out of step: it ends
+// before any message went to the host (a host that took the 3xx for a
+// 354 would read the next commands as data), and every recipient of the
+// transaction — the accepted one, the one answered so, the ones after
+// it — goes on to the next MX host in this attempt, each delivered once.
+func TestSMTP1StrayRcptReplyGoesToTheNextMX(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		for _, stray := range []string{"354 go ahead", "334 VXNlcm5hbWU6"} {
+			t.Run(stray[:3]+map[bool]string{true: " pipelined", false: " lock-step"}[pipelining], func(t *testing.T) {
+				ln1, ln2 := pair48(t)
+				ehlo := []string{"peer48.test"}
+				if pipelining {
+					ehlo = append(ehlo, "PIPELINING")
+				}
+				a := startPeer48On(t, ln1, ehlo, func(conn int, cmd string) string {
+					if strings.HasPrefix(cmd, "RCPT TO:<Y@") {
+						return stray
+					}
+					return ""
+				})
+				b := startPeer48On(t, ln2, ehlo, func(conn int, cmd string) string { return "" })
+				d := pair48Deliverer(t, portOf(a.addr()))
+				m := message("x@example.net", "y@example.net", "z@example.net")
+				res := d.Deliver(context.Background(), m, body, all(m))
+				if len(res) != 3 {
+					t.Fatalf("results %+v, want one per recipient", res)
+				}
+				for _, r := range res {
+					if r.Outcome != queue.RelayedOK || !strings.Contains(r.NextHop, "127.0.0.249") {
+						t.Errorf("%s: %v %q via %s, want relayed by the second MX host", m.Rcpts[r.Rcpt].Addr, r.Outcome, r.Reply, r.NextHop)
+					}
+				}
+				if a.ended() != 0 || b.ended() != 1 {
+					t.Errorf("first host took %d messages, second %d; want 0 and 1", a.ended(), b.ended())
+				}
+			})
+		}
+	}
+}
+
+// SMTP-1, Q-3 (deliv48 item 5): an LMTP server's 503 to the end of the
+// message for one recipient (RFC 2033 §4.2: one reply each) is a
+// sequence error of its session, no verdict on that recipient: it is
+// deferred, quoting the server's words, never failed for good; the
+// other recipient's own reply stands.
+func TestSMTP1LMTPFinal503Defers(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		t.Run(map[bool]string{true: "pipelined", false: "lock-step"}[pipelining], func(t *testing.T) {
+			ehlo := []string{"lmtp.test"}
+			if pipelining {
+				ehlo = append(ehlo, "PIPELINING")
+			}
+			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" })
+			p.final = func(int) []string { return []string{"250 2.0.0 a delivered", "503 5.5.1 bad sequence of commands"} }
+			d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: p.addr()})
+			m := message("a@example.test", "b@example.test")
+			got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+			if r := got["a@example.test"]; r.Outcome != queue.DeliveredOK {
+				t.Errorf("a: %v %q, want delivered", r.Outcome, r.Reply)
+			}
+			if r := got["b@example.test"]; r.Outcome != queue.Deferred || !strings.Contains(r.Reply, "503 5.5.1 bad sequence of commands") {
+				t.Errorf("b: %v %q, want deferred quoting the server's 503", r.Outcome, r.Reply)
+			}
+		})
+	}
+}

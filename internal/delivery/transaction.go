@@ -585,6 +585,14 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
 				Reply: queue.SessionFailedReply(hop, finalReplyMissing(err))}
+		case lmtp && outOfStep(replies[r].Err):
+			// An LMTP server's 503 (500, 502) to the end of the message
+			// for this recipient is a sequence error of its session, no
+			// verdict on the recipient (RFC 2033 §4.2 gives every
+			// recipient a reply of its own, judged on the message): it
+			// is deferred quoting the server's words, and the session
+			// ends (the out-of-step rule below), never failed for good.
+			a = outOfStepResult(a.Rcpt, hop, "DATA", replies[r].Err)
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
@@ -776,7 +784,10 @@ func classify(i int, hop string, err error) queue.Result {
 // host's reply. A 5xx with a status of its own (501 5.1.7 a bad
 // sender, 503 5.7.0 authentication required) is a refusal as before.
 // The reply to the end of the message is no step of this rule: the
-// next hop read the whole message and judged it.
+// next hop read the whole message and judged it — except an LMTP
+// server's per-recipient 500, 502 or 503 (finalResults): LMTP judges
+// each recipient on its own, and a sequence error there is its
+// session's, deferred as the rule defers it.
 
 // outOfStep reports whether err, a next hop's reply to MAIL, RCPT or
 // DATA, is out of step rather than a refusal (the rule above).
