@@ -3,13 +3,13 @@ package delivery
 import (
 	"bufio"
 
-	"umbra/internal/config"
-	"umbra/internal/testsupport"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"umbra/internal/config"
+	"umbra/internal/testsupport"
 )
 
 // peer48 is a scripted SMTP or LMTP peer on loopback: answer gives the
