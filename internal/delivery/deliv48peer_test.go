@@ -2,12 +2,12 @@ package delivery
 
 import (
 	"bufio"
-
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
 	"umbra/internal/config"
 	"umbra/internal/testsupport"
 )
