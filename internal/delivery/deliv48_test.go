@@ -5,9 +5,11 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"umbra/internal/config"
 	"umbra/internal/queue"
+	"umbra/internal/routing"
 )
 
 // peer48Deliverer delivers example.net to p alone (one MX host).
@@ -209,5 +211,142 @@ func TestSMTP1LMTPFinal503Defers(t *testing.T) {
 				t.Errorf("b: %v %q, want deferred quoting the server's 503", r.Outcome, r.Reply)
 			}
 		})
+	}
+}
+
+// SMTP-1, Q-3 (deliv48 item 6): a host that answers out of step every
+// time, with its backup MX host down (the connection refused), leaves
+// the recipients the first host's own answer: it answered (no failed
+// contact of the destination, as a reply out of step alone is none),
+// and that answer is what keeps the message — not the backup's refused
+// connection, which made a destination whose best host answers count
+// as unreachable and go dead naming the backup. A 421 is a failed
+// contact either way (every 421 is): the recipients keep the host's
+// 421, the real reason a dead mark then names.
+func TestSMTP1OutOfStepHostWithBackupDownKeepsItsAnswer(t *testing.T) {
+	for _, tc := range []struct {
+		at, reply string
+		answered  bool
+	}{
+		{"MAIL", "503 5.5.1 Error: nested MAIL command", true},
+		{"RCPT", "503 5.5.1 Error: need MAIL command", true},
+		{"MAIL", "354 go ahead", true},
+		{"MAIL", "421 4.3.2 shutting down", false},
+	} {
+		for _, pipelining := range []bool{false, true} {
+			t.Run(tc.at+" "+tc.reply[:3]+map[bool]string{true: " pipelined", false: " lock-step"}[pipelining], func(t *testing.T) {
+				ln1, ln2 := pair48(t)
+				ln2.Close() // the backup MX host is down: its connection refused
+				ehlo := []string{"peer48.test"}
+				if pipelining {
+					ehlo = append(ehlo, "PIPELINING")
+				}
+				a := startPeer48On(t, ln1, ehlo, func(conn int, cmd string) string {
+					if strings.HasPrefix(cmd, tc.at) {
+						return tc.reply
+					}
+					return ""
+				})
+				d := pair48Deliverer(t, portOf(a.addr()))
+				m := message("x@example.net")
+				res := d.Deliver(context.Background(), m, body, all(m))
+				if len(res) != 1 || res[0].Outcome != queue.Deferred {
+					t.Fatalf("results %+v, want x deferred", res)
+				}
+				r := res[0]
+				if !strings.Contains(r.NextHop, "127.0.0.248") || !strings.Contains(r.Reply, tc.reply[:3]) || r.Answered != tc.answered {
+					t.Errorf("%q against %s (answered %v); want the first host's answer quoting %q, answered %v", r.Reply, r.NextHop, r.Answered, tc.reply, tc.answered)
+				}
+				if got := queue.AnsweredReply(r.Reply, r.NextHop, "mx:example.net"); got != tc.answered {
+					t.Errorf("%q read back after a restart: answered %v, want %v", r.Reply, got, tc.answered)
+				}
+			})
+		}
+	}
+}
+
+// siteBDeliverer is hub-a's deliverer in a topology of site a (hub-a)
+// and site b (hub-b1 at b1, hub-b2 at b2, and mbx-b holding b.test's
+// database): mail for b.test is relayed to a hub of site b through its
+// shadow session, hub-b1 first (a fresh balancer starts at the first).
+func siteBDeliverer(t *testing.T, b1, b2 string) *Deliverer {
+	t.Helper()
+	topo, err := routing.NewTopology(routing.TopologyInput{
+		Sites: []routing.Site{{Name: "a"}, {Name: "b"}},
+		Links: []routing.SiteLink{{Name: "a-b", Sites: []string{"a", "b"}, Cost: 1}},
+		Servers: []routing.Server{{Name: "hub-a", Role: routing.RoleHub, Site: "a", Address: "127.0.0.1:1"},
+			{Name: "hub-b1", Role: routing.RoleHub, Site: "b", Address: b1},
+			{Name: "hub-b2", Role: routing.RoleHub, Site: "b", Address: b2},
+			{Name: "mbx-b", Role: routing.RoleMailbox, Site: "b", Address: "127.0.0.3:1"}},
+		Databases:  []routing.Database{{Name: "db-b", Server: "mbx-b"}},
+		Recipients: []routing.RecipientMap{{Match: "b.test", Database: "db-b"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "b.test", Type: routing.Authoritative}}, nil)
+	d, err := New(Config{Hostname: "hub-a", Routing: table, Topology: topo, LocalServer: "hub-a",
+		ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	d.st.Load().cfg.ShadowServerID = "hub-a"
+	d.st.Load().cfg.Shadows = &shadowRecorder{}
+	return d
+}
+
+// SMTP-1, Q-3 (deliv48 items 2 and 6, the route's sibling): a hub of
+// the route that answers out of step or closes with a 421 before the
+// message goes on to the route's next hub in the same attempt; with
+// that hub down, the recipients keep the first hub's own answer.
+func TestSMTP1RouteServerOutOfStepOr421(t *testing.T) {
+	for _, tc := range []struct {
+		mail     string
+		answered bool
+	}{
+		{"503 5.5.1 Error: nested MAIL command", true},
+		{"421 4.3.2 shutting down", false},
+	} {
+		for _, down := range []bool{false, true} {
+			t.Run(tc.mail[:3]+map[bool]string{true: " second hub down", false: " second hub up"}[down], func(t *testing.T) {
+				ln1, ln2 := pair48(t)
+				ehlo := []string{"hub-b.test", "XSHADOW 20", "PIPELINING"}
+				hub := func(mail string) func(int, string) string {
+					return func(conn int, cmd string) string {
+						switch {
+						case strings.HasPrefix(cmd, "XSHADOW"):
+							return "250 db-b"
+						case strings.HasPrefix(cmd, "MAIL") && mail != "":
+							return mail
+						}
+						return ""
+					}
+				}
+				a := startPeer48On(t, ln1, ehlo, hub(tc.mail))
+				var b *peer48
+				if down {
+					ln2.Close()
+				} else {
+					b = startPeer48On(t, ln2, ehlo, hub(""))
+				}
+				d := siteBDeliverer(t, ln1.Addr().String(), "127.0.0.249:"+portOf(ln1.Addr().String()))
+				m := message("u@b.test")
+				res := d.Deliver(context.Background(), m, body, all(m))
+				if len(res) != 1 {
+					t.Fatalf("results %+v, want one", res)
+				}
+				r := res[0]
+				if !down {
+					if r.Outcome != queue.ShadowedOK && r.Outcome != queue.RelayedOK || a.ended() != 0 || b.ended() != 1 {
+						t.Errorf("%v %q via %s; hubs took %d and %d messages: want it relayed by the second hub in this attempt", r.Outcome, r.Reply, r.NextHop, a.ended(), b.ended())
+					}
+					return
+				}
+				if r.Outcome != queue.Deferred || !strings.Contains(r.Reply, tc.mail[:3]) || r.Answered != tc.answered {
+					t.Errorf("%v %q via %s (answered %v); want the first hub's answer quoting %q, answered %v", r.Outcome, r.Reply, r.NextHop, r.Answered, tc.mail, tc.answered)
+				}
+			})
+		}
 	}
 }
