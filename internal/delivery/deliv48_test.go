@@ -350,3 +350,71 @@ func TestSMTP1RouteServerOutOfStepOr421(t *testing.T) {
 		}
 	}
 }
+
+// Q-3 (deliv48 item 5): an LMTP server answers the end of the message
+// once per recipient (RFC 2033 §4.2). While a later recipient waits for
+// its reply, the operator's view (message show: WaitingOn) names the
+// server as the recipient's result will — its recorded hop
+// (queue.LMTPHop), not umbra's word "lmtp" — and counts its silence
+// from the server's last reply, the earlier recipient's final one, not
+// from its 354 to DATA. Lock-step and pipelined.
+func TestQ3LMTPStallNamesTheServerAndMovesWithFinalReplies(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		t.Run(map[bool]string{true: "pipelined", false: "lock-step"}[pipelining], func(t *testing.T) {
+			ehlo := []string{"lmtp.test"}
+			if pipelining {
+				ehlo = append(ehlo, "PIPELINING")
+			}
+			atDot, release, hung := make(chan struct{}), make(chan struct{}), make(chan struct{})
+			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" })
+			p.final = func(int) []string { return []string{"250 2.0.0 a delivered", "250 2.0.0 b delivered"} }
+			p.beforeFinal = func(k int) bool {
+				if k == 0 {
+					close(atDot)
+					<-release // the first recipient's reply waits for the test
+					return true
+				}
+				<-hung // the second recipient's never comes
+				return false
+			}
+			d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: p.addr()})
+			r := startExpiryRig(t, d)
+			t.Cleanup(func() { r.stop(func() { close(hung); p.ln.Close() }) })
+			m := &queue.Message{ID: r.q.NewID(), From: "sender@example.org", Arrived: r.clk.Now(),
+				Rcpts: []queue.Recipient{{Addr: "a@example.test"}, {Addr: "b@example.test"}}}
+			if err := r.q.Submit(r.ctx, m, []byte("Subject: s\r\n\r\nhello\r\n")); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-atDot:
+			case <-time.After(20 * time.Second): // a bound on the test, not a timing assertion
+				t.Fatal("the LMTP transaction never reached the end of its message")
+			}
+			r.clk.Advance(30 * time.Second)
+			replied := r.t0.Add(30 * time.Second)
+			close(release)
+			var w *queue.Stall
+			deadline := time.Now().Add(5 * time.Second) // a bound on the wait for the reply to be read
+			for {
+				got, err := r.q.Message(m.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w = r.q.StateView().WaitingOn(got, 1)
+				if w != nil && w.Since.Equal(replied) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			if w == nil {
+				t.Fatal("b waits on nothing in the operator's view")
+			}
+			if w.Host != queue.LMTPHop(p.addr()) {
+				t.Errorf("b waits on %q, want the LMTP server as its result records it, %q", w.Host, queue.LMTPHop(p.addr()))
+			}
+			if !w.Since.Equal(replied) {
+				t.Errorf("b waits since %s, want the server's last reply (a's final one) at %s", w.Since, replied)
+			}
+		})
+	}
+}

@@ -23,6 +23,9 @@ type peer48 struct {
 	greeting func(conn int) string
 	answer   func(conn int, cmd string) string
 	final    func(conn int) []string
+	// beforeFinal, when set, is called before the k-th reply to a
+	// message's end is written; false ends the connection there.
+	beforeFinal func(k int) bool
 
 	mu    sync.Mutex
 	conns int
@@ -169,7 +172,10 @@ func (p *peer48) serve(c net.Conn, conn int) {
 			if p.final != nil {
 				finals = p.final(conn)
 			}
-			for _, f := range finals {
+			for k, f := range finals {
+				if p.beforeFinal != nil && !p.beforeFinal(k) {
+					return
+				}
 				if f == "" {
 					f = "250 2.0.0 queued"
 				}
