@@ -122,10 +122,11 @@ func TestSMTP1FreshSession421OrBreakGoesToTheNextMX(t *testing.T) {
 						return tc.reply
 					}
 					return ""
+				}, func(p *peer48) {
+					if tc.at == "greeting" {
+						p.greeting = func(int) string { return tc.reply }
+					}
 				})
-				if tc.at == "greeting" {
-					a.greeting = func(int) string { return tc.reply }
-				}
 				b := startPeer48On(t, ln2, ehlo, func(conn int, cmd string) string { return "" })
 				d := pair48Deliverer(t, portOf(a.addr()))
 				m := message("x@example.net", "y@example.net")
@@ -199,8 +200,9 @@ func TestSMTP1LMTPFinal503Defers(t *testing.T) {
 			if pipelining {
 				ehlo = append(ehlo, "PIPELINING")
 			}
-			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" })
-			p.final = func(int) []string { return []string{"250 2.0.0 a delivered", "503 5.5.1 bad sequence of commands"} }
+			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" }, func(p *peer48) {
+				p.final = func(int) []string { return []string{"250 2.0.0 a delivered", "503 5.5.1 bad sequence of commands"} }
+			})
 			d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: p.addr()})
 			m := message("a@example.test", "b@example.test")
 			got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
@@ -366,17 +368,18 @@ func TestQ3LMTPStallNamesTheServerAndMovesWithFinalReplies(t *testing.T) {
 				ehlo = append(ehlo, "PIPELINING")
 			}
 			atDot, release, hung := make(chan struct{}), make(chan struct{}), make(chan struct{})
-			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" })
-			p.final = func(int) []string { return []string{"250 2.0.0 a delivered", "250 2.0.0 b delivered"} }
-			p.beforeFinal = func(k int) bool {
-				if k == 0 {
-					close(atDot)
-					<-release // the first recipient's reply waits for the test
-					return true
+			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" }, func(p *peer48) {
+				p.final = func(int) []string { return []string{"250 2.0.0 a delivered", "250 2.0.0 b delivered"} }
+				p.beforeFinal = func(k int) bool {
+					if k == 0 {
+						close(atDot)
+						<-release // the first recipient's reply waits for the test
+						return true
+					}
+					<-hung // the second recipient's never comes
+					return false
 				}
-				<-hung // the second recipient's never comes
-				return false
-			}
+			})
 			d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: p.addr()})
 			r := startExpiryRig(t, d)
 			t.Cleanup(func() { r.stop(func() { close(hung); p.ln.Close() }) })

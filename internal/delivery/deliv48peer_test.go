@@ -33,13 +33,13 @@ type peer48 struct {
 	cmds  []string // every command, in order
 }
 
-func startPeer48(t *testing.T, ip string, ehlo []string, answer func(conn int, cmd string) string) *peer48 {
+func startPeer48(t *testing.T, ip string, ehlo []string, answer func(conn int, cmd string) string, opts ...func(*peer48)) *peer48 {
 	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startPeer48On(t, ln, ehlo, answer)
+	return startPeer48On(t, ln, ehlo, answer, opts...)
 }
 
 // pair48 listens on 127.0.0.248 and 127.0.0.249 at one port of
@@ -76,9 +76,14 @@ func pair48Deliverer(t *testing.T, port string) *Deliverer {
 	return newDeliverer(t, dns, config.Mailbox{}, conn)
 }
 
-func startPeer48On(t *testing.T, ln net.Listener, ehlo []string, answer func(conn int, cmd string) string) *peer48 {
+// startPeer48On is startPeer48 serving ln; opts set the peer's other
+// fields (greeting, final, beforeFinal) before it serves.
+func startPeer48On(t *testing.T, ln net.Listener, ehlo []string, answer func(conn int, cmd string) string, opts ...func(*peer48)) *peer48 {
 	t.Helper()
 	p := &peer48{ln: ln, answer: answer}
+	for _, o := range opts {
+		o(p)
+	}
 	if len(ehlo) > 0 {
 		for k, e := range ehlo {
 			sep := "-"
