@@ -40,7 +40,7 @@ func TestOPS5MapNotReachedIsTheQueuesReading(t *testing.T) {
 			if reached != c.reached {
 				t.Errorf("%q at %s: reached %v on the map; want %v", c.reply, c.hop, reached, c.reached)
 			}
-			if got := !queue.NotReached(c.reply, c.hop); got != c.reached {
+			if got := !queue.NotReached(c.reply, c.hop, ""); got != c.reached {
 				t.Errorf("%q at %s: queue.NotReached says reached %v; want %v", c.reply, c.hop, got, c.reached)
 			}
 		})

@@ -55,7 +55,7 @@ func (h *Health) Event(name string, m *queue.Message, r *queue.Recipient, reply 
 	res := Result{At: h.clk.Now(), Event: name, Reply: reply, Hop: r.NextHop}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	reached := !(name == "defer" && noContact(reply, r.NextHop))
+	reached := !(name == "defer" && noContact(reply, r.NextHop, r.Queue))
 	for _, k := range hopKeys(r.NextHop) {
 		if _, ok := h.last[k]; ok || len(h.last) < maxHealthKeys {
 			h.last[k] = res
@@ -76,8 +76,8 @@ func (h *Health) Event(name string, m *queue.Message, r *queue.Recipient, reply 
 // relay's about a host beyond it —, a session it dropped (4.4.2) or a
 // TLS policy's refusal after it answered was a contact (errtext44: the
 // enhanced status code alone counted those as not reached).
-func noContact(reply, nextHop string) bool {
-	return queue.NotReached(reply, nextHop)
+func noContact(reply, nextHop, queueName string) bool {
+	return queue.NotReached(reply, nextHop, queueName)
 }
 
 // LastContact is the last time a server known by name or address was

@@ -462,12 +462,19 @@
 // a fresh connection in the same attempt, whole, whatever else the
 // session answered it (reuse: wentOutOfStep, as sessionGone's "gone
 // before the next hop had any of the message"); on a fresh one the
-// recipients answered so — out of step, or with a stray reply while no
-// body was begun (nextHostFor) — go on to the next MX host (org.go: the
-// route's next server) in the same attempt, the others' results
-// standing (deliv47: both are the remote's fault); with no host left,
-// or none after it that failed otherwise, they keep that host's
-// deferral, the retry schedule takes it, and it bounces only at expiry.
+// recipients answered so — out of step, or, while no body was begun,
+// with a stray reply, a 421 or a break of the session (at the greeting
+// and EHLO a connect failure already did; nextHostFor) — go on to the
+// next MX host (org.go: the route's next server) in the same attempt,
+// the others' results standing (deliv47, deliv48: the remote's fault,
+// and the host has nothing of the message, as after a refused
+// connection); with no host left, or only hosts after it that could not
+// be connected to (a down backup MX: deliv48), they keep that host's
+// deferral — its own words, and whether it answered: an answer out of
+// step is no failed contact, a 421 is one and names the reason a dead
+// mark gives — the retry schedule takes it, and it bounces only at
+// expiry. A host after it that answered otherwise (its refusal, its
+// TLS, a limit's cut) gives the reply that stands, as tlsStop's.
 // A DSN quotes
 // the host's reply (queue.OutOfStepText, openingHostReply), and the
 // scheduler counts it an answer, never a step toward a dead
@@ -489,7 +496,9 @@
 // TestQ6OrgServersOwnReplyReadBackAsAnswered). A callout's RCPT
 // answered so cannot decide (verify.go). A 5xx with another status
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
-// judged as ever.
+// judged as ever — but an LMTP server's per-recipient 500, 502 or 503
+// to the end of the message, its session's sequence error, which
+// defers that recipient (finalResults, deliv48).
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689
@@ -550,8 +559,22 @@
 // the mapping to results is the lock-step one (pipelinedResults: a
 // refused MAIL refuses all with its reply, each RCPT reply decides its
 // recipient, a refused DATA refuses the accepted ones, a break defers
-// whatever was not answered). A next hop without PIPELINING gets
-// lock-step commands. A recipient a next hop refuses at RCPT as too
+// whatever was not answered). A next hop that answers DATA with 354
+// though its MAIL was not accepted (refused, or answered out of step by
+// a host still holding a transaction of its own) or every RCPT was
+// refused gets no message data, not even the lone dot RFC 2920 §3.1
+// suggests: a dot ends whatever transaction the host holds, an empty
+// message delivered to recipients umbra never saw accepted. The data is
+// abandoned by closing the connection (smtp errDataAbandoned), the
+// recipients keep MAIL's reply or their own (deliv48). umbra sends no
+// BDAT, so no chunk can follow such a refusal either. A next hop
+// without PIPELINING gets lock-step commands, where DATA follows only
+// an accepted MAIL and an accepted RCPT.
+// The stall marks of a transaction (queue.InEnvelope, InMessageData,
+// HostReplied) name its host as the results record it — the mailbox
+// store's LMTP server as queue.LMTPHop, not "lmtp" (withMarkHop) — and
+// every reply moves the since of the recipients still waiting, each of
+// LMTP's per-recipient final replies too (smtp SetOnFinalReply). A recipient a next hop refuses at RCPT as too
 // many (452, or 4.5.3: RFC 5321 §4.5.3.1.10) in a transaction that
 // accepted others goes at once in the next transaction of the session
 // (transaction, batched), or of a new session when the hop closed it

@@ -69,7 +69,7 @@ func TestQ3DeliveryWordsReadBackByTheQueue(t *testing.T) {
 			if r.Outcome != queue.Deferred {
 				t.Fatalf("%+v; want deferred", r)
 			}
-			if got := queue.NotReached(r.Reply, r.NextHop); got != c.notReached {
+			if got := queue.NotReached(r.Reply, r.NextHop, r.Queue); got != c.notReached {
 				t.Errorf("%q at %s: not reached %v; want %v", r.Reply, r.NextHop, got, c.notReached)
 			}
 			if got := queue.StoppedAnswering(r.Reply, r.NextHop); got != c.stopped {

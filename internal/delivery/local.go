@@ -153,7 +153,9 @@ func (d *Deliverer) deliverLocalNew(ctx context.Context, st *state, m *queue.Mes
 	// umbra's own words about the session say "lmtp" (what a DSN may
 	// quote names no address of the organisation); the results name the
 	// server, as a relay's name its host (message show, tracking).
-	out := d.transaction(ctx, st, c, "lmtp", m, [][]byte{body}, rcpts, true)
+	// A delay notice or message show made while it runs names the
+	// server as the results will (withMarkHop), not "lmtp".
+	out := d.transaction(withMarkHop(ctx, queue.LMTPHop(st.cfg.Mailbox.LMTP)), st, c, "lmtp", m, [][]byte{body}, rcpts, true)
 	endLMTP(ctx, c, out)
 	for k := range out {
 		if out[k].NextHop == "lmtp" {

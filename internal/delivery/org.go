@@ -167,6 +167,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 	}
 	lastErr, lastHop := queue.NoServerAnsweredReply, g.queue
 	var stepped []queue.Result      // the results of the recipients a server answered out of step, gone on to the next server
+	outranked := false              // a server after it answered, or umbra decided: its reply stands (deliverRemote's)
 	relays, tlsKept := false, false // a hop REQUIRETLS binds; TLS kept the message from a server (requireTLSDefer)
 	var stop tlsStop                // the TLS refusal that outranks the failures after it (as deliverRemote's)
 	for _, h := range g.hops {
@@ -175,6 +176,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 		names, addrs = orderOrg(d.health, names, addrs)
 		if len(addrs) == 0 {
 			lastErr, lastHop = queue.NoServerInSiteReply(h.Site), g.queue // no server of it tried: no host's words
+			outranked = true
 			continue
 		}
 		for k, addr := range addrs {
@@ -266,6 +268,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 						tlsKept = true
 					}
 					stop.note(lastErr, lastHop, errors.As(err, new(answered)))
+					outranked = outranked || errors.As(err, new(answered))
 					continue
 				}
 			} else {
@@ -305,13 +308,14 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					// expiry the recipients fail with 5.7.10 (queue).
 					d.bal.fail(addr)
 					lastErr, lastHop = "451 4.7.5 REQUIRETLS: no verified TLS to "+hop+": "+tlspolicy.Describe(nil, names[k], nil, err), hop
-					tlsKept = true
+					tlsKept, outranked = true, true
 					stop.note(lastErr, lastHop, true) // it greeted and answered EHLO
 					continue
 				}
 				if err != nil {
 					d.bal.fail(addr)
 					lastErr, lastHop = queue.OpeningFailedReply(openingStage(err), hop, smtp.Reply(err)), hop
+					outranked = true
 					continue
 				}
 			}
@@ -339,6 +343,7 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 					quit(ctx, c)
 					d.log.Info(skippedWhy(why), "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", why)
 					lastErr, lastHop = why, names[k]
+					outranked = true
 					continue
 				}
 				if res := d.selfRelay(c, c.Hop(), g.rcpts); res != nil {
@@ -362,27 +367,34 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 			}
 			d.finishConn(st, key, c, res) // kept for the next message to this server
 			if kept, again, left := nextHostFor(res, c.BodiesBegun() == bodies); len(again) > 0 && ctx.Err() == nil && !queue.PastExpiry(ctx) {
-				// Out of step (or a stray reply) on this fresh session
-				// before those recipients' message went to the server:
-				// they go on to the route's next server in this attempt,
-				// as deliverRemote's go to the next MX host (deliv47).
-				d.log.Info("next hop server answered out of step: its recipients go to the next server", "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
+				// Out of step (or a stray reply, a 421, a break) on this
+				// fresh session before those recipients' message went to
+				// the server: they go on to the route's next server in
+				// this attempt, as deliverRemote's go to the next MX host
+				// (deliv47, deliv48).
+				what := "next hop server answered out of step: its recipients go to the next server"
+				if !queue.IsOutOfStep(left[0].Reply, left[0].NextHop) && !queue.IsStray(left[0].Reply, left[0].NextHop) {
+					what = "next hop server ended the session before the message: its recipients go to the next server"
+				}
+				d.log.Info(what, "msg_id", m.ID.String(), "next_hop", c.Hop(), "reply", left[0].Reply)
 				hand.drop() // closed by finishConn (the session out of step is never pooled)
 				stand(ctx, &taken, kept)
 				rest := *g
 				rest.rcpts = again
 				g = &rest
-				stepped = left
+				stepped, outranked = left, false
 				lastErr, lastHop = left[0].Reply, left[0].NextHop
 				continue
 			}
 			return res
 		}
 	}
-	if len(stepped) > 0 && lastErr == stepped[0].Reply && lastHop == stepped[0].NextHop {
-		// The last server tried answered out of step and none after it
-		// failed otherwise: its recipients keep its results (the
-		// server's own words, and that it answered).
+	if len(stepped) > 0 && (!outranked || lastErr == stepped[0].Reply && lastHop == stepped[0].NextHop) {
+		// The last server that answered those recipients answered out
+		// of step or ended its session before their message, and none
+		// after it answered otherwise (those after it, if any, could
+		// not be connected to): its recipients keep its results (the
+		// server's own words, and whether it answered: deliverRemote).
 		return stepped
 	}
 	lastErr, lastHop = stop.over(lastErr, lastHop)

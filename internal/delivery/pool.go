@@ -233,14 +233,15 @@ func stand(ctx context.Context, taken *[]queue.Result, res []queue.Result) {
 }
 
 // nextHostFor splits a fresh session's results: left, the deferrals of
-// recipients the host answered out of step or with a stray reply before
-// their message went to it (queue.IsOutOfStep: at MAIL, RCPT or DATA;
-// queue.IsStray only while no body was begun — a stray reply to the end
-// of the message came after it was sent), whose recipients (again) the
-// caller tries at the next host; kept, the others' results, which stand.
+// recipients the host answered out of step before their message went to
+// it (queue.IsOutOfStep: at MAIL, RCPT or DATA), or whose session ended
+// while no body was begun (endedUnsent: a stray reply, a 421, a break —
+// after a body, the host may hold the message), whose recipients
+// (again) the caller tries at the next host, as after a connect failure;
+// kept, the others' results, which stand.
 func nextHostFor(res []queue.Result, noBody bool) (kept []queue.Result, again []int, left []queue.Result) {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && (queue.IsOutOfStep(r.Reply, r.NextHop) || noBody && queue.IsStray(r.Reply, r.NextHop)) {
+		if r.Outcome == queue.Deferred && (queue.IsOutOfStep(r.Reply, r.NextHop) || noBody && endedUnsent(r)) {
 			again = append(again, r.Rcpt)
 			left = append(left, r)
 			continue
@@ -248,4 +249,12 @@ func nextHostFor(res []queue.Result, noBody bool) (kept []queue.Result, again []
 		kept = append(kept, r)
 	}
 	return kept, again, left
+}
+
+// endedUnsent reports whether r is a deferral by the end of its session
+// (the host's 421, RFC 5321 §3.8; a stray reply; a broken connection:
+// queue.SessionBroke) — read only where no body was begun on it, so the
+// host has nothing of the message.
+func endedUnsent(r queue.Result) bool {
+	return queue.HostClosed(r.Reply) || queue.SessionBroke(r.Reply, r.NextHop)
 }

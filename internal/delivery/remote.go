@@ -232,6 +232,14 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 	refusal, refusalHost, failedTemp := "", "", false // a host that does not take the content (eightbit.go); a host that failed for now
 	var stepped []queue.Result                        // the results of the recipients a host answered out of step, gone on to the next host
 	steppedErr := ""
+	// outranked: after the host that answered those recipients (stepped),
+	// another host answered, or the attempt was cut by a limit: its reply
+	// stands. A host that could not even be connected to after it does
+	// not make the recipients' reason a connection failure (as tlsStop's
+	// refusal outranks one): the host that answered keeps the message,
+	// and a destination whose best host answers is not counted
+	// unreachable, nor marked dead naming its backup (deliv48).
+	outranked := false
 	limit := newMXLimit(g.conn.cfg)
 	for k := 0; ; k++ {
 		if k == len(hosts) && !src.more() && len(late) == 0 {
@@ -245,7 +253,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				lastErr, lastHost = queue.NotSentReply(refusal), refusalHost
 			}
 			lastErr += " (" + cut + ": " + src.notTried(len(hosts)-k+len(late)+len(src.pending())) + " not tried in this attempt)"
-			failedTemp = true
+			failedTemp, outranked = true, true
 			break
 		}
 		if k == len(hosts) {
@@ -298,6 +306,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 			reached := errors.As(err, new(answered))
 			if reached {
 				limit.sessions++
+				outranked = true // a host that answered (its refusal, its TLS): its reply stands
 			}
 			stop.note(lastErr, lastHost, reached)
 			if ctx.Err() != nil {
@@ -333,7 +342,7 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 				hand.drop()
 				quit(ctx, c)
 				lastErr, lastHost = why, h.String()
-				failedTemp = true
+				failedTemp, outranked = true, true
 				continue
 			}
 			c.Via = shadowVia(st, g)
@@ -394,20 +403,25 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		d.finishConn(st, pool, c, res)
 		if kept, again, left := nextHostFor(res, c.BodiesBegun() == bodies); len(again) > 0 && ctx.Err() == nil && !queue.PastExpiry(ctx) {
 			// The host answered out of step or with a stray reply on
-			// this fresh session (its session is over: finishConn closed
-			// it) before any of those recipients' message went to it:
-			// the remote's fault, as a reused session's stale reply is
-			// (reuse), so they go on to the next host of the destination
-			// in this attempt; the others' results stand. With no host
-			// left, or none that takes them, their deferral stays the
-			// host's reply (stepped), as before (deliv47).
-			d.log.Info("next hop host answered out of step: its recipients go to the next host", "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
+			// this fresh session, or ended it (a 421, a broken
+			// connection; finishConn closed it) before any of those
+			// recipients' message went to it: the remote's fault, as a
+			// reused session's stale reply is (reuse), and no more than a
+			// connect failure, so they go on to the next host of the
+			// destination in this attempt; the others' results stand.
+			// With no host left, or none that takes them, their deferral
+			// stays the host's reply (stepped), as before (deliv47).
+			what := "next hop host answered out of step: its recipients go to the next host"
+			if !queue.IsOutOfStep(left[0].Reply, left[0].NextHop) && !queue.IsStray(left[0].Reply, left[0].NextHop) {
+				what = "next hop host ended the session before the message: its recipients go to the next host"
+			}
+			d.log.Info(what, "msg_id", m.ID.String(), "next_hop", h.String(), "reply", left[0].Reply)
 			hand.drop() // closed by finishConn (the session out of step is never pooled)
 			stand(ctx, &taken, kept)
 			rest := *g
 			rest.rcpts = again
 			g = &rest
-			stepped, steppedErr = left, left[0].Reply
+			stepped, steppedErr, outranked = left, left[0].Reply, false
 			lastErr, lastHost = steppedErr, h.String()
 			failedTemp = true
 			continue
@@ -415,10 +429,14 @@ func (d *Deliverer) deliverRemote(ctx context.Context, st *state, m *queue.Messa
 		return res
 	}
 	telling()
-	if len(stepped) > 0 && lastErr == steppedErr && lastHost == stepped[0].NextHop {
-		// The last host tried answered out of step (above) and no host
-		// after it failed otherwise: the recipients keep its results,
-		// the host's own words and that it answered.
+	if len(stepped) > 0 && (!outranked || lastErr == steppedErr && lastHost == stepped[0].NextHop) {
+		// The last host that answered those recipients answered out of
+		// step or ended its session before their message (above), and
+		// no host after it answered otherwise (those after it, if any,
+		// could not be connected to): the recipients keep its results,
+		// the host's own words and whether it answered — an answer out
+		// of step is no failed contact of the destination, a 421 is one
+		// (queue feedback), and either is what a dead mark then names.
 		return requireTLSCarry(m, none, stepped)
 	}
 	if src.cut != "" && !failedTemp {

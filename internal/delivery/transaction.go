@@ -86,6 +86,24 @@ func (d *Deliverer) transactionBatches(ctx context.Context, st *state, c *smtp.C
 	return res
 }
 
+type markHopKey struct{}
+
+// withMarkHop makes hop the host the stall marks of the transactions
+// under ctx name (queue.InEnvelope, InMessageData, HostReplied,
+// LeftTransaction): the LMTP server's recorded hop (queue.LMTPHop),
+// where umbra's own words about its session say "lmtp" (local.go).
+func withMarkHop(ctx context.Context, hop string) context.Context {
+	return context.WithValue(ctx, markHopKey{}, hop)
+}
+
+// markHop is the host withMarkHop gave ctx, else hop.
+func markHop(ctx context.Context, hop string) string {
+	if h, ok := ctx.Value(markHopKey{}).(string); ok && h != "" {
+		return h
+	}
+	return hop
+}
+
 // reportRound hands the results of a round of "too many recipients"
 // transactions that ended to the queue, to be
 // committed before the next round begins (queue.ReportGroup, through
@@ -368,6 +386,17 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	} else if eight {
 		opts.Body = gosmtp.Body8BitMIME
 	}
+	// The stall marks name the host as the results record it (markHop):
+	// the mailbox store's LMTP server by its address, not "lmtp".
+	mark := markHop(ctx, hop)
+	if lmtp {
+		// LMTP answers the end of the message once per recipient
+		// (RFC 2033 §4.2), minutes apart maybe: each reply is the server
+		// answering, and the stall's since of those still waiting for
+		// theirs moves with it.
+		c.SetOnFinalReply(func() { queue.HostReplied(ctx, mark, rcpts) })
+		defer c.SetOnFinalReply(nil) // a pooled session calls no mark of this transaction
+	}
 	if c.CanPipeline() { // RFC 2920: MAIL, RCPT… and DATA in one round trip
 		c.SetBeforeBody(func() error {
 			if queue.PastExpiry(ctx) {
@@ -380,7 +409,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		// a delay notice meanwhile says so (queue.InMessageData).
 		// Those it refused left the transaction with their replies:
 		// in no phase of it (queue.LeftTransaction).
-		inEnvelope := queue.InEnvelope(ctx, rcpts, hop)
+		inEnvelope := queue.InEnvelope(ctx, rcpts, mark)
 		defer inEnvelope()
 		inData := func() {}
 		defer func() { inData() }() // a panic in the pipeline leaves no mark behind
@@ -389,7 +418,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		defer c.SetOnGoAhead(nil)
 		// The 354 to DATA is a reply too: the stall's since in the
 		// message data moves with it.
-		c.SetOnGoAhead(func() { queue.HostReplied(ctx, hop, rcpts) })
+		c.SetOnGoAhead(func() { queue.HostReplied(ctx, mark, rcpts) })
 		// Each reply of the envelope as it comes: the host answering is
 		// not a host that stopped answering (the stall's since moves
 		// with it), and a recipient it refused has its reply now — a
@@ -397,9 +426,9 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		// refusal for now and leaves out one for good, not the stall.
 		c.SetOnReply(func(k int, err error) {
 			if k >= 0 && k < len(rcpts) && err != nil {
-				queue.LeftTransaction(ctx, hop, []int{rcpts[k]}, []string{leftReply(hop, err)})
+				queue.LeftTransaction(ctx, mark, []int{rcpts[k]}, []string{leftReply(hop, err)})
 			}
-			queue.HostReplied(ctx, hop, rcpts)
+			queue.HostReplied(ctx, mark, rcpts)
 		})
 		c.SetInData(func(replies []error) {
 			var acc, refused []int
@@ -416,8 +445,8 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 					}
 				}
 			}
-			queue.LeftTransaction(ctx, hop, refused, said)
-			inData = queue.InMessageData(ctx, acc, hop)
+			queue.LeftTransaction(ctx, mark, refused, said)
+			inData = queue.InMessageData(ctx, acc, mark)
 		})
 		p := pipeline(c, m.From, opts, rcptList(m, rcpts), parts, tail, lmtp)
 		c.SetBeforeBody(nil)
@@ -453,12 +482,12 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 	}
 	envelope := queue.AwaitingPeer(ctx) // MAIL and RCPT replies: the next hop's time
 	defer envelope()
-	inEnvelope := queue.InEnvelope(ctx, rcpts, hop) // a delay notice meanwhile names the phase
+	inEnvelope := queue.InEnvelope(ctx, rcpts, mark) // a delay notice meanwhile names the phase
 	defer inEnvelope()
 	if err := c.Mail(m.From, opts); err != nil {
 		return stepResults(c, rcpts, hop, "MAIL", err)
 	}
-	queue.HostReplied(ctx, hop, rcpts) // the stall's since is the host's last reply
+	queue.HostReplied(ctx, mark, rcpts) // the stall's since is the host's last reply
 	var out, accepted []queue.Result
 	var acceptedAddrs []string
 	// A recipient's RCPT answered out of step ends the session — after
@@ -482,19 +511,19 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			// Answered: in no phase of the transaction the others go
 			// on with; a notice meanwhile quotes a refusal for now, and
 			// leaves out a recipient refused for good.
-			queue.LeftTransaction(ctx, hop, []int{i}, []string{leftReply(hop, err)})
+			queue.LeftTransaction(ctx, mark, []int{i}, []string{leftReply(hop, err)})
 			if outOfStep(err) {
 				// The host refused the command as out of order: it is
 				// not in the message data, its state is its own to
 				// keep; the others are asked as pipelining asks them.
 				ended = true
-				queue.HostReplied(ctx, hop, rcpts)
+				queue.HostReplied(ctx, mark, rcpts)
 				out = append(out, outOfStepResult(i, hop, "RCPT", err))
 				continue
 			}
 			res := stepResult(c, i, hop, "RCPT", err)
 			if res.Answered || !queue.SessionBroke(res.Reply, hop) {
-				queue.HostReplied(ctx, hop, rcpts)
+				queue.HostReplied(ctx, mark, rcpts)
 			}
 			out = append(out, res)
 			if res.Outcome == queue.Deferred && queue.SessionBroke(res.Reply, hop) {
@@ -509,7 +538,7 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 			}
 			continue
 		}
-		queue.HostReplied(ctx, hop, rcpts)
+		queue.HostReplied(ctx, mark, rcpts)
 		accepted = append(accepted, queue.Result{Rcpt: i, NextHop: hop})
 		acceptedAddrs = append(acceptedAddrs, r.Addr)
 	}
@@ -534,10 +563,10 @@ func (d *Deliverer) transactionOnce(ctx context.Context, st *state, c *smtp.Clie
 		n = len(accepted) // LMTP: one reply per accepted recipient
 	}
 	envelope()
-	inData := queue.InMessageData(ctx, indexes(accepted), hop) // DATA, the body, its final reply
-	defer inData()                                             // a panic in sendData leaves no mark behind
+	inData := queue.InMessageData(ctx, indexes(accepted), mark) // DATA, the body, its final reply
+	defer inData()                                              // a panic in sendData leaves no mark behind
 	// The 354 to DATA is the host's reply: the stall's since moves.
-	c.SetOnGoAhead(func() { queue.HostReplied(ctx, hop, indexes(accepted)) })
+	c.SetOnGoAhead(func() { queue.HostReplied(ctx, mark, indexes(accepted)) })
 	defer c.SetOnGoAhead(nil) // a pooled session calls no mark of this transaction
 	replies, err := sendData(c, parts, tail, n)
 	c.SetOnGoAhead(nil)
@@ -585,6 +614,14 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// may not have arrived; it is sent again (at least once).
 			a = queue.Result{Rcpt: a.Rcpt, Outcome: queue.Deferred, NextHop: hop,
 				Reply: queue.SessionFailedReply(hop, finalReplyMissing(err))}
+		case lmtp && outOfStep(replies[r].Err):
+			// An LMTP server's 503 (500, 502) to the end of the message
+			// for this recipient is a sequence error of its session, no
+			// verdict on the recipient (RFC 2033 §4.2 gives every
+			// recipient a reply of its own, judged on the message): it
+			// is deferred quoting the server's words, and the session
+			// ends (the out-of-step rule below), never failed for good.
+			a = outOfStepResult(a.Rcpt, hop, "DATA", replies[r].Err)
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:
@@ -776,7 +813,10 @@ func classify(i int, hop string, err error) queue.Result {
 // host's reply. A 5xx with a status of its own (501 5.1.7 a bad
 // sender, 503 5.7.0 authentication required) is a refusal as before.
 // The reply to the end of the message is no step of this rule: the
-// next hop read the whole message and judged it.
+// next hop read the whole message and judged it — except an LMTP
+// server's per-recipient 500, 502 or 503 (finalResults): LMTP judges
+// each recipient on its own, and a sequence error there is its
+// session's, deferred as the rule defers it.
 
 // outOfStep reports whether err, a next hop's reply to MAIL, RCPT or
 // DATA, is out of step rather than a refusal (the rule above).

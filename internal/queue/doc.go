@@ -177,14 +177,20 @@
 // reply that is no 421, in words that do not name it — a server of the
 // organisation relayed to through its shadow session is recorded by
 // its name alone, and umbra's words that name no host are none of its
-// replies), −1 after one it did
+// replies; the same reading makes NotReached and the DSN take such a
+// hub's own "451 4.4.1 no host reachable" for its reply, not umbra
+// reaching no host: deliv48), −1 after one it did
 // not (every recipient deferred with an X.4.X network status in umbra's
 // words, or the host's own 4.4.2 whose result does not say it answered,
 // and every 421 — the host closing its session, RFC 5321 §3.8, whatever
 // its enhanced status or none: "421 4.7.0 too many connections from
 // your IP" and "421 4.3.2 shutting down" as much as "421 4.4.2",
 // HostClosed; the destination's last error is then the failure that
-// shrank the window, not the job's first result, feedbackOf); 0 — the
+// shrank the window, not the job's first result, feedbackOf — a host
+// that answered out of step or closed with a 421, its recipients gone
+// on to a backup that could not be connected to, keeps its own result,
+// so the attempt counts what that host did and a dead mark names it,
+// not the backup's refused connection: deliv48); 0 — the
 // window and the failures in a row as they were — for hosts tried that
 // all answered and did not take the message (NotSentReply: nothing was
 // delivered, nor a contact failed);

@@ -158,7 +158,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	for _, i := range rcpts {
 		r, _ := dsnRecipient(m.Rcpts[i], kind)
 		shown := shownReply(m, r, kind, in)
-		if noHostReply(r.LastReply, r.NextHop, kind) {
+		if noHostReply(r.LastReply, r.NextHop, r.Queue, kind) {
 			shown = notAttempted(m, r, kind, in) // no host's reply to quote (dsnown.go)
 		}
 		if queue, ok := holds[i]; ok {

@@ -268,7 +268,7 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 		return lead + dataStallWords(reply, host)
 	case hostStoppedAnswering(reply, r.NextHop):
 		return lead + stoppedWords(reply, r, inside, in)
-	case hostUnreachedReply(reply, r.NextHop):
+	case hostUnreachedReply(reply, r.NextHop, r.Queue):
 		return lead + unreachedWords(reply, r, dest, inside, in)
 	case reply == "" && expired:
 		return lead + "no host" + dest + " had replied by the expiry (it waited for a connection, or its first attempt had not ended)"
@@ -298,7 +298,7 @@ func notAttempted(m *Message, r Recipient, kind Notify, in Inside) string {
 // the expiry's cut before anything was sent, a delivery that gave no
 // result (rt31d F2: "last reply: " empty, to an outside sender "last
 // reply: 451 4.0.0 temporary failure", a reply no host gave).
-func noHostReply(reply, nextHop string, kind Notify) bool {
+func noHostReply(reply, nextHop, queue string, kind Notify) bool {
 	if kind == NotifySuccess {
 		return false
 	}
@@ -308,7 +308,7 @@ func noHostReply(reply, nextHop string, kind Notify) bool {
 	if _, last, ok := splitExpired(reply); ok {
 		reply = last
 	}
-	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply, nextHop) || hostUnreachedReply(reply, nextHop)
+	return reply == "" || expiredUnsent(reply) || reply == noResultReply || hostStoppedAnswering(reply, nextHop) || hostUnreachedReply(reply, nextHop, queue)
 }
 
 // Timeouts (rt41 F2). A recipient deferred because its host stopped
@@ -342,7 +342,7 @@ func noHostReply(reply, nextHop string, kind Notify) bool {
 // the host named as stoppedWords names it, else no host of the
 // recipient's destination (dest, as notAttempted names it).
 func unreachedWords(reply string, r Recipient, dest string, inside bool, in Inside) string {
-	hop, why, _ := hostUnreached(reply, r.NextHop)
+	hop, why, _ := hostUnreached(reply, r.NextHop, r.Queue)
 	if hop == "" {
 		return "no host" + dest + " could be reached"
 	}
@@ -390,7 +390,7 @@ func stoppedWords(reply string, r Recipient, inside bool, in Inside) string {
 // as a server's.
 func ShownReply(m *Message, i int) string {
 	r := m.Rcpts[i]
-	if _, _, ok := splitExpired(r.LastReply); ok && noHostReply(r.LastReply, r.NextHop, NotifyFailure) {
+	if _, _, ok := splitExpired(r.LastReply); ok && noHostReply(r.LastReply, r.NextHop, r.Queue, NotifyFailure) {
 		return notAttempted(m, r, NotifyFailure, Inside{})
 	}
 	if rest, ok := strings.CutPrefix(r.LastReply, partialDoneReplyOld); ok && r.Status == Relayed {

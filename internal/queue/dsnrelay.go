@@ -72,7 +72,10 @@ func dsnReporter(r Recipient, in Inside) (mta string, smtp bool) {
 		return "", !expired && !lmtpOwn(reply)
 	}
 	host := remoteMTA(hop)
-	if host == "" || !strings.Contains(hop, "[") || reply == "" {
+	// A host tried is "name[address]:port", or a server of the
+	// organisation named alone in its route's queue (orgServerHop: a
+	// relay through its shadow session), whose reply is its own too.
+	if host == "" || !strings.Contains(hop, "[") && !orgServerHop(hop, r.Queue) || reply == "" {
 		return "", false
 	}
 	// A remote reply is quoted as it came; umbra's own words about the
@@ -102,7 +105,7 @@ func remoteDiagnostic(m *Message, r Recipient, kind Notify, in Inside) string {
 	if _, last, ok := splitExpired(r.LastReply); ok {
 		r.LastReply, kind = last, NotifyDelay // the reply it had while it waited (describedReply)
 	}
-	if r.LastReply == "" || umbraNote(r.LastReply) || hostStoppedAnswering(r.LastReply, r.NextHop) || hostUnreachedReply(r.LastReply, r.NextHop) {
+	if r.LastReply == "" || umbraNote(r.LastReply) || hostStoppedAnswering(r.LastReply, r.NextHop) || hostUnreachedReply(r.LastReply, r.NextHop, r.Queue) {
 		return "" // no server's reply: a note of umbra's, or a host that stopped answering (dsnown.go)
 	}
 	if _, smtp := dsnReporter(r, in); !smtp {

@@ -249,15 +249,19 @@ func requireTLSInner(reply string) string {
 	return reply
 }
 
-// namesNoHost reports whether nextHop, as a recipient records it, is
-// no host umbra connected to: a destination or a route's queue, never
-// "name[ip]:port", which every reply a host gave is recorded against.
-func namesNoHost(nextHop string) bool {
-	return !strings.Contains(nextHop, "[") && !IsLMTPHop(nextHop)
+// namesNoHost reports whether nextHop, as a recipient in queue records
+// it, is no host umbra connected to: a destination or a route's queue,
+// never "name[ip]:port", which every reply a host gave is recorded
+// against, nor a server of the organisation named alone in its route's
+// queue (orgServerHop: relayed to through its shadow session), whose
+// own "451 4.4.1 no host reachable" about the hosts beyond it is its
+// reply (deliv48).
+func namesNoHost(nextHop, queue string) bool {
+	return !strings.Contains(nextHop, "[") && !IsLMTPHop(nextHop) && !orgServerHop(nextHop, queue)
 }
 
 // NotReached reports whether a deferral's reply, recorded against
-// nextHop, says umbra reached no host for it: its connection to nextHop
+// nextHop in queue (the recipient's), says umbra reached no host for it: its connection to nextHop
 // failed (ConnectFailedReply naming it; the LMTP server's
 // LMTPUnreachable), no host of the destination could be connected to or
 // found (umbra's 4.4.x words recorded against no host: the destination
@@ -268,18 +272,18 @@ func namesNoHost(nextHop string) bool {
 // refusal after connecting, a session that broke) was a contact. The
 // one reading of "not reached": the DSN's (hostUnreached) and the web
 // console's map (the server's last contact).
-func NotReached(reply, nextHop string) bool {
+func NotReached(reply, nextHop, queue string) bool {
 	if isDeadReply(reply) {
 		return true
 	}
 	reply = requireTLSInner(reply)
-	if hostUnreachedReply(reply, nextHop) {
+	if hostUnreachedReply(reply, nextHop, queue) {
 		return true
 	}
 	if IsLMTPHop(nextHop) {
 		return strings.HasPrefix(reply, LMTPUnreachable)
 	}
-	if !namesNoHost(nextHop) {
+	if !namesNoHost(nextHop, queue) {
 		return false
 	}
 	_, rest, _ := strings.Cut(reply, " ")
@@ -374,7 +378,7 @@ func hostStoppedAnswering(reply, nextHop string) bool {
 // one. Likewise umbra's words on no host of a destination are recorded
 // against the destination or the route's queue (namesNoHost), never a
 // host: recorded against one, they are its reply.
-func hostUnreached(reply, nextHop string) (hop, why string, ok bool) {
+func hostUnreached(reply, nextHop, queue string) (hop, why string, ok bool) {
 	rest, ok := strings.CutPrefix(reply, unreachedCode)
 	if !ok {
 		return "", "", false
@@ -386,7 +390,7 @@ func hostUnreached(reply, nextHop string) (hop, why string, ok bool) {
 		}
 		return h, connectCause(err), true
 	}
-	if !namesNoHost(nextHop) {
+	if !namesNoHost(nextHop, queue) {
 		return "", "", false
 	}
 	switch {
@@ -397,8 +401,8 @@ func hostUnreached(reply, nextHop string) (hop, why string, ok bool) {
 	return "", "", false
 }
 
-func hostUnreachedReply(reply, nextHop string) bool {
-	_, _, ok := hostUnreached(reply, nextHop)
+func hostUnreachedReply(reply, nextHop, queue string) bool {
+	_, _, ok := hostUnreached(reply, nextHop, queue)
 	return ok
 }
 

@@ -45,10 +45,10 @@ func TestQ3HostWordsReadBackAsWritten(t *testing.T) {
 		{"an LMTP server's own 4.4.1", "451 4.4.1 mailbox store busy", LMTPHop("/run/lmtp"), false, "", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := NotReached(c.reply, c.nextHop); got != c.notReached {
+			if got := NotReached(c.reply, c.nextHop, ""); got != c.notReached {
 				t.Errorf("NotReached(%q, %q) = %v; want %v", c.reply, c.nextHop, got, c.notReached)
 			}
-			if _, why, ok := hostUnreached(c.reply, c.nextHop); c.why != "" && (!ok || why != c.why) {
+			if _, why, ok := hostUnreached(c.reply, c.nextHop, ""); c.why != "" && (!ok || why != c.why) {
 				t.Errorf("hostUnreached(%q) = %q, %v; want %q", c.reply, why, ok, c.why)
 			}
 			_, missing, ok := hostStopped(c.reply, c.nextHop)

@@ -173,6 +173,7 @@ type Client struct {
 	inData     func(rcpts []error)    // SetInData
 	onReply    func(k int, err error) // SetOnReply
 	onGoAhead  func()                 // SetOnGoAhead
+	onFinal    func()                 // SetOnFinalReply
 	bodyMu     sync.Mutex             // orders beginBody and AbortUnlessBodyBegun
 	aborted    bool                   // AbortUnlessBodyBegun closed the session: no body begins
 	// badReply: a reply to a command go-smtp sent could not be taken
@@ -254,6 +255,13 @@ func (c *Client) SetOnReply(f func(k int, err error)) { c.onReply = f }
 // its time to answer DATA and then stalls at the final dot is silent
 // since its 354, not since before it). nil clears it.
 func (c *Client) SetOnGoAhead(f func()) { c.onGoAhead = f }
+
+// SetOnFinalReply sets what a transaction calls as it reads each reply
+// to the end of the message — LMTP gives one per accepted recipient
+// (RFC 2033 §4.2), which may come minutes apart: each is the host
+// answering, and the queue's stall marks of the recipients still
+// waiting for theirs move with it. nil clears it.
+func (c *Client) SetOnFinalReply(f func()) { c.onFinal = f }
 
 // BodiesBegun is how many message bodies this session has begun to send
 // (each after a 354 to DATA). A transaction that leaves it unchanged

@@ -86,6 +86,9 @@ func (c *Client) finalReplies(br *bufio.Reader, watch *bodyWatch, wait *time.Dur
 			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
 		}
 		out = append(out, r)
+		if c.onFinal != nil {
+			c.onFinal() // SetOnFinalReply: the host answered
+		}
 	}
 	c.txnOpen = false // a reply to the end of the data, whatever it says, ends the transaction
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -166,21 +167,25 @@ func TestLMTPUnreadableFinalReplyIsFinalReplyError(t *testing.T) {
 	}
 }
 
-// SPEC SMTP-1: the reply to the empty message that ends a DATA a server
-// opened though it refused every recipient (RFC 2920 §3.1) is read as a
-// message's final reply is: one that cannot be read is the same
-// FinalReplyError ("unreadable reply to the end of the message"). Seen
-// to fail first: that path read it on its own, took a stray 3xx for an
-// answer and said "reply to the end of the message: malformed reply".
+// SPEC SMTP-1 (deliv48): a DATA a server opened though it refused every
+// recipient (RFC 2920 §3.1) is never ended with the empty message RFC
+// 2920 suggests — a lone dot ends whatever transaction the server holds,
+// an empty message delivered to recipients umbra never saw accepted —
+// and so no reply to it is read: the connection is closed, and the
+// recipient keeps its own RCPT reply. (Before deliv48 the dot went, and
+// this test checked that its reply was read as a message's is.)
 func TestEmptyDataFinalReplyReadAsAMessagesIs(t *testing.T) {
 	for _, final := range []string{"2x0 what\r\n", "354 more\r\n"} {
 		t.Run(strings.Fields(final)[0], func(t *testing.T) {
+			var dots atomic.Int32
+			served := make(chan struct{})
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ln.Close()
 			go func() {
+				defer close(served)
 				c, err := ln.Accept()
 				if err != nil {
 					return
@@ -201,6 +206,7 @@ func TestEmptyDataFinalReplyReadAsAMessagesIs(t *testing.T) {
 					case cmd == "DATA":
 						io.WriteString(c, "354 go on\r\n")
 					case cmd == ".":
+						dots.Add(1)
 						io.WriteString(c, final)
 					default:
 						io.WriteString(c, "250 ok\r\n")
@@ -218,9 +224,22 @@ func TestEmptyDataFinalReplyReadAsAMessagesIs(t *testing.T) {
 			}
 			defer c.Close()
 			p := c.Pipeline("a@example.org", nil, []Recipient{{Addr: "b@example.net"}}, [][]byte{[]byte("x\r\n")}, false)
-			var fr *FinalReplyError
-			if !errors.As(p.Err, &fr) || !fr.Unreadable() {
-				t.Fatalf("err %v: want an unreadable FinalReplyError", p.Err)
+			if !errors.Is(p.Err, errDataAbandoned) || len(p.Final) != 0 {
+				t.Fatalf("err %v, final %+v: want the DATA abandoned, no final reply read", p.Err, p.Final)
+			}
+			if len(p.Rcpts) != 1 || !strings.HasPrefix(Reply(p.Rcpts[0]), "550 5.1.1") {
+				t.Errorf("recipient replies %v: want its own 550", p.Rcpts)
+			}
+			// The server reads to the close; had a dot been sent it
+			// counted it before.
+			c.Close()
+			select {
+			case <-served:
+			case <-time.After(10 * time.Second): // a bound on the test, not a timing assertion
+				t.Fatal("the server never saw the connection close")
+			}
+			if n := dots.Load(); n != 0 {
+				t.Errorf("the server got %d lone dot(s): an empty message ended its DATA", n)
 			}
 		})
 	}

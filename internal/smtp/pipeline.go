@@ -130,7 +130,10 @@ func (s *shadowConn) captureWrite(b []byte) (int, error) {
 // orgLine (a header line, may be empty) in front of it, and lmtp selects
 // one final reply per accepted recipient. A MAIL refused by the server
 // leaves the session usable (its RCPTs and DATA are refused in
-// sequence); the caller sends RSET when no message was sent.
+// sequence); the caller sends RSET when no message was sent. A server
+// that answers DATA with 354 all the same (or with no recipient
+// accepted) gets no message data, no dot either: the connection is
+// closed (Err), nothing delivered.
 func (c *Client) Pipeline(from string, mo *gosmtp.MailOptions, rcpts []Recipient, parts [][]byte, lmtp bool) *Pipelined {
 	return c.pipeline(from, mo, rcpts, parts, lmtp, false)
 }
@@ -252,33 +255,21 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		return fail(errors.New("DATA abandoned: a recipient was refused"))
 	}
 	if out.Mail != nil || accepted == 0 {
-		// A server that opened DATA without a transaction or recipient
-		// (RFC 2920 §3.1): an empty message ends it; its reply is read
-		// and the transaction reset by the caller.
-		conn.SetDeadline(time.Now().Add(c.CommandTimeout))
-		if _, err := conn.Write([]byte(".\r\n")); err != nil {
-			return fail(err)
-		}
-		if lmtp {
-			// LMTP answers the dot once per accepted recipient (RFC 2033
-			// §4.2): here none, so no reply is awaited — one awaited
-			// held the job command_timeout after its recipients'
-			// replies had come (rt39 F3). Such a server is out of step
-			// (RFC 2033 wants 503 to this DATA): the session ends, each
-			// recipient keeping its own reply.
-			if out.Mail == nil {
-				out.Data = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
-			}
-			return fail(errors.New("LMTP server opened DATA without a recipient: session closed"))
-		}
-		wait := c.CommandTimeout
-		if _, err := c.finalReplies(br, nil, &wait, 1); err != nil {
-			return fail(err) // the same words as a message's: timed out, unreadable, or lost
-		}
+		// A server that opened DATA without a transaction (its MAIL
+		// refused, or answered out of step by a host still holding a
+		// transaction of its own) or without a recipient (RFC 2920
+		// §3.1). RFC 2920 would end it with a lone dot, but a dot ends
+		// the data of whatever transaction the server holds: an empty
+		// message delivered to recipients umbra never saw accepted. No
+		// byte of message data is sent, the dot neither: the data is
+		// abandoned the only way a 354 can be, by closing the
+		// connection (the server discards a transaction whose data never
+		// ended, RFC 5321 §4.1.1.4). Each recipient keeps MAIL's reply or
+		// its own RCPT reply; the session is over, never pooled.
 		if out.Mail == nil {
 			out.Data = &gosmtp.SMTPError{Code: 554, EnhancedCode: gosmtp.EnhancedCode{5, 5, 1}, Message: "no valid recipients"}
 		}
-		return c.settle(br, out)
+		return fail(errDataAbandoned)
 	}
 	if c.beforeBody != nil {
 		if err := c.beforeBody(); err != nil {
@@ -314,6 +305,12 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 	}
 	return c.settle(br, out)
 }
+
+// errDataAbandoned is the break of a pipelined session whose server
+// answered DATA with 354 for a transaction umbra had no recipient in (its
+// MAIL not accepted, or every RCPT refused): the connection was closed
+// with no message data sent (pipelineStream).
+var errDataAbandoned = errors.New("DATA abandoned unsent: the server opened it with no transaction or recipient accepted; session closed")
 
 // settle ends a pipelined transaction: bytes left in its reader are
 // replies nobody asked for (the session is out of step) and close it.
