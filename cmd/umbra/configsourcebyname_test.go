@@ -12,7 +12,7 @@ import (
 // SR-1 (shadow26 review F6): the peers now resolve the host name a server
 // is listed by (shadow26 item 1: resolveServerHosts at start and
 // reload) and take a connection from an address it resolved to as that
-// server's. config check does not: hubA listed as localhost:43601 (the
+// server's. config check does not: hubA listed as localhost:13601 (the
 // resolver answers 127.0.0.1 and ::1 for it, RFC 6761), relaying from
 // 127.0.0.1, is warned that the next hop offers its connections no
 // XSHADOW and removes their umbra headers — which the running peers do
@@ -27,8 +27,8 @@ func TestConfigCheckSourceOfServerListedByName(t *testing.T) {
 site_links:
   - {name: ab, sites: [A, B], cost: 10}
 servers:
-  - {name: hubA, role: hub, site: A, address: "localhost:43601"}
-  - {name: hubB, role: hub, address: "127.0.2.1:43601"}
+  - {name: hubA, role: hub, site: A, address: "localhost:13601"}
+  - {name: hubB, role: hub, address: "127.0.2.1:13601"}
 `), 0o600)
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`server:
   name: hubA
@@ -38,7 +38,7 @@ servers:
 accepted_domains: [{domain: corp.test, type: authoritative, recipient_validation: "off"}]
 receive_connectors:
   - name: in
-    bindings: ["127.0.0.1:43601"]
+    bindings: ["127.0.0.1:13601"]
     remote_ranges: ["127.0.0.0/8"]
     permissions: {anonymous: [submit]}
 mailbox: {maildir: maildir}

@@ -25,8 +25,8 @@ import (
 func TestSR6DepartedAddrServerDiscardsNothing(t *testing.T) {
 	dir := t.TempDir()
 	const ip1, ip3 = "127.0.0.155", "127.0.0.156"
-	h1, h4 := laneAddrIn(t, ip1, 42000, 43000), laneAddrIn(t, ip1, 42000, 43000)
-	h3, sinkAddr := laneAddrIn(t, ip3, 42000, 43000), laneAddrIn(t, "127.0.0.157", 42000, 43000)
+	h1, h4 := laneAddrIn(t, ip1, 12000, 13000), laneAddrIn(t, ip1, 12000, 13000)
+	h3, sinkAddr := laneAddrIn(t, ip3, 12000, 13000), laneAddrIn(t, "127.0.0.157", 12000, 13000)
 	topology := func(first, addr string) string {
 		return fmt.Sprintf(`sites:
   - {name: s1}

@@ -12,10 +12,10 @@ import (
 )
 
 // departedLaneAddr is a free TCP address on 127.0.0.139 with a port in
-// 39500-39999, the range these tests keep to.
+// 9500-9999, the range these tests keep to.
 func departedLaneAddr(t *testing.T) string {
 	t.Helper()
-	return laneAddrIn(t, "127.0.0.139", 39500, 40000)
+	return laneAddrIn(t, "127.0.0.139", 9500, 10000)
 }
 
 // laneAddrIn is a free TCP address on ip with a port from lo up to hi

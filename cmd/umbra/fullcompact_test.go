@@ -21,12 +21,12 @@ import (
 // the disk was full (every claim failed, the reserve never used); after
 // restore the start was refused as a first start on a full disk.
 func TestOPSRestartOnFullDiskAfterCompactDelivers(t *testing.T) {
-	d, cfg, sink, acked := fullDiskAfter(t, "compact", 45000, "")
+	d, cfg, sink, acked := fullDiskAfter(t, "compact", 15000, "")
 	deliveredOnce(t, d, cfg, sink, acked)
 }
 
 func TestOPSRestartOnFullDiskAfterRestoreDelivers(t *testing.T) {
-	d, cfg, sink, acked := fullDiskAfter(t, "restore", 45100, "")
+	d, cfg, sink, acked := fullDiskAfter(t, "restore", 15100, "")
 	deliveredOnce(t, d, cfg, sink, acked)
 }
 
@@ -36,7 +36,7 @@ func TestOPSRestartOnFullDiskAfterRestoreDelivers(t *testing.T) {
 // and due now with nothing saying why it stayed: they say that claims
 // fail, and the error. Before: no word of it (the log alone said it).
 func TestOPSListingsSayClaimsFail(t *testing.T) {
-	d, cfg, _, _ := fullDiskAfter(t, "compact", 45200, "  space_reserve: 0\n")
+	d, cfg, _, _ := fullDiskAfter(t, "compact", 15200, "  space_reserve: 0\n")
 	waitLogCount(t, d, "claiming due messages failed", 1)
 	for _, args := range [][]string{{"queue", "list"}, {"message", "list"}, {"--json", "queue", "list"}} {
 		code, errOut := cliErr(t, cfg, args...)

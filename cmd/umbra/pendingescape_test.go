@@ -16,18 +16,18 @@ import (
 	"umbra/internal/admin"
 )
 
-// addr39k is a free TCP address on ip, a port of 39000-39999.
+// addr39k is a free TCP address on ip, a port of 9000-9999.
 func addr39k(t testing.TB, ip string) string {
 	t.Helper()
 	start := rand.IntN(1000)
 	for i := range 1000 {
-		addr := net.JoinHostPort(ip, strconv.Itoa(39000+(start+i)%1000))
+		addr := net.JoinHostPort(ip, strconv.Itoa(9000+(start+i)%1000))
 		if ln, err := net.Listen("tcp", addr); err == nil {
 			ln.Close()
 			return addr
 		}
 	}
-	t.Fatalf("no free port in 39000-39999 on %s", ip)
+	t.Fatalf("no free port in 9000-9999 on %s", ip)
 	return ""
 }
 

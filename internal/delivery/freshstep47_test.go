@@ -16,12 +16,12 @@ import (
 	"umbra/internal/testsupport"
 )
 
-// stepPair is two step servers on one port of 38000-38999, the first
+// stepPair is two step servers on one port of 8000-8999, the first
 // on 127.0.0.172, the second on 127.0.0.173: a destination's two MX
 // hosts (the connector's port is one for both).
 func stepPair(t *testing.T, pipelining bool, first func(conn, txn int, cmd string) string) (*stepServer, *stepServer) {
 	t.Helper()
-	base := 38000 + int(time.Now().UnixNano()%900)
+	base := 8000 + int(time.Now().UnixNano()%900)
 	for p := 0; p < 100; p++ {
 		port := base + p
 		ln1, err := net.Listen("tcp", fmt.Sprintf("127.0.0.172:%d", port))
@@ -37,7 +37,7 @@ func stepPair(t *testing.T, pipelining bool, first func(conn, txn int, cmd strin
 		b := startStepServerOn(t, ln2, pipelining, func(conn, txn int, cmd string) string { return "" })
 		return a, b
 	}
-	t.Fatal("no port of 38000-38999 free on both 127.0.0.172 and 127.0.0.173")
+	t.Fatal("no port of 8000-8999 free on both 127.0.0.172 and 127.0.0.173")
 	return nil, nil
 }
 
@@ -237,7 +237,7 @@ func TestQ6Every421ShrinksTheWindow(t *testing.T) {
 		"421 service not available",
 	} {
 		t.Run(reply, func(t *testing.T) {
-			hop := startFaultHopAt(t, fmt.Sprintf("127.0.0.176:%d", 38700+2*k), false)
+			hop := startFaultHopAt(t, fmt.Sprintf("127.0.0.176:%d", 8700+2*k), false)
 			hop.mu.Lock() // read by its sessions under the lock
 			hop.mailReply = reply
 			hop.mu.Unlock()

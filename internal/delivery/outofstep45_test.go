@@ -24,7 +24,7 @@ func TestSMTP1OutOfStepRcptLeavesTheAcceptedDelivered(t *testing.T) {
 	for k, pipelining := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pipelining=%v", pipelining), func(t *testing.T) {
 			const refusal = "503 5.5.1 Error: bad sequence of commands"
-			ln := testsupport.Listen(t, fmt.Sprintf("127.0.0.160:%d", 37461+k))
+			ln := testsupport.Listen(t, fmt.Sprintf("127.0.0.160:%d", 7461+k))
 			s := startStepServerOn(t, ln, pipelining, func(conn, txn int, cmd string) string { return "" })
 			s.rcptAnswer = func(conn, txn int, addr string) string {
 				if addr == "c@example.net" {

@@ -16,7 +16,7 @@ import (
 	"umbra/internal/recipients"
 )
 
-// stepServer is an SMTP server on 127.0.0.170 (a port of 39000-39999)
+// stepServer is an SMTP server on 127.0.0.170 (a port of 9000-9999)
 // whose replies to MAIL, RCPT and DATA a test scripts per connection and
 // per transaction of it: answer(conn, txn, cmd) returns the reply, ""
 // for the usual one. It counts connections and messages taken.
@@ -34,18 +34,18 @@ type stepServer struct {
 	taken    map[string]int // recipient → messages taken for it
 }
 
-// listen170 listens on 127.0.0.170 at a port of 39000-39999 (the
+// listen170 listens on 127.0.0.170 at a port of 9000-9999 (the
 // addresses this package's tests of the out-of-step rule may use).
 func listen170(t *testing.T) net.Listener {
 	t.Helper()
-	base := 39000 + int(time.Now().UnixNano()%900)
+	base := 9000 + int(time.Now().UnixNano()%900)
 	for p := 0; p < 100; p++ {
 		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.170:%d", base+p))
 		if err == nil {
 			return ln
 		}
 	}
-	t.Fatal("no free port on 127.0.0.170 in 39000-39999")
+	t.Fatal("no free port on 127.0.0.170 in 9000-9999")
 	return nil
 }
 

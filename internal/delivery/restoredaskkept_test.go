@@ -97,7 +97,7 @@ func TestSR6RestoredHolderKeepsOnlyAnswersAskedWithFrom(t *testing.T) {
 	}{{21, false}, {22, true}} {
 		t.Run(fmt.Sprintf("shadow verbs %d", tc.version), func(t *testing.T) {
 			var asked []string
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.213:%d", 45210+i))
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.213:%d", 15210+i))
 			if err != nil {
 				t.Fatal(err)
 			}

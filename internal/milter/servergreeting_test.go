@@ -34,7 +34,7 @@ func freeAddr121(t *testing.T, first, n int) string {
 // client that is no server is refused at its greeting as before
 // (TestMilterFailurePolicy).
 func TestMilterDownServerGreetingPasses(t *testing.T) {
-	down := "inet:" + freeAddr121(t, 37400, 50) // nothing listens there
+	down := "inet:" + freeAddr121(t, 7400, 50) // nothing listens there
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.test}
 receive_connectors:
   - name: org
@@ -43,7 +43,7 @@ receive_connectors:
     externally_secured: true
     permissions: {anonymous: [submit], servers: [submit, relay, accept-xshadow]}
     milters:
-%s`, freeAddr121(t, 37450, 50), milterConf(down, ""))), "test.yaml")
+%s`, freeAddr121(t, 7450, 50), milterConf(down, ""))), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,14 +94,14 @@ func (a serverAt) IsTransportAddress(ip netip.Addr) bool    { return ip == netip
 // gets on_failure's 451 4.7.1, and
 // nothing is queued.
 func TestMilterDownServerAddressNonServerMailRefused(t *testing.T) {
-	down := "inet:" + freeAddr212(t, 45100, 50)
+	down := "inet:" + freeAddr212(t, 15100, 50)
 	cfg, err := config.Parse([]byte(fmt.Sprintf(`server: {name: mx.test}
 receive_connectors:
   - name: internet
     bindings: [%q]
     permissions: {anonymous: [submit]}
     milters:
-%s`, freeAddr212(t, 45150, 50), milterConf(down, ""))), "test.yaml")
+%s`, freeAddr212(t, 15150, 50), milterConf(down, ""))), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
