@@ -458,7 +458,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
 		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification, Inside: pol.Inside,
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
-		Log: log.With("component", "queue"), Events: events, DiscardsSent: met.DiscardsSent,
+		Log: log.With("component", "queue"), Events: events, DiscardsSent: met.DiscardsSent, Takeovers: met.Takeover,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
 		Health:          health, Claims: claims,
