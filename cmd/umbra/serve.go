@@ -749,7 +749,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// shadow single and message show name the holders no probe
 		// reached since the start (rt30a F2).
 		adm.SetHoldersUnreached(holders.Unreached)
-		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
+		metrics.RegisterSingleCopies(reg, mgr.HeldOnlyCount)
+		metrics.RegisterUnconfirmedCopies(reg, mgr.UnconfirmedCopyCount)
 		metrics.RegisterDamagedPeers(reg, mgr.DamagedPeerCount)
 		metrics.RegisterRetiredDatabaseIDs(reg, mgr.RetiredDatabaseIDCount)
 		// Mail entering the queue with no copy elsewhere (a dumpster
