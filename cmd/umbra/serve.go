@@ -745,6 +745,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		{
 			t := current().Transport
 			mgr.SetRestoredAskBound(t.ShadowHeartbeatTimeout.D()*time.Duration(max(t.ShadowHeartbeatRetryCount, 1)), copier.RestoredServers())
+			mgr.SetPushAskBound(t.ShadowHeartbeatTimeout.D() * time.Duration(max(t.ShadowHeartbeatRetryCount, 1)))
 		}
 		// shadow single and message show name the holders no probe
 		// reached since the start (rt30a F2).

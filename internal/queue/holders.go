@@ -965,6 +965,10 @@ func (q *Manager) RecopyPushingNamed(id ID, server string) (uint64, bool, error)
 // made again meanwhile has the holder named in its record
 // (nameCopyHolder): the copy was confirmed, it is not pushed again.
 func (q *Manager) SingleCopies() ([]SingleCopy, error) {
+	// The holders' pass and shadow single list the marks: the questions
+	// of pushes a stop cut short left unanswered past their bound are
+	// marked first (pushcrash.go).
+	q.expirePushAsked(context.Background())
 	var out []SingleCopy
 	var settle [][]byte
 	err := q.store.View(func(tx *Tx) error {

@@ -131,6 +131,7 @@ type Manager struct {
 	// restoredAsk: a restored database's question to every transport
 	// server before its first takeover (restoredhanded.go).
 	restoredAsk restoredAsk
+	pushAsk     pushAskBound // receiptpushasked's bound (pushcrash.go)
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]
