@@ -458,7 +458,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		Hostname: cfg.Server.Name, RetrySchedule: pol.RetrySchedule, RetryJitter: pol.RetryJitter,
 		MessageExpiration: pol.MessageExpiration, DelayNotification: pol.DelayNotification, Inside: pol.Inside,
 		MaxActive: t.MaxActive, PoisonThreshold: t.PoisonThreshold,
-		Log: log.With("component", "queue"), Events: events, DiscardsSent: met.DiscardsSent,
+		Log: log.With("component", "queue"), Events: events, DiscardsSent: met.DiscardsSent, Takeovers: met.Takeover,
 		Dumpster: dump, DuplicateWindow: duplicateWindow(cfg),
 		BounceSizeLimit: int64(t.BounceSizeLimit),
 		Health:          health, Claims: claims,
@@ -745,11 +745,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		{
 			t := current().Transport
 			mgr.SetRestoredAskBound(t.ShadowHeartbeatTimeout.D()*time.Duration(max(t.ShadowHeartbeatRetryCount, 1)), copier.RestoredServers())
+			mgr.SetPushAskBound(t.ShadowHeartbeatTimeout.D() * time.Duration(max(t.ShadowHeartbeatRetryCount, 1)))
 		}
 		// shadow single and message show name the holders no probe
 		// reached since the start (rt30a F2).
 		adm.SetHoldersUnreached(holders.Unreached)
-		metrics.RegisterSingleCopies(reg, mgr.SingleCopyCount)
+		metrics.RegisterSingleCopies(reg, mgr.HeldOnlyCount)
+		metrics.RegisterUnconfirmedCopies(reg, mgr.UnconfirmedCopyCount)
 		metrics.RegisterDamagedPeers(reg, mgr.DamagedPeerCount)
 		metrics.RegisterRetiredDatabaseIDs(reg, mgr.RetiredDatabaseIDCount)
 		// Mail entering the queue with no copy elsewhere (a dumpster

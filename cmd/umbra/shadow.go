@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -167,18 +168,44 @@ const singleNone = "none: no message lost its shadow copy, had its copy on recei
 // printSingle shows the messages held by this server only (up to max of
 // them; -1 all), after shadow list's table: their copies were lost or
 // not made, so this server's disk is their only one.
+//
+// A message whose copy may exist on a server its push got no
+// confirmation from (Unconfirmed) is listed in a section of its own,
+// never as held by this server only: an operator reading that believes
+// no second copy may exist (receipt48 item 2).
 func printSingle(cmd *cobra.Command, single []admin.SingleCopyView, max int) {
-	if len(single) == 0 {
-		return
+	var only, unconfirmed []admin.SingleCopyView
+	for _, s := range single {
+		if s.Unconfirmed {
+			unconfirmed = append(unconfirmed, s)
+		} else {
+			only = append(only, s)
+		}
 	}
 	out := cmd.OutOrStdout()
-	their := "their shadow copy was" // a count's sentence agrees with it (rt33c F8)
-	if len(single) == 1 {
-		their = "its shadow copy was"
+	if len(only) > 0 {
+		their := "their shadow copy was" // a count's sentence agrees with it (rt33c F8)
+		if len(only) == 1 {
+			their = "its shadow copy was"
+		}
+		fmt.Fprintf(out, "\n%s held by this server only (%s lost, discarded by a hold or not made; copied again once a hub of the copy-on-receipt preference or the server it was lost on answers):\n", plural(len(only), "message"), their)
+		printSingleRows(out, only, max, "COPY LOST ON")
 	}
-	fmt.Fprintf(out, "\n%s held by this server only (%s lost, discarded by a hold or not made; copied again once a hub of the copy-on-receipt preference or the server it was lost on answers):\n", plural(len(single), "message"), their)
+	if len(unconfirmed) > 0 {
+		their := "their shadow copy"
+		if len(unconfirmed) == 1 {
+			their = "its shadow copy"
+		}
+		fmt.Fprintf(out, "\n%s with %s unconfirmed (a push got no confirmation once the copy may have reached the server: a copy may exist there; made again once a shadow server answers, and each such server gets its discard):\n", plural(len(unconfirmed), "message"), their)
+		printSingleRows(out, unconfirmed, max, "COPY MAY EXIST ON")
+	}
+}
+
+// printSingleRows is one table of printSingle, its second column headed
+// column.
+func printSingleRows(out io.Writer, single []admin.SingleCopyView, max int, column string) {
 	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "MESSAGE\tCOPY LOST ON\tSINCE")
+	fmt.Fprintln(w, "MESSAGE\t"+column+"\tSINCE")
 	for i, s := range single {
 		if max >= 0 && i >= max {
 			fmt.Fprintf(w, "…\t%d more: umbra shadow single\t\n", len(single)-max)

@@ -720,6 +720,11 @@ type SingleCopyView struct {
 	// confirmation (each may hold it, and gets its discard when the copy
 	// is made elsewhere or the message ends), in name order (rt20a F3).
 	AlsoPushed []string `json:"also_pushed_to,omitempty"`
+	// Unconfirmed: a copy may exist on a server its push got no
+	// confirmation from (queue.SingleCopy.MayHold: no reply, a push cut
+	// by a stop, or AlsoPushed): not held by this server only, listed
+	// apart by shadow single.
+	Unconfirmed bool `json:"unconfirmed,omitempty"`
 }
 
 // ShadowViews is what shadow list shows of each primary: the shadow
@@ -1058,6 +1063,7 @@ func (s *Server) routes() http.Handler {
 				}
 			}
 			v.AlsoPushed = s.alsoPushed(c) // unconfirmed.go
+			v.Unconfirmed = c.MayHold || len(v.AlsoPushed) > 0
 			out = append(out, v)
 		}
 		reply(w, out, err)

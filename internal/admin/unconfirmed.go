@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"slices"
 	"strings"
 
 	"umbra/internal/queue"
@@ -12,10 +13,33 @@ type unconfirmedPushes interface {
 	UnconfirmedPushes(id queue.ID) []queue.UnconfirmedPush
 }
 
+// pushAskedOf is the part of the queue that knows the open question of
+// a copy on receipt a stop cut short (queue.Manager.PushAskedOf).
+type pushAskedOf interface {
+	PushAskedOf(id queue.ID) (string, bool)
+}
+
 // showUnconfirmed puts into v (message id) the servers other than the
 // one holding its copy (v.ShadowCopy) that may hold a copy on receipt
 // of it: pushed to without confirmation (README "Unconfirmed copies").
+//
+// A copy whose push a stop cut short, its server not yet asked (or not
+// answered) whether it stored it (queue PushAskedOf), is such a push
+// too, not the copy's confirmed holder: until the question ends it is
+// shown unconfirmed, never as "copy: on SERVER" (receipt48 item 4).
 func (s *Server) showUnconfirmed(v *MessageView, id queue.ID) {
+	if pa, ok := s.q.(pushAskedOf); ok {
+		if server, asked := pa.PushAskedOf(id); asked {
+			if strings.EqualFold(server, v.ShadowCopy) {
+				v.ShadowCopy = ""
+			}
+			defer func() {
+				if !slices.ContainsFunc(v.Unconfirmed, func(p queue.UnconfirmedPush) bool { return strings.EqualFold(p.Server, server) }) {
+					v.Unconfirmed = append(v.Unconfirmed, queue.UnconfirmedPush{Server: server})
+				}
+			}()
+		}
+	}
 	up, ok := s.q.(unconfirmedPushes)
 	if !ok {
 		return

@@ -337,26 +337,50 @@ func authoritative(t *routing.Table) func(domain string) bool {
 	return func(d string) bool { return t != nil && t.Accepted(d) == routing.Authoritative }
 }
 
-// orgServersKnown reports whether every server the next hops of an org
-// destination's key name (routing.NextHop.Key, joined by "|": "site:S/A,B",
-// "legacy:A,B") is a server of t. A key of another form (a connector, a
-// mailbox database, a server's address) names no server here: named.
+// orgServersKnown reports whether the topology in force t can still
+// produce an org destination's key: each next hop of its route
+// (routing.NextHop.Key, joined by "|") — "site:S/A,B" a hop into a site
+// of these servers as routing produces it now (routing.SiteHopNamed: a
+// server removed, moved to another site, or a hub added beside them
+// changes it), "legacy:A,B" servers of t, "connector:NAME" a send
+// connector of t —, or, for a per-address key ("org:HOST:PORT", one
+// server's sessions, org.go), a server of t at that address (receipt48
+// item 5: it judged only removed servers). A mailbox database's hop is
+// named (a directory may assign it). Only an idle destination is dropped
+// for a false answer, and one used again is made anew.
 func orgServersKnown(t *routing.Topology, key string) bool {
-	for _, hop := range strings.Split(key, "|") {
-		var servers string
+	hops := strings.Split(key, "|")
+	for _, hop := range hops {
 		switch {
 		case strings.HasPrefix(hop, "site:"):
-			_, servers, _ = strings.Cut(hop, "/")
-		case strings.HasPrefix(hop, "legacy:"):
-			servers = strings.TrimPrefix(hop, "legacy:")
-		default:
-			continue
-		}
-		for _, name := range strings.Split(servers, ",") {
-			if name == "" {
-				continue
+			site, servers, slash := strings.Cut(strings.TrimPrefix(hop, "site:"), "/")
+			if !slash {
+				continue // a site alone names no server set
 			}
-			if _, ok := t.Server(name); !ok {
+			var list []string
+			if servers != "" {
+				list = strings.Split(servers, ",")
+			}
+			if !t.SiteHopNamed(site, list) {
+				return false
+			}
+		case strings.HasPrefix(hop, "legacy:"):
+			for _, name := range strings.Split(strings.TrimPrefix(hop, "legacy:"), ",") {
+				if name == "" {
+					continue
+				}
+				if _, ok := t.Server(name); !ok {
+					return false
+				}
+			}
+		case strings.HasPrefix(hop, "connector:"):
+			if _, ok := t.Connector(strings.TrimPrefix(hop, "connector:")); !ok {
+				return false
+			}
+		case strings.HasPrefix(hop, "mailbox:"):
+		case len(hops) == 1 && strings.Contains(hop, ":"):
+			// One server's sessions (org.go): "org:" and its address.
+			if !t.HasServerAddress(hop) {
 				return false
 			}
 		}

@@ -86,7 +86,7 @@ func b2f(b bool) float64 {
 
 // eventNames are the message events a fresh server shows at zero.
 var eventNames = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "takeover", "giveback", "discard",
-	"quarantine", "release", "results-pending", "repeat", "finished-elsewhere", "held-elsewhere", "single-copy"}
+	"quarantine", "release", "results-pending", "repeat", "finished-elsewhere", "held-elsewhere", "single-copy", "copy-unconfirmed"}
 
 // queueTypes are the delivery types the queue gauges always report.
 var queueTypes = []string{"smtp-mx", "smtp-smart-host", "mailbox", "site", "shadow", "smtp-redirect", "legacy",

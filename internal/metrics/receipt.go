@@ -15,7 +15,7 @@ type receiptMetrics struct {
 func newReceiptMetrics(reg prometheus.Registerer) *receiptMetrics {
 	r := &receiptMetrics{
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_shadow_receipt_total",
-			Help: "Messages of connectors with shadow_on_receipt, by connector and result: copied (a shadow copy on another server before the 250), single (accepted held by this server only: every shadow server tried answered the push, none kept it), may_hold (accepted with its copy unconfirmed: a push got no reply once the copy was sent, and a copy may exist on that shadow server; made again, and that server owed its discard), left (the message left this server — delivered, relayed — before its copy gave up, the shadow server having answered the push: no copy needed), left_may_hold (it left before its copy was confirmed, the push unanswered after its data: the shadow server may hold a copy, and is owed its discard), rejected (451 4.4.0)."},
+			Help: "Messages of connectors with shadow_on_receipt, by connector and result: copied (a shadow copy on another server before the 250), single (accepted held by this server only: every shadow server tried answered the push, none kept it), may_hold (accepted with its copy unconfirmed: a push got no reply once the copy was sent, and a copy may exist on that shadow server; made again, and that server owed its discard), left (the message left this server — delivered, relayed — before its copy gave up, the shadow server having answered the push: no copy needed), left_may_hold (it left before its copy was confirmed, the push unanswered after its data: the shadow server may hold a copy, and is owed its discard), left_unknown (whether it left before its copy gave up could not be read: the reply claims neither), rejected (451 4.4.0)."},
 			[]string{"connector", "result"}),
 		added: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "umbra_shadow_receipt_seconds",
 			Help:    "Time the shadow copy on receipt added to the reply to DATA/BDAT, by connector.",
@@ -26,7 +26,8 @@ func newReceiptMetrics(reg prometheus.Registerer) *receiptMetrics {
 }
 
 // ShadowOnReceipt implements smtp.ReceiptObserver. result is one of
-// copied, single, may_hold, left, left_may_hold, rejected (a bounded set).
+// copied, single, may_hold, left, left_may_hold, left_unknown, rejected
+// (a bounded set).
 func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration) {
 	m.receipt.results.WithLabelValues(connector, result).Inc()
 	m.receipt.added.WithLabelValues(connector).Observe(added.Seconds())
@@ -39,13 +40,30 @@ func (m *Metrics) ShadowOnReceipt(connector, result string, added time.Duration)
 // shadow heartbeat timeout) copies them to a shadow server that takes
 // the copy; until one does, they stay counted — not merely until a
 // shadow server answers: one may answer and refuse the copy.
+//
+// A message whose copy may exist on a server its push got no
+// confirmation from (no reply once the copy was sent, a push a stop cut
+// short) is counted apart, by RegisterUnconfirmedCopies: its operator
+// must not read it as held here only (receipt48 item 2).
 func RegisterSingleCopies(reg prometheus.Registerer, count func() int) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_single_copy_messages",
 		Help: "Messages held by this server only (umbra shadow single): their shadow copy was lost with its server's database, removed or set aside damaged there, missing there after its database file was rolled back, " +
 			"refused or not made at receipt, or discarded by the operator's hold or the quarantine they were released from; or they were taken over, " +
 			"or entered the queue with none (a DSN or report written here, a pickup file, a dumpster redelivery). Each pass of the shadow-server probe " +
 			"(every shadow_heartbeat_timeout) copies them to a shadow server that takes the copy; they stay counted while none does. " +
-			"Mail never copied (no shadow on receipt, waiting for its first relay) is not counted."},
+			"Mail never copied (no shadow on receipt, waiting for its first relay) is not counted, nor is a message whose copy may exist on a server its push got no confirmation from (umbra_shadow_unconfirmed_copy_messages)."},
+		func() float64 { return float64(count()) }))
+}
+
+// RegisterUnconfirmedCopies registers the gauge of messages whose shadow
+// copy is unconfirmed (queue.Manager.UnconfirmedCopyCount): a push got no
+// reply once the copy may have reached its server, or a stop cut it
+// short, so a copy may exist there; made again on a server that answers,
+// each such server owed its discard.
+func RegisterUnconfirmedCopies(reg prometheus.Registerer, count func() int) {
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "umbra_shadow_unconfirmed_copy_messages",
+		Help: "Messages whose shadow copy is unconfirmed (umbra shadow single, its unconfirmed section): a push of the copy got no reply once the copy may have reached the server, or a stop cut it short, " +
+			"so a copy may exist there; not counted in umbra_shadow_single_copy_messages. The copy is made again on a shadow server that answers, and each such server gets its discard."},
 		func() float64 { return float64(count()) }))
 }
 

@@ -2337,7 +2337,9 @@
 //     that wait.
 //     A mark that makes a message held by this server only (putMark)
 //     leaves a single-copy tracking event after its commit
-//     (singleevent.go): read from the committed mark, once per mark; a
+//     (singleevent.go; copy-unconfirmed for a mark whose copy may exist
+//     on a server its push got no confirmation from): read from the
+//     committed mark, once per mark; a
 //     crash between the commit and the event loses the event, never the
 //     mark.
 //     An operator's hold and its discard notification are one commit
@@ -2552,7 +2554,14 @@
 //     message's copy is made again by the pass after the start, as for
 //     any mark, and its entry is gone, so it is not marked twice. The
 //     holder writes nothing for the question, so a kill -9 of it at any
-//     moment changes nothing but the answer's arrival.
+//     moment changes nothing but the answer's arrival. A question of a
+//     push a stop cut short (receiptpushasked) left unanswered past the
+//     takeover bound (expirePushAsked, counted from the start that
+//     asked it) is ended in one commit with its mark (push cut, the
+//     server one that may hold the copy): killed before it, the entry
+//     stands and the next start's bound asks it again; after it, the
+//     mark stands and the copy is made again, its server owed the
+//     discard.
 //  7. Spool files (large bodies: body.go, spoolref.go). A spooled body is
 //     a file in <data_dir>/spool/ plus, in the database, its head and a
 //     reference (file name, offset, length) with a per-file reference

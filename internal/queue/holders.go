@@ -66,6 +66,53 @@ type SingleCopy struct {
 	// message was in delivery (heldPrefix): not held by this server only
 	// any more; the record names it after the attempt. "" for none.
 	Held string
+	// MayHold: a push of its copy got no confirmation once the copy may
+	// have reached the server (HowNoReply, HowPushCut, or another server
+	// the mark lists as pushed unconfirmed): a second copy may exist.
+	// Not "held by this server only" to an operator — its own state in
+	// shadow single, the metrics (umbra_shadow_unconfirmed_copy_messages)
+	// and the tracking log ("copy-unconfirmed"), receipt48 item 2 — and
+	// made again all the same, each such server owed its discard.
+	MayHold bool
+}
+
+// singleMayHold reports whether mark v says a copy may exist on a server
+// its push got no confirmation from (SingleCopy.MayHold).
+func singleMayHold(v []byte) bool {
+	if how := singleHow(v); how == HowNoReply || how == HowPushCut {
+		return true
+	}
+	_, _, pushed, ok := singleMark(v)
+	return ok && len(pushed) > 0
+}
+
+// UnconfirmedCopyCount is how many of the messages SingleCopyCount
+// counts may have a copy on a server whose push was not confirmed
+// (SingleCopy.MayHold): counted apart from those held by this server
+// only (umbra_shadow_unconfirmed_copy_messages). A walk of the marks,
+// which are few.
+func (q *Manager) UnconfirmedCopyCount() int {
+	n := 0
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketSingle)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(k) == 8 && countsSingle(v) == 1 && singleMayHold(v) {
+				n++
+			}
+			return nil
+		})
+	})
+	return n
+}
+
+// HeldOnlyCount is SingleCopyCount less UnconfirmedCopyCount: the
+// messages no other server may hold a copy of
+// (umbra_shadow_single_copy_messages).
+func (q *Manager) HeldOnlyCount() int {
+	return max(0, q.SingleCopyCount()-q.UnconfirmedCopyCount())
 }
 
 // What befell a copy its holder told of (droppedcopy.go), or the
@@ -918,6 +965,10 @@ func (q *Manager) RecopyPushingNamed(id ID, server string) (uint64, bool, error)
 // made again meanwhile has the holder named in its record
 // (nameCopyHolder): the copy was confirmed, it is not pushed again.
 func (q *Manager) SingleCopies() ([]SingleCopy, error) {
+	// The holders' pass and shadow single list the marks: the questions
+	// of pushes a stop cut short left unanswered past their bound are
+	// marked first (pushcrash.go).
+	q.expirePushAsked(context.Background())
 	var out []SingleCopy
 	var settle [][]byte
 	err := q.store.View(func(tx *Tx) error {
@@ -939,7 +990,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				continue // in delivery, its copy made again: named after the attempt
 			}
 			how := singleHow(v)
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, MayHold: singleMayHold(v)})
 		}
 		return nil
 	})

@@ -137,7 +137,21 @@ func (q *Manager) ShadowCopiesNamed(server string, after ID, max int) (ids []str
 func (q *Manager) ShadowKeptMissing(primary, presented string, ids []string) (missing []string, err error) {
 	err = q.store.View(func(tx *Tx) error {
 		missing = nil
-		names := tx.namesOfPrimaryDB(primary, presented)
+		// An asker that presented no database (its XSHADOW without DB=)
+		// is taken for the database its record here keeps: the answer
+		// only says which of the copies its own records name are kept,
+		// and a name of its database that held one answered missing
+		// had the primary mark it rolled back and copy it again — a
+		// second copy, delivered twice after a takeover (receipt48
+		// item 5). Notes are told and forgotten only for a presented
+		// database (DroppedCopies, TakenDoneFor).
+		db := presented
+		if db == "" {
+			if p, err := tx.Peer(primary); err == nil && p != nil {
+				db = p.DatabaseID
+			}
+		}
+		names := tx.namesOfPrimaryDB(primary, db)
 		kept := map[string]bool{}
 		for _, sid := range ids {
 			if tx.keptHere(names, sid) {
@@ -161,10 +175,36 @@ func (q *Manager) ShadowKeptMissing(primary, presented string, ids []string) (mi
 		}
 		if td := tx.tx.Bucket(bucketTakenDone); td != nil && len(kept) < len(ids) {
 			// database id ‖ 0x00 ‖ shadow id ‖ 0x00 ‖ …: a walk, in a
-			// read transaction; the notes live until told.
+			// read transaction; the notes live until told. A note is the
+			// asker's when the database it was made under is one the
+			// index keeps for one of its names: another primary's note
+			// of the same shadow id (a local id "<id>-…" is unique only
+			// per primary) answered kept a copy this one lost (receipt48
+			// item 5). A database the index keeps for no name (written
+			// before it) counts for any, as before.
+			ofAsker := map[string]bool{}
 			_ = td.ForEach(func(k, _ []byte) error {
 				parts := bytes.SplitN(k, []byte{0}, 3)
-				if len(parts) == 3 {
+				if len(parts) != 3 {
+					return nil
+				}
+				dbID := string(parts[0])
+				mine, seen := ofAsker[dbID]
+				if !seen {
+					owned := false
+					mine = false
+					tx.peerDBOwners(dbID, func(owner, _ string) bool {
+						owned = true
+						if names[serverKey(owner)] {
+							mine = true
+							return false
+						}
+						return true
+					})
+					mine = mine || !owned
+					ofAsker[dbID] = mine
+				}
+				if mine {
 					kept[string(parts[1])] = true
 				}
 				return nil

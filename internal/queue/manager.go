@@ -43,6 +43,13 @@ type ManagerConfig struct {
 	// when it is forgotten here, however often it was handed before
 	// (umbra_shadow_discards_sent_total).
 	DiscardsSent func(n int)
+	// Takeovers, if set, is told of each takeover the queue makes on a
+	// path no shadow manager session reports (logTakeover: a restored
+	// primary's XQUERYTAKENDONE, a push under a new database id, a
+	// rolled-back database's mark), with the copies it took over
+	// (umbra_shadow_takeovers_total and resubmitted messages, as the
+	// shadow manager's Observer.Takeover counts its own).
+	Takeovers func(messages int)
 	// Dumpster, when set, keeps copies of final deliveries.
 	Dumpster Keeper
 	// DuplicateWindow is how long a final delivery is remembered to
@@ -124,6 +131,7 @@ type Manager struct {
 	// restoredAsk: a restored database's question to every transport
 	// server before its first takeover (restoredhanded.go).
 	restoredAsk restoredAsk
+	pushAsk     pushAskBound // receiptpushasked's bound (pushcrash.go)
 	// servers is the topology (SetServers), for which server a record
 	// kept under a send connector's host name was made against.
 	servers atomic.Pointer[Servers]

@@ -3,6 +3,9 @@ package queue
 import (
 	"context"
 	"errors"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 )
 
@@ -40,9 +43,15 @@ import (
 // copy again. A message marked already keeps its mark, that server added
 // as one that may hold the copy, as before. A crash after the answer's
 // commit leaves its outcome; before it, the entry, asked again. A
-// server that never answers the question (unreachable, below shadow
-// verbs 23) leaves the entry: an unreachable holder's copies are made
-// again by the holders' pass as any (holderunreached.go).
+// server that never answers the question — unreachable, below shadow
+// verbs 23 (never asked), or one that answers but cannot be asked —
+// leaves it open only for the takeover bound (SetPushAskBound: shadow
+// heartbeat timeout × retries, counted from the start that asked it):
+// past it, the message is marked as an unanswered question's would be
+// (HowPushCut, the server kept as one that may hold the copy), its copy
+// made again and that server owed its discard (receipt48 item 3: the
+// question stayed open with no time limit, the message shown with its
+// copy confirmed on a server never asked).
 
 // dropPushing forgets the note of message id's push in flight, and the
 // question a restart left about it (receiptpushasked): its outcome is
@@ -147,8 +156,100 @@ func markCutPushesTx(tx *Tx, now time.Time) (int, error) {
 	return n, nil
 }
 
+// pushAskBound is how long the questions a start left (receiptpushasked)
+// stay open: from the start that asked them, bound (SetPushAskBound).
+type pushAskBound struct {
+	mu    sync.Mutex
+	bound time.Duration
+	from  time.Time
+}
+
+// SetPushAskBound sets how long a shadow server may leave the question
+// of a copy on receipt a stop cut short unanswered (the takeover bound,
+// shadow heartbeat timeout × retries); 0 leaves them open.
+func (q *Manager) SetPushAskBound(d time.Duration) {
+	q.pushAsk.mu.Lock()
+	q.pushAsk.bound = d
+	q.pushAsk.mu.Unlock()
+}
+
+// expirePushAsked marks, once the bound passed since the start that
+// asked them, every question still open (receiptpushasked) as its
+// server's answer "no record" would (pushCutAnswer): HowPushCut, the
+// server one that may hold the copy. It returns the number marked.
+func (q *Manager) expirePushAsked(ctx context.Context) int {
+	q.pushAsk.mu.Lock()
+	bound, from := q.pushAsk.bound, q.pushAsk.from
+	q.pushAsk.mu.Unlock()
+	now := q.clk.Now()
+	if bound <= 0 || from.IsZero() || now.Sub(from) < bound {
+		return 0
+	}
+	open := false
+	_ = q.store.View(func(tx *Tx) error {
+		b := tx.tx.Bucket(bucketPushAsked)
+		open = b != nil && b.Stats().KeyN > 0
+		return nil
+	})
+	if !open {
+		return 0
+	}
+	n := 0
+	var servers []string
+	err := q.store.Update(ctx, func(tx *Tx) error {
+		n, servers = 0, servers[:0]
+		b := tx.tx.Bucket(bucketPushAsked)
+		if b == nil {
+			return nil
+		}
+		type entry struct {
+			id     ID
+			server string
+		}
+		var entries []entry
+		_ = b.ForEach(func(k, v []byte) error {
+			if len(k) == 8 {
+				entries = append(entries, entry{ID(beUint64(k)), string(v)})
+			}
+			return nil
+		})
+		for _, e := range entries {
+			m, err := tx.Get(e.id)
+			if err != nil || !needsCopy(m) {
+				if err := b.Delete(e.id.Key()); err != nil {
+					return err
+				}
+				continue
+			}
+			marked, err := tx.pushCutAnswer(m, e.server, true, now)
+			if err != nil {
+				return err
+			}
+			if marked {
+				n++
+				if !slices.Contains(servers, e.server) {
+					servers = append(servers, e.server)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		q.log.Error("marking the copies on receipt a stop cut short whose shadow server did not answer failed", "err", err)
+		return 0
+	}
+	if n > 0 {
+		q.log.Warn("shadow servers did not say within the takeover bound whether they stored copies on receipt a stop cut short: their copies are marked unconfirmed and made again, each such server owed its discard",
+			"messages", n, "shadow_server", strings.Join(servers, ","), "bound", bound)
+	}
+	return n
+}
+
 // markCutPushes is markCutPushesTx in a commit of its own (Recover).
 func (q *Manager) markCutPushes(ctx context.Context) {
+	q.pushAsk.mu.Lock()
+	q.pushAsk.from = q.clk.Now() // the questions of this start
+	q.pushAsk.mu.Unlock()
 	var n int
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		var err error
@@ -183,4 +284,17 @@ func (t *Tx) pushCutAnswer(m *Message, server string, missing bool, now time.Tim
 	// Said as what befell it, not a copy lost (HowPushCut): the server
 	// may store it yet, and may have taken it over since.
 	return true, t.markSingleKind(m.ID, server+howSep+HowPushCut, now, []string{server})
+}
+
+// PushAskedOf is the shadow server the question of message id's push on
+// receipt is open with (receiptpushasked: a stop cut the push short, and
+// that server has not said whether it stored the copy), if any: its copy
+// there is unconfirmed until it answers or the bound passes
+// (expirePushAsked).
+func (q *Manager) PushAskedOf(id ID) (server string, ok bool) {
+	_ = q.store.View(func(tx *Tx) error {
+		server, ok = tx.pushAsked(id)
+		return nil
+	})
+	return server, ok
 }

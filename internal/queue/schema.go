@@ -165,7 +165,8 @@ import (
 //	receiptpushasked ID (8, BE) → shadow server name: a note of a push
 //	          on receipt a restart found; that server is asked whether
 //	          it stored the copy (XQUERYKEPT): kept, the entry goes;
-//	          no record, the message is held by this server only
+//	          no record, or none within the takeover bound
+//	          (SetPushAskBound), the message is marked push cut
 //	          (pushcrash.go, keptcopy.go)
 //	peerdbs   database id ‖ 0x00 ‖ primary name → the address its copies
 //	          went to (ShadowPeer.Addr): every database id met as that

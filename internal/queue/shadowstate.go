@@ -1182,9 +1182,15 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 // a push under a new database id): "took over shadow copies", the
 // primary, the count and the reason, as the shadow manager logs those of
 // failed heartbeats and of a session's new database id — every takeover
-// says so at WARN, whichever path made it (sites47 F4).
+// says so at WARN, whichever path made it (sites47 F4) — and counts it
+// (ManagerConfig.Takeovers), as the shadow manager counts those it logs:
+// a takeover the log shows and the counter misses escaped an alert on
+// the counter (receipt48 item 5).
 func (q *Manager) logTakeover(primary string, n int, reason string, args ...any) {
 	q.log.Warn("took over shadow copies", append([]any{"primary", serverKey(primary), "messages", n, "reason", reason}, args...)...)
+	if q.cfg.Takeovers != nil {
+		q.cfg.Takeovers(n)
+	}
 }
 
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {

@@ -2,7 +2,8 @@ package queue
 
 // trackMarked writes, after the commit that made them, the
 // "single-copy" events of the messages it made held by this server
-// only (Tx.marked): the tracking log says when and why a message lost
+// only (Tx.marked) — "copy-unconfirmed" for one whose copy may exist on
+// a server its push got no confirmation from (SingleCopy.MayHold): the tracking log says when and why a message lost
 // its second copy (its reply is SingleCopy.String), once per mark — a
 // mark written again while it stands (a refusal, a push noted) is no
 // new event, and one settled and made again is.
@@ -41,7 +42,7 @@ func (q *Manager) trackMarked(ids []ID) {
 				continue // gone since the commit
 			}
 			how := singleHow(v)
-			out = append(out, marked{m, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken}})
+			out = append(out, marked{m, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, MayHold: singleMayHold(v)}})
 		}
 		return nil
 	})
@@ -50,7 +51,14 @@ func (q *Manager) trackMarked(ids []ID) {
 	}
 	ev, flush := q.eventBatch()
 	for _, e := range out {
-		ev.Event("single-copy", e.m, nil, e.sc.String())
+		// A copy that may exist on a server whose push was not
+		// confirmed is no "single-copy": an operator reading that
+		// believes no second copy may exist (receipt48 item 2).
+		name := "single-copy"
+		if e.sc.MayHold {
+			name = "copy-unconfirmed"
+		}
+		ev.Event(name, e.m, nil, e.sc.String())
 	}
 	flush()
 }

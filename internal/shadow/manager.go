@@ -1999,18 +1999,19 @@ func (r *Recorder) MarkFloor(name string) (uint64, string) {
 // MarkSeen records a rollback mark the primary name presented in a
 // session this server opened (shadow verbs version 7), before anything
 // else of the session is saved: a rolled-back primary's copies are
-// taken over (counted as a takeover) instead of being asked about.
+// taken over (counted as a takeover by the queue) instead of being
+// asked about.
 func (r *Recorder) MarkSeen(name, dbID string, mark, floor uint64, floorDB string) {
 	ms, ok := r.store.(MarkStore)
 	if !ok {
 		return
 	}
-	rolledBack, taken, err := ms.MarkSeen(name, dbID, mark, floor, floorDB)
-	switch {
-	case err != nil:
+	// A rollback's takeover is counted by the queue that made it (its
+	// logTakeover, ManagerConfig.Takeovers), whoever asked: a shadow
+	// session's mark on the receiving side too, which no Recorder sees.
+	_, _, err := ms.MarkSeen(name, dbID, mark, floor, floorDB)
+	if err != nil {
 		r.log.Error("recording a primary's rollback mark failed", "primary", name, "err", err)
-	case rolledBack:
-		r.obs.Takeover(taken)
 	}
 }
 

@@ -75,9 +75,10 @@ type UntrackedSingleCopyMarker interface {
 // before its copy on receipt gave up (queue.Manager.LeftBeforeCopy): its
 // first attempt starts at the commit, and a hung shadow server holds
 // the push to its bound. Such a message is not reported as held by this
-// server only.
+// server only. An error is no answer (its read failed): the receipt then
+// neither claims nor denies that the message left (receipt48 item 1).
 type ReceiptLeftChecker interface {
-	LeftBeforeCopy(id queue.ID) bool
+	LeftBeforeCopy(id queue.ID) (bool, error)
 }
 
 // ReceiptCopyConfirmer is implemented by a queue that notes a push on
@@ -565,7 +566,9 @@ type ReceiptLink interface {
 // this server before its copy gave up, the server having answered the
 // push: ReceiptLeftChecker), "left_may_hold"
 // (it left, and the push got no reply once its copy was sent: the
-// server may hold a copy, owed its discard) or "rejected" (451 4.4.0);
+// server may hold a copy, owed its discard), "left_unknown" (whether it
+// left could not be read: the reply claims neither) or "rejected" (451
+// 4.4.0);
 // added is the time the copy added to the reply.
 // An Observer that also implements it gets the calls.
 type ReceiptObserver interface {
@@ -1009,19 +1012,43 @@ func (s *session) submitWithCopyBody(m *queue.Message, body queue.Body, sp *spoo
 		}
 	}
 	left := false
+	// leftErr: the read of whether the message left failed. It is no
+	// answer: neither "left" (nothing is handed, no copy is said to be
+	// unneeded) nor "not left" (no copy is named as this message's
+	// shadow copy, nor the message as held here only) — the marks stand,
+	// and the commit that ends the message owes each server that may
+	// hold a copy its discard, as it does for any (receipt48 item 1).
+	var leftErr error
 	if lc, ok := s.srv.queue.(ReceiptLeftChecker); ok && (err != nil || again != "") {
 		// And a copy made again on the next candidate: the message's
 		// attempt went on while the first push failed and the next one
 		// ran, and one that left meanwhile left that server holding a
 		// copy of a message gone, owed its discard — never "shadow copy
 		// on" it (rcpt47 item 5).
-		left = lc.LeftBeforeCopy(m.ID)
+		left, leftErr = lc.LeftBeforeCopy(m.ID)
+		if leftErr != nil {
+			left = false
+		}
 		if left && again != "" {
 			mayHoldOn = append(mayHoldOn, again)
 		}
 	}
 	mayHold := len(mayHoldOn) > 0
 	switch {
+	case leftErr != nil:
+		observe("left_unknown")
+		var copyWords string
+		switch {
+		case again != "":
+			copyWords = "shadow copy made on " + again
+		case mayHold:
+			copyWords = "shadow copy unconfirmed: one may exist on " + strings.Join(mayHoldOn, ", ")
+		default:
+			copyWords = "no shadow copy"
+		}
+		s.log.Warn("could not read whether the message left this server before its shadow copy on receipt gave up: the reply neither claims nor denies it; the marks stand, and each shadow server that may hold a copy is owed its discard when the message ends",
+			"msg_id", m.ID.String(), "preference", pref, "copy", copyWords, "push_err", err, "err", leftErr)
+		msg += ", " + copyWords + "; whether the message left this server meanwhile is unknown"
 	case left && mayHold:
 		// Handed on (or finished) while the copy was tried, but the
 		// push's outcome is unknown: the server may hold a copy. The

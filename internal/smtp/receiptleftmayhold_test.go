@@ -21,7 +21,7 @@ import (
 // their copy on receipt gave up (ReceiptLeftChecker).
 type leftQueue struct{ markingQueue }
 
-func (q *leftQueue) LeftBeforeCopy(queue.ID) bool { return true }
+func (q *leftQueue) LeftBeforeCopy(queue.ID) (bool, error) { return true, nil }
 
 // noRecopyReceipt opens brokenLinks and makes no copy again: the
 // message left meanwhile (queue RecopyCandidate finds nothing to copy),

@@ -34,8 +34,10 @@ import (
 type KeptTeller interface {
 	TakenOverTeller
 	// ShadowKeptMissing returns, of ids, those of primary's copies this
-	// server has no record of (another name of its database counted only
-	// for the database presented, the session's XSHADOW DB=).
+	// server has no record of (another name of its database counted for
+	// the database presented, the session's XSHADOW DB=, or, with none
+	// presented, for the one primary's record keeps; a taken-done note
+	// only for a database of primary's).
 	ShadowKeptMissing(primary, presented string, ids []string) (missing []string, err error)
 }
 
