@@ -190,8 +190,8 @@ func (l *Log) entry(name string, m *queue.Message, r *queue.Recipient, reply str
 	}
 	if r != nil {
 		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
-		if !m.Arrived.IsZero() {
-			e.Delay = math.Round(e.Time.Sub(m.Arrived).Seconds()*1000) / 1000
+		if at := m.ArrivedHere(); !at.IsZero() { // its receipt, which no release moves
+			e.Delay = math.Round(e.Time.Sub(at).Seconds()*1000) / 1000
 		}
 	} else {
 		if name == "poison" {
