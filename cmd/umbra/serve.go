@@ -1353,6 +1353,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := storeLostAtReload(cur, next, ctopo); err != nil {
+		return nil, nil, nil, err
+	}
 	if ctopo != nil {
 		next.TopologySource = ctopo.Source
 	}
