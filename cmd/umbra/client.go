@@ -91,14 +91,15 @@ func adminSocket(cmd *cobra.Command) (string, error) {
 }
 
 // socketNamed is the admin socket found before any configuration file
-// is read, in adminSocket's order: --socket, else $UMBRA_SOCKET, else —
-// no file named — the installed daemon's socket when it exists; "" when
-// the socket must come from a file.
+// is read, in adminSocket's order: --socket, else $UMBRA_SOCKET unless
+// -c/--config names a file (envSocket), else — no file named — the
+// installed daemon's socket when it exists; "" when the socket must come
+// from a file.
 func socketNamed(cmd *cobra.Command) string {
 	if path, _ := cmd.Flags().GetString("socket"); path != "" {
 		return path
 	}
-	if path := os.Getenv("UMBRA_SOCKET"); path != "" {
+	if path := envSocket(cmd); path != "" {
 		return path
 	}
 	if configNamed(cmd) == "" {
@@ -107,6 +108,21 @@ func socketNamed(cmd *cobra.Command) string {
 		}
 	}
 	return ""
+}
+
+// envSocket is $UMBRA_SOCKET as the command uses it: "" when
+// -c/--config names a file on the command line. The command line beats
+// the environment for the socket as for the file (an explicit -c beats
+// $UMBRA_CONFIG): `UMBRA_SOCKET=<another hub's socket> umbra -c h1.yaml
+// message remove --all` acted on the other hub (ops48 F2). -c FILE
+// reaches FILE's server.admin_socket unless --socket is given; a socket
+// from the environment beside $UMBRA_CONFIG is checked against it
+// (checkDaemonRunsNamed).
+func envSocket(cmd *cobra.Command) string {
+	if file, _ := cmd.Flags().GetString("config"); file != "" {
+		return ""
+	}
+	return os.Getenv("UMBRA_SOCKET")
 }
 
 // configNamed is --config, else $UMBRA_CONFIG.
@@ -202,7 +218,7 @@ func adminClient(cmd *cobra.Command) (*admin.Client, error) {
 // UMBRA_SOCKET): a daemon started with -c FILE is then named when none
 // answers (admin: OtherServeErr, rt27c F4); "" when one was given.
 func defaultUsed(cmd *cobra.Command) string {
-	if s, _ := cmd.Flags().GetString("socket"); s != "" || os.Getenv("UMBRA_SOCKET") != "" || configNamed(cmd) != "" {
+	if s, _ := cmd.Flags().GetString("socket"); s != "" || envSocket(cmd) != "" || configNamed(cmd) != "" {
 		return ""
 	}
 	if socketNamed(cmd) == installedSocket {

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -47,7 +46,7 @@ func daemonConfig(cmd *cobra.Command) (*config.Config, error) {
 // daemon runs FILE (its status names the file it read).
 func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 	sock, _ := cmd.Flags().GetString("socket")
-	if named := configNamed(cmd); sock == "" && os.Getenv("UMBRA_SOCKET") == "" && named != "" {
+	if named := configNamed(cmd); sock == "" && envSocket(cmd) == "" && named != "" {
 		cfg, err := loadFile(named)
 		if err != nil || cfg.Server.AdminSocket == "" {
 			return cfg, err
@@ -88,7 +87,7 @@ func trackingConfig(cmd *cobra.Command) (*config.Config, error) {
 func daemonConfigBy(cmd *cobra.Command, of func(admin.Status, string) (*config.Config, error)) (*config.Config, error) {
 	sock, _ := cmd.Flags().GetString("socket")
 	if sock == "" {
-		sock = os.Getenv("UMBRA_SOCKET")
+		sock = envSocket(cmd)
 	}
 	named := configNamed(cmd)
 	if sock == "" && named != "" {
@@ -225,15 +224,20 @@ func loadFile(file string) (*config.Config, error) {
 // one, drove that other daemon's queues and database (rt32c F2). Every
 // command that talks to the admin socket comes here (adminClient), in
 // route explain's words (otherDaemon), by the same comparison
-// (runsFile). A socket named (--socket, $UMBRA_SOCKET) is addressed on
-// purpose and not checked. A daemon that does not answer is left to the
+// (runsFile). A socket named with --socket is addressed on purpose and
+// not checked; one from the environment ($UMBRA_SOCKET) beside a file
+// from it ($UMBRA_CONFIG) is, as two settings that may name two servers
+// (ops48 F2: -c FILE itself uses FILE's socket, envSocket). A daemon
+// that does not answer is left to the
 // command, which says so in its own words; one that does not say which
 // file it runs (a release before config_file in its status) is named on
 // stderr as not checked, and asked: refusing it would stop every
 // command against a daemon not yet restarted after an upgrade.
 func checkDaemonRunsNamed(cmd *cobra.Command, c *admin.Client, sock string) error {
 	named := configNamed(cmd)
-	if named == "" || socketNamed(cmd) != "" {
+	flag, _ := cmd.Flags().GetString("socket")
+	fromEnv := flag == "" && envSocket(cmd) != ""
+	if named == "" || flag != "" {
 		return nil
 	}
 	file, known, err := c.RunningConfig()
@@ -246,6 +250,10 @@ func checkDaemonRunsNamed(cmd *cobra.Command, c *admin.Client, sock string) erro
 		return nil
 	case runsFile(file, named):
 		return nil
+	}
+	if fromEnv {
+		return &exitError{code: exitFailure, err: fmt.Errorf("%s: nothing was asked of it (UMBRA_SOCKET names one server, UMBRA_CONFIG another: "+
+			"unset one, give -c FILE to use FILE's socket, or --socket PATH to address that daemon on purpose)", otherDaemon(sock, file, named))}
 	}
 	return &exitError{code: exitFailure, err: fmt.Errorf("%s: nothing was asked of it (name its socket with --socket to address it on purpose, "+
 		"or give the file it runs; server.admin_socket in %s names that daemon's socket)", otherDaemon(sock, file, named), shown(named))}

@@ -170,7 +170,7 @@ func daemonOwner(cmd *cobra.Command) *fileOwner {
 	cfg := loadedConfig(cmd)
 	if cfg == nil {
 		find := discoverConfig
-		if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
+		if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || envSocket(cmd) != "") {
 			find = daemonConfig
 		}
 		var err error
@@ -228,7 +228,7 @@ func checkWritePlaceHeld(cmd *cobra.Command, what, path string) (place func(dir 
 	// A daemon named by its socket (--socket, $UMBRA_SOCKET) and no
 	// configuration named: its places are those of the file it runs.
 	find := discoverConfig
-	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || os.Getenv("UMBRA_SOCKET") != "") {
+	if sock, _ := cmd.Flags().GetString("socket"); configNamed(cmd) == "" && (sock != "" || envSocket(cmd) != "") {
 		find = daemonConfig
 	}
 	var cfg, lc *config.Config

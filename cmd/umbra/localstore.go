@@ -25,3 +25,20 @@ func localStoreCheck(cfg *config.Config) ([]string, error) {
 // localStoreError is an error of this server's own store against the
 // topology (the topology itself is valid): config check labels it so.
 type localStoreError struct{ error }
+
+// storeLostAtReload refuses a reload that would move an authoritative
+// domain the running topology maps to a mailbox database into this
+// server's own store (config.StoreLostAtReload, ops48 F3): the running
+// topology is the one serve read (cur.TopologySource), never the file
+// as it reads now; next is of the file reloaded, its topology nt (nil:
+// none).
+func storeLostAtReload(cur, next *config.Config, nt *config.Topology) error {
+	if cur.Topology == "" || len(cur.TopologySource) == 0 {
+		return nil
+	}
+	ct, err := config.ParseTopology(cur.TopologySource, cur.Topology)
+	if err != nil {
+		return nil // it ran: a parse of the same text does not fail
+	}
+	return config.StoreLostAtReload(cur, next, ct, nt)
+}

@@ -1355,6 +1355,9 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	if err := storeLostAtReload(cur, next, ctopo); err != nil {
+		return nil, nil, nil, err
+	}
 	if ctopo != nil {
 		next.TopologySource = ctopo.Source
 	}
@@ -1682,7 +1685,7 @@ func (e eventLog) Event(name string, m *queue.Message, r *queue.Recipient, reply
 			// event of an attempt the number of that attempt, 1-based,
 			// whatever its outcome (queue heldEvents.counted).
 			attrs = append(attrs, slog.String("rcpt", r.Addr), slog.String("next_hop", r.NextHop),
-				slog.Duration("delay", time.Since(m.Arrived).Round(time.Millisecond)),
+				slog.Duration("delay", time.Since(m.ArrivedHere()).Round(time.Millisecond)),
 				slog.Int64("size", m.Size), slog.Int("attempts", m.Attempts))
 		} else {
 			attrs = append(attrs, slog.String("from", m.From), slog.Int("rcpts", len(m.Rcpts)), slog.Int64("size", m.Size),

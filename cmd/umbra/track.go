@@ -137,6 +137,12 @@ and from what time the events shown start.`,
 			} else if err != nil {
 				return &exitError{code: exitFailure, err: err}
 			}
+			// A period whose events the daemon could not write (a full
+			// disk) has a gap line in the log (tracking gap.go): an
+			// answer that overlaps it is partial, never "no event".
+			if gerr := trackGaps(cmd, es); gerr != nil && err == nil {
+				err = gerr
+			}
 			if wantJSON(cmd) {
 				if es == nil {
 					es = []tracking.Entry{}
@@ -180,4 +186,27 @@ and from what time the events shown start.`,
 	cmd.Flags().StringSliceVar(&q.Events, "event", nil, "only these events (receive, send, deliver, defer, fail, dsn, remove, admin, takeover, …; repeatable or comma-separated)")
 	intFlag(cmd.Flags(), &q.Limit, "limit", 1000, "the newest this many events (stderr says when more match)")
 	return cmd
+}
+
+// trackGaps says on stderr each gap among es — events the daemon lost,
+// from when to when and how many (ops48 F5) — and returns the exit of a
+// partial answer (5) when there is one; nil when there is none. The gap
+// lines stay in the answer: the table's "lost" rows, and in --json
+// entries with event "lost", lost_from and lost.
+func trackGaps(cmd *cobra.Command, es []tracking.Entry) error {
+	n, lost := 0, 0
+	for _, e := range es {
+		if e.Event != tracking.GapEvent || e.LostFrom == nil {
+			continue
+		}
+		n++
+		lost += e.Lost
+		fmt.Fprintf(cmd.ErrOrStderr(), "umbra: warning: %d tracking events from %s to %s were not written (the tracking log's writes failed, umbra_tracking_log_events_lost_total): "+
+			"events of that period may be missing from this answer\n", e.Lost,
+			e.LostFrom.Local().Format("2006-01-02 15:04:05 MST"), e.Time.Local().Format("2006-01-02 15:04:05 MST"))
+	}
+	if n == 0 {
+		return nil
+	}
+	return &exitError{code: exitSkipped, err: fmt.Errorf("%d tracking events of the period searched were not written (%d gap(s), named above): the events shown are those recorded", lost, n)}
 }

@@ -83,4 +83,13 @@ func TestTrackingLogFullDiskLosesNoMail(t *testing.T) {
 	if n := strings.Count(string(log), "tracking log events lost"); n != 1 {
 		t.Errorf("the lost events logged %d times in one episode of under a minute, want once", n)
 	}
+
+	// ops48 F5: track over the period says the events lost, never an
+	// empty answer that reads like "nothing happened": a gap line in
+	// the log, a note on stderr, exit 5, and the gap in --json.
+	out, errOut, code := umbraIn(t, dir, nil, "-c", cfg, "track", "--json", "--message-id", "no-such-message", "--since", "1h")
+	if code != exitSkipped || !strings.Contains(errOut, "tracking events from") || !strings.Contains(errOut, "were not written") ||
+		!strings.Contains(out, `"event": "lost"`) || !strings.Contains(out, `"lost_from"`) {
+		t.Errorf("track over the lost period: exit %d\nstdout: %s\nstderr: %s\nwant exit %d, the gap on stderr and in --json", code, out, errOut, exitSkipped)
+	}
 }

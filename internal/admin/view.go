@@ -172,7 +172,7 @@ type RecipientView struct {
 // view shows m as sv sees it, in the state its queue counts it in
 // (queue.StateView: a message of a suspended queue is "held").
 func view(m *queue.Message, sv queue.StateView) MessageView {
-	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.Arrived,
+	v := MessageView{ID: m.ID.String(), State: sv.State(m), From: m.From, Size: m.Size, Arrived: m.ArrivedHere(),
 		Connector: m.Connector, ClientIP: m.ClientIP, Attempts: m.Attempts, LastError: queue.CurrentError(m),
 		Queues: sv.Queues(m), MessageID: m.MessageID, OrgID: m.OrgID, Quarantine: m.Quarantine, Held: sv.Held(m),
 		RequireTLS: m.RequireTLS, RestoredSuspended: m.RestoredSuspended()}

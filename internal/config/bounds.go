@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 )
@@ -125,4 +126,67 @@ func validateBounds(v *validator, c *Config) {
 			floor(s.l.Window, time.Second, "the counts would be forgotten at once, and the limit would never be reached", at("rate_limits", s.key, "window")...)
 		}
 	}
+}
+
+// intBound is the range of whole numbers an integer setting takes, and
+// what 0 or no value means where that is not in the range.
+type intBound struct {
+	min, max int64
+	zero     string // "" when 0 is in the range or refused like any other
+}
+
+// text says the range as a refusal names it.
+func (b intBound) text() string {
+	s := fmt.Sprintf("a whole number from %d to %d", b.min, b.max)
+	if b.zero != "" {
+		s += "; 0 or absent: " + b.zero
+	}
+	return s
+}
+
+// intBounds is the one place that knows the range of each integer
+// setting that has one of its own, by its path with every list index
+// written [] (a suffix of the setting's path: the topology's settings
+// are the same inline and in their own file). A value past what its Go
+// type holds names this range (kinds.go), not the type's (ops48 F4:
+// "site_links[0].cost: 99999999999999999999" was said to want a whole
+// number from -9223372036854775808 to 9223372036854775807); the
+// validators refuse a value outside it by the same bounds.
+var intBounds = map[string]intBound{
+	"site_links[].cost":                 {1, MaxTopoLinkCost, ""},
+	"site_links[].umbra_cost":           {1, MaxTopoLinkCost, ""},
+	"servers[].version":                 {1, MaxTopoVersion, ""},
+	"routing_group_connectors[].cost":   {1, MaxTopoRGCCost, ""},
+	"address_spaces[].cost":             {1, MaxAddressSpaceCost, ""},
+	"limits.max_recipients":             {1, math.MaxInt64, "the default"},
+	"limits.max_connections":            {1, math.MaxInt64, "the default"},
+	"limits.max_connections_per_source": {1, math.MaxInt64, "the default"},
+	"limits.max_line_length":            {1, math.MaxInt64, "the default"},
+	"limits.max_auth_failures":          {1, math.MaxInt64, "the default"},
+	"limits.max_junk_commands":          {1, math.MaxInt64, "the default"},
+	"limits.max_errors":                 {1, math.MaxInt64, "the default"},
+	"limits.soft_error_limit":           {1, math.MaxInt64, "the default"},
+}
+
+// boundOf is the range intBounds gives the setting at path, if any.
+func boundOf(path []any) (intBound, bool) {
+	var b strings.Builder
+	for _, e := range path {
+		switch e := e.(type) {
+		case int:
+			b.WriteString("[]")
+		default:
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			fmt.Fprint(&b, e)
+		}
+	}
+	p := b.String()
+	for k, bound := range intBounds {
+		if p == k || strings.HasSuffix(p, "."+k) {
+			return bound, true
+		}
+	}
+	return intBound{}, false
 }

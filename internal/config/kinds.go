@@ -35,8 +35,10 @@ var kindNames = map[reflect.Type]string{
 	reflect.TypeOf(Size(0)):     "a size such as 36MiB or 1048576",
 }
 
-// wrongKind says what is wrong with n as a value of type t, or "".
-func wrongKind(n *yaml.Node, t reflect.Type) string {
+// wrongKind says what is wrong with n as a value of type t, or "";
+// path is the setting's (its range, when intBounds knows one, is named
+// for a whole number past its type's).
+func wrongKind(n *yaml.Node, t reflect.Type, path []any) string {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
@@ -65,7 +67,7 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 				return ""
 			}
 			if _, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64); err == nil || strings.Contains(err.Error(), "range") {
-				return fmt.Sprintf("%s is out of range for this setting (%s)", written(n), intRange(t))
+				return fmt.Sprintf("%s is out of range for this setting (%s)", written(n), intRange(t, path))
 			}
 			return fmt.Sprintf("%s is not a whole number", written(n))
 		}
@@ -74,7 +76,7 @@ func wrongKind(n *yaml.Node, t reflect.Type) string {
 				return msg // 09: no octal number, so the decoder calls it a float
 			}
 			if strings.Trim(n.Value, "+-0123456789_") == "" {
-				return fmt.Sprintf("%s is out of range for this setting (%s)", written(n), intRange(t))
+				return fmt.Sprintf("%s is out of range for this setting (%s)", written(n), intRange(t, path))
 			}
 			// 1e3 or 10.0: a whole number in another form than digits
 			// (rt36 F4: "a fraction is refused" said what was not so).
@@ -267,7 +269,10 @@ func written(n *yaml.Node) string {
 // hold at all ("at most 9223372036854775807"), for the refusal of one
 // past them: the setting's own checks, which name its useful range, run
 // only on a value that decodes (rt45 ops: the refusal named no range).
-func intRange(t reflect.Type) string {
+func intRange(t reflect.Type, path []any) string {
+	if b, ok := boundOf(path); ok {
+		return b.text() // the setting's own range (ops48 F4)
+	}
 	bits := t.Bits()
 	switch t.Kind() {
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:

@@ -33,7 +33,7 @@ func TestExplicitTagMustFitItsSetting(t *testing.T) {
 		if err := yaml.Unmarshal([]byte("v: "+text+"\n"), &doc); err != nil {
 			t.Fatalf("%s: %v", text, err)
 		}
-		got := wrongKind(doc.Content[0].Content[1], c.typ)
+		got := wrongKind(doc.Content[0].Content[1], c.typ, nil)
 		if c.want == "" && got != "" || c.want != "" && !strings.Contains(got, c.want) {
 			t.Errorf("%s as %v: %q, want %q", text, c.typ, got, c.want)
 		}

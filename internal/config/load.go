@@ -715,7 +715,7 @@ func (c *fieldCheck) check(n *yaml.Node, t reflect.Type, name string, path []any
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if msg := wrongKind(n, t); msg != "" {
+	if msg := wrongKind(n, t, path); msg != "" {
 		c.fail(line, name+": "+msg, orig, path)
 		return
 	}

@@ -155,3 +155,81 @@ func warningLines(file string, doc *yaml.Node, vs []violation) []string {
 	}
 	return out
 }
+
+// topologyMapping is the entry of t's recipient map that covers every
+// address of domain (topologyMapsDomain's rule); ok false when none.
+func topologyMapping(t *Topology, domain string) (r TopoRecipients, ok bool) {
+	for _, r := range t.Recipients {
+		if topologyMapsDomain(&Topology{Recipients: []TopoRecipients{r}}, domain) {
+			return r, true
+		}
+	}
+	return TopoRecipients{}, false
+}
+
+// StoreLostAtReload refuses a reload that would take an authoritative
+// domain the running topology (curT) maps to a mailbox database and
+// deliver it, its queued mail too, into this server's own mailbox store
+// — a store no user of that database reads (ops48 F3: `match: corp.tset`
+// for `corp.test`, a one-character typo, was a WARN and the domain's
+// mail went into the hub's own Maildir). The next topology (nextT, nil:
+// the reload drops the topology) mapping it to no database is such a
+// reload. Refused at the line of the next topology's recipients (of the
+// configuration's topology key when it drops the topology), naming the
+// domain and the mapping it loses; the running configuration stays. A
+// restart applies such a file (a deliberate move of the domain to this
+// server's store), with CheckLocalStore's warning. An edge delivers no
+// domain into a store of its own.
+func StoreLostAtReload(cur, next *Config, curT, nextT *Topology) error {
+	if curT == nil || next.Server.Role == "edge" {
+		return nil
+	}
+	running := map[string]bool{}
+	for _, d := range cur.AcceptedDomains {
+		if d.Type == DomainAuthoritative {
+			running[mailaddr.NameKey(d.Domain)] = true
+		}
+	}
+	store := "no mailbox store"
+	switch {
+	case next.Mailbox.Maildir != "":
+		store = "mailbox.maildir " + next.Mailbox.Maildir
+	case next.Mailbox.LMTP != "":
+		store = "mailbox.lmtp " + next.Mailbox.LMTP
+	}
+	errs := &validator{}
+	var lost []string
+	for _, d := range next.AcceptedDomains {
+		if d.Type != DomainAuthoritative || !running[mailaddr.NameKey(d.Domain)] {
+			continue
+		}
+		was, ok := topologyMapping(curT, d.Domain)
+		if !ok || nextT != nil && topologyMapsDomain(nextT, d.Domain) {
+			continue
+		}
+		lost = append(lost, d.Domain)
+		msg := fmt.Sprintf("accepted domain %q is mapped by the running topology %s to mailbox database %s (recipients: match %s), and this reload maps it to none: "+
+			"its mail, the mail queued for it too, would be delivered into this server's own store (%s), which no mailbox server of the topology reads. "+
+			"Refused; the running configuration stays. Map the domain in the topology's recipients again (a typo in a match?), or restart umbra to make this server the domain's store",
+			d.Domain, ShownPath(curT.File), was.Database, was.Match, store)
+		if nextT != nil {
+			errs.add(msg, "recipients")
+		} else {
+			errs.add(msg, "topology")
+		}
+	}
+	if len(lost) == 0 {
+		return nil
+	}
+	if nextT != nil {
+		return violations(nextT.File, nextT.doc, errs.out)
+	}
+	var doc *yaml.Node
+	if data, err := os.ReadFile(next.File); err == nil {
+		var root yaml.Node
+		if yaml.Unmarshal(data, &root) == nil && len(root.Content) == 1 {
+			doc = root.Content[0]
+		}
+	}
+	return violations(next.File, doc, errs.out)
+}

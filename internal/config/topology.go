@@ -351,8 +351,8 @@ func validateTopology(t *Topology) []violation {
 				v.compare(fmt.Sprintf("site link %q names unknown site %q", l.Name, s), unnamed.sites, "site_links", i, "sites", j)
 			}
 		}
-		if l.Cost < 1 || l.Cost > MaxTopoLinkCost {
-			v.add(fmt.Sprintf("site link cost must be 1 to %d", MaxTopoLinkCost), "site_links", i, "cost")
+		if b := intBounds["site_links[].cost"]; int64(l.Cost) < b.min || int64(l.Cost) > b.max {
+			v.add(fmt.Sprintf("site link cost must be %d to %d", b.min, b.max), "site_links", i, "cost")
 		}
 		if l.UmbraCost < 0 || l.UmbraCost > MaxTopoLinkCost {
 			v.add(costRefused(fmt.Sprintf("site_links[%d].umbra_cost", i), strconv.Itoa(l.UmbraCost)), "site_links", i, "umbra_cost")
@@ -371,8 +371,8 @@ func validateTopology(t *Topology) []violation {
 		unique("server", s.Name, servers, "servers", i)
 		roles[s.Name] = s.Role
 		roleOf[s.Name] = append(roleOf[s.Name], []any{"servers", i, "role"})
-		if s.Version < 0 || s.Version > MaxTopoVersion {
-			v.add(fmt.Sprintf("server %q: version must be 1 to %d (absent: 1)", s.Name, MaxTopoVersion), "servers", i, "version")
+		if b := intBounds["servers[].version"]; s.Version < 0 || int64(s.Version) > b.max {
+			v.add(fmt.Sprintf("server %q: version must be %d to %d (absent: 1)", s.Name, b.min, b.max), "servers", i, "version")
 		}
 		switch s.Role {
 		case "hub", "edge", "mailbox":

@@ -184,12 +184,12 @@ func (m *Metrics) observeDelivery(name string, msg *queue.Message, r *queue.Reci
 		return
 	}
 	m.ops.destinations.WithLabelValues(Destination(r.Queue), result).Inc()
-	if (result == "sent" || result == "delivered") && msg != nil && !msg.Arrived.IsZero() {
+	if (result == "sent" || result == "delivered") && msg != nil && !msg.ArrivedHere().IsZero() {
 		typ := queue.DeliveryType(r.Queue)
 		if r.Queue == "" {
 			typ = queue.QueueSubmission
 		}
-		m.ops.latency.WithLabelValues(typ).Observe(time.Since(msg.Arrived).Seconds())
+		m.ops.latency.WithLabelValues(typ).Observe(time.Since(msg.ArrivedHere()).Seconds()) // from its receipt, which no release moves
 	}
 }
 

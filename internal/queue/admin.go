@@ -1097,7 +1097,7 @@ func (f MessageFilter) match(m *Message) bool {
 	if f.State != "" && f.view.State(m) != f.State {
 		return false
 	}
-	if f.OlderThan > 0 && f.view.Now.Sub(m.Arrived) < f.OlderThan {
+	if f.OlderThan > 0 && f.view.Now.Sub(m.ArrivedHere()) < f.OlderThan {
 		return false
 	}
 	if f.Domain != "" {

@@ -71,6 +71,10 @@ func (t *Tx) shiftTimes(from []byte, limit int, step time.Duration) (next []byte
 		if !m.Arrived.IsZero() {
 			m.Arrived = m.Arrived.Add(step)
 		}
+		t.readReceived(m) // received.go: the kept receipt moves likewise
+		if !m.Received.IsZero() {
+			m.Received = m.Received.Add(step)
+		}
 		if m.State == Ready {
 			m.NextAttempt = m.NextAttempt.Add(step)
 		}

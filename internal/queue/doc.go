@@ -599,7 +599,14 @@
 // (an age that had reached the expiry keeps a tenth of it), and a loop
 // of short holds no longer restarts the age each time (poison45 item 3:
 // it made a message immortal). A crash leaves the hold and its note or
-// neither; a hold of an older release (no note) is counted as age. A
+// neither; a hold of an older release (no note) is counted as age.
+// Either release moves only the clock of the age, never the receipt:
+// the commit that first moves Arrived keeps the receipt as it was in
+// bucket received (received.go), and every reader that names when the
+// message arrived — message show and list, --older-than, tracking, the
+// delivery log's delay and latency, the DSN's Arrival-Date — reads
+// that (ArrivedHere, OrgReceived): an operator's hold and release never
+// changes when a message arrived (ops48 F1). A
 // delay notice that went stays gone through either release: one notice
 // per message. The commit that moves a message to the poison queue
 // (Recover) settles its shadow copy, as a suspend's does (settleHeldCopy;

@@ -202,7 +202,7 @@ func buildDSN(reportingMTA string, m *Message, body []byte, kind Notify, rcpts [
 	if m.EnvID != "" {
 		w("Original-Envelope-Id: %s", dsnText(m.EnvID, global))
 	}
-	w("Arrival-Date: %s", m.OrgArrived().Format(time.RFC1123Z)) // the organisation's (RFC 3464 §2.2.5)
+	w("Arrival-Date: %s", m.OrgReceived().Format(time.RFC1123Z)) // the organisation's (RFC 3464 §2.2.5), which no release moves
 	for _, i := range rcpts {
 		r, status := dsnRecipient(m.Rcpts[i], kind)
 		w("")

@@ -23,6 +23,7 @@ var foldCoverage = map[string]struct {
 }{
 	"bucketMeta":             {why: "no server name"},
 	"bucketHeldSince":        {why: "no server name"},
+	"bucketReceived":         {why: "no server name"},
 	"bucketKeptMissing":      {why: "written by shadow verbs 23 onward only, the holder as serverKey gives it (keptMissingKey); an entry whose copy no record names on that holder (a name spelt anew) is deleted by the next answer about any holder, and costs at most one answer's delay of a mark"},
 	"bucketTakenBusy":        {why: "written by shadow verbs 21 onward only, the holder as serverKey gives it; an alias is matched on reading (ShadowCopiesBusy: holderAliasesTx)"},
 	"bucketMessages":         {why: "records: primaries folded by Tx.Put (foldRecordPrimaries, foldPrimaryNames reads and writes back), holders by pointRecordsAt; compared by sameServer"},

@@ -429,6 +429,7 @@ func renewCopyAge(o, m *Message) bool {
 	}
 	switch {
 	case o.State == Shadow:
+		o.keepReceived() // the copy's receipt here stays (received.go)
 		o.Arrived, o.OrgEarlier = m.Arrived, m.OrgEarlier
 		return true
 	case o.State == Active || o.State == Quarantined || !hasShadowed(o):
@@ -438,6 +439,7 @@ func renewCopyAge(o, m *Message) bool {
 	if step <= 0 || o.OrgEarlier+step > maxOrgEarlierSeconds*time.Second {
 		return false
 	}
+	o.keepReceived()
 	o.Arrived, o.OrgEarlier = o.Arrived.Add(step), o.OrgEarlier+step
 	return true
 }

@@ -234,6 +234,13 @@ type Message struct {
 	// transport server of it named (orgid.Carried), which the receiving
 	// session sets and submit turns into OrgEarlier.
 	CarriedArrival time.Time
+	// Received and ReceivedEarlier are not in the record: the receipt
+	// (Arrived, OrgEarlier) as it was before a release from an
+	// operator's hold moved the age's clock, kept in bucket received
+	// (received.go); zero while no release moved it. Read it through
+	// ArrivedHere and OrgReceived.
+	Received        time.Time
+	ReceivedEarlier time.Duration
 
 	Attempts    int
 	NextAttempt time.Time
@@ -475,6 +482,7 @@ func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
 // message's: its mail keeps its age (a destination's maintenance), and
 // gets its delay notice and expiry while the queue is suspended.
 func (m *Message) releasedFromHold(now time.Time) {
+	m.keepReceived() // the receipt stays what it was (received.go)
 	m.Arrived, m.OrgEarlier = now, 0
 }
 
@@ -515,6 +523,7 @@ func (m *Message) resumedFromHold(heldAt time.Time, known bool, now time.Time, e
 	// less than a second apart never aged the message at all.
 	age = min(age, maxOrgEarlierSeconds*time.Second)
 	whole := age.Truncate(time.Second)
+	m.keepReceived() // the receipt stays what it was (received.go)
 	m.Arrived, m.OrgEarlier = now.Add(whole-age), whole
 }
 

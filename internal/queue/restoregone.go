@@ -217,7 +217,7 @@ func markGoneIn(dir *os.File, copyPath string, live *liveMessages, noSync bool) 
 			if len(pending) == 0 {
 				return nil
 			}
-			g := GoneSinceBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived}
+			g := GoneSinceBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.ArrivedHere()}
 			switch {
 			case finished:
 				gone = append(gone, g)

@@ -168,7 +168,7 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 			if len(pending) == 0 {
 				return nil // delivered, failed, or a shadow copy held for a primary
 			}
-			nb := NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.Arrived, Why: t.lostWhy(m)}
+			nb := NotInBackup{ID: m.ID, From: m.From, MessageID: m.MessageID, Pending: pending, Arrived: m.ArrivedHere(), Why: t.lostWhy(m)}
 			if m.Connector == pickupConnector && m.Helo != "" {
 				nb.PickupFile = m.Helo
 			}

@@ -204,6 +204,11 @@ import (
 //	          written by the Put that holds it and deleted by the one that
 //	          releases it or the record's Delete (heldage.go); made by the
 //	          first hold
+//	received  ID (8, BE) → arrived (8, BE unix nanoseconds) ‖ earlier
+//	          (8, BE nanoseconds): the receipt of a message whose age's
+//	          clock a release from an operator's hold moved, written by
+//	          the Put of that release and deleted with the record
+//	          (received.go); made by the first such release
 //	damaged   ID (8, BE)       → a message record that does not decode, its
 //	          bytes as found (damaged.go): set aside by the Open or the
 //	          claim that found it, with a queues entry damaged ‖ 0x00 ‖ ID
@@ -385,6 +390,10 @@ var (
 	// when the hold began (heldage.go): its resume does not count the
 	// time held in its age. Not in allBuckets: made by the first hold.
 	bucketHeldSince = []byte("heldsince")
+	// bucketReceived: per message whose age's clock a release from an
+	// operator's hold moved, its receipt as it was (received.go). Not
+	// in allBuckets: made by the first such release.
+	bucketReceived = []byte("received")
 
 	allBuckets = [][]byte{bucketMeta, bucketMessages, bucketBodies, bucketSchedule, bucketActive, bucketQueues, bucketSuspended,
 		bucketDiscards, bucketEarly, bucketDelivered, bucketDelivAt, bucketDumpster, bucketDumpBody, bucketDumpStats, bucketRequests, bucketRequestExt, bucketOrgIDs, bucketSubmitKey, bucketRcptCache, bucketRcptAge,

@@ -127,7 +127,9 @@ func (t *Tx) Get(id ID) (*Message, error) {
 		return nil, ErrNotFound
 	}
 	t.decoded++
-	return decodeMessage(v)
+	m, err := decodeMessage(v)
+	t.readReceived(m) // received.go
+	return m, err
 }
 
 // Body returns a copy of the message's bytes, the whole content in
@@ -179,6 +181,9 @@ func (t *Tx) Put(m *Message) error {
 		return err
 	}
 	if err := t.noteHeld(old, m); err != nil { // heldage.go: when a hold of the message began
+		return err
+	}
+	if err := t.putReceived(m); err != nil { // received.go: the receipt a release did not move
 		return err
 	}
 	if m.OrgID != "" {
@@ -279,6 +284,9 @@ func (t *Tx) Delete(id ID) error {
 		return err
 	}
 	if err := t.forgetHeld(id); err != nil { // heldage.go
+		return err
+	}
+	if err := t.forgetReceived(id); err != nil { // received.go
 		return err
 	}
 	if err := deleteBodyValue(t.bodies, refMessage, id.Key()); err != nil {
@@ -392,6 +400,9 @@ func (t *Tx) ForEach(fn func(m *Message, err error) bool) {
 		m, err := decodeMessage(v)
 		if err == nil && len(k) == 8 && m.ID != ID(beUint64(k)) {
 			err = errCorrupt
+		}
+		if err == nil {
+			t.readReceived(m) // received.go
 		}
 		if !fn(m, err) {
 			return

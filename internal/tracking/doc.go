@@ -111,4 +111,9 @@
 //   - Operator actions are the event "admin", with the action and the
 //     actor (the admin socket peer's uid); a removal's own "remove" line
 //     keeps the envelope (sender, recipients, Message-ID, org id).
+//   - Events lost to failed writes leave a gap line (event "lost": from
+//     when, to when, how many), written after the first write that goes
+//     through (gap.go); a search returns every gap its period overlaps,
+//     whatever else it asks, so an answer over a gap is never taken for
+//     "nothing happened" (track exits 5).
 package tracking

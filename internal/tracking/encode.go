@@ -27,6 +27,7 @@ func appendEntry(b []byte, e *Entry) (_ []byte, ok bool) {
 	if _, off := e.Time.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
 		return appendEntryReflect(b, e)
 	}
+	start := len(b)
 	b = append(b, `{"time":"`...)
 	b = e.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","event":`...)
@@ -69,6 +70,21 @@ func appendEntry(b []byte, e *Entry) (_ []byte, ok bool) {
 	b = appendOmit(b, `,"actor":`, e.Actor)
 	b = appendOmit(b, `,"original":`, e.Original)
 	b = appendOmit(b, `,"original_message_id":`, e.OriginalMessageID)
+	if e.LostFrom != nil {
+		if y := e.LostFrom.Year(); y < 0 || y > 9999 {
+			return appendEntryReflect(b[:start], e)
+		}
+		if _, off := e.LostFrom.Zone(); off%60 != 0 || off <= -24*3600 || off >= 24*3600 {
+			return appendEntryReflect(b[:start], e)
+		}
+		b = append(b, `,"lost_from":"`...)
+		b = e.LostFrom.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	if e.Lost != 0 {
+		b = append(b, `,"lost":`...)
+		b = strconv.AppendInt(b, int64(e.Lost), 10)
+	}
 	return append(b, "}\n"...), true
 }
 

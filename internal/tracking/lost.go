@@ -57,11 +57,16 @@ var (
 	errTorn   = errors.New("the new line after a torn one could not be written")
 )
 
-// noteLost counts n events lost to err. Called with l.mu held.
-func (l *Log) noteLost(n int, err error) {
+// noteLost counts n events lost to err, the first of them at t. Called
+// with l.mu held.
+func (l *Log) noteLost(n int, t time.Time, err error) {
 	if n <= 0 {
 		n = 1
 	}
+	if l.gapN == 0 {
+		l.gapFrom = t
+	}
+	l.gapN += n
 	l.lost.Add(float64(n))
 	l.lostRun += n
 	now := l.now()

@@ -57,6 +57,11 @@ type Entry struct {
 	// id and Message-ID, so that a search for the original finds it.
 	Original          string `json:"original,omitempty"`
 	OriginalMessageID string `json:"original_message_id,omitempty"`
+	// A gap (event "lost", gap.go): Lost events from LostFrom to Time
+	// were not written — writes failed (a full disk) — and the first
+	// write after them wrote this line.
+	LostFrom *time.Time `json:"lost_from,omitempty"`
+	Lost     int        `json:"lost,omitempty"`
 }
 
 // Log is an open tracking log. It implements queue.Events.
@@ -92,6 +97,8 @@ type Log struct {
 	lostRun  int       // events lost since the last line about them
 	lostLast time.Time // that line
 	failing  bool      // the last write failed
+	gapFrom  time.Time // the first event lost since the last gap line (gap.go)
+	gapN     int       // events lost since the last gap line
 	openAt   time.Time // no open of a file that could not be opened is tried again before it
 	// rotateRefused: a rotation found a file not the log's own and was
 	// refused (said once until one goes through; owned.go).
@@ -190,8 +197,8 @@ func (l *Log) entry(name string, m *queue.Message, r *queue.Recipient, reply str
 	}
 	if r != nil {
 		e.Recipients, e.Queue, e.NextHop = []string{r.Addr}, r.Queue, r.NextHop
-		if !m.Arrived.IsZero() {
-			e.Delay = math.Round(e.Time.Sub(m.Arrived).Seconds()*1000) / 1000
+		if at := m.ArrivedHere(); !at.IsZero() { // its receipt, which no release moves
+			e.Delay = math.Round(e.Time.Sub(at).Seconds()*1000) / 1000
 		}
 	} else {
 		if name == "poison" {
@@ -236,7 +243,7 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 		l.openAgain() // lost.go: a rotation's open failed (a full disk); space may be back
 	}
 	if l.f == nil {
-		l.noteLost(bytes.Count(line, []byte{'\n'}), errNoFile) // lost.go
+		l.noteLost(bytes.Count(line, []byte{'\n'}), t, errNoFile) // lost.go
 		return
 	}
 	if l.maxSize > 0 && l.size+int64(len(line)) > l.maxSize && l.size > 0 ||
@@ -244,7 +251,7 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 		l.rotate()
 		l.pruneLocked()
 		if l.f == nil { // its new file could not be opened (reported)
-			l.noteLost(bytes.Count(line, []byte{'\n'}), errNoFile)
+			l.noteLost(bytes.Count(line, []byte{'\n'}), t, errNoFile)
 			return
 		}
 	}
@@ -256,7 +263,7 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 		l.size += int64(n)
 		l.torn = n != 1
 		if l.torn {
-			l.noteLost(bytes.Count(line, []byte{'\n'}), errTorn) // the line would be written onto the torn one
+			l.noteLost(bytes.Count(line, []byte{'\n'}), t, errTorn) // the line would be written onto the torn one
 			return
 		}
 	}
@@ -268,10 +275,11 @@ func (l *Log) writeLines(line []byte, t time.Time) {
 	if err != nil {
 		// The lines whose end was not written are lost, the torn one
 		// included (lost.go).
-		l.noteLost(bytes.Count(line[n:], []byte{'\n'}), err)
+		l.noteLost(bytes.Count(line[n:], []byte{'\n'}), t, err)
 		return
 	}
 	l.noteWritten()
+	l.writeGap() // gap.go: the events lost before this write, said in the log itself
 }
 
 func (l *Log) rotate() {
@@ -323,7 +331,7 @@ func (l *Log) Close() error {
 // only these.
 var Events = []string{"receive", "send", "deliver", "defer", "fail", "dsn", "bounce-lost", "poison", "remove", "shadow", "discard",
 	"takeover", "giveback", "resubmit", "duplicate-suppressed", "admin", "quarantine", "release", "results-pending", "repeat",
-	"finished-elsewhere", "held-elsewhere", "single-copy"}
+	"finished-elsewhere", "held-elsewhere", "single-copy", GapEvent}
 
 // givenBackReply starts the reply of a giveback event: copies taken over
 // made held copies again for their returning primary.
@@ -518,6 +526,18 @@ func Search(path string, maxFiles int, q Query) ([]Entry, error) {
 				continue
 			}
 			readOldEvent(&e)
+			if e.Event == GapEvent && e.Lost > 0 && e.LostFrom != nil {
+				// A gap is in every answer whose period it overlaps,
+				// whatever else the query asks: the events lost could
+				// be any (gap.go).
+				if q.gapOverlaps(&e) {
+					out = append(out, e)
+					if len(out) > q.Limit {
+						out = out[1:]
+					}
+				}
+				continue
+			}
 			if mq.match(&e) || alt && ms.match(&e) {
 				out = append(out, e)
 				if len(out) > q.Limit {
