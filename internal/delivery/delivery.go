@@ -210,6 +210,11 @@ type Deliverer struct {
 
 	mu   sync.Mutex
 	idle map[string][]*pooled // reusable connections per destination
+
+	// statedWarned: the next hop servers (topology name NUL stated
+	// name) already WARNed as stating another name than the topology's
+	// (statedname.go): once per pair in a process.
+	statedWarned sync.Map
 }
 
 // state is what a configuration determines; an attempt uses the state

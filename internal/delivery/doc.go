@@ -658,7 +658,14 @@
 // (openPrimarySession) — whose XSHADOW reply presents another server's
 // database id marks it refusedKey, and one let in clears the mark, so
 // that queue destinations' server:refused row and the shadow recorder's
-// refused state end together (rt28e F3). A shadow server
+// refused state end together (rt28e F3). A transport server of the
+// topology whose XSHADOW reply states another name than the topology's
+// (shadow verbs 20: a server renamed in the shared topology whose own
+// reload was refused) gets no relay with a shadow copy either
+// (statedname.go, sites48 F1): its discards are fetched by any session
+// to it, under either name, and matched only the copies filed under the
+// name asked; it is marked refusedKey, the hop's next server is tried,
+// its deferral 4.7.0. A shadow server
 // that refuses the session for copies on receipt (ReceiptShadow.Open)
 // is reported the same way (session "receipt", WARN at most once a
 // minute per server) and marked in destination health with the reply.

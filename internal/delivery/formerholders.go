@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"errors"
-	"slices"
 
 	"umbra/internal/mailaddr"
 	"umbra/internal/smtp"
@@ -81,36 +80,43 @@ func (d *Deliverer) formerAddr(st *state, store any, server string) string {
 	return addr
 }
 
-// owes reports whether q lists discard notifications owed to server.
-func owes(q OwedDiscards, server string) bool {
-	owed, err := q.OwedDiscardServers()
-	if err != nil {
-		return false
-	}
-	return slices.ContainsFunc(owed, func(n string) bool { return mailaddr.NameKey(n) == mailaddr.NameKey(server) })
-}
-
 // pushToFormer hands the discard notifications owed to server, a former
 // holder, at the address formerHolderAddr gives, within
-// StopPushPerServer; nothing is done while none is owed.
-func (r *ReceiptShadow) pushToFormer(ctx context.Context, server string, q OwedDiscards) {
+// StopPushPerServer, and returns the transport database id it answered
+// with when the session reached it as that holder ("" otherwise: not
+// reached, another server at the address, or a session broken). The
+// session is opened while none is owed too: a former holder's own
+// sessions are refused here and no probe goes to a server the topology
+// does not name, so this hand-over is the one sign that it is up and
+// holds its copies (sites48 F2: its copies were taken as lost at the
+// takeover bound — "not reachable", while it took its discards in the
+// same pass — made again elsewhere, and the discard of its own copy
+// never written: it took the copy over at this server's failure and
+// delivered it a second time).
+func (r *ReceiptShadow) pushToFormer(ctx context.Context, server string, q OwedDiscards) string {
 	addr := r.formerHolderAddr(server)
-	if addr == "" || !owes(q, server) {
-		return
+	if addr == "" {
+		return ""
 	}
 	st := r.d.st.Load()
 	ctx, cancel := context.WithTimeout(ctx, StopPushPerServer)
 	defer cancel()
-	n, err := r.d.pushDiscards(ctx, st, server, addr, q)
+	var db string
+	n, err := r.d.pushDiscardsEnd(ctx, st, server, addr, q, func(c *smtp.Client) {
+		db = c.ShadowDB
+		quit(ctx, c)
+	})
 	switch {
 	case errors.Is(err, smtp.ErrNoPush):
 	case err != nil:
+		db = "" // not the holder (errNotTheFormerHolder), or the session broke
 		r.d.log.Info("discard notifications not all handed to a shadow server the topology no longer lists; tried again at the next pass",
 			"shadow_server", server, "address", addr, "handed", n, "err", err)
 	case n > 0:
 		r.d.log.Info("discard notifications handed to a shadow server the topology no longer lists, at the address its copies were made at (its own queries are refused)",
 			"shadow_server", server, "address", addr, "count", n)
 	}
+	return db
 }
 
 // formerStale lists the servers owed discard notifications that are

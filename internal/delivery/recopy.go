@@ -1685,7 +1685,14 @@ func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 	case err == nil && h.R.sessionsRefused(server):
 		h.R.pushToRefused(ctx, server, q)
 	case h.R.formerHolderAddr(server) != "":
-		h.R.pushToFormer(ctx, server, q)
+		// No probe goes to a server the topology does not name
+		// (ErrUnknownServer); the hand-over reaching it as the holder
+		// answers for it: the database id it answered with says it is
+		// up, so its copies are not taken as lost (shadow
+		// unreachedBound), the error still says no probe was made.
+		if db := h.R.pushToFormer(ctx, server, q); db != "" && id == "" {
+			id = db
+		}
 	}
 	return id, err
 }

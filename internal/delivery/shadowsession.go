@@ -124,6 +124,9 @@ func (d *Deliverer) openShadow(ctx context.Context, st *state, c *smtp.Client, p
 		d.log.Info("shadow session failed; relaying without it", "primary", primary, "err", err)
 		return "", true
 	}
+	if why := d.statedOther(st, c, primary); why != "" {
+		return why, false
+	}
 	c.SetHop(primary)
 	if st.cfg.Shadows != nil {
 		err := st.cfg.Shadows.Presented(primary, db, 0, nil)
@@ -162,6 +165,9 @@ func noteDigest(st *state, primary, dbID string, c *smtp.Client) {
 func skippedWhy(why string) string {
 	if strings.Contains(why, "its contacts are refused here") {
 		return "next hop server skipped: this server refuses its contacts (it presents a transport database id kept here as another server's)"
+	}
+	if strings.Contains(why, statedOtherWords) {
+		return "next hop server skipped: it " + statedOtherWords + " (no shadow copy here would be matched by its discards)"
 	}
 	return "next hop server skipped: it refused this server's shadow session, taking this server's transport database for another server's (no taken-over copy goes to it)"
 }

@@ -711,6 +711,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 	now := h.cfg.Clock.Now()
 	var lost, back []string
 	var since []time.Time
+	unprobed := map[string]bool{} // of lost: no probe could be made to it (its WARN says so)
 	h.mu.Lock()
 	if h.silent == nil {
 		h.silent, h.lostSaid, h.answered = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
@@ -789,11 +790,13 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			}
 			lost = append(lost, n)
 			since = append(since, at)
+			unprobed[n] = true // heard is read only for a holder no probe can be made to
 			continue
 		}
 		if ok && bound > 0 && now.Sub(t) >= bound {
 			lost = append(lost, n)
 			since = append(since, t)
+			unprobed[n] = notProbeable(errs[i])
 		}
 	}
 	h.mu.Unlock()
@@ -826,8 +829,13 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			h.cfg.Log.Info("more messages whose copy is on a shadow server not reachable for the takeover bound are held by this server only",
 				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
 		} else if m > 0 {
-			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (none without a topology; umbra shadow single)",
-				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
+			attrs := []any{"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m}
+			if unprobed[n] {
+				// Not a failed probe: none goes to a server the topology
+				// does not name (sites48 F2). What was tried is said.
+				attrs = append(attrs, "how", "no probe goes to it (no server of this server's topology); no session of its own completed here, and no hand-over of discards reached it")
+			}
+			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (none without a topology; umbra shadow single)", attrs...)
 		}
 	}
 }
