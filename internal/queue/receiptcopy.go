@@ -137,10 +137,11 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	}
 	var taken, merged []*Message
 	oldDB := ""
+	retried := 0 // taken-over copies made due by a new database (newDatabaseTx)
 	// again: the copy is kept here already; named: a record names its body.
 	again, named := make([]bool, len(copies)), make([]bool, len(copies))
 	err := q.store.Update(ctx, func(tx *Tx) error {
-		taken, merged, oldDB = taken[:0], merged[:0], ""
+		taken, merged, oldDB, retried = taken[:0], merged[:0], "", 0
 		clear(again)
 		clear(named)
 		for i := range res {
@@ -172,6 +173,10 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			oldDB = p.DatabaseID
 			reason := fmt.Sprintf("it returned with a new transport database (%s, was %s)", dbID, p.DatabaseID)
 			if taken, _, err = tx.takeoverTx(primary, reason, now); err != nil {
+				return err
+			}
+			// The record is the new database's from now (newDatabaseTx).
+			if retried, err = tx.newDatabaseTx(p, now); err != nil {
 				return err
 			}
 		}
@@ -253,6 +258,10 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		q.logTakeover(primary, len(taken), "it returned with a new transport database (a copy it pushed presented it)", "database_id", dbID, "was", oldDB)
 	}
 	q.afterTakeover(primary, oldDB, taken)
+	if retried > 0 {
+		q.log.Info("primary answers again; its taken-over copies are routed now", "primary", primary, "messages", retried)
+		q.Kick()
+	}
 	q.primaryAnswered(primary) // a primary that pushes is alive
 	q.answered.note(primary, q.clk.Now())
 	kept := false
