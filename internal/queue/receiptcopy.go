@@ -137,11 +137,14 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	}
 	var taken, merged []*Message
 	oldDB := ""
-	retried := 0 // taken-over copies made due by a new database (newDatabaseTx)
+	// marked: copies in delivery marked for the takeover, counted with
+	// those taken over; retried: taken-over copies made due by a new
+	// database (newDatabaseTx).
+	marked, retried := 0, 0
 	// again: the copy is kept here already; named: a record names its body.
 	again, named := make([]bool, len(copies)), make([]bool, len(copies))
 	err := q.store.Update(ctx, func(tx *Tx) error {
-		taken, merged, oldDB, retried = taken[:0], merged[:0], "", 0
+		taken, merged, oldDB, marked, retried = taken[:0], merged[:0], "", 0, 0
 		clear(again)
 		clear(named)
 		for i := range res {
@@ -172,7 +175,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		if p.DatabaseID != "" && dbID != "" && p.DatabaseID != dbID {
 			oldDB = p.DatabaseID
 			reason := fmt.Sprintf("it returned with a new transport database (%s, was %s)", dbID, p.DatabaseID)
-			if taken, _, err = tx.takeoverTx(primary, reason, now); err != nil {
+			if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
 				return err
 			}
 			// The record is the new database's from now (newDatabaseTx).
@@ -255,7 +258,7 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	if oldDB != "" {
 		// The summary every takeover logs (logTakeover): here no
 		// session of the shadow manager saw the new id first.
-		q.logTakeover(primary, len(taken), "it returned with a new transport database (a copy it pushed presented it)", "database_id", dbID, "was", oldDB)
+		q.logTakeover(primary, len(taken)+marked, "it returned with a new transport database (a copy it pushed presented it)", "database_id", dbID, "was", oldDB)
 	}
 	q.afterTakeover(primary, oldDB, taken)
 	if retried > 0 {

@@ -1204,10 +1204,22 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 // a push under a new database id): "took over shadow copies", the
 // primary, the count and the reason, as the shadow manager logs those of
 // failed heartbeats and of a session's new database id — every takeover
-// says so at WARN, whichever path made it (sites47 F4).
+// says so at WARN, whichever path made it (sites47 F4). With nothing
+// taken over (n 0: no copy was held for the primary) it is no takeover,
+// and an alert on the WARN must not fire: an INFO says the primary
+// presented a new database (shadowout48 F2).
 func (q *Manager) logTakeover(primary string, n int, reason string, args ...any) {
+	if n == 0 {
+		q.log.Info(NothingTakenOver, append([]any{"primary", serverKey(primary), "reason", reason}, args...)...)
+		return
+	}
 	q.log.Warn("took over shadow copies", append([]any{"primary", serverKey(primary), "messages", n, "reason", reason}, args...)...)
 }
+
+// NothingTakenOver is the INFO line of a primary that presented a new
+// transport database while no shadow copy was held for it: no takeover
+// (logTakeover; the shadow manager's sessions log the same).
+const NothingTakenOver = "primary presented a new transport database; nothing was taken over: no shadow copy was held for it"
 
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)

@@ -709,9 +709,7 @@ func (r *Recorder) presentedDigest(name, digest string) (same, digested bool) {
 	}
 	if res.OldDatabaseID != "" {
 		r.forgetOwnRefusal(name) // a new database: the old one's refusal no longer speaks for its copies
-		r.obs.Takeover(res.TakenOver)
-		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
-			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
+		r.logNewDatabase(name, res.TakenOver, "it returned with a new transport database (it refuses this server's login; its database digest changed)",
 			"database_digest", digest, "was", res.OldDatabaseID)
 	}
 	if res.SameDatabase {
@@ -1134,14 +1132,30 @@ func (r *Recorder) contacted(name, dbID string, discards []string, res ContactRe
 		r.obs.DiscardsReceived(res.Discarded)
 	}
 	if res.OldDatabaseID != "" {
-		r.obs.Takeover(res.TakenOver)
-		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
-			"reason", "it returned with a new transport database", "database_id", dbID, "was", res.OldDatabaseID)
+		r.logNewDatabase(name, res.TakenOver, "it returned with a new transport database", "database_id", dbID, "was", res.OldDatabaseID)
 	}
 	if res.Retried > 0 {
 		r.log.Info("primary answers again; its taken-over copies are routed now", "primary", name, "messages", res.Retried)
 	}
 }
+
+// logNewDatabase logs and counts what a new database id of primary name
+// took over: the WARN "took over shadow copies" an operator alerts on,
+// and the takeover counted, when n copies were; an INFO (NothingTakenOver) when none was held for it — no
+// takeover to alert on (shadowout48 F2).
+func (r *Recorder) logNewDatabase(name string, n int, reason string, args ...any) {
+	if n == 0 {
+		r.log.Info(NothingTakenOver, append([]any{"primary", name, "reason", reason}, args...)...)
+		return
+	}
+	r.obs.Takeover(n) // counted as logged: a takeover took something over
+	r.log.Warn("took over shadow copies", append([]any{"primary", name, "messages", n, "reason", reason}, args...)...)
+}
+
+// NothingTakenOver is the INFO line of a primary that presented a new
+// transport database while no shadow copy was held for it (the queue's
+// paths log the same words).
+const NothingTakenOver = "primary presented a new transport database; nothing was taken over: no shadow copy was held for it"
 
 // Recorder is the manager's recorder (the deliverer's too); nil for a
 // nil manager (shadow redundancy off).
@@ -2009,7 +2023,7 @@ func (r *Recorder) MarkSeen(name, dbID string, mark, floor uint64, floorDB strin
 	switch {
 	case err != nil:
 		r.log.Error("recording a primary's rollback mark failed", "primary", name, "err", err)
-	case rolledBack:
+	case rolledBack && taken > 0: // nothing held: no takeover to count (the store logs it)
 		r.obs.Takeover(taken)
 	}
 }
