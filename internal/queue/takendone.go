@@ -826,18 +826,27 @@ func rcptsMatch(m *Message) *rcptMatch[int] {
 	return p
 }
 
-// takenDoneWhat is the reply text of a recipient finished elsewhere.
+// takenDoneWhat is the reply text of a recipient finished elsewhere: what
+// server did as far as its note tells (shadowout48 F4). DELIVERED is a
+// mailbox there; RELAYED is handed on from there — out of the
+// organisation (its final destination as far as umbra knows) or to
+// another transport server, which the note does not tell apart: never
+// "relayed by", which read as a hop on the way for mail at its
+// destination; FAILED is bounced there, its DSN (if one is owed) made
+// there. Nor does a note say why the copy was taken over (failed
+// heartbeats, a new database, its expiry): not "while this server was
+// away".
 func takenDoneWhat(kind byte, server string) string {
 	switch kind {
 	case TakenDelivered:
-		return "delivered by " + server + ", which took the copy over while this server was away"
+		return "delivered by " + server + ", which took the copy over"
 	case TakenRelayed:
-		return "relayed by " + server + ", which took the copy over while this server was away"
+		return "finished by " + server + ", which took the copy over and handed it on from there (out of the organisation or to another transport server)"
 	case TakenOver:
 		// A copy of the database this one was restored from waiting
 		// there (takenover.go), or one handed on there to another
 		// transport server that still holds it (takenhanded.go).
 		return "taken over by " + server + ", which delivers it from there (waiting there, or handed on to another server): not delivered here"
 	}
-	return "failed on " + server + ", which took the copy over while this server was away and reported it to the sender"
+	return "failed on " + server + ", which took the copy over (a DSN, if one is owed, comes from there)"
 }
