@@ -722,8 +722,17 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	}
 	q.heldTakenBack(server, heldHere)
 	for _, m := range dropped {
-		what := "failure DSN not sent: " + server + ", which took the copy of " + m.ReportOn.String() +
-			" over while this server was away, finished every recipient it reports (failed there and reported it, or got it through)"
+		// The message reported on: its queue id when known (a DSN that
+		// carries no discard, reportedcopy.go), else the copy's shadow
+		// id — ReportOn is not stored, and a zero id named no message.
+		// What the notes tell, no more (shadowout48 F4): not why the
+		// copy was taken over, nor that a failure was reported.
+		of := "the copy of " + m.ReportOn.String()
+		if m.ReportOn == 0 {
+			of = "the copy " + m.ShadowID
+		}
+		what := "failure DSN not sent: " + server + ", which took " + of +
+			" over, finished every recipient it reports (failed there, its DSN made there if one is owed, or handed on or delivered there)"
 		q.ev.Event("finished-elsewhere", m, nil, what)
 		q.log.Info("failure DSN not sent: the shadow server that took the copy over finished every recipient it reports",
 			"msg_id", m.ID.String(), "report_on", m.ReportOn.String(), "shadow_server", server)
