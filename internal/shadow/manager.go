@@ -1615,8 +1615,12 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 			step = hs.HeartbeatStep()
 		}
 		m.mu.Lock()
-		bound := m.flight[p.Name].Sub(started)
+		deadline, ok := m.flight[p.Name] // armed with the bound (Step)
 		m.mu.Unlock()
+		bound := deadline.Sub(started)
+		if !ok || bound <= 0 {
+			bound = m.Timing().CommandTimeout
+		}
 		err = &boundError{step: step, bound: bound}
 	}
 	// It did not complete: whatever it refused before, the views say
