@@ -53,7 +53,10 @@
 //
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
-//	side restarted since. A refused session (login or XSHADOW refused)
+//	side restarted since; the primary is [healthy] again under the new
+//	id: its failed heartbeats, the takeover and the last contact were
+//	the old database's (the store starts its record afresh). Nothing
+//	held for it: no takeover — an INFO, not the takeover's WARN. A refused session (login or XSHADOW refused)
 //	never gets the id; the digest the primary advertised in its EHLO
 //	does the same (Recorder.presentedDigest, DigestStore): another
 //	digest than the stored id's takes over, the stored id stays until a
