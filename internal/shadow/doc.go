@@ -53,9 +53,10 @@
 //
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
-//	side restarted since; the primary is [healthy] again under the new
-//	id: its failed heartbeats, the takeover and the last contact were
-//	the old database's (the store starts its record afresh). Nothing
+//	side restarted since; under the new id the primary counts no failed
+//	heartbeat and no takeover, and its last contact is when the new id
+//	was first heard: those were the old database's (the store starts
+//	its record afresh; the copies taken over stay the old one's). Nothing
 //	held for it: no takeover — an INFO, not the takeover's WARN. A refused session (login or XSHADOW refused)
 //	never gets the id; the digest the primary advertised in its EHLO
 //	does the same (Recorder.presentedDigest, DigestStore): another
