@@ -33,6 +33,7 @@ func configWarnings(ctx context.Context, cfg *config.Config, ct *config.Topology
 	ws = append(ws, smartHostsThatAreThisServer(ctx, cfg, r)...)
 	ws = append(ws, topologySmartHostsThatAreThisServer(ctx, cfg, ct, rt, r)...)
 	ws = append(ws, outgoingSourcesOutsideTopology(ctx, cfg, rt, r)...)
+	ws = append(ws, translatedWithoutSourceAddresses(cfg, ct)...) // behind translation, known by no address of its own
 	ws = append(ws, inertMXLimits(cfg)...)
 	ws = append(ws, sendLimitsBelowReceive(cfg)...)
 	ws = append(ws, consoleOnSMTPAccounts(cfg)...)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 
 	"umbra/internal/config"
 	"umbra/internal/delivery"
@@ -108,4 +109,51 @@ func loginConnector(cfg *config.Config, name, addr string) (*config.SendConnecto
 		}
 	}
 	return best, at
+}
+
+// translatedWithoutSourceAddresses warns (shadowout48 F5) of a server
+// behind address translation (server.address_translated) that the
+// topology lists without source_addresses: its connections reach its
+// peers from another address than the host of its topology address, and
+// a peer knows a transport server that does not log in (an externally
+// secured connector) by those two alone — it offers such a connection no
+// XSHADOW, so every relay to it goes without a shadow copy, and this
+// server's shadow sessions there are refused. Nothing is said when every
+// other hub and edge is reached through a send connector that logs in
+// (the login names the server), nor with shadow redundancy off. At the
+// line of server.address_translated.
+func translatedWithoutSourceAddresses(cfg *config.Config, ct *config.Topology) []string {
+	if ct == nil || !cfg.Server.AddressTranslated || !cfg.Transport.ShadowRedundancyEnabled {
+		return nil
+	}
+	var me *config.TopoServer
+	for i := range ct.Servers {
+		if mailaddr.NameKey(ct.Servers[i].Name) == mailaddr.NameKey(cfg.Server.Name) {
+			me = &ct.Servers[i]
+		}
+	}
+	if me == nil || (me.Role != routing.RoleHub && me.Role != routing.RoleEdge) || len(me.SourceAddresses) > 0 {
+		return nil
+	}
+	var byAddress []string // the peers reached without a login
+	for _, s := range ct.Servers {
+		if mailaddr.NameKey(s.Name) == mailaddr.NameKey(cfg.Server.Name) || (s.Role != routing.RoleHub && s.Role != routing.RoleEdge) {
+			continue
+		}
+		if via, _ := loginConnector(cfg, s.Name, s.Address); via == nil {
+			byAddress = append(byAddress, s.Name)
+		}
+	}
+	if len(byAddress) == 0 {
+		return nil
+	}
+	src := "the addresses its connections leave from"
+	if cfg.Server.SourceAddress != "" {
+		src = cfg.Server.SourceAddress + " (server.source_address)"
+	}
+	return []string{cfg.ErrorAt(fmt.Sprintf("warning: server %s is behind address translation (server.address_translated) and the topology %s lists no source_addresses for it: "+
+		"its connections reach %s from another address than the host of its topology address %s, so a peer that knows transport servers by address "+
+		"(an externally secured receive connector) offers them no XSHADOW — every message relayed there goes without a shadow copy (\"no shadow copy\") "+
+		"and this server's shadow sessions there are refused; list %s in its source_addresses in the topology",
+		cfg.Server.Name, config.ShownPath(cfg.Topology), strings.Join(byAddress, ", "), me.Address, src), "server", "address_translated").Error()}
 }

@@ -93,7 +93,7 @@ recipients:
 	if n := mbx.count("bob@example.test"); n != 1 {
 		t.Fatalf("the mailbox got %d copies for bob@example.test, want 1", n)
 	}
-	if out, _ := cli(t, cfgB, "track", "--json", "--event", "finished-elsewhere"); !strings.Contains(out, "relayed by hub-a") {
+	if out, _ := cli(t, cfgB, "track", "--json", "--event", "finished-elsewhere"); !strings.Contains(out, "finished by hub-a") {
 		t.Errorf("hub-b's tracking log has no finished-elsewhere naming hub-a:\n%s", out)
 	}
 	if out, _ := cli(t, cfgB, "track", "--json", "--event", "dsn"); strings.Contains(out, `"event": "dsn"`) {

@@ -415,11 +415,12 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 	st := d.st.Load()
 	c, err := d.dialPrimary(ctx, st, primary, addr)
 	if err != nil {
-		return refusal(err)
+		return boundCut(ctx, "connection, greeting and login", refusal(err))
 	}
 	defer c.Close()
 	noted := false
-	return refusalIn(d.queryAll(ctx, st, c, func(dbID string, mark uint64, discards []string, contact bool) error {
+	step := "XSHADOW" // the step in flight, for a cut by the bound
+	err = refusalIn(d.queryAll(ctx, st, c, &step, func(dbID string, mark uint64, discards []string, contact bool) error {
 		if err := save(dbID, mark, discards, contact); err != nil {
 			return err
 		}
@@ -433,6 +434,30 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 		}
 		return nil
 	}), c)
+	return boundCut(ctx, step, err) // the step read once queryAll returned
+}
+
+// stepCutError is a heartbeat its bound cut off, with the step then in
+// flight (shadow.HeartbeatStepper): the shadow manager says which step the
+// primary did not answer.
+type stepCutError struct {
+	step string
+	err  error
+}
+
+func (e *stepCutError) Error() string {
+	return e.step + " cut off by the heartbeat's bound: " + e.err.Error()
+}
+func (e *stepCutError) Unwrap() error         { return e.err }
+func (e *stepCutError) HeartbeatStep() string { return e.step }
+
+// boundCut is err, a heartbeat's failure, with the step in flight when
+// ctx's bound (not this server's stop) ended it.
+func boundCut(ctx context.Context, step string, err error) error {
+	if err == nil || ctx.Err() == nil || cutByOwnStop(ctx) {
+		return err
+	}
+	return &stepCutError{step: step, err: err}
 }
 
 // earlierRelease: the shadow recorder holds primary proved of a release
@@ -453,14 +478,16 @@ type DigestNoter interface {
 // is saved before the next command (the next query, QUIT) goes out: that
 // command tells the primary to forget it (SR-15). A failed save returns
 // at once; the deferred Close ends the session without another command.
-func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, save func(dbID string, mark uint64, discards []string, contact bool) error) error {
+func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, step *string, save func(dbID string, mark uint64, discards []string, contact bool) error) error {
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
+	*step = "XSHADOW"
 	db, err := askShadow(c, st.cfg.ShadowServerID)
 	if err != nil {
 		return err
 	}
 	for i := 0; i < 100; i++ {
+		*step = "XQUERYDISCARD"
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
 			return err // the batches read are saved already

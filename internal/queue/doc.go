@@ -1026,7 +1026,10 @@
 // Shadowed records the database id it was made against; a contact
 // (ShadowContact) compares the presented id with the stored one and, in
 // the same commit, takes every copy over when it differs (SR-7, whichever
-// side restarted) or applies the discards; the digest of a database id
+// side restarted) — and starts the record afresh for the new id, its
+// failures, takeover and last contact being the old database's
+// (newDatabaseTx; a push presenting it does the same) — or applies the
+// discards; the digest of a database id
 // a refusing primary advertised (ShadowPresentedDigest) takes every copy
 // over in one commit when it is not the stored id's (and reports whether
 // it is: only then is the refusal the primary's), and writes nothing

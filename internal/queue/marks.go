@@ -486,6 +486,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	}
 	var seen uint64
 	var list []*Message
+	marked := 0 // copies in delivery marked for the takeover
 	stored := primary
 	// The records this primary's presentation speaks for besides its
 	// own (ShadowPrimaryPresentedHere gives their copies back too).
@@ -495,7 +496,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	}
 	now := q.clk.Now()
 	err = q.store.Update(context.Background(), func(tx *Tx) error {
-		rolledBack, list = false, nil
+		rolledBack, list, marked = false, nil, 0
 		stored = tx.peerSpelling(primary, dbID) // its copies' spelling: the takeover finds them
 		primary := stored
 		p, err := tx.Peer(primary)
@@ -508,7 +509,7 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 		if rolledBack, seen, err = tx.checkMarkTx(primary, dbID, mark, floor); err != nil || !rolledBack {
 			return err
 		}
-		if list, _, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now); err != nil {
+		if list, marked, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now); err != nil {
 			return err
 		}
 		// The copies taken over before (failed heartbeats) stay taken
@@ -528,12 +529,18 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 	}
 	q.rolledBack.Add(1)
 	q.rollbackNotes.Store(serverKey(stored), RollbackNote{Mark: mark, Seen: seen, At: now})
-	q.logTakeover(stored, len(list), "its transport database was rolled back (an older copy of the same database)",
-		"database_id", dbID, "mark", mark, "seen", seen)
+	if len(list)+marked == 0 {
+		// No copy held for it: no takeover to alert on (shadowout48 F2).
+		q.log.Info("primary presented its transport database rolled back; nothing was taken over: no shadow copy was held for it",
+			"primary", serverKey(stored), "database_id", dbID, "mark", mark, "seen", seen)
+	} else {
+		q.logTakeover(stored, len(list)+marked, "its transport database was rolled back (an older copy of the same database)",
+			"database_id", dbID, "mark", mark, "seen", seen)
+	}
 	// Its messages' takeover events say the rollback: the database id
 	// is the one they were made against, not a new one.
 	q.afterTakeoverWhy(stored, stored+": transport database rolled back", list)
-	return true, len(list), nil
+	return true, len(list) + marked, nil
 }
 
 // markNeedsWrite reports whether ShadowMarkSeen would change anything

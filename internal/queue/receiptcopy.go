@@ -137,10 +137,14 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	}
 	var taken, merged []*Message
 	oldDB := ""
+	// marked: copies in delivery marked for the takeover, counted with
+	// those taken over; retried: taken-over copies made due by a new
+	// database (newDatabaseTx).
+	marked, retried := 0, 0
 	// again: the copy is kept here already; named: a record names its body.
 	again, named := make([]bool, len(copies)), make([]bool, len(copies))
 	err := q.store.Update(ctx, func(tx *Tx) error {
-		taken, merged, oldDB = taken[:0], merged[:0], ""
+		taken, merged, oldDB, marked, retried = taken[:0], merged[:0], "", 0, 0
 		clear(again)
 		clear(named)
 		for i := range res {
@@ -171,7 +175,11 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		if p.DatabaseID != "" && dbID != "" && p.DatabaseID != dbID {
 			oldDB = p.DatabaseID
 			reason := fmt.Sprintf("it returned with a new transport database (%s, was %s)", dbID, p.DatabaseID)
-			if taken, _, err = tx.takeoverTx(primary, reason, now); err != nil {
+			if taken, marked, err = tx.takeoverTx(primary, reason, now); err != nil {
+				return err
+			}
+			// The record is the new database's from now (newDatabaseTx).
+			if retried, err = tx.newDatabaseTx(p, now); err != nil {
 				return err
 			}
 		}
@@ -250,9 +258,13 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	if oldDB != "" {
 		// The summary every takeover logs (logTakeover): here no
 		// session of the shadow manager saw the new id first.
-		q.logTakeover(primary, len(taken), "it returned with a new transport database (a copy it pushed presented it)", "database_id", dbID, "was", oldDB)
+		q.logTakeover(primary, len(taken)+marked, "it returned with a new transport database (a copy it pushed presented it)", "database_id", dbID, "was", oldDB)
 	}
 	q.afterTakeover(primary, oldDB, taken)
+	if retried > 0 {
+		q.log.Info("primary answers again; its taken-over copies are routed now", "primary", primary, "messages", retried)
+		q.Kick()
+	}
 	q.primaryAnswered(primary) // a primary that pushes is alive
 	q.answered.note(primary, q.clk.Now())
 	kept := false

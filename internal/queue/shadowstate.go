@@ -403,6 +403,25 @@ func (t *Tx) takeoverGiveBackTx(primary, reason, giveBack string, now time.Time)
 	return taken, marked, nil
 }
 
+// newDatabaseTx starts p's record afresh in tx for the new database id
+// its primary presented (SR-7), before the caller stores that id: the
+// failed heartbeats, the takeover they made and its count, the last
+// contact and the last try were the old database's, and shadow list, the
+// takeover bound and the heartbeat timer read them as the new one's
+// (shadowout48 F1). The new database is first heard now, as a primary
+// first seen is. The copies taken over for failed heartbeats that wait
+// for a route are made due now, as the next contact of a taken-over
+// primary does (retakeDue): it answers again. It returns their number.
+func (t *Tx) newDatabaseTx(p *ShadowPeer, now time.Time) (retried int, err error) {
+	if p.TakenOver || p.Failures > 0 {
+		if retried, err = t.retakeDue(p.Primary, now); err != nil {
+			return 0, err
+		}
+	}
+	p.LastContact, p.LastTry, p.Failures, p.TakenOver, p.TakeoverFailures = now, time.Time{}, 0, false, 0
+	return retried, nil
+}
+
 // retakeDue makes the taken-over copies of primary that wait for a route
 // due now: the primary answers again, so its route may be back (SR-16).
 func (t *Tx) retakeDue(primary string, now time.Time) (int, error) {
@@ -858,6 +877,9 @@ func (q *Manager) shadowContactAt(primary, dbID string, at DiscardMark, discards
 				return err
 			}
 			res.TakenOver = len(taken) + marked
+			if res.Retried, err = tx.newDatabaseTx(p, now); err != nil {
+				return err
+			}
 		}
 		if len(discards) > 0 {
 			tx.heldOnly = heldOnly // an answer to XQUERYHELD: held copies only (settlesNot)
@@ -1185,13 +1207,25 @@ func (q *Manager) ShadowHeartbeatFailed(primary string, started time.Time, timeo
 // says so at WARN, whichever path made it (sites47 F4) — and counts it
 // (ManagerConfig.Takeovers), as the shadow manager counts those it logs:
 // a takeover the log shows and the counter misses escaped an alert on
-// the counter (receipt48 item 5).
+// the counter (receipt48 item 5). With nothing taken over (n 0: no copy
+// was held for the primary) it is no takeover, and neither the WARN nor
+// the counter must fire: an INFO says the primary presented a new
+// database (shadowout48 F2).
 func (q *Manager) logTakeover(primary string, n int, reason string, args ...any) {
+	if n == 0 {
+		q.log.Info(NothingTakenOver, append([]any{"primary", serverKey(primary), "reason", reason}, args...)...)
+		return
+	}
 	q.log.Warn("took over shadow copies", append([]any{"primary", serverKey(primary), "messages", n, "reason", reason}, args...)...)
 	if q.cfg.Takeovers != nil {
 		q.cfg.Takeovers(n)
 	}
 }
+
+// NothingTakenOver is the INFO line of a primary that presented a new
+// transport database while no shadow copy was held for it: no takeover
+// (logTakeover; the shadow manager's sessions log the same).
+const NothingTakenOver = "primary presented a new transport database; nothing was taken over: no shadow copy was held for it"
 
 func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)

@@ -406,7 +406,10 @@ func TestHeartbeatFailuresCountPastTakeover(t *testing.T) {
 
 // SR-5, W-6: an XSHADOW reply presents the primary's database id (a new
 // one takes the copies over, SR-7) but is not a contact: the stored last
-// contact — the heartbeat timer — moves only with a completed query.
+// contact — the heartbeat timer — moves only with a completed query. A
+// new database id starts the record afresh (newDatabaseTx): the old
+// database's last contact is not the new one's, which is first heard
+// then (shadowout48 F1).
 func TestPresentedIsNoContact(t *testing.T) {
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
@@ -436,7 +439,7 @@ func TestPresentedIsNoContact(t *testing.T) {
 	if err != nil || res.OldDatabaseID != "db1" || res.TakenOver != 1 {
 		t.Fatalf("XSHADOW with a new database id: %+v %v", res, err)
 	}
-	if peers, _ := q.ShadowPeers(); peers[0].DatabaseID != "db2" || peers[0].LastContact.Equal(clk.Now()) {
+	if peers, _ := q.ShadowPeers(); peers[0].DatabaseID != "db2" || !peers[0].LastContact.Equal(clk.Now()) {
 		t.Fatalf("after a new database id on XSHADOW: %+v", peers)
 	}
 }

@@ -722,8 +722,17 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 	}
 	q.heldTakenBack(server, heldHere)
 	for _, m := range dropped {
-		what := "failure DSN not sent: " + server + ", which took the copy of " + m.ReportOn.String() +
-			" over while this server was away, finished every recipient it reports (failed there and reported it, or got it through)"
+		// The message reported on: its queue id when known (a DSN that
+		// carries no discard, reportedcopy.go), else the copy's shadow
+		// id — ReportOn is not stored, and a zero id named no message.
+		// What the notes tell, no more (shadowout48 F4): not why the
+		// copy was taken over, nor that a failure was reported.
+		of := "the copy of " + m.ReportOn.String()
+		if m.ReportOn == 0 {
+			of = "the copy " + m.ShadowID
+		}
+		what := "failure DSN not sent: " + server + ", which took " + of +
+			" over, finished every recipient it reports (failed there, its DSN made there if one is owed, or handed on or delivered there)"
 		q.ev.Event("finished-elsewhere", m, nil, what)
 		q.log.Info("failure DSN not sent: the shadow server that took the copy over finished every recipient it reports",
 			"msg_id", m.ID.String(), "report_on", m.ReportOn.String(), "shadow_server", server)
@@ -826,18 +835,27 @@ func rcptsMatch(m *Message) *rcptMatch[int] {
 	return p
 }
 
-// takenDoneWhat is the reply text of a recipient finished elsewhere.
+// takenDoneWhat is the reply text of a recipient finished elsewhere: what
+// server did as far as its note tells (shadowout48 F4). DELIVERED is a
+// mailbox there; RELAYED is handed on from there — out of the
+// organisation (its final destination as far as umbra knows) or to
+// another transport server, which the note does not tell apart: never
+// "relayed by", which read as a hop on the way for mail at its
+// destination; FAILED is bounced there, its DSN (if one is owed) made
+// there. Nor does a note say why the copy was taken over (failed
+// heartbeats, a new database, its expiry): not "while this server was
+// away".
 func takenDoneWhat(kind byte, server string) string {
 	switch kind {
 	case TakenDelivered:
-		return "delivered by " + server + ", which took the copy over while this server was away"
+		return "delivered by " + server + ", which took the copy over"
 	case TakenRelayed:
-		return "relayed by " + server + ", which took the copy over while this server was away"
+		return "finished by " + server + ", which took the copy over and handed it on from there (out of the organisation or to another transport server)"
 	case TakenOver:
 		// A copy of the database this one was restored from waiting
 		// there (takenover.go), or one handed on there to another
 		// transport server that still holds it (takenhanded.go).
 		return "taken over by " + server + ", which delivers it from there (waiting there, or handed on to another server): not delivered here"
 	}
-	return "failed on " + server + ", which took the copy over while this server was away and reported it to the sender"
+	return "failed on " + server + ", which took the copy over (a DSN, if one is owed, comes from there)"
 }

@@ -50,7 +50,8 @@ func TestTakenDoneDropsDSNCarryingTheCopy(t *testing.T) {
 				}
 				return out
 			})
-			qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-c", RetrySchedule: []time.Duration{time.Hour}})
+			ev := &eventLog{}
+			qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-c", RetrySchedule: []time.Duration{time.Hour}, Events: ev})
 			o := msg(pS, "s@example.org", tc.rcpts...)
 			o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
 			if tc.typo {
@@ -110,6 +111,16 @@ func TestTakenDoneDropsDSNCarryingTheCopy(t *testing.T) {
 				}
 				if !slices.Equal(ids, []string{org}) {
 					t.Fatalf("discards owed to hub-b: %q, want the one the DSN carried", ids)
+				}
+				// What the event says is what the notes tell, no more
+				// (shadowout48 F4): not why hub-b took the copy over, nor
+				// that it reported a failure.
+				// The DSN carries the copy's discard: the copy is named by
+				// its shadow id (the DSN's record keeps no id of the
+				// message it reports on), never a zero queue id.
+				if !ev.has("finished-elsewhere: failure DSN not sent: hub-b, which took the copy " + org +
+					" over, finished every recipient it reports (failed there, its DSN made there if one is owed, or handed on or delivered there)") {
+					t.Errorf("the dropped DSN's event: %q", ev.out)
 				}
 				return
 			}

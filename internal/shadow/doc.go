@@ -53,7 +53,11 @@
 //
 //	Contact or Presented with a database id other than the stored one
 //	─▶ Takeover at once (the primary lost its queue: SR-7), whichever
-//	side restarted since. A refused session (login or XSHADOW refused)
+//	side restarted since; under the new id the primary counts no failed
+//	heartbeat and no takeover, and its last contact is when the new id
+//	was first heard: those were the old database's (the store starts
+//	its record afresh; the copies taken over stay the old one's). Nothing
+//	held for it: no takeover — an INFO, not the takeover's WARN. A refused session (login or XSHADOW refused)
 //	never gets the id; the digest the primary advertised in its EHLO
 //	does the same (Recorder.presentedDigest, DigestStore): another
 //	digest than the stored id's takes over, the stored id stays until a

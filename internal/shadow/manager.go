@@ -709,9 +709,7 @@ func (r *Recorder) presentedDigest(name, digest string) (same, digested bool) {
 	}
 	if res.OldDatabaseID != "" {
 		r.forgetOwnRefusal(name) // a new database: the old one's refusal no longer speaks for its copies
-		r.obs.Takeover(res.TakenOver)
-		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
-			"reason", "it returned with a new transport database (it refuses this server's login; its database digest changed)",
+		r.logNewDatabase(name, res.TakenOver, "it returned with a new transport database (it refuses this server's login; its database digest changed)",
 			"database_digest", digest, "was", res.OldDatabaseID)
 	}
 	if res.SameDatabase {
@@ -1134,14 +1132,30 @@ func (r *Recorder) contacted(name, dbID string, discards []string, res ContactRe
 		r.obs.DiscardsReceived(res.Discarded)
 	}
 	if res.OldDatabaseID != "" {
-		r.obs.Takeover(res.TakenOver)
-		r.log.Warn("took over shadow copies", "primary", name, "messages", res.TakenOver,
-			"reason", "it returned with a new transport database", "database_id", dbID, "was", res.OldDatabaseID)
+		r.logNewDatabase(name, res.TakenOver, "it returned with a new transport database", "database_id", dbID, "was", res.OldDatabaseID)
 	}
 	if res.Retried > 0 {
 		r.log.Info("primary answers again; its taken-over copies are routed now", "primary", name, "messages", res.Retried)
 	}
 }
+
+// logNewDatabase logs and counts what a new database id of primary name
+// took over: the WARN "took over shadow copies" an operator alerts on,
+// and the takeover counted, when n copies were; an INFO (NothingTakenOver) when none was held for it — no
+// takeover to alert on (shadowout48 F2).
+func (r *Recorder) logNewDatabase(name string, n int, reason string, args ...any) {
+	if n == 0 {
+		r.log.Info(NothingTakenOver, append([]any{"primary", name, "reason", reason}, args...)...)
+		return
+	}
+	r.obs.Takeover(n) // counted as logged: a takeover took something over
+	r.log.Warn("took over shadow copies", append([]any{"primary", name, "messages", n, "reason", reason}, args...)...)
+}
+
+// NothingTakenOver is the INFO line of a primary that presented a new
+// transport database while no shadow copy was held for it (the queue's
+// paths log the same words).
+const NothingTakenOver = "primary presented a new transport database; nothing was taken over: no shadow copy was held for it"
 
 // Recorder is the manager's recorder (the deliverer's too); nil for a
 // nil manager (shadow redundancy off).
@@ -1428,6 +1442,29 @@ func (m *Manager) busy(primary string) bool {
 // about the primary (rcpt47 item 3).
 var ErrHeartbeatBound = fmt.Errorf("heartbeat not done within its bound: %w", context.DeadlineExceeded)
 
+// HeartbeatStepper is a Heartbeater's error that names the step of the
+// heartbeat in flight when its bound cut it off ("XQUERYDISCARD",
+// "connect, greeting and login"): the failure says which step the
+// primary did not answer.
+type HeartbeatStepper interface{ HeartbeatStep() string }
+
+// boundError is a heartbeat its bound (transport.command_timeout) cut
+// off: the step not answered, and the bound. It is
+// context.DeadlineExceeded (errors.Is), as the bound is.
+type boundError struct {
+	step  string
+	bound time.Duration
+}
+
+func (e *boundError) Error() string {
+	if e.step == "" {
+		return fmt.Sprintf("heartbeat not done within %s (the heartbeat's bound, transport.command_timeout)", e.bound)
+	}
+	return fmt.Sprintf("%s not answered within %s (the heartbeat's bound, transport.command_timeout)", e.step, e.bound)
+}
+
+func (e *boundError) Unwrap() error { return context.DeadlineExceeded }
+
 // session runs one heartbeat to p, cut off when timer fires, and
 // returns its failure (for the destination's window).
 func (m *Manager) session(ctx context.Context, p Primary, started time.Time, timer clock.Timer, timeout time.Duration, retries int) error {
@@ -1569,7 +1606,22 @@ func (m *Manager) session(ctx context.Context, p Primary, started time.Time, tim
 	}
 	m.cfg.Observer.Heartbeat(false)
 	if bounded {
-		err = context.DeadlineExceeded // the bound, not an error of the primary's making
+		// The bound, not an error of the primary's making: which step it
+		// cut off and after how long, in umbra's words (shadowout48 F3:
+		// WHY said Go's bare "context deadline exceeded").
+		step := ""
+		var hs HeartbeatStepper
+		if errors.As(err, &hs) {
+			step = hs.HeartbeatStep()
+		}
+		m.mu.Lock()
+		deadline, ok := m.flight[p.Name] // armed with the bound (Step)
+		m.mu.Unlock()
+		bound := deadline.Sub(started)
+		if !ok || bound <= 0 {
+			bound = m.Timing().CommandTimeout
+		}
+		err = &boundError{step: step, bound: bound}
 	}
 	// It did not complete: whatever it refused before, the views say
 	// unreachable now, with this error (rt18 F5) — unless this server
