@@ -177,25 +177,10 @@ func misconfiguredKey(zone string) string { return "dnsbl " + zone }
 // its state back (retired). Call it at the start and once a reload has
 // been applied, with every connector of the configuration in force.
 func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
-	zones := map[string]bool{}
-	for _, rc := range connectors {
-		if !rc.ConnectionFiltering.Enabled() {
-			continue // no checks are built: its lists are not asked
-		}
-		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
-			zones[mailaddr.NameKey(li.Zone)] = true
-		}
-	}
+	zones := zonesAsked(connectors)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.retired == nil {
-		l.retired = map[string]bool{}
-	}
-	for z := range l.inForce {
-		if !zones[z] {
-			l.retired[z] = true
-		}
-	}
+	l.retired = retire(l.retired, l.inForce, zones)
 	removed := func(key string) bool {
 		zone, ok := listZone(key)
 		if ok && !zones[zone] {
@@ -218,6 +203,36 @@ func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
 		delete(l.retired, z) // put back: a new list
 	}
 	l.inForce = zones
+}
+
+// zonesAsked is the zones (mailaddr.NameKey) of the DNS lists
+// connectors ask: those of connectors whose connection filtering is
+// enabled (no checks are built for the others).
+func zonesAsked(connectors []config.ReceiveConnector) map[string]bool {
+	zones := map[string]bool{}
+	for _, rc := range connectors {
+		if !rc.ConnectionFiltering.Enabled() {
+			continue // no checks are built: its lists are not asked
+		}
+		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
+			zones[mailaddr.NameKey(li.Zone)] = true
+		}
+	}
+	return zones
+}
+
+// retire adds to retired (made when nil) the zones of inForce that
+// zones, the lists in force now, no longer has, and returns it.
+func retire(retired, inForce, zones map[string]bool) map[string]bool {
+	if retired == nil {
+		retired = map[string]bool{}
+	}
+	for z := range inForce {
+		if !zones[z] {
+			retired[z] = true
+		}
+	}
+	return retired
 }
 
 // listZone is the zone of a DNS list's key (unansweredKey,

@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
-	"umbra/internal/mailaddr"
 )
 
 // Metrics counts connection filtering. One Metrics lives as long as the
@@ -79,25 +78,10 @@ func (m *Metrics) KeepLists(connectors []config.ReceiveConnector) {
 	if m == nil {
 		return
 	}
-	zones := map[string]bool{}
-	for _, rc := range connectors {
-		if !rc.ConnectionFiltering.Enabled() {
-			continue // no checks are built: its lists are not asked
-		}
-		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
-			zones[mailaddr.NameKey(li.Zone)] = true
-		}
-	}
+	zones := zonesAsked(connectors)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.retired == nil {
-		m.retired = map[string]bool{}
-	}
-	for z := range m.inForce {
-		if !zones[z] {
-			m.retired[z] = true
-		}
-	}
+	m.retired = retire(m.retired, m.inForce, zones)
 	for z := range m.seen {
 		if !zones[z] {
 			m.lists.DeletePartialMatch(prometheus.Labels{"zone": z})
