@@ -541,8 +541,11 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	if len(hits) == 0 {
 		return smtp.Verdict{}
 	}
-	attrs := []any{"client_ip", ip.String(), "connector", d.connector, "score", score, "threshold", d.threshold,
-		"lists", strings.Join(hits, "; ")}
+	// found: what the lists said; the check's own lines name the client
+	// and the connector before it, the session's logger does for the
+	// log-only refusal (Verdict.Noted).
+	found := []any{"score", score, "threshold", d.threshold, "lists", strings.Join(hits, "; ")}
+	attrs := append([]any{"client_ip", ip.String(), "connector", d.connector}, found...)
 	if exempt != "" {
 		d.opt.Metrics.dnsblVerdict(d.connector, "exempt")
 		d.opt.Log.Info("client on a DNS blocklist is exempt", append(attrs, "exempt_by", exempt)...)
@@ -566,7 +569,7 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 		// multiply (front48 item 2).
 		would := refuse(554, 5, 7, 1, "Service unavailable; client ["+ip.String()+"] blocked using "+text).Reply
 		return smtp.Verdict{Noted: []smtp.Noted{{Msg: "client on a DNS blocklist (log only)", Reason: "dnsbl_listed",
-			Reply: would, Attrs: attrs[2:]}}} // the session's logger names the client
+			Reply: would, Attrs: found}}}
 	}
 }
 
