@@ -177,6 +177,11 @@ func checkAddresses(ctx context.Context, v *recipients.Validator, table *routing
 				c.RCPT = "550 5.1.1 Recipient address rejected: user unknown (refused at RCPT: no directory source knows it)"
 			case v.ModeOf(domain) == recipients.ModeCallout:
 				c.RCPT = "callout: the next hop is asked at RCPT (not asked here); its 5.1.x refusal refuses with 550 5.1.1, another 5xx or a 4xx is passed on (code and enhanced code)"
+			case errors.Is(err, recipients.ErrInternal):
+				// umbra's own defect (a lookup that panicked), which RCPT
+				// says as this server's fault, never the directory's
+				// (internal/smtp validateRcpt).
+				c.RCPT = fmt.Sprintf("451 4.3.0 internal error of this server: cannot be verified now (%s)", jsonsafe.TextBytes(err.Error()))
 			case errors.Is(err, recipients.ErrDirectoryFailure):
 				c.RCPT = fmt.Sprintf("451 4.4.3 directory server failure: cannot be verified now (%s)", jsonsafe.TextBytes(err.Error()))
 			default:

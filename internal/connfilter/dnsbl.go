@@ -177,25 +177,10 @@ func misconfiguredKey(zone string) string { return "dnsbl " + zone }
 // its state back (retired). Call it at the start and once a reload has
 // been applied, with every connector of the configuration in force.
 func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
-	zones := map[string]bool{}
-	for _, rc := range connectors {
-		if !rc.ConnectionFiltering.Enabled() {
-			continue // no checks are built: its lists are not asked
-		}
-		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
-			zones[mailaddr.NameKey(li.Zone)] = true
-		}
-	}
+	zones := zonesAsked(connectors)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.retired == nil {
-		l.retired = map[string]bool{}
-	}
-	for z := range l.inForce {
-		if !zones[z] {
-			l.retired[z] = true
-		}
-	}
+	l.retired = retire(l.retired, l.inForce, zones)
 	removed := func(key string) bool {
 		zone, ok := listZone(key)
 		if ok && !zones[zone] {
@@ -218,6 +203,36 @@ func (l *Limiter) KeepLists(connectors []config.ReceiveConnector) {
 		delete(l.retired, z) // put back: a new list
 	}
 	l.inForce = zones
+}
+
+// zonesAsked is the zones (mailaddr.NameKey) of the DNS lists
+// connectors ask: those of connectors whose connection filtering is
+// enabled (no checks are built for the others).
+func zonesAsked(connectors []config.ReceiveConnector) map[string]bool {
+	zones := map[string]bool{}
+	for _, rc := range connectors {
+		if !rc.ConnectionFiltering.Enabled() {
+			continue // no checks are built: its lists are not asked
+		}
+		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
+			zones[mailaddr.NameKey(li.Zone)] = true
+		}
+	}
+	return zones
+}
+
+// retire adds to retired (made when nil) the zones of inForce that
+// zones, the lists in force now, no longer has, and returns it.
+func retire(retired, inForce, zones map[string]bool) map[string]bool {
+	if retired == nil {
+		retired = map[string]bool{}
+	}
+	for z := range inForce {
+		if !zones[z] {
+			retired[z] = true
+		}
+	}
+	return retired
 }
 
 // listZone is the zone of a DNS list's key (unansweredKey,
@@ -526,8 +541,11 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 	if len(hits) == 0 {
 		return smtp.Verdict{}
 	}
-	attrs := []any{"client_ip", ip.String(), "connector", d.connector, "score", score, "threshold", d.threshold,
-		"lists", strings.Join(hits, "; ")}
+	// found: what the lists said; the check's own lines name the client
+	// and the connector before it, the session's logger does for the
+	// log-only refusal (Verdict.Noted).
+	found := []any{"score", score, "threshold", d.threshold, "lists", strings.Join(hits, "; ")}
+	attrs := append([]any{"client_ip", ip.String(), "connector", d.connector}, found...)
 	if exempt != "" {
 		d.opt.Metrics.dnsblVerdict(d.connector, "exempt")
 		d.opt.Log.Info("client on a DNS blocklist is exempt", append(attrs, "exempt_by", exempt)...)
@@ -551,7 +569,7 @@ func (d *DNSBL) Connect(ctx context.Context, c *smtp.ConnInfo) smtp.Verdict {
 		// multiply (front48 item 2).
 		would := refuse(554, 5, 7, 1, "Service unavailable; client ["+ip.String()+"] blocked using "+text).Reply
 		return smtp.Verdict{Noted: []smtp.Noted{{Msg: "client on a DNS blocklist (log only)", Reason: "dnsbl_listed",
-			Reply: would, Attrs: attrs[2:]}}} // the session's logger names the client
+			Reply: would, Attrs: found}}}
 	}
 }
 

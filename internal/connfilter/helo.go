@@ -206,8 +206,10 @@ func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action
 	if result == pass {
 		return smtp.Verdict{}, false
 	}
-	attrs := []any{"check", check, "result", logged, "helo", printable(name),
-		"connector", h.connector, "action", action}
+	// Neither the client's address nor the connector: the session's
+	// logger, which writes the log-only refusal (Verdict.Noted), names
+	// both; the check's own line below adds them.
+	attrs := []any{"check", check, "result", logged, "helo", printable(name), "action", action}
 	if detail != "" {
 		attrs = append(attrs, "detail", detail)
 	}
@@ -230,7 +232,7 @@ func (h *HELO) act(s *heloSession, c *smtp.ConnInfo, forAuth bool, check, action
 		// from opening for as long as the resolver was down (avail40).
 		// What DNS does answer still decides, and a client that is no
 		// transport server by its MAIL is asked again there (Mail).
-		h.opt.Log.Info("HELO check not answered: passed for a server's address", append(attrs, "client_ip", c.IP.Unmap().String())...)
+		h.opt.Log.Info("HELO check not answered: passed for a server's address", append(attrs, "client_ip", c.IP.Unmap().String(), "connector", h.connector)...)
 		s.forAuth = true
 		return smtp.Verdict{}, false
 	case action == config.ActionReject && result == fail:

@@ -43,6 +43,12 @@ func TestLogOnlyChecksGoThroughTheRefusalLog(t *testing.T) {
 		if strings.Contains(l, "(log only)") && !strings.Contains(l, "client_ip=127.0.0.5") {
 			t.Errorf("a log-only line without the client's address: %s", l)
 		}
+		// The session's logger names the client and the connector: the
+		// line says each once (a key twice is two fields of one name in
+		// a JSON log).
+		if strings.Contains(l, "(log only)") && (strings.Count(l, " connector=") != 1 || strings.Count(l, " client_ip=") != 1) {
+			t.Errorf("a log-only line naming the connector or the client twice: %s", l)
+		}
 	}
 	if strings.Contains(log, "level=WARN") {
 		t.Errorf("a WARN line:\n%s", log)

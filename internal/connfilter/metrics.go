@@ -6,7 +6,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"umbra/internal/config"
-	"umbra/internal/mailaddr"
 )
 
 // Metrics counts connection filtering. One Metrics lives as long as the
@@ -18,11 +17,13 @@ type Metrics struct {
 	panics  prometheus.Counter
 
 	// mu guards the zones of umbra_dnsbl_lookups_total: seen, those it
-	// has series of; inForce, the zones of the lists in force (KeepLists;
-	// nil before its first call: every zone counts).
-	mu      sync.Mutex
-	seen    map[string]bool
-	inForce map[string]bool
+	// has series of; inForce, the zones of the lists in force (set by
+	// KeepLists); retired, the zones a reload took out and none has put
+	// back since — only their lookups are not counted: a list a reload
+	// adds is asked by the rebuilt checks before KeepLists hears of it,
+	// and counted from its first lookup (as Limiter's retired).
+	mu                     sync.Mutex
+	seen, inForce, retired map[string]bool
 }
 
 // NewMetrics registers connection filtering's metrics on reg.
@@ -55,7 +56,7 @@ func (m *Metrics) list(zone, result string) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.inForce != nil && !m.inForce[zone] {
+	if m.retired[zone] {
 		// A lookup of a list a reload removed, on a connection accepted
 		// before it, ending late: it brings no series back.
 		return
@@ -77,24 +78,21 @@ func (m *Metrics) KeepLists(connectors []config.ReceiveConnector) {
 	if m == nil {
 		return
 	}
-	zones := map[string]bool{}
-	for _, rc := range connectors {
-		if !rc.ConnectionFiltering.Enabled() {
-			continue // no checks are built: its lists are not asked
-		}
-		for _, li := range rc.ConnectionFiltering.DNSBL.Lists {
-			zones[mailaddr.NameKey(li.Zone)] = true
-		}
-	}
+	zones := zonesAsked(connectors)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.inForce = zones
+	m.retired = retire(m.retired, m.inForce, zones)
 	for z := range m.seen {
 		if !zones[z] {
 			m.lists.DeletePartialMatch(prometheus.Labels{"zone": z})
 			delete(m.seen, z)
+			m.retired[z] = true
 		}
 	}
+	for z := range zones {
+		delete(m.retired, z) // put back: counted again
+	}
+	m.inForce = zones
 }
 
 func (m *Metrics) dnsblVerdict(connector, action string) {

@@ -32,4 +32,32 @@ func TestDNSBLRemovedZoneSeriesDeleted(t *testing.T) {
 	if n := lookups("zen.test", "clear"); n != 1 {
 		t.Errorf("the kept list's series: %v, want 1", n)
 	}
+	// A connection still asking with the checks built before the reload:
+	// its lookup of the removed list brings no series back.
+	e.dial("127.0.0.3").cmd("EHLO c.test", "250")
+	if n := lookups("other.test", "clear"); n != 0 {
+		t.Errorf("a late lookup of the removed list brought its series back (%v)", n)
+	}
+	if n := lookups("zen.test", "clear"); n != 2 {
+		t.Errorf("the kept list's series after a second lookup: %v, want 2", n)
+	}
+}
+
+// OPS-2 (front48 item 4): a DNS list a reload adds is counted from its
+// first lookup. The reload builds the checks that ask it before
+// Metrics.KeepLists hears of the new configuration; a lookup in between
+// is no late lookup of a removed list, and its series is exported as
+// any other's.
+func TestDNSBLAddedZoneCountedBeforeKeepLists(t *testing.T) {
+	two := strings.Replace(zen, "        lists:\n", "        lists:\n          - zone: other.test\n", 1)
+	e := start(t, two, "2.0.0.127.zen.test. 60 IN A 127.0.0.2")
+	c, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+zen), "running.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.met.KeepLists(c.ReceiveConnectors)          // the configuration before the reload: zen.test only
+	e.dial("127.0.0.3").cmd("EHLO c.test", "250") // the reloaded checks ask other.test too
+	if n := counter(t, e.reg, "umbra_dnsbl_lookups_total", map[string]string{"zone": "other.test", "result": "clear"}); n != 1 {
+		t.Errorf("the added list's lookup counted %v times, want 1", n)
+	}
 }

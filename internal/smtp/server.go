@@ -176,9 +176,11 @@ func (s *Server) SetServers(d ServerDirectory) {
 	// The pacing of the WARNs kept by a server's name goes with the
 	// server: a reload that removes it from the topology (or removes the
 	// topology) drops its entries, which nothing would end otherwise
-	// (front48 item 4). bindRefusals is not among them: it keys a name
-	// the topology does not know by its source, bounded on its own.
-	for _, l := range []*anotherDBLog{s.anotherDBs, s.fromOthers, s.addrRefusals, s.topoRefusals} {
+	// (front48 item 4). bindRefusals and topoRefusals are not among
+	// them: they key names the topology does not know (by their source,
+	// by the name stated), bounded on their own (maxLogKeys); dropping
+	// their entries at every reload would WARN each such name again.
+	for _, l := range []*anotherDBLog{s.anotherDBs, s.fromOthers, s.addrRefusals} {
 		l.keepServers(d)
 	}
 	if d == nil {
