@@ -72,10 +72,12 @@
 //     is never asked about them; LookupHost/LookupIPAddr still take an
 //     address in its plain text form as that address (a smart host's).
 //   - LookupHost/LookupIPAddr of a name with neither A nor AAAA says
-//     "no A or AAAA record". One type answered NXDOMAIN denies the name
-//     whatever became of the other (a SERVFAIL, a timeout): the name
-//     does not exist (TestAddressLookupDenialAnsweredBesideAFailedType);
-//     a NODATA beside a failed type stays that type's temporary error. NoAddress turns the failed address lookups
+//     "no A or AAAA record". An NXDOMAIN to A denies the name whatever
+//     became of AAAA (a SERVFAIL, a timeout): the name does not exist
+//     (TestAddressLookupDenialAnsweredBesideAFailedType); an NXDOMAIN to
+//     AAAA alone beside a failed A stays the temporary error (RFC 4074
+//     §4.2: servers that deny AAAA for a name whose A exists), as does
+//     a NODATA beside a failed type. NoAddress turns the failed address lookups
 //     of a destination's mail hosts into the one reply delivery gives
 //     and route explain shows: a bounce only when every lookup was a
 //     denial, naming the hosts (5.4.4), or the domain when it does not

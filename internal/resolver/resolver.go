@@ -716,13 +716,16 @@ func lookupIPAddr(ctx context.Context, c lookuper, hosts *hostsFile, host string
 	if len(out) > 0 {
 		return out, nil
 	}
-	// A type answered that the name does not exist (NXDOMAIN: no record
-	// of any type) denies the other too, whatever became of it: the
-	// name has no address. The first temporary error was returned here
-	// before, so a name that does not exist read as DNS trouble for as
-	// long as one type could not be asked (front48 item 4).
-	for i := range types {
-		if a := answers[i]; aerrs[i] != nil && a != nil && a.Rcode == dns.RcodeNameError {
+	// A answered that the name does not exist (NXDOMAIN: no record of
+	// any type) denies AAAA too, whatever became of it: the name has no
+	// address. The first temporary error was returned here before, so a
+	// name that does not exist read as DNS trouble for as long as AAAA
+	// could not be asked (front48 item 4). An NXDOMAIN to AAAA alone
+	// denies nothing: RFC 4074 §4.2 names servers that answer so for a
+	// name whose A record exists, and a failed A beside it stays DNS
+	// trouble, retried, never a bounce.
+	for i, t := range types {
+		if a := answers[i]; t == dns.TypeA && aerrs[i] != nil && a != nil && a.Rcode == dns.RcodeNameError {
 			return nil, aerrs[i]
 		}
 	}
