@@ -498,7 +498,11 @@
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever — but an LMTP server's per-recipient 500, 502 or 503
 // to the end of the message, its session's sequence error, which
-// defers that recipient (finalResults, deliv48).
+// defers that recipient (finalResults, deliv48) as out of step at the
+// end of the message (queue.EndOfMessage): its message went to the
+// server, so neither the next server nor a fresh session gets it in
+// the same attempt (nextHostFor, reuse: rddeliv48); the retry schedule
+// takes it.
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

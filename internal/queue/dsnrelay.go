@@ -199,6 +199,7 @@ func openingHostReply(reply, hop string) (string, bool) {
 		OutOfStepReply(hop, "MAIL", ""),
 		OutOfStepReply(hop, "RCPT", ""),
 		OutOfStepReply(hop, "DATA", ""),
+		OutOfStepReply(hop, EndOfMessage, ""), // an LMTP server's, per recipient
 	} {
 		if rest, ok := strings.CutPrefix(reply, pre); ok && smtpReply(rest) {
 			return rest, true
