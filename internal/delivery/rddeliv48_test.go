@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"context"
 	"strings"
 	"testing"
 
@@ -32,5 +33,45 @@ func TestSMTP1LMTPFinal503IsNotResentInTheAttempt(t *testing.T) {
 	}
 	if _, again, _ := nextHostFor(res, false); len(again) != 0 {
 		t.Errorf("nextHostFor sends %v to the next server though the message went to this one", again)
+	}
+}
+
+// SMTP-1, Q-3 (rddeliv48, the route's sibling of deliv48 item 6): a hub
+// of the route that answers out of step, with the route's next hub
+// taking the connection but closing it before any greeting, leaves the
+// recipients the first hub's own answer — as deliverRemote's next host
+// that never answers does (only an opening refusal, a reply, outranks
+// it). The second hub gave no reply; its silence made the hub that
+// answered count as not reached.
+func TestSMTP1RouteServerOutOfStepKeptOverSilentNextHub(t *testing.T) {
+	ln1, ln2 := pair48(t)
+	ehlo := []string{"hub-b.test", "XSHADOW 20", "PIPELINING"}
+	startPeer48On(t, ln1, ehlo, func(conn int, cmd string) string {
+		switch {
+		case strings.HasPrefix(cmd, "XSHADOW"):
+			return "250 db-b"
+		case strings.HasPrefix(cmd, "MAIL"):
+			return "503 5.5.1 Error: nested MAIL command"
+		}
+		return ""
+	})
+	go func() {
+		for {
+			c, err := ln2.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // no greeting
+		}
+	}()
+	t.Cleanup(func() { ln2.Close() })
+	d := siteBDeliverer(t, ln1.Addr().String(), ln2.Addr().String())
+	m := message("u@b.test")
+	res := d.Deliver(context.Background(), m, body, all(m))
+	if len(res) != 1 {
+		t.Fatalf("results %+v, want one", res)
+	}
+	if r := res[0]; r.Outcome != queue.Deferred || !strings.Contains(r.Reply, "503 5.5.1") || !r.Answered || r.NextHop != "hub-b1" {
+		t.Errorf("%v %q via %s (answered %v); want the first hub's out-of-step answer, answered", r.Outcome, r.Reply, r.NextHop, r.Answered)
 	}
 }
