@@ -469,7 +469,8 @@
 // the others' results standing (deliv47, deliv48: the remote's fault,
 // and the host has nothing of the message, as after a refused
 // connection); with no host left, or only hosts after it that could not
-// be connected to (a down backup MX: deliv48), they keep that host's
+// be connected to or said nothing (a down backup MX: deliv48; a route
+// server closed before its greeting: rddeliv48), they keep that host's
 // deferral — its own words, and whether it answered: an answer out of
 // step is no failed contact, a 421 is one and names the reason a dead
 // mark gives — the retry schedule takes it, and it bounces only at
