@@ -27,6 +27,8 @@ type peer48 struct {
 	// message's end is written; false ends the connection there.
 	beforeFinal func(k int) bool
 
+	live sync.WaitGroup // the connections being served (served)
+
 	mu    sync.Mutex
 	conns int
 	ends  int      // message data ended with a dot (anything delivered)
@@ -104,7 +106,11 @@ func startPeer48On(t *testing.T, ln net.Listener, ehlo []string, answer func(con
 			p.conns++
 			n := p.conns
 			p.mu.Unlock()
-			go p.serve(c, n)
+			p.live.Add(1)
+			go func() {
+				defer p.live.Done()
+				p.serve(c, n)
+			}()
 		}
 	}()
 	return p
@@ -187,6 +193,23 @@ func (p *peer48) serve(c net.Conn, conn int) {
 				c.Write([]byte(f + "\r\n"))
 			}
 		}
+	}
+}
+
+// served waits until every connection the peer accepted has ended:
+// what it read is all it got (a dot umbra wrote just before closing is
+// counted by then). Call it after the delivery closed its sessions.
+func (p *peer48) served(t *testing.T) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		p.live.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second): // a bound on the test, not a timing assertion
+		t.Fatal("a connection to the peer never ended")
 	}
 }
 

@@ -469,7 +469,8 @@
 // the others' results standing (deliv47, deliv48: the remote's fault,
 // and the host has nothing of the message, as after a refused
 // connection); with no host left, or only hosts after it that could not
-// be connected to (a down backup MX: deliv48), they keep that host's
+// be connected to or said nothing (a down backup MX: deliv48; a route
+// server closed before its greeting: rddeliv48), they keep that host's
 // deferral — its own words, and whether it answered: an answer out of
 // step is no failed contact, a 421 is one and names the reason a dead
 // mark gives — the retry schedule takes it, and it bounces only at
@@ -498,7 +499,11 @@
 // (501 5.1.7, 503 5.7.0) and the reply to the end of the message are
 // judged as ever — but an LMTP server's per-recipient 500, 502 or 503
 // to the end of the message, its session's sequence error, which
-// defers that recipient (finalResults, deliv48).
+// defers that recipient (finalResults, deliv48) as out of step at the
+// end of the message (queue.EndOfMessage): its message went to the
+// server, so neither the next server nor a fresh session gets it in
+// the same attempt (nextHostFor, reuse: rddeliv48); the retry schedule
+// takes it.
 // REQUIRETLS messages (queue.Message.RequireTLS) go only over a verified
 // hop to a host that offers REQUIRETLS, and are never sent on a pooled
 // connection. Permanent by definition, 550 5.7.10 at once (RFC 8689

@@ -14,6 +14,8 @@ import (
 	"umbra/internal/routing"
 	"umbra/internal/smtp"
 	"umbra/internal/tlspolicy"
+
+	gosmtp "github.com/emersion/go-smtp"
 )
 
 // failedSkip is how long a server that did not answer is tried last
@@ -315,7 +317,12 @@ func (d *Deliverer) deliverOrg(ctx context.Context, st *state, m *queue.Message,
 				if err != nil {
 					d.bal.fail(addr)
 					lastErr, lastHop = queue.OpeningFailedReply(openingStage(err), hop, smtp.Reply(err)), hop
-					outranked = true
+					// Only a refusal it greeted or answered EHLO with
+					// outranks a server before it that answered out of
+					// step; a server that accepted the connection and
+					// said nothing (a break, a timeout) no more than one
+					// refused (deliverRemote's connectWith: answered).
+					outranked = outranked || errors.As(err, new(*gosmtp.SMTPError))
 					continue
 				}
 			}

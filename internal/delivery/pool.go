@@ -81,7 +81,7 @@ func (d *Deliverer) putBack(key string, pc *pooled) {
 // but not twice on purpose); its results stand.
 //
 // again is the recipients the next hop answered out of step on it
-// (queue.IsOutOfStep) while others of the message had results that
+// before their message went (nextHostFor) while others of the message had results that
 // stand (accepted and sent, refused): res leaves them out and the
 // caller sends them — them alone — on a fresh connection in the same
 // attempt, as a reused session's whole message goes when every
@@ -105,14 +105,9 @@ func (d *Deliverer) reuse(ctx context.Context, st *state, key string, pc *pooled
 	if ctx.Err() != nil {
 		return res, nil, true
 	}
-	kept := res[:0:0]
-	for _, r := range res {
-		if r.Outcome == queue.Deferred && queue.IsOutOfStep(r.Reply, r.NextHop) {
-			again = append(again, r.Rcpt)
-			continue
-		}
-		kept = append(kept, r)
-	}
+	// A body was begun on the session: only the recipients answered out
+	// of step before their message went go again (nextHostFor).
+	kept, again, _ := nextHostFor(res, false)
 	if len(again) == 0 {
 		return res, nil, true
 	}
@@ -234,14 +229,15 @@ func stand(ctx context.Context, taken *[]queue.Result, res []queue.Result) {
 
 // nextHostFor splits a fresh session's results: left, the deferrals of
 // recipients the host answered out of step before their message went to
-// it (queue.IsOutOfStep: at MAIL, RCPT or DATA), or whose session ended
+// it (steppedUnsent: at MAIL, RCPT or DATA, not an LMTP server's 503 to
+// the end of the message), or whose session ended
 // while no body was begun (endedUnsent: a stray reply, a 421, a break —
 // after a body, the host may hold the message), whose recipients
 // (again) the caller tries at the next host, as after a connect failure;
 // kept, the others' results, which stand.
 func nextHostFor(res []queue.Result, noBody bool) (kept []queue.Result, again []int, left []queue.Result) {
 	for _, r := range res {
-		if r.Outcome == queue.Deferred && (queue.IsOutOfStep(r.Reply, r.NextHop) || noBody && endedUnsent(r)) {
+		if r.Outcome == queue.Deferred && (steppedUnsent(r) || noBody && endedUnsent(r)) {
 			again = append(again, r.Rcpt)
 			left = append(left, r)
 			continue
@@ -249,6 +245,15 @@ func nextHostFor(res []queue.Result, noBody bool) (kept []queue.Result, again []
 		kept = append(kept, r)
 	}
 	return kept, again, left
+}
+
+// steppedUnsent reports whether r is a deferral out of step at MAIL,
+// RCPT or DATA (queue.IsOutOfStep), before its message went to the
+// host — not an LMTP server's 503 to the end of the message
+// (queue.OutOfStepAfterBody): that recipient's message went, and a
+// server whose replies slipped may hold it; the retry schedule takes it.
+func steppedUnsent(r queue.Result) bool {
+	return queue.IsOutOfStep(r.Reply, r.NextHop) && !queue.OutOfStepAfterBody(r.Reply, r.NextHop)
 }
 
 // endedUnsent reports whether r is a deferral by the end of its session

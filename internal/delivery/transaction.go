@@ -621,7 +621,11 @@ func finalResults(c *smtp.Client, hop string, accepted []queue.Result, replies [
 			// recipient a reply of its own, judged on the message): it
 			// is deferred quoting the server's words, and the session
 			// ends (the out-of-step rule below), never failed for good.
-			a = outOfStepResult(a.Rcpt, hop, "DATA", replies[r].Err)
+			// Out of step at the end of the message, not at the DATA its
+			// 354 accepted: the message went to the server, and it is
+			// not sent again in this attempt (queue.OutOfStepAfterBody,
+			// nextHostFor).
+			a = outOfStepResult(a.Rcpt, hop, queue.EndOfMessage, replies[r].Err)
 		case replies[r].Err != nil:
 			a = classify(a.Rcpt, hop, replies[r].Err)
 		default:

@@ -171,8 +171,9 @@ func lmtpOwn(reply string) bool {
 // deferral of a session whose opening a host answered with a refusal
 // ("451 4.4.2 greeting from HOST: 421 4.3.2 busy", "… reply to EHLO
 // from HOST: …", "451 4.7.0 authentication to HOST failed: 535 …", or
-// whose MAIL, RCPT or DATA it answered out of step: "451 4.4.2 HOST:
-// out of step at MAIL: 503 5.5.1 …"; a
+// whose MAIL, RCPT or DATA it answered out of step (an LMTP server the
+// end of the message too, EndOfMessage): "451 4.4.2 HOST: out of step
+// at MAIL: 503 5.5.1 …"; a
 // refused STARTTLS where TLS is required: "451 4.7.5 HOST: STARTTLS
 // refused: 454 …"): the
 // host's own reply, which dsnReporter then names the host for (type
@@ -199,6 +200,7 @@ func openingHostReply(reply, hop string) (string, bool) {
 		OutOfStepReply(hop, "MAIL", ""),
 		OutOfStepReply(hop, "RCPT", ""),
 		OutOfStepReply(hop, "DATA", ""),
+		OutOfStepReply(hop, EndOfMessage, ""), // an LMTP server's, per recipient
 	} {
 		if rest, ok := strings.CutPrefix(reply, pre); ok && smtpReply(rest) {
 			return rest, true

@@ -84,6 +84,22 @@ func OutOfStepReply(hop, cmd, what string) string {
 	return stoppedCode + hop + OutOfStepText + cmd + ": " + what
 }
 
+// EndOfMessage is the step OutOfStepReply names for an LMTP server's
+// per-recipient 503 (500, 502) to the end of the message (delivery's
+// finalResults): "out of step at the end of the message". Its DATA was
+// accepted and the message sent — unlike MAIL, RCPT or DATA answered so,
+// after which the host has nothing of that recipient's message
+// (OutOfStepAfterBody).
+const EndOfMessage = "the end of the message"
+
+// OutOfStepAfterBody reports whether reply is OutOfStepReply of hop at
+// EndOfMessage: the recipient's message went to the host, so it is
+// never sent again in the same attempt, to that host or the next
+// (delivery's nextHostFor); the retry schedule takes it.
+func OutOfStepAfterBody(reply, hop string) bool {
+	return hop != "" && strings.HasPrefix(reply, OutOfStepReply(hop, EndOfMessage, ""))
+}
+
 // AnsweredOutOfStep reports whether reply is umbra's OutOfStepReply of
 // hop: the host answered MAIL, RCPT or DATA out of step. Its session is
 // over (SessionBroke reads it so: delivery closes it), but the host was
