@@ -18,15 +18,9 @@ import (
 // not HeldOnlyCount, its mark is MayHold and its event copy-unconfirmed.
 func TestSR17DiscardOwedCopyIsUnconfirmed(t *testing.T) {
 	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
-	var mu sync.Mutex
-	events := map[string][]ID{}
-	ev := eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
-		mu.Lock()
-		events[name] = append(events[name], m.ID)
-		mu.Unlock()
-	})
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk, Events: ev})
+	ev, eventsOf := eventIDs()
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)), Events: ev})
 	m := receiptCopy(s, "x@b.example")
 	m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
 	if err := q.Submit(context.Background(), m, []byte(body)); err != nil {
@@ -44,10 +38,7 @@ func TestSR17DiscardOwedCopyIsUnconfirmed(t *testing.T) {
 	if err := q.MarkSingleCopy(m.ID, "hub-c", "hub-c: 452 4.3.1 Insufficient system storage"); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	single := events["single-copy"]
-	mu.Unlock()
-	if len(single) != 0 {
+	if single := eventsOf("single-copy"); len(single) != 0 {
 		t.Errorf("single-copy events of %v; hub-b may hold a copy of %s", single, m.ID)
 	}
 	list, err := q.SingleCopies()
@@ -62,5 +53,22 @@ func TestSR17DiscardOwedCopyIsUnconfirmed(t *testing.T) {
 	}
 	if n := q.HeldOnlyCount(); n != 0 {
 		t.Errorf("HeldOnlyCount = %d, want 0", n)
+	}
+}
+
+// eventIDs records the ids of the messages each event names: ev for
+// ManagerConfig.Events, of for the ids of one event's name.
+func eventIDs() (ev eventsFunc, of func(name string) []ID) {
+	var mu sync.Mutex
+	events := map[string][]ID{}
+	ev = func(name string, m *Message, r *Recipient, reply string) {
+		mu.Lock()
+		events[name] = append(events[name], m.ID)
+		mu.Unlock()
+	}
+	return ev, func(name string) []ID {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]ID(nil), events[name]...)
 	}
 }
