@@ -68,7 +68,8 @@ type SingleCopy struct {
 	Held string
 	// MayHold: a push of its copy got no confirmation once the copy may
 	// have reached the server (HowNoReply, HowPushCut, or another server
-	// the mark lists as pushed unconfirmed): a second copy may exist.
+	// the mark lists as pushed unconfirmed, or one a discard of its copy
+	// is owed to and not fetched yet: mayHoldTx): a second copy may exist.
 	// Not "held by this server only" to an operator — its own state in
 	// shadow single, the metrics (umbra_shadow_unconfirmed_copy_messages)
 	// and the tracking log ("copy-unconfirmed"), receipt48 item 2 — and
@@ -86,6 +87,42 @@ func singleMayHold(v []byte) bool {
 	return ok && len(pushed) > 0
 }
 
+// mayHoldTx is singleMayHold for message m's mark v, and also true when
+// a discard of m's copy (its org id) is owed to a server other than the
+// one the mark names and not fetched yet: that server was pushed the
+// copy and may hold it until it fetches the discard (UnconfirmedPushes,
+// shadow single's "also pushed, unconfirmed"). The mark, the gauges and
+// the tracking event judge by it, as shadow single's sections do: a
+// message listed unconfirmed there and counted held by this server only
+// by umbra_shadow_single_copy_messages told the operator two things.
+func (t *Tx) mayHoldTx(m *Message, v []byte) bool {
+	if singleMayHold(v) {
+		return true
+	}
+	if m == nil || m.OrgID == "" {
+		return false
+	}
+	lost, _, _, _ := singleMark(v)
+	b := t.tx.Bucket(bucketDiscards)
+	if b == nil {
+		return false
+	}
+	c := b.Cursor()
+	for k, _ := c.First(); k != nil; {
+		i := bytes.IndexByte(k, 0)
+		if i < 0 {
+			k, _ = c.Next()
+			continue
+		}
+		server := string(k[:i])
+		if !sameServer(server, lost) && b.Get(discardKey(server, m.OrgID)) != nil {
+			return true
+		}
+		k, _ = c.Seek(append([]byte(server), 1)) // the next server's first
+	}
+	return false
+}
+
 // UnconfirmedCopyCount is how many of the messages SingleCopyCount
 // counts may have a copy on a server whose push was not confirmed
 // (SingleCopy.MayHold): counted apart from those held by this server
@@ -99,7 +136,14 @@ func (q *Manager) UnconfirmedCopyCount() int {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if len(k) == 8 && countsSingle(v) == 1 && singleMayHold(v) {
+			if len(k) != 8 || countsSingle(v) != 1 {
+				return nil
+			}
+			m, err := tx.Get(ID(beUint64(k)))
+			if err != nil {
+				m = nil // judged by the mark alone
+			}
+			if tx.mayHoldTx(m, v) {
 				n++
 			}
 			return nil
@@ -990,7 +1034,7 @@ func (q *Manager) SingleCopies() ([]SingleCopy, error) {
 				continue // in delivery, its copy made again: named after the attempt
 			}
 			how := singleHow(v)
-			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, MayHold: singleMayHold(v)})
+			out = append(out, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, MayHold: tx.mayHoldTx(m, v)})
 		}
 		return nil
 	})

@@ -42,7 +42,7 @@ func (q *Manager) trackMarked(ids []ID) {
 				continue // gone since the commit
 			}
 			how := singleHow(v)
-			out = append(out, marked{m, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, MayHold: singleMayHold(v)}})
+			out = append(out, marked{m, SingleCopy{ID: id, Lost: server, Since: since, Refused: singleRefusal(v), How: how, TakenOver: how == HowTaken, MayHold: tx.mayHoldTx(m, v)}})
 		}
 		return nil
 	})

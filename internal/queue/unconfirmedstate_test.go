@@ -2,7 +2,6 @@ package queue
 
 import (
 	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,15 +19,9 @@ import (
 // (nothing stored there) stays a single copy in each.
 func TestSR17UnconfirmedCopyIsNoSingleCopy(t *testing.T) {
 	s := openTest(t)
-	clk := clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC))
-	var mu sync.Mutex
-	events := map[string][]ID{}
-	ev := eventsFunc(func(name string, m *Message, r *Recipient, reply string) {
-		mu.Lock()
-		events[name] = append(events[name], m.ID)
-		mu.Unlock()
-	})
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk, Events: ev})
+	ev, eventsOf := eventIDs()
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
+		ManagerConfig{Clock: clock.NewFake(time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)), Events: ev})
 	submit := func() *Message {
 		m := receiptCopy(s, "x@b.example")
 		m.ShadowServer, m.ShadowID = "hub-b", m.OrgID
@@ -44,9 +37,7 @@ func TestSR17UnconfirmedCopyIsNoSingleCopy(t *testing.T) {
 	if err := q.MarkSingleCopy(refused.ID, "hub-b", "hub-b: 452 4.3.1 Insufficient system storage"); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	single, unconfirmed := events["single-copy"], events["copy-unconfirmed"]
-	mu.Unlock()
+	single, unconfirmed := eventsOf("single-copy"), eventsOf("copy-unconfirmed")
 	if len(single) != 1 || single[0] != refused.ID {
 		t.Errorf("single-copy events of %v; want only the refused copy's, %s", single, refused.ID)
 	}
