@@ -194,6 +194,7 @@ func markGoneIn(dir *os.File, copyPath string, live *liveMessages, noSync bool) 
 			return nil
 		}
 		var goneIDs, heldIDs []byte
+		rt := wrapTx(tx)
 		if err := mb.ForEach(func(k, v []byte) error {
 			if v == nil || len(k) != 8 {
 				return nil
@@ -206,6 +207,7 @@ func markGoneIn(dir *os.File, copyPath string, live *liveMessages, noSync bool) 
 			if derr != nil || (m.State != Ready && m.State != Active && m.State != Suspended) {
 				return nil // a damaged record is set aside by the start; one poison or quarantined stays so
 			}
+			rt.readReceived(m) // the receipt a release did not move (received.go)
 			var pending []string
 			finished := !there || lm.hold == liveRestored // gone from the replaced database, or held there as such
 			for _, r := range m.Rcpts {

@@ -131,6 +131,7 @@ func lostLocked(in map[string]bool, path string, f *os.File) (lost []NotInBackup
 			if derr != nil {
 				return nil // a damaged record: its start sets it aside in either database
 			}
+			t.readReceived(m) // the receipt a release did not move (received.go)
 			if in[string(k)] {
 				// In both: the recipients it finished since the backup,
 				// and how it holds it (restoregone.go).
