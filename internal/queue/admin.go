@@ -1348,7 +1348,12 @@ func (q *Manager) resumeAction(sv StateView) msgAction {
 			// holder keeps for another record here too keeps its age
 			// (sharedCopyKept, heldage.go).
 			shared := tx.sharedCopyKept(m)
-			if m.State == Poison && tx.bodySoundHere(m) {
+			if poisonCopySettled(m) {
+				// The commit that moved it to the poison queue settled
+				// its copy (Recover): the release below marks it for a
+				// new copy; nothing is discarded twice.
+				release = true
+			} else if m.State == Poison && tx.bodySoundHere(m) {
 				// The poison queue kept the message's shadow copy
 				// (hold.go), and its holder takes it over by the copy's
 				// own receipt time; the resume does not count the time

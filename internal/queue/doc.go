@@ -614,7 +614,12 @@
 // one and stays), so that no holder takes it over at the copy's expiry
 // behind the operator's verdict; a crash leaves the message in flight
 // with its copy (counted again at the next start) or poison with the
-// discard owed. A poison message's shadow copy still held (poisoned by
+// discard owed. That commit stores CopyOnRelease as the record of the
+// settle (poisonCopySettled): the message is then held as a suspended
+// one is — no holder is named or asked for its copy (needsCopyMarked,
+// copyKeeperTx: XQUERYKEPT's "missing" marked it rolled back), none is
+// made again while it is held — and its resume marks it for a new copy
+// (markReleasedSingle, HowHeld) without settling it twice. A poison message's shadow copy still held (poisoned by
 // an earlier release, or with a body unreadable then) is taken over by
 // its holder by the copy's own receipt time: so its resume writes, in
 // the same commit, the discard

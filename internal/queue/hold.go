@@ -130,10 +130,11 @@ func (t *Tx) markReleasedSingle(m *Message, how string, now time.Time) (bool, er
 	lost := m.ShadowServer
 	if m.CopyOnRelease {
 		m.CopyOnRelease = false
-		if m.ShadowServer != "" && m.ShadowID != "" && t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID) {
+		if m.ShadowServer != "" && m.ShadowID != "" && (m.State == Poison || t.copyNeededElsewhere(m.ID, m.OrgID, m.ShadowServer, m.ShadowID)) {
 			// A part whose hold settled its recipients in the copy
-			// another record still needs (settleHeldPart): the hold
-			// discarded its share of the copy.
+			// another record still needs (settleHeldPart), or a poison
+			// message whose move there settled its copy (Recover): the
+			// hold discarded its copy, or its share of it.
 			lost += howSep + how
 		}
 	} else if m.ShadowServer == "" || m.ShadowID == "" {
@@ -170,6 +171,10 @@ func HoldDiscardedCopy(m *Message) string {
 		return "held by this server only: its shadow copy on " + m.ShadowServer + " was discarded when the message was held; made again when it goes"
 	case Quarantined:
 		return "held by this server only: its shadow copy on " + m.ShadowServer + " was discarded when the message was quarantined; made again when it is released"
+	case Poison:
+		if poisonCopySettled(m) {
+			return "held by this server only: its shadow copy on " + m.ShadowServer + " was discarded when the message was moved to the poison queue; made again when it is resumed"
+		}
 	}
 	return ""
 }

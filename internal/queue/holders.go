@@ -505,11 +505,22 @@ func needsCopy(m *Message) bool {
 // server and still needs one.
 func needsCopyMarked(m *Message) bool {
 	switch m.State {
-	case Ready, Active, Poison:
+	case Ready, Active:
+	case Poison:
+		if poisonCopySettled(m) {
+			return false // held as a suspended message is (hold.go)
+		}
 	default:
 		return false
 	}
 	return len(m.Pending()) > 0
+}
+
+// poisonCopySettled: m is in the poison queue and the commit that moved
+// it there settled its shadow copy (Recover stores CopyOnRelease), as a
+// suspend's does: no copy is kept for it until its resume.
+func poisonCopySettled(m *Message) bool {
+	return m.State == Poison && m.CopyOnRelease
 }
 
 // markedSingle reports whether message id is marked held by this server
@@ -1350,14 +1361,16 @@ func (q *Manager) CopyHolderOf(id ID) string {
 //     pushed without confirmation, or it was taken over), or one whose
 //     record names no copy (accepted with none);
 //   - else the server its record names (ready, in delivery, or poison:
-//     the poison queue keeps its copy, hold.go).
+//     the poison queue keeps its copy when its body here did not read
+//     whole, hold.go; one whose move there settled the copy,
+//     poisonCopySettled, names none, as a suspended message).
 //
 // It reads only what a database of an older release may lack with a
 // check (the restore's count reads such a file): no index, no copy
 // needed elsewhere.
 func (t *Tx) copyKeeperTx(m *Message) string {
-	switch m.State {
-	case Suspended, Quarantined:
+	switch {
+	case m.State == Suspended, m.State == Quarantined, poisonCopySettled(m):
 		if m.ShadowServer != "" && m.ShadowID != "" && t.tx.Bucket(bucketOrgIDs) != nil &&
 			t.copyKeptForSibling(m) {
 			return m.ShadowServer

@@ -404,7 +404,12 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 					if _, err := settleHeldCopy(tx, m, now); err != nil {
 						return err
 					}
-					m.CopyOnRelease = m.CopyOnRelease || tx.markedSingle(m.ID)
+					// Stored as the record of that settle: the
+					// message is then held as a suspended one is — no
+					// holder asked for its copy, none made again while
+					// held (needsCopyMarked) — and its resume marks it
+					// for a new copy (resumeAction).
+					m.CopyOnRelease = true
 				}
 				m.State = Poison
 				m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it", m.CrashCount)
