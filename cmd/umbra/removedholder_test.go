@@ -48,23 +48,7 @@ func removedHolderGetsItsDiscards(t *testing.T, ipA, ipB, ipC string, restart bo
 		o.sendCopied(t, "Subject: "+s+"\r\n\r\nbody")
 		sent = append(sent, s)
 	}
-	// hub-a's topology without hub-b: hub-c (never started) takes its
-	// place in site b.
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-c], smart_hosts: [%q]}
-`, o.a, reserveAddr(t, ipC), o.sink)
-	topoA := filepath.Join(o.dir, "topology-a.yaml")
-	if err := os.WriteFile(topoA, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoA := topologyWithoutHubB(t, o, ipC)
 	useTopoA := func() {
 		editConfig(t, o.cfgA, "topology: "+filepath.Join(o.dir, "topology.yaml"), "topology: "+topoA)
 	}
@@ -94,4 +78,26 @@ send_connectors:
 			t.Fatalf("%q arrived %d times at the sink", s, n)
 		}
 	}
+}
+
+// topologyWithoutHubB writes hub-a's topology without hub-b — hub-c (at
+// ipC, never started) takes its place in site b — and returns its path.
+func topologyWithoutHubB(t *testing.T, o *receiptHubs, ipC string) string {
+	t.Helper()
+	topo := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-c], smart_hosts: [%q]}
+`, o.a, reserveAddr(t, ipC), o.sink)
+	topoA := filepath.Join(o.dir, "topology-a.yaml")
+	if err := os.WriteFile(topoA, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return topoA
 }

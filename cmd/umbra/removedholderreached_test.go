@@ -33,21 +33,7 @@ func TestRemovedHolderReachedByHandOverIsNotLost(t *testing.T) {
 		o.sendCopied(t, "Subject: "+s+"\r\n\r\nbody")
 		sent = append(sent, s)
 	}
-	topo := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-c, role: hub, site: b, address: %q, source_addresses: [127.0.0.1]}
-send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-c], smart_hosts: [%q]}
-`, o.a, reserveAddr(t, "127.0.0.168"), o.sink)
-	topoA := filepath.Join(o.dir, "topology-a.yaml")
-	if err := os.WriteFile(topoA, []byte(topo), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	topoA := topologyWithoutHubB(t, o, "127.0.0.168")
 	reloadDaemon(t, ha, func() {
 		editConfig(t, o.cfgA, "topology: "+filepath.Join(o.dir, "topology.yaml"), "topology: "+topoA)
 	})

@@ -251,7 +251,15 @@
 // session's start and, for a transport server owed discards, from the
 // topology at each pass), or the topology's address when it is listed
 // in another role. The record goes once the topology does not list the
-// server and nothing is owed to or held on it. With shadow redundancy
+// server and nothing is owed to or held on it. That session is opened
+// at each pass while the server holds copies here, owed something or
+// not (sites48 F2): no probe goes to it, and its reaching the holder is
+// the holder's answer at the takeover bound (Probe returns the database
+// id it presented) — only when that id is the one recorded for the
+// holder (metWith): one stating the holder's name with another database
+// (wiped, reinstalled, restored) still gets its discards, but is no
+// answer for the copies made here, as a holder of the topology back with
+// a new database has them taken as lost and made again. With shadow redundancy
 // off here (no ShadowServerID, no holders' pass) the discards still
 // owed for copies made while it was on are handed over by
 // PushOwedWhileOff every shadow_heartbeat_timeout and by the stop,

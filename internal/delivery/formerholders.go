@@ -84,7 +84,9 @@ func (d *Deliverer) formerAddr(st *state, store any, server string) string {
 // holder, at the address formerHolderAddr gives, within
 // StopPushPerServer, and returns the transport database id it answered
 // with when the session reached it as that holder ("" otherwise: not
-// reached, another server at the address, or a session broken). The
+// reached, another server at the address, a session broken, or the
+// holder's name stated with another database than the one it was met
+// with: metWith). The
 // session is opened while none is owed too: a former holder's own
 // sessions are refused here and no probe goes to a server the topology
 // does not name, so this hand-over is the one sign that it is up and
@@ -116,7 +118,29 @@ func (r *ReceiptShadow) pushToFormer(ctx context.Context, server string, q OwedD
 		r.d.log.Info("discard notifications handed to a shadow server the topology no longer lists, at the address its copies were made at (its own queries are refused)",
 			"shadow_server", server, "address", addr, "count", n)
 	}
+	if db != "" && !metWith(q, server, db) {
+		// It states the holder's name with another database (wiped,
+		// reinstalled, restored): its discards are handed, but it is
+		// no answer for the copies made here — a holder of the
+		// topology back so has them taken as lost and made again
+		// (holderSeen), and this one is judged as before.
+		db = ""
+	}
 	return db
+}
+
+// metWith reports whether db is the transport database id recorded for
+// server when this server met it (queue ShadowHolderID): only then does
+// an answer from it say it holds the copies made here.
+func metWith(q any, server, db string) bool {
+	h, ok := q.(interface {
+		ShadowHolderID(server string) (string, error)
+	})
+	if !ok {
+		return false
+	}
+	want, err := h.ShadowHolderID(server)
+	return err == nil && want != "" && want == db
 }
 
 // formerStale lists the servers owed discard notifications that are

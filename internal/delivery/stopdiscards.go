@@ -206,14 +206,7 @@ func (d *Deliverer) answeredAsFormer(st *state, q any, name, db, stated string) 
 	if stated != "" && mailaddr.NameKey(stated) == mailaddr.NameKey(name) {
 		return nil // the holder itself, whatever database it has now (a restore gives a new id)
 	}
-	h, ok := q.(interface {
-		ShadowHolderID(server string) (string, error)
-	})
-	if !ok {
-		return errNotTheFormerHolder
-	}
-	want, err := h.ShadowHolderID(name)
-	if err != nil || want == "" || want != db {
+	if !metWith(q, name, db) {
 		return errNotTheFormerHolder
 	}
 	return nil

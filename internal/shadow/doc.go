@@ -472,7 +472,10 @@
 // it holds those copies. A holder no probe can be made to
 // (ErrNotProbeable: without a topology, none can) that completed a
 // session here within the bound (HeardStore: its heartbeat or discard
-// query for the copies it keeps) answers too; a holder the topology
+// query for the copies it keeps) answers too, and so does one whose
+// Probe returns a database id with ErrNotProbeable (delivery: the
+// hand-over of discards to a holder removed from the topology reached
+// it with the database it was met with, sites48 F2); a holder the topology
 // names answers by a probe only — its sessions carry no database id nor
 // what it kept, and a holder wiped, restored or rolled back keeps
 // opening them. One heard from this start and silent since is
