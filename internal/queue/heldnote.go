@@ -150,8 +150,15 @@ func (t *Tx) holdTakenBackTx(m *Message, server string, now time.Time) (bool, er
 	}
 	m.CopyOnRelease = m.CopyOnRelease || t.markedSingle(m.ID)
 	m.State = Suspended
-	m.LastError = "held by the administrator of " + server + ", which had taken its copy over while this server was away (umbra message resume releases it)"
+	m.LastError = heldTakenBackReason(server)
 	return settled, nil
+}
+
+// heldTakenBackReason is the LastError of a copy held by the
+// administrator of server, which took it over: what server answered,
+// not why it took the copy over (takenDoneWhat).
+func heldTakenBackReason(server string) string {
+	return "held by the administrator of " + server + ", which had taken its copy over (umbra message resume releases it)"
 }
 
 // heldTakenBack logs and records the originals suspended for held notes

@@ -1232,6 +1232,10 @@ func (q *Manager) afterTakeover(primary, oldDB string, taken []*Message) {
 	why := primary + ": heartbeats failed"
 	if oldDB != "" {
 		why = primary + ": new transport database"
+		// The rollback found of the old database was that database's,
+		// as its failures and takeover were (newDatabaseTx): shadow
+		// list's WHY names none beside the new one.
+		q.rollbackNotes.Delete(primary)
 	}
 	q.afterTakeoverWhy(primary, why, taken)
 }

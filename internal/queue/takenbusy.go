@@ -299,7 +299,7 @@ func (t *Tx) dropTakenBusy(id ID) error {
 // takenBusyReason is the record's LastError while it waits.
 func takenBusyReason(server string) string {
 	return "kept back: its shadow copy is in delivery on " + server +
-		", which took it over while this server was away; delivered here only if that attempt does not finish it (" + server + " is asked again every shadow_heartbeat_timeout)"
+		", which took it over; delivered here only if that attempt does not finish it (" + server + " is asked again every shadow_heartbeat_timeout)"
 }
 
 // ShadowCopiesBusy records what holder server answered to this server's

@@ -727,15 +727,16 @@ func (q *Manager) ShadowFinishedElsewhere(server string, notes []TakenDone) (cha
 		// id — ReportOn is not stored, and a zero id named no message.
 		// What the notes tell, no more (shadowout48 F4): not why the
 		// copy was taken over, nor that a failure was reported.
-		of := "the copy of " + m.ReportOn.String()
+		// The log line names it as the event does.
+		of, copyKey, copyID := "the copy of "+m.ReportOn.String(), "report_on", m.ReportOn.String()
 		if m.ReportOn == 0 {
-			of = "the copy " + m.ShadowID
+			of, copyKey, copyID = "the copy "+m.ShadowID, "shadow_id", m.ShadowID
 		}
 		what := "failure DSN not sent: " + server + ", which took " + of +
 			" over, finished every recipient it reports (failed there, its DSN made there if one is owed, or handed on or delivered there)"
 		q.ev.Event("finished-elsewhere", m, nil, what)
 		q.log.Info("failure DSN not sent: the shadow server that took the copy over finished every recipient it reports",
-			"msg_id", m.ID.String(), "report_on", m.ReportOn.String(), "shadow_server", server)
+			"msg_id", m.ID.String(), copyKey, copyID, "shadow_server", server)
 		ended = append(ended, m.ID)
 	}
 	for _, id := range ended {

@@ -1,8 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,7 +54,9 @@ func TestTakenDoneDropsDSNCarryingTheCopy(t *testing.T) {
 				return out
 			})
 			ev := &eventLog{}
-			qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-c", RetrySchedule: []time.Duration{time.Hour}, Events: ev})
+			var logs bytes.Buffer
+			qP := NewManager(pS, dP, ManagerConfig{Clock: clk, Hostname: "hub-c", RetrySchedule: []time.Duration{time.Hour}, Events: ev,
+				Log: slog.New(slog.NewTextHandler(&logs, nil))})
 			o := msg(pS, "s@example.org", tc.rcpts...)
 			o.OrgID, o.ShadowServer, o.ShadowID, o.Arrived = org, "hub-b", org, clk.Now()
 			if tc.typo {
@@ -121,6 +126,17 @@ func TestTakenDoneDropsDSNCarryingTheCopy(t *testing.T) {
 				if !ev.has("finished-elsewhere: failure DSN not sent: hub-b, which took the copy " + org +
 					" over, finished every recipient it reports (failed there, its DSN made there if one is owed, or handed on or delivered there)") {
 					t.Errorf("the dropped DSN's event: %q", ev.out)
+				}
+				// Its log line names the copy as the event does: a zero
+				// report_on named no message.
+				line := ""
+				for _, l := range strings.Split(logs.String(), "\n") {
+					if strings.Contains(l, "failure DSN not sent") {
+						line = l
+					}
+				}
+				if strings.Contains(line, "report_on=0000000000000000") || !strings.Contains(line, "shadow_id="+org) {
+					t.Errorf("the dropped DSN's log line names no copy: %q", line)
 				}
 				return
 			}

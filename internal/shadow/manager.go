@@ -1444,7 +1444,7 @@ var ErrHeartbeatBound = fmt.Errorf("heartbeat not done within its bound: %w", co
 
 // HeartbeatStepper is a Heartbeater's error that names the step of the
 // heartbeat in flight when its bound cut it off ("XQUERYDISCARD",
-// "connect, greeting and login"): the failure says which step the
+// "connection, greeting and login"): the failure says which step the
 // primary did not answer.
 type HeartbeatStepper interface{ HeartbeatStep() string }
 
