@@ -399,8 +399,11 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				// suspend settles it, so that no holder takes it over at
 				// its expiry and delivers behind the operator's verdict
 				// — unless the body here does not read whole: then the
-				// copy is the sound one (handback.go).
-				if m.ShadowServer != "" && m.ShadowID != "" && tx.bodySoundHere(m) {
+				// copy is the sound one (handback.go). A message that
+				// names no copy is settled too, as a suspend settles
+				// it: a push that got no reply may have left one on
+				// its server, owed the discard here (settleMarkHolders).
+				if tx.bodySoundHere(m) {
 					if _, err := settleHeldCopy(tx, m, now); err != nil {
 						return err
 					}
@@ -408,8 +411,9 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 					// message is then held as a suspended one is — no
 					// holder asked for its copy, none made again while
 					// held (needsCopyMarked) — and its resume marks it
-					// for a new copy (resumeAction).
-					m.CopyOnRelease = true
+					// for a new copy (resumeAction); so is one marked
+					// held here only, as a suspend stores it.
+					m.CopyOnRelease = m.CopyOnRelease || m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID)
 				}
 				m.State = Poison
 				m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it", m.CrashCount)
