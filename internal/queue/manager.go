@@ -399,21 +399,9 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				// suspend settles it, so that no holder takes it over at
 				// its expiry and delivers behind the operator's verdict
 				// — unless the body here does not read whole: then the
-				// copy is the sound one (handback.go). A message that
-				// names no copy is settled too, as a suspend settles
-				// it: a push that got no reply may have left one on
-				// its server, owed the discard here (settleMarkHolders).
-				if tx.bodySoundHere(m) {
-					if _, err := settleHeldCopy(tx, m, now); err != nil {
-						return err
-					}
-					// Stored as the record of that settle: the
-					// message is then held as a suspended one is — no
-					// holder asked for its copy, none made again while
-					// held (needsCopyMarked) — and its resume marks it
-					// for a new copy (resumeAction); so is one marked
-					// held here only, as a suspend stores it.
-					m.CopyOnRelease = m.CopyOnRelease || m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID)
+				// copy is the sound one (handback.go).
+				if err := settlePoisonCopy(tx, m, now); err != nil {
+					return err
 				}
 				m.State = Poison
 				m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it", m.CrashCount)
