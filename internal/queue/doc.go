@@ -609,7 +609,8 @@
 // changes when a message arrived (ops48 F1). A
 // delay notice that went stays gone through either release: one notice
 // per message. The commit that moves a message to the poison queue
-// (Recover) settles its shadow copy, as a suspend's does (settleHeldCopy;
+// (Recover; poisonGiving after a panic) settles its shadow copy, as a
+// suspend's does (settlePoisonCopy, settleHeldCopy;
 // its body here reading whole, bodySoundHere: else the copy is the sound
 // one and stays), so that no holder takes it over at the copy's expiry
 // behind the operator's verdict; a crash leaves the message in flight

@@ -47,8 +47,9 @@ import "time"
 // destination's maintenance: the mail is due to be delivered, and a
 // takeover during an outage of this server is what the copy is for),
 // a redirect (a route of this server's). The poison queue is a hold the
-// operator sees: the commit that moves a message there (Recover)
-// settles its copy as a suspend does, and its resume marks it for a new
+// operator sees: the commit that moves a message there (Recover, or a
+// panic of its attempt: settlePoisonCopy) settles its copy as a suspend
+// does, and its resume marks it for a new
 // copy — but not when its body here does not read whole: its copy is
 // then the only sound one (handback.go gives the message to its
 // holder), and stays. The resume of a poison message whose copy is
@@ -105,6 +106,28 @@ func settleHeldCopy(tx *Tx, m *Message, now time.Time) (bool, error) {
 		m.CopyOnRelease = true
 	}
 	return false, err
+}
+
+// settlePoisonCopy settles, in tx, the shadow copy of m, which the
+// caller's commit moves to the poison queue (Recover after crashes,
+// poisonGiving after a panic), as a suspend settles it (settleHeldCopy):
+// a message that names no copy too, since a push that got no reply may
+// have left one on its server (settleMarkHolders). Not when m's body
+// here does not read whole: the copy is then the sound one
+// (handback.go). CopyOnRelease is stored as the record of the settle:
+// the message is then held as a suspended one is — no holder asked for
+// its copy, none made again while held (needsCopyMarked) — and its
+// resume marks it for a new copy (resumeAction); so is one marked held
+// here only, as a suspend stores it.
+func settlePoisonCopy(tx *Tx, m *Message, now time.Time) error {
+	if !tx.bodySoundHere(m) {
+		return nil
+	}
+	if _, err := settleHeldCopy(tx, m, now); err != nil {
+		return err
+	}
+	m.CopyOnRelease = m.CopyOnRelease || m.ShadowServer != "" && m.ShadowID != "" || tx.markedSingle(m.ID)
+	return nil
 }
 
 // markReleasedSingle marks m, released from an operator's hold (or from

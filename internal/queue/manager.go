@@ -400,16 +400,8 @@ func (q *Manager) Recover(ctx context.Context) (recovered, poisoned int, err err
 				// its expiry and delivers behind the operator's verdict
 				// — unless the body here does not read whole: then the
 				// copy is the sound one (handback.go).
-				if m.ShadowServer != "" && m.ShadowID != "" && tx.bodySoundHere(m) {
-					if _, err := settleHeldCopy(tx, m, now); err != nil {
-						return err
-					}
-					// Stored as the record of that settle: the
-					// message is then held as a suspended one is — no
-					// holder asked for its copy, none made again while
-					// held (needsCopyMarked) — and its resume marks it
-					// for a new copy (resumeAction).
-					m.CopyOnRelease = true
+				if err := settlePoisonCopy(tx, m, now); err != nil {
+					return err
 				}
 				m.State = Poison
 				m.LastError = fmt.Sprintf("in flight during %d crashes while umbra processed it", m.CrashCount)

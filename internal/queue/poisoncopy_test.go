@@ -20,9 +20,15 @@ func poisonWithCopy(t *testing.T) (clk *clock.Fake, p, h *Manager, m *Message, c
 	h = NewManager(hs, nil, ManagerConfig{Clock: clk, MessageExpiration: splitExp})
 	m = receiptCopy(ps, "x@a.example")
 	m.ShadowServer, m.ShadowID, m.Arrived = "hub-h", m.OrgID, clk.Now()
+	// Stored Ready: handed to an attempt of this run by the submit, the
+	// message's peer-wait slot (peerwait.go) could say it waited for a
+	// peer, and Recover counted no crash (the test's Recover stands for
+	// the next start's).
+	p.draining.Store(true)
 	if err := p.Submit(ctx, m, []byte(body)); err != nil {
 		t.Fatal(err)
 	}
+	p.draining.Store(false)
 	c := msg(hs, "a@example.org", "x@a.example")
 	c.OrgID = m.OrgID
 	if stored, err := h.SubmitShadowCopy(ctx, c, []byte(body), "hub-p", "127.0.0.2:25", "db-p"); err != nil || !stored {

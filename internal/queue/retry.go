@@ -48,6 +48,14 @@ func (q *Manager) poisonGiving(m *Message, why string, give bool) {
 	if err := q.store.Update(context.Background(), func(tx *Tx) error {
 		restore()
 		var err error
+		if !give {
+			// The poison queue is a hold the operator sees: its copy
+			// is settled in this commit, as Recover's move there
+			// settles it (hold.go).
+			if err = settlePoisonCopy(tx, m, q.clk.Now()); err != nil {
+				return err
+			}
+		}
 		if took, err = putLeavingTook(tx, m); err != nil {
 			return err
 		}

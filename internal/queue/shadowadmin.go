@@ -292,6 +292,9 @@ func rerunnable(m *Message) func() {
 		if m.ShadowServer != saved.ShadowServer || m.ShadowID != saved.ShadowID {
 			m.ShadowServer, m.ShadowID = saved.ShadowServer, saved.ShadowID
 		}
+		if m.CopyOnRelease != saved.CopyOnRelease { // a settle's record (settlePoisonCopy)
+			m.CopyOnRelease = saved.CopyOnRelease
+		}
 	}
 }
 
