@@ -168,6 +168,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	registerQuarantine(reg, func() (int, int64) { return 0, 0 })
 	registerQuarantineFull(reg, func() uint64 { return 0 })
 	metrics.RegisterSingleCopies(reg, func() int { return 0 })
+	metrics.RegisterUnconfirmedCopies(reg, func() int { return 0 })
 	metrics.RegisterRollbacks(reg, func() uint64 { return 0 })
 	metrics.RegisterExpiredKept(reg, func() int { return 0 })
 	metrics.RegisterDamagedPeers(reg, func() int { return 0 })
