@@ -562,7 +562,9 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 	ctx, cancel := boundedTry(ctx, receiptTry) // its bound told from the caller's end (peerSilent)
 	defer cancel()
 	c, err := r.d.dialPrimary(ctx, st, s.Name, s.Address)
+	peerDigest := "" // the database digest its EHLO advertised, for a refused XSHADOW
 	if err == nil {
+		peerDigest = c.PeerDatabaseDigest()
 		stop := context.AfterFunc(ctx, func() { c.Close() })
 		r.presentMark(c, s.Name)
 		var db string
@@ -623,7 +625,12 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 	if errors.As(refusal(err), &ref) {
 		// It answers, but refuses this server's shadow session: its
 		// mark (if a refused copy made one) stays, so copies keep going
-		// to the other candidates first.
+		// to the other candidates first. A refusal of XSHADOW carries
+		// the digest the session's EHLO advertised, as a refused
+		// heartbeat's does (refusalIn): it says whose database answered.
+		if ref.digest == "" {
+			ref.digest = peerDigest
+		}
 		r.probeRefused(st, s, ref)
 		return "", &probeRefusedError{name: s.Name, ref: ref}
 	}
@@ -663,6 +670,10 @@ func (r *ReceiptShadow) Probe(ctx context.Context, name string) (_ string, err e
 type probeRefusedError struct {
 	name string
 	ref  *refusedError
+	// holds: the digest it presented is that of the transport database
+	// recorded for it (queue ShadowHolderID), the one its copies were
+	// made on (Holders.Probe sets it).
+	holds bool
 }
 
 func (e *probeRefusedError) Error() string {
@@ -670,6 +681,14 @@ func (e *probeRefusedError) Error() string {
 }
 func (e *probeRefusedError) Refusal() string { return e.ref.Refusal() }
 func (e *probeRefusedError) Unwrap() error   { return e.ref }
+
+// HoldsItsCopies implements shadow.HoldingRefusal: the holder answered
+// with the database its copies were made on before it refused, so it is
+// up with them, and they are not taken as lost at the takeover bound —
+// it takes them over if this server dies, so its discards stay owed to
+// it (fetched by its own queries here, or handed over while its sessions
+// are refused here: pushToRefused) (holders49 item 1).
+func (e *probeRefusedError) HoldsItsCopies() bool { return e.holds }
 
 // probeRefused reports a holder that refused this server's probe
 // (rt21a L1: its topology does not know this server, or knows its
@@ -1679,6 +1698,9 @@ func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 	if err == nil {
 		h.restoredAnswer(server)
 	}
+	if pr := (*probeRefusedError)(nil); errors.As(err, &pr) {
+		pr.holds = presentsRecorded(h.Q, server, pr.ref.DatabaseDigest())
+	}
 	q, ok := h.Q.(OwedDiscards)
 	switch {
 	case !ok:
@@ -1694,7 +1716,63 @@ func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 			id = db
 		}
 	}
+	if errors.Is(err, ErrUnknownServer) {
+		err = &unprobedError{err: err, how: h.unprobedHow(server, ok)}
+	}
 	return id, err
+}
+
+// unprobedError is a Probe error of a holder no probe goes to
+// (ErrUnknownServer), saying why and what was tried in its stead
+// (shadow.UnprobedHow): the WARN of its copies taken as lost said "no
+// server of this server's topology" and "no hand-over of discards
+// reached it" without a topology too, and where none was tried for want
+// of an address (holders49 item 2).
+type unprobedError struct {
+	err error
+	how string
+}
+
+func (e *unprobedError) Error() string       { return e.err.Error() }
+func (e *unprobedError) Unwrap() error       { return e.err }
+func (e *unprobedError) UnprobedHow() string { return e.how }
+
+// unprobedHow says why no probe goes to server and whether a hand-over
+// of its discards was tried (handing: the store hands discards over).
+func (h Holders) unprobedHow(server string, handing bool) string {
+	st := h.R.d.st.Load()
+	switch {
+	case st.cfg.Topology == nil:
+		return "no probe goes to it (this server has no topology, so no address of it is known), and no hand-over of discards is tried"
+	case st.cfg.ShadowServerID == "":
+		return "no probe goes to it (shadow redundancy is off here: no shadow server id to state), and no hand-over of discards is tried"
+	}
+	if _, named := st.cfg.Topology.Server(server); named {
+		// Named, but not as a transport server: its address is the
+		// topology's, tried for the hand-over below.
+		if addr := h.R.formerHolderAddr(server); addr != "" && handing {
+			return "no probe goes to it (no transport server of this server's topology), and no hand-over of discards at its address " + addr + " reached it as the holder"
+		}
+		return "no probe goes to it (no transport server of this server's topology)"
+	}
+	if addr := h.R.formerHolderAddr(server); addr != "" && handing {
+		return "no probe goes to it (no server of this server's topology), and no hand-over of discards at its recorded address " + addr + " reached it as the holder"
+	}
+	return "no probe goes to it (no server of this server's topology), and no hand-over of discards is tried: no address of it is known here (none recorded when its copies were made)"
+}
+
+// presentsRecorded reports whether digest, the database digest a holder
+// advertised before it refused this server, is that of the transport
+// database id recorded for it (queue ShadowHolderID).
+func presentsRecorded(q any, server, digest string) bool {
+	h, ok := q.(interface {
+		ShadowHolderID(server string) (string, error)
+	})
+	if !ok || digest == "" {
+		return false
+	}
+	id, err := h.ShadowHolderID(server)
+	return err == nil && id != "" && queue.DatabaseDigest(id) == digest
 }
 
 // sessionsRefused reports whether server's shadow sessions are refused

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
@@ -419,9 +420,11 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 	}
 	defer c.Close()
 	noted := false
-	step := "XSHADOW" // the step in flight, for a cut by the bound
-	err = refusalIn(d.queryAll(ctx, st, c, &step, func(dbID string, mark uint64, discards []string, contact bool) error {
+	var steps heartbeatSteps // the step in flight, and the one the bound cut
+	var saveErr error
+	err = refusalIn(d.queryAll(ctx, st, c, &steps, func(dbID string, mark uint64, discards []string, contact bool) error {
 		if err := save(dbID, mark, discards, contact); err != nil {
+			saveErr = err
 			return err
 		}
 		if !noted && dbID != "" {
@@ -434,7 +437,57 @@ func (d *Deliverer) heartbeat(ctx context.Context, primary, addr string, save fu
 		}
 		return nil
 	}), c)
-	return boundCut(ctx, step, err) // the step read once queryAll returned
+	if saveErr != nil && err == saveErr {
+		return err // the save's own failure (shadow.SaveError), told as it is
+	}
+	return boundCut(ctx, steps.cutStep(), err) // the step in flight when the bound ran out
+}
+
+// stepSave is the heartbeat's step while this server saves a batch of
+// the primary's discard notifications (its own store): a bound run out
+// there is no silence of the primary's.
+const stepSave = "saving the primary's discard notifications here"
+
+// heartbeatSteps is the step of a heartbeat in flight and the one in
+// flight when its bound ran out. The step read once the session returned
+// named the next one after a cut in a save here: the query the closed
+// connection then failed, the primary blamed for this server's slow
+// store (holders49 item 3).
+type heartbeatSteps struct {
+	mu       sync.Mutex
+	now, cut string
+}
+
+// set moves to step; when ctx ended before it, the step it leaves is the
+// one the bound cut (whether or not ctx's AfterFunc ran yet).
+func (s *heartbeatSteps) set(ctx context.Context, step string) {
+	s.mu.Lock()
+	if s.cut == "" && ctx.Err() != nil {
+		s.cut = s.now
+	}
+	s.now = step
+	s.mu.Unlock()
+}
+
+// bound notes the step in flight as the one the bound cut (the first
+// call only).
+func (s *heartbeatSteps) bound() {
+	s.mu.Lock()
+	if s.cut == "" {
+		s.cut = s.now
+	}
+	s.mu.Unlock()
+}
+
+// cutStep is the step the bound cut, or the step in flight when it did
+// not cut one.
+func (s *heartbeatSteps) cutStep() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cut != "" {
+		return s.cut
+	}
+	return s.now
 }
 
 // stepCutError is a heartbeat its bound cut off, with the step then in
@@ -457,8 +510,19 @@ func boundCut(ctx context.Context, step string, err error) error {
 	if err == nil || ctx.Err() == nil || cutByOwnStop(ctx) {
 		return err
 	}
+	if step == stepSave {
+		return &localStepCutError{stepCutError{step: step, err: err}}
+	}
 	return &stepCutError{step: step, err: err}
 }
+
+// localStepCutError is a heartbeat its bound cut off in a step of this
+// server's own (stepSave): the primary answered every command, so it is
+// this server's fault (shadow.LocalFault), no failed heartbeat of the
+// primary's.
+type localStepCutError struct{ stepCutError }
+
+func (*localStepCutError) LocalFault() {}
 
 // earlierRelease: the shadow recorder holds primary proved of a release
 // that advertises no database digest (DigestNoter's record).
@@ -478,21 +542,22 @@ type DigestNoter interface {
 // is saved before the next command (the next query, QUIT) goes out: that
 // command tells the primary to forget it (SR-15). A failed save returns
 // at once; the deferred Close ends the session without another command.
-func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, step *string, save func(dbID string, mark uint64, discards []string, contact bool) error) error {
-	stop := context.AfterFunc(ctx, func() { c.Close() })
+func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, step *heartbeatSteps, save func(dbID string, mark uint64, discards []string, contact bool) error) error {
+	stop := context.AfterFunc(ctx, func() { step.bound(); c.Close() })
 	defer stop()
-	*step = "XSHADOW"
+	step.set(ctx, "XSHADOW")
 	db, err := askShadow(c, st.cfg.ShadowServerID)
 	if err != nil {
 		return err
 	}
 	for i := 0; i < 100; i++ {
-		*step = "XQUERYDISCARD"
+		step.set(ctx, "XQUERYDISCARD")
 		ids, err := c.QueryDiscard(1000)
 		if err != nil {
 			return err // the batches read are saved already
 		}
 		last := len(ids) < 1000 || i == 99
+		step.set(ctx, stepSave)
 		if err := save(db, c.DiscardMark, ids, last); err != nil {
 			return err
 		}
@@ -500,6 +565,7 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, ste
 			break
 		}
 	}
+	step.set(ctx, "QUIT")
 	quit(ctx, c) // the batches are saved: an unanswered QUIT loses none
 	return nil
 }

@@ -1211,7 +1211,8 @@
 // (Message.CopiedOnReceipt tells the two apart: the shadow id is the org
 // id; delivery then does not take the shadow server for the message's
 // origin). A push is not a contact (it brings no discards: the last
-// contact stays), but the same commit forgets the failed heartbeats
+// contact stays — but for a primary first seen, or one pushing under a
+// new database id, whose record starts at the push: newDatabaseTx), but the same commit forgets the failed heartbeats
 // counted against the primary (Failures; a takeover done stays marked)
 // and makes the next heartbeat due a timeout after the push (LastTry),
 // since a primary that pushes is alive — the next failure then cannot

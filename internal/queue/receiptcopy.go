@@ -192,7 +192,12 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 		// A push is not a contact: the primary's discards come only in
 		// sessions this server opens (heartbeats), and a primary that
 		// keeps pushing copies must still be asked for them, so the last
-		// contact stays as it is. But it proves the primary alive: the
+		// contact of the database it pushes under stays as it is. A
+		// record started by this push is the exception: a primary first
+		// seen, or one that pushes under a new database id (its record
+		// started afresh above, newDatabaseTx), is first heard now — its
+		// last contact is the push's time, the old database's being no
+		// time of the new one's (shadowout48 F1). But it proves the primary alive: the
 		// failed heartbeats counted so far are forgotten (alive.go), so
 		// that the next failure does not take over every copy — this one
 		// included — of a primary that is pushing them. A primary that

@@ -469,7 +469,14 @@
 // not take was taken as lost again at every pass, rr recopy39), so a holder no probe reaches is marked once, and with no
 // other candidate the mark stays, told once. A holder that answers again has the marks not
 // yet settled by a new copy dropped (UnreachableStore.HolderAnswered):
-// it holds those copies. A holder no probe can be made to
+// it holds those copies. So does a holder whose probe it refused after
+// presenting the digest of the database its copies were made on
+// (HoldingRefusal: up and holding them, it takes them over if this
+// server dies — taken as lost and made again elsewhere, its copy was
+// one more that this server's discard had to reach; holders49 item 1);
+// a refusal without that digest may be another host at its address and
+// counts as silence, its WARN saying it refused, with the reply. A
+// holder no probe can be made to
 // (ErrNotProbeable: without a topology, none can) that completed a
 // session here within the bound (HeardStore: its heartbeat or discard
 // query for the copies it keeps) answers too, and so does one whose

@@ -153,11 +153,48 @@ type notProbeableError struct{}
 func (notProbeableError) Error() string { return "not a server of the topology" }
 func (notProbeableError) NotProbeable() {}
 
+// UnprobedHow is implemented by a NotProbeable error that says why no
+// probe goes to its holder and what was tried in its stead — no topology
+// at all, or none naming it; a hand-over of discards at an address
+// recorded for it, or none for want of one —: the WARN of its copies
+// taken as lost says that, not a guess (holders49 item 2).
+type UnprobedHow interface {
+	UnprobedHow() string
+}
+
+// unprobedHowDefault is what the WARN says of a holder no probe goes to
+// when its error does not say more (UnprobedHow).
+const unprobedHowDefault = "no probe goes to it (no topology here, or none that names it); no session of its own completed here"
+
+// unprobedHow is what err says of a holder no probe goes to.
+func unprobedHow(err error) string {
+	var uh UnprobedHow
+	if errors.As(err, &uh) && uh.UnprobedHow() != "" {
+		return uh.UnprobedHow() + "; no session of its own completed here"
+	}
+	return unprobedHowDefault
+}
+
 // notProbeable reports whether err says no probe can be made to its
 // holder (NotProbeable).
 func notProbeable(err error) bool {
 	var np NotProbeable
 	return errors.As(err, &np)
+}
+
+// HoldingRefusal is a Probe error of a holder that answered and refused
+// this server's probe (a Refusal: a 5xx to its login or XSHADOW).
+// HoldsItsCopies reports whether it presented, before it refused, the
+// digest of the transport database its copies were made on (the EHLO's
+// XSHADOWDB against the id recorded for it): then it is up with them —
+// it takes them over if this server dies —, so they are not lost, and
+// the takeover bound never takes them as such (unreachedBound). One that
+// presented no digest, or another, may be another host at its address
+// (as a refused heartbeat is judged: doc.go), and its silence counts as
+// before; the WARN says it refused, with its reply.
+type HoldingRefusal interface {
+	Refusal
+	HoldsItsCopies() bool
 }
 
 // HeardStore is implemented by a HolderStore that knows when a server
@@ -711,7 +748,7 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 	now := h.cfg.Clock.Now()
 	var lost, back []string
 	var since []time.Time
-	unprobed := map[string]bool{} // of lost: no probe could be made to it (its WARN says so)
+	unprobed := map[string]string{} // of lost: no probe could be made to it, and how it stands (its WARN says so)
 	h.mu.Lock()
 	if h.silent == nil {
 		h.silent, h.lostSaid, h.answered = map[string]time.Time{}, map[string]bool{}, map[string]bool{}
@@ -734,8 +771,19 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 		answered(n)
 	}
 	hs, _ := h.cfg.Store.(HeardStore)
+	refusedReply := map[string]string{} // of lost: the holder answered and refused, with this reply
 	for i, n := range names {
 		if dbs[i] != "" {
+			h.probedAt[n] = now
+			answered(n)
+			continue
+		}
+		var hr HoldingRefusal
+		if errors.As(errs[i], &hr) && hr.HoldsItsCopies() {
+			// It answered with the database its copies were made on,
+			// and refused this server: up and holding them (it takes
+			// them over if this server dies) — not lost, and its
+			// discards stay owed to it (holders49 item 1).
 			h.probedAt[n] = now
 			answered(n)
 			continue
@@ -790,13 +838,18 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			}
 			lost = append(lost, n)
 			since = append(since, at)
-			unprobed[n] = true // heard is read only for a holder no probe can be made to
+			unprobed[n] = unprobedHow(errs[i]) // heard is read only for a holder no probe can be made to
 			continue
 		}
 		if ok && bound > 0 && now.Sub(t) >= bound {
 			lost = append(lost, n)
 			since = append(since, t)
-			unprobed[n] = notProbeable(errs[i])
+			if notProbeable(errs[i]) {
+				unprobed[n] = unprobedHow(errs[i])
+			}
+			if ref := Refusal(nil); errors.As(errs[i], &ref) {
+				refusedReply[n] = ref.Refusal()
+			}
 		}
 	}
 	h.mu.Unlock()
@@ -826,14 +879,27 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			// copies found (made there before their mark, or on
 			// receipt since) are told, the state unchanged — not a
 			// WARN at every pass that finds one (rr recopy39).
-			h.cfg.Log.Info("more messages whose copy is on a shadow server not reachable for the takeover bound are held by this server only",
-				"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
+			what := "more messages whose copy is on a shadow server not reachable for the takeover bound are held by this server only"
+			if _, ok := refusedReply[n]; ok {
+				what = "more messages whose copy is on a shadow server that refused this server's probes for the takeover bound (without presenting the database its copies were made on) are held by this server only"
+			}
+			h.cfg.Log.Info(what, "shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m)
 		} else if m > 0 {
 			attrs := []any{"shadow_server", n, "unreachable_since", since[i].UTC().Format(time.RFC3339), "messages", m}
-			if unprobed[n] {
+			if reply, ok := refusedReply[n]; ok {
+				// It answered, and refused: not "not reachable". Without
+				// the digest of the database its copies were made on
+				// (HoldingRefusal) it may be another host at its
+				// address, so its copies are taken as lost all the same.
+				attrs = append(attrs, "reply", reply)
+				h.cfg.Log.Warn("shadow server refused this server's probes for the takeover bound without presenting the transport database its copies were made on (another host at its address, or a new database): the messages whose copy it holds are held by this server only, their copies made again on another shadow server (umbra shadow single)", attrs...)
+				continue
+			}
+			if how, ok := unprobed[n]; ok {
 				// Not a failed probe: none goes to a server the topology
-				// does not name (sites48 F2). What was tried is said.
-				attrs = append(attrs, "how", "no probe goes to it (no server of this server's topology); no session of its own completed here, and no hand-over of discards reached it")
+				// does not name, nor to any without one (sites48 F2).
+				// What was the case is said (UnprobedHow).
+				attrs = append(attrs, "how", how)
 			}
 			h.cfg.Log.Warn("shadow server not reachable for the takeover bound: the messages whose copy it holds are held by this server only, their copies made again on another shadow server (none without a topology; umbra shadow single)", attrs...)
 		}

@@ -522,15 +522,19 @@ type Recorder struct {
 	// the digest and this server's refusal of the primary's contacts.
 	owns   map[string]*refusal
 	logged map[string]time.Time // by session kind and primary: the last WARN
-	// watchRefused is when a primary's last watch session was refused,
+	// watchRefused is, by nameKey(primary), when a primary's last watch session was refused,
 	// by it or by something else at its address (watch.go), until a
 	// session is let in: the next waits a heartbeat timeout.
 	watchRefused map[string]time.Time
-	// watchFailed is the error of a primary's last failed watch session
+	// watchFailed is, by nameKey(primary), the error of a primary's last failed watch session
 	// (no connection, a broken session), until a session with it
 	// completes or is let in: the views show the primary unreachable
-	// meanwhile, not healthy until its next heartbeat (rt27 F8).
-	watchFailed map[string]string
+	// meanwhile, not healthy until its next heartbeat (rt27 F8). Kept
+	// with the database id stored for the primary when it failed: a
+	// primary recorded with a new database since (a copy it pushed, the
+	// digest of a refused session) is not shown failing for a session
+	// to the old one (holders49 item 4).
+	watchFailed map[string]watchFailure
 	// holderRefusals reads the holders whose sessions are refused here
 	// (SetHolderRefusals, holderrefused.go).
 	holderRefusals func() []HolderRefusal
@@ -604,7 +608,7 @@ func NewRecorder(store Store, obs Observer, log *slog.Logger) *Recorder {
 	}
 	return &Recorder{store: store, obs: obs, log: log, clk: clock.Real{},
 		refusals: map[string]*refusal{}, owns: map[string]*refusal{}, logged: map[string]time.Time{},
-		watchRefused: map[string]time.Time{}, watchFailed: map[string]string{}}
+		watchRefused: map[string]time.Time{}, watchFailed: map[string]watchFailure{}}
 }
 
 // refusalLogEvery paces the WARN of refusals per primary and session
@@ -834,7 +838,7 @@ func (r *Recorder) refusedSince(primary string, now time.Time, d time.Duration, 
 // than d before now and after since, and no session let in since.
 func (r *Recorder) watchHeld(primary string, now time.Time, d time.Duration, since time.Time) bool {
 	r.mu.Lock()
-	at, ok := r.watchRefused[primary]
+	at, ok := r.watchRefused[nameKey(primary)]
 	r.mu.Unlock()
 	return ok && at.After(since) && !at.After(now) && now.Sub(at) < d
 }
@@ -842,24 +846,50 @@ func (r *Recorder) watchHeld(primary string, now time.Time, d time.Duration, sin
 // holdWatch records a refused watch session to primary (watchHeld).
 func (r *Recorder) holdWatch(primary string, now time.Time) {
 	r.mu.Lock()
-	r.watchRefused[primary] = now
+	r.watchRefused[nameKey(primary)] = now
 	r.mu.Unlock()
 }
 
+// watchFailure is a failed watch session's error and the database id
+// stored for its primary when it failed.
+type watchFailure struct{ db, err string }
+
 // watchFailing records the failure of a watch session to primary
-// (watchFailed).
+// (watchFailed), with the database id the store holds for it.
 func (r *Recorder) watchFailing(primary string, err error) {
+	db := r.storedDatabase(primary)
 	r.mu.Lock()
-	r.watchFailed[primary] = err.Error()
+	r.watchFailed[nameKey(primary)] = watchFailure{db: db, err: err.Error()}
 	r.mu.Unlock()
+}
+
+// storedDatabase is the database id the store holds for primary, ""
+// when none (or the store could not be read: a failure then stays shown
+// whatever database the primary has).
+func (r *Recorder) storedDatabase(primary string) string {
+	ps, err := r.store.Primaries()
+	if err != nil {
+		return ""
+	}
+	for _, p := range ps {
+		if nameKey(p.Name) == nameKey(primary) {
+			return p.DatabaseID
+		}
+	}
+	return ""
 }
 
 // watchFailure is the error of primary's last failed watch session
-// since a session with it was let in; "" when none.
-func (r *Recorder) watchFailure(primary string) string {
+// since a session with it was let in, when it failed with the database
+// db (or either is not known); "" when none.
+func (r *Recorder) watchFailure(primary, db string) string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.watchFailed[primary]
+	f, ok := r.watchFailed[nameKey(primary)]
+	if !ok || f.db != "" && db != "" && f.db != db {
+		return ""
+	}
+	return f.err
 }
 
 // standingRefusals is the time of the last refusal of each primary whose
@@ -889,8 +919,8 @@ func (r *Recorder) standingRefusals() map[string]time.Time {
 // after the refusal and let in (the next heartbeat) ends it.
 func (r *Recorder) admitted(primary string, opened time.Time) {
 	r.mu.Lock()
-	delete(r.watchRefused, primary)
-	delete(r.watchFailed, primary)
+	delete(r.watchRefused, nameKey(primary))
+	delete(r.watchFailed, nameKey(primary))
 	if o := r.owns[nameKey(primary)]; o != nil && (opened.IsZero() || !o.since.After(opened)) {
 		delete(r.owns, nameKey(primary))
 	}
@@ -1889,7 +1919,7 @@ func (m *Manager) Status() []PrimaryStatus {
 				st.TakeoverBy = st.TakeoverAt.Add(t.CommandTimeout)
 			}
 		}
-		watchErr := m.rec.watchFailure(p.Name)
+		watchErr := m.rec.watchFailure(p.Name, p.DatabaseID)
 		if (p.Failures > 0 || watchErr != "") && !p.TakenOver && st.Refused == "" {
 			m.mu.Lock()
 			st.Unreachable = m.failedWhy[p.Name]
