@@ -31,16 +31,17 @@ type sentNote struct {
 // An entry whose forgetting is under way (acknowledged, holding what was
 // sent) is not owed: the peer has it.
 func (q *Manager) owed(server string, max int, partial, delay bool) (lines []string, notes []sentNote) {
-	lines, notes, _ = q.owedMarked(server, max, partial, delay)
+	lines, notes, _ = q.owedMarked(server, max, partial, delay, nil)
 	return lines, notes
 }
 
 // owedMarked is owed with the rollback mark this server presents to
-// server (ShadowHolderMark), read in the same read transaction as the
-// notifications: every copy whose discard is listed was committed in
-// the state read, so its mark is not above the one returned, and every
-// copy committed after has a higher one (markedlisting.go).
-func (q *Manager) owedMarked(server string, max int, partial, delay bool) (lines []string, notes []sentNote, mark uint64) {
+// server — markOf's, or nil for ShadowHolderMark's — read in the same
+// read transaction as the notifications: every copy whose discard is
+// listed was committed in the state read, so its mark is not above the
+// one returned, and every copy committed after has a higher one
+// (markedlisting.go).
+func (q *Manager) owedMarked(server string, max int, partial, delay bool, markOf func(*Tx) uint64) (lines []string, notes []sentNote, mark uint64) {
 	q.commitAside()
 	// The forgettings under way are read before the store: one that
 	// ends (its commit lands) after this read ended before the View
@@ -50,7 +51,9 @@ func (q *Manager) owedMarked(server string, max int, partial, delay bool) (lines
 	forgetting := q.forgetting.snapshot()
 	aside := len(forgetting) // entries read past to fill max
 	_ = q.store.View(func(tx *Tx) error {
-		if tx.tx.Bucket(bucketHolderMarks) != nil {
+		if markOf != nil {
+			mark = markOf(tx)
+		} else if tx.tx.Bucket(bucketHolderMarks) != nil {
 			_, mark = tx.holderMarkTx(server) // as ShadowHolderMark reads it
 		}
 		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too

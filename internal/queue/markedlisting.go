@@ -37,7 +37,7 @@ package queue
 func (q *Manager) DiscardsMarked(server string, max int, partial, takeover, delayed bool) (lines []string, mark uint64, ack func()) {
 	list := func(partial, delay bool) func(string, int) ([]string, func()) {
 		return func(server string, max int) ([]string, func()) {
-			l, notes, mk := q.owedMarked(server, max, partial, delay)
+			l, notes, mk := q.owedMarked(server, max, partial, delay, nil)
 			mark = mk
 			return l, q.forgetSent(server, l, notes)
 		}
@@ -53,4 +53,21 @@ func (q *Manager) DiscardsMarked(server string, max int, partial, takeover, dela
 		lines, ack = list(false, false)(server, max)
 	}
 	return lines, mark, ack
+}
+
+// DiscardsPartialMarkedFor is DiscardsPartial (with delayed,
+// DiscardsPartialDelayed) for a push of the notifications (XDISCARD: a
+// stop's, or a hand-over before a 250) with the rollback mark this
+// server presents in a session to the shadow server name whose peer
+// advertised digest (ShadowHolderMarkFor) read in the same read
+// transaction as the notifications. The holder keeps a pushed discard
+// that comes before its copy under the mark of the session's XSHADOW,
+// read when the session opened: a copy committed here since and
+// delivered before the listing was above it, and its discard, pushed,
+// let the holder keep that copy (on its way) as a new one. The pusher
+// presents the mark read here again before it pushes when it is higher
+// (package delivery, handDiscards).
+func (q *Manager) DiscardsPartialMarkedFor(name, digest string, max int, delayed bool) (lines []string, mark uint64, ack func()) {
+	l, notes, mk := q.owedMarked(name, max, true, delayed, func(tx *Tx) uint64 { return tx.holderMarkForTx(name, digest) })
+	return l, mk, q.forgetSent(name, l, notes)
 }
