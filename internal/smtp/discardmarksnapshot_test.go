@@ -33,6 +33,19 @@ import (
 // the query comes: the reply must list that discard under a mark no
 // lower than the copy's.
 func TestQueryDiscardMarkCoversListedCopies(t *testing.T) {
+	// Every form a holder asks in: the partial, hand-back and delay-note
+	// listings of later versions, and a watch session's long poll (its
+	// wait commits what is set aside before it looks, so here the
+	// writer lands before the mark is read either way; in the daemon a
+	// result set aside after that look lands in the listing's commit
+	// as in the plain query).
+	for _, query := range []string{"XQUERYDISCARD 10", "XQUERYDISCARD 10 WAIT=1", "XQUERYDISCARD 10 PARTIAL",
+		"XQUERYDISCARD 10 WAIT=1 PARTIAL TAKEOVER", "XQUERYDISCARD 10 PARTIAL TAKEOVER DELAYED"} {
+		t.Run(query, func(t *testing.T) { queryDiscardMarkCoversListedCopies(t, query) })
+	}
+}
+
+func queryDiscardMarkCoversListedCopies(t *testing.T, query string) {
 	st, err := queue.Open(filepath.Join(t.TempDir(), "queue.db"), queue.Options{DeferLimit: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +83,7 @@ func TestQueryDiscardMarkCoversListedCopies(t *testing.T) {
 		return tx.AddDiscard("hub2", org, time.Now())
 	}, func(err error) { committed <- err })
 
-	got := d.cmd("XQUERYDISCARD 10", "250")
+	got := d.cmd(query, "250")
 	if err := <-committed; err != nil {
 		t.Fatal(err)
 	}
