@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -202,11 +203,14 @@ func TestSR17RepeatPushAfterCutReplyPrimaryDeliversFirst(t *testing.T) {
 				t.Errorf("hub-b's answers %q: want the repeated push answered \"already discarded\" (it came after the discard)", o.proxy.answers())
 			}
 			p := &shadowPair{}
-			waitCond(t, "hub-b and hub-c to drop hub-a's copies", 30*time.Second, func() bool {
+			if !waitFor(30*time.Second, func() bool {
 				sb, kb := p.held(t, o.cfgB, "hub-a")
 				sc, kc := p.held(t, o.cfgC, "hub-a")
 				return sb == 0 && kb == 0 && sc == 0 && kc == 0
-			})
+			}) {
+				dumpHeldForA(t, o)
+				t.Fatal("timed out: hub-b and hub-c to drop hub-a's copies")
+			}
 			time.Sleep(3 * time.Second) // a few heartbeats: a repeated push still on its way lands now
 			for _, h := range []struct{ name, cfg string }{{"hub-b", o.cfgB}, {"hub-c", o.cfgC}} {
 				if s, k := p.held(t, h.cfg, "hub-a"); s != 0 || k != 0 {
@@ -217,4 +221,55 @@ func TestSR17RepeatPushAfterCutReplyPrimaryDeliversFirst(t *testing.T) {
 			exactlyOnce(t, sink, subjects, 8*time.Second)
 		})
 	}
+}
+
+// waitFor polls cond every 50 ms until it holds (true) or d passes
+// (false), for a caller that explains a timeout before it fails.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// dumpHeldForA logs what hub-b and hub-c still keep for hub-a when a
+// wait for their copies' discards ran out: each one's shadow list, every
+// copy it holds for hub-a (its id there, its org id, its state), that
+// copy's events on its holder, and hub-a's record of the same org id —
+// its receipt, the shadow server its commit named, its delivery and the
+// discard it prepared, and for which server — so that a failure tells
+// which copy no discard settled, and whether hub-a owed it one.
+func dumpHeldForA(t *testing.T, o *hungPeerHubs) {
+	t.Helper()
+	for _, h := range []struct{ name, cfg string }{{"hub-b", o.cfgB}, {"hub-c", o.cfgC}} {
+		out, code := cli(t, h.cfg, "shadow", "list")
+		t.Logf("%s shadow list (exit %d):\n%s", h.name, code, out)
+		js, code := cli(t, h.cfg, "message", "list", "--queue", "shadow:hub-a", "--json")
+		var ms []struct {
+			ID      string    `json:"id"`
+			State   string    `json:"state"`
+			OrgID   string    `json:"org_id"`
+			Arrived time.Time `json:"arrived"`
+		}
+		if err := json.Unmarshal([]byte(js), &ms); code != 0 || err != nil {
+			t.Logf("%s message list --queue shadow:hub-a (exit %d, %v): %s", h.name, code, err, js)
+			continue
+		}
+		for _, m := range ms {
+			t.Logf("%s keeps %s for hub-a: org id %s, state %s, arrived %s", h.name, m.ID, m.OrgID, m.State, m.Arrived.Format(time.RFC3339Nano))
+			if m.OrgID == "" {
+				continue
+			}
+			held, _ := cli(t, h.cfg, "track", "--message-id", m.OrgID)
+			t.Logf("%s's events of org id %s:\n%s", h.name, m.OrgID, held)
+			rec, _ := cli(t, o.cfgA, "track", "--message-id", m.OrgID)
+			t.Logf("hub-a's events of org id %s (the copy it expects, and on which server):\n%s", m.OrgID, rec)
+		}
+	}
+	out, _ := cli(t, o.cfgA, "message", "list")
+	t.Logf("hub-a's messages:\n%s", out)
 }

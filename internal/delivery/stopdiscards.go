@@ -20,6 +20,18 @@ type OwedDiscards interface {
 	DiscardsPartial(server string, max int) ([]string, func())
 }
 
+// MarkedOwedDiscards is OwedDiscards that lists the notifications owed
+// to a shadow server with the rollback mark presented to it read in the
+// same read transaction (queue.Manager, markedlisting.go): a push
+// presents that mark again before XDISCARD when it is above the one its
+// session's XSHADOW presented (handDiscards).
+type MarkedOwedDiscards interface {
+	// DiscardsPartialMarkedFor is DiscardsPartial (with delayed,
+	// DiscardsPartialDelayed) with the mark to present to server name
+	// whose peer advertised digest.
+	DiscardsPartialMarkedFor(name, digest string, max int, delayed bool) ([]string, uint64, func())
+}
+
 // DelayedOwedDiscards is OwedDiscards that also hands over the delay
 // notes (queue.Manager): a stop pushes them to a shadow server of
 // version 19 with the partial discards, so that it sends no second
@@ -166,11 +178,34 @@ func (d *Deliverer) handDiscards(ctx context.Context, st *state, c *smtp.Client,
 		return 0, true, smtp.ErrNoPush
 	}
 	list := q.DiscardsPartial
+	delayed := false
 	if dq, ok := q.(DelayedOwedDiscards); ok && c.ShadowVersion >= smtp.PushDelayedVersion {
 		list = dq.DiscardsPartialDelayed // and the delay notes (version 19); an older server fetches them
+		delayed = true
 	}
+	mq, marked := q.(MarkedOwedDiscards)
 	for range 1000 { // at most 100,000 lines; the deadline ends it sooner
-		lines, ack := list(name, stopPushBatch)
+		var lines []string
+		var ack func()
+		if presented, db, ok := c.PresentedMark(); marked && ok {
+			// The holder keeps a discard that comes before its copy
+			// under the mark of this session's XSHADOW, read when it
+			// opened: a copy committed here since and delivered before
+			// this listing is above it, and kept there, when its push
+			// comes, as a new copy no discard settles (sr1749). So the
+			// mark read with the listing is presented again first when
+			// it is higher: the holder places every copy by it.
+			var mark uint64
+			lines, mark, ack = mq.DiscardsPartialMarkedFor(name, c.PeerDatabaseDigest(), stopPushBatch, delayed)
+			if len(lines) > 0 && mark > presented {
+				c.PresentMark(mark, db)
+				if _, err := c.Shadow(pushID(st)); err != nil {
+					return n, false, err // not sent: they stay owed
+				}
+			}
+		} else {
+			lines, ack = list(name, stopPushBatch)
+		}
 		if len(lines) == 0 {
 			break
 		}

@@ -21,11 +21,22 @@ type racedOwed struct {
 }
 
 func (r *racedOwed) DiscardsPartialDelayed(server string, max int) ([]string, func()) {
+	r.race()
+	return r.Manager.DiscardsPartialDelayed(server, max)
+}
+
+// DiscardsPartialMarkedFor is the listing a push reads its mark with
+// (markedlisting.go): the race comes before it too.
+func (r *racedOwed) DiscardsPartialMarkedFor(name, digest string, max int, delayed bool) ([]string, uint64, func()) {
+	r.race()
+	return r.Manager.DiscardsPartialMarkedFor(name, digest, max, delayed)
+}
+
+func (r *racedOwed) race() {
 	if r.raise != nil {
 		r.raise()
 		r.raise = nil
 	}
-	return r.Manager.DiscardsPartialDelayed(server, max)
 }
 
 // SR-15, SR-17, rrearlymark40: the stop's push of the discards a primary
@@ -93,6 +104,9 @@ func TestStopPushPresentsMark(t *testing.T) {
 		}
 	}}
 	d.PushOwedDiscards(context.Background(), owed, StopPushPerServer)
+	if owed.raise != nil {
+		t.Fatal("the other session's copy was never made before the listing: the test proves nothing")
+	}
 	if servers, err := q.OwedDiscardServers(); err != nil || len(servers) != 0 {
 		t.Fatalf("after the stop's push hub-b still owes %q (%v)", servers, err)
 	}

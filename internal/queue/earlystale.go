@@ -30,13 +30,11 @@ import (
 //     the push began, the discard after the push was abandoned, and the
 //     mark presented with the discard (the XQUERYDISCARD reply's, read
 //     there when the query came — after the session's copies were
-//     committed, before the discards it lists are read: a copy committed
-//     after the listing is above it, rrearlymark40 — and stored here
+//     committed, in the read transaction that lists the discards: a
+//     copy committed after the listing is above it, rrearlymark40, and
+//     the copy of a discard listed is not, sr1749 — and stored here
 //     before the commit that keeps them) after that. Its mark is at most
-//     the one recorded: not kept, as before — unless the push was
-//     committed and abandoned, and its discard made, between the reading
-//     of the mark and the listing: kept then, a copy the primary no
-//     longer names (below), never one lost.
+//     the one recorded: not kept, as before.
 //   - A copy whose commit at the primary came after the mark presented
 //     with the discard was read there: its mark is higher. The discard
 //     is stale: it is forgotten in the commit that keeps the copy, and
@@ -70,13 +68,17 @@ import (
 // (a peer below 7; XDISCARD from a primary whose shadow redundancy is
 // off, which makes no copies and presents no mark) is kept under the
 // mark stored for the primary, as before; an answer to XQUERYHELD keeps
-// none. What remains open: a discard pushed with XDISCARD in a session
-// whose XSHADOW mark is older than the discard, or listed by an
-// XQUERYDISCARD reply whose mark was read before the discard was made
-// (between the reading and the listing) — the abandoned push may then
-// be kept, a copy the primary no longer names (a duplicate if the
-// primary is lost, asked about after an hour otherwise), never a copy
-// lost.
+// none. An umbra primary reads the mark it presents with discards in
+// the read transaction that lists them (markedlisting.go: the
+// XQUERYDISCARD reply's MARK=, and for XDISCARD an XSHADOW presenting
+// it again when it rose since the session opened), so the copy of every
+// discard listed is not above it (sr1749: read apart before the
+// listing, a copy committed between the two and delivered at once was
+// kept here as a new one, settled by no discard). What remains open: a
+// primary of an earlier release, whose mark may be older than a discard
+// it lists or pushes — the abandoned push may then be kept, a copy the
+// primary no longer names (a duplicate if the primary is lost, asked
+// about after an hour otherwise), never a copy lost.
 
 // takeEarlyForPush reports whether the early discard kept under id for
 // primary applies to a copy pushed now with mark (0 for none) by

@@ -31,6 +31,17 @@ type sentNote struct {
 // An entry whose forgetting is under way (acknowledged, holding what was
 // sent) is not owed: the peer has it.
 func (q *Manager) owed(server string, max int, partial, delay bool) (lines []string, notes []sentNote) {
+	lines, notes, _ = q.owedMarked(server, max, partial, delay, nil)
+	return lines, notes
+}
+
+// owedMarked is owed with the rollback mark this server presents to
+// server — markOf's, or nil for ShadowHolderMark's — read in the same
+// read transaction as the notifications: every copy whose discard is
+// listed was committed in the state read, so its mark is not above the
+// one returned, and every copy committed after has a higher one
+// (markedlisting.go).
+func (q *Manager) owedMarked(server string, max int, partial, delay bool, markOf func(*Tx) uint64) (lines []string, notes []sentNote, mark uint64) {
 	q.commitAside()
 	// The forgettings under way are read before the store: one that
 	// ends (its commit lands) after this read ended before the View
@@ -40,6 +51,11 @@ func (q *Manager) owed(server string, max int, partial, delay bool) (lines []str
 	forgetting := q.forgetting.snapshot()
 	aside := len(forgetting) // entries read past to fill max
 	_ = q.store.View(func(tx *Tx) error {
+		if markOf != nil {
+			mark = markOf(tx)
+		} else if tx.tx.Bucket(bucketHolderMarks) != nil {
+			_, mark = tx.holderMarkTx(server) // as ShadowHolderMark reads it
+		}
 		names := tx.holderNamesTx(server) // holdernames.go: a name the topology misspelt too
 		for _, name := range names {
 			for _, id := range tx.Discards(name, max-len(lines)+aside) {
@@ -68,7 +84,7 @@ func (q *Manager) owed(server string, max int, partial, delay bool) (lines []str
 		}
 		return nil
 	})
-	return lines, notes
+	return lines, notes, mark
 }
 
 // forgetSent is the acknowledgement of lines (notes) sent to server. The

@@ -39,33 +39,41 @@ func (q *Manager) ShadowHolderByDigest(digest string) string {
 func (q *Manager) ShadowHolderMarkFor(name, digest string) uint64 {
 	var n uint64
 	_ = q.store.View(func(tx *Tx) error {
-		if tx.tx.Bucket(bucketHolderMarks) == nil {
-			return nil
-		}
-		db := ""
-		if digest != "" {
-			for _, id := range []string{tx.holderAliasTx(name), string(tx.tx.Bucket(bucketHolders).Get(holderKey(name)))} {
-				if id != "" && DatabaseDigest(id) == digest {
-					db = id
-					break
-				}
-			}
-			if db == "" {
-				tx.tx.Bucket(bucketHolders).ForEach(func(_, v []byte) error {
-					if len(v) > 0 && DatabaseDigest(string(v)) == digest {
-						db = string(v)
-						return errStopWalk
-					}
-					return nil
-				})
-			}
-		}
-		if db != "" {
-			_, n = tx.holderDBMarkTx(db)
-		} else {
-			_, n = tx.holderMarkTx(name)
-		}
+		n = tx.holderMarkForTx(name, digest)
 		return nil
 	})
+	return n
+}
+
+// holderMarkForTx is ShadowHolderMarkFor in tx (a caller's read
+// transaction: markedlisting.go reads it with the discards it lists).
+func (t *Tx) holderMarkForTx(name, digest string) uint64 {
+	if t.tx.Bucket(bucketHolderMarks) == nil {
+		return 0
+	}
+	db := ""
+	if digest != "" {
+		for _, id := range []string{t.holderAliasTx(name), string(t.tx.Bucket(bucketHolders).Get(holderKey(name)))} {
+			if id != "" && DatabaseDigest(id) == digest {
+				db = id
+				break
+			}
+		}
+		if db == "" {
+			t.tx.Bucket(bucketHolders).ForEach(func(_, v []byte) error {
+				if len(v) > 0 && DatabaseDigest(string(v)) == digest {
+					db = string(v)
+					return errStopWalk
+				}
+				return nil
+			})
+		}
+	}
+	var n uint64
+	if db != "" {
+		_, n = t.holderDBMarkTx(db)
+	} else {
+		_, n = t.holderMarkTx(name)
+	}
 	return n
 }

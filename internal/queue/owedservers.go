@@ -68,9 +68,12 @@ func (q *Manager) ShadowPushed(primary, dbID string, discards []string) (Contact
 // none): an early discard among the ones pushed is kept under it
 // (AddEarlyDiscard). It was read at the primary before the discards were
 // sent, so it is no later than any of them: a copy committed after one
-// of them is placed after it and kept; the copy a discard was for may
-// be placed after it too and kept — a copy the primary no longer names
-// (earlystale.go), never one lost.
+// of them is placed after it and kept. An umbra primary presents it
+// again, read with the listing of the discards it pushes, when it rose
+// since the session opened (delivery handDiscards, markedlisting.go): the
+// copy a discard was for is not above it. From a primary of an earlier
+// release it may be, and is then kept — a copy the primary no longer
+// names (earlystale.go), never one lost.
 func (q *Manager) ShadowPushedMarked(primary, dbID string, mark uint64, discards []string) (ContactResult, error) {
 	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
 	if len(discards) == 0 {

@@ -485,6 +485,16 @@ func (c *Client) PresentMark(mark uint64, dbID string) {
 	c.present = &presentedMark{mark: mark, hasMark: true, db: dbID}
 }
 
+// PresentedMark is the rollback mark (and database id) the last Shadow
+// presented, or the next one will (PresentMark); ok is false when none
+// is presented (no PresentMark, or the database id alone).
+func (c *Client) PresentedMark() (mark uint64, dbID string, ok bool) {
+	if c.present == nil || !c.present.hasMark {
+		return 0, "", false
+	}
+	return c.present.mark, c.present.db, true
+}
+
 // PresentDatabase makes the next Shadow present this server's transport
 // database id without a mark (version 10: "MARK DB=<id>"), for a peer
 // this server keeps no mark for; a peer below version 10 is only asked

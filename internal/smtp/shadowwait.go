@@ -256,6 +256,15 @@ type MarkKeeper interface {
 	ShadowMarkSeen(primary, dbID string, mark uint64, floor queue.MarkFloor) (rolledBack bool, taken int, err error)
 }
 
+// MarkedDiscarder lists a shadow server's notifications as discards
+// does (partial, takeover, delayed), with the rollback mark this server
+// presents to it read in the same read transaction (queue.Manager,
+// markedlisting.go): the MARK= of an XQUERYDISCARD reply then proves
+// the copy of every discard it lists, and no copy committed after.
+type MarkedDiscarder interface {
+	DiscardsMarked(serverID string, max int, partial, takeover, delayed bool) (lines []string, mark uint64, ack func())
+}
+
 // maxDiscardWait bounds WAIT= (the idle timeout of a connector is longer).
 const maxDiscardWait = 60
 

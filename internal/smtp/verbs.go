@@ -1393,17 +1393,31 @@ func (v *verbConn) xqueryDiscard(arg string) string {
 		}
 	}
 	mark := ""
-	if s.wantMark {
+	var ids []string
+	var ack func()
+	if md, ok := s.srv.shadow.(MarkedDiscarder); ok && s.wantMark {
 		// Read after the session's messages were committed (their 250s
-		// came first): the mark proves them (marks.go). And before the
-		// notifications are listed: the holder keeps an early one under
-		// it (queue AddEarlyDiscard) and lets it settle a copy whose
-		// mark is not above it — read after the listing, it covered a
-		// copy committed between the two, made after the discard, which
-		// the holder then did not keep (rrearlymark40).
-		mark = " MARK=" + strconv.FormatUint(s.srv.queue.(MarkKeeper).ShadowHolderMark(s.shadowServer), 10)
+		// came first): the mark proves them (marks.go). And in the
+		// read that lists the notifications: the holder keeps an early
+		// one under it (queue AddEarlyDiscard) and lets it settle a
+		// copy whose mark is not above it. Read after the listing, it
+		// covered a copy committed between the two, made after the
+		// discard, which the holder then did not keep (rrearlymark40);
+		// read before it, in a read of its own, it missed a copy
+		// committed between the two and delivered at once, whose
+		// discard the reply listed: the holder kept that copy, on its
+		// way, as a new one, settled by no discard (sr1749).
+		var n uint64
+		ids, n, ack = md.DiscardsMarked(s.shadowServer, max, partial, takeover, delayed)
+		mark = " MARK=" + strconv.FormatUint(n, 10)
+	} else {
+		if s.wantMark {
+			// A shadow that cannot list with the mark: read before
+			// the listing, never after (rrearlymark40).
+			mark = " MARK=" + strconv.FormatUint(s.srv.queue.(MarkKeeper).ShadowHolderMark(s.shadowServer), 10)
+		}
+		ids, ack = s.discards(max, partial, takeover, delayed)
 	}
-	ids, ack := s.discards(max, partial, takeover, delayed)
 	if wait == 0 {
 		s.peerAnswered()
 	}
