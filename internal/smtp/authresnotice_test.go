@@ -25,7 +25,9 @@ func TestCheckEditsOfResultsNotedThroughRefusalLog(t *testing.T) {
 		{"From changed", `msg="From: changed by a check after message authentication; umbra's results removed"`, "reason=from_changed_by_check",
 			func(m string) string { return strings.Replace(m, "From: a@evil.test", "From: ceo@bank.test", 1) }},
 		{"result forged", `msg="Authentication-Results claiming umbra's authserv-id removed after the checks"`, "reason=results_forged_by_check",
-			func(m string) string { return "Authentication-Results: mx.corp.test; dmarc=pass header.from=bank.test\r\n" + m }},
+			func(m string) string {
+				return "Authentication-Results: mx.corp.test; dmarc=pass header.from=bank.test\r\n" + m
+			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs lockedBuf
