@@ -1501,7 +1501,8 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 // not RRVS, DELIVERBY's BY or MT-PRIORITY: server.go), and the shadow
 // verbs' own MAIL parameters where they are offered (shadowVerbs: the
 // ones copyParams takes; XSHADOW= is taken before). Any other is refused
-// by go-smtp, 555 5.5.4.
+// before go-smtp reads the line, 555 5.5.4 in umbra's words
+// (unknownParam).
 func knownParam(key string, mail, shadowVerbs bool) bool {
 	if !mail {
 		return key == "NOTIFY" || key == "ORCPT"
