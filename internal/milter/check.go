@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -972,18 +973,25 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 }
 
 // apply makes the modifications a milter sent at end of message, in
-// order, to t; those whose action it did not negotiate are logged and
-// ignored. rp is the replacement body, its chunks (the REPLBODY replies
+// order, to t; those whose action it did not negotiate are ignored and
+// noted, once per action and message, on the front door's rate-limited
+// refusal log (note: a line of the milter's own per modification was
+// unbounded). rp is the replacement body, its chunks (the REPLBODY replies
 // in mods) joined in memory or in a spool file.
 func (s *session) apply(m message, mods []reply, rp *replacement, t *smtp.Transaction) (smtp.Verdict, error) {
 	var v smtp.Verdict
 	edited := false
 	replaced := false
 	rs := newRcptSet(t.Rcpts, t.RcptKey)
+	var ignored []string // the actions not negotiated, noted once each
 	for _, r := range mods {
 		need, name := actionOf(r.code)
 		if s.neg.actions&need == 0 {
-			s.c.log.Info("milter modification not negotiated; ignored", "action", name)
+			if !slices.Contains(ignored, name) {
+				ignored = append(ignored, name)
+				s.note(smtp.Noted{Msg: "milter modification not negotiated; ignored", Reason: "milter_unnegotiated",
+					Attrs: []any{"action", name}})
+			}
 			continue
 		}
 		s.c.met.modification(s.c.cfg.Name, name)
