@@ -71,5 +71,7 @@
 //   - Metric labels are bounded: the zones and checks of the
 //     configuration, fixed result names. A reload that removes a list
 //     deletes its series of umbra_dnsbl_lookups_total (Metrics.KeepLists),
-//     and a late lookup of it brings none back.
+//     and a late lookup of it brings none back; one that removes a
+//     connector (or its lists) deletes that connector's series of
+//     umbra_dnsbl_verdicts_total, and a late verdict brings none back.
 package connfilter

@@ -24,7 +24,16 @@ type Metrics struct {
 	// and counted from its first lookup (as Limiter's retired).
 	mu                     sync.Mutex
 	seen, inForce, retired map[string]bool
+	// conns are the same for the connectors of umbra_dnsbl_verdicts_total:
+	// those that ask DNS lists (connectorsAsking).
+	conns seriesKeys
 }
+
+// seriesKeys are the label values of a metric's series that a reload
+// may retire (KeepLists): seen, those it has series of; inForce, those
+// of the configuration in force; retired, those a reload took out and
+// none has put back since.
+type seriesKeys struct{ seen, inForce, retired map[string]bool }
 
 // NewMetrics registers connection filtering's metrics on reg.
 func NewMetrics(reg prometheus.Registerer) *Metrics {
@@ -93,12 +102,52 @@ func (m *Metrics) KeepLists(connectors []config.ReceiveConnector) {
 		delete(m.retired, z) // put back: counted again
 	}
 	m.inForce = zones
+	// The connectors' verdict series likewise (words49 item 3): a
+	// connector a reload removed, or whose lists it removed, is not
+	// exported for the process's life.
+	conns := connectorsAsking(connectors)
+	m.conns.retired = retire(m.conns.retired, m.conns.inForce, conns)
+	for c := range m.conns.seen {
+		if !conns[c] {
+			m.verdict.DeletePartialMatch(prometheus.Labels{"connector": c})
+			delete(m.conns.seen, c)
+			m.conns.retired[c] = true
+		}
+	}
+	for c := range conns {
+		delete(m.conns.retired, c)
+	}
+	m.conns.inForce = conns
+}
+
+// connectorsAsking are the names of the connectors that ask DNS lists:
+// the only ones with DNS list verdicts.
+func connectorsAsking(connectors []config.ReceiveConnector) map[string]bool {
+	out := map[string]bool{}
+	for _, rc := range connectors {
+		if rc.ConnectionFiltering.Enabled() && len(rc.ConnectionFiltering.DNSBL.Lists) > 0 {
+			out[rc.Name] = true
+		}
+	}
+	return out
 }
 
 func (m *Metrics) dnsblVerdict(connector, action string) {
-	if m != nil {
-		m.verdict.WithLabelValues(connector, action).Inc()
+	if m == nil {
+		return
 	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.conns.retired[connector] {
+		// A verdict of a connection accepted before a reload removed
+		// its connector, ending late: it brings no series back.
+		return
+	}
+	if m.conns.seen == nil {
+		m.conns.seen = map[string]bool{}
+	}
+	m.conns.seen[connector] = true
+	m.verdict.WithLabelValues(connector, action).Inc()
 }
 
 func (m *Metrics) heloResult(check, result string) {

@@ -61,3 +61,45 @@ func TestDNSBLAddedZoneCountedBeforeKeepLists(t *testing.T) {
 		t.Errorf("the added list's lookup counted %v times, want 1", n)
 	}
 }
+
+// OPS-2 (words49 item 3): the series of umbra_dnsbl_verdicts_total of a
+// connector a reload removed (or whose DNS lists it removed) are
+// deleted at the reload (Metrics.KeepLists), as a removed zone's
+// lookups are — not exported for the process's life; a verdict of a
+// connection accepted before the reload, ending late, brings none back;
+// a connector kept keeps its series. Seen to fail first: the removed
+// connector's reject series was still exported after KeepLists.
+func TestDNSBLRemovedConnectorVerdictSeriesDeleted(t *testing.T) {
+	e := start(t, zen, "2.0.0.127.zen.test. 60 IN A 127.0.0.2")
+	e.dial("127.0.0.2").cmd("EHLO c.test", "554 5.7.1")
+	verdicts := func(connector string) float64 {
+		return counter(t, e.reg, "umbra_dnsbl_verdicts_total", map[string]string{"connector": connector, "action": "reject"})
+	}
+	if n := verdicts("internet"); n != 1 {
+		t.Fatalf("reject verdicts before the reload: %v, want 1", n)
+	}
+	renamed, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: edge\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+zen), "reload.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.met.KeepLists(renamed.ReceiveConnectors) // the reload removes the connector "internet"
+	if n := verdicts("internet"); n != 0 {
+		t.Errorf("the removed connector's verdict series still exported (%v)", n)
+	}
+	// A connection accepted before the reload, its checks built for
+	// "internet": its verdict brings no series back.
+	e.dial("127.0.0.2").cmd("EHLO c.test", "554 5.7.1")
+	if n := verdicts("internet"); n != 0 {
+		t.Errorf("a late verdict of the removed connector brought its series back (%v)", n)
+	}
+	// The configuration that keeps it: counted again.
+	kept, err := config.Parse([]byte("server: {name: mx.test}\nreceive_connectors:\n  - name: internet\n    bindings: [\"127.0.0.1:0\"]\n    permissions: {anonymous: [submit]}\n"+zen), "kept.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.met.KeepLists(kept.ReceiveConnectors)
+	e.dial("127.0.0.2").cmd("EHLO c.test", "554 5.7.1")
+	if n := verdicts("internet"); n != 1 {
+		t.Errorf("the connector put back: %v verdicts, want 1", n)
+	}
+}

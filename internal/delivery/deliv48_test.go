@@ -423,3 +423,36 @@ func TestQ3LMTPStallNamesTheServerAndMovesWithFinalReplies(t *testing.T) {
 		})
 	}
 }
+
+// SMTP-1, Q-3 (words49 item 1): an LMTP server's 503 to the end of the
+// message with a status of its own (503 5.7.0: not authorised for that
+// mailbox) is its refusal of that recipient, as the same 503 5.7.0 to
+// MAIL or RCPT is (the out-of-step rule): failed for good quoting the
+// server, not deferred as out of step. Seen to fail first: the final
+// reply's enhanced code was never parsed, so every 503 there read as
+// out of step, and the recipient was deferred "out of step at end of
+// message".
+func TestSMTP1LMTPFinal503WithStatusIsARefusal(t *testing.T) {
+	for _, pipelining := range []bool{false, true} {
+		t.Run(map[bool]string{true: "pipelined", false: "lock-step"}[pipelining], func(t *testing.T) {
+			ehlo := []string{"lmtp.test"}
+			if pipelining {
+				ehlo = append(ehlo, "PIPELINING")
+			}
+			p := startPeer48(t, "127.0.0.1", ehlo, func(conn int, cmd string) string { return "" }, func(p *peer48) {
+				p.final = func(int) []string {
+					return []string{"250 2.0.0 a delivered", "503 5.7.0 mailbox not open to this sender"}
+				}
+			})
+			d := newDeliverer(t, &fakeDNS{}, config.Mailbox{LMTP: p.addr()})
+			m := message("a@example.test", "b@example.test")
+			got := byRcpt(m, d.Deliver(context.Background(), m, body, all(m)))
+			if r := got["a@example.test"]; r.Outcome != queue.DeliveredOK {
+				t.Errorf("a: %v %q, want delivered", r.Outcome, r.Reply)
+			}
+			if r := got["b@example.test"]; r.Outcome != queue.FailedPerm || r.Reply != "503 5.7.0 mailbox not open to this sender" {
+				t.Errorf("b: %v %q, want failed quoting the server's 503 5.7.0", r.Outcome, r.Reply)
+			}
+		})
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -168,7 +169,11 @@ type session struct {
 	heloSent bool
 	quitted  bool // the last message's connection was closed by quit: the next MAIL opens one
 
-	failed   bool // the milter failed: its failure policy answers
+	failed bool // the milter failed: its failure policy answers
+	// notes are the failures not yet told (note): the next verdict the
+	// session gives carries them to the front door's rate-limited
+	// refusal log (smtp Verdict.Noted).
+	notes    []smtp.Noted
 	done     bool // the milter accepted the session: it hears no more
 	msgDone  bool // the milter decided the message: no more events for it
 	inTx     bool // MAIL was sent and the message not ended: an abort is owed
@@ -224,11 +229,40 @@ func (s *session) fail(stage string, err error) smtp.Verdict {
 	case stage == stConnect && s.conn == nil:
 		reason = "connect"
 	}
-	s.c.log.Warn("milter failed", "stage", stage, "reason", reason, "err", err, "on_failure", policy)
+	// Noted, not a WARN line per message (words49 item 3): a broken
+	// milter fails every message, and any client could write the log
+	// without bound. The front door writes it on its rate-limited
+	// refusal log, with the message's id at the end of data.
+	var would *gosmtp.SMTPError
+	if !s.c.failOpen {
+		would = replyTempfail
+	}
+	s.note(smtp.Noted{Msg: "milter failed", Reason: "milter_" + reason, Reply: would,
+		Attrs: []any{"milter_stage", stage, "err", err, "on_failure", policy}})
 	s.c.met.failure(s.c.cfg.Name, stage, reason)
 	s.closeConn()
 	s.failed = true
 	return s.failVerdict()
+}
+
+// note keeps n for the next verdict the session gives (noted); the
+// milter's name is added there (the Check's own logger, Close's, has it).
+func (s *session) note(n smtp.Noted) { s.notes = append(s.notes, n) }
+
+// noted is v with the failures not yet told: every verdict of the
+// session's goes through it (a deferred call in each stage), so a
+// failure at a step that gives none — the abort of a transaction
+// (Reset), the quit after a message's verdict — is told with the next
+// one. One at the session's end (Close: the abort of its last
+// transaction, the quit of a milter that accepted the session) has no
+// verdict left to go with: Close writes it at WARN, once per session as
+// before — counted too (umbra_milter_failures_total).
+func (s *session) noted(v *smtp.Verdict) {
+	for _, n := range s.notes {
+		n.Attrs = append([]any{"milter", s.c.cfg.Name}, n.Attrs...)
+		v.Noted = append(v.Noted, n)
+	}
+	s.notes = nil
 }
 
 func (s *session) failVerdict() smtp.Verdict {
@@ -493,7 +527,8 @@ func (s *session) verdict(stage string, r reply) smtp.Verdict {
 
 // Connect opens the milter connection, negotiates, and sends the
 // connect event.
-func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) smtp.Verdict {
+func (s *session) Connect(ctx context.Context, info *smtp.ConnInfo) (v smtp.Verdict) {
+	defer s.noted(&v)
 	if s.failed {
 		return s.greetingFailed(info)
 	}
@@ -597,7 +632,8 @@ func (s *session) active() bool { return s.conn != nil && !s.failed && !s.done }
 // come inside a transaction, where a HELO event has no place).
 func (s *session) GreetingOnce() {}
 
-func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) smtp.Verdict {
+func (s *session) Helo(ctx context.Context, info *smtp.ConnInfo, name string) (v smtp.Verdict) {
+	defer s.noted(&v)
 	if s.failed {
 		return s.greetingFailed(info)
 	}
@@ -623,7 +659,8 @@ func (s *session) sendHelo() smtp.Verdict {
 	return s.verdict(stHelo, r)
 }
 
-func (s *session) Mail(ctx context.Context, info *smtp.ConnInfo, from string, opts *gosmtp.MailOptions) smtp.Verdict {
+func (s *session) Mail(ctx context.Context, info *smtp.ConnInfo, from string, opts *gosmtp.MailOptions) (v smtp.Verdict) {
+	defer s.noted(&v)
 	if s.failed {
 		return s.failVerdict()
 	}
@@ -698,7 +735,8 @@ func mailArgs(o *gosmtp.MailOptions) []string {
 	return a
 }
 
-func (s *session) Rcpt(ctx context.Context, info *smtp.ConnInfo, from, to string) smtp.Verdict {
+func (s *session) Rcpt(ctx context.Context, info *smtp.ConnInfo, from, to string) (v smtp.Verdict) {
+	defer s.noted(&v)
 	if s.failed {
 		return s.failVerdict()
 	}
@@ -724,8 +762,9 @@ func (s *session) Rcpt(ctx context.Context, info *smtp.ConnInfo, from, to string
 // Data replays the message to the milter — DATA, each header field, end
 // of headers, the body in chunks, end of message — and applies the
 // modifications it answers with when it accepts.
-func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction) smtp.Verdict {
-	v := s.data(ctx, t)
+func (s *session) Data(ctx context.Context, info *smtp.ConnInfo, t *smtp.Transaction) (v smtp.Verdict) {
+	defer s.noted(&v)
+	v = s.data(ctx, t)
 	if s.conn != nil && !s.failed && !s.done {
 		// The milter decided the message: its connection ends here
 		// (quit), and the next message opens one of its own.
@@ -934,18 +973,25 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 }
 
 // apply makes the modifications a milter sent at end of message, in
-// order, to t; those whose action it did not negotiate are logged and
-// ignored. rp is the replacement body, its chunks (the REPLBODY replies
+// order, to t; those whose action it did not negotiate are ignored and
+// noted, once per action and message, on the front door's rate-limited
+// refusal log (note: a line of the milter's own per modification was
+// unbounded). rp is the replacement body, its chunks (the REPLBODY replies
 // in mods) joined in memory or in a spool file.
 func (s *session) apply(m message, mods []reply, rp *replacement, t *smtp.Transaction) (smtp.Verdict, error) {
 	var v smtp.Verdict
 	edited := false
 	replaced := false
 	rs := newRcptSet(t.Rcpts, t.RcptKey)
+	var ignored []string // the actions not negotiated, noted once each
 	for _, r := range mods {
 		need, name := actionOf(r.code)
 		if s.neg.actions&need == 0 {
-			s.c.log.Info("milter modification not negotiated; ignored", "action", name)
+			if !slices.Contains(ignored, name) {
+				ignored = append(ignored, name)
+				s.note(smtp.Noted{Msg: "milter modification not negotiated; ignored", Reason: "milter_unnegotiated",
+					Attrs: []any{"action", name}})
+			}
 			continue
 		}
 		s.c.met.modification(s.c.cfg.Name, name)
@@ -1149,6 +1195,11 @@ func (s *session) Close() {
 		s.quit()
 	}
 	s.closeConn()
+	for _, n := range s.notes {
+		// No verdict left to carry it (noted): counted already.
+		s.c.log.Warn(n.Msg, append([]any{"reason", n.Reason}, n.Attrs...)...)
+	}
+	s.notes = nil
 }
 
 // quitWait bounds how long quit waits for the milter to close.
@@ -1175,8 +1226,10 @@ func (s *session) quit() {
 		// read in step). Told, not only dropped (rt17a F6).
 		n, _ := io.Copy(io.Discard, io.LimitReader(s.br, maxPacket))
 		if n > 0 {
-			s.c.log.Warn("milter sent a reply where none may come after its last reply; dropped at the session's end",
-				"stage", stQuit, "reason", "protocol", "octets", n)
+			// Noted as a failure is (fail): told with the session's next
+			// verdict (the next message's), paced by the refusal log.
+			s.note(smtp.Noted{Msg: "milter sent a reply where none may come after its last reply; dropped at the session's end",
+				Reason: "milter_protocol", Attrs: []any{"milter_stage", stQuit, "octets", n}})
 			s.c.met.failure(s.c.cfg.Name, stQuit, "protocol")
 		}
 	}

@@ -46,7 +46,7 @@ func TestMilterConnectTimeoutSaidInWords(t *testing.T) {
 		slog.New(slog.NewTextHandler(&logs, nil)), nil))
 	d.cmd("EHLO client.test", "451 4.7.1")
 	out := logs.String()
-	if !strings.Contains(out, "stage=connect reason=timeout") || !strings.Contains(out, "no connection within 300ms (connect_timeout)") ||
+	if !strings.Contains(out, "reason=milter_timeout") || !strings.Contains(out, "milter_stage=connect") || !strings.Contains(out, "no connection within 300ms (connect_timeout)") ||
 		strings.Contains(out, "i/o timeout") {
 		t.Errorf("log:\n%s", out)
 	}

@@ -67,10 +67,19 @@
 //     a failure, so replies never slip one event out of step. One that
 //     arrives after the verdict was read and looked past fails at the
 //     session's next event, or, the session ending first, is read at
-//     QUIT: logged at WARN and counted as a failure at stage quit, with
+//     QUIT: logged and counted as a failure at stage quit, with
 //     no message left to apply on_failure to (the one before was
 //     answered by the verdict read in step; no wait is added before
 //     every 250 to catch it).
+//   - A failure is never a log line of the milter's own per message
+//     (any client could multiply it while the milter is broken): it is
+//     noted on the session's next verdict (smtp Verdict.Noted, session
+//     noted), which the front door writes on its rate-limited refusal
+//     log — "milter failed", reason milter_REASON, milter_stage, the
+//     message's msg_id at the end of data. Only one left at the
+//     session's end, with no verdict to go with (the abort of its last
+//     transaction, the quit of a milter that accepted the session), is
+//     written by Close, at WARN, once per session.
 //   - The milter is shown the header section umbra stores: whether a
 //     line starts a field is header.FieldStart's decision, the receive
 //     side's too ("From : a@…" is a field for both).

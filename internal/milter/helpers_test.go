@@ -100,7 +100,8 @@ func startMTAMem(t testing.TB, q *fakeQueue, milters string, st *queue.Store, th
 }
 
 // startMTAObserved is startMTAMem with the milters' log and metrics
-// going to log and reg (nil: nowhere).
+// going to log and reg (nil: nowhere); the server's log goes to log too,
+// the session's refusal lines (a milter's failure, noted there) with it.
 func startMTAObserved(t testing.TB, q *fakeQueue, milters string, st *queue.Store, threshold, memLimit int64,
 	log *slog.Logger, reg prometheus.Registerer) *smtp.Server {
 	t.Helper()
@@ -136,8 +137,8 @@ receive_connectors:
 	table := routing.NewTable([]routing.AcceptedDomain{{Domain: "example.test", Type: routing.Authoritative},
 		{Domain: "xn--bcher-kva.example", Type: routing.Authoritative}}, nil)
 	s, err := smtp.NewServer(smtp.ServerConfig{Hostname: "mx.test", Connectors: cfg.ReceiveConnectors, Routing: table, Queue: q, Checks: build,
-		Postmaster: "admin@example.test",
-		Spool:      spool, SpoolThreshold: threshold, BodyMemoryLimit: memLimit})
+		Postmaster: "admin@example.test", Log: log,
+		Spool: spool, SpoolThreshold: threshold, BodyMemoryLimit: memLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,7 +43,17 @@ func TestMilterReplacementOverBudgetWritesNoWarnPerMessage(t *testing.T) {
 		}
 	}
 	d.cmd("QUIT", "221")
-	if out := logs.String(); strings.Contains(out, "level=WARN") {
+	out := logs.String()
+	if strings.Contains(out, "level=WARN") {
 		t.Fatalf("the milter logged WARN lines of its own for refused messages:\n%s", out)
+	}
+	// The refusal line names the message it refused (words49 item 3).
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, `msg="refused by check"`) && !strings.Contains(l, "msg_id=") {
+			t.Errorf("a refusal line without the message's id: %s", l)
+		}
+	}
+	if !strings.Contains(out, `msg="refused by check"`) {
+		t.Errorf("no refusal line:\n%s", out)
 	}
 }

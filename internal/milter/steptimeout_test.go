@@ -77,8 +77,8 @@ func TestMilterStepTimeoutSaidInWords(t *testing.T) {
 				t.Errorf("no 451 4.7.1 for a milter stalled at %q", tc.stall)
 			}
 			out := logs.String()
-			if !strings.Contains(out, "stage="+tc.stage+" reason=timeout") || !strings.Contains(out, tc.want) {
-				t.Errorf("stalled at %q: want stage=%s reason=timeout and %q; log:\n%s", tc.stall, tc.stage, tc.want, out)
+			if !strings.Contains(out, "milter_stage="+tc.stage) || !strings.Contains(out, "reason=milter_timeout") || !strings.Contains(out, tc.want) {
+				t.Errorf("stalled at %q: want milter_stage=%s reason=milter_timeout and %q; log:\n%s", tc.stall, tc.stage, tc.want, out)
 			}
 			if strings.Contains(out, "i/o timeout") || strings.Contains(out, "read tcp") || strings.Contains(out, "write tcp") {
 				t.Errorf("stalled at %q: the socket's error logged:\n%s", tc.stall, out)

@@ -22,7 +22,7 @@ func TestMilterTimeoutSaidInWords(t *testing.T) {
 		t.Fatalf("end of data %q", got)
 	}
 	out := logs.String()
-	if !strings.Contains(out, "reason=timeout") || !strings.Contains(out, "no reply within 200ms") {
+	if !strings.Contains(out, "reason=milter_timeout") || !strings.Contains(out, "no reply within 200ms") {
 		t.Fatalf("log:\n%s", out)
 	}
 }

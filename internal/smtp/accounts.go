@@ -70,7 +70,7 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 	user, ok, server, err := c.ext.Authenticate(ctx, name, password)
 	switch {
 	case err != nil:
-		return "", false, fmt.Errorf("%w: %v", errAccountsUnavailable, err)
+		return "", false, fmt.Errorf("%w: %w", errAccountsUnavailable, err) // err kept: a lookup's panic is told apart (recipients.ErrInternal)
 	case !ok:
 		return user, false, errBadCredentials // user: the account, if name is one
 	case user == "":

@@ -130,8 +130,11 @@ func (s *session) keepOwnResults(before []byte, t *Transaction, ownFrom []string
 		if slices.Equal(ownFrom, from) {
 			keep = append(keep, t.AuthResults)
 		} else {
-			s.log.Warn("From: changed by a check after message authentication; umbra's results removed",
-				"msg_id", t.QueueID)
+			// Noted on the refusal log, paced per source (words49 item
+			// 3): a WARN per message let any client whose mail a check
+			// rewrites write the log without bound.
+			s.srv.refusals.log(s.log, "From: changed by a check after message authentication; umbra's results removed",
+				"from_changed_by_check", nil, s.ip, "msg_id", t.QueueID)
 		}
 	}
 	out, n := header.RemoveAuthResultsExcept(t.Content, keep, ids...)
@@ -142,8 +145,8 @@ func (s *session) keepOwnResults(before []byte, t *Transaction, ownFrom []string
 		out = append(append([]byte(nil), t.AuthResults...), out...)
 	}
 	if n > 0 {
-		s.log.Warn("Authentication-Results claiming umbra's authserv-id removed after the checks",
-			"msg_id", t.QueueID, "count", n)
+		s.srv.refusals.log(s.log, "Authentication-Results claiming umbra's authserv-id removed after the checks",
+			"results_forged_by_check", nil, s.ip, "msg_id", t.QueueID, "count", n)
 	}
 	return out
 }

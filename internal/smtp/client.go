@@ -911,7 +911,7 @@ func readReply(r io.Reader) ([]string, error) {
 		return nil, err
 	}
 	if code/100 != 2 {
-		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+		return nil, replyOf(code, texts)
 	}
 	return texts, nil
 }
@@ -1075,7 +1075,7 @@ func (c *Client) sendData(parts [][]byte, tail io.Reader, n int) ([]DataReply, e
 		return nil, c.unexpectedReply("DATA", code, texts)
 	}
 	if code != 354 {
-		return nil, &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+		return nil, replyOf(code, texts)
 	}
 	if c.onGoAhead != nil {
 		c.onGoAhead() // SetOnGoAhead: the host answered DATA
@@ -1525,10 +1525,10 @@ func firstLine(s string) string {
 func replyError(code int, msg string, err error) error {
 	var pe *textproto.Error
 	if errors.As(err, &pe) {
-		return &gosmtp.SMTPError{Code: pe.Code, Message: pe.Msg}
+		return parseSMTPError(pe.Code, pe.Msg)
 	}
 	if code != 0 {
-		return &gosmtp.SMTPError{Code: code, Message: msg}
+		return parseSMTPError(code, msg)
 	}
 	return err
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
 )
 
 // The outbound login (RFC 4954) is umbra's own exchange, not go-smtp's
@@ -108,7 +107,7 @@ func (c *Client) Auth(a sasl.Client) error {
 		case code == 235:
 			return nil
 		case code != 334:
-			return &gosmtp.SMTPError{Code: code, Message: strings.Join(texts, " ")}
+			return replyOf(code, texts)
 		}
 		// A challenge: answered, or cancelled with "*" (RFC 4954 §4).
 		var next []byte

@@ -312,7 +312,9 @@
 //     S for TLS and A for an authenticated client.
 //   - An arriving Return-Path is removed (only final delivery adds one).
 //   - Refusals (connections, relay attempts, AUTH failures, shadow
-//     sessions, rejected messages) are logged through refusalLog: a token
+//     sessions, rejected messages), and the notices a client's mail can
+//     cause per message (a check's failure or edit of umbra's results:
+//     Verdict.Noted, keepOwnResults), are logged through refusalLog: a token
 //     bucket per reason and source, so a flood cannot fill the disk; the
 //     lines it drops are counted and reported. Each INFO line names the
 //     reply the client got, code=554 enhanced_code=5.7.1 (replyAttrs;

@@ -360,10 +360,12 @@ func (s *session) closeChecksLocked() {
 }
 
 // applyVerdict records a verdict's marks on the session and returns
-// its refusal, if any; a 421 hangs up after the reply.
-func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
+// its refusal, if any; a 421 hangs up after the reply. attrs go on every
+// line it writes: at the end of data the message's id ("msg_id"), so a
+// check's refusal or note names the message it judged.
+func (s *session) applyVerdict(ck Check, v Verdict, stage string, attrs ...any) error {
 	for _, n := range v.Noted {
-		s.srv.refusals.log(s.log, n.Msg, n.Reason, n.Reply, s.ip, append([]any{"stage", stage}, n.Attrs...)...)
+		s.srv.refusals.log(s.log, n.Msg, n.Reason, n.Reply, s.ip, append(append([]any{"stage", stage}, attrs...), n.Attrs...)...)
 	}
 	if v.Quarantine != "" && s.quarantine == "" {
 		s.quarantine = v.Quarantine
@@ -377,7 +379,7 @@ func (s *session) applyVerdict(ck Check, v Verdict, stage string) error {
 	if v.Reply == nil {
 		return nil
 	}
-	attrs := []any{"stage", stage}
+	attrs = append([]any{"stage", stage}, attrs...)
 	if v.Reply == replyBodyMemory && s.srv.bodyMem != nil {
 		// A body a check could not hold within the budget (a milter's
 		// replacement): counted as the reply the client gets, and said
@@ -659,7 +661,7 @@ func (s *session) checkDataRest(id queue.ID, content []byte, rest func() (io.Rea
 			}
 		}
 		hadResults := t.AuthResults != nil
-		if err := s.applyVerdict(ck, dc.Data(ctx, info, t), "data"); err != nil {
+		if err := s.applyVerdict(ck, dc.Data(ctx, info, t), "data", "msg_id", id.String()); err != nil {
 			return nil, nil, false, err
 		}
 		if !hadResults && t.AuthResults != nil {

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	gosmtp "github.com/emersion/go-smtp"
-
 	"umbra/internal/queue"
 )
 
@@ -83,7 +81,7 @@ func (c *Client) finalReplies(br *bufio.Reader, watch *bodyWatch, wait *time.Dur
 		}
 		r := DataReply{Code: code, Text: strings.Join(texts, " ")}
 		if code/100 != 2 {
-			r = DataReply{Err: &gosmtp.SMTPError{Code: code, Message: r.Text}}
+			r = DataReply{Err: replyOf(code, texts)} // its enhanced code parsed: a 503 5.7.0 is a refusal, not out of step
 		}
 		out = append(out, r)
 		if c.onFinal != nil {

@@ -7,12 +7,17 @@ import (
 )
 
 // goSMTPWordings are the texts go-smtp (v0.25.1, conn.go) answers a
-// malformed MAIL or RCPT line with. None reaches a client of umbra:
-// every malformed line gets umbra's own reply, saying what was expected
-// and what was found (front48 item 1).
+// malformed MAIL or RCPT line, or a parameter it does not take, with.
+// None reaches a client of umbra: every malformed line gets umbra's own
+// reply, saying what was expected and what was found (front48 item 1),
+// every parameter not offered umbra's 555 5.5.4 naming it (words49 item
+// 2).
 var goSMTPWordings = []string{
 	"Was expecting", "Unable to parse", "Unknown BODY value", "Unknown RET value",
 	"Malformed ENVID", "Malformed AUTH", "Malformed NOTIFY", "Malformed ORCPT",
+	"is not implemented", "Unknown MAIL FROM argument", "Unknown RCPT TO argument",
+	"Malformed RRVS", "Malformed BY", "Malformed MT-PRIORITY", "outside valid range", "below server minimum",
+	"Missing parameter",
 }
 
 // SMTP-3 (front48 item 1): a MAIL or RCPT line without FROM: or TO:, or
@@ -111,7 +116,14 @@ func FuzzMailRcptLineNeverGoSMTPText(f *testing.F) {
 		"FROM:<a@ext.test> AUTH=a+zz", "FROM:<a@ext.test> ENVID=+", "FROM:<>", "FROM:<> SIZE=1", "FROM: <a@ext.test>",
 		"from:<a@ext.test>", "FROM:a@ext.test", "FROM:<a@ext.test", "FROM:<\"a\\\"b\"@ext.test>", "FROM:<a@[1.2.3.4]>",
 		"TO:<>", "TO:<postmaster>", "TO:postmaster", "TO <x@example.test>", "TO:<x@example.test> NOTIFY=X", "TO:<x@example.test> ORCPT=x",
-		"TO:<@a,@b:x@example.test>", "TO:<x@example.test>x", "TO:\"x", "TO:<a\tb@example.test>", "TO:<\"\"@example.test>"} {
+		"TO:<@a,@b:x@example.test>", "TO:<x@example.test>x", "TO:\"x", "TO:<a\tb@example.test>", "TO:<\"\"@example.test>",
+		// Parameters umbra does not offer, or whose value go-smtp reads
+		// (words49 item 2).
+		"FROM:<a@ext.test> BY=120;R", "FROM:<a@ext.test> MT-PRIORITY=3", "FROM:<a@ext.test> RRVS=2020-01-01T00:00:00Z",
+		"FROM:<a@ext.test> BODY=BINARYMIME", "FROM:<a@ext.test> SMTPUTF8=x", "FROM:<a@ext.test> FOO=1 BAR",
+		"TO:<x@example.test> BY=120;R", "TO:<x@example.test> MT-PRIORITY=99", "TO:<x@example.test> RRVS=x",
+		"TO:<x@example.test> ORCPT=x-foo;a+zz", "TO:<x@example.test> ORCPT=x-foo;", "TO:<x@example.test> ORCPT=rfc822;a+zz",
+		"TO:<x@example.test> NOTIFY=NEVER,SUCCESS", "TO:<x@example.test> ORCPT=utf-8;a\\x{zz}"} {
 		f.Add(s)
 	}
 	s, err := NewServer(ServerConfig{Hostname: "mx.test", Connectors: connectors(f, anon), Routing: testTable(), Queue: &fakeQueue{}})

@@ -173,9 +173,13 @@ func TestLMTPUnreadableFinalReplyIsFinalReplyError(t *testing.T) {
 // an empty message delivered to recipients umbra never saw accepted —
 // and so no reply to it is read: the connection is closed, and the
 // recipient keeps its own RCPT reply. (Before deliv48 the dot went, and
-// this test checked that its reply was read as a message's is.)
-func TestEmptyDataFinalReplyReadAsAMessagesIs(t *testing.T) {
-	for _, final := range []string{"2x0 what\r\n", "354 more\r\n"} {
+// this test, then TestEmptyDataFinalReplyReadAsAMessagesIs, checked that
+// its reply was read as a message's is; words49 named it for what it
+// checks now.)
+func TestDataWithoutAcceptedRecipientIsAbandonedWithoutADot(t *testing.T) {
+	// The server would answer a dot as a message's end (a 250, a
+	// malformed line, a stray 354): none of them may be awaited.
+	for _, final := range []string{"250 2.0.0 ok\r\n", "2x0 what\r\n", "354 more\r\n"} {
 		t.Run(strings.Fields(final)[0], func(t *testing.T) {
 			var dots atomic.Int32
 			served := make(chan struct{})

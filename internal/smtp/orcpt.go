@@ -37,9 +37,15 @@ func ForeignOrcptType(t string) bool {
 	return true
 }
 
-// replyBadForeignOrcpt refuses an ORCPT of another address type whose
-// value is no xtext of printable ASCII.
-const replyBadForeignOrcpt = "501 5.5.4 Malformed ORCPT parameter value"
+// badForeignOrcpt refuses the ORCPT parameter p of another address
+// type whose address is no xtext of printable ASCII, in the words of
+// every other malformed parameter value (paramValueReply): the
+// parameter as the client wrote it and what was expected — not
+// go-smtp's "Malformed ORCPT parameter value", which named neither.
+func badForeignOrcpt(p mailParam) string {
+	return "501 5.5.4 Syntax error in RCPT TO parameters: " + echoedParam(p.written()) +
+		": expected an xtext address of printable ASCII after the address type"
+}
 
 // takeForeignOrcpt takes an ORCPT parameter of another address type
 // (ForeignOrcptType) off a RCPT line read once (mailLine): it returns the
@@ -57,7 +63,7 @@ func takeForeignOrcpt(ml *mailLine) (orcpt, reply string) {
 		}
 		addr, ok := mailaddr.DecodeXtext(xt)
 		if !ok || addr == "" || !printableASCII(addr) {
-			return "", replyBadForeignOrcpt
+			return "", badForeignOrcpt(p)
 		}
 		if len(addr) > maxOrcpt {
 			return "", replyLines(replyLongOrcpt)[0]

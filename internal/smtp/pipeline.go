@@ -339,6 +339,16 @@ func replyErr(br *bufio.Reader, cmd string) error {
 	return parseSMTPError(code, strings.Join(texts, "\n"))
 }
 
+// replyOf is the reply umbra's own reader read (readReplyCode), code and
+// the text of each line, as a *gosmtp.SMTPError with its enhanced
+// status code parsed (parseSMTPError), as go-smtp's client gives every
+// other reply: a reader that left it in the text made a 503 5.7.0 read
+// as a 503 with no status — out of step (delivery's rule), not the
+// refusal it is.
+func replyOf(code int, texts []string) *gosmtp.SMTPError {
+	return parseSMTPError(code, strings.Join(texts, "\n"))
+}
+
 // parseSMTPError gives a reply as go-smtp's client does (lines joined
 // by "\n"): the enhanced status code split from the text when the first
 // line has one, and taken off the following lines.

@@ -191,7 +191,9 @@ func TestSR9RefusalWhileWaitingLoggedThroughRefusalLog(t *testing.T) {
 // OPS-4 (front47 F1, its sibling at the checks): a message a check
 // could not hold within the body memory budget (452 4.3.1) is logged
 // once, by the refusal log's rate-limited line (which says so), not
-// besides by a WARN line per message.
+// besides by a WARN line per message. The line names the message it
+// refused, msg_id (words49 item 3: a check's refusal at the end of data
+// named none).
 func TestOPS4BodyBudgetRefusalByCheckLoggedOnce(t *testing.T) {
 	var logs lockedBuf
 	ck := &scripted{data: Verdict{Reply: replyBodyMemory}}
@@ -213,7 +215,7 @@ func TestOPS4BodyBudgetRefusalByCheckLoggedOnce(t *testing.T) {
 	}
 	s.Shutdown(t.Context())
 	loggedOnceEach(t, logs.String(), "messages a check refused over the body budget", true, `msg="refused by check"`,
-		`reason=scripted code=452 enhanced_code=4.3.1`, `body="over the in-memory body budget"`)
+		`reason=scripted code=452 enhanced_code=4.3.1`, `body="over the in-memory body budget"`, "msg_id=")
 }
 
 // loggedOnceEach checks log (what: the refusals it names) as the refusal

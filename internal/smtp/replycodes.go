@@ -28,9 +28,10 @@ var goSMTPReplyFixes = []struct{ from, to string }{
 }
 
 // fixReplyCode rewrites one reply line of go-smtp's per
-// goSMTPReplyFixes; a MAIL or RCPT parameter go-smtp does not implement
-// (504 5.5.4 "... is not implemented") is 555 too. Other lines are
-// returned as they are.
+// goSMTPReplyFixes; a MAIL or RCPT parameter of an extension not
+// enabled (go-smtp's 504 5.5.4 "BINARYMIME is not implemented") is
+// umbra's 555 5.5.4 naming the parameter (notEnabledReply). Other lines
+// are returned as they are.
 func (v *verbConn) fixReplyCode(b []byte) []byte {
 	if r := v.paramValueReply(b); r != nil {
 		return r
@@ -42,9 +43,26 @@ func (v *verbConn) fixReplyCode(b []byte) []byte {
 	}
 	if (v.last == "MAIL" || v.last == "RCPT") && bytes.HasPrefix(b, []byte("504 5.5.4 ")) &&
 		bytes.HasSuffix(bytes.TrimRight(b, "\r\n"), []byte(" is not implemented")) {
-		return append([]byte("555"), b[3:]...)
+		return notEnabledReply(v.last == "MAIL", string(bytes.TrimSuffix(bytes.TrimRight(b, "\r\n")[len("504 5.5.4 "):], []byte(" is not implemented"))))
 	}
 	return b
+}
+
+// notEnabledReply is umbra's refusal of a MAIL (mail) or RCPT parameter
+// of an extension go-smtp names as not enabled (ext, from its "EXT is
+// not implemented"): 555 5.5.4 (RFC 5321 §4.1.1.11) naming the
+// parameter as the command carries it, "not supported" — as unknownParam
+// words RRVS, BY and MT-PRIORITY. go-smtp named the extension, not the
+// parameter ("DELIVERBY", "BINARYMIME" for BODY=BINARYMIME).
+func notEnabledReply(mail bool, ext string) []byte {
+	param := ext
+	switch ext {
+	case "BINARYMIME":
+		param = "BODY=BINARYMIME"
+	case "DELIVERBY":
+		param = "BY"
+	}
+	return []byte("555 5.5.4 " + paramsVerb(mail) + " parameter " + echoedParam(param) + " not supported\r\n")
 }
 
 // goSMTPValueRefusals are go-smtp's refusals of a MAIL or RCPT parameter

@@ -25,6 +25,7 @@ import (
 	"umbra/internal/mailaddr"
 	"umbra/internal/orgid"
 	"umbra/internal/queue"
+	"umbra/internal/recipients"
 	"umbra/internal/routing"
 )
 
@@ -972,7 +973,14 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			// A refusal like the others, through the refusal log (front47
 			// F1: a WARN line per AUTH let any client write the log while
 			// the directory was down).
-			s.srv.refusals.log(s.log, "authentication refused", "accounts_unavailable", replyAuthTempFail, s.ip, "err", err.Error())
+			// A lookup that panicked (umbra's own defect, recovered and
+			// logged with its panic where it happened) is said as such,
+			// as a RCPT's is (rcptcheck.go), not as the directory's.
+			reason := "accounts_unavailable"
+			if errors.Is(err, recipients.ErrInternal) {
+				reason = "internal_error"
+			}
+			s.srv.refusals.log(s.log, "authentication refused", reason, replyAuthTempFail, s.ip, "err", err.Error())
 			return replyAuthTempFail
 		}
 		if err != nil {

@@ -45,7 +45,7 @@ func TestSMTP1UnknownParameterGivenTwiceIs555(t *testing.T) {
 	for _, c := range []struct{ line, want string }{
 		{"RCPT TO:<alice@example.test> Y=1", "555 5.5.4 RCPT TO parameter Y not recognized"},
 		{"RCPT TO:<alice@example.test> Y=1 Y=2", "555 5.5.4 RCPT TO parameter Y not recognized"},
-		{"RCPT TO:<alice@example.test> RRVS=2020-01-01T00:00:00Z RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RRVS is not implemented"},
+		{"RCPT TO:<alice@example.test> RRVS=2020-01-01T00:00:00Z RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RCPT TO parameter RRVS not supported"},
 		{"RCPT TO:<alice@example.test> NOTIFY=NEVER NOTIFY=SUCCESS", "501 5.5.4 NOTIFY given more than once"},
 	} {
 		d.send(c.line + "\r\n")
@@ -92,11 +92,11 @@ func TestSMTP1UnknownAndMalformedParameterGetOneReply(t *testing.T) {
 	}
 	for _, c := range []struct{ line, want string }{
 		{"RCPT TO:<alice@example.test> Y=1 NOTIFY=SOMETIMES", "555 5.5.4 RCPT TO parameter Y not recognized"},
-		{"RCPT TO:<alice@example.test> NOTIFY=SOMETIMES RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RRVS is not implemented"},
-		{"RCPT TO:<alice@example.test> RRVS=2020-01-01T00:00:00Z Y=1", "555 5.5.4 RRVS is not implemented"},
+		{"RCPT TO:<alice@example.test> NOTIFY=SOMETIMES RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RCPT TO parameter RRVS not supported"},
+		{"RCPT TO:<alice@example.test> RRVS=2020-01-01T00:00:00Z Y=1", "555 5.5.4 RCPT TO parameter RRVS not supported"},
 		{"RCPT TO:<alice@example.test> Y=1 RRVS=2020-01-01T00:00:00Z", "555 5.5.4 RCPT TO parameter Y not recognized"},
-		{"RCPT TO:<alice@example.test> BY=120;R MT-PRIORITY=3", "555 5.5.4 DELIVERBY is not implemented"},
-		{"RCPT TO:<alice@example.test> MT-PRIORITY=3 BY=120;R", "555 5.5.4 MT-PRIORITY is not implemented"},
+		{"RCPT TO:<alice@example.test> BY=120;R MT-PRIORITY=3", "555 5.5.4 RCPT TO parameter BY not supported"},
+		{"RCPT TO:<alice@example.test> MT-PRIORITY=3 BY=120;R", "555 5.5.4 RCPT TO parameter MT-PRIORITY not supported"},
 	} {
 		try(t, "MAIL FROM:<a@b.test>", c.line, c.want)
 	}

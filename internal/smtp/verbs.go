@@ -1515,7 +1515,8 @@ func (v *verbConn) rcptParams(ps []mailParam) string {
 // not RRVS, DELIVERBY's BY or MT-PRIORITY: server.go), and the shadow
 // verbs' own MAIL parameters where they are offered (shadowVerbs: the
 // ones copyParams takes; XSHADOW= is taken before). Any other is refused
-// by go-smtp, 555 5.5.4.
+// before go-smtp reads the line, 555 5.5.4 in umbra's words
+// (unknownParam).
 func knownParam(key string, mail, shadowVerbs bool) bool {
 	if !mail {
 		return key == "NOTIFY" || key == "ORCPT"
@@ -1530,10 +1531,13 @@ func knownParam(key string, mail, shadowVerbs bool) bool {
 }
 
 // unknownParam is the refusal of a MAIL (mail) or RCPT line whose
-// parameter key this server does not implement, as go-smtp words it
-// (with the code fixReplyCode gives it): a RCPT extension go-smtp knows
-// but umbra does not enable is "not implemented", any other keyword "not
-// recognized".
+// parameter key this server does not implement, in umbra's words (RFC
+// 5321 §4.1.1.11: 555, RFC 3463 5.5.4), naming the parameter and the
+// command: a parameter of an extension umbra knows but does not offer
+// (RRVS, DELIVERBY's BY, MT-PRIORITY: unofferedParam), on MAIL or on
+// RCPT, is "not supported"; any other keyword "not recognized". go-smtp's
+// "DELIVERBY is not implemented" named no parameter of the line, and
+// reached the client for RCPT only.
 func unknownParam(p mailParam, mail bool) string {
 	if !esmtpKeyword(p.name) {
 		// No keyword at all (a second address after the path, a comma
@@ -1543,16 +1547,21 @@ func unknownParam(p mailParam, mail bool) string {
 		verb := paramsVerb(mail)
 		return "501 5.5.4 Syntax error in " + verb + " parameters: " + echoedParam(p.nameOrWritten()) + " is no keyword"
 	}
-	if !mail {
-		switch p.key {
-		case "RRVS", "MT-PRIORITY":
-			return "555 5.5.4 " + p.key + " is not implemented"
-		case "BY":
-			return "555 5.5.4 DELIVERBY is not implemented"
-		}
-		return "555 5.5.4 RCPT TO parameter " + namedParam(p.name) + " not recognized"
+	if unofferedParam(p.key) {
+		return "555 5.5.4 " + paramsVerb(mail) + " parameter " + p.key + " not supported"
 	}
-	return "555 5.5.4 MAIL FROM parameter " + namedParam(p.name) + " not recognized"
+	return "555 5.5.4 " + paramsVerb(mail) + " parameter " + namedParam(p.name) + " not recognized"
+}
+
+// unofferedParam reports whether key (upper-cased) is the parameter of
+// an SMTP extension umbra knows but offers on no connector: RRVS (RFC
+// 7293), DELIVERBY's BY (RFC 2852), MT-PRIORITY (RFC 6710).
+func unofferedParam(key string) bool {
+	switch key {
+	case "RRVS", "BY", "MT-PRIORITY":
+		return true
+	}
+	return false
 }
 
 // paramsVerb names the command whose parameters a reply refuses.
