@@ -474,9 +474,10 @@ func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
 // message, not a delay of its delivery, and a message is released from
 // it once (Released): no loop of releases keeps it young. A delay
 // notice that went stays gone (DelayNotified): its sender was told once
-// (poison45 item 3). Tracking keeps the receipt; the record's arrival, a
-// later DSN's Arrival-Date and the arrival carried to the next umbra
-// server name the release. An operator's hold that can be repeated —
+// (poison45 item 3). The receipt stays (received.go): message show,
+// tracking, a later DSN's Arrival-Date, the arrival carried to the next
+// umbra server and the dumpster's copy name it; only the age clock
+// names the release. An operator's hold that can be repeated —
 // `message resume` of a suspended or poison message — does not restart
 // the age: resumedFromHold. A suspended queue is no hold of the
 // message's: its mail keeps its age (a destination's maintenance), and
@@ -561,7 +562,12 @@ func (m *Message) Carried() orgid.Record {
 	for i := 0; i < len(m.Rcpts) && !repeat; i++ {
 		repeat = takenOverRcpt(&m.Rcpts[i])
 	}
-	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat, Grown: m.Grown}
+	// The organisation's first receipt, not the age clock a release
+	// moved here (received.go): the next server's message show and its
+	// DSN's Arrival-Date name when the message was received; its age
+	// there counts from that receipt, bounded as any carried arrival
+	// (settleArrival: a tenth of message_expiration is left at least).
+	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgReceived(), DelayNotified: m.DelayNotified, Repeat: repeat, Grown: m.Grown}
 }
 
 // encode writes m in umbra's record format: a version byte, then every
