@@ -127,7 +127,7 @@ func TestBadConfigs(t *testing.T) {
 		"shadow-on-receipt.yaml":     `shadow-on-receipt.yaml:6: shadow_on_receipt "prefer-local": want off, prefer-remote, remote-only or local-only`,
 		"msgauth.yaml":               `msgauth.yaml:8: message_authentication.dmarc "reject": want off, header, quarantine or policy`,
 		// The scheduler's windows (issue 15).
-		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency must be positive`,
+		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency -1 is outside its range: a whole number from 1 to 100000; 0 or absent: the default`,
 		// DKIM signing (issue 12).
 		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
 		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
