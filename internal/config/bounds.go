@@ -178,6 +178,14 @@ var intBounds = map[string]intBound{
 	"transport.max_retries_remote_site_shadow":  {1, 10_000, "the default"},
 	"transport.max_retries_local_site_shadow":   {1, 10_000, "the default"},
 	"tracking.max_files":                        {1, MaxTrackingFiles, "the default"},
+	"dns.attempts":                              {1, 10, "the default"},
+	"dns.cache_size":                            {1, 10_000_000, "the default"},
+	"transport.quarantine.max_messages":         {0, 100_000_000, "no bound"},
+	"send_connectors[].mx_address_limit":        {0, 1000, "no bound"},
+	"send_connectors[].mx_session_limit":        {0, 1000, "no bound"},
+	"send_connectors[].port":                    {1, 65535, ""},
+	"rate_limits.ipv4_prefix":                   {8, 32, "the default"},
+	"rate_limits.ipv6_prefix":                   {16, 128, "the default"},
 }
 
 // MaxTrackingFiles bounds tracking.max_files: every start checks each

@@ -142,7 +142,7 @@ func TestBadConfigs(t *testing.T) {
 		// An IPv6 zone names an interface of one machine: no smart host
 		// carries one, bracketed or not (edge20 item 5).
 		"smart-host-zone.yaml":   `smart-host-zone.yaml:10: smart host "[fe80::1%eth0]:25": not HOST[:PORT]`,
-		"mx-limit-negative.yaml": `mx-limit-negative.yaml:11: send_connectors[0].mx_address_limit must not be negative (0: no bound)`,
+		"mx-limit-negative.yaml": `mx-limit-negative.yaml:11: send_connectors[0].mx_address_limit -1 is outside its range: a whole number from 0 to 1000; 0 or absent: no bound`,
 		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
 		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,
 		// A command line is buffered whole before it is judged: a bound

@@ -33,3 +33,25 @@ func TestIntegerSettingsRefusedOutsideTheirRange(t *testing.T) {
 		}
 	}
 }
+
+// life49 siblings: the counts of DNS, the quarantine and the send
+// connectors, and the ports and prefixes that were checked but named
+// the Go type's range past it.
+func TestOtherIntegerSettingsNameTheirRange(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	sc := "send_connectors:\n  - name: out\n    address_spaces: [{domain: \"*\", cost: 1}]\n"
+	for yaml, want := range map[string]string{
+		head + "dns:\n  cache_size: -1\n":                          "c.yaml:4: dns.cache_size -1 is outside its range: a whole number from 1 to 10000000; 0 or absent: the default",
+		head + "dns:\n  attempts: 99999999999999999999\n":          "c.yaml:4: dns.attempts: 99999999999999999999 is out of range for this setting (a whole number from 1 to 10",
+		head + "transport:\n  quarantine:\n    max_messages: -5\n": "c.yaml:5: transport.quarantine.max_messages -5 is outside its range: a whole number from 0 to 100000000; 0 or absent: no bound",
+		head + sc + "    mx_address_limit: 5000\n":                 "c.yaml:6: send_connectors[0].mx_address_limit 5000 is outside its range: a whole number from 0 to 1000; 0 or absent: no bound",
+		head + sc + "    mx_session_limit: -1\n":                   "c.yaml:6: send_connectors[0].mx_session_limit -1 is outside its range: a whole number from 0 to 1000; 0 or absent: no bound",
+		head + sc + "    port: 99999999999999999999\n":             "c.yaml:6: send_connectors[0].port: 99999999999999999999 is out of range for this setting (a whole number from 1 to 65535",
+		"server: {name: a.example.test}\nreceive_connectors:\n  - name: y\n    bindings: [\"127.0.0.2:25\"]\n    rate_limits: {ipv4_prefix: 99999999999999999999}\n": "ipv4_prefix: 99999999999999999999 is out of range for this setting (a whole number from 8 to 32",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+}

@@ -451,12 +451,8 @@ func validate(c *Config) []violation {
 			v.add(settingName(at("max_connections"))+" must be positive", at("max_connections")...)
 		}
 		messageSizeTooSmall(v, settingName(at("max_message_size")), sc.MaxMessageSize, at("max_message_size")...)
-		if sc.MXAddressLimit < 0 {
-			v.add(settingName(at("mx_address_limit"))+" must not be negative (0: no bound)", at("mx_address_limit")...)
-		}
-		if sc.MXSessionLimit < 0 {
-			v.add(settingName(at("mx_session_limit"))+" must not be negative (0: no bound)", at("mx_session_limit")...)
-		}
+		intIn(v, sc.MXAddressLimit, at("mx_address_limit")...)
+		intIn(v, sc.MXSessionLimit, at("mx_session_limit")...)
 	}
 
 	validateConsole(v, c)
