@@ -166,6 +166,43 @@ var intBounds = map[string]intBound{
 	"limits.max_junk_commands":          {1, math.MaxInt64, "the default"},
 	"limits.max_errors":                 {1, math.MaxInt64, "the default"},
 	"limits.soft_error_limit":           {1, math.MaxInt64, "the default"},
+	// The transport's and the tracking log's counts (life49): each
+	// refused outside its range by intIn, naming it. tracking.max_files
+	// is checked name by name at every start (writepaths.go), and a
+	// billion of them hung it.
+	"transport.max_active":                      {1, 1_000_000, "the default"},
+	"transport.poison_threshold":                {1, 1000, "the default"},
+	"transport.initial_destination_concurrency": {1, 100_000, "the default"},
+	"transport.max_hop_count":                   {1, 10_000, "the default"},
+	"transport.shadow_heartbeat_retry_count":    {1, 1_000_000, "the default"},
+	"transport.max_retries_remote_site_shadow":  {1, 10_000, "the default"},
+	"transport.max_retries_local_site_shadow":   {1, 10_000, "the default"},
+	"tracking.max_files":                        {1, MaxTrackingFiles, "the default"},
+	"dns.attempts":                              {1, 10, "the default"},
+	"dns.cache_size":                            {1, 10_000_000, "the default"},
+	"transport.quarantine.max_messages":         {0, 100_000_000, "no bound"},
+	"send_connectors[].mx_address_limit":        {0, 1000, "no bound"},
+	"send_connectors[].mx_session_limit":        {0, 1000, "no bound"},
+	"send_connectors[].port":                    {1, 65535, ""},
+	"rate_limits.ipv4_prefix":                   {8, 32, "the default"},
+	"rate_limits.ipv6_prefix":                   {16, 128, "the default"},
+}
+
+// MaxTrackingFiles bounds tracking.max_files: every start checks each
+// rotation name up to it (writepaths.go), and a search reads them all.
+const MaxTrackingFiles = 1000
+
+// intIn refuses, at path, an integer setting outside the range
+// intBounds gives it, naming the setting and that range. 0 is the
+// default's (set before validation) where the range says so.
+func intIn(v *validator, val int, path ...any) {
+	b, ok := boundOf(path)
+	if !ok {
+		panic(fmt.Sprintf("config: no range for %s in intBounds", settingName(path)))
+	}
+	if int64(val) < b.min || int64(val) > b.max {
+		v.add(fmt.Sprintf("%s %d is outside its range: %s", settingName(path), val, b.text()), path...)
+	}
 }
 
 // boundOf is the range intBounds gives the setting at path, if any.

@@ -127,7 +127,7 @@ func TestBadConfigs(t *testing.T) {
 		"shadow-on-receipt.yaml":     `shadow-on-receipt.yaml:6: shadow_on_receipt "prefer-local": want off, prefer-remote, remote-only or local-only`,
 		"msgauth.yaml":               `msgauth.yaml:8: message_authentication.dmarc "reject": want off, header, quarantine or policy`,
 		// The scheduler's windows (issue 15).
-		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency must be positive`,
+		"bad-destination-concurrency.yaml": `bad-destination-concurrency.yaml:4: transport.initial_destination_concurrency -1 is outside its range: a whole number from 1 to 100000; 0 or absent: the default`,
 		// DKIM signing (issue 12).
 		"dkim-selector.yaml": `dkim-selector.yaml:6: dkim.keys: selector "bad selector" is not a DNS name`,
 		"dkim-headers.yaml":  `dkim-headers.yaml:6: dkim.headers must include From`,
@@ -142,7 +142,7 @@ func TestBadConfigs(t *testing.T) {
 		// An IPv6 zone names an interface of one machine: no smart host
 		// carries one, bracketed or not (edge20 item 5).
 		"smart-host-zone.yaml":   `smart-host-zone.yaml:10: smart host "[fe80::1%eth0]:25": not HOST[:PORT]`,
-		"mx-limit-negative.yaml": `mx-limit-negative.yaml:11: send_connectors[0].mx_address_limit must not be negative (0: no bound)`,
+		"mx-limit-negative.yaml": `mx-limit-negative.yaml:11: send_connectors[0].mx_address_limit -1 is outside its range: a whole number from 0 to 1000; 0 or absent: no bound`,
 		// A fraction is refused, not truncated to 0, "no bound" (NEW-1).
 		"mx-limit-fraction.yaml": `mx-limit-fraction.yaml:11: send_connectors[0].mx_address_limit: 0.5 is not a whole number`,
 		// A command line is buffered whole before it is judged: a bound

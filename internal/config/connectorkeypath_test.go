@@ -44,8 +44,8 @@ send_connectors:
 		"receive_connectors[1].limits.max_line_length must be at most 1048576",
 		"send_connectors[0].port must be between 1 and 65535",
 		"send_connectors[0].max_connections must be positive",
-		"send_connectors[0].mx_address_limit must not be negative",
-		"send_connectors[0].mx_session_limit must not be negative",
+		"send_connectors[0].mx_address_limit -1 is outside its range",
+		"send_connectors[0].mx_session_limit -1 is outside its range",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("errors do not name the full key %q:\n%s", want, got)

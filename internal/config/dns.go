@@ -125,9 +125,7 @@ func validateDNS(v *validator, d DNS) {
 	if d.Attempts < 1 || d.Attempts > 10 {
 		v.add(fmt.Sprintf("dns.attempts must be 1 to 10, not %d", d.Attempts), "dns", "attempts")
 	}
-	if d.CacheSize < 1 {
-		v.add("dns.cache_size must be positive", "dns", "cache_size")
-	}
+	intIn(v, d.CacheSize, "dns", "cache_size")
 	if d.MaxTTL <= 0 {
 		v.add("dns.max_ttl must be positive", "dns", "max_ttl")
 	}

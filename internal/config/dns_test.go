@@ -92,7 +92,7 @@ func TestDNSBadConfigs(t *testing.T) {
 		{"dns:\n  trust_ad: true\n", `x.yaml:8: dns.trust_ad needs dns.servers listed`},
 		{"dns:\n  hosts_file: etc/hosts\n", `x.yaml:8: dns.hosts_file: "etc/hosts" is not an absolute path`},
 		{"dns:\n  attempts: 11\n", `x.yaml:8: dns.attempts must be 1 to 10, not 11`},
-		{"dns:\n  cache_size: -1\n", `x.yaml:8: dns.cache_size must be positive`},
+		{"dns:\n  cache_size: -1\n", `x.yaml:8: dns.cache_size -1 is outside its range`},
 		{"dns:\n  max_ttl: -1s\n", `x.yaml:8: dns.max_ttl: negative duration "-1s"`},
 		{"dns:\n  servers: []\n  retries: 3\n", `x.yaml:9: unknown key "retries" in dns`},
 		{"    connection_filtering:\n      dnsbl:\n        action: bounce\n", `x.yaml:8: connection_filtering.dnsbl.action must be reject, tempfail or log, not "bounce"`},

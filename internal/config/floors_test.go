@@ -20,7 +20,7 @@ func TestSizesAndRatesInTheWrongUnitRefused(t *testing.T) {
 		head + rc + "transport:\n  max_header_size: 1000\n":                                                           "c.yaml:4: transport.max_header_size 1000 bytes is below 16KiB: a size without a unit is bytes (write e.g. 1000KiB)",
 		head + rc + "transport:\n  max_header_size: 64\n":                                                             "c.yaml:4: transport.max_header_size 64 bytes is below 16KiB: a size without a unit is bytes (write e.g. 64KiB)",
 		head + rc + "tracking:\n  max_size: 100\n":                                                                    "c.yaml:4: tracking.max_size 100 bytes is below 4KiB: a size without a unit is bytes (write e.g. 100MiB)",
-		head + rc + "tracking:\n  max_files: -1\n":                                                                    "c.yaml:4: tracking.max_files must not be negative",
+		head + rc + "tracking:\n  max_files: -1\n":                                                                    "c.yaml:4: tracking.max_files -1 is outside its range: a whole number from 1 to 1000; 0 or absent: the default",
 		// A spool threshold of a few bytes spools every body (a file and
 		// its fsync per message); a bounce size limit of a few bytes
 		// returns no message whole, not even a short one.

@@ -40,7 +40,5 @@ func validateQuarantine(v *validator, q Quarantine) {
 	}
 	unitFloor(v, "transport.quarantine.max_size", int64(q.MaxSize), MinQuarantineSize, "1MiB", "GiB", "2GiB",
 		"every message with a quarantine verdict would be refused (452 4.3.1); 0 is no bound", "transport", "quarantine", "max_size")
-	if q.MaxMessages < 0 {
-		v.add("transport.quarantine.max_messages must not be negative (0: no bound)", "transport", "quarantine", "max_messages")
-	}
+	intIn(v, q.MaxMessages, "transport", "quarantine", "max_messages")
 }

@@ -40,7 +40,7 @@ func TestQuarantineBoundConfig(t *testing.T) {
 	}
 	for keys, want := range map[string]string{
 		"    max_size: -1\n":                         "umbra.yaml:5: transport.quarantine.max_size: invalid size \"-1\"", // the size parser refuses it
-		"    expiration: 1d\n    max_messages: -5\n": "umbra.yaml:6: transport.quarantine.max_messages must not be negative",
+		"    expiration: 1d\n    max_messages: -5\n": "umbra.yaml:6: transport.quarantine.max_messages -5 is outside its range",
 	} {
 		if _, err := load(t, keys); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want %s", keys, err, want)

@@ -147,24 +147,16 @@ func validate(c *Config) []violation {
 	subSecond(v, "transport.shadow_heartbeat_timeout", t.ShadowHeartbeatTimeout,
 		"every primary would be taken over, and its mail delivered twice", "transport", "shadow_heartbeat_timeout")
 	subSecond(v, "transport.message_expiration", t.MessageExpiration, "every message not delivered at once would expire", "transport", "message_expiration")
-	if t.MaxActive < 0 {
-		v.add("transport.max_active must be positive", "transport", "max_active")
-	}
+	intIn(v, t.MaxActive, "transport", "max_active")
 	if t.ResultCommitDelay < 0 || t.ResultCommitDelay.D() > MaxResultCommitDelay {
 		v.add(fmt.Sprintf("transport.result_commit_delay must be between 0s and %s", MaxResultCommitDelay), "transport", "result_commit_delay")
 	}
-	if t.PoisonThreshold < 0 {
-		v.add("transport.poison_threshold must be positive", "transport", "poison_threshold")
-	}
-	if t.InitialDestinationConcurrency < 0 {
-		v.add("transport.initial_destination_concurrency must be positive", "transport", "initial_destination_concurrency")
-	}
+	intIn(v, t.PoisonThreshold, "transport", "poison_threshold")
+	intIn(v, t.InitialDestinationConcurrency, "transport", "initial_destination_concurrency")
 	if t.DeadDestinationCoolDown < 0 {
 		v.add("transport.dead_destination_cool_down must not be negative", "transport", "dead_destination_cool_down")
 	}
-	if t.MaxHopCount < 0 {
-		v.add("transport.max_hop_count must be positive", "transport", "max_hop_count")
-	}
+	intIn(v, t.MaxHopCount, "transport", "max_hop_count")
 	if t.BounceSizeLimit < 0 {
 		v.add("transport.bounce_size_limit must not be negative", "transport", "bounce_size_limit")
 	}
@@ -176,15 +168,9 @@ func validate(c *Config) []violation {
 	} else if at.MaxDelay < at.Delay {
 		v.compare("auth_throttle.max_delay must be at least delay", [][]any{{"auth_throttle", "delay"}}, "auth_throttle", "max_delay")
 	}
-	if t.ShadowHeartbeatRetryCount < 0 {
-		v.add("transport.shadow_heartbeat_retry_count must be positive", "transport", "shadow_heartbeat_retry_count")
-	}
-	if t.MaxRetriesRemoteSiteShadow < 0 {
-		v.add("transport.max_retries_remote_site_shadow must be positive", "transport", "max_retries_remote_site_shadow")
-	}
-	if t.MaxRetriesLocalSiteShadow < 0 {
-		v.add("transport.max_retries_local_site_shadow must be positive", "transport", "max_retries_local_site_shadow")
-	}
+	intIn(v, t.ShadowHeartbeatRetryCount, "transport", "shadow_heartbeat_retry_count")
+	intIn(v, t.MaxRetriesRemoteSiteShadow, "transport", "max_retries_remote_site_shadow")
+	intIn(v, t.MaxRetriesLocalSiteShadow, "transport", "max_retries_local_site_shadow")
 
 	authoritative := false
 	domains := map[string]bool{}
@@ -465,12 +451,8 @@ func validate(c *Config) []violation {
 			v.add(settingName(at("max_connections"))+" must be positive", at("max_connections")...)
 		}
 		messageSizeTooSmall(v, settingName(at("max_message_size")), sc.MaxMessageSize, at("max_message_size")...)
-		if sc.MXAddressLimit < 0 {
-			v.add(settingName(at("mx_address_limit"))+" must not be negative (0: no bound)", at("mx_address_limit")...)
-		}
-		if sc.MXSessionLimit < 0 {
-			v.add(settingName(at("mx_session_limit"))+" must not be negative (0: no bound)", at("mx_session_limit")...)
-		}
+		intIn(v, sc.MXAddressLimit, at("mx_address_limit")...)
+		intIn(v, sc.MXSessionLimit, at("mx_session_limit")...)
 	}
 
 	validateConsole(v, c)
@@ -491,9 +473,7 @@ func validate(c *Config) []violation {
 	}
 	unitFloor(v, "tracking.max_size", int64(c.Tracking.MaxSize), MinTrackingMaxSize, "4KiB", "MiB", "100MiB",
 		"the log would rotate every few lines and its history (the audit lines too) go past max_files", "tracking", "max_size")
-	if c.Tracking.MaxFiles < 0 {
-		v.add("tracking.max_files must not be negative", "tracking", "max_files")
-	}
+	intIn(v, c.Tracking.MaxFiles, "tracking", "max_files")
 
 	if c.Transport.MaxDumpsterSizePerDatabase < 0 || c.Transport.MaxDumpsterTime < 0 {
 		v.add("dumpster limits must not be negative", "transport")

@@ -165,7 +165,10 @@ func places(c *Config, written func(path ...string) bool) []place {
 		if !written("tracking", "path") {
 			at, derived = dataDir, true
 		}
-		for i := 0; i <= c.Tracking.MaxFiles; i++ {
+		// Up to the range's end: a max_files past it is refused
+		// (intIn), and a billion names checked one by one hung the
+		// start before that refusal was said.
+		for i := 0; i <= min(c.Tracking.MaxFiles, MaxTrackingFiles); i++ {
 			name := c.Tracking.Path
 			if i > 0 {
 				name = fmt.Sprintf("%s.%d", c.Tracking.Path, i)

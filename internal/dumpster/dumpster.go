@@ -275,10 +275,14 @@ func joined(m *queue.Message, rcpts []int, old *queue.Message) []int {
 // redelivered to the mailbox the user reads (rt16d F1). The bytes the
 // receiving sessions added to the body kept (Grown) stay: size limits on
 // the copy's way back hold it as its sender sent it, as they held the
-// first (package delivery, ownBytes).
+// first (package delivery, ownBytes). The copy keeps m's receipt —
+// this server's (ArrivedHere) and the organisation's before it
+// (OrgReceived) —, not the age clock a release may have moved: the
+// receipt is a fact the copy carries back when it is resubmitted.
 func Copy(m *queue.Message, rcpts []int) *queue.Message {
-	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: mailaddr.Canonical(m.From), Arrived: m.Arrived, Size: m.Size,
-		Connector: m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
+	cp := &queue.Message{ID: m.ID, State: queue.Ready, From: mailaddr.Canonical(m.From), Arrived: m.ArrivedHere(), Size: m.Size,
+		OrgEarlier: max(m.ArrivedHere().Sub(m.OrgReceived()), 0),
+		Connector:  m.Connector, ClientIP: m.ClientIP, Helo: m.Helo, MessageID: m.MessageID, OrgID: m.OrgID,
 		EnvID: m.EnvID, RetFull: m.RetFull, RetHdrs: m.RetHdrs, UTF8: m.UTF8, EightBit: m.EightBit, Internal: m.Internal, RequireTLS: m.RequireTLS,
 		Grown: m.Grown, GrownKnown: m.GrownKnown}
 	for _, i := range rcpts {
@@ -821,8 +825,14 @@ func (d *Dumpster) carryOut(ctx context.Context, req *queue.Request) error {
 				cp.ID = tx.NewID(d.clk.Now())
 				// A new message for the queue: its age (expiry, delay
 				// notices) counts from now, not from the organisation's
-				// first arrival (Copy does not carry OrgEarlier).
-				cp.State, cp.Arrived, cp.NextAttempt, cp.Size = queue.Ready, now, now, body.Len()
+				// first arrival; its receipt stays the one the copy
+				// kept (Copy), as a release keeps it (Received), so
+				// message show, tracking and a DSN's Arrival-Date name
+				// when the organisation received it.
+				if !cp.Arrived.IsZero() {
+					cp.Received, cp.ReceivedEarlier = cp.Arrived, cp.OrgEarlier
+				}
+				cp.State, cp.Arrived, cp.OrgEarlier, cp.NextAttempt, cp.Size = queue.Ready, now, 0, now, body.Len()
 				// The new record's reference is counted before the
 				// copy's is dropped: the file is never without one.
 				if err := tx.PutNewBody(cp, body); err != nil {

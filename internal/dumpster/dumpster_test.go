@@ -74,7 +74,8 @@ type rig struct {
 	stop  func()        // ends the manager and closes the store (once)
 
 	mu        sync.Mutex
-	delivered map[string]int // Message-ID|rcpt → copies in the mailbox
+	delivered map[string]int         // Message-ID|rcpt → copies in the mailbox
+	received  map[string][]time.Time // Message-ID → each attempt's message's receipt (ArrivedHere)
 	dups      int
 	// storeDedup: the mailbox store itself refuses a copy it has (a
 	// Maildir's org id file), whatever the duplicate records say.
@@ -142,6 +143,12 @@ func (r *rig) deliver(ctx context.Context, m *queue.Message, _ []byte, rcpts []i
 			out = append(out, queue.Result{Rcpt: i, Outcome: queue.Deferred, Queue: "mailbox:" + db, Reply: "451 4.3.0 later"})
 			continue
 		}
+		r.mu.Lock()
+		if r.received == nil {
+			r.received = map[string][]time.Time{}
+		}
+		r.received[m.MessageID] = append(r.received[m.MessageID], m.OrgReceived())
+		r.mu.Unlock()
 		c := r.mgr.ClaimFinal(m.ID, db, m.OrgID, m.Rcpts[i].Addr)
 		if m.MessageID == "<4@test>" && !injected {
 			injected = true

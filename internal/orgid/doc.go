@@ -38,5 +38,11 @@
 // by the server that took it over — so a hub that finds it in a shared
 // mailbox store keeps its dumpster copy (package queue, MayRepeat).
 //
+// So does ReceivedHeader (CarriedReceived): the organisation's first
+// receipt, where a release from a hold moved the age clock
+// ArrivedHeader carries; the next server keeps it as its record's
+// receipt (package queue, received.go), and its clock from
+// ArrivedHeader.
+//
 // Parse, Strip and Valid never panic on any input (fuzzed).
 package orgid

@@ -109,6 +109,32 @@ const RepeatHeader = "X-Umbra-Repeat"
 // sender's.
 const GrownHeader = "X-Umbra-Grown"
 
+// ReceivedHeader carries, inside the organisation, when it first
+// received the message (queue.Message.OrgReceived), in Unix seconds,
+// where that is earlier than ArrivedHeader's time: a release from an
+// operator's hold moved the age clock ArrivedHeader carries (expiry and
+// delay notice count from it, on every server, so that a shadow holder
+// takes its copy over no earlier than the primary gives up), and the
+// receipt travels apart, for the next server's message show and its
+// DSN's Arrival-Date. Like the others it is umbra's own (Prefix):
+// written by delivery from the record, stripped on receipt, believed
+// only with a kept id. A release that does not know it strips it and
+// names ArrivedHeader's time as the receipt, as before.
+const ReceivedHeader = "X-Umbra-Received-At"
+
+// CarriedReceived reads the organisation's first receipt a transport
+// server of it named (ReceivedHeader): the zero time when there is no
+// well-formed field. As for Carried, only a transport server's mail is
+// asked.
+func CarriedReceived(msg []byte) time.Time {
+	for _, v := range header.Values(msg, ReceivedHeader) {
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && n > 0 && n < 1<<40 {
+			return time.Unix(n, 0)
+		}
+	}
+	return time.Time{}
+}
+
 // Record is what delivery writes from a queue record in front of every
 // copy it sends inside the organisation: the id, the origin, the
 // organisation's arrival time, whether the delay notice went, and the
@@ -120,6 +146,10 @@ type Record struct {
 	DelayNotified bool
 	Repeat        bool  // RepeatHeader; only with an id
 	Grown         int64 // GrownHeader; only with an id, and above 0
+	// Received is the first receipt (ReceivedHeader): written only with
+	// an id and an Arrived, when it is earlier than Arrived by a second
+	// or more.
+	Received time.Time
 }
 
 // CarriedGrown reads how many bytes a transport server of the
@@ -189,6 +219,9 @@ func recordLines(r Record) string {
 	}
 	if r.ID != "" && r.Grown > 0 {
 		l += GrownHeader + ": " + strconv.FormatInt(r.Grown, 10) + "\r\n"
+	}
+	if r.ID != "" && !r.Arrived.IsZero() && !r.Received.IsZero() && r.Received.Unix() < r.Arrived.Unix() {
+		l += ReceivedHeader + ": " + strconv.FormatInt(r.Received.Unix(), 10) + "\r\n"
 	}
 	return l
 }

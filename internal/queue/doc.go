@@ -780,8 +780,11 @@
 // the commit that leaves none of them pending names the group —
 // groupsSettled, expand.go —, and so do an operator's removal or hold
 // of a part, settleRemovedPart and settleHeldPart; a group one of whose
-// members this commit's failure DSN reports is named with the DSN's
-// departure instead, or by the full discard), a recipient a failure DSN
+// members a failure DSN still here reports — this commit's or an
+// earlier one's — is named by the last of those DSNs to leave instead,
+// once no member is pending: each such DSN's note lists the group, and
+// neither a commit nor a DSN's departure names it while another such
+// DSN is here, groupReported; else by the full discard), a recipient a failure DSN
 // of that commit reports (the DSN exists only here until it leaves; the
 // copy covers it, as the full discard a failure DSN carries: that commit
 // notes the copy and the addresses under the DSN's id in bucket

@@ -117,3 +117,56 @@ func groupsSettled(m *Message, done map[int]bool, stillPending func(i int) bool,
 	sort.Strings(out)
 	return out
 }
+
+// groupMembersOf returns the addresses of the members of the group addr
+// expanded in m (the recipients whose ORCPT names it, memberORcpt), nil
+// when addr is no group of m.
+func groupMembersOf(m *Message, addr string) []string {
+	var out []string
+	for _, g := range m.Rcpts {
+		if g.Addr != addr || g.Status == Pending || g.Status == Shadowed {
+			continue
+		}
+		o := memberORcpt(g)
+		for _, r := range m.Rcpts {
+			if r.ORcpt == o && r.Addr != addr {
+				out = append(out, r.Addr)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// groupOf returns the address of the group expanded in m whose member
+// m.Rcpts[i] is, "" when it is none's.
+func groupOf(m *Message, i int) string {
+	r := m.Rcpts[i]
+	if r.ORcpt == "" {
+		return ""
+	}
+	for _, g := range m.Rcpts {
+		if g.Addr != r.Addr && g.Status != Pending && g.Status != Shadowed && memberORcpt(g) == r.ORcpt {
+			return g.Addr
+		}
+	}
+	return ""
+}
+
+// groupReported reports whether a failure DSN still here reports the
+// group addr of m or one of its members (reported: reportedHere): the
+// copy keeps the group until the last such DSN has left — its holder's
+// takeover reports those members' failure again should this server be
+// lost with the DSN —, and that DSN's departure names the group
+// (releaseReported), not the commit that finished its last member.
+func groupReported(m *Message, addr string, reported map[string]bool) bool {
+	if reported[addr] {
+		return true
+	}
+	for _, a := range groupMembersOf(m, addr) {
+		if reported[a] {
+			return true
+		}
+	}
+	return false
+}

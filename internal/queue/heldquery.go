@@ -26,7 +26,9 @@ import (
 // notification (results.go; a failure DSN that carries the discard has
 // recipients of its own pending until it leaves, so it answers "held"
 // too), and is not held by the operator (a hold writes the copy's
-// discard: hold.go). A record that leaves the database leaves in such a commit, or
+// discard: hold.go) nor moved to the poison queue by a commit that
+// discarded its copy (settlePoisonCopy; a poison message whose body here
+// does not read whole keeps its copy, the sound one, and is held). A record that leaves the database leaves in such a commit, or
 // with the whole database — and a new database presents a new database
 // id, which takes the copies over (SR-7) instead. So an id with no such
 // record — delivered, relayed, failed, deleted by an operator, or never
@@ -100,7 +102,7 @@ func (q *Manager) ShadowHeld(server string, ids []string) (done []string, err er
 				if err != nil {
 					return err // an unreadable record could be one of them: answer nothing
 				}
-				if holder[serverKey(m.ShadowServer)] && asked[m.ShadowID] && len(m.Pending()) > 0 && m.State != Suspended { // a hold settled its copy (hold.go)
+				if holder[serverKey(m.ShadowServer)] && asked[m.ShadowID] && len(m.Pending()) > 0 && !heldCopySettled(m) { // a hold, or the move to the poison queue, settled its copy (hold.go)
 					held[m.ShadowID] = true
 				}
 				from = append(from[:0], k...)

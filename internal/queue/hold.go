@@ -130,6 +130,15 @@ func settlePoisonCopy(tx *Tx, m *Message, now time.Time) error {
 	return nil
 }
 
+// heldCopySettled reports whether the commit that holds m here settled
+// its shadow copy, so that m no longer needs it: an operator's hold
+// (Suspended) or a move to the poison queue that settled it
+// (poisonCopySettled). A poison message whose copy stayed — its body
+// here does not read whole, the copy is the sound one — still needs it.
+func heldCopySettled(m *Message) bool {
+	return m.State == Suspended || poisonCopySettled(m)
+}
+
 // markReleasedSingle marks m, released from an operator's hold (or from
 // the quarantine, whose commit settled the copy the same way) in the
 // caller's commit, held by this server only (holders.go) when the hold

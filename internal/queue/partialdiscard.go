@@ -136,8 +136,9 @@ func (q *Manager) DiscardsPartial(server string, max int) ([]string, func()) {
 // shadow copy of m (m.ShadowServer, m.ShadowID) no longer needs: not a
 // group expanded here as it is expanded (its members are new recipients
 // the copy does not name) but the group once the last of its members
-// finished (groupsSettled: the copy holds the group), not one in skip (the results commit's: one its failure DSN
-// reports — that DSN exists only here until it leaves; the copy covers
+// finished (groupsSettled: the copy holds the group) and no failure DSN
+// still here reports one of them (groupReported), not one in skip (the
+// results commit's: one its failure DSN reports — that DSN exists only here until it leaves; the copy covers
 // it, as the full discard a failure DSN carries, and the DSN's departure
 // names it: reportedcopy.go), and not one another record here under the
 // same copy id still has pending (siblingcopy.go: the last to finish it
@@ -158,7 +159,17 @@ func (t *Tx) finishedForCopy(m *Message, before []RcptStatus, outcome map[int]Ou
 	// A group expanded here is what the copy holds, not its members:
 	// named once none of them is pending, and none this commit finished
 	// is skipped (its DSN's departure, or a later commit, names it).
-	addrs = append(addrs, groupsSettled(m, done, func(i int) bool { return m.Rcpts[i].Status == Pending }, func(i int) bool { return skip[i] })...)
+	// Nor while a failure DSN of an earlier commit that reports one of
+	// them is still here: that DSN's departure names it
+	// (groupReported).
+	if gs := groupsSettled(m, done, func(i int) bool { return m.Rcpts[i].Status == Pending }, func(i int) bool { return skip[i] }); len(gs) > 0 {
+		reported := t.reportedHere(m.ID, m.ShadowServer, m.ShadowID)
+		for _, g := range gs {
+			if !groupReported(m, g, reported) {
+				addrs = append(addrs, g)
+			}
+		}
+	}
 	if len(addrs) == 0 {
 		return nil, nil
 	}

@@ -21,10 +21,13 @@ import (
 // Every reader that names when the message arrived reads it through
 // ArrivedHere and OrgReceived: message show and list (AGE,
 // --older-than), the delivery log's delay, tracking, the delivery
-// latency histogram and a DSN's Arrival-Date. The expiry, the delay
-// notice and the arrival carried to the next umbra server (Carried) go
-// on reading the clock, so a hold still does not age the message and
-// a holder's copy expires with it. Put writes the entry of a record
+// latency histogram, a DSN's Arrival-Date, the receipt carried to the
+// next umbra server (Carried: orgid.ReceivedHeader, which that server
+// keeps as its record's receipt, settleArrival) and the dumpster's copy
+// (dumpster.Copy, which a redelivery resubmits with that receipt kept).
+// The expiry, the delay notice and the arrival carried beside it (the
+// clock: orgid.ArrivedHeader) go on reading the clock, so a hold still
+// does not age the message and a holder's copy expires with it. Put writes the entry of a record
 // whose Received is set (a part split off the message carries it like
 // any field), Delete removes it, a clock step moves it with Arrived. A
 // crash leaves the moved clock and the kept receipt, or neither. A

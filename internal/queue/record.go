@@ -234,6 +234,11 @@ type Message struct {
 	// transport server of it named (orgid.Carried), which the receiving
 	// session sets and submit turns into OrgEarlier.
 	CarriedArrival time.Time
+	// CarriedReceived is not stored: the organisation's first receipt a
+	// transport server of it named apart from the age clock
+	// (orgid.ReceivedHeader), which the receiving session sets and
+	// settleArrival keeps as the receipt (received.go).
+	CarriedReceived time.Time
 	// Received and ReceivedEarlier are not in the record: the receipt
 	// (Arrived, OrgEarlier) as it was before a release from an
 	// operator's hold moved the age's clock, kept in bucket received
@@ -474,9 +479,11 @@ func (m *Message) OrgArrived() time.Time { return m.Arrived.Add(-m.OrgEarlier) }
 // message, not a delay of its delivery, and a message is released from
 // it once (Released): no loop of releases keeps it young. A delay
 // notice that went stays gone (DelayNotified): its sender was told once
-// (poison45 item 3). Tracking keeps the receipt; the record's arrival, a
-// later DSN's Arrival-Date and the arrival carried to the next umbra
-// server name the release. An operator's hold that can be repeated —
+// (poison45 item 3). The receipt stays (received.go): message show,
+// tracking, a later DSN's Arrival-Date, the receipt carried to the next
+// umbra server (orgid.ReceivedHeader) and the dumpster's copy name it;
+// the age clock, which the next server and a holder count from too,
+// names the release. An operator's hold that can be repeated —
 // `message resume` of a suspended or poison message — does not restart
 // the age: resumedFromHold. A suspended queue is no hold of the
 // message's: its mail keeps its age (a destination's maintenance), and
@@ -544,6 +551,13 @@ func (m *Message) settleArrival(now time.Time, expiration time.Duration) {
 	}
 	early := m.Arrived.Sub(m.CarriedArrival)
 	m.OrgEarlier = min(max(early, 0), expiration/10*9).Truncate(time.Second)
+	// A first receipt named apart, earlier than the clock: kept as the
+	// receipt a release keeps (received.go), so that this server's views
+	// and DSNs name it. It moves no clock: it is not bounded as the
+	// clock is.
+	if !m.CarriedReceived.IsZero() && m.CarriedReceived.Before(m.CarriedArrival) && m.Received.IsZero() {
+		m.Received, m.ReceivedEarlier = m.Arrived, max(m.Arrived.Sub(m.CarriedReceived), 0)
+	}
 }
 
 // Carried is what delivery writes from m in front of a copy it sends
@@ -561,7 +575,13 @@ func (m *Message) Carried() orgid.Record {
 	for i := 0; i < len(m.Rcpts) && !repeat; i++ {
 		repeat = takenOverRcpt(&m.Rcpts[i])
 	}
-	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat, Grown: m.Grown}
+	// The age clock (OrgArrived): the next server's expiry and delay
+	// notice, and a holder's takeover, count from it as here. The first
+	// receipt travels apart (orgid.ReceivedHeader) when a release moved
+	// the clock (received.go): the next server's message show and its
+	// DSN's Arrival-Date name it.
+	return orgid.Record{ID: m.OrgID, Internal: m.Internal, Arrived: m.OrgArrived(), DelayNotified: m.DelayNotified, Repeat: repeat, Grown: m.Grown,
+		Received: m.OrgReceived()}
 }
 
 // encode writes m in umbra's record format: a version byte, then every

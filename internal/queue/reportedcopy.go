@@ -309,10 +309,27 @@ func (t *Tx) releaseReported(dsn ID, now time.Time) ([]string, error) {
 			continue // no record here needs the copy: its full discard is written, which settles all
 		}
 		var addrs []string
+		var reported map[string]bool // the other DSNs here, read for a group
 		for _, a := range e.addrs {
-			if !needs.needs(a) && (om == nil || !om.pendingAddr(a)) {
-				addrs = append(addrs, a)
+			if needs.needs(a) || om != nil && om.pendingAddr(a) {
+				continue
 			}
+			// A group is named by the last to settle it: its last
+			// member's commit, or the last DSN reporting one of them
+			// (groupReported).
+			var members []string
+			if om != nil {
+				members = groupMembersOf(om, a)
+			}
+			if members != nil || om == nil {
+				if reported == nil {
+					reported = t.reportedHere(orig, e.server, e.id)
+				}
+				if reported[a] || members != nil && (groupReported(om, a, reported) || slices.ContainsFunc(members, om.pendingAddr)) {
+					continue
+				}
+			}
+			addrs = append(addrs, a)
 		}
 		if len(addrs) == 0 {
 			continue
@@ -355,5 +372,42 @@ func (t *Tx) noteReportedFor(m *Message, server, id string, before []RcptStatus,
 	if err != nil {
 		return err
 	}
+	// The group a reported member belongs to (the copy holds the group,
+	// not its members) is named with them: the DSN's departure settles
+	// it once no member is pending and no other DSN here reports one
+	// (releaseReported). Left out, nothing but the full discard would
+	// name it, and a takeover before then delivered the group again.
+	for i := range m.Rcpts {
+		if !inDSN[i] || i >= len(before) || before[i] != Pending || m.Rcpts[i].Status == Pending {
+			continue
+		}
+		if g := groupOf(m, i); g != "" && !slices.Contains(addrs, g) {
+			addrs = append(addrs, g)
+		}
+	}
 	return t.noteReported(dsns[failDSN].ID, m.ID, m.OrgID, server, id, addrs)
+}
+
+// reportedHere returns the addresses the failure DSNs still here report
+// of the copy id kept by server of the original orig (their dsnreported
+// entries): a group among them, or one of its members, is not named by a
+// partial discard before the last of those DSNs has left
+// (groupReported).
+func (t *Tx) reportedHere(orig ID, server, id string) map[string]bool {
+	out := map[string]bool{}
+	for _, d := range t.reportedDSNsOf(orig) {
+		_, _, entries, ok := t.reportedOf(d)
+		if !ok {
+			continue
+		}
+		for _, e := range entries {
+			if e.id != id || !sameServer(e.server, server) {
+				continue
+			}
+			for _, a := range e.addrs {
+				out[a] = true
+			}
+		}
+	}
+	return out
 }

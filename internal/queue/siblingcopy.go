@@ -46,7 +46,8 @@ func (t *Tx) copyNeededElsewhere(self ID, orgID, server, id string) bool {
 }
 
 // siblingsUnderCopy calls fn for each record other than self that names
-// the copy id at server and is not settled by a hold or quarantine,
+// the copy id at server and is not settled by a hold, a move to the
+// poison queue that settled it (heldCopySettled) or the quarantine,
 // found by orgID and, when id is another org id, by id too (as
 // copyNeededElsewhere says), until fn returns false. A record that
 // cannot be read ends the walk with its error.
@@ -66,7 +67,7 @@ func (t *Tx) siblingsUnderCopy(self ID, orgID, server, id string, fn func(*Messa
 		if err != nil {
 			return err
 		}
-		if !t.sameHolderTx(o.ShadowServer, server) || o.ShadowID != id || o.State == Suspended || o.State == Quarantined {
+		if !t.sameHolderTx(o.ShadowServer, server) || o.ShadowID != id || heldCopySettled(o) || o.State == Quarantined {
 			continue
 		}
 		if !fn(o) {
@@ -167,7 +168,8 @@ func (t *Tx) settlePart(m *Message, took, failed []int, withDSN bool, now time.T
 	}
 	// The copy names a group expanded here, not its members: the group
 	// is settled with its last member (groupsSettled), or reported with
-	// the DSN that reports one of them.
+	// the DSN that reports one of them; while a DSN of an earlier commit
+	// reporting one is here, by that DSN (or this one) as it leaves.
 	taken := map[int]bool{}
 	for _, i := range took {
 		taken[i] = true
@@ -177,9 +179,15 @@ func (t *Tx) settlePart(m *Message, took, failed []int, withDSN bool, now time.T
 	for _, g := range groupsSettled(m, taken, stillPending, func(i int) bool { return inDSN[i] }) {
 		free[g] = true
 	}
+	var earlier map[string]bool // DSNs of earlier commits still here (groupReported)
 	for _, g := range groupsSettled(m, taken, stillPending, nil) {
+		if earlier == nil {
+			earlier = t.reportedHere(m.ID, m.ShadowServer, m.ShadowID)
+		}
 		switch {
 		case needs.needs(g):
+		case groupReported(m, g, earlier) && (!withDSN || free[g]):
+			// the last of those DSNs to leave names it
 		case free[g]:
 			addrs = append(addrs, g)
 		default:

@@ -1966,11 +1966,12 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 	// believed, as the id, only from a transport server of it that named
 	// the message (the firewall kept its id); the queue bounds the time.
 	carried, notified := orgid.Carried(head[trace:])
-	repeat := orgid.CarriedRepeat(head[trace:]) // a copy that may repeat a lost mailbox write (queue MayRepeat)
-	grown := orgid.CarriedGrown(head[trace:])   // what the organisation's earlier servers added (noteGrown adds this one's)
+	repeat := orgid.CarriedRepeat(head[trace:])     // a copy that may repeat a lost mailbox write (queue MayRepeat)
+	grown := orgid.CarriedGrown(head[trace:])       // what the organisation's earlier servers added (noteGrown adds this one's)
+	received := orgid.CarriedReceived(head[trace:]) // the first receipt, where a release moved the clock (queue received.go)
 	head, orgID := s.headerFirewall(head, trace)
 	if orgID == "" {
-		carried, notified, repeat, grown = time.Time{}, false, false, 0
+		carried, notified, repeat, grown, received = time.Time{}, false, false, 0, time.Time{}
 	}
 	msgID := headerValue(head[trace:], "Message-ID")
 	head = sealHeadSection(head, trace)
@@ -1982,6 +1983,7 @@ func (s *session) message(id queue.ID, msg []byte, trace int, rcpts []queue.Reci
 		RetHdrs: s.opts.Return == gosmtp.DSNReturnHeaders, UTF8: s.opts.UTF8,
 		EightBit: s.opts.Body == gosmtp.Body8BitMIME || eight, Rcpts: rcpts, Quarantine: s.quarantine,
 		RequireTLS: s.opts.RequireTLS, CarriedArrival: carried, DelayNotified: notified, MayRepeat: repeat, Grown: grown,
+		CarriedReceived: received,
 	}
 }
 

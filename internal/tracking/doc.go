@@ -115,5 +115,8 @@
 //     when, to when, how many), written after the first write that goes
 //     through (gap.go); a search returns every gap its period overlaps,
 //     whatever else it asks, so an answer over a gap is never taken for
-//     "nothing happened" (track exits 5).
+//     "nothing happened" (track exits 5). A log closed with its gap
+//     line not written keeps it in <path>.gap for the next Open, whose
+//     first write that goes through writes it (gap.go); a gap line
+//     rotates the file as any line does.
 package tracking

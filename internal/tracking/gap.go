@@ -2,6 +2,8 @@ package tracking
 
 import (
 	"fmt"
+	"os"
+	"syscall"
 	"time"
 )
 
@@ -15,9 +17,15 @@ import (
 // returns every gap line whose period overlaps its own, whatever else it
 // asks (the events lost could have been any), and `umbra track` says so
 // on stderr and exits 5, the answer partial. A gap line that cannot be
-// written is kept and tried again after the next write; the events of a
-// daemon that stops while writes still fail are in its metric and log
-// only.
+// written is kept and tried again after the next write. A log closed
+// with a gap not written (a daemon that stops while writes still fail)
+// tries it once more, and else keeps it in a file beside the log,
+// <path>.gap ("<lost> <first lost, Unix nanoseconds>"): the next Open
+// takes it up, its first write that goes through writes the gap line,
+// and the file goes then. Only if that file cannot be written either is
+// the gap said in the daemon's log alone (an ERROR naming the count and
+// its start). A gap line is a line like any other: one that would take
+// the file past max_size rotates it first.
 
 // GapEvent is the event of a gap line.
 const GapEvent = "lost"
@@ -35,6 +43,23 @@ func (l *Log) writeGap() {
 	if !ok {
 		return
 	}
+	if l.maxSize > 0 && l.size > 0 && l.size+int64(len(line)) > l.maxSize {
+		l.rotate() // as Write rotates before a line that would not fit
+		l.pruneLocked()
+		if l.f == nil {
+			return // kept: tried again after the next write
+		}
+	}
+	if l.torn {
+		n, _ := l.f.Write([]byte{'\n'})
+		l.size += int64(n)
+		if l.torn = n != 1; l.torn {
+			return
+		}
+	}
+	if l.size == 0 {
+		l.first = e.Time
+	}
 	n, err := l.f.Write(line)
 	l.size += int64(n)
 	l.torn = n > 0 && n < len(line)
@@ -42,6 +67,74 @@ func (l *Log) writeGap() {
 		return // kept: tried again after the next write
 	}
 	l.gapN, l.gapFrom = 0, time.Time{}
+	if l.gapKept {
+		os.Remove(gapPath(l.path)) // written: the kept one is spent
+		l.gapKept = false
+	}
+}
+
+// gapPath is the file a closed log keeps its unwritten gap in.
+func gapPath(path string) string { return path + ".gap" }
+
+// keepGap is Close's part: the gap line not written is tried once more
+// (the file opened again if a rotation left none), and else kept in
+// gapPath for the next Open. Called with l.mu held.
+func (l *Log) keepGap() {
+	if l.gapN == 0 {
+		return
+	}
+	if l.f == nil {
+		l.openAt = time.Time{}
+		l.openAgain()
+	}
+	l.writeGap()
+	if l.gapN == 0 {
+		return
+	}
+	v := fmt.Sprintf("%d %d\n", l.gapN, l.gapFrom.UnixNano())
+	f, err := os.OpenFile(gapPath(l.path), os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o640)
+	if err == nil {
+		_, err = f.WriteString(v)
+		if serr := f.Sync(); err == nil {
+			err = serr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err == nil {
+		l.gapN, l.gapFrom, l.gapKept = 0, time.Time{}, false // the file holds it now
+		return
+	}
+	os.Remove(gapPath(l.path)) // a part of it would be read as another count
+	msg := fmt.Sprintf("tracking log closed with %d lost events it does not record (from %s on): its gap line could not be written, nor kept in %s",
+		l.gapN, l.gapFrom.UTC().Format(time.RFC3339), gapPath(l.path))
+	if l.log != nil {
+		l.log.Error(msg, "path", l.path, "lost", l.gapN, "err", err)
+	} else {
+		fmt.Fprintf(os.Stderr, "umbra: %s: %v\n", msg, err)
+	}
+}
+
+// takeKeptGap reads at Open the gap a log closed before kept
+// (keepGap): its first write that goes through writes the line.
+func (l *Log) takeKeptGap() {
+	f, err := os.OpenFile(gapPath(l.path), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 64 {
+		return
+	}
+	var b [64]byte
+	k, _ := f.Read(b[:])
+	var n int
+	var from int64
+	if _, err := fmt.Sscanf(string(b[:k]), "%d %d\n", &n, &from); err != nil || n <= 0 || from <= 0 {
+		return
+	}
+	l.gapN, l.gapFrom, l.gapKept = n, time.Unix(0, from), true
 }
 
 // gapOverlaps reports whether the gap line e's period (LostFrom to

@@ -99,6 +99,7 @@ type Log struct {
 	failing  bool      // the last write failed
 	gapFrom  time.Time // the first event lost since the last gap line (gap.go)
 	gapN     int       // events lost since the last gap line
+	gapKept  bool      // the gap came from the file a closed log kept it in (gap.go)
 	openAt   time.Time // no open of a file that could not be opened is tried again before it
 	// rotateRefused: a rotation found a file not the log's own and was
 	// refused (said once until one goes through; owned.go).
@@ -120,6 +121,7 @@ func Open(path string, maxSize int64, maxFiles int) (*Log, error) {
 	if err := l.open(); err != nil {
 		return nil, err
 	}
+	l.takeKeptGap() // gap.go: events a closed log lost and could not say
 	return l, nil
 }
 
@@ -315,6 +317,7 @@ func (l *Log) rotate() {
 func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.keepGap() // gap.go: lost events are said in the log, now or at the next start
 	if l.f == nil {
 		return nil
 	}

@@ -1,0 +1,57 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+// life49: tracking.max_files had no range of its own: a billion was
+// taken (every start checks each rotation name up to it), and one past
+// the Go type named the type's range, not the setting's. Every integer
+// setting of the transport and the tracking log is refused outside its
+// range at its line, naming the setting and the range.
+func TestIntegerSettingsRefusedOutsideTheirRange(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	for yaml, want := range map[string]string{
+		head + "tracking:\n  max_files: 1000000000\n":               "c.yaml:4: tracking.max_files 1000000000 is outside its range: a whole number from 1 to 1000; 0 or absent: the default",
+		head + "tracking:\n  max_files: 99999999999999999999\n":     "c.yaml:4: tracking.max_files: 99999999999999999999 is out of range for this setting (a whole number from 1 to 1000; 0 or absent: the default)",
+		head + "transport:\n  poison_threshold: 5000\n":             "c.yaml:4: transport.poison_threshold 5000 is outside its range: a whole number from 1 to 1000; 0 or absent: the default",
+		head + "transport:\n  max_active: -3\n":                     "c.yaml:4: transport.max_active -3 is outside its range: a whole number from 1 to 1000000; 0 or absent: the default",
+		head + "transport:\n  max_hop_count: 100000\n":              "c.yaml:4: transport.max_hop_count 100000 is outside its range: a whole number from 1 to 10000; 0 or absent: the default",
+		head + "transport:\n  shadow_heartbeat_retry_count: -1\n":   "c.yaml:4: transport.shadow_heartbeat_retry_count -1 is outside its range: a whole number from 1 to 1000000; 0 or absent: the default",
+		head + "transport:\n  max_retries_local_site_shadow: -1\n":  "c.yaml:4: transport.max_retries_local_site_shadow -1 is outside its range: a whole number from 1 to 10000; 0 or absent: the default",
+		head + "transport:\n  max_retries_remote_site_shadow: -1\n": "c.yaml:4: transport.max_retries_remote_site_shadow -1 is outside its range: a whole number from 1 to 10000; 0 or absent: the default",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	for _, ok := range []string{"tracking:\n  max_files: 1000\n", "transport:\n  shadow_heartbeat_retry_count: 100000\n", "transport:\n  max_active: 2000\n"} {
+		if _, err := Parse([]byte(head+ok), "c.yaml"); err != nil {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+}
+
+// life49 siblings: the counts of DNS, the quarantine and the send
+// connectors, and the ports and prefixes that were checked but named
+// the Go type's range past it.
+func TestOtherIntegerSettingsNameTheirRange(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	sc := "send_connectors:\n  - name: out\n    address_spaces: [{domain: \"*\", cost: 1}]\n"
+	for yaml, want := range map[string]string{
+		head + "dns:\n  cache_size: -1\n":                          "c.yaml:4: dns.cache_size -1 is outside its range: a whole number from 1 to 10000000; 0 or absent: the default",
+		head + "dns:\n  attempts: 99999999999999999999\n":          "c.yaml:4: dns.attempts: 99999999999999999999 is out of range for this setting (a whole number from 1 to 10",
+		head + "transport:\n  quarantine:\n    max_messages: -5\n": "c.yaml:5: transport.quarantine.max_messages -5 is outside its range: a whole number from 0 to 100000000; 0 or absent: no bound",
+		head + sc + "    mx_address_limit: 5000\n":                 "c.yaml:6: send_connectors[0].mx_address_limit 5000 is outside its range: a whole number from 0 to 1000; 0 or absent: no bound",
+		head + sc + "    mx_session_limit: -1\n":                   "c.yaml:6: send_connectors[0].mx_session_limit -1 is outside its range: a whole number from 0 to 1000; 0 or absent: no bound",
+		head + sc + "    port: 99999999999999999999\n":             "c.yaml:6: send_connectors[0].port: 99999999999999999999 is out of range for this setting (a whole number from 1 to 65535",
+		"server: {name: a.example.test}\nreceive_connectors:\n  - name: y\n    bindings: [\"127.0.0.2:25\"]\n    rate_limits: {ipv4_prefix: 99999999999999999999}\n": "ipv4_prefix: 99999999999999999999 is out of range for this setting (a whole number from 8 to 32",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+}
