@@ -775,15 +775,19 @@ func (r *Recorder) SessionRefused(peer, session, reply, digest string) (warn boo
 }
 
 // warnDue paces the WARN of refusals per peer and session kind; r.mu
-// held.
+// held. The peer is keyed by its folded name (nameKey), as its refusals
+// are: one server whatever spelling a session or the topology used.
 func (r *Recorder) warnDue(peer, session string, now time.Time) bool {
-	key := session + "\x00" + peer
+	key := warnKey(session, peer)
 	if at, ok := r.logged[key]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
 		return false
 	}
 	r.logged[key] = now
 	return true
 }
+
+// warnKey is the key of r.logged for peer's refusals of session.
+func warnKey(session, peer string) string { return session + "\x00" + nameKey(peer) }
 
 // unreachable forgets the refusals of a primary whose heartbeat failed:
 // it no longer answers (or something else answers at its address), and
@@ -931,7 +935,7 @@ func (r *Recorder) admitted(primary string, opened time.Time) {
 	if r.refusals[nameKey(primary)] != nil {
 		delete(r.refusals, nameKey(primary))
 		for _, s := range Sessions {
-			delete(r.logged, s+"\x00"+primary)
+			delete(r.logged, warnKey(s, primary))
 		}
 	}
 	r.mu.Unlock()
