@@ -861,26 +861,10 @@ type watchFailure struct{ db, err string }
 // watchFailing records the failure of a watch session to primary
 // (watchFailed), with the database id the store holds for it.
 func (r *Recorder) watchFailing(primary string, err error) {
-	db := r.storedDatabase(primary)
+	db := r.PrimaryDatabase(primary) // "" when not read: the failure stays shown whatever database the primary has
 	r.mu.Lock()
 	r.watchFailed[nameKey(primary)] = watchFailure{db: db, err: err.Error()}
 	r.mu.Unlock()
-}
-
-// storedDatabase is the database id the store holds for primary, ""
-// when none (or the store could not be read: a failure then stays shown
-// whatever database the primary has).
-func (r *Recorder) storedDatabase(primary string) string {
-	ps, err := r.store.Primaries()
-	if err != nil {
-		return ""
-	}
-	for _, p := range ps {
-		if nameKey(p.Name) == nameKey(primary) {
-			return p.DatabaseID
-		}
-	}
-	return ""
 }
 
 // watchFailure is the error of primary's last failed watch session
@@ -1013,14 +997,7 @@ func (r *Recorder) logRecordFailed(msg, name, dbID string, err error) {
 			other = on.OtherServer()
 		}
 		if r.refusedHere(name, dbID, other, err.Error()) {
-			stored := ""
-			if ps, perr := r.store.Primaries(); perr == nil {
-				for _, p := range ps {
-					if nameKey(p.Name) == nameKey(name) { // the store keeps one folded spelling (queue/primaryfold.go)
-						stored = p.DatabaseID
-					}
-				}
-			}
+			stored := r.PrimaryDatabase(name)
 			r.log.Warn("contact refused: the presented transport database id is another server's",
 				"primary", name, "database_id", dbID, "err", err,
 				"what_to_do", anotherDatabaseAdvice(name, stored, dbID, other))
