@@ -686,8 +686,11 @@ func (e *probeRefusedError) Unwrap() error   { return e.ref }
 // with the database its copies were made on before it refused, so it is
 // up with them, and they are not taken as lost at the takeover bound —
 // it takes them over if this server dies, so its discards stay owed to
-// it (fetched by its own queries here, or handed over while its sessions
-// are refused here: pushToRefused) (holders49 item 1).
+// it, fetched by its own queries here (holders49 item 1). Nothing hands
+// them over while its sessions are refused here too: pushToRefused
+// follows a probe let in, and the hand-over's XSHADOW is refused as the
+// probe's was — until one side lets the other in, the refusal WARNs on
+// both sides say so.
 func (e *probeRefusedError) HoldsItsCopies() bool { return e.holds }
 
 // probeRefused reports a holder that refused this server's probe
@@ -1745,6 +1748,11 @@ func (h Holders) unprobedHow(server string, handing bool) string {
 	case st.cfg.Topology == nil:
 		return "no probe goes to it (this server has no topology, so no address of it is known), and no hand-over of discards is tried"
 	case st.cfg.ShadowServerID == "":
+		// A former holder's owed discards are handed over all the same,
+		// under OwedPushID (pushID, formerAddr), at its address.
+		if addr := h.R.formerHolderAddr(server); addr != "" && handing {
+			return "no probe goes to it (shadow redundancy is off here: no shadow server id to state), and no hand-over of discards at " + addr + " reached it as the holder"
+		}
 		return "no probe goes to it (shadow redundancy is off here: no shadow server id to state), and no hand-over of discards is tried"
 	}
 	if _, named := st.cfg.Topology.Server(server); named {

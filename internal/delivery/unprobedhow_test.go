@@ -17,7 +17,10 @@ import (
 // hand-over of discards reached it" — also without a topology, and when
 // no address of it is known (no hand-over tried). The probe's error says
 // which (shadow.UnprobedHow): no topology; a topology without it and no
-// address known; or the address a hand-over went to, unanswered.
+// address known; or the address a hand-over went to, unanswered — with
+// shadow redundancy off here too (no shadow server id), where the owed
+// discards go under OwedPushID all the same and the WARN said none was
+// tried.
 func TestUnprobedHolderSaysWhy(t *testing.T) {
 	topo, err := routing.NewTopology(routing.TopologyInput{
 		Sites:   []routing.Site{{Name: "a"}},
@@ -31,11 +34,13 @@ func TestUnprobedHolderSaysWhy(t *testing.T) {
 		what      string
 		topo      *routing.Topology
 		addr      string
+		off       bool // shadow redundancy off here: no shadow server id, OwedPushID
 		want, not []string
 	}{
-		{"no topology", nil, "", []string{"this server has no topology"}, []string{"no server of this server's topology", "reached it"}},
-		{"a topology without it, no address known", topo, "", []string{"no server of this server's topology", "no address of it is known"}, []string{"reached it"}},
-		{"a topology without it, its address recorded", topo, silent, []string{"no server of this server's topology", "at its recorded address " + silent}, []string{"no address of it is known"}},
+		{"no topology", nil, "", false, []string{"this server has no topology"}, []string{"no server of this server's topology", "reached it"}},
+		{"a topology without it, no address known", topo, "", false, []string{"no server of this server's topology", "no address of it is known"}, []string{"reached it"}},
+		{"a topology without it, its address recorded", topo, silent, false, []string{"no server of this server's topology", "at its recorded address " + silent}, []string{"no address of it is known"}},
+		{"redundancy off, its address recorded", topo, silent, true, []string{"shadow redundancy is off here", "no hand-over of discards at " + silent + " reached it"}, []string{"no hand-over of discards is tried"}},
 	} {
 		_, q := openDiscardPrimary(t)
 		if c.addr != "" {
@@ -43,8 +48,12 @@ func TestUnprobedHolderSaysWhy(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		d, err := New(Config{Hostname: "hub-p.test", Routing: routing.NewTable(nil, nil), Topology: c.topo, LocalServer: "hub-p",
-			ShadowServerID: "hub-p", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second})
+		cfg := Config{Hostname: "hub-p.test", Routing: routing.NewTable(nil, nil), Topology: c.topo, LocalServer: "hub-p",
+			ShadowServerID: "hub-p", Resolver: &fakeDNS{}, ConnectTimeout: 2 * time.Second, CommandTimeout: 5 * time.Second}
+		if c.off {
+			cfg.ShadowServerID, cfg.OwedPushID = "", "hub-p"
+		}
+		d, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -48,6 +48,22 @@ const HowUnreachable = "unreachable"
 // one commit; a message marked already
 // (for any reason) keeps its mark. It returns how many it marked.
 func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, error) {
+	return q.shadowHolderLost(server, since, "")
+}
+
+// ShadowHolderRefusing is ShadowHolderUnreachable for a holder that
+// answered every probe of the bound and refused it (reply, its 5xx)
+// without presenting the database its copies were made on: it may be
+// another host at its address, so its copies are taken as lost all the
+// same, and the WARN of each message says it refused, with its reply —
+// not "not reachable", of a server that answers.
+func (q *Manager) ShadowHolderRefusing(server string, since time.Time, reply string) (int, error) {
+	return q.shadowHolderLost(server, since, reply)
+}
+
+// shadowHolderLost is ShadowHolderUnreachable, the holder having refused
+// with reply when it is not "".
+func (q *Manager) shadowHolderLost(server string, since time.Time, reply string) (int, error) {
 	if server == "" {
 		return 0, nil
 	}
@@ -103,6 +119,11 @@ func (q *Manager) ShadowHolderUnreachable(server string, since time.Time) (int, 
 		return 0, err
 	}
 	for _, m := range marked {
+		if reply != "" {
+			q.log.Warn("shadow server refused this server's probes for the takeover bound without presenting the transport database its copies were made on: its copy is taken as lost, the message is held by this server only until its copy is made again on another shadow server",
+				"msg_id", m.ID.String(), "shadow_server", server, "unreachable_since", since.UTC().Format(time.RFC3339), "reply", reply)
+			continue
+		}
 		q.log.Warn("shadow server not reachable for the takeover bound: its copy is taken as lost, the message is held by this server only until its copy is made again on another shadow server (none without a topology: until the message is done)",
 			"msg_id", m.ID.String(), "shadow_server", server, "unreachable_since", since.UTC().Format(time.RFC3339))
 	}

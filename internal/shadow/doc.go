@@ -473,7 +473,11 @@
 // presenting the digest of the database its copies were made on
 // (HoldingRefusal: up and holding them, it takes them over if this
 // server dies — taken as lost and made again elsewhere, its copy was
-// one more that this server's discard had to reach; holders49 item 1);
+// one more that this server's discard had to reach; holders49 item 1)
+// — its digest says the database, not each copy: what only a probe let
+// in asks (the copies its operator removed, those a rolled-back queue.db
+// lost, those it finished after a takeover) waits for one, as for a
+// holder without a topology;
 // a refusal without that digest may be another host at its address and
 // counts as silence, its WARN saying it refused, with the reply. A
 // holder no probe can be made to

@@ -311,6 +311,14 @@ type UnreachableStore interface {
 	HolderAnswered(server string) (int, error)
 }
 
+// RefusingStore is implemented by an UnreachableStore that says, of
+// each message whose copy it takes as lost, that the holder refused
+// this server's probes (reply, its 5xx) rather than that it was not
+// reachable (queue.Manager.ShadowHolderRefusing, via shadowstore).
+type RefusingStore interface {
+	HolderRefusing(server string, since time.Time, reply string) (int, error)
+}
+
 // Copier speaks to the holders (delivery.ReceiptShadow).
 type Copier interface {
 	// Probe opens a session to server and returns its transport
@@ -858,8 +866,15 @@ func (h *Holders) unreachedBound(names []string, holders map[string]int, dbs []s
 			h.logPaced(&h.answeredLog, "recording that a shadow server answers again failed", err, "shadow_server", n)
 		}
 	}
+	rs, _ := us.(RefusingStore)
 	for i, n := range lost {
-		m, err := us.HolderUnreachable(n, since[i])
+		var m int
+		var err error
+		if reply, ok := refusedReply[n]; ok && rs != nil {
+			m, err = rs.HolderRefusing(n, since[i], reply) // each message's WARN says it refused
+		} else {
+			m, err = us.HolderUnreachable(n, since[i])
+		}
 		if err != nil {
 			h.logPaced(&h.lostLog, "taking the copies on an unreachable shadow server as lost failed", err, "shadow_server", n)
 			continue

@@ -775,15 +775,19 @@ func (r *Recorder) SessionRefused(peer, session, reply, digest string) (warn boo
 }
 
 // warnDue paces the WARN of refusals per peer and session kind; r.mu
-// held.
+// held. The peer is keyed by its folded name (nameKey), as its refusals
+// are: one server whatever spelling a session or the topology used.
 func (r *Recorder) warnDue(peer, session string, now time.Time) bool {
-	key := session + "\x00" + peer
+	key := warnKey(session, peer)
 	if at, ok := r.logged[key]; ok && !at.After(now) && now.Sub(at) < refusalLogEvery {
 		return false
 	}
 	r.logged[key] = now
 	return true
 }
+
+// warnKey is the key of r.logged for peer's refusals of session.
+func warnKey(session, peer string) string { return session + "\x00" + nameKey(peer) }
 
 // unreachable forgets the refusals of a primary whose heartbeat failed:
 // it no longer answers (or something else answers at its address), and
@@ -857,26 +861,10 @@ type watchFailure struct{ db, err string }
 // watchFailing records the failure of a watch session to primary
 // (watchFailed), with the database id the store holds for it.
 func (r *Recorder) watchFailing(primary string, err error) {
-	db := r.storedDatabase(primary)
+	db := r.PrimaryDatabase(primary) // "" when not read: the failure stays shown whatever database the primary has
 	r.mu.Lock()
 	r.watchFailed[nameKey(primary)] = watchFailure{db: db, err: err.Error()}
 	r.mu.Unlock()
-}
-
-// storedDatabase is the database id the store holds for primary, ""
-// when none (or the store could not be read: a failure then stays shown
-// whatever database the primary has).
-func (r *Recorder) storedDatabase(primary string) string {
-	ps, err := r.store.Primaries()
-	if err != nil {
-		return ""
-	}
-	for _, p := range ps {
-		if nameKey(p.Name) == nameKey(primary) {
-			return p.DatabaseID
-		}
-	}
-	return ""
 }
 
 // watchFailure is the error of primary's last failed watch session
@@ -931,7 +919,7 @@ func (r *Recorder) admitted(primary string, opened time.Time) {
 	if r.refusals[nameKey(primary)] != nil {
 		delete(r.refusals, nameKey(primary))
 		for _, s := range Sessions {
-			delete(r.logged, s+"\x00"+primary)
+			delete(r.logged, warnKey(s, primary))
 		}
 	}
 	r.mu.Unlock()
@@ -1009,14 +997,7 @@ func (r *Recorder) logRecordFailed(msg, name, dbID string, err error) {
 			other = on.OtherServer()
 		}
 		if r.refusedHere(name, dbID, other, err.Error()) {
-			stored := ""
-			if ps, perr := r.store.Primaries(); perr == nil {
-				for _, p := range ps {
-					if nameKey(p.Name) == nameKey(name) { // the store keeps one folded spelling (queue/primaryfold.go)
-						stored = p.DatabaseID
-					}
-				}
-			}
+			stored := r.PrimaryDatabase(name)
 			r.log.Warn("contact refused: the presented transport database id is another server's",
 				"primary", name, "database_id", dbID, "err", err,
 				"what_to_do", anotherDatabaseAdvice(name, stored, dbID, other))

@@ -99,6 +99,11 @@ func (s Store) HolderUnreachable(server string, since time.Time) (int, error) {
 	return (*s.M).ShadowHolderUnreachable(server, since)
 }
 
+// HolderRefusing implements shadow.RefusingStore.
+func (s Store) HolderRefusing(server string, since time.Time, reply string) (int, error) {
+	return (*s.M).ShadowHolderRefusing(server, since, reply)
+}
+
 // HolderHeard implements shadow.HeardStore.
 func (s Store) HolderHeard(server string) time.Time { return (*s.M).ShadowHeard(server) }
 
