@@ -143,10 +143,9 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
 	v.followLimits() // a reload's limits from this command on (reloadlimits.go)
-	if v.maxErrors > 0 && v.errors >= v.maxErrors {
-		v.limitHit(RejectErrors, replyErrorLimit)
-		return v.hangUp(replyErrorLimit)
-	}
+	// The error limit is judged once the next command is read, not
+	// before: a client at the limit that says QUIT gets its 221 (QUIT
+	// is never an error nor a junk command), any other command the 421.
 	if v.surplus > rcptOvershootLimit {
 		v.limitHit(RejectRecipients, replyRcptLimit)
 		return v.hangUp(replyRcptLimit)
@@ -188,7 +187,7 @@ func (v *verbConn) fillCommand() error {
 		// layer began to wait for it (a reload meanwhile): a count
 		// already past a lowered max_errors ends the session here.
 		v.followLimits()
-		if v.maxErrors > 0 && v.errors >= v.maxErrors {
+		if v.maxErrors > 0 && v.errors >= v.maxErrors && c.cmd != "QUIT" {
 			v.limitHit(RejectErrors, replyErrorLimit)
 			return v.hangUp(replyErrorLimit)
 		}
@@ -243,13 +242,13 @@ func (v *verbConn) fillCommand() error {
 	// The line as read once (readCommandLine): trailing blanks trimmed
 	// except a BDAT's, its command and its argument.
 	line, cmd, arg := c.line, c.cmd, c.arg
-	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
+	if s := v.sess(); !v.exempt() && cmd != "QUIT" && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit(RejectJunkCommands, replyJunkLimit)
 			return v.hangUp(replyJunkLimit)
 		}
 	}
-	if v.transactionTooLong(cmd) {
+	if cmd != "QUIT" && v.transactionTooLong(cmd) {
 		v.limitHit(RejectTransactionTime, replyTxnTooLong)
 		return v.hangUp(replyTxnTooLong)
 	}
