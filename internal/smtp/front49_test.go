@@ -1,10 +1,16 @@
 package smtp
 
 import (
+	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/clock"
+	"umbra/internal/queue"
 )
 
 // QUIT is never a junk command nor an error, and a session at either
@@ -129,4 +135,84 @@ func FuzzPathRefusalNamesFault(f *testing.F) {
 			}
 		}
 	})
+}
+
+// ackLeftQueue holds its message until the test lets it go, refused for
+// every recipient then, and records that the sender left.
+type ackLeftQueue struct {
+	heldQueue
+	left atomic.Int32
+}
+
+func (q *ackLeftQueue) HoldRefusal(queue.ID) func() *queue.Refusal {
+	return func() *queue.Refusal {
+		select {
+		case <-q.gone:
+			return &queue.Refusal{Code: 550, Enhanced: [3]int{5, 1, 1}, Text: "no such user here"}
+		default:
+			return nil
+		}
+	}
+}
+
+func (q *ackLeftQueue) SenderLeft(queue.ID) { q.left.Add(1) }
+
+// SR-9 (rt49 front F1): a client that closes its connection after its
+// final dot, while it waits for the delayed acknowledgement, is noticed:
+// its session ends at once and its connection slot is free for its next
+// connection (max_connections_per_source: 1), not held until the next
+// hop answers or max_acknowledgement_delay runs out (never, on this
+// fake clock); the queue is told the sender left, and a refusal that
+// comes later is logged as one nobody heard, never as the waiting
+// sender's.
+func TestSR9SenderLeavingDuringAckWaitFreesSlot(t *testing.T) {
+	var logs lockedBuf
+	clk := clock.NewFake(time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC))
+	q := &ackLeftQueue{heldQueue: heldQueue{gone: make(chan struct{})}}
+	s := startWith(t, ServerConfig{Clock: clk, Log: slog.New(slog.NewTextHandler(&logs, nil)), Queue: q,
+		Shadow: &fakeShadow{notes: map[string][]string{}}, ShadowEnabled: true, Connectors: connectors(t, `
+  - name: edge
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    max_acknowledgement_delay: 30s
+    limits: {max_connections_per_source: 1}
+`)})
+	const src = "127.0.0.49"
+	d := dial(t, s, src)
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+	waitTimer(t, clk, 1) // the server waits for the next hop
+	d.conn.Close()
+	var greeting string
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		n := dial(t, s, src)
+		greeting = n.reply()
+		n.conn.Close()
+		if strings.HasPrefix(greeting, "220") {
+			break
+		}
+	}
+	if !strings.HasPrefix(greeting, "220") {
+		t.Fatalf("the slot of the client that left is still held: %q", greeting)
+	}
+	if q.left.Load() != 1 {
+		t.Fatalf("the queue was told %d times that the sender left, want 1", q.left.Load())
+	}
+	q.confirm() // the next hop refuses every recipient now
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(logs.String(), "next_hop_refused_after_sender_left") && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	out := logs.String()
+	for _, want := range []string{"sender left before its reply", "next_hop_refused_after_sender_left code=550"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "next_hop_refused_while_waiting") {
+		t.Errorf("log says the sender that left got the refusal:\n%s", out)
+	}
 }
