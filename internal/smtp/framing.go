@@ -28,9 +28,13 @@ const (
 	replyLineTooLong      = "421 4.7.0 Line too long, closing connection"
 	replyAuthNotAvailable = "502 5.5.1 AUTH not available"
 	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
-	replyBDATSyntax       = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
-	replyBDATNoTxn        = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
-	replyBDATNoTxnSyntax  = "503 5.5.1 BDAT needs MAIL and RCPT first"
+	// replyLineTimeout: idle_timeout is the deadline of a whole command
+	// line, from the moment the layer waits for it to its CRLF; a client
+	// that sent part of one (a byte every few seconds) was not idle.
+	replyLineTimeout     = "421 4.4.2 Command line not completed within idle_timeout, closing connection"
+	replyBDATSyntax      = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
+	replyBDATNoTxn       = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
+	replyBDATNoTxnSyntax = "503 5.5.1 BDAT needs MAIL and RCPT first"
 	// ESMTP parameters need an EHLO (RFC 5321 §4.1.1.11, §4.3.2: 555).
 	replyMailParamsNeedEHLO = "555 5.5.4 MAIL FROM parameters need EHLO, not HELO"
 	replyRcptParamsNeedEHLO = "555 5.5.4 RCPT TO parameters need EHLO, not HELO"
@@ -180,6 +184,7 @@ func (v *verbConn) fillCommand() error {
 	if err != nil {
 		// A line without its CRLF is never a command: not at a
 		// timeout, not at the end of the stream.
+		v.partialLine = len(line) > 0 && !v.sasl
 		return v.readError(err)
 	}
 	if !v.sasl {
@@ -1187,6 +1192,8 @@ func (v *verbConn) readError(err error) error {
 			v.limitHit(RejectDataRate, r)
 		case replyDataTime:
 			v.limitHit(RejectDataTime, r)
+		case replyLineTimeout:
+			v.endLog(endLineTimeout, r)
 		default:
 			v.endLog(endIdleTimeout, r)
 		}

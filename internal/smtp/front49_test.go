@@ -81,6 +81,7 @@ func TestSMTP1MalformedPathRefusalNamesTheFault(t *testing.T) {
 		{"@:alice@example.test", "501 5.1.3 Bad recipient address syntax: a source route with no domain after '@'"},
 		{"@,@a.test:alice@example.test", "501 5.1.3 Bad recipient address syntax: a source route with no domain after '@'"},
 		{"@a.test,b.test:alice@example.test", "501 5.1.3 Bad recipient address syntax: a source route element without '@'"},
+		{"postmaster@[127.0.0.0010]", "501 5.1.3 Bad recipient address syntax: the domain is in brackets but no address literal"},
 		{"@a(b).test:alice@example.test", "501 5.1.3 Bad recipient address syntax: a source route domain that is no domain name"},
 	} {
 		r := d.cmd("RCPT TO:<"+tc.path+">", "")
@@ -214,5 +215,30 @@ func TestSR9SenderLeavingDuringAckWaitFreesSlot(t *testing.T) {
 	}
 	if strings.Contains(out, "next_hop_refused_while_waiting") {
 		t.Errorf("log says the sender that left got the refusal:\n%s", out)
+	}
+}
+
+// rt49 front F4: idle_timeout bounds the wait for a whole command line,
+// not the silence between its bytes. A client that sent part of a line
+// and no CRLF within it is not idle: its 421 says what ran out — the
+// command line's deadline — while a silent client's still says idle.
+func TestSMTP2PartialCommandLineTimeoutNamed(t *testing.T) {
+	s := startServer(t, &fakeQueue{}, connectors(t, `
+  - name: default
+    bindings: ["127.0.0.1:0"]
+    permissions: {anonymous: [submit]}
+    limits: {idle_timeout: 1s}
+`)...)
+	d := dial(t, s, "")
+	d.expect("220")
+	d.cmd("EHLO c", "250")
+	d.send("NO")
+	if r := d.reply(); !strings.HasPrefix(r, "421 4.4.2 Command line not completed within idle_timeout") {
+		t.Fatalf("a partial line at its deadline: %q", r)
+	}
+	d = dial(t, s, "")
+	d.expect("220")
+	if r := d.reply(); !strings.HasPrefix(r, "421 4.4.2 Idle timeout") {
+		t.Fatalf("a silent client: %q", r)
 	}
 }
