@@ -20,6 +20,7 @@ type Refusal struct {
 // once on ch), or withdrawn by the sender's release.
 type refusalHold struct {
 	claimed bool
+	left    bool // the sender closed its connection before its reply (SenderLeft)
 	ch      chan *Refusal
 	in      Inside // where the organisation ends, when claimed (refusalOf)
 }
@@ -60,6 +61,21 @@ func (q *Manager) HoldRefusal(id ID) (release func() *Refusal) {
 			return nil
 		}
 	}
+}
+
+// SenderLeft records that the sender waiting for message id's
+// confirmation closed its connection before any reply: its offer stands
+// (no 250 was given, so a refusal of every recipient is still no
+// accept-then-bounce and gets no DSN), but the refusal reaches nobody,
+// and the log says so rather than that the sender got it. Memory only:
+// after a restart the message is one whose sender waits no more, as
+// every message is.
+func (q *Manager) SenderLeft(id ID) {
+	q.rfmu.Lock()
+	if h := q.refusals[id]; h != nil {
+		h.left = true
+	}
+	q.rfmu.Unlock()
 }
 
 // refusalWait bounds a sender's wait for the commit of a claimed refusal.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -108,4 +109,39 @@ func FuzzRefusalReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// SR-9, SMTP-7 (rt49 front F1): a waiting sender that left before its
+// reply (SenderLeft) still gets no DSN when every recipient is refused
+// (it was given no 250), and the log says it left rather than that it
+// got the refusal.
+func TestSenderLeftGetsNoDSNAndLogSaysSo(t *testing.T) {
+	s := openTest(t)
+	d := newScripted(func(addr string, _ int) (Outcome, string) {
+		return FailedPerm, "550 5.1.1 <" + addr + ">: user unknown"
+	})
+	logs := &logBuf{}
+	q := NewManager(s, d, ManagerConfig{Hostname: "mx.test", Inside: Inside{SenderDomains: []string{"example.org"}},
+		Log: slog.New(slog.NewTextHandler(logs, nil))})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer func() { cancel(); q.Wait() }()
+	m := msg(s, "sender@example.org", "nobody@corp.test")
+	release := q.HoldRefusal(m.ID)
+	q.SenderLeft(m.ID)
+	q.Start(ctx)
+	if err := q.Submit(ctx, m, []byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	gone, stop := q.WaitGone(m.ID)
+	defer stop()
+	d.wait(t)
+	<-gone
+	if r := release(); r == nil {
+		t.Fatal("no refusal taken on for the sender that left: a DSN would bounce a message it was never told was accepted")
+	}
+	waitFor(t, "an empty queue", func() bool { return len(messages(t, s)) == 0 })
+	out := logs.String()
+	if !strings.Contains(out, "no DSN: the sender left before its reply") || strings.Contains(out, "the waiting sender gets the refusal") {
+		t.Fatalf("log does not say the sender left:\n%s", out)
+	}
 }

@@ -731,7 +731,11 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 			}
 		}
 		if d.kind == NotifyFailure && refusal != nil {
-			q.log.Info("no DSN: the waiting sender gets the refusal", "msg_id", m.ID.String())
+			if refusal.left {
+				q.log.Info("no DSN: the sender left before its reply, and no 250 was given", "msg_id", m.ID.String())
+			} else {
+				q.log.Info("no DSN: the waiting sender gets the refusal", "msg_id", m.ID.String())
+			}
 			continue
 		}
 		if m.From == "" {

@@ -35,8 +35,10 @@ func (a Address) LiteralAddr() (netip.Addr, bool) {
 func (a Address) ASCII() bool { return isASCII(a.Local) && isASCII(a.Domain) }
 
 var (
+	// errAddrSyntax is what every syntaxError is: a refusal always
+	// carries its reason (syntaxError), never this bare error.
 	errAddrSyntax = errors.New("bad address syntax")
-	errAddrLength = errors.New("address too long")
+	errAddrLength = &syntaxError{"the address is longer than 254 octets"}
 	// errNotDomain: the domain is IPv6 address text (::1): RCPT refuses
 	// it as it refuses IP text and literals (550 5.1.2), never a lookup.
 	errNotDomain = errors.New("domain is IP-address text, not a domain name")
@@ -55,14 +57,21 @@ func (e *syntaxError) Error() string        { return errAddrSyntax.Error() + ": 
 func (e *syntaxError) Is(target error) bool { return target == errAddrSyntax }
 
 // syntaxReply is the refusal of an address by its syntax: base (501
-// 5.1.3 for a recipient, 5.1.7 for a sender) with the reason named when
-// one is known.
+// 5.1.3 for a recipient, 5.1.7 for a sender) with the reason named —
+// always one: no refusal of a path is the bare reply (rt49 front F2,
+// FuzzPathRefusalNamesFault).
 func syntaxReply(err error, base *gosmtp.SMTPError) *gosmtp.SMTPError {
+	why := "the address is malformed"
 	var se *syntaxError
-	if !errors.As(err, &se) {
-		return base
+	switch {
+	case errors.As(err, &se):
+		why = se.why
+	case errors.Is(err, errNotDomain):
+		why = "the domain is IPv6 address text without brackets"
+	case errors.Is(err, errDomainPort):
+		why = "the domain is followed by a port (domain:port)"
 	}
-	return &gosmtp.SMTPError{Code: base.Code, EnhancedCode: base.EnhancedCode, Message: base.Message + ": " + se.why}
+	return &gosmtp.SMTPError{Code: base.Code, EnhancedCode: base.EnhancedCode, Message: base.Message + ": " + why}
 }
 
 // IPText reports whether the domain is IP-address text written without
@@ -228,11 +237,16 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, errAddrLength
 	}
 	if !utf8.ValidString(s) {
-		return Address{}, errAddrSyntax
+		return Address{}, &syntaxError{"bytes that are not UTF-8"}
 	}
 	at := strings.LastIndexByte(s, '@')
-	if at <= 0 || at == len(s)-1 {
-		return Address{}, errAddrSyntax
+	switch {
+	case at < 0:
+		return Address{}, &syntaxError{"no '@' and domain"}
+	case at == 0:
+		return Address{}, &syntaxError{"an empty local part"}
+	case at == len(s)-1:
+		return Address{}, &syntaxError{"no domain after '@'"}
 	}
 	local, domain := s[:at], s[at+1:]
 	if !strings.HasPrefix(local, `"`) {
@@ -240,8 +254,11 @@ func ParseAddress(s string) (Address, error) {
 			return Address{}, &syntaxError{why}
 		}
 	}
-	if len(local) > 64 || !validLocal(local) {
-		return Address{}, errAddrSyntax
+	if len(local) > 64 {
+		return Address{}, &syntaxError{"the local part is longer than 64 octets"}
+	}
+	if !validLocal(local) {
+		return Address{}, &syntaxError{localFault(local)}
 	}
 	if strings.HasPrefix(local, `"`) {
 		if why := mailaddr.QuotedLocalDots(quotedContent(local)); why != "" {
@@ -270,7 +287,7 @@ func ParseAddress(s string) (Address, error) {
 		if mailaddr.ValidPort(port) && !strings.ContainsRune(host, ':') && (mailaddr.IPText(host) || validDomain(mailaddr.CanonicalDomain(host))) {
 			return Address{}, errDomainPort
 		}
-		return Address{}, errAddrSyntax
+		return Address{}, &syntaxError{"a ':' in the domain"}
 	}
 	written := strings.TrimSuffix(domain, ".")
 	asWritten := domain
@@ -281,7 +298,15 @@ func ParseAddress(s string) (Address, error) {
 		if why := mailaddr.DomainDots(asWritten); why != "" {
 			return Address{}, &syntaxError{why}
 		}
-		return Address{}, errAddrSyntax
+		if aLabel(written) {
+			// An A-label IDNA refuses is named as such, as one the
+			// label rules take would be ("xn--example-": its punycode,
+			// not its final hyphen, is what is wrong).
+			if _, err := mailaddr.Domain(written); err != nil {
+				return Address{}, &IDNError{err}
+			}
+		}
+		return Address{}, &syntaxError{domainFault(domain)}
 	}
 	// An internationalised domain (a U-label, or an A-label) must be
 	// one IDNA takes: its A-label is how umbra compares it (accepted
@@ -293,6 +318,98 @@ func ParseAddress(s string) (Address, error) {
 		return Address{}, &IDNError{err}
 	}
 	return Address{Local: local, Domain: domain}, nil
+}
+
+// aLabel reports whether a label of d begins with "xn--" in any case
+// (an A-label, RFC 5890).
+func aLabel(d string) bool {
+	for _, l := range strings.Split(d, ".") {
+		if len(l) >= 4 && strings.EqualFold(l[:4], "xn--") {
+			return true
+		}
+	}
+	return false
+}
+
+// domainFault says, in fixed words (a character named only when it is
+// printable ASCII), why domain (canonical form: lower-cased, a final
+// dot gone) is no domain validDomain takes. Its dots are
+// mailaddr.DomainDots's, judged before.
+func domainFault(d string) string {
+	if d == "" {
+		return "no domain after '@'"
+	}
+	for i := 0; i < len(d); i++ {
+		c := d[i]
+		if c < 0x80 && !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return charFault(c, "the domain")
+		}
+	}
+	if len(d) > 253 {
+		return "the domain is longer than 253 octets"
+	}
+	for _, l := range strings.Split(d, ".") {
+		switch {
+		case l == "":
+			return "an empty label in the domain"
+		case len(l) > 63:
+			return "a domain label longer than 63 octets"
+		case l[0] == '-':
+			return "a domain label begins with '-'"
+		case l[len(l)-1] == '-':
+			return "a domain label ends with '-'"
+		}
+	}
+	return "the domain is no domain name"
+}
+
+// charFault names character c found where it may not be (in the
+// domain, in the local part): printable ASCII by itself, anything else
+// by its class, never echoed raw.
+func charFault(c byte, where string) string {
+	switch {
+	case c == ' ' || c == '\t':
+		return "a space in " + where
+	case c < 0x20 || c == 0x7f:
+		return "a control character in " + where
+	}
+	return "a '" + string(c) + "' in " + where
+}
+
+// localFault says why validLocal refused local, in fixed words.
+func localFault(l string) string {
+	if strings.HasPrefix(l, `"`) {
+		if len(l) < 2 || !strings.HasSuffix(l, `"`) {
+			return "an unterminated quoted local part"
+		}
+		inner := l[1 : len(l)-1]
+		for i := 0; i < len(inner); i++ {
+			c := inner[i]
+			if c < 0x20 || c == 0x7f {
+				return "a control character in the local part"
+			}
+			if c == '\\' {
+				if i++; i == len(inner) {
+					return "a '\\' ending the quoted local part"
+				}
+				if inner[i] < 0x20 || inner[i] > 0x7e {
+					return "a control character in the local part"
+				}
+			} else if c == '"' {
+				return "a '\"' inside the quoted local part"
+			}
+		}
+		return "the quoted local part is malformed"
+	}
+	if strings.HasPrefix(l, ".") || strings.HasSuffix(l, ".") || strings.Contains(l, "..") {
+		return "the local part has a misplaced dot"
+	}
+	for i := 0; i < len(l); i++ {
+		if c := l[i]; c < 0x80 && !strings.ContainsRune(localAtext, rune(c)) {
+			return charFault(c, "the local part") + " (quote the local part)"
+		}
+	}
+	return "the local part is malformed"
 }
 
 func validLocal(l string) bool {
@@ -384,7 +501,7 @@ func RcptPath(p string) (string, error) {
 	p = strings.TrimSpace(p)
 	if strings.HasPrefix(p, "<") {
 		if !strings.HasSuffix(p, ">") {
-			return "", errAddrSyntax
+			return "", &syntaxError{"no '>' ending the path"}
 		}
 		p = p[1 : len(p)-1]
 	}
@@ -394,7 +511,10 @@ func RcptPath(p string) (string, error) {
 	if strings.HasPrefix(p, "@") {
 		i := strings.IndexByte(p, ':')
 		if i < 0 {
-			return "", errAddrSyntax
+			return "", &syntaxError{"a source route without ':'"}
+		}
+		if why := sourceRouteFault(p[:i]); why != "" {
+			return "", &syntaxError{why}
 		}
 		p = p[i+1:]
 	}
@@ -403,8 +523,8 @@ func RcptPath(p string) (string, error) {
 		// of the characters only a Quoted-string may hold (a space, a
 		// quote, a backslash, a special): "a b@x" is no path.
 		local, _, _ := strings.Cut(p, "@")
-		if strings.ContainsAny(local, "()<>[]:;\\,\" \t") {
-			return "", errAddrSyntax
+		if i := strings.IndexAny(local, "()<>[]:;\\,\" \t"); i >= 0 {
+			return "", &syntaxError{charFault(local[i], "the local part") + " (quote the local part)"}
 		}
 		return p, nil
 	}
@@ -413,19 +533,19 @@ func RcptPath(p string) (string, error) {
 		switch c := p[i]; c {
 		case '\\':
 			if i++; i == len(p) {
-				return "", errAddrSyntax
+				return "", &syntaxError{"an unterminated quoted local part"}
 			}
 			sb.WriteByte(p[i])
 		case '"':
 			if !strings.HasPrefix(p[i+1:], "@") {
-				return "", errAddrSyntax // go-smtp wants the "@" right after the quote
+				return "", &syntaxError{"no '@' and domain after the quoted local part"} // go-smtp wants the "@" right after the quote
 			}
 			return sb.String() + p[i+1:], nil
 		default:
 			sb.WriteByte(c)
 		}
 	}
-	return "", errAddrSyntax
+	return "", &syntaxError{"an unterminated quoted local part"}
 }
 
 // ParseRcptPath is what RCPT TO takes from path p: the address
@@ -484,7 +604,7 @@ func quotePathLocal(s string) (string, error) {
 		return s, nil
 	}
 	if strings.IndexByte(local, '@') >= 0 {
-		return "", errAddrSyntax
+		return "", &syntaxError{"more than one '@' in the address"}
 	}
 	var b strings.Builder
 	b.WriteByte('"')

@@ -99,5 +99,8 @@ func (v *verbConn) timeoutReply() string {
 	if inBody && v.idle > 0 && time.Since(v.lastRead) < v.idle {
 		return replyDataRate
 	}
+	if !inBody && v.partialLine {
+		return replyLineTimeout
+	}
 	return replyIdleTimeout
 }

@@ -839,7 +839,9 @@
 //     ATRN, BURL, TURN, SEND, SOML, SAML: one 502 5.5.1 from the layer,
 //     notImplemented, RFC 5321 §4.2.4) since
 //     the last accepted message; past either the session ends with
-//     421 4.7.0. Past soft_error_limit errors each new error costs the
+//     421 4.7.0, judged when the next command is read (the 421 takes
+//     that command's place). QUIT is never counted and always gets its
+//     221, at either limit too. Past soft_error_limit errors each new error costs the
 //     client error_delay (on the server's clock) before its next command
 //     is read, with the replies held for its pipelined commands written
 //     first. A session umbra ends (any 421, a refused connection) ends

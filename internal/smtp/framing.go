@@ -28,9 +28,13 @@ const (
 	replyLineTooLong      = "421 4.7.0 Line too long, closing connection"
 	replyAuthNotAvailable = "502 5.5.1 AUTH not available"
 	replyIdleTimeout      = "421 4.4.2 Idle timeout, closing connection"
-	replyBDATSyntax       = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
-	replyBDATNoTxn        = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
-	replyBDATNoTxnSyntax  = "503 5.5.1 BDAT needs MAIL and RCPT first"
+	// replyLineTimeout: idle_timeout is the deadline of a whole command
+	// line, from the moment the layer waits for it to its CRLF; a client
+	// that sent part of one (a byte every few seconds) was not idle.
+	replyLineTimeout     = "421 4.4.2 Command line not completed within idle_timeout, closing connection"
+	replyBDATSyntax      = "501 5.5.4 Syntax: BDAT <size> [LAST], size at most 4294967295"
+	replyBDATNoTxn       = "503 5.5.1 BDAT needs MAIL and RCPT first; chunk discarded"
+	replyBDATNoTxnSyntax = "503 5.5.1 BDAT needs MAIL and RCPT first"
 	// ESMTP parameters need an EHLO (RFC 5321 §4.1.1.11, §4.3.2: 555).
 	replyMailParamsNeedEHLO = "555 5.5.4 MAIL FROM parameters need EHLO, not HELO"
 	replyRcptParamsNeedEHLO = "555 5.5.4 RCPT TO parameters need EHLO, not HELO"
@@ -143,10 +147,9 @@ func (v *verbConn) traceUnit(kind byte, b []byte) {
 // answered the line itself (Read then frames the next one).
 func (v *verbConn) fillCommand() error {
 	v.followLimits() // a reload's limits from this command on (reloadlimits.go)
-	if v.maxErrors > 0 && v.errors >= v.maxErrors {
-		v.limitHit(RejectErrors, replyErrorLimit)
-		return v.hangUp(replyErrorLimit)
-	}
+	// The error limit is judged once the next command is read, not
+	// before: a client at the limit that says QUIT gets its 221 (QUIT
+	// is never an error nor a junk command), any other command the 421.
 	if v.surplus > rcptOvershootLimit {
 		v.limitHit(RejectRecipients, replyRcptLimit)
 		return v.hangUp(replyRcptLimit)
@@ -181,6 +184,7 @@ func (v *verbConn) fillCommand() error {
 	if err != nil {
 		// A line without its CRLF is never a command: not at a
 		// timeout, not at the end of the stream.
+		v.partialLine = len(line) > 0 && !v.sasl
 		return v.readError(err)
 	}
 	if !v.sasl {
@@ -188,7 +192,7 @@ func (v *verbConn) fillCommand() error {
 		// layer began to wait for it (a reload meanwhile): a count
 		// already past a lowered max_errors ends the session here.
 		v.followLimits()
-		if v.maxErrors > 0 && v.errors >= v.maxErrors {
+		if v.maxErrors > 0 && v.errors >= v.maxErrors && c.cmd != "QUIT" {
 			v.limitHit(RejectErrors, replyErrorLimit)
 			return v.hangUp(replyErrorLimit)
 		}
@@ -243,13 +247,13 @@ func (v *verbConn) fillCommand() error {
 	// The line as read once (readCommandLine): trailing blanks trimmed
 	// except a BDAT's, its command and its argument.
 	line, cmd, arg := c.line, c.cmd, c.arg
-	if s := v.sess(); !v.exempt() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
+	if s := v.sess(); !v.exempt() && cmd != "QUIT" && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit(RejectJunkCommands, replyJunkLimit)
 			return v.hangUp(replyJunkLimit)
 		}
 	}
-	if v.transactionTooLong(cmd) {
+	if cmd != "QUIT" && v.transactionTooLong(cmd) {
 		v.limitHit(RejectTransactionTime, replyTxnTooLong)
 		return v.hangUp(replyTxnTooLong)
 	}
@@ -1188,6 +1192,8 @@ func (v *verbConn) readError(err error) error {
 			v.limitHit(RejectDataRate, r)
 		case replyDataTime:
 			v.limitHit(RejectDataTime, r)
+		case replyLineTimeout:
+			v.endLog(endLineTimeout, r)
 		default:
 			v.endLog(endIdleTimeout, r)
 		}

@@ -83,6 +83,9 @@ func pathSyntax(line []byte, rcpt bool) string {
 		if i < 0 {
 			return "a source route without ':'"
 		}
+		if why := sourceRouteFault(s[:i]); why != "" {
+			return why
+		}
 		s = s[i+1:]
 	}
 	// The local part: a quoted string, or a dot-string up to the '@'.
@@ -147,6 +150,29 @@ func pathSyntax(line []byte, rcpt bool) string {
 			return "no '>' ending the path"
 		}
 		return "'" + string(echoText([]byte{s[0]})) + "' where '>' should end the path"
+	}
+	return ""
+}
+
+// sourceRouteFault says what is wrong with a path's source route (its
+// text before the ':', "@a.test,@b.test"), "" when it is RFC 5321's
+// A-d-l: At-domain *( "," At-domain ), each At-domain "@" and a domain
+// or address literal. go-smtp skips the route whatever it holds; umbra
+// ignores it too (RFC 5321 §4.1.1.3, Appendix C) but takes no path whose
+// route is no route ("@:alice@example.test"), so that such a path is
+// never read in two ways.
+func sourceRouteFault(route string) string {
+	for _, ad := range strings.Split(route, ",") {
+		if !strings.HasPrefix(ad, "@") {
+			return "a source route element without '@'"
+		}
+		d := ad[1:]
+		if d == "" {
+			return "a source route with no domain after '@'"
+		}
+		if !validDomainSyntax(strings.TrimSuffix(d, ".")) && !validAddressLiteral(d) {
+			return "a source route domain that is no domain name"
+		}
 	}
 	return ""
 }

@@ -3,6 +3,7 @@ package smtp
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	gosmtp "github.com/emersion/go-smtp"
 
@@ -108,24 +109,47 @@ type refusalHolder interface {
 
 func noRefusal() *gosmtp.SMTPError { return nil }
 
+// senderLeaver is implemented by a queue that can be told that the
+// sender waiting for a message's confirmation left (queue.Manager.SenderLeft).
+type senderLeaver interface {
+	SenderLeft(id queue.ID)
+}
+
 // holdRefusal offers to take a refusal while the sender waits for
 // delayed acknowledgement; release returns the reply to give instead of
-// the 250, or nil.
-func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError) {
+// the 250, or nil. left says that the sender closed its connection
+// before its reply (awaitConfirmation): release then gives the refusal
+// to nobody, and the log says the sender left rather than that it got it.
+func (s *session) holdRefusal(id queue.ID) (release func() *gosmtp.SMTPError, left func()) {
 	rh, ok := s.srv.queue.(refusalHolder)
 	if !ok {
-		return func() *gosmtp.SMTPError { return nil }
+		return func() *gosmtp.SMTPError { return nil }, func() {}
 	}
+	var gone atomic.Bool
 	rel := rh.HoldRefusal(id)
 	return func() *gosmtp.SMTPError {
-		r := rel()
-		if r == nil {
-			return nil
+			r := rel()
+			if r == nil {
+				return nil
+			}
+			reply := &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
+			if gone.Load() {
+				// No reply reaches the sender, and it was given no 250:
+				// the message is refused with no DSN (SMTP-7), and the
+				// log says the sender never heard it.
+				s.log.Info("message rejected after the sender left: no reply reached it and no DSN is sent",
+					"msg_id", id.String(), "reason", "next_hop_refused_after_sender_left", "code", reply.Code,
+					"enhanced", fmt.Sprintf("%d.%d.%d", reply.EnhancedCode[0], reply.EnhancedCode[1], reply.EnhancedCode[2]))
+				return reply
+			}
+			// A refusal given to the client: through the refusal log, with
+			// the codes it got (front47 F1).
+			s.srv.refusals.log(s.log, "message rejected", "next_hop_refused_while_waiting", reply, s.ip, "msg_id", id.String())
+			return reply
+		}, func() {
+			gone.Store(true)
+			if sl, ok := s.srv.queue.(senderLeaver); ok {
+				sl.SenderLeft(id)
+			}
 		}
-		reply := &gosmtp.SMTPError{Code: r.Code, EnhancedCode: gosmtp.EnhancedCode(r.Enhanced), Message: replyText(r.Text)} // the next hop's text: escaped and capped
-		// A refusal given to the client: through the refusal log, with
-		// the codes it got (front47 F1).
-		s.srv.refusals.log(s.log, "message rejected", "next_hop_refused_while_waiting", reply, s.ip, "msg_id", id.String())
-		return reply
-	}
 }

@@ -38,7 +38,7 @@ func TestRecipientSurplusIsNoError(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		d.cmd("BOGUS", "500")
 	}
-	d.send("BOGUS\r\n")
+	d.send("BOGUS\r\nNOOP\r\n")
 	d.expect("500")
-	d.expect("421 4.7.0 Too many errors")
+	d.expect("421 4.7.0 Too many errors") // judged at the next command
 }

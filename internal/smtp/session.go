@@ -1525,9 +1525,9 @@ func (s *session) data(r io.Reader) error {
 		// its release marks it held by this server only (queue hold.go).
 		m.NoCopy = true
 	}
-	release := noRefusal
+	release, left := noRefusal, func() {}
 	if s.delaysAck() {
-		release = s.holdRefusal(id) // before Submit: the first attempt may end before Submit returns
+		release, left = s.holdRefusal(id) // before Submit: the first attempt may end before Submit returns
 	}
 	if err := s.srv.queue.Submit(s.srv.ctx, m, body); err != nil {
 		release()
@@ -1543,9 +1543,22 @@ func (s *session) data(r io.Reader) error {
 	s.srv.storage.stored()
 	s.srv.obs.Received(s.c.cfg.Name, len(body))
 	s.logAccepted(m, len(body))
+	return s.acknowledge(id, release, left)
+}
+
+// acknowledge is the end of data's reply to a message the queue took:
+// the 250 with its queue id, after the delayed acknowledgement's wait
+// (awaitConfirmation) where the session has one — or the refusal every
+// recipient got while the sender waited (SMTP-7). A sender that closed
+// its connection during the wait is told nothing (awaitConfirmation).
+func (s *session) acknowledge(id queue.ID, release func() *gosmtp.SMTPError, left func()) error {
 	msg := "Ok: queued as " + id.String()
 	if s.delaysAck() {
-		msg += s.awaitConfirmation(id)
+		suffix, gone := s.awaitConfirmation(id, release, left)
+		if gone {
+			return replyNobodyWaits
+		}
+		msg += suffix
 		if r := release(); r != nil {
 			return r // every recipient refused while the sender waited: no bounce (SMTP-7)
 		}
@@ -1554,6 +1567,12 @@ func (s *session) data(r io.Reader) error {
 	// 250 carries the queue id.
 	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
 }
+
+// replyNobodyWaits is the reply to the end of data of a sender that
+// closed its connection while it waited for its acknowledgement: no one
+// reads it (the write fails and the session ends at its next read). It
+// is no 250: the sender was promised nothing.
+var replyNobodyWaits = &gosmtp.SMTPError{Code: 421, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "Connection closed by the client before its reply"}
 
 // messageOf runs the end-of-data work on a body in memory (the trace
 // field trace in front): line checks, the header size, the receive
@@ -1760,33 +1779,77 @@ func (s *session) delaysAck() bool {
 }
 
 // awaitConfirmation waits for the message to leave the queue. The message
-// is durable already; the wait only tells the sender more.
-func (s *session) awaitConfirmation(id queue.ID) string {
+// is durable already; the wait only tells the sender more. It watches
+// the client meanwhile (peerClosed, every peerPoll): one that closed its
+// connection (end of stream or reset) during the wait reads no reply,
+// so the session must not keep its slot for it (README "Connection
+// limits"). Then gone is true and the session ends at once, while the
+// message's offer of a refusal (release) stands for the rest of the wait
+// in the background: the sender got no 250, so a refusal of every
+// recipient in that time is no accept-then-bounce and sends no DSN —
+// logged as refused after the sender left (left). A message the next
+// hop takes is delivered: a sender that sends it again makes SMTP's
+// classic duplicate (RFC 1047), as after any reply lost on the way.
+func (s *session) awaitConfirmation(id queue.ID, release func() *gosmtp.SMTPError, left func()) (suffix string, gone bool) {
 	clk := s.srv.clk
 	start := clk.Now()
-	gone, cancel := s.srv.queue.WaitGone(id)
-	defer cancel()
+	done, cancel := s.srv.queue.WaitGone(id)
 	t := clk.NewTimer(s.txConn().cfg.MaxAcknowledgementDelay.D()) // the transaction's (reloadtxn.go)
-	defer t.Stop()
-	select {
-	case <-gone:
-		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
-		// Say what happened: a mailbox delivery here has no next hop.
-		if d, ok := s.srv.queue.(interface{ Departure(queue.ID) string }); ok {
-			switch d.Departure(id) {
-			case queue.DepartedDelivered:
-				return ", delivered to the mailbox"
-			case queue.DepartedFailed:
-				return ""
-			}
-		}
-		return ", confirmed by the next hop"
-	case <-t.C():
-		s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
-		s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", clk.Now().Sub(start).Round(time.Millisecond))
-	case <-s.srv.draining:
+	var peer <-chan time.Time
+	conn := s.raw
+	if tc, ok := conn.(*trackedConn); ok {
+		conn = tc.Conn
 	}
-	return ""
+	if conn != nil && canPeek(conn) {
+		tick := time.NewTicker(peerPoll) // the client's socket, on real time whatever the session clock
+		defer tick.Stop()
+		peer = tick.C
+	}
+	for {
+		select {
+		case <-done:
+			cancel()
+			t.Stop()
+			s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), true)
+			// Say what happened: a mailbox delivery here has no next hop.
+			if d, ok := s.srv.queue.(interface{ Departure(queue.ID) string }); ok {
+				switch d.Departure(id) {
+				case queue.DepartedDelivered:
+					return ", delivered to the mailbox", false
+				case queue.DepartedFailed:
+					return "", false
+				}
+			}
+			return ", confirmed by the next hop", false
+		case <-t.C():
+			cancel()
+			s.srv.obs.DelayedAck(s.c.cfg.Name, clk.Now().Sub(start), false)
+			s.log.Info("acknowledged without confirmation", "msg_id", id.String(), "waited", clk.Now().Sub(start).Round(time.Millisecond))
+			return "", false
+		case <-s.srv.draining:
+			cancel()
+			t.Stop()
+			return "", false
+		case <-peer:
+			if !peerClosed(conn) {
+				continue
+			}
+			left()
+			s.log.Info("sender left before its reply: connection closed during the acknowledgement wait; no 250 was given",
+				"msg_id", id.String(), "waited", clk.Now().Sub(start).Round(time.Millisecond))
+			go func() {
+				defer cancel()
+				defer t.Stop()
+				select {
+				case <-done:
+				case <-t.C():
+				case <-s.srv.draining:
+				}
+				release() // a refusal taken meanwhile: logged, no DSN (holdRefusal)
+			}()
+			return "", true
+		}
+	}
 }
 
 // checkBody rejects bare LF and bare CR (SMTP smuggling needs them) and

@@ -7,6 +7,7 @@ import "log/slog"
 // "session ended" line names them as the limits' ends are named.
 const (
 	endIdleTimeout  = "idle timeout"
+	endLineTimeout  = "command line timeout" // part of a line came, not its CRLF, within idle_timeout
 	endShuttingDown = "shutting down"
 )
 

@@ -193,9 +193,9 @@ func (s *session) submitStored(m *queue.Message, body queue.Body, sp *spooledBod
 // delayed acknowledgement as data() gives it.
 func (s *session) submitSpooled(m *queue.Message, body queue.Body, sp *spooledBody) error {
 	id := m.ID
-	release := noRefusal
+	release, left := noRefusal, func() {}
 	if s.delaysAck() {
-		release = s.holdRefusal(id)
+		release, left = s.holdRefusal(id)
 	}
 	if err := s.submitBody(m, body, sp); err != nil {
 		release()
@@ -211,14 +211,7 @@ func (s *session) submitSpooled(m *queue.Message, body queue.Body, sp *spooledBo
 	s.srv.storage.stored()
 	s.srv.obs.Received(s.c.cfg.Name, int(body.Len()))
 	s.logAccepted(m, int(body.Len()))
-	msg := "Ok: queued as " + id.String()
-	if s.delaysAck() {
-		msg += s.awaitConfirmation(id)
-		if r := release(); r != nil {
-			return r
-		}
-	}
-	return &gosmtp.SMTPError{Code: 250, EnhancedCode: gosmtp.EnhancedCode{2, 0, 0}, Message: msg}
+	return s.acknowledge(id, release, left)
 }
 
 // submitBody hands body to the queue (SubmitBody). From the call on the

@@ -180,22 +180,23 @@ type verbConn struct {
 	held       []byte                     // 250s to pipelined MAIL and RCPT not yet written (replyhold.go; under mu)
 	heldCounts []heldCount                // their counts, made once written (cmdcount.go; under mu)
 
-	greeted   bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
-	helloOnly bool   // the greeting go-smtp took last was HELO: no ESMTP parameters
-	sasl      bool   // go-smtp asked for a SASL response (334)
-	bdat      bool   // a BDAT transfer is open
-	bdatLen   int64  // its chunks' bytes so far (kept in sink)
-	scratch   []byte // for discarded chunks
-	synthData bool   // go-smtp's next 354 answers the DATA made for BDAT LAST
-	swallow   int    // go-smtp's replies to drop (commands the layer made up)
-	result    bool   // the next final reply ends a message
-	junk      int    // commands outside a transaction since the last message
-	errors    int    // error replies so far
-	surplus   int    // 452 4.5.3 replies to recipients over max_recipients since the last message (rcptOvershootLimit)
-	delayed   int    // the error count the last error delay was for
-	closed    bool   // the layer ended the session
-	gone      bool   // the client's stream ended (or broke): no reply reaches it
-	due       string // the counted command whose reply is due (cmdcount.go)
+	greeted     bool   // go-smtp took an EHLO or HELO since the start or STARTTLS
+	helloOnly   bool   // the greeting go-smtp took last was HELO: no ESMTP parameters
+	sasl        bool   // go-smtp asked for a SASL response (334)
+	bdat        bool   // a BDAT transfer is open
+	bdatLen     int64  // its chunks' bytes so far (kept in sink)
+	scratch     []byte // for discarded chunks
+	synthData   bool   // go-smtp's next 354 answers the DATA made for BDAT LAST
+	swallow     int    // go-smtp's replies to drop (commands the layer made up)
+	result      bool   // the next final reply ends a message
+	junk        int    // commands outside a transaction since the last message
+	partialLine bool   // the read that failed had taken part of a command line (timeoutReply)
+	errors      int    // error replies so far
+	surplus     int    // 452 4.5.3 replies to recipients over max_recipients since the last message (rcptOvershootLimit)
+	delayed     int    // the error count the last error delay was for
+	closed      bool   // the layer ended the session
+	gone        bool   // the client's stream ended (or broke): no reply reaches it
+	due         string // the counted command whose reply is due (cmdcount.go)
 
 	// refusedClient: a connection check refused the client at its
 	// greeting; the reply every later command but QUIT gets ("": none).
