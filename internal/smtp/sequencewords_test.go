@@ -17,31 +17,14 @@ func TestSequenceRefusalsAreUmbrasWords(t *testing.T) {
 	s := startServer(t, &fakeQueue{}, connectors(t, anon)...)
 	d := dial(t, s, "")
 	d.expect("220")
-	for _, c := range []struct{ line, want string }{
-		{"MAIL FROM:<a@ext.test>", "503 5.5.1 Send EHLO first"},
-		{"RCPT TO:<alice@example.test>", "503 5.5.1 Send MAIL first"},
-		{"DATA", "503 5.5.1 Send EHLO first"},
-	} {
-		d.send(c.line + "\r\n")
-		if got := d.reply(); got != c.want {
-			t.Errorf("before a greeting, %q: %q, want %q", c.line, got, c.want)
-		}
-	}
+	d.cmd("MAIL FROM:<a@ext.test>", "503 5.5.1 Send EHLO first")
+	d.cmd("RCPT TO:<alice@example.test>", "503 5.5.1 Send MAIL first")
+	d.cmd("DATA", "503 5.5.1 Send EHLO first")
 	d.cmd("EHLO c", "250")
-	for _, c := range []struct{ line, want string }{
-		{"RCPT TO:<alice@example.test>", "503 5.5.1 Send MAIL first"},
-		{"DATA", "503 5.5.1 Send MAIL first"},
-	} {
-		d.send(c.line + "\r\n")
-		if got := d.reply(); got != c.want {
-			t.Errorf("with no MAIL, %q: %q, want %q", c.line, got, c.want)
-		}
-	}
+	d.cmd("RCPT TO:<alice@example.test>", "503 5.5.1 Send MAIL first")
+	d.cmd("DATA", "503 5.5.1 Send MAIL first")
 	d.cmd("MAIL FROM:<a@ext.test>", "250")
-	d.send("DATA\r\n")
-	if got, want := d.reply(), "503 5.5.1 Send RCPT first"; got != want {
-		t.Errorf("with no RCPT, DATA: %q, want %q", got, want)
-	}
+	d.cmd("DATA", "503 5.5.1 Send RCPT first")
 	d.cmd("RCPT TO:<alice@example.test>", "250") // the transaction stands
 	d.cmd("QUIT", "221")
 }
@@ -75,12 +58,8 @@ func TestAuthBeforeGreetingIsUmbrasWords(t *testing.T) {
 	s := startServer(t, &fakeQueue{}, conns...)
 	d := dial(t, s, "")
 	d.expect("220")
-	for _, line := range []string{authAlice, "AUTH PLAIN"} {
-		d.send(line + "\r\n")
-		if got, want := d.reply(), "503 5.5.1 Send EHLO first"; got != want {
-			t.Errorf("before a greeting, %q: %q, want %q", line, got, want)
-		}
-	}
+	d.cmd(authAlice, "503 5.5.1 Send EHLO first")
+	d.cmd("AUTH PLAIN", "503 5.5.1 Send EHLO first")
 	d.cmd("EHLO c", "250")
 	d.cmd(authAlice, "235")
 }
