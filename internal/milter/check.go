@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"umbra/internal/mailaddr"
 
@@ -44,6 +45,46 @@ type Check struct {
 	// is connected to: the server's resolver (SetLookupHost), the
 	// system's only where none is given (a check outside the daemon).
 	lookup func(ctx context.Context, host string) ([]string, error)
+	// episode is whether the milter is failing: from a failure of its
+	// own (not a session that ended) to the next verdict it gives. Each
+	// failure is noted per message on the front door's paced refusal
+	// log at INFO; the episode is told once at WARN (failing), its end
+	// at INFO (answered), so an operator who reads warnings still learns
+	// that the milter is down for every message.
+	episode struct {
+		sync.Mutex
+		failing  bool
+		failures int
+	}
+}
+
+// failing counts a failure of the milter's (fail): the first since it
+// last answered is written at WARN.
+func (c *Check) failing(stage, reason string, err error, policy string) {
+	if reason == "cancelled" {
+		return // the session ended or its time ran out: no word of the milter's health
+	}
+	c.episode.Lock()
+	first := !c.episode.failing
+	c.episode.failing = true
+	c.episode.failures++
+	c.episode.Unlock()
+	if first {
+		c.log.Warn("milter failing; its failure policy answers, each message's failure is noted on the refusal log until it answers again",
+			"stage", stage, "reason", reason, "err", err, "on_failure", policy)
+	}
+}
+
+// answered ends an episode of failures (failing): the milter gave a
+// verdict.
+func (c *Check) answered() {
+	c.episode.Lock()
+	was, n := c.episode.failing, c.episode.failures
+	c.episode.failing, c.episode.failures = false, 0
+	c.episode.Unlock()
+	if was {
+		c.log.Info("milter answering again", "failures", n)
+	}
 }
 
 // SetLookupHost sets how an inet: host name is looked up: the server's
@@ -240,6 +281,7 @@ func (s *session) fail(stage string, err error) smtp.Verdict {
 	s.note(smtp.Noted{Msg: "milter failed", Reason: "milter_" + reason, Reply: would,
 		Attrs: []any{"milter_stage", stage, "err", err, "on_failure", policy}})
 	s.c.met.failure(s.c.cfg.Name, stage, reason)
+	s.c.failing(stage, reason, err, policy)
 	s.closeConn()
 	s.failed = true
 	return s.failVerdict()
@@ -489,6 +531,9 @@ func altMacroName(n string) string {
 // verdict maps a plain action at a stage to the session's verdict.
 func (s *session) verdict(stage string, r reply) smtp.Verdict {
 	s.c.met.reply(s.c.cfg.Name, stage, r.code)
+	if r.code != repContinue || stage == stEOM {
+		s.c.answered() // a verdict: an episode of failures (failing) is over
+	}
 	envelope := stage == stConnect || stage == stHelo
 	switch r.code {
 	case repAccept:
@@ -951,6 +996,9 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 		return s.verdict(stEOM, final)
 	}
 	s.c.met.reply(s.c.cfg.Name, stEOM, final.code)
+	if rp.overBudget || rp.err != nil {
+		s.c.answered() // umbra's budget or disk, not the milter: it answered
+	}
 	if rp.overBudget {
 		// A refusal of the message like a received body the budget
 		// cannot cover: the session logs it once, on its rate-limited
@@ -969,6 +1017,7 @@ func (s *session) endOfMessage(m message, t *smtp.Transaction) smtp.Verdict {
 	if err != nil {
 		return s.fail(stEOM, err)
 	}
+	s.c.answered() // its verdict and modifications read and made
 	return v
 }
 

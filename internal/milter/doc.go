@@ -79,7 +79,13 @@
 //     message's msg_id at the end of data. Only one left at the
 //     session's end, with no verdict to go with (the abort of its last
 //     transaction, the quit of a milter that accepted the session), is
-//     written by Close, at WARN, once per session.
+//     written by Close, at WARN, once per session. The milter's health
+//     is told once per episode (Check.failing, Check.answered): its
+//     first failure since its last verdict at WARN, "milter failing",
+//     and the verdict that ends the episode at INFO with the count of
+//     failures — an operator who reads warnings learns that it is down
+//     for every message, from one line. A session that ended or ran out
+//     of time (reason cancelled) starts no episode.
 //   - The milter is shown the header section umbra stores: whether a
 //     line starts a field is header.FieldStart's decision, the receive
 //     side's too ("From : a@…" is a field for both).

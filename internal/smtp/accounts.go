@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"umbra/internal/recipients"
 )
 
 // AccountSource is a directory of SMTP AUTH accounts beside the
@@ -31,6 +33,20 @@ type AccountSource interface {
 
 // errAccountsUnavailable: the account source could not answer.
 var errAccountsUnavailable = errors.New("account directory unavailable")
+
+// lookupInternalError is a directory lookup that failed by umbra's own
+// defect (recipients.ErrInternal: a panic recovered where it happened):
+// refused as an unavailable directory is (errors.Is errAccountsUnavailable:
+// 454, no throttle), but its words and the session's reason
+// (internal_error) say what it was, not "account directory
+// unavailable", which sent the operator to a directory that was up.
+type lookupInternalError struct{ err error }
+
+func (e *lookupInternalError) Error() string { return "account lookup: " + e.err.Error() }
+func (e *lookupInternalError) Unwrap() error { return e.err }
+func (e *lookupInternalError) Is(target error) bool {
+	return target == errAccountsUnavailable
+}
 
 // replyAuthTempFail is RFC 4954 §6's answer when the account cannot be
 // verified now.
@@ -69,8 +85,10 @@ func (c *Credentials) CheckContext(ctx context.Context, name, password string) (
 	}
 	user, ok, server, err := c.ext.Authenticate(ctx, name, password)
 	switch {
+	case errors.Is(err, recipients.ErrInternal):
+		return "", false, &lookupInternalError{err}
 	case err != nil:
-		return "", false, fmt.Errorf("%w: %w", errAccountsUnavailable, err) // err kept: a lookup's panic is told apart (recipients.ErrInternal)
+		return "", false, fmt.Errorf("%w: %v", errAccountsUnavailable, err)
 	case !ok:
 		return user, false, errBadCredentials // user: the account, if name is one
 	case user == "":

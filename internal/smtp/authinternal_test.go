@@ -54,6 +54,11 @@ ldap: {url: "ldap://127.0.0.1", base_dn: "dc=x", account_filter: "(uid=%%s)"}
 		strings.Contains(out, "accounts_unavailable") {
 		t.Errorf("want the refusal with reason internal_error, not accounts_unavailable:\n%s", out)
 	}
+	if strings.Contains(out, "account directory unavailable") {
+		// The err beside reason=internal_error must not send the
+		// operator to the directory either.
+		t.Errorf("the internal error's line says the directory was unavailable:\n%s", out)
+	}
 	if strings.Contains(out, "dora-pw") {
 		t.Errorf("a password in the log:\n%s", out)
 	}

@@ -652,7 +652,7 @@ func (c *Client) PushBatchMarked(records [][]byte, dbID string, mark uint64) ([]
 		return fail(fmt.Errorf("%d unexpected bytes after the last reply", br.Buffered()))
 	}
 	if refused == nil && code/100 != 2 {
-		refused = parseSMTPError(code, strings.Join(texts, "\n"))
+		refused = replyOf(code, texts)
 	}
 	if refused == nil {
 		c.txnOpen = false // BDAT LAST taken: the transaction ended

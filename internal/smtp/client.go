@@ -679,7 +679,7 @@ func (c *Client) RcptReply(to string, opts *gosmtp.RcptOptions) (string, error) 
 		return "", replyTo("RCPT", err)
 	}
 	if code/100 != 2 {
-		return "", parseSMTPError(code, strings.Join(texts, "\n"))
+		return "", replyOf(code, texts)
 	}
 	return strconv.Itoa(code) + " " + strings.Join(texts, " "), nil
 }

@@ -662,9 +662,9 @@ func replyNeedEHLO(cmd string) string {
 }
 
 // authSequence is the reply to an AUTH out of sequence, whatever its
-// arguments (go-smtp's wording): before a greeting, after a successful
-// AUTH that still holds, inside a mail transaction (RFC 4954 §4); ""
-// when AUTH may come — also after an AUTH a reload revoked: the session
+// arguments: before a greeting ("Send EHLO first", as for every command
+// that needs one), after a successful AUTH that still holds, inside a
+// mail transaction (RFC 4954 §4); "" when AUTH may come — also after an AUTH a reload revoked: the session
 // has no authentication any more (authAgain).
 func (v *verbConn) authSequence() string {
 	s := v.sess()
@@ -679,7 +679,7 @@ func (v *verbConn) authSequence() string {
 	}
 	switch {
 	case s == nil:
-		return "503 5.5.1 Please introduce yourself first."
+		return replyNoGreeting
 	case s.user != "":
 		return "503 5.5.1 Already authenticated"
 	case s.busy.Load():
@@ -694,7 +694,7 @@ func (v *verbConn) dataSequence() string {
 	s := v.sess()
 	switch {
 	case s == nil:
-		return "503 5.5.1 Please introduce yourself first."
+		return replyNoGreeting
 	case !s.busy.Load():
 		return "503 5.5.1 Send MAIL first"
 	}

@@ -245,7 +245,7 @@ func (c *Client) pipelineStream(from string, mo *gosmtp.MailOptions, rcpts []Rec
 		return fail(out.Data)
 	}
 	if code != 354 {
-		out.Data = parseSMTPError(code, strings.Join(texts, "\n"))
+		out.Data = replyOf(code, texts)
 		return c.settle(br, out)
 	}
 	if c.onGoAhead != nil {
@@ -336,7 +336,7 @@ func replyErr(br *bufio.Reader, cmd string) error {
 	if code/100 == 2 {
 		return nil
 	}
-	return parseSMTPError(code, strings.Join(texts, "\n"))
+	return replyOf(code, texts)
 }
 
 // replyOf is the reply umbra's own reader read (readReplyCode), code and

@@ -7,15 +7,17 @@ import (
 
 // goSMTPReplyFixes give go-smtp's replies the codes RFC 5321 asks for:
 // 503 for a command out of sequence (go-smtp says 502, "not
-// implemented"), 555 for a MAIL or RCPT parameter not recognized
+// implemented"), in the words umbra's own layer gives the same refusal
+// (replyNoGreeting, dataSequence: "Send MAIL first", not go-smtp's
+// "Please introduce yourself first." or "Missing MAIL FROM command."), 555 for a MAIL or RCPT parameter not recognized
 // (§4.1.1.11, §4.3.2; go-smtp says 500), 501 for a malformed one; and
 // to its acceptance of MAIL and RCPT the enhanced codes RFC 3463 gives
 // them, 2.1.0 (the sender) and 2.1.5 (the destination), where go-smtp
 // says 2.0.0.
 var goSMTPReplyFixes = []struct{ from, to string }{
-	{"502 5.5.1 Please introduce yourself first.", "503 5.5.1 Please introduce yourself first."},
-	{"502 5.5.1 Missing MAIL FROM command.", "503 5.5.1 Missing MAIL FROM command."},
-	{"502 5.5.1 Missing RCPT TO command.", "503 5.5.1 Missing RCPT TO command."},
+	{"502 5.5.1 Please introduce yourself first.", replyNoGreeting},
+	{"502 5.5.1 Missing MAIL FROM command.", "503 5.5.1 Send MAIL first"},
+	{"502 5.5.1 Missing RCPT TO command.", "503 5.5.1 Send MAIL and RCPT first"}, // go-smtp's for DATA and BDAT with no MAIL too
 	{"502 5.5.1 MAIL not allowed during message transfer", "503 5.5.1 MAIL not allowed during a mail transaction"},
 	{"502 5.5.1 RCPT not allowed during message transfer", "503 5.5.1 RCPT not allowed during message transfer"},
 	{"502 5.5.1 DATA not allowed during message transfer", "503 5.5.1 DATA not allowed during message transfer"},

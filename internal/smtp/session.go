@@ -975,7 +975,8 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			// the directory was down).
 			// A lookup that panicked (umbra's own defect, recovered and
 			// logged with its panic where it happened) is said as such,
-			// as a RCPT's is (rcptcheck.go), not as the directory's.
+			// as a RCPT's is (rcptcheck.go), not as the directory's: its
+			// reason, and its err (lookupInternalError).
 			reason := "accounts_unavailable"
 			if errors.Is(err, recipients.ErrInternal) {
 				reason = "internal_error"
