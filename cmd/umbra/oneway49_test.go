@@ -1,0 +1,163 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"umbra/internal/testsupport"
+)
+
+// oneway49IP is the loopback address of the oneway49 daemons (ports
+// 4000-4999: addrInRange).
+const oneway49IP = "127.0.0.194"
+
+// refusingProxy stands at a server's topology address: it passes each
+// connection to target, or closes it at accept while refuse is set (the
+// peer's sessions fail at their greeting: EOF).
+type refusingProxy struct {
+	refuse  atomic.Bool
+	refused atomic.Int64
+	mu      sync.Mutex
+	open    []net.Conn
+}
+
+// refuseAll closes the connections passed so far and refuses the next
+// ones: the link fails this way from now on.
+func (p *refusingProxy) refuseAll() {
+	p.refuse.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.open {
+		c.Close()
+	}
+	p.open = nil
+}
+
+func startRefusingProxy(t *testing.T, addr, target string) *refusingProxy {
+	t.Helper()
+	p := &refusingProxy{}
+	testsupport.Serve(t, addr, func(c net.Conn) {
+		if p.refuse.Load() {
+			p.refused.Add(1)
+			c.Close()
+			return
+		}
+		u, err := net.Dial("tcp", target)
+		if err != nil {
+			c.Close()
+			return
+		}
+		p.mu.Lock()
+		p.open = append(p.open, c, u)
+		p.mu.Unlock()
+		go func() { io.Copy(u, c); u.Close(); c.Close() }()
+		go func() { io.Copy(c, u); c.Close(); u.Close() }()
+	})
+	return p
+}
+
+// onewayHubs: hub-a and hub-b in one site; hub-a's topology address is
+// the proxy (its connections from hub-b can be refused there), hub-b's
+// its own. hub-a's client connector makes copies on receipt.
+type onewayHubs struct {
+	a, b, sink string
+	cfgA, cfgB string
+	ha, hb     *daemon
+	proxy      *refusingProxy
+}
+
+func onewayOrg(t *testing.T) *onewayHubs {
+	t.Helper()
+	seen := map[string]bool{}
+	var in []string
+	for try := 0; len(in) < 4 && try < 600; try++ {
+		if a := addrInRange(t, oneway49IP, 4000, 1000); !seen[a] {
+			seen[a] = true
+			in = append(in, a)
+		}
+	}
+	if len(in) < 4 {
+		t.Fatalf("%d distinct free addresses on %s, want 4", len(in), oneway49IP)
+	}
+	o := &onewayHubs{a: in[0], b: in[1], sink: in[3]}
+	proxyAddr := in[2]
+	dir := t.TempDir()
+	topo := fmt.Sprintf(`sites: [{name: a}]
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+send_connectors:
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
+`, proxyAddr, o.b, o.sink)
+	topoPath := filepath.Join(dir, "topology.yaml")
+	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, shadowOnReceipt("prefer-remote", false), "")
+	raw, _ := os.ReadFile(o.cfgA) // hub-a is reached through the proxy
+	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)
+	if patched == string(raw) {
+		t.Fatal("orgHub's server line changed: cannot mark hub-a's address translated")
+	}
+	os.WriteFile(o.cfgA, []byte(patched), 0o600)
+	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
+	o.proxy = startRefusingProxy(t, proxyAddr, o.a)
+	o.hb = startUmbra(t, o.cfgB, o.b)
+	o.ha = startUmbra(t, o.cfgA, o.a)
+	o.ha.dumpLogIfFailed()
+	o.hb.dumpLogIfFailed()
+	return o
+}
+
+// SR-17, SR-6 (partition49 F1): hub-b cannot open any session to hub-a
+// (its connections are closed at accept), hub-a reaches hub-b. hub-a
+// accepts five messages with their copies on hub-b and delivers them at
+// once; hub-b's watch and heartbeat cannot fetch the discards. hub-a,
+// the primary, still reaches hub-b: it hands the discards over itself
+// (XDISCARD) although its queue is empty now, hub-b holds nothing, and
+// hub-a killed -9 after that leaves nothing to take over: each message
+// arrives once. hub-b took the five over and delivered them a second
+// time, every run: hub-a's passes stopped with its queue empty.
+func TestSR17OneWayLinkFailureDiscardsHandedByThePrimary(t *testing.T) {
+	t.Parallel()
+	o := onewayOrg(t)
+	p := &shadowPair{}
+	// hub-b watches hub-a once it holds a copy; the first one is made
+	// with the link whole.
+	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: whole49\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
+		t.Fatalf("first reply %q: want a copy on hub-b", reply)
+	}
+	o.proxy.refuseAll()
+	var subjects []string
+	for i := range 5 {
+		s := fmt.Sprintf("oneway49-%d", i)
+		subjects = append(subjects, s)
+		if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
+			t.Fatalf("reply %q with hub-b's sessions to hub-a refused: want a copy on hub-b (hub-a reaches it)", reply)
+		}
+	}
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, append(subjects, "whole49"), o.ha)
+	waitCond(t, "hub-b to hold no copy for hub-a", 30*time.Second, func() bool { s, k := p.held(t, o.cfgB, "hub-a"); return s == 0 && k == 0 })
+	if o.proxy.refused.Load() == 0 {
+		t.Fatal("no session of hub-b's to hub-a was refused: the test proves nothing")
+	}
+	o.ha.kill()
+	time.Sleep(6 * time.Second) // past hub-b's takeover bound (3 × 1 s) and its delivery
+	for _, s := range append(subjects, "whole49") {
+		if k := sink.counts()[s]; k != 1 {
+			t.Errorf("%s arrived %d times, want once", s, k)
+		}
+	}
+	if s, k := p.held(t, o.cfgB, "hub-a"); s != 0 || k != 0 {
+		t.Errorf("hub-b holds %d copies for hub-a (%d taken over); want none", s, k)
+	}
+}
