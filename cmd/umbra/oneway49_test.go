@@ -117,7 +117,7 @@ send_connectors:
 	return o
 }
 
-// SR-17, SR-6 (partition49 F1): hub-b cannot open any session to hub-a
+// SR-17, SR-6 (partition49 F1, F2): hub-b cannot open any session to hub-a
 // (its connections are closed at accept), hub-a reaches hub-b. hub-a
 // accepts five messages with their copies on hub-b and delivers them at
 // once; hub-b's watch and heartbeat cannot fetch the discards. hub-a,
@@ -143,6 +143,18 @@ func TestSR17OneWayLinkFailureDiscardsHandedByThePrimary(t *testing.T) {
 		if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
 			t.Fatalf("reply %q with hub-b's sessions to hub-a refused: want a copy on hub-b (hub-a reaches it)", reply)
 		}
+	}
+	// partition49 F2: hub-b's shadow list says it cannot reach hub-a,
+	// hub-a reaches it, and no takeover comes while it does — not a
+	// takeover forecast that moves on at every look and never comes.
+	var list string
+	waitCond(t, "hub-b's shadow list to say hub-a reaches it", 30*time.Second, func() bool {
+		list, _ = cli(t, o.cfgB, "shadow", "list")
+		return strings.Contains(list, "it reaches this server (its last session here") && strings.Contains(list, "(its session here)")
+	})
+	t.Logf("hub-b shadow list:\n%s", list)
+	if !strings.Contains(list, "this server cannot reach it (") || !strings.Contains(list, "no takeover while it does") {
+		t.Errorf("hub-b's shadow list %q: want why no takeover comes", list)
 	}
 	sink := startRecorder(t, o.sink)
 	waitArrived(t, sink, append(subjects, "whole49"), o.ha)
