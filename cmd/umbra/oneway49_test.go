@@ -64,6 +64,15 @@ func startRefusingProxy(t *testing.T, addr, target string) *refusingProxy {
 	return p
 }
 
+// topoAddr is name's topology address: the proxy's when it stands
+// behind it, else its own.
+func topoAddr(behind, name, proxy, own string) string {
+	if behind == name {
+		return proxy
+	}
+	return own
+}
+
 // onewayHubs: hub-a and hub-b in one site; hub-a's topology address is
 // the proxy (its connections from hub-b can be refused there), hub-b's
 // its own. hub-a's client connector makes copies on receipt.
@@ -75,6 +84,13 @@ type onewayHubs struct {
 }
 
 func onewayOrg(t *testing.T) *onewayHubs {
+	return onewayOrgOf(t, "hub-a", "[hub-a, hub-b]", shadowOnReceipt("prefer-remote", false))
+}
+
+// onewayOrgOf is onewayOrg with the proxy in front of behind (hub-a or
+// hub-b), the sink's connector sourced on sources, and hub-a's
+// connector's ackDelay argument of orgHub.
+func onewayOrgOf(t *testing.T, behind, sources, ackA string) *onewayHubs {
 	t.Helper()
 	seen := map[string]bool{}
 	var in []string
@@ -95,21 +111,25 @@ servers:
   - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
   - {name: hub-b, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
-  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: [hub-a, hub-b], smart_hosts: [%q]}
-`, proxyAddr, o.b, o.sink)
+  - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: %s, smart_hosts: [%q]}
+`, topoAddr(behind, "hub-a", proxyAddr, o.a), topoAddr(behind, "hub-b", proxyAddr, o.b), sources, o.sink)
 	topoPath := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, shadowOnReceipt("prefer-remote", false), "")
-	raw, _ := os.ReadFile(o.cfgA) // hub-a is reached through the proxy
+	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, ackA, "")
+	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
+	cfg, target := o.cfgA, o.a
+	if behind == "hub-b" {
+		cfg, target = o.cfgB, o.b
+	}
+	raw, _ := os.ReadFile(cfg) // reached through the proxy
 	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)
 	if patched == string(raw) {
-		t.Fatal("orgHub's server line changed: cannot mark hub-a's address translated")
+		t.Fatal("orgHub's server line changed: cannot mark the address translated")
 	}
-	os.WriteFile(o.cfgA, []byte(patched), 0o600)
-	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
-	o.proxy = startRefusingProxy(t, proxyAddr, o.a)
+	os.WriteFile(cfg, []byte(patched), 0o600)
+	o.proxy = startRefusingProxy(t, proxyAddr, target)
 	o.hb = startUmbra(t, o.cfgB, o.b)
 	o.ha = startUmbra(t, o.cfgA, o.a)
 	o.ha.dumpLogIfFailed()
@@ -171,5 +191,41 @@ func TestSR17OneWayLinkFailureDiscardsHandedByThePrimary(t *testing.T) {
 	}
 	if s, k := p.held(t, o.cfgB, "hub-a"); s != 0 || k != 0 {
 		t.Errorf("hub-b holds %d copies for hub-a (%d taken over); want none", s, k)
+	}
+}
+
+// SR-3, SR-6 (partition49 F1, a relay's shadow copy): hub-a relays to
+// hub-b (the sink's connector is hub-b's only) and keeps the shadow
+// copies; hub-b cannot deliver yet. Then hub-a's sessions to hub-b are
+// refused at accept (its watch and heartbeats cannot fetch the
+// discards) while hub-b reaches hub-a. hub-b delivers and, its queue
+// empty, still hands hub-a the discards itself: hub-a holds nothing, and
+// hub-b killed -9 after that leaves it nothing to deliver again.
+func TestSR3OneWayLinkFailureRelayDiscardsHandedByTheNextHop(t *testing.T) {
+	t.Parallel()
+	o := onewayOrgOf(t, "hub-b", "[hub-b]", "0s")
+	p := &shadowPair{}
+	var subjects []string
+	for i := range 3 {
+		s := fmt.Sprintf("relay49-%d", i)
+		subjects = append(subjects, s)
+		if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: "+s+"\r\n\r\nhello"); !strings.HasPrefix(reply, "250") {
+			t.Fatalf("reply %q: want the message accepted", reply)
+		}
+	}
+	waitCond(t, "hub-a to hold the relayed messages' copies for hub-b", 30*time.Second, func() bool { s, _ := p.held(t, o.cfgA, "hub-b"); return s == 3 })
+	o.proxy.refuseAll()
+	sink := startRecorder(t, o.sink)
+	waitArrived(t, sink, subjects, o.hb)
+	waitCond(t, "hub-a to hold no copy for hub-b", 30*time.Second, func() bool { s, k := p.held(t, o.cfgA, "hub-b"); return s == 0 && k == 0 })
+	if o.proxy.refused.Load() == 0 {
+		t.Fatal("no session of hub-a's to hub-b was refused: the test proves nothing")
+	}
+	o.hb.kill()
+	time.Sleep(6 * time.Second) // past hub-a's takeover bound (3 × 1 s) and its delivery
+	for _, s := range subjects {
+		if k := sink.counts()[s]; k != 1 {
+			t.Errorf("%s arrived %d times, want once", s, k)
+		}
 	}
 }
