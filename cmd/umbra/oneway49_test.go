@@ -67,10 +67,21 @@ func startRefusingProxy(t *testing.T, addr, target string) *refusingProxy {
 // topoAddr is name's topology address: the proxy's when it stands
 // behind it, else its own.
 func topoAddr(behind, name, proxy, own string) string {
-	if behind == name {
+	if behind == name || behind == "both" {
 		return proxy
 	}
 	return own
+}
+
+// translateAddr marks the server of cfg reached through a proxy.
+func translateAddr(t *testing.T, cfg string) {
+	t.Helper()
+	raw, _ := os.ReadFile(cfg)
+	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)
+	if patched == string(raw) {
+		t.Fatal("orgHub's server line changed: cannot mark the address translated")
+	}
+	os.WriteFile(cfg, []byte(patched), 0o600)
 }
 
 // onewayHubs: hub-a and hub-b in one site; hub-a's topology address is
@@ -81,6 +92,7 @@ type onewayHubs struct {
 	cfgA, cfgB string
 	ha, hb     *daemon
 	proxy      *refusingProxy
+	proxyB     *refusingProxy // behind "both": hub-b's
 }
 
 func onewayOrg(t *testing.T) *onewayHubs {
@@ -94,17 +106,21 @@ func onewayOrgOf(t *testing.T, behind, sources, ackA string) *onewayHubs {
 	t.Helper()
 	seen := map[string]bool{}
 	var in []string
-	for try := 0; len(in) < 4 && try < 600; try++ {
+	for try := 0; len(in) < 5 && try < 600; try++ {
 		if a := addrInRange(t, oneway49IP, 4000, 1000); !seen[a] {
 			seen[a] = true
 			in = append(in, a)
 		}
 	}
-	if len(in) < 4 {
-		t.Fatalf("%d distinct free addresses on %s, want 4", len(in), oneway49IP)
+	if len(in) < 5 {
+		t.Fatalf("%d distinct free addresses on %s, want 5", len(in), oneway49IP)
 	}
 	o := &onewayHubs{a: in[0], b: in[1], sink: in[3]}
-	proxyAddr := in[2]
+	proxyAddr, proxyB := in[2], in[4]
+	bProxy := proxyAddr // hub-b's proxy: the one proxy, or its own with both behind
+	if behind == "both" {
+		bProxy = proxyB
+	}
 	dir := t.TempDir()
 	topo := fmt.Sprintf(`sites: [{name: a}]
 servers:
@@ -112,23 +128,24 @@ servers:
   - {name: hub-b, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
 send_connectors:
   - {name: out, address_spaces: [{domain: "*", cost: 1}], source_servers: %s, smart_hosts: [%q]}
-`, topoAddr(behind, "hub-a", proxyAddr, o.a), topoAddr(behind, "hub-b", proxyAddr, o.b), sources, o.sink)
+`, topoAddr(behind, "hub-a", proxyAddr, o.a), topoAddr(behind, "hub-b", bProxy, o.b), sources, o.sink)
 	topoPath := filepath.Join(dir, "topology.yaml")
 	if err := os.WriteFile(topoPath, []byte(topo), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	o.cfgA, _ = orgHub(t, dir, "hub-a", o.a, topoPath, ackA, "")
 	o.cfgB, _ = orgHub(t, dir, "hub-b", o.b, topoPath, "0s", "")
+	if behind == "both" {
+		// hub-a at proxyAddr, hub-b at proxyB: both ways cut together.
+		o.proxyB = startRefusingProxy(t, proxyB, o.b)
+		translateAddr(t, o.cfgB)
+		behind = "hub-a"
+	}
 	cfg, target := o.cfgA, o.a
 	if behind == "hub-b" {
 		cfg, target = o.cfgB, o.b
 	}
-	raw, _ := os.ReadFile(cfg) // reached through the proxy
-	patched := strings.Replace(string(raw), `metrics_listen: ""}`, `metrics_listen: "", address_translated: true}`, 1)
-	if patched == string(raw) {
-		t.Fatal("orgHub's server line changed: cannot mark the address translated")
-	}
-	os.WriteFile(cfg, []byte(patched), 0o600)
+	translateAddr(t, cfg)
 	o.proxy = startRefusingProxy(t, proxyAddr, target)
 	o.hb = startUmbra(t, o.cfgB, o.b)
 	o.ha = startUmbra(t, o.cfgA, o.a)
@@ -228,4 +245,21 @@ func TestSR3OneWayLinkFailureRelayDiscardsHandedByTheNextHop(t *testing.T) {
 			t.Errorf("%s arrived %d times, want once", s, k)
 		}
 	}
+}
+
+// SR-6 (partition49 F1, the other side): with the link cut both ways —
+// no session of either server reaches the other — hub-b still takes
+// hub-a's copies over after the takeover delay: the primary's probes,
+// which now keep a holder it owes discards from taking over, reach it
+// no more.
+func TestSR6PartitionBothWaysStillTakesOver(t *testing.T) {
+	t.Parallel()
+	o := onewayOrgOf(t, "both", "[hub-a, hub-b]", shadowOnReceipt("prefer-remote", false))
+	p := &shadowPair{}
+	if reply := rawSend(t, o.a, "a@example.org", []string{"x@remote.example"}, "Subject: both49\r\n\r\nhello"); !strings.Contains(reply, "shadow copy on hub-b") {
+		t.Fatalf("reply %q: want a copy on hub-b", reply)
+	}
+	o.proxy.refuseAll()
+	o.proxyB.refuseAll()
+	waitCond(t, "hub-b to take hub-a's copy over", 30*time.Second, func() bool { _, k := p.held(t, o.cfgB, "hub-a"); return k == 1 })
 }
