@@ -41,6 +41,10 @@ func newShadowCmd() *cobra.Command {
 				last := "-"
 				if !v.LastContact.IsZero() {
 					last = time.Since(v.LastContact).Round(time.Second).String() + " ago"
+					if !v.ReachesHere.IsZero() {
+						// Its session here, not this server's to it.
+						last += " (its session here)"
+					}
 				}
 				why := "-"
 				switch {
@@ -71,6 +75,8 @@ func newShadowCmd() *cobra.Command {
 						// Its commit failed (a full disk): not "due" at a
 						// time past (rt42 F3).
 						why = "takeover waiting: " + v.TakeoverWaiting + ": " + v.Unreachable
+					} else if !v.ReachesHere.IsZero() {
+						why = oneWayText(v, time.Now())
 					}
 				}
 				// The oldest of its shadow queue: "-" when that is empty
@@ -269,6 +275,24 @@ var singleHowText = map[string]string{
 	queue.HowUnreachable: "unreachable since then, for longer than the takeover delay",
 	queue.HowPushCut:     "a stop cut its push there short: it may store it, and gets its discard when the copy is made elsewhere",
 	queue.HowNoReply:     "its push there got no reply (the connection lost, or the push's bound run out): it may store it, and gets its discard when the copy is made elsewhere",
+}
+
+// oneWayText is shadow list's WHY for a primary this server cannot
+// reach while its own sessions reach this server (a link failing one
+// way, partition49 F2): each of them moves the takeover on, so the
+// forecast holds only if they stop; and whether the primary hands its
+// discards here itself (XDISCARD), as this server cannot fetch them.
+func oneWayText(v admin.ShadowView, now time.Time) string {
+	ago := func(t time.Time) string { return now.Sub(t).Round(time.Second).String() + " ago" }
+	why := "this server cannot reach it (" + v.Unreachable + "); it reaches this server (its last session here " + ago(v.ReachesHere) +
+		"): no takeover while it does"
+	if !v.TakeoverAt.IsZero() {
+		why += " (if it stops: " + takeoverText(v.TakeoverAt, v.TakeoverBy, now) + ")"
+	}
+	if v.PushedHere.IsZero() {
+		return why + "; none of its discards handed here by it since this start"
+	}
+	return why + "; its discards handed here by it, last " + ago(v.PushedHere)
 }
 
 // takeoverText forecasts the takeover of a primary whose heartbeats

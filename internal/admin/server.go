@@ -618,6 +618,13 @@ type ShadowView struct {
 	// (a full disk: "no space left in data_dir"), so the takeover waits
 	// for room, whatever TakeoverAt says.
 	TakeoverWaiting string `json:"takeover_waiting,omitempty"`
+	// ReachesHere: this server cannot reach the primary (Unreachable)
+	// while the primary's own sessions reach this server, the last of
+	// them then (LastContact is that one); PushedHere: when it last
+	// handed its discards here on its own session (XDISCARD), zero when
+	// none since this server's start (shadow.PrimaryStatus).
+	ReachesHere time.Time `json:"reaches_here,omitzero"`
+	PushedHere  time.Time `json:"discards_pushed_here,omitzero"`
 	// TakenOverWhy: why copies of the primary were taken over (failed
 	// heartbeats: their count and the last one's error), while it is
 	// marked taken over and refuses nothing.
@@ -784,6 +791,7 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 				v.Refused, v.RefusedSince, v.LastRefused = st.Refused, st.RefusedSince, st.LastRefused
 				v.Unreachable, v.TakeoverAt, v.TakeoverBy = st.Unreachable, st.TakeoverAt, st.TakeoverBy
 				v.TakeoverWaiting = st.TakeoverWaiting
+				v.ReachesHere, v.PushedHere = st.ReachesHere, st.PushedHere
 				v.TakenOverWhy, v.ExpiryKept = st.TakenOverWhy, st.ExpiryKept
 				if counts == nil && st.TakenOver {
 					v.TakenOverCopies = v.Copies // no count by kind: the primary's record

@@ -239,6 +239,13 @@
 // link between the two is the one the transport database keeps with the
 // holder's id (queue ShadowHoldersStated), read at the start, so it is
 // listed after a restart too (shadow31 S1).
+// Holders.Stale lists every transport server owed discards, whether a
+// queued message has a copy there or not, so that the passes go on
+// probing it after the queue here emptied; and the same hand-over goes,
+// after a probe that reached it, to a holder that made no query here
+// for two heartbeat timeouts (silentholders.go): a link failing one way,
+// its sessions to this server failing while this server's reach it, left
+// the discards owed until it took the copies over (partition49 F1).
 // The same hand-over goes to a former holder (formerholders.go):
 // a server the topology in force lists as no transport server (removed
 // by a reload or at a restart, or given another role) while it holds

@@ -103,6 +103,10 @@ type ReceiptShadow struct {
 	// sessionsLetIn: mailaddr.NameKey of a server id → unix nanoseconds
 	// of its last shadow session let in here (refusedretry.go).
 	sessionsLetIn sync.Map
+	// holderAsked: mailaddr.NameKey of a server id → unix nanoseconds of
+	// the last query its shadow sessions made here (ShadowSessionAsked;
+	// silentholders.go).
+	holderAsked sync.Map
 	// refusalWarned: mailaddr.NameKey of a server id → unix nanoseconds
 	// of the last WARN of a refusal of its sessions (refusalWarnDue).
 	refusalWarned sync.Map

@@ -1672,8 +1672,13 @@ func (h Holders) Stale() []string {
 			held, heldErr = hl.ShadowHolders()
 		}
 		if owed, err := q.OwedDiscardServers(); err == nil {
+			// Every server owed discards, whether a queued message
+			// has a copy there or not: a holder whose own sessions to
+			// this server fail is kept from taking over by these
+			// probes, and handed its discards after them
+			// (silentholders.go); one refused here too.
 			for _, n := range owed {
-				if h.R.sessionsRefused(n) && !slices.Contains(out, n) {
+				if (st.cfg.Topology.Transport(n) || h.R.sessionsRefused(n)) && !slices.Contains(out, n) {
 					out = append(out, n)
 				}
 			}
@@ -1709,6 +1714,8 @@ func (h Holders) Probe(ctx context.Context, server string) (string, error) {
 	case !ok:
 	case err == nil && h.R.sessionsRefused(server):
 		h.R.pushToRefused(ctx, server, q)
+	case err == nil && h.R.holderSilent(server) && owes(q, server):
+		h.R.pushToSilent(ctx, server, q)
 	case h.R.formerHolderAddr(server) != "":
 		// No probe goes to a server the topology does not name
 		// (ErrUnknownServer); the hand-over reaching it as the holder

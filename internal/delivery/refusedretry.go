@@ -153,7 +153,9 @@ func (r *ReceiptShadow) refusalWarnDue(name string, now time.Time) bool {
 // seconds): as recent as a session let in, for
 // ShadowSessionRefusedByAddress.
 func (r *ReceiptShadow) ShadowSessionAsked(serverID string) {
-	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), r.clock().UnixNano())
+	now := r.clock().UnixNano()
+	r.sessionsLetIn.Store(mailaddr.NameKey(serverID), now)
+	r.holderAsked.Store(mailaddr.NameKey(serverID), now) // silentholders.go
 }
 
 // copyMadeOn notes a copy on receipt made on server (stated: the name it

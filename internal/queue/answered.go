@@ -47,6 +47,33 @@ type answeredAt struct {
 	mu    sync.Mutex
 	at    map[string]time.Time
 	start time.Time
+	// pushed: when each primary last handed discards here on a session
+	// of its own (XDISCARD: ShadowPushedMarked), since this start; shadow
+	// list says so of a primary this server cannot reach (partition49).
+	pushed map[string]time.Time
+}
+
+// notePushed records that primary handed discards here at t.
+func (a *answeredAt) notePushed(primary string, t time.Time) {
+	primary = serverKey(primary)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.pushed == nil {
+		a.pushed = map[string]time.Time{}
+	}
+	if t.After(a.pushed[primary]) {
+		a.pushed[primary] = t
+	}
+}
+
+// ShadowPushedHere is when primary last handed discards here on a
+// session of its own (XDISCARD) since this manager started; zero when
+// it did not.
+func (q *Manager) ShadowPushedHere(primary string) time.Time {
+	primary = serverKey(primary) // one holder-side spelling (primaryfold.go)
+	q.answered.mu.Lock()
+	defer q.answered.mu.Unlock()
+	return q.answered.pushed[primary]
 }
 
 func (a *answeredAt) note(primary string, t time.Time) {

@@ -91,6 +91,7 @@ func (q *Manager) ShadowPushedMarked(primary, dbID string, mark uint64, discards
 		}
 		res.Discarded += r.Discarded
 	}
+	q.answered.notePushed(primary, q.clk.Now())
 	return res, nil
 }
 

@@ -48,6 +48,9 @@ type Primary struct {
 	// XSHADOW reply with the stored id); zero when none. Shown as the
 	// last contact when later than LastContact (Status).
 	Heard time.Time
+	// Pushed is when the primary last handed discards here on a session
+	// of its own (XDISCARD) since this server's start; zero when none.
+	Pushed time.Time
 }
 
 // ContactResult is what the store changed on a contact.
@@ -1797,6 +1800,17 @@ type PrimaryStatus struct {
 	// disk, "no space left in data_dir"): why the takeover waits,
 	// whatever TakeoverAt says. Memory only.
 	TakeoverWaiting string `json:"takeover_waiting,omitempty"`
+	// ReachesHere, while this server's sessions to the primary fail
+	// (Unreachable) and the primary's own sessions reach this server
+	// (a probe, a push of its discards: a link failing one way): the
+	// last of those, later than this server's last own contact
+	// (LastContact is then that session of the primary's). Each moves
+	// the takeover on: none comes while they go on (partition49 F2).
+	// PushedHere is when the primary last handed discards here on its
+	// own session (XDISCARD) since this server's start, zero when none:
+	// the discards this server cannot fetch reach it so.
+	ReachesHere time.Time `json:"reaches_here,omitzero"`
+	PushedHere  time.Time `json:"discards_pushed_here,omitzero"`
 	// TakenOverWhy, once its copies were taken over for failed heartbeats
 	// (TakenOver) and while the primary refuses nothing: the count of
 	// failed heartbeats and the last one's error (memory: its count alone
@@ -1919,6 +1933,11 @@ func (m *Manager) Status() []PrimaryStatus {
 			m.mu.Lock()
 			st.TakeoverWaiting = m.recordFailing[p.Name]
 			m.mu.Unlock()
+			if p.Heard.After(p.LastContact) {
+				// This server cannot reach it, it reaches this server:
+				// its session is the last contact, not this server's.
+				st.ReachesHere, st.PushedHere = p.Heard, p.Pushed
+			}
 		}
 		disowned := false
 		if dr, ok := m.cfg.Store.(DisownReader); ok && !p.TakenOver {

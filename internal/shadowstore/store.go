@@ -23,7 +23,7 @@ func (s Store) Primaries() ([]shadow.Primary, error) {
 		out = append(out, shadow.Primary{Name: p.Primary, Addr: p.Addr, DatabaseID: p.DatabaseID,
 			LastContact: p.LastContact, LastTry: p.LastTry, Failures: p.Failures, TakenOver: p.TakenOver, TakeoverFailures: p.TakeoverFailures,
 			UrgentUntil: urgent[p.Primary], LastHeard: (*s.M).ShadowLastHeard(p.Primary),
-			Heard: (*s.M).ShadowHeard(p.Primary)})
+			Heard: (*s.M).ShadowHeard(p.Primary), Pushed: (*s.M).ShadowPushedHere(p.Primary)})
 	}
 	return out, err
 }
