@@ -171,11 +171,15 @@ func newConfigCmd() *cobra.Command {
 			res.ReceiveConnectors, res.SendConnectors = len(cfg.ReceiveConnectors), len(cfg.SendConnectors)
 			// The takeover time for these settings (README: Heartbeats
 			// and takeover), as the shadow manager applies them.
-			takeover := "takeover of shadow copies: none (shadow_redundancy_enabled is false)"
-			if cfg.Transport.ShadowRedundancyEnabled {
-				res.TakeoverAfter, res.TakeoverAfterHung = shadowTiming(cfg).TakeoverDelay()
-				takeover = fmt.Sprintf("takeover of shadow copies held here: %s after their primary's last contact (%s if it hangs)",
-					res.TakeoverAfter, res.TakeoverAfterHung)
+			// With the switch off no new copy is taken, but the copies
+			// held from before are watched and taken over all the same
+			// (sites49 F1).
+			res.TakeoverAfter, res.TakeoverAfterHung = shadowTiming(cfg).TakeoverDelay()
+			takeover := fmt.Sprintf("takeover of shadow copies held here: %s after their primary's last contact (%s if it hangs)",
+				res.TakeoverAfter, res.TakeoverAfterHung)
+			if !cfg.Transport.ShadowRedundancyEnabled {
+				takeover = fmt.Sprintf("takeover of shadow copies held here from before (shadow_redundancy_enabled is false: no new copy is accepted): "+
+					"%s after their primary's last contact (%s if it hangs)", res.TakeoverAfter, res.TakeoverAfterHung)
 			}
 			if wantJSON(cmd) {
 				return printJSON(cmd.OutOrStdout(), res)
@@ -242,8 +246,9 @@ type configCheckResult struct {
 	// TakeoverAfter is how long after a primary's last contact the
 	// shadow copies held for it here are taken over with the settings
 	// checked (timeout × retries), TakeoverAfterHung the same for a
-	// primary that hangs (one heartbeat's bound more); 0 with shadow
-	// redundancy off (README: Heartbeats and takeover).
+	// primary that hangs (one heartbeat's bound more); with shadow
+	// redundancy off the same, for the copies held from before
+	// (README: Heartbeats and takeover).
 	TakeoverAfter     time.Duration `json:"takeover_after_ns,omitempty"`
 	TakeoverAfterHung time.Duration `json:"takeover_after_hung_ns,omitempty"`
 }

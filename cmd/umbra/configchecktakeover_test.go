@@ -42,8 +42,8 @@ func TestSR16ConfigCheckGivesTakeoverTime(t *testing.T) {
 			"takeover of shadow copies held here: 30s after their primary's last contact (34s if it hangs)"},
 		{"defaults.yaml", "", 15 * time.Minute, 20 * time.Minute,
 			"takeover of shadow copies held here: 15m0s after their primary's last contact (20m0s if it hangs)"},
-		{"off.yaml", "  shadow_redundancy_enabled: false\n", 0, 0,
-			"takeover of shadow copies: none (shadow_redundancy_enabled is false)"},
+		{"off.yaml", "  shadow_redundancy_enabled: false\n", 15 * time.Minute, 20 * time.Minute,
+			"takeover of shadow copies held here from before (shadow_redundancy_enabled is false: no new copy is accepted): 15m0s after their primary's last contact (20m0s if it hangs)"},
 	} {
 		p := write(c.name, c.transport)
 		code, out := runSock(t, "config", "check", p)

@@ -404,9 +404,13 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 	claims := queue.NewFinalClaims(store)
 	var shadowRec *shadow.Recorder
 	var _ delivery.RefusalRecorder = shadowRec // the deliverer finds it by this interface: kept in step
-	if cfg.Transport.ShadowRedundancyEnabled {
-		shadowRec = shadow.NewRecorder(shadowstore.Store{M: &mgr}, met, log.With("component", "shadow"))
-	}
+	// Built whatever the switch says: shadow_redundancy_enabled false
+	// stops new copies only (the receive side refuses XSHADOW, no copy
+	// is pushed), while the copies held here from before are watched —
+	// heartbeats, discards, takeover — until they are settled (sites49
+	// F1: a holder restarted with the switch off ran no heartbeat, and
+	// its copies outlived their dead primary undelivered).
+	shadowRec = shadow.NewRecorder(shadowstore.Store{M: &mgr}, met, log.With("component", "shadow"))
 	dc, err := deliveryConfig(cfg, table, topo, suspended, shadowRec, log)
 	if err != nil {
 		return err
@@ -696,7 +700,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		})
 	}
 	var holders *shadow.Holders
-	if shadows != nil {
+	if shadows != nil && cfg.Transport.ShadowRedundancyEnabled {
 		// Shadow on receipt (SR-17): copies pushed to other transport
 		// servers of the topology before the 250.
 		rs := delivery.NewReceiptShadow(del, store.DatabaseID()).WithHolders(mgr)
@@ -1201,11 +1205,17 @@ func deliveryConfig(cfg *config.Config, table *routing.Table, topo *routing.Topo
 		return delivery.Config{}, cfg.Place(err) // a key file at its line
 	}
 	dc.Signer = signer
-	if shadows != nil {
+	switch {
+	case shadows != nil && cfg.Transport.ShadowRedundancyEnabled:
 		dc.ShadowServerID, dc.Shadows = cfg.Server.Name, shadows
 		dc.ShadowRetriesRemote, dc.ShadowRetriesLocal = cfg.Transport.MaxRetriesRemoteSiteShadow, cfg.Transport.MaxRetriesLocalSiteShadow
-	} else {
+	default:
 		dc.OwedPushID = cfg.Server.Name // discards owed from before shadow redundancy was turned off (delivery owedpush.go)
+		if shadows != nil {
+			// The copies held from before are still watched under this
+			// server's id (delivery WatchID); nothing new is copied.
+			dc.WatchID, dc.Shadows = cfg.Server.Name, shadows
+		}
 	}
 	return dc, nil
 }

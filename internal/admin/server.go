@@ -983,6 +983,14 @@ func (s *Server) routes() http.Handler {
 			if held {
 				break
 			}
+			// A shadow queue of copies none taken over here: nothing is
+			// delivered from it yet, the same refusal as its suspension.
+			if sq, ok := s.q.(shadowQueueChecker); ok && !later {
+				if err := sq.CheckShadowQueueAction(name, r.PathValue("action")); err != nil {
+					failErr(w, http.StatusUnprocessableEntity, err)
+					return
+				}
+			}
 			// A typo must not suspend a phantom queue nor succeed; a
 			// queue that can exist may be suspended before its mail,
 			// and resumed or retried with none in it (0 due).
@@ -1673,4 +1681,10 @@ func headerText(text string) string {
 		}
 	}
 	return b.String()
+}
+
+// shadowQueueChecker refuses a queue action on a shadow queue with no
+// copy taken over (queue.Manager.CheckShadowQueueAction).
+type shadowQueueChecker interface {
+	CheckShadowQueueAction(name, action string) error
 }

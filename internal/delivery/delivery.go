@@ -111,6 +111,13 @@ type Config struct {
 	// notifications it still owes to the holders of copies made while it
 	// was on (owedpush.go): their queries are refused here now.
 	OwedPushID string
+	// WatchID, when ShadowServerID is empty (shadow redundancy off
+	// here), is this server's id all the same in the sessions it opens
+	// as the holder of copies kept from before (heartbeats, watch
+	// sessions, reconciliation: watchID): the switch stops new copies,
+	// never the watching of those held (sites49 F1). Nothing else uses
+	// it: no copy is made nor relayed under it.
+	WatchID string
 	// ShadowRetriesRemote and ShadowRetriesLocal are the tries of a
 	// shadow copy on receipt at servers of other sites and of this one
 	// (receipt.go; max_retries_remote_site_shadow, …_local_site_shadow).

@@ -27,6 +27,12 @@ import (
 // shadow server id, or OwedPushID while shadow redundancy is off here.
 func pushID(st *state) string { return cmp.Or(st.cfg.ShadowServerID, st.cfg.OwedPushID) }
 
+// watchID is the id this server states in the sessions it opens as a
+// holder (heartbeats, watch, reconciliation): its shadow server id, or
+// WatchID while shadow redundancy is off here and copies from before
+// are still held (sites49 F1).
+func watchID(st *state) string { return cmp.Or(st.cfg.ShadowServerID, st.cfg.WatchID) }
+
 // PushOwedWhileOff pushes the discards still owed to shadow servers
 // every every() while shadow redundancy is off here (no ShadowServerID),
 // until ctx ends. With it on, the holders' pass does this: it returns.

@@ -546,7 +546,7 @@ func (d *Deliverer) queryAll(ctx context.Context, st *state, c *smtp.Client, ste
 	stop := context.AfterFunc(ctx, func() { step.bound(); c.Close() })
 	defer stop()
 	step.set(ctx, "XSHADOW")
-	db, err := askShadow(c, st.cfg.ShadowServerID)
+	db, err := askShadow(c, watchID(st))
 	if err != nil {
 		return err
 	}

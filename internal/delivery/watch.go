@@ -254,7 +254,7 @@ func (d *Deliverer) openPrimarySession(ctx context.Context, primary, addr string
 	}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	end = func() { stop(); c.Close() }
-	if db, err = askShadow(c, st.cfg.ShadowServerID); err == nil {
+	if db, err = askShadow(c, watchID(st)); err == nil {
 		err = save(db, 0, nil, false)
 		// A contact refused here for another server's database id marks
 		// the primary refused:NAME, and one let in clears it, as a

@@ -146,7 +146,7 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 		var keys [][]byte
 		var held []string
 		tx.peerDBOwners(dbID, func(primary, _ string) bool {
-			if tx.peerDBHeld(primary, dbID) { // its record, or its copies of messages here
+			if tx.peerDBHeld(primary, dbID) && (q.namedByTopology(primary) || tx.peerDBKeeps(primary, dbID)) { // its record, or its copies of messages here
 				held = append(held, primary)
 			}
 			owners = append(owners, primary)
@@ -178,4 +178,38 @@ func (q *Manager) ForgetDatabaseID(dbID string) (owners []string, err error) {
 	q.log.Warn("transport database id forgotten by the operator: a server presenting it is no longer refused as another's",
 		"database_id", dbID, "was", strings.Join(owners, ","))
 	return owners, nil
+}
+
+// namedByTopology: no topology is set, or it names server.
+func (q *Manager) namedByTopology(server string) bool {
+	known, topo := q.topologyKnows(server)
+	return known || !topo
+}
+
+// peerDBKeeps says that dbID, which peerDBHeld finds recorded for name —
+// a name the topology no longer gives any server (ForgetDatabaseID) —
+// still keeps something here: name's primary record holds it, or a
+// message here still has its copy on name (or on a name that is an
+// alias of its database). A holder's recorded id alone, of a name gone
+// from the topology and every copy on it settled, keeps nothing the
+// operator can see (sites49 F3: forget-database refused an id "kept … as
+// the shadow server of messages here" with no message here, the server
+// renamed back under its first name). The id a holder of the topology
+// has recorded stays its own (TestRetiredHolderDatabaseIDStaysItsServers).
+// The messages are read: this is the operator's command, not a commit's.
+func (t *Tx) peerDBKeeps(name, dbID string) bool {
+	if p, err := t.Peer(name); err == nil && p != nil && p.DatabaseID == dbID {
+		return true
+	}
+	aliases := t.holderAliasesTx(name)
+	keeps := false
+	t.ForEach(func(m *Message, err error) bool {
+		if err != nil {
+			keeps = true // a record that does not decode may hold a copy there: kept
+			return false
+		}
+		keeps = holdsCopyOnAny(m, name, aliases)
+		return !keeps
+	})
+	return keeps
 }

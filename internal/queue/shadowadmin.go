@@ -341,3 +341,35 @@ func pick1(n int, one, many string) string {
 	}
 	return many
 }
+
+// CheckShadowQueueAction refuses resume, retry and redirect of a shadow
+// queue none of whose messages is taken over here: its copies are kept
+// for their primary, which delivers them, and the action would answer
+// "0 messages" and change nothing (sites49 F2) — the refusal says so,
+// as suspend's does. A shadow queue with a copy taken over is acted on
+// (those copies only). Any other queue: nil.
+func (q *Manager) CheckShadowQueueAction(name, action string) error {
+	if DeliveryType(name) != "shadow" || action == "suspend" {
+		return nil
+	}
+	held, taken := 0, 0
+	if err := q.store.View(func(tx *Tx) error {
+		tx.walkQueue(name, 0, func(_ ID, st State, known bool) bool {
+			if known && st == Shadow {
+				held++
+			} else {
+				taken++
+			}
+			return taken == 0
+		})
+		return nil
+	}); err != nil {
+		return err
+	}
+	if taken > 0 || held == 0 {
+		return nil // copies taken over are acted on; an empty queue is answered as any other
+	}
+	return fmt.Errorf("%w: %s holds shadow copies kept for their primary, which delivers them, and none of its %d taken over here: "+
+		"nothing to %s (a copy is delivered from here only once its primary is taken over: umbra shadow list)",
+		ErrNotDeliveryQueue, name, held, action)
+}

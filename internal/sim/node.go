@@ -73,7 +73,9 @@ func (n *Node) Start() error {
 		ShadowRetriesRemote: t.MaxRetriesRemoteSiteShadow, ShadowRetriesLocal: t.MaxRetriesLocalSiteShadow,
 	}
 	if !t.ShadowRedundancyEnabled {
-		dc.ShadowServerID, dc.Shadows = "", nil
+		// As serve: no new copy, but the copies held from before are
+		// watched under this server's name (delivery WatchID).
+		dc.ShadowServerID, dc.WatchID, dc.OwedPushID = "", cfg.Server.Name, cfg.Server.Name
 	}
 	del, err := delivery.New(dc)
 	if err != nil {
@@ -130,11 +132,9 @@ func (n *Node) Start() error {
 		store.Close()
 		return err
 	}
-	var clients []queue.Client
-	if t.ShadowRedundancyEnabled {
-		clients = append(clients, shadows)
-	}
-	mgr.Start(ctx, clients...)
+	// The shadow manager runs whatever the switch says: it watches the
+	// copies held here (sites49 F1); with none held it has nothing to do.
+	mgr.Start(ctx, shadows)
 	done := make(chan struct{})
 	go func() {
 		dump.Run(ctx)
