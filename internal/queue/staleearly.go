@@ -1,6 +1,10 @@
 package queue
 
-import "strconv"
+import (
+	"bytes"
+	"encoding/binary"
+	"strconv"
+)
 
 // staleEarly is a discard kept aside (bucket early) that a copy pushed
 // after it made stale (takeEarlyForPush): its mark, seen, is below the
@@ -47,4 +51,36 @@ func (q *Manager) noteStaleEarly(primary, org string, stale []staleEarly) string
 			"primary", primary, "org_id", org, "discard", s.id, "why", s.why())
 	}
 	return "; kept over an earlier discard judged stale (" + stale[0].why() + ")"
+}
+
+// forgetEarlyAboveTx forgets, in the commit that finds primary's
+// database dbID rolled back to mark, the discards kept aside for it
+// (bucket early: those that came before their copy, and those that
+// settled one, rememberAppliedDiscard) under a mark of dbID above mark.
+// The rolled-back primary counts its copies from mark again, so a copy
+// it makes now can carry a mark no higher than such a discard's: taken
+// by it, the copy was answered as discarded and not kept while the
+// primary named this server — lost with the primary. Forgotten, a push
+// from before the rollback still on its way is kept instead: a copy the
+// primary may not name (asked about within the hour, XQUERYHELD), never
+// one lost.
+func (t *Tx) forgetEarlyAboveTx(primary, dbID string, mark uint64) error {
+	b := t.tx.Bucket(bucketEarly)
+	if b == nil {
+		return nil
+	}
+	prefix := discardKey(primary, "")
+	var drop [][]byte
+	c := b.Cursor()
+	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+		if len(v) >= 16 && binary.BigEndian.Uint64(v[8:16]) > mark && string(v[16:]) == dbID {
+			drop = append(drop, bytes.Clone(k))
+		}
+	}
+	for _, k := range drop {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
