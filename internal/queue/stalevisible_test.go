@@ -2,14 +2,10 @@ package queue
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"umbra/internal/clock"
 )
 
 // SR-17, SR-11 (rdsr1749): a shadow server that judges a discard kept
@@ -23,8 +19,6 @@ import (
 // so, and a counter.
 func TestStaleEarlyDiscardKeptCopyIsVisible(t *testing.T) {
 	for _, partial := range []bool{false, true} {
-		s := openTest(t)
-		clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 		var logs bytes.Buffer
 		var mu sync.Mutex
 		var shadowReplies []string
@@ -35,20 +29,7 @@ func TestStaleEarlyDiscardKeptCopyIsVisible(t *testing.T) {
 				shadowReplies = append(shadowReplies, reply)
 			}
 		})
-		q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }),
-			ManagerConfig{Clock: clk, Events: ev, Log: slog.New(slog.NewTextHandler(&logs, nil))})
-		m := receiptCopy(s, "x@b.example")
-		if _, _, err := q.ShadowMarkSeen("hub-a", "dbA", 7, q.ShadowMarkFloor("hub-a")); err != nil {
-			t.Fatal(err)
-		}
-		line := m.OrgID
-		if partial {
-			line = PartialDiscard{ID: m.OrgID, Addr: "x@b.example"}.Wire()
-		}
-		if _, err := q.ShadowContact("hub-a", "dbA", []string{line}); err != nil {
-			t.Fatal(err)
-		}
-		clk.Advance(10 * time.Minute)
+		q, _, m := earlyStaleFixtureWith(t, partial, ManagerConfig{Events: ev, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 		if !pushMarked(t, q, m, 9) {
 			t.Fatalf("partial %v: the copy pushed with mark 9 over a discard under 7 was not kept", partial)
 		}
