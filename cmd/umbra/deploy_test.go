@@ -170,6 +170,7 @@ func TestMonitoringNamesExistingMetrics(t *testing.T) {
 	metrics.RegisterSingleCopies(reg, func() int { return 0 })
 	metrics.RegisterUnconfirmedCopies(reg, func() int { return 0 })
 	metrics.RegisterRollbacks(reg, func() uint64 { return 0 })
+	metrics.RegisterStaleEarlyDiscards(reg, func() uint64 { return 0 })
 	metrics.RegisterExpiredKept(reg, func() int { return 0 })
 	metrics.RegisterDamagedPeers(reg, func() int { return 0 })
 	metrics.RegisterRetiredDatabaseIDs(reg, func() (int, error) { return 0, nil })

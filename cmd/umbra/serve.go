@@ -763,6 +763,7 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		// marked held by this server only, and this pass copies it.
 		store.SetShadowCopies(topo != nil)
 		metrics.RegisterRollbacks(reg, mgr.RolledBack)
+		metrics.RegisterStaleEarlyDiscards(reg, mgr.StaleEarlyDiscards)
 	}
 	if err := srv.Listen(); err != nil {
 		return err

@@ -118,3 +118,15 @@ func RegisterRollbacks(reg prometheus.Registerer, count func() uint64) {
 		Help: "Primaries found rolled back (an older copy of the same transport database put back: a lower rollback mark); their shadow copies were taken over."},
 		func() float64 { return float64(count()) }))
 }
+
+// RegisterStaleEarlyDiscards registers the counter of copies on receipt
+// kept over a discard kept aside that this server judged stale
+// (queue.Manager.StaleEarlyDiscards): a copy pushed with a higher mark
+// than the discard's, or by another database of its primary, taken for
+// a new copy. Each is logged and its "shadow" event says so; should the
+// judgement be wrong, the copy is one no discard settles.
+func RegisterStaleEarlyDiscards(reg prometheus.Registerer, count func() uint64) {
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "umbra_shadow_stale_early_discards_total",
+		Help: "Shadow copies on receipt kept over a discard that came before them and was judged stale (the copy's rollback mark above the discard's, or another database of the primary): each is logged (shadow copy kept over an earlier discard judged stale) and its shadow event says so."},
+		func() float64 { return float64(count()) }))
+}

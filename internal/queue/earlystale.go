@@ -78,7 +78,9 @@ import (
 // primary of an earlier release, whose mark may be older than a discard
 // it lists or pushes — the abandoned push may then be kept, a copy the
 // primary no longer names (a duplicate if the primary is lost, asked
-// about after an hour otherwise), never a copy lost.
+// about after an hour otherwise), never a copy lost. Every copy kept
+// over a discard judged stale is logged, its "shadow" event says so,
+// and it is counted (staleearly.go), so that such a copy can be found.
 
 // takeEarlyForPush reports whether the early discard kept under id for
 // primary applies to a copy pushed now with mark (0 for none) by
@@ -103,6 +105,13 @@ func (t *Tx) takeEarlyForPush(primary, id, dbID string, mark uint64) (bool, erro
 		case mark > seen:
 			applies = false // a copy committed after the discard came
 		}
+	}
+	if !applies {
+		// Judged stale: forgotten, and the copy kept. Made visible
+		// after the commit (staleearly.go): should the judgement be
+		// wrong, that copy is one no discard settles.
+		seen, db := binary.BigEndian.Uint64(v[8:16]), string(v[16:])
+		t.staleEarly = append(t.staleEarly, staleEarly{primary: primary, id: id, seen: seen, db: db, mark: mark, dbID: dbID})
 	}
 	if applies && len(v) >= 16 && mark > 0 && binary.BigEndian.Uint64(v[8:16]) > 0 {
 		// Placed before the discard by both marks: the copy the

@@ -16,9 +16,16 @@ import (
 // recipient x@ (a partial discard) rather than the whole copy.
 func earlyStaleFixture(t *testing.T, partial bool) (*Manager, *Store, *Message) {
 	t.Helper()
+	return earlyStaleFixtureWith(t, partial, ManagerConfig{})
+}
+
+// earlyStaleFixtureWith is earlyStaleFixture with cfg (its Clock set here).
+func earlyStaleFixtureWith(t *testing.T, partial bool, cfg ManagerConfig) (*Manager, *Store, *Message) {
+	t.Helper()
 	s := openTest(t)
 	clk := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), ManagerConfig{Clock: clk})
+	cfg.Clock = clk
+	q := NewManager(s, DelivererFunc(func(context.Context, *Message, []byte, []int) []Result { return nil }), cfg)
 	m := receiptCopy(s, "x@b.example")
 	// The reply to XQUERYDISCARD presents the mark (marks.go): recorded
 	// before the contact's commit, as the shadow manager's OnMark does.

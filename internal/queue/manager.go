@@ -247,6 +247,7 @@ type Manager struct {
 	peersFound atomic.Bool   // shadow queues of an older database got their peer records
 	badPeers   damagedPeers  // peer records that do not decode (damagedpeer.go)
 	rolledBack atomic.Uint64 // rolled-back primaries found (marks.go)
+	staleEarly atomic.Uint64 // copies kept over a discard judged stale (staleearly.go)
 	// rollbackNotes: the last rollback found per primary (PrimaryKey →
 	// RollbackNote), for shadow list's WHY (rollbacknote.go).
 	rollbackNotes sync.Map

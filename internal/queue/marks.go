@@ -512,6 +512,12 @@ func (q *Manager) ShadowMarkSeen(primary, dbID string, mark uint64, floor MarkFl
 		if list, marked, err = tx.takeoverTx(primary, rollbackReason(mark, seen), now); err != nil {
 			return err
 		}
+		// Its copies are counted from mark again: a discard kept aside
+		// under a higher mark of this database would take a copy made
+		// after the rollback for the one it was for (staleearly.go).
+		if err := tx.forgetEarlyAboveTx(primary, dbID, mark); err != nil {
+			return err
+		}
 		// The copies taken over before (failed heartbeats) stay taken
 		// over: the same id, rolled back behind them, does not get them
 		// back (takenindex.go keepTakenOverTx) — those of every record

@@ -143,10 +143,13 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 	marked, retried := 0, 0
 	// again: the copy is kept here already; named: a record names its body.
 	again, named := make([]bool, len(copies)), make([]bool, len(copies))
+	// stale: the discards kept aside each copy made stale (staleearly.go).
+	stale := make([][]staleEarly, len(copies))
 	err := q.store.Update(ctx, func(tx *Tx) error {
 		taken, merged, oldDB, marked, retried = taken[:0], merged[:0], "", 0, 0
 		clear(again)
 		clear(named)
+		clear(stale)
 		for i := range res {
 			if res[i].Err == nil {
 				res[i].Stored, res[i].New = false, false
@@ -220,10 +223,12 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			if c.Mark > 0 {
 				own = c.Mark
 			}
+			before := len(tx.staleEarly)
 			stored, again1, err := keepCopyTx(tx, c.M, c.Body, primary, dbID, own, now, q.policy().MessageExpiration+shadowExpiryGrace)
 			if err != nil {
 				return err
 			}
+			stale[i] = tx.staleEarly[before:len(tx.staleEarly):len(tx.staleEarly)]
 			res[i].Stored, again[i], named[i] = stored || again1, again1, stored
 			res[i].New = stored
 			if stored {
@@ -284,9 +289,10 @@ func (q *Manager) submitShadowCopies(ctx context.Context, copies []ShadowCopy, p
 			path, _, _ := c.Body.File()
 			removeSpool(path)
 		}
+		note := q.noteStaleEarly(primary, c.M.OrgID, stale[i]) // logged and counted however the copy was kept
 		if res[i].Stored && !again[i] {
 			kept = true
-			ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary)
+			ev.Event("shadow", c.M, nil, "shadow copy on receipt for "+primary+note)
 			q.noteArrivedCopies(primary, len(c.M.Rcpts)) // IN/MIN of its shadow queue
 		}
 	}

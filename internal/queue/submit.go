@@ -228,7 +228,7 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		q.log.Info("submission seen before; not queued again", "msg_id", prev.String())
 		return prev, true, nil
 	}
-	q.ev.Event("receive", m, nil, "")
+	q.ev.Event("receive", m, nil, receiveNote(m))
 	if !quarantined {
 		q.noteSubmitted(now)
 	}
@@ -273,4 +273,16 @@ func (q *Manager) submit(ctx context.Context, m *Message, body Body, key string)
 		q.Kick()
 	}
 	return m.ID, false, nil
+}
+
+// receiveNote is the reply of a message's "receive" event: the shadow
+// server its commit named as keeping its copy, so that a search of the
+// tracking log by org id tells where the copy is expected — a copy
+// left held on a shadow server is matched to the record that named
+// that server, or shown named elsewhere.
+func receiveNote(m *Message) string {
+	if m.ShadowServer == "" {
+		return ""
+	}
+	return "shadow copy held by " + m.ShadowServer
 }

@@ -54,6 +54,12 @@ type Tx struct {
 	// them itself (claimSettledEarly).
 	settledEarly []settledEarly
 
+	// staleEarly are the discards kept aside that this transaction
+	// judged stale and forgot, keeping the copy pushed after them
+	// (takeEarlyForPush): logged, tracked and counted after the commit
+	// by the writer that pushed the copy (staleearly.go).
+	staleEarly []staleEarly
+
 	// released are the failure DSNs whose holder this transaction named
 	// and the servers their partial discards were written for
 	// (nameCopyHolder, dsnheld.go): tracked and signalled after the
