@@ -41,8 +41,9 @@ send_connectors:
 		}
 		return path
 	}
-	cfgA := loopHub(t, dir, "hub-a", a, "127.0.0.1", topo("hub-b"))
-	cfgB := loopHub(t, dir, "hub-b", b, "127.0.0.2", topo("hub-a"))
+	metA, metB := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
+	cfgA := loopHub(t, dir, "hub-a", a, metA, "127.0.0.1", topo("hub-b"))
+	cfgB := loopHub(t, dir, "hub-b", b, metB, "127.0.0.2", topo("hub-a"))
 	sink := startRefusingSink(t, sinkAddr)
 	hubA := startUmbra(t, cfgA, a)
 	hubB := startUmbra(t, cfgB, b)
@@ -85,6 +86,13 @@ send_connectors:
 	if logs, _ := os.ReadFile(where + ".log"); !strings.Contains(string(logs), "level=WARN") || !strings.Contains(string(logs), "topologies disagree") {
 		t.Errorf("no WARN saying the topologies disagree in %s.log", where)
 	}
+	met := metB
+	if where == cfgA {
+		met = metA
+	}
+	if body := scrapeOf(t, met); !strings.Contains(body, "umbra_delivery_routing_loops_total{destination=\"site:") {
+		t.Errorf("the deferral is not counted in umbra_delivery_routing_loops_total:\n%s", grepLines(body, "routing_loops"))
+	}
 	if n := len(sink.to("user@far.test")) + len(sink.to("sender@example.org")); n != 0 {
 		t.Errorf("the sink got %d messages", n)
 	}
@@ -108,12 +116,12 @@ send_connectors:
 }
 
 // loopHub writes the configuration of a hub that connects from source.
-func loopHub(t *testing.T, dir, name, addr, source, topoPath string) string {
+func loopHub(t *testing.T, dir, name, addr, metrics, source, topoPath string) string {
 	t.Helper()
 	d := filepath.Join(dir, name)
 	os.MkdirAll(d, 0o700)
 	path := filepath.Join(d, "umbra.yaml")
-	cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: "", source_address: %s}
+	cfg := fmt.Sprintf(`server: {name: %s, data_dir: %s, metrics_listen: %q, source_address: %s}
 topology: %s
 transport: {retry_schedule: [1s], retry_jitter: 0.1}
 receive_connectors:
@@ -123,7 +131,7 @@ receive_connectors:
     externally_secured: true
     permissions: {anonymous: [submit, relay], servers: [submit, relay, accept-xshadow]}
     max_acknowledgement_delay: 0s
-`, name, filepath.Join(d, "data"), source, topoPath, addr)
+`, name, filepath.Join(d, "data"), metrics, source, topoPath, addr)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
