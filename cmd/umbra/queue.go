@@ -86,6 +86,12 @@ func newQueueCmd() *cobra.Command {
 					// Shown suspended, not suspended as a queue (rt36
 					// F2): queue resume and retry release none of them.
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: suspended message by message, not as a queue: %s\n", termSafe(q.Name), queue.HeldEachRestoredText(termSafe(q.Name), q.ByState["suspended"], q.RestoredSuspended))
+				} else if q.Suspended && q.RestoredSuspended > 0 {
+					// Suspended as a queue, and some of its messages by a
+					// restore as well (ops49 F2): counted apart, as --json
+					// does, with the order of the two resumes.
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: suspended as a queue, and %d of its messages restored suspended by db restore as well (they may have been delivered already): umbra queue resume %s, then umbra message resume --queue %s releases them\n",
+						termSafe(q.Name), q.RestoredSuspended, termSafe(q.Name), termSafe(q.Name))
 				}
 			}
 			ds, err := c.Destinations()

@@ -135,3 +135,68 @@ send_connectors:
 		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
+
+// ops49 F5: a key written with no value at all (`site_links:` emptied)
+// said "site_links: an empty value is empty: …". The sentence says what
+// was written, for every key.
+func TestTopologyKeyWithNoValueSaysSo(t *testing.T) {
+	const topo = `sites:
+  - {name: s1, subnets: ["10.1.0.0/16"]}
+site_links:
+servers:
+  - {name: hub1.example.test, role: hub, site: s1, address: "10.1.0.10:25", version: 2}
+`
+	_, err := ParseTopology([]byte(topo), "topo.yaml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	got := err.Error()
+	if strings.Contains(got, "an empty value is empty") || !strings.Contains(got, "topo.yaml:3: site_links: the key has no value: write a value, or leave the key out") {
+		t.Errorf("got\n%s", got)
+	}
+}
+
+// ops49 F5: a server's site misspelt (sbb for sb) is one mistake: the
+// unknown site is the error; "is given site sbb, but its address is in
+// a subnet of site sb" only follows from it and is not said as a
+// second one.
+func TestTopologyUnknownSiteIsOneError(t *testing.T) {
+	const topo = `sites:
+  - {name: sa, subnets: ["127.0.0.204/32"]}
+  - {name: sb, subnets: ["127.0.0.207/32"]}
+site_links:
+  - {name: a-b, sites: [sa, sb], cost: 10}
+servers:
+  - {name: hub1.ops.test, role: hub, site: sa, address: "127.0.0.204:41620", version: 2}
+  - {name: hub2.ops.test, role: hub, site: sbb, address: "127.0.0.207:41600", version: 2}
+`
+	_, err := ParseTopology([]byte(topo), "topo.yaml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	got := err.Error()
+	if !strings.Contains(got, `topo.yaml:8: server "hub2.ops.test" is in unknown site "sbb"`) || strings.Contains(got, "is given site") {
+		t.Errorf("got\n%s", got)
+	}
+}
+
+// ops49 F5: a site link that names a misspelt site leaves the real one
+// unreachable; the reachability error says it may only follow from the
+// unknown site.
+func TestTopologyUnreachableSiteNamesTheUnknownLinkSite(t *testing.T) {
+	const topo = `sites:
+  - {name: sa, subnets: ["127.0.0.204/32"]}
+  - {name: sb, subnets: ["127.0.0.207/32"]}
+site_links:
+  - {name: a-b, sites: [sa, sbb], cost: 10}
+servers:
+  - {name: hub1.ops.test, role: hub, site: sa, address: "127.0.0.204:41620", version: 2}
+`
+	_, err := ParseTopology([]byte(topo), "topo.yaml")
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if got := err.Error(); !strings.Contains(got, `site "sb" cannot be reached from site "sa" over site links (site link "a-b" names unknown site "sbb": this may only follow from that)`) {
+		t.Errorf("got\n%s", got)
+	}
+}

@@ -199,7 +199,11 @@ func emptyTopoValues(t *Topology, zs []explicitZero) []violation {
 		if without == "" {
 			without = "write a value, or leave the key out"
 		}
-		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is empty: %s", z.name, z.written, without)})
+		said := z.written + " is empty"    // `""`
+		if z.written == "an empty value" { // a YAML null: the key with nothing after it
+			said = "the key has no value"
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s: %s", z.name, said, without)})
 	}
 	return vs
 }
@@ -768,6 +772,14 @@ func topologyGraph(t *Topology) []violation {
 				}
 			}
 		}
+		unknownLink := "" // a site link naming a site no entry names: the likelier mistake
+		for _, l := range t.SiteLinks {
+			for _, a := range l.Sites {
+				if _, ok := idx[a]; !ok && unknownLink == "" {
+					unknownLink = fmt.Sprintf(" (site link %q names unknown site %q: this may only follow from that)", l.Name, a)
+				}
+			}
+		}
 		seen := make([]bool, len(t.Sites))
 		seen[0] = true
 		for queue := []int{0}; len(queue) > 0; queue = queue[1:] {
@@ -780,7 +792,7 @@ func topologyGraph(t *Topology) []violation {
 		}
 		for i, s := range t.Sites {
 			if !seen[i] && idx[s.Name] == i {
-				v.add(fmt.Sprintf("site %q cannot be reached from site %q over site links", s.Name, t.Sites[0].Name), "sites", i, "name")
+				v.add(fmt.Sprintf("site %q cannot be reached from site %q over site links%s", s.Name, t.Sites[0].Name, unknownLink), "sites", i, "name")
 			}
 		}
 	}
@@ -797,7 +809,10 @@ func topologyGraph(t *Topology) []violation {
 		// most specific subnet holding it is another site's) is a typo:
 		// prefer-remote copies would stay in one physical site, and the
 		// edges of the real site would stop sending to it.
-		if by := siteByAddress(t, s.Address); s.Site != "" && by != "" && by != s.Site {
+		// A site no site entry names is refused as unknown already: that
+		// its address is in another site's subnet only follows from it
+		// (ops49 F5), and is not a second error.
+		if by := siteByAddress(t, s.Address); s.Site != "" && by != "" && by != s.Site && siteNamed(t, s.Site) {
 			v.add(fmt.Sprintf("server %q is given site %q, but its address %s is in a subnet of site %q", s.Name, s.Site, s.Address, by), "servers", i, "site")
 		}
 	}
@@ -946,4 +961,14 @@ func topoAddressUnder(a, match string) bool {
 		return strings.HasSuffix(domain, suffix)
 	}
 	return domain == match
+}
+
+// siteNamed reports whether a site entry of t is called name.
+func siteNamed(t *Topology, name string) bool {
+	for _, x := range t.Sites {
+		if x.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -303,8 +303,12 @@ func emptyDerived(zs []explicitZero) []violation {
 		if !ok || !isEmptyValue(z.field) {
 			continue
 		}
-		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is refused: an empty value is not a setting of its own; without the key umbra uses %s",
-			z.name, z.written, what)})
+		said := z.written + " is refused: an empty value"
+		if z.written == "an empty value" { // a YAML null: nothing after the key
+			said = "the key has no value, which"
+		}
+		vs = append(vs, violation{path: z.path, msg: fmt.Sprintf("%s: %s is not a setting of its own; without the key umbra uses %s",
+			z.name, said, what)})
 	}
 	return vs
 }

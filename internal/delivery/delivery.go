@@ -222,6 +222,9 @@ type Deliverer struct {
 	// name) already WARNed as stating another name than the topology's
 	// (statedname.go): once per pair in a process.
 	statedWarned sync.Map
+	// orgLoopWarned: when a pair of servers (this one NUL the one a
+	// message came back from) was last WARNed as disagreeing (orgloop.go).
+	orgLoopWarned sync.Map
 }
 
 // state is what a configuration determines; an attempt uses the state
@@ -481,7 +484,13 @@ func (d *Deliverer) Deliver(ctx context.Context, m *queue.Message, body []byte, 
 			mu.Unlock()
 			continue
 		}
-		if res := hopLimit(st, stored, g); res != nil { // the id line is no Received field
+		if res := d.orgLoop(st, m, stored, g); res != nil { // back to the server it came from: the topologies disagree
+			mu.Lock()
+			results = append(results, res...)
+			mu.Unlock()
+			continue
+		}
+		if res := d.hopLimit(st, m, stored, g); res != nil { // the id line is no Received field
 			mu.Lock()
 			results = append(results, res...)
 			mu.Unlock()

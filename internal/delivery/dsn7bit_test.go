@@ -116,7 +116,7 @@ func TestDSNOfEightBitFailureReachesSenderOverSameHop(t *testing.T) {
 						if len(datas) != 0 {
 							t.Fatalf("the hop got %q", datas)
 						}
-						if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "bounce lost") {
+						if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "bounce lost") {
 							t.Fatalf("no WARN for the lost bounce:\n%s", logs)
 						}
 						return

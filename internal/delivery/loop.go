@@ -17,14 +17,20 @@ import (
 // room for its hops (internal/smtp policy.go), so this fires only on a
 // loop. Final delivery (the local store, an organisation mailbox server)
 // is not relaying and is not limited here. The failure is permanent, so
-// the sender gets a DSN (if it asked for failures).
-func hopLimit(st *state, body []byte, g *group) []queue.Result {
+// the sender gets a DSN (if it asked for failures) — except for a ring
+// of servers of the organisation (orgRing, orgloop.go): a message that
+// came from one, goes to one and was here before is deferred with 4.4.6,
+// the configuration's loop the mail waits out while it is fixed.
+func (d *Deliverer) hopLimit(st *state, m *queue.Message, body []byte, g *group) []queue.Result {
 	if st.cfg.MaxHopCount <= 0 || g.key == "local" || g.db != "" {
 		return nil
 	}
 	n := header.Count(body, "Received")
 	if n+1 <= st.cfg.MaxHopCount {
 		return nil
+	}
+	if res := d.orgRing(st, m, body, g, n); res != nil {
+		return res
 	}
 	return failAll(g.rcpts, g.queue, fmt.Sprintf("554 5.4.6 too many hops: %d Received: headers and the next hop's, max_hop_count %d (mail loop)", n, st.cfg.MaxHopCount))
 }

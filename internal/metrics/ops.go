@@ -21,6 +21,7 @@ import (
 type Ops struct {
 	latency      *prometheus.HistogramVec
 	destinations *prometheus.CounterVec
+	loops        *prometheus.CounterVec
 	tls          *prometheus.CounterVec
 	reloads      *reloadCollector
 }
@@ -107,11 +108,14 @@ func (m *Metrics) RegisterOps(reg prometheus.Registerer, version string) *Ops {
 		destinations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_delivery_results_total",
 			Help: "Delivery results per recipient, by destination (a send connector, mailbox database, site or legacy connector; MX destinations as one, mx; an operator's redirects as one, redirect) and result (sent, delivered, deferred, failed)."},
 			[]string{"destination", "result"}),
+		loops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_delivery_routing_loops_total",
+			Help: "Recipients deferred as a routing loop (451 4.4.6): a next hop that is this server itself, or mail that would go back to the server of the organisation it came from (the two servers' topologies disagree), by destination."},
+			[]string{"destination"}),
 		tls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "umbra_smtp_tls_sessions_total",
 			Help: "Inbound sessions that negotiated TLS, by connector and protocol version."}, []string{"connector", "version"}),
 		reloads: newReloadCollector(),
 	}
-	reg.MustRegister(build, o.latency, o.destinations, o.tls, o.reloads)
+	reg.MustRegister(build, o.latency, o.destinations, o.loops, o.tls, o.reloads)
 	for _, typ := range []string{"smtp-mx", "smtp-smart-host", "mailbox", "site"} {
 		o.latency.WithLabelValues(typ)
 	}
@@ -184,6 +188,9 @@ func (m *Metrics) observeDelivery(name string, msg *queue.Message, r *queue.Reci
 		return
 	}
 	m.ops.destinations.WithLabelValues(Destination(r.Queue), result).Inc()
+	if result == "deferred" && queue.RoutingLoop(r.LastReply, r.NextHop) {
+		m.ops.loops.WithLabelValues(Destination(r.Queue)).Inc()
+	}
 	if (result == "sent" || result == "delivered") && msg != nil && !msg.ArrivedHere().IsZero() {
 		typ := queue.DeliveryType(r.Queue)
 		if r.Queue == "" {

@@ -58,7 +58,19 @@ func (v StateView) Refusal(action string, m *Message) error {
 		}
 	case "resume":
 		switch m.State {
-		case Suspended, Poison:
+		case Suspended:
+			// A message a restore suspended in a queue suspended too is
+			// held twice: its resume would say it goes again while the
+			// queue still holds it, and start its tenth of the expiry
+			// for an attempt that cannot come (ops49 F2). The queue's
+			// resume comes first; the message keeps the restore's hold.
+			if held := heldOnlyBy(m, v.suspendedList()); held != "" && m.RestoredSuspended() {
+				return nothingToDo(heldSkip, fmt.Errorf("%w: message %s is restored suspended by db restore and waits in %s, which is suspended too: "+
+					"umbra queue resume %s first, then umbra message resume %s (a resume now would release nothing that lets it go)",
+					ErrQueueSuspended, m.ID, held, held, m.ID))
+			}
+			return nil
+		case Poison:
 			return nil
 		case Quarantined:
 			return errQuarantined(m.ID)

@@ -1372,14 +1372,19 @@ func (q *Manager) resultsCommitted(m *Message, ev *heldEvents, afters []func(), 
 	for i, dm := range dsns {
 		q.dsnEvent(dm, dsnKinds[i])
 	}
-	// A DSN of this server's that fails has nobody to go to (the null
-	// sender): the original's sender is never told. Not silent: WARN and
-	// the bounce-lost event (counted in umbra_queue_events_total).
-	if m.Internal && m.Connector == "dsn" {
+	// A DSN that fails has nobody to go to (the null sender): the
+	// original's sender is never told. Not silent: ERROR and the
+	// bounce-lost event (counted in umbra_queue_events_total) — for a
+	// DSN this server made and for one another server made and relayed
+	// here (a loop's hop limit failed it on this server: ops49 F1), as
+	// for any null-sender message. No copy goes to the postmaster: it
+	// would take the same routes that just failed (a loop sends it round
+	// too); the ERROR and the event are the alarm.
+	if m.From == "" {
 		for _, i := range failed {
 			rc := &m.Rcpts[i]
-			q.log.Warn("bounce lost: a DSN could not be delivered, and its sender is never told", "msg_id", m.ID.String(),
-				"next_hop", rc.NextHop, "reply", rc.LastReply, "smtputf8", m.UTF8)
+			q.log.Error("bounce lost: a DSN could not be delivered, and its sender is never told", "msg_id", m.ID.String(),
+				"next_hop", rc.NextHop, "reply", rc.LastReply, "smtputf8", m.UTF8, "made_here", m.OwnDSN())
 			q.ev.Event("bounce-lost", m, rc, rc.LastReply)
 		}
 	}
