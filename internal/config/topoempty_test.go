@@ -167,8 +167,8 @@ func TestTopologyUnknownSiteIsOneError(t *testing.T) {
 site_links:
   - {name: a-b, sites: [sa, sb], cost: 10}
 servers:
-  - {name: hub1.ops.test, role: hub, site: sa, address: "127.0.0.204:41620", version: 2}
-  - {name: hub2.ops.test, role: hub, site: sbb, address: "127.0.0.207:41600", version: 2}
+  - {name: hub1.ops.test, role: hub, site: sa, address: "127.0.0.204:11620", version: 2}
+  - {name: hub2.ops.test, role: hub, site: sbb, address: "127.0.0.207:11600", version: 2}
 `
 	_, err := ParseTopology([]byte(topo), "topo.yaml")
 	if err == nil {
@@ -190,7 +190,7 @@ func TestTopologyUnreachableSiteNamesTheUnknownLinkSite(t *testing.T) {
 site_links:
   - {name: a-b, sites: [sa, sbb], cost: 10}
 servers:
-  - {name: hub1.ops.test, role: hub, site: sa, address: "127.0.0.204:41620", version: 2}
+  - {name: hub1.ops.test, role: hub, site: sa, address: "127.0.0.204:11620", version: 2}
 `
 	_, err := ParseTopology([]byte(topo), "topo.yaml")
 	if err == nil {
