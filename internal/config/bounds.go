@@ -186,6 +186,11 @@ var intBounds = map[string]intBound{
 	"send_connectors[].port":                    {1, 65535, ""},
 	"rate_limits.ipv4_prefix":                   {8, 32, "the default"},
 	"rate_limits.ipv6_prefix":                   {16, 128, "the default"},
+	// rdlife49: counts life49 left checked for sign alone — a cache
+	// past memory, a billion DKIM signatures verified per message.
+	"ldap.cache_size":                       {1, 10_000_000, "the default"},
+	"message_authentication.max_signatures": {1, 100, "the default"},
+	"auth_throttle.lockout_after":           {1, 1_000_000, "the default"},
 }
 
 // MaxTrackingFiles bounds tracking.max_files: every start checks each

@@ -55,3 +55,32 @@ func TestOtherIntegerSettingsNameTheirRange(t *testing.T) {
 		}
 	}
 }
+
+// rdlife49: the counts life49 left without a range of their own — the
+// LDAP cache, the DKIM signatures verified per message, the failed
+// logins before a lockout — took any number (a billion signatures
+// verified per message, a cache past memory) or said only "must not be
+// negative" for the whole section. Each is refused outside its range
+// at its line, naming it.
+func TestRdlife49CountsLeftWithoutARangeNameTheirs(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\n"
+	conn := "server: {name: a.example.test}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n"
+	for yaml, want := range map[string]string{
+		head + "ldap:\n  url: ldaps://127.0.0.1\n  base_dn: dc=example,dc=test\n  cache_size: 1000000000000\n": "c.yaml:6: ldap.cache_size 1000000000000 is outside its range: a whole number from 1 to 10000000; 0 or absent: the default",
+		head + "ldap:\n  url: ldaps://127.0.0.1\n  base_dn: dc=example,dc=test\n  cache_size: -1\n":            "c.yaml:6: ldap.cache_size -1 is outside its range: a whole number from 1 to 10000000; 0 or absent: the default",
+		conn + "    message_authentication: {dkim: header, max_signatures: 1000000}\n":                         "c.yaml:5: receive_connectors[0].message_authentication.max_signatures 1000000 is outside its range: a whole number from 1 to 100; 0 or absent: the default",
+		conn + "    message_authentication: {dkim: header, max_signatures: -2}\n":                              "c.yaml:5: receive_connectors[0].message_authentication.max_signatures -2 is outside its range: a whole number from 1 to 100; 0 or absent: the default",
+		head + "auth_throttle:\n  lockout_after: -1\n":                                                         "c.yaml:4: auth_throttle.lockout_after -1 is outside its range: a whole number from 1 to 1000000; 0 or absent: the default",
+		head + "auth_throttle:\n  lockout_after: 1000000000\n":                                                 "c.yaml:4: auth_throttle.lockout_after 1000000000 is outside its range: a whole number from 1 to 1000000; 0 or absent: the default",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	for _, ok := range []string{head + "ldap:\n  url: ldaps://127.0.0.1\n  base_dn: dc=example,dc=test\n  cache_size: 10000000\n", conn + "    message_authentication: {dkim: header, max_signatures: 100}\n", head + "auth_throttle:\n  lockout_after: 1000000\n"} {
+		if _, err := Parse([]byte(ok), "c.yaml"); err != nil && strings.Contains(err.Error(), "outside its range") {
+			t.Errorf("%q refused: %v", ok, err)
+		}
+	}
+}

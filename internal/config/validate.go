@@ -163,7 +163,8 @@ func validate(c *Config) []violation {
 	unitFloor(v, "transport.bounce_size_limit", int64(t.BounceSizeLimit), MinBounceSizeLimit, "4KiB", "KiB", "50KiB",
 		"no DSN would return a message whole, not even a short one", "transport", "bounce_size_limit")
 	at := c.AuthThrottle
-	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 || at.LockoutAfter < 0 {
+	intIn(v, at.LockoutAfter, "auth_throttle", "lockout_after")
+	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 {
 		v.add("auth_throttle values must not be negative", "auth_throttle")
 	} else if at.MaxDelay < at.Delay {
 		v.compare("auth_throttle.max_delay must be at least delay", [][]any{{"auth_throttle", "delay"}}, "auth_throttle", "max_delay")
