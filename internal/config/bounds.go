@@ -191,6 +191,8 @@ var intBounds = map[string]intBound{
 	"ldap.cache_size":                       {1, 10_000_000, "the default"},
 	"message_authentication.max_signatures": {1, 100, "the default"},
 	"auth_throttle.lockout_after":           {1, 1_000_000, "the default"},
+	"recipients.callout.max_concurrent":     {1, 10_000, "the default"},
+	"recipients.callout.max_entries":        {1, 100_000_000, "the default"},
 }
 
 // MaxTrackingFiles bounds tracking.max_files: every start checks each

@@ -84,3 +84,25 @@ func TestRdlife49CountsLeftWithoutARangeNameTheirs(t *testing.T) {
 		}
 	}
 }
+
+// rdlife49: recipients.callout's max_concurrent and max_entries were
+// checked for their sign alone, together with the TTLs: a million
+// callouts in flight, or more answers kept than the transport database
+// could hold, was taken. Each is refused outside its range at its line.
+func TestRdlife49CalloutCountsNameTheirRange(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\nrecipients:\n  callout:\n"
+	for yaml, want := range map[string]string{
+		head + "    max_concurrent: 1000000\n":  "c.yaml:5: recipients.callout.max_concurrent 1000000 is outside its range: a whole number from 1 to 10000; 0 or absent: the default",
+		head + "    max_concurrent: -1\n":       "c.yaml:5: recipients.callout.max_concurrent -1 is outside its range: a whole number from 1 to 10000; 0 or absent: the default",
+		head + "    max_entries: 10000000000\n": "c.yaml:5: recipients.callout.max_entries 10000000000 is outside its range: a whole number from 1 to 100000000; 0 or absent: the default",
+		head + "    max_entries: -1\n":          "c.yaml:5: recipients.callout.max_entries -1 is outside its range: a whole number from 1 to 100000000; 0 or absent: the default",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	if _, err := Parse([]byte(head+"    max_concurrent: 10000\n    max_entries: 100000000\n"), "c.yaml"); err != nil {
+		t.Errorf("the ranges' ends refused: %v", err)
+	}
+}

@@ -735,9 +735,11 @@ func validateRecipients(v *validator, r Recipients) {
 		}
 	}
 	co := r.Callout
-	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 || co.MaxEntries < 0 {
-		v.add("recipients.callout: TTLs, timeout, max_concurrent and max_entries must be positive", "recipients", "callout")
+	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 {
+		v.add("recipients.callout: TTLs and timeout must be positive", "recipients", "callout")
 	}
+	intIn(v, co.MaxConcurrent, "recipients", "callout", "max_concurrent")
+	intIn(v, co.MaxEntries, "recipients", "callout", "max_entries")
 }
 
 // ValidRecipientEntry reports whether s is "user@domain" or "@domain",
