@@ -193,6 +193,18 @@ var intBounds = map[string]intBound{
 	"auth_throttle.lockout_after":           {1, 1_000_000, "the default"},
 	"recipients.callout.max_concurrent":     {1, 10_000, "the default"},
 	"recipients.callout.max_entries":        {1, 100_000_000, "the default"},
+	"rate_limits.address.connections":       {0, 1_000_000_000, "no limit"},
+	"rate_limits.address.messages":          {0, 1_000_000_000, "no limit"},
+	"rate_limits.address.recipients":        {0, 1_000_000_000, "no limit"},
+	"rate_limits.network.connections":       {0, 1_000_000_000, "no limit"},
+	"rate_limits.network.messages":          {0, 1_000_000_000, "no limit"},
+	"rate_limits.network.recipients":        {0, 1_000_000_000, "no limit"},
+	"rate_limits.user.connections":          {0, 1_000_000_000, "no limit"},
+	"rate_limits.user.messages":             {0, 1_000_000_000, "no limit"},
+	"rate_limits.user.recipients":           {0, 1_000_000_000, "no limit"},
+	"rate_limits.sender_domain.connections": {0, 1_000_000_000, "no limit"},
+	"rate_limits.sender_domain.messages":    {0, 1_000_000_000, "no limit"},
+	"rate_limits.sender_domain.recipients":  {0, 1_000_000_000, "no limit"},
 }
 
 // MaxTrackingFiles bounds tracking.max_files: every start checks each

@@ -106,3 +106,24 @@ func TestRdlife49CalloutCountsNameTheirRange(t *testing.T) {
 		t.Errorf("the ranges' ends refused: %v", err)
 	}
 }
+
+// rdlife49: the rate-limit counts were told together at their
+// section's line ("limits are counts"), never which one was wrong, and
+// took any size. Each is refused outside its range at its line.
+func TestRdlife49RateLimitCountsNameTheirRange(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors:\n  - name: x\n    bindings: [\"127.0.0.1:25\"]\n    rate_limits:\n"
+	for yaml, want := range map[string]string{
+		head + "      address: {window: 1m, messages: -1}\n":                     "c.yaml:6: receive_connectors[0].rate_limits.address.messages -1 is outside its range: a whole number from 0 to 1000000000; 0 or absent: no limit",
+		head + "      network: {window: 1m, connections: 10000000000}\n":         "c.yaml:6: receive_connectors[0].rate_limits.network.connections 10000000000 is outside its range: a whole number from 0 to 1000000000; 0 or absent: no limit",
+		head + "      sender_domain: {window: 1m, recipients: -3}\n":             "c.yaml:6: receive_connectors[0].rate_limits.sender_domain.recipients -3 is outside its range: a whole number from 0 to 1000000000; 0 or absent: no limit",
+		head + "      user:\n        window: 1m\n        messages: 2000000000\n": "c.yaml:8: receive_connectors[0].rate_limits.user.messages 2000000000 is outside its range: a whole number from 0 to 1000000000; 0 or absent: no limit",
+	} {
+		_, err := Parse([]byte(yaml), "c.yaml")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q:\n got %v\nwant %s", yaml, err, want)
+		}
+	}
+	if _, err := Parse([]byte(head+"      address: {window: 1m, messages: 1000000000}\n"), "c.yaml"); err != nil {
+		t.Errorf("the range's end refused: %v", err)
+	}
+}
