@@ -38,21 +38,9 @@ func searchAll(t *testing.T, path string, q Query) []Entry {
 // the log; the next start's first write says it in the log.
 func TestOps48GapOfAStopWhileWritesFailIsWrittenAtTheNextStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tracking.log")
-	l, err := Open(path, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := Entry{Time: t0, Event: "deliver", ID: "0001", Sender: "a@example.org", Recipients: []string{"x@example.test"}}
-	l.Write(e)
-	failWrites(t, l)
-	for i := range 3 {
-		e.Time = t0.Add(time.Hour + time.Duration(i)*time.Second)
-		l.Write(e)
-	}
-	l.Close() // stops while writes fail
+	t0, e := stopWhileWritesFail(t, path)
 
-	l, err = Open(path, 0, 0)
+	l, err := Open(path, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,24 +115,12 @@ func TestOps48GapLineRespectsTheRotationSize(t *testing.T) {
 // removes the file.
 func TestRdlife49KeptGapWrittenBeforeACrashIsNotWrittenTwice(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tracking.log")
-	l, err := Open(path, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := Entry{Time: t0, Event: "deliver", ID: "0001", Sender: "a@example.org", Recipients: []string{"x@example.test"}}
-	l.Write(e)
-	failWrites(t, l)
-	for i := range 3 {
-		e.Time = t0.Add(time.Hour + time.Duration(i)*time.Second)
-		l.Write(e)
-	}
-	l.Close()
+	t0, e := stopWhileWritesFail(t, path)
 	kept, err := os.ReadFile(path + ".gap")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err = Open(path, 0, 0)
+	l, err := Open(path, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,4 +144,25 @@ func TestRdlife49KeptGapWrittenBeforeACrashIsNotWrittenTwice(t *testing.T) {
 	if _, err := os.Lstat(path + ".gap"); !os.IsNotExist(err) {
 		t.Fatalf("the kept gap already written stays: %v", err)
 	}
+}
+
+// stopWhileWritesFail runs a log at path whose writes fail after its
+// first event and stops it with the 3 events since lost (kept in
+// <path>.gap): the first event's time and the event, for more.
+func stopWhileWritesFail(t *testing.T, path string) (time.Time, Entry) {
+	t.Helper()
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	e := Entry{Time: t0, Event: "deliver", ID: "0001", Sender: "a@example.org", Recipients: []string{"x@example.test"}}
+	l.Write(e)
+	failWrites(t, l)
+	for i := range 3 {
+		e.Time = t0.Add(time.Hour + time.Duration(i)*time.Second)
+		l.Write(e)
+	}
+	l.Close() // stops while writes fail
+	return t0, e
 }
