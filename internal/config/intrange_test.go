@@ -114,3 +114,20 @@ func wantRefused(t *testing.T, cases map[string]string) {
 		}
 	}
 }
+
+// rdlife49: the back-pressure counts (messages queued, sessions) were
+// checked for their order alone: a mark past any queue or session count
+// umbra can hold was taken and never reached, and a negative one was
+// told for the whole resource. Each mark is refused outside its range
+// at its line, naming it.
+func TestRdlife49BackPressureCountsNameTheirRange(t *testing.T) {
+	head := "server: {name: a.example.test}\nreceive_connectors: [{name: x, bindings: [\"127.0.0.1:25\"]}]\nback_pressure:\n"
+	wantRefused(t, map[string]string{
+		head + "  total_queue: {normal: 10, medium: 20, high: 100000000000}\n": "c.yaml:4: back_pressure.total_queue.high 100000000000 is outside its range: a whole number from 0 to 1000000000",
+		head + "  sessions:\n    normal: -1\n    medium: 2\n    high: 3\n":     "c.yaml:5: back_pressure.sessions.normal -1 is outside its range: a whole number from 0 to 1000000000",
+		head + "  submission_queue: {normal: 1, medium: -2, high: 3}\n":        "c.yaml:4: back_pressure.submission_queue.medium -2 is outside its range: a whole number from 0 to 1000000000",
+	})
+	if _, err := Parse([]byte(head+"  total_queue: {normal: 10, medium: 20, high: 1000000000}\n"), "c.yaml"); err != nil {
+		t.Errorf("the range's end refused: %v", err)
+	}
+}
