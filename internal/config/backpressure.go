@@ -84,6 +84,13 @@ func validateBackPressure(v *validator, b BackPressure) {
 	if b.SlowDelay < 0 {
 		v.add("back_pressure.slow_delay must not be negative", "back_pressure", "slow_delay")
 	}
+	refused := map[string]bool{}
+	for _, c := range []struct {
+		key string
+		w   CountWatermark
+	}{{"submission_queue", b.SubmissionQueue}, {"total_queue", b.TotalQueue}, {"sessions", b.Sessions}} {
+		refused[c.key] = countMarksOutside(v, c.key, c.w)
+	}
 	for _, r := range []struct {
 		key string
 		w   Watermark
@@ -92,7 +99,7 @@ func validateBackPressure(v *validator, b BackPressure) {
 		{"submission_queue", b.SubmissionQueue.Marks()}, {"total_queue", b.TotalQueue.Marks()}, {"sessions", b.Sessions.Marks()},
 	} {
 		w := r.w
-		if w.High != 0 && wrongUnit(v, r.key, w) {
+		if refused[r.key] || w.High != 0 && wrongUnit(v, r.key, w) {
 			continue
 		}
 		switch {
@@ -221,4 +228,21 @@ func subSecond(v *validator, label string, d Duration, why string, path ...any) 
 	if d > 0 && d.D() < time.Second {
 		v.add(fmt.Sprintf("%s %s is below 1s: %s (ms is milliseconds: write e.g. 5m or 300s)", label, d.D(), why), path...)
 	}
+}
+
+// countMarksOutside refuses, at each mark's line, a count watermark's
+// mark outside its range (intBounds), and reports whether it refused
+// any (the order check is then left out).
+func countMarksOutside(v *validator, key string, w CountWatermark) bool {
+	bad := false
+	for _, m := range []struct {
+		name string
+		x    int
+	}{{"normal", w.Normal}, {"medium", w.Medium}, {"high", w.High}} {
+		if b, _ := boundOf([]any{"back_pressure", key, m.name}); int64(m.x) < b.min || int64(m.x) > b.max {
+			intIn(v, m.x, "back_pressure", key, m.name)
+			bad = true
+		}
+	}
+	return bad
 }

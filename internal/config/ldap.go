@@ -175,9 +175,10 @@ func validateLDAP(v *validator, c *Config) {
 		v.compare("ldap.bind_dn sends the service account's password to the directory: use ldaps:// or start_tls "+clearTextOnlyToLoopback(u.Hostname()),
 			[][]any{{"ldap", "start_tls"}, {"ldap", "url"}}, "ldap", "bind_dn")
 	}
-	if l.Timeout <= 0 || l.PositiveTTL < 0 || l.NegativeTTL < 0 || l.CacheSize < 0 {
-		v.add("ldap: timeout must be positive; TTLs and cache_size not negative", "ldap")
+	if l.Timeout <= 0 || l.PositiveTTL < 0 || l.NegativeTTL < 0 {
+		v.add("ldap: timeout must be positive; TTLs not negative", "ldap")
 	}
+	intIn(v, l.CacheSize, "ldap", "cache_size")
 	for i, rc := range c.ReceiveConnectors {
 		if rc.Auth.LDAP && l.AccountFilter == "" {
 			v.compare("auth.ldap needs ldap.account_filter", [][]any{{"ldap", "account_filter"}}, "receive_connectors", i, "auth", "ldap")

@@ -117,9 +117,7 @@ func validateMsgAuth(v *validator, m MessageAuthentication, at func(p ...any) []
 	if len(m.TrustedARCSealers) > 0 && m.ARC == MsgAuthOff {
 		v.compare("message_authentication.trusted_arc_sealers needs arc checked (arc: header, quarantine or reject)", [][]any{key("arc")}, key("trusted_arc_sealers")...)
 	}
-	if m.MaxSignatures < 0 {
-		v.add("message_authentication.max_signatures must be positive", key("max_signatures")...)
-	}
+	intIn(v, m.MaxSignatures, key("max_signatures")...)
 	if m.Timeout < 0 {
 		v.add("message_authentication.timeout must be positive", key("timeout")...)
 	}

@@ -35,7 +35,7 @@ receive_connectors:
 		{"{profile: edge}", `message_authentication.profile "edge"`},
 		{"{spf: policy}", `message_authentication.spf "policy"`},
 		{`{authserv_id: "a b"}`, `message_authentication.authserv_id "a b"`},
-		{"{max_signatures: -1}", "max_signatures must be positive"},
+		{"{max_signatures: -1}", "max_signatures -1 is outside its range"},
 		{"{trusted_arc_sealers: [lists.test]}", "trusted_arc_sealers needs arc checked"},
 		{"{arc: header, trusted_arc_sealers: [\"not a domain\"]}", `"not a domain" is not a domain`},
 		{"{dkim: header, unknown: 1}", "unknown"},

@@ -84,9 +84,9 @@ func validateRateLimits(v *validator, c *Config) {
 			if s.l.Window <= 0 {
 				v.add(fmt.Sprintf("rate_limits.%s.window must be positive", s.key), at(s.key, "window")...)
 			}
-			if s.l.Connections < 0 || s.l.Messages < 0 || s.l.Recipients < 0 {
-				v.add(fmt.Sprintf("rate_limits.%s: limits are counts (0: no limit)", s.key), at(s.key)...)
-			}
+			intIn(v, s.l.Connections, at(s.key, "connections")...)
+			intIn(v, s.l.Messages, at(s.key, "messages")...)
+			intIn(v, s.l.Recipients, at(s.key, "recipients")...)
 			// The user is known after AUTH and the sender domain at MAIL:
 			// neither exists when a connection is counted.
 			if (s.key == "user" || s.key == "sender_domain") && s.l.Connections != 0 {

@@ -18,7 +18,7 @@ func TestRateLimitsConfig(t *testing.T) {
 		"prefix":           {"    rate_limits:\n      ipv4_prefix: 33\n", "umbra.yaml:6: rate_limits.ipv4_prefix 33"},
 		"v6 prefix":        {"    rate_limits: {ipv6_prefix: 8}\n", "rate_limits.ipv6_prefix 8"},
 		"exempt":           {"    rate_limits:\n      exempt: [10.0.0.0/33]\n", "umbra.yaml:6: rate_limits.exempt \"10.0.0.0/33\""},
-		"negative":         {"    rate_limits: {address: {messages: -1}}\n", "limits are counts"},
+		"negative":         {"    rate_limits: {address: {messages: -1}}\n", "address.messages -1 is outside its range"},
 		"unknown":          {"    rate_limits: {address: {mails: 1}}\n", "mails"},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -163,7 +163,8 @@ func validate(c *Config) []violation {
 	unitFloor(v, "transport.bounce_size_limit", int64(t.BounceSizeLimit), MinBounceSizeLimit, "4KiB", "KiB", "50KiB",
 		"no DSN would return a message whole, not even a short one", "transport", "bounce_size_limit")
 	at := c.AuthThrottle
-	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 || at.LockoutAfter < 0 {
+	intIn(v, at.LockoutAfter, "auth_throttle", "lockout_after")
+	if at.Delay < 0 || at.MaxDelay < 0 || at.Lockout < 0 || at.Window < 0 {
 		v.add("auth_throttle values must not be negative", "auth_throttle")
 	} else if at.MaxDelay < at.Delay {
 		v.compare("auth_throttle.max_delay must be at least delay", [][]any{{"auth_throttle", "delay"}}, "auth_throttle", "max_delay")
@@ -734,9 +735,11 @@ func validateRecipients(v *validator, r Recipients) {
 		}
 	}
 	co := r.Callout
-	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 || co.MaxConcurrent < 0 || co.MaxEntries < 0 {
-		v.add("recipients.callout: TTLs, timeout, max_concurrent and max_entries must be positive", "recipients", "callout")
+	if co.PositiveTTL < 0 || co.NegativeTTL < 0 || co.Timeout < 0 {
+		v.add("recipients.callout: TTLs and timeout must be positive", "recipients", "callout")
 	}
+	intIn(v, co.MaxConcurrent, "recipients", "callout", "max_concurrent")
+	intIn(v, co.MaxEntries, "recipients", "callout", "max_entries")
 }
 
 // ValidRecipientEntry reports whether s is "user@domain" or "@domain",

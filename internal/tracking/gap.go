@@ -1,6 +1,8 @@
 package tracking
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"syscall"
@@ -22,7 +24,8 @@ import (
 // tries it once more, and else keeps it in a file beside the log,
 // <path>.gap ("<lost> <first lost, Unix nanoseconds>"): the next Open
 // takes it up, its first write that goes through writes the gap line,
-// and the file goes then. Only if that file cannot be written either is
+// and the file goes then; a start killed between the two finds the line
+// at the log's end (gapWritten) and removes the file without a second. Only if that file cannot be written either is
 // the gap said in the daemon's log alone (an ERROR naming the count and
 // its start). A gap line is a line like any other: one that would take
 // the file past max_size rotates it first.
@@ -134,7 +137,46 @@ func (l *Log) takeKeptGap() {
 	if _, err := fmt.Sscanf(string(b[:k]), "%d %d\n", &n, &from); err != nil || n <= 0 || from <= 0 {
 		return
 	}
+	if gapWritten(l.path, n, time.Unix(0, from)) {
+		// A start killed between writing the line and removing the
+		// file: the line is the log's last, and a second would count
+		// the lost events twice.
+		os.Remove(gapPath(l.path))
+		return
+	}
 	l.gapN, l.gapFrom, l.gapKept = n, time.Unix(0, from), true
+}
+
+// gapTail is how much of the log's end gapWritten reads: the kept gap's
+// line, written just before its file is removed, is among the last.
+const gapTail = 64 << 10
+
+// gapWritten reports whether the end of the log at path holds the gap
+// line of n events lost from from on (writeGap wrote it, and the file
+// that kept it was not removed).
+func gapWritten(path string, n int, from time.Time) bool {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	off := max(fi.Size()-gapTail, 0)
+	b := make([]byte, fi.Size()-off)
+	k, _ := f.ReadAt(b, off)
+	for _, line := range bytes.Split(b[:k], []byte{'\n'}) {
+		if !bytes.Contains(line, []byte(`"lost"`)) {
+			continue
+		}
+		var e Entry
+		if json.Unmarshal(line, &e) == nil && e.Event == GapEvent && e.Lost == n && e.LostFrom != nil && e.LostFrom.Equal(from) {
+			return true
+		}
+	}
+	return false
 }
 
 // gapOverlaps reports whether the gap line e's period (LostFrom to

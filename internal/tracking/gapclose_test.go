@@ -38,21 +38,9 @@ func searchAll(t *testing.T, path string, q Query) []Entry {
 // the log; the next start's first write says it in the log.
 func TestOps48GapOfAStopWhileWritesFailIsWrittenAtTheNextStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "tracking.log")
-	l, err := Open(path, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
-	e := Entry{Time: t0, Event: "deliver", ID: "0001", Sender: "a@example.org", Recipients: []string{"x@example.test"}}
-	l.Write(e)
-	failWrites(t, l)
-	for i := range 3 {
-		e.Time = t0.Add(time.Hour + time.Duration(i)*time.Second)
-		l.Write(e)
-	}
-	l.Close() // stops while writes fail
+	t0, e := stopWhileWritesFail(t, path)
 
-	l, err = Open(path, 0, 0)
+	l, err := Open(path, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,4 +106,63 @@ func TestOps48GapLineRespectsTheRotationSize(t *testing.T) {
 	if es := searchAll(t, path, Query{Events: []string{GapEvent}}); len(es) != 1 {
 		t.Fatalf("gap lines %+v, want the one", es)
 	}
+}
+
+// rdlife49: a start killed between writing the kept gap's line and
+// removing <path>.gap took the file up again at the next start and
+// wrote the same gap a second time: a search counted the lost events
+// twice. The next start finds the line already in the log and only
+// removes the file.
+func TestRdlife49KeptGapWrittenBeforeACrashIsNotWrittenTwice(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tracking.log")
+	t0, e := stopWhileWritesFail(t, path)
+	kept, err := os.ReadFile(path + ".gap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Time = t0.Add(2 * time.Hour)
+	l.Write(e) // writes the gap line, removes the file
+	l.Close()  // nothing left to keep: as a kill, which frees the lock
+	// killed before the removal reached the disk: the file is back
+	if err := os.WriteFile(path+".gap", kept, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	e.Time = t0.Add(3 * time.Hour)
+	l.Write(e)
+	if es := searchAll(t, path, Query{Events: []string{GapEvent}}); len(es) != 1 {
+		t.Fatalf("gap lines after a crash between the line and the removal: %d (%+v), want the one", len(es), es)
+	}
+	if _, err := os.Lstat(path + ".gap"); !os.IsNotExist(err) {
+		t.Fatalf("the kept gap already written stays: %v", err)
+	}
+}
+
+// stopWhileWritesFail runs a log at path whose writes fail after its
+// first event and stops it with the 3 events since lost (kept in
+// <path>.gap): the first event's time and the event, for more.
+func stopWhileWritesFail(t *testing.T, path string) (time.Time, Entry) {
+	t.Helper()
+	l, err := Open(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	e := Entry{Time: t0, Event: "deliver", ID: "0001", Sender: "a@example.org", Recipients: []string{"x@example.test"}}
+	l.Write(e)
+	failWrites(t, l)
+	for i := range 3 {
+		e.Time = t0.Add(time.Hour + time.Duration(i)*time.Second)
+		l.Write(e)
+	}
+	l.Close() // stops while writes fail
+	return t0, e
 }
