@@ -462,9 +462,11 @@ func (s *session) checkGreeting() error {
 	info := s.connInfo()
 	info.Greeting = s.greetingVerb()
 	s.openChecks(info)
+	ctx, stop := s.checkContext()
+	defer stop()
 	for _, ck := range s.checks {
 		if cc, ok := ck.(ConnectCheck); ok {
-			if err := s.applyVerdict(ck, cc.Connect(s.srv.ctx, info), "connect"); err != nil {
+			if err := s.applyVerdict(ck, cc.Connect(ctx, info), "connect"); err != nil {
 				s.closeChecksLocked()
 				s.refuseClient(err)
 				return err
@@ -473,11 +475,15 @@ func (s *session) checkGreeting() error {
 	}
 	for _, ck := range s.checks {
 		if hc, ok := ck.(HeloCheck); ok {
-			if err := s.applyVerdict(ck, hc.Helo(s.srv.ctx, info, info.Helo), "helo"); err != nil {
+			if err := s.applyVerdict(ck, hc.Helo(ctx, info, info.Helo), "helo"); err != nil {
 				s.closeChecksLocked()
 				return err
 			}
 		}
+	}
+	if r := s.checksCutOff(ctx, "greeting"); r != nil {
+		s.closeChecksLocked()
+		return r
 	}
 	s.sessionQuarantine, s.sessionDiscard = s.quarantine, s.discard
 	s.sessionDiscardBy = s.discardBy
@@ -517,16 +523,22 @@ func (s *session) checkGreetingAgain(verb, name string) *gosmtp.SMTPError {
 	s.quarantine, s.discard, s.discardBy = s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy
 	info := s.connInfo()
 	info.Helo, info.Greeting = name, verb
+	ctx, stop := s.checkContext()
+	defer stop()
 	for _, ck := range s.checks {
 		if _, once := ck.(GreetingOnce); once {
 			continue
 		}
 		if hc, ok := ck.(HeloCheck); ok {
-			if r := s.applyVerdict(ck, hc.Helo(s.srv.ctx, info, name), "helo"); r != nil {
+			if r := s.applyVerdict(ck, hc.Helo(ctx, info, name), "helo"); r != nil {
 				s.quarantine, s.discard, s.discardBy = quarantine, discard, discardBy
 				return r.(*gosmtp.SMTPError)
 			}
 		}
+	}
+	if r := s.checksCutOff(ctx, "greeting"); r != nil {
+		s.quarantine, s.discard, s.discardBy = quarantine, discard, discardBy
+		return r
 	}
 	s.sessionQuarantine, s.sessionDiscard, s.sessionDiscardBy = s.quarantine, s.discard, s.discardBy
 	return nil
@@ -559,16 +571,21 @@ func (s *session) checkMail(from string, opts *gosmtp.MailOptions) error {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	var info *ConnInfo
+	ctx, stop := s.checkContext()
+	defer stop()
 	for _, ck := range s.checks {
 		if mc, ok := ck.(MailCheck); ok {
 			if info == nil {
 				info = s.connInfo()
 				info.Greeting = s.greetingVerb()
 			}
-			if err := s.applyVerdict(ck, mc.Mail(s.srv.ctx, info, from, opts), "mail"); err != nil {
+			if err := s.applyVerdict(ck, mc.Mail(ctx, info, from, opts), "mail"); err != nil {
 				return err
 			}
 		}
+	}
+	if r := s.checksCutOff(ctx, "MAIL"); r != nil {
+		return r
 	}
 	return nil
 }
@@ -577,17 +594,37 @@ func (s *session) checkRcpt(to string) error {
 	s.checkMu.Lock()
 	defer s.checkMu.Unlock()
 	var info *ConnInfo
+	ctx, stop := s.checkContext()
+	defer stop()
 	for _, ck := range s.checks {
 		if rc, ok := ck.(RcptCheck); ok {
 			if info == nil {
 				info = s.connInfo()
 			}
-			if err := s.applyVerdict(ck, rc.Rcpt(s.srv.ctx, info, s.from, to), "rcpt"); err != nil {
+			if err := s.applyVerdict(ck, rc.Rcpt(ctx, info, s.from, to), "rcpt"); err != nil {
 				return err
 			}
 		}
 	}
+	if r := s.checksCutOff(ctx, "RCPT"); r != nil {
+		return r
+	}
 	return nil
+}
+
+// checksCutOff is the reply to a command whose checks ran under
+// checkContext (a recipient lookup too: validateRcpt) when that context
+// ended meanwhile — the client closed its connection, or the server is
+// stopping: the verdicts are incomplete (a check cut off may have let
+// through what it would refuse), so the command is refused for now,
+// as the end-of-data checks refuse the message (checkDataRest); nil
+// when the checks ran to their end.
+func (s *session) checksCutOff(ctx context.Context, what string) *gosmtp.SMTPError {
+	if ctx.Err() == nil {
+		return nil
+	}
+	s.log.Info("checks cut off: the client left or the server is stopping", "command", what)
+	return &gosmtp.SMTPError{Code: 451, EnhancedCode: gosmtp.EnhancedCode{4, 4, 2}, Message: "connection lost during the " + what + " checks"}
 }
 
 // checkData runs the Data checks on content (the message without the

@@ -192,7 +192,7 @@ func (v *verbConn) fillCommand() error {
 		// layer began to wait for it (a reload meanwhile): a count
 		// already past a lowered max_errors ends the session here.
 		v.followLimits()
-		if v.maxErrors > 0 && v.errors >= v.maxErrors && c.cmd != "QUIT" {
+		if v.maxErrors > 0 && v.errors >= v.maxErrors && !c.quits() {
 			v.limitHit(RejectErrors, replyErrorLimit)
 			return v.hangUp(replyErrorLimit)
 		}
@@ -247,13 +247,13 @@ func (v *verbConn) fillCommand() error {
 	// The line as read once (readCommandLine): trailing blanks trimmed
 	// except a BDAT's, its command and its argument.
 	line, cmd, arg := c.line, c.cmd, c.arg
-	if s := v.sess(); !v.exempt() && cmd != "QUIT" && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
+	if s := v.sess(); !v.exempt() && !c.quits() && (s == nil || !s.busy.Load() || junkVerb(cmd)) {
 		if v.junk++; v.maxJunk > 0 && v.junk > v.maxJunk {
 			v.limitHit(RejectJunkCommands, replyJunkLimit)
 			return v.hangUp(replyJunkLimit)
 		}
 	}
-	if cmd != "QUIT" && v.transactionTooLong(cmd) {
+	if !c.quits() && v.transactionTooLong(cmd) {
 		v.limitHit(RejectTransactionTime, replyTxnTooLong)
 		return v.hangUp(replyTxnTooLong)
 	}
@@ -766,6 +766,12 @@ type commandLine struct {
 	// first is the first word as written.
 	arg, first string
 }
+
+// quits reports whether the line is a QUIT that ends the session: the
+// bare verb only. A QUIT with an argument is refused (501) and quits
+// nothing, so it counts toward the junk and error limits as any other
+// refused command does — else a client could repeat it without bound.
+func (c commandLine) quits() bool { return c.cmd == "QUIT" && c.arg == "" }
 
 // readCommandLine reads a command line (CRLF-terminated; or the start
 // of one too long to read whole, or one with a bare CR or LF, for which

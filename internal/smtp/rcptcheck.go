@@ -40,7 +40,13 @@ func (s *session) validateRcpt(a Address) error {
 		s.srv.routing.Load().Accepted(a.Domain) == routing.NotAccepted {
 		return nil
 	}
-	verdict, err := v.Check(s.srv.ctx, a.String())
+	ctx, stop := s.checkContext() // a lookup for the client that asked: ended when it leaves
+	verdict, err := v.Check(ctx, a.String())
+	cut := s.checksCutOff(ctx, "RCPT") // before stop, which ends ctx
+	stop()
+	if cut != nil {
+		return cut
+	}
 	switch verdict {
 	case recipients.Known:
 		return nil
