@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"umbra/internal/admin"
 	"umbra/internal/config"
 	"umbra/internal/delivery"
 	"umbra/internal/jsonsafe"
@@ -167,6 +169,22 @@ func newConfigCmd() *cobra.Command {
 				warn(w)
 			}
 			cancel()
+			// The reload's comparisons with the running state (the
+			// running postmaster, the topology's databases, the running
+			// server's name, directories moved): the daemon's admin
+			// socket, found as every command finds it, is asked for a
+			// dry run; each refusal is the file's error as the reload's.
+			offline, _ := cmd.Flags().GetBool("offline")
+			res.Against = "alone"
+			switch refusals, why := askRunning(cmd, cfg, args[0], offline); {
+			case len(refusals) > 0:
+				res.Against = "running server"
+				return refuse(refusals, configShown(shown(args[0])+" would be refused by the running server's reload (SIGHUP); its configuration stays in force until a restart"))
+			case why == "":
+				res.Against = "running server"
+			default:
+				res.AloneWhy = why
+			}
 			res.OK, res.Role, res.Server = true, cfg.Server.Role, cfg.Server.Name
 			res.ReceiveConnectors, res.SendConnectors = len(cfg.ReceiveConnectors), len(cfg.SendConnectors)
 			// The takeover time for these settings (README: Heartbeats
@@ -187,11 +205,54 @@ func newConfigCmd() *cobra.Command {
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: ok (%s %s, %d receive and %d send connectors)\n", shown(args[0]),
 				cfg.Server.Role, cfg.Server.Name, len(cfg.ReceiveConnectors), len(cfg.SendConnectors))
 			fmt.Fprintln(cmd.OutOrStdout(), takeover)
+			if res.Against == "running server" {
+				fmt.Fprintln(cmd.OutOrStdout(), "ok (checked against the running server: its SIGHUP reload would take this file)")
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "checked alone (%s): the reload-time comparisons against the running server were not made\n", res.AloneWhy)
+			}
 			return nil
 		},
 	}
+	check.Flags().Bool("offline", false, "check the file alone: do not ask the running daemon whether its reload would take it")
 	cmd.AddCommand(check)
 	return cmd
+}
+
+// askRunning asks the daemon whether its SIGHUP reload would take the
+// configuration file (config check): its refusals at file:line in the
+// reload's words, none when it would. The socket is found as every
+// command finds it (--socket, $UMBRA_SOCKET unless -c names a file,
+// the installed daemon's), else the file's server.admin_socket. why,
+// when not "", says why the file was checked alone (--offline, no
+// daemon answering): the comparisons were not made.
+func askRunning(cmd *cobra.Command, cfg *config.Config, file string, offline bool) (refusals []string, why string) {
+	if offline {
+		return nil, "--offline"
+	}
+	sock := socketNamed(cmd)
+	if sock == "" {
+		sock = cfg.Server.AdminSocket
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, "the file's absolute path is not known: " + errorText(err)
+	}
+	c := admin.NewClient(sock)
+	if t, err := time.ParseDuration(os.Getenv("UMBRA_ADMIN_TIMEOUT")); err == nil && t > 0 {
+		c.SetTimeout(t)
+	}
+	lines, err := c.ReloadCheck(abs)
+	if err != nil {
+		return nil, "the running server was not reached on " + shown(sock) + ": " + errorText(err)
+	}
+	// The daemon names the file by the absolute path it was given: the
+	// lines name it as the command was given it, as its other errors.
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, abs+":"); ok && abs != file {
+			lines[i] = file + ":" + rest
+		}
+	}
+	return lines, ""
 }
 
 // configText is a line of a configuration's errors or warnings as
@@ -251,6 +312,12 @@ type configCheckResult struct {
 	// (README: Heartbeats and takeover).
 	TakeoverAfter     time.Duration `json:"takeover_after_ns,omitempty"`
 	TakeoverAfterHung time.Duration `json:"takeover_after_hung_ns,omitempty"`
+	// Against is how the file was checked: "running server" (the
+	// daemon's SIGHUP reload checks made against its running state, a
+	// dry run) or "alone" (no daemon answered, or --offline: the
+	// reload-time comparisons were not made; AloneWhy says why).
+	Against  string `json:"checked_against"`
+	AloneWhy string `json:"checked_alone_why,omitempty"`
 }
 
 // checkFailure is why checkConfig refuses a configuration: the lines

@@ -48,6 +48,13 @@
 //     (runningNameInTopology); and a reload whose accepted
 //     domains would leave the running postmaster outside the
 //     organisation is refused whole (postmasterLeft).
+//   - The reload's comparisons with the running state are one function
+//     (againstRunning, then storeLostAtReload), which the reload and
+//     config check's dry run (reloadRefusals, POST /v1/config/check)
+//     both run: config check with the daemon answering refuses what
+//     the reload would, in its words; the dry run applies nothing and
+//     binds no listener. With no daemon answering config check says
+//     the file was checked alone.
 //   - The places the daemon writes are made at the start and a start that
 //     cannot make them is refused before the transport database is
 //     opened: the data directory, the Maildir tree's root, the pickup

@@ -42,6 +42,14 @@ func TestOps48ReloadRefusesToMoveADomainIntoTheOwnStore(t *testing.T) {
 	} {
 		os.WriteFile(topo, []byte(c.topo), 0o600)
 		os.WriteFile(cfg, []byte(c.cfg), 0o600)
+		// config check asks the running hub: the same refusal, before
+		// the reload (cfgcheck49).
+		chk := exec.Command(umbraBin, "config", "check", cfg)
+		chk.Env = append(os.Environ(), "UMBRA_SOCKET=", "UMBRA_CONFIG=")
+		if out, err := chk.CombinedOutput(); err == nil || !strings.Contains(string(out), c.want) ||
+			!strings.Contains(string(out), `accepted domain "old.test" is mapped by the running topology`) {
+			t.Fatalf("%s: config check did not refuse at %s what the reload refuses: %v\n%s", c.name, c.want, err, out)
+		}
 		before, _ := os.ReadFile(hub.log)
 		hub.hup()
 		waitCond(t, "the reload's outcome in the log", 10*time.Second, func() bool {

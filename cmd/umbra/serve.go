@@ -603,6 +603,8 @@ func serve(ctx context.Context, cfg *config.Config, stopSignals func(), hup chan
 		return admin.LoadedConfig{File: absPath(c.File), Config: string(c.Source), TopologyFile: absPath(c.Topology), Topology: string(c.TopologySource), Server: &srv}
 	})
 	adm.SetRedirectCheck(del.RedirectSelf)
+	// config check's dry run of a reload against what runs now.
+	adm.SetReloadCheck(func(file string) []string { return reloadRefusals(current(), file) })
 	// The last reload's state, for the status the CLI and the console's
 	// header show (the metrics say it as umbra_config_last_reload_successful
 	// and umbra_config_restart_would_fail).
@@ -1326,36 +1328,10 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 	if err := probeNewBindings(next, held); err != nil {
 		return nil, nil, nil, err
 	}
-	restart := restartOnly(cur, next)
-	if err := postmasterLeft(cur, next); err != nil {
-		return nil, nil, nil, err
+	restart, errs, _ := againstRunning(cur, next, false)
+	if len(errs) > 0 {
+		return nil, nil, nil, errs[0]
 	}
-	// The server section applies only at a restart (restartOnly named
-	// what changed): what the reload builds — the topology's place of
-	// this server, routing, delivery's greeting name, source address
-	// and shadow id — is built from the running one, never half from
-	// the file's (a renamed server greeted next hops by the new name
-	// while it received and shadowed as the old). The admin socket
-	// moves by the reload itself (below).
-	// What the loader derived from the file's server section (an
-	// authserv-id, a relative Maildir) is derived again from the
-	// running one (KeepServer).
-	fileServer := next.Server
-	next.KeepServer(cur)
-	// A written directory moved is checked as at the start (mail would
-	// only be deferred there, pickup files stay, the log not rotated):
-	// after KeepServer, so that a relative Maildir is the running
-	// data_dir's, not one the file names for the restart.
-	if err := movedDirsReady(cur, next); err != nil {
-		return nil, nil, nil, err
-	}
-	if err := runningNameInTopology(next, fileServer); err != nil {
-		return nil, nil, nil, err
-	}
-	// outbound_tls stays as it runs (restartOnly named a change): the
-	// trust store below is made from the running ca_file, read again
-	// (a CA renewed in place), and the receive connectors' CAs as now.
-	next.KeepOutboundTLS(cur)
 	// The recipients file is read again; a broken one fails the reload.
 	rcptv, err := recipientValidator(next, callout, ldapRecipients(dir), log.With("component", "recipients"))
 	if err != nil {
@@ -1456,6 +1432,97 @@ func reload(cur *config.Config, srv *smtp.Server, del *delivery.Deliverer, mgr *
 		pending = append(pending, "changed: "+k)
 	}
 	return next, rcptv, pending, nil
+}
+
+// againstRunning is the reload's comparisons of next, the file as
+// loaded, with the running configuration cur — what a check of the
+// file alone cannot see — and puts into next what the reload keeps of
+// cur (restartOnly, KeepServer, KeepOutboundTLS). It names the
+// restart-only settings that changed and the refusals: the first only
+// (a reload stops there), or with all each one in the same run
+// (reloadRefusals, config check's dry run); placed is false when the
+// running server has no place in the file's topology. It changes
+// nothing else.
+func againstRunning(cur, next *config.Config, all bool) (restart []string, errs []error, placed bool) {
+	restart = restartOnly(cur, next)
+	refuse := func(err error) bool {
+		if err != nil {
+			errs = append(errs, err)
+		}
+		return len(errs) > 0 && !all
+	}
+	if refuse(postmasterLeft(cur, next)) {
+		return restart, errs, true
+	}
+	// The server section applies only at a restart (restartOnly named
+	// what changed): what the reload builds — the topology's place of
+	// this server, routing, delivery's greeting name, source address
+	// and shadow id — is built from the running one, never half from
+	// the file's (a renamed server greeted next hops by the new name
+	// while it received and shadowed as the old). The admin socket
+	// moves by the reload itself (reload).
+	// What the loader derived from the file's server section (an
+	// authserv-id, a relative Maildir) is derived again from the
+	// running one (KeepServer).
+	fileServer := next.Server
+	next.KeepServer(cur)
+	// A written directory moved is checked as at the start (mail would
+	// only be deferred there, pickup files stay, the log not rotated):
+	// after KeepServer, so that a relative Maildir is the running
+	// data_dir's, not one the file names for the restart. dirCheck
+	// makes nothing.
+	if refuse(movedDirsReady(cur, next)) {
+		return restart, errs, true
+	}
+	if err := runningNameInTopology(next, fileServer); err != nil {
+		// Nothing further is built for a server the topology does not
+		// have: the dry run stops here too, not saying it twice.
+		return restart, append(errs, err), false
+	}
+	// outbound_tls stays as it runs (restartOnly named a change): the
+	// trust store the reload makes is from the running ca_file, read
+	// again (a CA renewed in place), and the receive connectors' CAs as
+	// now.
+	next.KeepOutboundTLS(cur)
+	return restart, errs, true
+}
+
+// reloadRefusals is a SIGHUP reload's refusals of the configuration
+// file at file measured against the running configuration cur, as a
+// dry run for config check (POST /v1/config/check): the file read as
+// the daemon reads it, then every comparison with the running state
+// (againstRunning), the topology this server would run and the
+// authoritative domains it would move into this server's own store
+// (storeLostAtReload). Each refusal is a line in the reload's words at
+// file:line; none, the reload would take the file. Nothing is applied
+// and no listener is bound: a new binding another process holds is
+// found by the reload only (probeNewBindings), and the checks of the
+// file alone are config check's own.
+func reloadRefusals(cur *config.Config, file string) []string {
+	var lines []string
+	add := func(err error) {
+		if err != nil {
+			lines = append(lines, strings.Split(err.Error(), "\n")...)
+		}
+	}
+	next, err := config.Load(file)
+	if err != nil {
+		add(err)
+		return lines
+	}
+	_, errs, placed := againstRunning(cur, next, true)
+	for _, err := range errs {
+		add(err)
+	}
+	if !placed {
+		return lines // the running server is not in the file's topology: said by againstRunning
+	}
+	_, ctopo, err := serverTopologies(next)
+	add(err)
+	if err == nil {
+		add(storeLostAtReload(cur, next, ctopo))
+	}
+	return lines
 }
 
 // restartOnly names the settings of next that differ from the running

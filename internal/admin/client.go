@@ -366,6 +366,21 @@ func (c *Client) LoadedConfig() (LoadedConfig, error) {
 	return l, nil
 }
 
+// ReloadCheck asks the daemon whether its SIGHUP reload would take the
+// configuration file at the absolute path file: each refusal at
+// file:line in the reload's words, none when it would. Nothing is
+// applied.
+func (c *Client) ReloadCheck(file string) ([]string, error) {
+	var rc ReloadCheck
+	if err := c.doBody("POST", "/v1/config/check", nil, []byte(file), &rc); err != nil {
+		return nil, err
+	}
+	for i := range rc.Refusals {
+		rc.Refusals[i] = jsonsafe.FromTextBytes(rc.Refusals[i]) // the answer's text rule undone, as for LoadedConfig
+	}
+	return rc.Refusals, nil
+}
+
 // TLSPolicy asks the daemon which outbound TLS policy applies to domain
 // (the JSON of tlspolicy.Explanation) into out.
 func (c *Client) TLSPolicy(domain string, out any) error {

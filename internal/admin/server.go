@@ -204,7 +204,8 @@ type Server struct {
 	backupStall time.Duration
 	// loaded is the configuration the daemon runs, as it read it
 	// (SetLoadedConfig; nil: not given).
-	loaded func() LoadedConfig
+	loaded      func() LoadedConfig
+	reloadCheck func(file string) []string
 	// tlsPolicy explains a destination's outbound TLS policy (nil: no
 	// DANE or MTA-STS; SetTLSPolicy).
 	tlsPolicy func(ctx context.Context, domain string) any
@@ -533,6 +534,18 @@ type LoadedConfig struct {
 
 // SetLoadedConfig gives the API the configuration the daemon runs.
 func (s *Server) SetLoadedConfig(f func() LoadedConfig) { s.loaded = f }
+
+// SetReloadCheck gives the API the SIGHUP reload's checks of a file
+// against the running state as a dry run (POST /v1/config/check, the
+// file's absolute path as the body; config check): f applies nothing,
+// binds nothing, and answers each refusal at file:line in the reload's
+// words (none: the reload would take the file).
+func (s *Server) SetReloadCheck(f func(file string) []string) { s.reloadCheck = f }
+
+// ReloadCheck is the answer of POST /v1/config/check.
+type ReloadCheck struct {
+	Refusals []string `json:"refusals"`
+}
 
 // SetTLSPolicy gives the API the explanation of a destination's outbound
 // TLS policy (GET /v1/tlspolicy/{domain}; route explain).
@@ -907,6 +920,19 @@ func (s *Server) routes() http.Handler {
 			return
 		}
 		reply(w, s.loaded(), nil)
+	})
+	mux.HandleFunc("POST /v1/config/check", func(w http.ResponseWriter, r *http.Request) {
+		if s.reloadCheck == nil {
+			fail(w, http.StatusNotFound, "no configuration given")
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		file := string(b)
+		if err != nil || file == "" || !filepath.IsAbs(file) || strings.ContainsRune(file, 0) {
+			fail(w, http.StatusBadRequest, "config check: the body is the configuration file's absolute path")
+			return
+		}
+		reply(w, ReloadCheck{Refusals: append([]string{}, s.reloadCheck(file)...)}, nil)
 	})
 	mux.HandleFunc("GET /v1/tlspolicy/{domain}", func(w http.ResponseWriter, r *http.Request) {
 		if s.tlsPolicy == nil {
