@@ -2,10 +2,12 @@ package delivery
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
 	"umbra/internal/header"
+	"umbra/internal/mailaddr"
 	"umbra/internal/queue"
 	"umbra/internal/routing"
 )
@@ -28,8 +30,10 @@ import (
 //
 // The check needs both facts: the message came from that server
 // (messageOrigin, the authenticated previous hop), and this server's
-// own trace field is in it twice or more (it is being received here the
-// second time: visitedBefore). The first alone is no loop: a group
+// own trace field is in it twice or more, the earlier one among the
+// fields only servers of the organisation wrote (it is being received
+// here the second time, and went round the organisation only:
+// visitedBefore; a sender's forged fields do not count). The first alone is no loop: a group
 // expanded here whose member is in the sender's site, a mailbox
 // server's submission whose recipient is on it, a copy taken over from
 // a primary all go back legitimately. Final delivery into a mailbox
@@ -59,24 +63,70 @@ func OrgRingReply(next string, n, max int) string {
 }
 
 // visitedBefore reports whether body carries this server's trace field
-// (by HOST (umbra)) more than once: the message was received here
-// before the receipt that stored it.
-func visitedBefore(body []byte, hostname string) bool {
-	if hostname == "" {
+// (by HOST (umbra)) more than once, the earlier one among the fields
+// the organisation's servers wrote: the message was received here
+// before the receipt that stored it, and went round servers of the
+// organisation only since. The fields are read from the top, this
+// server's receipt, down: each was written by the server the field
+// above names as its client (its address literal, which the writer
+// takes from the connection, never from the client), so a field is
+// trusted only while the field above came from a server of the
+// topology (tp.ServerFrom) and was written by umbra. Below the
+// organisation's first receipt from elsewhere the trace is the
+// sender's to write (rdops49): forged "by HOST (umbra)" fields must
+// neither hold mail that legitimately goes back to the server it came
+// from nor make a loop through the internet (an MX pointing back) wait
+// instead of failing at the hop limit.
+func visitedBefore(tp *routing.Topology, body []byte, hostname string) bool {
+	host := strings.TrimSuffix(hostname, ".")
+	if tp == nil || host == "" {
 		return false
 	}
-	host := strings.TrimSuffix(hostname, ".")
-	n := 0
-	for _, v := range header.Values(body, "Received") {
-		f := strings.Fields(v) // folded with tabs: "from H (…)\tby HOST (umbra) with …"
-		for k := 0; k+2 < len(f); k++ {
-			if strings.EqualFold(f[k], "by") && strings.EqualFold(f[k+1], host) && f[k+2] == "(umbra)" {
-				n++
-				break
-			}
+	for k, v := range header.Values(body, "Received") {
+		by, from, ok := umbraTrace(v)
+		if !ok {
+			return false // not umbra's: nothing below is the organisation's to vouch for
+		}
+		mine := strings.EqualFold(strings.TrimSuffix(by, "."), host)
+		switch {
+		case k == 0 && !mine:
+			return false // the top field is not this server's receipt
+		case k > 0 && mine:
+			return true
+		}
+		if !from.IsValid() || tp.ServerFrom(from) == "" {
+			return false // received from outside the organisation
 		}
 	}
-	return n >= 2
+	return false
+}
+
+// umbraTrace reads a trace field umbra writes (internal/smtp session.go:
+// "from HELO ([ADDR]) by HOST (umbra) with …"): HOST, and ADDR, the
+// client's address literal (invalid when there is none, as in a
+// pickup's). ok is false for a field umbra did not write.
+func umbraTrace(v string) (by string, from netip.Addr, ok bool) {
+	f := strings.Fields(v)
+	for k := 0; k+2 < len(f); k++ {
+		if !strings.EqualFold(f[k], "by") || f[k+2] != "(umbra)" {
+			continue
+		}
+		// The literal is the last comment before "by": a HELO is one word.
+		for j := k - 1; j > 0; j-- {
+			lit, pre := strings.CutPrefix(f[j], "([")
+			lit, suf := strings.CutSuffix(lit, "])")
+			if !pre || !suf {
+				continue
+			}
+			lit, _ = mailaddr.CutIPv6Tag(lit)
+			if ip, err := netip.ParseAddr(lit); err == nil {
+				from = ip.Unmap()
+			}
+			break
+		}
+		return f[k+1], from, true
+	}
+	return "", netip.Addr{}, false
 }
 
 // nextServer names the one server of the organisation g relays to: the
@@ -114,7 +164,7 @@ func (d *Deliverer) orgLoop(st *state, m *queue.Message, body []byte, g *group) 
 		return nil
 	}
 	origin := messageOrigin(tp, m)
-	if origin == "" || originLostIt(st, m, origin) || !strings.EqualFold(origin, next) || !visitedBefore(body, st.cfg.Hostname) {
+	if origin == "" || originLostIt(st, m, origin) || !strings.EqualFold(origin, next) || !visitedBefore(tp, body, st.cfg.Hostname) {
 		return nil
 	}
 	d.warnOrgLoop(st.cfg.LocalServer, origin, "the message came back from the server this one would relay it to: the two servers' topologies disagree (or a redirect points back); it waits here (451 4.4.6) until they agree",
@@ -135,7 +185,7 @@ func (d *Deliverer) orgRing(st *state, m *queue.Message, body []byte, g *group, 
 		next = strings.Join(g.hops[0].Servers, ",")
 	}
 	origin := messageOrigin(tp, m)
-	if next == "" || origin == "" || !visitedBefore(body, st.cfg.Hostname) {
+	if next == "" || origin == "" || !visitedBefore(tp, body, st.cfg.Hostname) {
 		return nil
 	}
 	d.warnOrgLoop(st.cfg.LocalServer, origin, "a message goes round servers of the organisation: it reached the hop limit, came from one and would go to another, and was here before: their topologies disagree; it waits here (451 4.4.6) until they agree",

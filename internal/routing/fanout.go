@@ -239,7 +239,9 @@ func (t *Topology) AvoidOrigin(r *Route, origin string) {
 			}
 			r.why("%s is where the message came from: not sent back to it while %s has other servers", origin, describeHopSite(h))
 		case i == 0:
-			r.why("%s is where the message came from, and the path leads back to it: it is the only server of the next hop", origin)
+			r.why("%s is where the message came from, and the path leads back to it: it is the only server of the next hop; "+
+				"it goes back unless the message was at this server before: then the topologies of this server and %s disagree "+
+				"(in one topology a least-cost path never returns; or a redirect points back) and it waits here 451 4.4.6 until they agree", origin, origin)
 		default:
 			r.why("%s is where the message came from: it is not a fallback", origin)
 			continue

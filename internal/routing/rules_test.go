@@ -470,3 +470,20 @@ func TestRuleConnectorTieNearestByKind(t *testing.T) {
 		t.Errorf("this server against a remote site at equal total cost: %s, want tie-z (this server)", r.Destination)
 	}
 }
+
+// rdops49: a route that leads back to the server the message came from
+// is what two servers' topologies disagreeing look like (in one
+// topology a least-cost path never does); the reasons say what the
+// deliverer does with it: the message waits 451 4.4.6 when it was at
+// this server before, and goes back otherwise.
+func TestRuleRouteBackToTheOriginSaysWhatHappens(t *testing.T) {
+	tp := topo(t, reference(false))
+	r := tp.Explain("hub1.london", "a@newyork.example", 1, Authoritative)
+	tp.AvoidOrigin(&r, "hub1.newyork")
+	why := strings.Join(r.Reasons, "\n")
+	for _, want := range []string{"4.4.6", "disagree", "was at this server before"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("the reasons do not say %q:\n%s", want, why)
+		}
+	}
+}
