@@ -442,6 +442,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		r, _ := out["held_restored"].(float64)
 		flash += "; " + queue.HeldEachRestoredText(target, int(n), int(r))
 	}
+	if n, ok := out["shadow_held"].(float64); ok && n > 0 && (op == "retry" || op == "resume" || op == "redirect") {
+		// A shadow queue's copies held for their primary: left alone.
+		flash += "; " + queue.ShadowHeldText(int(n), op)
+	}
 	if stopping && (op == "retry" || op == "redirect" || op == "resume" || op == "release") {
 		flash += "; umbra is stopping: no delivery attempt starts before it is started again"
 	}
