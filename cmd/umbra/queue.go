@@ -204,6 +204,9 @@ func newQueueCmd() *cobra.Command {
 							v["held_restored"] = sum.HeldRestored // of them, held by a db restore
 						}
 					}
+					if sum.ShadowHeld > 0 {
+						v["shadow_held"] = sum.ShadowHeld // copies held for their primary, left alone
+					}
 					return printJSON(cmd.OutOrStdout(), v)
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s", args[0], a.use)
@@ -224,6 +227,9 @@ func newQueueCmd() *cobra.Command {
 					// Not released by the queue's action (rt36 F2): the
 					// queue still shows suspended while they are held.
 					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], heldEachText(args[0], sum.HeldEach, sum.HeldRestored))
+				}
+				if sum.ShadowHeld > 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], queue.ShadowHeldText(sum.ShadowHeld, a.use))
 				}
 				return nil
 			},
@@ -263,8 +269,12 @@ func newQueueCmd() *cobra.Command {
 					plural(busy, "message"), args[0], map[bool]string{true: "was", false: "were"}[busy == 1], map[bool]string{true: "s", false: ""}[busy == 1], args[0], to)}
 			}
 			if wantJSON(cmd) {
-				if err := printJSON(cmd.OutOrStdout(), dueJSON(c, true, map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
-					"kept_requiretls": kept, "kept_in_delivery": busy})); err != nil {
+				v := map[string]any{"queue": args[0], "action": "redirect", "to": to, "messages": n,
+					"kept_requiretls": kept, "kept_in_delivery": busy}
+				if sum.ShadowHeld > 0 {
+					v["shadow_held"] = sum.ShadowHeld // copies held for their primary, left alone
+				}
+				if err := printJSON(cmd.OutOrStdout(), dueJSON(c, true, v)); err != nil {
 					return err
 				}
 				return again
@@ -276,6 +286,9 @@ func newQueueCmd() *cobra.Command {
 			}
 			if busy > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s in delivery stay%s in %s\n", args[0], plural(busy, "message"), map[bool]string{true: "s", false: ""}[busy == 1], args[0])
+			}
+			if sum.ShadowHeld > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], queue.ShadowHeldText(sum.ShadowHeld, "redirect"))
 			}
 			stoppingNote(cmd, c)
 			return again

@@ -415,10 +415,14 @@ type QueueResult struct {
 	HeldEach int `json:"held_each,omitempty"`
 	// HeldRestored counts those of HeldEach a db restore holds
 	// (queue.BatchResult.HeldRestored), told apart in the words.
-	HeldRestored int    `json:"held_restored,omitempty"`
-	Next         string `json:"next,omitempty"`
-	Through      string `json:"through,omitempty"`
-	Selection    string `json:"selection,omitempty"`
+	HeldRestored int `json:"held_restored,omitempty"`
+	// ShadowHeld counts, for a resume, retry or redirect of a shadow
+	// queue, the copies there held for their primary, which it left
+	// alone (queue.BatchResult.ShadowHeld).
+	ShadowHeld int    `json:"shadow_held,omitempty"`
+	Next       string `json:"next,omitempty"`
+	Through    string `json:"through,omitempty"`
+	Selection  string `json:"selection,omitempty"`
 }
 
 // queueBatch serves one batch of a queue action, audited as action.
@@ -454,7 +458,7 @@ func (s *Server) queueBatch(w http.ResponseWriter, r *http.Request, qb QueueBatc
 	}
 	b, err := qb.QueueBatch(s.withTally(r, token, audit, name, selected), action, name, to, ids, after == 0, until)
 	used := b.Used
-	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released, HeldEach: b.HeldEach, HeldRestored: b.HeldRestored}
+	out := QueueResult{Queue: name, Rescheduled: b.Changed, KeptRequireTLS: b.KeptRequireTLS, KeptInDelivery: b.KeptInDelivery, Released: b.Released, HeldEach: b.HeldEach, HeldRestored: b.HeldRestored, ShadowHeld: b.ShadowHeld}
 	if through != 0 {
 		out.Through = through.String()
 	}

@@ -452,6 +452,7 @@ func (c *Client) QueueActionTotals(name, action, to string, progress func(sum in
 		sum.KeptInDelivery += out.KeptInDelivery
 		sum.HeldEach += out.HeldEach // counted by the first batch
 		sum.HeldRestored += out.HeldRestored
+		sum.ShadowHeld += out.ShadowHeld // counted by the first batch
 		for k, n := range out.Released {
 			if sum.Released == nil {
 				sum.Released = map[string]int{}

@@ -80,7 +80,10 @@
 //     admin API's handler in-process (package admin), so they are the
 //     CLI's, with its checks and errors. No button offers what the API
 //     refuses: queue actions follow queue.CheckQueueAction (no suspension
-//     of a shadow queue, nothing on poison, quarantine or a dumpster),
+//     of a shadow queue, nothing on poison, quarantine or a dumpster) and
+//     the queue's status (queueActionOffered: no retry, resume or
+//     redirect of a shadow queue shown shadow, none of its copies taken
+//     over, as queue.Manager.CheckShadowQueueAction refuses them),
 //     message actions the state the message is shown in
 //     (messageActionOffered).
 //   - Pages never show a message body; only the explicit export

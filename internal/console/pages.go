@@ -37,7 +37,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"dict":  act,
 	// The actions the admin API carries out, so that no button is one
 	// it refuses.
-	"queueAct": func(name, action string) bool { return queue.CheckQueueAction(name, action) == nil },
+	"queueAct": queueActionOffered,
 	"heldEach": queue.HeldEachRestoredText,
 	// pathEscape: a form's target as the page posts it back (target_escaped):
 	// ASCII, so the page's escaping of what a terminal or browser would act
@@ -52,6 +52,27 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	// byte as \xNN, the text \xNN doubled), never as U+FFFD.
 	"shown": shownTyped,
 }).ParseFS(templateFS, "templates/*.html"))
+
+// queueActionOffered: the admin API carries out action on the queue of
+// row (queue.CheckQueueAction), and, on a shadow queue, a copy there is
+// taken over — one shown shadow, its copies all held for their primary
+// (a taken-over one held by message suspend aside), refuses
+// retry, resume and redirect as it refuses suspend
+// (queue.Manager.CheckShadowQueueAction): no button for them.
+func queueActionOffered(row queue.QueueInfo, action string) bool {
+	if queue.CheckQueueAction(row.Name, action) != nil {
+		return false
+	}
+	if queue.DeliveryType(row.Name) != "shadow" || row.Status != "shadow" {
+		return true // taken-over copies make it ready, retry or active
+	}
+	for st, n := range row.ByState {
+		if st != "shadow" && n > 0 {
+			return true
+		}
+	}
+	return false
+}
 
 // shownTyped is a filter value echoed in its field (the "shown"
 // template function).
@@ -420,6 +441,10 @@ func (s *Server) action(w http.ResponseWriter, r *http.Request, se *session) {
 		// operator's hold, and a resume of them may send them twice.
 		r, _ := out["held_restored"].(float64)
 		flash += "; " + queue.HeldEachRestoredText(target, int(n), int(r))
+	}
+	if n, ok := out["shadow_held"].(float64); ok && n > 0 && (op == "retry" || op == "resume" || op == "redirect") {
+		// A shadow queue's copies held for their primary: left alone.
+		flash += "; " + queue.ShadowHeldText(int(n), op)
 	}
 	if stopping && (op == "retry" || op == "redirect" || op == "resume" || op == "release") {
 		flash += "; umbra is stopping: no delivery attempt starts before it is started again"

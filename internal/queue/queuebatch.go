@@ -108,14 +108,19 @@ func (q *Manager) QueueBatch(ctx context.Context, action, name, target string, i
 		b.Released = q.releasedTo(madeDue) // outside the resume's lock: the planner takes its own
 		if first && err == nil {
 			b.HeldEach, b.HeldRestored = q.heldEachIn(name)
+			b.ShadowHeld = q.shadowHeldIn(name)
 		}
 	case "retry":
 		b.Changed, b.Used, err = q.retryBatch(ctx, name, ids, first, until)
 		if first && err == nil {
 			b.HeldEach, b.HeldRestored = q.heldEachIn(name)
+			b.ShadowHeld = q.shadowHeldIn(name)
 		}
 	case "redirect":
-		return q.redirectBatch(ctx, name, target, ids, until)
+		b, err = q.redirectBatch(ctx, name, target, ids, until)
+		if first && err == nil {
+			b.ShadowHeld = q.shadowHeldIn(name)
+		}
 	case "flush":
 		b.Changed, b.Used, err = q.flushBatch(ctx, ids, first, until)
 	default:
@@ -152,6 +157,12 @@ type BatchResult struct {
 	// (restored suspended, Message.RestoredSuspended), not the
 	// operator: the words tell them apart (HeldEachRestoredText).
 	HeldRestored int
+	// ShadowHeld counts, for a resume, retry or redirect of a shadow
+	// queue (its first batch), the copies there still held for their
+	// primary, not taken over: the action acts on the taken-over ones
+	// only and leaves these alone (CheckShadowQueueAction refuses it
+	// when there are no others).
+	ShadowHeld int
 }
 
 // queueActionAll is a queue action on its whole selection, in one
@@ -586,6 +597,24 @@ func (q *Manager) anyReady(ids []ID) bool {
 		return nil
 	})
 	return found
+}
+
+// shadowHeldIn counts the copies of shadow queue name held for their
+// primary (state Shadow), not taken over; 0 for any other queue.
+func (q *Manager) shadowHeldIn(name string) (n int) {
+	if DeliveryType(name) != "shadow" {
+		return 0
+	}
+	_ = q.store.View(func(tx *Tx) error {
+		tx.walkQueue(name, 0, func(_ ID, st State, known bool) bool {
+			if known && st == Shadow {
+				n++
+			}
+			return true
+		})
+		return nil
+	})
+	return n
 }
 
 // heldEachIn counts the messages of queue name held one by one (state

@@ -373,3 +373,13 @@ func (q *Manager) CheckShadowQueueAction(name, action string) error {
 		"nothing to %s (a copy is delivered from here only once its primary is taken over: umbra shadow list)",
 		ErrNotDeliveryQueue, name, held, action)
 }
+
+// ShadowHeldText says that a resume, retry or redirect of a shadow
+// queue acted on its taken-over copies only and left alone the n copies
+// there still held for their primary (BatchResult.ShadowHeld): the CLI's
+// words and the console's.
+func ShadowHeldText(n int, action string) string {
+	return fmt.Sprintf("%s held for their primary, not taken over, left alone: the primary delivers %s "+
+		"(the %s acted on the copies taken over here only; umbra shadow list)",
+		pick1(n, "1 shadow copy", fmt.Sprintf("%d shadow copies", n)), pick1(n, "it", "them"), action)
+}
