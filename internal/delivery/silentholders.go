@@ -38,12 +38,20 @@ func (r *ReceiptShadow) silentAfter() time.Duration {
 }
 
 // holderSilent reports whether server, a holder owed discards here,
-// made no query here within silentAfter (none since this process
-// started counts as silent). Its sessions may state another name than
+// made no query here within silentAfter. None since this process
+// started counts from the first pass that asked (silentSince), not as
+// silent at once: a healthy holder's watch asks within a heartbeat
+// timeout, and is not handed its discards over a session of this
+// server's at every start. Its sessions may state another name than
 // the one it is dialled as (statedAs): either counts.
 func (r *ReceiptShadow) holderSilent(server string) bool {
+	now := r.clock()
+	r.silentSince.CompareAndSwap(0, now.UnixNano())
 	last := r.lastAsked(server)
-	return last.IsZero() || r.clock().Sub(last) >= r.silentAfter()
+	if last.IsZero() {
+		last = time.Unix(0, r.silentSince.Load())
+	}
+	return now.Sub(last) >= r.silentAfter()
 }
 
 // lastAsked is when server's shadow sessions last made a query here
