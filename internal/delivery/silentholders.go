@@ -78,25 +78,15 @@ func (r *ReceiptShadow) lastAsked(server string) time.Time {
 // this server's probe just reached it, over a session of this server's
 // (XDISCARD: pushDiscards), within StopPushPerServer.
 func (r *ReceiptShadow) pushToSilent(ctx context.Context, server string, q OwedDiscards) {
-	st := r.d.st.Load()
-	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
-		return
-	}
-	s, ok := st.cfg.Topology.Server(server)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, StopPushPerServer)
-	defer cancel()
-	n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, q)
+	name, n, ok, err := r.pushOwed(ctx, server, q)
 	switch {
-	case errors.Is(err, smtp.ErrNoPush):
+	case !ok, errors.Is(err, smtp.ErrNoPush):
 	case err != nil:
 		r.d.log.Info("discard notifications not all handed to a shadow server that fetches none here (its sessions to this server fail?); tried again at the next pass",
-			"shadow_server", s.Name, "handed", n, "err", err)
+			"shadow_server", name, "handed", n, "err", err)
 	case n > 0:
 		r.d.log.Info("discard notifications handed to a shadow server that fetched none here (its sessions to this server fail?) while this server reaches it",
-			"shadow_server", s.Name, "count", n, "silent_for", r.silentFor(s.Name))
+			"shadow_server", name, "count", n, "silent_for", r.silentFor(name))
 	}
 }
 
