@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -95,8 +96,8 @@ func newShadowCmd() *cobra.Command {
 					// held of it is still answered to it (departed42).
 					state += ", not in topology"
 				}
-				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%d\t%s\t%s\t%s\n", termSafe(v.Primary), v.Copies, v.TakenOverCopies, oldest, last,
-					v.FailedHeartbeats, termSafe(state), termSafe(v.DatabaseShown()), termSafe(why))
+				fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", termSafe(v.Primary), v.Copies, v.TakenOverCopies, oldest, last,
+					failedHeartbeatsText(v), termSafe(state), termSafe(v.DatabaseShown()), termSafe(why))
 			}
 			if err := w.Flush(); err != nil {
 				return err
@@ -317,4 +318,16 @@ func takeoverText(at, by, now time.Time) string {
 		return "takeover when the heartbeat started at " + stamp(at) + " fails" + hang
 	}
 	return "takeover due (" + stamp(at) + ")"
+}
+
+// failedHeartbeatsText is shadow list's FAILED HEARTBEATS: the count,
+// and for a primary reaching this server one way that each of its
+// sessions resets it (queue shadowAlive), so a 0 there is no heartbeat
+// that passed (partition49).
+func failedHeartbeatsText(v admin.ShadowView) string {
+	n := strconv.Itoa(v.FailedHeartbeats)
+	if !v.ReachesHere.IsZero() {
+		return n + " (reset by its sessions here)"
+	}
+	return n
 }

@@ -608,7 +608,7 @@ type ShadowView struct {
 	// TakenOver: some of the copies listed are taken over.
 	TakenOver bool `json:"taken_over,omitempty"`
 	// State (ShadowState): what the copies listed and the sessions with
-	// the primary say — healthy, failing, refused, taken-over.
+	// the primary say — healthy, unreachable, one-way (this server cannot reach it while it reaches this server: ReachesHere), refused, taken-over.
 	State string `json:"state"`
 	// Refused is the reply of the last session the primary refused, when
 	// it let none in since (state refused); RefusedSince the first of
@@ -849,6 +849,12 @@ func (s *Server) ShadowViews() ([]ShadowView, error) {
 		v.State = ShadowState(v.HeldCopies, v.TakenOverCopies, v.FailedHeartbeats, v.Refused)
 		if v.State == "healthy" && v.Unreachable != "" {
 			v.State = "unreachable" // no heartbeat failed yet, its watch sessions do
+		}
+		if v.State == "unreachable" && !v.ReachesHere.IsZero() {
+			// This server cannot reach it, its own sessions reach this
+			// server (a link failing one way): each moves the takeover
+			// on, none comes while they go on (partition49).
+			v.State = "one-way"
 		}
 		v.NotInTopology = s.serverKnown != nil && !s.serverKnown(v.Primary)
 	}

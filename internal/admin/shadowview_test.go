@@ -171,3 +171,25 @@ func TestShadowViewsMarkAPrimaryNotInTopology(t *testing.T) {
 		t.Fatalf("%d rows, want 3 (hub-c's kept while its copies are held)", seen)
 	}
 }
+
+// A primary this server cannot reach while its own sessions reach this
+// server (a link failing one way) is in state one-way, not unreachable:
+// no takeover comes while they go on, whether its last heartbeat here
+// failed (1) or its session just reset the count (0).
+func TestShadowViewsOneWay(t *testing.T) {
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, p := range []shadow.PrimaryStatus{
+		{Name: "hub-a", Failures: 1, Unreachable: "dial tcp: connection refused", ReachesHere: at},
+		{Name: "hub-a", Failures: 0, Unreachable: "watch session failed: connection refused", ReachesHere: at},
+	} {
+		s := &Server{q: shadowQueue{&fakeQueue{}}}
+		s.SetShadows(func() []shadow.PrimaryStatus { return []shadow.PrimaryStatus{p} })
+		vs, err := s.ShadowViews()
+		if err != nil || len(vs) == 0 || vs[0].Primary != "hub-a" {
+			t.Fatalf("views: %+v %v", vs, err)
+		}
+		if vs[0].State != "one-way" {
+			t.Errorf("%d failed heartbeats: state %q, want one-way", p.Failures, vs[0].State)
+		}
+	}
+}

@@ -41,7 +41,7 @@ type serverHealth struct {
 	Name, Role, Site, Address string
 	State                     string // self, ok, failing, refused, down, unknown
 	LastContact               time.Time
-	Heartbeat                 string // e.g. "ok", "unreachable: 2 failed, takeover at …: …", "refused: 535 5.7.8 …", "taken over", "not watched"
+	Heartbeat                 string // e.g. "ok", "unreachable: 2 failed, takeover at …: …", "one way: …", "refused: 535 5.7.8 …", "taken over", "not watched"
 	DatabaseID                string
 	Last                      *Result
 }
@@ -85,9 +85,19 @@ func (s *Server) health(t *Topology) []serverHealth {
 				h.Heartbeat, h.State = "refused: "+p.Refused, "refused"
 			case p.TakenOver:
 				h.Heartbeat, h.State = "taken over", "down"
-			case p.Failures > 0:
+			case !p.ReachesHere.IsZero():
+				// This server cannot reach it while its own sessions
+				// reach this server (shadow list: one-way): each moves
+				// the takeover on, whatever the failed heartbeats say
+				// between them (0 or 1).
+				h.Heartbeat, h.State = "one way: this server cannot reach it ("+p.Unreachable+"); it reaches this server, its last session here at "+when(p.ReachesHere)+": no takeover while it does", "failing"
+				if !p.TakeoverAt.IsZero() {
+					h.Heartbeat += " (if it stops: takeover at " + when(p.TakeoverAt) + ")"
+				}
+			case p.Failures > 0 || p.Unreachable != "":
 				// Heartbeats fail (shadow list: unreachable), counted
-				// towards the takeover.
+				// towards the takeover; or its watch sessions fail before
+				// a heartbeat did (unreachable too, rt27 F8).
 				h.Heartbeat, h.State = "unreachable: "+strconv.Itoa(p.Failures)+" failed", "failing"
 				if !p.TakeoverAt.IsZero() {
 					h.Heartbeat += ", takeover at " + when(p.TakeoverAt)

@@ -107,6 +107,9 @@ type ReceiptShadow struct {
 	// the last query its shadow sessions made here (ShadowSessionAsked;
 	// silentholders.go).
 	holderAsked sync.Map
+	// silentSince: unix nanoseconds of the first holderSilent, the start
+	// of the wait of a holder that made no query here since this start.
+	silentSince atomic.Int64
 	// refusalWarned: mailaddr.NameKey of a server id → unix nanoseconds
 	// of the last WARN of a refusal of its sessions (refusalWarnDue).
 	refusalWarned sync.Map

@@ -1807,26 +1807,36 @@ func (r *ReceiptShadow) sessionsRefused(server string) bool {
 // second delivery (rt30a F1). Each pass of the holders does it, after
 // the probe that reached the server.
 func (r *ReceiptShadow) pushToRefused(ctx context.Context, server string, q OwedDiscards) {
+	name, n, ok, err := r.pushOwed(ctx, server, q)
+	switch {
+	case !ok, errors.Is(err, smtp.ErrNoPush):
+	case err != nil:
+		r.d.log.Info("discard notifications not all handed to a shadow server whose sessions this server refuses; tried again at the next pass",
+			"shadow_server", name, "handed", n, "err", err)
+	case n > 0:
+		r.d.log.Info("discard notifications handed to a shadow server whose sessions this server refuses (its own queries are refused)",
+			"shadow_server", name, "count", n)
+	}
+}
+
+// pushOwed hands the discard notifications this server owes to server,
+// a transport server of the topology, over a session of this server's
+// (XDISCARD: pushDiscards) within StopPushPerServer; name is the
+// topology's, ok false when no push could be tried (no topology, no
+// shadow id, a server it does not name).
+func (r *ReceiptShadow) pushOwed(ctx context.Context, server string, q OwedDiscards) (name string, n int, ok bool, err error) {
 	st := r.d.st.Load()
 	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
-		return
+		return "", 0, false, nil
 	}
-	s, ok := st.cfg.Topology.Server(server)
-	if !ok {
-		return
+	s, found := st.cfg.Topology.Server(server)
+	if !found {
+		return "", 0, false, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, StopPushPerServer)
 	defer cancel()
-	n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, q)
-	switch {
-	case errors.Is(err, smtp.ErrNoPush):
-	case err != nil:
-		r.d.log.Info("discard notifications not all handed to a shadow server whose sessions this server refuses; tried again at the next pass",
-			"shadow_server", s.Name, "handed", n, "err", err)
-	case n > 0:
-		r.d.log.Info("discard notifications handed to a shadow server whose sessions this server refuses (its own queries are refused)",
-			"shadow_server", s.Name, "count", n)
-	}
+	n, err = r.d.pushDiscards(ctx, st, s.Name, s.Address, q)
+	return s.Name, n, true, err
 }
 
 // Recopy implements shadow.Copier.

@@ -38,12 +38,20 @@ func (r *ReceiptShadow) silentAfter() time.Duration {
 }
 
 // holderSilent reports whether server, a holder owed discards here,
-// made no query here within silentAfter (none since this process
-// started counts as silent). Its sessions may state another name than
+// made no query here within silentAfter. None since this process
+// started counts from the first pass that asked (silentSince), not as
+// silent at once: a healthy holder's watch asks within a heartbeat
+// timeout, and is not handed its discards over a session of this
+// server's at every start. Its sessions may state another name than
 // the one it is dialled as (statedAs): either counts.
 func (r *ReceiptShadow) holderSilent(server string) bool {
+	now := r.clock()
+	r.silentSince.CompareAndSwap(0, now.UnixNano())
 	last := r.lastAsked(server)
-	return last.IsZero() || r.clock().Sub(last) >= r.silentAfter()
+	if last.IsZero() {
+		last = time.Unix(0, r.silentSince.Load())
+	}
+	return now.Sub(last) >= r.silentAfter()
 }
 
 // lastAsked is when server's shadow sessions last made a query here
@@ -70,25 +78,15 @@ func (r *ReceiptShadow) lastAsked(server string) time.Time {
 // this server's probe just reached it, over a session of this server's
 // (XDISCARD: pushDiscards), within StopPushPerServer.
 func (r *ReceiptShadow) pushToSilent(ctx context.Context, server string, q OwedDiscards) {
-	st := r.d.st.Load()
-	if st.cfg.Topology == nil || st.cfg.ShadowServerID == "" {
-		return
-	}
-	s, ok := st.cfg.Topology.Server(server)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(ctx, StopPushPerServer)
-	defer cancel()
-	n, err := r.d.pushDiscards(ctx, st, s.Name, s.Address, q)
+	name, n, ok, err := r.pushOwed(ctx, server, q)
 	switch {
-	case errors.Is(err, smtp.ErrNoPush):
+	case !ok, errors.Is(err, smtp.ErrNoPush):
 	case err != nil:
 		r.d.log.Info("discard notifications not all handed to a shadow server that fetches none here (its sessions to this server fail?); tried again at the next pass",
-			"shadow_server", s.Name, "handed", n, "err", err)
+			"shadow_server", name, "handed", n, "err", err)
 	case n > 0:
 		r.d.log.Info("discard notifications handed to a shadow server that fetched none here (its sessions to this server fail?) while this server reaches it",
-			"shadow_server", s.Name, "count", n, "silent_for", r.silentFor(s.Name))
+			"shadow_server", name, "count", n, "silent_for", r.silentFor(name))
 	}
 }
 

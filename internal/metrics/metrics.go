@@ -515,7 +515,7 @@ func (c *schedulerCollector) Collect(ch chan<- prometheus.Metric) {
 }
 
 // PrimaryState is one primary as shadow list shows it (admin.ShadowView):
-// its state — healthy, unreachable, refused, taken-over — and its failed
+// its state — healthy, unreachable, one-way, refused, taken-over — and its failed
 // heartbeats counted towards the takeover.
 type PrimaryState struct {
 	Primary          string
@@ -529,7 +529,7 @@ type PrimaryState struct {
 }
 
 // PrimaryStates lists the states a primary can be in (ShadowState).
-var PrimaryStates = []string{"healthy", "unreachable", "refused", "taken-over"}
+var PrimaryStates = []string{"healthy", "unreachable", "one-way", "refused", "taken-over"}
 
 // shadowStateCollector reports each primary's state at scrape time, from
 // the same view as shadow list, the API and the console.
@@ -551,7 +551,7 @@ type shadowStateCollector struct {
 func RegisterShadowStates(reg prometheus.Registerer, src func() ([]PrimaryState, error)) {
 	reg.MustRegister(&shadowStateCollector{src: src,
 		state: prometheus.NewDesc("umbra_shadow_primary_state",
-			"State of each primary this server holds shadow copies for, as shadow list shows it: healthy, unreachable (heartbeats fail: no answer, a 421, or a refusal by something without the primary's database digest; taken over at the retry count; or its watch sessions fail before a heartbeat did), refused (the primary itself refuses this server's sessions: never taken over for it), taken-over.",
+			"State of each primary this server holds shadow copies for, as shadow list shows it: healthy, unreachable (heartbeats fail: no answer, a 421, or a refusal by something without the primary's database digest; taken over at the retry count; or its watch sessions fail before a heartbeat did), one-way (this server cannot reach it while its own sessions reach this server — a link failing one way —: no takeover while they go on), refused (the primary itself refuses this server's sessions: never taken over for it), taken-over.",
 			[]string{"primary", "state"}, nil),
 		failures: prometheus.NewDesc("umbra_shadow_primary_failed_heartbeats",
 			"Consecutive failed heartbeats of each primary, counted towards the takeover (shadow_heartbeat_retry_count).",
