@@ -43,9 +43,10 @@ import (
 //     server and names its copy by the record's shadow id): every
 //     recipient done here;
 //   - the org id alone (another server's copy of the message): a
-//     recipient done for good here — delivered, relayed outside the
-//     organisation's shadow sessions, failed with its DSN — but not one
-//     handed to another transport server (flag handedOn): a route that
+//     recipient done for good here — delivered, relayed out of the
+//     organisation, failed with its DSN — but not one handed to another
+//     transport server, in a shadow session or by a relay not known to
+//     leave the organisation (flag handedOn): a route that
 //     sends mail back through this server must not lose it (a loop ends
 //     at max_hop_count, as before).
 // A message left with no recipient is not stored; its sender's copy is
