@@ -43,9 +43,10 @@ import (
 //     server and names its copy by the record's shadow id): every
 //     recipient done here;
 //   - the org id alone (another server's copy of the message): a
-//     recipient done for good here — delivered, relayed outside the
-//     organisation's shadow sessions, failed with its DSN — but not one
-//     handed to another transport server (flag handedOn): a route that
+//     recipient done for good here — delivered, relayed out of the
+//     organisation, failed with its DSN — but not one handed to another
+//     transport server, in a shadow session or by a relay not known to
+//     leave the organisation (flag handedOn): a route that
 //     sends mail back through this server must not lose it (a loop ends
 //     at max_hop_count, as before).
 // A message left with no recipient is not stored; its sender's copy is
@@ -89,7 +90,16 @@ func finishedKeyEarlier(orgID, addr string) []byte {
 // recipients of m that it finished (pending in before, done now; not a
 // copy given back to its primary, which is not this server's to finish)
 // when m has a copy elsewhere that could come back.
-func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outcome, now time.Time) error {
+//
+// A recipient relayed to a next hop that may be a transport server of
+// the organisation (not known to leave it: dest, leftOrg) is handed on,
+// not finished here, as one taken in a shadow session is: a route back
+// through this server (two topologies that disagree) returns it, and
+// taking that copy for done dropped the recipient undelivered (loop49
+// F1). Only what this server finished itself — a final delivery, a
+// failure with its DSN, a relay out of the organisation, a group
+// expanded here — is done for good.
+func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outcome, dest map[int]relayDest, now time.Time) error {
 	b, at := t.tx.Bucket(bucketFinished), t.tx.Bucket(bucketFinishedAt)
 	if b == nil || at == nil || m.OrgID == "" || m.ShadowServer == "" || m.ShadowID == "" {
 		return nil
@@ -101,7 +111,7 @@ func (t *Tx) noteFinished(m *Message, before []RcptStatus, outcome map[int]Outco
 			continue
 		}
 		flags := byte(finishedExact)
-		if r.Status == Shadowed {
+		if r.Status == Shadowed || r.Status == Relayed && outcome[i] == RelayedOK && !dest[i].left {
 			flags |= finishedHandedOn
 		}
 		if carriesOthersCopy(m) {

@@ -28,7 +28,7 @@ func TestFinishedRecipientsOfCopyComingBack(t *testing.T) {
 				out = append(out, Result{Rcpt: i, Outcome: ShadowedOK, Queue: "site:c", Primary: "hub-c", PrimaryAddr: "127.0.0.3:25",
 					ShadowID: m.ID.String() + "-c", PrimaryDB: "dbc", Reply: "250 queued"})
 			default:
-				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "smarthost:out", Reply: "250 ok"})
+				out = append(out, Result{Rcpt: i, Outcome: RelayedOK, Queue: "smarthost:out", Reply: "250 ok", LeftOrg: true}) // out of the organisation, as delivery marks it
 			}
 		}
 		return out

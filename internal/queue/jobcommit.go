@@ -364,7 +364,7 @@ func (q *Manager) commitJobWaiting(ctx, wctx context.Context, a *attempt, res []
 		if err := tx.Put(&pm); err != nil {
 			return err
 		}
-		if err := tx.noteFinished(&pm, prev, outcome, now); err != nil {
+		if err := tx.noteFinished(&pm, prev, outcome, leftOrg(these), now); err != nil {
 			return err
 		}
 		// The recipients a failure DSN of this commit reports stay

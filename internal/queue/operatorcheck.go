@@ -64,10 +64,18 @@ func (v StateView) Refusal(action string, m *Message) error {
 			// queue still holds it, and start its tenth of the expiry
 			// for an attempt that cannot come (ops49 F2). The queue's
 			// resume comes first; the message keeps the restore's hold.
-			if held := heldOnlyBy(m, v.suspendedList()); held != "" && m.RestoredSuspended() {
-				return nothingToDo(heldSkip, fmt.Errorf("%w: message %s is restored suspended by db restore and waits in %s, which is suspended too: "+
+			// So is one the operator suspended (message suspend) in a
+			// suspended queue: its resume released its own hold and
+			// answered as if it went again, while the queue still held
+			// it (loop49 F2).
+			if held := heldOnlyBy(m, v.suspendedList()); held != "" {
+				what := "suspended (message suspend)"
+				if m.RestoredSuspended() {
+					what = "restored suspended by db restore"
+				}
+				return nothingToDo(heldSkip, fmt.Errorf("%w: message %s is %s and waits in %s, which is suspended too: "+
 					"umbra queue resume %s first, then umbra message resume %s (a resume now would release nothing that lets it go)",
-					ErrQueueSuspended, m.ID, held, held, m.ID))
+					ErrQueueSuspended, m.ID, what, held, held, m.ID))
 			}
 			return nil
 		case Poison:

@@ -110,7 +110,7 @@ func dsnCarrying(t *testing.T, c *Store, sid string, delivered bool, now time.Ti
 	if err := c.Update(context.Background(), func(tx *Tx) error {
 		before := statusesNow(dm)
 		dm.Rcpts[0].Status = Delivered
-		if err := tx.noteFinished(dm, before, map[int]Outcome{0: DeliveredOK}, now); err != nil {
+		if err := tx.noteFinished(dm, before, map[int]Outcome{0: DeliveredOK}, nil, now); err != nil {
 			return err
 		}
 		return tx.Delete(dm.ID)

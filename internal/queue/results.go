@@ -1174,7 +1174,7 @@ func (q *Manager) finish(m *Message, body Body, attempted []int, results []Resul
 		}
 		// The recipients finished by this commit, of a message whose copy
 		// elsewhere could come back: not delivered again (finished.go).
-		if err := tx.noteFinished(m, since, outcome, now); err != nil {
+		if err := tx.noteFinished(m, since, outcome, leftOrg(results), now); err != nil {
 			return err
 		}
 		// Some recipients finished, the copy elsewhere not settled whole
