@@ -148,6 +148,10 @@ func refusedPrimaryKeepsCopies(t *testing.T, a, b, sinkAddr, cfgA, cfgB, prefix,
 	t.Helper()
 	sink := startRecorder(t, sinkAddr)
 	metricsB := withMetrics(t, cfgB)
+	// hub-a hands its discards to a holder silent for two of its own
+	// heartbeat timeouts (silentholders.go): at 300 s it does not within
+	// the test, so hub-b keeps the copies only hub-a's refusals reach.
+	slowHeartbeats(t, cfgA)
 	hb := startUmbra(t, cfgB, b)
 	ha := startUmbra(t, cfgA, a)
 	acked := sendAll(t, ha, a, prefix, 3, 1)

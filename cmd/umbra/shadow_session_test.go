@@ -87,6 +87,11 @@ func TestShadowQueryAtSessionEnd(t *testing.T) {
 	cfgB, _ := orgHub(t, dir, "hub-b", b, topoPath, "0s", "")
 	translated(t, cfgB) // hub-a reaches it through the proxy
 	slowHeartbeats(t, cfgA)
+	// hub-b, the primary, hands its discards by XDISCARD to a holder
+	// silent for two of its own heartbeat timeouts (silentholders.go):
+	// at 300 s it does not within the test, so only the relay session's
+	// query can bring them.
+	slowHeartbeats(t, cfgB)
 	p := &shadowPair{}
 	sink := startRecorder(t, sinkAddr)
 	hb := startUmbra(t, cfgB, b)

@@ -31,7 +31,7 @@ func TestREADMEGivesReceiveLimitDefaults(t *testing.T) {
 		fmt.Sprintf("`max_recipients` (%d)", DefaultMaxRecipients),
 		fmt.Sprintf("`max_connections` (%d", DefaultMaxConnections),
 		fmt.Sprintf("`max_connections_per_source` (%d", DefaultMaxConnectionsPerSource),
-		fmt.Sprintf("`idle_timeout` (%s)", strings.TrimSuffix(DefaultIdleTimeout.String(), "0s")),
+		fmt.Sprintf("`idle_timeout` (%s:", strings.TrimSuffix(DefaultIdleTimeout.String(), "0s")),
 		fmt.Sprintf("`max_line_length` (%d;", DefaultMaxLineLength),
 		fmt.Sprintf("`max_auth_failures` (%d)", DefaultMaxAuthFailures),
 		"`transport.body_memory_limit`",
