@@ -53,13 +53,13 @@ const orgLoopPace = time.Minute
 // ORIGIN is the server this message came from (…)". It names ORIGIN as
 // queue.RoutingLoop reads a loop.
 func OrgLoopReply(me, origin string) string {
-	return fmt.Sprintf("451 4.4.6 routing loop: next hop %s is the server this message came from, and it was here before: the topologies of %s and %s disagree (or a redirect points back); it waits here until they agree", origin, me, origin)
+	return fmt.Sprintf("451 4.4.6 routing loop: next hop %s is the server this message came from, and it was here before: the topologies of %s and %s disagree (or a redirect points back); it waits here until this server's route changes (a reload here) or it expires", origin, me, origin)
 }
 
 // OrgRingReply is the deferral at the hop limit of a message going round
 // servers of the organisation only.
 func OrgRingReply(next string, n, max int) string {
-	return fmt.Sprintf("451 4.4.6 routing loop: next hop %s: %d Received: headers, max_hop_count %d, and the message goes round servers of the organisation (it was here before): their topologies disagree; it waits here until they agree", next, n, max)
+	return fmt.Sprintf("451 4.4.6 routing loop: next hop %s: %d Received: headers, max_hop_count %d, and the message goes round servers of the organisation (it was here before): their topologies disagree; it waits here until this server's route changes (a reload here) or it expires", next, n, max)
 }
 
 // visitedBefore reports whether body carries this server's trace field
@@ -167,7 +167,7 @@ func (d *Deliverer) orgLoop(st *state, m *queue.Message, body []byte, g *group) 
 	if origin == "" || originLostIt(st, m, origin) || !strings.EqualFold(origin, next) || !visitedBefore(tp, body, st.cfg.Hostname) {
 		return nil
 	}
-	d.warnOrgLoop(st.cfg.LocalServer, origin, "the message came back from the server this one would relay it to: the two servers' topologies disagree (or a redirect points back); it waits here (451 4.4.6) until they agree",
+	d.warnOrgLoop(st.cfg.LocalServer, origin, "the message came back from the server this one would relay it to: the two servers' topologies disagree (or a redirect points back); it waits here (451 4.4.6) until this server's route changes (a reload here) or it expires",
 		"msg_id", m.ID.String(), "queue", g.queue)
 	return inQueue(deferAll(g.rcpts, origin, OrgLoopReply(st.cfg.LocalServer, origin)), g.queue)
 }
@@ -188,7 +188,7 @@ func (d *Deliverer) orgRing(st *state, m *queue.Message, body []byte, g *group, 
 	if next == "" || origin == "" || !visitedBefore(tp, body, st.cfg.Hostname) {
 		return nil
 	}
-	d.warnOrgLoop(st.cfg.LocalServer, origin, "a message goes round servers of the organisation: it reached the hop limit, came from one and would go to another, and was here before: their topologies disagree; it waits here (451 4.4.6) until they agree",
+	d.warnOrgLoop(st.cfg.LocalServer, origin, "a message goes round servers of the organisation: it reached the hop limit, came from one and would go to another, and was here before: their topologies disagree; it waits here (451 4.4.6) until this server's route changes (a reload here) or it expires",
 		"msg_id", m.ID.String(), "next_hop", next, "received_headers", n, "max_hop_count", st.cfg.MaxHopCount, "queue", g.queue)
 	return inQueue(deferAll(g.rcpts, next, OrgRingReply(next, n, st.cfg.MaxHopCount)), g.queue)
 }

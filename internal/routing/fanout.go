@@ -241,7 +241,7 @@ func (t *Topology) AvoidOrigin(r *Route, origin string) {
 		case i == 0:
 			r.why("%s is where the message came from, and the path leads back to it: it is the only server of the next hop; "+
 				"it goes back unless the message was at this server before: then the topologies of this server and %s disagree "+
-				"(in one topology a least-cost path never returns; or a redirect points back) and it waits here 451 4.4.6 until they agree", origin, origin)
+				"(in one topology a least-cost path never returns; or a redirect points back) and it waits here 451 4.4.6 until this server's route changes or it expires", origin, origin)
 		default:
 			r.why("%s is where the message came from: it is not a fallback", origin)
 			continue
