@@ -1933,9 +1933,13 @@ func (m *Manager) Status() []PrimaryStatus {
 			m.mu.Lock()
 			st.TakeoverWaiting = m.recordFailing[p.Name]
 			m.mu.Unlock()
-			if p.Heard.After(p.LastContact) {
+			if p.Heard.After(p.LastContact) && m.cfg.Clock.Now().Sub(p.Heard) < 2*t.Timeout {
 				// This server cannot reach it, it reaches this server:
 				// its session is the last contact, not this server's.
+				// Only while that session is recent (two heartbeat
+				// timeouts, as a primary judges a holder silent): a
+				// primary that died right after its last session here
+				// reaches nothing, and reads unreachable.
 				st.ReachesHere, st.PushedHere = p.Heard, p.Pushed
 			}
 		}
