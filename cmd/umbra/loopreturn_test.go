@@ -1,9 +1,7 @@
 package main
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,24 +19,7 @@ func TestDaemonLoopReturnNotSuppressedAsFinished(t *testing.T) {
 	dir := t.TempDir()
 	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	sinkAddr := reserveAddr(t, "127.0.0.1")
-	topo := func(source string) string {
-		path := filepath.Join(dir, "topology-"+source+".yaml")
-		body := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.2]}
-send_connectors:
-  - {name: internet, address_spaces: [{domain: "*", cost: 10}], source_servers: [%s], smart_hosts: [%q]}
-`, a, b, source, sinkAddr)
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	topo := disagreeingTopology(t, dir, a, b, sinkAddr)
 	metA, metB := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	noSource := func(path string) string {
 		s := string(mustRead(t, path))

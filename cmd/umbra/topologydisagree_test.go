@@ -23,24 +23,7 @@ func TestDaemonTopologyDisagreementDefersNotLoops(t *testing.T) {
 	dir := t.TempDir()
 	a, b := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	sinkAddr := reserveAddr(t, "127.0.0.1")
-	topo := func(source string) string {
-		path := filepath.Join(dir, "topology-"+source+".yaml")
-		body := fmt.Sprintf(`sites:
-  - {name: a}
-  - {name: b}
-site_links:
-  - {name: a-b, sites: [a, b], cost: 10}
-servers:
-  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
-  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.2]}
-send_connectors:
-  - {name: internet, address_spaces: [{domain: "*", cost: 10}], source_servers: [%s], smart_hosts: [%q]}
-`, a, b, source, sinkAddr)
-		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return path
-	}
+	topo := disagreeingTopology(t, dir, a, b, sinkAddr)
 	metA, metB := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	cfgA := loopHub(t, dir, "hub-a", a, metA, "127.0.0.1", topo("hub-b"))
 	cfgB := loopHub(t, dir, "hub-b", b, metB, "127.0.0.2", topo("hub-a"))
@@ -136,4 +119,31 @@ receive_connectors:
 		t.Fatal(err)
 	}
 	return path
+}
+
+// disagreeingTopology returns a writer of the two-hub topology of the
+// disagreement tests (hub-a on a, hub-b on b, the internet connector's
+// smart host sinkAddr) whose internet connector has source server
+// source, written in dir as topology-SOURCE.yaml: hub-a given
+// disagreeingTopology("hub-b") and hub-b given ("hub-a") disagree.
+func disagreeingTopology(t *testing.T, dir, a, b, sinkAddr string) func(source string) string {
+	t.Helper()
+	return func(source string) string {
+		path := filepath.Join(dir, "topology-"+source+".yaml")
+		body := fmt.Sprintf(`sites:
+  - {name: a}
+  - {name: b}
+site_links:
+  - {name: a-b, sites: [a, b], cost: 10}
+servers:
+  - {name: hub-a, role: hub, site: a, address: %q, source_addresses: [127.0.0.1]}
+  - {name: hub-b, role: hub, site: b, address: %q, source_addresses: [127.0.0.2]}
+send_connectors:
+  - {name: internet, address_spaces: [{domain: "*", cost: 10}], source_servers: [%s], smart_hosts: [%q]}
+`, a, b, source, sinkAddr)
+		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
 }
